@@ -1,0 +1,534 @@
+//! Configuration: `config.yaml`, the Docker image's environment variables, CLI overrides,
+//! validation with one-line errors, and the per-app / per-tenant `coreConfig` layering.
+//!
+//! Values are kept as a JSON map of *normalised* values (numbers as numbers, booleans as
+//! booleans, whatever the input spelled them as), from which the typed [`CoreConfig`] is built.
+
+pub mod keys;
+
+use keys::{Dv as Dflt, Kind, KeySpec, Level, KEYS};
+use serde_json::{Map, Value};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum ConfigError {
+    /// A value does not fit its key. Displayed as one line naming key, value and what is allowed.
+    #[error("config key '{key}' has invalid value {value}: {allowed}")]
+    Invalid { key: String, value: String, allowed: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ConfigError {
+    fn invalid(key: &str, value: &Value, allowed: impl Into<String>) -> Self {
+        ConfigError::Invalid { key: key.to_string(), value: value.to_string(), allowed: allowed.into() }
+    }
+}
+
+/// A flat map of normalised config values (only keys that were set).
+pub type ConfigMap = Map<String, Value>;
+
+/// Normalise one value for `spec`: JSON strings holding numbers/booleans are accepted (the SDKs
+/// send both `"7200"` and `7200`), range-checked, enums upper-cased.
+pub fn coerce(spec: &KeySpec, value: &Value) -> Result<Value, ConfigError> {
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    let as_text = match value {
+        Value::String(s) => s.trim().to_string(),
+        other => other.to_string(),
+    };
+    match spec.kind {
+        Kind::Int { min, max } => {
+            let n = match value {
+                Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+                Value::String(_) => as_text.parse::<i64>().ok(),
+                _ => None,
+            };
+            match n {
+                Some(n) if n >= min && n <= max => Ok(Value::from(n)),
+                _ => Err(ConfigError::invalid(spec.name, value, range_text("an integer", min as f64, max as f64))),
+            }
+        }
+        Kind::Float { min, max } => {
+            let n = match value {
+                Value::Number(n) => n.as_f64(),
+                Value::String(_) => as_text.parse::<f64>().ok().filter(|f| f.is_finite()),
+                _ => None,
+            };
+            match n {
+                Some(n) if n >= min && n <= max => Ok(Value::from(n)),
+                _ => Err(ConfigError::invalid(spec.name, value, range_text("a number", min, max))),
+            }
+        }
+        Kind::Bool => match value {
+            Value::Bool(b) => Ok(Value::Bool(*b)),
+            Value::String(_) if as_text.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
+            Value::String(_) if as_text.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+            _ => Err(ConfigError::invalid(spec.name, value, "true or false")),
+        },
+        Kind::Str => match value {
+            Value::String(s) => Ok(Value::String(s.clone())),
+            Value::Number(_) | Value::Bool(_) => Ok(Value::String(as_text)),
+            _ => Err(ConfigError::invalid(spec.name, value, "a string")),
+        },
+        Kind::Enum(options) => {
+            let upper = as_text.to_ascii_uppercase();
+            if matches!(value, Value::String(_)) && options.contains(&upper.as_str()) {
+                Ok(Value::String(upper))
+            } else {
+                Err(ConfigError::invalid(spec.name, value, format!("one of {}", options.join(", "))))
+            }
+        }
+    }
+}
+
+fn range_text(what: &str, min: f64, max: f64) -> String {
+    let big = 1e15;
+    match (min > -big, max < big) {
+        (true, true) => format!("{what} between {min} and {max}"),
+        (true, false) => format!("{what} >= {min}"),
+        (false, true) => format!("{what} <= {max}"),
+        (false, false) => what.to_string(),
+    }
+}
+
+fn default_value(spec: &KeySpec) -> Value {
+    match spec.default {
+        Dflt::Int(i) => Value::from(i),
+        Dflt::Float(f) => Value::from(f),
+        Dflt::Bool(b) => Value::Bool(b),
+        Dflt::Str(s) => Value::String(s.to_string()),
+        Dflt::Null => Value::Null,
+    }
+}
+
+/// Parse `config.yaml` text into a normalised map. Unknown keys are ignored (as the reference
+/// does); known keys with bad values are errors. `null`/`"null"` for log paths mean stdout.
+pub fn parse_yaml(text: &str) -> Result<ConfigMap, ConfigError> {
+    let raw: Value = if text.trim().is_empty() {
+        Value::Object(Map::new())
+    } else {
+        serde_yaml::from_str(text).map_err(|e| ConfigError::Other(format!("config.yaml is not valid YAML: {e}")))?
+    };
+    let obj = match raw {
+        Value::Object(o) => o,
+        Value::Null => Map::new(),
+        _ => return Err(ConfigError::Other("config.yaml must be a mapping of keys to values".into())),
+    };
+    let mut out = Map::new();
+    for (key, value) in obj {
+        if let Some(spec) = keys::spec(&key) {
+            out.insert(key, coerce(spec, &value)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Read `config.yaml` from `path`.
+pub fn load_file(path: &Path) -> Result<ConfigMap, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Other(format!("cannot read config file {}: {e}", path.display())))?;
+    parse_yaml(&text)
+}
+
+/// Unquote and unescape an environment value the way the reference's Docker image does.
+fn unquote_env(v: &str) -> String {
+    let v = v.trim();
+    let inner = if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') { &v[1..v.len() - 1] } else { v };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some('"') => out.push('"'),
+                Some('\'') => out.push('\''),
+                Some('\\') => out.push('\\'),
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Apply environment overrides (non-empty variables only) on top of `map`.
+pub fn apply_env(map: &mut ConfigMap, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    for spec in KEYS {
+        let Some(name) = spec.env else { continue };
+        let Some(raw) = env(name) else { continue };
+        if raw.is_empty() {
+            continue;
+        }
+        let value = unquote_env(&raw);
+        let json = if value == "null" { Value::Null } else { Value::String(value) };
+        map.insert(spec.name.to_string(), coerce(spec, &json)?);
+    }
+    // Docker secret convention: POSTGRESQL_PASSWORD_FILE holds the path of a file.
+    if let Some(path) = env("POSTGRESQL_PASSWORD_FILE").filter(|p| !p.is_empty()) {
+        let pw = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::Other(format!("cannot read POSTGRESQL_PASSWORD_FILE {path}: {e}")))?;
+        map.insert("postgresql_password".into(), Value::String(pw.trim_end_matches(['\n', '\r']).to_string()));
+    }
+    Ok(())
+}
+
+/// Layer maps: the first map that defines a key wins (most specific first).
+pub fn layered(layers: &[&ConfigMap]) -> ConfigMap {
+    let mut out = Map::new();
+    for layer in layers.iter().rev() {
+        for (k, v) in layer.iter() {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// Validate and normalise a `coreConfig` object sent through the multitenancy APIs.
+/// `is_base_tenant`: the (default CUD, public app, public tenant) may not get a coreConfig.
+pub fn validate_core_config_update(core_config: &Map<String, Value>) -> Result<ConfigMap, ConfigError> {
+    let mut out = Map::new();
+    for (key, value) in core_config {
+        let Some(spec) = keys::spec(key) else {
+            return Err(ConfigError::Other(format!("Invalid core config: Invalid config key: {key}")));
+        };
+        if spec.database {
+            return Err(ConfigError::Other(format!(
+                "Invalid core config: {key} cannot be set per app or tenant: this server serves a single database"
+            )));
+        }
+        if spec.level == Level::Base {
+            return Err(ConfigError::Other(format!(
+                "Invalid core config: {key} can only be set via the core's base config setting"
+            )));
+        }
+        let v = coerce(spec, value).map_err(|e| ConfigError::Other(format!("Invalid core config: {e}")))?;
+        if !v.is_null() {
+            out.insert(key.clone(), v);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `key` must have the same value in every tenant of an app.
+pub fn is_app_level(key: &str) -> bool {
+    keys::spec(key).map(|s| s.level == Level::App).unwrap_or(false)
+}
+
+/// Typed view of an effective configuration (base ⊕ app ⊕ tenant).
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    values: ConfigMap,
+    pub port: u16,
+    pub host: String,
+    pub base_path: String,
+    pub max_server_pool_size: usize,
+    pub info_log_path: Option<String>,
+    pub error_log_path: Option<String>,
+    pub log_level: String,
+    pub log_format_json: bool,
+    pub max_request_body_bytes: usize,
+    /// Seconds.
+    pub access_token_validity_s: i64,
+    /// Minutes in the file; stored here in milliseconds.
+    pub refresh_token_validity_ms: i64,
+    /// Hours in the file; stored here in milliseconds.
+    pub signing_key_update_interval_ms: i64,
+    pub password_reset_token_lifetime_ms: i64,
+    pub email_verification_token_lifetime_ms: i64,
+    pub passwordless_max_code_input_attempts: i64,
+    pub passwordless_code_lifetime_ms: i64,
+    pub totp_max_attempts: i64,
+    pub totp_rate_limit_cooldown_sec: i64,
+    /// Sorted, de-duplicated API keys; empty = open.
+    pub api_keys: Vec<String>,
+    pub password_hashing_alg: String,
+    pub bcrypt_log_rounds: u32,
+    pub argon2_iterations: u32,
+    pub argon2_memory_kb: u32,
+    pub argon2_parallelism: u32,
+    pub argon2_hashing_pool_size: usize,
+    pub firebase_password_hashing_signer_key: Option<String>,
+    pub firebase_password_hashing_pool_size: usize,
+    pub supertokens_max_cdi_version: Option<String>,
+    pub supertokens_min_cdi_version: Option<String>,
+    pub disable_telemetry: bool,
+}
+
+fn get<'a>(map: &'a ConfigMap, key: &str) -> Value {
+    match map.get(key) {
+        Some(v) if !v.is_null() => v.clone(),
+        _ => keys::spec(key).map(default_value).unwrap_or(Value::Null),
+    }
+}
+
+fn int(map: &ConfigMap, key: &str) -> i64 {
+    let v = get(map, key);
+    v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)).unwrap_or(0)
+}
+fn float(map: &ConfigMap, key: &str) -> f64 {
+    get(map, key).as_f64().unwrap_or(0.0)
+}
+fn string(map: &ConfigMap, key: &str) -> Option<String> {
+    match get(map, key) {
+        Value::String(s) if s != "null" => Some(s),
+        _ => None,
+    }
+}
+fn boolean(map: &ConfigMap, key: &str) -> bool {
+    get(map, key).as_bool().unwrap_or(false)
+}
+
+/// Normalise `base_path` to `/x/y` (leading slash, no trailing slash, no `//`), or `""`.
+pub fn normalise_base_path(raw: &str) -> Result<String, String> {
+    if raw.contains(' ') {
+        return Err("must not contain spaces".into());
+    }
+    let parts: Vec<&str> = raw.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        Ok(String::new())
+    } else {
+        Ok(format!("/{}", parts.join("/")))
+    }
+}
+
+/// Parse the comma-separated API keys; each must be at least 20 characters of `[A-Za-z0-9=-]`.
+pub fn parse_api_keys(raw: &str) -> Result<Vec<String>, String> {
+    let cleaned: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut keys = Vec::new();
+    for key in cleaned.split(',').filter(|k| !k.is_empty()) {
+        if key.len() < 20 || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '=' || c == '-') {
+            return Err(
+                "each API key must be at least 20 characters long and contain only letters, digits, '=' and '-'"
+                    .into(),
+            );
+        }
+        keys.push(key.to_string());
+    }
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+impl CoreConfig {
+    /// Build and validate the typed config. `test_mode` relaxes the rules the reference relaxes
+    /// for its test mode (short key rotation intervals, refresh validity below access validity).
+    pub fn from_map(map: &ConfigMap, test_mode: bool) -> Result<CoreConfig, ConfigError> {
+        let bad = |key: &str, allowed: &str| ConfigError::invalid(key, &get(map, key), allowed.to_string());
+        let access_token_validity_s = int(map, "access_token_validity");
+        let refresh_minutes = float(map, "refresh_token_validity");
+        if !test_mode && refresh_minutes * 60.0 <= access_token_validity_s as f64 {
+            return Err(bad(
+                "refresh_token_validity",
+                "minutes; must be greater than access_token_validity (seconds) divided by 60",
+            ));
+        }
+        let interval_h = float(map, "access_token_dynamic_signing_key_update_interval");
+        if !test_mode && interval_h < 1.0 {
+            return Err(bad("access_token_dynamic_signing_key_update_interval", "hours, at least 1"));
+        }
+        if interval_h <= 0.0 {
+            return Err(bad("access_token_dynamic_signing_key_update_interval", "hours, greater than 0"));
+        }
+        let api_keys = match string(map, "api_keys") {
+            Some(raw) => parse_api_keys(&raw).map_err(|e| bad("api_keys", &e))?,
+            None => Vec::new(),
+        };
+        let base_path = normalise_base_path(&string(map, "base_path").unwrap_or_default())
+            .map_err(|e| bad("base_path", &e))?;
+        let max_server_pool_size = int(map, "max_server_pool_size") as usize;
+        let argon2_hashing_pool_size = int(map, "argon2_hashing_pool_size") as usize;
+        if argon2_hashing_pool_size > max_server_pool_size {
+            return Err(bad("argon2_hashing_pool_size", "at most max_server_pool_size"));
+        }
+        for key in ["supertokens_max_cdi_version", "supertokens_min_cdi_version"] {
+            if let Some(v) = string(map, key) {
+                if !is_version(&v) {
+                    return Err(bad(key, "a version like 5.4"));
+                }
+            }
+        }
+        if let Some(secret) = string(map, "supertokens_saas_secret") {
+            if secret.len() < 40 {
+                return Err(bad("supertokens_saas_secret", "at least 40 characters"));
+            }
+            if api_keys.is_empty() {
+                return Err(bad("supertokens_saas_secret", "only together with api_keys"));
+            }
+        }
+        let oauth = [
+            "oauth_provider_public_service_url",
+            "oauth_provider_admin_service_url",
+            "oauth_provider_consent_login_base_url",
+            "oauth_provider_url_configured_in_oauth_provider",
+        ];
+        let set = oauth.iter().filter(|k| string(map, k).is_some()).count();
+        if set != 0 && set != oauth.len() {
+            return Err(bad(oauth[0], "all four oauth_provider_* keys, or none"));
+        }
+        Ok(CoreConfig {
+            port: int(map, "port") as u16,
+            host: string(map, "host").unwrap_or_else(|| "localhost".into()),
+            base_path,
+            max_server_pool_size,
+            info_log_path: string(map, "info_log_path"),
+            error_log_path: string(map, "error_log_path"),
+            log_level: string(map, "log_level").unwrap_or_else(|| "INFO".into()),
+            log_format_json: string(map, "log_format").as_deref() == Some("JSON"),
+            max_request_body_bytes: int(map, "max_request_body_bytes") as usize,
+            access_token_validity_s,
+            refresh_token_validity_ms: (refresh_minutes * 60_000.0) as i64,
+            signing_key_update_interval_ms: (interval_h * 3_600_000.0) as i64,
+            password_reset_token_lifetime_ms: int(map, "password_reset_token_lifetime"),
+            email_verification_token_lifetime_ms: int(map, "email_verification_token_lifetime"),
+            passwordless_max_code_input_attempts: int(map, "passwordless_max_code_input_attempts"),
+            passwordless_code_lifetime_ms: int(map, "passwordless_code_lifetime"),
+            totp_max_attempts: int(map, "totp_max_attempts"),
+            totp_rate_limit_cooldown_sec: int(map, "totp_rate_limit_cooldown_sec"),
+            api_keys,
+            password_hashing_alg: string(map, "password_hashing_alg").unwrap_or_else(|| "BCRYPT".into()),
+            bcrypt_log_rounds: int(map, "bcrypt_log_rounds") as u32,
+            argon2_iterations: int(map, "argon2_iterations") as u32,
+            argon2_memory_kb: int(map, "argon2_memory_kb") as u32,
+            argon2_parallelism: int(map, "argon2_parallelism") as u32,
+            argon2_hashing_pool_size,
+            firebase_password_hashing_signer_key: string(map, "firebase_password_hashing_signer_key"),
+            firebase_password_hashing_pool_size: int(map, "firebase_password_hashing_pool_size") as usize,
+            supertokens_max_cdi_version: string(map, "supertokens_max_cdi_version"),
+            supertokens_min_cdi_version: string(map, "supertokens_min_cdi_version"),
+            disable_telemetry: boolean(map, "disable_telemetry"),
+            values: map.clone(),
+        })
+    }
+
+    /// A raw value (default applied), for keys without a typed field.
+    pub fn value(&self, key: &str) -> Value {
+        get(&self.values, key)
+    }
+
+    pub fn string(&self, key: &str) -> Option<String> {
+        string(&self.values, key)
+    }
+
+    pub fn int(&self, key: &str) -> i64 {
+        int(&self.values, key)
+    }
+
+    /// Whether a PostgreSQL database is configured (else the in-memory store is used).
+    pub fn uses_postgres(&self) -> bool {
+        ["postgresql_connection_uri", "postgresql_user", "postgresql_password"]
+            .iter()
+            .any(|k| string(&self.values, k).is_some())
+    }
+
+    pub fn map(&self) -> &ConfigMap {
+        &self.values
+    }
+}
+
+/// `[0-9]+(\.[0-9]+)*`
+pub fn is_version(v: &str) -> bool {
+    !v.is_empty() && v.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Check the mandatory version keys of `config.yaml`.
+pub fn check_required(map: &ConfigMap) -> Result<(), ConfigError> {
+    if map.get("core_config_version").map(Value::is_null).unwrap_or(true) {
+        return Err(ConfigError::Other(
+            "'core_config_version' is not set in the config.yaml file. Please redownload and install SuperTokens"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strings_and_numbers_are_both_accepted() {
+        let spec = keys::spec("access_token_validity").unwrap();
+        assert_eq!(coerce(spec, &json!("7200")).unwrap(), json!(7200));
+        assert_eq!(coerce(spec, &json!(7200)).unwrap(), json!(7200));
+        assert!(coerce(spec, &json!("abc")).is_err());
+        assert!(coerce(spec, &json!(0)).is_err());
+        let b = keys::spec("access_token_signing_key_dynamic").unwrap();
+        assert_eq!(coerce(b, &json!("false")).unwrap(), json!(false));
+    }
+
+    #[test]
+    fn error_names_key_value_and_allowed() {
+        let err = parse_yaml("core_config_version: 0\nport: 99999\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("port") && text.contains("99999") && text.contains("between"), "{text}");
+        let err = parse_yaml("log_level: LOUD\n").unwrap_err().to_string();
+        assert!(err.contains("DEBUG"), "{err}");
+    }
+
+    #[test]
+    fn defaults_and_units() {
+        let cfg = CoreConfig::from_map(&parse_yaml("core_config_version: 0").unwrap(), false).unwrap();
+        assert_eq!(cfg.port, 3567);
+        assert_eq!(cfg.access_token_validity_s, 3600);
+        assert_eq!(cfg.refresh_token_validity_ms, 144_000 * 60_000);
+        assert_eq!(cfg.signing_key_update_interval_ms, 168 * 3_600_000);
+        assert!(!cfg.uses_postgres());
+    }
+
+    #[test]
+    fn api_keys_are_validated() {
+        let map = parse_yaml("api_keys: short").unwrap();
+        assert!(CoreConfig::from_map(&map, false).unwrap_err().to_string().contains("api_keys"));
+        let map = parse_yaml("api_keys: 'bbbbbbbbbbbbbbbbbbbbbbbb, aaaaaaaaaaaaaaaaaaaaaaaa'").unwrap();
+        let cfg = CoreConfig::from_map(&map, false).unwrap();
+        assert_eq!(cfg.api_keys.len(), 2);
+        assert!(cfg.api_keys[0].starts_with('a'));
+    }
+
+    #[test]
+    fn test_mode_relaxes_rotation_interval() {
+        let map = parse_yaml("access_token_dynamic_signing_key_update_interval: 0.0004").unwrap();
+        assert!(CoreConfig::from_map(&map, false).is_err());
+        assert!(CoreConfig::from_map(&map, true).is_ok());
+    }
+
+    #[test]
+    fn env_overrides_and_unquotes() {
+        let mut map = parse_yaml("port: 1234").unwrap();
+        let env = |name: &str| match name {
+            "SUPERTOKENS_PORT" => Some("\"4321\"".to_string()),
+            "API_KEYS" => Some(String::new()),
+            _ => None,
+        };
+        apply_env(&mut map, &env).unwrap();
+        assert_eq!(map["port"], json!(4321));
+        assert!(!map.contains_key("api_keys"));
+    }
+
+    #[test]
+    fn layering_most_specific_first() {
+        let base = parse_yaml("access_token_validity: 100").unwrap();
+        let tenant = validate_core_config_update(json!({"access_token_validity": "200"}).as_object().unwrap()).unwrap();
+        let eff = layered(&[&tenant, &base]);
+        assert_eq!(eff["access_token_validity"], json!(200));
+        assert!(validate_core_config_update(json!({"port": 1}).as_object().unwrap()).is_err());
+        assert!(validate_core_config_update(json!({"nope": 1}).as_object().unwrap()).is_err());
+    }
+
+    #[test]
+    fn base_path_normalisation() {
+        assert_eq!(normalise_base_path("a//b/").unwrap(), "/a/b");
+        assert_eq!(normalise_base_path("/").unwrap(), "");
+        assert!(normalise_base_path("a b").is_err());
+    }
+}

@@ -1,0 +1,148 @@
+//! Identifiers, parsed at the edge: once constructed they are valid.
+
+use std::fmt;
+
+pub const PUBLIC: &str = "public";
+const RESERVED_TENANT_IDS: [&str; 4] = ["recipe", "config", "users", "hello"];
+
+fn valid_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// An app id: `[a-z0-9-]+`, not starting with `appid-` (stored lower-case).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AppId(String);
+
+impl AppId {
+    pub fn public() -> Self {
+        AppId(PUBLIC.to_string())
+    }
+    /// Parse an app id given in a request body (case-insensitive, lower-cased).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim().to_ascii_lowercase();
+        if !valid_id(&s) || s.starts_with("appid-") {
+            return Err("Invalid app ID".into());
+        }
+        Ok(AppId(s))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn is_public(&self) -> bool {
+        self.0 == PUBLIC
+    }
+}
+
+impl fmt::Display for AppId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A tenant id: `[a-z0-9-]+`, not `appid-…`, not a reserved path word.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn public() -> Self {
+        TenantId(PUBLIC.to_string())
+    }
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim().to_ascii_lowercase();
+        if !valid_id(&s) || s.starts_with("appid-") || RESERVED_TENANT_IDS.contains(&s.as_str()) {
+            return Err("Invalid tenantId".into());
+        }
+        Ok(TenantId(s))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn is_public(&self) -> bool {
+        self.0 == PUBLIC
+    }
+    pub fn is_reserved(s: &str) -> bool {
+        RESERVED_TENANT_IDS.contains(&s)
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// (app, tenant). Connection-URI domains are always the default `""` in this version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantIdentifier {
+    pub app: AppId,
+    pub tenant: TenantId,
+}
+
+impl TenantIdentifier {
+    pub fn new(app: AppId, tenant: TenantId) -> Self {
+        TenantIdentifier { app, tenant }
+    }
+    pub fn base() -> Self {
+        TenantIdentifier { app: AppId::public(), tenant: TenantId::public() }
+    }
+    pub fn app_public(app: &AppId) -> Self {
+        TenantIdentifier { app: app.clone(), tenant: TenantId::public() }
+    }
+    pub fn is_base(&self) -> bool {
+        self.app.is_public() && self.tenant.is_public()
+    }
+    /// The reference's error text for an unknown (cud, app, tenant).
+    pub fn not_found_message(&self) -> String {
+        format!(
+            "AppId or tenantId not found => Tenant with the following connectionURIDomain, appId and tenantId combination not found: (, {}, {})",
+            self.app, self.tenant
+        )
+    }
+    pub fn app_not_found_message(app: &AppId) -> String {
+        format!(
+            "AppId or tenantId not found => App with the following connectionURIDomain and appId combination not found: (, {app})"
+        )
+    }
+}
+
+/// An e-mail address as the core stores it: trimmed and lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn normalise(raw: &str) -> Self {
+        Email(raw.trim().to_lowercase())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_ids() {
+        assert!(TenantId::parse("T1").is_ok());
+        assert_eq!(TenantId::parse("T1").unwrap().as_str(), "t1");
+        assert!(TenantId::parse("recipe").is_err());
+        assert!(TenantId::parse("appid-x").is_err());
+        assert!(TenantId::parse("a_b").is_err());
+        assert!(AppId::parse("").is_err());
+    }
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(Email::normalise("  Foo@Bar.COM ").as_str(), "foo@bar.com");
+    }
+}

@@ -1,0 +1,11 @@
+//! SuperTokens core domain: identifiers, configuration layering per app and tenant, the
+//! session/JWT recipe, the user recipes, and the [`storage::Storage`] port they run against.
+//! Nothing here knows about HTTP or SQL.
+
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod random;
+pub mod storage;
+
+pub use error::{CoreError, CoreResult, StorageError};

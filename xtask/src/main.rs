@@ -1,0 +1,1143 @@
+//! `cargo xtask` — developer and CI tasks for the SuperTokens Core re-implementation.
+//!
+//! Deliberately std-only (no dependencies) so it compiles in a couple of seconds.
+//!
+//! Commands:
+//! * `cargo xtask test [ARGS…]` — throw-away PostgreSQL cluster, `cargo test --workspace`, then
+//!   `tests/sdk/run.sh` if present; the cluster is always torn down.
+//! * `cargo xtask pg` — start a throw-away cluster, print its URL, tear down on Enter / EOF.
+//! * `cargo xtask bench <name> [ARGS…]` — benchmarks, see [`BENCHMARKS`].
+//! * `cargo xtask help`
+//!
+//! Linux only (uses `/proc`, `apt-get`, `runuser`, `kill`).
+
+use std::env;
+use std::ffi::{OsStr, OsString};
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, BufRead, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{self, Child, Command, ExitCode, ExitStatus, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Errors are plain messages; they are printed as `xtask: error: …`.
+type Result<T, E = String> = std::result::Result<T, E>;
+
+/// Environment variable through which tests receive the PostgreSQL server URL
+/// (tests create their own databases on it). If the caller already set it, no cluster is started.
+const PG_URL_ENV: &str = "ST_TEST_POSTGRES_URL";
+
+/// Optional override of the directory holding `initdb` / `pg_ctl`.
+const PG_BIN_ENV: &str = "ST_PG_BIN_DIR";
+
+/// Print a progress line prefixed with `xtask:` (to stderr, like cargo's own progress).
+macro_rules! say {
+    ($($arg:tt)*) => { eprintln!("xtask: {}", format_args!($($arg)*)) };
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or(&[]);
+    let result = match args.first().map(String::as_str) {
+        Some("test") => cmd_test(rest),
+        Some("pg") => cmd_pg(),
+        Some("bench") => cmd_bench(rest),
+        None | Some("help" | "-h" | "--help") => {
+            print_help();
+            Ok(())
+        }
+        Some(other) => Err(format!(
+            "unknown command `{other}` (see `cargo xtask help`)"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            say!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_help() {
+    let benches: String = BENCHMARKS
+        .iter()
+        .map(|(name, about, _)| format!("      {name:<12} {about}\n"))
+        .collect();
+    print!(
+        "\
+cargo xtask <command>
+
+Commands:
+  test [ARGS...]        Start a throw-away PostgreSQL cluster, export {PG_URL_ENV}, run
+                        `cargo test --workspace --locked ARGS...`, then (if executable)
+                        tests/sdk/run.sh with ST_BIN=target/debug/supertokens. The cluster is
+                        always torn down. ARGS are appended verbatim to `cargo test`, e.g.
+                        `cargo xtask test -- --nocapture` or `cargo xtask test -p st-core`.
+                        If {PG_URL_ENV} is already set, that server is used instead.
+  pg                    Start a throw-away cluster, print its URL, and wait for Enter / EOF
+                        (Ctrl-C also cleans up, within about a second).
+  bench <name> [ARGS]   Run a benchmark. Available:
+{benches}  help                  This text.
+
+Environment:
+  {PG_URL_ENV}  use this PostgreSQL server instead of starting one
+  {PG_BIN_ENV}         directory with initdb/pg_ctl (default: newest /usr/lib/postgresql/*/bin)
+  CARGO_TARGET_DIR      honoured when locating built binaries
+"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `cargo xtask test`
+// ---------------------------------------------------------------------------------------------
+
+/// Outcome of one step of `cargo xtask test`.
+struct StepResult {
+    name: String,
+    /// `None` when the step could not be run at all (spawn failure, skipped after a failed build).
+    status: Option<ExitStatus>,
+    elapsed: Duration,
+    note: String,
+}
+
+impl StepResult {
+    fn ok(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+}
+
+/// `cargo xtask test [ARGS…]`: cluster up, every step run (even after a failure), cluster down,
+/// summary; fails if any step failed.
+fn cmd_test(extra: &[String]) -> Result<()> {
+    let started = Instant::now();
+    let root = repo_root();
+
+    let (cluster, url) = match env::var(PG_URL_ENV) {
+        Ok(url) if !url.trim().is_empty() => {
+            say!("{PG_URL_ENV} is set by the caller; not starting a PostgreSQL cluster");
+            (None, url)
+        }
+        _ => {
+            let cluster = PgCluster::start()?;
+            let url = cluster.url();
+            (Some(cluster), url)
+        }
+    };
+
+    let mut steps = vec![step_cargo_test(&root, &url, extra)];
+    if let Some(script) = sdk_script(&root) {
+        let build = step_build_supertokens(&root);
+        let built = build.ok();
+        steps.push(build);
+        if built {
+            steps.push(step_sdk(&root, &script, &url));
+        } else {
+            steps.push(StepResult {
+                name: "sdk tests".into(),
+                status: None,
+                elapsed: Duration::ZERO,
+                note: "skipped: building supertokens failed".into(),
+            });
+        }
+    } else {
+        say!("no executable tests/sdk/run.sh; skipping SDK tests");
+    }
+
+    drop(cluster); // tear down before printing the summary
+
+    say!("summary:");
+    for s in &steps {
+        let verdict = match s.status {
+            Some(st) if st.success() => "ok".to_string(),
+            Some(st) => format!("FAILED ({st})"),
+            None => "FAILED".to_string(),
+        };
+        let note = if s.note.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", s.note)
+        };
+        say!("  {:<22} {:<28} {}{note}", s.name, verdict, secs(s.elapsed));
+    }
+    let failed = steps.iter().filter(|s| !s.ok()).count();
+    say!("total {}", secs(started.elapsed()));
+    if failed == 0 {
+        say!("all {} steps passed", steps.len());
+        Ok(())
+    } else {
+        Err(format!("{failed} of {} steps failed", steps.len()))
+    }
+}
+
+/// Step: `cargo test --workspace [--locked] ARGS…` with the PostgreSQL URL exported.
+fn step_cargo_test(root: &Path, url: &str, extra: &[String]) -> StepResult {
+    let mut cmd = cargo(root);
+    cmd.arg("test");
+    // `--workspace` together with an explicit package selection would be confusing; let -p win.
+    let selects_package = extra
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "-p" || a.starts_with("--package") || a.starts_with("-p"));
+    if !selects_package {
+        cmd.arg("--workspace");
+    }
+    if root.join("Cargo.lock").exists() {
+        cmd.arg("--locked");
+    }
+    cmd.args(extra).env(PG_URL_ENV, url);
+    run_step("cargo test", &mut cmd)
+}
+
+/// Step: `cargo build -p supertokens` (debug), needed for `ST_BIN` of the SDK tests.
+fn step_build_supertokens(root: &Path) -> StepResult {
+    let mut cmd = cargo(root);
+    cmd.args(["build", "-p", "supertokens"]);
+    if root.join("Cargo.lock").exists() {
+        cmd.arg("--locked");
+    }
+    run_step("build supertokens", &mut cmd)
+}
+
+/// Step: `tests/sdk/run.sh` with `ST_BIN` and the PostgreSQL URL.
+fn step_sdk(root: &Path, script: &Path, url: &str) -> StepResult {
+    let bin = target_dir(root).join("debug").join("supertokens");
+    let mut cmd = Command::new(script);
+    cmd.current_dir(root)
+        .env(PG_URL_ENV, url)
+        .env("ST_BIN", &bin);
+    let mut res = run_step("sdk tests", &mut cmd);
+    if !bin.exists() {
+        res.note = format!("{} does not exist", bin.display());
+    }
+    res
+}
+
+/// `tests/sdk/run.sh` if it exists and is executable.
+fn sdk_script(root: &Path) -> Option<PathBuf> {
+    let p = root.join("tests").join("sdk").join("run.sh");
+    let meta = fs::metadata(&p).ok()?;
+    (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(p)
+}
+
+/// Run one step with inherited stdio, printing start/end lines and timing it.
+fn run_step(name: &str, cmd: &mut Command) -> StepResult {
+    say!("[{name}] $ {}", show_cmd(cmd));
+    let t = Instant::now();
+    let (status, note) = match cmd.status() {
+        Ok(st) => (Some(st), String::new()),
+        Err(e) => (None, format!("could not run {:?}: {e}", cmd.get_program())),
+    };
+    let elapsed = t.elapsed();
+    match status {
+        Some(st) if st.success() => say!("[{name}] ok ({})", secs(elapsed)),
+        Some(st) => say!("[{name}] FAILED: {st} ({})", secs(elapsed)),
+        None => say!("[{name}] FAILED: {note}"),
+    }
+    StepResult {
+        name: name.to_string(),
+        status,
+        elapsed,
+        note,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `cargo xtask pg`
+// ---------------------------------------------------------------------------------------------
+
+/// `cargo xtask pg`: start a cluster, print the URL, wait for Enter / EOF, tear down.
+fn cmd_pg() -> Result<()> {
+    let cluster = PgCluster::start()?;
+    let url = cluster.url();
+    println!("{url}");
+    say!("export {PG_URL_ENV}={url}");
+    say!("psql \"{url}\"");
+    say!("press Enter (or Ctrl-D) to stop and delete the cluster; Ctrl-C also cleans up");
+    let mut line = String::new();
+    let _ = io::stdin().lock().read_line(&mut line);
+    drop(cluster);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Throw-away PostgreSQL cluster
+// ---------------------------------------------------------------------------------------------
+
+/// A throw-away PostgreSQL cluster in its own temp dir. Dropping it stops the server
+/// (`pg_ctl -m immediate stop`) and deletes the directory.
+///
+/// If xtask is killed (e.g. Ctrl-C, which std cannot intercept), a detached watchdog shell
+/// started alongside the cluster notices within a second and does the same teardown.
+struct PgCluster {
+    /// Temp dir: holds `data/`, `postgres.log` and the Unix socket.
+    dir: PathBuf,
+    /// Directory containing `initdb` and `pg_ctl`.
+    bin: PathBuf,
+    /// Major version directory name, for messages.
+    version: String,
+    /// Port the server listens on (0 until started).
+    port: u16,
+    /// Running as root: PostgreSQL binaries are run as the `postgres` OS user via `runuser`.
+    as_postgres: bool,
+}
+
+impl PgCluster {
+    /// Install PostgreSQL if needed, `initdb` a fresh cluster and start it on a free port.
+    fn start() -> Result<Self> {
+        let t = Instant::now();
+        let (bin, version) = ensure_postgres_installed()?;
+        let as_postgres = is_root();
+        if as_postgres {
+            ensure_postgres_os_user()?;
+        }
+        // When root, the `postgres` user must be able to reach the dir; $TMPDIR might not allow it.
+        let base = if as_postgres {
+            PathBuf::from("/tmp")
+        } else {
+            env::temp_dir()
+        };
+        let dir = base.join(format!("st-pg-{}", process::id()));
+        if dir.exists() {
+            fs::remove_dir_all(&dir)
+                .map_err(|e| format!("removing stale {}: {e}", dir.display()))?;
+        }
+        fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+
+        // From here on, Drop cleans up whatever happens.
+        let mut cluster = PgCluster {
+            dir,
+            bin,
+            version,
+            port: 0,
+            as_postgres,
+        };
+        if as_postgres {
+            let mut chown = Command::new("chown");
+            chown.arg("postgres").arg(&cluster.dir);
+            run_quiet(&mut chown)?;
+        }
+        cluster.spawn_watchdog();
+        cluster.initdb()?;
+        let t_init = t.elapsed();
+        cluster.start_server()?;
+        say!(
+            "PostgreSQL {} ready at {} (dir {}, install+initdb {}, start {})",
+            cluster.version,
+            cluster.url(),
+            cluster.dir.display(),
+            secs(t_init),
+            secs(t.elapsed() - t_init)
+        );
+        Ok(cluster)
+    }
+
+    /// Connection URL for the `postgres` superuser (trust auth) on the `postgres` database.
+    fn url(&self) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.dir.join("postgres.log")
+    }
+
+    /// argv to run a PostgreSQL tool (`initdb`, `pg_ctl`), through `runuser` when root.
+    fn tool_argv(&self, tool: &str) -> Vec<OsString> {
+        let mut argv: Vec<OsString> = Vec::new();
+        if self.as_postgres {
+            argv.extend(["runuser", "-u", "postgres", "--"].map(OsString::from));
+        }
+        argv.push(self.bin.join(tool).into_os_string());
+        argv
+    }
+
+    /// `Command` for a PostgreSQL tool, run from inside the cluster dir (the `postgres` user
+    /// may not be allowed into the caller's working directory).
+    fn tool(&self, tool: &str) -> Command {
+        let argv = self.tool_argv(tool);
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]).current_dir(&self.dir);
+        cmd
+    }
+
+    /// `initdb --auth=trust -U postgres --encoding=UTF8` (C locale so text ordering is byte
+    /// order, like Rust's; no fsync since the cluster is thrown away).
+    fn initdb(&self) -> Result<()> {
+        let t = Instant::now();
+        let mut cmd = self.tool("initdb");
+        cmd.arg("-D").arg(self.data_dir()).args([
+            "--auth=trust",
+            "-U",
+            "postgres",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
+        ]);
+        run_quiet(&mut cmd)?;
+        say!("initdb done ({})", secs(t.elapsed()));
+        Ok(())
+    }
+
+    /// `pg_ctl -w start` on a free port; retried on a new port if the port got taken meanwhile.
+    fn start_server(&mut self) -> Result<()> {
+        const ATTEMPTS: u32 = 3;
+        for attempt in 1..=ATTEMPTS {
+            self.port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
+            let opts = format!(
+                "-p {} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+                 -c full_page_writes=off -c max_connections=300",
+                self.port,
+                self.dir.display().to_string().replace('\'', r"'\''"),
+            );
+            let mut cmd = self.tool("pg_ctl");
+            cmd.args(["-w", "-t", "60", "-D"])
+                .arg(self.data_dir())
+                .arg("-o")
+                .arg(opts)
+                .arg("-l")
+                .arg(self.log_file())
+                .arg("start");
+            match run_quiet(&mut cmd) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let log = fs::read_to_string(self.log_file()).unwrap_or_default();
+                    if attempt < ATTEMPTS && log.contains("could not bind") {
+                        say!("port {} was taken; retrying on another port", self.port);
+                        continue;
+                    }
+                    return Err(format!(
+                        "{e}\n--- {} ---\n{}",
+                        self.log_file().display(),
+                        tail(&log, 30)
+                    ));
+                }
+            }
+        }
+        Err("could not start PostgreSQL".into())
+    }
+
+    /// Start a detached shell (own process group, so Ctrl-C does not reach it) that waits for
+    /// this process to disappear and then stops the server and deletes the dir if still there.
+    fn spawn_watchdog(&self) {
+        if !Path::new("/proc/self/status").exists() {
+            return; // cannot tell whether we are alive; no watchdog rather than a wrong one
+        }
+        const SCRIPT: &str = r#"
+pid=$1; dir=$2; shift 2
+alive() { [ -r "/proc/$pid/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status"; }
+while alive; do sleep 1; done
+if [ -d "$dir" ]; then "$@" >/dev/null 2>&1; rm -rf -- "$dir"; fi
+"#;
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(SCRIPT)
+            .arg("xtask-pg-watchdog")
+            .arg(process::id().to_string())
+            .arg(&self.dir)
+            .args(self.tool_argv("pg_ctl"))
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "immediate", "stop"])
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        if let Err(e) = cmd.spawn() {
+            say!(
+                "warning: could not start cleanup watchdog ({e}); Ctrl-C may leave {} behind",
+                self.dir.display()
+            );
+        }
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let t = Instant::now();
+        if self.data_dir().join("postmaster.pid").exists() {
+            let mut cmd = self.tool("pg_ctl");
+            cmd.arg("-D")
+                .arg(self.data_dir())
+                .args(["-m", "immediate", "stop"]);
+            if let Err(e) = run_quiet(&mut cmd) {
+                say!("warning: stopping PostgreSQL: {e}");
+            }
+        }
+        match fs::remove_dir_all(&self.dir) {
+            Ok(()) => say!(
+                "PostgreSQL stopped, {} removed ({})",
+                self.dir.display(),
+                secs(t.elapsed())
+            ),
+            Err(e) => say!("warning: removing {}: {e}", self.dir.display()),
+        }
+    }
+}
+
+/// Find the PostgreSQL server binaries, installing the Debian `postgresql` package if needed.
+/// Returns (bin dir, version).
+fn ensure_postgres_installed() -> Result<(PathBuf, String)> {
+    if let Some(found) = find_postgres_bin() {
+        return Ok(found);
+    }
+    say!("PostgreSQL server binaries not found; installing the `postgresql` package");
+    let t = Instant::now();
+    let root = is_root();
+    let privileged = |argv: &[&str]| -> Command {
+        let mut cmd = if root {
+            Command::new(argv[0])
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("-n").arg(argv[0]);
+            c
+        };
+        cmd.args(&argv[1..]);
+        cmd
+    };
+    let install = || -> Result<()> {
+        run_quiet(&mut privileged(&["apt-get", "update"]))?;
+        run_quiet(&mut privileged(&[
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-y",
+            "postgresql",
+        ]))
+    };
+    install().map_err(|e| {
+        let how = if root {
+            "as root"
+        } else {
+            "with `sudo -n` (not root)"
+        };
+        format!(
+            "PostgreSQL server binaries (initdb) not found under /usr/lib/postgresql/*/bin and \
+             installing them {how} failed: {e}\n\
+             Install the `postgresql` package, set {PG_BIN_ENV}, or point {PG_URL_ENV} at a server."
+        )
+    })?;
+    say!("installed PostgreSQL ({})", secs(t.elapsed()));
+    find_postgres_bin().ok_or_else(|| {
+        "installed `postgresql` but still no /usr/lib/postgresql/*/bin/initdb".into()
+    })
+}
+
+/// `$ST_PG_BIN_DIR`, else the highest-versioned `/usr/lib/postgresql/<v>/bin` containing
+/// `initdb` and `pg_ctl`.
+fn find_postgres_bin() -> Option<(PathBuf, String)> {
+    let usable = |bin: &Path| bin.join("initdb").is_file() && bin.join("pg_ctl").is_file();
+    if let Some(dir) = env::var_os(PG_BIN_ENV) {
+        let dir = PathBuf::from(dir);
+        if usable(&dir) {
+            return Some((dir, "(from ST_PG_BIN_DIR)".into()));
+        }
+        say!(
+            "warning: {PG_BIN_ENV}={} has no initdb/pg_ctl; ignoring it",
+            dir.display()
+        );
+    }
+    let version_key =
+        |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let version = e.file_name().to_string_lossy().into_owned();
+            let bin = e.path().join("bin");
+            usable(&bin).then_some((bin, version))
+        })
+        .max_by_key(|(_, v)| version_key(v))
+}
+
+/// Make sure the `postgres` OS user exists (initdb/postgres refuse to run as root).
+fn ensure_postgres_os_user() -> Result<()> {
+    let exists = Command::new("id")
+        .args(["-u", "postgres"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !exists {
+        say!("creating OS user `postgres`");
+        run_quiet(Command::new("useradd").args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/bin/sh",
+            "postgres",
+        ]))?;
+    }
+    Ok(())
+}
+
+/// Whether the effective uid is 0 (from `/proc/self/status`, falling back to `id -u`).
+fn is_root() -> bool {
+    if let Ok(status) = fs::read_to_string("/proc/self/status") {
+        if let Some(line) = status.lines().find(|l| l.starts_with("Uid:")) {
+            // Uid: real effective saved fs
+            return line.split_whitespace().nth(2) == Some("0");
+        }
+    }
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+// ---------------------------------------------------------------------------------------------
+// `cargo xtask bench`
+// ---------------------------------------------------------------------------------------------
+
+/// A benchmark entry point; receives the arguments after its name.
+type BenchFn = fn(&[String]) -> Result<()>;
+
+/// The benchmark table: (name, one-line description, entry point). Add new benchmarks here.
+const BENCHMARKS: &[(&str, &str, BenchFn)] = &[(
+    "startup",
+    "release binary, in-memory: spawn -> first 200 on /hello, idle RSS [--runs N] [-- server args]",
+    bench_startup,
+)];
+
+/// `cargo xtask bench <name> [ARGS…]`: dispatch through [`BENCHMARKS`].
+fn cmd_bench(args: &[String]) -> Result<()> {
+    let list = || {
+        BENCHMARKS
+            .iter()
+            .map(|(n, _, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(name) = args.first() else {
+        return Err(format!(
+            "usage: cargo xtask bench <name> [ARGS...]; benchmarks: {}",
+            list()
+        ));
+    };
+    match BENCHMARKS.iter().find(|(n, _, _)| n == name) {
+        Some((_, _, run)) => run(&args[1..]),
+        None => Err(format!(
+            "unknown benchmark `{name}` (available: {})",
+            list()
+        )),
+    }
+}
+
+/// `startup`: builds the release binary, then N times (default 10) measures the time from
+/// spawning `supertokens start --foreground` (in-memory) to the first HTTP 200 on `GET /hello`
+/// (polled every 2 ms) and the idle RSS 1 s after readiness.
+fn bench_startup(args: &[String]) -> Result<()> {
+    let mut runs = 10usize;
+    let mut server_args: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--runs" => {
+                runs = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("--runs needs a positive number")?;
+            }
+            "--" => server_args.extend(it.by_ref().cloned()),
+            other => return Err(format!("startup: unknown argument `{other}`")),
+        }
+    }
+
+    let root = repo_root();
+    let bin = build_release_supertokens(&root)?;
+    let mut ready_ms = Vec::with_capacity(runs);
+    let mut rss_mib = Vec::with_capacity(runs);
+    for i in 1..=runs {
+        let mut server = Server::spawn(&bin, &server_args)?;
+        let ready = server.wait_ready(Duration::from_secs(60))?;
+        thread::sleep(Duration::from_secs(1));
+        let rss = server.rss_kib()?;
+        let stopped = server.stop()?;
+        ready_ms.push(ready.as_secs_f64() * 1000.0);
+        rss_mib.push(rss as f64 / 1024.0);
+        say!(
+            "run {i}/{runs}: ready in {:.1} ms, idle RSS {:.1} MiB, stopped with {stopped}",
+            ready.as_secs_f64() * 1000.0,
+            rss as f64 / 1024.0
+        );
+    }
+
+    let t = Stats::of(&ready_ms);
+    let m = Stats::of(&rss_mib);
+    println!(
+        "startup to first 200 on /hello: median {:.1} ms (min {:.1}, max {:.1})",
+        t.median, t.min, t.max
+    );
+    println!(
+        "idle RSS after 1 s:             median {:.1} MiB (min {:.1}, max {:.1})",
+        m.median, m.min, m.max
+    );
+    println!();
+    println!("| benchmark | runs | startup median | startup min-max | idle RSS median | idle RSS min-max |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| startup (release, in-memory) | {runs} | {:.1} ms | {:.1}-{:.1} ms | {:.1} MiB | {:.1}-{:.1} MiB |",
+        t.median, t.min, t.max, m.median, m.min, m.max
+    );
+    Ok(())
+}
+
+/// `cargo build --release -p supertokens`; returns the path of the binary.
+fn build_release_supertokens(root: &Path) -> Result<PathBuf> {
+    let mut cmd = cargo(root);
+    cmd.args(["build", "--release", "-p", "supertokens"]);
+    if root.join("Cargo.lock").exists() {
+        cmd.arg("--locked");
+    }
+    say!("$ {}", show_cmd(&cmd));
+    let t = Instant::now();
+    let st = cmd.status().map_err(|e| format!("running cargo: {e}"))?;
+    if !st.success() {
+        return Err(format!("cargo build --release -p supertokens failed: {st}"));
+    }
+    say!("release build done ({})", secs(t.elapsed()));
+    let bin = target_dir(root).join("release").join("supertokens");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!("{} not found after the build", bin.display()))
+    }
+}
+
+/// A `supertokens start --foreground` process on a free port, with its own temp dir holding a
+/// minimal `config.yaml` (in-memory storage), the `--with-temp-dir` and `server.log`
+/// (stdout+stderr). Dropping it kills the process (SIGKILL) and removes the dir.
+struct Server {
+    child: Child,
+    port: u16,
+    spawned_at: Instant,
+    dir: TempDir,
+}
+
+impl Server {
+    /// Spawn `<bin> start --foreground --port=<free> --host=127.0.0.1 --with-config=…
+    /// --with-temp-dir=… EXTRA…`. Timing for [`Server::wait_ready`] starts just before spawning.
+    fn spawn(bin: &Path, extra: &[String]) -> Result<Self> {
+        let dir = TempDir::new("st-bench")?;
+        let config = dir.path().join("config.yaml");
+        fs::write(&config, "core_config_version: 0\n")
+            .map_err(|e| format!("writing {}: {e}", config.display()))?;
+        let log_path = dir.path().join("server.log");
+        let log = fs::File::create(&log_path)
+            .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
+        let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("start")
+            .arg("--foreground")
+            .arg(format!("--port={port}"))
+            .arg("--host=127.0.0.1")
+            .arg(with_path("--with-config=", &config))
+            .arg(with_path("--with-temp-dir=", dir.path()))
+            .args(extra)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        let spawned_at = Instant::now();
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("spawning {}: {e}", bin.display()))?;
+        Ok(Server {
+            child,
+            port,
+            spawned_at,
+            dir,
+        })
+    }
+
+    /// Poll `GET /hello` every 2 ms until it answers 200; returns the time since spawn.
+    fn wait_ready(&mut self, timeout: Duration) -> Result<Duration> {
+        match wait_for_http_200(
+            self.port,
+            "/hello",
+            Duration::from_millis(2),
+            timeout,
+            Some(&mut self.child),
+        ) {
+            Ok(()) => Ok(self.spawned_at.elapsed()),
+            Err(e) => Err(format!("{e}\n--- server log ---\n{}", self.log_tail(30))),
+        }
+    }
+
+    /// Resident set size in KiB (`VmRSS` from `/proc/<pid>/status`).
+    fn rss_kib(&self) -> Result<u64> {
+        rss_kib(self.child.id())
+    }
+
+    /// SIGTERM (via `kill`), wait up to 10 s, then SIGKILL. Returns the exit status.
+    fn stop(mut self) -> Result<ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => return Ok(st),
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
+                Ok(None) => {
+                    say!("warning: server did not exit within 10 s of SIGTERM; killing it");
+                    let _ = self.child.kill();
+                    return self.child.wait().map_err(|e| e.to_string());
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        tail(
+            &fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default(),
+            lines,
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Resident set size of a process in KiB (`VmRSS` from `/proc/<pid>/status`).
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("reading /proc/{pid}/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// Median / min / max of a non-empty sample.
+struct Stats {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Stats {
+    fn of(xs: &[f64]) -> Stats {
+        let mut v = xs.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = match n {
+            0 => f64::NAN,
+            _ if n % 2 == 1 => v[n / 2],
+            _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        };
+        Stats {
+            median,
+            min: v.first().copied().unwrap_or(f64::NAN),
+            max: v.last().copied().unwrap_or(f64::NAN),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reusable helpers (HTTP, ports, temp dirs, commands)
+// ---------------------------------------------------------------------------------------------
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, drop).
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+/// A minimal HTTP response.
+#[derive(Debug)]
+struct HttpResponse {
+    status: u16,
+    /// Raw header block (without the status line), `\r\n`-separated.
+    headers: String,
+    /// Body, de-chunked if the response used chunked transfer encoding.
+    body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// Value of the first header named `name` (case-insensitive).
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.split("\r\n").find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// `GET path` on 127.0.0.1:port over a raw HTTP/1.1 connection (`Connection: close`).
+/// `timeout` applies to connect, each read and each write.
+fn http_get(port: u16, path: &str, timeout: Duration) -> io::Result<HttpResponse> {
+    http_request(port, "GET", path, &[], None, timeout)
+}
+
+/// One raw HTTP/1.1 request on 127.0.0.1:port with `Connection: close`. `headers` are extra
+/// `(name, value)` pairs; a body gets a `Content-Length`.
+fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> io::Result<HttpResponse> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_nodelay(true)?;
+
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        let _ = write!(req, "{k}: {v}\r\n");
+    }
+    if let Some(b) = body {
+        let _ = write!(req, "Content-Length: {}\r\n", b.len());
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body.unwrap_or(&[]));
+    stream.write_all(&bytes)?;
+
+    // Read the head, then the body by Content-Length if given, else to EOF.
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed before end of headers",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let (status_line, header_block) = head.split_once("\r\n").unwrap_or((&head, ""));
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad status line {status_line:?}"),
+            )
+        })?;
+    let mut resp = HttpResponse {
+        status,
+        headers: header_block.to_string(),
+        body: buf[head_end + 4..].to_vec(),
+    };
+
+    let content_length = resp
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok());
+    let chunked = resp
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    if method == "HEAD" || status == 204 || status == 304 {
+        resp.body.clear();
+    } else if let (Some(len), false) = (content_length, chunked) {
+        while resp.body.len() < len {
+            let n = stream.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            resp.body.extend_from_slice(&chunk[..n]);
+        }
+        resp.body.truncate(len);
+    } else {
+        stream.read_to_end(&mut resp.body)?;
+        if chunked {
+            resp.body = dechunk(&resp.body)?;
+        }
+    }
+    Ok(resp)
+}
+
+/// Decode a chunked transfer-encoded body (trailers ignored).
+fn dechunk(mut raw: &[u8]) -> io::Result<Vec<u8>> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad chunked encoding");
+    let mut out = Vec::new();
+    loop {
+        let line_end = find(raw, b"\r\n").ok_or_else(bad)?;
+        let size_str = String::from_utf8_lossy(&raw[..line_end]);
+        let size = usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| bad())?;
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if raw.len() < size + 2 {
+            return Err(bad());
+        }
+        out.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
+}
+
+/// Position of `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Poll `GET path` every `interval` until it returns 200, the `timeout` passes, or (if given)
+/// `child` exits.
+fn wait_for_http_200(
+    port: u16,
+    path: &str,
+    interval: Duration,
+    timeout: Duration,
+    mut child: Option<&mut Child>,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match http_get(port, path, Duration::from_secs(2)) {
+            Ok(r) if r.status == 200 => return Ok(()),
+            Ok(r) => format!("HTTP {}", r.status),
+            Err(e) => e.to_string(),
+        };
+        if let Some(c) = child.as_deref_mut() {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Err(format!(
+                    "server exited ({st}) before GET {path} returned 200"
+                ));
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "GET {path} on port {port} not 200 after {timeout:?} (last: {last})"
+            ));
+        }
+        thread::sleep(interval);
+    }
+}
+
+/// A uniquely named temp directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(prefix: &str) -> Result<Self> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let p = env::temp_dir().join(format!("{prefix}-{}-{n}", process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).map_err(|e| format!("creating {}: {e}", p.display()))?;
+        Ok(TempDir(p))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Workspace root (the parent of this crate's directory).
+fn repo_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// Cargo target directory: `$CARGO_TARGET_DIR` (relative to the root) or `<root>/target`.
+fn target_dir(root: &Path) -> PathBuf {
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => root.join(d),
+        _ => root.join("target"),
+    }
+}
+
+/// A `cargo` command (the one running us, via `$CARGO`) in the workspace root.
+fn cargo(root: &Path) -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root);
+    cmd
+}
+
+/// Run a command capturing its output; on failure the error includes stdout/stderr.
+fn run_quiet(cmd: &mut Command) -> Result<()> {
+    let shown = show_cmd(cmd);
+    let out: Output = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run `{shown}`: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{shown}` failed ({})\n{}{}",
+            out.status,
+            tail(&String::from_utf8_lossy(&out.stdout), 20),
+            tail(&String::from_utf8_lossy(&out.stderr), 20)
+        ))
+    }
+}
+
+/// `prefix` followed by a path, as one argument.
+fn with_path(prefix: &str, p: &Path) -> OsString {
+    let mut s = OsString::from(prefix);
+    s.push(p.as_os_str());
+    s
+}
+
+/// Human-readable command line, for progress messages.
+fn show_cmd(cmd: &Command) -> String {
+    let quote = |s: &OsStr| {
+        let s = s.to_string_lossy();
+        if s.is_empty() || s.contains([' ', '"', '\'']) {
+            format!("{s:?}")
+        } else {
+            s.into_owned()
+        }
+    };
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Last `n` lines of `s`, newline-terminated.
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    let mut out = lines[lines.len().saturating_sub(n)..].join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+/// Duration as seconds with one decimal, e.g. `12.3s`.
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
