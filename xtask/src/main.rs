@@ -182,7 +182,7 @@ fn step_cargo_test(root: &Path, url: &str, extra: &[String]) -> StepResult {
     let selects_package = extra
         .iter()
         .take_while(|a| *a != "--")
-        .any(|a| a == "-p" || a.starts_with("--package") || a.starts_with("-p"));
+        .any(|a| a.starts_with("-p") || a.starts_with("--package"));
     if !selects_package {
         cmd.arg("--workspace");
     }
@@ -474,7 +474,7 @@ impl Drop for PgCluster {
         }
         match fs::remove_dir_all(&self.dir) {
             Ok(()) => say!(
-                "PostgreSQL stopped, {} removed ({})",
+                "PostgreSQL torn down, {} removed ({})",
                 self.dir.display(),
                 secs(t.elapsed())
             ),

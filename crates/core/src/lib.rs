@@ -9,3 +9,10 @@ pub mod random;
 pub mod storage;
 
 pub use error::{CoreError, CoreResult, StorageError};
+pub mod core;
+pub mod crypto;
+pub mod keys;
+pub mod session;
+pub mod users;
+
+pub use crate::core::Core;

@@ -1,0 +1,218 @@
+//! Access-token signing keys of one app: dynamic keys that rotate every
+//! `access_token_dynamic_signing_key_update_interval` (kept for verification while a token they
+//! signed can still be valid) and the static key. Keys are cached in memory, parsed once, and
+//! re-read from storage at least every [`CACHE_TTL_MS`] so that instances sharing a database
+//! learn about each other's keys before those keys sign anything.
+//!
+//! Rotation is lazy (on read) and serialised by the storage per app, so several instances never
+//! create two keys for the same rotation slot. The new key's RSA generation happens outside any
+//! lock; a losing instance simply discards its candidate.
+
+use crate::core::Core;
+use crate::crypto::{generate_rsa_key_string, SigningKey};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::AppId;
+use crate::storage::StoredKey;
+use st_config::CoreConfig;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// How long a key snapshot is trusted before storage is read again.
+pub const CACHE_TTL_MS: i64 = 30_000;
+/// The overlap: a new key is published this long before it is used to sign.
+pub const MAX_OVERLAP_MS: i64 = 60_000;
+
+/// Timing parameters derived from the app's config.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyTiming {
+    /// Update interval U (ms).
+    pub interval: i64,
+    /// Overlap O (ms): 60 s, or half the interval when the interval is shorter (test mode).
+    pub overlap: i64,
+    /// Lifetime of a key for verification: U + 2 × access-token validity.
+    pub lifetime: i64,
+}
+
+impl KeyTiming {
+    pub fn of(cfg: &CoreConfig) -> KeyTiming {
+        let interval = cfg.signing_key_update_interval_ms.max(1);
+        KeyTiming {
+            interval,
+            overlap: MAX_OVERLAP_MS.min(interval / 2),
+            lifetime: interval + 2 * cfg.access_token_validity_s * 1000,
+        }
+    }
+    fn ttl(&self) -> i64 {
+        CACHE_TTL_MS.min(self.overlap.max(1))
+    }
+}
+
+/// An immutable snapshot of an app's keys.
+#[derive(Debug)]
+pub struct KeySet {
+    /// Dynamic keys, newest first (only keys still valid for verification when loaded).
+    pub dynamic: Vec<Arc<SigningKey>>,
+    pub static_key: Option<Arc<SigningKey>>,
+    pub loaded_at: i64,
+    pub timing: KeyTiming,
+}
+
+impl KeySet {
+    fn valid_dynamic(&self, now: i64) -> impl Iterator<Item = &Arc<SigningKey>> {
+        let lifetime = self.timing.lifetime;
+        self.dynamic.iter().filter(move |k| k.created_at + lifetime >= now)
+    }
+
+    fn is_fresh(&self, now: i64, timing: &KeyTiming) -> bool {
+        if self.loaded_at + timing.ttl() <= now || self.timing.interval != timing.interval {
+            return false;
+        }
+        match self.valid_dynamic(now).next() {
+            Some(newest) => now + timing.overlap <= newest.created_at + timing.interval,
+            None => false,
+        }
+    }
+
+    /// The dynamic key that signs now: the newest, unless it is younger than the overlap and
+    /// the previous one may still sign.
+    pub fn signing_key(&self, now: i64) -> Option<&Arc<SigningKey>> {
+        let valid: Vec<&Arc<SigningKey>> = self.valid_dynamic(now).take(2).collect();
+        match valid.as_slice() {
+            [latest, previous] if latest.created_at + self.timing.overlap > now
+                && now < previous.created_at + self.timing.interval =>
+            {
+                Some(previous)
+            }
+            [latest, ..] => Some(latest),
+            [] => None,
+        }
+    }
+
+    /// Find a verification key by kid (dynamic keys still valid, then the static key).
+    pub fn find(&self, kid: &str, now: i64) -> Option<&Arc<SigningKey>> {
+        self.valid_dynamic(now).find(|k| k.kid == kid).or_else(|| self.static_key.as_ref().filter(|k| k.kid == kid))
+    }
+
+    /// The JWKS `keys` array: dynamic keys newest first, then the static key.
+    pub fn jwks(&self, now: i64) -> Vec<serde_json::Value> {
+        self.valid_dynamic(now).chain(self.static_key.iter()).map(|k| k.jwk()).collect()
+    }
+
+    /// `Cache-Control: max-age` for the JWKS: until the next key could be created.
+    pub fn jwks_max_age_s(&self, now: i64) -> i64 {
+        match self.valid_dynamic(now).next() {
+            Some(newest) => ((newest.created_at + self.timing.interval - self.timing.overlap - now) / 1000).max(1),
+            None => 1,
+        }
+    }
+}
+
+/// The per-app key manager.
+pub struct AppKeys {
+    app: AppId,
+    snapshot: RwLock<Option<Arc<KeySet>>>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl AppKeys {
+    pub fn new(app: AppId) -> AppKeys {
+        AppKeys { app, snapshot: RwLock::new(None), refresh: tokio::sync::Mutex::new(()) }
+    }
+
+    fn current_snapshot(&self) -> Option<Arc<KeySet>> {
+        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A fresh-enough key set, rotating if needed. `force` re-reads storage (unknown kid).
+    pub async fn get(&self, core: &Core, cfg: &CoreConfig, force: bool) -> CoreResult<Arc<KeySet>> {
+        let timing = KeyTiming::of(cfg);
+        let seen = self.current_snapshot();
+        if let Some(s) = &seen {
+            if !force && s.is_fresh(core.now(), &timing) {
+                return Ok(s.clone());
+            }
+        }
+        let _guard = self.refresh.lock().await;
+        // Someone else may have refreshed while we waited.
+        if let Some(s) = self.current_snapshot() {
+            let changed = match &seen {
+                Some(old) => !Arc::ptr_eq(old, &s),
+                None => true,
+            };
+            if changed && s.is_fresh(core.now(), &timing) {
+                return Ok(s);
+            }
+        }
+        let fresh = Arc::new(self.load(core, &timing, seen.as_deref()).await?);
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    async fn load(&self, core: &Core, timing: &KeyTiming, previous: Option<&KeySet>) -> CoreResult<KeySet> {
+        let now = core.now();
+        let verify_after = now - timing.lifetime;
+        let sign_after = now - timing.interval + timing.overlap;
+        let (mut stored, _) = core.storage.dynamic_keys_rotate(&self.app, verify_after, sign_after, None).await?;
+        if !stored.iter().any(|k| k.created_at >= sign_after) {
+            let value = generate_key(core).await?;
+            let created_at = core.now();
+            let candidate = StoredKey { kid: format!("d-{created_at}"), value, created_at };
+            let (keys, inserted) =
+                core.storage.dynamic_keys_rotate(&self.app, verify_after, sign_after, Some(&candidate)).await?;
+            if inserted {
+                tracing::info!(app = %self.app, kid = %candidate.kid, "created a new access-token signing key");
+            }
+            stored = keys;
+        }
+        let static_stored = core.storage.static_key_get_or_insert(&self.app, None).await?;
+        let mut known: HashMap<&str, &Arc<SigningKey>> = HashMap::new();
+        if let Some(prev) = previous {
+            for k in prev.dynamic.iter().chain(prev.static_key.iter()) {
+                known.insert(k.kid.as_str(), k);
+            }
+        }
+        let parse = |s: &StoredKey| -> CoreResult<Arc<SigningKey>> {
+            if let Some(k) = known.get(s.kid.as_str()) {
+                return Ok((*k).clone());
+            }
+            SigningKey::parse(&s.kid, s.created_at, &s.value)
+                .map(Arc::new)
+                .map_err(|e| CoreError::Internal(format!("stored signing key {} is unreadable: {e}", s.kid)))
+        };
+        let mut dynamic = Vec::with_capacity(stored.len());
+        for s in &stored {
+            dynamic.push(parse(s)?);
+        }
+        dynamic.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        let static_key = match &static_stored {
+            Some(s) => Some(parse(s)?),
+            None => None,
+        };
+        Ok(KeySet { dynamic, static_key, loaded_at: now, timing: *timing })
+    }
+
+    /// The app's static key, created on first use.
+    pub async fn static_key(&self, core: &Core, cfg: &CoreConfig) -> CoreResult<Arc<SigningKey>> {
+        let set = self.get(core, cfg, false).await?;
+        if let Some(k) = &set.static_key {
+            return Ok(k.clone());
+        }
+        let value = generate_key(core).await?;
+        let candidate = StoredKey {
+            kid: format!("s-{}", crate::random::uuid_v4(core.rng.as_ref())),
+            value,
+            created_at: core.now(),
+        };
+        core.storage.static_key_get_or_insert(&self.app, Some(&candidate)).await?;
+        let set = self.get(core, cfg, true).await?;
+        set.static_key.clone().ok_or_else(|| CoreError::Internal("static signing key was not stored".into()))
+    }
+}
+
+async fn generate_key(core: &Core) -> CoreResult<String> {
+    let rng = core.rng.clone();
+    tokio::task::spawn_blocking(move || generate_rsa_key_string(rng.as_ref()))
+        .await
+        .map_err(|e| CoreError::Internal(e.to_string()))?
+        .map_err(CoreError::Internal)
+}

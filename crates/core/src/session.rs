@@ -1,0 +1,721 @@
+//! The session recipe: create, verify (with lazy promotion), refresh (with token-theft
+//! detection), regenerate, read, revoke. Behaviour follows CDI 5.4 (see
+//! `docs/ARCHITECTURE.md` and the reference notes §c).
+
+use crate::core::Core;
+use crate::crypto::{decrypt_refresh_payload, encrypt_refresh_payload, parse_jwt, SigningKey};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{AppId, TenantId, TenantIdentifier};
+use crate::random::{sha256_hex, uuid_v4};
+use crate::storage::{SessionPatch, SessionRow};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use st_config::CoreConfig;
+use std::sync::Arc;
+
+/// Claims the core owns in a v5 access token; user payloads may not use them.
+pub const PROTECTED_CLAIMS: [&str; 9] =
+    ["sub", "exp", "iat", "sessionHandle", "refreshTokenHash1", "parentRefreshTokenHash1", "antiCsrfToken", "tId", "rsub"];
+
+pub const PROTECTED_FIELD_MESSAGE: &str = "The user payload contains protected field";
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    pub token: String,
+    pub expiry: i64,
+    pub created_time: i64,
+}
+
+/// The `session` object of responses. Nulls are kept, as the reference does.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSummary {
+    pub handle: String,
+    pub user_id: String,
+    pub recipe_user_id: String,
+    pub user_data_in_jwt: Value,
+    pub tenant_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewSession {
+    pub session: SessionSummary,
+    pub access_token: Token,
+    pub refresh_token: Token,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anti_csrf_token: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum VerifyOutcome {
+    Ok { session: SessionSummary, access_token: Option<Token> },
+    TryRefreshToken(String),
+    Unauthorised(String),
+}
+
+#[derive(Debug)]
+pub enum RefreshOutcome {
+    Ok(NewSession),
+    Unauthorised(String),
+    TokenTheftDetected { handle: String, user_id: String, recipe_user_id: String },
+}
+
+#[derive(Debug)]
+pub enum RegenerateOutcome {
+    Ok { session: SessionSummary, access_token: Option<Token> },
+    Unauthorised(String),
+}
+
+/// `GET /recipe/session` answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInformation {
+    pub session_handle: String,
+    pub user_id: String,
+    pub recipe_user_id: String,
+    pub user_data_in_database: Value,
+    pub expiry: i64,
+    #[serde(rename = "userDataInJWT")]
+    pub user_data_in_jwt: Value,
+    pub time_created: i64,
+    pub tenant_id: String,
+}
+
+pub struct CreateSession {
+    pub user_id: String,
+    pub enable_anti_csrf: bool,
+    pub user_data_in_jwt: Map<String, Value>,
+    pub user_data_in_database: Value,
+    pub use_dynamic_key: bool,
+}
+
+/// The refresh token's encrypted payload.
+#[derive(Debug, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshPayload {
+    session_handle: String,
+    user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    parent_refresh_token_hash1: Option<String>,
+    nonce: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    anti_csrf_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    tenant_id: Option<String>,
+}
+
+/// Reject payloads that use a protected claim.
+pub fn check_user_payload(payload: &Map<String, Value>) -> CoreResult<()> {
+    if payload.keys().any(|k| PROTECTED_CLAIMS.contains(&k.as_str())) {
+        return Err(CoreError::bad(PROTECTED_FIELD_MESSAGE));
+    }
+    Ok(())
+}
+
+/// The tenant a session handle belongs to (`<uuid>_<tenant>`; no suffix = public).
+pub fn tenant_of_handle(handle: &str) -> TenantId {
+    match handle.split_once('_') {
+        Some((_, t)) => TenantId::parse(t).unwrap_or_else(|_| TenantId::public()),
+        None => TenantId::public(),
+    }
+}
+
+fn user_claims(payload: &Map<String, Value>) -> Map<String, Value> {
+    payload.iter().filter(|(k, _)| !PROTECTED_CLAIMS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Everything needed to mint an access token.
+struct Mint<'a> {
+    user_id: &'a str,
+    recipe_user_id: &'a str,
+    tenant: &'a TenantId,
+    handle: &'a str,
+    refresh_token_hash1: &'a str,
+    parent_refresh_token_hash1: Option<&'a str>,
+    anti_csrf: Option<&'a str>,
+    user_data: &'a Value,
+    iat_ms: i64,
+    exp_ms: i64,
+}
+
+fn mint(key: &SigningKey, m: &Mint<'_>) -> CoreResult<Token> {
+    let iat = m.iat_ms / 1000;
+    let exp = m.exp_ms / 1000;
+    let mut payload = Map::new();
+    if let Value::Object(user) = m.user_data {
+        for (k, v) in user {
+            payload.insert(k.clone(), v.clone());
+        }
+    }
+    payload.insert("iat".into(), json!(iat));
+    payload.insert("exp".into(), json!(exp));
+    payload.insert("sub".into(), json!(m.user_id));
+    payload.insert("tId".into(), json!(m.tenant.as_str()));
+    payload.insert("rsub".into(), json!(m.recipe_user_id));
+    payload.insert("sessionHandle".into(), json!(m.handle));
+    payload.insert("refreshTokenHash1".into(), json!(m.refresh_token_hash1));
+    payload.insert("parentRefreshTokenHash1".into(), json!(m.parent_refresh_token_hash1));
+    payload.insert("antiCsrfToken".into(), json!(m.anti_csrf));
+    let header = json!({"kid": key.kid, "typ": "JWT", "version": "5", "alg": "RS256"});
+    let token = key.sign_jwt(&header, &Value::Object(payload)).map_err(CoreError::Internal)?;
+    Ok(Token { token, expiry: exp * 1000, created_time: iat * 1000 })
+}
+
+/// A verified (or, for regenerate, merely parsed) v5 access token.
+struct AccessTokenInfo {
+    handle: String,
+    user_id: String,
+    recipe_user_id: String,
+    tenant: TenantId,
+    refresh_token_hash1: String,
+    parent_refresh_token_hash1: Option<String>,
+    anti_csrf: Option<String>,
+    exp_ms: i64,
+    user_data: Map<String, Value>,
+    is_static: bool,
+}
+
+fn read_claims(payload: &Map<String, Value>, kid: Option<&str>) -> Result<AccessTokenInfo, String> {
+    let s = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_string);
+    let missing = || "Access token does not contain all the information. Maybe the structure has changed?".to_string();
+    let handle = s("sessionHandle").ok_or_else(missing)?;
+    let user_id = s("sub").ok_or_else(missing)?;
+    let refresh_token_hash1 = s("refreshTokenHash1").ok_or_else(missing)?;
+    let exp = payload.get("exp").and_then(Value::as_i64).ok_or_else(missing)?;
+    let tenant = match s("tId") {
+        Some(t) => TenantId::parse(&t).map_err(|_| missing())?,
+        None => TenantId::public(),
+    };
+    Ok(AccessTokenInfo {
+        recipe_user_id: s("rsub").unwrap_or_else(|| user_id.clone()),
+        handle,
+        user_id,
+        tenant,
+        refresh_token_hash1,
+        parent_refresh_token_hash1: s("parentRefreshTokenHash1"),
+        anti_csrf: s("antiCsrfToken"),
+        exp_ms: exp.saturating_mul(1000),
+        user_data: user_claims(payload),
+        is_static: kid.map(|k| k.starts_with("s-")).unwrap_or(false),
+    })
+}
+
+impl Core {
+    async fn refresh_master_key(&self, app: &AppId) -> CoreResult<String> {
+        let state = self.app_state(app);
+        let key = state
+            .refresh_key
+            .get_or_try_init(|| async {
+                let candidate = format!(
+                    "1000:{}:{}",
+                    hex::encode(crate::random::bytes::<64>(self.rng.as_ref())),
+                    hex::encode(crate::random::bytes::<64>(self.rng.as_ref()))
+                );
+                self.storage
+                    .kv_get_or_insert(&TenantIdentifier::app_public(app), "refresh_token_key", &candidate, self.now())
+                    .await
+                    .map_err(CoreError::from)
+            })
+            .await?;
+        Ok(key.clone())
+    }
+
+    /// The key that signs new tokens of this kind.
+    async fn signing_key(&self, app: &AppId, cfg: &CoreConfig, use_static: bool) -> CoreResult<Arc<SigningKey>> {
+        let keys = &self.app_state(app).keys;
+        if use_static {
+            return keys.static_key(self, cfg).await;
+        }
+        let set = keys.get(self, cfg, false).await?;
+        set.signing_key(self.now())
+            .cloned()
+            .ok_or_else(|| CoreError::Internal("no access-token signing key available".into()))
+    }
+
+    /// Map a user id to (primary user id, recipe user id) as the session should carry them.
+    async fn session_user_ids(&self, app: &AppId, user_id: &str) -> CoreResult<(String, String)> {
+        crate::users::session_user_ids(self, app, user_id).await
+    }
+
+    fn new_refresh_token(
+        &self,
+        master: &str,
+        tenant: &TenantId,
+        handle: &str,
+        user_id: &str,
+        parent_hash1: Option<&str>,
+        anti_csrf: Option<&str>,
+    ) -> CoreResult<String> {
+        let nonce = sha256_hex(&uuid_v4(self.rng.as_ref()));
+        let payload = RefreshPayload {
+            session_handle: handle.to_string(),
+            user_id: user_id.to_string(),
+            parent_refresh_token_hash1: parent_hash1.map(str::to_string),
+            nonce: nonce.clone(),
+            anti_csrf_token: anti_csrf.map(str::to_string),
+            tenant_id: if tenant.is_public() { None } else { Some(tenant.as_str().to_string()) },
+        };
+        let plain = serde_json::to_vec(&payload).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let enc = encrypt_refresh_payload(master, &plain, self.rng.as_ref()).map_err(CoreError::Internal)?;
+        Ok(format!("{enc}.{nonce}.V2"))
+    }
+
+    fn decode_refresh_token(&self, master: &str, token: &str) -> Option<RefreshPayload> {
+        let mut parts = token.rsplitn(3, '.');
+        let (version, nonce, enc) = (parts.next()?, parts.next()?, parts.next()?);
+        if version != "V2" {
+            return None;
+        }
+        let plain = decrypt_refresh_payload(master, enc)?;
+        let payload: RefreshPayload = serde_json::from_slice(&plain).ok()?;
+        (payload.nonce == nonce).then_some(payload)
+    }
+
+    /// `POST /<tenant>/recipe/session`
+    pub async fn create_session(&self, tenant: &TenantIdentifier, input: CreateSession) -> CoreResult<NewSession> {
+        check_user_payload(&input.user_data_in_jwt)?;
+        let entry = self.tenant(tenant).await?;
+        let cfg = self.app_config(&tenant.app).await?;
+        let _ = entry;
+        let now = self.now();
+        let (primary, recipe) = self.session_user_ids(&tenant.app, &input.user_id).await?;
+        let mut handle = uuid_v4(self.rng.as_ref());
+        if !tenant.tenant.is_public() {
+            handle = format!("{handle}_{}", tenant.tenant);
+        }
+        let anti_csrf = input.enable_anti_csrf.then(|| uuid_v4(self.rng.as_ref()));
+        let master = self.refresh_master_key(&tenant.app).await?;
+        let refresh = self.new_refresh_token(&master, &tenant.tenant, &handle, &input.user_id, None, anti_csrf.as_deref())?;
+        let refresh_hash1 = sha256_hex(&refresh);
+        let refresh_expiry = now + cfg.refresh_token_validity_ms;
+        let user_data = Value::Object(input.user_data_in_jwt);
+        let key = self.signing_key(&tenant.app, &cfg, !input.use_dynamic_key).await?;
+        let access = mint(
+            &key,
+            &Mint {
+                user_id: &primary,
+                recipe_user_id: &recipe,
+                tenant: &tenant.tenant,
+                handle: &handle,
+                refresh_token_hash1: &refresh_hash1,
+                parent_refresh_token_hash1: None,
+                anti_csrf: anti_csrf.as_deref(),
+                user_data: &user_data,
+                iat_ms: now,
+                exp_ms: now + cfg.access_token_validity_s * 1000,
+            },
+        )?;
+        self.storage
+            .create_session(&SessionRow {
+                tenant: tenant.clone(),
+                handle: handle.clone(),
+                user_id: input.user_id.clone(),
+                refresh_token_hash_2: sha256_hex(&refresh_hash1),
+                session_data: input.user_data_in_database,
+                expires_at: refresh_expiry,
+                created_at: now,
+                jwt_user_payload: user_data.clone(),
+                use_static_key: !input.use_dynamic_key,
+            })
+            .await?;
+        self.storage.touch_user_last_active(&tenant.app, &recipe, now).await?;
+        Ok(NewSession {
+            session: SessionSummary {
+                handle,
+                user_id: primary,
+                recipe_user_id: recipe,
+                user_data_in_jwt: user_data,
+                tenant_id: tenant.tenant.to_string(),
+            },
+            access_token: access,
+            refresh_token: Token { token: refresh, expiry: refresh_expiry, created_time: now },
+            anti_csrf_token: anti_csrf,
+        })
+    }
+
+    /// Verify signature, header and expiry of an access token.
+    async fn verify_access_token(&self, app: &AppId, cfg: &CoreConfig, token: &str) -> Result<AccessTokenInfo, String> {
+        let parsed = parse_jwt(token)?;
+        let h = |k: &str| parsed.header.get(k).and_then(Value::as_str);
+        if h("typ") != Some("JWT") || h("alg") != Some("RS256") {
+            return Err("Invalid JWT header".into());
+        }
+        match parsed.header.get("version") {
+            None => {}
+            Some(Value::String(v)) if v != "1" && v != "2" => {}
+            _ => return Err("Invalid JWT header".into()),
+        }
+        let kid = h("kid").ok_or("Invalid JWT header")?;
+        let keys = &self.app_state(app).keys;
+        let now = self.now();
+        let mut set = keys.get(self, cfg, false).await.map_err(|e| e.to_string())?;
+        if set.find(kid, now).is_none() {
+            set = keys.get(self, cfg, true).await.map_err(|e| e.to_string())?;
+        }
+        let key = set.find(kid, now).ok_or("Key not found")?;
+        if !key.verify(parsed.signed.as_bytes(), &parsed.signature) {
+            return Err("JWT verification failed".into());
+        }
+        let info = read_claims(&parsed.payload, Some(kid))?;
+        if info.exp_ms < now {
+            return Err("Access token expired".into());
+        }
+        Ok(info)
+    }
+
+    /// `POST /recipe/session/verify`
+    pub async fn verify_session(
+        &self,
+        app: &AppId,
+        access_token: &str,
+        anti_csrf_token: Option<&str>,
+        do_anti_csrf_check: bool,
+        enable_anti_csrf: bool,
+        check_database: bool,
+    ) -> CoreResult<VerifyOutcome> {
+        let cfg = self.app_config(app).await?;
+        let info = match self.verify_access_token(app, &cfg, access_token).await {
+            Ok(i) => i,
+            Err(msg) => return Ok(VerifyOutcome::TryRefreshToken(msg)),
+        };
+        if enable_anti_csrf && do_anti_csrf_check {
+            let ok = match (&info.anti_csrf, anti_csrf_token) {
+                (Some(a), Some(b)) => crate::random::ct_eq(a, b),
+                _ => false,
+            };
+            if !ok {
+                return Ok(VerifyOutcome::TryRefreshToken("anti-csrf check failed".into()));
+            }
+        }
+        let tenant = TenantIdentifier::new(app.clone(), info.tenant.clone());
+        let mut payload_needs_update = false;
+        if check_database {
+            match self.storage.get_session(&tenant, &info.handle).await? {
+                None => {
+                    return Ok(VerifyOutcome::Unauthorised("Either the session has ended or has been blacklisted".into()))
+                }
+                Some(row) => payload_needs_update = Value::Object(info.user_data.clone()) != row.jwt_user_payload,
+            }
+        }
+        let summary = |user_data: Value| SessionSummary {
+            handle: info.handle.clone(),
+            user_id: info.user_id.clone(),
+            recipe_user_id: info.recipe_user_id.clone(),
+            user_data_in_jwt: user_data,
+            tenant_id: info.tenant.to_string(),
+        };
+        if info.parent_refresh_token_hash1.is_none() && !payload_needs_update {
+            return Ok(VerifyOutcome::Ok { session: summary(Value::Object(info.user_data.clone())), access_token: None });
+        }
+        let now = self.now();
+        let own_hash2 = sha256_hex(&info.refresh_token_hash1);
+        let parent_hash2 = info.parent_refresh_token_hash1.as_deref().map(sha256_hex);
+        let refresh_validity = cfg.refresh_token_validity_ms;
+        let decide = |row: &SessionRow| -> Option<SessionPatch> {
+            (parent_hash2.as_deref() == Some(row.refresh_token_hash_2.as_str())).then(|| SessionPatch {
+                refresh_token_hash_2: Some(own_hash2.clone()),
+                expires_at: Some(now + refresh_validity),
+                use_static_key: None,
+            })
+        };
+        let Some(row) = self.storage.update_session_atomically(&tenant, &info.handle, &decide).await? else {
+            return Ok(VerifyOutcome::Unauthorised("Session missing in db".into()));
+        };
+        let promoted = decide(&row).is_some();
+        if promoted || row.refresh_token_hash_2 == own_hash2 || payload_needs_update {
+            let key = self.signing_key(app, &cfg, row.use_static_key).await?;
+            let token = mint(
+                &key,
+                &Mint {
+                    user_id: &info.user_id,
+                    recipe_user_id: &info.recipe_user_id,
+                    tenant: &info.tenant,
+                    handle: &info.handle,
+                    refresh_token_hash1: &info.refresh_token_hash1,
+                    parent_refresh_token_hash1: None,
+                    anti_csrf: info.anti_csrf.as_deref(),
+                    user_data: &row.jwt_user_payload,
+                    iat_ms: now,
+                    exp_ms: now + cfg.access_token_validity_s * 1000,
+                },
+            )?;
+            return Ok(VerifyOutcome::Ok { session: summary(row.jwt_user_payload.clone()), access_token: Some(token) });
+        }
+        Ok(VerifyOutcome::Ok { session: summary(Value::Object(info.user_data.clone())), access_token: None })
+    }
+
+    /// `POST /recipe/session/refresh`
+    pub async fn refresh_session(
+        &self,
+        path_tenant: &TenantIdentifier,
+        refresh_token: &str,
+        anti_csrf_token: Option<&str>,
+        enable_anti_csrf: bool,
+        use_dynamic_key: bool,
+    ) -> CoreResult<RefreshOutcome> {
+        self.tenant(path_tenant).await?;
+        let app = &path_tenant.app;
+        let cfg = self.app_config(app).await?;
+        let master = self.refresh_master_key(app).await?;
+        let Some(payload) = self.decode_refresh_token(&master, refresh_token) else {
+            return Ok(RefreshOutcome::Unauthorised("Token info not found".into()));
+        };
+        if enable_anti_csrf {
+            if let Some(expected) = &payload.anti_csrf_token {
+                if !anti_csrf_token.map(|a| crate::random::ct_eq(a, expected)).unwrap_or(false) {
+                    return Ok(RefreshOutcome::Unauthorised("Anti CSRF token missing, or not matching".into()));
+                }
+            }
+        }
+        let tenant_id = match &payload.tenant_id {
+            Some(t) => TenantId::parse(t).map_err(CoreError::bad)?,
+            None => TenantId::public(),
+        };
+        let tenant = TenantIdentifier::new(app.clone(), tenant_id.clone());
+        let now = self.now();
+        let hash1 = sha256_hex(refresh_token);
+        let hash2 = sha256_hex(&hash1);
+        let parent_hash2 = payload.parent_refresh_token_hash1.as_deref().map(sha256_hex);
+        let use_static = !use_dynamic_key;
+        let validity = cfg.refresh_token_validity_ms;
+        enum Case {
+            Expired,
+            Parent,
+            Child,
+            Theft,
+        }
+        let classify = |row: &SessionRow| -> Case {
+            if row.expires_at < now {
+                Case::Expired
+            } else if row.refresh_token_hash_2 == hash2 {
+                Case::Parent
+            } else if parent_hash2.as_deref() == Some(row.refresh_token_hash_2.as_str()) {
+                Case::Child
+            } else {
+                Case::Theft
+            }
+        };
+        let decide = |row: &SessionRow| -> Option<SessionPatch> {
+            let static_change = (row.use_static_key != use_static).then_some(use_static);
+            match classify(row) {
+                Case::Parent => static_change.map(|s| SessionPatch { use_static_key: Some(s), ..Default::default() }),
+                Case::Child => Some(SessionPatch {
+                    refresh_token_hash_2: Some(hash2.clone()),
+                    expires_at: Some(now + validity),
+                    use_static_key: static_change,
+                }),
+                Case::Expired | Case::Theft => None,
+            }
+        };
+        let Some(row) = self.storage.update_session_atomically(&tenant, &payload.session_handle, &decide).await?
+        else {
+            return Ok(RefreshOutcome::Unauthorised("Session missing in db or has expired".into()));
+        };
+        let (primary, recipe) = self.session_user_ids(app, &row.user_id).await?;
+        match classify(&row) {
+            Case::Expired => return Ok(RefreshOutcome::Unauthorised("Session missing in db or has expired".into())),
+            Case::Theft => {
+                return Ok(RefreshOutcome::TokenTheftDetected {
+                    handle: row.handle.clone(),
+                    user_id: primary,
+                    recipe_user_id: recipe,
+                })
+            }
+            Case::Parent | Case::Child => {}
+        }
+        let anti_csrf = enable_anti_csrf.then(|| uuid_v4(self.rng.as_ref()));
+        let child =
+            self.new_refresh_token(&master, &tenant_id, &row.handle, &row.user_id, Some(&hash1), anti_csrf.as_deref())?;
+        let child_hash1 = sha256_hex(&child);
+        let key = self.signing_key(app, &cfg, use_static).await?;
+        let access = mint(
+            &key,
+            &Mint {
+                user_id: &primary,
+                recipe_user_id: &recipe,
+                tenant: &tenant_id,
+                handle: &row.handle,
+                refresh_token_hash1: &child_hash1,
+                parent_refresh_token_hash1: Some(&hash1),
+                anti_csrf: anti_csrf.as_deref(),
+                user_data: &row.jwt_user_payload,
+                iat_ms: now,
+                exp_ms: now + cfg.access_token_validity_s * 1000,
+            },
+        )?;
+        self.storage.touch_user_last_active(app, &recipe, now).await?;
+        Ok(RefreshOutcome::Ok(NewSession {
+            session: SessionSummary {
+                handle: row.handle.clone(),
+                user_id: primary,
+                recipe_user_id: recipe,
+                user_data_in_jwt: row.jwt_user_payload.clone(),
+                tenant_id: tenant_id.to_string(),
+            },
+            access_token: access,
+            refresh_token: Token { token: child, expiry: now + validity, created_time: now },
+            anti_csrf_token: anti_csrf,
+        }))
+    }
+
+    /// `POST /recipe/session/regenerate`: new claims, same expiry; signature is not re-checked.
+    pub async fn regenerate_session(
+        &self,
+        app: &AppId,
+        access_token: &str,
+        new_user_data: Option<Map<String, Value>>,
+    ) -> CoreResult<RegenerateOutcome> {
+        if let Some(d) = &new_user_data {
+            check_user_payload(d)?;
+        }
+        let cfg = self.app_config(app).await?;
+        let parsed = match parse_jwt(access_token) {
+            Ok(p) => p,
+            Err(_) => return Ok(RegenerateOutcome::Unauthorised("Invalid access token".into())),
+        };
+        let kid = parsed.header.get("kid").and_then(Value::as_str);
+        let info = match read_claims(&parsed.payload, kid) {
+            Ok(i) => i,
+            Err(m) => return Ok(RegenerateOutcome::Unauthorised(m)),
+        };
+        let tenant = TenantIdentifier::new(app.clone(), info.tenant.clone());
+        let now = self.now();
+        let row = match self.storage.get_session(&tenant, &info.handle).await? {
+            Some(r) if r.expires_at > now => r,
+            _ => return Ok(RegenerateOutcome::Unauthorised("Session does not exist.".into())),
+        };
+        let user_data = match new_user_data {
+            Some(d) => {
+                let v = Value::Object(d);
+                if !self.storage.update_jwt_payload(&tenant, &info.handle, &v, now).await? {
+                    return Ok(RegenerateOutcome::Unauthorised("Session does not exist.".into()));
+                }
+                v
+            }
+            None => row.jwt_user_payload.clone(),
+        };
+        let session = SessionSummary {
+            handle: info.handle.clone(),
+            user_id: info.user_id.clone(),
+            recipe_user_id: info.recipe_user_id.clone(),
+            user_data_in_jwt: user_data.clone(),
+            tenant_id: info.tenant.to_string(),
+        };
+        if info.exp_ms < now {
+            return Ok(RegenerateOutcome::Ok { session, access_token: None });
+        }
+        let key = self.signing_key(app, &cfg, row.use_static_key || info.is_static).await?;
+        let token = mint(
+            &key,
+            &Mint {
+                user_id: &info.user_id,
+                recipe_user_id: &info.recipe_user_id,
+                tenant: &info.tenant,
+                handle: &info.handle,
+                refresh_token_hash1: &info.refresh_token_hash1,
+                parent_refresh_token_hash1: info.parent_refresh_token_hash1.as_deref(),
+                anti_csrf: info.anti_csrf.as_deref(),
+                user_data: &user_data,
+                iat_ms: now,
+                exp_ms: info.exp_ms,
+            },
+        )?;
+        Ok(RegenerateOutcome::Ok { session, access_token: Some(token) })
+    }
+
+    /// `GET /recipe/session`
+    pub async fn get_session_info(&self, app: &AppId, handle: &str) -> CoreResult<Option<SessionInformation>> {
+        let tenant = TenantIdentifier::new(app.clone(), tenant_of_handle(handle));
+        let now = self.now();
+        let Some(row) = self.storage.get_session(&tenant, handle).await? else { return Ok(None) };
+        if row.expires_at <= now {
+            return Ok(None);
+        }
+        let (primary, recipe) = self.session_user_ids(app, &row.user_id).await?;
+        Ok(Some(SessionInformation {
+            session_handle: row.handle,
+            user_id: primary,
+            recipe_user_id: recipe,
+            user_data_in_database: row.session_data,
+            expiry: row.expires_at,
+            user_data_in_jwt: row.jwt_user_payload,
+            time_created: row.created_at,
+            tenant_id: tenant.tenant.to_string(),
+        }))
+    }
+
+    /// Revoke sessions by handle; returns the handles that existed.
+    pub async fn revoke_sessions(&self, app: &AppId, handles: &[String]) -> CoreResult<Vec<String>> {
+        let keys: Vec<(TenantIdentifier, String)> = handles
+            .iter()
+            .map(|h| (TenantIdentifier::new(app.clone(), tenant_of_handle(h)), h.clone()))
+            .collect();
+        Ok(self.storage.delete_sessions(app, &keys).await?)
+    }
+
+    /// Session handles of a user (optionally including linked accounts), non-expired only.
+    pub async fn session_handles_of_user(
+        &self,
+        app: &AppId,
+        tenant: Option<&TenantIdentifier>,
+        user_id: &str,
+        include_linked: bool,
+    ) -> CoreResult<Vec<(TenantIdentifier, String)>> {
+        let ids = crate::users::session_lookup_ids(self, app, user_id, include_linked).await?;
+        Ok(self.storage.session_handles_for_users(app, tenant, &ids, self.now()).await?)
+    }
+
+    /// Revoke every session of a user.
+    pub async fn revoke_sessions_of_user(
+        &self,
+        app: &AppId,
+        tenant: Option<&TenantIdentifier>,
+        user_id: &str,
+        include_linked: bool,
+    ) -> CoreResult<Vec<String>> {
+        let handles = self.session_handles_of_user(app, tenant, user_id, include_linked).await?;
+        Ok(self.storage.delete_sessions(app, &handles).await?)
+    }
+
+    pub async fn update_session_data(&self, app: &AppId, handle: &str, data: &Value) -> CoreResult<bool> {
+        let tenant = TenantIdentifier::new(app.clone(), tenant_of_handle(handle));
+        Ok(self.storage.update_session_data(&tenant, handle, data, self.now()).await?)
+    }
+
+    pub async fn update_jwt_data(&self, app: &AppId, handle: &str, data: Map<String, Value>) -> CoreResult<bool> {
+        check_user_payload(&data)?;
+        let tenant = TenantIdentifier::new(app.clone(), tenant_of_handle(handle));
+        Ok(self.storage.update_jwt_payload(&tenant, handle, &Value::Object(data), self.now()).await?)
+    }
+
+    /// JWKS keys of an app and the `Cache-Control` max-age.
+    pub async fn jwks(&self, app: &AppId) -> CoreResult<(Vec<Value>, i64)> {
+        let cfg = self.app_config(app).await?;
+        let set = self.app_state(app).keys.get(self, &cfg, false).await?;
+        let now = self.now();
+        Ok((set.jwks(now), set.jwks_max_age_s(now)))
+    }
+
+    /// `POST /recipe/jwt`: sign an arbitrary payload.
+    pub async fn create_jwt(
+        &self,
+        app: &AppId,
+        mut payload: Map<String, Value>,
+        jwks_domain: &str,
+        validity_s: i64,
+        use_static: bool,
+    ) -> CoreResult<String> {
+        let cfg = self.app_config(app).await?;
+        let key = self.signing_key(app, &cfg, use_static).await?;
+        let now = self.now() / 1000;
+        payload.insert("iat".into(), json!(now));
+        payload.insert("exp".into(), json!(now + validity_s));
+        if !payload.contains_key("iss") {
+            payload.insert("iss".into(), json!(jwks_domain));
+        }
+        let header = json!({"kid": key.kid, "typ": "JWT", "alg": "RS256"});
+        key.sign_jwt(&header, &Value::Object(payload)).map_err(CoreError::Internal)
+    }
+}
