@@ -16,3 +16,5 @@ pub mod session;
 pub mod users;
 
 pub use crate::core::Core;
+pub mod jobs;
+pub mod tenancy;

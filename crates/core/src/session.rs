@@ -34,6 +34,7 @@ pub struct SessionSummary {
     pub handle: String,
     pub user_id: String,
     pub recipe_user_id: String,
+    #[serde(rename = "userDataInJWT")]
     pub user_data_in_jwt: Value,
     pub tenant_id: String,
 }

@@ -57,6 +57,8 @@ pub trait TenantStorage: Send + Sync {
     async fn kv_get(&self, tenant: &TenantIdentifier, name: &str) -> SResult<Option<String>>;
     /// `key_value` write (insert or replace).
     async fn kv_set(&self, tenant: &TenantIdentifier, name: &str, value: &str, now_ms: i64) -> SResult<()>;
+    /// `key_value` delete; returns whether it existed.
+    async fn kv_delete(&self, tenant: &TenantIdentifier, name: &str) -> SResult<bool>;
     /// Insert `value` unless a value exists; return the stored value either way.
     async fn kv_get_or_insert(&self, tenant: &TenantIdentifier, name: &str, value: &str, now_ms: i64)
         -> SResult<String>;

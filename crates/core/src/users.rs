@@ -19,3 +19,8 @@ pub async fn session_lookup_ids(
 ) -> CoreResult<Vec<String>> {
     Ok(vec![user_id.to_string()])
 }
+
+/// Background jobs of the user recipes.
+pub fn jobs() -> Vec<std::sync::Arc<dyn crate::jobs::Job>> {
+    Vec::new()
+}

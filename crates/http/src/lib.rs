@@ -1,1 +1,217 @@
-//! placeholder
+//! The CDI over HTTP (actix-web). One catch-all service resolves the path with the reference's
+//! prefix rules, checks the method, the API key and the `cdi-version`, enforces the API's
+//! app/tenant scope, and calls the handler. Handlers are thin adapters over `st_core::Core`.
+
+pub mod error;
+pub mod handlers;
+pub mod input;
+pub mod router;
+
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse};
+use error::ApiError;
+use handlers::{Ctx, Reply};
+use input::{Body, Query};
+use router::{Router, Scope};
+use st_core::ids::{AppId, TenantId, TenantIdentifier};
+use st_core::Core;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// CDI versions this server implements. python 0.31 and node 24 speak exactly 5.4.
+pub const SUPPORTED_CDI_VERSIONS: &[&str] = &["5.4"];
+
+/// Compare dotted versions numerically.
+pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let parse = |s: &str| s.split('.').map(|p| p.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>();
+    let (mut x, mut y) = (parse(a), parse(b));
+    let n = x.len().max(y.len());
+    x.resize(n, 0);
+    y.resize(n, 0);
+    x.cmp(&y)
+}
+
+/// `/hello` token bucket per app: 5 tokens, one more every 200 ms. When empty, `/hello` still
+/// answers but skips the storage check (so health checks cannot hammer the database).
+#[derive(Default)]
+pub struct HelloLimiter(Mutex<HashMap<AppId, (f64, i64)>>);
+
+impl HelloLimiter {
+    pub fn allow(&self, app: &AppId, now: i64) -> bool {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = m.entry(app.clone()).or_insert((5.0, now));
+        *tokens = (*tokens + (now - *last).max(0) as f64 / 200.0).min(5.0);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Shared state of the HTTP layer.
+pub struct ServerState {
+    pub core: Arc<Core>,
+    pub router: Router,
+    /// Absolute path of the loaded config file (for `/config?pid=`).
+    pub config_path: String,
+    pub hello_limiter: HelloLimiter,
+    request_counter: AtomicU64,
+}
+
+impl ServerState {
+    pub fn new(core: Arc<Core>, config_path: String) -> ServerState {
+        ServerState {
+            core,
+            router: Router::new(),
+            config_path,
+            hello_limiter: HelloLimiter::default(),
+            request_counter: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Register the catch-all service (and body limit) on an actix `App`.
+pub fn configure(state: web::Data<ServerState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        let limit = state.core.base.max_request_body_bytes;
+        cfg.app_data(state).app_data(web::PayloadConfig::new(limit)).default_service(web::to(handle));
+    }
+}
+
+fn api_key_ok(req: &HttpRequest, keys: &[String]) -> bool {
+    if keys.is_empty() {
+        return true;
+    }
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let given = match header("api-key") {
+        Some(k) => k,
+        None => match header("authorization") {
+            Some(a) if a.len() > 7 && a[..7].eq_ignore_ascii_case("bearer ") => a[7..].trim(),
+            Some(a) => a,
+            None => return false,
+        },
+    };
+    // Compare against every key without stopping early.
+    keys.iter().fold(false, |found, k| st_core::random::ct_eq(given, k) | found)
+}
+
+fn negotiate_version(req: &HttpRequest, cfg: &st_config::CoreConfig) -> Result<String, ApiError> {
+    let latest = SUPPORTED_CDI_VERSIONS.iter().copied().max_by(|a, b| version_cmp(a, b)).unwrap_or("5.4");
+    let max = cfg.supertokens_max_cdi_version.clone().unwrap_or_else(|| latest.to_string());
+    let Some(raw) = req.headers().get("cdi-version") else { return Ok(max) };
+    let v = raw.to_str().map_err(|_| ApiError::BadRequest("cdi-version header is invalid".into()))?.trim();
+    if !st_config::is_version(v) {
+        return Err(ApiError::BadRequest("cdi-version header is invalid".into()));
+    }
+    if version_cmp(v, &max).is_gt() {
+        return Err(ApiError::BadRequest(format!("cdi-version {v} not supported")));
+    }
+    if let Some(min) = &cfg.supertokens_min_cdi_version {
+        if version_cmp(v, min).is_lt() {
+            return Err(ApiError::BadRequest(format!(
+                "cdi-version {v} is lower than the minimum allowed version {min}"
+            )));
+        }
+    }
+    if !SUPPORTED_CDI_VERSIONS.contains(&v) {
+        return Err(ApiError::BadRequest(format!("cdi-version {v} not supported")));
+    }
+    Ok(v.to_string())
+}
+
+async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<ServerState>) -> HttpResponse {
+    let started = Instant::now();
+    let id = state.request_counter.fetch_add(1, Ordering::Relaxed);
+    let response = match route(&req, &body, &state).await {
+        Ok(r) => r,
+        Err(e) => e.response(),
+    };
+    tracing::debug!(
+        request_id = id,
+        method = %req.method(),
+        path = req.path(),
+        status = response.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+async fn route(req: &HttpRequest, body: &[u8], state: &ServerState) -> Result<HttpResponse, ApiError> {
+    let core = &state.core;
+    let base_path = &core.base.base_path;
+    let raw_path = req.path();
+    let path = if base_path.is_empty() {
+        raw_path
+    } else {
+        match raw_path.strip_prefix(base_path.as_str()) {
+            Some("") => "/",
+            Some(rest) if rest.starts_with('/') => rest,
+            _ => return Err(ApiError::NotFound),
+        }
+    };
+    let lower = path.to_ascii_lowercase();
+    let resolved = state.router.resolve(&lower);
+    let Some(route) = resolved.route else { return Err(ApiError::NotFound) };
+    let method = req.method();
+    let Some(&(_, h)) = route.methods.iter().find(|(m, _)| m == method) else {
+        return Err(ApiError::MethodNotAllowed);
+    };
+    let app = AppId::parse(&resolved.app).map_err(|_| ApiError::NotFound)?;
+    let tenant_id = if resolved.tenant == "public" {
+        TenantId::public()
+    } else {
+        TenantId::parse(&resolved.tenant).map_err(|_| ApiError::NotFound)?
+    };
+    let tenant = TenantIdentifier::new(app.clone(), tenant_id);
+
+    // The app's config decides API keys and CDI bounds; an unknown app skips the key check and
+    // is answered by the handler's identity check.
+    let app_cfg = match core.app_config(&app).await {
+        Ok(c) => Some(c),
+        Err(st_core::CoreError::TenantOrAppNotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if route.needs_api_key {
+        if let Some(cfg) = &app_cfg {
+            if !api_key_ok(req, &cfg.api_keys) {
+                return Err(ApiError::InvalidApiKey);
+            }
+        }
+    }
+    let cdi = if route.needs_cdi_version {
+        negotiate_version(req, app_cfg.as_deref().unwrap_or(&core.base))?
+    } else {
+        String::new()
+    };
+    match route.scope {
+        Scope::Tenant => {
+            core.tenant(&tenant).await?;
+        }
+        Scope::App => {
+            if !tenant.tenant.is_public() {
+                return Err(ApiError::Forbidden("Only public tenantId can call this app specific API".into()));
+            }
+            core.app(&app).await?;
+        }
+        Scope::AppAnyTenant => {
+            core.app(&app).await?;
+        }
+        Scope::Management | Scope::None => {}
+    }
+    let body = if *method == Method::POST || *method == Method::PUT {
+        Body::parse(body)?
+    } else {
+        Body(serde_json::Map::new())
+    };
+    let ctx = Ctx { state, tenant, body, query: Query::parse(req.query_string()), cdi: &cdi };
+    match handlers::dispatch(h, &ctx).await? {
+        Reply::Json(v) => Ok(HttpResponse::Ok().content_type("application/json; charset=utf-8").body(v.to_string())),
+        Reply::Raw(r) => Ok(r),
+    }
+}

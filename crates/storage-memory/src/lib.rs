@@ -126,6 +126,10 @@ impl TenantStorage for MemoryStorage {
         Ok(())
     }
 
+    async fn kv_delete(&self, tenant: &TenantIdentifier, name: &str) -> SResult<bool> {
+        Ok(self.lock().kv.remove(&(tenant.clone(), name.to_string())).is_some())
+    }
+
     async fn kv_get_or_insert(
         &self,
         tenant: &TenantIdentifier,

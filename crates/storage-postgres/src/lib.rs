@@ -1,1 +1,237 @@
-//! placeholder
+//! PostgreSQL [`Storage`] backend, on the reference (Java plugin 9.5) table layout so that a
+//! database created by the Java core can be used as is, and vice versa.
+//!
+//! * [`PgConfig`] reads the `postgresql_*` keys (connection URI or separate keys, schema,
+//!   table prefix, pool settings, `sslmode`); see [`config`].
+//! * [`PgStorage::connect`] opens one bootstrap connection that creates the schema if needed,
+//!   runs the embedded migration with refinery (all statements are `IF NOT EXISTS`), inserts
+//!   the base app / tenant / tenant-config rows and the `activity_log` month partitions; then
+//!   it builds the deadpool pool and its keeper task (minimum idle, idle timeout; see
+//!   [`pool`]).
+//! * Each [`Storage`] method is one intent, run as a single statement or one transaction, on
+//!   prepared statements whose text is built once per table-name set ([`sql`]).
+//! * Cross-instance serialisation uses PostgreSQL advisory locks keyed by a stable FNV-1a hash
+//!   of a string that names the intent, the schema + prefix (the user pool) and the app:
+//!   signing-key rotation and static-key creation take a transaction-scoped lock, background
+//!   jobs a session lock held by a [`JobLease`] until it is dropped.
+//!
+//! Errors: see [`error`](crate::error) for how driver errors become [`StorageError`]s. Nothing
+//! here panics on a request path.
+
+pub mod config;
+mod error;
+mod keys;
+mod migrate;
+mod pool;
+mod sessions;
+pub mod sql;
+mod tenants;
+mod tls;
+
+pub use config::{mask_uri, PgConfig, TlsMode};
+pub use migrate::{render as render_migration, V1_NAME, V1_TEMPLATE};
+pub use sql::TableNames;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Object, Pool};
+use st_core::storage::{JobLease, JobStorage, SResult, Storage};
+use st_core::StorageError;
+use std::sync::Arc;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+/// The PostgreSQL backend. Cheap to clone (shared pool).
+#[derive(Clone)]
+pub struct PgStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    names: Arc<TableNames>,
+    sql: sql::Sql,
+    keeper: tokio::task::JoinHandle<()>,
+    /// For lock keys: `<schema>.<prefix>`.
+    pool_id: String,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.keeper.abort();
+        self.pool.close();
+    }
+}
+
+impl PgStorage {
+    /// Connect, migrate, insert the base rows, build the pool. Must be called inside a Tokio
+    /// runtime that outlives the storage (the pool's connections and the keeper run on it).
+    pub async fn connect(cfg: &PgConfig) -> Result<PgStorage, StorageError> {
+        let tls = tls::connector(cfg).map_err(StorageError::Unavailable)?;
+        let names = Arc::new(TableNames::new(cfg));
+        let sql = sql::Sql::new(&names);
+
+        let (mut client, connection) = cfg
+            .pg
+            .connect(tls.clone())
+            .await
+            .map_err(|e| StorageError::Unavailable(format!("cannot connect to {}: {e}", cfg.describe())))?;
+        let conn_task = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("bootstrap connection ended: {e}");
+            }
+        });
+        let bootstrapped = migrate::bootstrap(&mut client, &names, &sql).await;
+        drop(client);
+        let _ = conn_task.await;
+        bootstrapped?;
+
+        let pool = pool::build(cfg, tls).map_err(StorageError::Unavailable)?;
+        pool::prewarm(&pool, cfg.min_idle).await;
+        let keeper = pool::spawn_keeper(&pool, cfg, names.clone());
+        tracing::info!("using PostgreSQL at {}", cfg.describe());
+        Ok(PgStorage {
+            inner: Arc::new(Inner {
+                pool,
+                pool_id: format!("{}.{}", names.schema, names.prefix),
+                names,
+                sql,
+                keeper,
+            }),
+        })
+    }
+
+    /// The table names in use.
+    pub fn table_names(&self) -> &TableNames {
+        &self.inner.names
+    }
+
+    /// Pool status (size, idle, waiting), for diagnostics and tests.
+    pub fn pool_status(&self) -> deadpool_postgres::Status {
+        self.inner.pool.status()
+    }
+
+    /// Stop the keeper and close every idle connection (in-flight ones close when returned).
+    pub fn close(&self) {
+        self.inner.keeper.abort();
+        self.inner.pool.close();
+    }
+
+    pub(crate) fn sql(&self) -> &sql::Sql {
+        &self.inner.sql
+    }
+
+    /// Advisory-lock key for `intent` within this user pool.
+    pub(crate) fn lock_key(&self, intent: &str, scope: &str) -> i64 {
+        migrate::lock_key(&format!("{intent}:{}:{scope}", self.inner.pool_id))
+    }
+
+    pub(crate) async fn conn(&self) -> SResult<Object> {
+        self.inner.pool.get().await.map_err(error::pool)
+    }
+
+    pub(crate) async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> SResult<u64> {
+        let c = self.conn().await?;
+        let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
+        c.execute(&stmt, params).await.map_err(error::pg)
+    }
+
+    pub(crate) async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> SResult<Vec<Row>> {
+        let c = self.conn().await?;
+        let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
+        c.query(&stmt, params).await.map_err(error::pg)
+    }
+
+    pub(crate) async fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> SResult<Option<Row>> {
+        let c = self.conn().await?;
+        let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
+        c.query_opt(&stmt, params).await.map_err(error::pg)
+    }
+}
+
+/// Prepare (cached) and execute one statement inside a transaction.
+pub(crate) async fn tx_exec(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> SResult<u64> {
+    let stmt = tx.prepare_cached(sql).await.map_err(error::pg)?;
+    tx.execute(&stmt, params).await.map_err(error::pg)
+}
+
+/// Prepare (cached) and run one query inside a transaction.
+pub(crate) async fn tx_query(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> SResult<Vec<Row>> {
+    let stmt = tx.prepare_cached(sql).await.map_err(error::pg)?;
+    tx.query(&stmt, params).await.map_err(error::pg)
+}
+
+/// Read column `idx` of `row`, as a `Query` error when it has an unexpected type.
+pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, idx: usize) -> SResult<T> {
+    row.try_get(idx).map_err(|e| error::bad_row("column value", e))
+}
+
+/// A held background-job lock: a pooled connection holding `pg_advisory_lock(key)`. Dropping
+/// it unlocks on that connection (in a spawned task) and returns the connection to the pool;
+/// if unlocking fails or no runtime is left, the connection is closed instead, which releases
+/// the lock just the same.
+struct PgJobLease {
+    conn: Option<Object>,
+    key: i64,
+    unlock_sql: String,
+    runtime: tokio::runtime::Handle,
+}
+
+impl JobLease for PgJobLease {}
+
+impl Drop for PgJobLease {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        let key = self.key;
+        let sql = std::mem::take(&mut self.unlock_sql);
+        self.runtime.spawn(async move {
+            let unlocked = match conn.prepare_cached(&sql).await {
+                Ok(stmt) => conn.query_one(&stmt, &[&key]).await.ok().and_then(|r| r.try_get::<_, bool>(0).ok()),
+                Err(_) => None,
+            };
+            if unlocked != Some(true) {
+                // Close the connection rather than return a session that may still hold it.
+                drop(Object::take(conn));
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl JobStorage for PgStorage {
+    async fn try_lock_job(&self, job: &str) -> SResult<Option<Box<dyn JobLease>>> {
+        let key = self.lock_key("st-job", job);
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(&self.sql().advisory_try_lock).await.map_err(error::pg)?;
+        let row = conn.query_one(&stmt, &[&key]).await.map_err(error::pg)?;
+        let obtained: bool = col(&row, 0)?;
+        if !obtained {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(PgJobLease {
+            conn: Some(conn),
+            key,
+            unlock_sql: self.sql().advisory_unlock.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        })))
+    }
+}
+
+impl Storage for PgStorage {
+    fn kind(&self) -> &'static str {
+        "postgresql"
+    }
+}
+
+impl std::fmt::Debug for PgStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStorage").field("tables", &self.inner.names).finish()
+    }
+}

@@ -1,0 +1,168 @@
+//! Background jobs. Each job runs on its own interval (first run after one interval). Jobs that
+//! act on shared data are *exclusive*: before each run the instance must win the job's lease
+//! from the storage (a PostgreSQL advisory lock), so with many instances and no leader a run
+//! happens on one instance at a time. Jobs that refresh per-instance caches are not exclusive.
+
+use crate::core::Core;
+use crate::error::CoreResult;
+use crate::keys::KeyTiming;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[async_trait]
+pub trait Job: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn interval(&self) -> Duration;
+    /// Whether only one instance may run it at a time.
+    fn exclusive(&self) -> bool {
+        true
+    }
+    async fn run(&self, core: &Core) -> CoreResult<()>;
+}
+
+/// Run counters per job (exported as metrics).
+#[derive(Default)]
+pub struct JobStats {
+    pub runs: AtomicU64,
+    pub failures: AtomicU64,
+    pub skipped: AtomicU64,
+}
+
+pub struct JobRunner {
+    shutdown: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+    pub stats: Arc<Mutex<HashMap<&'static str, Arc<JobStats>>>>,
+}
+
+impl JobRunner {
+    /// Spawn one task per job on the current tokio runtime.
+    pub fn start(core: Arc<Core>, jobs: Vec<Arc<dyn Job>>) -> JobRunner {
+        let (tx, rx) = watch::channel(false);
+        let stats: Arc<Mutex<HashMap<&'static str, Arc<JobStats>>>> = Arc::default();
+        let mut handles = Vec::new();
+        for job in jobs {
+            let s = Arc::new(JobStats::default());
+            stats.lock().unwrap_or_else(|p| p.into_inner()).insert(job.name(), s.clone());
+            let core = core.clone();
+            let mut rx = rx.clone();
+            handles.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(job.interval()) => {}
+                        _ = rx.changed() => break,
+                    }
+                    if *rx.borrow() {
+                        break;
+                    }
+                    run_once(&core, job.as_ref(), &s).await;
+                }
+            }));
+        }
+        JobRunner { shutdown: tx, handles, stats }
+    }
+
+    /// Stop every job and wait for runs in progress to finish.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+/// Run a job once (taking its lease if exclusive). Public so tests can drive jobs directly.
+pub async fn run_once(core: &Core, job: &dyn Job, stats: &JobStats) {
+    let lease = if job.exclusive() {
+        match core.storage.try_lock_job(job.name()).await {
+            Ok(Some(lease)) => Some(lease),
+            Ok(None) => {
+                stats.skipped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(job = job.name(), "could not take job lease: {e}");
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    stats.runs.fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = job.run(core).await {
+        stats.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(job = job.name(), "job failed: {e}");
+    }
+    drop(lease);
+}
+
+/// Reload apps, tenants and their configs so instances sharing a database converge.
+pub struct SyncCoreConfig;
+
+#[async_trait]
+impl Job for SyncCoreConfig {
+    fn name(&self) -> &'static str {
+        "SyncCoreConfigWithDb"
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+    fn exclusive(&self) -> bool {
+        false
+    }
+    async fn run(&self, core: &Core) -> CoreResult<()> {
+        core.sync_tenants().await
+    }
+}
+
+/// `DELETE FROM session_info WHERE expires_at <= now`.
+pub struct DeleteExpiredSessions;
+
+#[async_trait]
+impl Job for DeleteExpiredSessions {
+    fn name(&self) -> &'static str {
+        "RemoveOldSessions"
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(12 * 3600)
+    }
+    async fn run(&self, core: &Core) -> CoreResult<()> {
+        let n = core.storage.delete_expired_sessions(core.now()).await?;
+        tracing::debug!(deleted = n, "expired sessions removed");
+        Ok(())
+    }
+}
+
+/// Delete dynamic signing keys older than `U + 2 × access_token_validity`, per app.
+pub struct DeleteExpiredSigningKeys;
+
+#[async_trait]
+impl Job for DeleteExpiredSigningKeys {
+    fn name(&self) -> &'static str {
+        "DeleteExpiredAccessTokenSigningKeys"
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(24 * 3600)
+    }
+    async fn run(&self, core: &Core) -> CoreResult<()> {
+        for t in core.list_tenant_records().await?.into_iter().filter(|t| t.id.tenant.is_public()) {
+            let cfg = core.app_config(&t.id.app).await?;
+            let timing = KeyTiming::of(&cfg);
+            core.storage.delete_dynamic_keys_before(&t.id.app, core.now() - timing.lifetime).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Every job the server runs.
+pub fn all_jobs() -> Vec<Arc<dyn Job>> {
+    let mut jobs: Vec<Arc<dyn Job>> =
+        vec![Arc::new(SyncCoreConfig), Arc::new(DeleteExpiredSessions), Arc::new(DeleteExpiredSigningKeys)];
+    jobs.extend(crate::users::jobs());
+    jobs
+}

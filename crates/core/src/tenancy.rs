@@ -1,0 +1,187 @@
+//! Apps and tenants: create/update (v2 and the deprecated recipe-boolean forms), read, list,
+//! remove with cascade, and the reference's permission rules. Connection-URI domains are not
+//! supported yet: every request uses the default domain `""`.
+
+use crate::core::Core;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{AppId, TenantId, TenantIdentifier};
+use crate::storage::TenantRecord;
+use serde_json::{json, Map, Value};
+
+/// What a create/update call asks for. `None` = leave unchanged (or default on creation).
+#[derive(Debug, Default, Clone)]
+pub struct TenantUpdate {
+    pub first_factors: Option<Option<Vec<String>>>,
+    pub required_secondary_factors: Option<Option<Vec<String>>>,
+    pub core_config: Option<Map<String, Value>>,
+    pub email_password_enabled: Option<bool>,
+    pub third_party_enabled: Option<bool>,
+    pub passwordless_enabled: Option<bool>,
+}
+
+fn forbidden(msg: &str) -> CoreError {
+    CoreError::Forbidden(msg.to_string())
+}
+
+impl Core {
+    async fn upsert(&self, id: TenantIdentifier, update: TenantUpdate) -> CoreResult<bool> {
+        let existing = self.storage.get_tenant(&id).await?;
+        let mut record = existing.clone().unwrap_or_else(|| TenantRecord::new(id.clone()));
+        if let Some(cfg) = update.core_config {
+            // Keys set to null are removed; others replace the stored value.
+            let normalised =
+                st_config::validate_core_config_update(&cfg).map_err(|e| CoreError::bad(e.to_string()))?;
+            for (k, v) in &cfg {
+                if v.is_null() {
+                    record.core_config.remove(k);
+                }
+            }
+            for (k, v) in normalised {
+                record.core_config.insert(k, v);
+            }
+            if id.is_base() && !record.core_config.is_empty() {
+                return Err(CoreError::bad("Cannot modify base config"));
+            }
+        }
+        if let Some(f) = update.first_factors {
+            record.first_factors = f;
+        }
+        if let Some(f) = update.required_secondary_factors {
+            record.required_secondary_factors = f;
+        }
+        if let Some(b) = update.email_password_enabled {
+            record.email_password_enabled = b;
+        }
+        if let Some(b) = update.third_party_enabled {
+            record.third_party_enabled = b;
+        }
+        if let Some(b) = update.passwordless_enabled {
+            record.passwordless_enabled = b;
+        }
+        self.check_tenant_config(&record).await?;
+        let created = match self.storage.upsert_tenant(&record, self.now()).await {
+            Ok(c) => c,
+            Err(crate::StorageError::TenantOrAppNotFound) => {
+                return Err(CoreError::TenantOrAppNotFound(TenantIdentifier::app_not_found_message(&id.app)))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.invalidate_app(&id.app);
+        Ok(created)
+    }
+
+    /// `PUT /recipe/multitenancy/app[/v2]` called on `caller`.
+    pub async fn create_or_update_app(
+        &self,
+        caller: &TenantIdentifier,
+        app: AppId,
+        update: TenantUpdate,
+    ) -> CoreResult<bool> {
+        if !caller.tenant.is_public() || !(caller.app.is_public() || caller.app == app) {
+            return Err(forbidden("You must use the public or same app to add/update an app"));
+        }
+        if !caller.app.is_public() && caller.app == app {
+            self.app(&app).await?;
+        }
+        self.upsert(TenantIdentifier::app_public(&app), update).await
+    }
+
+    /// `PUT /appid-<a>/recipe/multitenancy/tenant[/v2]` called on `caller`.
+    pub async fn create_or_update_tenant(
+        &self,
+        caller: &TenantIdentifier,
+        tenant: TenantId,
+        update: TenantUpdate,
+    ) -> CoreResult<bool> {
+        if !(caller.tenant.is_public() || caller.tenant == tenant) {
+            return Err(forbidden("You must use the public or same tenant to add/update a tenant"));
+        }
+        self.app(&caller.app).await?;
+        self.upsert(TenantIdentifier::new(caller.app.clone(), tenant), update).await
+    }
+
+    /// `POST /appid-<a>/recipe/multitenancy/tenant/remove`
+    pub async fn remove_tenant(&self, caller: &TenantIdentifier, tenant: TenantId) -> CoreResult<bool> {
+        if !caller.tenant.is_public() {
+            return Err(forbidden("Only public tenantId can call this app specific API"));
+        }
+        if tenant.is_public() {
+            return Err(forbidden("Cannot delete public tenant, use remove app API instead"));
+        }
+        self.app(&caller.app).await?;
+        let id = TenantIdentifier::new(caller.app.clone(), tenant);
+        let existed = self.storage.delete_tenant(&id).await?;
+        self.invalidate_app(&caller.app);
+        Ok(existed)
+    }
+
+    /// `POST /recipe/multitenancy/app/remove`
+    pub async fn remove_app(&self, caller: &TenantIdentifier, app: AppId) -> CoreResult<bool> {
+        if !caller.is_base() {
+            return Err(forbidden("Only the public tenantId and public appId can remove an app"));
+        }
+        if app.is_public() {
+            return Err(forbidden("Cannot delete the public app, use remove connectionUriDomain API instead"));
+        }
+        let existed = self.storage.delete_app(&app).await?;
+        self.invalidate_app(&app);
+        self.forget_app_state(&app);
+        Ok(existed)
+    }
+
+    /// Tenants of one app (for `tenant/list`).
+    pub async fn tenants_of_app(&self, app: &AppId) -> CoreResult<Vec<TenantRecord>> {
+        self.app(app).await?;
+        let mut all: Vec<TenantRecord> =
+            self.storage.list_tenants().await?.into_iter().filter(|t| &t.id.app == app).collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(all)
+    }
+}
+
+/// First factors as the v2 API reports them: stored, or synthesised from legacy booleans.
+fn effective_first_factors(t: &TenantRecord) -> Option<Vec<String>> {
+    if t.first_factors.is_some() {
+        return t.first_factors.clone();
+    }
+    if t.email_password_enabled && t.third_party_enabled && t.passwordless_enabled {
+        return None;
+    }
+    let mut f = Vec::new();
+    if t.email_password_enabled {
+        f.push("emailpassword".to_string());
+    }
+    if t.third_party_enabled {
+        f.push("thirdparty".to_string());
+    }
+    if t.passwordless_enabled {
+        f.extend(["otp-email", "otp-phone", "link-email", "link-phone"].map(String::from));
+    }
+    Some(f)
+}
+
+/// The v2 JSON shape of a tenant (without `status`).
+pub fn tenant_json_v2(t: &TenantRecord) -> Value {
+    let mut out = Map::new();
+    out.insert("tenantId".into(), json!(t.id.tenant.as_str()));
+    out.insert("thirdParty".into(), json!({"providers": []}));
+    if let Some(f) = effective_first_factors(t) {
+        out.insert("firstFactors".into(), json!(f));
+    }
+    if let Some(f) = &t.required_secondary_factors {
+        out.insert("requiredSecondaryFactors".into(), json!(f));
+    }
+    out.insert("coreConfig".into(), Value::Object(t.core_config.clone()));
+    Value::Object(out)
+}
+
+/// The deprecated (v1) JSON shape of a tenant.
+pub fn tenant_json_v1(t: &TenantRecord) -> Value {
+    json!({
+        "tenantId": t.id.tenant.as_str(),
+        "emailPassword": {"enabled": t.email_password_enabled},
+        "thirdParty": {"enabled": t.third_party_enabled, "providers": []},
+        "passwordless": {"enabled": t.passwordless_enabled},
+        "coreConfig": Value::Object(t.core_config.clone()),
+    })
+}

@@ -1,0 +1,122 @@
+//! CDI handlers. Each is a thin adapter: parse input, call the domain, shape the JSON.
+
+pub mod infra;
+pub mod session;
+pub mod tenancy;
+pub mod users;
+
+use crate::error::ApiError;
+use crate::input::{Body, Query};
+use crate::ServerState;
+use actix_web::HttpResponse;
+use serde_json::{Map, Value};
+use st_core::ids::TenantIdentifier;
+
+/// Every handler, named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum H {
+    Root,
+    Hello,
+    ApiVersion,
+    Jwks,
+    ConfigPid,
+    Telemetry,
+    SessionCreate,
+    SessionGet,
+    SessionVerify,
+    SessionRefresh,
+    SessionRegenerate,
+    SessionRemove,
+    SessionUser,
+    SessionDataGet,
+    SessionDataPut,
+    JwtDataGet,
+    JwtDataPut,
+    Handshake,
+    JwtCreate,
+    JwtJwks,
+    AppPut,
+    AppRemove,
+    AppList,
+    TenantPut,
+    TenantGetV1,
+    TenantGetV2,
+    TenantRemove,
+    TenantList,
+    FeatureFlags,
+    LicensePut,
+    LicenseDelete,
+    LicenseGet,
+    User(users::U),
+}
+
+/// What a handler sees.
+pub struct Ctx<'a> {
+    pub state: &'a ServerState,
+    pub tenant: TenantIdentifier,
+    pub body: Body,
+    pub query: Query,
+    /// The negotiated CDI version.
+    pub cdi: &'a str,
+}
+
+pub enum Reply {
+    Json(Value),
+    Raw(HttpResponse),
+}
+
+pub type HResult = Result<Reply, ApiError>;
+
+/// `{"status":"OK", ...fields}`.
+pub fn ok(fields: Value) -> HResult {
+    status("OK", fields)
+}
+
+/// `{"status":<status>, ...fields}`.
+pub fn status(status: &str, fields: Value) -> HResult {
+    let mut map = Map::new();
+    map.insert("status".into(), Value::String(status.to_string()));
+    if let Value::Object(f) = fields {
+        map.extend(f);
+    }
+    Ok(Reply::Json(Value::Object(map)))
+}
+
+pub async fn dispatch(h: H, ctx: &Ctx<'_>) -> HResult {
+    use H::*;
+    match h {
+        Root => infra::root(ctx).await,
+        Hello => infra::hello(ctx).await,
+        ApiVersion => infra::api_version(ctx).await,
+        Jwks => infra::jwks(ctx).await,
+        ConfigPid => infra::config_pid(ctx).await,
+        Telemetry => infra::telemetry(ctx).await,
+        SessionCreate => session::create(ctx).await,
+        SessionGet => session::get(ctx).await,
+        SessionVerify => session::verify(ctx).await,
+        SessionRefresh => session::refresh(ctx).await,
+        SessionRegenerate => session::regenerate(ctx).await,
+        SessionRemove => session::remove(ctx).await,
+        SessionUser => session::user_handles(ctx).await,
+        SessionDataGet => session::data_get(ctx).await,
+        SessionDataPut => session::data_put(ctx).await,
+        JwtDataGet => session::jwt_data_get(ctx).await,
+        JwtDataPut => session::jwt_data_put(ctx).await,
+        Handshake => Err(ApiError::NotFound),
+        JwtCreate => session::jwt_create(ctx).await,
+        JwtJwks => session::jwt_jwks(ctx).await,
+        AppPut => tenancy::app_put(ctx).await,
+        AppRemove => tenancy::app_remove(ctx).await,
+        AppList => tenancy::app_list(ctx).await,
+        TenantPut => tenancy::tenant_put(ctx).await,
+        TenantGetV1 => tenancy::tenant_get(ctx, false).await,
+        TenantGetV2 => tenancy::tenant_get(ctx, true).await,
+        TenantRemove => tenancy::tenant_remove(ctx).await,
+        TenantList => tenancy::tenant_list(ctx).await,
+        FeatureFlags => infra::feature_flags(ctx).await,
+        LicensePut => infra::license_put(ctx).await,
+        LicenseDelete => infra::license_delete(ctx).await,
+        LicenseGet => infra::license_get(ctx).await,
+        User(u) => users::dispatch(u, ctx).await,
+    }
+}

@@ -1,0 +1,219 @@
+//! Request-input parsing with the reference's quirks (§b.6): optional means "key may be absent",
+//! a JSON `null` in a present string/boolean field is a 400; query booleans compare with "true".
+
+use crate::error::ApiError;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// A parsed JSON body (always an object).
+pub struct Body(pub Map<String, Value>);
+
+fn invalid(field: &str) -> ApiError {
+    ApiError::BadRequest(format!("Field name '{field}' is invalid in JSON input"))
+}
+
+impl Body {
+    pub fn parse(bytes: &[u8]) -> Result<Body, ApiError> {
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(m)) => Ok(Body(m)),
+            _ => Err(ApiError::BadRequest("Invalid Json Input".into())),
+        }
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+
+    pub fn raw(&self, field: &str) -> Option<&Value> {
+        self.0.get(field)
+    }
+
+    pub fn string(&self, field: &str) -> Result<String, ApiError> {
+        self.opt_string(field)?.ok_or_else(|| invalid(field))
+    }
+
+    pub fn opt_string(&self, field: &str) -> Result<Option<String>, ApiError> {
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(invalid(field)),
+        }
+    }
+
+    pub fn bool(&self, field: &str) -> Result<bool, ApiError> {
+        self.opt_bool(field)?.ok_or_else(|| invalid(field))
+    }
+
+    /// Booleans: JSON strings and `null` are invalid; numbers are coerced (only `true` is true).
+    pub fn opt_bool(&self, field: &str) -> Result<Option<bool>, ApiError> {
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::Number(_)) => Ok(Some(false)),
+            Some(_) => Err(invalid(field)),
+        }
+    }
+
+    pub fn i64(&self, field: &str) -> Result<i64, ApiError> {
+        self.opt_i64(field)?.ok_or_else(|| invalid(field))
+    }
+
+    /// Integers: numbers or numeric strings; `null` is invalid.
+    pub fn opt_i64(&self, field: &str) -> Result<Option<i64>, ApiError> {
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(Some).ok_or_else(|| invalid(field)),
+            Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| invalid(field)),
+            Some(_) => Err(invalid(field)),
+        }
+    }
+
+    pub fn object(&self, field: &str) -> Result<Map<String, Value>, ApiError> {
+        self.opt_object(field)?.ok_or_else(|| invalid(field))
+    }
+
+    pub fn opt_object(&self, field: &str) -> Result<Option<Map<String, Value>>, ApiError> {
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m.clone())),
+            Some(_) => Err(invalid(field)),
+        }
+    }
+
+    /// Any JSON value that is not null (e.g. `userDataInDatabase`).
+    pub fn value(&self, field: &str) -> Result<Value, ApiError> {
+        match self.0.get(field) {
+            Some(v) if !v.is_null() => Ok(v.clone()),
+            _ => Err(invalid(field)),
+        }
+    }
+
+    pub fn opt_string_array(&self, field: &str) -> Result<Option<Vec<String>>, ApiError> {
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string).ok_or_else(|| invalid(field)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(invalid(field)),
+        }
+    }
+
+    /// Arrays where JSON `null` means "unset" (multitenancy factors).
+    pub fn nullable_string_array(&self, field: &str) -> Result<Option<Option<Vec<String>>>, ApiError> {
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(_) => Ok(Some(self.opt_string_array(field)?)),
+        }
+    }
+}
+
+/// Query-string parameters.
+pub struct Query(pub HashMap<String, String>);
+
+impl Query {
+    pub fn parse(query: &str) -> Query {
+        let mut map = HashMap::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            map.insert(decode(k), decode(v));
+        }
+        Query(map)
+    }
+
+    pub fn string(&self, field: &str) -> Result<String, ApiError> {
+        self.opt_string(field)
+            .ok_or_else(|| ApiError::BadRequest(format!("Field name '{field}' is missing in GET request")))
+    }
+
+    pub fn opt_string(&self, field: &str) -> Option<String> {
+        self.0.get(field).cloned()
+    }
+
+    /// `"true"` (any case) is true; anything else, or absent, is `default`... absent only.
+    pub fn bool_or(&self, field: &str, default: bool) -> bool {
+        match self.0.get(field) {
+            Some(v) => v.trim().eq_ignore_ascii_case("true"),
+            None => default,
+        }
+    }
+
+    pub fn opt_i64(&self, field: &str) -> Result<Option<i64>, ApiError> {
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| ApiError::BadRequest(format!("Field name '{field}' must be an int in the GET request"))),
+        }
+    }
+}
+
+/// Percent-decoding with `+` as space (form encoding), lossy on invalid UTF-8.
+pub fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h * 16 + l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_in_optional_string_is_invalid() {
+        let b = Body::parse(br#"{"a":null,"b":"x","c":1}"#).unwrap();
+        assert!(b.opt_string("a").is_err());
+        assert_eq!(b.opt_string("b").unwrap().as_deref(), Some("x"));
+        assert!(b.opt_string("c").is_err());
+        assert_eq!(b.opt_string("zz").unwrap(), None);
+        assert!(Body::parse(b"[1]").is_err());
+    }
+
+    #[test]
+    fn booleans_and_ints() {
+        let b = Body::parse(br#"{"t":true,"s":"true","n":1,"i":"12"}"#).unwrap();
+        assert!(b.bool("t").unwrap());
+        assert!(b.bool("s").is_err());
+        assert!(!b.bool("n").unwrap());
+        assert_eq!(b.i64("i").unwrap(), 12);
+    }
+
+    #[test]
+    fn query_decoding() {
+        let q = Query::parse("email=a%40b.com&x=1+2&flag=TRUE&bad=%zz");
+        assert_eq!(q.opt_string("email").as_deref(), Some("a@b.com"));
+        assert_eq!(q.opt_string("x").as_deref(), Some("1 2"));
+        assert!(q.bool_or("flag", false));
+        assert_eq!(q.opt_string("bad").as_deref(), Some("%zz"));
+    }
+}

@@ -1,0 +1,60 @@
+//! Mapping of driver and pool errors onto [`StorageError`]:
+//! * cannot reach the database (pool timeout, connect/IO errors, closed connection, SQLSTATE
+//!   classes 08 / 53 / 57P) → `Unavailable`;
+//! * foreign-key violation (23503: the tenant or app a row refers to is missing) →
+//!   `TenantOrAppNotFound`;
+//! * everything else → `Query` (with the SQLSTATE and the server's message).
+
+use st_core::StorageError;
+use tokio_postgres::error::SqlState;
+
+/// Map a tokio-postgres error.
+pub(crate) fn pg(e: tokio_postgres::Error) -> StorageError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::FOREIGN_KEY_VIOLATION {
+            return StorageError::TenantOrAppNotFound;
+        }
+        let c = code.code();
+        if c.starts_with("08") || c.starts_with("53") || c.starts_with("57P") {
+            return StorageError::Unavailable(format!("{c}: {}", db.message()));
+        }
+        return StorageError::Query(format!("{c}: {}", db.message()));
+    }
+    if e.is_closed() || is_io(&e) {
+        return StorageError::Unavailable(e.to_string());
+    }
+    let text = e.to_string();
+    if text.starts_with("error connecting") || text.contains("timeout") || text.contains("timed out") {
+        StorageError::Unavailable(text)
+    } else {
+        StorageError::Query(text)
+    }
+}
+
+fn is_io(e: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Map a pool error: all of them mean no connection could be had.
+pub(crate) fn pool(e: deadpool_postgres::PoolError) -> StorageError {
+    match e {
+        deadpool_postgres::PoolError::Backend(inner) => match pg(inner) {
+            StorageError::Query(msg) => StorageError::Unavailable(msg),
+            other => other,
+        },
+        other => StorageError::Unavailable(other.to_string()),
+    }
+}
+
+/// A row value that does not have the expected shape.
+pub(crate) fn bad_row(what: &str, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Query(format!("unexpected {what}: {e}"))
+}

@@ -1,0 +1,129 @@
+//! `supertokens start --foreground`: load and validate the configuration, pick the storage,
+//! serve the CDI, run the background jobs, and shut down gracefully on SIGTERM/SIGINT.
+
+use crate::cli::{install_dir, started_dir, StartArgs, STARTED_LINE};
+use serde_json::Value;
+use st_config::{ConfigMap, CoreConfig};
+use st_core::clock::SystemClock;
+use st_core::random::SystemRandom;
+use st_core::storage::Storage;
+use st_core::Core;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Find the config file: `--with-config`, else next to the binary, else `./config.yaml`.
+fn config_path(args: &StartArgs) -> Result<PathBuf, String> {
+    if let Some(p) = &args.config {
+        return std::path::absolute(p).map_err(|e| format!("invalid --with-config path: {e}"));
+    }
+    for candidate in [install_dir().join("config.yaml"), PathBuf::from("config.yaml")] {
+        if candidate.is_file() {
+            return std::path::absolute(&candidate).map_err(|e| e.to_string());
+        }
+    }
+    Err("config.yaml not found next to the supertokens binary or in the current directory; pass --with-config=<path>".into())
+}
+
+/// config.yaml ⊕ environment ⊕ CLI flags, validated.
+pub fn load_config(args: &StartArgs, path: &PathBuf) -> Result<(ConfigMap, CoreConfig), String> {
+    let mut map = st_config::load_file(path).map_err(|e| e.to_string())?;
+    st_config::check_required(&map).map_err(|e| e.to_string())?;
+    st_config::apply_env(&mut map, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+    if let Some(h) = &args.host {
+        map.insert("host".into(), Value::String(h.clone()));
+    }
+    if let Some(p) = args.port {
+        map.insert("port".into(), Value::from(p));
+    }
+    let cfg = CoreConfig::from_map(&map, args.test_mode).map_err(|e| e.to_string())?;
+    Ok((map, cfg))
+}
+
+pub fn start_foreground(args: StartArgs) -> i32 {
+    let path = match config_path(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let (map, cfg) = match load_config(&args, &path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let detached = std::env::var("SUPERTOKENS_DAEMON").is_ok();
+    let log_dir = if detached { Some(install_dir().join("logs")) } else { None };
+    if let Err(e) = crate::logging::init(&cfg, log_dir.as_deref()) {
+        eprintln!("{e}");
+        return 1;
+    }
+    let system = actix_web::rt::System::new();
+    match system.block_on(serve(args, path, map, cfg)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            tracing::error!("{e}");
+            1
+        }
+    }
+}
+
+async fn open_storage(args: &StartArgs, cfg: &CoreConfig) -> Result<Arc<dyn Storage>, String> {
+    if cfg.uses_postgres() {
+        let pg = st_storage_postgres::PgConfig::from_core_config(cfg).map_err(|e| e.to_string())?;
+        let storage = st_storage_postgres::PgStorage::connect(&pg).await.map_err(|e| e.to_string())?;
+        Ok(Arc::new(storage))
+    } else if args.no_in_mem_db {
+        Err("No database is configured (postgresql_connection_uri, postgresql_user or postgresql_password) and --no-in-mem-db forbids the in-memory store".into())
+    } else {
+        tracing::info!("Using in memory storage.");
+        Ok(Arc::new(st_storage_memory::MemoryStorage::new()))
+    }
+}
+
+async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig) -> Result<(), String> {
+    let storage = open_storage(&args, &cfg).await?;
+    let core = Core::new(storage, Arc::new(SystemClock), Arc::new(SystemRandom::new()), map, args.test_mode)
+        .map_err(|e| e.to_string())?;
+    let core = Arc::new(core);
+    core.sync_tenants().await.map_err(|e| format!("cannot load apps and tenants: {e}"))?;
+
+    let state = actix_web::web::Data::new(st_http::ServerState::new(core.clone(), path.display().to_string()));
+    let workers = cfg.max_server_pool_size.min(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1);
+    let server = actix_web::HttpServer::new({
+        let state = state.clone();
+        move || actix_web::App::new().configure(st_http::configure(state.clone()))
+    })
+    .workers(workers)
+    .shutdown_timeout(5)
+    .bind((cfg.host.as_str(), cfg.port))
+    .map_err(|e| {
+        format!(
+            "Error while starting webserver. Possible reasons:\n - Another instance of SuperTokens is already running on the same port. If you want to run another instance, please pass a new config file to it with a different port or specify the port via CLI options.\n - If you are running this on port 80 or 443, make sure to give the right permission to SuperTokens.\n - The provided host is not available on this server or is unknown.\n({e})"
+        )
+    })?
+    .run();
+
+    let jobs = st_core::jobs::JobRunner::start(core.clone(), st_core::jobs::all_jobs());
+    let pid = std::process::id();
+    let dir = started_dir(args.temp_dir.as_deref());
+    let pid_file = dir.join(format!("{}-{}", cfg.host, cfg.port));
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&pid_file, format!("{pid}\n{}", cfg.base_path))) {
+        tracing::warn!("cannot write pid file {}: {e}", pid_file.display());
+    }
+    tracing::info!("{STARTED_LINE} {}:{} with PID: {pid}", cfg.host, cfg.port);
+    println!("{STARTED_LINE} {}:{} with PID: {pid}", cfg.host, cfg.port);
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    let result = server.await;
+    tracing::info!("stopping: waiting for background jobs");
+    jobs.stop().await;
+    let _ = std::fs::remove_file(&pid_file);
+    drop(core);
+    tracing::info!("stopped");
+    result.map_err(|e| e.to_string())
+}
