@@ -5,27 +5,41 @@ use crate::error::ApiError;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-/// A parsed JSON body (always an object).
-pub struct Body(pub Map<String, Value>);
+/// A JSON body. Parsing happens up front, but an invalid body is only an error for handlers
+/// that read it (`/hello` accepts any body), as in the reference.
+pub struct Body(Result<Map<String, Value>, ()>);
 
 fn invalid(field: &str) -> ApiError {
     ApiError::BadRequest(format!("Field name '{field}' is invalid in JSON input"))
 }
 
 impl Body {
-    pub fn parse(bytes: &[u8]) -> Result<Body, ApiError> {
+    pub fn parse(bytes: &[u8]) -> Body {
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(m)) => Ok(Body(m)),
-            _ => Err(ApiError::BadRequest("Invalid Json Input".into())),
+            Ok(Value::Object(m)) => Body(Ok(m)),
+            _ => Body(Err(())),
         }
     }
 
-    pub fn has(&self, field: &str) -> bool {
-        self.0.contains_key(field)
+    pub fn empty() -> Body {
+        Body(Ok(Map::new()))
     }
 
-    pub fn raw(&self, field: &str) -> Option<&Value> {
-        self.0.get(field)
+    /// The body's fields, or the reference's 400 for a body that is not a JSON object.
+    pub fn map(&self) -> Result<&Map<String, Value>, ApiError> {
+        self.0.as_ref().map_err(|_| ApiError::BadRequest("Invalid Json Input".into()))
+    }
+
+    fn get(&self, field: &str) -> Result<Option<&Value>, ApiError> {
+        Ok(self.map()?.get(field))
+    }
+
+    pub fn has(&self, field: &str) -> Result<bool, ApiError> {
+        Ok(self.get(field)?.is_some())
+    }
+
+    pub fn raw(&self, field: &str) -> Result<Option<&Value>, ApiError> {
+        self.get(field)
     }
 
     pub fn string(&self, field: &str) -> Result<String, ApiError> {
@@ -33,7 +47,7 @@ impl Body {
     }
 
     pub fn opt_string(&self, field: &str) -> Result<Option<String>, ApiError> {
-        match self.0.get(field) {
+        match self.get(field)? {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(_) => Err(invalid(field)),
@@ -46,7 +60,7 @@ impl Body {
 
     /// Booleans: JSON strings and `null` are invalid; numbers are coerced (only `true` is true).
     pub fn opt_bool(&self, field: &str) -> Result<Option<bool>, ApiError> {
-        match self.0.get(field) {
+        match self.get(field)? {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(Value::Number(_)) => Ok(Some(false)),
@@ -60,7 +74,7 @@ impl Body {
 
     /// Integers: numbers or numeric strings; `null` is invalid.
     pub fn opt_i64(&self, field: &str) -> Result<Option<i64>, ApiError> {
-        match self.0.get(field) {
+        match self.get(field)? {
             None => Ok(None),
             Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(Some).ok_or_else(|| invalid(field)),
             Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| invalid(field)),
@@ -73,7 +87,7 @@ impl Body {
     }
 
     pub fn opt_object(&self, field: &str) -> Result<Option<Map<String, Value>>, ApiError> {
-        match self.0.get(field) {
+        match self.get(field)? {
             None => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m.clone())),
             Some(_) => Err(invalid(field)),
@@ -82,14 +96,14 @@ impl Body {
 
     /// Any JSON value that is not null (e.g. `userDataInDatabase`).
     pub fn value(&self, field: &str) -> Result<Value, ApiError> {
-        match self.0.get(field) {
+        match self.get(field)? {
             Some(v) if !v.is_null() => Ok(v.clone()),
             _ => Err(invalid(field)),
         }
     }
 
     pub fn opt_string_array(&self, field: &str) -> Result<Option<Vec<String>>, ApiError> {
-        match self.0.get(field) {
+        match self.get(field)? {
             None => Ok(None),
             Some(Value::Array(items)) => items
                 .iter()
@@ -102,7 +116,7 @@ impl Body {
 
     /// Arrays where JSON `null` means "unset" (multitenancy factors).
     pub fn nullable_string_array(&self, field: &str) -> Result<Option<Option<Vec<String>>>, ApiError> {
-        match self.0.get(field) {
+        match self.get(field)? {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
             Some(_) => Ok(Some(self.opt_string_array(field)?)),
@@ -191,17 +205,17 @@ mod tests {
 
     #[test]
     fn null_in_optional_string_is_invalid() {
-        let b = Body::parse(br#"{"a":null,"b":"x","c":1}"#).unwrap();
+        let b = Body::parse(br#"{"a":null,"b":"x","c":1}"#);
         assert!(b.opt_string("a").is_err());
         assert_eq!(b.opt_string("b").unwrap().as_deref(), Some("x"));
         assert!(b.opt_string("c").is_err());
         assert_eq!(b.opt_string("zz").unwrap(), None);
-        assert!(Body::parse(b"[1]").is_err());
+        assert!(Body::parse(b"[1]").opt_string("a").is_err());
     }
 
     #[test]
     fn booleans_and_ints() {
-        let b = Body::parse(br#"{"t":true,"s":"true","n":1,"i":"12"}"#).unwrap();
+        let b = Body::parse(br#"{"t":true,"s":"true","n":1,"i":"12"}"#);
         assert!(b.bool("t").unwrap());
         assert!(b.bool("s").is_err());
         assert!(!b.bool("n").unwrap());

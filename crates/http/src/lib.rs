@@ -205,9 +205,9 @@ async fn route(req: &HttpRequest, body: &[u8], state: &ServerState) -> Result<Ht
         Scope::Management | Scope::None => {}
     }
     let body = if *method == Method::POST || *method == Method::PUT {
-        Body::parse(body)?
+        Body::parse(body)
     } else {
-        Body(serde_json::Map::new())
+        Body::empty()
     };
     let ctx = Ctx { state, tenant, body, query: Query::parse(req.query_string()), cdi: &cdi };
     match handlers::dispatch(h, &ctx).await? {

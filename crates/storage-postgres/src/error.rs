@@ -25,7 +25,10 @@ pub(crate) fn pg(e: tokio_postgres::Error) -> StorageError {
         return StorageError::Unavailable(e.to_string());
     }
     let text = e.to_string();
-    if text.starts_with("error connecting") || text.contains("timeout") || text.contains("timed out") {
+    if text.starts_with("error connecting")
+        || text.contains("timeout")
+        || text.contains("timed out")
+    {
         StorageError::Unavailable(text)
     } else {
         StorageError::Query(text)

@@ -70,11 +70,9 @@ impl PgStorage {
         let names = Arc::new(TableNames::new(cfg));
         let sql = sql::Sql::new(&names);
 
-        let (mut client, connection) = cfg
-            .pg
-            .connect(tls.clone())
-            .await
-            .map_err(|e| StorageError::Unavailable(format!("cannot connect to {}: {e}", cfg.describe())))?;
+        let (mut client, connection) = cfg.pg.connect(tls.clone()).await.map_err(|e| {
+            StorageError::Unavailable(format!("cannot connect to {}: {e}", cfg.describe()))
+        })?;
         let conn_task = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("bootstrap connection ended: {e}");
@@ -135,13 +133,21 @@ impl PgStorage {
         c.execute(&stmt, params).await.map_err(error::pg)
     }
 
-    pub(crate) async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> SResult<Vec<Row>> {
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> SResult<Vec<Row>> {
         let c = self.conn().await?;
         let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
         c.query(&stmt, params).await.map_err(error::pg)
     }
 
-    pub(crate) async fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> SResult<Option<Row>> {
+    pub(crate) async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> SResult<Option<Row>> {
         let c = self.conn().await?;
         let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
         c.query_opt(&stmt, params).await.map_err(error::pg)
@@ -169,8 +175,12 @@ pub(crate) async fn tx_query(
 }
 
 /// Read column `idx` of `row`, as a `Query` error when it has an unexpected type.
-pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, idx: usize) -> SResult<T> {
-    row.try_get(idx).map_err(|e| error::bad_row("column value", e))
+pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    idx: usize,
+) -> SResult<T> {
+    row.try_get(idx)
+        .map_err(|e| error::bad_row("column value", e))
 }
 
 /// A held background-job lock: a pooled connection holding `pg_advisory_lock(key)`. Dropping
@@ -193,7 +203,11 @@ impl Drop for PgJobLease {
         let sql = std::mem::take(&mut self.unlock_sql);
         self.runtime.spawn(async move {
             let unlocked = match conn.prepare_cached(&sql).await {
-                Ok(stmt) => conn.query_one(&stmt, &[&key]).await.ok().and_then(|r| r.try_get::<_, bool>(0).ok()),
+                Ok(stmt) => conn
+                    .query_one(&stmt, &[&key])
+                    .await
+                    .ok()
+                    .and_then(|r| r.try_get::<_, bool>(0).ok()),
                 Err(_) => None,
             };
             if unlocked != Some(true) {
@@ -209,7 +223,10 @@ impl JobStorage for PgStorage {
     async fn try_lock_job(&self, job: &str) -> SResult<Option<Box<dyn JobLease>>> {
         let key = self.lock_key("st-job", job);
         let conn = self.conn().await?;
-        let stmt = conn.prepare_cached(&self.sql().advisory_try_lock).await.map_err(error::pg)?;
+        let stmt = conn
+            .prepare_cached(&self.sql().advisory_try_lock)
+            .await
+            .map_err(error::pg)?;
         let row = conn.query_one(&stmt, &[&key]).await.map_err(error::pg)?;
         let obtained: bool = col(&row, 0)?;
         if !obtained {
@@ -232,6 +249,8 @@ impl Storage for PgStorage {
 
 impl std::fmt::Debug for PgStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStorage").field("tables", &self.inner.names).finish()
+        f.debug_struct("PgStorage")
+            .field("tables", &self.inner.names)
+            .finish()
     }
 }

@@ -1,0 +1,861 @@
+//! Integration tests against a real PostgreSQL. They run only when `ST_TEST_POSTGRES_URL` is
+//! set (e.g. `postgresql://postgres@127.0.0.1:55440/postgres`, a role allowed to create
+//! databases); otherwise each prints a skip line and passes. Every test works in its own
+//! fresh database `st_<random>`, dropped afterwards (also when the test fails).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use rand::Rng;
+use serde_json::{json, Value};
+use st_config::CoreConfig;
+use st_core::ids::{AppId, TenantId, TenantIdentifier};
+use st_core::storage::*;
+use st_core::StorageError;
+use st_storage_postgres::{render_migration, PgConfig, PgStorage, TableNames, V1_TEMPLATE};
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::sync::Arc;
+use tokio_postgres::NoTls;
+
+const ENV: &str = "ST_TEST_POSTGRES_URL";
+
+/// A scratch database, dropped (FORCE) when this goes out of scope.
+struct TestDb {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop may run inside the test's runtime: do the blocking work on a fresh thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok((client, conn)) = tokio_postgres::connect(&admin, NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// `url` with its database replaced by `db`.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
+    format!("{}/{db}{query}", &base[..authority_end])
+}
+
+async fn fresh_db(test: &str) -> Option<TestDb> {
+    let Ok(admin_url) = std::env::var(ENV) else {
+        println!("skipping {test}: set {ENV} to run PostgreSQL tests");
+        return None;
+    };
+    let name = format!("st_{:016x}", rand::thread_rng().gen::<u64>());
+    let (client, conn) = tokio_postgres::connect(&admin_url, NoTls)
+        .await
+        .expect("admin connection");
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    let url = with_database(&admin_url, &name);
+    Some(TestDb {
+        admin_url,
+        name,
+        url,
+    })
+}
+
+fn pg_config(settings: Value) -> PgConfig {
+    let core = CoreConfig::from_map(settings.as_object().unwrap(), false).unwrap();
+    PgConfig::from_core_config(&core).unwrap()
+}
+
+fn uri_config(db: &TestDb, extra: Value) -> PgConfig {
+    let mut settings =
+        json!({ "postgresql_connection_uri": db.url, "postgresql_connection_pool_size": 3 });
+    for (k, v) in extra.as_object().unwrap() {
+        settings[k] = v.clone();
+    }
+    pg_config(settings)
+}
+
+async fn raw(db: &TestDb) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// Every table, column, index and constraint outside the system schemas (the refinery
+/// history table left out), plus the base rows: equal snapshots = nothing changed.
+async fn snapshot(client: &tokio_postgres::Client, schema: &str, prefix: &str) -> String {
+    let structure = client
+        .query_one(
+            "SELECT string_agg(x, E'\\n' ORDER BY x) FROM (
+               SELECT 'T ' || table_schema || '.' || table_name FROM information_schema.tables
+                 WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
+               UNION ALL
+               SELECT 'C ' || table_schema || '.' || table_name || '.' || column_name || ' ' || data_type || ' '
+                      || coalesce(column_default, '') || ' ' || is_nullable
+                 FROM information_schema.columns WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
+               UNION ALL
+               SELECT 'I ' || indexdef FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+               UNION ALL
+               SELECT 'K ' || c.conrelid::regclass::text || ' ' || c.conname || ' ' || pg_get_constraintdef(c.oid)
+                 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+                 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+             ) s(x) WHERE x NOT LIKE '%refinery_schema_history%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, Option<String>>(0)
+        .unwrap_or_default();
+    let rows = client
+        .query_one(
+            &format!(
+                "SELECT (SELECT string_agg(app_id || ':' || coalesce(created_at_time::text, ''), ',') FROM {schema}.{prefix}apps)
+                   || ' | ' || (SELECT string_agg(app_id || '/' || tenant_id || ':' || coalesce(created_at_time::text, ''), ',') FROM {schema}.{prefix}tenants)
+                   || ' | ' || (SELECT string_agg(concat_ws(':', connection_uri_domain, app_id, tenant_id, core_config,
+                        email_password_enabled, passwordless_enabled, third_party_enabled, is_first_factors_null), ',') FROM {schema}.{prefix}tenant_configs)"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, Option<String>>(0)
+        .unwrap_or_default();
+    format!("{structure}\n{rows}")
+}
+
+/// The tables the template creates (unprefixed names).
+fn template_tables() -> BTreeSet<String> {
+    V1_TEMPLATE
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("CREATE TABLE IF NOT EXISTS __SCHEMA__.__PREFIX__")
+        })
+        .map(|rest| rest.split([' ', '(']).next().unwrap().to_string())
+        .collect()
+}
+
+async fn tables_in(client: &tokio_postgres::Client, schema: &str) -> BTreeSet<String> {
+    client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect()
+}
+
+async fn assert_base_rows(client: &tokio_postgres::Client, schema: &str, prefix: &str) {
+    let apps: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM {schema}.{prefix}apps WHERE app_id = 'public'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(apps, 1);
+    let tenants: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM {schema}.{prefix}tenants WHERE app_id = 'public' AND tenant_id = 'public'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tenants, 1);
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT core_config, email_password_enabled, passwordless_enabled, third_party_enabled, is_first_factors_null
+                 FROM {schema}.{prefix}tenant_configs WHERE connection_uri_domain = '' AND app_id = 'public' AND tenant_id = 'public'"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "{}");
+    for i in 1..5 {
+        assert!(row.get::<_, bool>(i));
+    }
+}
+
+fn tid(app: &str, tenant: &str) -> TenantIdentifier {
+    TenantIdentifier::new(AppId::parse(app).unwrap(), TenantId::parse(tenant).unwrap())
+}
+
+// (a)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_create_every_table_and_the_base_rows() {
+    let Some(db) = fresh_db("migrations_create_every_table_and_the_base_rows").await else {
+        return;
+    };
+    let storage = PgStorage::connect(&uri_config(&db, json!({})))
+        .await
+        .unwrap();
+    let client = raw(&db).await;
+    let mut expected = template_tables();
+    expected.insert("refinery_schema_history".into());
+    expected.insert("activity_log_default".into());
+    let present = tables_in(&client, "public").await;
+    for t in &expected {
+        assert!(
+            present.contains(t),
+            "missing table {t}; present: {present:?}"
+        );
+    }
+    // this and next month's activity_log partitions
+    assert_eq!(
+        present
+            .iter()
+            .filter(|t| t.starts_with("activity_log_p"))
+            .count(),
+        2,
+        "{present:?}"
+    );
+    assert_base_rows(&client, "public", "").await;
+    let history: i64 = client
+        .query_one("SELECT count(*) FROM public.refinery_schema_history", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(history, 1);
+
+    let base = storage
+        .get_tenant(&TenantIdentifier::base())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(base, TenantRecord::new(TenantIdentifier::base()));
+    assert_eq!(storage.list_tenants().await.unwrap(), vec![base]);
+    storage.health_check().await.unwrap();
+    assert_eq!(storage.kind(), "postgresql");
+    // minimum idle defaults to the pool size
+    assert_eq!(storage.pool_status().size, 3);
+}
+
+// (b)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_twice_changes_nothing() {
+    let Some(db) = fresh_db("connecting_twice_changes_nothing").await else {
+        return;
+    };
+    let cfg = uri_config(&db, json!({}));
+    let first = PgStorage::connect(&cfg).await.unwrap();
+    let client = raw(&db).await;
+    let before = snapshot(&client, "public", "").await;
+    let history_before: String = client
+        .query_one("SELECT applied_on FROM public.refinery_schema_history", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let second = PgStorage::connect(&cfg).await.unwrap();
+    assert_eq!(snapshot(&client, "public", "").await, before);
+    let history_after: String = client
+        .query_one("SELECT applied_on FROM public.refinery_schema_history", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(history_before, history_after);
+    drop((first, second));
+}
+
+// (c)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_and_prefix_place_the_tables() {
+    let Some(db) = fresh_db("schema_and_prefix_place_the_tables").await else {
+        return;
+    };
+    let cfg = uri_config(
+        &db,
+        json!({ "postgresql_table_schema": "MySchema", "postgresql_table_names_prefix": " abc " }),
+    );
+    let storage = PgStorage::connect(&cfg).await.unwrap();
+    assert_eq!(
+        storage.table_names().session_info,
+        "myschema.abc_session_info"
+    );
+    let client = raw(&db).await;
+    let present = tables_in(&client, "myschema").await;
+    for t in template_tables() {
+        assert!(
+            present.contains(&format!("abc_{t}")),
+            "missing abc_{t}: {present:?}"
+        );
+    }
+    assert!(present.contains("abc_refinery_schema_history"));
+    assert!(tables_in(&client, "public").await.is_empty());
+    assert_base_rows(&client, "myschema", "abc_").await;
+    let pk: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'abc_session_info_pkey'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pk, 1);
+
+    // The same through the URI's currentSchema, with the storage actually used.
+    let cfg2 = pg_config(json!({
+        "postgresql_connection_uri": format!("{}?currentSchema=myschema", db.url),
+        "postgresql_table_names_prefix": "abc",
+        "postgresql_connection_pool_size": 2,
+    }));
+    let again = PgStorage::connect(&cfg2).await.unwrap();
+    again
+        .kv_set(&TenantIdentifier::base(), "k", "v", 1)
+        .await
+        .unwrap();
+    let v: String = client
+        .query_one(
+            "SELECT value FROM myschema.abc_key_value WHERE name = 'k'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, "v");
+}
+
+// (d)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_created_by_the_java_core_is_left_as_is() {
+    let Some(db) = fresh_db("database_created_by_the_java_core_is_left_as_is").await else {
+        return;
+    };
+    let cfg = uri_config(&db, json!({}));
+    let client = raw(&db).await;
+    // What the Java core leaves behind: the tables, the base rows, a month partition, no
+    // refinery history.
+    client
+        .batch_execute(&render_migration(V1_TEMPLATE, &TableNames::new(&cfg)))
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO apps VALUES ('public', 1000);
+             INSERT INTO tenants VALUES ('public', 'public', 1000);
+             INSERT INTO tenant_configs VALUES ('', 'public', 'public', '{}', true, true, true, true);
+             INSERT INTO key_value VALUES ('public', 'public', 'refresh_token_key', 'java-key', 1000);",
+        )
+        .await
+        .unwrap();
+    let before = snapshot(&client, "public", "").await;
+    let storage = PgStorage::connect(&cfg).await.unwrap();
+    let after = snapshot(&client, "public", "").await;
+    // Only our this/next month activity_log partitions may have been added.
+    let strip = |s: &str| -> String {
+        s.lines()
+            .filter(|l| !l.contains("activity_log_p"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&after), strip(&before));
+    let history: i64 = client
+        .query_one("SELECT count(*) FROM public.refinery_schema_history", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(history, 1);
+    assert_eq!(
+        storage
+            .kv_get(&TenantIdentifier::base(), "refresh_token_key")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("java-key")
+    );
+}
+
+// (e)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_rotations_insert_one_key() {
+    let Some(db) = fresh_db("concurrent_rotations_insert_one_key").await else {
+        return;
+    };
+    let cfg = uri_config(&db, json!({}));
+    // Two "instances" sharing the database.
+    let a = Arc::new(PgStorage::connect(&cfg).await.unwrap());
+    let b = Arc::new(PgStorage::connect(&cfg).await.unwrap());
+    for round in 0..5i64 {
+        let app = AppId::parse(&format!("app{round}")).unwrap();
+        a.upsert_tenant(&TenantRecord::new(TenantIdentifier::app_public(&app)), 1)
+            .await
+            .unwrap();
+        let now = 1_000_000 + round;
+        let ka = StoredKey {
+            kid: String::new(),
+            value: "key-a".into(),
+            created_at: now,
+        };
+        let kb = StoredKey {
+            kid: String::new(),
+            value: "key-b".into(),
+            created_at: now + 1,
+        };
+        let (ra, rb) = tokio::join!(
+            a.dynamic_keys_rotate(&app, 0, now - 10, Some(&ka)),
+            b.dynamic_keys_rotate(&app, 0, now - 10, Some(&kb)),
+        );
+        let (keys_a, ins_a) = ra.unwrap();
+        let (keys_b, ins_b) = rb.unwrap();
+        assert!(ins_a ^ ins_b, "exactly one insert: {ins_a} {ins_b}");
+        assert_eq!(keys_a.len(), 1);
+        assert_eq!(keys_a, keys_b);
+        assert!(keys_a[0].kid.starts_with("d-"));
+        assert_eq!(keys_a[0].kid, format!("d-{}", keys_a[0].created_at));
+        // A later slot rotates; an old key stays in the verification set.
+        let later = StoredKey {
+            kid: String::new(),
+            value: "key-c".into(),
+            created_at: now + 100,
+        };
+        let (keys, ins) = a
+            .dynamic_keys_rotate(&app, 0, now + 50, Some(&later))
+            .await
+            .unwrap();
+        assert!(ins);
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].value, "key-c");
+        assert_eq!(
+            a.delete_dynamic_keys_before(&app, now + 100).await.unwrap(),
+            1
+        );
+        let (keys, ins) = b
+            .dynamic_keys_rotate(&app, 0, now + 50, None)
+            .await
+            .unwrap();
+        assert!(!ins);
+        assert_eq!(keys.len(), 1);
+    }
+}
+
+// (f)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_host_uri_skips_a_refused_host() {
+    let Some(db) = fresh_db("multi_host_uri_skips_a_refused_host").await else {
+        return;
+    };
+    let parsed = tokio_postgres::Config::from_str(&db.url).unwrap();
+    let host = match &parsed.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        other => panic!("TCP host expected, got {other:?}"),
+    };
+    let port = parsed.get_ports().first().copied().unwrap_or(5432);
+    let user = parsed.get_user().unwrap_or("postgres");
+    let uri = format!(
+        "postgresql://{user}@127.0.0.1:1,{host}:{port}/{}?target_session_attrs=read-write",
+        db.name
+    );
+    let storage = PgStorage::connect(&pg_config(
+        json!({ "postgresql_connection_uri": uri, "postgresql_connection_pool_size": 2 }),
+    ))
+    .await
+    .unwrap();
+    storage.health_check().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_and_key_values() {
+    let Some(db) = fresh_db("tenants_and_key_values").await else {
+        return;
+    };
+    let s = PgStorage::connect(&uri_config(&db, json!({})))
+        .await
+        .unwrap();
+    let t1 = tid("public", "t1");
+    let mut rec = TenantRecord::new(t1.clone());
+    rec.core_config
+        .insert("access_token_validity".into(), json!(7200));
+    rec.passwordless_enabled = false;
+    rec.first_factors = Some(vec!["thirdparty".into(), "emailpassword".into()]);
+    rec.required_secondary_factors = Some(vec!["totp".into()]);
+    assert!(s.upsert_tenant(&rec, 5).await.unwrap());
+    let mut sorted = rec.clone();
+    sorted.first_factors = Some(vec!["emailpassword".into(), "thirdparty".into()]);
+    assert_eq!(s.get_tenant(&t1).await.unwrap(), Some(sorted));
+    // replace
+    rec.first_factors = Some(vec![]);
+    rec.required_secondary_factors = None;
+    assert!(!s.upsert_tenant(&rec, 6).await.unwrap());
+    assert_eq!(s.get_tenant(&t1).await.unwrap(), Some(rec.clone()));
+    // a tenant of a missing app
+    let orphan = TenantRecord::new(tid("nope", "t1"));
+    assert!(matches!(
+        s.upsert_tenant(&orphan, 1).await,
+        Err(StorageError::TenantOrAppNotFound)
+    ));
+    // a new app through its public tenant
+    let a2 = TenantRecord::new(tid("a2", "public"));
+    assert!(s.upsert_tenant(&a2, 1).await.unwrap());
+    assert!(s
+        .upsert_tenant(&TenantRecord::new(tid("a2", "t9")), 1)
+        .await
+        .unwrap());
+    assert_eq!(s.list_tenants().await.unwrap().len(), 4);
+
+    // key_value
+    assert_eq!(s.kv_get(&t1, "k").await.unwrap(), None);
+    s.kv_set(&t1, "k", "1", 1).await.unwrap();
+    s.kv_set(&t1, "k", "2", 2).await.unwrap();
+    assert_eq!(s.kv_get(&t1, "k").await.unwrap().as_deref(), Some("2"));
+    assert_eq!(s.kv_get_or_insert(&t1, "k", "3", 3).await.unwrap(), "2");
+    assert_eq!(s.kv_get_or_insert(&t1, "n", "3", 3).await.unwrap(), "3");
+    assert!(s.kv_delete(&t1, "n").await.unwrap());
+    assert!(!s.kv_delete(&t1, "n").await.unwrap());
+    assert!(matches!(
+        s.kv_set(&tid("public", "zz"), "k", "v", 1).await,
+        Err(StorageError::TenantOrAppNotFound)
+    ));
+
+    // delete tenant: its data goes
+    let row = session(&t1, "h1", "u1", i64::MAX);
+    s.create_session(&row).await.unwrap();
+    assert!(s.delete_tenant(&t1).await.unwrap());
+    assert!(!s.delete_tenant(&t1).await.unwrap());
+    assert_eq!(s.get_tenant(&t1).await.unwrap(), None);
+    assert_eq!(s.kv_get(&t1, "k").await.unwrap(), None);
+    assert_eq!(s.get_session(&t1, "h1").await.unwrap(), None);
+
+    // delete app: tenants, configs, keys go
+    let a2_app = AppId::parse("a2").unwrap();
+    let k = StoredKey {
+        kid: String::new(),
+        value: "v".into(),
+        created_at: 10,
+    };
+    s.dynamic_keys_rotate(&a2_app, 0, 5, Some(&k))
+        .await
+        .unwrap();
+    assert!(s.delete_app(&a2_app).await.unwrap());
+    assert!(!s.delete_app(&a2_app).await.unwrap());
+    assert_eq!(s.list_tenants().await.unwrap().len(), 1);
+    let client = raw(&db).await;
+    let left: i64 = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM tenant_configs WHERE app_id = 'a2') + (SELECT count(*) FROM tenants WHERE app_id = 'a2')
+             + (SELECT count(*) FROM session_access_token_signing_keys WHERE app_id = 'a2')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+fn session(t: &TenantIdentifier, handle: &str, user: &str, expires_at: i64) -> SessionRow {
+    SessionRow {
+        tenant: t.clone(),
+        handle: handle.into(),
+        user_id: user.into(),
+        refresh_token_hash_2: "rth".into(),
+        session_data: json!({"a": 1}),
+        expires_at,
+        created_at: 100,
+        jwt_user_payload: json!({"p": [1, 2]}),
+        use_static_key: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions() {
+    let Some(db) = fresh_db("sessions").await else {
+        return;
+    };
+    let s = PgStorage::connect(&uri_config(&db, json!({})))
+        .await
+        .unwrap();
+    let base = TenantIdentifier::base();
+    let app = AppId::public();
+    let t2 = tid("public", "t2");
+    s.upsert_tenant(&TenantRecord::new(t2.clone()), 1)
+        .await
+        .unwrap();
+    let live = session(&base, "h1", "u1", 10_000);
+    s.create_session(&live).await.unwrap();
+    s.create_session(&session(&t2, "h2", "u1", 10_000))
+        .await
+        .unwrap();
+    s.create_session(&session(&base, "h3", "u1", 500))
+        .await
+        .unwrap();
+    s.create_session(&session(&base, "h4", "u2", 10_000))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_session(&session(&tid("public", "missing"), "x", "u", 1))
+            .await,
+        Err(StorageError::TenantOrAppNotFound)
+    ));
+    assert!(matches!(
+        s.create_session(&live).await,
+        Err(StorageError::Query(_))
+    ));
+    assert_eq!(
+        s.get_session(&base, "h1").await.unwrap(),
+        Some(live.clone())
+    );
+
+    let mut handles = s
+        .session_handles_for_users(&app, None, &["u1".into()], 1000)
+        .await
+        .unwrap();
+    handles.sort();
+    assert_eq!(
+        handles,
+        vec![
+            (base.clone(), "h1".to_string()),
+            (t2.clone(), "h2".to_string())
+        ]
+    );
+    let handles = s
+        .session_handles_for_users(&app, Some(&t2), &["u1".into(), "u2".into()], 1000)
+        .await
+        .unwrap();
+    assert_eq!(handles, vec![(t2.clone(), "h2".to_string())]);
+
+    assert!(s
+        .update_session_data(&base, "h1", &json!({"b": 2}), 1000)
+        .await
+        .unwrap());
+    assert!(!s
+        .update_session_data(&base, "h3", &json!({"b": 2}), 1000)
+        .await
+        .unwrap());
+    assert!(s
+        .update_jwt_payload(&base, "h1", &json!({"c": 3}), 1000)
+        .await
+        .unwrap());
+    assert!(!s
+        .update_jwt_payload(&base, "nope", &json!({}), 1000)
+        .await
+        .unwrap());
+
+    // atomic update: decider sees the current row; patch applied
+    let before = s
+        .update_session_atomically(&base, "h1", &|row: &SessionRow| {
+            assert_eq!(row.session_data, json!({"b": 2}));
+            Some(SessionPatch {
+                refresh_token_hash_2: Some("new".into()),
+                expires_at: None,
+                use_static_key: Some(true),
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.refresh_token_hash_2, "rth");
+    assert_eq!(before.jwt_user_payload, json!({"c": 3}));
+    let now = s.get_session(&base, "h1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            now.refresh_token_hash_2.as_str(),
+            now.expires_at,
+            now.use_static_key
+        ),
+        ("new", 10_000, true)
+    );
+    assert!(s
+        .update_session_atomically(&base, "nope", &|_| None)
+        .await
+        .unwrap()
+        .is_none());
+
+    // concurrent atomic updates serialise: each sees the previous one's write
+    let shared = Arc::new(s.clone());
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let st = shared.clone();
+        let base = base.clone();
+        tasks.push(tokio::spawn(async move {
+            st.update_session_atomically(&base, "h4", &|row: &SessionRow| {
+                Some(SessionPatch {
+                    expires_at: Some(row.expires_at + 1),
+                    ..Default::default()
+                })
+            })
+            .await
+            .unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        s.get_session(&base, "h4")
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
+        10_008
+    );
+
+    s.touch_user_last_active(&app, "u1", 5).await.unwrap();
+    s.touch_user_last_active(&app, "u1", 6).await.unwrap();
+    assert!(matches!(
+        s.touch_user_last_active(&AppId::parse("ghost").unwrap(), "u1", 6)
+            .await,
+        Err(StorageError::TenantOrAppNotFound)
+    ));
+
+    assert_eq!(s.delete_expired_sessions(1000).await.unwrap(), 1);
+    let deleted = s
+        .delete_sessions(
+            &app,
+            &[
+                (base.clone(), "h1".into()),
+                (base.clone(), "zz".into()),
+                (t2.clone(), "h2".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted, vec!["h1".to_string(), "h2".to_string()]);
+    assert!(s.delete_sessions(&app, &[]).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_key_and_job_leases() {
+    let Some(db) = fresh_db("static_key_and_job_leases").await else {
+        return;
+    };
+    let cfg = uri_config(&db, json!({}));
+    let a = PgStorage::connect(&cfg).await.unwrap();
+    let b = PgStorage::connect(&cfg).await.unwrap();
+    let app = AppId::public();
+    assert_eq!(a.static_key_get_or_insert(&app, None).await.unwrap(), None);
+    let k1 = StoredKey {
+        kid: "s-1".into(),
+        value: "one".into(),
+        created_at: 1,
+    };
+    let k2 = StoredKey {
+        kid: "s-2".into(),
+        value: "two".into(),
+        created_at: 2,
+    };
+    let (r1, r2) = tokio::join!(
+        a.static_key_get_or_insert(&app, Some(&k1)),
+        b.static_key_get_or_insert(&app, Some(&k2))
+    );
+    let (r1, r2) = (r1.unwrap().unwrap(), r2.unwrap().unwrap());
+    assert_eq!(r1, r2);
+    assert_eq!(
+        a.static_key_get_or_insert(&app, None).await.unwrap(),
+        Some(r1)
+    );
+
+    let lease = a.try_lock_job("cleanup").await.unwrap();
+    assert!(lease.is_some());
+    assert!(b.try_lock_job("cleanup").await.unwrap().is_none());
+    assert!(
+        a.try_lock_job("cleanup").await.unwrap().is_none(),
+        "exclusive within one instance too"
+    );
+    assert!(b.try_lock_job("other").await.unwrap().is_some());
+    drop(lease);
+    let mut again = None;
+    for _ in 0..50 {
+        again = b.try_lock_job("cleanup").await.unwrap();
+        if again.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "lease released on drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deprecated_table_name_override_and_pool_limits() {
+    let Some(db) = fresh_db("deprecated_table_name_override_and_pool_limits").await else {
+        return;
+    };
+    let cfg = uri_config(
+        &db,
+        json!({
+            "postgresql_table_names_prefix": "pre",
+            "postgresql_session_info_table_name": "my_sessions",
+            "postgresql_connection_pool_size": 4,
+            "postgresql_minimum_idle_connections": 2,
+        }),
+    );
+    let s = PgStorage::connect(&cfg).await.unwrap();
+    assert_eq!(s.pool_status().size, 2);
+    let client = raw(&db).await;
+    let present = tables_in(&client, "public").await;
+    assert!(
+        present.contains("my_sessions")
+            && present.contains("pre_apps")
+            && !present.contains("pre_session_info")
+    );
+    let fk: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'my_sessions_tenant_id_fkey'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fk, 1);
+    s.create_session(&session(&TenantIdentifier::base(), "h", "u", 10))
+        .await
+        .unwrap();
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM my_sessions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_errors_are_clear() {
+    let Some(db) = fresh_db("connection_errors_are_clear").await else {
+        return;
+    };
+    // The test server runs without TLS: require must fail, prefer must fall back.
+    let cfg =
+        pg_config(json!({ "postgresql_connection_uri": format!("{}?sslmode=require", db.url) }));
+    let err = PgStorage::connect(&cfg).await.unwrap_err();
+    assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
+    assert!(err.to_string().contains("TLS"), "{err}");
+    let cfg = pg_config(
+        json!({ "postgresql_connection_uri": format!("{}?sslmode=prefer", db.url), "postgresql_connection_pool_size": 1 }),
+    );
+    PgStorage::connect(&cfg).await.unwrap();
+    let cfg = pg_config(
+        json!({ "postgresql_connection_uri": "postgresql://postgres@127.0.0.1:1/x?connect_timeout=2" }),
+    );
+    assert!(matches!(
+        PgStorage::connect(&cfg).await,
+        Err(StorageError::Unavailable(_))
+    ));
+}

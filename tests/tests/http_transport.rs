@@ -1,0 +1,136 @@
+//! Transport rules (§b): routing and prefixes, API keys, cdi-version, error bodies, body
+//! parsing, size limit, `/hello`, `/apiversion`, `/config`, licence endpoints.
+
+mod common;
+use common::{Backend, TestServer};
+use serde_json::json;
+
+const KEY: &str = "abcdefghijklmnopqrstuvwxyz-0123456789";
+
+async fn hello_and_errors(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let (st, body) = s.request("GET", "/hello", None, &[]).await;
+    assert_eq!((st, body.as_str()), (200, "Hello\n"));
+    let (st, _) = s.request("POST", "/hello/", None, &[]).await;
+    assert_eq!(st, 200);
+    let (st, body) = s.request("GET", "/does/not/exist", None, &[]).await;
+    assert_eq!((st, body.as_str()), (404, "Not found\n"));
+    let (st, body) = s.request("DELETE", "/apiversion", None, &[]).await;
+    assert_eq!((st, body.as_str()), (405, "Method not supported\n"));
+    let (st, body) = s.request("POST", "/recipe/handshake", Some(json!({})), &[]).await;
+    assert_eq!((st, body.as_str()), (404, "Not found\n"));
+    let v = s.get("/apiversion").await;
+    assert!(v["versions"].as_array().unwrap().contains(&json!("5.4")));
+    assert!(v.get("status").is_none());
+    // Case-insensitive routing, tenant prefix, trailing slash.
+    let (st, _) = s.request("GET", "/PUBLIC/APIVERSION/", None, &[]).await;
+    assert_eq!(st, 200);
+    let (st, body) = s.request("GET", "/", None, &[]).await;
+    assert_eq!((st, body.as_str()), (200, "Hello\n"));
+    let (st, _) = s.request("GET", "/unknowntenant", None, &[]).await;
+    assert_eq!(st, 404);
+    s.stop().await;
+}
+
+async fn cdi_version_rules(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let body = json!({"userId":"u","enableAntiCsrf":false,"userDataInJWT":{},"userDataInDatabase":{}});
+    for (v, msg) in [
+        ("abc", "cdi-version header is invalid\n"),
+        ("5.3", "cdi-version 5.3 not supported\n"),
+        ("5.4.0", "cdi-version 5.4.0 not supported\n"),
+        ("9.0", "cdi-version 9.0 not supported\n"),
+    ] {
+        let (st, text) = s.request("POST", "/public/recipe/session", Some(body.clone()), &[("cdi-version", v)]).await;
+        assert_eq!((st, text.as_str()), (400, msg), "version {v}");
+    }
+    // Missing header = newest supported.
+    let (st, _) = s.request("POST", "/public/recipe/session", Some(body), &[]).await;
+    assert_eq!(st, 200);
+    s.stop().await;
+}
+
+async fn api_keys(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({"api_keys": format!("{KEY},zzzzzzzzzzzzzzzzzzzzzzzzzzzz")})).await else {
+        return;
+    };
+    let (st, body) = s.request("GET", "/apiversion", None, &[]).await;
+    assert_eq!((st, body.as_str()), (401, "Invalid API key\n"));
+    let (st, _) = s.request("GET", "/apiversion", None, &[("api-key", "wrong-key-wrong-key-wrong")]).await;
+    assert_eq!(st, 401);
+    let (st, _) = s.request("GET", "/apiversion", None, &[("api-key", KEY)]).await;
+    assert_eq!(st, 200);
+    let (st, _) = s.request("GET", "/apiversion", None, &[("api-key", "zzzzzzzzzzzzzzzzzzzzzzzzzzzz")]).await;
+    assert_eq!(st, 200);
+    let bearer = format!("Bearer {KEY}");
+    let (st, _) = s.request("GET", "/apiversion", None, &[("authorization", &bearer)]).await;
+    assert_eq!(st, 200);
+    // No key needed for /hello and the JWKS.
+    assert_eq!(s.request("GET", "/hello", None, &[]).await.0, 200);
+    assert_eq!(s.request("GET", "/.well-known/jwks.json", None, &[]).await.0, 200);
+    s.stop().await;
+}
+
+async fn body_rules(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({"max_request_body_bytes": 2000})).await else { return };
+    let h = [("cdi-version", "5.4")];
+    let (st, text) = s.request("POST", "/recipe/session/verify", Some(json!([1, 2])), &h).await;
+    assert_eq!((st, text.as_str()), (400, "Invalid Json Input\n"));
+    let verify = json!({"accessToken":"x","antiCsrfToken":null,"doAntiCsrfCheck":false,"enableAntiCsrf":false,"checkDatabase":false});
+    let (st, text) = s.request("POST", "/recipe/session/verify", Some(verify), &h).await;
+    assert_eq!((st, text.as_str()), (400, "Field name 'antiCsrfToken' is invalid in JSON input\n"));
+    let missing = json!({"accessToken":"x","doAntiCsrfCheck":false,"enableAntiCsrf":false});
+    let (st, text) = s.request("POST", "/recipe/session/verify", Some(missing), &h).await;
+    assert_eq!((st, text.as_str()), (400, "Field name 'checkDatabase' is invalid in JSON input\n"));
+    let (st, text) = s.request("GET", "/recipe/session", None, &h).await;
+    assert_eq!((st, text.as_str()), (400, "Field name 'sessionHandle' is missing in GET request\n"));
+    let big = json!({"userId": "x".repeat(5000)});
+    let (st, _) = s.request("POST", "/public/recipe/session", Some(big), &h).await;
+    assert_eq!(st, 413);
+    s.stop().await;
+}
+
+async fn unknown_tenant_and_scope(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let h = [("cdi-version", "5.4")];
+    let body = json!({"userId":"u","enableAntiCsrf":false,"userDataInJWT":{},"userDataInDatabase":{}});
+    let (st, text) = s.request("POST", "/nope/recipe/session", Some(body.clone()), &h).await;
+    assert_eq!(st, 400);
+    assert!(text.starts_with("AppId or tenantId not found => Tenant with the following connectionURIDomain, appId and tenantId combination not found: (, public, nope)"), "{text}");
+    let (st, text) = s.request("POST", "/appid-nope/public/recipe/session", Some(body), &h).await;
+    assert_eq!(st, 400, "{text}");
+    let (st, text) = s.request("GET", "/appid-nope/hello", None, &[]).await;
+    assert_eq!(st, 400, "{text}");
+    // App-specific APIs refuse a non-public tenant.
+    s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1"})).await;
+    let (st, text) = s.request("GET", "/t1/apiversion", None, &h).await;
+    assert_eq!((st, text.as_str()), (403, "Only public tenantId can call this app specific API\n"));
+    s.stop().await;
+}
+
+async fn config_and_license(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let pid = std::process::id();
+    let v = s.get(&format!("/config?pid={pid}")).await;
+    assert_eq!(v["status"], "OK");
+    let v = s.get("/config?pid=1").await;
+    assert_eq!(v["status"], "NOT_ALLOWED");
+    assert_eq!(s.get("/ee/license").await["status"], "NO_LICENSE_KEY_FOUND_ERROR");
+    assert_eq!(s.put("/ee/license", json!({"licenseKey": "abc"})).await["status"], "OK");
+    assert_eq!(s.get("/ee/license").await["licenseKey"], "abc");
+    assert_eq!(s.cdi("DELETE", "/ee/license", None).await["status"], "OK");
+    assert_eq!(s.get("/ee/license").await["status"], "NO_LICENSE_KEY_FOUND_ERROR");
+    let f = s.get("/ee/featureflag").await;
+    assert!(f["features"].as_array().unwrap().contains(&json!("multi_tenancy")));
+    assert_eq!(s.get("/telemetry").await["exists"], false);
+    s.stop().await;
+}
+
+both_backends! {
+    hello_and_errors => hello_and_errors;
+    cdi_version_rules => cdi_version_rules;
+    api_keys => api_keys;
+    body_rules => body_rules;
+    unknown_tenant_and_scope => unknown_tenant_and_scope;
+    config_and_license => config_and_license;
+}
