@@ -35,6 +35,7 @@ pub struct Core {
     pub test_mode: bool,
     tenants: RwLock<HashMap<TenantIdentifier, Arc<TenantEntry>>>,
     apps: RwLock<HashMap<AppId, Arc<AppState>>>,
+    pub hashing: crate::password::Hasher,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -53,7 +54,9 @@ impl Core {
         test_mode: bool,
     ) -> CoreResult<Core> {
         let base = Arc::new(CoreConfig::from_map(&base_map, test_mode).map_err(|e| CoreError::Internal(e.to_string()))?);
+        let hashing = crate::password::Hasher::new(&base);
         Ok(Core {
+            hashing,
             storage,
             clock,
             rng,

@@ -18,3 +18,4 @@ pub mod users;
 pub use crate::core::Core;
 pub mod jobs;
 pub mod tenancy;
+pub mod password;

@@ -178,8 +178,182 @@ pub trait JobStorage: Send + Sync {
 
 /// Everything a backend provides.
 pub trait Storage:
-    TenantStorage + SessionStorage + SigningKeyStorage + JobStorage + Send + Sync
+    TenantStorage + SessionStorage + SigningKeyStorage + JobStorage + UserStorage + Send + Sync
 {
     /// `"memory"` or `"postgresql"`.
     fn kind(&self) -> &'static str;
+}
+
+/// One login method of a user (a "recipe user").
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginMethod {
+    pub recipe_id: String,
+    pub recipe_user_id: String,
+    pub tenant_ids: Vec<String>,
+    pub time_joined: i64,
+    pub email: Option<String>,
+    pub phone_number: Option<String>,
+    pub third_party: Option<(String, String)>,
+}
+
+/// A user: the primary (or standalone) user id and every login method of its group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthUser {
+    pub id: String,
+    pub is_primary: bool,
+    pub login_methods: Vec<LoginMethod>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignUpResult {
+    Created,
+    EmailAlreadyExists,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateResult {
+    Ok,
+    UnknownUser,
+    EmailAlreadyExists,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleResult {
+    Ok(bool),
+    UnknownRole,
+}
+
+/// Query for `GET /users`.
+#[derive(Debug, Clone, Default)]
+pub struct UserListQuery {
+    pub ascending: bool,
+    /// Continue after this (time_joined, user id), exclusive.
+    pub after: Option<(i64, String)>,
+    pub limit: usize,
+    /// Only users with a login method of one of these recipes (empty = all).
+    pub recipe_ids: Vec<String>,
+    /// Lower-cased prefixes; a user matches if any login method matches any prefix.
+    pub email_prefixes: Vec<String>,
+    pub phone_prefixes: Vec<String>,
+    pub provider_prefixes: Vec<String>,
+}
+
+/// A user-id mapping row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserIdMapping {
+    pub supertokens_user_id: String,
+    pub external_user_id: String,
+    pub external_user_id_info: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MappingCreate {
+    Ok,
+    UnknownSuperTokensUserId,
+    AlreadyExists { supertokens_id_exists: bool, external_id_exists: bool },
+}
+
+#[async_trait]
+pub trait UserStorage: Send + Sync {
+    /// The user whose group contains `user_id` (a supertokens id).
+    async fn get_auth_user(&self, app: &AppId, user_id: &str) -> SResult<Option<AuthUser>>;
+    /// Email-password sign-up: insert the user in `tenant` unless the email is taken there.
+    async fn ep_sign_up(
+        &self,
+        tenant: &TenantIdentifier,
+        user_id: &str,
+        email: &str,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> SResult<SignUpResult>;
+    /// (user id, password hash) of the email-password user with this email in `tenant`.
+    async fn ep_login(&self, tenant: &TenantIdentifier, email: &str) -> SResult<Option<(String, String)>>;
+    /// Change email and/or password hash of an email-password user (email unique in each of its tenants).
+    async fn ep_update(
+        &self,
+        app: &AppId,
+        user_id: &str,
+        email: Option<&str>,
+        password_hash: Option<&str>,
+    ) -> SResult<UpdateResult>;
+    /// Supertokens ids of users (primary ids) in `tenant` having a login method with this email.
+    async fn users_by_email(&self, tenant: &TenantIdentifier, email: &str) -> SResult<Vec<String>>;
+
+    async fn reset_token_create(
+        &self,
+        app: &AppId,
+        user_id: &str,
+        token_hash: &str,
+        email: &str,
+        expiry: i64,
+    ) -> SResult<()>;
+    /// Consume a reset token: returns (user id, email) and deletes every token of that user.
+    async fn reset_token_consume(&self, app: &AppId, token_hash: &str, now_ms: i64) -> SResult<Option<(String, String)>>;
+    async fn delete_expired_reset_tokens(&self, now_ms: i64) -> SResult<u64>;
+
+    async fn ev_token_create(
+        &self,
+        tenant: &TenantIdentifier,
+        user_id: &str,
+        email: &str,
+        token_hash: &str,
+        expiry: i64,
+    ) -> SResult<()>;
+    /// Consume a verification token: marks (user, email) verified, deletes that pair's tokens in
+    /// the tenant, returns (user id, email). `None` for unknown or expired tokens.
+    async fn ev_token_consume(
+        &self,
+        tenant: &TenantIdentifier,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> SResult<Option<(String, String)>>;
+    async fn ev_tokens_delete(&self, tenant: &TenantIdentifier, user_id: &str, email: &str) -> SResult<()>;
+    async fn ev_is_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<bool>;
+    async fn ev_set_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()>;
+    async fn ev_unverify(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()>;
+    async fn delete_expired_ev_tokens(&self, now_ms: i64) -> SResult<u64>;
+
+    async fn metadata_get(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>>;
+    /// Shallow-merge `update` into the stored metadata atomically (`null` deletes a key), with
+    /// [`crate::users::merge_metadata`]; returns the result.
+    async fn metadata_update(&self, app: &AppId, user_id: &str, update: &Map<String, Value>)
+        -> SResult<Map<String, Value>>;
+    async fn metadata_delete(&self, app: &AppId, user_id: &str) -> SResult<bool>;
+
+    /// Create the role if missing and add permissions; returns whether it was created.
+    async fn role_upsert(&self, app: &AppId, role: &str, permissions: &[String]) -> SResult<bool>;
+    async fn role_permissions(&self, app: &AppId, role: &str) -> SResult<Option<Vec<String>>>;
+    /// Remove some (or, with `None`, all) permissions; false if the role does not exist.
+    async fn role_remove_permissions(&self, app: &AppId, role: &str, permissions: Option<&[String]>) -> SResult<bool>;
+    async fn roles_with_permission(&self, app: &AppId, permission: &str) -> SResult<Vec<String>>;
+    async fn role_delete(&self, app: &AppId, role: &str) -> SResult<bool>;
+    async fn roles_list(&self, app: &AppId) -> SResult<Vec<String>>;
+    /// Ok(already had it)
+    async fn user_role_add(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult>;
+    /// Ok(had it)
+    async fn user_role_remove(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult>;
+    async fn user_roles(&self, tenant: &TenantIdentifier, user_id: &str) -> SResult<Vec<String>>;
+    async fn role_users(&self, tenant: &TenantIdentifier, role: &str) -> SResult<Option<Vec<String>>>;
+
+    async fn mapping_create(&self, app: &AppId, mapping: &UserIdMapping, force: bool) -> SResult<MappingCreate>;
+    /// Look a mapping up by supertokens id (`Some(true)`), external id (`Some(false)`) or either (`None`).
+    async fn mapping_get(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<Option<UserIdMapping>>;
+    async fn mapping_delete(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool>;
+    async fn mapping_update_info(
+        &self,
+        app: &AppId,
+        id: &str,
+        supertokens: Option<bool>,
+        info: Option<&str>,
+    ) -> SResult<bool>;
+
+    /// Primary user ids and their time joined for a page of `GET /users`.
+    async fn list_users(&self, tenant: &TenantIdentifier, query: &UserListQuery) -> SResult<Vec<(String, i64)>>;
+    /// Users (primary or standalone) in one tenant or the whole app, optionally by recipe.
+    async fn count_users(&self, app: &AppId, tenant: Option<&TenantIdentifier>, recipe_ids: &[String]) -> SResult<u64>;
+    async fn count_active_users(&self, app: &AppId, since_ms: i64) -> SResult<u64>;
+    /// Remove a user's login method and every trace of it: auth rows, tokens, verification,
+    /// metadata, roles, sessions, mapping, last-active. `ids` are all ids the data may be keyed
+    /// by (supertokens and external).
+    async fn delete_user(&self, app: &AppId, user_id: &str, ids: &[String]) -> SResult<()>;
 }

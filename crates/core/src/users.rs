@@ -1,26 +1,534 @@
-//! Users as sessions see them. Until the user recipes (account linking, user-id mapping) store
-//! anything, a session's user is exactly the id the caller passed: primary = recipe user.
+//! User recipes: the user object, email-password (sign-up, sign-in, reset, import, update),
+//! email verification, user metadata, roles, user-id mapping, listing and deletion.
+//!
+//! Ids: auth tables hold supertokens ids; wherever a user id comes in, an external id (user-id
+//! mapping) is accepted and translated; wherever one goes out, the external id is returned.
+//! Non-auth data (metadata, roles, verification, sessions) is keyed by the id the caller passed.
 
 use crate::core::Core;
-use crate::error::CoreResult;
-use crate::ids::AppId;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{AppId, Email, TenantIdentifier};
+use crate::random::{bytes, sha256_hex, uuid_v4};
+use crate::storage::{
+    AuthUser, MappingCreate, RoleResult, SignUpResult, UpdateResult, UserIdMapping, UserListQuery,
+};
+use async_trait::async_trait;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// (primary user id, recipe user id) for a session of `user_id`, external ids when mapped.
-pub async fn session_user_ids(_core: &Core, _app: &AppId, user_id: &str) -> CoreResult<(String, String)> {
-    Ok((user_id.to_string(), user_id.to_string()))
+/// Shallow merge: each top-level key of `update` replaces the stored one; `null` deletes it.
+pub fn merge_metadata(mut current: Map<String, Value>, update: &Map<String, Value>) -> Map<String, Value> {
+    for (k, v) in update {
+        if v.is_null() {
+            current.remove(k);
+        } else {
+            current.insert(k.clone(), v.clone());
+        }
+    }
+    current
 }
 
-/// Every user id whose sessions belong to `user_id` (itself, plus linked recipe users when asked).
-pub async fn session_lookup_ids(
-    _core: &Core,
-    _app: &AppId,
-    user_id: &str,
-    _include_linked: bool,
-) -> CoreResult<Vec<String>> {
-    Ok(vec![user_id.to_string()])
+#[derive(Debug)]
+pub enum SignUpOutcome {
+    Ok(Value, String),
+    EmailAlreadyExists,
+}
+
+#[derive(Debug)]
+pub enum SignInOutcome {
+    Ok(Value, String),
+    WrongCredentials,
+}
+
+/// A random URL-safe token (48 bytes of entropy).
+fn new_token(core: &Core) -> String {
+    URL_SAFE_NO_PAD.encode(bytes::<48>(core.rng.as_ref()))
+}
+
+impl Core {
+    /// The supertokens id for an id that may be external.
+    pub async fn internal_user_id(&self, app: &AppId, id: &str) -> CoreResult<String> {
+        Ok(match self.storage.mapping_get(app, id, Some(false)).await? {
+            Some(m) => m.supertokens_user_id,
+            None => id.to_string(),
+        })
+    }
+
+    /// The id to show for a supertokens id (external when mapped).
+    pub async fn external_user_id(&self, app: &AppId, st_id: &str) -> CoreResult<String> {
+        Ok(match self.storage.mapping_get(app, st_id, Some(true)).await? {
+            Some(m) => m.external_user_id,
+            None => st_id.to_string(),
+        })
+    }
+
+    /// The CDI ≥4.0 user object.
+    pub async fn user_json(&self, app: &AppId, user: &AuthUser) -> CoreResult<Value> {
+        let mut methods = user.login_methods.clone();
+        methods.sort_by_key(|m| m.time_joined);
+        let mut tenant_ids: Vec<String> = Vec::new();
+        let (mut emails, mut phones, mut third_party): (Vec<String>, Vec<String>, Vec<Value>) = Default::default();
+        let mut lm_json = Vec::new();
+        for m in &methods {
+            let rid = self.external_user_id(app, &m.recipe_user_id).await?;
+            let verified = match (&m.email, &m.phone_number) {
+                (Some(e), _) => self.storage.ev_is_verified(app, &rid, e).await?,
+                (None, Some(_)) => true,
+                (None, None) => false,
+            };
+            let mut o = Map::new();
+            o.insert("tenantIds".into(), json!(m.tenant_ids));
+            o.insert("recipeUserId".into(), json!(rid));
+            o.insert("verified".into(), json!(verified));
+            o.insert("timeJoined".into(), json!(m.time_joined));
+            o.insert("recipeId".into(), json!(m.recipe_id));
+            if let Some(e) = &m.email {
+                o.insert("email".into(), json!(e));
+                if !emails.contains(e) {
+                    emails.push(e.clone());
+                }
+            }
+            if let Some(p) = &m.phone_number {
+                o.insert("phoneNumber".into(), json!(p));
+                if !phones.contains(p) {
+                    phones.push(p.clone());
+                }
+            }
+            if let Some((id, uid)) = &m.third_party {
+                let tp = json!({"id": id, "userId": uid});
+                o.insert("thirdParty".into(), tp.clone());
+                if !third_party.contains(&tp) {
+                    third_party.push(tp);
+                }
+            }
+            for t in &m.tenant_ids {
+                if !tenant_ids.contains(t) {
+                    tenant_ids.push(t.clone());
+                }
+            }
+            lm_json.push(Value::Object(o));
+        }
+        Ok(json!({
+            "id": self.external_user_id(app, &user.id).await?,
+            "isPrimaryUser": user.is_primary,
+            "tenantIds": tenant_ids,
+            "timeJoined": methods.iter().map(|m| m.time_joined).min().unwrap_or(0),
+            "emails": emails,
+            "phoneNumbers": phones,
+            "thirdParty": third_party,
+            "webauthn": {"credentialIds": []},
+            "loginMethods": lm_json,
+        }))
+    }
+
+    /// `GET /user/id`: the user (any id of its group, external ids accepted).
+    pub async fn get_user(&self, app: &AppId, user_id: &str) -> CoreResult<Option<Value>> {
+        let id = self.internal_user_id(app, user_id).await?;
+        match self.storage.get_auth_user(app, &id).await? {
+            Some(u) => Ok(Some(self.user_json(app, &u).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn user_for_response(&self, app: &AppId, st_id: &str) -> CoreResult<(Value, String)> {
+        let user = self
+            .storage
+            .get_auth_user(app, st_id)
+            .await?
+            .ok_or_else(|| CoreError::Internal("user vanished while being read".into()))?;
+        Ok((self.user_json(app, &user).await?, self.external_user_id(app, st_id).await?))
+    }
+
+    /// `POST /<tenant>/recipe/signup`
+    pub async fn ep_sign_up(&self, tenant: &TenantIdentifier, email: &str, password: &str) -> CoreResult<SignUpOutcome> {
+        if password.is_empty() {
+            return Err(CoreError::bad("Password cannot be an empty string"));
+        }
+        self.tenant(tenant).await?;
+        let cfg = self.app_config(&tenant.app).await?;
+        let email = Email::normalise(email);
+        let hash = self.hashing.hash(password, &cfg, bytes::<16>(self.rng.as_ref())).await?;
+        let user_id = uuid_v4(self.rng.as_ref());
+        match self.storage.ep_sign_up(tenant, &user_id, email.as_str(), &hash, self.now()).await? {
+            SignUpResult::Created => {
+                let (user, rid) = self.user_for_response(&tenant.app, &user_id).await?;
+                Ok(SignUpOutcome::Ok(user, rid))
+            }
+            SignUpResult::EmailAlreadyExists => Ok(SignUpOutcome::EmailAlreadyExists),
+        }
+    }
+
+    /// `POST /<tenant>/recipe/signin`. An unknown e-mail costs one hash verification too.
+    pub async fn ep_sign_in(&self, tenant: &TenantIdentifier, email: &str, password: &str) -> CoreResult<SignInOutcome> {
+        self.tenant(tenant).await?;
+        let cfg = self.app_config(&tenant.app).await?;
+        let email = Email::normalise(email);
+        match self.storage.ep_login(tenant, email.as_str()).await? {
+            None => {
+                self.hashing.verify_dummy(password, &cfg, bytes::<16>(self.rng.as_ref())).await?;
+                Ok(SignInOutcome::WrongCredentials)
+            }
+            Some((user_id, hash)) => {
+                if self.hashing.verify(password, &hash, cfg.firebase_password_hashing_signer_key.clone()).await? {
+                    let (user, rid) = self.user_for_response(&tenant.app, &user_id).await?;
+                    Ok(SignInOutcome::Ok(user, rid))
+                } else {
+                    Ok(SignInOutcome::WrongCredentials)
+                }
+            }
+        }
+    }
+
+    /// The email-password login method of a user (given any id of it).
+    async fn ep_method(&self, app: &AppId, user_id: &str) -> CoreResult<Option<(String, String)>> {
+        let id = self.internal_user_id(app, user_id).await?;
+        let Some(user) = self.storage.get_auth_user(app, &id).await? else { return Ok(None) };
+        let pick = user
+            .login_methods
+            .iter()
+            .find(|m| m.recipe_id == "emailpassword" && m.recipe_user_id == id)
+            .or_else(|| user.login_methods.iter().find(|m| m.recipe_id == "emailpassword"));
+        Ok(pick.map(|m| (m.recipe_user_id.clone(), m.email.clone().unwrap_or_default())))
+    }
+
+    /// `POST /<tenant>/recipe/user/password/reset/token`
+    pub async fn ep_reset_token(&self, tenant: &TenantIdentifier, user_id: &str, email: &str) -> CoreResult<Option<String>> {
+        let entry = self.tenant(tenant).await?;
+        let Some((recipe_user, _)) = self.ep_method(&tenant.app, user_id).await? else { return Ok(None) };
+        let token = new_token(self);
+        let expiry = self.now() + entry.config.password_reset_token_lifetime_ms;
+        let email = Email::normalise(email);
+        self.storage.reset_token_create(&tenant.app, &recipe_user, &sha256_hex(&token), email.as_str(), expiry).await?;
+        Ok(Some(token))
+    }
+
+    /// `POST /<tenant>/recipe/user/password/reset/token/consume`: (user id, email).
+    pub async fn ep_consume_reset_token(&self, tenant: &TenantIdentifier, token: &str) -> CoreResult<Option<(String, String)>> {
+        self.tenant(tenant).await?;
+        match self.storage.reset_token_consume(&tenant.app, &sha256_hex(token), self.now()).await? {
+            Some((user, email)) => Ok(Some((self.external_user_id(&tenant.app, &user).await?, email))),
+            None => Ok(None),
+        }
+    }
+
+    /// `PUT /recipe/user` (emailpassword): change email and/or password.
+    pub async fn ep_update_user(
+        &self,
+        app: &AppId,
+        recipe_user_id: &str,
+        email: Option<&str>,
+        password: Option<&str>,
+    ) -> CoreResult<UpdateResult> {
+        let cfg = self.app_config(app).await?;
+        if password == Some("") {
+            return Err(CoreError::bad("Password cannot be an empty string"));
+        }
+        let Some((id, _)) = self.ep_method(app, recipe_user_id).await? else { return Ok(UpdateResult::UnknownUser) };
+        let hash = match password {
+            Some(p) => Some(self.hashing.hash(p, &cfg, bytes::<16>(self.rng.as_ref())).await?),
+            None => None,
+        };
+        let email = email.map(Email::normalise);
+        Ok(self.storage.ep_update(app, &id, email.as_ref().map(|e| e.as_str()), hash.as_deref()).await?)
+    }
+
+    /// `POST /<tenant>/recipe/user/passwordhash/import`: (user json, recipe user id, existed).
+    pub async fn ep_import(
+        &self,
+        tenant: &TenantIdentifier,
+        email: &str,
+        hash: &str,
+        algorithm: Option<&str>,
+    ) -> CoreResult<(Value, bool)> {
+        let cfg = self.app_config(&tenant.app).await?;
+        self.tenant(tenant).await?;
+        let hash = hash.trim();
+        if hash.is_empty() {
+            return Err(CoreError::bad("Password hash cannot be an empty string"));
+        }
+        let kind = crate::password::kind_of(hash);
+        let firebase = crate::password::parse_firebase(hash).is_some();
+        match algorithm.map(|a| a.to_ascii_uppercase()) {
+            None if kind.is_some() => {}
+            None if firebase => {
+                if cfg.firebase_password_hashing_signer_key.is_none() {
+                    return Err(CoreError::bad("'firebase_password_hashing_signer_key' cannot be null"));
+                }
+            }
+            None => return Err(CoreError::bad("Password hash is in invalid format")),
+            Some(a) if a == "BCRYPT" => {
+                if kind != Some(crate::password::Algorithm::Bcrypt) {
+                    return Err(CoreError::bad("Password hash is in invalid BCrypt format"));
+                }
+            }
+            Some(a) if a == "ARGON2" => {
+                if kind != Some(crate::password::Algorithm::Argon2) {
+                    return Err(CoreError::bad("Password hash is in invalid Argon2 format"));
+                }
+            }
+            Some(a) if a == "FIREBASE_SCRYPT" => {
+                if !firebase {
+                    return Err(CoreError::bad("Password hash is in invalid Firebase scrypt format"));
+                }
+                if cfg.firebase_password_hashing_signer_key.is_none() {
+                    return Err(CoreError::bad("'firebase_password_hashing_signer_key' cannot be null"));
+                }
+            }
+            Some(_) => return Err(CoreError::bad("Unsupported password hashing algorithm")),
+        }
+        let email = Email::normalise(email);
+        let existing = self.storage.ep_login(tenant, email.as_str()).await?;
+        let (user_id, existed) = match existing {
+            Some((id, _)) => {
+                self.storage.ep_update(&tenant.app, &id, None, Some(hash)).await?;
+                (id, true)
+            }
+            None => {
+                let id = uuid_v4(self.rng.as_ref());
+                match self.storage.ep_sign_up(tenant, &id, email.as_str(), hash, self.now()).await? {
+                    SignUpResult::Created => (id, false),
+                    SignUpResult::EmailAlreadyExists => {
+                        return Err(CoreError::Internal("concurrent import of the same email".into()))
+                    }
+                }
+            }
+        };
+        let (user, _) = self.user_for_response(&tenant.app, &user_id).await?;
+        Ok((user, existed))
+    }
+
+    /// Users (JSON) in `tenant` matching account info, sorted by time joined.
+    pub async fn users_by_account_info(
+        &self,
+        tenant: &TenantIdentifier,
+        email: Option<&str>,
+        phone: Option<&str>,
+        third_party: Option<(&str, &str)>,
+        union: bool,
+    ) -> CoreResult<Vec<Value>> {
+        self.tenant(tenant).await?;
+        let mut sets: Vec<Vec<String>> = Vec::new();
+        if let Some(e) = email {
+            sets.push(self.storage.users_by_email(tenant, Email::normalise(e).as_str()).await?);
+        }
+        // No passwordless / third-party users can exist yet: their lookups match nobody.
+        if phone.is_some() {
+            sets.push(Vec::new());
+        }
+        if third_party.is_some() {
+            sets.push(Vec::new());
+        }
+        let ids: Vec<String> = if union {
+            let mut all: Vec<String> = sets.into_iter().flatten().collect();
+            all.sort();
+            all.dedup();
+            all
+        } else {
+            let mut iter = sets.into_iter();
+            let first = iter.next().unwrap_or_default();
+            iter.fold(first, |acc, s| acc.into_iter().filter(|x| s.contains(x)).collect())
+        };
+        let mut users = Vec::new();
+        for id in ids {
+            if let Some(u) = self.storage.get_auth_user(&tenant.app, &id).await? {
+                if !users.iter().any(|(x, _): &(AuthUser, i64)| x.id == u.id) {
+                    let joined = u.login_methods.iter().map(|m| m.time_joined).min().unwrap_or(0);
+                    users.push((u, joined));
+                }
+            }
+        }
+        users.sort_by_key(|(_, j)| *j);
+        let mut out = Vec::new();
+        for (u, _) in users {
+            out.push(self.user_json(&tenant.app, &u).await?);
+        }
+        Ok(out)
+    }
+
+    // ---- email verification ----
+
+    /// `POST /<tenant>/recipe/user/email/verify/token`: `None` = already verified.
+    pub async fn ev_create_token(&self, tenant: &TenantIdentifier, user_id: &str, email: &str) -> CoreResult<Option<String>> {
+        let entry = self.tenant(tenant).await?;
+        let email = Email::normalise(email);
+        if self.storage.ev_is_verified(&tenant.app, user_id, email.as_str()).await? {
+            return Ok(None);
+        }
+        let token = new_token(self);
+        let expiry = self.now() + entry.config.email_verification_token_lifetime_ms;
+        self.storage.ev_token_create(tenant, user_id, email.as_str(), &sha256_hex(&token), expiry).await?;
+        Ok(Some(token))
+    }
+
+    pub async fn ev_verify(&self, tenant: &TenantIdentifier, token: &str) -> CoreResult<Option<(String, String)>> {
+        self.tenant(tenant).await?;
+        Ok(self.storage.ev_token_consume(tenant, &sha256_hex(token), self.now()).await?)
+    }
+
+    pub async fn ev_is_verified(&self, app: &AppId, user_id: &str, email: &str) -> CoreResult<bool> {
+        Ok(self.storage.ev_is_verified(app, user_id, Email::normalise(email).as_str()).await?)
+    }
+
+    pub async fn ev_remove_tokens(&self, tenant: &TenantIdentifier, user_id: &str, email: &str) -> CoreResult<()> {
+        self.tenant(tenant).await?;
+        Ok(self.storage.ev_tokens_delete(tenant, user_id, Email::normalise(email).as_str()).await?)
+    }
+
+    pub async fn ev_unverify(&self, app: &AppId, user_id: &str, email: &str) -> CoreResult<()> {
+        Ok(self.storage.ev_unverify(app, user_id, Email::normalise(email).as_str()).await?)
+    }
+
+    // ---- user-id mapping ----
+
+    pub async fn create_mapping(&self, app: &AppId, mapping: UserIdMapping, force: bool) -> CoreResult<MappingCreate> {
+        if self.storage.get_auth_user(app, &mapping.supertokens_user_id).await?.is_none() {
+            return Ok(MappingCreate::UnknownSuperTokensUserId);
+        }
+        if !force && self.storage.get_auth_user(app, &mapping.external_user_id).await?.is_some() {
+            return Err(CoreError::bad(
+                "Cannot create a userId mapping where the externalId is also a SuperTokens userID",
+            ));
+        }
+        Ok(self.storage.mapping_create(app, &mapping, force).await?)
+    }
+
+    // ---- listing ----
+
+    /// `GET /users`: (users, next pagination token).
+    pub async fn list_users(
+        &self,
+        tenant: &TenantIdentifier,
+        mut query: UserListQuery,
+        pagination_token: Option<&str>,
+    ) -> CoreResult<(Vec<Value>, Option<String>)> {
+        self.tenant(tenant).await?;
+        if let Some(t) = pagination_token {
+            let decoded = STANDARD
+                .decode(t.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| CoreError::bad("invalid pagination token"))?;
+            let (id, joined) = decoded.split_once(';').ok_or_else(|| CoreError::bad("invalid pagination token"))?;
+            let joined = joined.parse::<i64>().map_err(|_| CoreError::bad("invalid pagination token"))?;
+            query.after = Some((joined, id.to_string()));
+        }
+        let limit = query.limit;
+        query.limit = limit + 1;
+        let mut rows = self.storage.list_users(tenant, &query).await?;
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|(id, joined)| STANDARD.encode(format!("{id};{joined}")))
+        } else {
+            None
+        };
+        let mut users = Vec::with_capacity(rows.len());
+        for (id, _) in rows {
+            if let Some(u) = self.storage.get_auth_user(&tenant.app, &id).await? {
+                users.push(self.user_json(&tenant.app, &u).await?);
+            }
+        }
+        Ok((users, next))
+    }
+
+    /// `POST /user/remove`
+    pub async fn delete_user(&self, app: &AppId, user_id: &str, remove_all_linked: bool) -> CoreResult<()> {
+        let id = self.internal_user_id(app, user_id).await?;
+        let Some(user) = self.storage.get_auth_user(app, &id).await? else { return Ok(()) };
+        let targets: Vec<String> = if remove_all_linked {
+            user.login_methods.iter().map(|m| m.recipe_user_id.clone()).collect()
+        } else {
+            vec![id.clone()]
+        };
+        for st_id in targets {
+            let mut ids = vec![st_id.clone()];
+            if let Some(m) = self.storage.mapping_get(app, &st_id, Some(true)).await? {
+                ids.push(m.external_user_id);
+            }
+            self.storage.delete_user(app, &st_id, &ids).await?;
+        }
+        Ok(())
+    }
+
+    // ---- roles ----
+
+    pub async fn add_user_role(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> CoreResult<RoleResult> {
+        self.tenant(tenant).await?;
+        Ok(self.storage.user_role_add(tenant, user_id, role).await?)
+    }
+}
+
+/// (primary user id, recipe user id) for a session of `user_id`, external ids when mapped.
+/// A user id that names no user (sessions may be created for any id) is used as given.
+pub async fn session_user_ids(core: &Core, app: &AppId, user_id: &str) -> CoreResult<(String, String)> {
+    let internal = core.internal_user_id(app, user_id).await?;
+    match core.storage.get_auth_user(app, &internal).await? {
+        Some(user) => {
+            let primary = core.external_user_id(app, &user.id).await?;
+            let recipe = core.external_user_id(app, &internal).await?;
+            Ok((primary, recipe))
+        }
+        None => Ok((user_id.to_string(), user_id.to_string())),
+    }
+}
+
+/// Every user id whose sessions belong to `user_id`: itself (both id forms) plus, when asked,
+/// every recipe user of its group.
+pub async fn session_lookup_ids(core: &Core, app: &AppId, user_id: &str, include_linked: bool) -> CoreResult<Vec<String>> {
+    let mut ids = vec![user_id.to_string()];
+    let internal = core.internal_user_id(app, user_id).await?;
+    let mut st_ids = vec![internal.clone()];
+    if include_linked {
+        if let Some(user) = core.storage.get_auth_user(app, &internal).await? {
+            st_ids.extend(user.login_methods.iter().map(|m| m.recipe_user_id.clone()));
+        }
+    }
+    for st in st_ids {
+        let ext = core.external_user_id(app, &st).await?;
+        for id in [st, ext] {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+struct DeleteExpiredResetTokens;
+
+#[async_trait]
+impl crate::jobs::Job for DeleteExpiredResetTokens {
+    fn name(&self) -> &'static str {
+        "RemoveOldPasswordResetTokens"
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+    async fn run(&self, core: &Core) -> CoreResult<()> {
+        core.storage.delete_expired_reset_tokens(core.now()).await?;
+        Ok(())
+    }
+}
+
+struct DeleteExpiredEvTokens;
+
+#[async_trait]
+impl crate::jobs::Job for DeleteExpiredEvTokens {
+    fn name(&self) -> &'static str {
+        "RemoveOldEmailVerificationTokens"
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(12 * 3600)
+    }
+    async fn run(&self, core: &Core) -> CoreResult<()> {
+        core.storage.delete_expired_ev_tokens(core.now()).await?;
+        Ok(())
+    }
 }
 
 /// Background jobs of the user recipes.
-pub fn jobs() -> Vec<std::sync::Arc<dyn crate::jobs::Job>> {
-    Vec::new()
+pub fn jobs() -> Vec<Arc<dyn crate::jobs::Job>> {
+    vec![Arc::new(DeleteExpiredResetTokens), Arc::new(DeleteExpiredEvTokens)]
 }

@@ -209,7 +209,8 @@ async fn route(req: &HttpRequest, body: &[u8], state: &ServerState) -> Result<Ht
     } else {
         Body::empty()
     };
-    let ctx = Ctx { state, tenant, body, query: Query::parse(req.query_string()), cdi: &cdi };
+    let rid = req.headers().get("rid").and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string());
+    let ctx = Ctx { state, tenant, body, query: Query::parse(req.query_string()), cdi: &cdi, rid };
     match handlers::dispatch(h, &ctx).await? {
         Reply::Json(v) => Ok(HttpResponse::Ok().content_type("application/json; charset=utf-8").body(v.to_string())),
         Reply::Raw(r) => Ok(r),

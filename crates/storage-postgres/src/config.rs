@@ -248,8 +248,13 @@ impl PgConfig {
                     return Err(invalid(URI_KEY, &masked, URI_ALLOWED));
                 }
                 let (stripped, extras) = strip_uri_params(&uri);
-                let pg = tokio_postgres::Config::from_str(&stripped)
-                    .map_err(|e| invalid(URI_KEY, &masked, format!("{URI_ALLOWED}; {e}")))?;
+                let pg = tokio_postgres::Config::from_str(&stripped).map_err(|e| {
+                    invalid(
+                        URI_KEY,
+                        &masked,
+                        format!("{URI_ALLOWED}; {}", crate::error::chain(&e)),
+                    )
+                })?;
                 if let Some(mode) = extras.sslmode {
                     tls = TlsMode::parse(&mode).ok_or_else(|| {
                         invalid(

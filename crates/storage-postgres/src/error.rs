@@ -21,10 +21,10 @@ pub(crate) fn pg(e: tokio_postgres::Error) -> StorageError {
         }
         return StorageError::Query(format!("{c}: {}", db.message()));
     }
+    let text = chain(&e);
     if e.is_closed() || is_io(&e) {
-        return StorageError::Unavailable(e.to_string());
+        return StorageError::Unavailable(text);
     }
-    let text = e.to_string();
     if text.starts_with("error connecting")
         || text.contains("timeout")
         || text.contains("timed out")
@@ -33,6 +33,22 @@ pub(crate) fn pg(e: tokio_postgres::Error) -> StorageError {
     } else {
         StorageError::Query(text)
     }
+}
+
+/// An error with its whole `source()` chain: tokio-postgres keeps the useful part (refused,
+/// certificate problem, unknown option) in the source.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
 }
 
 fn is_io(e: &tokio_postgres::Error) -> bool {
@@ -53,7 +69,7 @@ pub(crate) fn pool(e: deadpool_postgres::PoolError) -> StorageError {
             StorageError::Query(msg) => StorageError::Unavailable(msg),
             other => other,
         },
-        other => StorageError::Unavailable(other.to_string()),
+        other => StorageError::Unavailable(chain(&other)),
     }
 }
 

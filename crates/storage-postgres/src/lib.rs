@@ -6,17 +6,19 @@
 //! * [`PgStorage::connect`] opens one bootstrap connection that creates the schema if needed,
 //!   runs the embedded migration with refinery (all statements are `IF NOT EXISTS`), inserts
 //!   the base app / tenant / tenant-config rows and the `activity_log` month partitions; then
-//!   it builds the deadpool pool and its keeper task (minimum idle, idle timeout; see
-//!   [`pool`]).
+//!   it builds the deadpool pool and its keeper task (minimum idle, idle timeout; see the
+//!   `pool` module).
 //! * Each [`Storage`] method is one intent, run as a single statement or one transaction, on
 //!   prepared statements whose text is built once per table-name set ([`sql`]).
 //! * Cross-instance serialisation uses PostgreSQL advisory locks keyed by a stable FNV-1a hash
 //!   of a string that names the intent, the schema + prefix (the user pool) and the app:
-//!   signing-key rotation and static-key creation take a transaction-scoped lock, background
-//!   jobs a session lock held by a [`JobLease`] until it is dropped.
+//!   signing-key rotation and static-key creation take a transaction-scoped lock; a background
+//!   job's [`JobLease`] is a session lock on a dedicated connection (outside the pool), released
+//!   by closing that connection when the lease is dropped.
 //!
-//! Errors: see [`error`](crate::error) for how driver errors become [`StorageError`]s. Nothing
-//! here panics on a request path.
+//! Errors (the `error` module): unreachable database → `StorageError::Unavailable`, foreign-key
+//! violation → `TenantOrAppNotFound`, anything else → `Query`. Nothing here panics on a request
+//! path.
 
 pub mod config;
 mod error;
@@ -53,6 +55,9 @@ struct Inner {
     keeper: tokio::task::JoinHandle<()>,
     /// For lock keys: `<schema>.<prefix>`.
     pool_id: String,
+    /// For job-lock connections.
+    pg: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
 }
 
 impl Drop for Inner {
@@ -71,7 +76,11 @@ impl PgStorage {
         let sql = sql::Sql::new(&names);
 
         let (mut client, connection) = cfg.pg.connect(tls.clone()).await.map_err(|e| {
-            StorageError::Unavailable(format!("cannot connect to {}: {e}", cfg.describe()))
+            StorageError::Unavailable(format!(
+                "cannot connect to {}: {}",
+                cfg.describe(),
+                error::chain(&e)
+            ))
         })?;
         let conn_task = tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -83,7 +92,7 @@ impl PgStorage {
         let _ = conn_task.await;
         bootstrapped?;
 
-        let pool = pool::build(cfg, tls).map_err(StorageError::Unavailable)?;
+        let pool = pool::build(cfg, tls.clone()).map_err(StorageError::Unavailable)?;
         pool::prewarm(&pool, cfg.min_idle).await;
         let keeper = pool::spawn_keeper(&pool, cfg, names.clone());
         tracing::info!("using PostgreSQL at {}", cfg.describe());
@@ -94,6 +103,8 @@ impl PgStorage {
                 names,
                 sql,
                 keeper,
+                pg: cfg.pg.clone(),
+                tls,
             }),
         })
     }
@@ -183,61 +194,40 @@ pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
         .map_err(|e| error::bad_row("column value", e))
 }
 
-/// A held background-job lock: a pooled connection holding `pg_advisory_lock(key)`. Dropping
-/// it unlocks on that connection (in a spawned task) and returns the connection to the pool;
-/// if unlocking fails or no runtime is left, the connection is closed instead, which releases
-/// the lock just the same.
+/// A held background-job lock: a dedicated connection (outside the pool, so a small pool can
+/// never be starved or deadlocked by jobs) holding the session-level
+/// `pg_advisory_lock(key)`. Dropping it closes the connection, which makes the server release
+/// the lock at once; this needs no runtime and works even if the job task panicked.
 struct PgJobLease {
-    conn: Option<Object>,
-    key: i64,
-    unlock_sql: String,
-    runtime: tokio::runtime::Handle,
+    _client: tokio_postgres::Client,
 }
 
 impl JobLease for PgJobLease {}
-
-impl Drop for PgJobLease {
-    fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
-        let key = self.key;
-        let sql = std::mem::take(&mut self.unlock_sql);
-        self.runtime.spawn(async move {
-            let unlocked = match conn.prepare_cached(&sql).await {
-                Ok(stmt) => conn
-                    .query_one(&stmt, &[&key])
-                    .await
-                    .ok()
-                    .and_then(|r| r.try_get::<_, bool>(0).ok()),
-                Err(_) => None,
-            };
-            if unlocked != Some(true) {
-                // Close the connection rather than return a session that may still hold it.
-                drop(Object::take(conn));
-            }
-        });
-    }
-}
 
 #[async_trait]
 impl JobStorage for PgStorage {
     async fn try_lock_job(&self, job: &str) -> SResult<Option<Box<dyn JobLease>>> {
         let key = self.lock_key("st-job", job);
-        let conn = self.conn().await?;
-        let stmt = conn
-            .prepare_cached(&self.sql().advisory_try_lock)
+        let (client, connection) = self
+            .inner
+            .pg
+            .connect(self.inner.tls.clone())
+            .await
+            .map_err(|e| StorageError::Unavailable(error::chain(&e)))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("job lock connection ended: {e}");
+            }
+        });
+        let row = client
+            .query_one(&self.sql().advisory_try_lock, &[&key])
             .await
             .map_err(error::pg)?;
-        let row = conn.query_one(&stmt, &[&key]).await.map_err(error::pg)?;
         let obtained: bool = col(&row, 0)?;
         if !obtained {
             return Ok(None);
         }
-        Ok(Some(Box::new(PgJobLease {
-            conn: Some(conn),
-            key,
-            unlock_sql: self.sql().advisory_unlock.clone(),
-            runtime: tokio::runtime::Handle::current(),
-        })))
+        Ok(Some(Box::new(PgJobLease { _client: client })))
     }
 }
 

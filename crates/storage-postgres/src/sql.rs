@@ -115,7 +115,6 @@ pub struct Sql {
     pub last_active_upsert: String,
     pub advisory_xact_lock: String,
     pub advisory_try_lock: String,
-    pub advisory_unlock: String,
     pub dynamic_keys_select: String,
     pub dynamic_key_insert: String,
     pub dynamic_keys_delete_before: String,
@@ -263,7 +262,6 @@ impl Sql {
             ),
             advisory_xact_lock: "SELECT pg_advisory_xact_lock($1)".into(),
             advisory_try_lock: "SELECT pg_try_advisory_lock($1)".into(),
-            advisory_unlock: "SELECT pg_advisory_unlock($1)".into(),
             dynamic_keys_select: format!(
                 "SELECT created_at_time, value FROM {} WHERE app_id = $1 AND created_at_time >= $2 \
                  ORDER BY created_at_time DESC",

@@ -837,25 +837,70 @@ async fn deprecated_table_name_override_and_pool_limits() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connection_errors_are_clear() {
-    let Some(db) = fresh_db("connection_errors_are_clear").await else {
+async fn tls_modes_and_connection_errors() {
+    let Some(db) = fresh_db("tls_modes_and_connection_errors").await else {
         return;
     };
-    // The test server runs without TLS: require must fail, prefer must fall back.
-    let cfg =
-        pg_config(json!({ "postgresql_connection_uri": format!("{}?sslmode=require", db.url) }));
-    let err = PgStorage::connect(&cfg).await.unwrap_err();
-    assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
-    assert!(err.to_string().contains("TLS"), "{err}");
-    let cfg = pg_config(
-        json!({ "postgresql_connection_uri": format!("{}?sslmode=prefer", db.url), "postgresql_connection_pool_size": 1 }),
-    );
-    PgStorage::connect(&cfg).await.unwrap();
+    let ssl_on = raw(&db)
+        .await
+        .query_one("SHOW ssl", &[])
+        .await
+        .unwrap()
+        .get::<_, String>(0)
+        == "on";
+    let with = |params: &str| {
+        pg_config(json!({
+            "postgresql_connection_uri": format!("{}?{params}", db.url),
+            "postgresql_connection_pool_size": 1,
+        }))
+    };
+    // prefer works either way (TLS without certificate checks, or plain).
+    PgStorage::connect(&with("sslmode=prefer"))
+        .await
+        .unwrap()
+        .health_check()
+        .await
+        .unwrap();
+    PgStorage::connect(&with("sslmode=disable"))
+        .await
+        .unwrap()
+        .health_check()
+        .await
+        .unwrap();
+    let required = PgStorage::connect(&with("sslmode=require")).await;
+    if ssl_on {
+        // require encrypts without verifying the (here private-CA) certificate, like libpq.
+        required.unwrap().health_check().await.unwrap();
+        // verify-full against the public roots must refuse a private-CA certificate.
+        let err = PgStorage::connect(&with("sslmode=verify-full"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
+        if let Ok(root) = std::env::var("ST_TEST_POSTGRES_SSLROOTCERT") {
+            let verified = with(&format!("sslmode=verify-full&sslrootcert={root}"));
+            PgStorage::connect(&verified)
+                .await
+                .unwrap()
+                .health_check()
+                .await
+                .unwrap();
+            let chain_only = with(&format!("sslmode=verify-ca&sslrootcert={root}"));
+            PgStorage::connect(&chain_only)
+                .await
+                .unwrap()
+                .health_check()
+                .await
+                .unwrap();
+        }
+    } else {
+        let err = required.unwrap_err();
+        assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
+        assert!(err.to_string().contains("TLS"), "{err}");
+    }
     let cfg = pg_config(
         json!({ "postgresql_connection_uri": "postgresql://postgres@127.0.0.1:1/x?connect_timeout=2" }),
     );
-    assert!(matches!(
-        PgStorage::connect(&cfg).await,
-        Err(StorageError::Unavailable(_))
-    ));
+    let err = PgStorage::connect(&cfg).await.unwrap_err();
+    assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
 }

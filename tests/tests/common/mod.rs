@@ -77,17 +77,31 @@ pub struct TestServer {
     pub core: Arc<Core>,
     pub client: reqwest::Client,
     pub backend: Backend,
+    /// The PostgreSQL database this server uses (None in memory).
+    pub db_url: Option<String>,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl TestServer {
     /// Spawn with `config.yaml`-style overrides (test mode on).
     pub async fn spawn(backend: Backend, config: Value) -> Option<TestServer> {
+        TestServer::spawn_on(backend, config, None).await
+    }
+
+    /// Like [`TestServer::spawn`], but for PostgreSQL use the database at `db_url` (e.g. another
+    /// server's [`TestServer::db_url`], to run two instances on one database) instead of a fresh
+    /// one. `db_url` is ignored in memory.
+    pub async fn spawn_on(backend: Backend, config: Value, db_url: Option<String>) -> Option<TestServer> {
         let extra = config.as_object().cloned().unwrap_or_default();
         let clock = ManualClock::new(START_MS);
         let (tx, rx) = std::sync::mpsc::channel();
         let clock2 = clock.clone();
-        let pg = if backend == Backend::Postgres { Some(fresh_database().await?) } else { None };
+        let pg = match (backend, db_url) {
+            (Backend::Memory, _) => None,
+            (Backend::Postgres, Some(url)) => Some(url),
+            (Backend::Postgres, None) => Some(fresh_database().await?),
+        };
+        let db_url = pg.clone();
         std::thread::spawn(move || {
             let system = actix_rt::System::new();
             system.block_on(async move {
@@ -130,6 +144,7 @@ impl TestServer {
             core,
             client: reqwest::Client::new(),
             backend,
+            db_url,
             handle,
         })
     }

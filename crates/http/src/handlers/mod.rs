@@ -58,6 +58,8 @@ pub struct Ctx<'a> {
     pub query: Query,
     /// The negotiated CDI version.
     pub cdi: &'a str,
+    /// The `rid` header (recipe id), used by `/recipe/user`.
+    pub rid: Option<String>,
 }
 
 pub enum Reply {

@@ -1,14 +1,500 @@
-//! User recipes' endpoints (email-password, email verification, users, metadata, roles, ...).
+//! User recipes' endpoints: email-password (§a.5), email verification (§a.6), users (§a.2),
+//! user metadata (§a.11), user roles (§a.12), user-id mapping (§a.13).
 
-use super::{Ctx, HResult};
-use crate::router::Router;
+use super::{ok, status, Ctx, HResult, H};
+use crate::error::ApiError;
+use crate::router::{Router, Scope};
+use actix_web::http::Method;
+use serde_json::{json, Value};
+use st_core::storage::{MappingCreate, RoleResult, UpdateResult, UserIdMapping, UserListQuery};
+use st_core::users::{SignInOutcome, SignUpOutcome};
 
 /// User-recipe handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum U {}
+pub enum U {
+    SignUp,
+    SignIn,
+    ResetToken,
+    ResetConsume,
+    ResetDeprecated,
+    Import,
+    RecipeUserGet,
+    RecipeUserPut,
+    EvToken,
+    EvVerify,
+    EvIsVerified,
+    EvTokenRemove,
+    EvUnverify,
+    UserById,
+    ByAccountInfo,
+    UserRemove,
+    Users,
+    UsersCount,
+    UsersCountActive,
+    SearchTags,
+    MetadataGet,
+    MetadataPut,
+    MetadataRemove,
+    RolePut,
+    RolePermissions,
+    RolePermissionsRemove,
+    PermissionRoles,
+    RoleRemove,
+    Roles,
+    UserRolePut,
+    UserRoleRemove,
+    UserRoles,
+    RoleUsers,
+    MapCreate,
+    MapGet,
+    MapRemove,
+    MapInfo,
+}
 
-pub fn register(_r: &mut Router) {}
+pub fn register(r: &mut Router) {
+    use Scope::*;
+    use U::*;
+    let (get, post, put) = (Method::GET, Method::POST, Method::PUT);
+    let one = |m: &Method, u: U| vec![(m.clone(), H::User(u))];
+    r.add("/recipe/signup", one(&post, SignUp), Tenant, true, true);
+    r.add("/recipe/signin", one(&post, SignIn), Tenant, true, true);
+    r.add("/recipe/user/password/reset/token", one(&post, ResetToken), Tenant, true, true);
+    r.add("/recipe/user/password/reset/token/consume", one(&post, ResetConsume), Tenant, true, true);
+    r.add("/recipe/user/password/reset", one(&post, ResetDeprecated), Tenant, true, true);
+    r.add("/recipe/user/passwordhash/import", one(&post, Import), Tenant, true, true);
+    r.add(
+        "/recipe/user",
+        vec![(get.clone(), H::User(RecipeUserGet)), (put.clone(), H::User(RecipeUserPut))],
+        None,
+        true,
+        true,
+    );
+    r.add("/recipe/user/email/verify/token", one(&post, EvToken), Tenant, true, true);
+    r.add(
+        "/recipe/user/email/verify",
+        vec![(post.clone(), H::User(EvVerify)), (get.clone(), H::User(EvIsVerified))],
+        None,
+        true,
+        true,
+    );
+    r.add("/recipe/user/email/verify/token/remove", one(&post, EvTokenRemove), Tenant, true, true);
+    r.add("/recipe/user/email/verify/remove", one(&post, EvUnverify), App, true, true);
+    r.add("/user/id", one(&get, UserById), App, true, true);
+    r.add("/users/by-accountinfo", one(&get, ByAccountInfo), Tenant, true, true);
+    r.add("/user/remove", one(&post, UserRemove), App, true, true);
+    r.add("/users", one(&get, Users), Tenant, true, true);
+    r.add("/users/count", one(&get, UsersCount), None, true, true);
+    r.add("/users/count/active", one(&get, UsersCountActive), App, true, true);
+    r.add("/user/search/tags", one(&get, SearchTags), None, true, true);
+    r.add(
+        "/recipe/user/metadata",
+        vec![(get.clone(), H::User(MetadataGet)), (put.clone(), H::User(MetadataPut))],
+        App,
+        true,
+        true,
+    );
+    r.add("/recipe/user/metadata/remove", one(&post, MetadataRemove), App, true, true);
+    r.add("/recipe/role", one(&put, RolePut), App, true, true);
+    r.add("/recipe/role/permissions", one(&get, RolePermissions), App, true, true);
+    r.add("/recipe/role/permissions/remove", one(&post, RolePermissionsRemove), App, true, true);
+    r.add("/recipe/permission/roles", one(&get, PermissionRoles), App, true, true);
+    r.add("/recipe/role/remove", one(&post, RoleRemove), App, true, true);
+    r.add("/recipe/roles", one(&get, Roles), App, true, true);
+    r.add("/recipe/user/role", one(&put, UserRolePut), Tenant, true, true);
+    r.add("/recipe/user/role/remove", one(&post, UserRoleRemove), Tenant, true, true);
+    r.add("/recipe/user/roles", one(&get, UserRoles), Tenant, true, true);
+    r.add("/recipe/role/users", one(&get, RoleUsers), Tenant, true, true);
+    r.add("/recipe/userid/map", vec![(post.clone(), H::User(MapCreate)), (get.clone(), H::User(MapGet))], App, true, true);
+    r.add("/recipe/userid/map/remove", one(&post, MapRemove), App, true, true);
+    r.add("/recipe/userid/external-user-id-info", one(&put, MapInfo), App, true, true);
+}
 
-pub async fn dispatch(u: U, _ctx: &Ctx<'_>) -> HResult {
-    match u {}
+fn forbid_non_public(ctx: &Ctx<'_>) -> Result<(), ApiError> {
+    if ctx.tenant.tenant.is_public() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("Only public tenantId can call this app specific API".into()))
+    }
+}
+
+async fn app_scope(ctx: &Ctx<'_>) -> Result<(), ApiError> {
+    forbid_non_public(ctx)?;
+    ctx.state.core.app(&ctx.tenant.app).await?;
+    Ok(())
+}
+
+fn rid_is_emailpassword(ctx: &Ctx<'_>) -> Result<(), ApiError> {
+    match ctx.rid.as_deref() {
+        None | Some("emailpassword") => Ok(()),
+        Some(other) => Err(ApiError::BadRequest(format!("The recipe {other} is not supported on /recipe/user yet"))),
+    }
+}
+
+fn user_type(raw: Option<String>) -> Result<Option<bool>, ApiError> {
+    match raw.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        None | Some("ANY") => Ok(None),
+        Some("SUPERTOKENS") => Ok(Some(true)),
+        Some("EXTERNAL") => Ok(Some(false)),
+        Some(_) => Err(ApiError::BadRequest("Field name 'userIdType' is invalid in JSON input".into())),
+    }
+}
+
+fn search_tags(raw: Option<String>) -> Vec<String> {
+    raw.map(|s| s.split(';').map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()).collect()).unwrap_or_default()
+}
+
+pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
+    let core = &ctx.state.core;
+    let app = &ctx.tenant.app;
+    let (b, q) = (&ctx.body, &ctx.query);
+    use U::*;
+    match u {
+        SignUp => {
+            let email = b.string("email")?;
+            let password = b.string("password")?;
+            match core.ep_sign_up(&ctx.tenant, &email, &password).await? {
+                SignUpOutcome::Ok(user, rid) => ok(json!({"user": user, "recipeUserId": rid})),
+                SignUpOutcome::EmailAlreadyExists => status("EMAIL_ALREADY_EXISTS_ERROR", json!({})),
+            }
+        }
+        SignIn => {
+            let email = b.string("email")?;
+            let password = b.string("password")?;
+            match core.ep_sign_in(&ctx.tenant, &email, &password).await? {
+                SignInOutcome::Ok(user, rid) => ok(json!({"user": user, "recipeUserId": rid})),
+                SignInOutcome::WrongCredentials => status("WRONG_CREDENTIALS_ERROR", json!({})),
+            }
+        }
+        ResetToken => {
+            let user = b.string("userId")?;
+            let email = b.string("email")?;
+            match core.ep_reset_token(&ctx.tenant, &user, &email).await? {
+                Some(token) => ok(json!({"token": token})),
+                None => status("UNKNOWN_USER_ID_ERROR", json!({})),
+            }
+        }
+        ResetConsume => {
+            let token = b.string("token")?;
+            match core.ep_consume_reset_token(&ctx.tenant, &token).await? {
+                Some((user, email)) => ok(json!({"userId": user, "email": email})),
+                None => status("RESET_PASSWORD_INVALID_TOKEN_ERROR", json!({})),
+            }
+        }
+        ResetDeprecated => {
+            if b.string("method")? != "token" {
+                return Err(ApiError::BadRequest("Unsupported method for password reset".into()));
+            }
+            let token = b.string("token")?;
+            let password = b.string("newPassword")?;
+            if password.is_empty() {
+                return Err(ApiError::BadRequest("Password cannot be an empty string".into()));
+            }
+            match core.ep_consume_reset_token(&ctx.tenant, &token).await? {
+                Some((user, _)) => {
+                    core.ep_update_user(app, &user, None, Some(&password)).await?;
+                    ok(json!({"userId": user}))
+                }
+                None => status("RESET_PASSWORD_INVALID_TOKEN_ERROR", json!({})),
+            }
+        }
+        Import => {
+            let email = b.string("email")?;
+            let hash = b.string("passwordHash")?;
+            let alg = b.opt_string("hashingAlgorithm")?;
+            let (user, existed) = core.ep_import(&ctx.tenant, &email, &hash, alg.as_deref()).await?;
+            ok(json!({"user": user, "didUserAlreadyExist": existed}))
+        }
+        RecipeUserGet => {
+            rid_is_emailpassword(ctx)?;
+            core.tenant(&ctx.tenant).await?;
+            match (q.opt_string("userId"), q.opt_string("email")) {
+                (Some(id), None) => match core.get_user(app, &id).await? {
+                    Some(user) => ok(json!({"user": user})),
+                    None => status("UNKNOWN_USER_ID_ERROR", json!({})),
+                },
+                (None, Some(email)) => {
+                    let users = core.users_by_account_info(&ctx.tenant, Some(&email), None, None, true).await?;
+                    let ep = users.into_iter().find(|u| {
+                        u["loginMethods"].as_array().map(|m| m.iter().any(|l| l["recipeId"] == "emailpassword")).unwrap_or(false)
+                    });
+                    match ep {
+                        Some(user) => ok(json!({"user": user})),
+                        None => status("UNKNOWN_EMAIL_ERROR", json!({})),
+                    }
+                }
+                _ => Err(ApiError::BadRequest("Please provide exactly one of userId or email".into())),
+            }
+        }
+        RecipeUserPut => {
+            rid_is_emailpassword(ctx)?;
+            app_scope(ctx).await?;
+            let id = match b.opt_string("recipeUserId")? {
+                Some(id) => id,
+                None => b.string("userId")?,
+            };
+            let email = b.opt_string("email")?;
+            let password = b.opt_string("password")?;
+            if email.is_none() && password.is_none() {
+                return Err(ApiError::BadRequest("You have to provide either email or password.".into()));
+            }
+            match core.ep_update_user(app, &id, email.as_deref(), password.as_deref()).await? {
+                UpdateResult::Ok => ok(json!({})),
+                UpdateResult::UnknownUser => status("UNKNOWN_USER_ID_ERROR", json!({})),
+                UpdateResult::EmailAlreadyExists => status("EMAIL_ALREADY_EXISTS_ERROR", json!({})),
+            }
+        }
+        EvToken => {
+            let user = b.string("userId")?;
+            let email = b.string("email")?;
+            match core.ev_create_token(&ctx.tenant, &user, &email).await? {
+                Some(token) => ok(json!({"token": token})),
+                None => status("EMAIL_ALREADY_VERIFIED_ERROR", json!({})),
+            }
+        }
+        EvVerify => {
+            core.tenant(&ctx.tenant).await?;
+            if b.string("method")? != "token" {
+                return Err(ApiError::BadRequest("Unsupported method for email verification".into()));
+            }
+            let token = b.string("token")?;
+            match core.ev_verify(&ctx.tenant, &token).await? {
+                Some((user, email)) => ok(json!({"userId": user, "email": email})),
+                None => status("EMAIL_VERIFICATION_INVALID_TOKEN_ERROR", json!({})),
+            }
+        }
+        EvIsVerified => {
+            app_scope(ctx).await?;
+            let user = q.string("userId")?;
+            let email = q.string("email")?;
+            ok(json!({"isVerified": core.ev_is_verified(app, &user, &email).await?}))
+        }
+        EvTokenRemove => {
+            core.ev_remove_tokens(&ctx.tenant, &b.string("userId")?, &b.string("email")?).await?;
+            ok(json!({}))
+        }
+        EvUnverify => {
+            core.ev_unverify(app, &b.string("userId")?, &b.string("email")?).await?;
+            ok(json!({}))
+        }
+        UserById => match core.get_user(app, &q.string("userId")?).await? {
+            Some(user) => ok(json!({"user": user})),
+            None => status("UNKNOWN_USER_ID_ERROR", json!({})),
+        },
+        ByAccountInfo => {
+            let union = match q.opt_string("doUnionOfAccountInfo").map(|s| s.to_ascii_lowercase()).as_deref() {
+                Some("true") => true,
+                Some("false") => false,
+                _ => return Err(ApiError::BadRequest("Field name 'doUnionOfAccountInfo' is missing in GET request".into())),
+            };
+            let tp = match (q.opt_string("thirdPartyId"), q.opt_string("thirdPartyUserId")) {
+                (Some(a), Some(b)) => Some((a, b)),
+                (None, None) => None,
+                _ => {
+                    return Err(ApiError::BadRequest(
+                        "If thirdPartyId is provided, thirdPartyUserId must also be provided, and vice versa".into(),
+                    ))
+                }
+            };
+            let email = q.opt_string("email");
+            let phone = q.opt_string("phoneNumber");
+            let users = core
+                .users_by_account_info(
+                    &ctx.tenant,
+                    email.as_deref(),
+                    phone.as_deref(),
+                    tp.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+                    union,
+                )
+                .await?;
+            ok(json!({"users": users}))
+        }
+        UserRemove => {
+            let user = b.string("userId")?;
+            let all = b.opt_bool("removeAllLinkedAccounts")?.unwrap_or(true);
+            core.delete_user(app, &user, all).await?;
+            ok(json!({}))
+        }
+        Users => {
+            let order = q.opt_string("timeJoinedOrder").unwrap_or_else(|| "ASC".into());
+            let ascending = match order.as_str() {
+                "ASC" => true,
+                "DESC" => false,
+                _ => return Err(ApiError::BadRequest("timeJoinedOrder can be either ASC OR DESC".into())),
+            };
+            let query = UserListQuery {
+                ascending,
+                after: None,
+                limit: 0,
+                recipe_ids: q
+                    .opt_string("includeRecipeIds")
+                    .map(|s| s.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect())
+                    .unwrap_or_default(),
+                email_prefixes: search_tags(q.opt_string("email")),
+                phone_prefixes: search_tags(q.opt_string("phone")),
+                provider_prefixes: search_tags(q.opt_string("provider")),
+            };
+            let searching = !(query.email_prefixes.is_empty()
+                && query.phone_prefixes.is_empty()
+                && query.provider_prefixes.is_empty());
+            let limit = q.opt_i64("limit")?.unwrap_or(100);
+            if limit < 1 || (!searching && limit > 500) {
+                return Err(ApiError::BadRequest("limit must a positive integer with max value 500".into()));
+            }
+            let query = UserListQuery { limit: limit as usize, ..query };
+            let token = q.opt_string("paginationToken");
+            let (users, next) = core.list_users(&ctx.tenant, query, token.as_deref()).await?;
+            let mut out = json!({"users": users});
+            if let Some(n) = next {
+                out["nextPaginationToken"] = Value::String(n);
+            }
+            ok(out)
+        }
+        UsersCount => {
+            let recipes: Vec<String> = q
+                .opt_string("includeRecipeIds")
+                .map(|s| s.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect())
+                .unwrap_or_default();
+            let count = if q.bool_or("includeAllTenants", false) {
+                app_scope(ctx).await?;
+                core.storage.count_users(app, None, &recipes).await.map_err(st_core::CoreError::from)?
+            } else {
+                core.tenant(&ctx.tenant).await?;
+                core.storage.count_users(app, Some(&ctx.tenant), &recipes).await.map_err(st_core::CoreError::from)?
+            };
+            ok(json!({"count": count}))
+        }
+        UsersCountActive => {
+            let since = q
+                .opt_i64("since")?
+                .ok_or_else(|| ApiError::BadRequest("Field name 'since' is missing in GET request".into()))?;
+            let count = core.storage.count_active_users(app, since).await.map_err(st_core::CoreError::from)?;
+            ok(json!({"count": count}))
+        }
+        SearchTags => ok(json!({"tags": ["email", "phone", "provider"]})),
+        MetadataGet => {
+            let user = q.string("userId")?;
+            let m = core.storage.metadata_get(app, &user).await.map_err(st_core::CoreError::from)?;
+            ok(json!({"metadata": m.unwrap_or_default()}))
+        }
+        MetadataPut => {
+            let user = b.string("userId")?;
+            let update = b.object("metadataUpdate")?;
+            let m = core.storage.metadata_update(app, &user, &update).await.map_err(st_core::CoreError::from)?;
+            ok(json!({"metadata": m}))
+        }
+        MetadataRemove => {
+            let user = b.string("userId")?;
+            core.storage.metadata_delete(app, &user).await.map_err(st_core::CoreError::from)?;
+            ok(json!({}))
+        }
+        RolePut => {
+            let role = b.string("role")?;
+            if role.trim().is_empty() {
+                return Err(ApiError::BadRequest("Field name 'role' cannot be an empty String".into()));
+            }
+            let perms = b.opt_string_array("permissions")?.unwrap_or_default();
+            let created = core.storage.role_upsert(app, &role, &perms).await.map_err(st_core::CoreError::from)?;
+            ok(json!({"createdNewRole": created}))
+        }
+        RolePermissions => match core.storage.role_permissions(app, &q.string("role")?).await.map_err(st_core::CoreError::from)? {
+            Some(p) => ok(json!({"permissions": p})),
+            None => status("UNKNOWN_ROLE_ERROR", json!({})),
+        },
+        RolePermissionsRemove => {
+            let role = b.string("role")?;
+            let perms = b.opt_string_array("permissions")?;
+            if core.storage.role_remove_permissions(app, &role, perms.as_deref()).await.map_err(st_core::CoreError::from)? {
+                ok(json!({}))
+            } else {
+                status("UNKNOWN_ROLE_ERROR", json!({}))
+            }
+        }
+        PermissionRoles => {
+            let roles = core.storage.roles_with_permission(app, &q.string("permission")?).await.map_err(st_core::CoreError::from)?;
+            ok(json!({"roles": roles}))
+        }
+        RoleRemove => {
+            let existed = core.storage.role_delete(app, &b.string("role")?).await.map_err(st_core::CoreError::from)?;
+            ok(json!({"didRoleExist": existed}))
+        }
+        Roles => ok(json!({"roles": core.storage.roles_list(app).await.map_err(st_core::CoreError::from)?})),
+        UserRolePut => match core.add_user_role(&ctx.tenant, &b.string("userId")?, &b.string("role")?).await? {
+            RoleResult::Ok(had) => ok(json!({"didUserAlreadyHaveRole": had})),
+            RoleResult::UnknownRole => status("UNKNOWN_ROLE_ERROR", json!({})),
+        },
+        UserRoleRemove => {
+            let r = core
+                .storage
+                .user_role_remove(&ctx.tenant, &b.string("userId")?, &b.string("role")?)
+                .await
+                .map_err(st_core::CoreError::from)?;
+            match r {
+                RoleResult::Ok(had) => ok(json!({"didUserHaveRole": had})),
+                RoleResult::UnknownRole => status("UNKNOWN_ROLE_ERROR", json!({})),
+            }
+        }
+        UserRoles => {
+            let roles = core.storage.user_roles(&ctx.tenant, &q.string("userId")?).await.map_err(st_core::CoreError::from)?;
+            ok(json!({"roles": roles}))
+        }
+        RoleUsers => match core.storage.role_users(&ctx.tenant, &q.string("role")?).await.map_err(st_core::CoreError::from)? {
+            Some(users) => ok(json!({"users": users})),
+            None => status("UNKNOWN_ROLE_ERROR", json!({})),
+        },
+        MapCreate => {
+            let info = match b.raw("externalUserIdInfo")? {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err(ApiError::BadRequest("Field name 'externalUserIdInfo' is invalid in JSON input".into())),
+            };
+            let mapping = UserIdMapping {
+                supertokens_user_id: b.string("superTokensUserId")?,
+                external_user_id: b.string("externalUserId")?,
+                external_user_id_info: info,
+            };
+            let force = b.opt_bool("force")?.unwrap_or(false);
+            match core.create_mapping(app, mapping, force).await? {
+                MappingCreate::Ok => ok(json!({})),
+                MappingCreate::UnknownSuperTokensUserId => status("UNKNOWN_SUPERTOKENS_USER_ID_ERROR", json!({})),
+                MappingCreate::AlreadyExists { supertokens_id_exists, external_id_exists } => status(
+                    "USER_ID_MAPPING_ALREADY_EXISTS_ERROR",
+                    json!({"doesSuperTokensUserIdExist": supertokens_id_exists, "doesExternalUserIdExist": external_id_exists}),
+                ),
+            }
+        }
+        MapGet => {
+            let id = q.string("userId")?;
+            let kind = user_type(q.opt_string("userIdType"))?;
+            match core.storage.mapping_get(app, &id, kind).await.map_err(st_core::CoreError::from)? {
+                Some(m) => {
+                    let mut out = json!({"superTokensUserId": m.supertokens_user_id, "externalUserId": m.external_user_id});
+                    if let Some(info) = m.external_user_id_info {
+                        out["externalUserIdInfo"] = Value::String(info);
+                    }
+                    ok(out)
+                }
+                None => status("UNKNOWN_MAPPING_ERROR", json!({})),
+            }
+        }
+        MapRemove => {
+            let id = b.string("userId")?;
+            let kind = user_type(b.opt_string("userIdType")?)?;
+            let existed = core.storage.mapping_delete(app, &id, kind).await.map_err(st_core::CoreError::from)?;
+            ok(json!({"didMappingExist": existed}))
+        }
+        MapInfo => {
+            let id = b.string("userId")?;
+            let kind = user_type(b.opt_string("userIdType")?)?;
+            let info = match b.raw("externalUserIdInfo")? {
+                Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                _ => return Err(ApiError::BadRequest("Field name 'externalUserIdInfo' is invalid in JSON input".into())),
+            };
+            if core.storage.mapping_update_info(app, &id, kind, info.as_deref()).await.map_err(st_core::CoreError::from)? {
+                ok(json!({}))
+            } else {
+                status("UNKNOWN_MAPPING_ERROR", json!({}))
+            }
+        }
+    }
 }

@@ -1,0 +1,241 @@
+//! Password hashing (§d). New hashes use the configured algorithm (bcrypt `$2a$` with
+//! `bcrypt_log_rounds`, or argon2id with the `argon2_*` settings); verification recognises
+//! every stored format whatever the setting (bcrypt 2a/2b/2x/2y, argon2 i/d/id, Firebase scrypt).
+//!
+//! Hashing is CPU-bound, so it runs on tokio's blocking pool behind a semaphore (at most
+//! `argon2_hashing_pool_size` argon2 hashes, at most one bcrypt hash per core at a time):
+//! the async runtime never stalls, and `queue_depth` reports how many wait.
+
+use crate::error::{CoreError, CoreResult};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use st_config::CoreConfig;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::{OnceCell, Semaphore};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Bcrypt,
+    Argon2,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    pub algorithm: Algorithm,
+    pub bcrypt_cost: u32,
+    pub argon2_memory_kb: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+impl Params {
+    pub fn from_config(cfg: &CoreConfig) -> Params {
+        Params {
+            algorithm: if cfg.password_hashing_alg == "ARGON2" { Algorithm::Argon2 } else { Algorithm::Bcrypt },
+            bcrypt_cost: cfg.bcrypt_log_rounds,
+            argon2_memory_kb: cfg.argon2_memory_kb,
+            argon2_iterations: cfg.argon2_iterations,
+            argon2_parallelism: cfg.argon2_parallelism,
+        }
+    }
+}
+
+/// Hash `password` (blocking; call through [`Hasher`]).
+pub fn hash_blocking(password: &str, p: &Params, salt: [u8; 16]) -> Result<String, String> {
+    match p.algorithm {
+        Algorithm::Bcrypt => bcrypt::hash_with_salt(password, p.bcrypt_cost, salt)
+            .map(|h| h.format_for_version(bcrypt::Version::TwoA))
+            .map_err(|e| e.to_string()),
+        Algorithm::Argon2 => {
+            use argon2::password_hash::{PasswordHasher, SaltString};
+            let params = argon2::Params::new(p.argon2_memory_kb, p.argon2_iterations, p.argon2_parallelism, Some(32))
+                .map_err(|e| e.to_string())?;
+            let hasher = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+            let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+            hasher.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Which family a stored hash belongs to.
+pub fn kind_of(stored: &str) -> Option<Algorithm> {
+    if stored.starts_with("$argon2id$") || stored.starts_with("$argon2i$") || stored.starts_with("$argon2d$") {
+        Some(Algorithm::Argon2)
+    } else if ["$2a$", "$2b$", "$2x$", "$2y$"].iter().any(|p| stored.starts_with(p)) {
+        Some(Algorithm::Bcrypt)
+    } else {
+        None
+    }
+}
+
+/// Verify `password` against any supported stored format (blocking).
+pub fn verify_blocking(password: &str, stored: &str, firebase_signer_key: Option<&str>) -> bool {
+    match kind_of(stored) {
+        Some(Algorithm::Bcrypt) => {
+            // The bcrypt crate does not know $2x$; it is the same algorithm for ASCII input.
+            let normalised = if stored.starts_with("$2x$") { format!("$2a${}", &stored[4..]) } else { stored.to_string() };
+            bcrypt::verify(password, &normalised).unwrap_or(false)
+        }
+        Some(Algorithm::Argon2) => {
+            use argon2::password_hash::{PasswordHash, PasswordVerifier};
+            match PasswordHash::new(stored) {
+                Ok(h) => argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok(),
+                Err(_) => false,
+            }
+        }
+        None if stored.starts_with("$f_scrypt$") => match firebase_signer_key {
+            Some(key) => firebase_verify(password, stored, key).unwrap_or(false),
+            None => false,
+        },
+        None => false,
+    }
+}
+
+/// Parsed `$f_scrypt$<hash>$<salt>$m=<mem>$r=<rounds>$s=<separator>` (m/r/s in any order).
+pub struct FirebaseHash {
+    hash: Vec<u8>,
+    salt: Vec<u8>,
+    separator: Vec<u8>,
+    mem_cost: u8,
+    rounds: u32,
+}
+
+pub fn parse_firebase(stored: &str) -> Option<FirebaseHash> {
+    let parts: Vec<&str> = stored.split('$').collect();
+    // ["", "f_scrypt", hash, salt, x, y, z]
+    if parts.len() != 7 || parts[1] != "f_scrypt" {
+        return None;
+    }
+    let (mut m, mut r, mut s) = (None, None, None);
+    for p in &parts[4..] {
+        let (k, v) = p.split_once('=')?;
+        match k {
+            "m" => m = v.parse::<u8>().ok(),
+            "r" => r = v.parse::<u32>().ok(),
+            "s" => s = STANDARD.decode(v).ok(),
+            _ => return None,
+        }
+    }
+    Some(FirebaseHash {
+        hash: STANDARD.decode(parts[2]).ok()?,
+        salt: STANDARD.decode(parts[3]).ok()?,
+        separator: s?,
+        mem_cost: m?,
+        rounds: r?,
+    })
+}
+
+fn firebase_verify(password: &str, stored: &str, signer_key: &str) -> Option<bool> {
+    use aes::cipher::{KeyIvInit, StreamCipher};
+    let f = parse_firebase(stored)?;
+    let mut salt = f.salt.clone();
+    salt.extend_from_slice(&f.separator);
+    let params = scrypt::Params::new(f.mem_cost, f.rounds, 1, 64).ok()?;
+    let mut derived = [0u8; 64];
+    scrypt::scrypt(password.as_bytes(), &salt, &params, &mut derived).ok()?;
+    let mut block = STANDARD.decode(signer_key).ok()?;
+    let mut cipher = ctr::Ctr128BE::<aes::Aes256>::new((&derived[..32]).into(), (&[0u8; 16]).into());
+    cipher.apply_keystream(&mut block);
+    Some(crate::random::ct_eq(&STANDARD.encode(&block), &STANDARD.encode(&f.hash)))
+}
+
+/// The bounded hashing pool.
+pub struct Hasher {
+    params: Params,
+    argon2: Arc<Semaphore>,
+    other: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    dummy: OnceCell<String>,
+}
+
+impl Hasher {
+    pub fn new(cfg: &CoreConfig) -> Hasher {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Hasher {
+            params: Params::from_config(cfg),
+            argon2: Arc::new(Semaphore::new(cfg.argon2_hashing_pool_size.max(1))),
+            other: Arc::new(Semaphore::new(cores.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            dummy: OnceCell::new(),
+        }
+    }
+
+    /// Hashing operations waiting for a slot right now.
+    pub fn queue_depth(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    async fn run<T: Send + 'static>(&self, argon: bool, f: impl FnOnce() -> T + Send + 'static) -> CoreResult<T> {
+        let sem = if argon { self.argon2.clone() } else { self.other.clone() };
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = sem.acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        let permit = permit.map_err(|e| CoreError::Internal(e.to_string()))?;
+        let out = tokio::task::spawn_blocking(move || {
+            let r = f();
+            drop(permit);
+            r
+        })
+        .await
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+        Ok(out)
+    }
+
+    /// Hash with the app's algorithm choice (`password_hashing_alg` is app-level).
+    pub async fn hash(&self, password: &str, app_cfg: &CoreConfig, salt: [u8; 16]) -> CoreResult<String> {
+        let mut p = self.params;
+        p.algorithm = Params::from_config(app_cfg).algorithm;
+        let pw = password.to_string();
+        self.run(p.algorithm == Algorithm::Argon2, move || hash_blocking(&pw, &p, salt)).await?.map_err(CoreError::Internal)
+    }
+
+    pub async fn verify(&self, password: &str, stored: &str, firebase_key: Option<String>) -> CoreResult<bool> {
+        let argon = kind_of(stored) == Some(Algorithm::Argon2);
+        let (pw, st) = (password.to_string(), stored.to_string());
+        self.run(argon, move || verify_blocking(&pw, &st, firebase_key.as_deref())).await
+    }
+
+    /// Spend the same time as a real verification (unknown e-mail at sign-in).
+    pub async fn verify_dummy(&self, password: &str, app_cfg: &CoreConfig, salt: [u8; 16]) -> CoreResult<()> {
+        let dummy = self.dummy.get_or_try_init(|| self.hash("dummy-password-for-timing", app_cfg, salt)).await?.clone();
+        self.verify(password, &dummy, None).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(algorithm: Algorithm) -> Params {
+        Params { algorithm, bcrypt_cost: 4, argon2_memory_kb: 1024, argon2_iterations: 1, argon2_parallelism: 1 }
+    }
+
+    #[test]
+    fn bcrypt_and_argon2_round_trip() {
+        let h = hash_blocking("pw", &params(Algorithm::Bcrypt), [7; 16]).unwrap();
+        assert!(h.starts_with("$2a$04$"));
+        assert!(verify_blocking("pw", &h, None));
+        assert!(!verify_blocking("nope", &h, None));
+        let b = h.replacen("$2a$", "$2b$", 1);
+        assert!(verify_blocking("pw", &b, None));
+        let y = h.replacen("$2a$", "$2y$", 1);
+        assert!(verify_blocking("pw", &y, None));
+        let a = hash_blocking("pw", &params(Algorithm::Argon2), [9; 16]).unwrap();
+        assert!(a.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert!(verify_blocking("pw", &a, None));
+        assert!(!verify_blocking("pw2", &a, None));
+        assert!(!verify_blocking("pw", "plaintext", None));
+    }
+
+    #[test]
+    fn firebase_scrypt_known_vector() {
+        // Firebase's published sample parameters (firebase/scrypt README): password "user1password".
+        let signer = "jxspr8Ki0RYycVU8zykbdLGjFQ3McFUH0uiiTvC8pVMXAn210wjLNmdZJzxUECKbm0QsEmYUSDzZvpjeJ9WmXA==";
+        let stored = "$f_scrypt$lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ==$42xEC+ixf3L2lw==$m=14$r=8$s=Bw==";
+        assert!(verify_blocking("user1password", stored, Some(signer)));
+        assert!(!verify_blocking("wrong", stored, Some(signer)));
+        assert!(!verify_blocking("user1password", stored, None));
+    }
+}
