@@ -183,21 +183,33 @@ def dockerignore_patterns(repo: Path) -> list[tuple[bool, str]]:
     return patterns
 
 
+def pattern_regex(pattern: str) -> re.Pattern:
+    """A .dockerignore pattern (Go filepath.Match plus `**`) as a regular expression."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out + r"\Z")
+
+
 def ignored(rel: str, patterns: list[tuple[bool, str]]) -> bool:
-    """.dockerignore semantics, simplified: a pattern matches the path or one of its parents;
-    `**/` matches any number of directories; the last matching pattern wins."""
+    """Whether the build context leaves `rel` out: a pattern matches the path or one of its
+    parent directories, and the last matching pattern wins (`!` re-includes)."""
     parts = rel.split("/")
     candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
     result = False
     for negate, pattern in patterns:
-        regex = fnmatch.translate(pattern).replace(".*.*/", "(.*/)?")
-        regex = regex.replace(r"\*\*/", "(.*/)?")
-        if pattern.startswith("**/"):
-            regex = "(?s:(.*/)?" + fnmatch.translate(pattern[3:])[4:]
-        for candidate in candidates:
-            if re.match(regex, candidate):
-                result = not negate
-                break
+        regex = pattern_regex(pattern)
+        if any(regex.match(c) for c in candidates):
+            result = not negate
     return result
 
 

@@ -29,6 +29,7 @@ mod sessions;
 pub mod sql;
 mod tenants;
 mod tls;
+mod users;
 
 pub use config::{mask_uri, PgConfig, TlsMode};
 pub use migrate::{render as render_migration, V1_NAME, V1_TEMPLATE};

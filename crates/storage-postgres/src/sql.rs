@@ -120,6 +120,7 @@ pub struct Sql {
     pub dynamic_keys_delete_before: String,
     pub static_key_select: String,
     pub static_key_insert: String,
+    pub users: crate::users::UserSql,
 }
 
 impl Sql {
@@ -284,6 +285,7 @@ impl Sql {
                 "INSERT INTO {} (app_id, key_id, key_string, algorithm, created_at) VALUES ($1, $2, $3, 'RS256', $4)",
                 t.jwt_signing_keys
             ),
+            users: crate::users::UserSql::new(t),
         }
     }
 }

@@ -1,0 +1,871 @@
+//! [`UserStorage`] on the reference user tables: `app_id_to_user_id` (one row per recipe user,
+//! pointing at its primary), `all_auth_recipe_users` (one row per recipe user and tenant), the
+//! recipe tables (`emailpassword_*`, `thirdparty_*`, `passwordless_*`, `webauthn_*`), tokens,
+//! email verification, metadata, roles, user-id mapping.
+//!
+//! Notes on semantics:
+//! * Sign-up writes the four rows of an email-password user in one transaction; the
+//!   `(app, tenant, email)` unique key of `emailpassword_user_to_tenant` decides races.
+//! * Ids in `CHAR(36)` columns are read back through `::TEXT` (no blank padding).
+//! * `list_users` pages over primary users of the tenant ordered by
+//!   `(primary_or_recipe_user_time_joined, id)` (ids compared bytewise, `COLLATE "C"`); the
+//!   search tags select login methods *of that tenant* whose email starts with a tag or whose
+//!   domain part does (`…@tag…`, as the reference), whose phone number or third-party id starts
+//!   with a tag; tags of different kinds are alternatives.
+//! * `count_users` for a whole app adds up the per-tenant counts, as the reference's
+//!   `includeAllTenants` does (a user in two tenants counts twice).
+//! * `delete_user` deletes the recipe user's `app_id_to_user_id` row (the foreign keys cascade
+//!   to its tenant rows, recipe rows, reset tokens, mapping, WebAuthn data); if it was the
+//!   primary of other login methods, the oldest of them becomes their primary first, so the
+//!   cascade never takes linked users with it. Data keyed by any of `ids` (sessions, metadata,
+//!   roles, email verification, TOTP, last-active) is deleted too.
+
+use crate::sql::TableNames;
+use crate::{col, error, tx_exec, tx_query, PgStorage};
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use st_core::ids::{AppId, TenantIdentifier};
+use st_core::storage::{
+    AuthUser, LoginMethod, MappingCreate, RoleResult, SResult, SignUpResult, UpdateResult, UserIdMapping,
+    UserListQuery, UserStorage,
+};
+use st_core::StorageError;
+use tokio_postgres::error::SqlState;
+
+/// Statement texts of this module.
+#[derive(Debug)]
+pub struct UserSql {
+    auth_user: String,
+    ep_email_taken: String,
+    a2u_insert: String,
+    aaru_insert: String,
+    ep_insert: String,
+    ep_tenant_insert: String,
+    ep_login: String,
+    ep_lock: String,
+    ep_tenant_set_email: String,
+    ep_set_email: String,
+    ep_set_hash: String,
+    users_by_email: String,
+    rt_insert: String,
+    rt_lock: String,
+    rt_delete_user: String,
+    rt_delete_expired: String,
+    evt_insert: String,
+    evt_lock: String,
+    evt_delete: String,
+    evt_delete_expired: String,
+    ev_verified_insert: String,
+    ev_verified_select: String,
+    ev_verified_delete: String,
+    md_select: String,
+    md_ensure: String,
+    md_lock: String,
+    md_set: String,
+    md_delete: String,
+    role_insert: String,
+    perms_insert: String,
+    role_perms: String,
+    role_lock: String,
+    perms_delete_all: String,
+    perms_delete_some: String,
+    roles_with_perm: String,
+    role_delete: String,
+    user_roles_delete_role: String,
+    roles_list: String,
+    user_role_insert: String,
+    user_role_delete: String,
+    user_roles: String,
+    role_users: String,
+    map_insert: String,
+    map_exists_st: String,
+    map_exists_ext: String,
+    map_get_st: String,
+    map_get_ext: String,
+    map_get_any: String,
+    map_delete: String,
+    map_set_info: String,
+    list_asc: String,
+    list_desc: String,
+    count_tenant: String,
+    count_app: String,
+    count_active: String,
+    del_lock: String,
+    del_others: String,
+    del_repoint_a2u: String,
+    del_repoint_aaru: String,
+    del_a2u: String,
+    del_group_time_a2u: String,
+    del_group_time_aaru: String,
+    del_keyed: Vec<String>,
+}
+
+impl UserSql {
+    pub fn new(t: &TableNames) -> UserSql {
+        let a2u = t.qualified("app_id_to_user_id");
+        let aaru = t.qualified("all_auth_recipe_users");
+        let ep = t.qualified("emailpassword_users");
+        let ep_t = t.qualified("emailpassword_user_to_tenant");
+        let rt = t.qualified("emailpassword_pswd_reset_tokens");
+        let tp = t.qualified("thirdparty_users");
+        let tp_t = t.qualified("thirdparty_user_to_tenant");
+        let pl = t.qualified("passwordless_users");
+        let pl_t = t.qualified("passwordless_user_to_tenant");
+        let wa = t.qualified("webauthn_users");
+        let wa_t = t.qualified("webauthn_user_to_tenant");
+        let evt = t.qualified("emailverification_tokens");
+        let eve = t.qualified("emailverification_verified_emails");
+        let md = t.qualified("user_metadata");
+        let roles = t.qualified("roles");
+        let rp = t.qualified("role_permissions");
+        let ur = t.qualified("user_roles");
+        let map = t.qualified("userid_mapping");
+        let ula = t.qualified("user_last_active");
+        let totp = t.qualified("totp_users");
+        let si = t.session_info.clone();
+
+        // $4 e-mail, $5 phone, $6 provider prefixes.
+        let email_match = |c: &str| {
+            format!("EXISTS (SELECT 1 FROM UNNEST($4::TEXT[]) p WHERE starts_with({c}, p) OR strpos({c}, '@' || p) > 0)")
+        };
+        let search = format!(
+            "(cardinality($4::TEXT[]) = 0 AND cardinality($5::TEXT[]) = 0 AND cardinality($6::TEXT[]) = 0) \
+             OR a.user_id IN ( \
+               SELECT e.user_id FROM {ep_t} e WHERE e.app_id = a.app_id AND e.tenant_id = a.tenant_id AND {em_e} \
+               UNION SELECT l.user_id FROM {pl_t} l WHERE l.app_id = a.app_id AND l.tenant_id = a.tenant_id \
+                 AND ({em_l} OR EXISTS (SELECT 1 FROM UNNEST($5::TEXT[]) p WHERE starts_with(l.phone_number, p))) \
+               UNION SELECT x.user_id FROM {tp_t} x JOIN {tp} u ON u.app_id = x.app_id AND u.user_id = x.user_id \
+                 WHERE x.app_id = a.app_id AND x.tenant_id = a.tenant_id \
+                 AND ({em_u} OR EXISTS (SELECT 1 FROM UNNEST($6::TEXT[]) p WHERE starts_with(u.third_party_id, p))) \
+               UNION SELECT w.user_id FROM {wa_t} w WHERE w.app_id = a.app_id AND w.tenant_id = a.tenant_id AND {em_w})",
+            em_e = email_match("e.email"),
+            em_l = email_match("l.email"),
+            em_u = email_match("u.email"),
+            em_w = email_match("w.email"),
+        );
+        let list = |asc: bool| {
+            let (dir, op) = if asc { ("ASC", ">") } else { ("DESC", "<") };
+            format!(
+                "SELECT id, tj FROM ( \
+                   SELECT DISTINCT a.primary_or_recipe_user_id::TEXT COLLATE \"C\" AS id, \
+                          a.primary_or_recipe_user_time_joined AS tj \
+                   FROM {aaru} a WHERE a.app_id = $1 AND a.tenant_id = $2 \
+                   AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])) AND ({search}) \
+                 ) s WHERE $7::BIGINT IS NULL OR (tj, id) {op} ($7::BIGINT, $8::TEXT COLLATE \"C\") \
+                 ORDER BY tj {dir}, id {dir} LIMIT $9"
+            )
+        };
+        let keyed = |table: &str| format!("DELETE FROM {table} WHERE app_id = $1 AND user_id = ANY($2::TEXT[])");
+        UserSql {
+            auth_user: format!(
+                "SELECT a.user_id::TEXT, a.recipe_id, a.time_joined, a.is_linked_or_is_a_primary_user, \
+                   a.primary_or_recipe_user_id::TEXT, \
+                   ARRAY(SELECT r.tenant_id::TEXT FROM {aaru} r WHERE r.app_id = a.app_id AND r.user_id = a.user_id \
+                         ORDER BY r.tenant_id), \
+                   COALESCE(ep.email, tp.email, pl.email, wa.email)::TEXT, pl.phone_number::TEXT, \
+                   tp.third_party_id::TEXT, tp.third_party_user_id::TEXT \
+                 FROM {a2u} a \
+                 LEFT JOIN {ep} ep ON ep.app_id = a.app_id AND ep.user_id = a.user_id \
+                 LEFT JOIN {tp} tp ON tp.app_id = a.app_id AND tp.user_id = a.user_id \
+                 LEFT JOIN {pl} pl ON pl.app_id = a.app_id AND pl.user_id = a.user_id \
+                 LEFT JOIN {wa} wa ON wa.app_id = a.app_id AND wa.user_id = a.user_id \
+                 WHERE a.app_id = $1 AND a.primary_or_recipe_user_id = \
+                   (SELECT p.primary_or_recipe_user_id FROM {a2u} p WHERE p.app_id = $1 AND p.user_id = $2) \
+                 ORDER BY a.time_joined, a.user_id::TEXT COLLATE \"C\""
+            ),
+            ep_email_taken: format!("SELECT 1 FROM {ep_t} WHERE app_id = $1 AND tenant_id = $2 AND email = $3"),
+            a2u_insert: format!(
+                "INSERT INTO {a2u} (app_id, user_id, recipe_id, primary_or_recipe_user_id, \
+                 is_linked_or_is_a_primary_user, time_joined, primary_or_recipe_user_time_joined) \
+                 VALUES ($1, $2, $3, $2, FALSE, $4, $4)"
+            ),
+            aaru_insert: format!(
+                "INSERT INTO {aaru} (app_id, tenant_id, user_id, primary_or_recipe_user_id, \
+                 is_linked_or_is_a_primary_user, recipe_id, time_joined, primary_or_recipe_user_time_joined) \
+                 VALUES ($1, $2, $3, $3, FALSE, $4, $5, $5)"
+            ),
+            ep_insert: format!(
+                "INSERT INTO {ep} (app_id, user_id, email, password_hash, time_joined) VALUES ($1, $2, $3, $4, $5)"
+            ),
+            ep_tenant_insert: format!(
+                "INSERT INTO {ep_t} (app_id, tenant_id, user_id, email) VALUES ($1, $2, $3, $4)"
+            ),
+            ep_login: format!(
+                "SELECT u.user_id::TEXT, u.password_hash FROM {ep_t} t \
+                 JOIN {ep} u ON u.app_id = t.app_id AND u.user_id = t.user_id \
+                 WHERE t.app_id = $1 AND t.tenant_id = $2 AND t.email = $3"
+            ),
+            ep_lock: format!("SELECT email FROM {ep} WHERE app_id = $1 AND user_id = $2 FOR UPDATE"),
+            ep_tenant_set_email: format!("UPDATE {ep_t} SET email = $3 WHERE app_id = $1 AND user_id = $2"),
+            ep_set_email: format!("UPDATE {ep} SET email = $3 WHERE app_id = $1 AND user_id = $2"),
+            ep_set_hash: format!("UPDATE {ep} SET password_hash = $3 WHERE app_id = $1 AND user_id = $2"),
+            users_by_email: format!(
+                "SELECT DISTINCT a.primary_or_recipe_user_id::TEXT COLLATE \"C\" AS id FROM {aaru} a \
+                 WHERE a.app_id = $1 AND a.tenant_id = $2 AND a.user_id IN ( \
+                   SELECT user_id FROM {ep_t} WHERE app_id = $1 AND tenant_id = $2 AND email = $3 \
+                   UNION SELECT user_id FROM {tp} WHERE app_id = $1 AND email = $3 \
+                   UNION SELECT user_id FROM {pl_t} WHERE app_id = $1 AND tenant_id = $2 AND email = $3 \
+                   UNION SELECT user_id FROM {wa_t} WHERE app_id = $1 AND tenant_id = $2 AND email = $3) \
+                 ORDER BY id"
+            ),
+            rt_insert: format!(
+                "INSERT INTO {rt} (app_id, user_id, token, email, token_expiry) VALUES ($1, $2, $3, $4, $5)"
+            ),
+            rt_lock: format!(
+                "SELECT t.user_id::TEXT, COALESCE(t.email, (SELECT u.email FROM {ep} u \
+                   WHERE u.app_id = t.app_id AND u.user_id = t.user_id))::TEXT, t.token_expiry \
+                 FROM {rt} t WHERE t.app_id = $1 AND t.token = $2 FOR UPDATE OF t"
+            ),
+            rt_delete_user: format!("DELETE FROM {rt} WHERE app_id = $1 AND user_id = $2"),
+            rt_delete_expired: format!("DELETE FROM {rt} WHERE token_expiry < $1"),
+            evt_insert: format!(
+                "INSERT INTO {evt} (app_id, tenant_id, user_id, email, token, token_expiry) \
+                 VALUES ($1, $2, $3, $4, $5, $6)"
+            ),
+            evt_lock: format!(
+                "SELECT user_id, email, token_expiry FROM {evt} WHERE app_id = $1 AND tenant_id = $2 AND token = $3 \
+                 FOR UPDATE"
+            ),
+            evt_delete: format!(
+                "DELETE FROM {evt} WHERE app_id = $1 AND tenant_id = $2 AND user_id = $3 AND email = $4"
+            ),
+            evt_delete_expired: format!("DELETE FROM {evt} WHERE token_expiry < $1"),
+            ev_verified_insert: format!(
+                "INSERT INTO {eve} (app_id, user_id, email) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+            ),
+            ev_verified_select: format!("SELECT 1 FROM {eve} WHERE app_id = $1 AND user_id = $2 AND email = $3"),
+            ev_verified_delete: format!("DELETE FROM {eve} WHERE app_id = $1 AND user_id = $2 AND email = $3"),
+            md_select: format!("SELECT user_metadata FROM {md} WHERE app_id = $1 AND user_id = $2"),
+            md_ensure: format!(
+                "INSERT INTO {md} (app_id, user_id, user_metadata) VALUES ($1, $2, '{{}}') ON CONFLICT DO NOTHING"
+            ),
+            md_lock: format!("SELECT user_metadata FROM {md} WHERE app_id = $1 AND user_id = $2 FOR UPDATE"),
+            md_set: format!("UPDATE {md} SET user_metadata = $3 WHERE app_id = $1 AND user_id = $2"),
+            md_delete: format!("DELETE FROM {md} WHERE app_id = $1 AND user_id = $2"),
+            role_insert: format!("INSERT INTO {roles} (app_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING"),
+            perms_insert: format!(
+                "INSERT INTO {rp} (app_id, role, permission) SELECT $1, $2, p FROM UNNEST($3::TEXT[]) AS p \
+                 ON CONFLICT DO NOTHING"
+            ),
+            role_perms: format!(
+                "SELECT ARRAY(SELECT p.permission::TEXT FROM {rp} p WHERE p.app_id = r.app_id AND p.role = r.role \
+                   ORDER BY p.permission::TEXT COLLATE \"C\") \
+                 FROM {roles} r WHERE r.app_id = $1 AND r.role = $2"
+            ),
+            role_lock: format!("SELECT 1 FROM {roles} WHERE app_id = $1 AND role = $2 FOR SHARE"),
+            perms_delete_all: format!("DELETE FROM {rp} WHERE app_id = $1 AND role = $2"),
+            perms_delete_some: format!(
+                "DELETE FROM {rp} WHERE app_id = $1 AND role = $2 AND permission = ANY($3::TEXT[])"
+            ),
+            roles_with_perm: format!(
+                "SELECT role::TEXT FROM {rp} WHERE app_id = $1 AND permission = $2 ORDER BY role::TEXT COLLATE \"C\""
+            ),
+            role_delete: format!("DELETE FROM {roles} WHERE app_id = $1 AND role = $2"),
+            user_roles_delete_role: format!("DELETE FROM {ur} WHERE app_id = $1 AND role = $2"),
+            roles_list: format!("SELECT role::TEXT FROM {roles} WHERE app_id = $1 ORDER BY role::TEXT COLLATE \"C\""),
+            user_role_insert: format!(
+                "INSERT INTO {ur} (app_id, tenant_id, user_id, role) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+            ),
+            user_role_delete: format!(
+                "DELETE FROM {ur} WHERE app_id = $1 AND tenant_id = $2 AND user_id = $3 AND role = $4"
+            ),
+            user_roles: format!(
+                "SELECT role::TEXT FROM {ur} WHERE app_id = $1 AND tenant_id = $2 AND user_id = $3 \
+                 ORDER BY role::TEXT COLLATE \"C\""
+            ),
+            role_users: format!(
+                "SELECT user_id::TEXT FROM {ur} WHERE app_id = $1 AND tenant_id = $2 AND role = $3 \
+                 ORDER BY user_id::TEXT COLLATE \"C\""
+            ),
+            map_insert: format!(
+                "INSERT INTO {map} (app_id, supertokens_user_id, external_user_id, external_user_id_info) \
+                 VALUES ($1, $2, $3, $4)"
+            ),
+            map_exists_st: format!("SELECT 1 FROM {map} WHERE app_id = $1 AND supertokens_user_id = $2"),
+            map_exists_ext: format!("SELECT 1 FROM {map} WHERE app_id = $1 AND external_user_id = $2"),
+            map_get_st: format!(
+                "SELECT supertokens_user_id::TEXT, external_user_id::TEXT, external_user_id_info FROM {map} \
+                 WHERE app_id = $1 AND supertokens_user_id = $2"
+            ),
+            map_get_ext: format!(
+                "SELECT supertokens_user_id::TEXT, external_user_id::TEXT, external_user_id_info FROM {map} \
+                 WHERE app_id = $1 AND external_user_id = $2"
+            ),
+            map_get_any: format!(
+                "SELECT supertokens_user_id::TEXT, external_user_id::TEXT, external_user_id_info FROM {map} \
+                 WHERE app_id = $1 AND (supertokens_user_id = $2::BPCHAR OR external_user_id = $3::TEXT) \
+                 ORDER BY (supertokens_user_id = $2::BPCHAR) DESC LIMIT 1"
+            ),
+            map_delete: format!("DELETE FROM {map} WHERE app_id = $1 AND supertokens_user_id = $2"),
+            map_set_info: format!(
+                "UPDATE {map} SET external_user_id_info = $3 WHERE app_id = $1 AND supertokens_user_id = $2"
+            ),
+            list_asc: list(true),
+            list_desc: list(false),
+            count_tenant: format!(
+                "SELECT COUNT(DISTINCT primary_or_recipe_user_id) FROM {aaru} WHERE app_id = $1 AND tenant_id = $2 \
+                 AND (cardinality($3::TEXT[]) = 0 OR recipe_id = ANY($3::TEXT[]))"
+            ),
+            count_app: format!(
+                "SELECT COALESCE(SUM(c), 0)::BIGINT FROM (SELECT COUNT(DISTINCT primary_or_recipe_user_id) AS c \
+                 FROM {aaru} WHERE app_id = $1 AND (cardinality($2::TEXT[]) = 0 OR recipe_id = ANY($2::TEXT[])) \
+                 GROUP BY tenant_id) s"
+            ),
+            count_active: format!("SELECT COUNT(*) FROM {ula} WHERE app_id = $1 AND last_active_time >= $2"),
+            del_lock: format!(
+                "SELECT primary_or_recipe_user_id::TEXT FROM {a2u} WHERE app_id = $1 AND user_id = $2 FOR UPDATE"
+            ),
+            del_others: format!(
+                "SELECT user_id::TEXT FROM {a2u} WHERE app_id = $1 AND primary_or_recipe_user_id = $2 \
+                 AND user_id <> $2 ORDER BY time_joined, user_id::TEXT COLLATE \"C\" FOR UPDATE"
+            ),
+            del_repoint_a2u: format!(
+                "UPDATE {a2u} SET primary_or_recipe_user_id = $3 \
+                 WHERE app_id = $1 AND primary_or_recipe_user_id = $2 AND user_id <> $2"
+            ),
+            del_repoint_aaru: format!(
+                "UPDATE {aaru} SET primary_or_recipe_user_id = $3 \
+                 WHERE app_id = $1 AND primary_or_recipe_user_id = $2 AND user_id <> $2"
+            ),
+            del_a2u: format!("DELETE FROM {a2u} WHERE app_id = $1 AND user_id = $2"),
+            del_group_time_a2u: format!(
+                "UPDATE {a2u} SET primary_or_recipe_user_time_joined = (SELECT MIN(g.time_joined) FROM {a2u} g \
+                   WHERE g.app_id = $1 AND g.primary_or_recipe_user_id = $2) \
+                 WHERE app_id = $1 AND primary_or_recipe_user_id = $2"
+            ),
+            del_group_time_aaru: format!(
+                "UPDATE {aaru} SET primary_or_recipe_user_time_joined = (SELECT MIN(g.time_joined) FROM {a2u} g \
+                   WHERE g.app_id = $1 AND g.primary_or_recipe_user_id = $2) \
+                 WHERE app_id = $1 AND primary_or_recipe_user_id = $2"
+            ),
+            del_keyed: vec![
+                keyed(&si),
+                keyed(&md),
+                keyed(&ur),
+                keyed(&eve),
+                keyed(&evt),
+                keyed(&ula),
+                keyed(&totp),
+                format!("DELETE FROM {map} WHERE app_id = $1 AND external_user_id = ANY($2::TEXT[])"),
+            ],
+        }
+    }
+}
+
+fn is(e: &tokio_postgres::Error, state: &SqlState) -> bool {
+    e.code() == Some(state)
+}
+
+fn parse_metadata(text: Option<String>) -> SResult<Map<String, Value>> {
+    match text {
+        None => Ok(Map::new()),
+        Some(t) => match serde_json::from_str::<Value>(&t) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(Value::Null) => Ok(Map::new()),
+            Ok(other) => Err(error::bad_row("user_metadata", format!("not a JSON object: {other}"))),
+            Err(e) => Err(error::bad_row("user_metadata", e)),
+        },
+    }
+}
+
+fn mapping_from_row(row: &tokio_postgres::Row) -> SResult<UserIdMapping> {
+    Ok(UserIdMapping {
+        supertokens_user_id: col(row, 0)?,
+        external_user_id: col(row, 1)?,
+        external_user_id_info: col(row, 2)?,
+    })
+}
+
+fn strings(rows: &[tokio_postgres::Row]) -> SResult<Vec<String>> {
+    rows.iter().map(|r| col(r, 0)).collect()
+}
+
+impl PgStorage {
+    fn usql(&self) -> &UserSql {
+        &self.sql().users
+    }
+
+    async fn find_mapping(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<Option<UserIdMapping>> {
+        let s = self.usql();
+        let row = match supertokens {
+            Some(true) => self.query_opt(&s.map_get_st, &[&app.as_str(), &id]).await?,
+            Some(false) => self.query_opt(&s.map_get_ext, &[&app.as_str(), &id]).await?,
+            None => self.query_opt(&s.map_get_any, &[&app.as_str(), &id, &id]).await?,
+        };
+        row.map(|r| mapping_from_row(&r)).transpose()
+    }
+}
+
+#[async_trait]
+impl UserStorage for PgStorage {
+    async fn get_auth_user(&self, app: &AppId, user_id: &str) -> SResult<Option<AuthUser>> {
+        let rows = self.query(&self.usql().auth_user, &[&app.as_str(), &user_id]).await?;
+        let mut primary = None;
+        let mut is_primary = false;
+        let mut login_methods = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let recipe_user_id: String = col(row, 0)?;
+            let linked: bool = col(row, 3)?;
+            let group: String = col(row, 4)?;
+            if recipe_user_id == group {
+                is_primary = linked;
+            }
+            primary = Some(group);
+            let tp_id: Option<String> = col(row, 8)?;
+            let tp_user: Option<String> = col(row, 9)?;
+            login_methods.push(LoginMethod {
+                recipe_id: col(row, 1)?,
+                recipe_user_id,
+                tenant_ids: col(row, 5)?,
+                time_joined: col(row, 2)?,
+                email: col(row, 6)?,
+                phone_number: col(row, 7)?,
+                third_party: tp_id.zip(tp_user),
+            });
+        }
+        Ok(primary.map(|id| AuthUser { id, is_primary, login_methods }))
+    }
+
+    async fn ep_sign_up(
+        &self,
+        tenant: &TenantIdentifier,
+        user_id: &str,
+        email: &str,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> SResult<SignUpResult> {
+        let s = self.usql();
+        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        if !tx_query(&tx, &s.ep_email_taken, &[&app, &t, &email]).await?.is_empty() {
+            return Ok(SignUpResult::EmailAlreadyExists);
+        }
+        tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &"emailpassword", &now_ms]).await?;
+        tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &"emailpassword", &now_ms]).await?;
+        tx_exec(&tx, &s.ep_insert, &[&app, &user_id, &email, &password_hash, &now_ms]).await?;
+        let stmt = tx.prepare_cached(&s.ep_tenant_insert).await.map_err(error::pg)?;
+        match tx.execute(&stmt, &[&app, &t, &user_id, &email]).await {
+            Ok(_) => {}
+            // A concurrent sign-up with the same email won the (app, tenant, email) key.
+            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(SignUpResult::EmailAlreadyExists),
+            Err(e) => return Err(error::pg(e)),
+        }
+        tx.commit().await.map_err(error::pg)?;
+        Ok(SignUpResult::Created)
+    }
+
+    async fn ep_login(&self, tenant: &TenantIdentifier, email: &str) -> SResult<Option<(String, String)>> {
+        let row = self
+            .query_opt(&self.usql().ep_login, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &email])
+            .await?;
+        row.map(|r| Ok((col(&r, 0)?, col(&r, 1)?))).transpose()
+    }
+
+    async fn ep_update(
+        &self,
+        app: &AppId,
+        user_id: &str,
+        email: Option<&str>,
+        password_hash: Option<&str>,
+    ) -> SResult<UpdateResult> {
+        let s = self.usql();
+        let app = app.as_str();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        if tx_query(&tx, &s.ep_lock, &[&app, &user_id]).await?.is_empty() {
+            return Ok(UpdateResult::UnknownUser);
+        }
+        if let Some(email) = email {
+            let stmt = tx.prepare_cached(&s.ep_tenant_set_email).await.map_err(error::pg)?;
+            match tx.execute(&stmt, &[&app, &user_id, &email]).await {
+                Ok(_) => {}
+                Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(UpdateResult::EmailAlreadyExists),
+                Err(e) => return Err(error::pg(e)),
+            }
+            tx_exec(&tx, &s.ep_set_email, &[&app, &user_id, &email]).await?;
+        }
+        if let Some(hash) = password_hash {
+            tx_exec(&tx, &s.ep_set_hash, &[&app, &user_id, &hash]).await?;
+        }
+        tx.commit().await.map_err(error::pg)?;
+        Ok(UpdateResult::Ok)
+    }
+
+    async fn users_by_email(&self, tenant: &TenantIdentifier, email: &str) -> SResult<Vec<String>> {
+        let rows = self
+            .query(&self.usql().users_by_email, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &email])
+            .await?;
+        strings(&rows)
+    }
+
+    async fn reset_token_create(
+        &self,
+        app: &AppId,
+        user_id: &str,
+        token_hash: &str,
+        email: &str,
+        expiry: i64,
+    ) -> SResult<()> {
+        self.execute(&self.usql().rt_insert, &[&app.as_str(), &user_id, &token_hash, &email, &expiry]).await?;
+        Ok(())
+    }
+
+    async fn reset_token_consume(
+        &self,
+        app: &AppId,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> SResult<Option<(String, String)>> {
+        let s = self.usql();
+        let app = app.as_str();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        let rows = tx_query(&tx, &s.rt_lock, &[&app, &token_hash]).await?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        let user_id: String = col(row, 0)?;
+        let email: Option<String> = col(row, 1)?;
+        let expiry: i64 = col(row, 2)?;
+        // Every token of the user goes, even when this one has expired (as the reference).
+        tx_exec(&tx, &s.rt_delete_user, &[&app, &user_id]).await?;
+        tx.commit().await.map_err(error::pg)?;
+        if expiry < now_ms {
+            return Ok(None);
+        }
+        Ok(Some((user_id, email.unwrap_or_default())))
+    }
+
+    async fn delete_expired_reset_tokens(&self, now_ms: i64) -> SResult<u64> {
+        self.execute(&self.usql().rt_delete_expired, &[&now_ms]).await
+    }
+
+    async fn ev_token_create(
+        &self,
+        tenant: &TenantIdentifier,
+        user_id: &str,
+        email: &str,
+        token_hash: &str,
+        expiry: i64,
+    ) -> SResult<()> {
+        self.execute(
+            &self.usql().evt_insert,
+            &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id, &email, &token_hash, &expiry],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn ev_token_consume(
+        &self,
+        tenant: &TenantIdentifier,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> SResult<Option<(String, String)>> {
+        let s = self.usql();
+        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        let rows = tx_query(&tx, &s.evt_lock, &[&app, &t, &token_hash]).await?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        let user_id: String = col(row, 0)?;
+        let email: String = col(row, 1)?;
+        let expiry: i64 = col(row, 2)?;
+        if expiry < now_ms {
+            return Ok(None);
+        }
+        tx_exec(&tx, &s.evt_delete, &[&app, &t, &user_id, &email]).await?;
+        tx_exec(&tx, &s.ev_verified_insert, &[&app, &user_id, &email]).await?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(Some((user_id, email)))
+    }
+
+    async fn ev_tokens_delete(&self, tenant: &TenantIdentifier, user_id: &str, email: &str) -> SResult<()> {
+        self.execute(&self.usql().evt_delete, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id, &email])
+            .await?;
+        Ok(())
+    }
+
+    async fn ev_is_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<bool> {
+        Ok(self.query_opt(&self.usql().ev_verified_select, &[&app.as_str(), &user_id, &email]).await?.is_some())
+    }
+
+    async fn ev_set_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
+        self.execute(&self.usql().ev_verified_insert, &[&app.as_str(), &user_id, &email]).await?;
+        Ok(())
+    }
+
+    async fn ev_unverify(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
+        self.execute(&self.usql().ev_verified_delete, &[&app.as_str(), &user_id, &email]).await?;
+        Ok(())
+    }
+
+    async fn delete_expired_ev_tokens(&self, now_ms: i64) -> SResult<u64> {
+        self.execute(&self.usql().evt_delete_expired, &[&now_ms]).await
+    }
+
+    async fn metadata_get(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>> {
+        let row = self.query_opt(&self.usql().md_select, &[&app.as_str(), &user_id]).await?;
+        row.map(|r| parse_metadata(col(&r, 0)?)).transpose()
+    }
+
+    async fn metadata_update(
+        &self,
+        app: &AppId,
+        user_id: &str,
+        update: &Map<String, Value>,
+    ) -> SResult<Map<String, Value>> {
+        let s = self.usql();
+        let app = app.as_str();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        // Make sure a row exists to lock, so concurrent updates merge one after the other.
+        tx_exec(&tx, &s.md_ensure, &[&app, &user_id]).await?;
+        let rows = tx_query(&tx, &s.md_lock, &[&app, &user_id]).await?;
+        let current = match rows.first() {
+            Some(row) => parse_metadata(col(row, 0)?)?,
+            None => Map::new(),
+        };
+        let merged = st_core::users::merge_metadata(current, update);
+        let text = serde_json::to_string(&merged)
+            .map_err(|e| StorageError::Query(format!("cannot serialise user metadata: {e}")))?;
+        tx_exec(&tx, &s.md_set, &[&app, &user_id, &text]).await?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(merged)
+    }
+
+    async fn metadata_delete(&self, app: &AppId, user_id: &str) -> SResult<bool> {
+        Ok(self.execute(&self.usql().md_delete, &[&app.as_str(), &user_id]).await? > 0)
+    }
+
+    async fn role_upsert(&self, app: &AppId, role: &str, permissions: &[String]) -> SResult<bool> {
+        let s = self.usql();
+        let app = app.as_str();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        let created = tx_exec(&tx, &s.role_insert, &[&app, &role]).await? == 1;
+        if !permissions.is_empty() {
+            tx_exec(&tx, &s.perms_insert, &[&app, &role, &permissions]).await?;
+        }
+        tx.commit().await.map_err(error::pg)?;
+        Ok(created)
+    }
+
+    async fn role_permissions(&self, app: &AppId, role: &str) -> SResult<Option<Vec<String>>> {
+        let row = self.query_opt(&self.usql().role_perms, &[&app.as_str(), &role]).await?;
+        row.map(|r| col(&r, 0)).transpose()
+    }
+
+    async fn role_remove_permissions(
+        &self,
+        app: &AppId,
+        role: &str,
+        permissions: Option<&[String]>,
+    ) -> SResult<bool> {
+        let s = self.usql();
+        let app = app.as_str();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
+            return Ok(false);
+        }
+        match permissions {
+            None => tx_exec(&tx, &s.perms_delete_all, &[&app, &role]).await?,
+            Some(list) => tx_exec(&tx, &s.perms_delete_some, &[&app, &role, &list]).await?,
+        };
+        tx.commit().await.map_err(error::pg)?;
+        Ok(true)
+    }
+
+    async fn roles_with_permission(&self, app: &AppId, permission: &str) -> SResult<Vec<String>> {
+        strings(&self.query(&self.usql().roles_with_perm, &[&app.as_str(), &permission]).await?)
+    }
+
+    async fn role_delete(&self, app: &AppId, role: &str) -> SResult<bool> {
+        let s = self.usql();
+        let app = app.as_str();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        // role_permissions cascades from roles; user_roles has no FK to roles.
+        let existed = tx_exec(&tx, &s.role_delete, &[&app, &role]).await? > 0;
+        tx_exec(&tx, &s.user_roles_delete_role, &[&app, &role]).await?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(existed)
+    }
+
+    async fn roles_list(&self, app: &AppId) -> SResult<Vec<String>> {
+        strings(&self.query(&self.usql().roles_list, &[&app.as_str()]).await?)
+    }
+
+    async fn user_role_add(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
+        let s = self.usql();
+        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        // FOR SHARE keeps a concurrent role_delete from leaving an orphan assignment.
+        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
+            return Ok(RoleResult::UnknownRole);
+        }
+        let inserted = tx_exec(&tx, &s.user_role_insert, &[&app, &t, &user_id, &role]).await? == 1;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(RoleResult::Ok(!inserted))
+    }
+
+    async fn user_role_remove(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
+        let s = self.usql();
+        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
+            return Ok(RoleResult::UnknownRole);
+        }
+        let removed = tx_exec(&tx, &s.user_role_delete, &[&app, &t, &user_id, &role]).await? > 0;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(RoleResult::Ok(removed))
+    }
+
+    async fn user_roles(&self, tenant: &TenantIdentifier, user_id: &str) -> SResult<Vec<String>> {
+        strings(&self.query(&self.usql().user_roles, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id]).await?)
+    }
+
+    async fn role_users(&self, tenant: &TenantIdentifier, role: &str) -> SResult<Option<Vec<String>>> {
+        let s = self.usql();
+        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
+            return Ok(None);
+        }
+        let users = strings(&tx_query(&tx, &s.role_users, &[&app, &t, &role]).await?)?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(Some(users))
+    }
+
+    async fn mapping_create(&self, app: &AppId, mapping: &UserIdMapping, _force: bool) -> SResult<MappingCreate> {
+        let s = self.usql();
+        let a = app.as_str();
+        let conn = self.conn().await?;
+        let stmt = conn.prepare_cached(&s.map_insert).await.map_err(error::pg)?;
+        let inserted = conn
+            .execute(
+                &stmt,
+                &[&a, &mapping.supertokens_user_id, &mapping.external_user_id, &mapping.external_user_id_info],
+            )
+            .await;
+        match inserted {
+            Ok(_) => Ok(MappingCreate::Ok),
+            // The supertokens id must be a user of the app (FK to app_id_to_user_id).
+            Err(e) if is(&e, &SqlState::FOREIGN_KEY_VIOLATION) => Ok(MappingCreate::UnknownSuperTokensUserId),
+            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
+                drop(conn);
+                let st = self.query_opt(&s.map_exists_st, &[&a, &mapping.supertokens_user_id]).await?.is_some();
+                let ext = self.query_opt(&s.map_exists_ext, &[&a, &mapping.external_user_id]).await?.is_some();
+                Ok(MappingCreate::AlreadyExists { supertokens_id_exists: st, external_id_exists: ext })
+            }
+            Err(e) => Err(error::pg(e)),
+        }
+    }
+
+    async fn mapping_get(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<Option<UserIdMapping>> {
+        self.find_mapping(app, id, supertokens).await
+    }
+
+    async fn mapping_delete(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool> {
+        let Some(m) = self.find_mapping(app, id, supertokens).await? else { return Ok(false) };
+        Ok(self.execute(&self.usql().map_delete, &[&app.as_str(), &m.supertokens_user_id]).await? > 0)
+    }
+
+    async fn mapping_update_info(
+        &self,
+        app: &AppId,
+        id: &str,
+        supertokens: Option<bool>,
+        info: Option<&str>,
+    ) -> SResult<bool> {
+        let Some(m) = self.find_mapping(app, id, supertokens).await? else { return Ok(false) };
+        Ok(self.execute(&self.usql().map_set_info, &[&app.as_str(), &m.supertokens_user_id, &info]).await? > 0)
+    }
+
+    async fn list_users(&self, tenant: &TenantIdentifier, query: &UserListQuery) -> SResult<Vec<(String, i64)>> {
+        let s = self.usql();
+        let sql = if query.ascending { &s.list_asc } else { &s.list_desc };
+        let (after_time, after_id) = match &query.after {
+            Some((t, id)) => (Some(*t), Some(id.as_str())),
+            None => (None, None),
+        };
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let rows = self
+            .query(
+                sql,
+                &[
+                    &tenant.app.as_str(),
+                    &tenant.tenant.as_str(),
+                    &query.recipe_ids,
+                    &query.email_prefixes,
+                    &query.phone_prefixes,
+                    &query.provider_prefixes,
+                    &after_time,
+                    &after_id,
+                    &limit,
+                ],
+            )
+            .await?;
+        rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
+    }
+
+    async fn count_users(&self, app: &AppId, tenant: Option<&TenantIdentifier>, recipe_ids: &[String]) -> SResult<u64> {
+        let s = self.usql();
+        let row = match tenant {
+            Some(t) => {
+                self.query_opt(&s.count_tenant, &[&app.as_str(), &t.tenant.as_str(), &recipe_ids]).await?
+            }
+            None => self.query_opt(&s.count_app, &[&app.as_str(), &recipe_ids]).await?,
+        };
+        let n: i64 = match row {
+            Some(r) => col(&r, 0)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn count_active_users(&self, app: &AppId, since_ms: i64) -> SResult<u64> {
+        let row = self.query_opt(&self.usql().count_active, &[&app.as_str(), &since_ms]).await?;
+        let n: i64 = match row {
+            Some(r) => col(&r, 0)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn delete_user(&self, app: &AppId, user_id: &str, ids: &[String]) -> SResult<()> {
+        let s = self.usql();
+        let a = app.as_str();
+        let mut all_ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        if !all_ids.contains(&user_id) {
+            all_ids.push(user_id);
+        }
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        let rows = tx_query(&tx, &s.del_lock, &[&a, &user_id]).await?;
+        if let Some(row) = rows.first() {
+            let mut group: String = col(row, 0)?;
+            if group == user_id {
+                let others = strings(&tx_query(&tx, &s.del_others, &[&a, &user_id]).await?)?;
+                if let Some(new_primary) = others.first() {
+                    tx_exec(&tx, &s.del_repoint_a2u, &[&a, &user_id, new_primary]).await?;
+                    tx_exec(&tx, &s.del_repoint_aaru, &[&a, &user_id, new_primary]).await?;
+                    group = new_primary.clone();
+                }
+            }
+            tx_exec(&tx, &s.del_a2u, &[&a, &user_id]).await?;
+            if group != user_id {
+                tx_exec(&tx, &s.del_group_time_a2u, &[&a, &group]).await?;
+                tx_exec(&tx, &s.del_group_time_aaru, &[&a, &group]).await?;
+            }
+        }
+        for statement in &s.del_keyed {
+            tx_exec(&tx, statement, &[&a, &all_ids]).await?;
+        }
+        tx.commit().await.map_err(error::pg)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,172 @@
+// Express app using the official supertokens-node SDK, pointed at the core under test.
+//
+// Env: ST_CONNECTION_URI (core URL), ST_API_KEY, PORT (this app's port).
+// Default SDK routes live under /auth. Test-only helper routes live under /test.
+"use strict";
+
+const express = require("express");
+const cookieParser = require("cookie-parser");
+const supertokens = require("supertokens-node");
+const Session = require("supertokens-node/recipe/session");
+const EmailPassword = require("supertokens-node/recipe/emailpassword");
+const EmailVerification = require("supertokens-node/recipe/emailverification");
+const UserMetadata = require("supertokens-node/recipe/usermetadata");
+const UserRoles = require("supertokens-node/recipe/userroles");
+const { verifySession } = require("supertokens-node/recipe/session/framework/express");
+const { middleware, errorHandler } = require("supertokens-node/framework/express");
+
+const PORT = parseInt(process.env.PORT || "3001", 10);
+const CORE = process.env.ST_CONNECTION_URI || "http://127.0.0.1:3567";
+const API_KEY = process.env.ST_API_KEY;
+const API_DOMAIN = `http://localhost:${PORT}`;
+
+// Links "sent" by email, newest last, keyed by lower-cased email.
+const sentLinks = new Map();
+function captureLink(kind, email, link) {
+    const key = email.toLowerCase();
+    if (!sentLinks.has(key)) sentLinks.set(key, []);
+    sentLinks.get(key).push({ kind, link, at: Date.now() });
+}
+
+// Every call the SDK makes to the core goes through the SDK's own fetch; log failures to
+// stderr so a failing flow can be traced to the core response.
+supertokens.init({
+    framework: "express",
+    supertokens: { connectionURI: CORE, apiKey: API_KEY },
+    appInfo: {
+        appName: "st-sdk-tests",
+        apiDomain: API_DOMAIN,
+        websiteDomain: "http://localhost:3000",
+        apiBasePath: "/auth",
+        websiteBasePath: "/auth",
+    },
+    recipeList: [
+        EmailPassword.init({
+            emailDelivery: {
+                override: (orig) => ({
+                    ...orig,
+                    sendEmail: async (input) => {
+                        captureLink("reset", input.user.email, input.passwordResetLink);
+                    },
+                }),
+            },
+        }),
+        EmailVerification.init({
+            mode: "OPTIONAL",
+            emailDelivery: {
+                override: (orig) => ({
+                    ...orig,
+                    sendEmail: async (input) => {
+                        captureLink("verify", input.user.email, input.emailVerifyLink);
+                    },
+                }),
+            },
+        }),
+        Session.init({
+            // "BOTH" lets the client choose with the st-auth-mode header (default: cookie).
+            getTokenTransferMethod: () => "any",
+            // Cookie sessions over plain http on localhost: the SDK defaults to VIA_CUSTOM_HEADER
+            // when cookieSameSite is lax; force VIA_TOKEN so the core's anti-CSRF path is exercised.
+            antiCsrf: process.env.ST_ANTI_CSRF || "VIA_TOKEN",
+        }),
+        UserMetadata.init(),
+        UserRoles.init(),
+    ],
+});
+
+const app = express();
+app.use(cookieParser());
+app.use(express.json());
+app.use(middleware());
+
+function sessionInfo(session) {
+    return {
+        userId: session.getUserId(),
+        recipeUserId: session.getRecipeUserId().getAsString(),
+        tenantId: session.getTenantId(),
+        sessionHandle: session.getHandle(),
+        accessTokenPayload: session.getAccessTokenPayload(),
+    };
+}
+
+app.get("/protected", verifySession(), (req, res) => {
+    res.json(sessionInfo(req.session));
+});
+
+app.get("/protected-db", verifySession({ checkDatabase: true }), (req, res) => {
+    res.json(sessionInfo(req.session));
+});
+
+app.post("/regen", verifySession(), async (req, res, next) => {
+    try {
+        await req.session.mergeIntoAccessTokenPayload(req.body || {});
+        res.json(sessionInfo(req.session));
+    } catch (e) {
+        next(e);
+    }
+});
+
+app.post("/role", verifySession(), async (req, res, next) => {
+    try {
+        const created = await UserRoles.createNewRoleOrAddPermissions("admin", ["write"]);
+        const added = await UserRoles.addRoleToUser(req.session.getTenantId(), req.session.getUserId(), "admin");
+        if (added.status !== "OK") throw new Error("addRoleToUser: " + JSON.stringify(added));
+        const roles = await UserRoles.getRolesForUser(req.session.getTenantId(), req.session.getUserId());
+        const perms = await UserRoles.getPermissionsForRole("admin");
+        await req.session.fetchAndSetClaim(UserRoles.UserRoleClaim);
+        await req.session.fetchAndSetClaim(UserRoles.PermissionClaim);
+        res.json({
+            createdNewRole: created.createdNewRole,
+            didUserAlreadyHaveRole: added.didUserAlreadyHaveRole,
+            roles: roles.roles,
+            permissions: perms.status === "OK" ? perms.permissions : perms.status,
+            ...sessionInfo(req.session),
+        });
+    } catch (e) {
+        next(e);
+    }
+});
+
+app.post("/metadata", verifySession(), async (req, res, next) => {
+    try {
+        const userId = req.session.getUserId();
+        const updated = await UserMetadata.updateUserMetadata(userId, req.body || {});
+        const read = await UserMetadata.getUserMetadata(userId);
+        res.json({ updated: updated.metadata, read: read.metadata });
+    } catch (e) {
+        next(e);
+    }
+});
+
+app.post("/delete-user", verifySession(), async (req, res, next) => {
+    try {
+        const userId = req.session.getUserId();
+        const r = await supertokens.deleteUser(userId);
+        res.json({ status: r.status, userId });
+    } catch (e) {
+        next(e);
+    }
+});
+
+// ---- test-only routes ----
+app.get("/test/last-link", (req, res) => {
+    const email = String(req.query.email || "").toLowerCase();
+    const kind = req.query.kind ? String(req.query.kind) : undefined;
+    const all = (sentLinks.get(email) || []).filter((l) => !kind || l.kind === kind);
+    if (all.length === 0) return res.status(404).json({ status: "NO_LINK" });
+    const last = all[all.length - 1];
+    const token = new URL(last.link).searchParams.get("token");
+    res.json({ status: "OK", kind: last.kind, link: last.link, token, count: all.length });
+});
+
+app.get("/test/hello", (req, res) => res.send("ok"));
+
+app.use(errorHandler());
+app.use((err, req, res, next) => {
+    console.error("[node app] unhandled error on", req.method, req.path, err);
+    res.status(500).json({ status: "APP_ERROR", message: String((err && err.message) || err) });
+});
+
+app.listen(PORT, "127.0.0.1", () => {
+    console.log(`node app listening on ${PORT}`);
+});

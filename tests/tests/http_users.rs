@@ -1,0 +1,225 @@
+//! User recipes over HTTP (§a.2, §a.5, §a.6, §a.11, §a.12, §a.13): sign-up/in, reset,
+//! verification, the user object, listing, metadata, roles, user-id mapping, deletion.
+
+mod common;
+use common::{Backend, TestServer};
+use serde_json::{json, Value};
+
+fn cfg() -> Value {
+    // Cheapest bcrypt cost: these tests check behaviour, not hashing cost.
+    json!({"bcrypt_log_rounds": 4})
+}
+
+async fn sign_up(s: &TestServer, email: &str, pw: &str) -> Value {
+    s.post("/public/recipe/signup", json!({"email": email, "password": pw})).await
+}
+
+async fn signup_signin_and_user_object(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cfg()).await else { return };
+    let r = sign_up(&s, "  Alice@Example.COM ", "pw-1").await;
+    assert_eq!(r["status"], "OK");
+    let user = &r["user"];
+    let id = user["id"].as_str().unwrap().to_string();
+    assert_eq!(r["recipeUserId"], id.as_str());
+    assert_eq!(user["emails"], json!(["alice@example.com"]));
+    assert_eq!(user["tenantIds"], json!(["public"]));
+    assert_eq!(user["isPrimaryUser"], false);
+    assert_eq!(user["phoneNumbers"], json!([]));
+    let lm = &user["loginMethods"][0];
+    assert_eq!(lm["recipeId"], "emailpassword");
+    assert_eq!(lm["verified"], false);
+    assert_eq!(lm["email"], "alice@example.com");
+    assert_eq!(lm["timeJoined"], user["timeJoined"]);
+    // Same email again (any case) is taken.
+    assert_eq!(sign_up(&s, "alice@example.com", "x").await["status"], "EMAIL_ALREADY_EXISTS_ERROR");
+    // Empty password is a 400.
+    let (st, body) = s.request("POST", "/public/recipe/signup", Some(json!({"email":"b@x.com","password":""})), &[("cdi-version","5.4")]).await;
+    assert_eq!((st, body.as_str()), (400, "Password cannot be an empty string\n"));
+    // Sign-in.
+    let ok = s.post("/public/recipe/signin", json!({"email": "ALICE@example.com", "password": "pw-1"})).await;
+    assert_eq!(ok["status"], "OK");
+    assert_eq!(ok["user"]["id"], id.as_str());
+    let bad = s.post("/public/recipe/signin", json!({"email": "alice@example.com", "password": "nope"})).await;
+    assert_eq!(bad["status"], "WRONG_CREDENTIALS_ERROR");
+    let unknown = s.post("/public/recipe/signin", json!({"email": "nobody@example.com", "password": "pw-1"})).await;
+    assert_eq!(unknown["status"], "WRONG_CREDENTIALS_ERROR");
+    // Lookups.
+    let got = s.get(&format!("/user/id?userId={id}")).await;
+    assert_eq!(got["user"]["id"], id.as_str());
+    assert_eq!(s.get("/user/id?userId=nope").await["status"], "UNKNOWN_USER_ID_ERROR");
+    let by = s.get("/public/users/by-accountinfo?email=Alice%40example.com&doUnionOfAccountInfo=true").await;
+    assert_eq!(by["users"].as_array().unwrap().len(), 1);
+    let by = s.get("/public/users/by-accountinfo?email=zz%40example.com&doUnionOfAccountInfo=false").await;
+    assert_eq!(by["users"], json!([]));
+    // Tenant isolation: another tenant does not see the user and may reuse the email.
+    s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1"})).await;
+    let other = s.post("/t1/recipe/signin", json!({"email": "alice@example.com", "password": "pw-1"})).await;
+    assert_eq!(other["status"], "WRONG_CREDENTIALS_ERROR");
+    assert_eq!(s.post("/t1/recipe/signup", json!({"email": "alice@example.com", "password": "p"})).await["status"], "OK");
+    s.stop().await;
+}
+
+async fn password_reset_and_update(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cfg()).await else { return };
+    let id = sign_up(&s, "bob@example.com", "old").await["user"]["id"].as_str().unwrap().to_string();
+    let t1 = s.post("/public/recipe/user/password/reset/token", json!({"userId": id, "email": "bob@example.com"})).await;
+    let t2 = s.post("/public/recipe/user/password/reset/token", json!({"userId": id, "email": "bob@example.com"})).await;
+    let (t1, t2) = (t1["token"].as_str().unwrap().to_string(), t2["token"].as_str().unwrap().to_string());
+    assert_ne!(t1, t2);
+    let unknown = s.post("/public/recipe/user/password/reset/token", json!({"userId": "nope", "email": "x@y.z"})).await;
+    assert_eq!(unknown["status"], "UNKNOWN_USER_ID_ERROR");
+    let c = s.post("/public/recipe/user/password/reset/token/consume", json!({"token": t1})).await;
+    assert_eq!((c["status"].as_str(), c["userId"].as_str(), c["email"].as_str()), (Some("OK"), Some(id.as_str()), Some("bob@example.com")));
+    // Single use, and consuming deletes all of the user's tokens.
+    for t in [&t1, &t2] {
+        let again = s.post("/public/recipe/user/password/reset/token/consume", json!({"token": t})).await;
+        assert_eq!(again["status"], "RESET_PASSWORD_INVALID_TOKEN_ERROR");
+    }
+    // Expiry from config (default 1 h).
+    let t3 = s.post("/public/recipe/user/password/reset/token", json!({"userId": id, "email": "bob@example.com"})).await;
+    s.clock.advance_ms(3_600_001);
+    let late = s.post("/public/recipe/user/password/reset/token/consume", json!({"token": t3["token"]})).await;
+    assert_eq!(late["status"], "RESET_PASSWORD_INVALID_TOKEN_ERROR");
+    // PUT /recipe/user changes the password and the email.
+    let put = s.put("/recipe/user", json!({"recipeUserId": id, "password": "new"})).await;
+    assert_eq!(put["status"], "OK");
+    assert_eq!(s.post("/public/recipe/signin", json!({"email": "bob@example.com", "password": "new"})).await["status"], "OK");
+    assert_eq!(s.post("/public/recipe/signin", json!({"email": "bob@example.com", "password": "old"})).await["status"], "WRONG_CREDENTIALS_ERROR");
+    sign_up(&s, "carol@example.com", "c").await;
+    let clash = s.put("/recipe/user", json!({"recipeUserId": id, "email": "carol@example.com"})).await;
+    assert_eq!(clash["status"], "EMAIL_ALREADY_EXISTS_ERROR");
+    let moved = s.put("/recipe/user", json!({"recipeUserId": id, "email": "Bobby@example.com"})).await;
+    assert_eq!(moved["status"], "OK");
+    assert_eq!(s.post("/public/recipe/signin", json!({"email": "bobby@example.com", "password": "new"})).await["status"], "OK");
+    assert_eq!(s.put("/recipe/user", json!({"recipeUserId": "nope", "password": "x"})).await["status"], "UNKNOWN_USER_ID_ERROR");
+    s.stop().await;
+}
+
+async fn email_verification(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cfg()).await else { return };
+    let id = sign_up(&s, "eve@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
+    let q = format!("/recipe/user/email/verify?userId={id}&email=eve%40example.com");
+    assert_eq!(s.get(&q).await["isVerified"], false);
+    let tok = s.post("/public/recipe/user/email/verify/token", json!({"userId": id, "email": "eve@example.com"})).await;
+    let token = tok["token"].as_str().unwrap().to_string();
+    let bad = s.post("/public/recipe/user/email/verify", json!({"method": "token", "token": "nope"})).await;
+    assert_eq!(bad["status"], "EMAIL_VERIFICATION_INVALID_TOKEN_ERROR");
+    let v = s.post("/public/recipe/user/email/verify", json!({"method": "token", "token": token})).await;
+    assert_eq!((v["userId"].as_str(), v["email"].as_str()), (Some(id.as_str()), Some("eve@example.com")));
+    assert_eq!(s.get(&q).await["isVerified"], true);
+    assert_eq!(s.get(&format!("/user/id?userId={id}")).await["user"]["loginMethods"][0]["verified"], true);
+    let again = s.post("/public/recipe/user/email/verify/token", json!({"userId": id, "email": "eve@example.com"})).await;
+    assert_eq!(again["status"], "EMAIL_ALREADY_VERIFIED_ERROR");
+    s.post("/recipe/user/email/verify/remove", json!({"userId": id, "email": "eve@example.com"})).await;
+    assert_eq!(s.get(&q).await["isVerified"], false);
+    let (st, _) = s.request("POST", "/public/recipe/user/email/verify", Some(json!({"method": "x", "token": "t"})), &[("cdi-version","5.4")]).await;
+    assert_eq!(st, 400);
+    s.stop().await;
+}
+
+async fn metadata_roles_mapping(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cfg()).await else { return };
+    assert_eq!(s.get("/recipe/user/metadata?userId=u1").await["metadata"], json!({}));
+    let m = s.put("/recipe/user/metadata", json!({"userId": "u1", "metadataUpdate": {"a": 1, "b": {"c": 2}}})).await;
+    assert_eq!(m["metadata"], json!({"a": 1, "b": {"c": 2}}));
+    let m = s.put("/recipe/user/metadata", json!({"userId": "u1", "metadataUpdate": {"a": null, "b": {"d": 3}}})).await;
+    assert_eq!(m["metadata"], json!({"b": {"d": 3}}));
+    s.post("/recipe/user/metadata/remove", json!({"userId": "u1"})).await;
+    assert_eq!(s.get("/recipe/user/metadata?userId=u1").await["metadata"], json!({}));
+    // Roles.
+    assert_eq!(s.put("/recipe/role", json!({"role": "admin", "permissions": ["read", "write"]})).await["createdNewRole"], true);
+    assert_eq!(s.put("/recipe/role", json!({"role": "admin", "permissions": ["delete"]})).await["createdNewRole"], false);
+    let mut perms: Vec<String> = serde_json::from_value(s.get("/recipe/role/permissions?role=admin").await["permissions"].clone()).unwrap();
+    perms.sort();
+    assert_eq!(perms, ["delete", "read", "write"]);
+    assert_eq!(s.get("/recipe/permission/roles?permission=read").await["roles"], json!(["admin"]));
+    assert_eq!(s.put("/public/recipe/user/role", json!({"userId": "u1", "role": "admin"})).await["didUserAlreadyHaveRole"], false);
+    assert_eq!(s.put("/public/recipe/user/role", json!({"userId": "u1", "role": "admin"})).await["didUserAlreadyHaveRole"], true);
+    assert_eq!(s.put("/public/recipe/user/role", json!({"userId": "u1", "role": "nope"})).await["status"], "UNKNOWN_ROLE_ERROR");
+    assert_eq!(s.get("/public/recipe/user/roles?userId=u1").await["roles"], json!(["admin"]));
+    assert_eq!(s.get("/public/recipe/role/users?role=admin").await["users"], json!(["u1"]));
+    s.post("/recipe/role/permissions/remove", json!({"role": "admin", "permissions": ["delete"]})).await;
+    assert_eq!(s.get("/recipe/role/permissions?role=admin").await["permissions"].as_array().unwrap().len(), 2);
+    assert_eq!(s.post("/public/recipe/user/role/remove", json!({"userId": "u1", "role": "admin"})).await["didUserHaveRole"], true);
+    assert_eq!(s.post("/recipe/role/remove", json!({"role": "admin"})).await["didRoleExist"], true);
+    assert_eq!(s.get("/recipe/roles").await["roles"], json!([]));
+    // User-id mapping applies to the user object, sign-in and sessions.
+    let id = sign_up(&s, "map@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
+    let r = s.post("/recipe/userid/map", json!({"superTokensUserId": id, "externalUserId": "ext-1", "externalUserIdInfo": "info"})).await;
+    assert_eq!(r["status"], "OK");
+    let dup = s.post("/recipe/userid/map", json!({"superTokensUserId": id, "externalUserId": "ext-2"})).await;
+    assert_eq!(dup["status"], "USER_ID_MAPPING_ALREADY_EXISTS_ERROR");
+    assert_eq!(s.post("/recipe/userid/map", json!({"superTokensUserId": "nope", "externalUserId": "e"})).await["status"], "UNKNOWN_SUPERTOKENS_USER_ID_ERROR");
+    let g = s.get("/recipe/userid/map?userId=ext-1&userIdType=EXTERNAL").await;
+    assert_eq!((g["superTokensUserId"].as_str(), g["externalUserIdInfo"].as_str()), (Some(id.as_str()), Some("info")));
+    let signin = s.post("/public/recipe/signin", json!({"email": "map@example.com", "password": "pw"})).await;
+    assert_eq!(signin["user"]["id"], "ext-1");
+    assert_eq!(signin["recipeUserId"], "ext-1");
+    assert_eq!(s.get("/user/id?userId=ext-1").await["user"]["id"], "ext-1");
+    let sess = s.post("/public/recipe/session", json!({"userId": id, "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}})).await;
+    assert_eq!(sess["session"]["userId"], "ext-1");
+    s.put("/recipe/userid/external-user-id-info", json!({"userId": "ext-1", "externalUserIdInfo": null})).await;
+    assert!(s.get("/recipe/userid/map?userId=ext-1").await.get("externalUserIdInfo").is_none());
+    assert_eq!(s.post("/recipe/userid/map/remove", json!({"userId": "ext-1"})).await["didMappingExist"], true);
+    assert_eq!(s.get("/recipe/userid/map?userId=ext-1").await["status"], "UNKNOWN_MAPPING_ERROR");
+    s.stop().await;
+}
+
+async fn listing_counting_and_deletion(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cfg()).await else { return };
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        s.clock.advance_ms(10);
+        ids.push(sign_up(&s, &format!("user{i}@example.com"), "pw").await["user"]["id"].as_str().unwrap().to_string());
+    }
+    let page = s.get("/public/users?limit=3").await;
+    let got: Vec<&str> = page["users"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(got, ids[..3].iter().map(String::as_str).collect::<Vec<_>>());
+    let token = page["nextPaginationToken"].as_str().unwrap().to_string();
+    let page2 = s.get(&format!("/public/users?limit=3&paginationToken={token}")).await;
+    assert_eq!(page2["users"][0]["id"], ids[3].as_str());
+    let desc = s.get("/public/users?limit=2&timeJoinedOrder=DESC").await;
+    assert_eq!(desc["users"][0]["id"], ids[6].as_str());
+    let search = s.get("/public/users?email=user3").await;
+    assert_eq!(search["users"].as_array().unwrap().len(), 1);
+    let (st, body) = s.request("GET", "/public/users?paginationToken=%%%", None, &[("cdi-version","5.4")]).await;
+    assert_eq!((st, body.as_str()), (400, "invalid pagination token\n"));
+    assert_eq!(s.get("/public/users/count").await["count"], 7);
+    assert_eq!(s.get("/users/count?includeAllTenants=true").await["count"], 7);
+    // Sessions count as activity.
+    s.post("/public/recipe/session", json!({"userId": ids[0], "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}})).await;
+    assert_eq!(s.get(&format!("/users/count/active?since={}", common::START_MS)).await["count"], 1);
+    // Deleting a user removes every trace.
+    s.put("/recipe/user/metadata", json!({"userId": ids[0], "metadataUpdate": {"a": 1}})).await;
+    assert_eq!(s.post("/user/remove", json!({"userId": ids[0]})).await["status"], "OK");
+    assert_eq!(s.get(&format!("/user/id?userId={}", ids[0])).await["status"], "UNKNOWN_USER_ID_ERROR");
+    assert_eq!(s.get(&format!("/recipe/user/metadata?userId={}", ids[0])).await["metadata"], json!({}));
+    assert_eq!(s.get(&format!("/recipe/session/user?userId={}", ids[0])).await["sessionHandles"], json!([]));
+    assert_eq!(s.get("/public/users/count").await["count"], 6);
+    assert_eq!(s.post("/public/recipe/signin", json!({"email": "user0@example.com", "password": "pw"})).await["status"], "WRONG_CREDENTIALS_ERROR");
+    assert_eq!(s.post("/user/remove", json!({"userId": "unknown"})).await["status"], "OK");
+    s.stop().await;
+}
+
+async fn password_hash_import(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cfg()).await else { return };
+    let bcrypt = "$2a$04$4Z2nxGnI1mXKQdKV/WxZ7OaBYDJTFUvBI3ARsLbEW7XnaI9qPAHdG"; // "password" (cost 4)
+    let r = s.post("/public/recipe/user/passwordhash/import", json!({"email": "imp@example.com", "passwordHash": bcrypt})).await;
+    assert_eq!(r["didUserAlreadyExist"], false);
+    let (st, _) = s.request("POST", "/public/recipe/user/passwordhash/import", Some(json!({"email": "x@example.com", "passwordHash": "garbage"})), &[("cdi-version","5.4")]).await;
+    assert_eq!(st, 400);
+    let (st, _) = s.request("POST", "/public/recipe/user/passwordhash/import", Some(json!({"email": "x@example.com", "passwordHash": bcrypt, "hashingAlgorithm": "ARGON2"})), &[("cdi-version","5.4")]).await;
+    assert_eq!(st, 400);
+    let argon = s.post("/public/recipe/user/passwordhash/import", json!({"email": "imp@example.com", "passwordHash": "$argon2id$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$xdhJXVf6QIhLMnXQ9E5wKA", "hashingAlgorithm": "argon2"})).await;
+    assert_eq!(argon["didUserAlreadyExist"], true);
+    s.stop().await;
+}
+
+both_backends! {
+    signup_signin_and_user_object => signup_signin_and_user_object;
+    password_reset_and_update => password_reset_and_update;
+    email_verification => email_verification;
+    metadata_roles_mapping => metadata_roles_mapping;
+    listing_counting_and_deletion => listing_counting_and_deletion;
+    password_hash_import => password_hash_import;
+}
