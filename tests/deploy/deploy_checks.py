@@ -353,18 +353,23 @@ def cmd_helm(chart: str, outdir: str, kube_version: str, *value_files: str) -> N
         rendered = loaded.render(values or None, name="st", namespace="auth", is_install=True)
     Path(outdir).mkdir(parents=True, exist_ok=True)
     documents = []
-    for name in sorted(rendered):
-        if not name.endswith((".yaml", ".yml")):
-            continue  # NOTES.txt (helm template does not print it either)
-        for doc in yaml.safe_load_all(rendered[name]):
-            if doc:
-                documents.append((name, doc))
+    with open(Path(outdir) / "manifests.yaml", "w") as out:
+        for name in sorted(rendered):
+            if not name.endswith((".yaml", ".yml")):
+                continue  # NOTES.txt (helm template does not print it either)
+            docs = [d for d in yaml.safe_load_all(rendered[name]) if d]
+            if not docs:
+                continue
+            documents += [(name, d) for d in docs]
+            out.write(f"---\n# Source: {name}\n{rendered[name].strip()}\n")
     if "supertokens/templates/NOTES.txt" not in rendered:
         die("NOTES.txt did not render")
-    with open(Path(outdir) / "manifests.yaml", "w") as out:
-        for name, doc in documents:
-            out.write(f"---\n# Source: {name}\n")
-            yaml.safe_dump(doc, out, sort_keys=False)
+    for _, doc in documents:
+        if doc.get("kind") == "ConfigMap" and "config.yaml" in doc.get("data", {}):
+            (Path(outdir) / "config.yaml").write_text(doc["data"]["config.yaml"])
+        if doc.get("kind") == "ConfigMap" and doc["metadata"]["name"].endswith("-env"):
+            env_lines = [f"{k}={v}" for k, v in (doc.get("data") or {}).items()]
+            (Path(outdir) / "env.txt").write_text("".join(f"{line}\n" for line in env_lines))
     kinds = [f"{d['kind']}/{d['metadata']['name']}" for _, d in documents]
     print(f"  rendered {len(documents)} objects: {', '.join(kinds)}")
     (Path(outdir) / "kinds.txt").write_text("\n".join(kinds) + "\n")
@@ -387,8 +392,8 @@ def cmd_helm_must_fail(chart: str, *assignments: str) -> None:
             loaded.validate_schema(values)
             loaded.render(values, name="st", namespace="auth", is_install=True)
     except Exception as exc:  # noqa: BLE001 - any Helm error is the expected outcome
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"  rejected as expected ({' '.join(assignments)}): {first[:160]}")
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"  rejected as expected ({' '.join(assignments)}): {reason[:200]}")
         return
     die(f"the chart accepted values it must reject: {' '.join(assignments)}")
 

@@ -33,7 +33,14 @@ async fn signup_signin_and_user_object(b: Backend) {
     // Same email again (any case) is taken.
     assert_eq!(sign_up(&s, "alice@example.com", "x").await["status"], "EMAIL_ALREADY_EXISTS_ERROR");
     // Empty password is a 400.
-    let (st, body) = s.request("POST", "/public/recipe/signup", Some(json!({"email":"b@x.com","password":""})), &[("cdi-version","5.4")]).await;
+    let (st, body) = s
+        .request(
+            "POST",
+            "/public/recipe/signup",
+            Some(json!({"email":"b@x.com","password":""})),
+            &[("cdi-version", "5.4")],
+        )
+        .await;
     assert_eq!((st, body.as_str()), (400, "Password cannot be an empty string\n"));
     // Sign-in.
     let ok = s.post("/public/recipe/signin", json!({"email": "ALICE@example.com", "password": "pw-1"})).await;
@@ -55,43 +62,64 @@ async fn signup_signin_and_user_object(b: Backend) {
     s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1"})).await;
     let other = s.post("/t1/recipe/signin", json!({"email": "alice@example.com", "password": "pw-1"})).await;
     assert_eq!(other["status"], "WRONG_CREDENTIALS_ERROR");
-    assert_eq!(s.post("/t1/recipe/signup", json!({"email": "alice@example.com", "password": "p"})).await["status"], "OK");
+    assert_eq!(
+        s.post("/t1/recipe/signup", json!({"email": "alice@example.com", "password": "p"})).await["status"],
+        "OK"
+    );
     s.stop().await;
 }
 
 async fn password_reset_and_update(b: Backend) {
     let Some(s) = TestServer::spawn(b, cfg()).await else { return };
     let id = sign_up(&s, "bob@example.com", "old").await["user"]["id"].as_str().unwrap().to_string();
-    let t1 = s.post("/public/recipe/user/password/reset/token", json!({"userId": id, "email": "bob@example.com"})).await;
-    let t2 = s.post("/public/recipe/user/password/reset/token", json!({"userId": id, "email": "bob@example.com"})).await;
+    let t1 =
+        s.post("/public/recipe/user/password/reset/token", json!({"userId": id, "email": "bob@example.com"})).await;
+    let t2 =
+        s.post("/public/recipe/user/password/reset/token", json!({"userId": id, "email": "bob@example.com"})).await;
     let (t1, t2) = (t1["token"].as_str().unwrap().to_string(), t2["token"].as_str().unwrap().to_string());
     assert_ne!(t1, t2);
     let unknown = s.post("/public/recipe/user/password/reset/token", json!({"userId": "nope", "email": "x@y.z"})).await;
     assert_eq!(unknown["status"], "UNKNOWN_USER_ID_ERROR");
     let c = s.post("/public/recipe/user/password/reset/token/consume", json!({"token": t1})).await;
-    assert_eq!((c["status"].as_str(), c["userId"].as_str(), c["email"].as_str()), (Some("OK"), Some(id.as_str()), Some("bob@example.com")));
+    assert_eq!(
+        (c["status"].as_str(), c["userId"].as_str(), c["email"].as_str()),
+        (Some("OK"), Some(id.as_str()), Some("bob@example.com"))
+    );
     // Single use, and consuming deletes all of the user's tokens.
     for t in [&t1, &t2] {
         let again = s.post("/public/recipe/user/password/reset/token/consume", json!({"token": t})).await;
         assert_eq!(again["status"], "RESET_PASSWORD_INVALID_TOKEN_ERROR");
     }
     // Expiry from config (default 1 h).
-    let t3 = s.post("/public/recipe/user/password/reset/token", json!({"userId": id, "email": "bob@example.com"})).await;
+    let t3 =
+        s.post("/public/recipe/user/password/reset/token", json!({"userId": id, "email": "bob@example.com"})).await;
     s.clock.advance_ms(3_600_001);
     let late = s.post("/public/recipe/user/password/reset/token/consume", json!({"token": t3["token"]})).await;
     assert_eq!(late["status"], "RESET_PASSWORD_INVALID_TOKEN_ERROR");
     // PUT /recipe/user changes the password and the email.
     let put = s.put("/recipe/user", json!({"recipeUserId": id, "password": "new"})).await;
     assert_eq!(put["status"], "OK");
-    assert_eq!(s.post("/public/recipe/signin", json!({"email": "bob@example.com", "password": "new"})).await["status"], "OK");
-    assert_eq!(s.post("/public/recipe/signin", json!({"email": "bob@example.com", "password": "old"})).await["status"], "WRONG_CREDENTIALS_ERROR");
+    assert_eq!(
+        s.post("/public/recipe/signin", json!({"email": "bob@example.com", "password": "new"})).await["status"],
+        "OK"
+    );
+    assert_eq!(
+        s.post("/public/recipe/signin", json!({"email": "bob@example.com", "password": "old"})).await["status"],
+        "WRONG_CREDENTIALS_ERROR"
+    );
     sign_up(&s, "carol@example.com", "c").await;
     let clash = s.put("/recipe/user", json!({"recipeUserId": id, "email": "carol@example.com"})).await;
     assert_eq!(clash["status"], "EMAIL_ALREADY_EXISTS_ERROR");
     let moved = s.put("/recipe/user", json!({"recipeUserId": id, "email": "Bobby@example.com"})).await;
     assert_eq!(moved["status"], "OK");
-    assert_eq!(s.post("/public/recipe/signin", json!({"email": "bobby@example.com", "password": "new"})).await["status"], "OK");
-    assert_eq!(s.put("/recipe/user", json!({"recipeUserId": "nope", "password": "x"})).await["status"], "UNKNOWN_USER_ID_ERROR");
+    assert_eq!(
+        s.post("/public/recipe/signin", json!({"email": "bobby@example.com", "password": "new"})).await["status"],
+        "OK"
+    );
+    assert_eq!(
+        s.put("/recipe/user", json!({"recipeUserId": "nope", "password": "x"})).await["status"],
+        "UNKNOWN_USER_ID_ERROR"
+    );
     s.stop().await;
 }
 
@@ -108,11 +136,19 @@ async fn email_verification(b: Backend) {
     assert_eq!((v["userId"].as_str(), v["email"].as_str()), (Some(id.as_str()), Some("eve@example.com")));
     assert_eq!(s.get(&q).await["isVerified"], true);
     assert_eq!(s.get(&format!("/user/id?userId={id}")).await["user"]["loginMethods"][0]["verified"], true);
-    let again = s.post("/public/recipe/user/email/verify/token", json!({"userId": id, "email": "eve@example.com"})).await;
+    let again =
+        s.post("/public/recipe/user/email/verify/token", json!({"userId": id, "email": "eve@example.com"})).await;
     assert_eq!(again["status"], "EMAIL_ALREADY_VERIFIED_ERROR");
     s.post("/recipe/user/email/verify/remove", json!({"userId": id, "email": "eve@example.com"})).await;
     assert_eq!(s.get(&q).await["isVerified"], false);
-    let (st, _) = s.request("POST", "/public/recipe/user/email/verify", Some(json!({"method": "x", "token": "t"})), &[("cdi-version","5.4")]).await;
+    let (st, _) = s
+        .request(
+            "POST",
+            "/public/recipe/user/email/verify",
+            Some(json!({"method": "x", "token": "t"})),
+            &[("cdi-version", "5.4")],
+        )
+        .await;
     assert_eq!(st, 400);
     s.stop().await;
 }
@@ -127,36 +163,68 @@ async fn metadata_roles_mapping(b: Backend) {
     s.post("/recipe/user/metadata/remove", json!({"userId": "u1"})).await;
     assert_eq!(s.get("/recipe/user/metadata?userId=u1").await["metadata"], json!({}));
     // Roles.
-    assert_eq!(s.put("/recipe/role", json!({"role": "admin", "permissions": ["read", "write"]})).await["createdNewRole"], true);
-    assert_eq!(s.put("/recipe/role", json!({"role": "admin", "permissions": ["delete"]})).await["createdNewRole"], false);
-    let mut perms: Vec<String> = serde_json::from_value(s.get("/recipe/role/permissions?role=admin").await["permissions"].clone()).unwrap();
+    assert_eq!(
+        s.put("/recipe/role", json!({"role": "admin", "permissions": ["read", "write"]})).await["createdNewRole"],
+        true
+    );
+    assert_eq!(
+        s.put("/recipe/role", json!({"role": "admin", "permissions": ["delete"]})).await["createdNewRole"],
+        false
+    );
+    let mut perms: Vec<String> =
+        serde_json::from_value(s.get("/recipe/role/permissions?role=admin").await["permissions"].clone()).unwrap();
     perms.sort();
     assert_eq!(perms, ["delete", "read", "write"]);
     assert_eq!(s.get("/recipe/permission/roles?permission=read").await["roles"], json!(["admin"]));
-    assert_eq!(s.put("/public/recipe/user/role", json!({"userId": "u1", "role": "admin"})).await["didUserAlreadyHaveRole"], false);
-    assert_eq!(s.put("/public/recipe/user/role", json!({"userId": "u1", "role": "admin"})).await["didUserAlreadyHaveRole"], true);
-    assert_eq!(s.put("/public/recipe/user/role", json!({"userId": "u1", "role": "nope"})).await["status"], "UNKNOWN_ROLE_ERROR");
+    assert_eq!(
+        s.put("/public/recipe/user/role", json!({"userId": "u1", "role": "admin"})).await["didUserAlreadyHaveRole"],
+        false
+    );
+    assert_eq!(
+        s.put("/public/recipe/user/role", json!({"userId": "u1", "role": "admin"})).await["didUserAlreadyHaveRole"],
+        true
+    );
+    assert_eq!(
+        s.put("/public/recipe/user/role", json!({"userId": "u1", "role": "nope"})).await["status"],
+        "UNKNOWN_ROLE_ERROR"
+    );
     assert_eq!(s.get("/public/recipe/user/roles?userId=u1").await["roles"], json!(["admin"]));
     assert_eq!(s.get("/public/recipe/role/users?role=admin").await["users"], json!(["u1"]));
     s.post("/recipe/role/permissions/remove", json!({"role": "admin", "permissions": ["delete"]})).await;
     assert_eq!(s.get("/recipe/role/permissions?role=admin").await["permissions"].as_array().unwrap().len(), 2);
-    assert_eq!(s.post("/public/recipe/user/role/remove", json!({"userId": "u1", "role": "admin"})).await["didUserHaveRole"], true);
+    assert_eq!(
+        s.post("/public/recipe/user/role/remove", json!({"userId": "u1", "role": "admin"})).await["didUserHaveRole"],
+        true
+    );
     assert_eq!(s.post("/recipe/role/remove", json!({"role": "admin"})).await["didRoleExist"], true);
     assert_eq!(s.get("/recipe/roles").await["roles"], json!([]));
     // User-id mapping applies to the user object, sign-in and sessions.
     let id = sign_up(&s, "map@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
-    let r = s.post("/recipe/userid/map", json!({"superTokensUserId": id, "externalUserId": "ext-1", "externalUserIdInfo": "info"})).await;
+    let r = s
+        .post(
+            "/recipe/userid/map",
+            json!({"superTokensUserId": id, "externalUserId": "ext-1", "externalUserIdInfo": "info"}),
+        )
+        .await;
     assert_eq!(r["status"], "OK");
     let dup = s.post("/recipe/userid/map", json!({"superTokensUserId": id, "externalUserId": "ext-2"})).await;
     assert_eq!(dup["status"], "USER_ID_MAPPING_ALREADY_EXISTS_ERROR");
-    assert_eq!(s.post("/recipe/userid/map", json!({"superTokensUserId": "nope", "externalUserId": "e"})).await["status"], "UNKNOWN_SUPERTOKENS_USER_ID_ERROR");
+    assert_eq!(
+        s.post("/recipe/userid/map", json!({"superTokensUserId": "nope", "externalUserId": "e"})).await["status"],
+        "UNKNOWN_SUPERTOKENS_USER_ID_ERROR"
+    );
     let g = s.get("/recipe/userid/map?userId=ext-1&userIdType=EXTERNAL").await;
     assert_eq!((g["superTokensUserId"].as_str(), g["externalUserIdInfo"].as_str()), (Some(id.as_str()), Some("info")));
     let signin = s.post("/public/recipe/signin", json!({"email": "map@example.com", "password": "pw"})).await;
     assert_eq!(signin["user"]["id"], "ext-1");
     assert_eq!(signin["recipeUserId"], "ext-1");
     assert_eq!(s.get("/user/id?userId=ext-1").await["user"]["id"], "ext-1");
-    let sess = s.post("/public/recipe/session", json!({"userId": id, "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}})).await;
+    let sess = s
+        .post(
+            "/public/recipe/session",
+            json!({"userId": id, "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}}),
+        )
+        .await;
     assert_eq!(sess["session"]["userId"], "ext-1");
     s.put("/recipe/userid/external-user-id-info", json!({"userId": "ext-1", "externalUserIdInfo": null})).await;
     assert!(s.get("/recipe/userid/map?userId=ext-1").await.get("externalUserIdInfo").is_none());
@@ -182,12 +250,16 @@ async fn listing_counting_and_deletion(b: Backend) {
     assert_eq!(desc["users"][0]["id"], ids[6].as_str());
     let search = s.get("/public/users?email=user3").await;
     assert_eq!(search["users"].as_array().unwrap().len(), 1);
-    let (st, body) = s.request("GET", "/public/users?paginationToken=%%%", None, &[("cdi-version","5.4")]).await;
+    let (st, body) = s.request("GET", "/public/users?paginationToken=%%%", None, &[("cdi-version", "5.4")]).await;
     assert_eq!((st, body.as_str()), (400, "invalid pagination token\n"));
     assert_eq!(s.get("/public/users/count").await["count"], 7);
     assert_eq!(s.get("/users/count?includeAllTenants=true").await["count"], 7);
     // Sessions count as activity.
-    s.post("/public/recipe/session", json!({"userId": ids[0], "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}})).await;
+    s.post(
+        "/public/recipe/session",
+        json!({"userId": ids[0], "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}}),
+    )
+    .await;
     assert_eq!(s.get(&format!("/users/count/active?since={}", common::START_MS)).await["count"], 1);
     // Deleting a user removes every trace.
     s.put("/recipe/user/metadata", json!({"userId": ids[0], "metadataUpdate": {"a": 1}})).await;
@@ -196,7 +268,10 @@ async fn listing_counting_and_deletion(b: Backend) {
     assert_eq!(s.get(&format!("/recipe/user/metadata?userId={}", ids[0])).await["metadata"], json!({}));
     assert_eq!(s.get(&format!("/recipe/session/user?userId={}", ids[0])).await["sessionHandles"], json!([]));
     assert_eq!(s.get("/public/users/count").await["count"], 6);
-    assert_eq!(s.post("/public/recipe/signin", json!({"email": "user0@example.com", "password": "pw"})).await["status"], "WRONG_CREDENTIALS_ERROR");
+    assert_eq!(
+        s.post("/public/recipe/signin", json!({"email": "user0@example.com", "password": "pw"})).await["status"],
+        "WRONG_CREDENTIALS_ERROR"
+    );
     assert_eq!(s.post("/user/remove", json!({"userId": "unknown"})).await["status"], "OK");
     s.stop().await;
 }
@@ -204,11 +279,27 @@ async fn listing_counting_and_deletion(b: Backend) {
 async fn password_hash_import(b: Backend) {
     let Some(s) = TestServer::spawn(b, cfg()).await else { return };
     let bcrypt = "$2a$04$4Z2nxGnI1mXKQdKV/WxZ7OaBYDJTFUvBI3ARsLbEW7XnaI9qPAHdG"; // "password" (cost 4)
-    let r = s.post("/public/recipe/user/passwordhash/import", json!({"email": "imp@example.com", "passwordHash": bcrypt})).await;
+    let r = s
+        .post("/public/recipe/user/passwordhash/import", json!({"email": "imp@example.com", "passwordHash": bcrypt}))
+        .await;
     assert_eq!(r["didUserAlreadyExist"], false);
-    let (st, _) = s.request("POST", "/public/recipe/user/passwordhash/import", Some(json!({"email": "x@example.com", "passwordHash": "garbage"})), &[("cdi-version","5.4")]).await;
+    let (st, _) = s
+        .request(
+            "POST",
+            "/public/recipe/user/passwordhash/import",
+            Some(json!({"email": "x@example.com", "passwordHash": "garbage"})),
+            &[("cdi-version", "5.4")],
+        )
+        .await;
     assert_eq!(st, 400);
-    let (st, _) = s.request("POST", "/public/recipe/user/passwordhash/import", Some(json!({"email": "x@example.com", "passwordHash": bcrypt, "hashingAlgorithm": "ARGON2"})), &[("cdi-version","5.4")]).await;
+    let (st, _) = s
+        .request(
+            "POST",
+            "/public/recipe/user/passwordhash/import",
+            Some(json!({"email": "x@example.com", "passwordHash": bcrypt, "hashingAlgorithm": "ARGON2"})),
+            &[("cdi-version", "5.4")],
+        )
+        .await;
     assert_eq!(st, 400);
     let argon = s.post("/public/recipe/user/passwordhash/import", json!({"email": "imp@example.com", "passwordHash": "$argon2id$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$xdhJXVf6QIhLMnXQ9E5wKA", "hashingAlgorithm": "argon2"})).await;
     assert_eq!(argon["didUserAlreadyExist"], true);

@@ -44,13 +44,7 @@ pub struct KeySpec {
     pub database: bool,
 }
 
-const fn k(
-    name: &'static str,
-    kind: Kind,
-    default: Dv,
-    level: Level,
-    env: Option<&'static str>,
-) -> KeySpec {
+const fn k(name: &'static str, kind: Kind, default: Dv, level: Level, env: Option<&'static str>) -> KeySpec {
     KeySpec { name, kind, default, level, env, database: false }
 }
 
@@ -75,20 +69,8 @@ pub const KEYS: &[KeySpec] = &[
     k("max_server_pool_size", POS, D::Int(10), Base, Some("MAX_SERVER_POOL_SIZE")),
     k("info_log_path", Kind::Str, D::Null, Base, Some("INFO_LOG_PATH")),
     k("error_log_path", Kind::Str, D::Null, Base, Some("ERROR_LOG_PATH")),
-    k(
-        "log_level",
-        Kind::Enum(&["DEBUG", "INFO", "WARN", "ERROR", "NONE"]),
-        D::Str("INFO"),
-        Base,
-        Some("LOG_LEVEL"),
-    ),
-    k(
-        "access_token_validity",
-        Kind::Int { min: 1, max: 86_400_000 },
-        D::Int(3600),
-        App,
-        Some("ACCESS_TOKEN_VALIDITY"),
-    ),
+    k("log_level", Kind::Enum(&["DEBUG", "INFO", "WARN", "ERROR", "NONE"]), D::Str("INFO"), Base, Some("LOG_LEVEL")),
+    k("access_token_validity", Kind::Int { min: 1, max: 86_400_000 }, D::Int(3600), App, Some("ACCESS_TOKEN_VALIDITY")),
     k(
         "refresh_token_validity",
         Kind::Float { min: 0.0, max: f64::MAX },
@@ -128,20 +110,8 @@ pub const KEYS: &[KeySpec] = &[
         Some("RECENT_TOKEN_REUSE_BEHAVIOUR"),
     ),
     k("password_reset_token_lifetime", POS, D::Int(3_600_000), Tenant, Some("PASSWORD_RESET_TOKEN_LIFETIME")),
-    k(
-        "email_verification_token_lifetime",
-        POS,
-        D::Int(86_400_000),
-        Tenant,
-        Some("EMAIL_VERIFICATION_TOKEN_LIFETIME"),
-    ),
-    k(
-        "passwordless_max_code_input_attempts",
-        POS,
-        D::Int(5),
-        Tenant,
-        Some("PASSWORDLESS_MAX_CODE_INPUT_ATTEMPTS"),
-    ),
+    k("email_verification_token_lifetime", POS, D::Int(86_400_000), Tenant, Some("EMAIL_VERIFICATION_TOKEN_LIFETIME")),
+    k("passwordless_max_code_input_attempts", POS, D::Int(5), Tenant, Some("PASSWORDLESS_MAX_CODE_INPUT_ATTEMPTS")),
     k("passwordless_code_lifetime", POS, D::Int(900_000), Tenant, Some("PASSWORDLESS_CODE_LIFETIME")),
     k("totp_max_attempts", POS, D::Int(5), Tenant, Some("TOTP_MAX_ATTEMPTS")),
     k("totp_rate_limit_cooldown_sec", POS, D::Int(900), Tenant, Some("TOTP_RATE_LIMIT_COOLDOWN_SEC")),
@@ -237,7 +207,12 @@ pub const KEYS: &[KeySpec] = &[
         D::Null,
         Some("POSTGRESQL_MINIMUM_IDLE_CONNECTIONS"),
     ),
-    db("migration_mode", Kind::Enum(&["LEGACY", "DUAL_WRITE_READ_OLD", "DUAL_WRITE_READ_NEW", "MIGRATED"]), D::Str("LEGACY"), Some("SUPERTOKENS_MIGRATION_MODE")),
+    db(
+        "migration_mode",
+        Kind::Enum(&["LEGACY", "DUAL_WRITE_READ_OLD", "DUAL_WRITE_READ_NEW", "MIGRATED"]),
+        D::Str("LEGACY"),
+        Some("SUPERTOKENS_MIGRATION_MODE"),
+    ),
 ];
 
 pub fn spec(name: &str) -> Option<&'static KeySpec> {

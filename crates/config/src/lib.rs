@@ -6,7 +6,7 @@
 
 pub mod keys;
 
-use keys::{Dv as Dflt, Kind, KeySpec, Level, KEYS};
+use keys::{Dv as Dflt, KeySpec, Kind, Level, KEYS};
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -263,7 +263,7 @@ pub struct CoreConfig {
     pub disable_telemetry: bool,
 }
 
-fn get<'a>(map: &'a ConfigMap, key: &str) -> Value {
+fn get(map: &ConfigMap, key: &str) -> Value {
     match map.get(key) {
         Some(v) if !v.is_null() => v.clone(),
         _ => keys::spec(key).map(default_value).unwrap_or(Value::Null),
@@ -307,8 +307,7 @@ pub fn parse_api_keys(raw: &str) -> Result<Vec<String>, String> {
     for key in cleaned.split(',').filter(|k| !k.is_empty()) {
         if key.len() < 20 || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '=' || c == '-') {
             return Err(
-                "each API key must be at least 20 characters long and contain only letters, digits, '=' and '-'"
-                    .into(),
+                "each API key must be at least 20 characters long and contain only letters, digits, '=' and '-'".into(),
             );
         }
         keys.push(key.to_string());
@@ -342,8 +341,8 @@ impl CoreConfig {
             Some(raw) => parse_api_keys(&raw).map_err(|e| bad("api_keys", &e))?,
             None => Vec::new(),
         };
-        let base_path = normalise_base_path(&string(map, "base_path").unwrap_or_default())
-            .map_err(|e| bad("base_path", &e))?;
+        let base_path =
+            normalise_base_path(&string(map, "base_path").unwrap_or_default()).map_err(|e| bad("base_path", &e))?;
         let max_server_pool_size = int(map, "max_server_pool_size") as usize;
         let argon2_hashing_pool_size = int(map, "argon2_hashing_pool_size") as usize;
         if argon2_hashing_pool_size > max_server_pool_size {

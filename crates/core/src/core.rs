@@ -53,7 +53,8 @@ impl Core {
         base_map: ConfigMap,
         test_mode: bool,
     ) -> CoreResult<Core> {
-        let base = Arc::new(CoreConfig::from_map(&base_map, test_mode).map_err(|e| CoreError::Internal(e.to_string()))?);
+        let base =
+            Arc::new(CoreConfig::from_map(&base_map, test_mode).map_err(|e| CoreError::Internal(e.to_string()))?);
         let hashing = crate::password::Hasher::new(&base);
         Ok(Core {
             hashing,
@@ -107,7 +108,9 @@ impl Core {
     /// The app (its public tenant). Unknown ⇒ the reference's 400 for apps.
     pub async fn app(&self, app: &AppId) -> CoreResult<Arc<TenantEntry>> {
         self.tenant(&TenantIdentifier::app_public(app)).await.map_err(|e| match e {
-            CoreError::TenantOrAppNotFound(_) => CoreError::TenantOrAppNotFound(TenantIdentifier::app_not_found_message(app)),
+            CoreError::TenantOrAppNotFound(_) => {
+                CoreError::TenantOrAppNotFound(TenantIdentifier::app_not_found_message(app))
+            }
             other => other,
         })
     }

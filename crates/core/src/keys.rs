@@ -78,8 +78,9 @@ impl KeySet {
     pub fn signing_key(&self, now: i64) -> Option<&Arc<SigningKey>> {
         let valid: Vec<&Arc<SigningKey>> = self.valid_dynamic(now).take(2).collect();
         match valid.as_slice() {
-            [latest, previous] if latest.created_at + self.timing.overlap > now
-                && now < previous.created_at + self.timing.interval =>
+            [latest, previous]
+                if latest.created_at + self.timing.overlap > now
+                    && now < previous.created_at + self.timing.interval =>
             {
                 Some(previous)
             }
@@ -183,7 +184,7 @@ impl AppKeys {
         for s in &stored {
             dynamic.push(parse(s)?);
         }
-        dynamic.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        dynamic.sort_by_key(|k| std::cmp::Reverse(k.created_at));
         let static_key = match &static_stored {
             Some(s) => Some(parse(s)?),
             None => None,

@@ -17,5 +17,5 @@ pub mod users;
 
 pub use crate::core::Core;
 pub mod jobs;
-pub mod tenancy;
 pub mod password;
+pub mod tenancy;

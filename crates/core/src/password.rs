@@ -74,7 +74,10 @@ pub fn verify_blocking(password: &str, stored: &str, firebase_signer_key: Option
     match kind_of(stored) {
         Some(Algorithm::Bcrypt) => {
             // The bcrypt crate does not know $2x$; it is the same algorithm for ASCII input.
-            let normalised = if stored.starts_with("$2x$") { format!("$2a${}", &stored[4..]) } else { stored.to_string() };
+            let normalised = match stored.strip_prefix("$2x$") {
+                Some(rest) => format!("$2a${rest}"),
+                None => stored.to_string(),
+            };
             bcrypt::verify(password, &normalised).unwrap_or(false)
         }
         Some(Algorithm::Argon2) => {
@@ -187,7 +190,9 @@ impl Hasher {
         let mut p = self.params;
         p.algorithm = Params::from_config(app_cfg).algorithm;
         let pw = password.to_string();
-        self.run(p.algorithm == Algorithm::Argon2, move || hash_blocking(&pw, &p, salt)).await?.map_err(CoreError::Internal)
+        self.run(p.algorithm == Algorithm::Argon2, move || hash_blocking(&pw, &p, salt))
+            .await?
+            .map_err(CoreError::Internal)
     }
 
     pub async fn verify(&self, password: &str, stored: &str, firebase_key: Option<String>) -> CoreResult<bool> {

@@ -14,8 +14,17 @@ use st_config::CoreConfig;
 use std::sync::Arc;
 
 /// Claims the core owns in a v5 access token; user payloads may not use them.
-pub const PROTECTED_CLAIMS: [&str; 9] =
-    ["sub", "exp", "iat", "sessionHandle", "refreshTokenHash1", "parentRefreshTokenHash1", "antiCsrfToken", "tId", "rsub"];
+pub const PROTECTED_CLAIMS: [&str; 9] = [
+    "sub",
+    "exp",
+    "iat",
+    "sessionHandle",
+    "refreshTokenHash1",
+    "parentRefreshTokenHash1",
+    "antiCsrfToken",
+    "tId",
+    "rsub",
+];
 
 pub const PROTECTED_FIELD_MESSAGE: &str = "The user payload contains protected field";
 
@@ -124,7 +133,11 @@ pub fn tenant_of_handle(handle: &str) -> TenantId {
 }
 
 fn user_claims(payload: &Map<String, Value>) -> Map<String, Value> {
-    payload.iter().filter(|(k, _)| !PROTECTED_CLAIMS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+    payload
+        .iter()
+        .filter(|(k, _)| !PROTECTED_CLAIMS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Everything needed to mint an access token.
@@ -288,7 +301,8 @@ impl Core {
         }
         let anti_csrf = input.enable_anti_csrf.then(|| uuid_v4(self.rng.as_ref()));
         let master = self.refresh_master_key(&tenant.app).await?;
-        let refresh = self.new_refresh_token(&master, &tenant.tenant, &handle, &input.user_id, None, anti_csrf.as_deref())?;
+        let refresh =
+            self.new_refresh_token(&master, &tenant.tenant, &handle, &input.user_id, None, anti_csrf.as_deref())?;
         let refresh_hash1 = sha256_hex(&refresh);
         let refresh_expiry = now + cfg.refresh_token_validity_ms;
         let user_data = Value::Object(input.user_data_in_jwt);
@@ -395,7 +409,9 @@ impl Core {
         if check_database {
             match self.storage.get_session(&tenant, &info.handle).await? {
                 None => {
-                    return Ok(VerifyOutcome::Unauthorised("Either the session has ended or has been blacklisted".into()))
+                    return Ok(VerifyOutcome::Unauthorised(
+                        "Either the session has ended or has been blacklisted".into(),
+                    ))
                 }
                 Some(row) => payload_needs_update = Value::Object(info.user_data.clone()) != row.jwt_user_payload,
             }
@@ -408,7 +424,10 @@ impl Core {
             tenant_id: info.tenant.to_string(),
         };
         if info.parent_refresh_token_hash1.is_none() && !payload_needs_update {
-            return Ok(VerifyOutcome::Ok { session: summary(Value::Object(info.user_data.clone())), access_token: None });
+            return Ok(VerifyOutcome::Ok {
+                session: summary(Value::Object(info.user_data.clone())),
+                access_token: None,
+            });
         }
         let now = self.now();
         let own_hash2 = sha256_hex(&info.refresh_token_hash1);
@@ -510,8 +529,7 @@ impl Core {
                 Case::Expired | Case::Theft => None,
             }
         };
-        let Some(row) = self.storage.update_session_atomically(&tenant, &payload.session_handle, &decide).await?
-        else {
+        let Some(row) = self.storage.update_session_atomically(&tenant, &payload.session_handle, &decide).await? else {
             return Ok(RefreshOutcome::Unauthorised("Session missing in db or has expired".into()));
         };
         let (primary, recipe) = self.session_user_ids(app, &row.user_id).await?;
@@ -649,10 +667,8 @@ impl Core {
 
     /// Revoke sessions by handle; returns the handles that existed.
     pub async fn revoke_sessions(&self, app: &AppId, handles: &[String]) -> CoreResult<Vec<String>> {
-        let keys: Vec<(TenantIdentifier, String)> = handles
-            .iter()
-            .map(|h| (TenantIdentifier::new(app.clone(), tenant_of_handle(h)), h.clone()))
-            .collect();
+        let keys: Vec<(TenantIdentifier, String)> =
+            handles.iter().map(|h| (TenantIdentifier::new(app.clone(), tenant_of_handle(h)), h.clone())).collect();
         Ok(self.storage.delete_sessions(app, &keys).await?)
     }
 

@@ -60,8 +60,13 @@ pub trait TenantStorage: Send + Sync {
     /// `key_value` delete; returns whether it existed.
     async fn kv_delete(&self, tenant: &TenantIdentifier, name: &str) -> SResult<bool>;
     /// Insert `value` unless a value exists; return the stored value either way.
-    async fn kv_get_or_insert(&self, tenant: &TenantIdentifier, name: &str, value: &str, now_ms: i64)
-        -> SResult<String>;
+    async fn kv_get_or_insert(
+        &self,
+        tenant: &TenantIdentifier,
+        name: &str,
+        value: &str,
+        now_ms: i64,
+    ) -> SResult<String>;
 }
 
 /// A `session_info` row.
@@ -162,8 +167,7 @@ pub trait SigningKeyStorage: Send + Sync {
     /// Cron: delete dynamic keys of `app` created before `before`.
     async fn delete_dynamic_keys_before(&self, app: &AppId, before: i64) -> SResult<u64>;
     /// The app's static RS256 key, inserting `candidate` if there is none yet. Returns the stored one.
-    async fn static_key_get_or_insert(&self, app: &AppId, candidate: Option<&StoredKey>)
-        -> SResult<Option<StoredKey>>;
+    async fn static_key_get_or_insert(&self, app: &AppId, candidate: Option<&StoredKey>) -> SResult<Option<StoredKey>>;
 }
 
 /// A lease on a background job; the job runs only while it is held. Dropping releases it.
@@ -177,9 +181,7 @@ pub trait JobStorage: Send + Sync {
 }
 
 /// Everything a backend provides.
-pub trait Storage:
-    TenantStorage + SessionStorage + SigningKeyStorage + JobStorage + UserStorage + Send + Sync
-{
+pub trait Storage: TenantStorage + SessionStorage + SigningKeyStorage + JobStorage + UserStorage + Send + Sync {
     /// `"memory"` or `"postgresql"`.
     fn kind(&self) -> &'static str;
 }
@@ -288,7 +290,12 @@ pub trait UserStorage: Send + Sync {
         expiry: i64,
     ) -> SResult<()>;
     /// Consume a reset token: returns (user id, email) and deletes every token of that user.
-    async fn reset_token_consume(&self, app: &AppId, token_hash: &str, now_ms: i64) -> SResult<Option<(String, String)>>;
+    async fn reset_token_consume(
+        &self,
+        app: &AppId,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> SResult<Option<(String, String)>>;
     async fn delete_expired_reset_tokens(&self, now_ms: i64) -> SResult<u64>;
 
     async fn ev_token_create(
@@ -316,8 +323,12 @@ pub trait UserStorage: Send + Sync {
     async fn metadata_get(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>>;
     /// Shallow-merge `update` into the stored metadata atomically (`null` deletes a key), with
     /// [`crate::users::merge_metadata`]; returns the result.
-    async fn metadata_update(&self, app: &AppId, user_id: &str, update: &Map<String, Value>)
-        -> SResult<Map<String, Value>>;
+    async fn metadata_update(
+        &self,
+        app: &AppId,
+        user_id: &str,
+        update: &Map<String, Value>,
+    ) -> SResult<Map<String, Value>>;
     async fn metadata_delete(&self, app: &AppId, user_id: &str) -> SResult<bool>;
 
     /// Create the role if missing and add permissions; returns whether it was created.

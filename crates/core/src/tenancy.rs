@@ -29,8 +29,7 @@ impl Core {
         let mut record = existing.clone().unwrap_or_else(|| TenantRecord::new(id.clone()));
         if let Some(cfg) = update.core_config {
             // Keys set to null are removed; others replace the stored value.
-            let normalised =
-                st_config::validate_core_config_update(&cfg).map_err(|e| CoreError::bad(e.to_string()))?;
+            let normalised = st_config::validate_core_config_update(&cfg).map_err(|e| CoreError::bad(e.to_string()))?;
             for (k, v) in &cfg {
                 if v.is_null() {
                     record.core_config.remove(k);

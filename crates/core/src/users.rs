@@ -9,9 +9,7 @@ use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, Email, TenantIdentifier};
 use crate::random::{bytes, sha256_hex, uuid_v4};
-use crate::storage::{
-    AuthUser, MappingCreate, RoleResult, SignUpResult, UpdateResult, UserIdMapping, UserListQuery,
-};
+use crate::storage::{AuthUser, MappingCreate, RoleResult, SignUpResult, UpdateResult, UserIdMapping, UserListQuery};
 use async_trait::async_trait;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -143,7 +141,12 @@ impl Core {
     }
 
     /// `POST /<tenant>/recipe/signup`
-    pub async fn ep_sign_up(&self, tenant: &TenantIdentifier, email: &str, password: &str) -> CoreResult<SignUpOutcome> {
+    pub async fn ep_sign_up(
+        &self,
+        tenant: &TenantIdentifier,
+        email: &str,
+        password: &str,
+    ) -> CoreResult<SignUpOutcome> {
         if password.is_empty() {
             return Err(CoreError::bad("Password cannot be an empty string"));
         }
@@ -162,7 +165,12 @@ impl Core {
     }
 
     /// `POST /<tenant>/recipe/signin`. An unknown e-mail costs one hash verification too.
-    pub async fn ep_sign_in(&self, tenant: &TenantIdentifier, email: &str, password: &str) -> CoreResult<SignInOutcome> {
+    pub async fn ep_sign_in(
+        &self,
+        tenant: &TenantIdentifier,
+        email: &str,
+        password: &str,
+    ) -> CoreResult<SignInOutcome> {
         self.tenant(tenant).await?;
         let cfg = self.app_config(&tenant.app).await?;
         let email = Email::normalise(email);
@@ -195,7 +203,12 @@ impl Core {
     }
 
     /// `POST /<tenant>/recipe/user/password/reset/token`
-    pub async fn ep_reset_token(&self, tenant: &TenantIdentifier, user_id: &str, email: &str) -> CoreResult<Option<String>> {
+    pub async fn ep_reset_token(
+        &self,
+        tenant: &TenantIdentifier,
+        user_id: &str,
+        email: &str,
+    ) -> CoreResult<Option<String>> {
         let entry = self.tenant(tenant).await?;
         let Some((recipe_user, _)) = self.ep_method(&tenant.app, user_id).await? else { return Ok(None) };
         let token = new_token(self);
@@ -206,7 +219,11 @@ impl Core {
     }
 
     /// `POST /<tenant>/recipe/user/password/reset/token/consume`: (user id, email).
-    pub async fn ep_consume_reset_token(&self, tenant: &TenantIdentifier, token: &str) -> CoreResult<Option<(String, String)>> {
+    pub async fn ep_consume_reset_token(
+        &self,
+        tenant: &TenantIdentifier,
+        token: &str,
+    ) -> CoreResult<Option<(String, String)>> {
         self.tenant(tenant).await?;
         match self.storage.reset_token_consume(&tenant.app, &sha256_hex(token), self.now()).await? {
             Some((user, email)) => Ok(Some((self.external_user_id(&tenant.app, &user).await?, email))),
@@ -351,7 +368,12 @@ impl Core {
     // ---- email verification ----
 
     /// `POST /<tenant>/recipe/user/email/verify/token`: `None` = already verified.
-    pub async fn ev_create_token(&self, tenant: &TenantIdentifier, user_id: &str, email: &str) -> CoreResult<Option<String>> {
+    pub async fn ev_create_token(
+        &self,
+        tenant: &TenantIdentifier,
+        user_id: &str,
+        email: &str,
+    ) -> CoreResult<Option<String>> {
         let entry = self.tenant(tenant).await?;
         let email = Email::normalise(email);
         if self.storage.ev_is_verified(&tenant.app, user_id, email.as_str()).await? {
@@ -476,7 +498,12 @@ pub async fn session_user_ids(core: &Core, app: &AppId, user_id: &str) -> CoreRe
 
 /// Every user id whose sessions belong to `user_id`: itself (both id forms) plus, when asked,
 /// every recipe user of its group.
-pub async fn session_lookup_ids(core: &Core, app: &AppId, user_id: &str, include_linked: bool) -> CoreResult<Vec<String>> {
+pub async fn session_lookup_ids(
+    core: &Core,
+    app: &AppId,
+    user_id: &str,
+    include_linked: bool,
+) -> CoreResult<Vec<String>> {
     let mut ids = vec![user_id.to_string()];
     let internal = core.internal_user_id(app, user_id).await?;
     let mut st_ids = vec![internal.clone()];

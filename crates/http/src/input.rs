@@ -76,7 +76,9 @@ impl Body {
     pub fn opt_i64(&self, field: &str) -> Result<Option<i64>, ApiError> {
         match self.get(field)? {
             None => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(Some).ok_or_else(|| invalid(field)),
+            Some(Value::Number(n)) => {
+                n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(Some).ok_or_else(|| invalid(field))
+            }
             Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| invalid(field)),
             Some(_) => Err(invalid(field)),
         }
@@ -157,11 +159,11 @@ impl Query {
     pub fn opt_i64(&self, field: &str) -> Result<Option<i64>, ApiError> {
         match self.0.get(field) {
             None => Ok(None),
-            Some(v) => v
-                .trim()
-                .parse::<i64>()
-                .map(Some)
-                .map_err(|_| ApiError::BadRequest(format!("Field name '{field}' must be an int in the GET request"))),
+            Some(v) => {
+                v.trim().parse::<i64>().map(Some).map_err(|_| {
+                    ApiError::BadRequest(format!("Field name '{field}' must be an int in the GET request"))
+                })
+            }
         }
     }
 }
@@ -174,15 +176,13 @@ pub fn decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;

@@ -204,11 +204,7 @@ async fn route(req: &HttpRequest, body: &[u8], state: &ServerState) -> Result<Ht
         }
         Scope::Management | Scope::None => {}
     }
-    let body = if *method == Method::POST || *method == Method::PUT {
-        Body::parse(body)
-    } else {
-        Body::empty()
-    };
+    let body = if *method == Method::POST || *method == Method::PUT { Body::parse(body) } else { Body::empty() };
     let rid = req.headers().get("rid").and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string());
     let ctx = Ctx { state, tenant, body, query: Query::parse(req.query_string()), cdi: &cdi, rid };
     match handlers::dispatch(h, &ctx).await? {

@@ -85,8 +85,20 @@ impl Router {
         r.add("/recipe/multitenancy/app/remove", vec![(post.clone(), AppRemove)], Management, true, true);
         r.add("/recipe/multitenancy/app/list", vec![(get.clone(), AppList)], Management, true, true);
         r.add("/recipe/multitenancy/app/list/v2", vec![(get.clone(), AppList)], Management, true, true);
-        r.add("/recipe/multitenancy/tenant", vec![(put.clone(), TenantPut), (get.clone(), TenantGetV1)], Management, true, true);
-        r.add("/recipe/multitenancy/tenant/v2", vec![(put.clone(), TenantPut), (get.clone(), TenantGetV2)], Management, true, true);
+        r.add(
+            "/recipe/multitenancy/tenant",
+            vec![(put.clone(), TenantPut), (get.clone(), TenantGetV1)],
+            Management,
+            true,
+            true,
+        );
+        r.add(
+            "/recipe/multitenancy/tenant/v2",
+            vec![(put.clone(), TenantPut), (get.clone(), TenantGetV2)],
+            Management,
+            true,
+            true,
+        );
         r.add("/recipe/multitenancy/tenant/remove", vec![(post.clone(), TenantRemove)], Management, true, true);
         r.add("/recipe/multitenancy/tenant/list", vec![(get.clone(), TenantList)], Management, true, true);
         r.add("/recipe/multitenancy/tenant/list/v2", vec![(get.clone(), TenantList)], Management, true, true);

@@ -278,7 +278,7 @@ impl SigningKeyStorage for MemoryStorage {
             }
         }
         let mut valid: Vec<StoredKey> = keys.iter().filter(|k| k.created_at >= verify_after).cloned().collect();
-        valid.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        valid.sort_by_key(|k| std::cmp::Reverse(k.created_at));
         Ok((valid, inserted))
     }
 
@@ -290,11 +290,7 @@ impl SigningKeyStorage for MemoryStorage {
         Ok((n - keys.len()) as u64)
     }
 
-    async fn static_key_get_or_insert(
-        &self,
-        app: &AppId,
-        candidate: Option<&StoredKey>,
-    ) -> SResult<Option<StoredKey>> {
+    async fn static_key_get_or_insert(&self, app: &AppId, candidate: Option<&StoredKey>) -> SResult<Option<StoredKey>> {
         let mut s = self.lock();
         if let Some(k) = s.static_keys.get(app) {
             return Ok(Some(k.clone()));

@@ -76,7 +76,10 @@ impl UserTables {
         self.users
             .iter()
             .find(|((a, _), r)| {
-                a == &tenant.app && r.recipe_id == "emailpassword" && r.email.as_deref() == Some(email) && r.tenants.contains(tenant)
+                a == &tenant.app
+                    && r.recipe_id == "emailpassword"
+                    && r.email.as_deref() == Some(email)
+                    && r.tenants.contains(tenant)
             })
             .map(|((_, id), r)| (id, r))
     }
@@ -184,12 +187,24 @@ impl UserStorage for MemoryStorage {
         Ok(out)
     }
 
-    async fn reset_token_create(&self, app: &AppId, user_id: &str, token_hash: &str, email: &str, expiry: i64) -> SResult<()> {
+    async fn reset_token_create(
+        &self,
+        app: &AppId,
+        user_id: &str,
+        token_hash: &str,
+        email: &str,
+        expiry: i64,
+    ) -> SResult<()> {
         self.lock().users.reset_tokens.push((app.clone(), user_id.into(), token_hash.into(), email.into(), expiry));
         Ok(())
     }
 
-    async fn reset_token_consume(&self, app: &AppId, token_hash: &str, now_ms: i64) -> SResult<Option<(String, String)>> {
+    async fn reset_token_consume(
+        &self,
+        app: &AppId,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> SResult<Option<(String, String)>> {
         let mut s = self.lock();
         let Some(t) = s.users.reset_tokens.iter().find(|t| &t.0 == app && t.2 == token_hash).cloned() else {
             return Ok(None);
@@ -208,7 +223,14 @@ impl UserStorage for MemoryStorage {
         Ok((n - s.users.reset_tokens.len()) as u64)
     }
 
-    async fn ev_token_create(&self, tenant: &TenantIdentifier, user_id: &str, email: &str, token_hash: &str, expiry: i64) -> SResult<()> {
+    async fn ev_token_create(
+        &self,
+        tenant: &TenantIdentifier,
+        user_id: &str,
+        email: &str,
+        token_hash: &str,
+        expiry: i64,
+    ) -> SResult<()> {
         let mut s = self.lock();
         if !s.tenant_exists(tenant) {
             return Err(StorageError::TenantOrAppNotFound);
@@ -217,7 +239,12 @@ impl UserStorage for MemoryStorage {
         Ok(())
     }
 
-    async fn ev_token_consume(&self, tenant: &TenantIdentifier, token_hash: &str, now_ms: i64) -> SResult<Option<(String, String)>> {
+    async fn ev_token_consume(
+        &self,
+        tenant: &TenantIdentifier,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> SResult<Option<(String, String)>> {
         let mut s = self.lock();
         let Some(t) = s.users.ev_tokens.iter().find(|t| &t.0 == tenant && t.3 == token_hash).cloned() else {
             return Ok(None);
@@ -260,7 +287,12 @@ impl UserStorage for MemoryStorage {
         Ok(self.lock().users.metadata.get(&(app.clone(), user_id.to_string())).cloned())
     }
 
-    async fn metadata_update(&self, app: &AppId, user_id: &str, update: &Map<String, Value>) -> SResult<Map<String, Value>> {
+    async fn metadata_update(
+        &self,
+        app: &AppId,
+        user_id: &str,
+        update: &Map<String, Value>,
+    ) -> SResult<Map<String, Value>> {
         let mut s = self.lock();
         let key = (app.clone(), user_id.to_string());
         let current = s.users.metadata.remove(&key).unwrap_or_default();
@@ -297,7 +329,12 @@ impl UserStorage for MemoryStorage {
 
     async fn roles_with_permission(&self, app: &AppId, permission: &str) -> SResult<Vec<String>> {
         let s = self.lock();
-        Ok(s.users.roles.iter().filter(|((a, _), p)| a == app && p.contains(permission)).map(|((_, r), _)| r.clone()).collect())
+        Ok(s.users
+            .roles
+            .iter()
+            .filter(|((a, _), p)| a == app && p.contains(permission))
+            .map(|((_, r), _)| r.clone())
+            .collect())
     }
 
     async fn role_delete(&self, app: &AppId, role: &str) -> SResult<bool> {
@@ -330,7 +367,12 @@ impl UserStorage for MemoryStorage {
 
     async fn user_roles(&self, tenant: &TenantIdentifier, user_id: &str) -> SResult<Vec<String>> {
         let s = self.lock();
-        Ok(s.users.user_roles.iter().filter(|(t, u, _)| t == tenant && u == user_id).map(|(_, _, r)| r.clone()).collect())
+        Ok(s.users
+            .user_roles
+            .iter()
+            .filter(|(t, u, _)| t == tenant && u == user_id)
+            .map(|(_, _, r)| r.clone())
+            .collect())
     }
 
     async fn role_users(&self, tenant: &TenantIdentifier, role: &str) -> SResult<Option<Vec<String>>> {
@@ -338,7 +380,9 @@ impl UserStorage for MemoryStorage {
         if !s.users.roles.contains_key(&(tenant.app.clone(), role.to_string())) {
             return Ok(None);
         }
-        Ok(Some(s.users.user_roles.iter().filter(|(t, _, r)| t == tenant && r == role).map(|(_, u, _)| u.clone()).collect()))
+        Ok(Some(
+            s.users.user_roles.iter().filter(|(t, _, r)| t == tenant && r == role).map(|(_, u, _)| u.clone()).collect(),
+        ))
     }
 
     async fn mapping_create(&self, app: &AppId, mapping: &UserIdMapping, _force: bool) -> SResult<MappingCreate> {
@@ -374,7 +418,13 @@ impl UserStorage for MemoryStorage {
         }
     }
 
-    async fn mapping_update_info(&self, app: &AppId, id: &str, supertokens: Option<bool>, info: Option<&str>) -> SResult<bool> {
+    async fn mapping_update_info(
+        &self,
+        app: &AppId,
+        id: &str,
+        supertokens: Option<bool>,
+        info: Option<&str>,
+    ) -> SResult<bool> {
         let mut s = self.lock();
         match s.users.mapping(app, id, supertokens) {
             Some(i) => {
@@ -399,7 +449,8 @@ impl UserStorage for MemoryStorage {
             if searching && !starts(r.email.as_deref(), &q.email_prefixes) {
                 continue;
             }
-            let joined = s.users.users.get(&(a.clone(), r.primary.clone())).map(|p| p.time_joined).unwrap_or(r.time_joined);
+            let joined =
+                s.users.users.get(&(a.clone(), r.primary.clone())).map(|p| p.time_joined).unwrap_or(r.time_joined);
             primaries.insert(r.primary.clone(), joined);
         }
         let mut rows: Vec<(String, i64)> = primaries.into_iter().collect();

@@ -5,15 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serde_json::{json, Value};
+use serde_json::json;
 use st_core::ids::{AppId, TenantId, TenantIdentifier};
 use st_core::storage::*;
 use st_core::StorageError;
-use st_storage_postgres::{render_migration, PgConfig, PgStorage, TableNames, V1_TEMPLATE};
+use st_storage_postgres::{render_migration, PgStorage, TableNames, V1_TEMPLATE};
 use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::Arc;
-use tokio_postgres::NoTls;
 
 mod common;
 

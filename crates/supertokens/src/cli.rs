@@ -89,10 +89,7 @@ pub fn run() -> i32 {
 
 /// Directory of the running executable (the "installation directory").
 pub fn install_dir() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."))
+    std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from("."))
 }
 
 pub fn started_dir(temp_dir: Option<&Path>) -> PathBuf {

@@ -11,16 +11,18 @@ use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
 
 fn writer(path: Option<&str>, fallback_stderr: bool) -> Result<BoxMakeWriter, String> {
     match path {
-        None => Ok(if fallback_stderr {
-            BoxMakeWriter::new(std::io::stderr)
-        } else {
-            BoxMakeWriter::new(std::io::stdout)
-        }),
+        None => {
+            Ok(if fallback_stderr { BoxMakeWriter::new(std::io::stderr) } else { BoxMakeWriter::new(std::io::stdout) })
+        }
         Some(p) => {
             if let Some(dir) = Path::new(p).parent() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("cannot create log directory for {p}: {e}"))?;
             }
-            let f = OpenOptions::new().create(true).append(true).open(p).map_err(|e| format!("cannot open log file {p}: {e}"))?;
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| format!("cannot open log file {p}: {e}"))?;
             Ok(BoxMakeWriter::new(Mutex::new(f)))
         }
     }

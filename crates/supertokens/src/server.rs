@@ -21,11 +21,12 @@ fn config_path(args: &StartArgs) -> Result<PathBuf, String> {
             return std::path::absolute(&candidate).map_err(|e| e.to_string());
         }
     }
-    Err("config.yaml not found next to the supertokens binary or in the current directory; pass --with-config=<path>".into())
+    Err("config.yaml not found next to the supertokens binary or in the current directory; pass --with-config=<path>"
+        .into())
 }
 
 /// config.yaml ⊕ environment ⊕ CLI flags, validated.
-pub fn load_config(args: &StartArgs, path: &PathBuf) -> Result<(ConfigMap, CoreConfig), String> {
+pub fn load_config(args: &StartArgs, path: &std::path::Path) -> Result<(ConfigMap, CoreConfig), String> {
     let mut map = st_config::load_file(path).map_err(|e| e.to_string())?;
     st_config::check_required(&map).map_err(|e| e.to_string())?;
     st_config::apply_env(&mut map, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
@@ -92,7 +93,8 @@ async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig) 
     core.sync_tenants().await.map_err(|e| format!("cannot load apps and tenants: {e}"))?;
 
     let state = actix_web::web::Data::new(st_http::ServerState::new(core.clone(), path.display().to_string()));
-    let workers = cfg.max_server_pool_size.min(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1);
+    let workers =
+        cfg.max_server_pool_size.min(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1);
     let server = actix_web::HttpServer::new({
         let state = state.clone();
         move || actix_web::App::new().configure(st_http::configure(state.clone()))
@@ -111,7 +113,9 @@ async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig) 
     let pid = std::process::id();
     let dir = started_dir(args.temp_dir.as_deref());
     let pid_file = dir.join(format!("{}-{}", cfg.host, cfg.port));
-    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&pid_file, format!("{pid}\n{}", cfg.base_path))) {
+    if let Err(e) =
+        std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&pid_file, format!("{pid}\n{}", cfg.base_path)))
+    {
         tracing::warn!("cannot write pid file {}: {e}", pid_file.display());
     }
     tracing::info!("{STARTED_LINE} {}:{} with PID: {pid}", cfg.host, cfg.port);

@@ -28,8 +28,6 @@ function captureLink(kind, email, link) {
     sentLinks.get(key).push({ kind, link, at: Date.now() });
 }
 
-// Every call the SDK makes to the core goes through the SDK's own fetch; log failures to
-// stderr so a failing flow can be traced to the core response.
 supertokens.init({
     framework: "express",
     supertokens: { connectionURI: CORE, apiKey: API_KEY },
@@ -63,8 +61,7 @@ supertokens.init({
             },
         }),
         Session.init({
-            // "BOTH" lets the client choose with the st-auth-mode header (default: cookie).
-            getTokenTransferMethod: () => "any",
+            // Default token transfer method: the client picks with `st-auth-mode: header|cookie`.
             // Cookie sessions over plain http on localhost: the SDK defaults to VIA_CUSTOM_HEADER
             // when cookieSameSite is lax; force VIA_TOKEN so the core's anti-CSRF path is exercised.
             antiCsrf: process.env.ST_ANTI_CSRF || "VIA_TOKEN",

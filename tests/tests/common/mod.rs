@@ -43,7 +43,8 @@ fn random_suffix() -> String {
 /// Create a fresh, empty database and return its URL.
 pub async fn fresh_database() -> Option<String> {
     let url = pg_url()?;
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect to test PostgreSQL");
+    let (client, conn) =
+        tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect to test PostgreSQL");
     let handle = tokio::spawn(conn);
     let name = format!("st_test_{}", random_suffix());
     client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
@@ -154,7 +155,13 @@ impl TestServer {
     }
 
     /// Raw request; returns (status, body text).
-    pub async fn request(&self, method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (u16, String) {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.client.request(m, format!("{}{}", self.url, path));
         for (k, v) in headers {

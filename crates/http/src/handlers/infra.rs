@@ -77,17 +77,8 @@ pub async fn telemetry(ctx: &Ctx<'_>) -> HResult {
 }
 
 /// Every paid feature of the reference, always enabled here.
-pub const FEATURES: [&str; 9] = [
-    "account_linking",
-    "multi_tenancy",
-    "test",
-    "dashboard_login",
-    "mfa",
-    "security",
-    "oauth",
-    "saml",
-    "webauthn",
-];
+pub const FEATURES: [&str; 9] =
+    ["account_linking", "multi_tenancy", "test", "dashboard_login", "mfa", "security", "oauth", "saml", "webauthn"];
 
 pub async fn feature_flags(_ctx: &Ctx<'_>) -> HResult {
     ok(json!({ "features": FEATURES, "usageStats": {} }))

@@ -123,11 +123,7 @@ pub async fn remove(ctx: &Ctx<'_>) -> HResult {
             core.app(&ctx.tenant.app).await?;
             core.revoke_sessions(&ctx.tenant.app, &handles).await?
         }
-        _ => {
-            return Err(ApiError::BadRequest(
-                "Invalid JSON input - use one of userId or sessionHandles array".into(),
-            ))
-        }
+        _ => return Err(ApiError::BadRequest("Invalid JSON input - use one of userId or sessionHandles array".into())),
     };
     ok(json!({ "sessionHandlesRevoked": revoked }))
 }

@@ -104,7 +104,13 @@ pub fn register(r: &mut Router) {
     r.add("/recipe/user/role/remove", one(&post, UserRoleRemove), Tenant, true, true);
     r.add("/recipe/user/roles", one(&get, UserRoles), Tenant, true, true);
     r.add("/recipe/role/users", one(&get, RoleUsers), Tenant, true, true);
-    r.add("/recipe/userid/map", vec![(post.clone(), H::User(MapCreate)), (get.clone(), H::User(MapGet))], App, true, true);
+    r.add(
+        "/recipe/userid/map",
+        vec![(post.clone(), H::User(MapCreate)), (get.clone(), H::User(MapGet))],
+        App,
+        true,
+        true,
+    );
     r.add("/recipe/userid/map/remove", one(&post, MapRemove), App, true, true);
     r.add("/recipe/userid/external-user-id-info", one(&put, MapInfo), App, true, true);
 }
@@ -215,7 +221,10 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
                 (None, Some(email)) => {
                     let users = core.users_by_account_info(&ctx.tenant, Some(&email), None, None, true).await?;
                     let ep = users.into_iter().find(|u| {
-                        u["loginMethods"].as_array().map(|m| m.iter().any(|l| l["recipeId"] == "emailpassword")).unwrap_or(false)
+                        u["loginMethods"]
+                            .as_array()
+                            .map(|m| m.iter().any(|l| l["recipeId"] == "emailpassword"))
+                            .unwrap_or(false)
                     });
                     match ep {
                         Some(user) => ok(json!({"user": user})),
@@ -284,7 +293,11 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             let union = match q.opt_string("doUnionOfAccountInfo").map(|s| s.to_ascii_lowercase()).as_deref() {
                 Some("true") => true,
                 Some("false") => false,
-                _ => return Err(ApiError::BadRequest("Field name 'doUnionOfAccountInfo' is missing in GET request".into())),
+                _ => {
+                    return Err(ApiError::BadRequest(
+                        "Field name 'doUnionOfAccountInfo' is missing in GET request".into(),
+                    ))
+                }
             };
             let tp = match (q.opt_string("thirdPartyId"), q.opt_string("thirdPartyUserId")) {
                 (Some(a), Some(b)) => Some((a, b)),
@@ -396,21 +409,32 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             let created = core.storage.role_upsert(app, &role, &perms).await.map_err(st_core::CoreError::from)?;
             ok(json!({"createdNewRole": created}))
         }
-        RolePermissions => match core.storage.role_permissions(app, &q.string("role")?).await.map_err(st_core::CoreError::from)? {
-            Some(p) => ok(json!({"permissions": p})),
-            None => status("UNKNOWN_ROLE_ERROR", json!({})),
-        },
+        RolePermissions => {
+            match core.storage.role_permissions(app, &q.string("role")?).await.map_err(st_core::CoreError::from)? {
+                Some(p) => ok(json!({"permissions": p})),
+                None => status("UNKNOWN_ROLE_ERROR", json!({})),
+            }
+        }
         RolePermissionsRemove => {
             let role = b.string("role")?;
             let perms = b.opt_string_array("permissions")?;
-            if core.storage.role_remove_permissions(app, &role, perms.as_deref()).await.map_err(st_core::CoreError::from)? {
+            if core
+                .storage
+                .role_remove_permissions(app, &role, perms.as_deref())
+                .await
+                .map_err(st_core::CoreError::from)?
+            {
                 ok(json!({}))
             } else {
                 status("UNKNOWN_ROLE_ERROR", json!({}))
             }
         }
         PermissionRoles => {
-            let roles = core.storage.roles_with_permission(app, &q.string("permission")?).await.map_err(st_core::CoreError::from)?;
+            let roles = core
+                .storage
+                .roles_with_permission(app, &q.string("permission")?)
+                .await
+                .map_err(st_core::CoreError::from)?;
             ok(json!({"roles": roles}))
         }
         RoleRemove => {
@@ -434,18 +458,23 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             }
         }
         UserRoles => {
-            let roles = core.storage.user_roles(&ctx.tenant, &q.string("userId")?).await.map_err(st_core::CoreError::from)?;
+            let roles =
+                core.storage.user_roles(&ctx.tenant, &q.string("userId")?).await.map_err(st_core::CoreError::from)?;
             ok(json!({"roles": roles}))
         }
-        RoleUsers => match core.storage.role_users(&ctx.tenant, &q.string("role")?).await.map_err(st_core::CoreError::from)? {
-            Some(users) => ok(json!({"users": users})),
-            None => status("UNKNOWN_ROLE_ERROR", json!({})),
-        },
+        RoleUsers => {
+            match core.storage.role_users(&ctx.tenant, &q.string("role")?).await.map_err(st_core::CoreError::from)? {
+                Some(users) => ok(json!({"users": users})),
+                None => status("UNKNOWN_ROLE_ERROR", json!({})),
+            }
+        }
         MapCreate => {
             let info = match b.raw("externalUserIdInfo")? {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(s.clone()),
-                Some(_) => return Err(ApiError::BadRequest("Field name 'externalUserIdInfo' is invalid in JSON input".into())),
+                Some(_) => {
+                    return Err(ApiError::BadRequest("Field name 'externalUserIdInfo' is invalid in JSON input".into()))
+                }
             };
             let mapping = UserIdMapping {
                 supertokens_user_id: b.string("superTokensUserId")?,
@@ -467,7 +496,8 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             let kind = user_type(q.opt_string("userIdType"))?;
             match core.storage.mapping_get(app, &id, kind).await.map_err(st_core::CoreError::from)? {
                 Some(m) => {
-                    let mut out = json!({"superTokensUserId": m.supertokens_user_id, "externalUserId": m.external_user_id});
+                    let mut out =
+                        json!({"superTokensUserId": m.supertokens_user_id, "externalUserId": m.external_user_id});
                     if let Some(info) = m.external_user_id_info {
                         out["externalUserIdInfo"] = Value::String(info);
                     }
@@ -488,9 +518,16 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             let info = match b.raw("externalUserIdInfo")? {
                 Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(s.clone()),
-                _ => return Err(ApiError::BadRequest("Field name 'externalUserIdInfo' is invalid in JSON input".into())),
+                _ => {
+                    return Err(ApiError::BadRequest("Field name 'externalUserIdInfo' is invalid in JSON input".into()))
+                }
             };
-            if core.storage.mapping_update_info(app, &id, kind, info.as_deref()).await.map_err(st_core::CoreError::from)? {
+            if core
+                .storage
+                .mapping_update_info(app, &id, kind, info.as_deref())
+                .await
+                .map_err(st_core::CoreError::from)?
+            {
                 ok(json!({}))
             } else {
                 status("UNKNOWN_MAPPING_ERROR", json!({}))

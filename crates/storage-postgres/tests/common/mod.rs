@@ -95,4 +95,3 @@ pub async fn raw(db: &TestDb) -> tokio_postgres::Client {
     tokio::spawn(conn);
     client
 }
-
