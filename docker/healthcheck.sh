@@ -18,7 +18,8 @@ base="${BASE_PATH:-}"
 base="/${base#/}"
 base="${base%/}"
 
-if ! exec 3<>"/dev/tcp/${host}/${port}"; then
+# (The braces keep bash's own "connection refused" noise off stderr; fd 3 stays open.)
+if ! { exec 3<>"/dev/tcp/${host}/${port}"; } 2>/dev/null; then
     echo "unhealthy: cannot connect to ${host}:${port}" >&2
     exit 1
 fi

@@ -5,6 +5,7 @@ Run with the venv's python (it needs PyYAML and helm-python-sdk). Subcommands:
 
   entrypoint DOCKERFILE              final stage's ENTRYPOINT (exec form) as a JSON array
   image-env DOCKERFILE               final stage's ENV as NAME=VALUE lines
+  final-stage DOCKERFILE             final stage's instructions, one per line
   members REPO DOCKERFILE            every workspace member's Cargo.toml is COPY'd
   dep-layer REPO DOCKERFILE DIR      emulate the builder stage up to its first `cargo build`
                                      (COPY from the .dockerignore-filtered context, WORKDIR, ENV,
@@ -111,6 +112,11 @@ def cmd_entrypoint(dockerfile: str) -> None:
         die(f"{dockerfile}: the final stage has no ENTRYPOINT")
     line, keyword, rest = found[-1]
     print(json.dumps(exec_form(dockerfile, line, keyword, rest)))
+
+
+def cmd_final_stage(dockerfile: str) -> None:
+    for _, keyword, rest in stages(dockerfile)[-1]["instructions"]:
+        print(f"{keyword} {' '.join(rest.split())}")
 
 
 def env_pairs(rest: str) -> list[tuple[str, str]]:
@@ -441,6 +447,7 @@ def _lookup(values, path: str, missing_ok: bool = False):
 COMMANDS = {
     "entrypoint": cmd_entrypoint,
     "image-env": cmd_image_env,
+    "final-stage": cmd_final_stage,
     "members": cmd_members,
     "dep-layer": cmd_dep_layer,
     "copy-sources": cmd_copy_sources,

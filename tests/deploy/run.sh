@@ -39,18 +39,21 @@ chmod 755 "$WORK"
 SERVER_PIDS=()
 PG_DIR=""
 PG_CTL=()
-cleanup() {
+# Stop what a check started (servers by PID, the PostgreSQL cluster by its data directory).
+# Runs when a check's subshell exits, whether the check passed or failed half-way.
+cleanup_children() {
     local pid
     for pid in "${SERVER_PIDS[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
+        if kill -0 "$pid" 2>/dev/null && grep -qF "$ST_BIN" "/proc/$pid/cmdline" 2>/dev/null; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
     done
     if [[ -n "$PG_DIR" && -d "$PG_DIR/data" ]]; then
-        "${PG_CTL[@]}" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+        (cd / && "${PG_CTL[@]}" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1) || true
     fi
-    [[ -n "$PG_DIR" ]] && rm -rf "$PG_DIR"
-    rm -rf "$WORK"
+    if [[ -n "$PG_DIR" ]]; then rm -rf "$PG_DIR"; fi
 }
-trap cleanup EXIT
+trap 'rm -rf "$WORK"' EXIT
 
 log() { printf '%s\n' "$*"; }
 PASSED=()
@@ -61,10 +64,22 @@ SKIPPED=()
 check() {
     local name="$1"
     shift
-    local out="$WORK/$(printf '%s' "$name" | tr -c 'A-Za-z0-9' '_').log"
+    local out
+    out="$WORK/$(printf '%s' "$name" | tr -c 'A-Za-z0-9' '_').log"
     local t=$SECONDS
     log "--- $name"
-    if ("$@") >"$out" 2>&1; then
+    # A subshell with errexit on (outside any `if`, so errexit really applies): the first
+    # failing command fails the check; its EXIT trap stops the processes the check started.
+    local status=0
+    set +e
+    (
+        set -e
+        trap cleanup_children EXIT
+        "$@"
+    ) >"$out" 2>&1
+    status=$?
+    set -e
+    if [[ $status -eq 0 ]]; then
         sed 's/^/    /' "$out"
         log "PASS $name ($((SECONDS - t)) s)"
         PASSED+=("$name")
@@ -137,11 +152,15 @@ dockerfile_structure() {
         (cd "$dir" && "${tree[@]}" >"$WORK/tree.txt")
     fi
     echo "cargo tree --locked -p supertokens: $(sort -u "$WORK/tree.txt" | wc -l) packages, Cargo.lock unchanged"
-    # The final stage must run as the numeric non-root user the Helm chart assumes.
-    grep -Eq '^USER 10001:10001$' "$DOCKERFILE" || { echo "final stage must be USER 10001:10001"; return 1; }
-    grep -Eq '^EXPOSE 3567$' "$DOCKERFILE" || { echo "EXPOSE 3567 missing"; return 1; }
-    grep -Eq '^HEALTHCHECK .*CMD \["/usr/lib/supertokens/healthcheck"\]$' <(tr -d '\\\n' <"$DOCKERFILE" | sed 's/  */ /g; s/HEALTHCHECK/\nHEALTHCHECK/g') ||
+    # The final stage must run as the numeric non-root user the Helm chart assumes, expose the
+    # port and probe /hello with the script the compose file and `helm test` use too.
+    "${TOOL[@]}" final-stage "$DOCKERFILE" >"$WORK/final-stage.txt"
+    grep -q '^USER 10001:10001$' "$WORK/final-stage.txt" || { echo "final stage must be USER 10001:10001"; return 1; }
+    grep -q '^EXPOSE 3567$' "$WORK/final-stage.txt" || { echo "EXPOSE 3567 missing"; return 1; }
+    grep -q '^HEALTHCHECK .*CMD \["/usr/lib/supertokens/healthcheck"\]$' "$WORK/final-stage.txt" ||
         { echo "HEALTHCHECK must run /usr/lib/supertokens/healthcheck"; return 1; }
+    grep -q '^COPY --chmod=0755 docker/healthcheck.sh /usr/lib/supertokens/healthcheck$' "$WORK/final-stage.txt" ||
+        { echo "docker/healthcheck.sh must be installed as /usr/lib/supertokens/healthcheck"; return 1; }
     echo "USER 10001:10001, EXPOSE 3567 and the HEALTHCHECK are in place"
 }
 check "a1 hadolint docker/Dockerfile" hadolint_check
@@ -237,6 +256,7 @@ free_port() {
 http() {
     local url="$1"
     shift
+    rm -f "$WORK/body"
     if command -v curl >/dev/null; then
         local args=(-s -m 5 -o "$WORK/body" -w '%{http_code}')
         local h
@@ -356,9 +376,11 @@ image_runtime() {
     expect "GET /apiversion without key" "$(http "http://127.0.0.1:$port/apiversion")" '^401 '
     expect "GET /apiversion wrong key" "$(http "http://127.0.0.1:$port/apiversion" "api-key: wrong-key-wrong-key-wrong-key")" '^401 '
     expect "GET /apiversion with key" "$(http "http://127.0.0.1:$port/apiversion" "api-key: $API_KEY")" '^200 .*"5\.4"'
-    grep -q 'Using in memory storage' "$dir/stdout" && echo "  ok: no database variables -> in-memory storage"
+    grep -q 'Using in memory storage' "$dir/stdout" || { echo "  FAILED: no 'Using in memory storage' log line"; return 1; }
+    echo "  ok: no database variables -> in-memory storage, logs on stdout"
     # The image's health check script: healthy here, unhealthy on a closed port.
-    env -i PATH=/usr/bin:/bin SUPERTOKENS_PORT="$port" bash docker/healthcheck.sh && echo "  ok: healthcheck.sh -> 0 (healthy)"
+    env -i PATH=/usr/bin:/bin SUPERTOKENS_PORT="$port" bash docker/healthcheck.sh
+    echo "  ok: healthcheck.sh -> 0 (healthy)"
     local closed rc=0
     closed="$(free_port)"
     env -i PATH=/usr/bin:/bin SUPERTOKENS_PORT="$closed" bash docker/healthcheck.sh 2>&1 || rc=$?
@@ -378,8 +400,10 @@ helm_config_runtime() {
     start_server "$dir" "$rendered/config.yaml" "${cm_env[@]}" "API_KEYS=$API_KEY" "SUPERTOKENS_PORT=$port"
     expect "GET /auth/hello (probe path)" "$(http "http://127.0.0.1:$port/auth/hello")" '^200 Hello'
     expect "GET /auth/apiversion with key" "$(http "http://127.0.0.1:$port/auth/apiversion" "api-key: $API_KEY")" '^200 '
-    env -i PATH=/usr/bin:/bin SUPERTOKENS_PORT="$port" BASE_PATH=/auth bash docker/healthcheck.sh && echo "  ok: healthcheck.sh with BASE_PATH=/auth -> 0"
-    grep -q '^{.*"Started SuperTokens on' "$dir/stdout" && echo "  ok: LOG_FORMAT=JSON from the env ConfigMap -> JSON log lines"
+    env -i PATH=/usr/bin:/bin SUPERTOKENS_PORT="$port" BASE_PATH=/auth bash docker/healthcheck.sh
+    echo "  ok: healthcheck.sh with BASE_PATH=/auth -> 0"
+    grep -q '^{.*Started SuperTokens on' "$dir/stdout" || { echo "  FAILED: LOG_FORMAT=JSON gave no JSON log line"; return 1; }
+    echo "  ok: LOG_FORMAT=JSON from the env ConfigMap -> JSON log lines"
     stop_server "$dir"
 }
 check "d1 image ENTRYPOINT + env, in memory" image_runtime
@@ -394,8 +418,8 @@ find_pg_bin() {
         return
     fi
     local d
-    d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
-    [[ -n "$d" && -x "$d/initdb" ]] && printf '%s\n' "$d"
+    d="$(shopt -s nullglob; printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n1)"
+    if [[ -n "$d" && -x "$d/initdb" ]]; then printf '%s\n' "$d"; fi
 }
 
 compose_runtime() {
@@ -441,7 +465,8 @@ compose_runtime() {
     fi
     expect "GET /hello (checks the database)" "$(http "http://127.0.0.1:$port/hello")" '^200 Hello'
     expect "GET /apiversion with key" "$(http "http://127.0.0.1:$port/apiversion" "api-key: $API_KEY")" '^200 '
-    env -i PATH=/usr/bin:/bin SUPERTOKENS_PORT="$port" bash docker/healthcheck.sh && echo "  ok: compose health check command -> 0"
+    env -i PATH=/usr/bin:/bin SUPERTOKENS_PORT="$port" bash docker/healthcheck.sh
+    echo "  ok: compose health check command -> 0"
     local tables
     tables="$(cd "$PG_DIR" && "${psql[@]}" -d "$pg_db" -tA -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")"
     expect "tables created by $pg_user in $pg_db" "$tables" '^[1-9][0-9]*$'

@@ -792,7 +792,7 @@ async fn remove_and_list_sessions(b: Backend) {
     s.clock.advance_ms(300_000);
     let young = handle(&new_session(&s, "w").await);
     assert_eq!(str_set(&s.get("/recipe/session/user?userId=w").await["sessionHandles"]), set(&[&old, &young]));
-    s.clock.advance_ms(300_000);
+    s.clock.advance_ms(300_001);
     assert_eq!(s.get("/recipe/session/user?userId=w").await["sessionHandles"], json!([young]));
     s.stop().await;
 }

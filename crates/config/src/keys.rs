@@ -161,6 +161,7 @@ pub const KEYS: &[KeySpec] = &[
     k("webserver_https_enabled", Kind::Bool, D::Bool(false), Base, None),
     // Our own additions (documented in the README).
     k("log_format", Kind::Enum(&["TEXT", "JSON"]), D::Str("TEXT"), Base, Some("LOG_FORMAT")),
+    k("metrics_port", PORT, D::Null, Base, Some("METRICS_PORT")),
     k("max_request_body_bytes", POS, D::Int(10 * 1024 * 1024), Base, Some("MAX_REQUEST_BODY_BYTES")),
     // PostgreSQL plugin keys.
     db("postgresql_config_version", VERSION, D::Null, None),

@@ -36,6 +36,8 @@ pub struct Core {
     tenants: RwLock<HashMap<TenantIdentifier, Arc<TenantEntry>>>,
     apps: RwLock<HashMap<AppId, Arc<AppState>>>,
     pub hashing: crate::password::Hasher,
+    /// Run counters of background jobs (filled by the job runner).
+    pub job_stats: crate::jobs::JobStatsRegistry,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -57,6 +59,7 @@ impl Core {
             Arc::new(CoreConfig::from_map(&base_map, test_mode).map_err(|e| CoreError::Internal(e.to_string()))?);
         let hashing = crate::password::Hasher::new(&base);
         Ok(Core {
+            job_stats: Default::default(),
             hashing,
             storage,
             clock,
@@ -140,6 +143,15 @@ impl Core {
 
     pub fn forget_app_state(&self, app: &AppId) {
         write(&self.apps).remove(app);
+    }
+
+    /// Age (ms) of the newest dynamic signing key of every app whose keys are loaded.
+    pub fn signing_key_ages(&self) -> Vec<(AppId, i64)> {
+        let now = self.now();
+        read(&self.apps)
+            .iter()
+            .filter_map(|(app, state)| state.keys.newest_created_at().map(|c| (app.clone(), now - c)))
+            .collect()
     }
 
     /// Reload every tenant from storage (cron, so that instances sharing a database converge).

@@ -33,17 +33,19 @@ pub struct JobStats {
     pub skipped: AtomicU64,
 }
 
+/// Stats of every job by name.
+pub type JobStatsRegistry = Arc<Mutex<HashMap<&'static str, Arc<JobStats>>>>;
+
 pub struct JobRunner {
     shutdown: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
-    pub stats: Arc<Mutex<HashMap<&'static str, Arc<JobStats>>>>,
 }
 
 impl JobRunner {
     /// Spawn one task per job on the current tokio runtime.
     pub fn start(core: Arc<Core>, jobs: Vec<Arc<dyn Job>>) -> JobRunner {
         let (tx, rx) = watch::channel(false);
-        let stats: Arc<Mutex<HashMap<&'static str, Arc<JobStats>>>> = Arc::default();
+        let stats = core.job_stats.clone();
         let mut handles = Vec::new();
         for job in jobs {
             let s = Arc::new(JobStats::default());
@@ -63,7 +65,7 @@ impl JobRunner {
                 }
             }));
         }
-        JobRunner { shutdown: tx, handles, stats }
+        JobRunner { shutdown: tx, handles }
     }
 
     /// Stop every job and wait for runs in progress to finish.

@@ -120,6 +120,11 @@ impl AppKeys {
         AppKeys { app, snapshot: RwLock::new(None), refresh: tokio::sync::Mutex::new(()) }
     }
 
+    /// Creation time of the newest loaded dynamic key.
+    pub fn newest_created_at(&self) -> Option<i64> {
+        self.current_snapshot().and_then(|s| s.dynamic.first().map(|k| k.created_at))
+    }
+
     fn current_snapshot(&self) -> Option<Arc<KeySet>> {
         self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
     }

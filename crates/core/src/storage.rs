@@ -184,6 +184,20 @@ pub trait JobStorage: Send + Sync {
 pub trait Storage: TenantStorage + SessionStorage + SigningKeyStorage + JobStorage + UserStorage + Send + Sync {
     /// `"memory"` or `"postgresql"`.
     fn kind(&self) -> &'static str;
+
+    /// Connection-pool usage, for backends that have a pool.
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
+}
+
+/// Connection-pool usage snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub max_size: usize,
+    pub size: usize,
+    pub available: usize,
+    pub waiting: usize,
 }
 
 /// One login method of a user (a "recipe user").

@@ -5,6 +5,7 @@
 pub mod error;
 pub mod handlers;
 pub mod input;
+pub mod metrics;
 pub mod router;
 
 use actix_web::http::Method;
@@ -60,6 +61,7 @@ pub struct ServerState {
     /// Absolute path of the loaded config file (for `/config?pid=`).
     pub config_path: String,
     pub hello_limiter: HelloLimiter,
+    pub metrics: metrics::Metrics,
     request_counter: AtomicU64,
 }
 
@@ -70,6 +72,7 @@ impl ServerState {
             router: Router::new(),
             config_path,
             hello_limiter: HelloLimiter::default(),
+            metrics: metrics::Metrics::default(),
             request_counter: AtomicU64::new(0),
         }
     }
@@ -127,22 +130,30 @@ fn negotiate_version(req: &HttpRequest, cfg: &st_config::CoreConfig) -> Result<S
 async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<ServerState>) -> HttpResponse {
     let started = Instant::now();
     let id = state.request_counter.fetch_add(1, Ordering::Relaxed);
-    let response = match route(&req, &body, &state).await {
+    let mut route_path = "unmatched";
+    let response = match route(&req, &body, &state, &mut route_path).await {
         Ok(r) => r,
         Err(e) => e.response(),
     };
+    let micros = started.elapsed().as_micros() as u64;
+    state.metrics.record(route_path, req.method().as_str(), response.status().as_u16(), micros);
     tracing::debug!(
         request_id = id,
         method = %req.method(),
         path = req.path(),
         status = response.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
+        latency_us = micros,
         "request"
     );
     response
 }
 
-async fn route(req: &HttpRequest, body: &[u8], state: &ServerState) -> Result<HttpResponse, ApiError> {
+async fn route(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &ServerState,
+    route_path: &mut &'static str,
+) -> Result<HttpResponse, ApiError> {
     let core = &state.core;
     let base_path = &core.base.base_path;
     let raw_path = req.path();
@@ -158,6 +169,7 @@ async fn route(req: &HttpRequest, body: &[u8], state: &ServerState) -> Result<Ht
     let lower = path.to_ascii_lowercase();
     let resolved = state.router.resolve(&lower);
     let Some(route) = resolved.route else { return Err(ApiError::NotFound) };
+    *route_path = route.path;
     let method = req.method();
     let Some(&(_, h)) = route.methods.iter().find(|(m, _)| m == method) else {
         return Err(ApiError::MethodNotAllowed);
@@ -211,4 +223,9 @@ async fn route(req: &HttpRequest, body: &[u8], state: &ServerState) -> Result<Ht
         Reply::Json(v) => Ok(HttpResponse::Ok().content_type("application/json; charset=utf-8").body(v.to_string())),
         Reply::Raw(r) => Ok(r),
     }
+}
+
+/// `GET /metrics` on the separate, key-less metrics port (`metrics_port`).
+pub async fn metrics_endpoint(state: web::Data<ServerState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render(&state.core))
 }

@@ -23,6 +23,8 @@ pub enum Scope {
 
 #[derive(Debug, Clone)]
 pub struct Route {
+    /// The canonical API path (metrics label).
+    pub path: &'static str,
     pub methods: Vec<(Method, H)>,
     pub scope: Scope,
     pub needs_api_key: bool,
@@ -59,6 +61,7 @@ impl Router {
         r.add("/apiversion", vec![(get.clone(), ApiVersion)], App, true, false);
         r.add("/.well-known/jwks.json", vec![(get.clone(), Jwks)], AppAnyTenant, false, false);
         r.add("/config", vec![(get.clone(), ConfigPid)], None, false, true);
+        r.add("/metrics", vec![(get.clone(), Metrics)], App, true, false);
         r.add("/telemetry", vec![(get.clone(), Telemetry)], App, true, true);
         // Session
         r.add("/recipe/session", vec![(post.clone(), SessionCreate), (get.clone(), SessionGet)], None, true, true);
@@ -116,7 +119,7 @@ impl Router {
     }
 
     pub fn add(&mut self, path: &'static str, methods: Vec<(Method, H)>, scope: Scope, key: bool, cv: bool) {
-        self.routes.insert(path, Route { methods, scope, needs_api_key: key, needs_cdi_version: cv });
+        self.routes.insert(path, Route { path, methods, scope, needs_api_key: key, needs_cdi_version: cv });
     }
 
     fn lookup(&self, path: &str) -> Option<&Route> {

@@ -25,8 +25,7 @@ use tokio_postgres::config::SslMode;
 
 const URI_KEY: &str = "postgresql_connection_uri";
 
-const URI_ALLOWED: &str =
-    "a URI like postgresql://[user[:password]@][host][:port][,host2[:port2]...][/database]\
+const URI_ALLOWED: &str = "a URI like postgresql://[user[:password]@][host][:port][,host2[:port2]...][/database]\
 [?param=value&...] (scheme postgresql:// or postgres://; parameters: currentSchema, sslmode \
 (disable, prefer, require, verify-ca, verify-full), sslrootcert, target_session_attrs \
 (any, read-write), connect_timeout, application_name, options, keepalives, keepalives_idle, \
@@ -72,22 +71,10 @@ impl TlsMode {
 pub(crate) const TABLE_NAME_KEYS: [(&str, &str); 7] = [
     ("postgresql_key_value_table_name", "key_value"),
     ("postgresql_session_info_table_name", "session_info"),
-    (
-        "postgresql_emailpassword_users_table_name",
-        "emailpassword_users",
-    ),
-    (
-        "postgresql_emailpassword_pswd_reset_tokens_table_name",
-        "emailpassword_pswd_reset_tokens",
-    ),
-    (
-        "postgresql_emailverification_tokens_table_name",
-        "emailverification_tokens",
-    ),
-    (
-        "postgresql_emailverification_verified_emails_table_name",
-        "emailverification_verified_emails",
-    ),
+    ("postgresql_emailpassword_users_table_name", "emailpassword_users"),
+    ("postgresql_emailpassword_pswd_reset_tokens_table_name", "emailpassword_pswd_reset_tokens"),
+    ("postgresql_emailverification_tokens_table_name", "emailverification_tokens"),
+    ("postgresql_emailverification_verified_emails_table_name", "emailverification_verified_emails"),
     ("postgresql_thirdparty_users_table_name", "thirdparty_users"),
 ];
 
@@ -174,9 +161,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
             if let Some(b) = hex {
                 out.push(b);
                 i += 3;
@@ -207,9 +192,7 @@ fn strip_uri_params(uri: &str) -> (String, UriExtras) {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
-            _ if k.eq_ignore_ascii_case("currentSchema") => {
-                extras.current_schema = Some(percent_decode(v))
-            }
+            _ if k.eq_ignore_ascii_case("currentSchema") => extras.current_schema = Some(percent_decode(v)),
             "sslmode" => extras.sslmode = Some(percent_decode(v)),
             "sslrootcert" => extras.sslrootcert = Some(percent_decode(v)),
             _ => kept.push(pair),
@@ -225,9 +208,7 @@ fn strip_uri_params(uri: &str) -> (String, UriExtras) {
 impl PgConfig {
     /// Build from the effective base configuration.
     pub fn from_core_config(cfg: &CoreConfig) -> Result<PgConfig, ConfigError> {
-        Self::from_lookup(&|key| cfg.string(key), &|key| cfg.int(key), &|key| {
-            cfg.value(key).is_null()
-        })
+        Self::from_lookup(&|key| cfg.string(key), &|key| cfg.int(key), &|key| cfg.value(key).is_null())
     }
 
     fn from_lookup(
@@ -238,36 +219,21 @@ impl PgConfig {
         let mut schema_from_uri = None;
         let mut tls = TlsMode::Prefer;
         let mut ssl_root_cert = None;
-        let mut pg = match string(URI_KEY)
-            .map(|u| u.trim().to_string())
-            .filter(|u| !u.is_empty())
-        {
+        let mut pg = match string(URI_KEY).map(|u| u.trim().to_string()).filter(|u| !u.is_empty()) {
             Some(uri) => {
                 let masked = mask_uri(&uri);
                 if !(uri.starts_with("postgresql://") || uri.starts_with("postgres://")) {
                     return Err(invalid(URI_KEY, &masked, URI_ALLOWED));
                 }
                 let (stripped, extras) = strip_uri_params(&uri);
-                let pg = tokio_postgres::Config::from_str(&stripped).map_err(|e| {
-                    invalid(
-                        URI_KEY,
-                        &masked,
-                        format!("{URI_ALLOWED}; {}", crate::error::chain(&e)),
-                    )
-                })?;
+                let pg = tokio_postgres::Config::from_str(&stripped)
+                    .map_err(|e| invalid(URI_KEY, &masked, format!("{URI_ALLOWED}; {}", crate::error::chain(&e))))?;
                 if let Some(mode) = extras.sslmode {
                     tls = TlsMode::parse(&mode).ok_or_else(|| {
-                        invalid(
-                            URI_KEY,
-                            &masked,
-                            "sslmode one of disable, prefer, require, verify-ca, verify-full",
-                        )
+                        invalid(URI_KEY, &masked, "sslmode one of disable, prefer, require, verify-ca, verify-full")
                     })?;
                 }
-                ssl_root_cert = extras
-                    .sslrootcert
-                    .filter(|p| !p.is_empty())
-                    .map(PathBuf::from);
+                ssl_root_cert = extras.sslrootcert.filter(|p| !p.is_empty()).map(PathBuf::from);
                 schema_from_uri = extras.current_schema;
                 pg
             }
@@ -281,13 +247,8 @@ impl PgConfig {
         }
         if pg.get_ports().is_empty() {
             let port = int("postgresql_port");
-            let port = u16::try_from(port).map_err(|_| {
-                invalid(
-                    "postgresql_port",
-                    &port.to_string(),
-                    "an integer between 1 and 65535",
-                )
-            })?;
+            let port = u16::try_from(port)
+                .map_err(|_| invalid("postgresql_port", &port.to_string(), "an integer between 1 and 65535"))?;
             pg.port(port);
         }
         if pg.get_user().is_none() {
@@ -321,18 +282,11 @@ impl PgConfig {
 
         let (schema_key, raw_schema) = match schema_from_uri {
             Some(s) => (URI_KEY, s),
-            None => (
-                "postgresql_table_schema",
-                string("postgresql_table_schema").unwrap_or_else(|| "public".into()),
-            ),
+            None => ("postgresql_table_schema", string("postgresql_table_schema").unwrap_or_else(|| "public".into())),
         };
         let schema = raw_schema.trim().to_ascii_lowercase();
         if !is_identifier(&schema) {
-            let shown = if schema_key == URI_KEY {
-                format!("currentSchema={raw_schema}")
-            } else {
-                raw_schema
-            };
+            let shown = if schema_key == URI_KEY { format!("currentSchema={raw_schema}") } else { raw_schema };
             return Err(invalid(
                 schema_key,
                 &shown,
@@ -368,11 +322,7 @@ impl PgConfig {
                     continue;
                 }
                 if !is_identifier(&name) {
-                    return Err(invalid(
-                        key,
-                        &raw,
-                        "a table name of letters, digits, '_' and '$'",
-                    ));
+                    return Err(invalid(key, &raw, "a table name of letters, digits, '_' and '$'"));
                 }
                 table_overrides.push((default.to_string(), name));
             }
@@ -382,37 +332,18 @@ impl PgConfig {
         let pool_size = usize::try_from(pool_size)
             .ok()
             .filter(|n| *n >= 1)
-            .ok_or_else(|| {
-                invalid(
-                    "postgresql_connection_pool_size",
-                    &pool_size.to_string(),
-                    "an integer >= 1",
-                )
-            })?;
+            .ok_or_else(|| invalid("postgresql_connection_pool_size", &pool_size.to_string(), "an integer >= 1"))?;
         let idle_ms = int("postgresql_idle_connection_timeout");
-        let idle_timeout = u64::try_from(idle_ms)
-            .ok()
-            .filter(|n| *n >= 1)
-            .map(Duration::from_millis)
-            .ok_or_else(|| {
-                invalid(
-                    "postgresql_idle_connection_timeout",
-                    &idle_ms.to_string(),
-                    "milliseconds >= 1",
-                )
+        let idle_timeout =
+            u64::try_from(idle_ms).ok().filter(|n| *n >= 1).map(Duration::from_millis).ok_or_else(|| {
+                invalid("postgresql_idle_connection_timeout", &idle_ms.to_string(), "milliseconds >= 1")
             })?;
         let min_idle = if is_null("postgresql_minimum_idle_connections") {
             pool_size
         } else {
             let n = int("postgresql_minimum_idle_connections");
             usize::try_from(n)
-                .map_err(|_| {
-                    invalid(
-                        "postgresql_minimum_idle_connections",
-                        &n.to_string(),
-                        "an integer >= 0",
-                    )
-                })?
+                .map_err(|_| invalid("postgresql_minimum_idle_connections", &n.to_string(), "an integer >= 0"))?
                 .min(pool_size)
         };
 
@@ -437,13 +368,7 @@ impl PgConfig {
             .iter()
             .enumerate()
             .map(|(i, h)| {
-                let port = self
-                    .pg
-                    .get_ports()
-                    .get(i)
-                    .or_else(|| self.pg.get_ports().first())
-                    .copied()
-                    .unwrap_or(5432);
+                let port = self.pg.get_ports().get(i).or_else(|| self.pg.get_ports().first()).copied().unwrap_or(5432);
                 match h {
                     tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
                     #[cfg(unix)]
@@ -519,55 +444,38 @@ mod tests {
         assert_eq!(c.schema, "other");
         assert_eq!(c.table_prefix, "abc_");
         assert_eq!(c.min_idle, 4);
-        assert_eq!(
-            c.table_overrides,
-            vec![("session_info".to_string(), "my_sessions".to_string())]
-        );
+        assert_eq!(c.table_overrides, vec![("session_info".to_string(), "my_sessions".to_string())]);
     }
 
     #[test]
     fn bad_uri_names_key_masks_password_and_says_what_is_allowed() {
-        for uri in [
-            "mysql://u:hunter2@h/db",
-            "postgresql://u:hunter2@h/db?bogus=1",
-            "postgresql://u:hunter2@h:notaport/db",
-        ] {
-            let text = cfg(json!({ "postgresql_connection_uri": uri }))
-                .unwrap_err()
-                .to_string();
+        for uri in
+            ["mysql://u:hunter2@h/db", "postgresql://u:hunter2@h/db?bogus=1", "postgresql://u:hunter2@h:notaport/db"]
+        {
+            let text = cfg(json!({ "postgresql_connection_uri": uri })).unwrap_err().to_string();
             assert!(text.contains("postgresql_connection_uri"), "{text}");
             assert!(!text.contains("hunter2"), "{text}");
             assert!(text.contains("u:****@h"), "{text}");
             assert!(text.contains("postgresql://[user"), "{text}");
         }
-        let text = cfg(json!({ "postgresql_connection_uri": "postgresql://u@h/db?sslmode=maybe" }))
-            .unwrap_err()
-            .to_string();
+        let text =
+            cfg(json!({ "postgresql_connection_uri": "postgresql://u@h/db?sslmode=maybe" })).unwrap_err().to_string();
         assert!(text.contains("verify-full"), "{text}");
     }
 
     #[test]
     fn bad_identifiers_are_rejected() {
-        let e = cfg(json!({"postgresql_user": "u", "postgresql_table_schema": "x; drop"}))
-            .unwrap_err()
-            .to_string();
+        let e = cfg(json!({"postgresql_user": "u", "postgresql_table_schema": "x; drop"})).unwrap_err().to_string();
         assert!(e.contains("postgresql_table_schema"), "{e}");
-        let e = cfg(json!({"postgresql_user": "u", "postgresql_table_names_prefix": "a-b"}))
-            .unwrap_err()
-            .to_string();
+        let e = cfg(json!({"postgresql_user": "u", "postgresql_table_names_prefix": "a-b"})).unwrap_err().to_string();
         assert!(e.contains("postgresql_table_names_prefix"), "{e}");
-        let e = cfg(json!({"postgresql_password": "p"}))
-            .unwrap_err()
-            .to_string();
+        let e = cfg(json!({"postgresql_password": "p"})).unwrap_err().to_string();
         assert!(e.contains("postgresql_user"), "{e}");
     }
 
     #[test]
     fn masking() {
-        assert_eq!(
-            mask_uri("postgresql://a:b@h/d?password=x&y=1"),
-            "postgresql://a:****@h/d?password=****&y=1"
-        );
+        assert_eq!(mask_uri("postgresql://a:b@h/d?password=x&y=1"), "postgresql://a:****@h/d?password=****&y=1");
         assert_eq!(mask_uri("postgresql://a@h,h2/d"), "postgresql://a@h,h2/d");
         assert_eq!(mask_uri("postgresql://a:p@ss@h"), "postgresql://a:****@h");
     }

@@ -25,10 +25,7 @@ pub(crate) fn pg(e: tokio_postgres::Error) -> StorageError {
     if e.is_closed() || is_io(&e) {
         return StorageError::Unavailable(text);
     }
-    if text.starts_with("error connecting")
-        || text.contains("timeout")
-        || text.contains("timed out")
-    {
+    if text.starts_with("error connecting") || text.contains("timeout") || text.contains("timed out") {
         StorageError::Unavailable(text)
     } else {
         StorageError::Query(text)

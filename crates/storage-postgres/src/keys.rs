@@ -29,31 +29,17 @@ impl SigningKeyStorage for PgStorage {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
         tx_query(&tx, &sql.advisory_xact_lock, &[&lock]).await?;
-        let rows = tx_query(
-            &tx,
-            &sql.dynamic_keys_select,
-            &[&app.as_str(), &verify_after],
-        )
-        .await?;
+        let rows = tx_query(&tx, &sql.dynamic_keys_select, &[&app.as_str(), &verify_after]).await?;
         let mut keys = Vec::with_capacity(rows.len() + 1);
         for row in &rows {
             let created_at: i64 = col(row, 0)?;
             let value: Option<String> = col(row, 1)?;
-            keys.push(StoredKey {
-                kid: dynamic_kid(created_at),
-                value: value.unwrap_or_default(),
-                created_at,
-            });
+            keys.push(StoredKey { kid: dynamic_kid(created_at), value: value.unwrap_or_default(), created_at });
         }
         let mut inserted = false;
         if let Some(c) = candidate {
             if !keys.iter().any(|k| k.created_at >= sign_after) {
-                let n = tx_exec(
-                    &tx,
-                    &sql.dynamic_key_insert,
-                    &[&app.as_str(), &c.created_at, &c.value],
-                )
-                .await?;
+                let n = tx_exec(&tx, &sql.dynamic_key_insert, &[&app.as_str(), &c.created_at, &c.value]).await?;
                 if n == 1 {
                     inserted = true;
                     keys.push(StoredKey {
@@ -70,18 +56,10 @@ impl SigningKeyStorage for PgStorage {
     }
 
     async fn delete_dynamic_keys_before(&self, app: &AppId, before: i64) -> SResult<u64> {
-        self.execute(
-            &self.sql().dynamic_keys_delete_before,
-            &[&app.as_str(), &before],
-        )
-        .await
+        self.execute(&self.sql().dynamic_keys_delete_before, &[&app.as_str(), &before]).await
     }
 
-    async fn static_key_get_or_insert(
-        &self,
-        app: &AppId,
-        candidate: Option<&StoredKey>,
-    ) -> SResult<Option<StoredKey>> {
+    async fn static_key_get_or_insert(&self, app: &AppId, candidate: Option<&StoredKey>) -> SResult<Option<StoredKey>> {
         let sql = self.sql();
         let lock = self.lock_key("st-static-key", app.as_str());
         let mut conn = self.conn().await?;
@@ -99,12 +77,7 @@ impl SigningKeyStorage for PgStorage {
         let result = match (found, candidate) {
             (Some(k), _) => Some(k),
             (None, Some(c)) => {
-                tx_exec(
-                    &tx,
-                    &sql.static_key_insert,
-                    &[&app.as_str(), &c.kid, &c.value, &c.created_at],
-                )
-                .await?;
+                tx_exec(&tx, &sql.static_key_insert, &[&app.as_str(), &c.kid, &c.value, &c.created_at]).await?;
                 Some(c.clone())
             }
             (None, None) => None,

@@ -37,7 +37,7 @@ pub use sql::TableNames;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool};
-use st_core::storage::{JobLease, JobStorage, SResult, Storage};
+use st_core::storage::{JobLease, JobStorage, PoolStats, SResult, Storage};
 use st_core::StorageError;
 use std::sync::Arc;
 use tokio_postgres::types::ToSql;
@@ -77,11 +77,7 @@ impl PgStorage {
         let sql = sql::Sql::new(&names);
 
         let (mut client, connection) = cfg.pg.connect(tls.clone()).await.map_err(|e| {
-            StorageError::Unavailable(format!(
-                "cannot connect to {}: {}",
-                cfg.describe(),
-                error::chain(&e)
-            ))
+            StorageError::Unavailable(format!("cannot connect to {}: {}", cfg.describe(), error::chain(&e)))
         })?;
         let conn_task = tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -145,21 +141,13 @@ impl PgStorage {
         c.execute(&stmt, params).await.map_err(error::pg)
     }
 
-    pub(crate) async fn query(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> SResult<Vec<Row>> {
+    pub(crate) async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> SResult<Vec<Row>> {
         let c = self.conn().await?;
         let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
         c.query(&stmt, params).await.map_err(error::pg)
     }
 
-    pub(crate) async fn query_opt(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> SResult<Option<Row>> {
+    pub(crate) async fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> SResult<Option<Row>> {
         let c = self.conn().await?;
         let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
         c.query_opt(&stmt, params).await.map_err(error::pg)
@@ -187,12 +175,8 @@ pub(crate) async fn tx_query(
 }
 
 /// Read column `idx` of `row`, as a `Query` error when it has an unexpected type.
-pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
-    row: &'a Row,
-    idx: usize,
-) -> SResult<T> {
-    row.try_get(idx)
-        .map_err(|e| error::bad_row("column value", e))
+pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, idx: usize) -> SResult<T> {
+    row.try_get(idx).map_err(|e| error::bad_row("column value", e))
 }
 
 /// A held background-job lock: a dedicated connection (outside the pool, so a small pool can
@@ -220,10 +204,7 @@ impl JobStorage for PgStorage {
                 tracing::debug!("job lock connection ended: {e}");
             }
         });
-        let row = client
-            .query_one(&self.sql().advisory_try_lock, &[&key])
-            .await
-            .map_err(error::pg)?;
+        let row = client.query_one(&self.sql().advisory_try_lock, &[&key]).await.map_err(error::pg)?;
         let obtained: bool = col(&row, 0)?;
         if !obtained {
             return Ok(None);
@@ -236,12 +217,15 @@ impl Storage for PgStorage {
     fn kind(&self) -> &'static str {
         "postgresql"
     }
+
+    fn pool_stats(&self) -> Option<PoolStats> {
+        let s = self.inner.pool.status();
+        Some(PoolStats { max_size: s.max_size, size: s.size, available: s.available, waiting: s.waiting })
+    }
 }
 
 impl std::fmt::Debug for PgStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStorage")
-            .field("tables", &self.inner.names)
-            .finish()
+        f.debug_struct("PgStorage").field("tables", &self.inner.names).finish()
     }
 }

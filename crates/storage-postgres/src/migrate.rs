@@ -13,8 +13,8 @@
 
 use crate::error;
 use crate::sql::{Sql, TableNames};
+use st_core::clock::{Clock, SystemClock};
 use st_core::StorageError;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The migration template (see its header and docs/SCHEMA.md).
 pub const V1_TEMPLATE: &str = include_str!("../../../migrations/V1__reference_schema.sql");
@@ -44,8 +44,7 @@ pub fn render(template: &str, names: &TableNames) -> String {
     for (default, custom) in names.overrides() {
         sql = replace_identifier(&sql, &format!("__PREFIX__{default}"), custom);
     }
-    sql.replace("__PREFIX__", &names.prefix)
-        .replace("__SCHEMA__", &names.schema)
+    sql.replace("__PREFIX__", &names.prefix).replace("__SCHEMA__", &names.schema)
 }
 
 /// Stable 64-bit key for PostgreSQL advisory locks (FNV-1a; the same in every build and
@@ -59,11 +58,10 @@ pub(crate) fn lock_key(s: &str) -> i64 {
     h as i64
 }
 
+/// Wall-clock time for the rows and partitions made at start-up (nothing here is tested
+/// against a moved clock).
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemClock.now_ms()
 }
 
 /// Create the schema (if not `public` and missing), run the migration, insert the base rows,
@@ -74,15 +72,10 @@ pub(crate) async fn bootstrap(
     sql: &Sql,
 ) -> Result<(), StorageError> {
     let key = lock_key(&format!("st-migrate:{}.{}", names.schema, names.prefix));
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&key])
-        .await
-        .map_err(error::pg)?;
+    client.execute("SELECT pg_advisory_lock($1)", &[&key]).await.map_err(error::pg)?;
     let result = bootstrap_locked(client, names, sql).await;
     // The connection is closed right after; unlocking explicitly just frees the lock sooner.
-    let _ = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&key])
-        .await;
+    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&key]).await;
     result
 }
 
@@ -95,18 +88,12 @@ async fn bootstrap_locked(
         // Check first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
         // schema exists.
         let exists = client
-            .query_opt(
-                "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
-                &[&names.schema],
-            )
+            .query_opt("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", &[&names.schema])
             .await
             .map_err(error::pg)?
             .is_some();
         if !exists {
-            client
-                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", names.schema))
-                .await
-                .map_err(error::pg)?;
+            client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", names.schema)).await.map_err(error::pg)?;
         }
     }
 
@@ -114,27 +101,15 @@ async fn bootstrap_locked(
         .map_err(|e| StorageError::Query(format!("bad migration: {e}")))?;
     let mut runner = refinery::Runner::new(&[migration]);
     runner.set_migration_table_name(&names.migration_history);
-    let report = runner
-        .run_async(client)
-        .await
-        .map_err(|e| StorageError::Query(format!("migration failed: {e}")))?;
+    let report = runner.run_async(client).await.map_err(|e| StorageError::Query(format!("migration failed: {e}")))?;
     for m in report.applied_migrations() {
         tracing::info!("applied database migration {m}");
     }
 
     let now = now_ms();
-    client
-        .execute(&sql.app_insert, &[&"public", &now])
-        .await
-        .map_err(error::pg)?;
-    client
-        .execute(&sql.tenant_insert, &[&"public", &"public", &now])
-        .await
-        .map_err(error::pg)?;
-    client
-        .execute(&sql.base_tenant_config_insert, &[])
-        .await
-        .map_err(error::pg)?;
+    client.execute(&sql.app_insert, &[&"public", &now]).await.map_err(error::pg)?;
+    client.execute(&sql.tenant_insert, &[&"public", &"public", &now]).await.map_err(error::pg)?;
+    client.execute(&sql.base_tenant_config_insert, &[]).await.map_err(error::pg)?;
 
     maintain_activity_log(client, names, now).await;
     Ok(())
@@ -182,11 +157,7 @@ fn next_month(y: i64, m: i64) -> (i64, i64) {
 /// Create the partitions of the current and the next UTC month, and drop monthly partitions
 /// whose month ended more than 31 days ago (what the Java plugin does at start-up and daily).
 /// Failures are logged, never fatal: rows still land in the DEFAULT partition.
-pub(crate) async fn maintain_activity_log(
-    client: &tokio_postgres::Client,
-    names: &TableNames,
-    now: i64,
-) {
+pub(crate) async fn maintain_activity_log(client: &tokio_postgres::Client, names: &TableNames, now: i64) {
     let base = names.bare("activity_log");
     let (y, m) = civil_from_days(now.div_euclid(DAY_MS));
     let mut month = (y, m);
@@ -246,10 +217,7 @@ pub(crate) async fn maintain_activity_log(
         if month_start_ms(ey, em) + 31 * DAY_MS < now {
             let stmt = format!("DROP TABLE IF EXISTS {}.{name}", names.schema);
             if let Err(e) = client.batch_execute(&stmt).await {
-                tracing::warn!(
-                    "could not drop old activity_log partition {name}: {}",
-                    error::pg(e)
-                );
+                tracing::warn!("could not drop old activity_log partition {name}: {}", error::pg(e));
             }
         }
     }
@@ -269,10 +237,7 @@ mod tests {
         assert_eq!(month_start_ms(2026, 11), 1_793_491_200_000);
         for d in (-1000..30_000).step_by(17) {
             let (y, m) = civil_from_days(d);
-            assert!(
-                days_from_civil(y, m) <= d
-                    && d < days_from_civil(next_month(y, m).0, next_month(y, m).1)
-            );
+            assert!(days_from_civil(y, m) <= d && d < days_from_civil(next_month(y, m).0, next_month(y, m).1));
         }
     }
 

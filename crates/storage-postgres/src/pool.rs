@@ -25,13 +25,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) fn build(cfg: &PgConfig, tls: MakeRustlsConnect) -> Result<Pool, String> {
-    let manager = Manager::from_config(
-        cfg.pg.clone(),
-        tls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let manager = Manager::from_config(cfg.pg.clone(), tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(cfg.pool_size)
         .runtime(Runtime::Tokio1)
@@ -55,10 +49,7 @@ pub(crate) fn retire(pool: &Pool, idle_timeout: Duration, min_idle: usize) {
         true
     });
     if !result.removed.is_empty() {
-        tracing::debug!(
-            "closed {} idle or broken database connections",
-            result.removed.len()
-        );
+        tracing::debug!("closed {} idle or broken database connections", result.removed.len());
     }
 }
 
@@ -66,19 +57,14 @@ pub(crate) fn retire(pool: &Pool, idle_timeout: Duration, min_idle: usize) {
 /// busy pool: it only uses free slots.
 pub(crate) async fn prewarm(pool: &Pool, min_idle: usize) {
     let status = pool.status();
-    let missing = min_idle
-        .saturating_sub(status.available)
-        .min(status.max_size.saturating_sub(status.size));
+    let missing = min_idle.saturating_sub(status.available).min(status.max_size.saturating_sub(status.size));
     if missing == 0 {
         return;
     }
     // Checking out pops idle connections first, so take the idle ones plus the missing ones,
     // then give them all back.
     let wanted = status.available + missing;
-    let timeouts = Timeouts {
-        wait: Some(Duration::ZERO),
-        ..pool.timeouts()
-    };
+    let timeouts = Timeouts { wait: Some(Duration::ZERO), ..pool.timeouts() };
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..wanted {
         let pool = pool.clone();
@@ -100,11 +86,7 @@ pub(crate) async fn prewarm(pool: &Pool, min_idle: usize) {
 }
 
 /// Start the keeper. Returns its handle (abort it to stop).
-pub(crate) fn spawn_keeper(
-    pool: &Pool,
-    cfg: &PgConfig,
-    names: Arc<TableNames>,
-) -> tokio::task::JoinHandle<()> {
+pub(crate) fn spawn_keeper(pool: &Pool, cfg: &PgConfig, names: Arc<TableNames>) -> tokio::task::JoinHandle<()> {
     let weak = pool.weak();
     let idle_timeout = cfg.idle_timeout;
     let min_idle = cfg.min_idle;
@@ -122,9 +104,7 @@ pub(crate) fn spawn_keeper(
             if last_partition_run.elapsed() >= Duration::from_secs(24 * 3600) {
                 last_partition_run = Instant::now();
                 match pool.get().await {
-                    Ok(client) => {
-                        migrate::maintain_activity_log(&client, &names, migrate::now_ms()).await
-                    }
+                    Ok(client) => migrate::maintain_activity_log(&client, &names, migrate::now_ms()).await,
                     Err(e) => tracing::warn!("activity_log maintenance skipped: {e}"),
                 }
             }

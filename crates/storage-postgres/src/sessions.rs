@@ -15,8 +15,7 @@ use std::collections::HashSet;
 use tokio_postgres::Row;
 
 fn json_text(v: &Value, what: &str) -> SResult<String> {
-    serde_json::to_string(v)
-        .map_err(|e| StorageError::Query(format!("cannot serialise {what}: {e}")))
+    serde_json::to_string(v).map_err(|e| StorageError::Query(format!("cannot serialise {what}: {e}")))
 }
 
 fn json_value(text: Option<String>, what: &str) -> SResult<Value> {
@@ -65,19 +64,11 @@ impl SessionStorage for PgStorage {
         .map(|_| ())
     }
 
-    async fn get_session(
-        &self,
-        tenant: &TenantIdentifier,
-        handle: &str,
-    ) -> SResult<Option<SessionRow>> {
+    async fn get_session(&self, tenant: &TenantIdentifier, handle: &str) -> SResult<Option<SessionRow>> {
         let row = self
-            .query_opt(
-                &self.sql().session_select,
-                &[&tenant.app.as_str(), &tenant.tenant.as_str(), &handle],
-            )
+            .query_opt(&self.sql().session_select, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &handle])
             .await?;
-        row.map(|r| session_from_row(tenant, handle, &r))
-            .transpose()
+        row.map(|r| session_from_row(tenant, handle, &r)).transpose()
     }
 
     async fn update_session_atomically(
@@ -90,15 +81,8 @@ impl SessionStorage for PgStorage {
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
-        let stmt = tx
-            .prepare_cached(&sql.session_select_for_update)
-            .await
-            .map_err(error::pg)?;
-        let Some(row) = tx
-            .query_opt(&stmt, &[&app, &t, &handle])
-            .await
-            .map_err(error::pg)?
-        else {
+        let stmt = tx.prepare_cached(&sql.session_select_for_update).await.map_err(error::pg)?;
+        let Some(row) = tx.query_opt(&stmt, &[&app, &t, &handle]).await.map_err(error::pg)? else {
             return Ok(None);
         };
         let current = session_from_row(tenant, handle, &row)?;
@@ -107,14 +91,7 @@ impl SessionStorage for PgStorage {
                 tx_exec(
                     &tx,
                     &sql.session_patch,
-                    &[
-                        &app,
-                        &t,
-                        &handle,
-                        &patch.refresh_token_hash_2,
-                        &patch.expires_at,
-                        &patch.use_static_key,
-                    ],
+                    &[&app, &t, &handle, &patch.refresh_token_hash_2, &patch.expires_at, &patch.use_static_key],
                 )
                 .await?;
             }
@@ -123,24 +100,14 @@ impl SessionStorage for PgStorage {
         Ok(Some(current))
     }
 
-    async fn delete_sessions(
-        &self,
-        app: &AppId,
-        handles: &[(TenantIdentifier, String)],
-    ) -> SResult<Vec<String>> {
-        let wanted: Vec<&(TenantIdentifier, String)> =
-            handles.iter().filter(|(t, _)| &t.app == app).collect();
+    async fn delete_sessions(&self, app: &AppId, handles: &[(TenantIdentifier, String)]) -> SResult<Vec<String>> {
+        let wanted: Vec<&(TenantIdentifier, String)> = handles.iter().filter(|(t, _)| &t.app == app).collect();
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
         let tenants: Vec<&str> = wanted.iter().map(|(t, _)| t.tenant.as_str()).collect();
         let hs: Vec<&str> = wanted.iter().map(|(_, h)| h.as_str()).collect();
-        let rows = self
-            .query(
-                &self.sql().session_delete_many,
-                &[&app.as_str(), &tenants, &hs],
-            )
-            .await?;
+        let rows = self.query(&self.sql().session_delete_many, &[&app.as_str(), &tenants, &hs]).await?;
         let mut deleted = HashSet::with_capacity(rows.len());
         for row in &rows {
             deleted.insert((col::<String>(row, 0)?, col::<String>(row, 1)?));
@@ -166,19 +133,10 @@ impl SessionStorage for PgStorage {
         }
         let rows = match tenant {
             Some(t) => {
-                self.query(
-                    &self.sql().session_handles_tenant,
-                    &[&app.as_str(), &t.tenant.as_str(), &user_ids, &now_ms],
-                )
-                .await?
+                self.query(&self.sql().session_handles_tenant, &[&app.as_str(), &t.tenant.as_str(), &user_ids, &now_ms])
+                    .await?
             }
-            None => {
-                self.query(
-                    &self.sql().session_handles_app,
-                    &[&app.as_str(), &user_ids, &now_ms],
-                )
-                .await?
-            }
+            None => self.query(&self.sql().session_handles_app, &[&app.as_str(), &user_ids, &now_ms]).await?,
         };
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -205,13 +163,7 @@ impl SessionStorage for PgStorage {
         let n = self
             .execute(
                 &self.sql().session_update_data,
-                &[
-                    &tenant.app.as_str(),
-                    &tenant.tenant.as_str(),
-                    &handle,
-                    &text,
-                    &now_ms,
-                ],
+                &[&tenant.app.as_str(), &tenant.tenant.as_str(), &handle, &text, &now_ms],
             )
             .await?;
         Ok(n > 0)
@@ -228,29 +180,17 @@ impl SessionStorage for PgStorage {
         let n = self
             .execute(
                 &self.sql().session_update_payload,
-                &[
-                    &tenant.app.as_str(),
-                    &tenant.tenant.as_str(),
-                    &handle,
-                    &text,
-                    &now_ms,
-                ],
+                &[&tenant.app.as_str(), &tenant.tenant.as_str(), &handle, &text, &now_ms],
             )
             .await?;
         Ok(n > 0)
     }
 
     async fn delete_expired_sessions(&self, now_ms: i64) -> SResult<u64> {
-        self.execute(&self.sql().session_delete_expired, &[&now_ms])
-            .await
+        self.execute(&self.sql().session_delete_expired, &[&now_ms]).await
     }
 
     async fn touch_user_last_active(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<()> {
-        self.execute(
-            &self.sql().last_active_upsert,
-            &[&app.as_str(), &user_id, &now_ms],
-        )
-        .await
-        .map(|_| ())
+        self.execute(&self.sql().last_active_upsert, &[&app.as_str(), &user_id, &now_ms]).await.map(|_| ())
     }
 }

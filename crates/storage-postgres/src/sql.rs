@@ -139,8 +139,7 @@ impl Sql {
                 tc = t.tenant_configs,
             )
         };
-        let session_columns =
-            "user_id, refresh_token_hash_2, session_data, expires_at, created_at_time, \
+        let session_columns = "user_id, refresh_token_hash_2, session_data, expires_at, created_at_time, \
                                jwt_user_payload, use_static_key";
         Sql {
             health: "SELECT 1".into(),

@@ -21,10 +21,7 @@ fn parse_core_config(text: Option<String>) -> SResult<Map<String, Value>> {
         None | Some("") | Some("null") => Ok(Map::new()),
         Some(text) => match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(map)) => Ok(map),
-            Ok(other) => Err(error::bad_row(
-                "core_config",
-                format!("not a JSON object: {other}"),
-            )),
+            Ok(other) => Err(error::bad_row("core_config", format!("not a JSON object: {other}"))),
             Err(e) => Err(error::bad_row("core_config", e)),
         },
     }
@@ -36,9 +33,7 @@ fn tenant_from_row(row: &Row) -> SResult<Option<TenantRecord>> {
     let app: String = col(row, 0)?;
     let tenant: String = col(row, 1)?;
     let (Ok(app_id), Ok(tenant_id)) = (AppId::parse(&app), TenantId::parse(&tenant)) else {
-        tracing::warn!(
-            "ignoring tenant ({app}, {tenant}) stored in tenant_configs: not a valid app/tenant id"
-        );
+        tracing::warn!("ignoring tenant ({app}, {tenant}) stored in tenant_configs: not a valid app/tenant id");
         return Ok(None);
     };
     let core_config = parse_core_config(col(row, 2)?)?;
@@ -48,16 +43,8 @@ fn tenant_from_row(row: &Row) -> SResult<Option<TenantRecord>> {
     let is_first_factors_null: Option<bool> = col(row, 6)?;
     let first: Vec<String> = col(row, 7)?;
     let secondary: Vec<String> = col(row, 8)?;
-    let first_factors = if is_first_factors_null.unwrap_or(first.is_empty()) {
-        None
-    } else {
-        Some(first)
-    };
-    let required_secondary_factors = if secondary.is_empty() {
-        None
-    } else {
-        Some(secondary)
-    };
+    let first_factors = if is_first_factors_null.unwrap_or(first.is_empty()) { None } else { Some(first) };
+    let required_secondary_factors = if secondary.is_empty() { None } else { Some(secondary) };
     Ok(Some(TenantRecord {
         id: TenantIdentifier::new(app_id, tenant_id),
         core_config,
@@ -88,12 +75,7 @@ impl TenantStorage for PgStorage {
     }
 
     async fn get_tenant(&self, id: &TenantIdentifier) -> SResult<Option<TenantRecord>> {
-        let row = self
-            .query_opt(
-                &self.sql().tenant_select_one,
-                &[&id.app.as_str(), &id.tenant.as_str()],
-            )
-            .await?;
+        let row = self.query_opt(&self.sql().tenant_select_one, &[&id.app.as_str(), &id.tenant.as_str()]).await?;
         match row {
             Some(row) => tenant_from_row(&row),
             None => Ok(None),
@@ -106,18 +88,8 @@ impl TenantStorage for PgStorage {
         let tenant = record.id.tenant.as_str();
         let core_config = serde_json::to_string(&record.core_config)
             .map_err(|e| StorageError::Query(format!("cannot serialise core_config: {e}")))?;
-        let first: Vec<&str> = record
-            .first_factors
-            .iter()
-            .flatten()
-            .map(String::as_str)
-            .collect();
-        let secondary: Vec<&str> = record
-            .required_secondary_factors
-            .iter()
-            .flatten()
-            .map(String::as_str)
-            .collect();
+        let first: Vec<&str> = record.first_factors.iter().flatten().map(String::as_str).collect();
+        let secondary: Vec<&str> = record.required_secondary_factors.iter().flatten().map(String::as_str).collect();
 
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
@@ -141,11 +113,7 @@ impl TenantStorage for PgStorage {
         .await?;
         for (delete, insert, factors) in [
             (&sql.first_factors_delete, &sql.first_factors_insert, &first),
-            (
-                &sql.secondary_factors_delete,
-                &sql.secondary_factors_insert,
-                &secondary,
-            ),
+            (&sql.secondary_factors_delete, &sql.secondary_factors_insert, &secondary),
         ] {
             tx_exec(&tx, delete, &[&app, &tenant]).await?;
             if !factors.is_empty() {
@@ -185,46 +153,21 @@ impl TenantStorage for PgStorage {
     }
 
     async fn kv_get(&self, tenant: &TenantIdentifier, name: &str) -> SResult<Option<String>> {
-        let row = self
-            .query_opt(
-                &self.sql().kv_get,
-                &[&tenant.app.as_str(), &tenant.tenant.as_str(), &name],
-            )
-            .await?;
+        let row = self.query_opt(&self.sql().kv_get, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &name]).await?;
         match row {
             Some(row) => Ok(col::<Option<String>>(&row, 0)?.or(Some(String::new()))),
             None => Ok(None),
         }
     }
 
-    async fn kv_set(
-        &self,
-        tenant: &TenantIdentifier,
-        name: &str,
-        value: &str,
-        now_ms: i64,
-    ) -> SResult<()> {
-        self.execute(
-            &self.sql().kv_set,
-            &[
-                &tenant.app.as_str(),
-                &tenant.tenant.as_str(),
-                &name,
-                &value,
-                &now_ms,
-            ],
-        )
-        .await
-        .map(|_| ())
+    async fn kv_set(&self, tenant: &TenantIdentifier, name: &str, value: &str, now_ms: i64) -> SResult<()> {
+        self.execute(&self.sql().kv_set, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &name, &value, &now_ms])
+            .await
+            .map(|_| ())
     }
 
     async fn kv_delete(&self, tenant: &TenantIdentifier, name: &str) -> SResult<bool> {
-        let n = self
-            .execute(
-                &self.sql().kv_delete,
-                &[&tenant.app.as_str(), &tenant.tenant.as_str(), &name],
-            )
-            .await?;
+        let n = self.execute(&self.sql().kv_delete, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &name]).await?;
         Ok(n > 0)
     }
 
@@ -239,17 +182,11 @@ impl TenantStorage for PgStorage {
         // Two statements on purpose: the SELECT gets a fresh snapshot, so it sees a row a
         // concurrent writer committed after our INSERT found the conflict.
         for _ in 0..3 {
-            self.execute(
-                &self.sql().kv_insert_if_absent,
-                &[&app, &t, &name, &value, &now_ms],
-            )
-            .await?;
+            self.execute(&self.sql().kv_insert_if_absent, &[&app, &t, &name, &value, &now_ms]).await?;
             if let Some(stored) = self.kv_get(tenant, name).await? {
                 return Ok(stored);
             }
         }
-        Err(StorageError::Query(format!(
-            "key_value {name} vanished while being created"
-        )))
+        Err(StorageError::Query(format!("key_value {name} vanished while being created")))
     }
 }

@@ -12,9 +12,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, DigitallySignedStruct, Error as TlsError, RootCertStore, SignatureScheme,
-};
+use rustls::{CertificateError, DigitallySignedStruct, Error as TlsError, RootCertStore, SignatureScheme};
 use std::sync::Arc;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -40,12 +38,7 @@ impl ServerCertVerifier for NoCertCheck {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -54,12 +47,7 @@ impl ServerCertVerifier for NoCertCheck {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -80,10 +68,7 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, TlsError> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(TlsError::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -121,17 +106,11 @@ fn roots(cfg: &PgConfig) -> Result<RootCertStore, String> {
             let certs = CertificateDer::pem_file_iter(path)
                 .map_err(|e| format!("cannot read sslrootcert {}: {e}", path.display()))?;
             for cert in certs {
-                let cert =
-                    cert.map_err(|e| format!("cannot parse sslrootcert {}: {e}", path.display()))?;
-                store.add(cert).map_err(|e| {
-                    format!("bad certificate in sslrootcert {}: {e}", path.display())
-                })?;
+                let cert = cert.map_err(|e| format!("cannot parse sslrootcert {}: {e}", path.display()))?;
+                store.add(cert).map_err(|e| format!("bad certificate in sslrootcert {}: {e}", path.display()))?;
             }
             if store.is_empty() {
-                return Err(format!(
-                    "sslrootcert {} holds no certificate",
-                    path.display()
-                ));
+                return Err(format!("sslrootcert {} holds no certificate", path.display()));
             }
         }
         None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -147,25 +126,17 @@ pub(crate) fn connector(cfg: &PgConfig) -> Result<MakeRustlsConnect, String> {
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS set-up failed: {e}"))?;
     let config = match cfg.tls {
-        TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoCertCheck(provider)))
-            .with_no_client_auth(),
+        TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(NoCertCheck(provider))).with_no_client_auth()
+        }
         TlsMode::VerifyCa | TlsMode::VerifyFull => {
-            let webpki =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots(cfg)?), provider)
-                    .build()
-                    .map_err(|e| format!("TLS set-up failed: {e}"))?;
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(cfg)?), provider)
+                .build()
+                .map_err(|e| format!("TLS set-up failed: {e}"))?;
             if cfg.tls == TlsMode::VerifyFull {
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(webpki)
-                    .with_no_client_auth()
+                builder.dangerous().with_custom_certificate_verifier(webpki).with_no_client_auth()
             } else {
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(ChainOnly(webpki)))
-                    .with_no_client_auth()
+                builder.dangerous().with_custom_certificate_verifier(Arc::new(ChainOnly(webpki))).with_no_client_auth()
             }
         }
     };

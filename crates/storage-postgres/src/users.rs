@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{
-    AuthUser, LoginMethod, MappingCreate, RoleResult, SResult, SignUpResult, UpdateResult,
-    UserIdMapping, UserListQuery, UserStorage,
+    AuthUser, LoginMethod, MappingCreate, RoleResult, SResult, SignUpResult, UpdateResult, UserIdMapping,
+    UserListQuery, UserStorage,
 };
 use st_core::StorageError;
 use tokio_postgres::error::SqlState;
@@ -126,7 +126,9 @@ impl UserSql {
 
         // $4 e-mail, $5 phone, $6 provider prefixes.
         let email_match = |c: &str| {
-            format!("EXISTS (SELECT 1 FROM UNNEST($4::TEXT[]) p WHERE starts_with({c}, p) OR strpos({c}, '@' || p) > 0)")
+            format!(
+                "EXISTS (SELECT 1 FROM UNNEST($4::TEXT[]) p WHERE starts_with({c}, p) OR strpos({c}, '@' || p) > 0)"
+            )
         };
         let search = format!(
             "(cardinality($4::TEXT[]) = 0 AND cardinality($5::TEXT[]) = 0 AND cardinality($6::TEXT[]) = 0) \
@@ -155,9 +157,7 @@ impl UserSql {
                  ORDER BY tj {dir}, id {dir} LIMIT $9"
             )
         };
-        let keyed = |table: &str| {
-            format!("DELETE FROM {table} WHERE app_id = $1 AND user_id = ANY($2::TEXT[])")
-        };
+        let keyed = |table: &str| format!("DELETE FROM {table} WHERE app_id = $1 AND user_id = ANY($2::TEXT[])");
         UserSql {
             auth_user: format!(
                 "SELECT a.user_id::TEXT, a.recipe_id, a.time_joined, a.is_linked_or_is_a_primary_user, \
@@ -189,9 +189,7 @@ impl UserSql {
             ep_insert: format!(
                 "INSERT INTO {ep} (app_id, user_id, email, password_hash, time_joined) VALUES ($1, $2, $3, $4, $5)"
             ),
-            ep_tenant_insert: format!(
-                "INSERT INTO {ep_t} (app_id, tenant_id, user_id, email) VALUES ($1, $2, $3, $4)"
-            ),
+            ep_tenant_insert: format!("INSERT INTO {ep_t} (app_id, tenant_id, user_id, email) VALUES ($1, $2, $3, $4)"),
             ep_login: format!(
                 "SELECT u.user_id::TEXT, u.password_hash FROM {ep_t} t \
                  JOIN {ep} u ON u.app_id = t.app_id AND u.user_id = t.user_id \
@@ -364,10 +362,7 @@ fn parse_metadata(text: Option<String>) -> SResult<Map<String, Value>> {
         Some(t) => match serde_json::from_str::<Value>(&t) {
             Ok(Value::Object(m)) => Ok(m),
             Ok(Value::Null) => Ok(Map::new()),
-            Ok(other) => Err(error::bad_row(
-                "user_metadata",
-                format!("not a JSON object: {other}"),
-            )),
+            Ok(other) => Err(error::bad_row("user_metadata", format!("not a JSON object: {other}"))),
             Err(e) => Err(error::bad_row("user_metadata", e)),
         },
     }
@@ -390,23 +385,12 @@ impl PgStorage {
         &self.sql().users
     }
 
-    async fn find_mapping(
-        &self,
-        app: &AppId,
-        id: &str,
-        supertokens: Option<bool>,
-    ) -> SResult<Option<UserIdMapping>> {
+    async fn find_mapping(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<Option<UserIdMapping>> {
         let s = self.usql();
         let row = match supertokens {
             Some(true) => self.query_opt(&s.map_get_st, &[&app.as_str(), &id]).await?,
-            Some(false) => {
-                self.query_opt(&s.map_get_ext, &[&app.as_str(), &id])
-                    .await?
-            }
-            None => {
-                self.query_opt(&s.map_get_any, &[&app.as_str(), &id, &id])
-                    .await?
-            }
+            Some(false) => self.query_opt(&s.map_get_ext, &[&app.as_str(), &id]).await?,
+            None => self.query_opt(&s.map_get_any, &[&app.as_str(), &id, &id]).await?,
         };
         row.map(|r| mapping_from_row(&r)).transpose()
     }
@@ -415,9 +399,7 @@ impl PgStorage {
 #[async_trait]
 impl UserStorage for PgStorage {
     async fn get_auth_user(&self, app: &AppId, user_id: &str) -> SResult<Option<AuthUser>> {
-        let rows = self
-            .query(&self.usql().auth_user, &[&app.as_str(), &user_id])
-            .await?;
+        let rows = self.query(&self.usql().auth_user, &[&app.as_str(), &user_id]).await?;
         let mut primary = None;
         let mut is_primary = false;
         let mut login_methods = Vec::with_capacity(rows.len());
@@ -441,11 +423,7 @@ impl UserStorage for PgStorage {
                 third_party: tp_id.zip(tp_user),
             });
         }
-        Ok(primary.map(|id| AuthUser {
-            id,
-            is_primary,
-            login_methods,
-        }))
+        Ok(primary.map(|id| AuthUser { id, is_primary, login_methods }))
     }
 
     async fn ep_sign_up(
@@ -460,57 +438,26 @@ impl UserStorage for PgStorage {
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
-        if !tx_query(&tx, &s.ep_email_taken, &[&app, &t, &email])
-            .await?
-            .is_empty()
-        {
+        if !tx_query(&tx, &s.ep_email_taken, &[&app, &t, &email]).await?.is_empty() {
             return Ok(SignUpResult::EmailAlreadyExists);
         }
-        tx_exec(
-            &tx,
-            &s.a2u_insert,
-            &[&app, &user_id, &"emailpassword", &now_ms],
-        )
-        .await?;
-        tx_exec(
-            &tx,
-            &s.aaru_insert,
-            &[&app, &t, &user_id, &"emailpassword", &now_ms],
-        )
-        .await?;
-        tx_exec(
-            &tx,
-            &s.ep_insert,
-            &[&app, &user_id, &email, &password_hash, &now_ms],
-        )
-        .await?;
-        let stmt = tx
-            .prepare_cached(&s.ep_tenant_insert)
-            .await
-            .map_err(error::pg)?;
+        tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &"emailpassword", &now_ms]).await?;
+        tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &"emailpassword", &now_ms]).await?;
+        tx_exec(&tx, &s.ep_insert, &[&app, &user_id, &email, &password_hash, &now_ms]).await?;
+        let stmt = tx.prepare_cached(&s.ep_tenant_insert).await.map_err(error::pg)?;
         match tx.execute(&stmt, &[&app, &t, &user_id, &email]).await {
             Ok(_) => {}
             // A concurrent sign-up with the same email won the (app, tenant, email) key.
-            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
-                return Ok(SignUpResult::EmailAlreadyExists)
-            }
+            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(SignUpResult::EmailAlreadyExists),
             Err(e) => return Err(error::pg(e)),
         }
         tx.commit().await.map_err(error::pg)?;
         Ok(SignUpResult::Created)
     }
 
-    async fn ep_login(
-        &self,
-        tenant: &TenantIdentifier,
-        email: &str,
-    ) -> SResult<Option<(String, String)>> {
-        let row = self
-            .query_opt(
-                &self.usql().ep_login,
-                &[&tenant.app.as_str(), &tenant.tenant.as_str(), &email],
-            )
-            .await?;
+    async fn ep_login(&self, tenant: &TenantIdentifier, email: &str) -> SResult<Option<(String, String)>> {
+        let row =
+            self.query_opt(&self.usql().ep_login, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &email]).await?;
         row.map(|r| Ok((col(&r, 0)?, col(&r, 1)?))).transpose()
     }
 
@@ -525,22 +472,14 @@ impl UserStorage for PgStorage {
         let app = app.as_str();
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.ep_lock, &[&app, &user_id])
-            .await?
-            .is_empty()
-        {
+        if tx_query(&tx, &s.ep_lock, &[&app, &user_id]).await?.is_empty() {
             return Ok(UpdateResult::UnknownUser);
         }
         if let Some(email) = email {
-            let stmt = tx
-                .prepare_cached(&s.ep_tenant_set_email)
-                .await
-                .map_err(error::pg)?;
+            let stmt = tx.prepare_cached(&s.ep_tenant_set_email).await.map_err(error::pg)?;
             match tx.execute(&stmt, &[&app, &user_id, &email]).await {
                 Ok(_) => {}
-                Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
-                    return Ok(UpdateResult::EmailAlreadyExists)
-                }
+                Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(UpdateResult::EmailAlreadyExists),
                 Err(e) => return Err(error::pg(e)),
             }
             tx_exec(&tx, &s.ep_set_email, &[&app, &user_id, &email]).await?;
@@ -553,12 +492,8 @@ impl UserStorage for PgStorage {
     }
 
     async fn users_by_email(&self, tenant: &TenantIdentifier, email: &str) -> SResult<Vec<String>> {
-        let rows = self
-            .query(
-                &self.usql().users_by_email,
-                &[&tenant.app.as_str(), &tenant.tenant.as_str(), &email],
-            )
-            .await?;
+        let rows =
+            self.query(&self.usql().users_by_email, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &email]).await?;
         strings(&rows)
     }
 
@@ -570,11 +505,7 @@ impl UserStorage for PgStorage {
         email: &str,
         expiry: i64,
     ) -> SResult<()> {
-        self.execute(
-            &self.usql().rt_insert,
-            &[&app.as_str(), &user_id, &token_hash, &email, &expiry],
-        )
-        .await?;
+        self.execute(&self.usql().rt_insert, &[&app.as_str(), &user_id, &token_hash, &email, &expiry]).await?;
         Ok(())
     }
 
@@ -605,8 +536,7 @@ impl UserStorage for PgStorage {
     }
 
     async fn delete_expired_reset_tokens(&self, now_ms: i64) -> SResult<u64> {
-        self.execute(&self.usql().rt_delete_expired, &[&now_ms])
-            .await
+        self.execute(&self.usql().rt_delete_expired, &[&now_ms]).await
     }
 
     async fn ev_token_create(
@@ -619,14 +549,7 @@ impl UserStorage for PgStorage {
     ) -> SResult<()> {
         self.execute(
             &self.usql().evt_insert,
-            &[
-                &tenant.app.as_str(),
-                &tenant.tenant.as_str(),
-                &user_id,
-                &email,
-                &token_hash,
-                &expiry,
-            ],
+            &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id, &email, &token_hash, &expiry],
         )
         .await?;
         Ok(())
@@ -658,66 +581,32 @@ impl UserStorage for PgStorage {
         Ok(Some((user_id, email)))
     }
 
-    async fn ev_tokens_delete(
-        &self,
-        tenant: &TenantIdentifier,
-        user_id: &str,
-        email: &str,
-    ) -> SResult<()> {
-        self.execute(
-            &self.usql().evt_delete,
-            &[
-                &tenant.app.as_str(),
-                &tenant.tenant.as_str(),
-                &user_id,
-                &email,
-            ],
-        )
-        .await?;
+    async fn ev_tokens_delete(&self, tenant: &TenantIdentifier, user_id: &str, email: &str) -> SResult<()> {
+        self.execute(&self.usql().evt_delete, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id, &email])
+            .await?;
         Ok(())
     }
 
     async fn ev_is_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<bool> {
-        Ok(self
-            .query_opt(
-                &self.usql().ev_verified_select,
-                &[&app.as_str(), &user_id, &email],
-            )
-            .await?
-            .is_some())
+        Ok(self.query_opt(&self.usql().ev_verified_select, &[&app.as_str(), &user_id, &email]).await?.is_some())
     }
 
     async fn ev_set_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
-        self.execute(
-            &self.usql().ev_verified_insert,
-            &[&app.as_str(), &user_id, &email],
-        )
-        .await?;
+        self.execute(&self.usql().ev_verified_insert, &[&app.as_str(), &user_id, &email]).await?;
         Ok(())
     }
 
     async fn ev_unverify(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
-        self.execute(
-            &self.usql().ev_verified_delete,
-            &[&app.as_str(), &user_id, &email],
-        )
-        .await?;
+        self.execute(&self.usql().ev_verified_delete, &[&app.as_str(), &user_id, &email]).await?;
         Ok(())
     }
 
     async fn delete_expired_ev_tokens(&self, now_ms: i64) -> SResult<u64> {
-        self.execute(&self.usql().evt_delete_expired, &[&now_ms])
-            .await
+        self.execute(&self.usql().evt_delete_expired, &[&now_ms]).await
     }
 
-    async fn metadata_get(
-        &self,
-        app: &AppId,
-        user_id: &str,
-    ) -> SResult<Option<Map<String, Value>>> {
-        let row = self
-            .query_opt(&self.usql().md_select, &[&app.as_str(), &user_id])
-            .await?;
+    async fn metadata_get(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>> {
+        let row = self.query_opt(&self.usql().md_select, &[&app.as_str(), &user_id]).await?;
         row.map(|r| parse_metadata(col(&r, 0)?)).transpose()
     }
 
@@ -747,10 +636,7 @@ impl UserStorage for PgStorage {
     }
 
     async fn metadata_delete(&self, app: &AppId, user_id: &str) -> SResult<bool> {
-        Ok(self
-            .execute(&self.usql().md_delete, &[&app.as_str(), &user_id])
-            .await?
-            > 0)
+        Ok(self.execute(&self.usql().md_delete, &[&app.as_str(), &user_id]).await? > 0)
     }
 
     async fn role_upsert(&self, app: &AppId, role: &str, permissions: &[String]) -> SResult<bool> {
@@ -767,26 +653,16 @@ impl UserStorage for PgStorage {
     }
 
     async fn role_permissions(&self, app: &AppId, role: &str) -> SResult<Option<Vec<String>>> {
-        let row = self
-            .query_opt(&self.usql().role_perms, &[&app.as_str(), &role])
-            .await?;
+        let row = self.query_opt(&self.usql().role_perms, &[&app.as_str(), &role]).await?;
         row.map(|r| col(&r, 0)).transpose()
     }
 
-    async fn role_remove_permissions(
-        &self,
-        app: &AppId,
-        role: &str,
-        permissions: Option<&[String]>,
-    ) -> SResult<bool> {
+    async fn role_remove_permissions(&self, app: &AppId, role: &str, permissions: Option<&[String]>) -> SResult<bool> {
         let s = self.usql();
         let app = app.as_str();
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.role_lock, &[&app, &role])
-            .await?
-            .is_empty()
-        {
+        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
             return Ok(false);
         }
         match permissions {
@@ -798,11 +674,7 @@ impl UserStorage for PgStorage {
     }
 
     async fn roles_with_permission(&self, app: &AppId, permission: &str) -> SResult<Vec<String>> {
-        strings(
-            &self
-                .query(&self.usql().roles_with_perm, &[&app.as_str(), &permission])
-                .await?,
-        )
+        strings(&self.query(&self.usql().roles_with_perm, &[&app.as_str(), &permission]).await?)
     }
 
     async fn role_delete(&self, app: &AppId, role: &str) -> SResult<bool> {
@@ -818,28 +690,16 @@ impl UserStorage for PgStorage {
     }
 
     async fn roles_list(&self, app: &AppId) -> SResult<Vec<String>> {
-        strings(
-            &self
-                .query(&self.usql().roles_list, &[&app.as_str()])
-                .await?,
-        )
+        strings(&self.query(&self.usql().roles_list, &[&app.as_str()]).await?)
     }
 
-    async fn user_role_add(
-        &self,
-        tenant: &TenantIdentifier,
-        user_id: &str,
-        role: &str,
-    ) -> SResult<RoleResult> {
+    async fn user_role_add(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
         let s = self.usql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
         // FOR SHARE keeps a concurrent role_delete from leaving an orphan assignment.
-        if tx_query(&tx, &s.role_lock, &[&app, &role])
-            .await?
-            .is_empty()
-        {
+        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
             return Ok(RoleResult::UnknownRole);
         }
         let inserted = tx_exec(&tx, &s.user_role_insert, &[&app, &t, &user_id, &role]).await? == 1;
@@ -847,20 +707,12 @@ impl UserStorage for PgStorage {
         Ok(RoleResult::Ok(!inserted))
     }
 
-    async fn user_role_remove(
-        &self,
-        tenant: &TenantIdentifier,
-        user_id: &str,
-        role: &str,
-    ) -> SResult<RoleResult> {
+    async fn user_role_remove(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
         let s = self.usql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.role_lock, &[&app, &role])
-            .await?
-            .is_empty()
-        {
+        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
             return Ok(RoleResult::UnknownRole);
         }
         let removed = tx_exec(&tx, &s.user_role_delete, &[&app, &t, &user_id, &role]).await? > 0;
@@ -869,29 +721,15 @@ impl UserStorage for PgStorage {
     }
 
     async fn user_roles(&self, tenant: &TenantIdentifier, user_id: &str) -> SResult<Vec<String>> {
-        strings(
-            &self
-                .query(
-                    &self.usql().user_roles,
-                    &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id],
-                )
-                .await?,
-        )
+        strings(&self.query(&self.usql().user_roles, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id]).await?)
     }
 
-    async fn role_users(
-        &self,
-        tenant: &TenantIdentifier,
-        role: &str,
-    ) -> SResult<Option<Vec<String>>> {
+    async fn role_users(&self, tenant: &TenantIdentifier, role: &str) -> SResult<Option<Vec<String>>> {
         let s = self.usql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.role_lock, &[&app, &role])
-            .await?
-            .is_empty()
-        {
+        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
             return Ok(None);
         }
         let users = strings(&tx_query(&tx, &s.role_users, &[&app, &t, &role]).await?)?;
@@ -899,80 +737,40 @@ impl UserStorage for PgStorage {
         Ok(Some(users))
     }
 
-    async fn mapping_create(
-        &self,
-        app: &AppId,
-        mapping: &UserIdMapping,
-        _force: bool,
-    ) -> SResult<MappingCreate> {
+    async fn mapping_create(&self, app: &AppId, mapping: &UserIdMapping, _force: bool) -> SResult<MappingCreate> {
         let s = self.usql();
         let a = app.as_str();
         let conn = self.conn().await?;
-        let stmt = conn
-            .prepare_cached(&s.map_insert)
-            .await
-            .map_err(error::pg)?;
+        let stmt = conn.prepare_cached(&s.map_insert).await.map_err(error::pg)?;
         let inserted = conn
             .execute(
                 &stmt,
-                &[
-                    &a,
-                    &mapping.supertokens_user_id,
-                    &mapping.external_user_id,
-                    &mapping.external_user_id_info,
-                ],
+                &[&a, &mapping.supertokens_user_id, &mapping.external_user_id, &mapping.external_user_id_info],
             )
             .await;
         match inserted {
             Ok(_) => Ok(MappingCreate::Ok),
             // The supertokens id must be a user of the app (FK to app_id_to_user_id).
-            Err(e) if is(&e, &SqlState::FOREIGN_KEY_VIOLATION) => {
-                Ok(MappingCreate::UnknownSuperTokensUserId)
-            }
+            Err(e) if is(&e, &SqlState::FOREIGN_KEY_VIOLATION) => Ok(MappingCreate::UnknownSuperTokensUserId),
             Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
                 drop(conn);
-                let st = self
-                    .query_opt(&s.map_exists_st, &[&a, &mapping.supertokens_user_id])
-                    .await?
-                    .is_some();
-                let ext = self
-                    .query_opt(&s.map_exists_ext, &[&a, &mapping.external_user_id])
-                    .await?
-                    .is_some();
-                Ok(MappingCreate::AlreadyExists {
-                    supertokens_id_exists: st,
-                    external_id_exists: ext,
-                })
+                let st = self.query_opt(&s.map_exists_st, &[&a, &mapping.supertokens_user_id]).await?.is_some();
+                let ext = self.query_opt(&s.map_exists_ext, &[&a, &mapping.external_user_id]).await?.is_some();
+                Ok(MappingCreate::AlreadyExists { supertokens_id_exists: st, external_id_exists: ext })
             }
             Err(e) => Err(error::pg(e)),
         }
     }
 
-    async fn mapping_get(
-        &self,
-        app: &AppId,
-        id: &str,
-        supertokens: Option<bool>,
-    ) -> SResult<Option<UserIdMapping>> {
+    async fn mapping_get(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<Option<UserIdMapping>> {
         self.find_mapping(app, id, supertokens).await
     }
 
-    async fn mapping_delete(
-        &self,
-        app: &AppId,
-        id: &str,
-        supertokens: Option<bool>,
-    ) -> SResult<bool> {
+    async fn mapping_delete(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool> {
         let Some(m) = self.find_mapping(app, id, supertokens).await? else {
             return Ok(false);
         };
-        Ok(self
-            .execute(
-                &self.usql().map_delete,
-                &[&app.as_str(), &m.supertokens_user_id],
-            )
-            .await?
-            > 0)
+        Ok(self.execute(&self.usql().map_delete, &[&app.as_str(), &m.supertokens_user_id]).await? > 0)
     }
 
     async fn mapping_update_info(
@@ -985,26 +783,12 @@ impl UserStorage for PgStorage {
         let Some(m) = self.find_mapping(app, id, supertokens).await? else {
             return Ok(false);
         };
-        Ok(self
-            .execute(
-                &self.usql().map_set_info,
-                &[&app.as_str(), &m.supertokens_user_id, &info],
-            )
-            .await?
-            > 0)
+        Ok(self.execute(&self.usql().map_set_info, &[&app.as_str(), &m.supertokens_user_id, &info]).await? > 0)
     }
 
-    async fn list_users(
-        &self,
-        tenant: &TenantIdentifier,
-        query: &UserListQuery,
-    ) -> SResult<Vec<(String, i64)>> {
+    async fn list_users(&self, tenant: &TenantIdentifier, query: &UserListQuery) -> SResult<Vec<(String, i64)>> {
         let s = self.usql();
-        let sql = if query.ascending {
-            &s.list_asc
-        } else {
-            &s.list_desc
-        };
+        let sql = if query.ascending { &s.list_asc } else { &s.list_desc };
         let (after_time, after_id) = match &query.after {
             Some((t, id)) => (Some(*t), Some(id.as_str())),
             None => (None, None),
@@ -1029,25 +813,11 @@ impl UserStorage for PgStorage {
         rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
     }
 
-    async fn count_users(
-        &self,
-        app: &AppId,
-        tenant: Option<&TenantIdentifier>,
-        recipe_ids: &[String],
-    ) -> SResult<u64> {
+    async fn count_users(&self, app: &AppId, tenant: Option<&TenantIdentifier>, recipe_ids: &[String]) -> SResult<u64> {
         let s = self.usql();
         let row = match tenant {
-            Some(t) => {
-                self.query_opt(
-                    &s.count_tenant,
-                    &[&app.as_str(), &t.tenant.as_str(), &recipe_ids],
-                )
-                .await?
-            }
-            None => {
-                self.query_opt(&s.count_app, &[&app.as_str(), &recipe_ids])
-                    .await?
-            }
+            Some(t) => self.query_opt(&s.count_tenant, &[&app.as_str(), &t.tenant.as_str(), &recipe_ids]).await?,
+            None => self.query_opt(&s.count_app, &[&app.as_str(), &recipe_ids]).await?,
         };
         let n: i64 = match row {
             Some(r) => col(&r, 0)?,
@@ -1057,9 +827,7 @@ impl UserStorage for PgStorage {
     }
 
     async fn count_active_users(&self, app: &AppId, since_ms: i64) -> SResult<u64> {
-        let row = self
-            .query_opt(&self.usql().count_active, &[&app.as_str(), &since_ms])
-            .await?;
+        let row = self.query_opt(&self.usql().count_active, &[&app.as_str(), &since_ms]).await?;
         let n: i64 = match row {
             Some(r) => col(&r, 0)?,
             None => 0,

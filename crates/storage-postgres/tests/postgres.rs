@@ -64,20 +64,14 @@ async fn snapshot(client: &tokio_postgres::Client, schema: &str, prefix: &str) -
 fn template_tables() -> BTreeSet<String> {
     V1_TEMPLATE
         .lines()
-        .filter_map(|l| {
-            l.trim()
-                .strip_prefix("CREATE TABLE IF NOT EXISTS __SCHEMA__.__PREFIX__")
-        })
+        .filter_map(|l| l.trim().strip_prefix("CREATE TABLE IF NOT EXISTS __SCHEMA__.__PREFIX__"))
         .map(|rest| rest.split([' ', '(']).next().unwrap().to_string())
         .collect()
 }
 
 async fn tables_in(client: &tokio_postgres::Client, schema: &str) -> BTreeSet<String> {
     client
-        .query(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
-            &[&schema],
-        )
+        .query("SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1", &[&schema])
         .await
         .unwrap()
         .iter()
@@ -87,10 +81,7 @@ async fn tables_in(client: &tokio_postgres::Client, schema: &str) -> BTreeSet<St
 
 async fn assert_base_rows(client: &tokio_postgres::Client, schema: &str, prefix: &str) {
     let apps: i64 = client
-        .query_one(
-            &format!("SELECT count(*) FROM {schema}.{prefix}apps WHERE app_id = 'public'"),
-            &[],
-        )
+        .query_one(&format!("SELECT count(*) FROM {schema}.{prefix}apps WHERE app_id = 'public'"), &[])
         .await
         .unwrap()
         .get(0);
@@ -130,42 +121,23 @@ async fn migrations_create_every_table_and_the_base_rows() {
     let Some(db) = fresh_db("migrations_create_every_table_and_the_base_rows").await else {
         return;
     };
-    let storage = PgStorage::connect(&uri_config(&db, json!({})))
-        .await
-        .unwrap();
+    let storage = PgStorage::connect(&uri_config(&db, json!({}))).await.unwrap();
     let client = raw(&db).await;
     let mut expected = template_tables();
     expected.insert("refinery_schema_history".into());
     expected.insert("activity_log_default".into());
     let present = tables_in(&client, "public").await;
     for t in &expected {
-        assert!(
-            present.contains(t),
-            "missing table {t}; present: {present:?}"
-        );
+        assert!(present.contains(t), "missing table {t}; present: {present:?}");
     }
     // this and next month's activity_log partitions
-    assert_eq!(
-        present
-            .iter()
-            .filter(|t| t.starts_with("activity_log_p"))
-            .count(),
-        2,
-        "{present:?}"
-    );
+    assert_eq!(present.iter().filter(|t| t.starts_with("activity_log_p")).count(), 2, "{present:?}");
     assert_base_rows(&client, "public", "").await;
-    let history: i64 = client
-        .query_one("SELECT count(*) FROM public.refinery_schema_history", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let history: i64 =
+        client.query_one("SELECT count(*) FROM public.refinery_schema_history", &[]).await.unwrap().get(0);
     assert_eq!(history, 1);
 
-    let base = storage
-        .get_tenant(&TenantIdentifier::base())
-        .await
-        .unwrap()
-        .unwrap();
+    let base = storage.get_tenant(&TenantIdentifier::base()).await.unwrap().unwrap();
     assert_eq!(base, TenantRecord::new(TenantIdentifier::base()));
     assert_eq!(storage.list_tenants().await.unwrap(), vec![base]);
     storage.health_check().await.unwrap();
@@ -184,18 +156,12 @@ async fn connecting_twice_changes_nothing() {
     let first = PgStorage::connect(&cfg).await.unwrap();
     let client = raw(&db).await;
     let before = snapshot(&client, "public", "").await;
-    let history_before: String = client
-        .query_one("SELECT applied_on FROM public.refinery_schema_history", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let history_before: String =
+        client.query_one("SELECT applied_on FROM public.refinery_schema_history", &[]).await.unwrap().get(0);
     let second = PgStorage::connect(&cfg).await.unwrap();
     assert_eq!(snapshot(&client, "public", "").await, before);
-    let history_after: String = client
-        .query_one("SELECT applied_on FROM public.refinery_schema_history", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let history_after: String =
+        client.query_one("SELECT applied_on FROM public.refinery_schema_history", &[]).await.unwrap().get(0);
     assert_eq!(history_before, history_after);
     drop((first, second));
 }
@@ -206,31 +172,20 @@ async fn schema_and_prefix_place_the_tables() {
     let Some(db) = fresh_db("schema_and_prefix_place_the_tables").await else {
         return;
     };
-    let cfg = uri_config(
-        &db,
-        json!({ "postgresql_table_schema": "MySchema", "postgresql_table_names_prefix": " abc " }),
-    );
+    let cfg =
+        uri_config(&db, json!({ "postgresql_table_schema": "MySchema", "postgresql_table_names_prefix": " abc " }));
     let storage = PgStorage::connect(&cfg).await.unwrap();
-    assert_eq!(
-        storage.table_names().session_info,
-        "myschema.abc_session_info"
-    );
+    assert_eq!(storage.table_names().session_info, "myschema.abc_session_info");
     let client = raw(&db).await;
     let present = tables_in(&client, "myschema").await;
     for t in template_tables() {
-        assert!(
-            present.contains(&format!("abc_{t}")),
-            "missing abc_{t}: {present:?}"
-        );
+        assert!(present.contains(&format!("abc_{t}")), "missing abc_{t}: {present:?}");
     }
     assert!(present.contains("abc_refinery_schema_history"));
     assert!(tables_in(&client, "public").await.is_empty());
     assert_base_rows(&client, "myschema", "abc_").await;
     let pk: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_constraint WHERE conname = 'abc_session_info_pkey'",
-            &[],
-        )
+        .query_one("SELECT count(*) FROM pg_constraint WHERE conname = 'abc_session_info_pkey'", &[])
         .await
         .unwrap()
         .get(0);
@@ -243,18 +198,9 @@ async fn schema_and_prefix_place_the_tables() {
         "postgresql_connection_pool_size": 2,
     }));
     let again = PgStorage::connect(&cfg2).await.unwrap();
-    again
-        .kv_set(&TenantIdentifier::base(), "k", "v", 1)
-        .await
-        .unwrap();
-    let v: String = client
-        .query_one(
-            "SELECT value FROM myschema.abc_key_value WHERE name = 'k'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    again.kv_set(&TenantIdentifier::base(), "k", "v", 1).await.unwrap();
+    let v: String =
+        client.query_one("SELECT value FROM myschema.abc_key_value WHERE name = 'k'", &[]).await.unwrap().get(0);
     assert_eq!(v, "v");
 }
 
@@ -268,10 +214,7 @@ async fn database_created_by_the_java_core_is_left_as_is() {
     let client = raw(&db).await;
     // What the Java core leaves behind: the tables, the base rows, a month partition, no
     // refinery history.
-    client
-        .batch_execute(&render_migration(V1_TEMPLATE, &TableNames::new(&cfg)))
-        .await
-        .unwrap();
+    client.batch_execute(&render_migration(V1_TEMPLATE, &TableNames::new(&cfg))).await.unwrap();
     client
         .batch_execute(
             "INSERT INTO apps VALUES ('public', 1000);
@@ -285,25 +228,14 @@ async fn database_created_by_the_java_core_is_left_as_is() {
     let storage = PgStorage::connect(&cfg).await.unwrap();
     let after = snapshot(&client, "public", "").await;
     // Only our this/next month activity_log partitions may have been added.
-    let strip = |s: &str| -> String {
-        s.lines()
-            .filter(|l| !l.contains("activity_log_p"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let strip =
+        |s: &str| -> String { s.lines().filter(|l| !l.contains("activity_log_p")).collect::<Vec<_>>().join("\n") };
     assert_eq!(strip(&after), strip(&before));
-    let history: i64 = client
-        .query_one("SELECT count(*) FROM public.refinery_schema_history", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let history: i64 =
+        client.query_one("SELECT count(*) FROM public.refinery_schema_history", &[]).await.unwrap().get(0);
     assert_eq!(history, 1);
     assert_eq!(
-        storage
-            .kv_get(&TenantIdentifier::base(), "refresh_token_key")
-            .await
-            .unwrap()
-            .as_deref(),
+        storage.kv_get(&TenantIdentifier::base(), "refresh_token_key").await.unwrap().as_deref(),
         Some("java-key")
     );
 }
@@ -320,20 +252,10 @@ async fn concurrent_rotations_insert_one_key() {
     let b = Arc::new(PgStorage::connect(&cfg).await.unwrap());
     for round in 0..5i64 {
         let app = AppId::parse(&format!("app{round}")).unwrap();
-        a.upsert_tenant(&TenantRecord::new(TenantIdentifier::app_public(&app)), 1)
-            .await
-            .unwrap();
+        a.upsert_tenant(&TenantRecord::new(TenantIdentifier::app_public(&app)), 1).await.unwrap();
         let now = 1_000_000 + round;
-        let ka = StoredKey {
-            kid: String::new(),
-            value: "key-a".into(),
-            created_at: now,
-        };
-        let kb = StoredKey {
-            kid: String::new(),
-            value: "key-b".into(),
-            created_at: now + 1,
-        };
+        let ka = StoredKey { kid: String::new(), value: "key-a".into(), created_at: now };
+        let kb = StoredKey { kid: String::new(), value: "key-b".into(), created_at: now + 1 };
         let (ra, rb) = tokio::join!(
             a.dynamic_keys_rotate(&app, 0, now - 10, Some(&ka)),
             b.dynamic_keys_rotate(&app, 0, now - 10, Some(&kb)),
@@ -346,26 +268,13 @@ async fn concurrent_rotations_insert_one_key() {
         assert!(keys_a[0].kid.starts_with("d-"));
         assert_eq!(keys_a[0].kid, format!("d-{}", keys_a[0].created_at));
         // A later slot rotates; an old key stays in the verification set.
-        let later = StoredKey {
-            kid: String::new(),
-            value: "key-c".into(),
-            created_at: now + 100,
-        };
-        let (keys, ins) = a
-            .dynamic_keys_rotate(&app, 0, now + 50, Some(&later))
-            .await
-            .unwrap();
+        let later = StoredKey { kid: String::new(), value: "key-c".into(), created_at: now + 100 };
+        let (keys, ins) = a.dynamic_keys_rotate(&app, 0, now + 50, Some(&later)).await.unwrap();
         assert!(ins);
         assert_eq!(keys.len(), 2);
         assert_eq!(keys[0].value, "key-c");
-        assert_eq!(
-            a.delete_dynamic_keys_before(&app, now + 100).await.unwrap(),
-            1
-        );
-        let (keys, ins) = b
-            .dynamic_keys_rotate(&app, 0, now + 50, None)
-            .await
-            .unwrap();
+        assert_eq!(a.delete_dynamic_keys_before(&app, now + 100).await.unwrap(), 1);
+        let (keys, ins) = b.dynamic_keys_rotate(&app, 0, now + 50, None).await.unwrap();
         assert!(!ins);
         assert_eq!(keys.len(), 1);
     }
@@ -384,10 +293,7 @@ async fn multi_host_uri_skips_a_refused_host() {
     };
     let port = parsed.get_ports().first().copied().unwrap_or(5432);
     let user = parsed.get_user().unwrap_or("postgres");
-    let uri = format!(
-        "postgresql://{user}@127.0.0.1:1,{host}:{port}/{}?target_session_attrs=read-write",
-        db.name
-    );
+    let uri = format!("postgresql://{user}@127.0.0.1:1,{host}:{port}/{}?target_session_attrs=read-write", db.name);
     let storage = PgStorage::connect(&pg_config(
         json!({ "postgresql_connection_uri": uri, "postgresql_connection_pool_size": 2 }),
     ))
@@ -401,13 +307,10 @@ async fn tenants_and_key_values() {
     let Some(db) = fresh_db("tenants_and_key_values").await else {
         return;
     };
-    let s = PgStorage::connect(&uri_config(&db, json!({})))
-        .await
-        .unwrap();
+    let s = PgStorage::connect(&uri_config(&db, json!({}))).await.unwrap();
     let t1 = tid("public", "t1");
     let mut rec = TenantRecord::new(t1.clone());
-    rec.core_config
-        .insert("access_token_validity".into(), json!(7200));
+    rec.core_config.insert("access_token_validity".into(), json!(7200));
     rec.passwordless_enabled = false;
     rec.first_factors = Some(vec!["thirdparty".into(), "emailpassword".into()]);
     rec.required_secondary_factors = Some(vec!["totp".into()]);
@@ -422,17 +325,11 @@ async fn tenants_and_key_values() {
     assert_eq!(s.get_tenant(&t1).await.unwrap(), Some(rec.clone()));
     // a tenant of a missing app
     let orphan = TenantRecord::new(tid("nope", "t1"));
-    assert!(matches!(
-        s.upsert_tenant(&orphan, 1).await,
-        Err(StorageError::TenantOrAppNotFound)
-    ));
+    assert!(matches!(s.upsert_tenant(&orphan, 1).await, Err(StorageError::TenantOrAppNotFound)));
     // a new app through its public tenant
     let a2 = TenantRecord::new(tid("a2", "public"));
     assert!(s.upsert_tenant(&a2, 1).await.unwrap());
-    assert!(s
-        .upsert_tenant(&TenantRecord::new(tid("a2", "t9")), 1)
-        .await
-        .unwrap());
+    assert!(s.upsert_tenant(&TenantRecord::new(tid("a2", "t9")), 1).await.unwrap());
     assert_eq!(s.list_tenants().await.unwrap().len(), 4);
 
     // key_value
@@ -444,10 +341,7 @@ async fn tenants_and_key_values() {
     assert_eq!(s.kv_get_or_insert(&t1, "n", "3", 3).await.unwrap(), "3");
     assert!(s.kv_delete(&t1, "n").await.unwrap());
     assert!(!s.kv_delete(&t1, "n").await.unwrap());
-    assert!(matches!(
-        s.kv_set(&tid("public", "zz"), "k", "v", 1).await,
-        Err(StorageError::TenantOrAppNotFound)
-    ));
+    assert!(matches!(s.kv_set(&tid("public", "zz"), "k", "v", 1).await, Err(StorageError::TenantOrAppNotFound)));
 
     // delete tenant: its data goes
     let row = session(&t1, "h1", "u1", i64::MAX);
@@ -460,14 +354,8 @@ async fn tenants_and_key_values() {
 
     // delete app: tenants, configs, keys go
     let a2_app = AppId::parse("a2").unwrap();
-    let k = StoredKey {
-        kid: String::new(),
-        value: "v".into(),
-        created_at: 10,
-    };
-    s.dynamic_keys_rotate(&a2_app, 0, 5, Some(&k))
-        .await
-        .unwrap();
+    let k = StoredKey { kid: String::new(), value: "v".into(), created_at: 10 };
+    s.dynamic_keys_rotate(&a2_app, 0, 5, Some(&k)).await.unwrap();
     assert!(s.delete_app(&a2_app).await.unwrap());
     assert!(!s.delete_app(&a2_app).await.unwrap());
     assert_eq!(s.list_tenants().await.unwrap().len(), 1);
@@ -503,74 +391,33 @@ async fn sessions() {
     let Some(db) = fresh_db("sessions").await else {
         return;
     };
-    let s = PgStorage::connect(&uri_config(&db, json!({})))
-        .await
-        .unwrap();
+    let s = PgStorage::connect(&uri_config(&db, json!({}))).await.unwrap();
     let base = TenantIdentifier::base();
     let app = AppId::public();
     let t2 = tid("public", "t2");
-    s.upsert_tenant(&TenantRecord::new(t2.clone()), 1)
-        .await
-        .unwrap();
+    s.upsert_tenant(&TenantRecord::new(t2.clone()), 1).await.unwrap();
     let live = session(&base, "h1", "u1", 10_000);
     s.create_session(&live).await.unwrap();
-    s.create_session(&session(&t2, "h2", "u1", 10_000))
-        .await
-        .unwrap();
-    s.create_session(&session(&base, "h3", "u1", 500))
-        .await
-        .unwrap();
-    s.create_session(&session(&base, "h4", "u2", 10_000))
-        .await
-        .unwrap();
+    s.create_session(&session(&t2, "h2", "u1", 10_000)).await.unwrap();
+    s.create_session(&session(&base, "h3", "u1", 500)).await.unwrap();
+    s.create_session(&session(&base, "h4", "u2", 10_000)).await.unwrap();
     assert!(matches!(
-        s.create_session(&session(&tid("public", "missing"), "x", "u", 1))
-            .await,
+        s.create_session(&session(&tid("public", "missing"), "x", "u", 1)).await,
         Err(StorageError::TenantOrAppNotFound)
     ));
-    assert!(matches!(
-        s.create_session(&live).await,
-        Err(StorageError::Query(_))
-    ));
-    assert_eq!(
-        s.get_session(&base, "h1").await.unwrap(),
-        Some(live.clone())
-    );
+    assert!(matches!(s.create_session(&live).await, Err(StorageError::Query(_))));
+    assert_eq!(s.get_session(&base, "h1").await.unwrap(), Some(live.clone()));
 
-    let mut handles = s
-        .session_handles_for_users(&app, None, &["u1".into()], 1000)
-        .await
-        .unwrap();
+    let mut handles = s.session_handles_for_users(&app, None, &["u1".into()], 1000).await.unwrap();
     handles.sort();
-    assert_eq!(
-        handles,
-        vec![
-            (base.clone(), "h1".to_string()),
-            (t2.clone(), "h2".to_string())
-        ]
-    );
-    let handles = s
-        .session_handles_for_users(&app, Some(&t2), &["u1".into(), "u2".into()], 1000)
-        .await
-        .unwrap();
+    assert_eq!(handles, vec![(base.clone(), "h1".to_string()), (t2.clone(), "h2".to_string())]);
+    let handles = s.session_handles_for_users(&app, Some(&t2), &["u1".into(), "u2".into()], 1000).await.unwrap();
     assert_eq!(handles, vec![(t2.clone(), "h2".to_string())]);
 
-    assert!(s
-        .update_session_data(&base, "h1", &json!({"b": 2}), 1000)
-        .await
-        .unwrap());
-    assert!(!s
-        .update_session_data(&base, "h3", &json!({"b": 2}), 1000)
-        .await
-        .unwrap());
-    assert!(s
-        .update_jwt_payload(&base, "h1", &json!({"c": 3}), 1000)
-        .await
-        .unwrap());
-    assert!(!s
-        .update_jwt_payload(&base, "nope", &json!({}), 1000)
-        .await
-        .unwrap());
+    assert!(s.update_session_data(&base, "h1", &json!({"b": 2}), 1000).await.unwrap());
+    assert!(!s.update_session_data(&base, "h3", &json!({"b": 2}), 1000).await.unwrap());
+    assert!(s.update_jwt_payload(&base, "h1", &json!({"c": 3}), 1000).await.unwrap());
+    assert!(!s.update_jwt_payload(&base, "nope", &json!({}), 1000).await.unwrap());
 
     // atomic update: decider sees the current row; patch applied
     let before = s
@@ -588,19 +435,8 @@ async fn sessions() {
     assert_eq!(before.refresh_token_hash_2, "rth");
     assert_eq!(before.jwt_user_payload, json!({"c": 3}));
     let now = s.get_session(&base, "h1").await.unwrap().unwrap();
-    assert_eq!(
-        (
-            now.refresh_token_hash_2.as_str(),
-            now.expires_at,
-            now.use_static_key
-        ),
-        ("new", 10_000, true)
-    );
-    assert!(s
-        .update_session_atomically(&base, "nope", &|_| None)
-        .await
-        .unwrap()
-        .is_none());
+    assert_eq!((now.refresh_token_hash_2.as_str(), now.expires_at, now.use_static_key), ("new", 10_000, true));
+    assert!(s.update_session_atomically(&base, "nope", &|_| None).await.unwrap().is_none());
 
     // concurrent atomic updates serialise: each sees the previous one's write
     let shared = Arc::new(s.clone());
@@ -610,10 +446,7 @@ async fn sessions() {
         let base = base.clone();
         tasks.push(tokio::spawn(async move {
             st.update_session_atomically(&base, "h4", &|row: &SessionRow| {
-                Some(SessionPatch {
-                    expires_at: Some(row.expires_at + 1),
-                    ..Default::default()
-                })
+                Some(SessionPatch { expires_at: Some(row.expires_at + 1), ..Default::default() })
             })
             .await
             .unwrap()
@@ -622,33 +455,18 @@ async fn sessions() {
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(
-        s.get_session(&base, "h4")
-            .await
-            .unwrap()
-            .unwrap()
-            .expires_at,
-        10_008
-    );
+    assert_eq!(s.get_session(&base, "h4").await.unwrap().unwrap().expires_at, 10_008);
 
     s.touch_user_last_active(&app, "u1", 5).await.unwrap();
     s.touch_user_last_active(&app, "u1", 6).await.unwrap();
     assert!(matches!(
-        s.touch_user_last_active(&AppId::parse("ghost").unwrap(), "u1", 6)
-            .await,
+        s.touch_user_last_active(&AppId::parse("ghost").unwrap(), "u1", 6).await,
         Err(StorageError::TenantOrAppNotFound)
     ));
 
     assert_eq!(s.delete_expired_sessions(1000).await.unwrap(), 1);
     let deleted = s
-        .delete_sessions(
-            &app,
-            &[
-                (base.clone(), "h1".into()),
-                (base.clone(), "zz".into()),
-                (t2.clone(), "h2".into()),
-            ],
-        )
+        .delete_sessions(&app, &[(base.clone(), "h1".into()), (base.clone(), "zz".into()), (t2.clone(), "h2".into())])
         .await
         .unwrap();
     assert_eq!(deleted, vec!["h1".to_string(), "h2".to_string()]);
@@ -665,34 +483,18 @@ async fn static_key_and_job_leases() {
     let b = PgStorage::connect(&cfg).await.unwrap();
     let app = AppId::public();
     assert_eq!(a.static_key_get_or_insert(&app, None).await.unwrap(), None);
-    let k1 = StoredKey {
-        kid: "s-1".into(),
-        value: "one".into(),
-        created_at: 1,
-    };
-    let k2 = StoredKey {
-        kid: "s-2".into(),
-        value: "two".into(),
-        created_at: 2,
-    };
-    let (r1, r2) = tokio::join!(
-        a.static_key_get_or_insert(&app, Some(&k1)),
-        b.static_key_get_or_insert(&app, Some(&k2))
-    );
+    let k1 = StoredKey { kid: "s-1".into(), value: "one".into(), created_at: 1 };
+    let k2 = StoredKey { kid: "s-2".into(), value: "two".into(), created_at: 2 };
+    let (r1, r2) =
+        tokio::join!(a.static_key_get_or_insert(&app, Some(&k1)), b.static_key_get_or_insert(&app, Some(&k2)));
     let (r1, r2) = (r1.unwrap().unwrap(), r2.unwrap().unwrap());
     assert_eq!(r1, r2);
-    assert_eq!(
-        a.static_key_get_or_insert(&app, None).await.unwrap(),
-        Some(r1)
-    );
+    assert_eq!(a.static_key_get_or_insert(&app, None).await.unwrap(), Some(r1));
 
     let lease = a.try_lock_job("cleanup").await.unwrap();
     assert!(lease.is_some());
     assert!(b.try_lock_job("cleanup").await.unwrap().is_none());
-    assert!(
-        a.try_lock_job("cleanup").await.unwrap().is_none(),
-        "exclusive within one instance too"
-    );
+    assert!(a.try_lock_job("cleanup").await.unwrap().is_none(), "exclusive within one instance too");
     assert!(b.try_lock_job("other").await.unwrap().is_some());
     drop(lease);
     let mut again = None;
@@ -724,28 +526,15 @@ async fn deprecated_table_name_override_and_pool_limits() {
     assert_eq!(s.pool_status().size, 2);
     let client = raw(&db).await;
     let present = tables_in(&client, "public").await;
-    assert!(
-        present.contains("my_sessions")
-            && present.contains("pre_apps")
-            && !present.contains("pre_session_info")
-    );
+    assert!(present.contains("my_sessions") && present.contains("pre_apps") && !present.contains("pre_session_info"));
     let fk: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_constraint WHERE conname = 'my_sessions_tenant_id_fkey'",
-            &[],
-        )
+        .query_one("SELECT count(*) FROM pg_constraint WHERE conname = 'my_sessions_tenant_id_fkey'", &[])
         .await
         .unwrap()
         .get(0);
     assert_eq!(fk, 1);
-    s.create_session(&session(&TenantIdentifier::base(), "h", "u", 10))
-        .await
-        .unwrap();
-    let n: i64 = client
-        .query_one("SELECT count(*) FROM my_sessions", &[])
-        .await
-        .unwrap()
-        .get(0);
+    s.create_session(&session(&TenantIdentifier::base(), "h", "u", 10)).await.unwrap();
+    let n: i64 = client.query_one("SELECT count(*) FROM my_sessions", &[]).await.unwrap().get(0);
     assert_eq!(n, 1);
 }
 
@@ -754,13 +543,7 @@ async fn tls_modes_and_connection_errors() {
     let Some(db) = fresh_db("tls_modes_and_connection_errors").await else {
         return;
     };
-    let ssl_on = raw(&db)
-        .await
-        .query_one("SHOW ssl", &[])
-        .await
-        .unwrap()
-        .get::<_, String>(0)
-        == "on";
+    let ssl_on = raw(&db).await.query_one("SHOW ssl", &[]).await.unwrap().get::<_, String>(0) == "on";
     let with = |params: &str| {
         pg_config(json!({
             "postgresql_connection_uri": format!("{}?{params}", db.url),
@@ -768,52 +551,72 @@ async fn tls_modes_and_connection_errors() {
         }))
     };
     // prefer works either way (TLS without certificate checks, or plain).
-    PgStorage::connect(&with("sslmode=prefer"))
-        .await
-        .unwrap()
-        .health_check()
-        .await
-        .unwrap();
-    PgStorage::connect(&with("sslmode=disable"))
-        .await
-        .unwrap()
-        .health_check()
-        .await
-        .unwrap();
+    PgStorage::connect(&with("sslmode=prefer")).await.unwrap().health_check().await.unwrap();
+    PgStorage::connect(&with("sslmode=disable")).await.unwrap().health_check().await.unwrap();
     let required = PgStorage::connect(&with("sslmode=require")).await;
     if ssl_on {
         // require encrypts without verifying the (here private-CA) certificate, like libpq.
         required.unwrap().health_check().await.unwrap();
         // verify-full against the public roots must refuse a private-CA certificate.
-        let err = PgStorage::connect(&with("sslmode=verify-full"))
-            .await
-            .unwrap_err();
+        let err = PgStorage::connect(&with("sslmode=verify-full")).await.unwrap_err();
         assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
         if let Ok(root) = std::env::var("ST_TEST_POSTGRES_SSLROOTCERT") {
             let verified = with(&format!("sslmode=verify-full&sslrootcert={root}"));
-            PgStorage::connect(&verified)
-                .await
-                .unwrap()
-                .health_check()
-                .await
-                .unwrap();
+            PgStorage::connect(&verified).await.unwrap().health_check().await.unwrap();
             let chain_only = with(&format!("sslmode=verify-ca&sslrootcert={root}"));
-            PgStorage::connect(&chain_only)
-                .await
-                .unwrap()
-                .health_check()
-                .await
-                .unwrap();
+            PgStorage::connect(&chain_only).await.unwrap().health_check().await.unwrap();
         }
     } else {
         let err = required.unwrap_err();
         assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
         assert!(err.to_string().contains("TLS"), "{err}");
     }
-    let cfg = pg_config(
-        json!({ "postgresql_connection_uri": "postgresql://postgres@127.0.0.1:1/x?connect_timeout=2" }),
-    );
+    let cfg =
+        pg_config(json!({ "postgresql_connection_uri": "postgresql://postgres@127.0.0.1:1/x?connect_timeout=2" }));
     let err = PgStorage::connect(&cfg).await.unwrap_err();
     assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
     assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_above_the_minimum_are_closed() {
+    let Some(db) = fresh_db("idle_connections_above_the_minimum_are_closed").await else { return };
+    let cfg = uri_config(
+        &db,
+        json!({
+            "postgresql_connection_pool_size": 4,
+            "postgresql_minimum_idle_connections": 1,
+            "postgresql_idle_connection_timeout": 1000,
+        }),
+    );
+    let s = Arc::new(PgStorage::connect(&cfg).await.unwrap());
+    assert_eq!(s.pool_status().size, 1);
+    // A burst that needs several connections at once.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let st = s.clone();
+        tasks.push(tokio::spawn(async move {
+            st.kv_set(&TenantIdentifier::base(), &format!("k{i}"), "v", 1).await.unwrap();
+            st.list_tenants().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let grown = s.pool_status().size;
+    println!("pool grew to {grown}");
+    assert!((1..=4).contains(&grown), "{grown}");
+    // idle timeout 1 s, keeper tick 1 s: back to the minimum within a few seconds
+    let mut size = grown;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        size = s.pool_status().size;
+        if size == 1 {
+            break;
+        }
+    }
+    assert_eq!(size, 1, "grew to {grown}, did not shrink");
+    s.health_check().await.unwrap();
+    s.close();
+    assert!(matches!(s.health_check().await, Err(StorageError::Unavailable(_))));
 }

@@ -28,12 +28,8 @@ fn obj(v: Value) -> Map<String, Value> {
 
 async fn setup(test: &str) -> Option<(TestDb, PgStorage)> {
     let db = fresh_db(test).await?;
-    let s = PgStorage::connect(&uri_config(&db, json!({})))
-        .await
-        .unwrap();
-    s.upsert_tenant(&TenantRecord::new(tid("public", "t2")), 1)
-        .await
-        .unwrap();
+    let s = PgStorage::connect(&uri_config(&db, json!({}))).await.unwrap();
+    s.upsert_tenant(&TenantRecord::new(tid("public", "t2")), 1).await.unwrap();
     Some((db, s))
 }
 
@@ -45,33 +41,12 @@ async fn email_password_users() {
     let base = TenantIdentifier::base();
     let t2 = tid("public", "t2");
     let app = AppId::public();
-    assert_eq!(
-        s.ep_sign_up(&base, &uid(1), "a@x.com", "h1", 10)
-            .await
-            .unwrap(),
-        SignUpResult::Created
-    );
-    assert_eq!(
-        s.ep_sign_up(&base, &uid(2), "a@x.com", "h2", 11)
-            .await
-            .unwrap(),
-        SignUpResult::EmailAlreadyExists
-    );
-    assert_eq!(
-        s.ep_sign_up(&t2, &uid(2), "a@x.com", "h2", 11)
-            .await
-            .unwrap(),
-        SignUpResult::Created
-    );
-    assert_eq!(
-        s.ep_sign_up(&base, &uid(3), "b@x.com", "h3", 12)
-            .await
-            .unwrap(),
-        SignUpResult::Created
-    );
+    assert_eq!(s.ep_sign_up(&base, &uid(1), "a@x.com", "h1", 10).await.unwrap(), SignUpResult::Created);
+    assert_eq!(s.ep_sign_up(&base, &uid(2), "a@x.com", "h2", 11).await.unwrap(), SignUpResult::EmailAlreadyExists);
+    assert_eq!(s.ep_sign_up(&t2, &uid(2), "a@x.com", "h2", 11).await.unwrap(), SignUpResult::Created);
+    assert_eq!(s.ep_sign_up(&base, &uid(3), "b@x.com", "h3", 12).await.unwrap(), SignUpResult::Created);
     assert!(matches!(
-        s.ep_sign_up(&tid("public", "nope"), &uid(4), "c@x.com", "h", 1)
-            .await,
+        s.ep_sign_up(&tid("public", "nope"), &uid(4), "c@x.com", "h", 1).await,
         Err(StorageError::TenantOrAppNotFound)
     ));
     // concurrent sign-ups with one email: exactly one wins
@@ -80,15 +55,7 @@ async fn email_password_users() {
     for i in 0..6u32 {
         let st = shared.clone();
         tasks.push(tokio::spawn(async move {
-            st.ep_sign_up(
-                &TenantIdentifier::base(),
-                &uid(100 + i),
-                "race@x.com",
-                "h",
-                50,
-            )
-            .await
-            .unwrap()
+            st.ep_sign_up(&TenantIdentifier::base(), &uid(100 + i), "race@x.com", "h", 50).await.unwrap()
         }));
     }
     let mut created = 0;
@@ -99,14 +66,8 @@ async fn email_password_users() {
     }
     assert_eq!(created, 1);
 
-    assert_eq!(
-        s.ep_login(&base, "a@x.com").await.unwrap(),
-        Some((uid(1), "h1".to_string()))
-    );
-    assert_eq!(
-        s.ep_login(&t2, "a@x.com").await.unwrap(),
-        Some((uid(2), "h2".to_string()))
-    );
+    assert_eq!(s.ep_login(&base, "a@x.com").await.unwrap(), Some((uid(1), "h1".to_string())));
+    assert_eq!(s.ep_login(&t2, "a@x.com").await.unwrap(), Some((uid(2), "h2".to_string())));
     assert_eq!(s.ep_login(&base, "zz@x.com").await.unwrap(), None);
 
     let user = s.get_auth_user(&app, &uid(1)).await.unwrap().unwrap();
@@ -126,125 +87,47 @@ async fn email_password_users() {
     );
     assert_eq!(s.get_auth_user(&app, &uid(99)).await.unwrap(), None);
 
-    assert_eq!(
-        s.ep_update(&app, &uid(3), Some("a@x.com"), None)
-            .await
-            .unwrap(),
-        UpdateResult::EmailAlreadyExists
-    );
-    assert_eq!(
-        s.ep_update(&app, &uid(99), None, Some("h")).await.unwrap(),
-        UpdateResult::UnknownUser
-    );
-    assert_eq!(
-        s.ep_update(&app, &uid(3), Some("c@x.com"), Some("h3b"))
-            .await
-            .unwrap(),
-        UpdateResult::Ok
-    );
-    assert_eq!(
-        s.ep_login(&base, "c@x.com").await.unwrap(),
-        Some((uid(3), "h3b".to_string()))
-    );
+    assert_eq!(s.ep_update(&app, &uid(3), Some("a@x.com"), None).await.unwrap(), UpdateResult::EmailAlreadyExists);
+    assert_eq!(s.ep_update(&app, &uid(99), None, Some("h")).await.unwrap(), UpdateResult::UnknownUser);
+    assert_eq!(s.ep_update(&app, &uid(3), Some("c@x.com"), Some("h3b")).await.unwrap(), UpdateResult::Ok);
+    assert_eq!(s.ep_login(&base, "c@x.com").await.unwrap(), Some((uid(3), "h3b".to_string())));
     assert_eq!(s.ep_login(&base, "b@x.com").await.unwrap(), None);
 
-    assert_eq!(
-        s.users_by_email(&base, "a@x.com").await.unwrap(),
-        vec![uid(1)]
-    );
-    assert_eq!(
-        s.users_by_email(&t2, "a@x.com").await.unwrap(),
-        vec![uid(2)]
-    );
-    assert!(s
-        .users_by_email(&base, "none@x.com")
-        .await
-        .unwrap()
-        .is_empty());
+    assert_eq!(s.users_by_email(&base, "a@x.com").await.unwrap(), vec![uid(1)]);
+    assert_eq!(s.users_by_email(&t2, "a@x.com").await.unwrap(), vec![uid(2)]);
+    assert!(s.users_by_email(&base, "none@x.com").await.unwrap().is_empty());
 
     // reset tokens
-    s.reset_token_create(&app, &uid(1), "tok1", "a@x.com", 1000)
-        .await
-        .unwrap();
-    s.reset_token_create(&app, &uid(1), "tok2", "a@x.com", 1000)
-        .await
-        .unwrap();
-    assert_eq!(
-        s.reset_token_consume(&app, "tok1", 500).await.unwrap(),
-        Some((uid(1), "a@x.com".to_string()))
-    );
-    assert_eq!(
-        s.reset_token_consume(&app, "tok2", 500).await.unwrap(),
-        None,
-        "all tokens of the user go"
-    );
-    s.reset_token_create(&app, &uid(1), "tok3", "a@x.com", 100)
-        .await
-        .unwrap();
-    assert_eq!(
-        s.reset_token_consume(&app, "tok3", 500).await.unwrap(),
-        None,
-        "expired"
-    );
-    s.reset_token_create(&app, &uid(1), "tok4", "a@x.com", 100)
-        .await
-        .unwrap();
-    s.reset_token_create(&app, &uid(3), "tok5", "c@x.com", 1000)
-        .await
-        .unwrap();
+    s.reset_token_create(&app, &uid(1), "tok1", "a@x.com", 1000).await.unwrap();
+    s.reset_token_create(&app, &uid(1), "tok2", "a@x.com", 1000).await.unwrap();
+    assert_eq!(s.reset_token_consume(&app, "tok1", 500).await.unwrap(), Some((uid(1), "a@x.com".to_string())));
+    assert_eq!(s.reset_token_consume(&app, "tok2", 500).await.unwrap(), None, "all tokens of the user go");
+    s.reset_token_create(&app, &uid(1), "tok3", "a@x.com", 100).await.unwrap();
+    assert_eq!(s.reset_token_consume(&app, "tok3", 500).await.unwrap(), None, "expired");
+    s.reset_token_create(&app, &uid(1), "tok4", "a@x.com", 100).await.unwrap();
+    s.reset_token_create(&app, &uid(3), "tok5", "c@x.com", 1000).await.unwrap();
     assert_eq!(s.delete_expired_reset_tokens(500).await.unwrap(), 1);
 
     // email verification
-    s.ev_token_create(&base, &uid(1), "a@x.com", "ev1", 1000)
-        .await
-        .unwrap();
-    s.ev_token_create(&base, &uid(1), "a@x.com", "ev2", 1000)
-        .await
-        .unwrap();
+    s.ev_token_create(&base, &uid(1), "a@x.com", "ev1", 1000).await.unwrap();
+    s.ev_token_create(&base, &uid(1), "a@x.com", "ev2", 1000).await.unwrap();
     assert!(matches!(
-        s.ev_token_create(&tid("public", "nope"), &uid(1), "a@x.com", "ev3", 1000)
-            .await,
+        s.ev_token_create(&tid("public", "nope"), &uid(1), "a@x.com", "ev3", 1000).await,
         Err(StorageError::TenantOrAppNotFound)
     ));
-    assert_eq!(
-        s.ev_token_consume(&t2, "ev1", 500).await.unwrap(),
-        None,
-        "tokens are per tenant"
-    );
+    assert_eq!(s.ev_token_consume(&t2, "ev1", 500).await.unwrap(), None, "tokens are per tenant");
     assert!(!s.ev_is_verified(&app, &uid(1), "a@x.com").await.unwrap());
-    assert_eq!(
-        s.ev_token_consume(&base, "ev1", 500).await.unwrap(),
-        Some((uid(1), "a@x.com".to_string()))
-    );
+    assert_eq!(s.ev_token_consume(&base, "ev1", 500).await.unwrap(), Some((uid(1), "a@x.com".to_string())));
     assert!(s.ev_is_verified(&app, &uid(1), "a@x.com").await.unwrap());
-    assert_eq!(
-        s.ev_token_consume(&base, "ev2", 500).await.unwrap(),
-        None,
-        "pair's tokens deleted"
-    );
+    assert_eq!(s.ev_token_consume(&base, "ev2", 500).await.unwrap(), None, "pair's tokens deleted");
     s.ev_unverify(&app, &uid(1), "a@x.com").await.unwrap();
     assert!(!s.ev_is_verified(&app, &uid(1), "a@x.com").await.unwrap());
-    s.ev_set_verified(&app, "external-id", "e@x.com")
-        .await
-        .unwrap();
-    s.ev_set_verified(&app, "external-id", "e@x.com")
-        .await
-        .unwrap();
-    assert!(s
-        .ev_is_verified(&app, "external-id", "e@x.com")
-        .await
-        .unwrap());
-    s.ev_token_create(&base, &uid(1), "a@x.com", "ev4", 100)
-        .await
-        .unwrap();
-    assert_eq!(
-        s.ev_token_consume(&base, "ev4", 500).await.unwrap(),
-        None,
-        "expired"
-    );
-    s.ev_token_create(&base, &uid(3), "c@x.com", "ev5", 100)
-        .await
-        .unwrap();
+    s.ev_set_verified(&app, "external-id", "e@x.com").await.unwrap();
+    s.ev_set_verified(&app, "external-id", "e@x.com").await.unwrap();
+    assert!(s.ev_is_verified(&app, "external-id", "e@x.com").await.unwrap());
+    s.ev_token_create(&base, &uid(1), "a@x.com", "ev4", 100).await.unwrap();
+    assert_eq!(s.ev_token_consume(&base, "ev4", 500).await.unwrap(), None, "expired");
+    s.ev_token_create(&base, &uid(3), "c@x.com", "ev5", 100).await.unwrap();
     s.ev_tokens_delete(&base, &uid(3), "c@x.com").await.unwrap();
     assert_eq!(s.delete_expired_ev_tokens(500).await.unwrap(), 1);
     drop(db);
@@ -259,15 +142,9 @@ async fn metadata_and_roles() {
     let base = TenantIdentifier::base();
     let t2 = tid("public", "t2");
     assert_eq!(s.metadata_get(&app, "u").await.unwrap(), None);
-    let m = s
-        .metadata_update(&app, "u", &obj(json!({"a": 1, "b": {"c": 2}})))
-        .await
-        .unwrap();
+    let m = s.metadata_update(&app, "u", &obj(json!({"a": 1, "b": {"c": 2}}))).await.unwrap();
     assert_eq!(Value::Object(m), json!({"a": 1, "b": {"c": 2}}));
-    let m = s
-        .metadata_update(&app, "u", &obj(json!({"a": null, "b": {"d": 3}, "e": []})))
-        .await
-        .unwrap();
+    let m = s.metadata_update(&app, "u", &obj(json!({"a": null, "b": {"d": 3}, "e": []}))).await.unwrap();
     assert_eq!(Value::Object(m.clone()), json!({"b": {"d": 3}, "e": []}));
     assert_eq!(s.metadata_get(&app, "u").await.unwrap(), Some(m));
     let shared = Arc::new(s.clone());
@@ -277,117 +154,47 @@ async fn metadata_and_roles() {
         tasks.push(tokio::spawn(async move {
             let mut update = Map::new();
             update.insert(format!("k{i}"), json!(i));
-            st.metadata_update(&AppId::public(), "v", &update)
-                .await
-                .unwrap();
+            st.metadata_update(&AppId::public(), "v", &update).await.unwrap();
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(
-        s.metadata_get(&app, "v").await.unwrap().unwrap().len(),
-        10,
-        "no lost update"
-    );
+    assert_eq!(s.metadata_get(&app, "v").await.unwrap().unwrap().len(), 10, "no lost update");
     assert!(s.metadata_delete(&app, "u").await.unwrap());
     assert!(!s.metadata_delete(&app, "u").await.unwrap());
 
-    assert!(s
-        .role_upsert(&app, "admin", &["write".into(), "read".into()])
-        .await
-        .unwrap());
-    assert!(!s
-        .role_upsert(&app, "admin", &["read".into(), "delete".into()])
-        .await
-        .unwrap());
-    assert!(s
-        .role_upsert(&app, "viewer", &["read".into()])
-        .await
-        .unwrap());
+    assert!(s.role_upsert(&app, "admin", &["write".into(), "read".into()]).await.unwrap());
+    assert!(!s.role_upsert(&app, "admin", &["read".into(), "delete".into()]).await.unwrap());
+    assert!(s.role_upsert(&app, "viewer", &["read".into()]).await.unwrap());
     assert_eq!(
         s.role_permissions(&app, "admin").await.unwrap(),
         Some(vec!["delete".to_string(), "read".into(), "write".into()])
     );
     assert_eq!(s.role_permissions(&app, "ghost").await.unwrap(), None);
-    assert_eq!(
-        s.roles_with_permission(&app, "read").await.unwrap(),
-        vec!["admin".to_string(), "viewer".into()]
-    );
-    assert!(s
-        .role_remove_permissions(&app, "admin", Some(&["delete".to_string()]))
-        .await
-        .unwrap());
-    assert_eq!(
-        s.role_permissions(&app, "admin")
-            .await
-            .unwrap()
-            .unwrap()
-            .len(),
-        2
-    );
-    assert!(!s
-        .role_remove_permissions(&app, "ghost", None)
-        .await
-        .unwrap());
-    assert!(s
-        .role_remove_permissions(&app, "viewer", None)
-        .await
-        .unwrap());
-    assert_eq!(
-        s.role_permissions(&app, "viewer").await.unwrap(),
-        Some(vec![])
-    );
-    assert_eq!(
-        s.roles_list(&app).await.unwrap(),
-        vec!["admin".to_string(), "viewer".into()]
-    );
+    assert_eq!(s.roles_with_permission(&app, "read").await.unwrap(), vec!["admin".to_string(), "viewer".into()]);
+    assert!(s.role_remove_permissions(&app, "admin", Some(&["delete".to_string()])).await.unwrap());
+    assert_eq!(s.role_permissions(&app, "admin").await.unwrap().unwrap().len(), 2);
+    assert!(!s.role_remove_permissions(&app, "ghost", None).await.unwrap());
+    assert!(s.role_remove_permissions(&app, "viewer", None).await.unwrap());
+    assert_eq!(s.role_permissions(&app, "viewer").await.unwrap(), Some(vec![]));
+    assert_eq!(s.roles_list(&app).await.unwrap(), vec!["admin".to_string(), "viewer".into()]);
 
-    assert_eq!(
-        s.user_role_add(&base, "u1", "ghost").await.unwrap(),
-        RoleResult::UnknownRole
-    );
-    assert_eq!(
-        s.user_role_add(&base, "u1", "admin").await.unwrap(),
-        RoleResult::Ok(false)
-    );
-    assert_eq!(
-        s.user_role_add(&base, "u1", "admin").await.unwrap(),
-        RoleResult::Ok(true)
-    );
-    assert_eq!(
-        s.user_role_add(&base, "u1", "viewer").await.unwrap(),
-        RoleResult::Ok(false)
-    );
-    assert_eq!(
-        s.user_role_add(&t2, "u2", "admin").await.unwrap(),
-        RoleResult::Ok(false)
-    );
+    assert_eq!(s.user_role_add(&base, "u1", "ghost").await.unwrap(), RoleResult::UnknownRole);
+    assert_eq!(s.user_role_add(&base, "u1", "admin").await.unwrap(), RoleResult::Ok(false));
+    assert_eq!(s.user_role_add(&base, "u1", "admin").await.unwrap(), RoleResult::Ok(true));
+    assert_eq!(s.user_role_add(&base, "u1", "viewer").await.unwrap(), RoleResult::Ok(false));
+    assert_eq!(s.user_role_add(&t2, "u2", "admin").await.unwrap(), RoleResult::Ok(false));
     assert!(matches!(
         s.user_role_add(&tid("public", "nope"), "u", "admin").await,
         Err(StorageError::TenantOrAppNotFound)
     ));
-    assert_eq!(
-        s.user_roles(&base, "u1").await.unwrap(),
-        vec!["admin".to_string(), "viewer".into()]
-    );
-    assert_eq!(
-        s.role_users(&base, "admin").await.unwrap(),
-        Some(vec!["u1".to_string()])
-    );
+    assert_eq!(s.user_roles(&base, "u1").await.unwrap(), vec!["admin".to_string(), "viewer".into()]);
+    assert_eq!(s.role_users(&base, "admin").await.unwrap(), Some(vec!["u1".to_string()]));
     assert_eq!(s.role_users(&base, "ghost").await.unwrap(), None);
-    assert_eq!(
-        s.user_role_remove(&base, "u1", "viewer").await.unwrap(),
-        RoleResult::Ok(true)
-    );
-    assert_eq!(
-        s.user_role_remove(&base, "u1", "viewer").await.unwrap(),
-        RoleResult::Ok(false)
-    );
-    assert_eq!(
-        s.user_role_remove(&base, "u1", "ghost").await.unwrap(),
-        RoleResult::UnknownRole
-    );
+    assert_eq!(s.user_role_remove(&base, "u1", "viewer").await.unwrap(), RoleResult::Ok(true));
+    assert_eq!(s.user_role_remove(&base, "u1", "viewer").await.unwrap(), RoleResult::Ok(false));
+    assert_eq!(s.user_role_remove(&base, "u1", "ghost").await.unwrap(), RoleResult::UnknownRole);
     assert!(s.role_delete(&app, "admin").await.unwrap());
     assert!(!s.role_delete(&app, "admin").await.unwrap());
     assert!(s.user_roles(&base, "u1").await.unwrap().is_empty());
@@ -401,97 +208,42 @@ async fn user_id_mapping() {
     };
     let app = AppId::public();
     let base = TenantIdentifier::base();
-    s.ep_sign_up(&base, &uid(1), "a@x.com", "h", 1)
-        .await
-        .unwrap();
-    s.ep_sign_up(&base, &uid(2), "b@x.com", "h", 2)
-        .await
-        .unwrap();
+    s.ep_sign_up(&base, &uid(1), "a@x.com", "h", 1).await.unwrap();
+    s.ep_sign_up(&base, &uid(2), "b@x.com", "h", 2).await.unwrap();
     let m = |st: &str, ext: &str| UserIdMapping {
         supertokens_user_id: st.into(),
         external_user_id: ext.into(),
         external_user_id_info: None,
     };
+    assert_eq!(s.mapping_create(&app, &m(&uid(1), "ext-1"), false).await.unwrap(), MappingCreate::Ok);
     assert_eq!(
-        s.mapping_create(&app, &m(&uid(1), "ext-1"), false)
-            .await
-            .unwrap(),
-        MappingCreate::Ok
+        s.mapping_create(&app, &m(&uid(1), "ext-x"), false).await.unwrap(),
+        MappingCreate::AlreadyExists { supertokens_id_exists: true, external_id_exists: false }
     );
     assert_eq!(
-        s.mapping_create(&app, &m(&uid(1), "ext-x"), false)
-            .await
-            .unwrap(),
-        MappingCreate::AlreadyExists {
-            supertokens_id_exists: true,
-            external_id_exists: false
-        }
+        s.mapping_create(&app, &m(&uid(2), "ext-1"), false).await.unwrap(),
+        MappingCreate::AlreadyExists { supertokens_id_exists: false, external_id_exists: true }
     );
     assert_eq!(
-        s.mapping_create(&app, &m(&uid(2), "ext-1"), false)
-            .await
-            .unwrap(),
-        MappingCreate::AlreadyExists {
-            supertokens_id_exists: false,
-            external_id_exists: true
-        }
-    );
-    assert_eq!(
-        s.mapping_create(&app, &m(&uid(9), "ext-9"), false)
-            .await
-            .unwrap(),
+        s.mapping_create(&app, &m(&uid(9), "ext-9"), false).await.unwrap(),
         MappingCreate::UnknownSuperTokensUserId
     );
     // uid(2) mapped to the external id that equals uid(1): ANY prefers the supertokens match
+    assert_eq!(s.mapping_create(&app, &m(&uid(2), &uid(1)), true).await.unwrap(), MappingCreate::Ok);
+    assert_eq!(s.mapping_get(&app, &uid(1), None).await.unwrap(), Some(m(&uid(1), "ext-1")));
+    assert_eq!(s.mapping_get(&app, &uid(1), Some(false)).await.unwrap(), Some(m(&uid(2), &uid(1))));
+    assert_eq!(s.mapping_get(&app, "ext-1", None).await.unwrap(), Some(m(&uid(1), "ext-1")));
+    assert_eq!(s.mapping_get(&app, "ext-1", Some(true)).await.unwrap(), None);
+    assert!(s.mapping_update_info(&app, "ext-1", Some(false), Some("info")).await.unwrap());
     assert_eq!(
-        s.mapping_create(&app, &m(&uid(2), &uid(1)), true)
-            .await
-            .unwrap(),
-        MappingCreate::Ok
-    );
-    assert_eq!(
-        s.mapping_get(&app, &uid(1), None).await.unwrap(),
-        Some(m(&uid(1), "ext-1"))
-    );
-    assert_eq!(
-        s.mapping_get(&app, &uid(1), Some(false)).await.unwrap(),
-        Some(m(&uid(2), &uid(1)))
-    );
-    assert_eq!(
-        s.mapping_get(&app, "ext-1", None).await.unwrap(),
-        Some(m(&uid(1), "ext-1"))
-    );
-    assert_eq!(
-        s.mapping_get(&app, "ext-1", Some(true)).await.unwrap(),
-        None
-    );
-    assert!(s
-        .mapping_update_info(&app, "ext-1", Some(false), Some("info"))
-        .await
-        .unwrap());
-    assert_eq!(
-        s.mapping_get(&app, &uid(1), Some(true))
-            .await
-            .unwrap()
-            .unwrap()
-            .external_user_id_info
-            .as_deref(),
+        s.mapping_get(&app, &uid(1), Some(true)).await.unwrap().unwrap().external_user_id_info.as_deref(),
         Some("info")
     );
-    assert!(s
-        .mapping_update_info(&app, "ext-1", None, None)
-        .await
-        .unwrap());
-    assert!(!s
-        .mapping_update_info(&app, "nope", None, None)
-        .await
-        .unwrap());
+    assert!(s.mapping_update_info(&app, "ext-1", None, None).await.unwrap());
+    assert!(!s.mapping_update_info(&app, "nope", None, None).await.unwrap());
     assert!(s.mapping_delete(&app, "ext-1", Some(false)).await.unwrap());
     assert!(!s.mapping_delete(&app, "ext-1", None).await.unwrap());
-    assert!(
-        s.mapping_delete(&app, &uid(1), None).await.unwrap(),
-        "the external-id match remains"
-    );
+    assert!(s.mapping_delete(&app, &uid(1), None).await.unwrap(), "the external-id match remains");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,122 +254,44 @@ async fn listing_counting_and_deleting_users() {
     let app = AppId::public();
     let base = TenantIdentifier::base();
     let t2 = tid("public", "t2");
-    let emails = [
-        "ann@alpha.com",
-        "bob@beta.com",
-        "carl@alpha.com",
-        "dora@gamma.org",
-        "abe@beta.com",
-    ];
+    let emails = ["ann@alpha.com", "bob@beta.com", "carl@alpha.com", "dora@gamma.org", "abe@beta.com"];
     for (i, e) in emails.iter().enumerate() {
         let i = i as u32 + 1;
-        s.ep_sign_up(&base, &uid(i), e, "h", i64::from(i) * 10)
-            .await
-            .unwrap();
+        s.ep_sign_up(&base, &uid(i), e, "h", i64::from(i) * 10).await.unwrap();
     }
-    s.ep_sign_up(&t2, &uid(10), "x@y.com", "h", 5)
-        .await
-        .unwrap();
-    let all = |ascending| UserListQuery {
-        ascending,
-        limit: 100,
-        ..Default::default()
-    };
+    s.ep_sign_up(&t2, &uid(10), "x@y.com", "h", 5).await.unwrap();
+    let all = |ascending| UserListQuery { ascending, limit: 100, ..Default::default() };
     let ids = |rows: Vec<(String, i64)>| rows.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
 
     let asc = s.list_users(&base, &all(true)).await.unwrap();
-    assert_eq!(
-        asc,
-        (1..=5)
-            .map(|i| (uid(i), i64::from(i) * 10))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(asc, (1..=5).map(|i| (uid(i), i64::from(i) * 10)).collect::<Vec<_>>());
     let desc = ids(s.list_users(&base, &all(false)).await.unwrap());
     assert_eq!(desc, (1..=5).rev().map(uid).collect::<Vec<_>>());
     // paging
-    let page1 = s
-        .list_users(
-            &base,
-            &UserListQuery {
-                limit: 2,
-                ..all(true)
-            },
-        )
-        .await
-        .unwrap();
+    let page1 = s.list_users(&base, &UserListQuery { limit: 2, ..all(true) }).await.unwrap();
     assert_eq!(ids(page1.clone()), vec![uid(1), uid(2)]);
     let after = page1.last().map(|(id, t)| (*t, id.clone()));
-    let page2 = s
-        .list_users(
-            &base,
-            &UserListQuery {
-                limit: 2,
-                after,
-                ..all(true)
-            },
-        )
-        .await
-        .unwrap();
+    let page2 = s.list_users(&base, &UserListQuery { limit: 2, after, ..all(true) }).await.unwrap();
     assert_eq!(ids(page2), vec![uid(3), uid(4)]);
     let after = Some((40, uid(4)));
-    let back = s
-        .list_users(
-            &base,
-            &UserListQuery {
-                limit: 2,
-                after,
-                ..all(false)
-            },
-        )
-        .await
-        .unwrap();
+    let back = s.list_users(&base, &UserListQuery { limit: 2, after, ..all(false) }).await.unwrap();
     assert_eq!(ids(back), vec![uid(3), uid(2)]);
     // filters
-    let q = UserListQuery {
-        recipe_ids: vec!["thirdparty".into()],
-        ..all(true)
-    };
+    let q = UserListQuery { recipe_ids: vec!["thirdparty".into()], ..all(true) };
     assert!(s.list_users(&base, &q).await.unwrap().is_empty());
-    let q = UserListQuery {
-        recipe_ids: vec!["emailpassword".into()],
-        ..all(true)
-    };
+    let q = UserListQuery { recipe_ids: vec!["emailpassword".into()], ..all(true) };
     assert_eq!(s.list_users(&base, &q).await.unwrap().len(), 5);
-    let q = UserListQuery {
-        email_prefixes: vec!["a".into()],
-        ..all(true)
-    };
-    assert_eq!(
-        ids(s.list_users(&base, &q).await.unwrap()),
-        vec![uid(1), uid(3), uid(5)],
-        "prefix or domain"
-    );
-    let q = UserListQuery {
-        email_prefixes: vec!["beta".into(), "dora".into()],
-        ..all(true)
-    };
-    assert_eq!(
-        ids(s.list_users(&base, &q).await.unwrap()),
-        vec![uid(2), uid(4), uid(5)]
-    );
-    let q = UserListQuery {
-        phone_prefixes: vec!["+1".into()],
-        ..all(true)
-    };
+    let q = UserListQuery { email_prefixes: vec!["a".into()], ..all(true) };
+    assert_eq!(ids(s.list_users(&base, &q).await.unwrap()), vec![uid(1), uid(3), uid(5)], "prefix or domain");
+    let q = UserListQuery { email_prefixes: vec!["beta".into(), "dora".into()], ..all(true) };
+    assert_eq!(ids(s.list_users(&base, &q).await.unwrap()), vec![uid(2), uid(4), uid(5)]);
+    let q = UserListQuery { phone_prefixes: vec!["+1".into()], ..all(true) };
     assert!(s.list_users(&base, &q).await.unwrap().is_empty());
-    assert_eq!(
-        ids(s.list_users(&t2, &all(true)).await.unwrap()),
-        vec![uid(10)]
-    );
+    assert_eq!(ids(s.list_users(&t2, &all(true)).await.unwrap()), vec![uid(10)]);
 
     assert_eq!(s.count_users(&app, Some(&base), &[]).await.unwrap(), 5);
     assert_eq!(s.count_users(&app, None, &[]).await.unwrap(), 6);
-    assert_eq!(
-        s.count_users(&app, None, &["passwordless".into()])
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(s.count_users(&app, None, &["passwordless".into()]).await.unwrap(), 0);
     s.touch_user_last_active(&app, &uid(1), 100).await.unwrap();
     s.touch_user_last_active(&app, &uid(2), 200).await.unwrap();
     assert_eq!(s.count_active_users(&app, 150).await.unwrap(), 1);
@@ -626,26 +300,16 @@ async fn listing_counting_and_deleting_users() {
     let ids_of_1 = vec![uid(1), "ext-1".to_string()];
     s.mapping_create(
         &app,
-        &UserIdMapping {
-            supertokens_user_id: uid(1),
-            external_user_id: "ext-1".into(),
-            external_user_id_info: None,
-        },
+        &UserIdMapping { supertokens_user_id: uid(1), external_user_id: "ext-1".into(), external_user_id_info: None },
         false,
     )
     .await
     .unwrap();
-    s.metadata_update(&app, "ext-1", &obj(json!({"a": 1})))
-        .await
-        .unwrap();
+    s.metadata_update(&app, "ext-1", &obj(json!({"a": 1}))).await.unwrap();
     s.role_upsert(&app, "r", &[]).await.unwrap();
     s.user_role_add(&base, "ext-1", "r").await.unwrap();
-    s.ev_set_verified(&app, "ext-1", "ann@alpha.com")
-        .await
-        .unwrap();
-    s.reset_token_create(&app, &uid(1), "rt", "ann@alpha.com", 1_000)
-        .await
-        .unwrap();
+    s.ev_set_verified(&app, "ext-1", "ann@alpha.com").await.unwrap();
+    s.reset_token_create(&app, &uid(1), "rt", "ann@alpha.com", 1_000).await.unwrap();
     let session = SessionRow {
         tenant: base.clone(),
         handle: "h1".into(),
@@ -664,10 +328,7 @@ async fn listing_counting_and_deleting_users() {
     assert_eq!(s.mapping_get(&app, "ext-1", None).await.unwrap(), None);
     assert_eq!(s.metadata_get(&app, "ext-1").await.unwrap(), None);
     assert!(s.user_roles(&base, "ext-1").await.unwrap().is_empty());
-    assert!(!s
-        .ev_is_verified(&app, "ext-1", "ann@alpha.com")
-        .await
-        .unwrap());
+    assert!(!s.ev_is_verified(&app, "ext-1", "ann@alpha.com").await.unwrap());
     assert_eq!(s.reset_token_consume(&app, "rt", 0).await.unwrap(), None);
     assert_eq!(s.get_session(&base, "h1").await.unwrap(), None);
     assert_eq!(s.count_active_users(&app, 0).await.unwrap(), 1);
@@ -698,8 +359,5 @@ async fn listing_counting_and_deleting_users() {
     let left = s.get_auth_user(&app, &uid(4)).await.unwrap().unwrap();
     assert_eq!(left.id, uid(4));
     assert_eq!(left.login_methods.len(), 1);
-    assert_eq!(
-        s.list_users(&base, &all(true)).await.unwrap(),
-        vec![(uid(3), 30), (uid(4), 40), (uid(5), 50)]
-    );
+    assert_eq!(s.list_users(&base, &all(true)).await.unwrap(), vec![(uid(3), 30), (uid(4), 40), (uid(5), 50)]);
 }

@@ -109,6 +109,27 @@ async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig) 
     })?
     .run();
 
+    let metrics_port = u16::try_from(cfg.int("metrics_port")).ok().filter(|p| *p > 0);
+    let metrics_server = match metrics_port {
+        Some(port) => {
+            let state = state.clone();
+            let s = actix_web::HttpServer::new(move || {
+                actix_web::App::new()
+                    .app_data(state.clone())
+                    .route("/metrics", actix_web::web::get().to(st_http::metrics_endpoint))
+            })
+            .workers(1)
+            .bind((cfg.host.as_str(), port))
+            .map_err(|e| format!("cannot bind the metrics port {port}: {e}"))?
+            .run();
+            tracing::info!("metrics on {}:{port}/metrics", cfg.host);
+            Some(s)
+        }
+        None => None,
+    };
+    if let Some(m) = metrics_server {
+        actix_web::rt::spawn(m);
+    }
     let jobs = st_core::jobs::JobRunner::start(core.clone(), st_core::jobs::all_jobs());
     let pid = std::process::id();
     let dir = started_dir(args.temp_dir.as_deref());

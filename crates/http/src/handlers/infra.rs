@@ -111,3 +111,12 @@ pub async fn license_get(ctx: &Ctx<'_>) -> HResult {
         None => status("NO_LICENSE_KEY_FOUND_ERROR", json!({})),
     }
 }
+
+/// `GET /metrics` (Prometheus text format), behind the API key of the base app.
+pub async fn metrics(ctx: &Ctx<'_>) -> HResult {
+    if !ctx.tenant.app.is_public() {
+        return Err(ApiError::Forbidden("Only the public app can read metrics".into()));
+    }
+    let body = ctx.state.metrics.render(&ctx.state.core);
+    Ok(Reply::Raw(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)))
+}

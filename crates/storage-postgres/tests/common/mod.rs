@@ -23,16 +23,11 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop may run inside the test's runtime: do the blocking work on a fresh thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
                 if let Ok((client, conn)) = tokio_postgres::connect(&admin, NoTls).await {
                     tokio::spawn(conn);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
+                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
                 }
             });
         })
@@ -47,10 +42,7 @@ pub fn with_database(url: &str, db: &str) -> String {
         None => (url, String::new()),
     };
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let authority_end = base[scheme_end..]
-        .find('/')
-        .map(|i| i + scheme_end)
-        .unwrap_or(base.len());
+    let authority_end = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
     format!("{}/{db}{query}", &base[..authority_end])
 }
 
@@ -60,20 +52,11 @@ pub async fn fresh_db(test: &str) -> Option<TestDb> {
         return None;
     };
     let name = format!("st_{:016x}", rand::thread_rng().gen::<u64>());
-    let (client, conn) = tokio_postgres::connect(&admin_url, NoTls)
-        .await
-        .expect("admin connection");
+    let (client, conn) = tokio_postgres::connect(&admin_url, NoTls).await.expect("admin connection");
     tokio::spawn(conn);
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create database");
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
     let url = with_database(&admin_url, &name);
-    Some(TestDb {
-        admin_url,
-        name,
-        url,
-    })
+    Some(TestDb { admin_url, name, url })
 }
 
 pub fn pg_config(settings: Value) -> PgConfig {
@@ -82,8 +65,7 @@ pub fn pg_config(settings: Value) -> PgConfig {
 }
 
 pub fn uri_config(db: &TestDb, extra: Value) -> PgConfig {
-    let mut settings =
-        json!({ "postgresql_connection_uri": db.url, "postgresql_connection_pool_size": 3 });
+    let mut settings = json!({ "postgresql_connection_uri": db.url, "postgresql_connection_pool_size": 3 });
     for (k, v) in extra.as_object().unwrap() {
         settings[k] = v.clone();
     }

@@ -1,0 +1,688 @@
+// End-to-end flows through an SDK-backed app (node or python), driven over HTTP the way the
+// supertokens-website frontend SDK would drive it.
+//
+// Usage: APP_URL=http://127.0.0.1:PORT SDK=node BACKEND=memory node flows.test.mjs [--mode cookie|header] [--only flow]
+//
+// Prints one `PASS|FAIL <sdk> <backend> <mode> <flow> (<ms> ms)` line per flow, on failure the
+// HTTP exchanges of that flow, and a final `N passed, N failed` line. Exit code 1 on any failure.
+// (The python flows_test.py does the same; both SDK apps expose the same routes.)
+
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+
+const APP_URL = (process.env.APP_URL || "http://127.0.0.1:3001").replace(/\/$/, "");
+const SDK = process.env.SDK || "node";
+const BACKEND = process.env.BACKEND || "memory";
+
+const args = process.argv.slice(2);
+function argValue(name) {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+}
+const MODES = argValue("--mode") ? [argValue("--mode")] : ["cookie", "header"];
+const ONLY = argValue("--only");
+
+// ---------------------------------------------------------------------------------------------
+// A tiny browser: cookie jar with path matching and expiry, anti-csrf header, header-mode tokens.
+// ---------------------------------------------------------------------------------------------
+
+function decodeJwtPayload(jwt) {
+    const part = jwt.split(".")[1];
+    return JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
+}
+
+class Browser {
+    constructor(mode, trace) {
+        this.mode = mode; // "cookie" | "header"
+        this.trace = trace;
+        this.cookies = new Map(); // name -> {value, path, expires}
+        this.antiCsrf = undefined;
+        this.accessToken = undefined; // header mode
+        this.refreshToken = undefined; // header mode
+        this.frontToken = undefined;
+    }
+
+    // --- state snapshots, for replaying old tokens ---
+    snapshot() {
+        return {
+            cookies: new Map([...this.cookies].map(([k, v]) => [k, { ...v }])),
+            antiCsrf: this.antiCsrf,
+            accessToken: this.accessToken,
+            refreshToken: this.refreshToken,
+            frontToken: this.frontToken,
+        };
+    }
+    restore(s) {
+        this.cookies = new Map([...s.cookies].map(([k, v]) => [k, { ...v }]));
+        this.antiCsrf = s.antiCsrf;
+        this.accessToken = s.accessToken;
+        this.refreshToken = s.refreshToken;
+        this.frontToken = s.frontToken;
+    }
+    /** The current access token, whichever transport carries it. */
+    currentAccessToken() {
+        if (this.mode === "header") return this.accessToken;
+        const c = this.liveCookie("sAccessToken", "/");
+        return c && c.value;
+    }
+    currentRefreshToken() {
+        if (this.mode === "header") return this.refreshToken;
+        const c = this.liveCookie("sRefreshToken", "/auth/session/refresh");
+        return c && c.value;
+    }
+    hasSession() {
+        return this.frontToken !== undefined;
+    }
+
+    liveCookie(name, path) {
+        const c = this.cookies.get(name);
+        if (!c) return undefined;
+        if (c.expires !== undefined && c.expires <= Date.now()) return undefined;
+        if (!pathMatches(path, c.path)) return undefined;
+        return c;
+    }
+
+    cookieHeader(path) {
+        const parts = [];
+        for (const [name, c] of this.cookies) {
+            if (c.expires !== undefined && c.expires <= Date.now()) continue;
+            if (!pathMatches(path, c.path)) continue;
+            parts.push(`${name}=${c.value}`);
+        }
+        return parts.join("; ");
+    }
+
+    storeSetCookie(sc) {
+        const [pair, ...attrs] = sc.split(";").map((s) => s.trim());
+        const eq = pair.indexOf("=");
+        const name = pair.slice(0, eq);
+        const value = pair.slice(eq + 1);
+        let path = "/";
+        let expires;
+        for (const a of attrs) {
+            const [k, ...rest] = a.split("=");
+            const v = rest.join("=");
+            const key = k.toLowerCase();
+            if (key === "path") path = v || "/";
+            else if (key === "expires") expires = Date.parse(v);
+            else if (key === "max-age") expires = Date.now() + Number(v) * 1000;
+        }
+        if (expires !== undefined && expires <= Date.now()) this.cookies.delete(name);
+        else this.cookies.set(name, { value, path, expires });
+    }
+
+    async request(method, path, { body, headers = {}, auth = true, authToken } = {}) {
+        const h = { ...headers };
+        if (body !== undefined) h["content-type"] = "application/json";
+        // What supertokens-website sends on every request it intercepts.
+        h["st-auth-mode"] = this.mode;
+        if (auth) {
+            if (this.antiCsrf !== undefined) h["anti-csrf"] = this.antiCsrf;
+            if (this.mode === "header") {
+                const t = authToken !== undefined ? authToken : this.accessToken;
+                if (t !== undefined) h["authorization"] = `Bearer ${t}`;
+            }
+            const ch = this.cookieHeader(path.split("?")[0]);
+            if (ch) h["cookie"] = ch;
+        }
+        const started = Date.now();
+        const res = await fetch(APP_URL + path, {
+            method,
+            headers: h,
+            body: body === undefined ? undefined : JSON.stringify(body),
+            redirect: "manual",
+        });
+        const text = await res.text();
+        let json;
+        try {
+            json = JSON.parse(text);
+        } catch {
+            json = undefined;
+        }
+        // Absorb what the SDK sent back, like supertokens-website does.
+        for (const sc of res.headers.getSetCookie()) this.storeSetCookie(sc);
+        const ac = res.headers.get("anti-csrf");
+        if (ac !== null) this.antiCsrf = ac === "remove" ? undefined : ac;
+        const at = res.headers.get("st-access-token");
+        if (at !== null) this.accessToken = at === "" ? undefined : at;
+        const rt = res.headers.get("st-refresh-token");
+        if (rt !== null) this.refreshToken = rt === "" ? undefined : rt;
+        const ft = res.headers.get("front-token");
+        if (ft !== null) this.frontToken = ft === "remove" ? undefined : ft;
+
+        const interesting = {};
+        for (const k of ["front-token", "anti-csrf", "st-access-token", "st-refresh-token"]) {
+            const v = res.headers.get(k);
+            if (v !== null) interesting[k] = abbreviate(v);
+        }
+        const setCookies = res.headers.getSetCookie().map((c) => abbreviate(c, 90));
+        this.trace.push(
+            `${method} ${path} ${body === undefined ? "" : JSON.stringify(body)}\n` +
+                `    req headers: ${JSON.stringify(redactHeaders(h))}\n` +
+                `    -> ${res.status} (${Date.now() - started} ms) ${abbreviate(text, 600)}\n` +
+                (Object.keys(interesting).length ? `    resp headers: ${JSON.stringify(interesting)}\n` : "") +
+                (setCookies.length ? `    set-cookie: ${JSON.stringify(setCookies)}\n` : ""),
+        );
+        return { status: res.status, json, text, headers: res.headers };
+    }
+
+    // --- the app's API, as the frontend would call it ---
+    signUp(email, password) {
+        return this.request("POST", "/auth/signup", {
+            body: { formFields: [{ id: "email", value: email }, { id: "password", value: password }] },
+            headers: { rid: "emailpassword" },
+        });
+    }
+    signIn(email, password) {
+        return this.request("POST", "/auth/signin", {
+            body: { formFields: [{ id: "email", value: email }, { id: "password", value: password }] },
+            headers: { rid: "emailpassword" },
+        });
+    }
+    async refresh() {
+        // supertokens-website sends the refresh token (cookie with path /auth/session/refresh, or
+        // `Authorization: Bearer <refresh token>` in header mode) and the anti-csrf token.
+        const h = { rid: "session" };
+        if (this.mode === "header") {
+            return this.request("POST", "/auth/session/refresh", {
+                headers: h,
+                authToken: this.refreshToken === undefined ? "" : this.refreshToken,
+            });
+        }
+        return this.request("POST", "/auth/session/refresh", { headers: h });
+    }
+    signOut() {
+        return this.request("POST", "/auth/signout", { body: {}, headers: { rid: "session" } });
+    }
+}
+
+function pathMatches(reqPath, cookiePath) {
+    if (reqPath === cookiePath) return true;
+    if (!reqPath.startsWith(cookiePath)) return false;
+    return cookiePath.endsWith("/") || reqPath[cookiePath.length] === "/";
+}
+
+function abbreviate(s, n = 60) {
+    s = String(s);
+    return s.length > n ? s.slice(0, n) + `…(${s.length} chars)` : s;
+}
+
+function redactHeaders(h) {
+    const out = {};
+    for (const [k, v] of Object.entries(h)) out[k] = abbreviate(v, 70);
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// assertions
+// ---------------------------------------------------------------------------------------------
+
+function expectStatus(res, code, what) {
+    assert.equal(res.status, code, `${what}: expected HTTP ${code}, got ${res.status}: ${abbreviate(res.text, 400)}`);
+}
+function expectOk(res, what) {
+    expectStatus(res, 200, what);
+    assert.equal(res.json && res.json.status, "OK", `${what}: expected status OK, got ${abbreviate(res.text, 400)}`);
+    return res.json;
+}
+
+const PASSWORD = "correct-horse-1";
+function newEmail(tag) {
+    return `${tag}-${randomUUID().slice(0, 8)}@example.com`;
+}
+
+async function signedUp(b, tag) {
+    const email = newEmail(tag);
+    const r = await b.signUp(email, PASSWORD);
+    const body = expectOk(r, "sign up");
+    assert.ok(b.hasSession(), "sign up should start a session (front-token header)");
+    return { email, userId: body.user.id };
+}
+
+function assertSessionTransport(b, mode) {
+    if (mode === "header") {
+        assert.ok(b.accessToken, "header mode: st-access-token response header expected");
+        assert.ok(b.refreshToken, "header mode: st-refresh-token response header expected");
+        assert.equal(b.cookies.size, 0, `header mode: no cookies expected, got ${[...b.cookies.keys()]}`);
+    } else {
+        assert.ok(b.cookies.get("sAccessToken"), "cookie mode: sAccessToken cookie expected");
+        assert.ok(b.cookies.get("sRefreshToken"), "cookie mode: sRefreshToken cookie expected");
+        assert.equal(b.cookies.get("sRefreshToken").path, "/auth/session/refresh");
+        assert.ok(b.antiCsrf, "cookie mode with antiCsrf VIA_TOKEN: anti-csrf response header expected");
+        assert.equal(b.accessToken, undefined, "cookie mode: no st-access-token header expected");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// flows
+// ---------------------------------------------------------------------------------------------
+
+const FLOWS = {
+    // Sign up, then the same e-mail again (FIELD_ERROR), session transport as requested.
+    async "sign-up"(b, mode) {
+        const email = newEmail("signup");
+        const r = await b.signUp(email, PASSWORD);
+        const body = expectOk(r, "sign up");
+        assert.equal(body.user.emails[0], email);
+        assert.equal(body.user.loginMethods[0].recipeId, "emailpassword");
+        assert.equal(body.user.loginMethods[0].verified, false);
+        assertSessionTransport(b, mode);
+        const payload = decodeJwtPayload(b.currentAccessToken());
+        assert.equal(payload.sub, body.user.id);
+        assert.equal(payload.rsub, body.user.id);
+        assert.equal(payload.tId, "public");
+        assert.equal(payload.parentRefreshTokenHash1, null);
+        assert.equal(typeof payload.sessionHandle, "string");
+        if (mode === "cookie") assert.equal(payload.antiCsrfToken, b.antiCsrf);
+        else assert.equal(payload.antiCsrfToken, null);
+
+        const again = await b.signUp(email.toUpperCase(), "another-password-2");
+        expectStatus(again, 200, "second sign up");
+        assert.equal(again.json.status, "FIELD_ERROR", `second sign up: ${again.text}`);
+        const f = again.json.formFields.find((x) => x.id === "email");
+        assert.ok(f && /This email already exists/.test(f.error), `second sign up: ${again.text}`);
+    },
+
+    // Wrong password, right password, then an authenticated call verified offline with the JWKS.
+    async "sign-in"(b, mode) {
+        const { email, userId } = await signedUp(b, "signin");
+        const fresh = new Browser(mode, b.trace);
+        const wrong = await fresh.signIn(email, "wrong-password-9");
+        expectStatus(wrong, 200, "sign in with wrong password");
+        assert.equal(wrong.json.status, "WRONG_CREDENTIALS_ERROR", wrong.text);
+        assert.ok(!fresh.hasSession(), "no session after a failed sign in");
+
+        const unknown = await fresh.signIn(newEmail("nobody"), PASSWORD);
+        assert.equal(unknown.json && unknown.json.status, "WRONG_CREDENTIALS_ERROR", unknown.text);
+
+        const ok = await fresh.signIn(email, PASSWORD);
+        const body = expectOk(ok, "sign in");
+        assert.equal(body.user.id, userId);
+        assertSessionTransport(fresh, mode);
+
+        const p = await fresh.request("GET", "/protected");
+        expectStatus(p, 200, "GET /protected");
+        assert.equal(p.json.userId, userId);
+        assert.equal(p.json.recipeUserId, userId);
+        assert.equal(p.json.tenantId, "public");
+        assert.equal(p.json.sessionHandle, decodeJwtPayload(fresh.currentAccessToken()).sessionHandle);
+        assert.equal(p.json.accessTokenPayload.sub, userId);
+        assert.equal(p.json.accessTokenPayload.iss, `${new URL(APP_URL).protocol}//localhost:${new URL(APP_URL).port}/auth`);
+
+        const db = await fresh.request("GET", "/protected-db");
+        expectStatus(db, 200, "GET /protected-db");
+        assert.equal(db.json.userId, userId);
+
+        // Without any token: 401 from the SDK.
+        const anon = new Browser(mode, b.trace);
+        const none = await anon.request("GET", "/protected");
+        expectStatus(none, 401, "GET /protected without a session");
+
+        // A tampered token (signature broken) must be rejected (401 try-refresh).
+        const t = fresh.currentAccessToken();
+        const [h, pl, sig] = t.split(".");
+        const forged = decodeJwtPayload(t);
+        forged.sub = "someone-else";
+        const bad = `${h}.${Buffer.from(JSON.stringify(forged)).toString("base64url")}.${sig}`;
+        const tampered = new Browser(mode, b.trace);
+        if (mode === "header") tampered.accessToken = bad;
+        else tampered.cookies.set("sAccessToken", { value: bad, path: "/" });
+        tampered.antiCsrf = fresh.antiCsrf;
+        const tr = await tampered.request("GET", "/protected");
+        expectStatus(tr, 401, "GET /protected with a tampered access token");
+    },
+
+    // Refresh, use the new tokens, then replay the old refresh token: token theft ⇒ session revoked.
+    async "refresh-and-token-theft"(b, mode) {
+        const { userId } = await signedUp(b, "refresh");
+        const before = b.snapshot();
+        const at0 = decodeJwtPayload(b.currentAccessToken());
+        const rt0 = b.currentRefreshToken();
+
+        // Anti-CSRF (cookie mode, VIA_TOKEN): a refresh without the anti-csrf header is refused.
+        if (mode === "cookie") {
+            const saved = b.antiCsrf;
+            b.antiCsrf = undefined;
+            const noCsrf = await b.refresh();
+            expectStatus(noCsrf, 401, "refresh without anti-csrf header");
+            b.restore(before);
+            assert.equal(saved, b.antiCsrf);
+        }
+
+        const r1 = await b.refresh();
+        expectStatus(r1, 200, "refresh");
+        const rt1 = b.currentRefreshToken();
+        assert.ok(rt1 && rt1 !== rt0, "refresh must issue a new refresh token");
+        const at1 = decodeJwtPayload(b.currentAccessToken());
+        assert.equal(at1.sessionHandle, at0.sessionHandle);
+        assert.equal(at1.sub, userId);
+        assert.ok(at1.parentRefreshTokenHash1, "access token after refresh carries parentRefreshTokenHash1");
+        assert.notEqual(at1.refreshTokenHash1, at0.refreshTokenHash1);
+
+        // First use of the new access token: the SDK calls /recipe/session/verify, the core promotes
+        // the new refresh token and returns a new access token without a parent hash.
+        const p1 = await b.request("GET", "/protected");
+        expectStatus(p1, 200, "GET /protected with the refreshed access token");
+        assert.equal(p1.json.userId, userId);
+        const at1b = decodeJwtPayload(b.currentAccessToken());
+        assert.equal(at1b.parentRefreshTokenHash1, null, "after promotion the SDK sets an access token without parent hash");
+        assert.equal(at1b.refreshTokenHash1, at1.refreshTokenHash1);
+
+        // A second refresh with the current token works (rotation continues).
+        const r2 = await b.refresh();
+        expectStatus(r2, 200, "second refresh");
+        const p2 = await b.request("GET", "/protected");
+        expectStatus(p2, 200, "GET /protected after second refresh");
+        assert.equal(p2.json.sessionHandle, at0.sessionHandle);
+        const current = b.snapshot();
+
+        // Replay the very first refresh token: theft.
+        b.restore(before);
+        const theft = await b.refresh();
+        expectStatus(theft, 401, "replaying the old refresh token");
+        assert.match(theft.text, /token theft detected/, "SDK reports token theft");
+        assert.ok(!b.hasSession(), "SDK clears the tokens after token theft");
+
+        // The session is gone: the current refresh token no longer works, nor does checkDatabase.
+        b.restore(current);
+        const after = await b.refresh();
+        expectStatus(after, 401, "refresh after token theft (session revoked)");
+        b.restore(current);
+        const db = await b.request("GET", "/protected-db");
+        expectStatus(db, 401, "GET /protected-db after token theft");
+    },
+
+    // Same refresh token used twice before the child is promoted (parallel tabs / retries): both OK.
+    async "refresh-retry-before-promotion"(b) {
+        await signedUp(b, "retry");
+        const before = b.snapshot();
+        const r1 = await b.refresh();
+        expectStatus(r1, 200, "refresh #1");
+        b.restore(before);
+        const r2 = await b.refresh();
+        expectStatus(r2, 200, "refresh #2 with the same (not yet rotated) refresh token");
+        const p = await b.request("GET", "/protected");
+        expectStatus(p, 200, "GET /protected after the retried refresh");
+        const db = await b.request("GET", "/protected-db");
+        expectStatus(db, 200, "GET /protected-db after the retried refresh");
+    },
+
+    // mergeIntoAccessTokenPayload ⇒ /recipe/session/regenerate; the claims show up in later calls.
+    async "regenerate-claims"(b) {
+        const { userId } = await signedUp(b, "regen");
+        const oldAt = b.currentAccessToken();
+        const oldPayload = decodeJwtPayload(oldAt);
+        const r = await b.request("POST", "/regen", { body: { plan: "gold", counter: 7, nested: { a: [1, 2] } } });
+        expectStatus(r, 200, "POST /regen");
+        assert.equal(r.json.accessTokenPayload.plan, "gold");
+        const newAt = b.currentAccessToken();
+        assert.notEqual(newAt, oldAt, "the SDK must send a new access token after regenerate");
+        const np = decodeJwtPayload(newAt);
+        assert.equal(np.plan, "gold");
+        assert.equal(np.counter, 7);
+        assert.deepEqual(np.nested, { a: [1, 2] });
+        assert.equal(np.exp, oldPayload.exp, "regenerate keeps the expiry");
+        assert.equal(np.sessionHandle, oldPayload.sessionHandle);
+        assert.ok(np["st-ev"], "existing claims are kept");
+
+        const p = await b.request("GET", "/protected");
+        expectStatus(p, 200, "GET /protected after regen");
+        assert.equal(p.json.userId, userId);
+        assert.equal(p.json.accessTokenPayload.plan, "gold");
+        assert.equal(p.json.accessTokenPayload.counter, 7);
+
+        // Remove one claim (null), change another.
+        const r2 = await b.request("POST", "/regen", { body: { plan: null, counter: 8 } });
+        expectStatus(r2, 200, "POST /regen #2");
+        const p2 = await b.request("GET", "/protected-db");
+        expectStatus(p2, 200, "GET /protected-db after regen #2");
+        assert.equal(p2.json.accessTokenPayload.plan, undefined);
+        assert.equal(p2.json.accessTokenPayload.counter, 8);
+
+        // Claims survive a refresh (the core copies the stored payload into the new token).
+        const rf = await b.refresh();
+        expectStatus(rf, 200, "refresh after regen");
+        const rp = decodeJwtPayload(b.currentAccessToken());
+        assert.equal(rp.counter, 8);
+        assert.equal(rp.plan, undefined);
+    },
+
+    // Email verification: token by "email", consume it, claim st-ev becomes true.
+    async "email-verification"(b) {
+        const { email } = await signedUp(b, "verify");
+        assert.equal(decodeJwtPayload(b.currentAccessToken())["st-ev"].v, false);
+        const st = await b.request("GET", "/auth/user/email/verify", { headers: { rid: "emailverification" } });
+        const stBody = expectOk(st, "GET /auth/user/email/verify");
+        assert.equal(stBody.isVerified, false);
+
+        const send = await b.request("POST", "/auth/user/email/verify/token", { body: {}, headers: { rid: "emailverification" } });
+        expectOk(send, "POST /auth/user/email/verify/token");
+        const link = await b.request("GET", `/test/last-link?kind=verify&email=${encodeURIComponent(email)}`, { auth: false });
+        expectOk(link, "captured verification link");
+        const token = link.json.token;
+        assert.ok(token, "verification link has a token");
+        assert.match(link.json.link, /\/auth\/verify-email\?token=/);
+
+        const badTok = await b.request("POST", "/auth/user/email/verify", {
+            body: { method: "token", token: "not-a-real-token" },
+            headers: { rid: "emailverification" },
+        });
+        expectStatus(badTok, 200, "verify with a bad token");
+        assert.equal(badTok.json.status, "EMAIL_VERIFICATION_INVALID_TOKEN_ERROR", badTok.text);
+
+        const v = await b.request("POST", "/auth/user/email/verify", {
+            body: { method: "token", token },
+            headers: { rid: "emailverification" },
+        });
+        expectOk(v, "POST /auth/user/email/verify"); // the SDK answers a bare {status: "OK"}
+
+        const again = await b.request("POST", "/auth/user/email/verify", {
+            body: { method: "token", token },
+            headers: { rid: "emailverification" },
+        });
+        assert.equal(again.json && again.json.status, "EMAIL_VERIFICATION_INVALID_TOKEN_ERROR", `token reuse: ${again.text}`);
+
+        const st2 = await b.request("GET", "/auth/user/email/verify", { headers: { rid: "emailverification" } });
+        assert.equal(expectOk(st2, "GET /auth/user/email/verify (after)").isVerified, true);
+        assert.equal(decodeJwtPayload(b.currentAccessToken())["st-ev"].v, true, "st-ev claim updated in the access token");
+
+        const p = await b.request("GET", "/protected");
+        expectStatus(p, 200, "GET /protected after verification");
+        assert.equal(p.json.accessTokenPayload["st-ev"].v, true);
+
+        const resend = await b.request("POST", "/auth/user/email/verify/token", { body: {}, headers: { rid: "emailverification" } });
+        expectStatus(resend, 200, "resend after verified");
+        assert.equal(resend.json.status, "EMAIL_ALREADY_VERIFIED_ERROR", resend.text);
+
+        // A fresh sign-in sees the verified state in the new session's claim.
+        const other = new Browser(b.mode, b.trace);
+        expectOk(await other.signIn(email, PASSWORD), "sign in after verification");
+        assert.equal(decodeJwtPayload(other.currentAccessToken())["st-ev"].v, true);
+    },
+
+    // Password reset by e-mail link, then sign in with the new password only.
+    async "password-reset"(b) {
+        const { email, userId } = await signedUp(b, "reset");
+        const anon = new Browser(b.mode, b.trace);
+        const send = await anon.request("POST", "/auth/user/password/reset/token", {
+            body: { formFields: [{ id: "email", value: email }] },
+            headers: { rid: "emailpassword" },
+        });
+        expectOk(send, "POST /auth/user/password/reset/token");
+        // Unknown e-mail: the SDK still answers OK (no user enumeration), no link sent.
+        const ghost = newEmail("ghost");
+        expectOk(
+            await anon.request("POST", "/auth/user/password/reset/token", {
+                body: { formFields: [{ id: "email", value: ghost }] },
+                headers: { rid: "emailpassword" },
+            }),
+            "reset token for unknown email",
+        );
+        const ghostLink = await anon.request("GET", `/test/last-link?email=${encodeURIComponent(ghost)}`, { auth: false });
+        expectStatus(ghostLink, 404, "no reset link for an unknown email");
+
+        const link = await anon.request("GET", `/test/last-link?kind=reset&email=${encodeURIComponent(email)}`, { auth: false });
+        expectOk(link, "captured reset link");
+        assert.match(link.json.link, /\/auth\/reset-password\?token=/);
+        const token = link.json.token;
+
+        const NEWPW = "new-password-42";
+        const bad = await anon.request("POST", "/auth/user/password/reset", {
+            body: { method: "token", token: "bogus", formFields: [{ id: "password", value: NEWPW }] },
+            headers: { rid: "emailpassword" },
+        });
+        assert.equal(bad.json && bad.json.status, "RESET_PASSWORD_INVALID_TOKEN_ERROR", bad.text);
+
+        const r = await anon.request("POST", "/auth/user/password/reset", {
+            body: { method: "token", token, formFields: [{ id: "password", value: NEWPW }] },
+            headers: { rid: "emailpassword" },
+        });
+        expectOk(r, "POST /auth/user/password/reset");
+
+        const reuse = await anon.request("POST", "/auth/user/password/reset", {
+            body: { method: "token", token, formFields: [{ id: "password", value: "third-password-3" }] },
+            headers: { rid: "emailpassword" },
+        });
+        assert.equal(reuse.json && reuse.json.status, "RESET_PASSWORD_INVALID_TOKEN_ERROR", `token reuse: ${reuse.text}`);
+
+        const old = await anon.signIn(email, PASSWORD);
+        assert.equal(old.json && old.json.status, "WRONG_CREDENTIALS_ERROR", `old password: ${old.text}`);
+        const ok = await anon.signIn(email, NEWPW);
+        assert.equal(expectOk(ok, "sign in with the new password").user.id, userId);
+        const p = await anon.request("GET", "/protected");
+        expectStatus(p, 200, "GET /protected after password reset");
+    },
+
+    // Roles and permissions as claims (st-role / st-perm).
+    async "roles-claims"(b) {
+        const { email, userId } = await signedUp(b, "roles");
+        const p0 = decodeJwtPayload(b.currentAccessToken());
+        assert.deepEqual(p0["st-role"].v, [], "no roles at sign up");
+        assert.deepEqual(p0["st-perm"].v, [], "no permissions at sign up");
+        const r = await b.request("POST", "/role", { body: {} });
+        expectStatus(r, 200, "POST /role");
+        assert.deepEqual(r.json.roles, ["admin"]);
+        assert.deepEqual(r.json.permissions, ["write"]);
+        assert.equal(r.json.didUserAlreadyHaveRole, false);
+        const np = decodeJwtPayload(b.currentAccessToken());
+        assert.deepEqual(np["st-role"].v, ["admin"]);
+        assert.deepEqual(np["st-perm"].v, ["write"]);
+        const p = await b.request("GET", "/protected");
+        expectStatus(p, 200, "GET /protected after /role");
+        assert.equal(p.json.userId, userId);
+        assert.deepEqual(p.json.accessTokenPayload["st-role"].v, ["admin"]);
+        assert.deepEqual(p.json.accessTokenPayload["st-perm"].v, ["write"]);
+        // Idempotent the second time.
+        const r2 = await b.request("POST", "/role", { body: {} });
+        expectStatus(r2, 200, "POST /role again");
+        assert.equal(r2.json.didUserAlreadyHaveRole, true);
+        // The claims are in the stored payload, so they survive a refresh.
+        const reg = await b.refresh();
+        expectStatus(reg, 200, "refresh after /role");
+        assert.deepEqual(decodeJwtPayload(b.currentAccessToken())["st-role"].v, ["admin"]);
+        // A new session (sign in) gets the claims at creation time.
+        const other = new Browser(b.mode, b.trace);
+        expectOk(await other.signIn(email, PASSWORD), "sign in after /role");
+        const op = decodeJwtPayload(other.currentAccessToken());
+        assert.deepEqual(op["st-role"].v, ["admin"]);
+        assert.deepEqual(op["st-perm"].v, ["write"]);
+    },
+
+    // User metadata: shallow merge, null deletes.
+    async "metadata"(b) {
+        await signedUp(b, "meta");
+        const r1 = await b.request("POST", "/metadata", { body: { theme: "dark", prefs: { a: 1, b: 2 }, n: 1 } });
+        expectStatus(r1, 200, "POST /metadata #1");
+        assert.deepEqual(r1.json.read, { theme: "dark", prefs: { a: 1, b: 2 }, n: 1 });
+        const r2 = await b.request("POST", "/metadata", { body: { prefs: { c: 3 }, theme: null } });
+        expectStatus(r2, 200, "POST /metadata #2");
+        assert.deepEqual(r2.json.updated, { prefs: { c: 3 }, n: 1 }, "shallow merge, null deletes");
+        assert.deepEqual(r2.json.read, { prefs: { c: 3 }, n: 1 });
+    },
+
+    // Sign out revokes the session: the old access token still verifies offline but not with checkDatabase.
+    async "sign-out"(b, mode) {
+        await signedUp(b, "signout");
+        const p = await b.request("GET", "/protected-db");
+        expectStatus(p, 200, "GET /protected-db before sign out");
+        const s = b.snapshot();
+        const out = await b.signOut();
+        expectOk(out, "POST /auth/signout");
+        assert.ok(!b.hasSession(), "front-token removed after sign out");
+        if (mode === "cookie") {
+            assert.equal(b.liveCookie("sAccessToken", "/"), undefined, "sAccessToken cleared");
+        } else {
+            assert.equal(b.accessToken, undefined, "st-access-token cleared");
+        }
+        const gone = await b.request("GET", "/protected");
+        expectStatus(gone, 401, "GET /protected with no tokens after sign out");
+
+        b.restore(s);
+        const db = await b.request("GET", "/protected-db");
+        expectStatus(db, 401, "GET /protected-db with the OLD access token after sign out");
+        b.restore(s);
+        const offline = await b.request("GET", "/protected");
+        expectStatus(offline, 200, "GET /protected (offline JWT check) with the old access token is still accepted until expiry");
+        b.restore(s);
+        const rf = await b.refresh();
+        expectStatus(rf, 401, "refresh with the old refresh token after sign out");
+    },
+
+    // deleteUser: the user can no longer sign in, their sessions are gone.
+    async "delete-user"(b) {
+        const { email, userId } = await signedUp(b, "delete");
+        const s = b.snapshot();
+        const d = await b.request("POST", "/delete-user", { body: {} });
+        expectStatus(d, 200, "POST /delete-user");
+        assert.equal(d.json.status, "OK");
+        assert.equal(d.json.userId, userId);
+        const fresh = new Browser(b.mode, b.trace);
+        const si = await fresh.signIn(email, PASSWORD);
+        assert.equal(si.json && si.json.status, "WRONG_CREDENTIALS_ERROR", `sign in after delete: ${si.text}`);
+        b.restore(s);
+        const db = await b.request("GET", "/protected-db");
+        expectStatus(db, 401, "GET /protected-db after the user was deleted");
+        b.restore(s);
+        const rf = await b.refresh();
+        expectStatus(rf, 401, "refresh after the user was deleted");
+        // The e-mail is free again.
+        expectOk(await fresh.signUp(email, PASSWORD), "sign up again with the deleted user's email");
+    },
+};
+
+// ---------------------------------------------------------------------------------------------
+// runner
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+    let passed = 0;
+    let failed = 0;
+    const t0 = Date.now();
+    for (const mode of MODES) {
+        for (const [name, fn] of Object.entries(FLOWS)) {
+            if (ONLY && !ONLY.split(",").includes(name)) continue;
+            const trace = [];
+            const b = new Browser(mode, trace);
+            const started = Date.now();
+            try {
+                await fn(b, mode);
+                passed++;
+                console.log(`PASS ${SDK} ${BACKEND} ${mode} ${name} (${Date.now() - started} ms)`);
+            } catch (e) {
+                failed++;
+                console.log(`FAIL ${SDK} ${BACKEND} ${mode} ${name} (${Date.now() - started} ms)`);
+                console.log(`  error: ${(e && e.stack) || e}`.split("\n").slice(0, 6).join("\n  "));
+                console.log("  HTTP exchanges of this flow (browser <-> SDK app):");
+                for (const t of trace) console.log("  " + t.trimEnd().split("\n").join("\n  "));
+            }
+        }
+    }
+    console.log(`${SDK} ${BACKEND}: ${passed} passed, ${failed} failed (${Date.now() - t0} ms)`);
+    console.log(`${passed} passed, ${failed} failed`);
+    process.exit(failed === 0 ? 0 : 1);
+}
+
+main().catch((e) => {
+    console.error(e);
+    process.exit(2);
+});
