@@ -189,20 +189,20 @@ compose_schema() {
 compose_wiring() {
     local get=("${TOOL[@]}" compose-get "$COMPOSE")
     [[ "$("${get[@]}" services.db.image)" == postgres:15 ]] || { echo "db must be postgres:15"; return 1; }
-    "${get[@]}" services.db.healthcheck.test | grep -q pg_isready || { echo "db health check must use pg_isready"; return 1; }
-    "${get[@]}" services.db.volumes | grep -q /var/lib/postgresql/data || { echo "db needs a data volume"; return 1; }
+    "${get[@]}" services.db.healthcheck.test | grep pg_isready >/dev/null || { echo "db health check must use pg_isready"; return 1; }
+    "${get[@]}" services.db.volumes | grep /var/lib/postgresql/data >/dev/null || { echo "db needs a data volume"; return 1; }
     [[ "$("${get[@]}" services.supertokens.depends_on.db.condition)" == service_healthy ]] ||
         { echo "supertokens must depend on db with condition service_healthy"; return 1; }
-    "${get[@]}" services.supertokens.healthcheck.test | grep -q /usr/lib/supertokens/healthcheck ||
+    "${get[@]}" services.supertokens.healthcheck.test | grep /usr/lib/supertokens/healthcheck >/dev/null ||
         { echo "supertokens health check must run the image's health check"; return 1; }
-    "${get[@]}" services.supertokens.ports | grep -q ':3567"' || { echo "port 3567 must be published"; return 1; }
-    "${get[@]}" services.supertokens.restart | grep -q unless-stopped || { echo "restart policy missing"; return 1; }
+    "${get[@]}" services.supertokens.ports | grep ':3567"' >/dev/null || { echo "port 3567 must be published"; return 1; }
+    "${get[@]}" services.supertokens.restart | grep unless-stopped >/dev/null || { echo "restart policy missing"; return 1; }
     local context dockerfile
     context="$(cd "docker/$("${get[@]}" services.supertokens.build.context)" && pwd)"
     dockerfile="$("${get[@]}" services.supertokens.build.dockerfile)"
     [[ "$context" == "$ROOT" && -f "$context/$dockerfile" && "$context/$dockerfile" -ef "$DOCKERFILE" ]] ||
         { echo "build must use the repository root as context and docker/Dockerfile"; return 1; }
-    "${TOOL[@]}" compose-env "$COMPOSE" supertokens | grep -q '^POSTGRESQL_CONNECTION_URI=postgresql://[^@]*@db:5432/' ||
+    "${TOOL[@]}" compose-env "$COMPOSE" supertokens | grep '^POSTGRESQL_CONNECTION_URI=postgresql://[^@]*@db:5432/' >/dev/null ||
         { echo "POSTGRESQL_CONNECTION_URI must point at the db service"; return 1; }
     echo "pg_isready health check, data volume, service_healthy, /hello health check, port, restart, build context: ok"
 }
@@ -371,7 +371,7 @@ image_runtime() {
     local started
     started="$(grep '^Started SuperTokens on' "$dir/stdout")"
     expect "start line" "$started" "^Started SuperTokens on 0\.0\.0\.0:$port with PID: $SERVER_PID\$"
-    expect "pid file" "$(cat "$dir/tmp/.started/0.0.0.0-$port" 2>/dev/null | head -n1)" "^$SERVER_PID\$"
+    expect "pid file" "$(head -n1 "$dir/tmp/.started/0.0.0.0-$port" 2>/dev/null)" "^$SERVER_PID\$"
     expect "GET /hello" "$(http "http://127.0.0.1:$port/hello")" '^200 Hello'
     expect "GET /apiversion without key" "$(http "http://127.0.0.1:$port/apiversion")" '^401 '
     expect "GET /apiversion wrong key" "$(http "http://127.0.0.1:$port/apiversion" "api-key: wrong-key-wrong-key-wrong-key")" '^401 '

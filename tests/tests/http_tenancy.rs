@@ -1,0 +1,516 @@
+//! Multitenancy management over HTTP (reference notes §a.14, §b.1, §e.1, §g.3, §i): apps and
+//! tenants created and updated through the v2 (and deprecated) APIs, per-app `coreConfig` given
+//! as strings or numbers and applied to sessions, `/appid-<a>/<t>` routing and isolation, the
+//! default shapes, `TENANT_NOT_FOUND_ERROR` as a 200, config validation (400), permission rules
+//! (403), removal cascading to the removed tenant's / app's data, and hundreds of apps created the
+//! way the SDK test suites do.
+
+mod common;
+use common::{jwt_payload, Backend, TestServer};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+const H: [(&str, &str); 1] = [("cdi-version", "5.4")];
+const KEY: &str = "per-app-key-0123456789-abcdefgh";
+
+async fn raw(s: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
+    s.request(method, path, body, &H).await
+}
+
+async fn create_app(s: &TestServer, app: &str, core_config: Value) -> Value {
+    s.put("/recipe/multitenancy/app/v2", json!({"appId": app, "coreConfig": core_config})).await
+}
+
+async fn create_tenant(s: &TestServer, app: &str, tenant: &str) -> Value {
+    s.put(&format!("/appid-{app}/recipe/multitenancy/tenant/v2"), json!({"tenantId": tenant})).await
+}
+
+async fn session(s: &TestServer, prefix: &str, user: &str) -> Value {
+    let r = s
+        .post(
+            &format!("{prefix}/recipe/session"),
+            json!({"userId": user, "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}}),
+        )
+        .await;
+    assert_eq!(r["status"], "OK", "{r}");
+    r
+}
+
+fn handle(r: &Value) -> String {
+    r["session"]["handle"].as_str().unwrap().to_string()
+}
+
+fn access_validity_s(r: &Value) -> i64 {
+    let p = jwt_payload(r["accessToken"]["token"].as_str().unwrap());
+    p["exp"].as_i64().unwrap() - p["iat"].as_i64().unwrap()
+}
+
+/// exp - iat for a configured validity, allowing the reference's ≤5% jitter.
+fn assert_validity(r: &Value, configured: i64) {
+    let v = access_validity_s(r);
+    assert!(v <= configured && v * 100 >= configured * 95, "access validity {v}, configured {configured}");
+}
+
+fn ids(list: &Value, field: &str) -> BTreeSet<String> {
+    list.as_array().unwrap_or_else(|| panic!("not an array: {list}")).iter().map(|t| t[field].as_str().unwrap().to_string()).collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn tenant_not_found() -> Value {
+    json!({"status": "TENANT_NOT_FOUND_ERROR"})
+}
+
+/// A config value the reference may echo as given (string) or normalised (number).
+fn config_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+async fn apps_created_updated_and_configured(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let cfg = json!({"access_token_validity": "7200", "refresh_token_validity": 1000, "passwordless_code_lifetime": 1000});
+    assert_eq!(create_app(&s, "a1", cfg).await, json!({"status": "OK", "createdNew": true}));
+    assert_eq!(
+        s.put("/recipe/multitenancy/app/v2", json!({"appId": "a1"})).await,
+        json!({"status": "OK", "createdNew": false}),
+        "an update"
+    );
+    // The deprecated path creates apps too.
+    assert_eq!(s.put("/recipe/multitenancy/app", json!({"appId": "a9"})).await, json!({"status": "OK", "createdNew": true}));
+
+    // The stored config (strings or numbers accepted; an update without coreConfig keeps it).
+    let t = s.get("/appid-a1/recipe/multitenancy/tenant/v2").await;
+    assert_eq!(t["status"], "OK");
+    assert_eq!(config_number(&t["coreConfig"]["access_token_validity"]), Some(7200.0), "{t}");
+    assert_eq!(config_number(&t["coreConfig"]["refresh_token_validity"]), Some(1000.0), "{t}");
+
+    // Applied to the app's sessions, not to others.
+    let r = session(&s, "/appid-a1", "u").await;
+    assert_validity(&r, 7200);
+    let rt = &r["refreshToken"];
+    assert_eq!(rt["expiry"].as_i64().unwrap() - rt["createdTime"].as_i64().unwrap(), 1000 * 60_000);
+    assert_validity(&session(&s, "", "u").await, 3600);
+    assert_validity(&session(&s, "/appid-a9", "u").await, 3600);
+
+    // Updating the app's config changes new sessions; `null` removes a key.
+    assert_eq!(create_app(&s, "a1", json!({"access_token_validity": 100})).await["createdNew"], false);
+    assert_validity(&session(&s, "/appid-a1", "u").await, 100);
+    let r = session(&s, "/appid-a1/public", "u").await;
+    assert_validity(&r, 100);
+    assert_eq!(create_app(&s, "a1", json!({"access_token_validity": null})).await["status"], "OK");
+    assert_validity(&session(&s, "/appid-a1", "u").await, 3600);
+    let t = s.get("/appid-a1/recipe/multitenancy/tenant/v2").await;
+    assert!(t["coreConfig"].get("access_token_validity").is_none(), "{t}");
+    assert_eq!(config_number(&t["coreConfig"]["refresh_token_validity"]), Some(1000.0), "other keys stay");
+
+    // A per-app api_keys protects only that app.
+    create_app(&s, "a2", json!({"api_keys": KEY})).await;
+    let body = json!({"userId": "u", "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}});
+    let (st, text) = raw(&s, "POST", "/appid-a2/recipe/session", Some(body.clone())).await;
+    assert_eq!((st, text.as_str()), (401, "Invalid API key\n"));
+    let (st, _) = s.request("POST", "/appid-a2/recipe/session", Some(body.clone()), &[("cdi-version", "5.4"), ("api-key", KEY)]).await;
+    assert_eq!(st, 200);
+    assert_eq!(raw(&s, "POST", "/recipe/session", Some(body)).await.0, 200, "the public app stays open");
+    s.stop().await;
+}
+
+async fn app_routing_and_isolation(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    create_app(&s, "a1", json!({})).await;
+    let r = session(&s, "/appid-a1", "u").await;
+    let h = handle(&r);
+    let token = r["accessToken"]["token"].as_str().unwrap();
+    let refresh_token = r["refreshToken"]["token"].as_str().unwrap();
+
+    // Case-insensitive app prefix, explicit public tenant.
+    for prefix in ["/appid-a1", "/APPID-A1", "/appid-a1/public"] {
+        let v = s.get(&format!("{prefix}/recipe/session?sessionHandle={h}")).await;
+        assert_eq!(v["status"], "OK", "{prefix}: {v}");
+    }
+    // Not visible from the public app; tokens are the app's own.
+    assert_eq!(s.get(&format!("/recipe/session?sessionHandle={h}")).await["status"], "UNAUTHORISED");
+    assert_eq!(s.get(&format!("/appid-public/recipe/session?sessionHandle={h}")).await["status"], "UNAUTHORISED");
+    let verify = json!({"accessToken": token, "doAntiCsrfCheck": false, "enableAntiCsrf": false, "checkDatabase": false});
+    assert_eq!(s.post("/appid-a1/recipe/session/verify", verify.clone()).await["status"], "OK");
+    assert_eq!(s.post("/recipe/session/verify", verify).await["status"], "TRY_REFRESH_TOKEN", "other app, other keys");
+    let refresh = json!({"refreshToken": refresh_token, "enableAntiCsrf": false, "useDynamicSigningKey": true});
+    assert_eq!(s.post("/recipe/session/refresh", refresh.clone()).await["status"], "UNAUTHORISED", "other app, other key");
+    assert_eq!(s.post("/appid-a1/recipe/session/refresh", refresh).await["status"], "OK");
+    // Listing by user is per app.
+    session(&s, "", "u").await;
+    let mine = s.get("/appid-a1/recipe/session/user?userId=u").await;
+    assert_eq!(mine["sessionHandles"], json!([h]));
+    // Unknown app.
+    let (st, text) = raw(&s, "GET", &format!("/appid-nope/recipe/session?sessionHandle={h}"), None).await;
+    assert_eq!(st, 400, "{text}");
+    assert!(text.starts_with("AppId or tenantId not found => "), "{text}");
+    s.stop().await;
+}
+
+async fn tenants_created_read_and_listed(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    assert_eq!(
+        s.get("/recipe/multitenancy/tenant/v2").await,
+        json!({"tenantId": "public", "thirdParty": {"providers": []}, "coreConfig": {}, "status": "OK"}),
+        "the default public tenant"
+    );
+    create_app(&s, "a1", json!({})).await;
+    assert_eq!(
+        s.get("/appid-a1/public/recipe/multitenancy/tenant/v2").await,
+        json!({"tenantId": "public", "thirdParty": {"providers": []}, "coreConfig": {}, "status": "OK"}),
+        "a new app's public tenant"
+    );
+
+    let created = s
+        .put(
+            "/appid-a1/recipe/multitenancy/tenant/v2",
+            json!({"tenantId": "t1", "firstFactors": ["emailpassword"], "coreConfig": {"passwordless_code_lifetime": 1000}}),
+        )
+        .await;
+    assert_eq!(created, json!({"status": "OK", "createdNew": true}));
+    assert_eq!(create_tenant(&s, "a1", "t1").await, json!({"status": "OK", "createdNew": false}));
+    assert_eq!(
+        s.get("/appid-a1/t1/recipe/multitenancy/tenant/v2").await,
+        json!({"tenantId": "t1", "thirdParty": {"providers": []}, "firstFactors": ["emailpassword"],
+               "coreConfig": {"passwordless_code_lifetime": 1000}, "status": "OK"}),
+        "an update without fields keeps them"
+    );
+    s.put("/appid-a1/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1", "firstFactors": null, "requiredSecondaryFactors": ["totp"]}))
+        .await;
+    let t = s.get("/appid-a1/t1/recipe/multitenancy/tenant/v2").await;
+    assert!(t.get("firstFactors").is_none(), "null = all factors: {t}");
+    assert_eq!(t["requiredSecondaryFactors"], json!(["totp"]));
+
+    // The deprecated shape.
+    let v1 = s.get("/appid-a1/t1/recipe/multitenancy/tenant").await;
+    assert_eq!((v1["status"].as_str(), v1["tenantId"].as_str()), (Some("OK"), Some("t1")), "{v1}");
+    for recipe in ["emailPassword", "thirdParty", "passwordless"] {
+        assert!(v1[recipe]["enabled"].is_boolean(), "{recipe}: {v1}");
+    }
+    assert_eq!(v1["thirdParty"]["providers"], json!([]));
+    assert!(v1["coreConfig"].is_object());
+
+    // Tenant ids are normalised to lower case; sessions work in the new tenant.
+    assert_eq!(create_tenant(&s, "a1", "T2").await["createdNew"], true);
+    assert_eq!(s.get("/appid-a1/t2/recipe/multitenancy/tenant/v2").await["tenantId"], "t2");
+    let r = session(&s, "/appid-a1/t2", "u").await;
+    assert_eq!(r["session"]["tenantId"], "t2");
+
+    // Lists.
+    let list = s.get("/appid-a1/recipe/multitenancy/tenant/list/v2").await;
+    assert_eq!(list["status"], "OK");
+    assert_eq!(ids(&list["tenants"], "tenantId"), set(&["public", "t1", "t2"]));
+    let t1 = list["tenants"].as_array().unwrap().iter().find(|t| t["tenantId"] == "t1").unwrap().clone();
+    assert_eq!(t1["requiredSecondaryFactors"], json!(["totp"]), "list entries use the v2 shape: {t1}");
+    assert_eq!(ids(&s.get("/appid-a1/recipe/multitenancy/tenant/list").await["tenants"], "tenantId"), set(&["public", "t1", "t2"]));
+    let apps = s.get("/recipe/multitenancy/app/list/v2").await;
+    assert_eq!(ids(&apps["apps"], "appId"), set(&["public", "a1"]));
+    let a1 = apps["apps"].as_array().unwrap().iter().find(|a| a["appId"] == "a1").unwrap().clone();
+    assert_eq!(ids(&a1["tenants"], "tenantId"), set(&["public", "t1", "t2"]));
+    assert_eq!(ids(&s.get("/recipe/multitenancy/app/list").await["apps"], "appId"), set(&["public", "a1"]));
+
+    // A tenant of an unknown app cannot be created.
+    let (st, _) = raw(&s, "PUT", "/appid-nope/recipe/multitenancy/tenant/v2", Some(json!({"tenantId": "t1"}))).await;
+    assert_eq!(st, 400);
+    s.stop().await;
+}
+
+async fn tenant_not_found_is_a_200(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    create_app(&s, "a1", json!({})).await;
+    for path in [
+        "/appid-a1/nope/recipe/multitenancy/tenant/v2",
+        "/nope/recipe/multitenancy/tenant/v2",
+        "/appid-nope/recipe/multitenancy/tenant/v2",
+        "/appid-nope/t1/recipe/multitenancy/tenant/v2",
+        "/appid-a1/nope/recipe/multitenancy/tenant",
+    ] {
+        let (st, text) = raw(&s, "GET", path, None).await;
+        assert_eq!(st, 200, "{path}: {text}");
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), tenant_not_found(), "{path}");
+    }
+    // Other tenant-scoped APIs answer an unknown tenant with a 400.
+    let body = json!({"userId": "u", "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}});
+    let (st, text) = raw(&s, "POST", "/appid-a1/nope/recipe/session", Some(body)).await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        text,
+        "AppId or tenantId not found => Tenant with the following connectionURIDomain, appId and tenantId combination not found: (, a1, nope)\n"
+    );
+    s.stop().await;
+}
+
+async fn config_validation(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let put = |path: &'static str, body: Value| async move { raw(&s, "PUT", path, Some(body)).await };
+
+    let (st, text) = put("/recipe/multitenancy/app/v2", json!({"appId": "a1", "coreConfig": {"foo": 1}})).await;
+    assert_eq!((st, text.as_str()), (400, "Invalid core config: Invalid config key: foo\n"));
+    assert_eq!(s.get("/appid-a1/recipe/multitenancy/tenant/v2").await, tenant_not_found(), "nothing was created");
+
+    let (st, text) = put("/recipe/multitenancy/app/v2", json!({"appId": "a1", "coreConfig": {"port": 1234}})).await;
+    assert_eq!((st, text.as_str()), (400, "Invalid core config: port can only be set via the core's base config setting\n"));
+    let (st, text) = put("/recipe/multitenancy/app/v2", json!({"appId": "a1", "coreConfig": {"bcrypt_log_rounds": 5}})).await;
+    assert_eq!(
+        (st, text.as_str()),
+        (400, "Invalid core config: bcrypt_log_rounds can only be set via the core's base config setting\n")
+    );
+    let (st, text) = put("/recipe/multitenancy/app/v2", json!({"appId": "a1", "coreConfig": {"access_token_validity": "abc"}})).await;
+    assert_eq!(st, 400);
+    assert!(text.starts_with("Invalid core config: "), "{text}");
+    assert_eq!(s.get("/appid-a1/recipe/multitenancy/tenant/v2").await, tenant_not_found(), "nothing was created");
+
+    // The base tenant's config comes from config.yaml only.
+    for (path, body) in [
+        ("/recipe/multitenancy/tenant/v2", json!({"tenantId": "public", "coreConfig": {"access_token_validity": 100}})),
+        ("/recipe/multitenancy/app/v2", json!({"appId": "public", "coreConfig": {"access_token_validity": 100}})),
+    ] {
+        let (st, text) = put(path, body).await;
+        assert_eq!((st, text.as_str()), (400, "Cannot modify base config\n"), "{path}");
+    }
+    assert_eq!(s.put("/recipe/multitenancy/app/v2", json!({"appId": "public", "coreConfig": {}})).await["createdNew"], false);
+    assert_validity(&session(&s, "", "u").await, 3600);
+
+    // App-level keys must agree across an app's tenants.
+    create_app(&s, "a1", json!({"access_token_validity": 7200})).await;
+    let (st, text) = put(
+        "/appid-a1/recipe/multitenancy/tenant/v2",
+        json!({"tenantId": "t1", "coreConfig": {"access_token_validity": 100}}),
+    )
+    .await;
+    assert_eq!((st, text.as_str()), (400, "Invalid core config: You cannot set different values for access_token_validity for the same appId\n"));
+    assert_eq!(s.get("/appid-a1/t1/recipe/multitenancy/tenant/v2").await, tenant_not_found());
+    // Tenant-level keys may differ.
+    let ok = s.put("/appid-a1/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1", "coreConfig": {"passwordless_code_lifetime": 5}})).await;
+    assert_eq!(ok["createdNew"], true);
+    // Tenants inherit the app's config.
+    assert_validity(&session(&s, "/appid-a1/t1", "u").await, 7200);
+    s.stop().await;
+}
+
+async fn id_validation(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    for (path, body, msg) in [
+        ("/recipe/multitenancy/tenant/v2", json!({"tenantId": "recipe"}), "Cannot use 'recipe' as a tenantId\n"),
+        ("/recipe/multitenancy/tenant/v2", json!({"tenantId": "a_b"}), "tenantId can only contain letters, numbers and hyphens\n"),
+        ("/recipe/multitenancy/tenant/v2", json!({"tenantId": "appid-x"}), "tenantId must not start with 'appid-'\n"),
+        ("/recipe/multitenancy/app/v2", json!({"appId": "appid-x"}), "appId must not start with 'appid-'\n"),
+        ("/recipe/multitenancy/app/v2", json!({"appId": "a b"}), "appId can only contain letters, numbers and hyphens\n"),
+    ] {
+        let (st, text) = raw(&s, "PUT", path, Some(body.clone())).await;
+        assert_eq!((st, text.as_str()), (400, msg), "{body}");
+    }
+    s.stop().await;
+}
+
+async fn permission_rules(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    create_app(&s, "a1", json!({})).await;
+    create_tenant(&s, "a1", "t1").await;
+    create_tenant(&s, "a1", "t2").await;
+    create_tenant(&s, "public", "pt").await;
+
+    // Tenants: from the app's public tenant or the tenant itself.
+    let (st, text) = raw(&s, "PUT", "/appid-a1/t2/recipe/multitenancy/tenant/v2", Some(json!({"tenantId": "t1"}))).await;
+    assert_eq!((st, text.as_str()), (403, "You must use the public or same tenant to add/update a tenant\n"));
+    let (st, _) = raw(&s, "PUT", "/appid-a1/t2/recipe/multitenancy/tenant/v2", Some(json!({"tenantId": "t3"}))).await;
+    assert_eq!(st, 403, "creating another tenant from a non-public one");
+    let same = s.put("/appid-a1/t1/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1", "coreConfig": {"passwordless_code_lifetime": 7}})).await;
+    assert_eq!(same, json!({"status": "OK", "createdNew": false}));
+
+    // Apps: from the public app's public tenant or the app itself.
+    let (st, text) = raw(&s, "PUT", "/appid-a1/recipe/multitenancy/app/v2", Some(json!({"appId": "a2"}))).await;
+    assert_eq!((st, text.as_str()), (403, "You must use the public or same app to add/update an app\n"));
+    let (st, _) = raw(&s, "PUT", "/pt/recipe/multitenancy/app/v2", Some(json!({"appId": "a3"}))).await;
+    assert_eq!(st, 403, "apps are managed from a public tenant");
+    assert_eq!(s.put("/appid-a1/recipe/multitenancy/app/v2", json!({"appId": "a1"})).await["createdNew"], false);
+    assert_eq!(s.get("/appid-a2/recipe/multitenancy/tenant/v2").await, tenant_not_found());
+
+    // Removal.
+    let (st, _) = raw(&s, "POST", "/appid-a1/recipe/multitenancy/tenant/remove", Some(json!({"tenantId": "public"}))).await;
+    assert_eq!(st, 403, "the public tenant is removed with its app");
+    let (st, _) = raw(&s, "POST", "/appid-a1/t1/recipe/multitenancy/tenant/remove", Some(json!({"tenantId": "t2"}))).await;
+    assert_eq!(st, 403, "tenants are removed from the app's public tenant");
+    let (st, _) = raw(&s, "POST", "/recipe/multitenancy/app/remove", Some(json!({"appId": "public"}))).await;
+    assert_eq!(st, 403, "the public app cannot be removed");
+    let (st, _) = raw(&s, "POST", "/appid-a1/recipe/multitenancy/app/remove", Some(json!({"appId": "a1"}))).await;
+    assert_eq!(st, 403, "apps are removed from the public app");
+    let (st, _) = raw(&s, "POST", "/pt/recipe/multitenancy/app/remove", Some(json!({"appId": "a1"}))).await;
+    assert_eq!(st, 403, "apps are removed from the public app's public tenant");
+    let (st, text) = raw(&s, "POST", "/recipe/multitenancy/app/remove", Some(json!({"appId": "a1"}))).await;
+    assert_eq!(st, 403, "an app with non-public tenants cannot be removed: {text}");
+    assert_eq!(s.get("/appid-a1/t1/recipe/multitenancy/tenant/v2").await["status"], "OK", "nothing was removed");
+
+    // Lists.
+    let (st, _) = raw(&s, "GET", "/appid-a1/t1/recipe/multitenancy/tenant/list/v2", None).await;
+    assert_eq!(st, 403);
+    let (st, _) = raw(&s, "GET", "/pt/recipe/multitenancy/app/list/v2", None).await;
+    assert_eq!(st, 403);
+    let (st, _) = raw(&s, "GET", "/appid-a1/recipe/multitenancy/app/list/v2", None).await;
+    assert_eq!(st, 403, "only the public app lists apps");
+    s.stop().await;
+}
+
+/// The reference's exact texts for the 403s above (kept apart so that a wording difference does
+/// not hide a status-code bug).
+async fn permission_error_texts(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    create_app(&s, "a1", json!({})).await;
+    create_tenant(&s, "a1", "t1").await;
+    for (path, body, msg) in [
+        (
+            "/appid-a1/recipe/multitenancy/tenant/remove",
+            json!({"tenantId": "public"}),
+            "Cannot delete public tenant, use remove app API instead\n",
+        ),
+        (
+            "/appid-a1/t1/recipe/multitenancy/tenant/remove",
+            json!({"tenantId": "t1"}),
+            "Only the public tenantId is allowed to delete a tenant\n",
+        ),
+        (
+            "/recipe/multitenancy/app/remove",
+            json!({"appId": "public"}),
+            "Cannot delete the public app, use remove connection uri domain API instead\n",
+        ),
+        (
+            "/appid-a1/recipe/multitenancy/app/remove",
+            json!({"appId": "a1"}),
+            "Only the public tenantId and public appId is allowed to delete an app\n",
+        ),
+        (
+            "/recipe/multitenancy/app/remove",
+            json!({"appId": "a1"}),
+            "Please delete all tenants except the public tenant for this app before calling the delete API\n",
+        ),
+    ] {
+        let (st, text) = raw(&s, "POST", path, Some(body.clone())).await;
+        assert_eq!((st, text.as_str()), (403, msg), "{path} {body}");
+    }
+    for (path, msg) in [
+        (
+            "/appid-a1/t1/recipe/multitenancy/tenant/list/v2",
+            "Only the public tenantId is allowed to list all tenants associated with this app\n",
+        ),
+        (
+            "/appid-a1/recipe/multitenancy/app/list/v2",
+            "Only the public tenantId and public appId is allowed to list all apps associated with this connection uri domain\n",
+        ),
+    ] {
+        let (st, text) = raw(&s, "GET", path, None).await;
+        assert_eq!((st, text.as_str()), (403, msg), "{path}");
+    }
+    s.stop().await;
+}
+
+async fn removal_cascades(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    create_app(&s, "a1", json!({})).await;
+    create_tenant(&s, "a1", "t1").await;
+    let in_public = session(&s, "/appid-a1", "u").await;
+    let in_t1 = session(&s, "/appid-a1/t1", "u").await;
+    let (h_pub, h_t1) = (handle(&in_public), handle(&in_t1));
+    assert_eq!(s.put("/appid-a1/ee/license", json!({"licenseKey": "k"})).await["status"], "OK");
+    let jwks_before = s.get("/appid-a1/recipe/jwt/jwks").await["keys"].clone();
+    let other = session(&s, "", "u").await; // the public app's session must survive everything
+
+    // Remove the tenant: its sessions go, the app's public tenant keeps its own.
+    let rm = s.post("/appid-a1/recipe/multitenancy/tenant/remove", json!({"tenantId": "t1"})).await;
+    assert_eq!(rm, json!({"status": "OK", "didExist": true}));
+    let rm = s.post("/appid-a1/recipe/multitenancy/tenant/remove", json!({"tenantId": "t1"})).await;
+    assert_eq!(rm, json!({"status": "OK", "didExist": false}));
+    assert_eq!(s.get(&format!("/appid-a1/recipe/session?sessionHandle={h_t1}")).await["status"], "UNAUTHORISED");
+    assert_eq!(s.get(&format!("/appid-a1/recipe/session?sessionHandle={h_pub}")).await["status"], "OK");
+    assert_eq!(s.get("/appid-a1/t1/recipe/multitenancy/tenant/v2").await, tenant_not_found());
+    let body = json!({"userId": "u", "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}});
+    assert_eq!(raw(&s, "POST", "/appid-a1/t1/recipe/session", Some(body.clone())).await.0, 400);
+    assert_eq!(s.get("/appid-a1/recipe/session/user?userId=u").await["sessionHandles"], json!([h_pub]));
+    // Re-created, the tenant is empty.
+    assert_eq!(create_tenant(&s, "a1", "t1").await["createdNew"], true);
+    assert_eq!(s.get(&format!("/appid-a1/recipe/session?sessionHandle={h_t1}")).await["status"], "UNAUTHORISED");
+    s.post("/appid-a1/recipe/multitenancy/tenant/remove", json!({"tenantId": "t1"})).await;
+
+    // Remove the app: every route of it answers 400, its data is gone.
+    let rm = s.post("/recipe/multitenancy/app/remove", json!({"appId": "a1"})).await;
+    assert_eq!(rm, json!({"status": "OK", "didExist": true}));
+    let rm = s.post("/recipe/multitenancy/app/remove", json!({"appId": "a1"})).await;
+    assert_eq!(rm, json!({"status": "OK", "didExist": false}));
+    assert_eq!(raw(&s, "POST", "/appid-a1/recipe/session", Some(body.clone())).await.0, 400);
+    assert_eq!(raw(&s, "GET", &format!("/appid-a1/recipe/session?sessionHandle={h_pub}"), None).await.0, 400);
+    assert_eq!(raw(&s, "GET", "/appid-a1/hello", None).await.0, 400);
+    assert_eq!(raw(&s, "GET", "/appid-a1/.well-known/jwks.json", None).await.0, 400);
+    assert_eq!(s.get("/appid-a1/recipe/multitenancy/tenant/v2").await, tenant_not_found());
+    assert_eq!(ids(&s.get("/recipe/multitenancy/app/list/v2").await["apps"], "appId"), set(&["public"]));
+
+    // Re-created, the app starts empty: no sessions, no key-values, new keys, new refresh key.
+    assert_eq!(create_app(&s, "a1", json!({})).await["createdNew"], true);
+    assert_eq!(s.get(&format!("/appid-a1/recipe/session?sessionHandle={h_pub}")).await["status"], "UNAUTHORISED");
+    assert_eq!(s.get("/appid-a1/recipe/session/user?userId=u").await["sessionHandles"], json!([]));
+    assert_eq!(s.get("/appid-a1/ee/license").await["status"], "NO_LICENSE_KEY_FOUND_ERROR");
+    let jwks_after = s.get("/appid-a1/recipe/jwt/jwks").await["keys"].clone();
+    let moduli = |keys: &Value| keys.as_array().unwrap().iter().map(|k| k["n"].as_str().unwrap().to_string()).collect::<BTreeSet<_>>();
+    assert!(moduli(&jwks_before).is_disjoint(&moduli(&jwks_after)), "the app's signing keys were deleted");
+    let refresh = json!({"refreshToken": in_public["refreshToken"]["token"], "enableAntiCsrf": false, "useDynamicSigningKey": true});
+    assert_eq!(s.post("/appid-a1/recipe/session/refresh", refresh).await["status"], "UNAUTHORISED");
+    assert_eq!(s.get(&format!("/recipe/session?sessionHandle={}", handle(&other))).await["status"], "OK");
+    s.stop().await;
+}
+
+both_backends! {
+    apps_created_updated_and_configured => apps_created_updated_and_configured;
+    app_routing_and_isolation => app_routing_and_isolation;
+    tenants_created_read_and_listed => tenants_created_read_and_listed;
+    tenant_not_found_is_a_200 => tenant_not_found_is_a_200;
+    config_validation => config_validation;
+    id_validation => id_validation;
+    permission_rules => permission_rules;
+    permission_error_texts => permission_error_texts;
+    removal_cascades => removal_cascades;
+}
+
+/// The SDK test suites create a fresh app per test and never delete it (§i).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_apps_in_memory() {
+    let s = TestServer::spawn(Backend::Memory, json!({})).await.expect("memory server");
+    let started = std::time::Instant::now();
+    for i in 0..300 {
+        let r = create_app(&s, &format!("sdk-app-{i}"), json!({"access_token_validity": 1000 + i, "refresh_token_validity": "1000"})).await;
+        assert_eq!(r, json!({"status": "OK", "createdNew": true}), "app {i}");
+    }
+    // Concurrently, as parallel test workers do.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (client, url) = (s.client.clone(), s.url.clone());
+        tasks.spawn(async move {
+            let resp = client
+                .put(format!("{url}/recipe/multitenancy/app/v2"))
+                .header("cdi-version", "5.4")
+                .header("content-type", "application/json")
+                .body(json!({"appId": format!("par-app-{i}")}).to_string())
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        });
+    }
+    while let Some(res) = tasks.join_next().await {
+        let (st, text) = res.unwrap();
+        assert_eq!(st, 200, "{text}");
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"status": "OK", "createdNew": true}));
+    }
+    let elapsed = started.elapsed();
+    let apps = s.get("/recipe/multitenancy/app/list/v2").await;
+    assert_eq!(apps["apps"].as_array().unwrap().len(), 341);
+    // Each app works with its own config.
+    for i in [0, 150, 299] {
+        assert_validity(&session(&s, &format!("/appid-sdk-app-{i}"), "u").await, 1000 + i);
+    }
+    assert!(elapsed.as_secs() < 60, "340 app creations took {elapsed:?}");
+    s.stop().await;
+}
