@@ -129,7 +129,7 @@ fi
 hadolint_check() {
     "$VENV/bin/hadolint" --version
     # Fails on findings of level warning or error (style/info findings are printed only).
-    "$VENV/bin/hadolint" --failure-threshold warning "$DOCKERFILE"
+    "$VENV/bin/hadolint" --no-color --failure-threshold warning "$DOCKERFILE"
     echo "hadolint: no warning or error"
 }
 shellcheck_check() {
