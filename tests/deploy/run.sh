@@ -235,7 +235,7 @@ helm_guards() {
     "${c[@]}" 'apiKeys="too-short"'                            # schema: API key format
     "${c[@]}" 'config.api_keys="abcdefghijklmnopqrstuvwxyz"'   # schema: secret in ConfigMap
     "${c[@]}" 'env.POSTGRESQL_PASSWORD="hunter2"'              # schema: secret in ConfigMap
-    "${c[@]}" 'database.connectionUri="postgres://u:p@h/db"'   # schema: postgresql:// scheme
+    "${c[@]}" 'database.connectionUri="mysql://u:p@h/db"'      # schema: PostgreSQL URI
     "${c[@]}" 'replicas=2'                                     # schema: unknown value (typo)
 }
 check "c1 chart README documents every value" helm_values_doc

@@ -189,7 +189,11 @@ impl Core {
             self.storage.get_tenant(&TenantIdentifier::app_public(&record.id.app)).await?
         };
         let effective = self.effective_config(record, app_public.as_ref())?;
-        // App-level keys must agree across the tenants of an app.
+        // App-level keys must agree across the tenants of an app. A tenant that sets none of
+        // them inherits the app's values, so only configs naming one need the cross-check.
+        if !record.core_config.keys().any(|k| st_config::is_app_level(k)) {
+            return Ok(());
+        }
         let tenants = self.storage.list_tenants().await?;
         for other in tenants.iter().filter(|t| t.id.app == record.id.app && t.id != record.id) {
             let other_public = if other.id.tenant.is_public() {

@@ -96,8 +96,15 @@ impl UserTables {
     }
 }
 
-fn starts(value: Option<&str>, prefixes: &[String]) -> bool {
-    value.map(|v| prefixes.iter().any(|p| v.to_lowercase().starts_with(p))).unwrap_or(false)
+/// Email search as the reference: the address or its domain part starts with a tag.
+fn email_matches(value: Option<&str>, prefixes: &[String]) -> bool {
+    value
+        .map(|v| {
+            let v = v.to_lowercase();
+            let domain = v.split_once('@').map(|(_, d)| d).unwrap_or("");
+            prefixes.iter().any(|p| v.starts_with(p.as_str()) || domain.starts_with(p.as_str()))
+        })
+        .unwrap_or(false)
 }
 
 #[async_trait]
@@ -446,7 +453,7 @@ impl UserStorage for MemoryStorage {
             if !q.recipe_ids.is_empty() && !q.recipe_ids.contains(&r.recipe_id) {
                 continue;
             }
-            if searching && !starts(r.email.as_deref(), &q.email_prefixes) {
+            if searching && !email_matches(r.email.as_deref(), &q.email_prefixes) {
                 continue;
             }
             let joined =
@@ -467,13 +474,15 @@ impl UserStorage for MemoryStorage {
 
     async fn count_users(&self, app: &AppId, tenant: Option<&TenantIdentifier>, recipe_ids: &[String]) -> SResult<u64> {
         let s = self.lock();
-        let set: HashSet<&String> = s
+        // Distinct primary users per tenant, summed over tenants (as the reference counts
+        // `includeAllTenants`: a user in two tenants counts twice).
+        let set: HashSet<(&TenantIdentifier, &String)> = s
             .users
             .users
             .iter()
-            .filter(|((a, _), r)| a == app && tenant.map(|t| r.tenants.contains(t)).unwrap_or(true))
-            .filter(|(_, r)| recipe_ids.is_empty() || recipe_ids.contains(&r.recipe_id))
-            .map(|(_, r)| &r.primary)
+            .filter(|((a, _), r)| a == app && (recipe_ids.is_empty() || recipe_ids.contains(&r.recipe_id)))
+            .flat_map(|(_, r)| r.tenants.iter().map(move |t| (t, &r.primary)))
+            .filter(|(t, _)| tenant.map(|x| x == *t).unwrap_or(true))
             .collect();
         Ok(set.len() as u64)
     }

@@ -1,0 +1,489 @@
+//! Storage conformance: the contract of the `st_core::storage` port, written once as functions
+//! over `&dyn Storage` (module [`suite`]) and run against every backend — in memory and a fresh
+//! PostgreSQL database per test — through `both_backends!`.
+//!
+//! Covered: tenants (upsert/get/list/delete, a tenant of a missing app), key-values, sessions
+//! (create/get, the atomic read-decide-patch update and its serialisation under concurrency,
+//! deletion reporting only existing rows, per-user listing without expired rows, data/payload
+//! updates refusing expired rows, the expiry cron), dynamic signing-key rotation (insert only
+//! when no key can sign, once under concurrency), the static key, job leases, and cascading
+//! deletion of tenants and apps.
+
+mod common;
+use common::Backend;
+use serde_json::Map;
+
+mod suite {
+    use serde_json::json;
+    use st_core::ids::{AppId, TenantId, TenantIdentifier};
+    use st_core::storage::*;
+    use st_core::StorageError;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Mutex;
+    use std::task::Poll;
+
+    pub fn tid(app: &str, tenant: &str) -> TenantIdentifier {
+        TenantIdentifier::new(AppId::parse(app).unwrap(), TenantId::parse(tenant).unwrap())
+    }
+
+    fn app(a: &str) -> AppId {
+        AppId::parse(a).unwrap()
+    }
+
+    /// Poll borrowed futures concurrently (in one task) and collect their outputs in order.
+    async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+        let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+        let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (f, slot) in futures.iter_mut().zip(out.iter_mut()) {
+                if slot.is_none() {
+                    match f.as_mut().poll(cx) {
+                        Poll::Ready(v) => *slot = Some(v),
+                        Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+        out.into_iter().map(|o| o.unwrap()).collect()
+    }
+
+    async fn add_app(st: &dyn Storage, a: &str) {
+        assert!(st.upsert_tenant(&TenantRecord::new(tid(a, "public")), 1).await.unwrap(), "app {a} is new");
+    }
+
+    async fn add_tenant(st: &dyn Storage, a: &str, t: &str) {
+        assert!(st.upsert_tenant(&TenantRecord::new(tid(a, t)), 1).await.unwrap(), "tenant {a}/{t} is new");
+    }
+
+    fn is_not_found<T: std::fmt::Debug>(r: &Result<T, StorageError>) -> bool {
+        matches!(r, Err(StorageError::TenantOrAppNotFound))
+    }
+
+    pub fn row(t: &TenantIdentifier, handle: &str, user: &str, expires_at: i64) -> SessionRow {
+        SessionRow {
+            tenant: t.clone(),
+            handle: handle.to_string(),
+            user_id: user.to_string(),
+            refresh_token_hash_2: format!("rth2-{handle}"),
+            session_data: json!({"d": [1, "two", {"three": 3}], "n": null}),
+            expires_at,
+            created_at: 10,
+            jwt_user_payload: json!({"role": "admin", "x": 1.5}),
+            use_static_key: false,
+        }
+    }
+
+    fn key(created_at: i64) -> StoredKey {
+        StoredKey { kid: format!("d-{created_at}"), value: format!("public-{created_at}|private-{created_at}"), created_at }
+    }
+
+    fn created(keys: &[StoredKey]) -> Vec<i64> {
+        keys.iter().map(|k| k.created_at).collect()
+    }
+
+    fn sorted(mut v: Vec<String>) -> Vec<String> {
+        v.sort();
+        v
+    }
+
+    // -----------------------------------------------------------------------------------------
+
+    pub async fn tenants(st: &dyn Storage) {
+        let base = TenantIdentifier::base();
+        assert!(st.list_tenants().await.unwrap().iter().any(|t| t.id == base), "the base tenant exists from the start");
+        assert!(st.get_tenant(&base).await.unwrap().is_some());
+        st.health_check().await.unwrap();
+
+        assert_eq!(st.get_tenant(&tid("a1", "public")).await.unwrap(), None);
+        let orphan = st.upsert_tenant(&TenantRecord::new(tid("a1", "t1")), 1).await;
+        assert!(is_not_found(&orphan), "a tenant of a missing app: {orphan:?}");
+        assert_eq!(st.get_tenant(&tid("a1", "t1")).await.unwrap(), None);
+
+        let mut rec = TenantRecord::new(tid("a1", "public"));
+        rec.core_config = json!({"access_token_validity": 7200}).as_object().unwrap().clone();
+        assert!(st.upsert_tenant(&rec, 5).await.unwrap(), "created");
+        assert_eq!(st.get_tenant(&rec.id).await.unwrap(), Some(rec.clone()));
+
+        // Replace the whole configuration.
+        rec.core_config = json!({"refresh_token_validity": 10, "api_keys": "k"}).as_object().unwrap().clone();
+        rec.first_factors = Some(vec!["emailpassword".into(), "thirdparty".into()]);
+        rec.required_secondary_factors = Some(vec!["totp".into()]);
+        rec.email_password_enabled = false;
+        rec.passwordless_enabled = false;
+        assert!(!st.upsert_tenant(&rec, 6).await.unwrap(), "updated, not created");
+        assert_eq!(st.get_tenant(&rec.id).await.unwrap(), Some(rec.clone()));
+        // And back to "all factors".
+        rec.first_factors = None;
+        rec.required_secondary_factors = None;
+        st.upsert_tenant(&rec, 7).await.unwrap();
+        assert_eq!(st.get_tenant(&rec.id).await.unwrap(), Some(rec.clone()));
+
+        add_tenant(st, "a1", "t1").await;
+        let listed: Vec<TenantIdentifier> = st.list_tenants().await.unwrap().into_iter().map(|t| t.id).collect();
+        for id in [base.clone(), tid("a1", "public"), tid("a1", "t1")] {
+            assert!(listed.contains(&id), "{id:?} listed in {listed:?}");
+        }
+        assert_eq!(listed.len(), 3);
+
+        assert!(st.delete_tenant(&tid("a1", "t1")).await.unwrap());
+        assert!(!st.delete_tenant(&tid("a1", "t1")).await.unwrap());
+        assert!(!st.delete_tenant(&tid("a1", "never")).await.unwrap());
+        assert_eq!(st.get_tenant(&tid("a1", "t1")).await.unwrap(), None);
+        assert_eq!(st.get_tenant(&rec.id).await.unwrap(), Some(rec), "the app's public tenant is untouched");
+    }
+
+    pub async fn key_values(st: &dyn Storage) {
+        let base = TenantIdentifier::base();
+        add_app(st, "a1").await;
+        let other = tid("a1", "public");
+        assert_eq!(st.kv_get(&base, "x").await.unwrap(), None);
+        st.kv_set(&base, "x", "1", 1).await.unwrap();
+        assert_eq!(st.kv_get(&base, "x").await.unwrap().as_deref(), Some("1"));
+        assert_eq!(st.kv_get(&other, "x").await.unwrap(), None, "key-values are per tenant");
+        st.kv_set(&base, "x", "2", 2).await.unwrap();
+        assert_eq!(st.kv_get(&base, "x").await.unwrap().as_deref(), Some("2"), "set replaces");
+        assert!(st.kv_delete(&base, "x").await.unwrap());
+        assert!(!st.kv_delete(&base, "x").await.unwrap());
+        assert_eq!(st.kv_get(&base, "x").await.unwrap(), None);
+
+        assert_eq!(st.kv_get_or_insert(&base, "y", "first", 1).await.unwrap(), "first");
+        assert_eq!(st.kv_get_or_insert(&base, "y", "second", 2).await.unwrap(), "first", "an existing value wins");
+        assert_eq!(st.kv_get(&base, "y").await.unwrap().as_deref(), Some("first"));
+        st.kv_set(&base, "empty", "", 1).await.unwrap();
+        assert_eq!(st.kv_get(&base, "empty").await.unwrap().as_deref(), Some(""));
+
+        // Concurrent get-or-insert: everyone gets the one stored value.
+        let values: Vec<String> = (0..8).map(|i| format!("candidate-{i}")).collect();
+        let got = join_all(values.iter().map(|v| st.kv_get_or_insert(&other, "z", v, 1)).collect()).await;
+        let got: Vec<String> = got.into_iter().map(|r| r.unwrap()).collect();
+        let stored = st.kv_get(&other, "z").await.unwrap().unwrap();
+        assert!(got.iter().all(|g| *g == stored), "{got:?} vs {stored}");
+        assert!(values.contains(&stored));
+
+        let missing = tid("nope", "public");
+        assert!(is_not_found(&st.kv_set(&missing, "x", "1", 1).await));
+        assert!(is_not_found(&st.kv_get_or_insert(&missing, "x", "1", 1).await));
+    }
+
+    pub async fn sessions_create_and_get(st: &dyn Storage) {
+        let base = TenantIdentifier::base();
+        add_tenant(st, "public", "t1").await;
+        let r = row(&base, "h1", "u1", 1_000);
+        st.create_session(&r).await.unwrap();
+        assert_eq!(st.get_session(&base, "h1").await.unwrap(), Some(r.clone()), "a row reads back exactly");
+        let mut s2 = row(&tid("public", "t1"), "h2_t1", "u1", 2_000);
+        s2.use_static_key = true;
+        s2.session_data = json!({});
+        s2.jwt_user_payload = json!({});
+        st.create_session(&s2).await.unwrap();
+        assert_eq!(st.get_session(&tid("public", "t1"), "h2_t1").await.unwrap(), Some(s2));
+        assert_eq!(st.get_session(&base, "h2_t1").await.unwrap(), None, "sessions are keyed by tenant and handle");
+        assert_eq!(st.get_session(&base, "nope").await.unwrap(), None);
+        let orphan = st.create_session(&row(&tid("public", "nope"), "h3", "u", 1)).await;
+        assert!(is_not_found(&orphan), "{orphan:?}");
+    }
+
+    pub async fn sessions_atomic_update(st: &dyn Storage) {
+        let base = TenantIdentifier::base();
+        let original = row(&base, "h1", "u1", 1_000);
+        st.create_session(&original).await.unwrap();
+
+        // The decider sees the row; the patch is applied; the row before is returned.
+        let seen = Mutex::new(None);
+        let decide = |r: &SessionRow| -> Option<SessionPatch> {
+            *seen.lock().unwrap() = Some(r.clone());
+            Some(SessionPatch { refresh_token_hash_2: Some("new".into()), expires_at: Some(5_000), use_static_key: Some(true) })
+        };
+        let before = st.update_session_atomically(&base, "h1", &decide).await.unwrap();
+        assert_eq!(before, Some(original.clone()));
+        assert_eq!(seen.lock().unwrap().clone(), Some(original.clone()));
+        let after = st.get_session(&base, "h1").await.unwrap().unwrap();
+        let mut expected = original.clone();
+        expected.refresh_token_hash_2 = "new".into();
+        expected.expires_at = 5_000;
+        expected.use_static_key = true;
+        assert_eq!(after, expected);
+
+        // No patch: nothing changes, the current row is returned.
+        let keep = |_: &SessionRow| -> Option<SessionPatch> { None };
+        assert_eq!(st.update_session_atomically(&base, "h1", &keep).await.unwrap(), Some(expected.clone()));
+        assert_eq!(st.get_session(&base, "h1").await.unwrap(), Some(expected.clone()));
+
+        // A partial patch leaves the other columns alone.
+        let only_expiry = |_: &SessionRow| Some(SessionPatch { expires_at: Some(9_000), ..Default::default() });
+        st.update_session_atomically(&base, "h1", &only_expiry).await.unwrap();
+        expected.expires_at = 9_000;
+        assert_eq!(st.get_session(&base, "h1").await.unwrap(), Some(expected));
+
+        // Missing row: None, and the decider is not asked.
+        let called = Mutex::new(false);
+        let flag = |_: &SessionRow| -> Option<SessionPatch> {
+            *called.lock().unwrap() = true;
+            None
+        };
+        assert_eq!(st.update_session_atomically(&base, "nope", &flag).await.unwrap(), None);
+        assert!(!*called.lock().unwrap());
+
+        // Concurrent read-decide-patch is serialised: exactly one caller sees generation 0.
+        st.create_session(&SessionRow { refresh_token_hash_2: "gen0".into(), ..row(&base, "race", "u", 1_000) })
+            .await
+            .unwrap();
+        let deciders: Vec<_> = (0..8)
+            .map(|i| {
+                move |r: &SessionRow| -> Option<SessionPatch> {
+                    (r.refresh_token_hash_2 == "gen0")
+                        .then(|| SessionPatch { refresh_token_hash_2: Some(format!("gen1-{i}")), ..Default::default() })
+                }
+            })
+            .collect();
+        let results = join_all(deciders.iter().map(|d| st.update_session_atomically(&base, "race", d)).collect()).await;
+        let winners: Vec<usize> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.as_ref().unwrap().as_ref().unwrap().refresh_token_hash_2 == "gen0")
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(winners.len(), 1, "exactly one update saw the old row: {results:?}");
+        let final_row = st.get_session(&base, "race").await.unwrap().unwrap();
+        assert_eq!(final_row.refresh_token_hash_2, format!("gen1-{}", winners[0]));
+        for (i, r) in results.iter().enumerate() {
+            if i != winners[0] {
+                assert_eq!(r.as_ref().unwrap().as_ref().unwrap().refresh_token_hash_2, final_row.refresh_token_hash_2);
+            }
+        }
+    }
+
+    pub async fn sessions_delete_and_list(st: &dyn Storage) {
+        let (p, t1) = (TenantIdentifier::base(), tid("public", "t1"));
+        add_tenant(st, "public", "t1").await;
+        add_app(st, "a1").await;
+        let a1 = tid("a1", "public");
+        st.create_session(&row(&p, "p-u1-old", "u1", 1_000)).await.unwrap();
+        st.create_session(&row(&p, "p-u1", "u1", 3_000)).await.unwrap();
+        st.create_session(&row(&t1, "t1-u1", "u1", 3_000)).await.unwrap();
+        st.create_session(&row(&p, "p-u2", "u2", 3_000)).await.unwrap();
+        st.create_session(&row(&a1, "a1-u1", "u1", 3_000)).await.unwrap();
+        let handles = |v: Vec<(TenantIdentifier, String)>| sorted(v.into_iter().map(|(_, h)| h).collect());
+        let public_app = AppId::public();
+
+        let all = st.session_handles_for_users(&public_app, None, &["u1".into()], 500).await.unwrap();
+        assert_eq!(handles(all.clone()), vec!["p-u1", "p-u1-old", "t1-u1"], "all tenants of the app, no other app");
+        assert!(all.contains(&(t1.clone(), "t1-u1".to_string())), "each handle comes with its tenant: {all:?}");
+        let live = st.session_handles_for_users(&public_app, None, &["u1".into()], 2_000).await.unwrap();
+        assert_eq!(handles(live), vec!["p-u1", "t1-u1"], "expired sessions are left out");
+        let one = st.session_handles_for_users(&public_app, Some(&t1), &["u1".into()], 2_000).await.unwrap();
+        assert_eq!(one, vec![(t1.clone(), "t1-u1".to_string())]);
+        let two = st.session_handles_for_users(&public_app, Some(&p), &["u1".into(), "u2".into()], 2_000).await.unwrap();
+        assert_eq!(handles(two), vec!["p-u1", "p-u2"]);
+        assert!(st.session_handles_for_users(&public_app, None, &[], 0).await.unwrap().is_empty());
+        assert_eq!(handles(st.session_handles_for_users(&app("a1"), None, &["u1".into()], 0).await.unwrap()), vec!["a1-u1"]);
+
+        // Deleting reports only rows that existed.
+        let gone = st
+            .delete_sessions(
+                &public_app,
+                &[
+                    (p.clone(), "p-u1".into()),
+                    (p.clone(), "missing".into()),
+                    (t1.clone(), "t1-u1".into()),
+                    (p.clone(), "t1-u1".into()), // right handle, wrong tenant
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(sorted(gone), vec!["p-u1", "t1-u1"]);
+        assert_eq!(st.get_session(&p, "p-u1").await.unwrap(), None);
+        assert_eq!(st.get_session(&t1, "t1-u1").await.unwrap(), None);
+        assert!(st.get_session(&p, "p-u2").await.unwrap().is_some(), "others stay");
+        assert_eq!(st.delete_sessions(&public_app, &[(p.clone(), "p-u1".into())]).await.unwrap(), Vec::<String>::new());
+        assert_eq!(st.delete_sessions(&public_app, &[]).await.unwrap(), Vec::<String>::new());
+    }
+
+    pub async fn sessions_data_updates(st: &dyn Storage) {
+        let base = TenantIdentifier::base();
+        st.create_session(&row(&base, "h", "u", 1_000)).await.unwrap();
+        let data = json!({"new": [true]});
+        assert!(st.update_session_data(&base, "h", &data, 999).await.unwrap());
+        assert!(st.update_jwt_payload(&base, "h", &json!({"p": 1}), 999).await.unwrap());
+        let r = st.get_session(&base, "h").await.unwrap().unwrap();
+        assert_eq!((r.session_data, r.jwt_user_payload), (data.clone(), json!({"p": 1})));
+        assert_eq!((r.refresh_token_hash_2.as_str(), r.expires_at), ("rth2-h", 1_000), "nothing else changed");
+
+        // Expired (expires_at <= now) and missing sessions are not updated.
+        assert!(!st.update_session_data(&base, "h", &json!({"late": 1}), 1_000).await.unwrap());
+        assert!(!st.update_jwt_payload(&base, "h", &json!({"late": 1}), 1_000).await.unwrap());
+        let r = st.get_session(&base, "h").await.unwrap().unwrap();
+        assert_eq!((r.session_data, r.jwt_user_payload), (data, json!({"p": 1})));
+        assert!(!st.update_session_data(&base, "nope", &json!({}), 0).await.unwrap());
+        assert!(!st.update_jwt_payload(&base, "nope", &json!({}), 0).await.unwrap());
+    }
+
+    pub async fn sessions_expiry_cleanup(st: &dyn Storage) {
+        let base = TenantIdentifier::base();
+        add_tenant(st, "public", "t1").await;
+        st.create_session(&row(&base, "e1", "u", 1_000)).await.unwrap();
+        st.create_session(&row(&tid("public", "t1"), "e2", "u", 2_000)).await.unwrap();
+        st.create_session(&row(&base, "e3", "u", 3_000)).await.unwrap();
+        assert_eq!(st.delete_expired_sessions(999).await.unwrap(), 0);
+        assert_eq!(st.delete_expired_sessions(2_000).await.unwrap(), 2, "expires_at <= now is expired");
+        assert_eq!(st.get_session(&base, "e1").await.unwrap(), None);
+        assert_eq!(st.get_session(&tid("public", "t1"), "e2").await.unwrap(), None);
+        assert!(st.get_session(&base, "e3").await.unwrap().is_some());
+        st.touch_user_last_active(&AppId::public(), "u", 5).await.unwrap();
+        st.touch_user_last_active(&AppId::public(), "u", 6).await.unwrap();
+    }
+
+    pub async fn dynamic_keys(st: &dyn Storage) {
+        let a = AppId::public();
+        assert_eq!(st.dynamic_keys_rotate(&a, 0, 100, None).await.unwrap(), (vec![], false));
+        let (keys, inserted) = st.dynamic_keys_rotate(&a, 0, 100, Some(&key(1_000))).await.unwrap();
+        assert!(inserted);
+        assert_eq!(keys, vec![key(1_000)], "kid d-<created>, value stored as given");
+        // A key that can still sign exists (created >= sign_after): no insert.
+        let (keys, inserted) = st.dynamic_keys_rotate(&a, 0, 1_000, Some(&key(2_000))).await.unwrap();
+        assert!(!inserted);
+        assert_eq!(keys, vec![key(1_000)]);
+        // None can sign any more: insert; newest first.
+        let (keys, inserted) = st.dynamic_keys_rotate(&a, 0, 1_001, Some(&key(2_000))).await.unwrap();
+        assert!(inserted);
+        assert_eq!(keys, vec![key(2_000), key(1_000)]);
+        // verify_after filters old keys from the answer (they stay stored).
+        assert_eq!(created(&st.dynamic_keys_rotate(&a, 1_500, 0, None).await.unwrap().0), vec![2_000]);
+        assert_eq!(created(&st.dynamic_keys_rotate(&a, 1_000, 0, None).await.unwrap().0), vec![2_000, 1_000], "inclusive");
+
+        // Many instances rotating at once insert exactly one key.
+        let candidates: Vec<StoredKey> = (0..8).map(|i| key(3_000 + i)).collect();
+        let results = join_all(candidates.iter().map(|c| st.dynamic_keys_rotate(&a, 0, 2_500, Some(c))).collect()).await;
+        let inserted: Vec<bool> = results.iter().map(|r| r.as_ref().unwrap().1).collect();
+        assert_eq!(inserted.iter().filter(|x| **x).count(), 1, "{inserted:?}");
+        let all = st.dynamic_keys_rotate(&a, 0, 0, None).await.unwrap().0;
+        assert_eq!(all.len(), 3);
+        assert!(all[0].created_at >= 3_000 && all[1..] == [key(2_000), key(1_000)], "{all:?}");
+        for (r, c) in results.iter().zip(&candidates) {
+            let (keys, ins) = r.as_ref().unwrap();
+            assert!(keys.iter().any(|k| k.created_at >= 2_500), "every caller sees a signing key: {keys:?}");
+            assert_eq!(*ins, keys.contains(c));
+        }
+
+        // Per app, and the cron's cleanup.
+        add_app(st, "a1").await;
+        assert!(st.dynamic_keys_rotate(&app("a1"), 0, 0, None).await.unwrap().0.is_empty());
+        assert_eq!(st.delete_dynamic_keys_before(&a, 2_000).await.unwrap(), 1);
+        assert_eq!(created(&st.dynamic_keys_rotate(&a, 0, 0, None).await.unwrap().0)[1..], [2_000]);
+        assert_eq!(st.delete_dynamic_keys_before(&a, 2_000).await.unwrap(), 0);
+        let orphan = st.dynamic_keys_rotate(&app("nope"), 0, 100, Some(&key(1))).await;
+        assert!(is_not_found(&orphan), "{orphan:?}");
+    }
+
+    pub async fn static_key(st: &dyn Storage) {
+        let a = AppId::public();
+        assert_eq!(st.static_key_get_or_insert(&a, None).await.unwrap(), None);
+        let first = StoredKey { kid: "s-11111111-1111-4111-8111-111111111111".into(), value: "pub|priv".into(), created_at: 7 };
+        let second = StoredKey { kid: "s-22222222-2222-4222-8222-222222222222".into(), value: "pub2|priv2".into(), created_at: 8 };
+        assert_eq!(st.static_key_get_or_insert(&a, Some(&first)).await.unwrap(), Some(first.clone()));
+        assert_eq!(st.static_key_get_or_insert(&a, Some(&second)).await.unwrap(), Some(first.clone()), "created once");
+        assert_eq!(st.static_key_get_or_insert(&a, None).await.unwrap(), Some(first));
+        add_app(st, "a1").await;
+        assert_eq!(st.static_key_get_or_insert(&app("a1"), None).await.unwrap(), None, "per app");
+        let orphan = st.static_key_get_or_insert(&app("nope"), Some(&second)).await;
+        assert!(is_not_found(&orphan), "{orphan:?}");
+    }
+
+    pub async fn job_leases(st: &dyn Storage) {
+        let lease = st.try_lock_job("job-a").await.unwrap();
+        assert!(lease.is_some());
+        assert!(st.try_lock_job("job-a").await.unwrap().is_none(), "held");
+        let other = st.try_lock_job("job-b").await.unwrap();
+        assert!(other.is_some(), "jobs are independent");
+        drop(lease);
+        // Unlocking may happen asynchronously (PostgreSQL): poll briefly.
+        let mut again = None;
+        for _ in 0..250 {
+            if let Some(l) = st.try_lock_job("job-a").await.unwrap() {
+                again = Some(l);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(again.is_some(), "the lease is released when dropped");
+        assert!(st.try_lock_job("job-b").await.unwrap().is_none(), "still held");
+    }
+
+    pub async fn deletion_cascades(st: &dyn Storage) {
+        for a in ["a1", "a2"] {
+            add_app(st, a).await;
+            add_tenant(st, a, "t1").await;
+            for t in ["public", "t1"] {
+                st.create_session(&row(&tid(a, t), &format!("{a}-{t}"), "u", 1_000)).await.unwrap();
+                st.kv_set(&tid(a, t), "k", "v", 1).await.unwrap();
+            }
+            st.dynamic_keys_rotate(&app(a), 0, 0, Some(&key(1_000))).await.unwrap();
+            let s = StoredKey { kid: format!("s-{a}"), value: "p|q".into(), created_at: 1 };
+            st.static_key_get_or_insert(&app(a), Some(&s)).await.unwrap();
+        }
+
+        // A tenant takes its own data with it.
+        assert!(st.delete_tenant(&tid("a2", "t1")).await.unwrap());
+        assert_eq!(st.get_session(&tid("a2", "t1"), "a2-t1").await.unwrap(), None);
+        add_tenant(st, "a2", "t1").await;
+        assert_eq!(st.get_session(&tid("a2", "t1"), "a2-t1").await.unwrap(), None, "not resurrected");
+        assert_eq!(st.kv_get(&tid("a2", "t1"), "k").await.unwrap(), None);
+        assert!(st.get_session(&tid("a2", "public"), "a2-public").await.unwrap().is_some());
+        assert_eq!(st.kv_get(&tid("a2", "public"), "k").await.unwrap().as_deref(), Some("v"));
+
+        // An app takes everything with it.
+        assert!(st.delete_app(&app("a1")).await.unwrap());
+        assert!(!st.delete_app(&app("a1")).await.unwrap());
+        assert_eq!(st.get_tenant(&tid("a1", "public")).await.unwrap(), None);
+        assert_eq!(st.get_tenant(&tid("a1", "t1")).await.unwrap(), None);
+        assert!(st.list_tenants().await.unwrap().iter().all(|t| t.id.app != app("a1")));
+        add_app(st, "a1").await;
+        add_tenant(st, "a1", "t1").await;
+        for t in ["public", "t1"] {
+            assert_eq!(st.get_session(&tid("a1", t), &format!("a1-{t}")).await.unwrap(), None, "session of {t}");
+            assert_eq!(st.kv_get(&tid("a1", t), "k").await.unwrap(), None, "key-value of {t}");
+        }
+        assert!(st.dynamic_keys_rotate(&app("a1"), 0, 0, None).await.unwrap().0.is_empty(), "dynamic keys");
+        assert_eq!(st.static_key_get_or_insert(&app("a1"), None).await.unwrap(), None, "static key");
+        assert!(st.session_handles_for_users(&app("a1"), None, &["u".into()], 0).await.unwrap().is_empty());
+
+        // The other app is untouched.
+        assert!(st.get_session(&tid("a2", "public"), "a2-public").await.unwrap().is_some());
+        assert_eq!(st.dynamic_keys_rotate(&app("a2"), 0, 0, None).await.unwrap().0, vec![key(1_000)]);
+        assert_eq!(st.static_key_get_or_insert(&app("a2"), None).await.unwrap().map(|k| k.kid), Some("s-a2".to_string()));
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        $(
+            async fn $name(b: Backend) {
+                let Some(st) = common::storage(b, &Map::new()).await else { return };
+                suite::$name(st.as_ref()).await
+            }
+        )*
+        both_backends! { $($name => $name;)* }
+    };
+}
+
+conformance!(
+    tenants,
+    key_values,
+    sessions_create_and_get,
+    sessions_atomic_update,
+    sessions_delete_and_list,
+    sessions_data_updates,
+    sessions_expiry_cleanup,
+    dynamic_keys,
+    static_key,
+    job_leases,
+    deletion_cascades,
+);
