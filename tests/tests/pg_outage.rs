@@ -1,0 +1,96 @@
+//! `/hello` touches the database: 500 while PostgreSQL is unreachable, 200 again once it is
+//! back, without restarting the server. The outage is simulated by a TCP proxy between the
+//! server and PostgreSQL that drops every connection and refuses new ones.
+
+mod common;
+use common::{Backend, TestServer};
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+struct Proxy {
+    port: u16,
+    target: String,
+    accept: Option<JoinHandle<()>>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut p = Proxy { port, target, accept: None, conns: Arc::default() };
+        p.serve(listener);
+        p
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let target = self.target.clone();
+        let conns = self.conns.clone();
+        self.accept = Some(tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let h = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns.lock().unwrap().push(h);
+            }
+        }));
+    }
+
+    fn down(&mut self) {
+        if let Some(a) = self.accept.take() {
+            a.abort();
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    async fn up(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        self.serve(listener);
+    }
+}
+
+async fn hello(s: &TestServer) -> u16 {
+    s.clock.advance_ms(1000); // refill /hello's rate-limit bucket so each call checks storage
+    s.request("GET", "/hello", None, &[]).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_follows_database_health_without_restart() {
+    let Some(db) = common::fresh_database().await else {
+        eprintln!("skipped: ST_TEST_POSTGRES_URL not set");
+        return;
+    };
+    // postgresql://user@host:port/db -> route host:port through the proxy.
+    let (scheme_user, rest) = db.split_once('@').unwrap();
+    let (hostport, dbname) = rest.split_once('/').unwrap();
+    let mut proxy = Proxy::start(hostport.to_string()).await;
+    let via_proxy = format!("{scheme_user}@127.0.0.1:{}/{dbname}", proxy.port);
+    let s = TestServer::spawn_on(Backend::Postgres, json!({"postgresql_connection_pool_size": 2}), Some(via_proxy))
+        .await
+        .unwrap();
+    assert_eq!(hello(&s).await, 200);
+    proxy.down();
+    assert_eq!(hello(&s).await, 500, "database unreachable must be a 500");
+    assert_eq!(hello(&s).await, 500);
+    proxy.up().await;
+    let mut status = 0;
+    for _ in 0..50 {
+        status = hello(&s).await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "/hello must recover once the database is back");
+    // Real work resumes too.
+    let r = s.post("/public/recipe/session", json!({"userId":"u","enableAntiCsrf":false,"userDataInJWT":{},"userDataInDatabase":{}})).await;
+    assert_eq!(r["status"], "OK");
+    s.stop().await;
+}
