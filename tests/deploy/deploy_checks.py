@@ -6,10 +6,10 @@ Run with the venv's python (it needs PyYAML and helm-python-sdk). Subcommands:
   entrypoint DOCKERFILE              final stage's ENTRYPOINT (exec form) as a JSON array
   image-env DOCKERFILE               final stage's ENV as NAME=VALUE lines
   final-stage DOCKERFILE             final stage's instructions, one per line
-  members REPO DOCKERFILE            every workspace member's Cargo.toml is COPY'd
-  dep-layer REPO DOCKERFILE DIR      emulate the builder stage up to its first `cargo build`
-                                     (COPY from the .dockerignore-filtered context, WORKDIR, ENV,
-                                     RUN) into DIR and print the emulated working directory
+  dep-layer REPO DOCKERFILE DIR      emulate the Dockerfile up to its first `cargo build` (stages
+                                     in DIR/<n>: COPY from the .dockerignore-filtered context or an
+                                     earlier stage, WORKDIR, ENV, RUN with relative paths) and
+                                     print the directory where that `cargo build` would run
   copy-sources REPO DOCKERFILE       every COPY source of the build context exists, not ignored
   compose-env FILE SERVICE           a service's environment (${VAR:-default} interpolated from
                                      this process's environment) as NAME=VALUE lines
@@ -30,7 +30,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import yaml
@@ -146,35 +145,6 @@ def copy_args(rest: str) -> tuple[dict[str, str], list[str], str]:
     return flags, words[:-1], words[-1]
 
 
-def workspace_members(repo: Path) -> list[str]:
-    manifest = tomllib.loads((repo / "Cargo.toml").read_text())
-    members: list[str] = []
-    for pattern in manifest.get("workspace", {}).get("members", []):
-        matches = sorted(p.parent for p in repo.glob(f"{pattern}/Cargo.toml"))
-        if not matches:
-            die(f"workspace member {pattern} has no Cargo.toml")
-        members += [str(m.relative_to(repo)) for m in matches]
-    return members
-
-
-def cmd_members(repo: str, dockerfile: str) -> None:
-    copied: set[str] = set()
-    for stage in stages(dockerfile):
-        for _, keyword, rest in stage["instructions"]:
-            if keyword == "COPY":
-                flags, sources, _ = copy_args(rest)
-                if "from" not in flags:
-                    copied.update(os.path.normpath(s) for s in sources)
-    missing = [m for m in workspace_members(Path(repo)) if f"{m}/Cargo.toml" not in copied]
-    if missing:
-        die(
-            "the Dockerfile's dependency layer does not COPY the manifest of workspace member(s) "
-            + ", ".join(missing)
-            + f" (add `COPY <member>/Cargo.toml <member>/` lines to {dockerfile})"
-        )
-    print(f"all {len(workspace_members(Path(repo)))} workspace members' manifests are copied")
-
-
 def dockerignore_patterns(repo: Path) -> list[tuple[bool, str]]:
     path = repo / ".dockerignore"
     patterns: list[tuple[bool, str]] = []
@@ -220,11 +190,23 @@ def ignored(rel: str, patterns: list[tuple[bool, str]]) -> bool:
 
 
 def context_files(repo: Path, source: str, patterns: list[tuple[bool, str]]) -> list[Path]:
-    base = repo / source
+    """Files a COPY of `source` takes from the build context (.dockerignore applied)."""
+    base = (repo / source).resolve()
     if not base.exists():
         die(f"COPY source {source} does not exist in the build context")
-    files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
-    kept = [f for f in files if not ignored(str(f.relative_to(repo)), patterns)]
+    if base.is_file():
+        files = [base]
+    else:
+        prune = not any(negate for negate, _ in patterns)  # no `!` rule can re-include below
+        files = []
+        for directory, subdirs, names in os.walk(base):
+            rel_dir = os.path.relpath(directory, repo)
+            if prune:
+                subdirs[:] = [
+                    d for d in subdirs if not ignored(os.path.normpath(os.path.join(rel_dir, d)), patterns)
+                ]
+            files += [Path(directory) / n for n in names]
+    kept = [f for f in sorted(files) if not ignored(os.path.relpath(f, repo), patterns)]
     if not kept:
         die(f"COPY source {source} is excluded by .dockerignore")
     return kept
@@ -246,46 +228,73 @@ def cmd_copy_sources(repo: str, dockerfile: str) -> None:
     print(f"{count} COPY sources exist in the build context and are not .dockerignore'd")
 
 
-def cmd_dep_layer(repo: str, dockerfile: str, target: str) -> None:
-    root, out = Path(repo), Path(target)
-    patterns = dockerignore_patterns(root)
-    builder = stages(dockerfile)[0]
-    workdir = out
-    env = dict(os.environ)
-    for line, keyword, rest in builder["instructions"]:
-        if keyword == "WORKDIR":
-            workdir = out / rest.lstrip("/")
-            workdir.mkdir(parents=True, exist_ok=True)
-        elif keyword == "ENV":
-            env.update(env_pairs(rest))
-        elif keyword == "COPY":
-            flags, sources, dest = copy_args(rest)
-            if "from" in flags:
-                die(f"{dockerfile}:{line}: COPY --from in the dependency layer")
-            for source in sources:
-                for file in context_files(root, source, patterns):
-                    base = root / source
-                    rel = file.relative_to(base) if base.is_dir() else Path(file.name)
-                    if dest.endswith("/") or base.is_dir() or len(sources) > 1:
-                        destination = workdir / dest / rel
-                    else:
-                        destination = workdir / dest
-                    destination.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(file, destination)
-        elif keyword == "RUN":
-            if "cargo build" in rest:
-                print(workdir)
-                return
-            if rest.lstrip().startswith("["):
-                die(f"{dockerfile}:{line}: exec-form RUN in the dependency layer")
-            done = subprocess.run(["sh", "-c", rest], cwd=workdir, env=env)
-            if done.returncode != 0:
-                die(f"{dockerfile}:{line}: RUN failed with status {done.returncode}")
-        elif keyword in ("ARG", "LABEL", "SHELL"):
-            continue
+def copy_into(files: list[Path], base: Path, dest: Path, single: bool) -> None:
+    """Docker COPY: a directory source copies its contents; a file goes to dest (or into it)."""
+    for file in files:
+        if base.is_dir():
+            target = dest / file.relative_to(base)
+        elif single and not str(dest).endswith("/") and not dest.is_dir():
+            target = dest
         else:
-            die(f"{dockerfile}:{line}: {keyword} is not emulated in the dependency layer")
-    die(f"{dockerfile}: the builder stage runs no `cargo build`")
+            target = dest / file.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, target)
+
+
+def cmd_dep_layer(repo: str, dockerfile: str, target: str) -> None:
+    context, out = Path(repo).resolve(), Path(target).resolve()
+    patterns = dockerignore_patterns(context)
+    roots: dict[str, Path] = {}
+    for index, stage in enumerate(stages(dockerfile)):
+        root = out / str(index)
+        root.mkdir(parents=True, exist_ok=True)
+        roots[str(index)] = root
+        if stage["name"]:
+            roots[stage["name"]] = root
+        cwd = root
+        env = dict(os.environ)
+
+        def at(path: str) -> Path:
+            return root / path.lstrip("/") if path.startswith("/") else cwd / path
+
+        for line, keyword, rest in stage["instructions"]:
+            if keyword == "WORKDIR":
+                cwd = at(rest)
+                cwd.mkdir(parents=True, exist_ok=True)
+            elif keyword == "ENV":
+                env.update(env_pairs(rest))
+            elif keyword == "COPY":
+                flags, sources, dest = copy_args(rest)
+                destination = at(dest)
+                single = len(sources) == 1 and not dest.endswith("/")
+                for source in sources:
+                    if "from" in flags:
+                        if flags["from"] not in roots:
+                            die(f"{dockerfile}:{line}: COPY --from={flags['from']}: no such earlier stage")
+                        base = roots[flags["from"]] / source.lstrip("/")
+                        if not base.exists():
+                            die(f"{dockerfile}:{line}: {source} does not exist in stage {flags['from']}")
+                        files = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else [base]
+                    else:
+                        base = (context / source).resolve()
+                        files = context_files(context, source, patterns)
+                    copy_into(files, base, destination, single)
+            elif keyword == "RUN":
+                if "cargo build" in rest:
+                    print(cwd)
+                    return
+                if rest.lstrip().startswith("["):
+                    die(f"{dockerfile}:{line}: exec-form RUN is not emulated")
+                if re.search(r"(^|\s)/(?!dev/null)", rest):
+                    die(f"{dockerfile}:{line}: RUN before the dependency build must use relative paths")
+                done = subprocess.run(["sh", "-c", rest], cwd=cwd, env=env, stdout=sys.stderr)
+                if done.returncode != 0:
+                    die(f"{dockerfile}:{line}: RUN failed with status {done.returncode}")
+            elif keyword in ("ARG", "LABEL", "SHELL"):
+                continue
+            else:
+                die(f"{dockerfile}:{line}: {keyword} before the dependency build is not emulated")
+    die(f"{dockerfile}: no stage runs `cargo build`")
 
 
 # ------------------------------------------------------------------------------------------
@@ -448,7 +457,6 @@ COMMANDS = {
     "entrypoint": cmd_entrypoint,
     "image-env": cmd_image_env,
     "final-stage": cmd_final_stage,
-    "members": cmd_members,
     "dep-layer": cmd_dep_layer,
     "copy-sources": cmd_copy_sources,
     "compose-env": cmd_compose_env,

@@ -2,9 +2,9 @@
 # Validates the deployment packaging without a Docker engine, a Kubernetes cluster or any network
 # but PyPI:
 #   (a) hadolint docker/Dockerfile (warnings fail), shellcheck the shell scripts, and check the
-#       Dockerfile's structure: every workspace member is in its dependency-caching layer, that
-#       layer (emulated from the parsed Dockerfile) is a valid --locked workspace, and every
-#       COPY source is in the .dockerignore'd build context;
+#       Dockerfile's structure: its planner stage and dependency-caching layer (emulated from
+#       the parsed Dockerfile) hold every workspace member and resolve with the unchanged
+#       Cargo.lock, and every COPY source is in the .dockerignore'd build context;
 #   (b) docker/docker-compose.yml against the vendored compose-spec JSON schema, plus the
 #       wiring the file must keep (pg_isready, service_healthy, health check, build context);
 #   (c) helm lint --strict + render (the real Helm engine) of helm/supertokens for the default
@@ -134,17 +134,24 @@ hadolint_check() {
 }
 shellcheck_check() {
     "$VENV/bin/shellcheck" --version | sed -n 2p
-    "$VENV/bin/shellcheck" docker/healthcheck.sh tests/deploy/run.sh
-    echo "shellcheck: docker/healthcheck.sh tests/deploy/run.sh clean"
+    "$VENV/bin/shellcheck" docker/healthcheck.sh docker/cargo-recipe.sh tests/deploy/run.sh
+    echo "shellcheck: docker/healthcheck.sh docker/cargo-recipe.sh tests/deploy/run.sh clean"
 }
 dockerfile_structure() {
-    "${TOOL[@]}" members . "$DOCKERFILE"
     "${TOOL[@]}" copy-sources . "$DOCKERFILE"
+    # Emulate the planner stage and the builder up to its first `cargo build`.
     local dir
     dir="$("${TOOL[@]}" dep-layer . "$DOCKERFILE" "$WORK/dep-layer")"
-    echo "dependency layer emulated in $dir:"
-    (cd "$dir" && find . -type f | sort | sed 's/^/  /')
-    # The stub workspace must resolve with the unchanged lock file, and -p supertokens exist.
+    echo "dependency layer emulated in $dir: $(cd "$dir" && find . -name Cargo.toml | wc -l) manifests, $(cd "$dir" && find . -name '*.rs' | wc -l) stub sources"
+    # Every workspace member must be there, the stub workspace must resolve with the unchanged
+    # lock file, and -p supertokens must exist.
+    local member
+    while IFS= read -r member; do
+        [[ -f "$dir/$member/Cargo.toml" && -f "$dir/$member/src/lib.rs" ]] ||
+            { echo "workspace member $member is missing from the dependency layer"; return 1; }
+    done < <(cargo metadata --no-deps --offline --format-version 1 |
+        "$PY" -c 'import json, os, sys; m = json.load(sys.stdin); [print(os.path.relpath(os.path.dirname(p["manifest_path"]), m["workspace_root"])) for p in m["packages"]]')
+    echo "all workspace members are in the dependency layer"
     local tree=(cargo tree --locked -p supertokens -e normal --prefix none)
     if ! (cd "$dir" && "${tree[@]}" --offline >"$WORK/tree.txt" 2>"$WORK/tree.err"); then
         cat "$WORK/tree.err"
@@ -393,13 +400,18 @@ helm_config_runtime() {
     # (base_path /auth, Argon2, JSON logs, pool sizes), as the pod would see them.
     local rendered="$WORK/helm-values-postgres-existing-secret"
     [[ -f "$rendered/config.yaml" ]] || { echo "chart not rendered (c3 failed?)"; return 1; }
-    local dir="$WORK/run-helm" port
+    local dir="$WORK/run-helm" port metrics_port
     mkdir -p "$dir"
     port="$(free_port)"
+    metrics_port="$(free_port)"
+    grep -q '^metrics_port: 9464$' "$rendered/config.yaml" || { echo "metrics.enabled did not set metrics_port"; return 1; }
     mapfile -t cm_env <"$rendered/env.txt"
-    start_server "$dir" "$rendered/config.yaml" "${cm_env[@]}" "API_KEYS=$API_KEY" "SUPERTOKENS_PORT=$port"
+    # SUPERTOKENS_PORT / METRICS_PORT (free ports) override the rendered ports, as env would.
+    start_server "$dir" "$rendered/config.yaml" "${cm_env[@]}" "API_KEYS=$API_KEY" "SUPERTOKENS_PORT=$port" \
+        "METRICS_PORT=$metrics_port"
     expect "GET /auth/hello (probe path)" "$(http "http://127.0.0.1:$port/auth/hello")" '^200 Hello'
     expect "GET /auth/apiversion with key" "$(http "http://127.0.0.1:$port/auth/apiversion" "api-key: $API_KEY")" '^200 '
+    expect "GET :metrics/metrics without key" "$(http "http://127.0.0.1:$metrics_port/metrics")" '^200 '
     env -i PATH=/usr/bin:/bin SUPERTOKENS_PORT="$port" BASE_PATH=/auth bash docker/healthcheck.sh
     echo "  ok: healthcheck.sh with BASE_PATH=/auth -> 0"
     grep -q '^{.*Started SuperTokens on' "$dir/stdout" || { echo "  FAILED: LOG_FORMAT=JSON gave no JSON log line"; return 1; }
