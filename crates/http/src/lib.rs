@@ -130,11 +130,31 @@ fn negotiate_version(req: &HttpRequest, cfg: &st_config::CoreConfig) -> Result<S
 async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<ServerState>) -> HttpResponse {
     let started = Instant::now();
     let id = state.request_counter.fetch_add(1, Ordering::Relaxed);
+    // OpenTelemetry request span (exported only when a collector is configured; otherwise no
+    // layer enables this target and the span is a no-op).
+    let span = tracing::debug_span!(
+        target: "st_http::request",
+        "http.request",
+        otel.kind = "server",
+        http.method = %req.method(),
+        http.route = tracing::field::Empty,
+        http.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        request_id = id,
+    );
     let mut route_path = "unmatched";
-    let response = match route(&req, &body, &state, &mut route_path).await {
-        Ok(r) => r,
-        Err(e) => e.response(),
-    };
+    let response =
+        match tracing::Instrument::instrument(route(&req, &body, &state, &mut route_path), span.clone()).await {
+            Ok(r) => r,
+            Err(e) => e.response(),
+        };
+    if !span.is_disabled() {
+        span.record("http.route", route_path);
+        span.record("http.status_code", response.status().as_u16());
+        if response.status().is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
     let micros = started.elapsed().as_micros() as u64;
     state.metrics.record(route_path, req.method().as_str(), response.status().as_u16(), micros);
     tracing::debug!(

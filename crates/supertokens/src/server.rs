@@ -57,19 +57,30 @@ pub fn start_foreground(args: StartArgs) -> i32 {
     };
     let detached = std::env::var("SUPERTOKENS_DAEMON").is_ok();
     let log_dir = if detached { Some(install_dir().join("logs")) } else { None };
-    if let Err(e) = crate::logging::init(&cfg, log_dir.as_deref()) {
-        eprintln!("{e}");
-        return 1;
-    }
+    let otel = match crate::logging::init(&cfg, log_dir.as_deref()) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
     let system = actix_web::rt::System::new();
-    match system.block_on(serve(args, path, map, cfg)) {
+    let traced = otel.is_some();
+    let code = match system.block_on(serve(args, path, map, cfg, traced)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("{e}");
             tracing::error!("{e}");
             1
         }
+    };
+    // Outside the runtime: export the spans still queued.
+    if let Some(guard) = otel {
+        if let Err(e) = guard.shutdown() {
+            tracing::warn!("cannot flush traces: {e}");
+        }
     }
+    code
 }
 
 async fn open_storage(args: &StartArgs, cfg: &CoreConfig) -> Result<Arc<dyn Storage>, String> {
@@ -85,8 +96,13 @@ async fn open_storage(args: &StartArgs, cfg: &CoreConfig) -> Result<Arc<dyn Stor
     }
 }
 
-async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig) -> Result<(), String> {
-    let storage = open_storage(&args, &cfg).await?;
+/// `traced`: an OpenTelemetry layer is installed, so storage calls get spans too.
+async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig, traced: bool) -> Result<(), String> {
+    let mut storage = open_storage(&args, &cfg).await?;
+    if traced {
+        // Only then: the untraced path calls the backend directly.
+        storage = Arc::new(st_telemetry::TracedStorage(storage));
+    }
     let core = Core::new(storage, Arc::new(SystemClock), Arc::new(SystemRandom::new()), map, args.test_mode)
         .map_err(|e| e.to_string())?;
     let core = Arc::new(core);
