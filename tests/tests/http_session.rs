@@ -85,18 +85,16 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 }
 
 fn str_set(v: &Value) -> BTreeSet<String> {
-    v.as_array().unwrap_or_else(|| panic!("not an array: {v}")).iter().map(|x| x.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
 }
 
 fn is_uuid(s: &str) -> bool {
     s.len() == 36
-        && s.char_indices().all(|(i, c)| {
-            if [8, 13, 18, 23].contains(&i) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        })
+        && s.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
 }
 
 fn theft(handle: &str, user: &str) -> Value {
@@ -223,17 +221,35 @@ async fn create_shape_and_claims(b: Backend) {
     let token = at(&r);
     let header = jwt_header(&token);
     assert_eq!(keys_of(&header), set(&["alg", "kid", "typ", "version"]), "{header}");
-    assert_eq!((header["alg"].as_str(), header["typ"].as_str(), header["version"].as_str()), (Some("RS256"), Some("JWT"), Some("5")));
+    assert_eq!(
+        (header["alg"].as_str(), header["typ"].as_str(), header["version"].as_str()),
+        (Some("RS256"), Some("JWT"), Some("5"))
+    );
     assert_eq!(header["kid"], format!("d-{START_MS}"), "dynamic kid is d-<creation ms>; the first key is made now");
 
     let p = jwt_payload(&token);
     assert_eq!(
         keys_of(&p),
-        set(&["sub", "rsub", "tId", "sessionHandle", "refreshTokenHash1", "parentRefreshTokenHash1", "antiCsrfToken", "iat", "exp", "role", "n"]),
+        set(&[
+            "sub",
+            "rsub",
+            "tId",
+            "sessionHandle",
+            "refreshTokenHash1",
+            "parentRefreshTokenHash1",
+            "antiCsrfToken",
+            "iat",
+            "exp",
+            "role",
+            "n"
+        ]),
         "{p}"
     );
     assert!(p["parentRefreshTokenHash1"].is_null() && p["antiCsrfToken"].is_null(), "explicit nulls: {p}");
-    assert_eq!((p["sub"].as_str(), p["rsub"].as_str(), p["tId"].as_str()), (Some("user-1"), Some("user-1"), Some("public")));
+    assert_eq!(
+        (p["sub"].as_str(), p["rsub"].as_str(), p["tId"].as_str()),
+        (Some("user-1"), Some("user-1"), Some("public"))
+    );
     assert_eq!(p["sessionHandle"], h.as_str());
     assert_eq!(p["refreshTokenHash1"], sha256_hex(&rt(&r)).as_str());
     assert_eq!((p["role"].as_str(), p["n"].as_i64()), (Some("admin"), Some(1)));
@@ -286,7 +302,17 @@ async fn create_shape_and_claims(b: Backend) {
 
 async fn protected_claims_rejected(b: Backend) {
     let Some(s) = TestServer::spawn(b, json!({})).await else { return };
-    for claim in ["sub", "exp", "iat", "sessionHandle", "refreshTokenHash1", "parentRefreshTokenHash1", "antiCsrfToken", "tId", "rsub"] {
+    for claim in [
+        "sub",
+        "exp",
+        "iat",
+        "sessionHandle",
+        "refreshTokenHash1",
+        "parentRefreshTokenHash1",
+        "antiCsrfToken",
+        "tId",
+        "rsub",
+    ] {
         let body = json!({"userId": "u-prot", "enableAntiCsrf": false, "userDataInJWT": {claim: "x"}, "userDataInDatabase": {}});
         let (st, text) = raw(&s, "POST", "/recipe/session", Some(body)).await;
         assert_eq!((st, text.as_str()), (400, "The user payload contains protected field\n"), "claim {claim}");
@@ -312,21 +338,30 @@ async fn tenant_sessions(b: Backend) {
     let v = verify(&s, &at(&r), true).await;
     assert_eq!((v["status"].as_str(), v["session"]["tenantId"].as_str()), (Some("OK"), Some("t1")), "{v}");
     let r2 = s
-        .post("/public/recipe/session/refresh", json!({"refreshToken": rt(&r), "enableAntiCsrf": false, "useDynamicSigningKey": true}))
+        .post(
+            "/public/recipe/session/refresh",
+            json!({"refreshToken": rt(&r), "enableAntiCsrf": false, "useDynamicSigningKey": true}),
+        )
         .await;
     assert_eq!(r2["status"], "OK", "{r2}");
     assert_eq!((r2["session"]["handle"].as_str(), r2["session"]["tenantId"].as_str()), (Some(h.as_str()), Some("t1")));
     assert_eq!(jwt_payload(&at(&r2))["tId"], "t1");
     assert_eq!(session_info(&s, &h).await["tenantId"], "t1");
     let r3 = s
-        .post("/t1/recipe/session/refresh", json!({"refreshToken": rt(&r2), "enableAntiCsrf": false, "useDynamicSigningKey": true}))
+        .post(
+            "/t1/recipe/session/refresh",
+            json!({"refreshToken": rt(&r2), "enableAntiCsrf": false, "useDynamicSigningKey": true}),
+        )
         .await;
     assert_eq!(r3["session"]["tenantId"], "t1", "{r3}");
 
     // A public session refreshed through /t1 stays public.
     let p = new_session(&s, "u").await;
     let p2 = s
-        .post("/t1/recipe/session/refresh", json!({"refreshToken": rt(&p), "enableAntiCsrf": false, "useDynamicSigningKey": true}))
+        .post(
+            "/t1/recipe/session/refresh",
+            json!({"refreshToken": rt(&p), "enableAntiCsrf": false, "useDynamicSigningKey": true}),
+        )
         .await;
     assert_eq!((p2["status"].as_str(), p2["session"]["tenantId"].as_str()), (Some("OK"), Some("public")), "{p2}");
 
@@ -363,12 +398,28 @@ async fn verify_basics(b: Backend) {
     s.stop().await;
 }
 
+async fn expired_session_with_live_access_token(b: Backend) {
+    // Test mode allows a refresh validity (1 min) shorter than the access validity (1 h).
+    let Some(s) = TestServer::spawn(b, json!({"refresh_token_validity": 1})).await else { return };
+    let r = create(&s, "", "u", false, json!({"a": 1}), json!({})).await;
+    s.clock.advance_ms(60_001);
+    assert_eq!(session_info(&s, &handle(&r)).await["status"], "UNAUTHORISED", "the session has expired");
+    // checkDatabase only asks whether the row exists, not whether it expired.
+    assert_eq!(verify(&s, &at(&r), true).await["status"], "OK");
+    // Regenerate reads the session and refuses an expired one.
+    let g = s.post("/recipe/session/regenerate", json!({"accessToken": at(&r), "userDataInJWT": {"b": 2}})).await;
+    assert_eq!(g["status"], "UNAUTHORISED", "{g}");
+    assert_eq!(refresh(&s, &rt(&r)).await["status"], "UNAUTHORISED");
+    s.stop().await;
+}
+
 async fn verify_anti_csrf(b: Backend) {
     let Some(s) = TestServer::spawn(b, json!({})).await else { return };
     let r = create(&s, "", "u", true, json!({}), json!({})).await;
     let anti = r["antiCsrfToken"].as_str().unwrap().to_string();
     let call = |anti: Option<&str>, enable: bool, check: bool| {
-        let mut body = json!({"accessToken": at(&r), "doAntiCsrfCheck": check, "enableAntiCsrf": enable, "checkDatabase": false});
+        let mut body =
+            json!({"accessToken": at(&r), "doAntiCsrfCheck": check, "enableAntiCsrf": enable, "checkDatabase": false});
         if let Some(a) = anti {
             body["antiCsrfToken"] = json!(a);
         }
@@ -421,7 +472,8 @@ async fn verify_picks_up_payload_change(b: Backend) {
     let r = create(&s, "", "u", false, json!({"role": "user"}), json!({})).await;
     let h = handle(&r);
     let old = at(&r);
-    let put = s.put("/recipe/jwt/data", json!({"sessionHandle": h, "userDataInJWT": {"role": "admin", "x": [1]}})).await;
+    let put =
+        s.put("/recipe/jwt/data", json!({"sessionHandle": h, "userDataInJWT": {"role": "admin", "x": [1]}})).await;
     assert_eq!(put, json!({"status": "OK"}));
     // The DB copy changed, the token did not; stateless verify knows nothing.
     let v = verify(&s, &old, false).await;
@@ -463,7 +515,10 @@ async fn refresh_parent_reuse_child_promotion_and_theft(b: Backend) {
     s.clock.advance_ms(1_000);
     let r2 = refresh(&s, &rt1).await;
     assert_eq!(keys_of(&r2), set(&["status", "session", "accessToken", "refreshToken"]), "{r2}");
-    assert_eq!(r2["session"], json!({"handle": h, "userId": "u", "recipeUserId": "u", "userDataInJWT": {}, "tenantId": "public"}));
+    assert_eq!(
+        r2["session"],
+        json!({"handle": h, "userId": "u", "recipeUserId": "u", "userDataInJWT": {}, "tenantId": "public"})
+    );
     let rt2 = rt(&r2);
     assert_ne!(rt2, rt1);
     let p2 = jwt_payload(&at(&r2));
@@ -589,7 +644,9 @@ async fn refresh_failures(b: Backend) {
         assert_eq!(v["status"], "UNAUTHORISED", "{bad}: {v}");
     }
     // Missing useDynamicSigningKey (required on CDI >= 5.0).
-    let (st, text) = raw(&s, "POST", "/recipe/session/refresh", Some(json!({"refreshToken": rt(&r), "enableAntiCsrf": false}))).await;
+    let (st, text) =
+        raw(&s, "POST", "/recipe/session/refresh", Some(json!({"refreshToken": rt(&r), "enableAntiCsrf": false})))
+            .await;
     assert_eq!((st, text.as_str()), (400, "Field name 'useDynamicSigningKey' is invalid in JSON input\n"));
 
     // Expiry: at expires_at the session still refreshes (expires_at < now is the test), one ms later not.
@@ -631,6 +688,15 @@ async fn refresh_anti_csrf(b: Backend) {
     assert_eq!(off["status"], "OK", "{off}");
     assert!(off.get("antiCsrfToken").is_none());
     assert!(jwt_payload(&at(&off))["antiCsrfToken"].is_null());
+    // Verify-promotion (after which RT1 is stale) keeps the token's anti-csrf value.
+    let v = s
+        .post(
+            "/recipe/session/verify",
+            json!({"accessToken": at(&ok), "antiCsrfToken": new_anti, "doAntiCsrfCheck": true, "enableAntiCsrf": true, "checkDatabase": false}),
+        )
+        .await;
+    assert_eq!(v["status"], "OK", "{v}");
+    assert_eq!(jwt_payload(&at(&v))["antiCsrfToken"], new_anti);
     s.stop().await;
 }
 
@@ -639,7 +705,10 @@ async fn refresh_switches_key_type(b: Backend) {
     let r = new_session(&s, "u").await;
     assert!(kid(&at(&r)).starts_with("d-"));
     let r2 = s
-        .post("/recipe/session/refresh", json!({"refreshToken": rt(&r), "enableAntiCsrf": false, "useDynamicSigningKey": false}))
+        .post(
+            "/recipe/session/refresh",
+            json!({"refreshToken": rt(&r), "enableAntiCsrf": false, "useDynamicSigningKey": false}),
+        )
         .await;
     assert_eq!(r2["status"], "OK", "{r2}");
     assert!(kid(&at(&r2)).starts_with("s-"), "useDynamicSigningKey=false signs with the static key");
@@ -651,6 +720,27 @@ async fn refresh_switches_key_type(b: Backend) {
     assert!(kid(&at(&g)).starts_with("s-"), "{g}");
     let (keys, _) = jwks(&s, "").await;
     assert!(verifies_with_jwks(&at(&g), &keys));
+    s.stop().await;
+}
+
+/// Regenerate signs with the key type stored on the session (`use_static_key`), not the one
+/// of the token it is given (§c.8: "re-mints with ... key type" = `sessionInfo.useStaticKey`).
+async fn regenerate_uses_the_stored_key_type(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let r = s
+        .post(
+            "/recipe/session",
+            json!({"userId": "u", "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}, "useDynamicSigningKey": false}),
+        )
+        .await;
+    assert!(kid(&at(&r)).starts_with("s-"));
+    // The SDK switched to dynamic keys: the refresh stores that choice.
+    let r2 = refresh(&s, &rt(&r)).await;
+    assert!(kid(&at(&r2)).starts_with("d-"), "{r2}");
+    // The old (static) token is regenerated with the session's key type.
+    let g = s.post("/recipe/session/regenerate", json!({"accessToken": at(&r), "userDataInJWT": {"x": 1}})).await;
+    assert_eq!(g["status"], "OK", "{g}");
+    assert!(kid(&at(&g)).starts_with("d-"), "regenerate follows use_static_key = false: kid {}", kid(&at(&g)));
     s.stop().await;
 }
 
@@ -677,11 +767,16 @@ async fn regenerate(b: Backend) {
 
     let g = s.post("/recipe/session/regenerate", json!({"accessToken": at2, "userDataInJWT": {"b": 2}})).await;
     assert_eq!(keys_of(&g), set(&["status", "session", "accessToken"]), "{g}");
-    assert_eq!(g["session"], json!({"handle": h, "userId": "u", "recipeUserId": "u", "userDataInJWT": {"b": 2}, "tenantId": "public"}));
+    assert_eq!(
+        g["session"],
+        json!({"handle": h, "userId": "u", "recipeUserId": "u", "userDataInJWT": {"b": 2}, "tenantId": "public"})
+    );
     let p = jwt_payload(&at(&g));
     assert_eq!(p["b"], 2);
     assert!(p.get("a").is_none(), "claims replaced: {p}");
-    for k in ["exp", "parentRefreshTokenHash1", "refreshTokenHash1", "antiCsrfToken", "sessionHandle", "sub", "rsub", "tId"] {
+    for k in
+        ["exp", "parentRefreshTokenHash1", "refreshTokenHash1", "antiCsrfToken", "sessionHandle", "sub", "rsub", "tId"]
+    {
         assert_eq!(p[k], p2[k], "{k} is kept");
     }
     assert!(p["parentRefreshTokenHash1"].is_string());
@@ -696,12 +791,15 @@ async fn regenerate(b: Backend) {
     assert_eq!(jwt_payload(&at(&g))["c"], 3);
 
     // The signature is not re-verified.
-    let g = s.post("/recipe/session/regenerate", json!({"accessToken": tamper_signature(&at2), "userDataInJWT": {"d": 4}})).await;
+    let g = s
+        .post("/recipe/session/regenerate", json!({"accessToken": tamper_signature(&at2), "userDataInJWT": {"d": 4}}))
+        .await;
     assert_eq!(g["status"], "OK", "{g}");
 
     // Protected claim.
     let (st, text) =
-        raw(&s, "POST", "/recipe/session/regenerate", Some(json!({"accessToken": at2, "userDataInJWT": {"tId": "x"}}))).await;
+        raw(&s, "POST", "/recipe/session/regenerate", Some(json!({"accessToken": at2, "userDataInJWT": {"tId": "x"}})))
+            .await;
     assert_eq!((st, text.as_str()), (400, "The user payload contains protected field\n"));
 
     // Expired access token: the DB is updated, no token is returned.
@@ -756,7 +854,9 @@ async fn remove_and_list_sessions(b: Backend) {
     assert_eq!(st, 403, "across all tenants needs the public tenant");
 
     // By handles: only existing ones are reported.
-    let rm = s.post("/recipe/session/remove", json!({"sessionHandles": [p1, "00000000-0000-4000-8000-000000000000", t1]})).await;
+    let rm = s
+        .post("/recipe/session/remove", json!({"sessionHandles": [p1, "00000000-0000-4000-8000-000000000000", t1]}))
+        .await;
     assert_eq!(str_set(&rm["sessionHandlesRevoked"]), set(&[&p1, &t1]));
     let rm = s.post("/recipe/session/remove", json!({"sessionHandles": [p1]})).await;
     assert_eq!(rm["sessionHandlesRevoked"], json!([]));
@@ -773,20 +873,6 @@ async fn remove_and_list_sessions(b: Backend) {
     assert_eq!(s.get("/recipe/session/user?userId=u").await["sessionHandles"], json!([]));
     assert_eq!(session_info(&s, &other).await["status"], "OK", "other users keep their sessions");
 
-    // Input rules.
-    for (body, msg) in [
-        (json!({"userId": "u", "sessionHandles": [other]}), "Invalid JSON input - use one of userId or sessionHandles array\n"),
-        (json!({}), "Invalid JSON input - use one of userId or sessionHandles array\n"),
-        (
-            json!({"sessionHandles": [other], "revokeAcrossAllTenants": true}),
-            "Invalid JSON input - revokeAcrossAllTenants can only be set if userId is set\n",
-        ),
-    ] {
-        let (st, text) = raw(&s, "POST", "/recipe/session/remove", Some(body.clone())).await;
-        assert_eq!((st, text.as_str()), (400, msg), "{body}");
-    }
-    assert_eq!(session_info(&s, &other).await["status"], "OK", "rejected requests revoked nothing");
-
     // Listing filters expired sessions.
     let old = handle(&new_session(&s, "w").await);
     s.clock.advance_ms(300_000);
@@ -797,33 +883,93 @@ async fn remove_and_list_sessions(b: Backend) {
     s.stop().await;
 }
 
+async fn remove_input_rules(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let h = handle(&new_session(&s, "u").await);
+    let mut mismatches = Vec::new();
+    for (body, msg) in [
+        (
+            json!({"userId": "u", "sessionHandles": [h]}),
+            "Invalid JSON input - use one of userId or sessionHandles array\n",
+        ),
+        (json!({}), "Invalid JSON input - use one of userId or sessionHandles array\n"),
+        (
+            json!({"sessionHandles": [h], "revokeAcrossAllTenants": true}),
+            "Invalid JSON input - revokeAcrossAllTenants can only be set if userId is set\n",
+        ),
+        (
+            json!({"sessionHandles": [h], "revokeSessionsForLinkedAccounts": false}),
+            "Invalid JSON input - revokeSessionsForLinkedAccounts can only be set if userId is set\n",
+        ),
+    ] {
+        let (st, text) = raw(&s, "POST", "/recipe/session/remove", Some(body.clone())).await;
+        if (st, text.as_str()) != (400, msg) {
+            mismatches.push(format!("{body}: got {st} {text:?}, expected 400 {msg:?}"));
+        }
+    }
+    let still = session_info(&s, &h).await["status"].clone();
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+    assert_eq!(still, "OK", "rejected requests revoke nothing");
+    s.stop().await;
+}
+
 async fn session_and_jwt_data(b: Backend) {
     let Some(s) = TestServer::spawn(b, json!({"access_token_validity": 60, "refresh_token_validity": 10})).await else {
         return;
     };
     let r = create(&s, "", "u", false, json!({"j": 1}), json!({"d": 1})).await;
     let h = handle(&r);
-    assert_eq!(s.get(&format!("/recipe/session/data?sessionHandle={h}")).await, json!({"status": "OK", "userDataInDatabase": {"d": 1}}));
-    assert_eq!(s.put("/recipe/session/data", json!({"sessionHandle": h, "userDataInDatabase": {"d": 2}})).await, json!({"status": "OK"}));
+    assert_eq!(
+        s.get(&format!("/recipe/session/data?sessionHandle={h}")).await,
+        json!({"status": "OK", "userDataInDatabase": {"d": 1}})
+    );
+    assert_eq!(
+        s.put("/recipe/session/data", json!({"sessionHandle": h, "userDataInDatabase": {"d": 2}})).await,
+        json!({"status": "OK"})
+    );
     assert_eq!(s.get(&format!("/recipe/session/data?sessionHandle={h}")).await["userDataInDatabase"], json!({"d": 2}));
     assert_eq!(session_info(&s, &h).await["userDataInDatabase"], json!({"d": 2}));
 
-    assert_eq!(s.get(&format!("/recipe/jwt/data?sessionHandle={h}")).await, json!({"status": "OK", "userDataInJWT": {"j": 1}}));
-    assert_eq!(s.put("/recipe/jwt/data", json!({"sessionHandle": h, "userDataInJWT": {"j": 2}})).await, json!({"status": "OK"}));
+    assert_eq!(
+        s.get(&format!("/recipe/jwt/data?sessionHandle={h}")).await,
+        json!({"status": "OK", "userDataInJWT": {"j": 1}})
+    );
+    assert_eq!(
+        s.put("/recipe/jwt/data", json!({"sessionHandle": h, "userDataInJWT": {"j": 2}})).await,
+        json!({"status": "OK"})
+    );
     assert_eq!(s.get(&format!("/recipe/jwt/data?sessionHandle={h}")).await["userDataInJWT"], json!({"j": 2}));
-    let (st, text) = raw(&s, "PUT", "/recipe/jwt/data", Some(json!({"sessionHandle": h, "userDataInJWT": {"exp": 1}}))).await;
+    let (st, text) =
+        raw(&s, "PUT", "/recipe/jwt/data", Some(json!({"sessionHandle": h, "userDataInJWT": {"exp": 1}}))).await;
     assert_eq!((st, text.as_str()), (400, "The user payload contains protected field\n"));
     assert_eq!(s.get(&format!("/recipe/jwt/data?sessionHandle={h}")).await["userDataInJWT"], json!({"j": 2}));
+    // Only the DB copy changed: the existing token keeps its claims, a refresh picks up the new ones.
+    assert_eq!(verify(&s, &at(&r), false).await["session"]["userDataInJWT"], json!({"j": 1}));
+    let r2 = refresh(&s, &rt(&r)).await;
+    assert_eq!(r2["session"]["userDataInJWT"], json!({"j": 2}));
+    assert_eq!(jwt_payload(&at(&r2))["j"], 2);
 
     for path in ["/recipe/session/data", "/recipe/jwt/data"] {
         assert_eq!(s.get(&format!("{path}?sessionHandle=nope")).await["status"], "UNAUTHORISED", "{path}");
     }
-    assert_eq!(s.put("/recipe/session/data", json!({"sessionHandle": "nope", "userDataInDatabase": {}})).await["status"], "UNAUTHORISED");
-    assert_eq!(s.put("/recipe/jwt/data", json!({"sessionHandle": "nope", "userDataInJWT": {}})).await["status"], "UNAUTHORISED");
+    assert_eq!(
+        s.put("/recipe/session/data", json!({"sessionHandle": "nope", "userDataInDatabase": {}})).await["status"],
+        "UNAUTHORISED"
+    );
+    assert_eq!(
+        s.put("/recipe/jwt/data", json!({"sessionHandle": "nope", "userDataInJWT": {}})).await["status"],
+        "UNAUTHORISED"
+    );
     // Expired sessions cannot be read or written.
     s.clock.advance_ms(600_000);
-    assert_eq!(s.put("/recipe/session/data", json!({"sessionHandle": h, "userDataInDatabase": {}})).await["status"], "UNAUTHORISED");
-    assert_eq!(s.put("/recipe/jwt/data", json!({"sessionHandle": h, "userDataInJWT": {}})).await["status"], "UNAUTHORISED");
+    assert_eq!(
+        s.put("/recipe/session/data", json!({"sessionHandle": h, "userDataInDatabase": {}})).await["status"],
+        "UNAUTHORISED"
+    );
+    assert_eq!(
+        s.put("/recipe/jwt/data", json!({"sessionHandle": h, "userDataInJWT": {}})).await["status"],
+        "UNAUTHORISED"
+    );
     assert_eq!(s.get(&format!("/recipe/session/data?sessionHandle={h}")).await["status"], "UNAUTHORISED");
     s.stop().await;
 }
@@ -838,7 +984,10 @@ async fn jwks_shape_and_cache_control(b: Backend) {
     assert_eq!(kids(&keys), vec![format!("d-{START_MS}")], "one dynamic key, created on first use");
     let k = &keys[0];
     assert_eq!(keys_of(k), set(&["kty", "kid", "n", "e", "alg", "use"]));
-    assert_eq!((k["kty"].as_str(), k["alg"].as_str(), k["use"].as_str(), k["e"].as_str()), (Some("RSA"), Some("RS256"), Some("sig"), Some("AQAB")));
+    assert_eq!(
+        (k["kty"].as_str(), k["alg"].as_str(), k["use"].as_str(), k["e"].as_str()),
+        (Some("RSA"), Some("RS256"), Some("sig"), Some("AQAB"))
+    );
     let n = URL_SAFE_NO_PAD.decode(k["n"].as_str().unwrap()).unwrap();
     assert_eq!(n.len(), 256, "RSA-2048 modulus, unsigned, no padding");
     // max-age counts down to the next key creation: U - O - age = 168 h - 60 s.
@@ -848,14 +997,27 @@ async fn jwks_shape_and_cache_control(b: Backend) {
     assert_eq!(keys2, keys);
     assert_eq!(max_age(&cc), 168 * 3600 - 60 - 1000);
 
-    // The deprecated CDI endpoint returns the same keys.
+    // The deprecated CDI endpoint returns the same keys; the public JWKS ignores the tenant.
     let v = s.get("/recipe/jwt/jwks").await;
     assert_eq!(v, json!({"status": "OK", "keys": keys}));
-    // Apps have their own keys.
+    s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1"})).await;
+    assert_eq!(jwks(&s, "/t1").await.0, keys);
+    assert_eq!(raw(&s, "GET", "/t1/recipe/jwt/jwks", None).await.0, 403, "app-specific API");
+    // Apps have their own keys; concurrent first uses create one dynamic and one static key.
     s.put("/recipe/multitenancy/app/v2", json!({"appId": "other"})).await;
+    let body = |dynamic: bool| json!({"userId": "u", "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}, "useDynamicSigningKey": dynamic});
+    let (a, b2, c, d) = tokio::join!(
+        s.post("/appid-other/recipe/session", body(true)),
+        s.post("/appid-other/recipe/session", body(true)),
+        s.post("/appid-other/recipe/session", body(false)),
+        s.post("/appid-other/recipe/session", body(false)),
+    );
+    assert_eq!(kid(&at(&a)), kid(&at(&b2)));
+    assert_eq!(kid(&at(&c)), kid(&at(&d)), "one static key");
     let (other, _) = jwks(&s, "/appid-other").await;
-    assert_eq!(other.len(), 1);
+    assert_eq!(kids(&other), vec![kid(&at(&a)), kid(&at(&c))], "one dynamic key, one static key");
     assert_ne!(other[0]["n"], keys[0]["n"]);
+    assert!(!verifies_with_jwks(&at(&a), &keys), "signed with the other app's key");
     s.stop().await;
 }
 
@@ -884,7 +1046,12 @@ async fn jwt_signing(b: Backend) {
     assert!(!verifies_with_jwks(&tamper_signature(&jwt), &keys), "the verification helper really checks");
 
     // An own iss is kept; the algorithm is case-insensitive; the static key is reused.
-    let r = s.post("/recipe/jwt", json!({"payload": {"iss": "mine"}, "algorithm": "rs256", "jwksDomain": "d", "validity": 5})).await;
+    let r = s
+        .post(
+            "/recipe/jwt",
+            json!({"payload": {"iss": "mine"}, "algorithm": "rs256", "jwksDomain": "d", "validity": 5}),
+        )
+        .await;
     let jwt2 = r["jwt"].as_str().unwrap();
     assert_eq!(jwt_payload(jwt2)["iss"], "mine");
     assert_eq!(kid(jwt2), k);
@@ -900,11 +1067,22 @@ async fn jwt_signing(b: Backend) {
 
     let r = s.post("/recipe/jwt", json!({"payload": {}, "algorithm": "HS256", "jwksDomain": "d", "validity": 5})).await;
     assert_eq!(r, json!({"status": "UNSUPPORTED_ALGORITHM_ERROR"}));
-    let (st, _) = raw(&s, "POST", "/recipe/jwt", Some(json!({"payload": {}, "algorithm": "RS256", "jwksDomain": "d", "validity": 0}))).await;
+    let (st, _) = raw(
+        &s,
+        "POST",
+        "/recipe/jwt",
+        Some(json!({"payload": {}, "algorithm": "RS256", "jwksDomain": "d", "validity": 0})),
+    )
+    .await;
     assert_eq!(st, 400, "validity must be > 0");
     s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1"})).await;
-    let (st, _) =
-        raw(&s, "POST", "/t1/recipe/jwt", Some(json!({"payload": {}, "algorithm": "RS256", "jwksDomain": "d", "validity": 5}))).await;
+    let (st, _) = raw(
+        &s,
+        "POST",
+        "/t1/recipe/jwt",
+        Some(json!({"payload": {}, "algorithm": "RS256", "jwksDomain": "d", "validity": 5})),
+    )
+    .await;
     assert_eq!(st, 403, "app-specific API");
     s.stop().await;
 }
@@ -994,6 +1172,26 @@ async fn key_rotation_short_test_interval(b: Backend) {
     let (keys, _) = jwks(&s, "").await;
     assert!(keys.len() >= 3 && verifies_with_jwks(&at(&third), &keys), "{:?}", kids(&keys));
     s.stop().await;
+
+    // The SDK suites set the interval per app (0.0004 h = 1.44 s, as a string).
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let cfg = json!({"access_token_dynamic_signing_key_update_interval": "0.0004"});
+    assert_eq!(
+        s.put("/recipe/multitenancy/app/v2", json!({"appId": "fast", "coreConfig": cfg})).await["createdNew"],
+        true
+    );
+    let first = create(&s, "/appid-fast", "u", false, json!({}), json!({})).await;
+    let base_keys = jwks(&s, "").await.0;
+    assert_eq!(jwks(&s, "/appid-fast").await.0.len(), 1);
+    s.clock.advance_ms(1_500);
+    let fast = jwks(&s, "/appid-fast").await.0;
+    assert_eq!(fast.len(), 2, "the app rotated: {:?}", kids(&fast));
+    assert_eq!(jwks(&s, "").await.0, base_keys, "the public app did not");
+    let v = s
+        .post("/appid-fast/recipe/session/verify", json!({"accessToken": at(&first), "doAntiCsrfCheck": false, "enableAntiCsrf": false, "checkDatabase": true}))
+        .await;
+    assert_eq!(v["status"], "OK", "{v}");
+    s.stop().await;
 }
 
 both_backends! {
@@ -1001,6 +1199,7 @@ both_backends! {
     protected_claims_rejected => protected_claims_rejected;
     tenant_sessions => tenant_sessions;
     verify_basics => verify_basics;
+    expired_session_with_live_access_token => expired_session_with_live_access_token;
     verify_anti_csrf => verify_anti_csrf;
     verify_expiry_boundary => verify_expiry_boundary;
     verify_rejects_tampering => verify_rejects_tampering;
@@ -1011,9 +1210,11 @@ both_backends! {
     refresh_failures => refresh_failures;
     refresh_anti_csrf => refresh_anti_csrf;
     refresh_switches_key_type => refresh_switches_key_type;
+    regenerate_uses_the_stored_key_type => regenerate_uses_the_stored_key_type;
     regenerate => regenerate;
     get_session_information => get_session_information;
     remove_and_list_sessions => remove_and_list_sessions;
+    remove_input_rules => remove_input_rules;
     session_and_jwt_data => session_and_jwt_data;
     jwks_shape_and_cache_control => jwks_shape_and_cache_control;
     jwt_signing => jwt_signing;

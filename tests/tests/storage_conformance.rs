@@ -82,7 +82,11 @@ mod suite {
     }
 
     fn key(created_at: i64) -> StoredKey {
-        StoredKey { kid: format!("d-{created_at}"), value: format!("public-{created_at}|private-{created_at}"), created_at }
+        StoredKey {
+            kid: format!("d-{created_at}"),
+            value: format!("public-{created_at}|private-{created_at}"),
+            created_at,
+        }
     }
 
     fn created(keys: &[StoredKey]) -> Vec<i64> {
@@ -200,7 +204,11 @@ mod suite {
         let seen = Mutex::new(None);
         let decide = |r: &SessionRow| -> Option<SessionPatch> {
             *seen.lock().unwrap() = Some(r.clone());
-            Some(SessionPatch { refresh_token_hash_2: Some("new".into()), expires_at: Some(5_000), use_static_key: Some(true) })
+            Some(SessionPatch {
+                refresh_token_hash_2: Some("new".into()),
+                expires_at: Some(5_000),
+                use_static_key: Some(true),
+            })
         };
         let before = st.update_session_atomically(&base, "h1", &decide).await.unwrap();
         assert_eq!(before, Some(original.clone()));
@@ -281,10 +289,14 @@ mod suite {
         assert_eq!(handles(live), vec!["p-u1", "t1-u1"], "expired sessions are left out");
         let one = st.session_handles_for_users(&public_app, Some(&t1), &["u1".into()], 2_000).await.unwrap();
         assert_eq!(one, vec![(t1.clone(), "t1-u1".to_string())]);
-        let two = st.session_handles_for_users(&public_app, Some(&p), &["u1".into(), "u2".into()], 2_000).await.unwrap();
+        let two =
+            st.session_handles_for_users(&public_app, Some(&p), &["u1".into(), "u2".into()], 2_000).await.unwrap();
         assert_eq!(handles(two), vec!["p-u1", "p-u2"]);
         assert!(st.session_handles_for_users(&public_app, None, &[], 0).await.unwrap().is_empty());
-        assert_eq!(handles(st.session_handles_for_users(&app("a1"), None, &["u1".into()], 0).await.unwrap()), vec!["a1-u1"]);
+        assert_eq!(
+            handles(st.session_handles_for_users(&app("a1"), None, &["u1".into()], 0).await.unwrap()),
+            vec!["a1-u1"]
+        );
 
         // Deleting reports only rows that existed.
         let gone = st
@@ -357,11 +369,16 @@ mod suite {
         assert_eq!(keys, vec![key(2_000), key(1_000)]);
         // verify_after filters old keys from the answer (they stay stored).
         assert_eq!(created(&st.dynamic_keys_rotate(&a, 1_500, 0, None).await.unwrap().0), vec![2_000]);
-        assert_eq!(created(&st.dynamic_keys_rotate(&a, 1_000, 0, None).await.unwrap().0), vec![2_000, 1_000], "inclusive");
+        assert_eq!(
+            created(&st.dynamic_keys_rotate(&a, 1_000, 0, None).await.unwrap().0),
+            vec![2_000, 1_000],
+            "inclusive"
+        );
 
         // Many instances rotating at once insert exactly one key.
         let candidates: Vec<StoredKey> = (0..8).map(|i| key(3_000 + i)).collect();
-        let results = join_all(candidates.iter().map(|c| st.dynamic_keys_rotate(&a, 0, 2_500, Some(c))).collect()).await;
+        let results =
+            join_all(candidates.iter().map(|c| st.dynamic_keys_rotate(&a, 0, 2_500, Some(c))).collect()).await;
         let inserted: Vec<bool> = results.iter().map(|r| r.as_ref().unwrap().1).collect();
         assert_eq!(inserted.iter().filter(|x| **x).count(), 1, "{inserted:?}");
         let all = st.dynamic_keys_rotate(&a, 0, 0, None).await.unwrap().0;
@@ -386,8 +403,13 @@ mod suite {
     pub async fn static_key(st: &dyn Storage) {
         let a = AppId::public();
         assert_eq!(st.static_key_get_or_insert(&a, None).await.unwrap(), None);
-        let first = StoredKey { kid: "s-11111111-1111-4111-8111-111111111111".into(), value: "pub|priv".into(), created_at: 7 };
-        let second = StoredKey { kid: "s-22222222-2222-4222-8222-222222222222".into(), value: "pub2|priv2".into(), created_at: 8 };
+        let first =
+            StoredKey { kid: "s-11111111-1111-4111-8111-111111111111".into(), value: "pub|priv".into(), created_at: 7 };
+        let second = StoredKey {
+            kid: "s-22222222-2222-4222-8222-222222222222".into(),
+            value: "pub2|priv2".into(),
+            created_at: 8,
+        };
         assert_eq!(st.static_key_get_or_insert(&a, Some(&first)).await.unwrap(), Some(first.clone()));
         assert_eq!(st.static_key_get_or_insert(&a, Some(&second)).await.unwrap(), Some(first.clone()), "created once");
         assert_eq!(st.static_key_get_or_insert(&a, None).await.unwrap(), Some(first));
@@ -458,7 +480,10 @@ mod suite {
         // The other app is untouched.
         assert!(st.get_session(&tid("a2", "public"), "a2-public").await.unwrap().is_some());
         assert_eq!(st.dynamic_keys_rotate(&app("a2"), 0, 0, None).await.unwrap().0, vec![key(1_000)]);
-        assert_eq!(st.static_key_get_or_insert(&app("a2"), None).await.unwrap().map(|k| k.kid), Some("s-a2".to_string()));
+        assert_eq!(
+            st.static_key_get_or_insert(&app("a2"), None).await.unwrap().map(|k| k.kid),
+            Some("s-a2".to_string())
+        );
     }
 }
 

@@ -20,8 +20,11 @@ impl AppId {
     /// Parse an app id given in a request body (case-insensitive, lower-cased).
     pub fn parse(raw: &str) -> Result<Self, String> {
         let s = raw.trim().to_ascii_lowercase();
-        if !valid_id(&s) || s.starts_with("appid-") {
-            return Err("Invalid app ID".into());
+        if s.starts_with("appid-") {
+            return Err("appId must not start with 'appid-'".into());
+        }
+        if !valid_id(&s) {
+            return Err("appId can only contain letters, numbers and hyphens".into());
         }
         Ok(AppId(s))
     }
@@ -49,8 +52,14 @@ impl TenantId {
     }
     pub fn parse(raw: &str) -> Result<Self, String> {
         let s = raw.trim().to_ascii_lowercase();
-        if !valid_id(&s) || s.starts_with("appid-") || RESERVED_TENANT_IDS.contains(&s.as_str()) {
-            return Err("Invalid tenantId".into());
+        if RESERVED_TENANT_IDS.contains(&s.as_str()) {
+            return Err(format!("Cannot use '{s}' as a tenantId"));
+        }
+        if s.starts_with("appid-") {
+            return Err("tenantId must not start with 'appid-'".into());
+        }
+        if !valid_id(&s) {
+            return Err("tenantId can only contain letters, numbers and hyphens".into());
         }
         Ok(TenantId(s))
     }

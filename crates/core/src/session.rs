@@ -188,10 +188,9 @@ struct AccessTokenInfo {
     anti_csrf: Option<String>,
     exp_ms: i64,
     user_data: Map<String, Value>,
-    is_static: bool,
 }
 
-fn read_claims(payload: &Map<String, Value>, kid: Option<&str>) -> Result<AccessTokenInfo, String> {
+fn read_claims(payload: &Map<String, Value>) -> Result<AccessTokenInfo, String> {
     let s = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_string);
     let missing = || "Access token does not contain all the information. Maybe the structure has changed?".to_string();
     let handle = s("sessionHandle").ok_or_else(missing)?;
@@ -212,7 +211,6 @@ fn read_claims(payload: &Map<String, Value>, kid: Option<&str>) -> Result<Access
         anti_csrf: s("antiCsrfToken"),
         exp_ms: exp.saturating_mul(1000),
         user_data: user_claims(payload),
-        is_static: kid.map(|k| k.starts_with("s-")).unwrap_or(false),
     })
 }
 
@@ -373,7 +371,7 @@ impl Core {
         if !key.verify(parsed.signed.as_bytes(), &parsed.signature) {
             return Err("JWT verification failed".into());
         }
-        let info = read_claims(&parsed.payload, Some(kid))?;
+        let info = read_claims(&parsed.payload)?;
         if info.exp_ms < now {
             return Err("Access token expired".into());
         }
@@ -594,8 +592,7 @@ impl Core {
             Ok(p) => p,
             Err(_) => return Ok(RegenerateOutcome::Unauthorised("Invalid access token".into())),
         };
-        let kid = parsed.header.get("kid").and_then(Value::as_str);
-        let info = match read_claims(&parsed.payload, kid) {
+        let info = match read_claims(&parsed.payload) {
             Ok(i) => i,
             Err(m) => return Ok(RegenerateOutcome::Unauthorised(m)),
         };
@@ -625,7 +622,7 @@ impl Core {
         if info.exp_ms < now {
             return Ok(RegenerateOutcome::Ok { session, access_token: None });
         }
-        let key = self.signing_key(app, &cfg, row.use_static_key || info.is_static).await?;
+        let key = self.signing_key(app, &cfg, row.use_static_key).await?;
         let token = mint(
             &key,
             &Mint {

@@ -102,7 +102,7 @@ impl Core {
     /// `POST /appid-<a>/recipe/multitenancy/tenant/remove`
     pub async fn remove_tenant(&self, caller: &TenantIdentifier, tenant: TenantId) -> CoreResult<bool> {
         if !caller.tenant.is_public() {
-            return Err(forbidden("Only public tenantId can call this app specific API"));
+            return Err(forbidden("Only the public tenantId is allowed to delete a tenant"));
         }
         if tenant.is_public() {
             return Err(forbidden("Cannot delete public tenant, use remove app API instead"));
@@ -117,10 +117,16 @@ impl Core {
     /// `POST /recipe/multitenancy/app/remove`
     pub async fn remove_app(&self, caller: &TenantIdentifier, app: AppId) -> CoreResult<bool> {
         if !caller.is_base() {
-            return Err(forbidden("Only the public tenantId and public appId can remove an app"));
+            return Err(forbidden("Only the public tenantId and public appId is allowed to delete an app"));
         }
         if app.is_public() {
-            return Err(forbidden("Cannot delete the public app, use remove connectionUriDomain API instead"));
+            return Err(forbidden("Cannot delete the public app, use remove connection uri domain API instead"));
+        }
+        let others = self.storage.list_tenants().await?;
+        if others.iter().any(|t| t.id.app == app && !t.id.tenant.is_public()) {
+            return Err(forbidden(
+                "Please delete all tenants except the public tenant for this app before calling the delete API",
+            ));
         }
         let existed = self.storage.delete_app(&app).await?;
         self.invalidate_app(&app);

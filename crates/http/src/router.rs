@@ -82,9 +82,8 @@ impl Router {
         r.add("/recipe/jwt", vec![(post.clone(), JwtCreate)], App, true, true);
         r.add("/recipe/jwt/jwks", vec![(get.clone(), JwtJwks)], App, true, true);
         // Multitenancy
-        for p in ["/recipe/multitenancy/app", "/recipe/multitenancy/app/v2"] {
-            r.add(p, vec![(put.clone(), AppPut)], Management, true, true);
-        }
+        r.add("/recipe/multitenancy/app", vec![(put.clone(), AppPut)], Management, true, true);
+        r.add("/recipe/multitenancy/app/v2", vec![(put.clone(), AppPutV2)], Management, true, true);
         r.add("/recipe/multitenancy/app/remove", vec![(post.clone(), AppRemove)], Management, true, true);
         r.add("/recipe/multitenancy/app/list", vec![(get.clone(), AppList)], Management, true, true);
         r.add("/recipe/multitenancy/app/list/v2", vec![(get.clone(), AppList)], Management, true, true);
@@ -97,7 +96,7 @@ impl Router {
         );
         r.add(
             "/recipe/multitenancy/tenant/v2",
-            vec![(put.clone(), TenantPut), (get.clone(), TenantGetV2)],
+            vec![(put.clone(), TenantPutV2), (get.clone(), TenantGetV2)],
             Management,
             true,
             true,

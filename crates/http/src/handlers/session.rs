@@ -120,6 +120,13 @@ pub async fn remove(ctx: &Ctx<'_>) -> HResult {
             core.revoke_sessions_of_user(&ctx.tenant.app, scope, &user, linked).await?
         }
         (None, Some(handles)) => {
+            for flag in ["revokeAcrossAllTenants", "revokeSessionsForLinkedAccounts"] {
+                if b.has(flag)? {
+                    return Err(ApiError::BadRequest(format!(
+                        "Invalid JSON input - {flag} can only be set if userId is set"
+                    )));
+                }
+            }
             core.app(&ctx.tenant.app).await?;
             core.revoke_sessions(&ctx.tenant.app, &handles).await?
         }

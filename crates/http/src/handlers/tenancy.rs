@@ -7,20 +7,53 @@ use serde_json::{json, Value};
 use st_core::ids::{AppId, TenantId};
 use st_core::tenancy::{tenant_json_v1, tenant_json_v2, TenantUpdate};
 
-fn update_from(b: &Body) -> Result<TenantUpdate, ApiError> {
-    Ok(TenantUpdate {
+/// Factor lists must be unique and made of `[0-9a-zA-Z_.-]`.
+fn check_factors(name: &str, list: &Option<Option<Vec<String>>>) -> Result<(), ApiError> {
+    if let Some(Some(items)) = list {
+        let mut seen = std::collections::HashSet::new();
+        for f in items {
+            if !seen.insert(f) {
+                return Err(ApiError::BadRequest(format!("{name} input should not contain duplicate values")));
+            }
+            if f.is_empty() || !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-') {
+                return Err(ApiError::BadRequest(format!("{name} should contain only 0-9,a-z,A-Z,_,.,- characters")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parse a create/update body. The v2 APIs take factors only; the deprecated ones also take the
+/// recipe booleans.
+fn update_from(b: &Body, v2: bool) -> Result<TenantUpdate, ApiError> {
+    if v2 {
+        // (The reference names the last two "thirdParty" and "passwordless" in its message.)
+        for (flag, name) in [
+            ("emailPasswordEnabled", "emailPasswordEnabled"),
+            ("thirdPartyEnabled", "thirdParty"),
+            ("passwordlessEnabled", "passwordless"),
+        ] {
+            if b.has(flag)? {
+                return Err(ApiError::BadRequest(format!("{name} is not a valid input for this API")));
+            }
+        }
+    }
+    let update = TenantUpdate {
         first_factors: b.nullable_string_array("firstFactors")?,
         required_secondary_factors: b.nullable_string_array("requiredSecondaryFactors")?,
         core_config: b.opt_object("coreConfig")?,
         email_password_enabled: b.opt_bool("emailPasswordEnabled")?,
         third_party_enabled: b.opt_bool("thirdPartyEnabled")?,
         passwordless_enabled: b.opt_bool("passwordlessEnabled")?,
-    })
+    };
+    check_factors("firstFactors", &update.first_factors)?;
+    check_factors("requiredSecondaryFactors", &update.required_secondary_factors)?;
+    Ok(update)
 }
 
-pub async fn app_put(ctx: &Ctx<'_>) -> HResult {
+pub async fn app_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
     let app = AppId::parse(&ctx.body.string("appId")?).map_err(ApiError::BadRequest)?;
-    let created = ctx.state.core.create_or_update_app(&ctx.tenant, app, update_from(&ctx.body)?).await?;
+    let created = ctx.state.core.create_or_update_app(&ctx.tenant, app, update_from(&ctx.body, v2)?).await?;
     ok(json!({ "createdNew": created }))
 }
 
@@ -31,8 +64,11 @@ pub async fn app_remove(ctx: &Ctx<'_>) -> HResult {
 }
 
 pub async fn app_list(ctx: &Ctx<'_>) -> HResult {
-    if !ctx.tenant.tenant.is_public() {
-        return Err(ApiError::Forbidden("Only public tenantId can call this app specific API".into()));
+    if !ctx.tenant.tenant.is_public() || !ctx.tenant.app.is_public() {
+        return Err(ApiError::Forbidden(
+            "Only the public tenantId and public appId is allowed to list all apps associated with this connection uri domain"
+                .into(),
+        ));
     }
     let core = &ctx.state.core;
     core.app(&ctx.tenant.app).await?;
@@ -47,9 +83,9 @@ pub async fn app_list(ctx: &Ctx<'_>) -> HResult {
     ok(json!({ "apps": apps }))
 }
 
-pub async fn tenant_put(ctx: &Ctx<'_>) -> HResult {
+pub async fn tenant_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
     let tenant = TenantId::parse(&ctx.body.string("tenantId")?).map_err(ApiError::BadRequest)?;
-    let created = ctx.state.core.create_or_update_tenant(&ctx.tenant, tenant, update_from(&ctx.body)?).await?;
+    let created = ctx.state.core.create_or_update_tenant(&ctx.tenant, tenant, update_from(&ctx.body, v2)?).await?;
     ok(json!({ "createdNew": created }))
 }
 
@@ -72,7 +108,9 @@ pub async fn tenant_remove(ctx: &Ctx<'_>) -> HResult {
 
 pub async fn tenant_list(ctx: &Ctx<'_>) -> HResult {
     if !ctx.tenant.tenant.is_public() {
-        return Err(ApiError::Forbidden("Only public tenantId can call this app specific API".into()));
+        return Err(ApiError::Forbidden(
+            "Only the public tenantId is allowed to list all tenants associated with this app".into(),
+        ));
     }
     let tenants = ctx.state.core.tenants_of_app(&ctx.tenant.app).await?;
     let list: Vec<Value> = tenants.iter().map(tenant_json_v2).collect();
