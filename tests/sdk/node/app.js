@@ -16,9 +16,39 @@ const { verifySession } = require("supertokens-node/recipe/session/framework/exp
 const { middleware, errorHandler } = require("supertokens-node/framework/express");
 
 const PORT = parseInt(process.env.PORT || "3001", 10);
-const CORE = process.env.ST_CONNECTION_URI || "http://127.0.0.1:3567";
+const CORE = (process.env.ST_CONNECTION_URI || "http://127.0.0.1:3567").replace(/\/+$/, "");
 const API_KEY = process.env.ST_API_KEY;
 const API_DOMAIN = `http://localhost:${PORT}`;
+
+// Every request the SDK sends to the core (the SDK calls the global fetch at call time), kept
+// in a ring buffer so a failing flow can show the exact core exchanges (GET /test/core-calls).
+const coreCalls = [];
+let coreSeq = 0;
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (input, init = {}) => {
+    const url = typeof input === "string" ? input : input.url;
+    if (!url.startsWith(CORE)) return realFetch(input, init);
+    const seq = ++coreSeq;
+    const started = Date.now();
+    const call = { seq, method: (init.method || "GET").toUpperCase(), path: url.slice(CORE.length) };
+    if (init.body !== undefined) call.body = String(init.body);
+    const headers = new Headers(init.headers || {});
+    if (headers.get("rid")) call.rid = headers.get("rid");
+    if (headers.get("cdi-version")) call.cdiVersion = headers.get("cdi-version");
+    coreCalls.push(call);
+    if (coreCalls.length > 500) coreCalls.shift();
+    try {
+        const res = await realFetch(input, init);
+        call.status = res.status;
+        call.response = await res.clone().text();
+        return res;
+    } catch (e) {
+        call.error = String(e);
+        throw e;
+    } finally {
+        call.ms = Date.now() - started;
+    }
+};
 
 // Links "sent" by email, newest last, keyed by lower-cased email.
 const sentLinks = new Map();
@@ -154,6 +184,11 @@ app.get("/test/last-link", (req, res) => {
     const last = all[all.length - 1];
     const token = new URL(last.link).searchParams.get("token");
     res.json({ status: "OK", kind: last.kind, link: last.link, token, count: all.length });
+});
+
+app.get("/test/core-calls", (req, res) => {
+    const since = parseInt(String(req.query.since || "0"), 10);
+    res.json({ seq: coreSeq, calls: coreCalls.filter((c) => c.seq > since) });
 });
 
 app.get("/test/hello", (req, res) => res.send("ok"));

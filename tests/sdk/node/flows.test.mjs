@@ -11,6 +11,8 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 
 const APP_URL = (process.env.APP_URL || "http://127.0.0.1:3001").replace(/\/$/, "");
+// Same app, second process, pointed at a core app whose access tokens live 2 s.
+const APP_URL_SHORT = (process.env.APP_URL_SHORT || "").replace(/\/$/, "");
 const SDK = process.env.SDK || "node";
 const BACKEND = process.env.BACKEND || "memory";
 
@@ -32,7 +34,8 @@ function decodeJwtPayload(jwt) {
 }
 
 class Browser {
-    constructor(mode, trace) {
+    constructor(mode, trace, base = APP_URL) {
+        this.base = base;
         this.mode = mode; // "cookie" | "header"
         this.trace = trace;
         this.cookies = new Map(); // name -> {value, path, expires}
@@ -126,7 +129,7 @@ class Browser {
             if (ch) h["cookie"] = ch;
         }
         const started = Date.now();
-        const res = await fetch(APP_URL + path, {
+        const res = await fetch(this.base + path, {
             method,
             headers: h,
             body: body === undefined ? undefined : JSON.stringify(body),
@@ -157,7 +160,7 @@ class Browser {
         }
         const setCookies = res.headers.getSetCookie().map((c) => abbreviate(c, 90));
         this.trace.push(
-            `${method} ${path} ${body === undefined ? "" : JSON.stringify(body)}\n` +
+            `${this.base === APP_URL ? "" : "[" + this.base + "] "}${method} ${path} ${body === undefined ? "" : JSON.stringify(body)}\n` +
                 `    req headers: ${JSON.stringify(redactHeaders(h))}\n` +
                 `    -> ${res.status} (${Date.now() - started} ms) ${abbreviate(text, 600)}\n` +
                 (Object.keys(interesting).length ? `    resp headers: ${JSON.stringify(interesting)}\n` : "") +
@@ -300,8 +303,15 @@ const FLOWS = {
         assert.equal(body.user.id, userId);
         assertSessionTransport(fresh, mode);
 
+        const seqBefore = await coreSeq();
         const p = await fresh.request("GET", "/protected");
         expectStatus(p, 200, "GET /protected");
+        const verifyCalls = await coreCallsSince(seqBefore);
+        assert.deepEqual(
+            verifyCalls.map((c) => `${c.method} ${c.path}`),
+            [],
+            "GET /protected must be verified offline with the JWKS (no core call)",
+        );
         assert.equal(p.json.userId, userId);
         assert.equal(p.json.recipeUserId, userId);
         assert.equal(p.json.tenantId, "public");
@@ -361,8 +371,14 @@ const FLOWS = {
 
         // First use of the new access token: the SDK calls /recipe/session/verify, the core promotes
         // the new refresh token and returns a new access token without a parent hash.
+        const seqBefore = await coreSeq();
         const p1 = await b.request("GET", "/protected");
         expectStatus(p1, 200, "GET /protected with the refreshed access token");
+        assert.deepEqual(
+            (await coreCallsSince(seqBefore)).map((c) => `${c.method} ${c.path}`),
+            ["POST /recipe/session/verify"],
+            "first use of a refreshed access token goes through /recipe/session/verify",
+        );
         assert.equal(p1.json.userId, userId);
         const at1b = decodeJwtPayload(b.currentAccessToken());
         assert.equal(at1b.parentRefreshTokenHash1, null, "after promotion the SDK sets an access token without parent hash");
@@ -553,6 +569,36 @@ const FLOWS = {
         expectStatus(p, 200, "GET /protected after password reset");
     },
 
+    // Access token expiry (core app with access_token_validity = 2 s): 401 "try refresh token",
+    // refresh, and the session goes on.
+    async "expired-access-token"(b, mode) {
+        assert.ok(APP_URL_SHORT, "APP_URL_SHORT (app on a core app with a 2 s access-token validity) is not set");
+        const s = new Browser(mode, b.trace, APP_URL_SHORT);
+        const { userId } = await signedUp(s, "expiry");
+        const p0 = decodeJwtPayload(s.currentAccessToken());
+        assert.ok(p0.exp - p0.iat <= 2, `access_token_validity of app sdkshort is 2 s, token has exp - iat = ${p0.exp - p0.iat}`);
+        const before = s.snapshot();
+        await new Promise((r) => setTimeout(r, Math.max(0, p0.exp * 1000 - Date.now()) + 1100));
+        const e = await s.request("GET", "/protected");
+        expectStatus(e, 401, "GET /protected with an expired access token");
+        assert.match(e.text, /try refresh token/);
+        s.restore(before);
+        const edb = await s.request("GET", "/protected-db");
+        expectStatus(edb, 401, "GET /protected-db with an expired access token");
+        s.restore(before);
+        const r = await s.refresh();
+        expectStatus(r, 200, "refresh after expiry");
+        const p1 = decodeJwtPayload(s.currentAccessToken());
+        assert.ok(p1.exp > p0.exp, "the refreshed access token expires later");
+        assert.equal(p1.sessionHandle, p0.sessionHandle);
+        const ok = await s.request("GET", "/protected");
+        expectStatus(ok, 200, "GET /protected after refreshing the expired session");
+        assert.equal(ok.json.userId, userId);
+        assert.equal(ok.json.sessionHandle, p0.sessionHandle);
+        const db = await s.request("GET", "/protected-db");
+        expectStatus(db, 200, "GET /protected-db after refreshing the expired session");
+    },
+
     // Roles and permissions as claims (st-role / st-perm).
     async "roles-claims"(b) {
         const { email, userId } = await signedUp(b, "roles");
@@ -654,6 +700,39 @@ const FLOWS = {
 // runner
 // ---------------------------------------------------------------------------------------------
 
+// The app records every request its SDK sends to the core (GET /test/core-calls).
+async function coreSeq(base = APP_URL) {
+    try {
+        const r = await fetch(`${base}/test/core-calls?since=${Number.MAX_SAFE_INTEGER}`);
+        return (await r.json()).seq;
+    } catch {
+        return 0;
+    }
+}
+
+async function coreCallsSince(since) {
+    const r = await fetch(`${APP_URL}/test/core-calls?since=${since}`);
+    return (await r.json()).calls;
+}
+
+async function printCoreCalls(since, base = APP_URL) {
+    let calls;
+    try {
+        calls = (await (await fetch(`${base}/test/core-calls?since=${since}`)).json()).calls;
+    } catch (e) {
+        console.log(`  (could not fetch the SDK's core calls: ${e})`);
+        return;
+    }
+    if (base !== APP_URL && calls.length === 0) return;
+    const which = base === APP_URL ? "" : ` by the app at ${base}`;
+    console.log(`  requests the ${SDK} SDK sent to the core during this flow${which} (${calls.length}):`);
+    for (const c of calls) {
+        const head = `${c.method} ${c.path}${c.rid ? ` [rid ${c.rid}]` : ""}${c.body !== undefined ? " " + abbreviate(c.body, 500) : ""}`;
+        const tail = c.error !== undefined ? `ERROR ${c.error}` : `${c.status} ${abbreviate(c.response, 700)}`;
+        console.log(`    core: ${head}\n      -> ${tail} (${c.ms} ms)`);
+    }
+}
+
 async function main() {
     let passed = 0;
     let failed = 0;
@@ -663,6 +742,8 @@ async function main() {
             if (ONLY && !ONLY.split(",").includes(name)) continue;
             const trace = [];
             const b = new Browser(mode, trace);
+            const seq0 = await coreSeq();
+            const seqShort = APP_URL_SHORT ? await coreSeq(APP_URL_SHORT) : 0;
             const started = Date.now();
             try {
                 await fn(b, mode);
@@ -674,11 +755,12 @@ async function main() {
                 console.log(`  error: ${(e && e.stack) || e}`.split("\n").slice(0, 6).join("\n  "));
                 console.log("  HTTP exchanges of this flow (browser <-> SDK app):");
                 for (const t of trace) console.log("  " + t.trimEnd().split("\n").join("\n  "));
+                await printCoreCalls(seq0);
+                if (APP_URL_SHORT) await printCoreCalls(seqShort, APP_URL_SHORT);
             }
         }
     }
     console.log(`${SDK} ${BACKEND}: ${passed} passed, ${failed} failed (${Date.now() - t0} ms)`);
-    console.log(`${passed} passed, ${failed} failed`);
     process.exit(failed === 0 ? 0 : 1);
 }
 

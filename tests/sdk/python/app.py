@@ -4,11 +4,13 @@ Same routes as ../node/app.js. Env: ST_CONNECTION_URI, ST_API_KEY, PORT.
 Run: python app.py  (uvicorn on 127.0.0.1:$PORT)
 """
 
+import json
 import os
 import time
 from typing import Any, Dict, List
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import uvicorn
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -41,10 +43,51 @@ from supertokens_python.recipe.userroles.asyncio import (
     get_roles_for_user,
 )
 from supertokens_python.recipe.userroles.interfaces import UnknownRoleError
+from supertokens_python.querier import Querier
 
 PORT = int(os.environ.get("PORT", "3002"))
-CORE = os.environ.get("ST_CONNECTION_URI", "http://127.0.0.1:3567")
+CORE = os.environ.get("ST_CONNECTION_URI", "http://127.0.0.1:3567").rstrip("/")
 API_KEY = os.environ.get("ST_API_KEY")
+
+# Every request the SDK sends to the core, kept in a ring buffer so a failing flow can show the
+# exact core exchanges (GET /test/core-calls). The SDK funnels all core calls through
+# Querier.api_request (httpx); wrap it.
+CORE_CALLS: List[Dict[str, Any]] = []
+CORE_SEQ = 0
+_real_api_request = Querier.api_request
+
+
+async def _logged_api_request(self: Any, url: str, method: str, attempts_remaining: int, *args: Any, **kwargs: Any):
+    global CORE_SEQ
+    CORE_SEQ += 1
+    path = url[len(CORE):] if url.startswith(CORE) else url
+    params = kwargs.get("params")
+    if params:
+        path += "?" + str(httpx.QueryParams(params))  # as httpx will send them
+    call: Dict[str, Any] = {"seq": CORE_SEQ, "method": method, "path": path}
+    if kwargs.get("json") is not None:
+        call["body"] = json.dumps(kwargs["json"])
+    headers = kwargs.get("headers") or {}
+    if headers.get("rid"):
+        call["rid"] = headers["rid"]
+    if headers.get("cdi-version"):
+        call["cdiVersion"] = headers["cdi-version"]
+    CORE_CALLS.append(call)
+    del CORE_CALLS[:-500]
+    started = time.time()
+    try:
+        res = await _real_api_request(self, url, method, attempts_remaining, *args, **kwargs)
+        call["status"] = res.status_code
+        call["response"] = res.text
+        return res
+    except Exception as e:
+        call["error"] = repr(e)
+        raise
+    finally:
+        call["ms"] = int((time.time() - started) * 1000)
+
+
+Querier.api_request = _logged_api_request  # type: ignore[method-assign]
 
 # Links "sent" by email, newest last, keyed by lower-cased email.
 SENT_LINKS: Dict[str, List[Dict[str, Any]]] = {}
@@ -197,6 +240,11 @@ async def last_link(email: str = "", kind: str = ""):
         "token": token,
         "count": len(links),
     }
+
+
+@app.get("/test/core-calls")
+async def core_calls(since: int = 0):
+    return {"seq": CORE_SEQ, "calls": [c for c in CORE_CALLS if c["seq"] > since]}
 
 
 @app.get("/test/hello")

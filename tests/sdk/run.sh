@@ -1,0 +1,387 @@
+#!/usr/bin/env bash
+# End-to-end tests of the core through the official SDKs (supertokens-node, supertokens-python).
+#
+#   ST_BIN=target/debug/supertokens tests/sdk/run.sh
+#
+# Env:
+#   ST_BIN                 supertokens binary (default: <target>/debug/supertokens)
+#   ST_TEST_POSTGRES_URL   if set, also run against PostgreSQL (a fresh database is created on that
+#                          server with psql and dropped afterwards)
+#   ST_SDK_ONLY            optional: "node" or "python" to run one SDK only
+#   ST_SDK_FLOWS           optional: comma-separated flow names (see README.md)
+#   ST_SDK_KEEP_DB         optional: 1 = do not drop the PostgreSQL database at the end
+#   CARGO_TARGET_DIR       honoured (venv in <target>/sdk-venv, logs in <target>/sdk-logs)
+#
+# For each backend (memory; PostgreSQL when configured) it starts the core on a free port with an
+# API key, starts the node and the python SDK apps on their own free ports, runs each SDK's flows
+# (both SDKs at the same time, against the same core), and prints one PASS/FAIL line per flow,
+# SDK, backend and session mode. Exits non-zero if anything failed.
+set -euo pipefail
+
+START_TIME=$(date +%s)
+SDK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$SDK_DIR/../.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
+ST_BIN=${ST_BIN:-$TARGET_DIR/debug/supertokens}
+case "$ST_BIN" in /*) ;; *) ST_BIN=$PWD/$ST_BIN ;; esac
+VENV=$TARGET_DIR/sdk-venv
+LOGS=$TARGET_DIR/sdk-logs
+PG_URL=${ST_TEST_POSTGRES_URL:-}
+ONLY=${ST_SDK_ONLY:-}
+FLOWS=${ST_SDK_FLOWS:-}
+FLOW_TIMEOUT=${ST_SDK_FLOW_TIMEOUT:-300}
+
+say() { echo "sdk: $*"; }
+die() {
+    echo "sdk: error: $*" >&2
+    echo "FAIL sdk setup: $*"
+    exit 1
+}
+
+PIDS=()
+DBS=()
+cleanup() {
+    local rc=$?
+    set +e
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    PIDS=()
+    if [ "${ST_SDK_KEEP_DB:-0}" != 1 ]; then
+        for db in "${DBS[@]}"; do
+            psql "$PG_URL" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 ||
+                say "warning: could not drop database $db"
+        done
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------------------------------------
+# prerequisites and installs
+# ------------------------------------------------------------------------------------------------
+[ -x "$ST_BIN" ] || die "ST_BIN=$ST_BIN is not an executable (build it with: cargo build -p supertokens)"
+command -v python3 >/dev/null || die "python3 not found"
+if [ "$ONLY" != python ]; then
+    command -v node >/dev/null || die "node not found (the node SDK tests need node >= 18 and npm)"
+    command -v npm >/dev/null || die "npm not found"
+fi
+if [ -n "$PG_URL" ]; then
+    command -v psql >/dev/null || die "ST_TEST_POSTGRES_URL is set but psql is not installed"
+fi
+
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+
+hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+install_node() {
+    local stamp="$SDK_DIR/node/node_modules/.st-lock-stamp"
+    local want
+    want="$(hash_of "$SDK_DIR/node/package-lock.json" "$SDK_DIR/node/package.json") $(node --version)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        say "node deps up to date (package-lock.json unchanged)"
+        return
+    fi
+    say "installing node deps: npm ci"
+    (cd "$SDK_DIR/node" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error) \
+        >"$LOGS/npm-ci.log" 2>&1 || {
+        cat "$LOGS/npm-ci.log"
+        die "npm ci failed"
+    }
+    echo "$want" >"$stamp"
+}
+
+install_python() {
+    local stamp="$VENV/.st-lock-stamp"
+    local want
+    want="$(hash_of "$SDK_DIR/python/requirements.lock.txt") $(python3 --version 2>&1)"
+    if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        say "python venv up to date ($VENV)"
+        return
+    fi
+    say "creating python venv $VENV from requirements.lock.txt"
+    rm -rf "$VENV"
+    {
+        python3 -m venv "$VENV" &&
+            "$VENV/bin/pip" install --disable-pip-version-check -q --no-deps \
+                -r "$SDK_DIR/python/requirements.lock.txt" &&
+            "$VENV/bin/pip" check --disable-pip-version-check
+    } >"$LOGS/pip-install.log" 2>&1 || {
+        cat "$LOGS/pip-install.log"
+        die "creating the python venv failed"
+    }
+    echo "$want" >"$stamp"
+}
+
+t_install=$(date +%s)
+[ "$ONLY" = python ] || install_node
+[ "$ONLY" = node ] || install_python
+say "installs took $(($(date +%s) - t_install)) s"
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# http_ok URL: 0 if GET URL answers 2xx.
+http_ok() {
+    python3 - "$1" <<'PY' 2>/dev/null
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
+        sys.exit(0 if 200 <= r.status < 300 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+# wait_ready NAME PID URL LOG [SECONDS]
+wait_ready() {
+    local name=$1 pid=$2 url=$3 log=$4 secs=${5:-60}
+    local deadline=$(($(date +%s) + secs))
+    while :; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            say "$name exited before it was ready; its log ($log):"
+            tail -n 40 "$log" | sed 's/^/    /'
+            return 1
+        fi
+        if http_ok "$url"; then
+            return 0
+        fi
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            say "$name not ready after ${secs}s ($url); its log ($log):"
+            tail -n 40 "$log" | sed 's/^/    /'
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# pg_database_url BASE DBNAME: BASE with its database (path) replaced.
+pg_database_url() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+from urllib.parse import urlsplit, urlunsplit
+u = urlsplit(sys.argv[1])
+print(urlunsplit((u.scheme, u.netloc, "/" + sys.argv[2], u.query, u.fragment)))
+PY
+}
+
+# create_short_app CORE_URL: app "sdkshort" with a 2 s access-token validity.
+create_short_app() {
+    python3 - "$1" "$API_KEY" <<'PY'
+import json, sys, urllib.request
+req = urllib.request.Request(
+    sys.argv[1] + "/recipe/multitenancy/app/v2",
+    method="PUT",
+    data=json.dumps({"appId": "sdkshort", "coreConfig": {"access_token_validity": 2}}).encode(),
+    headers={"api-key": sys.argv[2], "cdi-version": "5.4", "content-type": "application/json"},
+)
+try:
+    with urllib.request.urlopen(req, timeout=10) as r:
+        body = r.read().decode()
+except urllib.error.HTTPError as e:
+    print(f"PUT /recipe/multitenancy/app/v2 -> {e.code} {e.read().decode()}")
+    sys.exit(1)
+print(f"PUT /recipe/multitenancy/app/v2 -> {r.status} {body}")
+sys.exit(0 if json.loads(body).get("status") == "OK" else 1)
+PY
+}
+
+API_KEY="sdk-test-key-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
+
+RESULTS=()  # "PASS|FAIL sdk backend passed failed seconds"
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+
+# run_backend NAME [POSTGRES_URI]
+run_backend() {
+    local backend=$1 pg_uri=${2:-}
+    local dir="$LOGS/$backend"
+    mkdir -p "$dir/core-tmp"
+    local core_port node_port py_port
+    core_port=$(free_port)
+    {
+        echo "core_config_version: 0"
+        echo "api_keys: \"$API_KEY\""
+        if [ -n "$pg_uri" ]; then echo "postgresql_connection_uri: \"$pg_uri\""; fi
+    } >"$dir/config.yaml"
+
+    say "[$backend] starting core on 127.0.0.1:$core_port"
+    "$ST_BIN" start --foreground --port="$core_port" --host=127.0.0.1 \
+        --with-config="$dir/config.yaml" --with-temp-dir="$dir/core-tmp" >"$dir/core.log" 2>&1 &
+    local core_pid=$!
+    PIDS+=("$core_pid")
+    local core_url="http://127.0.0.1:$core_port"
+    if ! wait_ready "core ($backend)" "$core_pid" "$core_url/hello" "$dir/core.log" 60; then
+        RESULTS+=("FAIL core $backend 0 1 0")
+        TOTAL_FAILED=$((TOTAL_FAILED + 1))
+        echo "FAIL core $backend start"
+        return 0
+    fi
+
+    # A second app on the same core whose access tokens live 2 s, for the expired-access-token
+    # flow (each SDK gets a second app process pointed at <core>/appid-sdkshort).
+    local short_url="$core_url/appid-sdkshort"
+    if ! create_short_app "$core_url" >"$dir/create-app.log" 2>&1; then
+        say "[$backend] could not create app 'sdkshort' (the expired-access-token flow will fail):"
+        sed 's/^/    /' "$dir/create-app.log"
+    fi
+
+    local sdks=()
+    [ "$ONLY" = python ] || sdks+=(node)
+    [ "$ONLY" = node ] || sdks+=(python)
+
+    declare -A app_pid app_port
+    local apps=()
+    for sdk in "${sdks[@]}"; do
+        apps+=("$sdk" "$sdk-short")
+    done
+    for app in "${apps[@]}"; do
+        local port url=$core_url
+        port=$(free_port)
+        app_port[$app]=$port
+        case "$app" in *-short) url=$short_url ;; esac
+        case "$app" in
+        node*)
+            (cd "$SDK_DIR/node" && PORT=$port ST_CONNECTION_URI=$url ST_API_KEY=$API_KEY \
+                exec node app.js) >"$dir/$app-app.log" 2>&1 &
+            ;;
+        python*)
+            (cd "$SDK_DIR/python" && PORT=$port ST_CONNECTION_URI=$url ST_API_KEY=$API_KEY \
+                SUPERTOKENS_TLDEXTRACT_DISABLE_HTTP=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+                exec "$VENV/bin/python" app.py) >"$dir/$app-app.log" 2>&1 &
+            ;;
+        esac
+        app_pid[$app]=$!
+        PIDS+=("${app_pid[$app]}")
+    done
+
+    declare -A runner_pid t_sdk
+    for sdk in "${sdks[@]}"; do
+        local ready=1
+        for app in "$sdk" "$sdk-short"; do
+            wait_ready "$app app ($backend)" "${app_pid[$app]}" \
+                "http://127.0.0.1:${app_port[$app]}/test/hello" "$dir/$app-app.log" 60 || ready=0
+        done
+        if [ "$ready" = 0 ]; then
+            echo "FAIL $sdk $backend app-start" >"$dir/$sdk-flows.out"
+            continue
+        fi
+        local only_args=()
+        [ -z "$FLOWS" ] || only_args=(--only "$FLOWS")
+        t_sdk[$sdk]=$(date +%s)
+        local app_env=(APP_URL="http://127.0.0.1:${app_port[$sdk]}"
+            APP_URL_SHORT="http://127.0.0.1:${app_port[$sdk-short]}" SDK=$sdk BACKEND=$backend)
+        if [ "$sdk" = node ]; then
+            (cd "$SDK_DIR/node" && exec env "${app_env[@]}" \
+                timeout "$FLOW_TIMEOUT" node flows.test.mjs "${only_args[@]}") >"$dir/node-flows.out" 2>&1 &
+        else
+            (cd "$SDK_DIR/python" && exec env "${app_env[@]}" PYTHONDONTWRITEBYTECODE=1 \
+                timeout "$FLOW_TIMEOUT" "$VENV/bin/python" flows_test.py "${only_args[@]}") \
+                >"$dir/python-flows.out" 2>&1 &
+        fi
+        runner_pid[$sdk]=$!
+        PIDS+=("${runner_pid[$sdk]}")
+    done
+
+    for sdk in "${sdks[@]}"; do
+        local rc=0 secs=0
+        if [ -n "${runner_pid[$sdk]:-}" ]; then
+            wait "${runner_pid[$sdk]}" || rc=$?
+            secs=$(($(date +%s) - ${t_sdk[$sdk]}))
+        else
+            rc=1
+        fi
+        local out="$dir/$sdk-flows.out"
+        cat "$out"
+        local p f
+        p=$(grep -c '^PASS ' "$out" || true)
+        f=$(grep -c '^FAIL ' "$out" || true)
+        if [ "$rc" -eq 124 ]; then
+            echo "FAIL $sdk $backend timeout (the flows did not finish within ${FLOW_TIMEOUT}s)"
+            f=$((f + 1))
+        elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+            echo "FAIL $sdk $backend runner (exit code $rc without a failing flow; see $out)"
+            f=$((f + 1))
+        fi
+        if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+            echo "FAIL $sdk $backend ran no flow"
+            f=1
+        fi
+        if [ "$f" -gt 0 ]; then
+            for app in "$sdk" "$sdk-short"; do
+                say "[$backend] last lines of the $app app log ($dir/$app-app.log):"
+                tail -n 20 "$dir/$app-app.log" | sed 's/^/    /'
+            done
+            say "[$backend] last lines of the core log ($dir/core.log):"
+            tail -n 30 "$dir/core.log" | sed 's/^/    /'
+            RESULTS+=("FAIL $sdk $backend $p $f $secs")
+        else
+            RESULTS+=("PASS $sdk $backend $p $f $secs")
+        fi
+        TOTAL_PASSED=$((TOTAL_PASSED + p))
+        TOTAL_FAILED=$((TOTAL_FAILED + f))
+    done
+
+    # Stop this backend's processes (the EXIT trap covers the failure paths).
+    local keep=()
+    for pid in "${PIDS[@]}"; do
+        local mine=0
+        for q in "$core_pid" "${app_pid[@]}" "${runner_pid[@]}"; do [ "$pid" = "$q" ] && mine=1; done
+        if [ "$mine" = 1 ]; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        else
+            keep+=("$pid")
+        fi
+    done
+    PIDS=("${keep[@]+"${keep[@]}"}")
+}
+
+# ------------------------------------------------------------------------------------------------
+# backends
+# ------------------------------------------------------------------------------------------------
+run_backend memory
+
+if [ -n "$PG_URL" ]; then
+    db="st_sdk_$(date +%s)_$$"
+    if psql "$PG_URL" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$db\"" >"$LOGS/psql.log" 2>&1; then
+        DBS+=("$db")
+        run_backend postgresql "$(pg_database_url "$PG_URL" "$db")"
+    else
+        cat "$LOGS/psql.log"
+        echo "FAIL sdk postgresql create-database"
+        RESULTS+=("FAIL - postgresql 0 1 0")
+        TOTAL_FAILED=$((TOTAL_FAILED + 1))
+    fi
+else
+    say "ST_TEST_POSTGRES_URL not set: PostgreSQL backend skipped"
+fi
+
+# ------------------------------------------------------------------------------------------------
+# summary
+# ------------------------------------------------------------------------------------------------
+echo
+say "summary (logs in $LOGS):"
+for r in "${RESULTS[@]}"; do
+    read -r verdict sdk backend p f secs <<<"$r"
+    printf 'sdk:   %-4s %-7s %-11s %3s passed, %s failed (%s s)\n' "$verdict" "$sdk" "$backend" "$p" "$f" "$secs"
+done
+say "total time $(($(date +%s) - START_TIME)) s"
+echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+[ "$TOTAL_FAILED" -eq 0 ]
