@@ -72,6 +72,23 @@ trap 'exit 143' TERM
 # prerequisites and installs
 # ------------------------------------------------------------------------------------------------
 [ -x "$ST_BIN" ] || die "ST_BIN=$ST_BIN is not an executable (build it with: cargo build -p supertokens)"
+# On a fresh Debian machine, install what is missing from Debian's packages (root, or sudo -n).
+apt_install() {
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    say "installing missing Debian packages: $*"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null \
+        || die "could not install $* (run as root or with passwordless sudo)"
+}
+missing=()
+command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ "$ONLY" != python ]; then
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
+fi
+[ -z "$PG_URL" ] || command -v psql >/dev/null || missing+=(postgresql-client)
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 command -v python3 >/dev/null || die "python3 not found"
 if [ "$ONLY" != python ]; then
     command -v node >/dev/null || die "node not found (the node SDK tests need node >= 18 and npm)"
