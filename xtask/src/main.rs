@@ -39,6 +39,15 @@ macro_rules! say {
     ($($arg:tt)*) => { eprintln!("xtask: {}", format_args!($($arg)*)) };
 }
 
+// Declared after `say!` so that they can use it.
+mod baseline;
+mod bench_apiversion;
+mod bench_session;
+mod bench_users;
+mod pg;
+mod util;
+mod wrk;
+
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or(&[]);
@@ -50,9 +59,7 @@ fn main() -> ExitCode {
             print_help();
             Ok(())
         }
-        Some(other) => Err(format!(
-            "unknown command `{other}` (see `cargo xtask help`)"
-        )),
+        Some(other) => Err(format!("unknown command `{other}` (see `cargo xtask help`)")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -64,10 +71,8 @@ fn main() -> ExitCode {
 }
 
 fn print_help() {
-    let benches: String = BENCHMARKS
-        .iter()
-        .map(|(name, about, _)| format!("      {name:<12} {about}\n"))
-        .collect();
+    use pg::BENCH_PG_URL_ENV;
+    let benches: String = BENCHMARKS.iter().map(|(name, about, _)| format!("      {name:<12} {about}\n")).collect();
     print!(
         "\
 cargo xtask <command>
@@ -87,6 +92,8 @@ Commands:
 Environment:
   {PG_URL_ENV}  use this PostgreSQL server instead of starting one
   {PG_BIN_ENV}         directory with initdb/pg_ctl (default: newest /usr/lib/postgresql/*/bin)
+  {BENCH_PG_URL_ENV}  PostgreSQL server for `bench session|users` (a database is created on
+                        it and dropped); default: a throw-away cluster as for `pg`
   CARGO_TARGET_DIR      honoured when locating built binaries
 "
     );
@@ -147,6 +154,12 @@ fn cmd_test(extra: &[String]) -> Result<()> {
     } else {
         say!("no executable tests/sdk/run.sh; skipping SDK tests");
     }
+    if let Some(script) = executable(&root.join("tests").join("deploy").join("run.sh")) {
+        let bin = target_dir(&root).join("debug").join("supertokens");
+        let mut cmd = Command::new(script);
+        cmd.current_dir(&root).env("ST_BIN", &bin);
+        steps.push(run_step("deploy checks", &mut cmd));
+    }
 
     drop(cluster); // tear down before printing the summary
 
@@ -157,11 +170,7 @@ fn cmd_test(extra: &[String]) -> Result<()> {
             Some(st) => format!("FAILED ({st})"),
             None => "FAILED".to_string(),
         };
-        let note = if s.note.is_empty() {
-            String::new()
-        } else {
-            format!(" — {}", s.note)
-        };
+        let note = if s.note.is_empty() { String::new() } else { format!(" — {}", s.note) };
         say!("  {:<22} {:<28} {}{note}", s.name, verdict, secs(s.elapsed));
     }
     let failed = steps.iter().filter(|s| !s.ok()).count();
@@ -179,10 +188,8 @@ fn step_cargo_test(root: &Path, url: &str, extra: &[String]) -> StepResult {
     let mut cmd = cargo(root);
     cmd.arg("test");
     // `--workspace` together with an explicit package selection would be confusing; let -p win.
-    let selects_package = extra
-        .iter()
-        .take_while(|a| *a != "--")
-        .any(|a| a.starts_with("-p") || a.starts_with("--package"));
+    let selects_package =
+        extra.iter().take_while(|a| *a != "--").any(|a| a.starts_with("-p") || a.starts_with("--package"));
     if !selects_package {
         cmd.arg("--workspace");
     }
@@ -207,9 +214,7 @@ fn step_build_supertokens(root: &Path) -> StepResult {
 fn step_sdk(root: &Path, script: &Path, url: &str) -> StepResult {
     let bin = target_dir(root).join("debug").join("supertokens");
     let mut cmd = Command::new(script);
-    cmd.current_dir(root)
-        .env(PG_URL_ENV, url)
-        .env("ST_BIN", &bin);
+    cmd.current_dir(root).env(PG_URL_ENV, url).env("ST_BIN", &bin);
     let mut res = run_step("sdk tests", &mut cmd);
     if !bin.exists() {
         res.note = format!("{} does not exist", bin.display());
@@ -219,9 +224,13 @@ fn step_sdk(root: &Path, script: &Path, url: &str) -> StepResult {
 
 /// `tests/sdk/run.sh` if it exists and is executable.
 fn sdk_script(root: &Path) -> Option<PathBuf> {
-    let p = root.join("tests").join("sdk").join("run.sh");
-    let meta = fs::metadata(&p).ok()?;
-    (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(p)
+    executable(&root.join("tests").join("sdk").join("run.sh"))
+}
+
+/// `p` if it is an executable file.
+fn executable(p: &Path) -> Option<PathBuf> {
+    let meta = fs::metadata(p).ok()?;
+    (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then(|| p.to_path_buf())
 }
 
 /// Run one step with inherited stdio, printing start/end lines and timing it.
@@ -238,12 +247,7 @@ fn run_step(name: &str, cmd: &mut Command) -> StepResult {
         Some(st) => say!("[{name}] FAILED: {st} ({})", secs(elapsed)),
         None => say!("[{name}] FAILED: {note}"),
     }
-    StepResult {
-        name: name.to_string(),
-        status,
-        elapsed,
-        note,
-    }
+    StepResult { name: name.to_string(), status, elapsed, note }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -296,26 +300,15 @@ impl PgCluster {
             ensure_postgres_os_user()?;
         }
         // When root, the `postgres` user must be able to reach the dir; $TMPDIR might not allow it.
-        let base = if as_postgres {
-            PathBuf::from("/tmp")
-        } else {
-            env::temp_dir()
-        };
+        let base = if as_postgres { PathBuf::from("/tmp") } else { env::temp_dir() };
         let dir = base.join(format!("st-pg-{}", process::id()));
         if dir.exists() {
-            fs::remove_dir_all(&dir)
-                .map_err(|e| format!("removing stale {}: {e}", dir.display()))?;
+            fs::remove_dir_all(&dir).map_err(|e| format!("removing stale {}: {e}", dir.display()))?;
         }
         fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
 
         // From here on, Drop cleans up whatever happens.
-        let mut cluster = PgCluster {
-            dir,
-            bin,
-            version,
-            port: 0,
-            as_postgres,
-        };
+        let mut cluster = PgCluster { dir, bin, version, port: 0, as_postgres };
         if as_postgres {
             let mut chown = Command::new("chown");
             chown.arg("postgres").arg(&cluster.dir);
@@ -413,11 +406,7 @@ impl PgCluster {
                         say!("port {} was taken; retrying on another port", self.port);
                         continue;
                     }
-                    return Err(format!(
-                        "{e}\n--- {} ---\n{}",
-                        self.log_file().display(),
-                        tail(&log, 30)
-                    ));
+                    return Err(format!("{e}\n--- {} ---\n{}", self.log_file().display(), tail(&log, 30)));
                 }
             }
         }
@@ -452,10 +441,7 @@ if [ -d "$dir" ]; then "$@" >/dev/null 2>&1; rm -rf -- "$dir"; fi
             .stderr(Stdio::null())
             .process_group(0);
         if let Err(e) = cmd.spawn() {
-            say!(
-                "warning: could not start cleanup watchdog ({e}); Ctrl-C may leave {} behind",
-                self.dir.display()
-            );
+            say!("warning: could not start cleanup watchdog ({e}); Ctrl-C may leave {} behind", self.dir.display());
         }
     }
 }
@@ -465,19 +451,13 @@ impl Drop for PgCluster {
         let t = Instant::now();
         if self.data_dir().join("postmaster.pid").exists() {
             let mut cmd = self.tool("pg_ctl");
-            cmd.arg("-D")
-                .arg(self.data_dir())
-                .args(["-m", "immediate", "stop"]);
+            cmd.arg("-D").arg(self.data_dir()).args(["-m", "immediate", "stop"]);
             if let Err(e) = run_quiet(&mut cmd) {
                 say!("warning: stopping PostgreSQL: {e}");
             }
         }
         match fs::remove_dir_all(&self.dir) {
-            Ok(()) => say!(
-                "PostgreSQL torn down, {} removed ({})",
-                self.dir.display(),
-                secs(t.elapsed())
-            ),
+            Ok(()) => say!("PostgreSQL torn down, {} removed ({})", self.dir.display(), secs(t.elapsed())),
             Err(e) => say!("warning: removing {}: {e}", self.dir.display()),
         }
     }
@@ -505,21 +485,10 @@ fn ensure_postgres_installed() -> Result<(PathBuf, String)> {
     };
     let install = || -> Result<()> {
         run_quiet(&mut privileged(&["apt-get", "update"]))?;
-        run_quiet(&mut privileged(&[
-            "env",
-            "DEBIAN_FRONTEND=noninteractive",
-            "apt-get",
-            "install",
-            "-y",
-            "postgresql",
-        ]))
+        run_quiet(&mut privileged(&["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "postgresql"]))
     };
     install().map_err(|e| {
-        let how = if root {
-            "as root"
-        } else {
-            "with `sudo -n` (not root)"
-        };
+        let how = if root { "as root" } else { "with `sudo -n` (not root)" };
         format!(
             "PostgreSQL server binaries (initdb) not found under /usr/lib/postgresql/*/bin and \
              installing them {how} failed: {e}\n\
@@ -527,9 +496,7 @@ fn ensure_postgres_installed() -> Result<(PathBuf, String)> {
         )
     })?;
     say!("installed PostgreSQL ({})", secs(t.elapsed()));
-    find_postgres_bin().ok_or_else(|| {
-        "installed `postgresql` but still no /usr/lib/postgresql/*/bin/initdb".into()
-    })
+    find_postgres_bin().ok_or_else(|| "installed `postgresql` but still no /usr/lib/postgresql/*/bin/initdb".into())
 }
 
 /// `$ST_PG_BIN_DIR`, else the highest-versioned `/usr/lib/postgresql/<v>/bin` containing
@@ -541,13 +508,9 @@ fn find_postgres_bin() -> Option<(PathBuf, String)> {
         if usable(&dir) {
             return Some((dir, "(from ST_PG_BIN_DIR)".into()));
         }
-        say!(
-            "warning: {PG_BIN_ENV}={} has no initdb/pg_ctl; ignoring it",
-            dir.display()
-        );
+        say!("warning: {PG_BIN_ENV}={} has no initdb/pg_ctl; ignoring it", dir.display());
     }
-    let version_key =
-        |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    let version_key = |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
     fs::read_dir("/usr/lib/postgresql")
         .ok()?
         .filter_map(|e| e.ok())
@@ -569,13 +532,7 @@ fn ensure_postgres_os_user() -> Result<()> {
         .is_ok_and(|s| s.success());
     if !exists {
         say!("creating OS user `postgres`");
-        run_quiet(Command::new("useradd").args([
-            "--system",
-            "--no-create-home",
-            "--shell",
-            "/bin/sh",
-            "postgres",
-        ]))?;
+        run_quiet(Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/bin/sh", "postgres"]))?;
     }
     Ok(())
 }
@@ -588,10 +545,7 @@ fn is_root() -> bool {
             return line.split_whitespace().nth(2) == Some("0");
         }
     }
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -602,33 +556,38 @@ fn is_root() -> bool {
 type BenchFn = fn(&[String]) -> Result<()>;
 
 /// The benchmark table: (name, one-line description, entry point). Add new benchmarks here.
-const BENCHMARKS: &[(&str, &str, BenchFn)] = &[(
-    "startup",
-    "release binary, in-memory: spawn -> first 200 on /hello, idle RSS [--runs N] [-- server args]",
-    bench_startup,
-)];
+const BENCHMARKS: &[(&str, &str, BenchFn)] = &[
+    (
+        "startup",
+        "release binary, in-memory: spawn -> first 200 on /hello, idle RSS [--runs N] [-- server args]",
+        bench_startup,
+    ),
+    (
+        "apiversion",
+        "GET /apiversion vs a bare actix-web handler, alternating [--duration 10] [--rounds 3] [--conns 64]",
+        bench_apiversion::run,
+    ),
+    (
+        "session",
+        "create/refresh/verify (memory, PostgreSQL) vs bare /sign, /verify, pgbench [--duration 10] [--conns 1,16,64] [--backends memory,postgres]",
+        bench_session::run,
+    ),
+    (
+        "users",
+        "PostgreSQL with 100k/1M users: listing latency, EXPLAIN, sign-in/sign-up vs raw bcrypt [--duration 10] [--requests 200] [--sizes 100000,1000000] [--signin-conns 2,16]",
+        bench_users::run,
+    ),
+];
 
 /// `cargo xtask bench <name> [ARGS…]`: dispatch through [`BENCHMARKS`].
 fn cmd_bench(args: &[String]) -> Result<()> {
-    let list = || {
-        BENCHMARKS
-            .iter()
-            .map(|(n, _, _)| *n)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let list = || BENCHMARKS.iter().map(|(n, _, _)| *n).collect::<Vec<_>>().join(", ");
     let Some(name) = args.first() else {
-        return Err(format!(
-            "usage: cargo xtask bench <name> [ARGS...]; benchmarks: {}",
-            list()
-        ));
+        return Err(format!("usage: cargo xtask bench <name> [ARGS...]; benchmarks: {}", list()));
     };
     match BENCHMARKS.iter().find(|(n, _, _)| n == name) {
         Some((_, _, run)) => run(&args[1..]),
-        None => Err(format!(
-            "unknown benchmark `{name}` (available: {})",
-            list()
-        )),
+        None => Err(format!("unknown benchmark `{name}` (available: {})", list())),
     }
 }
 
@@ -674,14 +633,8 @@ fn bench_startup(args: &[String]) -> Result<()> {
 
     let t = Stats::of(&ready_ms);
     let m = Stats::of(&rss_mib);
-    println!(
-        "startup to first 200 on /hello: median {:.1} ms (min {:.1}, max {:.1})",
-        t.median, t.min, t.max
-    );
-    println!(
-        "idle RSS after 1 s:             median {:.1} MiB (min {:.1}, max {:.1})",
-        m.median, m.min, m.max
-    );
+    println!("startup to first 200 on /hello: median {:.1} ms (min {:.1}, max {:.1})", t.median, t.min, t.max);
+    println!("idle RSS after 1 s:             median {:.1} MiB (min {:.1}, max {:.1})", m.median, m.min, m.max);
     println!();
     println!("| benchmark | runs | startup median | startup min-max | idle RSS median | idle RSS min-max |");
     println!("|---|---|---|---|---|---|");
@@ -694,8 +647,13 @@ fn bench_startup(args: &[String]) -> Result<()> {
 
 /// `cargo build --release -p supertokens`; returns the path of the binary.
 fn build_release_supertokens(root: &Path) -> Result<PathBuf> {
+    build_release(root, "supertokens", "supertokens")
+}
+
+/// `cargo build --release -p <package>`; returns the path of binary `bin`.
+fn build_release(root: &Path, package: &str, bin: &str) -> Result<PathBuf> {
     let mut cmd = cargo(root);
-    cmd.args(["build", "--release", "-p", "supertokens"]);
+    cmd.args(["build", "--release", "-p", package]);
     if root.join("Cargo.lock").exists() {
         cmd.arg("--locked");
     }
@@ -703,10 +661,10 @@ fn build_release_supertokens(root: &Path) -> Result<PathBuf> {
     let t = Instant::now();
     let st = cmd.status().map_err(|e| format!("running cargo: {e}"))?;
     if !st.success() {
-        return Err(format!("cargo build --release -p supertokens failed: {st}"));
+        return Err(format!("cargo build --release -p {package} failed: {st}"));
     }
     say!("release build done ({})", secs(t.elapsed()));
-    let bin = target_dir(root).join("release").join("supertokens");
+    let bin = target_dir(root).join("release").join(bin);
     if bin.is_file() {
         Ok(bin)
     } else {
@@ -714,9 +672,9 @@ fn build_release_supertokens(root: &Path) -> Result<PathBuf> {
     }
 }
 
-/// A `supertokens start --foreground` process on a free port, with its own temp dir holding a
-/// minimal `config.yaml` (in-memory storage), the `--with-temp-dir` and `server.log`
-/// (stdout+stderr). Dropping it kills the process (SIGKILL) and removes the dir.
+/// A `supertokens start --foreground` process on a free port, with its own temp dir holding its
+/// `config.yaml` (by default the minimal one: in-memory storage), the `--with-temp-dir` and
+/// `server.log` (stdout+stderr). Dropping it kills the process (SIGKILL) and removes the dir.
 struct Server {
     child: Child,
     port: u16,
@@ -728,13 +686,16 @@ impl Server {
     /// Spawn `<bin> start --foreground --port=<free> --host=127.0.0.1 --with-config=…
     /// --with-temp-dir=… EXTRA…`. Timing for [`Server::wait_ready`] starts just before spawning.
     fn spawn(bin: &Path, extra: &[String]) -> Result<Self> {
+        Self::spawn_with_config(bin, "core_config_version: 0\n", extra)
+    }
+
+    /// Like [`Server::spawn`] with `config` as the content of `config.yaml`.
+    fn spawn_with_config(bin: &Path, config_text: &str, extra: &[String]) -> Result<Self> {
         let dir = TempDir::new("st-bench")?;
         let config = dir.path().join("config.yaml");
-        fs::write(&config, "core_config_version: 0\n")
-            .map_err(|e| format!("writing {}: {e}", config.display()))?;
+        fs::write(&config, config_text).map_err(|e| format!("writing {}: {e}", config.display()))?;
         let log_path = dir.path().join("server.log");
-        let log = fs::File::create(&log_path)
-            .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
+        let log = fs::File::create(&log_path).map_err(|e| format!("creating {}: {e}", log_path.display()))?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
         let mut cmd = Command::new(bin);
@@ -750,26 +711,13 @@ impl Server {
             .stdout(log)
             .stderr(log2);
         let spawned_at = Instant::now();
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("spawning {}: {e}", bin.display()))?;
-        Ok(Server {
-            child,
-            port,
-            spawned_at,
-            dir,
-        })
+        let child = cmd.spawn().map_err(|e| format!("spawning {}: {e}", bin.display()))?;
+        Ok(Server { child, port, spawned_at, dir })
     }
 
     /// Poll `GET /hello` every 2 ms until it answers 200; returns the time since spawn.
     fn wait_ready(&mut self, timeout: Duration) -> Result<Duration> {
-        match wait_for_http_200(
-            self.port,
-            "/hello",
-            Duration::from_millis(2),
-            timeout,
-            Some(&mut self.child),
-        ) {
+        match wait_for_http_200(self.port, "/hello", Duration::from_millis(2), timeout, Some(&mut self.child)) {
             Ok(()) => Ok(self.spawned_at.elapsed()),
             Err(e) => Err(format!("{e}\n--- server log ---\n{}", self.log_tail(30))),
         }
@@ -780,11 +728,14 @@ impl Server {
         rss_kib(self.child.id())
     }
 
+    /// `http://127.0.0.1:<port><path>`.
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
     /// SIGTERM (via `kill`), wait up to 10 s, then SIGKILL. Returns the exit status.
     fn stop(mut self) -> Result<ExitStatus> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match self.child.try_wait() {
@@ -801,10 +752,7 @@ impl Server {
     }
 
     fn log_tail(&self, lines: usize) -> String {
-        tail(
-            &fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default(),
-            lines,
-        )
+        tail(&fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default(), lines)
     }
 }
 
@@ -819,8 +767,8 @@ impl Drop for Server {
 
 /// Resident set size of a process in KiB (`VmRSS` from `/proc/<pid>/status`).
 fn rss_kib(pid: u32) -> Result<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("reading /proc/{pid}/status: {e}"))?;
+    let status =
+        fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("reading /proc/{pid}/status: {e}"))?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -846,11 +794,7 @@ impl Stats {
             _ if n % 2 == 1 => v[n / 2],
             _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
         };
-        Stats {
-            median,
-            min: v.first().copied().unwrap_or(f64::NAN),
-            max: v.last().copied().unwrap_or(f64::NAN),
-        }
+        Stats { median, min: v.first().copied().unwrap_or(f64::NAN), max: v.last().copied().unwrap_or(f64::NAN) }
     }
 }
 
@@ -860,9 +804,7 @@ impl Stats {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, drop).
 fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
 /// A minimal HTTP response.
@@ -907,8 +849,7 @@ fn http_request(
     stream.set_write_timeout(Some(timeout))?;
     stream.set_nodelay(true)?;
 
-    let mut req =
-        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     for (k, v) in headers {
         let _ = write!(req, "{k}: {v}\r\n");
     }
@@ -929,10 +870,7 @@ fn http_request(
         }
         let n = stream.read(&mut chunk)?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed before end of headers",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before end of headers"));
         }
         buf.extend_from_slice(&chunk[..n]);
     };
@@ -942,24 +880,11 @@ fn http_request(
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("bad status line {status_line:?}"),
-            )
-        })?;
-    let mut resp = HttpResponse {
-        status,
-        headers: header_block.to_string(),
-        body: buf[head_end + 4..].to_vec(),
-    };
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("bad status line {status_line:?}")))?;
+    let mut resp = HttpResponse { status, headers: header_block.to_string(), body: buf[head_end + 4..].to_vec() };
 
-    let content_length = resp
-        .header("content-length")
-        .and_then(|v| v.parse::<usize>().ok());
-    let chunked = resp
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let content_length = resp.header("content-length").and_then(|v| v.parse::<usize>().ok());
+    let chunked = resp.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
     if method == "HEAD" || status == 204 || status == 304 {
         resp.body.clear();
     } else if let (Some(len), false) = (content_length, chunked) {
@@ -987,8 +912,7 @@ fn dechunk(mut raw: &[u8]) -> io::Result<Vec<u8>> {
     loop {
         let line_end = find(raw, b"\r\n").ok_or_else(bad)?;
         let size_str = String::from_utf8_lossy(&raw[..line_end]);
-        let size = usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| bad())?;
+        let size = usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16).map_err(|_| bad())?;
         raw = &raw[line_end + 2..];
         if size == 0 {
             return Ok(out);
@@ -1024,15 +948,11 @@ fn wait_for_http_200(
         };
         if let Some(c) = child.as_deref_mut() {
             if let Ok(Some(st)) = c.try_wait() {
-                return Err(format!(
-                    "server exited ({st}) before GET {path} returned 200"
-                ));
+                return Err(format!("server exited ({st}) before GET {path} returned 200"));
             }
         }
         if Instant::now() >= deadline {
-            return Err(format!(
-                "GET {path} on port {port} not 200 after {timeout:?} (last: {last})"
-            ));
+            return Err(format!("GET {path} on port {port} not 200 after {timeout:?} (last: {last})"));
         }
         thread::sleep(interval);
     }
@@ -1087,10 +1007,7 @@ fn cargo(root: &Path) -> Command {
 /// Run a command capturing its output; on failure the error includes stdout/stderr.
 fn run_quiet(cmd: &mut Command) -> Result<()> {
     let shown = show_cmd(cmd);
-    let out: Output = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("could not run `{shown}`: {e}"))?;
+    let out: Output = cmd.stdin(Stdio::null()).output().map_err(|e| format!("could not run `{shown}`: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -1120,11 +1037,7 @@ fn show_cmd(cmd: &Command) -> String {
             s.into_owned()
         }
     };
-    std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(quote)
-        .collect::<Vec<_>>()
-        .join(" ")
+    std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(quote).collect::<Vec<_>>().join(" ")
 }
 
 /// Last `n` lines of `s`, newline-terminated.

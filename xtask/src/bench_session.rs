@@ -1,0 +1,355 @@
+//! `cargo xtask bench session`: session create / refresh / verify throughput of the server
+//! (in-memory and PostgreSQL) at several concurrencies, beside ceilings measured in the same
+//! run on the same box:
+//! * bare `POST /verify` and `POST /sign` of `st-bench-baseline` (HTTP + JSON + the RS256 work
+//!   of the endpoint, nothing else);
+//! * `pgbench` running the SQL of create (INSERT INTO session_info + user_last_active upsert)
+//!   and refresh (BEGIN; SELECT … FOR UPDATE; COMMIT + upsert) on the same database, whose
+//!   tables the server's own migration created.
+//!
+//! Ratios: verify without database vs bare /verify (target ≥ 0.8); create and refresh vs the
+//! lower of their ceilings (target ≥ 0.7; /sign alone for the in-memory store).
+
+use crate::baseline::{self, BaselineServer};
+use crate::pg::BenchDb;
+use crate::util::{json_str, load_span, ratio, uptime, verdict, Flags, Table};
+use crate::wrk::{self, lua_lines, Spec, WrkResult};
+use crate::{build_release_supertokens, http_get, http_request, repo_root, Result, Server, TempDir};
+use std::fs;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const VERIFY_TARGET: f64 = 0.8;
+const WRITE_TARGET: f64 = 0.7;
+
+/// Sessions are created for `bench-user-<random 1..=CREATE_USERS>` (so the user_last_active
+/// upsert mostly updates, without every request fighting for one row).
+const CREATE_USERS: u32 = 10_000;
+
+/// Lua: a create-session body for a random user (used for the server and for baseline /sign).
+const CREATE_INIT: &str = "function init(args) math.randomseed(os.time() + tid * 7919) end";
+const CREATE_BODY: &str = r#"'{"userId":"bench-user-' .. math.random(1, 10000) .. '","userDataInJWT":{},"userDataInDatabase":{},"enableAntiCsrf":false}'"#;
+const REFRESH_BODY: &str =
+    r#"'{"refreshToken":"' .. next_item() .. '","enableAntiCsrf":false,"useDynamicSigningKey":true}'"#;
+
+fn verify_body(check_database: bool) -> String {
+    format!(
+        r#"'{{"accessToken":"' .. next_item() .. '","doAntiCsrfCheck":false,"enableAntiCsrf":false,"checkDatabase":{check_database}}}'"#
+    )
+}
+
+/// A server under test with `max_conns` pre-created sessions (tokens in `access.txt` and
+/// `refresh.txt`, one per line; session i belongs to `bench-refresh-user-<i>`).
+struct Target {
+    name: &'static str,
+    server: Server,
+    tokens: TempDir,
+}
+
+/// One measured run.
+struct Run {
+    conns: usize,
+    target: &'static str,
+    operation: &'static str,
+    result: WrkResult,
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let flags = Flags::parse("session", args, &["--duration", "--conns", "--backends"])?;
+    let duration = flags.seconds("--duration", 10)?;
+    let conns: Vec<usize> = flags.num_list("--conns", &[1, 16, 64])?;
+    let backends = flags.word_list("--backends", &["memory", "postgres"]);
+    let max_conns = conns.iter().copied().max().unwrap_or(1);
+    if conns.contains(&0) {
+        return Err("session: --conns must be positive".into());
+    }
+    if let Some(b) = backends.iter().find(|b| !["memory", "postgres"].contains(&b.as_str())) {
+        return Err(format!("session: unknown backend `{b}` (memory, postgres)"));
+    }
+
+    wrk::ensure_wrk()?;
+    let root = repo_root();
+    let server_bin = build_release_supertokens(&root)?;
+    let baseline_bin = baseline::build(&root)?;
+    let uptime_before = uptime();
+
+    let db = if backends.iter().any(|b| b == "postgres") { Some(BenchDb::create("session")?) } else { None };
+    let mut targets = Vec::new();
+    for backend in &backends {
+        let (name, config) = match (backend.as_str(), &db) {
+            ("postgres", Some(db)) => {
+                ("postgres", format!("core_config_version: 0\npostgresql_connection_uri: \"{}\"\n", db.url))
+            }
+            _ => ("memory", "core_config_version: 0\n".to_string()),
+        };
+        let mut server = Server::spawn_with_config(&server_bin, &config, &[])?;
+        server.wait_ready(Duration::from_secs(120))?;
+        say!("{name} server ready on port {}; creating {max_conns} sessions", server.port);
+        let tokens = create_sessions(&server, max_conns)?;
+        targets.push(Target { name, server, tokens });
+    }
+    let first = targets.first().ok_or("session: no backend selected")?;
+
+    // The baseline verifies the first server's tokens with that server's public keys.
+    let jwks = http_get(first.server.port, "/.well-known/jwks.json", Duration::from_secs(10))
+        .map_err(|e| format!("GET /.well-known/jwks.json: {e}"))?;
+    let jwks = String::from_utf8_lossy(&jwks.body).into_owned();
+    let baseline = BaselineServer::start(&baseline_bin, &[("ST_BENCH_JWKS", &jwks)])?;
+    let access0 = first_line(&first.tokens, "access.txt")?;
+    expect_ok(baseline.port, "/verify", &format!(r#"{{"accessToken":"{access0}","checkDatabase":false}}"#))?;
+    let baseline_access = first.tokens.path().join("access.txt");
+
+    if let Some(db) = &db {
+        db.psql(&pgbench_fixture(max_conns))?;
+    }
+
+    let mut runs: Vec<Run> = Vec::new();
+    let mut record = |conns: usize, target: &'static str, operation: &'static str, result: WrkResult| {
+        runs.push(Run { conns, target, operation, result });
+    };
+    for &c in &conns {
+        let threads = c.clamp(1, 2);
+        say!("--- {c} connection(s) ---");
+        let sign = Spec::post_lua(baseline.url("/sign"), c, duration, CREATE_INIT, CREATE_BODY);
+        record(c, "baseline", "bare /sign", wrk::run(&sign)?);
+        let verify = Spec::post_lua(
+            baseline.url("/verify"),
+            c,
+            duration,
+            &lua_lines(&baseline_access, c, threads),
+            &verify_body(false),
+        );
+        record(c, "baseline", "bare /verify", wrk::run(&verify)?);
+
+        for t in &targets {
+            let url = |p: &str| t.server.url(p);
+            let refresh_file = t.tokens.path().join("refresh.txt");
+            let access_file = t.tokens.path().join("access.txt");
+            let spec = Spec::post_lua(url("/public/recipe/session"), c, duration, CREATE_INIT, CREATE_BODY);
+            record(c, t.name, "create", wrk::run(&spec)?);
+            let spec = Spec::post_lua(
+                url("/public/recipe/session/refresh"),
+                c,
+                duration,
+                &lua_lines(&refresh_file, c, threads),
+                REFRESH_BODY,
+            );
+            record(c, t.name, "refresh", wrk::run(&spec)?);
+            for (operation, check_db) in [("verify (no db)", false), ("verify (db)", true)] {
+                let spec = Spec::post_lua(
+                    url("/recipe/session/verify"),
+                    c,
+                    duration,
+                    &lua_lines(&access_file, c, threads),
+                    &verify_body(check_db),
+                );
+                record(c, t.name, operation, wrk::run(&spec)?);
+            }
+        }
+
+        if let Some(db) = &db {
+            record(c, "pgbench", "create SQL", db.pgbench(&pgbench_create(), c, duration)?);
+            record(c, "pgbench", "refresh SQL", db.pgbench(&pgbench_refresh(), c, duration)?);
+        }
+    }
+    let uptime_after = uptime();
+
+    println!("uptime before: {uptime_before}");
+    println!("uptime after:  {uptime_after}");
+    if db.as_ref().is_some_and(BenchDb::throwaway) {
+        println!("PostgreSQL: throw-away cluster (fsync=off, synchronous_commit=off, full_page_writes=off), shared by the server and pgbench");
+    }
+    println!();
+    let mut table = Table::new(&[
+        "conns",
+        "target",
+        "operation",
+        "req/s (pgbench: TPS)",
+        "p50 ms",
+        "p99 ms",
+        "load 1m before→after",
+        "problems",
+    ]);
+    for r in &runs {
+        table.row(vec![
+            r.conns.to_string(),
+            r.target.into(),
+            r.operation.into(),
+            format!("{:.0}", r.result.rps),
+            format!("{:.2}", r.result.p50_ms),
+            format!("{:.2}", r.result.p99_ms),
+            load_span(r.result.load_before, r.result.load_after),
+            r.result.problems(),
+        ]);
+    }
+    table.print();
+
+    let rps = |c: usize, target: &str, op: &str| {
+        runs.iter().find(|r| r.conns == c && r.target == target && r.operation == op).map_or(f64::NAN, |r| r.result.rps)
+    };
+    let mut ratios = Table::new(&[
+        "backend",
+        "conns",
+        "verify (no db) / bare /verify",
+        "create / ceiling",
+        "create ceiling",
+        "refresh / ceiling",
+        "refresh ceiling",
+    ]);
+    for t in &targets {
+        for &c in &conns {
+            let sign = rps(c, "baseline", "bare /sign");
+            let ceiling = |sql_op: &str| -> (f64, String) {
+                let sql = rps(c, "pgbench", sql_op);
+                if t.name == "postgres" && sql < sign {
+                    (sql, format!("{sql:.0} (pgbench)"))
+                } else {
+                    (sign, format!("{sign:.0} (/sign)"))
+                }
+            };
+            let cell = |value: f64, ceiling: f64, target: f64| {
+                let r = value / ceiling;
+                format!("{} ({}, target ≥ {target})", ratio(value, ceiling), verdict(r, target, true))
+            };
+            let (create_ceiling, create_label) = ceiling("create SQL");
+            let (refresh_ceiling, refresh_label) = ceiling("refresh SQL");
+            ratios.row(vec![
+                t.name.into(),
+                c.to_string(),
+                cell(rps(c, t.name, "verify (no db)"), rps(c, "baseline", "bare /verify"), VERIFY_TARGET),
+                cell(rps(c, t.name, "create"), create_ceiling, WRITE_TARGET),
+                create_label,
+                cell(rps(c, t.name, "refresh"), refresh_ceiling, WRITE_TARGET),
+                refresh_label,
+            ]);
+        }
+    }
+    ratios.print();
+    Ok(())
+}
+
+/// Create `n` sessions through the server; write their tokens to `access.txt` / `refresh.txt`
+/// and check that refresh and both verifies accept the first ones.
+fn create_sessions(server: &Server, n: usize) -> Result<TempDir> {
+    let dir = TempDir::new("st-bench-tokens")?;
+    let (mut access, mut refresh) = (String::new(), String::new());
+    for i in 0..n {
+        let body = format!(
+            r#"{{"userId":"bench-refresh-user-{i}","userDataInJWT":{{}},"userDataInDatabase":{{}},"enableAntiCsrf":false}}"#
+        );
+        let answer = expect_ok(server.port, "/public/recipe/session", &body)?;
+        let token =
+            |anchor: &str| json_str(&answer, anchor, "token").ok_or_else(|| format!("no {anchor} token in {answer}"));
+        access.push_str(&token("\"accessToken\"")?);
+        access.push('\n');
+        refresh.push_str(&token("\"refreshToken\"")?);
+        refresh.push('\n');
+    }
+    fs::write(dir.path().join("access.txt"), &access).map_err(|e| e.to_string())?;
+    fs::write(dir.path().join("refresh.txt"), &refresh).map_err(|e| e.to_string())?;
+
+    let refresh0 = first_line(&dir, "refresh.txt")?;
+    let access0 = first_line(&dir, "access.txt")?;
+    for _ in 0..2 {
+        // Twice: the same (parent) refresh token must keep working, as the benchmark reuses it.
+        expect_ok(
+            server.port,
+            "/public/recipe/session/refresh",
+            &format!(r#"{{"refreshToken":"{refresh0}","enableAntiCsrf":false,"useDynamicSigningKey":true}}"#),
+        )?;
+    }
+    for check in [false, true] {
+        expect_ok(
+            server.port,
+            "/recipe/session/verify",
+            &format!(
+                r#"{{"accessToken":"{access0}","doAntiCsrfCheck":false,"enableAntiCsrf":false,"checkDatabase":{check}}}"#
+            ),
+        )?;
+    }
+    Ok(dir)
+}
+
+fn first_line(dir: &TempDir, file: &str) -> Result<String> {
+    fs::read_to_string(dir.path().join(file))
+        .map_err(|e| e.to_string())?
+        .lines()
+        .next()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{file} is empty"))
+}
+
+/// POST a JSON body; the answer must be HTTP 200 with `"status":"OK"`. Returns the body.
+fn expect_ok(port: u16, path: &str, body: &str) -> Result<String> {
+    let r = http_request(
+        port,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+        Duration::from_secs(30),
+    )
+    .map_err(|e| format!("POST {path}: {e}"))?;
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    if r.status != 200 || !text.contains("\"status\":\"OK\"") {
+        return Err(format!("POST {path} answered {}: {text}", r.status));
+    }
+    Ok(text)
+}
+
+/// Wall-clock milliseconds for the rows pgbench writes (this is a tool, not server code).
+#[allow(clippy::disallowed_methods)]
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A 64-character refresh_token_hash_2 (sha256 hex in the server).
+const HASH2: &str = "5f2c0c1e9b3a4d6e8f70112233445566778899aabbccddeeff00112233445566";
+
+/// session_info rows `pgb-r-<i>` (users `pgb-refresh-user-<i>`) that pgbench client i refreshes.
+fn pgbench_fixture(n: usize) -> String {
+    let now = now_ms();
+    format!(
+        "INSERT INTO session_info (app_id, tenant_id, session_handle, user_id, refresh_token_hash_2, \
+         session_data, expires_at, created_at_time, jwt_user_payload, use_static_key) \
+         SELECT 'public', 'public', 'pgb-r-' || i, 'pgb-refresh-user-' || i, '{HASH2}', '{{}}', {exp}, {now}, '{{}}', FALSE \
+         FROM generate_series(0, {last}) i;",
+        exp = now + 8_640_000_000,
+        last = n.saturating_sub(1),
+    )
+}
+
+/// The upsert of `touch_user_last_active` (crates/storage-postgres/src/sql.rs).
+fn last_active_upsert(user_expr: &str, now: i64) -> String {
+    format!(
+        "INSERT INTO user_last_active (app_id, user_id, last_active_time) VALUES ('public', {user_expr}, {now}) \
+         ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time;"
+    )
+}
+
+/// The SQL of session creation: `session_insert` + `last_active_upsert`, same column sizes
+/// (36-character handle, 64-character hash, `{}` payloads).
+fn pgbench_create() -> String {
+    let now = now_ms();
+    format!(
+        "\\set u random(1, {CREATE_USERS})\n\
+         INSERT INTO session_info (app_id, tenant_id, session_handle, user_id, refresh_token_hash_2, \
+         session_data, expires_at, created_at_time, jwt_user_payload, use_static_key) \
+         VALUES ('public', 'public', gen_random_uuid()::TEXT, 'bench-user-' || :u::TEXT, '{HASH2}', '{{}}', {exp}, {now}, '{{}}', FALSE);\n\
+         {upsert}\n",
+        exp = now + 8_640_000_000,
+        upsert = last_active_upsert("'bench-user-' || :u::TEXT", now),
+    )
+}
+
+/// The SQL of refreshing with a parent token: `session_select_for_update` in a transaction
+/// (no UPDATE: the row does not change) + `last_active_upsert`. Client i uses row `pgb-r-<i>`.
+fn pgbench_refresh() -> String {
+    format!(
+        "BEGIN;\n\
+         SELECT user_id, refresh_token_hash_2, session_data, expires_at, created_at_time, jwt_user_payload, use_static_key \
+         FROM session_info WHERE app_id = 'public' AND tenant_id = 'public' AND session_handle = 'pgb-r-' || :client_id::TEXT FOR UPDATE;\n\
+         COMMIT;\n\
+         {upsert}\n",
+        upsert = last_active_upsert("'pgb-refresh-user-' || :client_id::TEXT", now_ms()),
+    )
+}

@@ -1,0 +1,468 @@
+//! `cargo xtask bench users`: the server on PostgreSQL with many email-password users.
+//!
+//! 1. Seeds users through SQL (`INSERT … SELECT generate_series` into the four tables of an
+//!    email-password user, all with one bcrypt-11 hash computed once), first to the smallest
+//!    size, then up to each larger one.
+//! 2. At each size: latency (p50/p99, sequential requests) of `GET /public/users?limit=100`
+//!    ascending, descending, with `email=user12` and from a pagination token in the middle of
+//!    the set; then `EXPLAIN ANALYZE` of the listing query (a copy of the server's, see
+//!    [`listing_sql`]). Ratio largest/smallest size: target ≤ 3×.
+//! 3. Sign-in (wrk, existing credentials) and sign-up (unique e-mails) at a few client counts,
+//!    beside raw bcrypt-11 verify / hash throughput with 2 threads measured in the same run
+//!    (target ≥ 90 %); `GET /hello` p99 measured with a second, rate-limited wrk while 16
+//!    clients sign in (target < 10 ms).
+
+use crate::baseline;
+use crate::pg::BenchDb;
+use crate::util::{json_str, load1, load_span, percentile, ratio, uptime, verdict, Flags, Table};
+use crate::wrk::{self, Spec, WrkResult};
+use crate::{build_release_supertokens, http_get, http_request, repo_root, Result, Server};
+use std::fs;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "bench-password-1";
+const BCRYPT_COST: u32 = 11;
+/// time_joined of seeded user i is `T0 + 10·i` ms.
+const T0: i64 = 1_600_000_000_000;
+const PAGE: usize = 100;
+const SEARCH: &str = "user12";
+const LISTING_TARGET: f64 = 3.0;
+const HASH_TARGET: f64 = 0.9;
+const HELLO_P99_TARGET_MS: f64 = 10.0;
+
+/// Seeded user i: id (a valid UUID), e-mail.
+fn user_id(i: u64) -> String {
+    format!("{i:08x}-0000-4000-8000-{i:012x}")
+}
+
+/// The same id as a SQL expression of `i`.
+const USER_ID_SQL: &str = "lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0')";
+
+/// The server's pagination token of user i (`base64("<id>;<time_joined>")`).
+fn pagination_token(i: u64) -> String {
+    crate::util::base64(format!("{};{}", user_id(i), T0 + 10 * i as i64).as_bytes())
+}
+
+/// A listing request shape.
+#[derive(Clone, Copy)]
+struct Case {
+    name: &'static str,
+    ascending: bool,
+    search: bool,
+    /// Start after the middle user (pagination token).
+    deep: bool,
+}
+
+const CASES: [Case; 6] = [
+    Case { name: "ASC, first page", ascending: true, search: false, deep: false },
+    Case { name: "DESC, first page", ascending: false, search: false, deep: false },
+    Case { name: "ASC, email=user12", ascending: true, search: true, deep: false },
+    Case { name: "DESC, email=user12", ascending: false, search: true, deep: false },
+    Case { name: "ASC, page after the middle user", ascending: true, search: false, deep: true },
+    Case { name: "DESC, page after the middle user", ascending: false, search: false, deep: true },
+];
+
+impl Case {
+    fn path(&self, users: u64) -> String {
+        let order = if self.ascending { "ASC" } else { "DESC" };
+        let mut p = format!("/public/users?limit={PAGE}&timeJoinedOrder={order}");
+        if self.search {
+            p.push_str(&format!("&email={SEARCH}"));
+        }
+        if self.deep {
+            p.push_str(&format!("&paginationToken={}", crate::util::url_encode(&pagination_token(users / 2))));
+        }
+        p
+    }
+
+    /// `EXECUTE` arguments for the prepared copy of the listing query.
+    fn execute_args(&self, users: u64) -> String {
+        let tags = if self.search { format!("'{{{SEARCH}}}'") } else { "'{}'".into() };
+        let (after_t, after_id) = if self.deep {
+            let mid = users / 2;
+            ((T0 + 10 * mid as i64).to_string(), format!("'{}'", user_id(mid)))
+        } else {
+            ("NULL".into(), "NULL".into())
+        };
+        format!("'public', 'public', '{{}}', {tags}, '{{}}', '{{}}', {after_t}, {after_id}, {}", PAGE + 1)
+    }
+}
+
+/// Latency of one case at one size.
+struct Listing {
+    users: u64,
+    case: Case,
+    latencies_ms: Vec<f64>,
+    db_ms: f64,
+    load_before: f64,
+    load_after: f64,
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let flags = Flags::parse("users", args, &["--duration", "--requests", "--sizes", "--signin-conns"])?;
+    let duration = flags.seconds("--duration", 10)?;
+    let requests: usize = flags.num("--requests", 200)?;
+    let mut sizes: Vec<u64> = flags.num_list("--sizes", &[100_000, 1_000_000])?;
+    sizes.sort_unstable();
+    let signin_conns: Vec<usize> = flags.num_list("--signin-conns", &[2, 16])?;
+    let smallest = sizes.first().copied().unwrap_or(0);
+    if smallest < 2 * PAGE as u64 || requests == 0 {
+        return Err(format!("users: sizes must be at least {} and --requests positive", 2 * PAGE));
+    }
+    check_listing_sql_copy();
+
+    wrk::ensure_wrk()?;
+    let root = repo_root();
+    let server_bin = build_release_supertokens(&root)?;
+    let baseline_bin = baseline::build(&root)?;
+    let uptime_before = uptime();
+
+    let db = BenchDb::create("users")?;
+    let config = format!("core_config_version: 0\npostgresql_connection_uri: \"{}\"\n", db.url);
+    let mut server = Server::spawn_with_config(&server_bin, &config, &[])?;
+    server.wait_ready(Duration::from_secs(120))?;
+    say!("server ready on port {} (schema created by its migration)", server.port);
+    let hash = baseline::bcrypt_make(&baseline_bin, PASSWORD, BCRYPT_COST)?;
+
+    // Listing at each size.
+    let mut seeded = 0u64;
+    let mut seeding = Table::new(&["users after", "added", "seconds (INSERT … SELECT + VACUUM ANALYZE)"]);
+    let mut listings: Vec<Listing> = Vec::new();
+    let mut plans = String::new();
+    for &size in &sizes {
+        let t = Instant::now();
+        seed(&db, seeded + 1, size, &hash)?;
+        seeding.row(vec![size.to_string(), (size - seeded).to_string(), format!("{:.1}", t.elapsed().as_secs_f64())]);
+        seeded = size;
+        check_first_page_token(&server)?;
+        for case in CASES {
+            listings.push(measure_listing(&server, &db, case, size, requests)?);
+        }
+        for case in [CASES[0], CASES[2], CASES[5]] {
+            plans.push_str(&format!(
+                "-- {size} users, {}: EXPLAIN (ANALYZE, BUFFERS) of the listing query\n{}\n",
+                case.name,
+                explain(&db, case, size)?
+            ));
+        }
+    }
+
+    // Sign-in / sign-up against raw bcrypt.
+    let signin_prelude =
+        format!("function init(args) math.randomseed(os.time() + tid * 7919) end\nlocal users = {seeded}");
+    let signin_body =
+        format!(r#"'{{"email":"user' .. math.random(1, users) .. '@example.com","password":"{PASSWORD}"}}'"#);
+    expect_ok(
+        &server,
+        "/public/recipe/signin",
+        &format!(r#"{{"email":"user1@example.com","password":"{PASSWORD}"}}"#),
+    )?;
+    let mut hashing = Table::new(&[
+        "operation",
+        "clients",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "raw bcrypt-11/s (2 threads, same run)",
+        "ratio",
+        "target",
+        "verdict",
+        "load 1m before→after",
+        "problems",
+    ]);
+    let raw_verify = baseline::bcrypt_rate(&baseline_bin, true, 2, duration, BCRYPT_COST)?;
+    let hello = |d: u64| Spec { lua: "function delay() return 10 end".into(), ..Spec::get(server.url("/hello"), 2, d) };
+    say!("GET /hello probe while idle");
+    let hello_idle = wrk::run(&hello(duration.saturating_sub(2).max(1)))?;
+    let mut hello_busy: Option<(usize, WrkResult)> = None;
+    for &c in &signin_conns {
+        let spec = Spec {
+            timeout_s: 120,
+            ..Spec::post_lua(server.url("/public/recipe/signin"), c, duration, &signin_prelude, &signin_body)
+        };
+        let running = wrk::spawn(&spec)?;
+        let probe = if c == *signin_conns.iter().max().unwrap_or(&c) {
+            // A second, light wrk (2 connections, a request every 10 ms each) on /hello.
+            thread::sleep(Duration::from_secs(1));
+            Some(wrk::run(&hello(duration.saturating_sub(2).max(1)))?)
+        } else {
+            None
+        };
+        let r = running.finish()?;
+        if let Some(p) = probe {
+            hello_busy = Some((c, p));
+        }
+        hashing.row(hash_row("sign-in", c, &r, raw_verify));
+    }
+    let raw_hash = baseline::bcrypt_rate(&baseline_bin, false, 2, duration, BCRYPT_COST)?;
+    for &c in &signin_conns {
+        let prelude = format!(
+            "local counter = 0\nlocal function next_email()\n  counter = counter + 1\n  return 'signup-{}-{c}-' .. tid .. '-' .. counter .. '@example.com'\nend",
+            std::process::id()
+        );
+        let body = format!(r#"'{{"email":"' .. next_email() .. '","password":"{PASSWORD}"}}'"#);
+        let spec = Spec {
+            timeout_s: 120,
+            ..Spec::post_lua(server.url("/public/recipe/signup"), c, duration, &prelude, &body)
+        };
+        hashing.row(hash_row("sign-up", c, &wrk::run(&spec)?, raw_hash));
+    }
+    let rss = server.rss_kib().map(|k| k as f64 / 1024.0).unwrap_or(f64::NAN);
+    let uptime_after = uptime();
+
+    // Report.
+    println!("uptime before: {uptime_before}");
+    println!("uptime after:  {uptime_after}");
+    if db.throwaway() {
+        println!("PostgreSQL: throw-away cluster (fsync=off, synchronous_commit=off, full_page_writes=off)");
+    }
+    println!("server RSS at the end: {rss:.1} MiB");
+    println!();
+    seeding.print();
+    let mut table = Table::new(&[
+        "users",
+        "GET /public/users?limit=100",
+        "requests",
+        "p50 ms",
+        "p99 ms",
+        "query alone ms (EXPLAIN ANALYZE)",
+        "load 1m before→after",
+    ]);
+    for l in &listings {
+        table.row(vec![
+            l.users.to_string(),
+            l.case.name.into(),
+            l.latencies_ms.len().to_string(),
+            format!("{:.1}", percentile(&l.latencies_ms, 0.5)),
+            format!("{:.1}", percentile(&l.latencies_ms, 0.99)),
+            format!("{:.1}", l.db_ms),
+            load_span(l.load_before, l.load_after),
+        ]);
+    }
+    table.print();
+    if let (Some(&small), Some(&large)) = (sizes.first(), sizes.last()) {
+        let mut growth = Table::new(&[
+            "case",
+            &format!("p50 {large}/{small}"),
+            &format!("p99 {large}/{small}"),
+            "target",
+            "verdict",
+        ]);
+        for case in CASES {
+            let at = |n: u64, q: f64| {
+                listings
+                    .iter()
+                    .find(|l| l.users == n && l.case.name == case.name)
+                    .map_or(f64::NAN, |l| percentile(&l.latencies_ms, q))
+            };
+            let (p50, p99) = (at(large, 0.5) / at(small, 0.5), at(large, 0.99) / at(small, 0.99));
+            growth.row(vec![
+                case.name.into(),
+                format!("{p50:.2}×"),
+                format!("{p99:.2}×"),
+                format!("≤ {LISTING_TARGET}×"),
+                verdict(p50.max(p99), LISTING_TARGET, false).into(),
+            ]);
+        }
+        growth.print();
+    }
+    hashing.print();
+    let mut probe = Table::new(&[
+        "GET /hello (2 connections, 100 req/s each)",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "target p99",
+        "verdict",
+    ]);
+    let mut probe_row = |label: String, r: &WrkResult, judged: bool| {
+        probe.row(vec![
+            label,
+            format!("{:.0}", r.rps),
+            format!("{:.2}", r.p50_ms),
+            format!("{:.2}", r.p99_ms),
+            if judged { format!("< {HELLO_P99_TARGET_MS} ms") } else { String::new() },
+            if judged { verdict(r.p99_ms, HELLO_P99_TARGET_MS, false).into() } else { String::new() },
+        ]);
+    };
+    probe_row("idle server".into(), &hello_idle, false);
+    if let Some((c, r)) = &hello_busy {
+        probe_row(format!("while {c} clients sign in"), r, true);
+    }
+    probe.print();
+    println!("```\n{plans}```");
+    drop(server);
+    Ok(())
+}
+
+fn hash_row(operation: &str, conns: usize, r: &WrkResult, raw: f64) -> Vec<String> {
+    vec![
+        operation.into(),
+        conns.to_string(),
+        format!("{:.2}", r.rps),
+        format!("{:.0}", r.p50_ms),
+        format!("{:.0}", r.p99_ms),
+        format!("{raw:.2}"),
+        ratio(r.rps, raw),
+        format!("≥ {HASH_TARGET}"),
+        verdict(r.rps / raw, HASH_TARGET, true).into(),
+        load_span(r.load_before, r.load_after),
+        r.problems(),
+    ]
+}
+
+/// Users `from..=to`: the four rows of an email-password user each (one transaction), then
+/// `VACUUM ANALYZE` so that the planner knows the new size.
+fn seed(db: &BenchDb, from: u64, to: u64, hash: &str) -> Result<()> {
+    say!("seeding users {from}..={to}");
+    let seed = format!(
+        "SELECT i, {USER_ID_SQL} AS u, {T0} + 10 * i AS t, 'user' || i || '@example.com' AS email \
+         FROM generate_series({from}::BIGINT, {to}::BIGINT) i"
+    );
+    db.psql(&format!(
+        "BEGIN;\n\
+         CREATE TEMP TABLE seed ON COMMIT DROP AS {seed};\n\
+         INSERT INTO app_id_to_user_id (app_id, user_id, recipe_id, primary_or_recipe_user_id, \
+           is_linked_or_is_a_primary_user, time_joined, primary_or_recipe_user_time_joined) \
+           SELECT 'public', u, 'emailpassword', u, FALSE, t, t FROM seed;\n\
+         INSERT INTO all_auth_recipe_users (app_id, tenant_id, user_id, primary_or_recipe_user_id, \
+           is_linked_or_is_a_primary_user, recipe_id, time_joined, primary_or_recipe_user_time_joined) \
+           SELECT 'public', 'public', u, u, FALSE, 'emailpassword', t, t FROM seed;\n\
+         INSERT INTO emailpassword_users (app_id, user_id, email, password_hash, time_joined) \
+           SELECT 'public', u, email, '{hash}', t FROM seed;\n\
+         INSERT INTO emailpassword_user_to_tenant (app_id, tenant_id, user_id, email) \
+           SELECT 'public', 'public', u, email FROM seed;\n\
+         COMMIT;\n\
+         VACUUM ANALYZE;\n"
+    ))?;
+    let count = db.psql("SELECT count(*) FROM all_auth_recipe_users;")?;
+    say!("all_auth_recipe_users now holds {} rows", count.trim());
+    Ok(())
+}
+
+/// The first ascending page must end at user 100 and its token must be what
+/// [`pagination_token`] builds (so the deep-page token is a real server token).
+fn check_first_page_token(server: &Server) -> Result<()> {
+    let path = format!("/public/users?limit={PAGE}&timeJoinedOrder=ASC");
+    let r = http_get(server.port, &path, Duration::from_secs(120)).map_err(|e| format!("GET {path}: {e}"))?;
+    let body = String::from_utf8_lossy(&r.body);
+    let token = json_str(&body, "", "nextPaginationToken");
+    if r.status != 200 || token.as_deref() != Some(pagination_token(PAGE as u64).as_str()) {
+        return Err(format!(
+            "GET {path}: expected HTTP 200 with nextPaginationToken {} (user {PAGE}), got {} {token:?}",
+            pagination_token(PAGE as u64),
+            r.status
+        ));
+    }
+    Ok(())
+}
+
+/// `requests` sequential GETs (one connection each) of one case.
+fn measure_listing(server: &Server, db: &BenchDb, case: Case, users: u64, requests: usize) -> Result<Listing> {
+    let path = case.path(users);
+    say!("{users} users, {}: {requests} × GET {path}", case.name);
+    let load_before = load1();
+    let mut latencies_ms = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let t = Instant::now();
+        let r = http_get(server.port, &path, Duration::from_secs(120)).map_err(|e| format!("GET {path}: {e}"))?;
+        latencies_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        if i == 0 && (r.status != 200 || !String::from_utf8_lossy(&r.body).contains("\"users\":[{")) {
+            return Err(format!("GET {path}: HTTP {} {}", r.status, String::from_utf8_lossy(&r.body)));
+        }
+    }
+    let load_after = load1();
+    latencies_ms.sort_by(f64::total_cmp);
+    let db_ms = explain(db, case, users)?
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Execution Time: "))
+        .and_then(|v| v.trim_end_matches(" ms").parse().ok())
+        .unwrap_or(f64::NAN);
+    say!(
+        "  p50 {:.1} ms, p99 {:.1} ms; the query alone {db_ms:.1} ms",
+        percentile(&latencies_ms, 0.5),
+        percentile(&latencies_ms, 0.99)
+    );
+    Ok(Listing { users, case, latencies_ms, db_ms, load_before, load_after })
+}
+
+/// `EXPLAIN (ANALYZE, BUFFERS)` of the listing query prepared as the server prepares it.
+fn explain(db: &BenchDb, case: Case, users: u64) -> Result<String> {
+    db.psql(&format!(
+        "PREPARE list_users AS {};\nEXPLAIN (ANALYZE, BUFFERS) EXECUTE list_users({});\n",
+        listing_sql(case.ascending),
+        case.execute_args(users)
+    ))
+}
+
+/// Copy of the server's listing query (`list` in `UserSql::new`,
+/// crates/storage-postgres/src/users.rs), schema `public`, no prefix. Parameters: $1 app,
+/// $2 tenant, $3 recipe ids, $4 e-mail / $5 phone / $6 provider prefixes, $7/$8 the
+/// (time_joined, id) to start after, $9 limit.
+fn listing_sql(ascending: bool) -> String {
+    let email_match = |c: &str| {
+        format!("EXISTS (SELECT 1 FROM UNNEST($4::TEXT[]) p WHERE starts_with({c}, p) OR strpos({c}, '@' || p) > 0)")
+    };
+    let search = format!(
+        "(cardinality($4::TEXT[]) = 0 AND cardinality($5::TEXT[]) = 0 AND cardinality($6::TEXT[]) = 0) \
+         OR a.user_id IN ( \
+           SELECT e.user_id FROM public.emailpassword_user_to_tenant e WHERE e.app_id = a.app_id AND e.tenant_id = a.tenant_id AND {em_e} \
+           UNION SELECT l.user_id FROM public.passwordless_user_to_tenant l WHERE l.app_id = a.app_id AND l.tenant_id = a.tenant_id \
+             AND ({em_l} OR EXISTS (SELECT 1 FROM UNNEST($5::TEXT[]) p WHERE starts_with(l.phone_number, p))) \
+           UNION SELECT x.user_id FROM public.thirdparty_user_to_tenant x JOIN public.thirdparty_users u ON u.app_id = x.app_id AND u.user_id = x.user_id \
+             WHERE x.app_id = a.app_id AND x.tenant_id = a.tenant_id \
+             AND ({em_u} OR EXISTS (SELECT 1 FROM UNNEST($6::TEXT[]) p WHERE starts_with(u.third_party_id, p))) \
+           UNION SELECT w.user_id FROM public.webauthn_user_to_tenant w WHERE w.app_id = a.app_id AND w.tenant_id = a.tenant_id AND {em_w})",
+        em_e = email_match("e.email"),
+        em_l = email_match("l.email"),
+        em_u = email_match("u.email"),
+        em_w = email_match("w.email"),
+    );
+    let (dir, op) = if ascending { ("ASC", ">") } else { ("DESC", "<") };
+    format!(
+        "SELECT id, tj FROM ( \
+           SELECT DISTINCT a.primary_or_recipe_user_id::TEXT COLLATE \"C\" AS id, \
+                  a.primary_or_recipe_user_time_joined AS tj \
+           FROM public.all_auth_recipe_users a WHERE a.app_id = $1 AND a.tenant_id = $2 \
+           AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])) AND ({search}) \
+         ) s WHERE $7::BIGINT IS NULL OR (tj, id) {op} ($7::BIGINT, $8::TEXT COLLATE \"C\") \
+         ORDER BY tj {dir}, id {dir} LIMIT $9"
+    )
+}
+
+/// Warn when the server's listing query no longer looks like [`listing_sql`].
+fn check_listing_sql_copy() {
+    let path = crate::repo_root().join("crates/storage-postgres/src/users.rs");
+    let source = fs::read_to_string(&path).unwrap_or_default();
+    let fragments = [
+        "SELECT DISTINCT a.primary_or_recipe_user_id::TEXT COLLATE \\\"C\\\" AS id",
+        "WHERE $7::BIGINT IS NULL OR (tj, id) {op} ($7::BIGINT, $8::TEXT COLLATE \\\"C\\\")",
+        "ORDER BY tj {dir}, id {dir} LIMIT $9",
+        "OR a.user_id IN (",
+    ];
+    if let Some(f) = fragments.iter().find(|f| !source.contains(*f)) {
+        say!(
+            "WARNING: {} no longer contains `{f}`: the EXPLAIN below uses an outdated copy of the listing query (update listing_sql in xtask/src/bench_users.rs)",
+            path.display()
+        );
+    }
+}
+
+/// POST a JSON body; the answer must be HTTP 200 with `"status":"OK"`.
+fn expect_ok(server: &Server, path: &str, body: &str) -> Result<()> {
+    let r = http_request(
+        server.port,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+        Duration::from_secs(60),
+    )
+    .map_err(|e| format!("POST {path}: {e}"))?;
+    let text = String::from_utf8_lossy(&r.body);
+    if r.status != 200 || !text.contains("\"status\":\"OK\"") {
+        return Err(format!("POST {path} answered {}: {text}", r.status));
+    }
+    Ok(())
+}
