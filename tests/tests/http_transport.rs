@@ -126,7 +126,29 @@ async fn config_and_license(b: Backend) {
     s.stop().await;
 }
 
+async fn ip_filters(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({"ip_deny_regex": "127\\.0\\.0\\.1"})).await else { return };
+    let (st, _) = s.request("GET", "/apiversion", None, &[]).await;
+    assert_eq!(st, 403, "denied address");
+    s.stop().await;
+    let Some(s) = TestServer::spawn(b, json!({"ip_allow_regex": "10\\..*"})).await else { return };
+    assert_eq!(s.request("GET", "/apiversion", None, &[]).await.0, 403, "not in the allow list");
+    s.stop().await;
+    let Some(s) = TestServer::spawn(b, json!({"ip_allow_regex": "127\\..*|::1"})).await else { return };
+    assert_eq!(s.request("GET", "/apiversion", None, &[]).await.0, 200);
+    // Per tenant: a tenant denying loopback is refused, the public tenant is not.
+    s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1", "coreConfig": {"ip_deny_regex": "127\\..*"}}))
+        .await;
+    let body = json!({"userId":"u","enableAntiCsrf":false,"userDataInJWT":{},"userDataInDatabase":{}});
+    let (st, _) = s.request("POST", "/t1/recipe/session", Some(body.clone()), &[]).await;
+    assert_eq!(st, 403);
+    let (st, _) = s.request("POST", "/public/recipe/session", Some(body), &[]).await;
+    assert_eq!(st, 200);
+    s.stop().await;
+}
+
 both_backends! {
+    ip_filters => ip_filters;
     hello_and_errors => hello_and_errors;
     cdi_version_rules => cdi_version_rules;
     api_keys => api_keys;

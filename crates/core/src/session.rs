@@ -215,6 +215,12 @@ fn read_claims(payload: &Map<String, Value>) -> Result<AccessTokenInfo, String> 
 }
 
 impl Core {
+    /// Start-up: make sure the base app has its refresh-token key (so `key_value` is populated
+    /// from the first start, as with the reference core).
+    pub async fn init_base_app(&self) -> CoreResult<()> {
+        self.refresh_master_key(&AppId::public()).await.map(|_| ())
+    }
+
     async fn refresh_master_key(&self, app: &AppId) -> CoreResult<String> {
         let state = self.app_state(app);
         let key = state

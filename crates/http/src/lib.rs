@@ -63,6 +63,8 @@ pub struct ServerState {
     pub hello_limiter: HelloLimiter,
     pub metrics: metrics::Metrics,
     request_counter: AtomicU64,
+    /// Compiled `ip_allow_regex` / `ip_deny_regex` patterns (None = invalid pattern).
+    ip_patterns: Mutex<HashMap<String, Option<Arc<regex::Regex>>>>,
 }
 
 impl ServerState {
@@ -73,7 +75,34 @@ impl ServerState {
             config_path,
             hello_limiter: HelloLimiter::default(),
             metrics: metrics::Metrics::default(),
+            ip_patterns: Mutex::new(HashMap::new()),
             request_counter: AtomicU64::new(0),
+        }
+    }
+}
+
+impl ServerState {
+    /// A compiled, fully-anchored pattern (as Tomcat's `RemoteAddrFilter` matches the whole
+    /// address). An invalid pattern matches nothing.
+    fn ip_pattern(&self, pattern: &str) -> Option<Arc<regex::Regex>> {
+        let mut cache = self.ip_patterns.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(pattern.to_string())
+            .or_insert_with(|| regex::Regex::new(&format!("^(?:{pattern})$")).ok().map(Arc::new))
+            .clone()
+    }
+
+    /// `ip_allow_regex` / `ip_deny_regex` of the tenant (or, for an unknown tenant, of the
+    /// app's public tenant): deny wins; with an allow pattern, other addresses are refused.
+    fn ip_allowed(&self, cfg: &st_config::CoreConfig, ip: &str) -> bool {
+        if let Some(deny) = cfg.string("ip_deny_regex") {
+            if self.ip_pattern(&deny).map(|r| r.is_match(ip)).unwrap_or(false) {
+                return false;
+            }
+        }
+        match cfg.string("ip_allow_regex") {
+            Some(allow) => self.ip_pattern(&allow).map(|r| r.is_match(ip)).unwrap_or(false),
+            None => true,
         }
     }
 }
@@ -209,6 +238,18 @@ async fn route(
         Err(st_core::CoreError::TenantOrAppNotFound(_)) => None,
         Err(e) => return Err(e.into()),
     };
+    if let Some(app_cfg) = &app_cfg {
+        let tenant_cfg = match core.tenant(&tenant).await {
+            Ok(t) => t.config.clone(),
+            Err(_) => app_cfg.clone(),
+        };
+        if tenant_cfg.string("ip_allow_regex").is_some() || tenant_cfg.string("ip_deny_regex").is_some() {
+            let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+            if !state.ip_allowed(&tenant_cfg, &ip) {
+                return Err(ApiError::Forbidden("Forbidden".into()));
+            }
+        }
+    }
     if route.needs_api_key {
         if let Some(cfg) = &app_cfg {
             if !api_key_ok(req, &cfg.api_keys) {

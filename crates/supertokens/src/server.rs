@@ -107,6 +107,7 @@ async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig, 
         .map_err(|e| e.to_string())?;
     let core = Arc::new(core);
     core.sync_tenants().await.map_err(|e| format!("cannot load apps and tenants: {e}"))?;
+    core.init_base_app().await.map_err(|e| format!("cannot initialise the base app: {e}"))?;
 
     let state = actix_web::web::Data::new(st_http::ServerState::new(core.clone(), path.display().to_string()));
     let workers =

@@ -107,6 +107,9 @@ fn two_processes_share_sessions_and_rotate_keys_once_per_slot() {
     std::fs::create_dir_all(&dir).unwrap();
     let a = start(&url, &dir);
     let b = start(&url, &dir);
+    // The first start populated key_value and the base app and tenant.
+    assert!(psql(&url, "SELECT count(*) FROM key_value").trim().parse::<i64>().unwrap() >= 1);
+    assert_eq!(psql(&url, "SELECT count(*) FROM tenants WHERE app_id='public' AND tenant_id='public'").trim(), "1");
 
     // A session from A is known to B, and a refresh on B yields tokens A accepts.
     let s = create(a.1);
