@@ -415,6 +415,7 @@ async fn permission_rules(b: Backend) {
     assert_eq!(s.put("/appid-a1/recipe/multitenancy/app/v2", json!({"appId": "a1"})).await["createdNew"], false);
 
     // (method, path, body, expected status, expected text if the reference documents it, why)
+    #[allow(clippy::type_complexity)]
     let cases: Vec<(&str, &str, Option<Value>, u16, Option<&str>, &str)> = vec![
         (
             "PUT",

@@ -90,7 +90,12 @@ async fn hello_follows_database_health_without_restart() {
     }
     assert_eq!(status, 200, "/hello must recover once the database is back");
     // Real work resumes too.
-    let r = s.post("/public/recipe/session", json!({"userId":"u","enableAntiCsrf":false,"userDataInJWT":{},"userDataInDatabase":{}})).await;
+    let r = s
+        .post(
+            "/public/recipe/session",
+            json!({"userId":"u","enableAntiCsrf":false,"userDataInJWT":{},"userDataInDatabase":{}}),
+        )
+        .await;
     assert_eq!(r["status"], "OK");
     s.stop().await;
 }

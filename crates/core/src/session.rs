@@ -294,9 +294,8 @@ impl Core {
     /// `POST /<tenant>/recipe/session`
     pub async fn create_session(&self, tenant: &TenantIdentifier, input: CreateSession) -> CoreResult<NewSession> {
         check_user_payload(&input.user_data_in_jwt)?;
-        let entry = self.tenant(tenant).await?;
+        self.tenant(tenant).await?;
         let cfg = self.app_config(&tenant.app).await?;
-        let _ = entry;
         let now = self.now();
         let (primary, recipe) = self.session_user_ids(&tenant.app, &input.user_id).await?;
         let mut handle = uuid_v4(self.rng.as_ref());

@@ -57,7 +57,7 @@ fn start(db_url: &str, dir: &std::path::Path) -> Server {
         ),
     )
     .unwrap();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["start", "--foreground", "--test-mode", "--host=127.0.0.1", &format!("--port={port}")])
         .args([format!("--with-config={}", cfg.display()), format!("--with-temp-dir={}", dir.display())])
         .stdout(Stdio::null())
@@ -71,6 +71,8 @@ fn start(db_url: &str, dir: &std::path::Path) -> Server {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server did not start");
 }
 
