@@ -185,7 +185,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<ServerState
         }
     }
     let micros = started.elapsed().as_micros() as u64;
-    state.metrics.record(route_path, req.method().as_str(), response.status().as_u16(), micros);
+    state.metrics.record(route_path, req.method(), response.status().as_u16(), micros);
     tracing::debug!(
         request_id = id,
         method = %req.method(),

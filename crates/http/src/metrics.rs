@@ -29,7 +29,7 @@ impl Histogram {
     }
 }
 
-type Key = (&'static str, String, u16);
+type Key = (&'static str, &'static str, u16);
 
 #[derive(Default)]
 pub struct Metrics {
@@ -37,19 +37,24 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn record(&self, route: &'static str, method: &str, status: u16, micros: u64) {
-        if let Some(h) = self.series.read().unwrap_or_else(|p| p.into_inner()).get(&(route, method.to_string(), status))
-        {
+    pub fn record(&self, route: &'static str, method: &actix_web::http::Method, status: u16, micros: u64) {
+        use actix_web::http::Method;
+        let method: &'static str = match *method {
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::DELETE => "DELETE",
+            Method::HEAD => "HEAD",
+            Method::OPTIONS => "OPTIONS",
+            Method::PATCH => "PATCH",
+            _ => "OTHER",
+        };
+        if let Some(h) = self.series.read().unwrap_or_else(|p| p.into_inner()).get(&(route, method, status)) {
             h.observe(micros);
             return;
         }
-        let h = self
-            .series
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((route, method.to_string(), status))
-            .or_default()
-            .clone();
+        let h =
+            self.series.write().unwrap_or_else(|p| p.into_inner()).entry((route, method, status)).or_default().clone();
         h.observe(micros);
     }
 
