@@ -93,16 +93,56 @@ impl Case {
 struct Listing {
     users: u64,
     case: Case,
+    /// Sorted latencies of the completed requests.
     latencies_ms: Vec<f64>,
+    /// Why the case stopped before `--requests` requests, if it did.
+    cut_short: Option<String>,
+    /// `Execution Time` of EXPLAIN ANALYZE (NaN when it exceeded [`Limits::explain_s`]).
     db_ms: f64,
     load_before: f64,
     load_after: f64,
 }
 
+impl Listing {
+    fn p(&self, q: f64) -> f64 {
+        percentile(&self.latencies_ms, q)
+    }
+
+    /// A latency cell: the value, or why there is none.
+    fn cell(&self, q: f64, limits: &Limits) -> String {
+        if self.latencies_ms.is_empty() {
+            format!("> {} s (timed out)", limits.timeout_s)
+        } else {
+            format!("{:.1}", self.p(q))
+        }
+    }
+}
+
+/// Time limits of the listing measurements (the search query is quadratic: see the docs).
+struct Limits {
+    requests: usize,
+    /// Per request.
+    timeout_s: u64,
+    /// Per case: stop issuing requests after this long.
+    budget_s: u64,
+    /// `statement_timeout` of EXPLAIN ANALYZE; beyond it, plain EXPLAIN.
+    explain_s: u64,
+}
+
 pub fn run(args: &[String]) -> Result<()> {
-    let flags = Flags::parse("users", args, &["--duration", "--requests", "--sizes", "--signin-conns"])?;
+    let flags = Flags::parse(
+        "users",
+        args,
+        &["--duration", "--requests", "--sizes", "--signin-conns", "--timeout", "--budget"],
+    )?;
     let duration = flags.seconds("--duration", 10)?;
     let requests: usize = flags.num("--requests", 200)?;
+    let limits = Limits {
+        requests,
+        timeout_s: flags.seconds("--timeout", 30)?,
+        budget_s: flags.seconds("--budget", 300)?,
+        explain_s: 30,
+    };
     let mut sizes: Vec<u64> = flags.num_list("--sizes", &[100_000, 1_000_000])?;
     sizes.sort_unstable();
     let signin_conns: Vec<usize> = flags.num_list("--signin-conns", &[2, 16])?;
@@ -137,14 +177,12 @@ pub fn run(args: &[String]) -> Result<()> {
         seeded = size;
         check_first_page_token(&server)?;
         for case in CASES {
-            listings.push(measure_listing(&server, &db, case, size, requests)?);
-        }
-        for case in [CASES[0], CASES[2], CASES[5]] {
-            plans.push_str(&format!(
-                "-- {size} users, {}: EXPLAIN (ANALYZE, BUFFERS) of the listing query\n{}\n",
-                case.name,
-                explain(&db, case, size)?
-            ));
+            let listing = measure_listing(&server, &db, case, size, &limits)?;
+            if [0, 2, 5].iter().any(|&i| CASES[i].name == case.name) {
+                let (how, plan) = explain(&db, case, size, listing.latencies_ms.is_empty(), &limits)?;
+                plans.push_str(&format!("-- {size} users, {}: {how} of the listing query\n{plan}\n", case.name));
+            }
+            listings.push(listing);
         }
     }
 
@@ -164,18 +202,21 @@ pub fn run(args: &[String]) -> Result<()> {
         "req/s",
         "p50 ms",
         "p99 ms",
-        "raw bcrypt-11/s (2 threads, same run)",
+        "raw bcrypt-11/s, 2 threads (mean of before / after)",
         "ratio",
         "target",
         "verdict",
         "load 1m before→after",
         "problems",
     ]);
-    let raw_verify = baseline::bcrypt_rate(&baseline_bin, true, 2, duration, BCRYPT_COST)?;
+    // Raw bcrypt throughput right before and right after the server's runs (the box is shared).
+    let raw = |verify: bool| baseline::bcrypt_rate(&baseline_bin, verify, 2, duration, BCRYPT_COST);
+    let raw_verify_before = raw(true)?;
     let hello = |d: u64| Spec { lua: "function delay() return 10 end".into(), ..Spec::get(server.url("/hello"), 2, d) };
     say!("GET /hello probe while idle");
     let hello_idle = wrk::run(&hello(duration.saturating_sub(2).max(1)))?;
     let mut hello_busy: Option<(usize, WrkResult)> = None;
+    let mut signins = Vec::new();
     for &c in &signin_conns {
         let spec = Spec {
             timeout_s: 120,
@@ -193,9 +234,14 @@ pub fn run(args: &[String]) -> Result<()> {
         if let Some(p) = probe {
             hello_busy = Some((c, p));
         }
-        hashing.row(hash_row("sign-in", c, &r, raw_verify));
+        signins.push((c, r));
     }
-    let raw_hash = baseline::bcrypt_rate(&baseline_bin, false, 2, duration, BCRYPT_COST)?;
+    let raw_verify = (raw_verify_before, raw(true)?);
+    for (c, r) in &signins {
+        hashing.row(hash_row("sign-in", *c, r, raw_verify));
+    }
+    let raw_hash_before = raw(false)?;
+    let mut signups = Vec::new();
     for &c in &signin_conns {
         let prelude = format!(
             "local counter = 0\nlocal function next_email()\n  counter = counter + 1\n  return 'signup-{}-{c}-' .. tid .. '-' .. counter .. '@example.com'\nend",
@@ -206,7 +252,11 @@ pub fn run(args: &[String]) -> Result<()> {
             timeout_s: 120,
             ..Spec::post_lua(server.url("/public/recipe/signup"), c, duration, &prelude, &body)
         };
-        hashing.row(hash_row("sign-up", c, &wrk::run(&spec)?, raw_hash));
+        signups.push((c, wrk::run(&spec)?));
+    }
+    let raw_hash = (raw_hash_before, raw(false)?);
+    for (c, r) in &signups {
+        hashing.row(hash_row("sign-up", *c, r, raw_hash));
     }
     let rss = server.rss_kib().map(|k| k as f64 / 1024.0).unwrap_or(f64::NAN);
     let uptime_after = uptime();
@@ -233,10 +283,13 @@ pub fn run(args: &[String]) -> Result<()> {
         table.row(vec![
             l.users.to_string(),
             l.case.name.into(),
-            l.latencies_ms.len().to_string(),
-            format!("{:.1}", percentile(&l.latencies_ms, 0.5)),
-            format!("{:.1}", percentile(&l.latencies_ms, 0.99)),
-            format!("{:.1}", l.db_ms),
+            match &l.cut_short {
+                None => l.latencies_ms.len().to_string(),
+                Some(why) => format!("{} ({why})", l.latencies_ms.len()),
+            },
+            l.cell(0.5, &limits),
+            l.cell(0.99, &limits),
+            if l.db_ms.is_nan() { format!("> {} s", limits.explain_s) } else { format!("{:.1}", l.db_ms) },
             load_span(l.load_before, l.load_after),
         ]);
     }
@@ -251,10 +304,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ]);
         for case in CASES {
             let at = |n: u64, q: f64| {
-                listings
-                    .iter()
-                    .find(|l| l.users == n && l.case.name == case.name)
-                    .map_or(f64::NAN, |l| percentile(&l.latencies_ms, q))
+                listings.iter().find(|l| l.users == n && l.case.name == case.name).map_or(f64::NAN, |l| l.p(q))
             };
             let (p50, p99) = (at(large, 0.5) / at(small, 0.5), at(large, 0.99) / at(small, 0.99));
             growth.row(vec![
@@ -296,14 +346,16 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn hash_row(operation: &str, conns: usize, r: &WrkResult, raw: f64) -> Vec<String> {
+/// A sign-in / sign-up row; `raw` is the raw bcrypt rate (before, after) the server's runs.
+fn hash_row(operation: &str, conns: usize, r: &WrkResult, (before, after): (f64, f64)) -> Vec<String> {
+    let raw = (before + after) / 2.0;
     vec![
         operation.into(),
         conns.to_string(),
         format!("{:.2}", r.rps),
         format!("{:.0}", r.p50_ms),
         format!("{:.0}", r.p99_ms),
-        format!("{raw:.2}"),
+        format!("{raw:.2} ({before:.2} / {after:.2})"),
         ratio(r.rps, raw),
         format!("≥ {HASH_TARGET}"),
         verdict(r.rps / raw, HASH_TARGET, true).into(),
@@ -312,16 +364,23 @@ fn hash_row(operation: &str, conns: usize, r: &WrkResult, raw: f64) -> Vec<Strin
     ]
 }
 
-/// Users `from..=to`: the four rows of an email-password user each (one transaction), then
+/// Users `from..=to`: the four rows of an email-password user each, in one transaction, then
 /// `VACUUM ANALYZE` so that the planner knows the new size.
+///
+/// As superuser the foreign-key triggers are skipped (`session_replication_role = replica`;
+/// the rows are consistent by construction): on tables without statistics PostgreSQL checked
+/// each row's keys through the `(app_id)` indexes, which made 100k users take minutes.
 fn seed(db: &BenchDb, from: u64, to: u64, hash: &str) -> Result<()> {
-    say!("seeding users {from}..={to}");
+    let superuser = db.psql("SELECT rolsuper FROM pg_roles WHERE rolname = current_user;")?.trim() == "t";
+    say!("seeding users {from}..={to}{}", if superuser { "" } else { " (not superuser: with FK checks)" });
+    let skip_fk_checks = if superuser { "SET LOCAL session_replication_role = replica;" } else { "" };
     let seed = format!(
         "SELECT i, {USER_ID_SQL} AS u, {T0} + 10 * i AS t, 'user' || i || '@example.com' AS email \
          FROM generate_series({from}::BIGINT, {to}::BIGINT) i"
     );
     db.psql(&format!(
         "BEGIN;\n\
+         {skip_fk_checks}\n\
          CREATE TEMP TABLE seed ON COMMIT DROP AS {seed};\n\
          INSERT INTO app_id_to_user_id (app_id, user_id, recipe_id, primary_or_recipe_user_id, \
            is_linked_or_is_a_primary_user, time_joined, primary_or_recipe_user_time_joined) \
@@ -358,15 +417,30 @@ fn check_first_page_token(server: &Server) -> Result<()> {
     Ok(())
 }
 
-/// `requests` sequential GETs (one connection each) of one case.
-fn measure_listing(server: &Server, db: &BenchDb, case: Case, users: u64, requests: usize) -> Result<Listing> {
+/// Up to `limits.requests` sequential GETs (a new connection each) of one case, within the
+/// time budget; a request that times out ends the case (and its query is cancelled).
+fn measure_listing(server: &Server, db: &BenchDb, case: Case, users: u64, limits: &Limits) -> Result<Listing> {
     let path = case.path(users);
-    say!("{users} users, {}: {requests} × GET {path}", case.name);
+    say!("{users} users, {}: {} × GET {path}", case.name, limits.requests);
     let load_before = load1();
-    let mut latencies_ms = Vec::with_capacity(requests);
-    for i in 0..requests {
+    let started = Instant::now();
+    let mut latencies_ms = Vec::with_capacity(limits.requests);
+    let mut cut_short = None;
+    for i in 0..limits.requests {
+        if started.elapsed() > Duration::from_secs(limits.budget_s) {
+            cut_short = Some(format!("budget of {} s used up", limits.budget_s));
+            break;
+        }
         let t = Instant::now();
-        let r = http_get(server.port, &path, Duration::from_secs(120)).map_err(|e| format!("GET {path}: {e}"))?;
+        let r = match http_get(server.port, &path, Duration::from_secs(limits.timeout_s)) {
+            Ok(r) => r,
+            Err(e) => {
+                say!("  GET {path} failed after {:.1} s ({e}); cancelling its query", t.elapsed().as_secs_f64());
+                cancel_queries(db)?;
+                cut_short = Some(format!("request {} timed out after {} s", i + 1, limits.timeout_s));
+                break;
+            }
+        };
         latencies_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         if i == 0 && (r.status != 200 || !String::from_utf8_lossy(&r.body).contains("\"users\":[{")) {
             return Err(format!("GET {path}: HTTP {} {}", r.status, String::from_utf8_lossy(&r.body)));
@@ -374,26 +448,56 @@ fn measure_listing(server: &Server, db: &BenchDb, case: Case, users: u64, reques
     }
     let load_after = load1();
     latencies_ms.sort_by(f64::total_cmp);
-    let db_ms = explain(db, case, users)?
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Execution Time: "))
-        .and_then(|v| v.trim_end_matches(" ms").parse().ok())
-        .unwrap_or(f64::NAN);
+    let db_ms = if latencies_ms.is_empty() {
+        f64::NAN
+    } else {
+        explain(db, case, users, false, limits)?
+            .1
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Execution Time: "))
+            .and_then(|v| v.trim_end_matches(" ms").parse().ok())
+            .unwrap_or(f64::NAN)
+    };
     say!(
-        "  p50 {:.1} ms, p99 {:.1} ms; the query alone {db_ms:.1} ms",
+        "  {} requests, p50 {:.1} ms, p99 {:.1} ms; the query alone {db_ms:.1} ms",
+        latencies_ms.len(),
         percentile(&latencies_ms, 0.5),
         percentile(&latencies_ms, 0.99)
     );
-    Ok(Listing { users, case, latencies_ms, db_ms, load_before, load_after })
+    Ok(Listing { users, case, latencies_ms, cut_short, db_ms, load_before, load_after })
 }
 
-/// `EXPLAIN (ANALYZE, BUFFERS)` of the listing query prepared as the server prepares it.
-fn explain(db: &BenchDb, case: Case, users: u64) -> Result<String> {
-    db.psql(&format!(
-        "PREPARE list_users AS {};\nEXPLAIN (ANALYZE, BUFFERS) EXECUTE list_users({});\n",
-        listing_sql(case.ascending),
-        case.execute_args(users)
-    ))
+/// Cancel every running statement on the benchmark database but ours (the server keeps
+/// running a query whose client gave up).
+fn cancel_queries(db: &BenchDb) -> Result<()> {
+    db.psql(
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active';",
+    )
+    .map(drop)
+}
+
+/// The plan of the listing query, prepared as the server prepares it: `EXPLAIN (ANALYZE,
+/// BUFFERS)` limited to `limits.explain_s`, plain `EXPLAIN` when that is exceeded or
+/// `plain_only`. Returns (what was run, plan).
+fn explain(db: &BenchDb, case: Case, users: u64, plain_only: bool, limits: &Limits) -> Result<(String, String)> {
+    let run = |options: &str| {
+        db.psql(&format!(
+            "SET statement_timeout = '{}s';\nPREPARE list_users AS {};\nEXPLAIN {options} EXECUTE list_users({});\n",
+            limits.explain_s,
+            listing_sql(case.ascending),
+            case.execute_args(users)
+        ))
+    };
+    if !plain_only {
+        match run("(ANALYZE, BUFFERS)") {
+            Ok(plan) => return Ok(("EXPLAIN (ANALYZE, BUFFERS)".into(), plan)),
+            Err(e) if e.contains("statement timeout") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let how = format!("EXPLAIN (ANALYZE would take more than {} s)", limits.explain_s);
+    Ok((how, run("")?))
 }
 
 /// Copy of the server's listing query (`list` in `UserSql::new`,
