@@ -289,7 +289,11 @@ pub fn run(args: &[String]) -> Result<()> {
             },
             l.cell(0.5, &limits),
             l.cell(0.99, &limits),
-            if l.db_ms.is_nan() { format!("> {} s", limits.explain_s) } else { format!("{:.1}", l.db_ms) },
+            match (l.latencies_ms.is_empty(), l.db_ms.is_nan()) {
+                (true, _) => "not run (request timed out)".into(),
+                (false, true) => format!("> {} s", limits.explain_s),
+                (false, false) => format!("{:.1}", l.db_ms),
+            },
             load_span(l.load_before, l.load_after),
         ]);
     }
@@ -309,8 +313,8 @@ pub fn run(args: &[String]) -> Result<()> {
             let (p50, p99) = (at(large, 0.5) / at(small, 0.5), at(large, 0.99) / at(small, 0.99));
             growth.row(vec![
                 case.name.into(),
-                format!("{p50:.2}×"),
-                format!("{p99:.2}×"),
+                times(p50),
+                times(p99),
                 format!("≤ {LISTING_TARGET}×"),
                 verdict(p50.max(p99), LISTING_TARGET, false).into(),
             ]);
@@ -344,6 +348,15 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("```\n{plans}```");
     drop(server);
     Ok(())
+}
+
+/// `3.21×`, or `n/a` when a side timed out.
+fn times(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.2}×")
+    } else {
+        "n/a (timed out)".into()
+    }
 }
 
 /// A sign-in / sign-up row; `raw` is the raw bcrypt rate (before, after) the server's runs.

@@ -574,7 +574,7 @@ const BENCHMARKS: &[(&str, &str, BenchFn)] = &[
     ),
     (
         "users",
-        "PostgreSQL with 100k/1M users: listing latency, EXPLAIN, sign-in/sign-up vs raw bcrypt [--duration 10] [--requests 200] [--sizes 100000,1000000] [--signin-conns 2,16]",
+        "PostgreSQL with 100k/1M users: listing latency, EXPLAIN, sign-in/sign-up vs raw bcrypt [--duration 10] [--requests 200] [--sizes 100000,1000000] [--signin-conns 2,16] [--timeout 30] [--budget 300]",
         bench_users::run,
     ),
 ];
@@ -614,6 +614,7 @@ fn bench_startup(args: &[String]) -> Result<()> {
 
     let root = repo_root();
     let bin = build_release_supertokens(&root)?;
+    let uptime_before = util::uptime();
     let mut ready_ms = Vec::with_capacity(runs);
     let mut rss_mib = Vec::with_capacity(runs);
     for i in 1..=runs {
@@ -633,6 +634,8 @@ fn bench_startup(args: &[String]) -> Result<()> {
 
     let t = Stats::of(&ready_ms);
     let m = Stats::of(&rss_mib);
+    println!("uptime before: {uptime_before}");
+    println!("uptime after:  {}", util::uptime());
     println!("startup to first 200 on /hello: median {:.1} ms (min {:.1}, max {:.1})", t.median, t.min, t.max);
     println!("idle RSS after 1 s:             median {:.1} MiB (min {:.1}, max {:.1})", m.median, m.min, m.max);
     println!();
