@@ -78,14 +78,16 @@ impl Case {
 
     /// `EXECUTE` arguments for the prepared copy of the listing query.
     fn execute_args(&self, users: u64) -> String {
-        let tags = if self.search { format!("'{{{SEARCH}}}'") } else { "'{}'".into() };
-        let (after_t, after_id) = if self.deep {
+        let mut args = String::from("'public', 'public', '{}'");
+        if self.search {
+            args.push_str(&format!(", '{{{SEARCH}}}', '{{}}', '{{}}'"));
+        }
+        if self.deep {
             let mid = users / 2;
-            ((T0 + 10 * mid as i64).to_string(), format!("'{}'", user_id(mid)))
-        } else {
-            ("NULL".into(), "NULL".into())
-        };
-        format!("'public', 'public', '{{}}', {tags}, '{{}}', '{{}}', {after_t}, {after_id}, {}", PAGE + 1)
+            args.push_str(&format!(", {}, '{}'", T0 + 10 * mid as i64, user_id(mid)));
+        }
+        args.push_str(&format!(", {}", PAGE + 1));
+        args
     }
 }
 
@@ -498,7 +500,7 @@ fn explain(db: &BenchDb, case: Case, users: u64, plain_only: bool, limits: &Limi
         db.psql(&format!(
             "SET statement_timeout = '{}s';\nPREPARE list_users AS {};\nEXPLAIN {options} EXECUTE list_users({});\n",
             limits.explain_s,
-            listing_sql(case.ascending),
+            listing_sql(case.ascending, case.deep, case.search),
             case.execute_args(users)
         ))
     };
@@ -514,37 +516,51 @@ fn explain(db: &BenchDb, case: Case, users: u64, plain_only: bool, limits: &Limi
 }
 
 /// Copy of the server's listing query (`list` in `UserSql::new`,
-/// crates/storage-postgres/src/users.rs), schema `public`, no prefix. Parameters: $1 app,
-/// $2 tenant, $3 recipe ids, $4 e-mail / $5 phone / $6 provider prefixes, $7/$8 the
-/// (time_joined, id) to start after, $9 limit.
-fn listing_sql(ascending: bool) -> String {
+/// crates/storage-postgres/src/users.rs), schema `public`, no prefix. The server prepares one
+/// statement per (order, cursor, search) combination; parameters: $1 app, $2 tenant, $3 recipe
+/// ids, then $4 e-mail / $5 phone / $6 provider prefixes when searching, then the
+/// (time_joined, id) to start after when paging, then the limit.
+fn listing_sql(ascending: bool, cursor: bool, searching: bool) -> String {
     let email_match = |c: &str| {
         format!("EXISTS (SELECT 1 FROM UNNEST($4::TEXT[]) p WHERE starts_with({c}, p) OR strpos({c}, '@' || p) > 0)")
     };
     let search = format!(
-        "(cardinality($4::TEXT[]) = 0 AND cardinality($5::TEXT[]) = 0 AND cardinality($6::TEXT[]) = 0) \
-         OR a.user_id IN ( \
-           SELECT e.user_id FROM public.emailpassword_user_to_tenant e WHERE e.app_id = a.app_id AND e.tenant_id = a.tenant_id AND {em_e} \
-           UNION SELECT l.user_id FROM public.passwordless_user_to_tenant l WHERE l.app_id = a.app_id AND l.tenant_id = a.tenant_id \
+        "a.user_id IN ( \
+           SELECT e.user_id FROM public.emailpassword_user_to_tenant e WHERE e.app_id = $1 AND e.tenant_id = $2 AND {em_e} \
+           UNION SELECT l.user_id FROM public.passwordless_user_to_tenant l WHERE l.app_id = $1 AND l.tenant_id = $2 \
              AND ({em_l} OR EXISTS (SELECT 1 FROM UNNEST($5::TEXT[]) p WHERE starts_with(l.phone_number, p))) \
            UNION SELECT x.user_id FROM public.thirdparty_user_to_tenant x JOIN public.thirdparty_users u ON u.app_id = x.app_id AND u.user_id = x.user_id \
-             WHERE x.app_id = a.app_id AND x.tenant_id = a.tenant_id \
+             WHERE x.app_id = $1 AND x.tenant_id = $2 \
              AND ({em_u} OR EXISTS (SELECT 1 FROM UNNEST($6::TEXT[]) p WHERE starts_with(u.third_party_id, p))) \
-           UNION SELECT w.user_id FROM public.webauthn_user_to_tenant w WHERE w.app_id = a.app_id AND w.tenant_id = a.tenant_id AND {em_w})",
+           UNION SELECT w.user_id FROM public.webauthn_user_to_tenant w WHERE w.app_id = $1 AND w.tenant_id = $2 AND {em_w})",
         em_e = email_match("e.email"),
         em_l = email_match("l.email"),
         em_u = email_match("u.email"),
         em_w = email_match("w.email"),
     );
     let (dir, op) = if ascending { ("ASC", ">") } else { ("DESC", "<") };
+    let mut next = 4;
+    let mut search_clause = String::new();
+    if searching {
+        search_clause = format!(" AND {search}");
+        next = 7;
+    }
+    let mut cursor_clause = String::new();
+    if cursor {
+        cursor_clause = format!(
+            " AND (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) {op} (${}::BIGINT, (${}::TEXT)::CHAR(36))",
+            next,
+            next + 1
+        );
+        next += 2;
+    }
     format!(
-        "SELECT id, tj FROM ( \
-           SELECT DISTINCT a.primary_or_recipe_user_id::TEXT COLLATE \"C\" AS id, \
-                  a.primary_or_recipe_user_time_joined AS tj \
-           FROM public.all_auth_recipe_users a WHERE a.app_id = $1 AND a.tenant_id = $2 \
-           AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])) AND ({search}) \
-         ) s WHERE $7::BIGINT IS NULL OR (tj, id) {op} ($7::BIGINT, $8::TEXT COLLATE \"C\") \
-         ORDER BY tj {dir}, id {dir} LIMIT $9"
+        "SELECT DISTINCT ON (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) \
+           a.primary_or_recipe_user_id::TEXT, a.primary_or_recipe_user_time_joined \
+         FROM public.all_auth_recipe_users a WHERE a.app_id = $1 AND a.tenant_id = $2 \
+         AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])){search_clause}{cursor_clause} \
+         ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {dir} \
+         LIMIT ${next}"
     )
 }
 
@@ -553,10 +569,9 @@ fn check_listing_sql_copy() {
     let path = crate::repo_root().join("crates/storage-postgres/src/users.rs");
     let source = fs::read_to_string(&path).unwrap_or_default();
     let fragments = [
-        "SELECT DISTINCT a.primary_or_recipe_user_id::TEXT COLLATE \\\"C\\\" AS id",
-        "WHERE $7::BIGINT IS NULL OR (tj, id) {op} ($7::BIGINT, $8::TEXT COLLATE \\\"C\\\")",
-        "ORDER BY tj {dir}, id {dir} LIMIT $9",
-        "OR a.user_id IN (",
+        "SELECT DISTINCT ON (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id)",
+        "ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {dir}",
+        "SELECT e.user_id FROM {ep_t} e WHERE e.app_id = $1 AND e.tenant_id = $2",
     ];
     if let Some(f) = fragments.iter().find(|f| !source.contains(*f)) {
         say!(

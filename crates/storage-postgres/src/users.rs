@@ -85,8 +85,8 @@ pub struct UserSql {
     map_get_any: String,
     map_delete: String,
     map_set_info: String,
-    list_asc: String,
-    list_desc: String,
+    /// `GET /users` statements, indexed by [`list_index`] (order × cursor × search).
+    list: Vec<String>,
     count_tenant: String,
     count_app: String,
     count_active: String,
@@ -98,6 +98,11 @@ pub struct UserSql {
     del_group_time_a2u: String,
     del_group_time_aaru: String,
     del_keyed: Vec<String>,
+}
+
+/// Index into [`UserSql::list`].
+fn list_index(ascending: bool, cursor: bool, searching: bool) -> usize {
+    (usize::from(ascending) << 2) | (usize::from(cursor) << 1) | usize::from(searching)
 }
 
 impl UserSql {
@@ -124,39 +129,58 @@ impl UserSql {
         let totp = t.qualified("totp_users");
         let si = t.session_info.clone();
 
-        // $4 e-mail, $5 phone, $6 provider prefixes.
+        // Search: $4 e-mail, $5 phone, $6 provider prefixes. The sub-select is not correlated
+        // with the outer row (tenant given as $1/$2), so PostgreSQL evaluates it once per query.
         let email_match = |c: &str| {
             format!(
                 "EXISTS (SELECT 1 FROM UNNEST($4::TEXT[]) p WHERE starts_with({c}, p) OR strpos({c}, '@' || p) > 0)"
             )
         };
         let search = format!(
-            "(cardinality($4::TEXT[]) = 0 AND cardinality($5::TEXT[]) = 0 AND cardinality($6::TEXT[]) = 0) \
-             OR a.user_id IN ( \
-               SELECT e.user_id FROM {ep_t} e WHERE e.app_id = a.app_id AND e.tenant_id = a.tenant_id AND {em_e} \
-               UNION SELECT l.user_id FROM {pl_t} l WHERE l.app_id = a.app_id AND l.tenant_id = a.tenant_id \
+            "a.user_id IN ( \
+               SELECT e.user_id FROM {ep_t} e WHERE e.app_id = $1 AND e.tenant_id = $2 AND {em_e} \
+               UNION SELECT l.user_id FROM {pl_t} l WHERE l.app_id = $1 AND l.tenant_id = $2 \
                  AND ({em_l} OR EXISTS (SELECT 1 FROM UNNEST($5::TEXT[]) p WHERE starts_with(l.phone_number, p))) \
                UNION SELECT x.user_id FROM {tp_t} x JOIN {tp} u ON u.app_id = x.app_id AND u.user_id = x.user_id \
-                 WHERE x.app_id = a.app_id AND x.tenant_id = a.tenant_id \
+                 WHERE x.app_id = $1 AND x.tenant_id = $2 \
                  AND ({em_u} OR EXISTS (SELECT 1 FROM UNNEST($6::TEXT[]) p WHERE starts_with(u.third_party_id, p))) \
-               UNION SELECT w.user_id FROM {wa_t} w WHERE w.app_id = a.app_id AND w.tenant_id = a.tenant_id AND {em_w})",
+               UNION SELECT w.user_id FROM {wa_t} w WHERE w.app_id = $1 AND w.tenant_id = $2 AND {em_w})",
             em_e = email_match("e.email"),
             em_l = email_match("l.email"),
             em_u = email_match("u.email"),
             em_w = email_match("w.email"),
         );
-        let list = |asc: bool| {
+        // Pages walk `all_auth_recipe_users_pagination_index1` (app, tenant, time joined DESC,
+        // primary id DESC) forwards or backwards: ordering and the cursor use the raw columns
+        // (no casts), and DISTINCT ON collapses the rows of one linked group, which are adjacent.
+        let list = |asc: bool, cursor: bool, searching: bool| {
             let (dir, op) = if asc { ("ASC", ">") } else { ("DESC", "<") };
+            let mut next = 4;
+            let mut search_clause = String::new();
+            if searching {
+                search_clause = format!(" AND {search}");
+                next = 7;
+            }
+            let mut cursor_clause = String::new();
+            if cursor {
+                cursor_clause = format!(
+                    " AND (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) {op} \
+                     (${t}::BIGINT, (${i}::TEXT)::CHAR(36))",
+                    t = next,
+                    i = next + 1
+                );
+                next += 2;
+            }
             format!(
-                "SELECT id, tj FROM ( \
-                   SELECT DISTINCT a.primary_or_recipe_user_id::TEXT COLLATE \"C\" AS id, \
-                          a.primary_or_recipe_user_time_joined AS tj \
-                   FROM {aaru} a WHERE a.app_id = $1 AND a.tenant_id = $2 \
-                   AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])) AND ({search}) \
-                 ) s WHERE $7::BIGINT IS NULL OR (tj, id) {op} ($7::BIGINT, $8::TEXT COLLATE \"C\") \
-                 ORDER BY tj {dir}, id {dir} LIMIT $9"
+                "SELECT DISTINCT ON (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) \
+                   a.primary_or_recipe_user_id::TEXT, a.primary_or_recipe_user_time_joined \
+                 FROM {aaru} a WHERE a.app_id = $1 AND a.tenant_id = $2 \
+                 AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])){search_clause}{cursor_clause} \
+                 ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {dir} \
+                 LIMIT ${next}"
             )
         };
+        let list: Vec<String> = (0..8).map(|i| list(i & 4 != 0, i & 2 != 0, i & 1 != 0)).collect();
         let keyed = |table: &str| format!("DELETE FROM {table} WHERE app_id = $1 AND user_id = ANY($2::TEXT[])");
         UserSql {
             auth_user: format!(
@@ -300,8 +324,7 @@ impl UserSql {
             map_set_info: format!(
                 "UPDATE {map} SET external_user_id_info = $3 WHERE app_id = $1 AND supertokens_user_id = $2"
             ),
-            list_asc: list(true),
-            list_desc: list(false),
+            list,
             count_tenant: format!(
                 "SELECT COUNT(DISTINCT primary_or_recipe_user_id) FROM {aaru} WHERE app_id = $1 AND tenant_id = $2 \
                  AND (cardinality($3::TEXT[]) = 0 OR recipe_id = ANY($3::TEXT[]))"
@@ -788,28 +811,26 @@ impl UserStorage for PgStorage {
 
     async fn list_users(&self, tenant: &TenantIdentifier, query: &UserListQuery) -> SResult<Vec<(String, i64)>> {
         let s = self.usql();
-        let sql = if query.ascending { &s.list_asc } else { &s.list_desc };
-        let (after_time, after_id) = match &query.after {
-            Some((t, id)) => (Some(*t), Some(id.as_str())),
-            None => (None, None),
-        };
+        let searching = !(query.email_prefixes.is_empty()
+            && query.phone_prefixes.is_empty()
+            && query.provider_prefixes.is_empty());
+        let sql = &s.list[list_index(query.ascending, query.after.is_some(), searching)];
+        let (app, tenant_id) = (tenant.app.as_str(), tenant.tenant.as_str());
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-        let rows = self
-            .query(
-                sql,
-                &[
-                    &tenant.app.as_str(),
-                    &tenant.tenant.as_str(),
-                    &query.recipe_ids,
-                    &query.email_prefixes,
-                    &query.phone_prefixes,
-                    &query.provider_prefixes,
-                    &after_time,
-                    &after_id,
-                    &limit,
-                ],
-            )
-            .await?;
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&app, &tenant_id, &query.recipe_ids];
+        if searching {
+            params.extend([
+                &query.email_prefixes as &(dyn tokio_postgres::types::ToSql + Sync),
+                &query.phone_prefixes,
+                &query.provider_prefixes,
+            ]);
+        }
+        if let Some((t, id)) = &query.after {
+            params.push(t);
+            params.push(id);
+        }
+        params.push(&limit);
+        let rows = self.query(sql, &params).await?;
         rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
     }
 
