@@ -269,10 +269,39 @@ pub enum MappingCreate {
     AlreadyExists { supertokens_id_exists: bool, external_id_exists: bool },
 }
 
+/// Who a session belongs to: the recipe user and its primary user, with external ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionIdentity {
+    pub recipe_user_id: String,
+    pub primary_user_id: String,
+    pub recipe_external_id: Option<String>,
+    pub primary_external_id: Option<String>,
+}
+
 #[async_trait]
 pub trait UserStorage: Send + Sync {
     /// The user whose group contains `user_id` (a supertokens id).
     async fn get_auth_user(&self, app: &AppId, user_id: &str) -> SResult<Option<AuthUser>>;
+
+    /// Resolve an id given to the session APIs (supertokens or external) to the session's
+    /// identity; `None` when no such user exists. Backends may answer in one round trip; this
+    /// default composes the other intents.
+    async fn session_identity(&self, app: &AppId, user_id: &str) -> SResult<Option<SessionIdentity>> {
+        let recipe = match self.mapping_get(app, user_id, Some(false)).await? {
+            Some(m) => m.supertokens_user_id,
+            None => user_id.to_string(),
+        };
+        let Some(user) = self.get_auth_user(app, &recipe).await? else { return Ok(None) };
+        let external = |id: String| async move {
+            self.mapping_get(app, &id, Some(true)).await.map(|m| m.map(|m| m.external_user_id))
+        };
+        Ok(Some(SessionIdentity {
+            recipe_external_id: external(recipe.clone()).await?,
+            primary_external_id: external(user.id.clone()).await?,
+            recipe_user_id: recipe,
+            primary_user_id: user.id,
+        }))
+    }
     /// Email-password sign-up: insert the user in `tenant` unless the email is taken there.
     async fn ep_sign_up(
         &self,

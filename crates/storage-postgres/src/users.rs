@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{
-    AuthUser, LoginMethod, MappingCreate, RoleResult, SResult, SignUpResult, UpdateResult, UserIdMapping,
-    UserListQuery, UserStorage,
+    AuthUser, LoginMethod, MappingCreate, RoleResult, SResult, SessionIdentity, SignUpResult, UpdateResult,
+    UserIdMapping, UserListQuery, UserStorage,
 };
 use st_core::StorageError;
 use tokio_postgres::error::SqlState;
@@ -87,6 +87,8 @@ pub struct UserSql {
     map_set_info: String,
     /// `GET /users` statements, indexed by [`list_index`] (order × cursor × search).
     list: Vec<String>,
+    /// The session's identity in one round trip (see `session_identity`).
+    session_identity: String,
     count_tenant: String,
     count_app: String,
     count_active: String,
@@ -325,6 +327,17 @@ impl UserSql {
                 "UPDATE {map} SET external_user_id_info = $3 WHERE app_id = $1 AND supertokens_user_id = $2"
             ),
             list,
+            // $2 may be an external id: resolve it, then the group's primary, then the
+            // external ids of both. No row from the join = no such user.
+            session_identity: format!(
+                "WITH i AS (SELECT COALESCE((SELECT m.supertokens_user_id::TEXT FROM {map} m \
+                   WHERE m.app_id = $1 AND m.external_user_id = $2), $2::TEXT) AS st) \
+                 SELECT a.user_id::TEXT, a.primary_or_recipe_user_id::TEXT, \
+                   (SELECT m.external_user_id FROM {map} m WHERE m.app_id = $1 AND m.supertokens_user_id = a.user_id), \
+                   (SELECT m.external_user_id FROM {map} m \
+                     WHERE m.app_id = $1 AND m.supertokens_user_id = a.primary_or_recipe_user_id) \
+                 FROM i JOIN {a2u} a ON a.app_id = $1 AND a.user_id = i.st"
+            ),
             count_tenant: format!(
                 "SELECT COUNT(DISTINCT primary_or_recipe_user_id) FROM {aaru} WHERE app_id = $1 AND tenant_id = $2 \
                  AND (cardinality($3::TEXT[]) = 0 OR recipe_id = ANY($3::TEXT[]))"
@@ -447,6 +460,18 @@ impl UserStorage for PgStorage {
             });
         }
         Ok(primary.map(|id| AuthUser { id, is_primary, login_methods }))
+    }
+
+    async fn session_identity(&self, app: &AppId, user_id: &str) -> SResult<Option<SessionIdentity>> {
+        let Some(row) = self.query_opt(&self.usql().session_identity, &[&app.as_str(), &user_id]).await? else {
+            return Ok(None);
+        };
+        Ok(Some(SessionIdentity {
+            recipe_user_id: col(&row, 0)?,
+            primary_user_id: col(&row, 1)?,
+            recipe_external_id: col(&row, 2)?,
+            primary_external_id: col(&row, 3)?,
+        }))
     }
 
     async fn ep_sign_up(
@@ -811,9 +836,8 @@ impl UserStorage for PgStorage {
 
     async fn list_users(&self, tenant: &TenantIdentifier, query: &UserListQuery) -> SResult<Vec<(String, i64)>> {
         let s = self.usql();
-        let searching = !(query.email_prefixes.is_empty()
-            && query.phone_prefixes.is_empty()
-            && query.provider_prefixes.is_empty());
+        let searching =
+            !(query.email_prefixes.is_empty() && query.phone_prefixes.is_empty() && query.provider_prefixes.is_empty());
         let sql = &s.list[list_index(query.ascending, query.after.is_some(), searching)];
         let (app, tenant_id) = (tenant.app.as_str(), tenant.tenant.as_str());
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);

@@ -248,6 +248,9 @@ impl UserStorage for TracedStorage {
     async fn get_auth_user(&self, app: &AppId, user_id: &str) -> SResult<Option<AuthUser>> {
         traced(app_span!(self, "storage.get_auth_user", app), self.0.get_auth_user(app, user_id)).await
     }
+    async fn session_identity(&self, app: &AppId, user_id: &str) -> SResult<Option<SessionIdentity>> {
+        traced(app_span!(self, "storage.session_identity", app), self.0.session_identity(app, user_id)).await
+    }
     async fn ep_sign_up(
         &self,
         tenant: &TenantIdentifier,
