@@ -261,6 +261,9 @@ pub struct CoreConfig {
     pub supertokens_max_cdi_version: Option<String>,
     pub supertokens_min_cdi_version: Option<String>,
     pub disable_telemetry: bool,
+    /// Tomcat-style whole-address patterns (`ip_allow_regex` / `ip_deny_regex`).
+    pub ip_allow_regex: Option<String>,
+    pub ip_deny_regex: Option<String>,
 }
 
 fn get(map: &ConfigMap, key: &str) -> Value {
@@ -404,6 +407,8 @@ impl CoreConfig {
             supertokens_max_cdi_version: string(map, "supertokens_max_cdi_version"),
             supertokens_min_cdi_version: string(map, "supertokens_min_cdi_version"),
             disable_telemetry: boolean(map, "disable_telemetry"),
+            ip_allow_regex: string(map, "ip_allow_regex"),
+            ip_deny_regex: string(map, "ip_deny_regex"),
             values: map.clone(),
         })
     }

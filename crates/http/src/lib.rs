@@ -95,13 +95,13 @@ impl ServerState {
     /// `ip_allow_regex` / `ip_deny_regex` of the tenant (or, for an unknown tenant, of the
     /// app's public tenant): deny wins; with an allow pattern, other addresses are refused.
     fn ip_allowed(&self, cfg: &st_config::CoreConfig, ip: &str) -> bool {
-        if let Some(deny) = cfg.string("ip_deny_regex") {
-            if self.ip_pattern(&deny).map(|r| r.is_match(ip)).unwrap_or(false) {
+        if let Some(deny) = &cfg.ip_deny_regex {
+            if self.ip_pattern(deny).map(|r| r.is_match(ip)).unwrap_or(false) {
                 return false;
             }
         }
-        match cfg.string("ip_allow_regex") {
-            Some(allow) => self.ip_pattern(&allow).map(|r| r.is_match(ip)).unwrap_or(false),
+        match &cfg.ip_allow_regex {
+            Some(allow) => self.ip_pattern(allow).map(|r| r.is_match(ip)).unwrap_or(false),
             None => true,
         }
     }
@@ -215,7 +215,11 @@ async fn route(
             _ => return Err(ApiError::NotFound),
         }
     };
-    let lower = path.to_ascii_lowercase();
+    let lower: std::borrow::Cow<'_, str> = if path.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(path.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(path)
+    };
     let resolved = state.router.resolve(&lower);
     let Some(route) = resolved.route else { return Err(ApiError::NotFound) };
     *route_path = route.path;
@@ -239,11 +243,15 @@ async fn route(
         Err(e) => return Err(e.into()),
     };
     if let Some(app_cfg) = &app_cfg {
-        let tenant_cfg = match core.tenant(&tenant).await {
-            Ok(t) => t.config.clone(),
-            Err(_) => app_cfg.clone(),
+        let tenant_cfg = if tenant.tenant.is_public() {
+            app_cfg.clone()
+        } else {
+            match core.tenant(&tenant).await {
+                Ok(t) => t.config.clone(),
+                Err(_) => app_cfg.clone(),
+            }
         };
-        if tenant_cfg.string("ip_allow_regex").is_some() || tenant_cfg.string("ip_deny_regex").is_some() {
+        if tenant_cfg.ip_allow_regex.is_some() || tenant_cfg.ip_deny_regex.is_some() {
             let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
             if !state.ip_allowed(&tenant_cfg, &ip) {
                 return Err(ApiError::Forbidden("Forbidden".into()));
@@ -270,16 +278,20 @@ async fn route(
             if !tenant.tenant.is_public() {
                 return Err(ApiError::Forbidden("Only public tenantId can call this app specific API".into()));
             }
-            core.app(&app).await?;
+            if app_cfg.is_none() {
+                return Err(ApiError::BadRequest(TenantIdentifier::app_not_found_message(&app)));
+            }
         }
         Scope::AppAnyTenant => {
-            core.app(&app).await?;
+            if app_cfg.is_none() {
+                return Err(ApiError::BadRequest(TenantIdentifier::app_not_found_message(&app)));
+            }
         }
         Scope::Management | Scope::None => {}
     }
     let body = if *method == Method::POST || *method == Method::PUT { Body::parse(body) } else { Body::empty() };
     let rid = req.headers().get("rid").and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string());
-    let ctx = Ctx { state, tenant, body, query: Query::parse(req.query_string()), cdi: &cdi, rid };
+    let ctx = Ctx { state, tenant, body, query: Query::parse(req.query_string()), cdi: &cdi, rid, app_config: app_cfg };
     match handlers::dispatch(h, &ctx).await? {
         Reply::Json(v) => Ok(HttpResponse::Ok().content_type("application/json; charset=utf-8").body(v.to_string())),
         Reply::Raw(r) => Ok(r),

@@ -25,7 +25,10 @@ pub async fn hello(ctx: &Ctx<'_>) -> HResult {
 }
 
 pub async fn api_version(ctx: &Ctx<'_>) -> HResult {
-    let cfg = ctx.state.core.app_config(&ctx.tenant.app).await?;
+    let cfg = match &ctx.app_config {
+        Some(c) => c.clone(),
+        None => ctx.state.core.app_config(&ctx.tenant.app).await?,
+    };
     let max = cfg.supertokens_max_cdi_version.clone();
     let versions: Vec<&str> = crate::SUPPORTED_CDI_VERSIONS
         .iter()

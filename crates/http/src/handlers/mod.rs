@@ -63,6 +63,8 @@ pub struct Ctx<'a> {
     pub cdi: &'a str,
     /// The `rid` header (recipe id), used by `/recipe/user`.
     pub rid: Option<String>,
+    /// The app's effective config, when the app exists (read once per request).
+    pub app_config: Option<std::sync::Arc<st_config::CoreConfig>>,
 }
 
 pub enum Reply {
