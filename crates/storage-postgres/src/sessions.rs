@@ -1,9 +1,13 @@
 //! [`SessionStorage`]: `session_info` and `user_last_active`.
 //!
 //! `session_data` and `jwt_user_payload` are JSON text (a NULL column reads as `{}`).
-//! `update_session_atomically` locks the row with `SELECT … FOR UPDATE` in a READ COMMITTED
-//! transaction, asks the decider, applies its patch and commits: concurrent refreshes of one
-//! session are serialised on the row, sessions of different users never wait for each other.
+//! `update_session_atomically` first asks the decider about a plain read of the row: when it
+//! wants no change (the common refresh with the current parent token, a verify of a token that
+//! needs no promotion) that read is the answer, as if it ran alone at that instant, and no lock
+//! or transaction is taken. Only when a change is wanted does it lock the row with
+//! `SELECT … FOR UPDATE` in a READ COMMITTED transaction, ask the decider again about the locked
+//! row, apply its patch and commit: concurrent promotions of one session are serialised on the
+//! row, sessions of different users never wait for each other.
 
 use crate::{col, error, tx_exec, PgStorage};
 use async_trait::async_trait;
@@ -79,6 +83,15 @@ impl SessionStorage for PgStorage {
     ) -> SResult<Option<SessionRow>> {
         let sql = self.sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        let Some(snapshot) = self.query_opt(&sql.session_select, &[&app, &t, &handle]).await? else {
+            return Ok(None);
+        };
+        let snapshot = session_from_row(tenant, handle, &snapshot)?;
+        match decide(&snapshot) {
+            None => return Ok(Some(snapshot)),
+            Some(p) if p == SessionPatch::default() => return Ok(Some(snapshot)),
+            Some(_) => {}
+        }
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
         let stmt = tx.prepare_cached(&sql.session_select_for_update).await.map_err(error::pg)?;
