@@ -326,19 +326,21 @@ impl Core {
             },
         )?;
         self.storage
-            .create_session(&SessionRow {
-                tenant: tenant.clone(),
-                handle: handle.clone(),
-                user_id: input.user_id.clone(),
-                refresh_token_hash_2: sha256_hex(&refresh_hash1),
-                session_data: input.user_data_in_database,
-                expires_at: refresh_expiry,
-                created_at: now,
-                jwt_user_payload: user_data.clone(),
-                use_static_key: !input.use_dynamic_key,
-            })
+            .create_session_and_touch(
+                &SessionRow {
+                    tenant: tenant.clone(),
+                    handle: handle.clone(),
+                    user_id: input.user_id.clone(),
+                    refresh_token_hash_2: sha256_hex(&refresh_hash1),
+                    session_data: input.user_data_in_database,
+                    expires_at: refresh_expiry,
+                    created_at: now,
+                    jwt_user_payload: user_data.clone(),
+                    use_static_key: !input.use_dynamic_key,
+                },
+                &recipe,
+            )
             .await?;
-        self.storage.touch_user_last_active(&tenant.app, &recipe, now).await?;
         Ok(NewSession {
             session: SessionSummary {
                 handle,

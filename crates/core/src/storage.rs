@@ -99,6 +99,12 @@ pub type SessionDecider<'a> = &'a (dyn Fn(&SessionRow) -> Option<SessionPatch> +
 pub trait SessionStorage: Send + Sync {
     /// Insert a new session. `TenantOrAppNotFound` if the tenant does not exist.
     async fn create_session(&self, row: &SessionRow) -> SResult<()>;
+    /// Insert a new session and record `active_user` as active at its creation time. Backends
+    /// may do both in one round trip; this default runs the two intents.
+    async fn create_session_and_touch(&self, row: &SessionRow, active_user: &str) -> SResult<()> {
+        self.create_session(row).await?;
+        self.touch_user_last_active(&row.tenant.app, active_user, row.created_at).await
+    }
     async fn get_session(&self, tenant: &TenantIdentifier, handle: &str) -> SResult<Option<SessionRow>>;
     /// Lock the row, let `decide` look at it, apply the patch it returns, all atomically.
     /// Returns the row as it was before the patch (`None` if missing).

@@ -68,6 +68,29 @@ impl SessionStorage for PgStorage {
         .map(|_| ())
     }
 
+    async fn create_session_and_touch(&self, row: &SessionRow, active_user: &str) -> SResult<()> {
+        let data = json_text(&row.session_data, "session_data")?;
+        let payload = json_text(&row.jwt_user_payload, "jwt_user_payload")?;
+        self.execute(
+            &self.sql().session_insert_and_touch,
+            &[
+                &row.tenant.app.as_str(),
+                &row.tenant.tenant.as_str(),
+                &row.handle,
+                &row.user_id,
+                &row.refresh_token_hash_2,
+                &data,
+                &row.expires_at,
+                &row.created_at,
+                &payload,
+                &row.use_static_key,
+                &active_user,
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
     async fn get_session(&self, tenant: &TenantIdentifier, handle: &str) -> SResult<Option<SessionRow>> {
         let row = self
             .query_opt(&self.sql().session_select, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &handle])

@@ -113,6 +113,8 @@ pub struct Sql {
     pub session_update_payload: String,
     pub session_delete_expired: String,
     pub last_active_upsert: String,
+    /// Session insert and last-active upsert in one statement ($11 = active user).
+    pub session_insert_and_touch: String,
     pub advisory_xact_lock: String,
     pub advisory_try_lock: String,
     pub dynamic_keys_select: String,
@@ -255,6 +257,14 @@ impl Sql {
                 t.session_info
             ),
             session_delete_expired: format!("DELETE FROM {} WHERE expires_at <= $1", t.session_info),
+            session_insert_and_touch: format!(
+                "WITH s AS (INSERT INTO {} (app_id, tenant_id, session_handle, user_id, refresh_token_hash_2, \
+                 session_data, expires_at, created_at_time, jwt_user_payload, use_static_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING app_id) \
+                 INSERT INTO {} (app_id, user_id, last_active_time) SELECT s.app_id, $11, $8 FROM s \
+                 ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time",
+                t.session_info, t.user_last_active
+            ),
             last_active_upsert: format!(
                 "INSERT INTO {} (app_id, user_id, last_active_time) VALUES ($1, $2, $3) \
                  ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time",

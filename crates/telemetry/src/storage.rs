@@ -126,6 +126,13 @@ impl SessionStorage for TracedStorage {
     async fn create_session(&self, row: &SessionRow) -> SResult<()> {
         traced(tenant_span!(self, "storage.create_session", row.tenant), self.0.create_session(row)).await
     }
+    async fn create_session_and_touch(&self, row: &SessionRow, active_user: &str) -> SResult<()> {
+        traced(
+            tenant_span!(self, "storage.create_session_and_touch", row.tenant),
+            self.0.create_session_and_touch(row, active_user),
+        )
+        .await
+    }
     async fn get_session(&self, tenant: &TenantIdentifier, handle: &str) -> SResult<Option<SessionRow>> {
         traced(tenant_span!(self, "storage.get_session", tenant), self.0.get_session(tenant, handle)).await
     }
