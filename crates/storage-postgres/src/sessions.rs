@@ -44,51 +44,40 @@ fn session_from_row(tenant: &TenantIdentifier, handle: &str, row: &Row) -> SResu
     })
 }
 
+impl PgStorage {
+    /// Run a session insert statement: the ten `session_info` columns as $1..$10, then the
+    /// active user as $11 for the statement that also records last activity.
+    async fn insert_session(&self, sql: &str, row: &SessionRow, active_user: Option<&str>) -> SResult<()> {
+        let data = json_text(&row.session_data, "session_data")?;
+        let payload = json_text(&row.jwt_user_payload, "jwt_user_payload")?;
+        let (app, tenant) = (row.tenant.app.as_str(), row.tenant.tenant.as_str());
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+            &app,
+            &tenant,
+            &row.handle,
+            &row.user_id,
+            &row.refresh_token_hash_2,
+            &data,
+            &row.expires_at,
+            &row.created_at,
+            &payload,
+            &row.use_static_key,
+        ];
+        if let Some(user) = &active_user {
+            params.push(user);
+        }
+        self.execute(sql, &params).await.map(|_| ())
+    }
+}
+
 #[async_trait]
 impl SessionStorage for PgStorage {
     async fn create_session(&self, row: &SessionRow) -> SResult<()> {
-        let data = json_text(&row.session_data, "session_data")?;
-        let payload = json_text(&row.jwt_user_payload, "jwt_user_payload")?;
-        self.execute(
-            &self.sql().session_insert,
-            &[
-                &row.tenant.app.as_str(),
-                &row.tenant.tenant.as_str(),
-                &row.handle,
-                &row.user_id,
-                &row.refresh_token_hash_2,
-                &data,
-                &row.expires_at,
-                &row.created_at,
-                &payload,
-                &row.use_static_key,
-            ],
-        )
-        .await
-        .map(|_| ())
+        self.insert_session(&self.sql().session_insert, row, None).await
     }
 
     async fn create_session_and_touch(&self, row: &SessionRow, active_user: &str) -> SResult<()> {
-        let data = json_text(&row.session_data, "session_data")?;
-        let payload = json_text(&row.jwt_user_payload, "jwt_user_payload")?;
-        self.execute(
-            &self.sql().session_insert_and_touch,
-            &[
-                &row.tenant.app.as_str(),
-                &row.tenant.tenant.as_str(),
-                &row.handle,
-                &row.user_id,
-                &row.refresh_token_hash_2,
-                &data,
-                &row.expires_at,
-                &row.created_at,
-                &payload,
-                &row.use_static_key,
-                &active_user,
-            ],
-        )
-        .await
-        .map(|_| ())
+        self.insert_session(&self.sql().session_insert_and_touch, row, Some(active_user)).await
     }
 
     async fn get_session(&self, tenant: &TenantIdentifier, handle: &str) -> SResult<Option<SessionRow>> {
