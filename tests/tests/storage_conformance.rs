@@ -195,6 +195,58 @@ mod suite {
         assert!(is_not_found(&orphan), "{orphan:?}");
     }
 
+    /// The one-round-trip session intents resolve the session's user like `session_identity`,
+    /// record the reported recipe user as active, and leave the row as `create_session` would.
+    pub async fn sessions_resolved_intents(st: &dyn Storage) {
+        let base = TenantIdentifier::base();
+        let a = AppId::public();
+        let uid = "0a0a0a0a-0000-4000-8000-00000000000a";
+        assert_eq!(st.ep_sign_up(&base, uid, "r@example.com", "$2a$10$hash", 5).await.unwrap(), SignUpResult::Created);
+        let mapping = UserIdMapping {
+            supertokens_user_id: uid.into(),
+            external_user_id: "ext-r".into(),
+            external_user_id_info: None,
+        };
+        assert_eq!(st.mapping_create(&a, &mapping, false).await.unwrap(), MappingCreate::Ok);
+        let expected = Some(SessionIdentity {
+            recipe_user_id: uid.into(),
+            primary_user_id: uid.into(),
+            recipe_external_id: Some("ext-r".into()),
+            primary_external_id: Some("ext-r".into()),
+        });
+
+        // Created with the external id, with the supertokens id, and for an id of no user.
+        let mut by_ext = row(&base, "h-ext", "ext-r", 10_000);
+        by_ext.created_at = 1_000;
+        assert_eq!(st.create_session_resolved(&by_ext).await.unwrap(), expected);
+        assert_eq!(st.get_session(&base, "h-ext").await.unwrap(), Some(by_ext.clone()));
+        assert_eq!(st.count_active_users(&a, 1_000).await.unwrap(), 1, "the external id is recorded");
+        let mut by_st = row(&base, "h-st", uid, 10_000);
+        by_st.created_at = 2_000;
+        assert_eq!(st.create_session_resolved(&by_st).await.unwrap(), expected);
+        assert_eq!(st.count_active_users(&a, 0).await.unwrap(), 1, "same user, one last-active row");
+        assert_eq!(st.count_active_users(&a, 2_000).await.unwrap(), 1, "its time moved forward");
+        let mut ghost = row(&base, "h-ghost", "nobody", 10_000);
+        ghost.created_at = 3_000;
+        assert_eq!(st.create_session_resolved(&ghost).await.unwrap(), None);
+        assert_eq!(st.get_session(&base, "h-ghost").await.unwrap(), Some(ghost));
+        assert_eq!(st.count_active_users(&a, 3_000).await.unwrap(), 1, "an unknown id is recorded as given");
+        let orphan = st.create_session_resolved(&row(&tid("public", "nope"), "h-o", uid, 1)).await;
+        assert!(is_not_found(&orphan), "{orphan:?}");
+        assert_eq!(st.get_session(&tid("public", "nope"), "h-o").await.unwrap(), None);
+
+        // The update intent returns the identity next to the row, with and without a change.
+        let (r, id) = st.update_session_resolved(&base, "h-ext", &|_| None).await.unwrap().unwrap();
+        assert_eq!((r, id), (by_ext.clone(), expected.clone()));
+        let patch = |_: &SessionRow| Some(SessionPatch { expires_at: Some(20_000), ..Default::default() });
+        let (r, id) = st.update_session_resolved(&base, "h-st", &patch).await.unwrap().unwrap();
+        assert_eq!((r.expires_at, id), (10_000, expected.clone()), "the row as it was before the patch");
+        assert_eq!(st.get_session(&base, "h-st").await.unwrap().unwrap().expires_at, 20_000);
+        let (_, id) = st.update_session_resolved(&base, "h-ghost", &|_| None).await.unwrap().unwrap();
+        assert_eq!(id, None);
+        assert!(st.update_session_resolved(&base, "missing", &|_| None).await.unwrap().is_none());
+    }
+
     pub async fn sessions_atomic_update(st: &dyn Storage) {
         let base = TenantIdentifier::base();
         let original = row(&base, "h1", "u1", 1_000);
@@ -504,6 +556,7 @@ conformance!(
     key_values,
     sessions_create_and_get,
     sessions_atomic_update,
+    sessions_resolved_intents,
     sessions_delete_and_list,
     sessions_data_updates,
     sessions_expiry_cleanup,

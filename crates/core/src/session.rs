@@ -7,7 +7,7 @@ use crate::crypto::{decrypt_refresh_payload, encrypt_refresh_payload, parse_jwt,
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, TenantId, TenantIdentifier};
 use crate::random::{sha256_hex, uuid_v4};
-use crate::storage::{SessionPatch, SessionRow};
+use crate::storage::{SessionIdentity, SessionPatch, SessionRow};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use st_config::CoreConfig;
@@ -154,17 +154,16 @@ struct Mint<'a> {
     exp_ms: i64,
 }
 
-fn mint(key: &SigningKey, m: &Mint<'_>) -> CoreResult<Token> {
-    let iat = m.iat_ms / 1000;
-    let exp = m.exp_ms / 1000;
+/// The header and claims of an access token (§c.2); signing happens in [`Core::mint`].
+fn access_token_parts(kid: &str, m: &Mint<'_>) -> (Value, Value) {
     let mut payload = Map::new();
     if let Value::Object(user) = m.user_data {
         for (k, v) in user {
             payload.insert(k.clone(), v.clone());
         }
     }
-    payload.insert("iat".into(), json!(iat));
-    payload.insert("exp".into(), json!(exp));
+    payload.insert("iat".into(), json!(m.iat_ms / 1000));
+    payload.insert("exp".into(), json!(m.exp_ms / 1000));
     payload.insert("sub".into(), json!(m.user_id));
     payload.insert("tId".into(), json!(m.tenant.as_str()));
     payload.insert("rsub".into(), json!(m.recipe_user_id));
@@ -172,9 +171,8 @@ fn mint(key: &SigningKey, m: &Mint<'_>) -> CoreResult<Token> {
     payload.insert("refreshTokenHash1".into(), json!(m.refresh_token_hash1));
     payload.insert("parentRefreshTokenHash1".into(), json!(m.parent_refresh_token_hash1));
     payload.insert("antiCsrfToken".into(), json!(m.anti_csrf));
-    let header = json!({"kid": key.kid, "typ": "JWT", "version": "5", "alg": "RS256"});
-    let token = key.sign_jwt(&header, &Value::Object(payload)).map_err(CoreError::Internal)?;
-    Ok(Token { token, expiry: exp * 1000, created_time: iat * 1000 })
+    let header = json!({"kid": kid, "typ": "JWT", "version": "5", "alg": "RS256"});
+    (header, Value::Object(payload))
 }
 
 /// A verified (or, for regenerate, merely parsed) v5 access token.
@@ -291,13 +289,24 @@ impl Core {
         (payload.nonce == nonce).then_some(payload)
     }
 
+    /// Sign an access token on the CPU pool (see [`crate::cpu`]).
+    async fn mint(&self, key: Arc<SigningKey>, m: &Mint<'_>) -> CoreResult<Token> {
+        let (header, payload) = access_token_parts(&key.kid, m);
+        let token = self.signer.run(move || key.sign_jwt(&header, &payload)).await?.map_err(CoreError::Internal)?;
+        let (iat, exp) = (m.iat_ms / 1000, m.exp_ms / 1000);
+        Ok(Token { token, expiry: exp * 1000, created_time: iat * 1000 })
+    }
+
     /// `POST /<tenant>/recipe/session`
+    ///
+    /// The row is stored first, in one storage intent that also resolves the session's user
+    /// (primary and external ids) and records it as active; the access token is signed after,
+    /// with the identity that intent returned. Nothing in the row depends on the access token.
     pub async fn create_session(&self, tenant: &TenantIdentifier, input: CreateSession) -> CoreResult<NewSession> {
         check_user_payload(&input.user_data_in_jwt)?;
         self.tenant(tenant).await?;
         let cfg = self.app_config(&tenant.app).await?;
         let now = self.now();
-        let (primary, recipe) = self.session_user_ids(&tenant.app, &input.user_id).await?;
         let mut handle = uuid_v4(self.rng.as_ref());
         if !tenant.tenant.is_public() {
             handle = format!("{handle}_{}", tenant.tenant);
@@ -310,35 +319,36 @@ impl Core {
         let refresh_expiry = now + cfg.refresh_token_validity_ms;
         let user_data = Value::Object(input.user_data_in_jwt);
         let key = self.signing_key(&tenant.app, &cfg, !input.use_dynamic_key).await?;
-        let access = mint(
-            &key,
-            &Mint {
-                user_id: &primary,
-                recipe_user_id: &recipe,
-                tenant: &tenant.tenant,
-                handle: &handle,
-                refresh_token_hash1: &refresh_hash1,
-                parent_refresh_token_hash1: None,
-                anti_csrf: anti_csrf.as_deref(),
-                user_data: &user_data,
-                iat_ms: now,
-                exp_ms: now + cfg.access_token_validity_s * 1000,
-            },
-        )?;
-        self.storage
-            .create_session_and_touch(
-                &SessionRow {
-                    tenant: tenant.clone(),
-                    handle: handle.clone(),
-                    user_id: input.user_id.clone(),
-                    refresh_token_hash_2: sha256_hex(&refresh_hash1),
-                    session_data: input.user_data_in_database,
-                    expires_at: refresh_expiry,
-                    created_at: now,
-                    jwt_user_payload: user_data.clone(),
-                    use_static_key: !input.use_dynamic_key,
+        let identity = self
+            .storage
+            .create_session_resolved(&SessionRow {
+                tenant: tenant.clone(),
+                handle: handle.clone(),
+                user_id: input.user_id.clone(),
+                refresh_token_hash_2: sha256_hex(&refresh_hash1),
+                session_data: input.user_data_in_database,
+                expires_at: refresh_expiry,
+                created_at: now,
+                jwt_user_payload: user_data.clone(),
+                use_static_key: !input.use_dynamic_key,
+            })
+            .await?;
+        let (primary, recipe) = SessionIdentity::reported(identity, &input.user_id);
+        let access = self
+            .mint(
+                key,
+                &Mint {
+                    user_id: &primary,
+                    recipe_user_id: &recipe,
+                    tenant: &tenant.tenant,
+                    handle: &handle,
+                    refresh_token_hash1: &refresh_hash1,
+                    parent_refresh_token_hash1: None,
+                    anti_csrf: anti_csrf.as_deref(),
+                    user_data: &user_data,
+                    iat_ms: now,
+                    exp_ms: now + cfg.access_token_validity_s * 1000,
                 },
-                &recipe,
             )
             .await?;
         Ok(NewSession {
@@ -451,21 +461,23 @@ impl Core {
         let promoted = decide(&row).is_some();
         if promoted || row.refresh_token_hash_2 == own_hash2 || payload_needs_update {
             let key = self.signing_key(app, &cfg, row.use_static_key).await?;
-            let token = mint(
-                &key,
-                &Mint {
-                    user_id: &info.user_id,
-                    recipe_user_id: &info.recipe_user_id,
-                    tenant: &info.tenant,
-                    handle: &info.handle,
-                    refresh_token_hash1: &info.refresh_token_hash1,
-                    parent_refresh_token_hash1: None,
-                    anti_csrf: info.anti_csrf.as_deref(),
-                    user_data: &row.jwt_user_payload,
-                    iat_ms: now,
-                    exp_ms: now + cfg.access_token_validity_s * 1000,
-                },
-            )?;
+            let token = self
+                .mint(
+                    key,
+                    &Mint {
+                        user_id: &info.user_id,
+                        recipe_user_id: &info.recipe_user_id,
+                        tenant: &info.tenant,
+                        handle: &info.handle,
+                        refresh_token_hash1: &info.refresh_token_hash1,
+                        parent_refresh_token_hash1: None,
+                        anti_csrf: info.anti_csrf.as_deref(),
+                        user_data: &row.jwt_user_payload,
+                        iat_ms: now,
+                        exp_ms: now + cfg.access_token_validity_s * 1000,
+                    },
+                )
+                .await?;
             return Ok(VerifyOutcome::Ok { session: summary(row.jwt_user_payload.clone()), access_token: Some(token) });
         }
         Ok(VerifyOutcome::Ok { session: summary(Value::Object(info.user_data.clone())), access_token: None })
@@ -534,10 +546,12 @@ impl Core {
                 Case::Expired | Case::Theft => None,
             }
         };
-        let Some(row) = self.storage.update_session_atomically(&tenant, &payload.session_handle, &decide).await? else {
+        let Some((row, identity)) =
+            self.storage.update_session_resolved(&tenant, &payload.session_handle, &decide).await?
+        else {
             return Ok(RefreshOutcome::Unauthorised("Session missing in db or has expired".into()));
         };
-        let (primary, recipe) = self.session_user_ids(app, &row.user_id).await?;
+        let (primary, recipe) = SessionIdentity::reported(identity, &row.user_id);
         match classify(&row) {
             Case::Expired => return Ok(RefreshOutcome::Unauthorised("Session missing in db or has expired".into())),
             Case::Theft => {
@@ -554,22 +568,24 @@ impl Core {
             self.new_refresh_token(&master, &tenant_id, &row.handle, &row.user_id, Some(&hash1), anti_csrf.as_deref())?;
         let child_hash1 = sha256_hex(&child);
         let key = self.signing_key(app, &cfg, use_static).await?;
-        let access = mint(
-            &key,
-            &Mint {
-                user_id: &primary,
-                recipe_user_id: &recipe,
-                tenant: &tenant_id,
-                handle: &row.handle,
-                refresh_token_hash1: &child_hash1,
-                parent_refresh_token_hash1: Some(&hash1),
-                anti_csrf: anti_csrf.as_deref(),
-                user_data: &row.jwt_user_payload,
-                iat_ms: now,
-                exp_ms: now + cfg.access_token_validity_s * 1000,
-            },
-        )?;
-        self.storage.touch_user_last_active(app, &recipe, now).await?;
+        // The last-activity write and the signature overlap: the signature runs on the CPU
+        // pool while the write's round trip is under way.
+        let claims = Mint {
+            user_id: &primary,
+            recipe_user_id: &recipe,
+            tenant: &tenant_id,
+            handle: &row.handle,
+            refresh_token_hash1: &child_hash1,
+            parent_refresh_token_hash1: Some(&hash1),
+            anti_csrf: anti_csrf.as_deref(),
+            user_data: &row.jwt_user_payload,
+            iat_ms: now,
+            exp_ms: now + cfg.access_token_validity_s * 1000,
+        };
+        let (access, touched) =
+            tokio::join!(self.mint(key, &claims), self.storage.touch_user_last_active(app, &recipe, now));
+        let access = access?;
+        touched?;
         Ok(RefreshOutcome::Ok(NewSession {
             session: SessionSummary {
                 handle: row.handle.clone(),
@@ -630,21 +646,23 @@ impl Core {
             return Ok(RegenerateOutcome::Ok { session, access_token: None });
         }
         let key = self.signing_key(app, &cfg, row.use_static_key).await?;
-        let token = mint(
-            &key,
-            &Mint {
-                user_id: &info.user_id,
-                recipe_user_id: &info.recipe_user_id,
-                tenant: &info.tenant,
-                handle: &info.handle,
-                refresh_token_hash1: &info.refresh_token_hash1,
-                parent_refresh_token_hash1: info.parent_refresh_token_hash1.as_deref(),
-                anti_csrf: info.anti_csrf.as_deref(),
-                user_data: &user_data,
-                iat_ms: now,
-                exp_ms: info.exp_ms,
-            },
-        )?;
+        let token = self
+            .mint(
+                key,
+                &Mint {
+                    user_id: &info.user_id,
+                    recipe_user_id: &info.recipe_user_id,
+                    tenant: &info.tenant,
+                    handle: &info.handle,
+                    refresh_token_hash1: &info.refresh_token_hash1,
+                    parent_refresh_token_hash1: info.parent_refresh_token_hash1.as_deref(),
+                    anti_csrf: info.anti_csrf.as_deref(),
+                    user_data: &user_data,
+                    iat_ms: now,
+                    exp_ms: info.exp_ms,
+                },
+            )
+            .await?;
         Ok(RegenerateOutcome::Ok { session, access_token: Some(token) })
     }
 
@@ -737,6 +755,7 @@ impl Core {
             payload.insert("iss".into(), json!(jwks_domain));
         }
         let header = json!({"kid": key.kid, "typ": "JWT", "alg": "RS256"});
-        key.sign_jwt(&header, &Value::Object(payload)).map_err(CoreError::Internal)
+        let payload = Value::Object(payload);
+        self.signer.run(move || key.sign_jwt(&header, &payload)).await?.map_err(CoreError::Internal)
     }
 }

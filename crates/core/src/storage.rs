@@ -99,12 +99,6 @@ pub type SessionDecider<'a> = &'a (dyn Fn(&SessionRow) -> Option<SessionPatch> +
 pub trait SessionStorage: Send + Sync {
     /// Insert a new session. `TenantOrAppNotFound` if the tenant does not exist.
     async fn create_session(&self, row: &SessionRow) -> SResult<()>;
-    /// Insert a new session and record `active_user` as active at its creation time. Backends
-    /// may do both in one round trip; this default runs the two intents.
-    async fn create_session_and_touch(&self, row: &SessionRow, active_user: &str) -> SResult<()> {
-        self.create_session(row).await?;
-        self.touch_user_last_active(&row.tenant.app, active_user, row.created_at).await
-    }
     async fn get_session(&self, tenant: &TenantIdentifier, handle: &str) -> SResult<Option<SessionRow>>;
     /// Lock the row, let `decide` look at it, apply the patch it returns, all atomically.
     /// Returns the row as it was before the patch (`None` if missing).
@@ -186,7 +180,9 @@ pub trait JobStorage: Send + Sync {
     async fn try_lock_job(&self, job: &str) -> SResult<Option<Box<dyn JobLease>>>;
 }
 
-/// Everything a backend provides.
+/// Everything a backend provides, plus the intents that span recipes. The defaults compose the
+/// per-recipe intents; a backend with round trips to pay for answers each in one.
+#[async_trait]
 pub trait Storage: TenantStorage + SessionStorage + SigningKeyStorage + JobStorage + UserStorage + Send + Sync {
     /// `"memory"` or `"postgresql"`.
     fn kind(&self) -> &'static str;
@@ -194,6 +190,30 @@ pub trait Storage: TenantStorage + SessionStorage + SigningKeyStorage + JobStora
     /// Connection-pool usage, for backends that have a pool.
     fn pool_stats(&self) -> Option<PoolStats> {
         None
+    }
+
+    /// Session creation: insert `row`, record the user the session reports as its recipe user
+    /// (see [`SessionIdentity::reported`]) as active at `row.created_at`, and return the
+    /// identity of `row.user_id` (`None`: the id names no user).
+    async fn create_session_resolved(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
+        let identity = self.session_identity(&row.tenant.app, &row.user_id).await?;
+        let (_, recipe) = SessionIdentity::reported(identity.clone(), &row.user_id);
+        self.create_session(row).await?;
+        self.touch_user_last_active(&row.tenant.app, &recipe, row.created_at).await?;
+        Ok(identity)
+    }
+
+    /// [`SessionStorage::update_session_atomically`], returning with the row the identity of
+    /// its user as [`UserStorage::session_identity`] resolves it.
+    async fn update_session_resolved(
+        &self,
+        tenant: &TenantIdentifier,
+        handle: &str,
+        decide: SessionDecider<'_>,
+    ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
+        let Some(row) = self.update_session_atomically(tenant, handle, decide).await? else { return Ok(None) };
+        let identity = self.session_identity(&tenant.app, &row.user_id).await?;
+        Ok(Some((row, identity)))
     }
 }
 
@@ -282,6 +302,20 @@ pub struct SessionIdentity {
     pub primary_user_id: String,
     pub recipe_external_id: Option<String>,
     pub primary_external_id: Option<String>,
+}
+
+impl SessionIdentity {
+    /// `(userId, recipeUserId)` as a session reports them: external ids where mapped. An id
+    /// that names no user (sessions may be created for any id) is reported as given.
+    pub fn reported(identity: Option<SessionIdentity>, given: &str) -> (String, String) {
+        match identity {
+            Some(id) => (
+                id.primary_external_id.unwrap_or(id.primary_user_id),
+                id.recipe_external_id.unwrap_or(id.recipe_user_id),
+            ),
+            None => (given.to_string(), given.to_string()),
+        }
+    }
 }
 
 #[async_trait]

@@ -485,13 +485,8 @@ impl Core {
 /// (primary user id, recipe user id) for a session of `user_id`, external ids when mapped.
 /// A user id that names no user (sessions may be created for any id) is used as given.
 pub async fn session_user_ids(core: &Core, app: &AppId, user_id: &str) -> CoreResult<(String, String)> {
-    match core.storage.session_identity(app, user_id).await? {
-        Some(id) => Ok((
-            id.primary_external_id.unwrap_or(id.primary_user_id),
-            id.recipe_external_id.unwrap_or(id.recipe_user_id),
-        )),
-        None => Ok((user_id.to_string(), user_id.to_string())),
-    }
+    let identity = core.storage.session_identity(app, user_id).await?;
+    Ok(crate::storage::SessionIdentity::reported(identity, user_id))
 }
 
 /// Every user id whose sessions belong to `user_id`: itself (both id forms) plus, when asked,

@@ -37,7 +37,10 @@ pub use sql::TableNames;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool};
-use st_core::storage::{JobLease, JobStorage, PoolStats, SResult, Storage};
+use st_core::ids::TenantIdentifier;
+use st_core::storage::{
+    JobLease, JobStorage, PoolStats, SResult, SessionDecider, SessionIdentity, SessionRow, Storage,
+};
 use st_core::StorageError;
 use std::sync::Arc;
 use tokio_postgres::types::ToSql;
@@ -213,9 +216,23 @@ impl JobStorage for PgStorage {
     }
 }
 
+#[async_trait::async_trait]
 impl Storage for PgStorage {
     fn kind(&self) -> &'static str {
         "postgresql"
+    }
+
+    async fn create_session_resolved(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
+        PgStorage::create_session_resolved(self, row).await
+    }
+
+    async fn update_session_resolved(
+        &self,
+        tenant: &TenantIdentifier,
+        handle: &str,
+        decide: SessionDecider<'_>,
+    ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
+        PgStorage::update_session_resolved(self, tenant, handle, decide).await
     }
 
     fn pool_stats(&self) -> Option<PoolStats> {

@@ -9,11 +9,12 @@
 //! row, apply its patch and commit: concurrent promotions of one session are serialised on the
 //! row, sessions of different users never wait for each other.
 
+use crate::users::identity_from_row;
 use crate::{col, error, tx_exec, PgStorage};
 use async_trait::async_trait;
 use serde_json::Value;
 use st_core::ids::{AppId, TenantId, TenantIdentifier};
-use st_core::storage::{SResult, SessionDecider, SessionPatch, SessionRow, SessionStorage};
+use st_core::storage::{SResult, SessionDecider, SessionIdentity, SessionPatch, SessionRow, SessionStorage};
 use st_core::StorageError;
 use std::collections::HashSet;
 use tokio_postgres::Row;
@@ -44,64 +45,66 @@ fn session_from_row(tenant: &TenantIdentifier, handle: &str, row: &Row) -> SResu
     })
 }
 
-impl PgStorage {
-    /// Run a session insert statement: the ten `session_info` columns as $1..$10, then the
-    /// active user as $11 for the statement that also records last activity.
-    async fn insert_session(&self, sql: &str, row: &SessionRow, active_user: Option<&str>) -> SResult<()> {
-        let data = json_text(&row.session_data, "session_data")?;
-        let payload = json_text(&row.jwt_user_payload, "jwt_user_payload")?;
-        let (app, tenant) = (row.tenant.app.as_str(), row.tenant.tenant.as_str());
-        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
-            &app,
-            &tenant,
-            &row.handle,
-            &row.user_id,
-            &row.refresh_token_hash_2,
-            &data,
-            &row.expires_at,
-            &row.created_at,
-            &payload,
-            &row.use_static_key,
-        ];
-        if let Some(user) = &active_user {
-            params.push(user);
-        }
-        self.execute(sql, &params).await.map(|_| ())
+/// The text columns of a `session_info` insert that are not plain fields of the row.
+struct InsertText<'a> {
+    app: &'a str,
+    tenant: &'a str,
+    data: String,
+    payload: String,
+}
+
+impl<'a> InsertText<'a> {
+    fn new(row: &'a SessionRow) -> SResult<InsertText<'a>> {
+        Ok(InsertText {
+            app: row.tenant.app.as_str(),
+            tenant: row.tenant.tenant.as_str(),
+            data: json_text(&row.session_data, "session_data")?,
+            payload: json_text(&row.jwt_user_payload, "jwt_user_payload")?,
+        })
     }
 }
 
-#[async_trait]
-impl SessionStorage for PgStorage {
-    async fn create_session(&self, row: &SessionRow) -> SResult<()> {
-        self.insert_session(&self.sql().session_insert, row, None).await
-    }
+/// The ten `session_info` columns of `row` as the parameters $1..$10 of an insert.
+fn insert_params<'a>(
+    row: &'a SessionRow,
+    text: &'a InsertText<'a>,
+) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 10] {
+    let (data, payload) = (&text.data, &text.payload);
+    [
+        &text.app,
+        &text.tenant,
+        &row.handle,
+        &row.user_id,
+        &row.refresh_token_hash_2,
+        data,
+        &row.expires_at,
+        &row.created_at,
+        payload,
+        &row.use_static_key,
+    ]
+}
 
-    async fn create_session_and_touch(&self, row: &SessionRow, active_user: &str) -> SResult<()> {
-        self.insert_session(&self.sql().session_insert_and_touch, row, Some(active_user)).await
-    }
-
-    async fn get_session(&self, tenant: &TenantIdentifier, handle: &str) -> SResult<Option<SessionRow>> {
-        let row = self
-            .query_opt(&self.sql().session_select, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &handle])
-            .await?;
-        row.map(|r| session_from_row(tenant, handle, &r)).transpose()
-    }
-
-    async fn update_session_atomically(
+impl PgStorage {
+    /// `update_session_atomically`, reading the snapshot with `snapshot_sql` and handing its
+    /// extra columns (after the seven session columns) to `extra`.
+    async fn update_session_with<T>(
         &self,
         tenant: &TenantIdentifier,
         handle: &str,
         decide: SessionDecider<'_>,
-    ) -> SResult<Option<SessionRow>> {
+        snapshot_sql: &str,
+        extra: impl Fn(&Row) -> SResult<T>,
+    ) -> SResult<Option<(SessionRow, T)>> {
         let sql = self.sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let Some(snapshot) = self.query_opt(&sql.session_select, &[&app, &t, &handle]).await? else {
+        let Some(snapshot) = self.query_opt(snapshot_sql, &[&app, &t, &handle]).await? else {
             return Ok(None);
         };
+        let extra = extra(&snapshot)?;
         let snapshot = session_from_row(tenant, handle, &snapshot)?;
         match decide(&snapshot) {
-            None => return Ok(Some(snapshot)),
-            Some(p) if p == SessionPatch::default() => return Ok(Some(snapshot)),
+            None => return Ok(Some((snapshot, extra))),
+            Some(p) if p == SessionPatch::default() => return Ok(Some((snapshot, extra))),
             Some(_) => {}
         }
         let mut conn = self.conn().await?;
@@ -122,7 +125,54 @@ impl SessionStorage for PgStorage {
             }
         }
         tx.commit().await.map_err(error::pg)?;
-        Ok(Some(current))
+        Ok(Some((current, extra)))
+    }
+
+    /// See [`st_core::storage::Storage::create_session_resolved`]: one statement.
+    pub(crate) async fn create_session_resolved(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
+        let text = InsertText::new(row)?;
+        let found = self.query_opt(&self.sql().session_insert_resolved, &insert_params(row, &text)).await?;
+        match found {
+            Some(r) => identity_from_row(&r, 0),
+            None => Ok(None),
+        }
+    }
+
+    /// See [`st_core::storage::Storage::update_session_resolved`]: the snapshot read also
+    /// resolves the identity, so a refresh that changes nothing is one statement.
+    pub(crate) async fn update_session_resolved(
+        &self,
+        tenant: &TenantIdentifier,
+        handle: &str,
+        decide: SessionDecider<'_>,
+    ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
+        let sql = &self.sql().session_select_resolved;
+        self.update_session_with(tenant, handle, decide, sql, |r| identity_from_row(r, 7)).await
+    }
+}
+
+#[async_trait]
+impl SessionStorage for PgStorage {
+    async fn create_session(&self, row: &SessionRow) -> SResult<()> {
+        let text = InsertText::new(row)?;
+        self.execute(&self.sql().session_insert, &insert_params(row, &text)).await.map(|_| ())
+    }
+
+    async fn get_session(&self, tenant: &TenantIdentifier, handle: &str) -> SResult<Option<SessionRow>> {
+        let row = self
+            .query_opt(&self.sql().session_select, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &handle])
+            .await?;
+        row.map(|r| session_from_row(tenant, handle, &r)).transpose()
+    }
+
+    async fn update_session_atomically(
+        &self,
+        tenant: &TenantIdentifier,
+        handle: &str,
+        decide: SessionDecider<'_>,
+    ) -> SResult<Option<SessionRow>> {
+        let found = self.update_session_with(tenant, handle, decide, &self.sql().session_select, |_| Ok(())).await?;
+        Ok(found.map(|(row, ())| row))
     }
 
     async fn delete_sessions(&self, app: &AppId, handles: &[(TenantIdentifier, String)]) -> SResult<Vec<String>> {

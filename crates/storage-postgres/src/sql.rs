@@ -113,8 +113,10 @@ pub struct Sql {
     pub session_update_payload: String,
     pub session_delete_expired: String,
     pub last_active_upsert: String,
-    /// Session insert and last-active upsert in one statement ($11 = active user).
-    pub session_insert_and_touch: String,
+    /// Session insert, identity of its user ($4) and last-active upsert in one statement.
+    pub session_insert_resolved: String,
+    /// `session_select` plus the identity of the session's user (four more columns).
+    pub session_select_resolved: String,
     pub advisory_xact_lock: String,
     pub advisory_try_lock: String,
     pub dynamic_keys_select: String,
@@ -257,13 +259,26 @@ impl Sql {
                 t.session_info
             ),
             session_delete_expired: format!("DELETE FROM {} WHERE expires_at <= $1", t.session_info),
-            session_insert_and_touch: format!(
-                "WITH s AS (INSERT INTO {} (app_id, tenant_id, session_handle, user_id, refresh_token_hash_2, \
-                 session_data, expires_at, created_at_time, jwt_user_payload, use_static_key) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING app_id) \
-                 INSERT INTO {} (app_id, user_id, last_active_time) SELECT s.app_id, $11, $8 FROM s \
-                 ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time",
-                t.session_info, t.user_last_active
+            // The last-active row is the session's reported recipe user: external id if mapped,
+            // the resolved recipe user, or the id as given when it names no user.
+            session_insert_resolved: format!(
+                "WITH i AS ({identity}), \
+                 s AS (INSERT INTO {si} (app_id, tenant_id, session_handle, user_id, refresh_token_hash_2, \
+                   session_data, expires_at, created_at_time, jwt_user_payload, use_static_key) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING app_id), \
+                 u AS (INSERT INTO {ula} (app_id, user_id, last_active_time) \
+                   SELECT s.app_id, COALESCE((SELECT COALESCE(i.re, i.r) FROM i), $4::TEXT), $8 FROM s \
+                   ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time) \
+                 SELECT i.r, i.p, i.re, i.pe FROM i",
+                identity = crate::users::identity_select(t, "$4::TEXT"),
+                si = t.session_info,
+                ula = t.user_last_active,
+            ),
+            session_select_resolved: format!(
+                "SELECT {session_columns}, i.r, i.p, i.re, i.pe FROM {} s LEFT JOIN LATERAL ({}) i ON TRUE \
+                 WHERE s.app_id = $1 AND s.tenant_id = $2 AND s.session_handle = $3",
+                t.session_info,
+                crate::users::identity_select(t, "s.user_id"),
             ),
             last_active_upsert: format!(
                 "INSERT INTO {} (app_id, user_id, last_active_time) VALUES ($1, $2, $3) \

@@ -329,15 +329,7 @@ impl UserSql {
             list,
             // $2 may be an external id: resolve it, then the group's primary, then the
             // external ids of both. No row from the join = no such user.
-            session_identity: format!(
-                "WITH i AS (SELECT COALESCE((SELECT m.supertokens_user_id::TEXT FROM {map} m \
-                   WHERE m.app_id = $1 AND m.external_user_id = $2), $2::TEXT) AS st) \
-                 SELECT a.user_id::TEXT, a.primary_or_recipe_user_id::TEXT, \
-                   (SELECT m.external_user_id FROM {map} m WHERE m.app_id = $1 AND m.supertokens_user_id = a.user_id), \
-                   (SELECT m.external_user_id FROM {map} m \
-                     WHERE m.app_id = $1 AND m.supertokens_user_id = a.primary_or_recipe_user_id) \
-                 FROM i JOIN {a2u} a ON a.app_id = $1 AND a.user_id = i.st"
-            ),
+            session_identity: identity_select(t, "$2::TEXT"),
             count_tenant: format!(
                 "SELECT COUNT(DISTINCT primary_or_recipe_user_id) FROM {aaru} WHERE app_id = $1 AND tenant_id = $2 \
                  AND (cardinality($3::TEXT[]) = 0 OR recipe_id = ANY($3::TEXT[]))"
@@ -386,6 +378,40 @@ impl UserSql {
             ],
         }
     }
+}
+
+/// The session identity of the user id `uid` (an SQL expression; may be an external id) as
+/// columns `r` (recipe user), `p` (its primary), `re`/`pe` (their external ids); no row when it
+/// names no user. `$1` is the app. The resolved id is compared as `bpchar`, the type of the
+/// `CHAR(36)` key, so that the lookup uses the primary key (a `TEXT` comparison would cast the
+/// column and scan every user of the app).
+pub(crate) fn identity_select(t: &TableNames, uid: &str) -> String {
+    let map = t.qualified("userid_mapping");
+    let a2u = t.qualified("app_id_to_user_id");
+    format!(
+        "SELECT a.user_id::TEXT AS r, a.primary_or_recipe_user_id::TEXT AS p, \
+           (SELECT m.external_user_id FROM {map} m WHERE m.app_id = $1 AND m.supertokens_user_id = a.user_id) AS re, \
+           (SELECT m.external_user_id FROM {map} m \
+             WHERE m.app_id = $1 AND m.supertokens_user_id = a.primary_or_recipe_user_id) AS pe \
+         FROM {a2u} a WHERE a.app_id = $1 AND a.user_id = COALESCE((SELECT m.supertokens_user_id::TEXT FROM {map} m \
+           WHERE m.app_id = $1 AND m.external_user_id = {uid}), {uid})::BPCHAR"
+    )
+}
+
+/// A [`SessionIdentity`] from four columns starting at `first` (see [`identity_select`]);
+/// `None` when they are NULL (no such user).
+pub(crate) fn identity_from_row(row: &tokio_postgres::Row, first: usize) -> SResult<Option<SessionIdentity>> {
+    let recipe: Option<String> = col(row, first)?;
+    let primary: Option<String> = col(row, first + 1)?;
+    Ok(match (recipe, primary) {
+        (Some(recipe_user_id), Some(primary_user_id)) => Some(SessionIdentity {
+            recipe_user_id,
+            primary_user_id,
+            recipe_external_id: col(row, first + 2)?,
+            primary_external_id: col(row, first + 3)?,
+        }),
+        _ => None,
+    })
 }
 
 fn is(e: &tokio_postgres::Error, state: &SqlState) -> bool {
@@ -463,15 +489,10 @@ impl UserStorage for PgStorage {
     }
 
     async fn session_identity(&self, app: &AppId, user_id: &str) -> SResult<Option<SessionIdentity>> {
-        let Some(row) = self.query_opt(&self.usql().session_identity, &[&app.as_str(), &user_id]).await? else {
-            return Ok(None);
-        };
-        Ok(Some(SessionIdentity {
-            recipe_user_id: col(&row, 0)?,
-            primary_user_id: col(&row, 1)?,
-            recipe_external_id: col(&row, 2)?,
-            primary_external_id: col(&row, 3)?,
-        }))
+        match self.query_opt(&self.usql().session_identity, &[&app.as_str(), &user_id]).await? {
+            Some(row) => identity_from_row(&row, 0),
+            None => Ok(None),
+        }
     }
 
     async fn ep_sign_up(

@@ -126,13 +126,6 @@ impl SessionStorage for TracedStorage {
     async fn create_session(&self, row: &SessionRow) -> SResult<()> {
         traced(tenant_span!(self, "storage.create_session", row.tenant), self.0.create_session(row)).await
     }
-    async fn create_session_and_touch(&self, row: &SessionRow, active_user: &str) -> SResult<()> {
-        traced(
-            tenant_span!(self, "storage.create_session_and_touch", row.tenant),
-            self.0.create_session_and_touch(row, active_user),
-        )
-        .await
-    }
     async fn get_session(&self, tenant: &TenantIdentifier, handle: &str) -> SResult<Option<SessionRow>> {
         traced(tenant_span!(self, "storage.get_session", tenant), self.0.get_session(tenant, handle)).await
     }
@@ -452,11 +445,28 @@ impl UserStorage for TracedStorage {
     }
 }
 
+#[async_trait]
 impl Storage for TracedStorage {
     fn kind(&self) -> &'static str {
         self.0.kind()
     }
     fn pool_stats(&self) -> Option<PoolStats> {
         self.0.pool_stats()
+    }
+    async fn create_session_resolved(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
+        traced(tenant_span!(self, "storage.create_session_resolved", row.tenant), self.0.create_session_resolved(row))
+            .await
+    }
+    async fn update_session_resolved(
+        &self,
+        tenant: &TenantIdentifier,
+        handle: &str,
+        decide: SessionDecider<'_>,
+    ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
+        traced(
+            tenant_span!(self, "storage.update_session_resolved", tenant),
+            self.0.update_session_resolved(tenant, handle, decide),
+        )
+        .await
     }
 }
