@@ -236,15 +236,76 @@ mod suite {
         assert_eq!(st.get_session(&tid("public", "nope"), "h-o").await.unwrap(), None);
 
         // The update intent returns the identity next to the row, with and without a change.
-        let (r, id) = st.update_session_resolved(&base, "h-ext", &|_| None).await.unwrap().unwrap();
+        let (r, id) = st.update_session_resolved(&base, "h-ext", &|_| None, None).await.unwrap().unwrap();
         assert_eq!((r, id), (by_ext.clone(), expected.clone()));
         let patch = |_: &SessionRow| Some(SessionPatch { expires_at: Some(20_000), ..Default::default() });
-        let (r, id) = st.update_session_resolved(&base, "h-st", &patch).await.unwrap().unwrap();
+        let (r, id) = st.update_session_resolved(&base, "h-st", &patch, None).await.unwrap().unwrap();
         assert_eq!((r.expires_at, id), (10_000, expected.clone()), "the row as it was before the patch");
         assert_eq!(st.get_session(&base, "h-st").await.unwrap().unwrap().expires_at, 20_000);
-        let (_, id) = st.update_session_resolved(&base, "h-ghost", &|_| None).await.unwrap().unwrap();
+        let (_, id) = st.update_session_resolved(&base, "h-ghost", &|_| None, None).await.unwrap().unwrap();
         assert_eq!(id, None);
-        assert!(st.update_session_resolved(&base, "missing", &|_| None).await.unwrap().is_none());
+        assert!(st.update_session_resolved(&base, "missing", &|_| None, None).await.unwrap().is_none());
+
+        // Activity is recorded only for a live row holding one of the given hashes.
+        let app_ref = &a;
+        let active_since = move |t: i64| async move { st.count_active_users(app_ref, t).await.unwrap() };
+        let other = ["rth2-other"];
+        let touch = TouchIfCurrent { refresh_token_hashes_2: &other, now_ms: 5_000 };
+        st.update_session_resolved(&base, "h-ext", &|_| None, Some(&touch)).await.unwrap().unwrap();
+        assert_eq!(active_since(4_000).await, 0, "another hash: no activity");
+        let current = ["rth2-other", "rth2-h-ext"];
+        let late = TouchIfCurrent { refresh_token_hashes_2: &current, now_ms: 10_001 };
+        st.update_session_resolved(&base, "h-ext", &|_| None, Some(&late)).await.unwrap().unwrap();
+        assert_eq!(active_since(4_000).await, 0, "an expired row: no activity");
+        let touch = TouchIfCurrent { refresh_token_hashes_2: &current, now_ms: 5_000 };
+        st.update_session_resolved(&base, "h-ext", &patch, Some(&touch)).await.unwrap().unwrap();
+        assert_eq!(active_since(5_000).await, 1, "the mapped user, under its external id");
+        let ghost_hash = ["rth2-h-ghost"];
+        let touch = TouchIfCurrent { refresh_token_hashes_2: &ghost_hash, now_ms: 6_000 };
+        st.update_session_resolved(&base, "h-ghost", &|_| None, Some(&touch)).await.unwrap().unwrap();
+        assert_eq!(active_since(6_000).await, 1, "an unknown user, under the id as given");
+        assert_eq!(active_since(0).await, 2);
+    }
+
+    /// Batched user reads agree with the one-user intents.
+    pub async fn users_batched_reads(st: &dyn Storage) {
+        let base = TenantIdentifier::base();
+        let a = AppId::public();
+        let ids: Vec<String> = (1..=3).map(|i| format!("0b0b0b0b-0000-4000-8000-00000000000{i}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let email = format!("u{i}@example.com");
+            assert_eq!(
+                st.ep_sign_up(&base, id, &email, "$2a$10$x", 10 + i as i64).await.unwrap(),
+                SignUpResult::Created
+            );
+        }
+        let mapping = UserIdMapping {
+            supertokens_user_id: ids[1].clone(),
+            external_user_id: "ext-1".into(),
+            external_user_id_info: None,
+        };
+        assert_eq!(st.mapping_create(&a, &mapping, false).await.unwrap(), MappingCreate::Ok);
+        st.ev_set_verified(&a, "ext-1", "u1@example.com").await.unwrap();
+        st.ev_set_verified(&a, &ids[2], "u2@example.com").await.unwrap();
+        st.ev_set_verified(&a, &ids[0], "other@example.com").await.unwrap();
+        st.ev_set_verified(&a, &ids[1], "u1@example.com").await.unwrap(); // under the wrong id
+
+        let asked = vec![ids[2].clone(), ids[0].clone(), "0b0b0b0b-0000-4000-8000-00000000000f".into(), ids[2].clone()];
+        let users = st.get_auth_users(&a, &asked).await.unwrap();
+        let u2 = st.get_auth_user(&a, &ids[2]).await.unwrap().unwrap();
+        let u0 = st.get_auth_user(&a, &ids[0]).await.unwrap().unwrap();
+        assert_eq!(users, vec![u2, u0], "one per group, in asked order");
+        assert!(st.get_auth_users(&a, &[]).await.unwrap().is_empty());
+
+        let all = st.get_auth_users(&a, &ids).await.unwrap();
+        let d = st.user_decorations(&a, &all).await.unwrap();
+        assert_eq!(d.external_ids, [(ids[1].clone(), "ext-1".to_string())].into_iter().collect());
+        let expected: std::collections::HashSet<(String, String)> =
+            [("ext-1".to_string(), "u1@example.com".to_string()), (ids[2].clone(), "u2@example.com".to_string())]
+                .into_iter()
+                .collect();
+        assert_eq!(d.verified, expected, "only each method's own email, under the id the application uses");
+        assert_eq!(st.user_decorations(&a, &[]).await.unwrap(), UserDecorations::default());
     }
 
     pub async fn sessions_atomic_update(st: &dyn Storage) {
@@ -557,6 +618,7 @@ conformance!(
     sessions_create_and_get,
     sessions_atomic_update,
     sessions_resolved_intents,
+    users_batched_reads,
     sessions_delete_and_list,
     sessions_data_updates,
     sessions_expiry_cleanup,

@@ -36,8 +36,6 @@ pub struct Core {
     tenants: RwLock<HashMap<TenantIdentifier, Arc<TenantEntry>>>,
     apps: RwLock<HashMap<AppId, Arc<AppState>>>,
     pub hashing: crate::password::Hasher,
-    /// Where access tokens are signed (see [`crate::cpu`]).
-    pub signer: crate::cpu::CpuPool,
     /// Run counters of background jobs (filled by the job runner).
     pub job_stats: crate::jobs::JobStatsRegistry,
 }
@@ -63,7 +61,6 @@ impl Core {
         Ok(Core {
             job_stats: Default::default(),
             hashing,
-            signer: crate::cpu::CpuPool::per_core(),
             storage,
             clock,
             rng,

@@ -10,7 +10,6 @@ pub mod storage;
 
 pub use error::{CoreError, CoreResult, StorageError};
 pub mod core;
-pub mod cpu;
 pub mod crypto;
 pub mod keys;
 pub mod session;

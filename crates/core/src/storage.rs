@@ -204,16 +204,40 @@ pub trait Storage: TenantStorage + SessionStorage + SigningKeyStorage + JobStora
     }
 
     /// [`SessionStorage::update_session_atomically`], returning with the row the identity of
-    /// its user as [`UserStorage::session_identity`] resolves it.
+    /// its user as [`UserStorage::session_identity`] resolves it. With `touch`, when the row as
+    /// read (before any patch) is live at `touch.now_ms` and holds one of
+    /// `touch.refresh_token_hashes_2`, the user the session reports as its recipe user is
+    /// recorded as active at `touch.now_ms`.
     async fn update_session_resolved(
         &self,
         tenant: &TenantIdentifier,
         handle: &str,
         decide: SessionDecider<'_>,
+        touch: Option<&TouchIfCurrent<'_>>,
     ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
         let Some(row) = self.update_session_atomically(tenant, handle, decide).await? else { return Ok(None) };
         let identity = self.session_identity(&tenant.app, &row.user_id).await?;
+        if let Some(touch) = touch {
+            if touch.matches(&row) {
+                let (_, recipe) = SessionIdentity::reported(identity.clone(), &row.user_id);
+                self.touch_user_last_active(&tenant.app, &recipe, touch.now_ms).await?;
+            }
+        }
         Ok(Some((row, identity)))
+    }
+}
+
+/// See [`Storage::update_session_resolved`]: the condition under which a session refresh
+/// succeeds, as far as the stored row decides it.
+#[derive(Debug, Clone, Copy)]
+pub struct TouchIfCurrent<'a> {
+    pub refresh_token_hashes_2: &'a [&'a str],
+    pub now_ms: i64,
+}
+
+impl TouchIfCurrent<'_> {
+    pub fn matches(&self, row: &SessionRow) -> bool {
+        row.expires_at >= self.now_ms && self.refresh_token_hashes_2.contains(&row.refresh_token_hash_2.as_str())
     }
 }
 
@@ -288,6 +312,15 @@ pub struct UserIdMapping {
     pub external_user_id_info: Option<String>,
 }
 
+/// See [`UserStorage::user_decorations`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserDecorations {
+    /// Supertokens recipe user id → external user id.
+    pub external_ids: std::collections::HashMap<String, String>,
+    /// `(user id as the application sees it, email)` pairs that are verified.
+    pub verified: std::collections::HashSet<(String, String)>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MappingCreate {
     Ok,
@@ -322,6 +355,44 @@ impl SessionIdentity {
 pub trait UserStorage: Send + Sync {
     /// The user whose group contains `user_id` (a supertokens id).
     async fn get_auth_user(&self, app: &AppId, user_id: &str) -> SResult<Option<AuthUser>>;
+
+    /// The users whose groups contain these ids (supertokens ids), one per group, in the order
+    /// of their first id; unknown ids are skipped. Backends may answer in one round trip; this
+    /// default asks for each.
+    async fn get_auth_users(&self, app: &AppId, user_ids: &[String]) -> SResult<Vec<AuthUser>> {
+        let mut users: Vec<AuthUser> = Vec::with_capacity(user_ids.len());
+        for id in user_ids {
+            if let Some(user) = self.get_auth_user(app, id).await? {
+                if !users.iter().any(|u| u.id == user.id) {
+                    users.push(user);
+                }
+            }
+        }
+        Ok(users)
+    }
+
+    /// What user objects need besides the login methods: the external id of each login
+    /// method that has one, and which of their emails are verified (under the id the
+    /// application uses for the login method: external if mapped). Backends may answer in one
+    /// round trip; this default asks per login method.
+    async fn user_decorations(&self, app: &AppId, users: &[AuthUser]) -> SResult<UserDecorations> {
+        let mut out = UserDecorations::default();
+        for m in users.iter().flat_map(|u| u.login_methods.iter()) {
+            let shown = match self.mapping_get(app, &m.recipe_user_id, Some(true)).await? {
+                Some(mapping) => {
+                    out.external_ids.insert(m.recipe_user_id.clone(), mapping.external_user_id.clone());
+                    mapping.external_user_id
+                }
+                None => m.recipe_user_id.clone(),
+            };
+            if let Some(email) = &m.email {
+                if self.ev_is_verified(app, &shown, email).await? {
+                    out.verified.insert((shown, email.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
 
     /// Resolve an id given to the session APIs (supertokens or external) to the session's
     /// identity; `None` when no such user exists. Backends may answer in one round trip; this

@@ -9,7 +9,10 @@ use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, Email, TenantIdentifier};
 use crate::random::{bytes, sha256_hex, uuid_v4};
-use crate::storage::{AuthUser, MappingCreate, RoleResult, SignUpResult, UpdateResult, UserIdMapping, UserListQuery};
+use crate::storage::{
+    AuthUser, LoginMethod, MappingCreate, RoleResult, SignUpResult, UpdateResult, UserDecorations, UserIdMapping,
+    UserListQuery,
+};
 use async_trait::async_trait;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -65,61 +68,8 @@ impl Core {
 
     /// The CDI ≥4.0 user object.
     pub async fn user_json(&self, app: &AppId, user: &AuthUser) -> CoreResult<Value> {
-        let mut methods = user.login_methods.clone();
-        methods.sort_by_key(|m| m.time_joined);
-        let mut tenant_ids: Vec<String> = Vec::new();
-        let (mut emails, mut phones, mut third_party): (Vec<String>, Vec<String>, Vec<Value>) = Default::default();
-        let mut lm_json = Vec::new();
-        for m in &methods {
-            let rid = self.external_user_id(app, &m.recipe_user_id).await?;
-            let verified = match (&m.email, &m.phone_number) {
-                (Some(e), _) => self.storage.ev_is_verified(app, &rid, e).await?,
-                (None, Some(_)) => true,
-                (None, None) => false,
-            };
-            let mut o = Map::new();
-            o.insert("tenantIds".into(), json!(m.tenant_ids));
-            o.insert("recipeUserId".into(), json!(rid));
-            o.insert("verified".into(), json!(verified));
-            o.insert("timeJoined".into(), json!(m.time_joined));
-            o.insert("recipeId".into(), json!(m.recipe_id));
-            if let Some(e) = &m.email {
-                o.insert("email".into(), json!(e));
-                if !emails.contains(e) {
-                    emails.push(e.clone());
-                }
-            }
-            if let Some(p) = &m.phone_number {
-                o.insert("phoneNumber".into(), json!(p));
-                if !phones.contains(p) {
-                    phones.push(p.clone());
-                }
-            }
-            if let Some((id, uid)) = &m.third_party {
-                let tp = json!({"id": id, "userId": uid});
-                o.insert("thirdParty".into(), tp.clone());
-                if !third_party.contains(&tp) {
-                    third_party.push(tp);
-                }
-            }
-            for t in &m.tenant_ids {
-                if !tenant_ids.contains(t) {
-                    tenant_ids.push(t.clone());
-                }
-            }
-            lm_json.push(Value::Object(o));
-        }
-        Ok(json!({
-            "id": self.external_user_id(app, &user.id).await?,
-            "isPrimaryUser": user.is_primary,
-            "tenantIds": tenant_ids,
-            "timeJoined": methods.iter().map(|m| m.time_joined).min().unwrap_or(0),
-            "emails": emails,
-            "phoneNumbers": phones,
-            "thirdParty": third_party,
-            "webauthn": {"credentialIds": []},
-            "loginMethods": lm_json,
-        }))
+        let decorations = self.storage.user_decorations(app, std::slice::from_ref(user)).await?;
+        Ok(user_object(user, &decorations))
     }
 
     /// `GET /user/id`: the user (any id of its group, external ids accepted).
@@ -348,21 +298,10 @@ impl Core {
             let first = iter.next().unwrap_or_default();
             iter.fold(first, |acc, s| acc.into_iter().filter(|x| s.contains(x)).collect())
         };
-        let mut users = Vec::new();
-        for id in ids {
-            if let Some(u) = self.storage.get_auth_user(&tenant.app, &id).await? {
-                if !users.iter().any(|(x, _): &(AuthUser, i64)| x.id == u.id) {
-                    let joined = u.login_methods.iter().map(|m| m.time_joined).min().unwrap_or(0);
-                    users.push((u, joined));
-                }
-            }
-        }
-        users.sort_by_key(|(_, j)| *j);
-        let mut out = Vec::new();
-        for (u, _) in users {
-            out.push(self.user_json(&tenant.app, &u).await?);
-        }
-        Ok(out)
+        let mut users = self.storage.get_auth_users(&tenant.app, &ids).await?;
+        users.sort_by_cached_key(|u| u.login_methods.iter().map(|m| m.time_joined).min().unwrap_or(0));
+        let decorations = self.storage.user_decorations(&tenant.app, &users).await?;
+        Ok(users.iter().map(|u| user_object(u, &decorations)).collect())
     }
 
     // ---- email verification ----
@@ -446,13 +385,12 @@ impl Core {
         } else {
             None
         };
-        let mut users = Vec::with_capacity(rows.len());
-        for (id, _) in rows {
-            if let Some(u) = self.storage.get_auth_user(&tenant.app, &id).await? {
-                users.push(self.user_json(&tenant.app, &u).await?);
-            }
-        }
-        Ok((users, next))
+        // Three statements for the whole page: the users, then their external ids and
+        // verified emails.
+        let ids: Vec<String> = rows.into_iter().map(|(id, _)| id).collect();
+        let users = self.storage.get_auth_users(&tenant.app, &ids).await?;
+        let decorations = self.storage.user_decorations(&tenant.app, &users).await?;
+        Ok((users.iter().map(|u| user_object(u, &decorations)).collect(), next))
     }
 
     /// `POST /user/remove`
@@ -480,6 +418,67 @@ impl Core {
         self.tenant(tenant).await?;
         Ok(self.storage.user_role_add(tenant, user_id, role).await?)
     }
+}
+
+/// The CDI ≥4.0 user object of `user` (§a.2): external ids where mapped, login methods by
+/// time joined, de-duplicated unions of emails, phone numbers, third parties and tenants.
+pub fn user_object(user: &AuthUser, decorations: &UserDecorations) -> Value {
+    let shown = |id: &String| decorations.external_ids.get(id).unwrap_or(id).clone();
+    let mut methods: Vec<&LoginMethod> = user.login_methods.iter().collect();
+    methods.sort_by_key(|m| m.time_joined);
+    let mut tenant_ids: Vec<String> = Vec::new();
+    let (mut emails, mut phones, mut third_party): (Vec<String>, Vec<String>, Vec<Value>) = Default::default();
+    let mut lm_json = Vec::with_capacity(methods.len());
+    for m in &methods {
+        let rid = shown(&m.recipe_user_id);
+        let verified = match (&m.email, &m.phone_number) {
+            (Some(e), _) => decorations.verified.contains(&(rid.clone(), e.clone())),
+            (None, Some(_)) => true,
+            (None, None) => false,
+        };
+        let mut o = Map::new();
+        o.insert("tenantIds".into(), json!(m.tenant_ids));
+        o.insert("recipeUserId".into(), json!(rid));
+        o.insert("verified".into(), json!(verified));
+        o.insert("timeJoined".into(), json!(m.time_joined));
+        o.insert("recipeId".into(), json!(m.recipe_id));
+        if let Some(e) = &m.email {
+            o.insert("email".into(), json!(e));
+            if !emails.contains(e) {
+                emails.push(e.clone());
+            }
+        }
+        if let Some(p) = &m.phone_number {
+            o.insert("phoneNumber".into(), json!(p));
+            if !phones.contains(p) {
+                phones.push(p.clone());
+            }
+        }
+        if let Some((id, uid)) = &m.third_party {
+            let tp = json!({"id": id, "userId": uid});
+            o.insert("thirdParty".into(), tp.clone());
+            if !third_party.contains(&tp) {
+                third_party.push(tp);
+            }
+        }
+        for t in &m.tenant_ids {
+            if !tenant_ids.contains(t) {
+                tenant_ids.push(t.clone());
+            }
+        }
+        lm_json.push(Value::Object(o));
+    }
+    json!({
+        "id": shown(&user.id),
+        "isPrimaryUser": user.is_primary,
+        "tenantIds": tenant_ids,
+        "timeJoined": methods.iter().map(|m| m.time_joined).min().unwrap_or(0),
+        "emails": emails,
+        "phoneNumbers": phones,
+        "thirdParty": third_party,
+        "webauthn": {"credentialIds": []},
+        "loginMethods": lm_json,
+    })
 }
 
 /// (primary user id, recipe user id) for a session of `user_id`, external ids when mapped.

@@ -39,7 +39,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool};
 use st_core::ids::TenantIdentifier;
 use st_core::storage::{
-    JobLease, JobStorage, PoolStats, SResult, SessionDecider, SessionIdentity, SessionRow, Storage,
+    JobLease, JobStorage, PoolStats, SResult, SessionDecider, SessionIdentity, SessionRow, Storage, TouchIfCurrent,
 };
 use st_core::StorageError;
 use std::sync::Arc;
@@ -231,8 +231,9 @@ impl Storage for PgStorage {
         tenant: &TenantIdentifier,
         handle: &str,
         decide: SessionDecider<'_>,
+        touch: Option<&TouchIfCurrent<'_>>,
     ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
-        PgStorage::update_session_resolved(self, tenant, handle, decide).await
+        PgStorage::update_session_resolved(self, tenant, handle, decide, touch).await
     }
 
     fn pool_stats(&self) -> Option<PoolStats> {

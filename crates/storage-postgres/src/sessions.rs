@@ -14,7 +14,9 @@ use crate::{col, error, tx_exec, PgStorage};
 use async_trait::async_trait;
 use serde_json::Value;
 use st_core::ids::{AppId, TenantId, TenantIdentifier};
-use st_core::storage::{SResult, SessionDecider, SessionIdentity, SessionPatch, SessionRow, SessionStorage};
+use st_core::storage::{
+    SResult, SessionDecider, SessionIdentity, SessionPatch, SessionRow, SessionStorage, TouchIfCurrent,
+};
 use st_core::StorageError;
 use std::collections::HashSet;
 use tokio_postgres::Row;
@@ -92,12 +94,15 @@ impl PgStorage {
         tenant: &TenantIdentifier,
         handle: &str,
         decide: SessionDecider<'_>,
+        more_params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         snapshot_sql: &str,
         extra: impl Fn(&Row) -> SResult<T>,
     ) -> SResult<Option<(SessionRow, T)>> {
         let sql = self.sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let Some(snapshot) = self.query_opt(snapshot_sql, &[&app, &t, &handle]).await? else {
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&app, &t, &handle];
+        params.extend_from_slice(more_params);
+        let Some(snapshot) = self.query_opt(snapshot_sql, &params).await? else {
             return Ok(None);
         };
         let extra = extra(&snapshot)?;
@@ -139,15 +144,26 @@ impl PgStorage {
     }
 
     /// See [`st_core::storage::Storage::update_session_resolved`]: the snapshot read also
-    /// resolves the identity, so a refresh that changes nothing is one statement.
+    /// resolves the identity and records the activity, so a refresh that changes nothing is one
+    /// statement.
     pub(crate) async fn update_session_resolved(
         &self,
         tenant: &TenantIdentifier,
         handle: &str,
         decide: SessionDecider<'_>,
+        touch: Option<&TouchIfCurrent<'_>>,
     ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
-        let sql = &self.sql().session_select_resolved;
-        self.update_session_with(tenant, handle, decide, sql, |r| identity_from_row(r, 7)).await
+        let sql = self.sql();
+        let extra = |r: &Row| identity_from_row(r, 7);
+        match touch {
+            None => self.update_session_with(tenant, handle, decide, &[], &sql.session_select_resolved, extra).await,
+            Some(t) => {
+                let hashes: Vec<&str> = t.refresh_token_hashes_2.to_vec();
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&hashes, &t.now_ms];
+                self.update_session_with(tenant, handle, decide, &params, &sql.session_select_resolved_touch, extra)
+                    .await
+            }
+        }
     }
 }
 
@@ -171,7 +187,8 @@ impl SessionStorage for PgStorage {
         handle: &str,
         decide: SessionDecider<'_>,
     ) -> SResult<Option<SessionRow>> {
-        let found = self.update_session_with(tenant, handle, decide, &self.sql().session_select, |_| Ok(())).await?;
+        let found =
+            self.update_session_with(tenant, handle, decide, &[], &self.sql().session_select, |_| Ok(())).await?;
         Ok(found.map(|(row, ())| row))
     }
 

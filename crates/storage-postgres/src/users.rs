@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{
     AuthUser, LoginMethod, MappingCreate, RoleResult, SResult, SessionIdentity, SignUpResult, UpdateResult,
-    UserIdMapping, UserListQuery, UserStorage,
+    UserDecorations, UserIdMapping, UserListQuery, UserStorage,
 };
 use st_core::StorageError;
 use tokio_postgres::error::SqlState;
@@ -87,6 +87,10 @@ pub struct UserSql {
     map_set_info: String,
     /// `GET /users` statements, indexed by [`list_index`] (order × cursor × search).
     list: Vec<String>,
+    /// Login methods of the groups of many users (`get_auth_users`).
+    auth_users: String,
+    /// External ids and verified emails of many login methods (`user_decorations`).
+    decorations: String,
     /// The session's identity in one round trip (see `session_identity`).
     session_identity: String,
     count_tenant: String,
@@ -184,8 +188,9 @@ impl UserSql {
         };
         let list: Vec<String> = (0..8).map(|i| list(i & 4 != 0, i & 2 != 0, i & 1 != 0)).collect();
         let keyed = |table: &str| format!("DELETE FROM {table} WHERE app_id = $1 AND user_id = ANY($2::TEXT[])");
-        UserSql {
-            auth_user: format!(
+        // The login methods of whole groups, one row each, with column 4 the group's primary.
+        let auth_users = |groups: &str| {
+            format!(
                 "SELECT a.user_id::TEXT, a.recipe_id, a.time_joined, a.is_linked_or_is_a_primary_user, \
                    a.primary_or_recipe_user_id::TEXT, \
                    ARRAY(SELECT r.tenant_id::TEXT FROM {aaru} r WHERE r.app_id = a.app_id AND r.user_id = a.user_id \
@@ -197,9 +202,28 @@ impl UserSql {
                  LEFT JOIN {tp} tp ON tp.app_id = a.app_id AND tp.user_id = a.user_id \
                  LEFT JOIN {pl} pl ON pl.app_id = a.app_id AND pl.user_id = a.user_id \
                  LEFT JOIN {wa} wa ON wa.app_id = a.app_id AND wa.user_id = a.user_id \
-                 WHERE a.app_id = $1 AND a.primary_or_recipe_user_id = \
-                   (SELECT p.primary_or_recipe_user_id FROM {a2u} p WHERE p.app_id = $1 AND p.user_id = $2) \
-                 ORDER BY a.time_joined, a.user_id::TEXT COLLATE \"C\""
+                 WHERE a.app_id = $1 AND {where_groups} \
+                 ORDER BY a.time_joined, a.user_id::TEXT COLLATE \"C\"",
+                where_groups = groups.replace("{a2u}", &a2u),
+            )
+        };
+        UserSql {
+            auth_user: auth_users(
+                "a.primary_or_recipe_user_id = \
+                   (SELECT p.primary_or_recipe_user_id FROM {a2u} p WHERE p.app_id = $1 AND p.user_id = $2)",
+            ),
+            auth_users: auth_users(
+                "a.primary_or_recipe_user_id IN (SELECT p.primary_or_recipe_user_id FROM {a2u} p \
+                   WHERE p.app_id = $1 AND p.user_id = ANY($2::TEXT[]::BPCHAR[]))",
+            ),
+            // $2: supertokens recipe user ids. Rows ('m', id, external id) for mappings, then
+            // ('v', user id, email) for verified emails under either id.
+            decorations: format!(
+                "WITH m AS (SELECT m.supertokens_user_id::TEXT AS st, m.external_user_id AS ext FROM {map} m \
+                   WHERE m.app_id = $1 AND m.supertokens_user_id = ANY($2::TEXT[]::BPCHAR[])) \
+                 SELECT 'm', st, ext FROM m \
+                 UNION ALL SELECT 'v', v.user_id::TEXT, v.email::TEXT FROM {eve} v WHERE v.app_id = $1 \
+                   AND v.user_id IN (SELECT UNNEST($2::TEXT[]) UNION SELECT ext FROM m)"
             ),
             ep_email_taken: format!("SELECT 1 FROM {ep_t} WHERE app_id = $1 AND tenant_id = $2 AND email = $3"),
             a2u_insert: format!(
@@ -380,6 +404,41 @@ impl UserSql {
     }
 }
 
+/// Users from rows of the `auth_user(s)` statements, grouped by their primary (column 4) in
+/// the order the groups first appear.
+fn group_users(rows: &[tokio_postgres::Row]) -> SResult<Vec<AuthUser>> {
+    let mut users: Vec<AuthUser> = Vec::new();
+    for row in rows {
+        let recipe_user_id: String = col(row, 0)?;
+        let linked: bool = col(row, 3)?;
+        let group: String = col(row, 4)?;
+        let tp_id: Option<String> = col(row, 8)?;
+        let tp_user: Option<String> = col(row, 9)?;
+        let method = LoginMethod {
+            recipe_id: col(row, 1)?,
+            recipe_user_id,
+            tenant_ids: col(row, 5)?,
+            time_joined: col(row, 2)?,
+            email: col(row, 6)?,
+            phone_number: col(row, 7)?,
+            third_party: tp_id.zip(tp_user),
+        };
+        let index = match users.iter().position(|u| u.id == group) {
+            Some(i) => i,
+            None => {
+                users.push(AuthUser { id: group, is_primary: false, login_methods: Vec::new() });
+                users.len() - 1
+            }
+        };
+        let user = &mut users[index];
+        if method.recipe_user_id == user.id {
+            user.is_primary = linked;
+        }
+        user.login_methods.push(method);
+    }
+    Ok(users)
+}
+
 /// The session identity of the user id `uid` (an SQL expression; may be an external id) as
 /// columns `r` (recipe user), `p` (its primary), `re`/`pe` (their external ids); no row when it
 /// names no user. `$1` is the app. The resolved id is compared as `bpchar`, the type of the
@@ -462,30 +521,52 @@ impl PgStorage {
 impl UserStorage for PgStorage {
     async fn get_auth_user(&self, app: &AppId, user_id: &str) -> SResult<Option<AuthUser>> {
         let rows = self.query(&self.usql().auth_user, &[&app.as_str(), &user_id]).await?;
-        let mut primary = None;
-        let mut is_primary = false;
-        let mut login_methods = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let recipe_user_id: String = col(row, 0)?;
-            let linked: bool = col(row, 3)?;
-            let group: String = col(row, 4)?;
-            if recipe_user_id == group {
-                is_primary = linked;
-            }
-            primary = Some(group);
-            let tp_id: Option<String> = col(row, 8)?;
-            let tp_user: Option<String> = col(row, 9)?;
-            login_methods.push(LoginMethod {
-                recipe_id: col(row, 1)?,
-                recipe_user_id,
-                tenant_ids: col(row, 5)?,
-                time_joined: col(row, 2)?,
-                email: col(row, 6)?,
-                phone_number: col(row, 7)?,
-                third_party: tp_id.zip(tp_user),
-            });
+        Ok(group_users(&rows)?.pop())
+    }
+
+    async fn get_auth_users(&self, app: &AppId, user_ids: &[String]) -> SResult<Vec<AuthUser>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(primary.map(|id| AuthUser { id, is_primary, login_methods }))
+        let rows = self.query(&self.usql().auth_users, &[&app.as_str(), &user_ids]).await?;
+        let mut users = group_users(&rows)?;
+        // In the order of the first id of each group.
+        let rank = |u: &AuthUser| {
+            user_ids.iter().position(|id| u.login_methods.iter().any(|m| &m.recipe_user_id == id)).unwrap_or(usize::MAX)
+        };
+        users.sort_by_cached_key(rank);
+        Ok(users)
+    }
+
+    async fn user_decorations(&self, app: &AppId, users: &[AuthUser]) -> SResult<UserDecorations> {
+        let ids: Vec<&str> =
+            users.iter().flat_map(|u| u.login_methods.iter()).map(|m| m.recipe_user_id.as_str()).collect();
+        let mut out = UserDecorations::default();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let rows = self.query(&self.usql().decorations, &[&app.as_str(), &ids]).await?;
+        let mut verified_rows = Vec::new();
+        for row in &rows {
+            let kind: String = col(row, 0)?;
+            let (id, value): (String, String) = (col(row, 1)?, col(row, 2)?);
+            if kind == "m" {
+                out.external_ids.insert(id, value);
+            } else {
+                verified_rows.push((id, value));
+            }
+        }
+        // Only pairs of a login method's own email under the id the application uses for it.
+        for m in users.iter().flat_map(|u| u.login_methods.iter()) {
+            let shown = out.external_ids.get(&m.recipe_user_id).unwrap_or(&m.recipe_user_id);
+            if let Some(email) = &m.email {
+                let pair = (shown.clone(), email.clone());
+                if verified_rows.contains(&pair) {
+                    out.verified.insert(pair);
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn session_identity(&self, app: &AppId, user_id: &str) -> SResult<Option<SessionIdentity>> {

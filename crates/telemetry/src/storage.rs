@@ -248,6 +248,12 @@ impl UserStorage for TracedStorage {
     async fn get_auth_user(&self, app: &AppId, user_id: &str) -> SResult<Option<AuthUser>> {
         traced(app_span!(self, "storage.get_auth_user", app), self.0.get_auth_user(app, user_id)).await
     }
+    async fn get_auth_users(&self, app: &AppId, user_ids: &[String]) -> SResult<Vec<AuthUser>> {
+        traced(app_span!(self, "storage.get_auth_users", app), self.0.get_auth_users(app, user_ids)).await
+    }
+    async fn user_decorations(&self, app: &AppId, users: &[AuthUser]) -> SResult<UserDecorations> {
+        traced(app_span!(self, "storage.user_decorations", app), self.0.user_decorations(app, users)).await
+    }
     async fn session_identity(&self, app: &AppId, user_id: &str) -> SResult<Option<SessionIdentity>> {
         traced(app_span!(self, "storage.session_identity", app), self.0.session_identity(app, user_id)).await
     }
@@ -462,10 +468,11 @@ impl Storage for TracedStorage {
         tenant: &TenantIdentifier,
         handle: &str,
         decide: SessionDecider<'_>,
+        touch: Option<&TouchIfCurrent<'_>>,
     ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
         traced(
             tenant_span!(self, "storage.update_session_resolved", tenant),
-            self.0.update_session_resolved(tenant, handle, decide),
+            self.0.update_session_resolved(tenant, handle, decide, touch),
         )
         .await
     }
