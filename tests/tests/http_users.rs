@@ -250,6 +250,14 @@ async fn listing_counting_and_deletion(b: Backend) {
     assert_eq!(desc["users"][0]["id"], ids[6].as_str());
     let search = s.get("/public/users?email=user3").await;
     assert_eq!(search["users"].as_array().unwrap().len(), 1);
+    // A tag matches the start of the address or of its domain part; LIKE wildcards in a tag
+    // match themselves.
+    let found = |v: &serde_json::Value| v["users"].as_array().unwrap().len();
+    assert_eq!(found(&s.get("/public/users?email=example").await), 7, "domain part");
+    assert_eq!(found(&s.get("/public/users?email=xample").await), 0, "not any substring");
+    assert_eq!(found(&s.get("/public/users?email=user_").await), 0, "`_` is literal");
+    assert_eq!(found(&s.get("/public/users?email=%25").await), 0, "`%` is literal");
+    assert_eq!(found(&s.get("/public/users?email=nobody;user5").await), 1, "tags are alternatives");
     let (st, body) = s.request("GET", "/public/users?paginationToken=%%%", None, &[("cdi-version", "5.4")]).await;
     assert_eq!((st, body.as_str()), (400, "invalid pagination token\n"));
     assert_eq!(s.get("/public/users/count").await["count"], 7);

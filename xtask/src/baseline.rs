@@ -27,7 +27,9 @@ impl BaselineServer {
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
         let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--port", &port.to_string()])
+        // As many workers as the server runs by default (`max_server_pool_size`, 10), so that
+        // both sides of each ratio schedule their requests the same way.
+        cmd.args(["serve", "--port", &port.to_string(), "--workers", "10"])
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log)

@@ -135,21 +135,18 @@ impl UserSql {
         let totp = t.qualified("totp_users");
         let si = t.session_info.clone();
 
-        // Search: $4 e-mail, $5 phone, $6 provider prefixes. The sub-select is not correlated
-        // with the outer row (tenant given as $1/$2), so PostgreSQL evaluates it once per query.
-        let email_match = |c: &str| {
-            format!(
-                "EXISTS (SELECT 1 FROM UNNEST($4::TEXT[]) p WHERE starts_with({c}, p) OR strpos({c}, '@' || p) > 0)"
-            )
-        };
+        // Search: $4 e-mail, $5 phone, $6 provider LIKE patterns (see `search_patterns`). The
+        // sub-select is not correlated with the outer row (tenant given as $1/$2), so PostgreSQL
+        // evaluates it once per query; `LIKE ANY` is a plain filter, with no sub-plan per row.
+        let email_match = |c: &str| format!("{c} LIKE ANY($4::TEXT[])");
         let search = format!(
             "a.user_id IN ( \
                SELECT e.user_id FROM {ep_t} e WHERE e.app_id = $1 AND e.tenant_id = $2 AND {em_e} \
                UNION SELECT l.user_id FROM {pl_t} l WHERE l.app_id = $1 AND l.tenant_id = $2 \
-                 AND ({em_l} OR EXISTS (SELECT 1 FROM UNNEST($5::TEXT[]) p WHERE starts_with(l.phone_number, p))) \
+                 AND ({em_l} OR l.phone_number LIKE ANY($5::TEXT[])) \
                UNION SELECT x.user_id FROM {tp_t} x JOIN {tp} u ON u.app_id = x.app_id AND u.user_id = x.user_id \
                  WHERE x.app_id = $1 AND x.tenant_id = $2 \
-                 AND ({em_u} OR EXISTS (SELECT 1 FROM UNNEST($6::TEXT[]) p WHERE starts_with(u.third_party_id, p))) \
+                 AND ({em_u} OR u.third_party_id LIKE ANY($6::TEXT[])) \
                UNION SELECT w.user_id FROM {wa_t} w WHERE w.app_id = $1 AND w.tenant_id = $2 AND {em_w})",
             em_e = email_match("e.email"),
             em_l = email_match("l.email"),
@@ -402,6 +399,27 @@ impl UserSql {
             ],
         }
     }
+}
+
+/// LIKE patterns for search tags: each tag matches as a prefix and, for e-mails, also as the
+/// start of the domain part (`…@tag…`, as the reference). LIKE's wildcards and escape
+/// character in a tag match themselves.
+fn search_patterns(tags: &[String], domain_too: bool) -> Vec<String> {
+    let mut out = Vec::with_capacity(tags.len() * 2);
+    for tag in tags {
+        let mut literal = String::with_capacity(tag.len());
+        for c in tag.chars() {
+            if matches!(c, '\\' | '%' | '_') {
+                literal.push('\\');
+            }
+            literal.push(c);
+        }
+        out.push(format!("{literal}%"));
+        if domain_too {
+            out.push(format!("%@{literal}%"));
+        }
+    }
+    out
 }
 
 /// Users from rows of the `auth_user(s)` statements, grouped by their primary (column 4) in
@@ -944,12 +962,11 @@ impl UserStorage for PgStorage {
         let (app, tenant_id) = (tenant.app.as_str(), tenant.tenant.as_str());
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&app, &tenant_id, &query.recipe_ids];
+        let emails = search_patterns(&query.email_prefixes, true);
+        let phones = search_patterns(&query.phone_prefixes, false);
+        let providers = search_patterns(&query.provider_prefixes, false);
         if searching {
-            params.extend([
-                &query.email_prefixes as &(dyn tokio_postgres::types::ToSql + Sync),
-                &query.phone_prefixes,
-                &query.provider_prefixes,
-            ]);
+            params.extend([&emails as &(dyn tokio_postgres::types::ToSql + Sync), &phones, &providers]);
         }
         if let Some((t, id)) = &query.after {
             params.push(t);

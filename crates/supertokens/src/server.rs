@@ -110,8 +110,14 @@ async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig, 
     core.init_base_app().await.map_err(|e| format!("cannot initialise the base app: {e}"))?;
 
     let state = actix_web::web::Data::new(st_http::ServerState::new(core.clone(), path.display().to_string()));
-    let workers =
-        cfg.max_server_pool_size.min(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1);
+    // `max_server_pool_size` is the number of HTTP worker threads, as in the reference (10 by
+    // default), even on fewer cores. Each actix worker runs its requests cooperatively, and an
+    // RS256 signature holds a worker for about 0.7 ms: with one worker per core, a request whose
+    // database answer has arrived waits behind the signatures queued on its worker while it
+    // still holds its pool connection, and at 64 concurrent session creations the pool of 10
+    // connections became the limit (1,909/s with 2 workers, 2,272/s with 10, on 2 cores; see
+    // docs/BENCHMARKS.md). More workers than cores let the kernel interleave them instead.
+    let workers = cfg.max_server_pool_size.max(1);
     let server = actix_web::HttpServer::new({
         let state = state.clone();
         move || actix_web::App::new().configure(st_http::configure(state.clone()))
