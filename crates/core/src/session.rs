@@ -550,9 +550,23 @@ impl Core {
         // live, records the user as active: exactly the refreshes that succeed below.
         let accepted: Vec<&str> = std::iter::once(hash2.as_str()).chain(parent_hash2.as_deref()).collect();
         let touch = TouchIfCurrent { refresh_token_hashes_2: &accepted, now_ms: now };
-        let Some((row, identity)) =
-            self.storage.update_session_resolved(&tenant, &payload.session_handle, &decide, Some(&touch)).await?
-        else {
+        // The child token depends only on the presented token, so its encryption (a PBKDF2
+        // derivation) runs while the read is in flight.
+        let anti_csrf = enable_anti_csrf.then(|| uuid_v4(self.rng.as_ref()));
+        let (read, child) = tokio::join!(
+            self.storage.update_session_resolved(&tenant, &payload.session_handle, &decide, Some(&touch)),
+            async {
+                self.new_refresh_token(
+                    &master,
+                    &tenant_id,
+                    &payload.session_handle,
+                    &payload.user_id,
+                    Some(&hash1),
+                    anti_csrf.as_deref(),
+                )
+            }
+        );
+        let Some((row, identity)) = read? else {
             return Ok(RefreshOutcome::Unauthorised("Session missing in db or has expired".into()));
         };
         let (primary, recipe) = SessionIdentity::reported(identity, &row.user_id);
@@ -567,9 +581,18 @@ impl Core {
             }
             Case::Parent | Case::Child => {}
         }
-        let anti_csrf = enable_anti_csrf.then(|| uuid_v4(self.rng.as_ref()));
-        let child =
-            self.new_refresh_token(&master, &tenant_id, &row.handle, &row.user_id, Some(&hash1), anti_csrf.as_deref())?;
+        let child = match child {
+            // The stored row names the user the token was issued for; re-issue if it ever differs.
+            Ok(child) if row.user_id == payload.user_id => child,
+            _ => self.new_refresh_token(
+                &master,
+                &tenant_id,
+                &row.handle,
+                &row.user_id,
+                Some(&hash1),
+                anti_csrf.as_deref(),
+            )?,
+        };
         let child_hash1 = sha256_hex(&child);
         let key = self.signing_key(app, &cfg, use_static).await?;
         let claims = Mint {

@@ -468,25 +468,26 @@ pub(crate) fn identity_select(t: &TableNames, uid: &str) -> String {
     format!(
         "SELECT a.user_id::TEXT AS r, a.primary_or_recipe_user_id::TEXT AS p, \
            (SELECT m.external_user_id FROM {map} m WHERE m.app_id = $1 AND m.supertokens_user_id = a.user_id) AS re, \
-           (SELECT m.external_user_id FROM {map} m \
-             WHERE m.app_id = $1 AND m.supertokens_user_id = a.primary_or_recipe_user_id) AS pe \
+           CASE WHEN a.primary_or_recipe_user_id <> a.user_id THEN (SELECT m.external_user_id FROM {map} m \
+             WHERE m.app_id = $1 AND m.supertokens_user_id = a.primary_or_recipe_user_id) END AS pe \
          FROM {a2u} a WHERE a.app_id = $1 AND a.user_id = COALESCE((SELECT m.supertokens_user_id::TEXT FROM {map} m \
            WHERE m.app_id = $1 AND m.external_user_id = {uid}), {uid})::BPCHAR"
     )
 }
 
 /// A [`SessionIdentity`] from four columns starting at `first` (see [`identity_select`]);
-/// `None` when they are NULL (no such user).
+/// `None` when they are NULL (no such user). The statement leaves `pe` NULL for a user that is
+/// its own primary (saving a lookup): its external id is then `re`.
 pub(crate) fn identity_from_row(row: &tokio_postgres::Row, first: usize) -> SResult<Option<SessionIdentity>> {
     let recipe: Option<String> = col(row, first)?;
     let primary: Option<String> = col(row, first + 1)?;
     Ok(match (recipe, primary) {
-        (Some(recipe_user_id), Some(primary_user_id)) => Some(SessionIdentity {
-            recipe_user_id,
-            primary_user_id,
-            recipe_external_id: col(row, first + 2)?,
-            primary_external_id: col(row, first + 3)?,
-        }),
+        (Some(recipe_user_id), Some(primary_user_id)) => {
+            let recipe_external_id: Option<String> = col(row, first + 2)?;
+            let primary_external_id =
+                if primary_user_id == recipe_user_id { recipe_external_id.clone() } else { col(row, first + 3)? };
+            Some(SessionIdentity { recipe_user_id, primary_user_id, recipe_external_id, primary_external_id })
+        }
         _ => None,
     })
 }
