@@ -554,6 +554,31 @@ async fn refresh_parent_reuse_child_promotion_and_theft(b: Backend) {
     s.stop().await;
 }
 
+/// Create and every successful refresh record the user as active; a refresh that fails (theft,
+/// unknown token) does not.
+async fn refresh_records_activity(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let active_since = |t: i64| {
+        let s = &s;
+        async move { s.get(&format!("/users/count/active?since={t}")).await["count"].clone() }
+    };
+    let r1 = new_session(&s, "u").await;
+    let h = handle(&r1);
+    assert_eq!(active_since(START_MS).await, 1, "create");
+    s.clock.advance_ms(10_000);
+    assert_eq!(active_since(START_MS + 5_000).await, 0);
+    let r2 = refresh(&s, &rt(&r1)).await;
+    assert_eq!(active_since(START_MS + 5_000).await, 1, "refresh with the current token");
+    s.clock.advance_ms(10_000);
+    let r3 = refresh(&s, &rt(&r2)).await;
+    assert_eq!(r3["status"], "OK");
+    assert_eq!(active_since(START_MS + 15_000).await, 1, "refresh with the child token (promotion)");
+    s.clock.advance_ms(10_000);
+    assert_eq!(refresh(&s, &rt(&r1)).await, theft(&h, "u"));
+    assert_eq!(active_since(START_MS + 25_000).await, 0, "a theft attempt is not activity");
+    s.stop().await;
+}
+
 async fn verify_time_promotion(b: Backend) {
     let Some(s) = TestServer::spawn(b, json!({})).await else { return };
     let r1 = new_session(&s, "u").await;
@@ -1206,6 +1231,7 @@ both_backends! {
     verify_picks_up_payload_change => verify_picks_up_payload_change;
     refresh_parent_reuse_child_promotion_and_theft => refresh_parent_reuse_child_promotion_and_theft;
     verify_time_promotion => verify_time_promotion;
+    refresh_records_activity => refresh_records_activity;
     concurrent_refreshes => concurrent_refreshes;
     refresh_failures => refresh_failures;
     refresh_anti_csrf => refresh_anti_csrf;
