@@ -1,5 +1,5 @@
 //! Transport rules (§b): routing and prefixes, API keys, cdi-version, error bodies, body
-//! parsing, size limit, `/hello`, `/apiversion`, `/config`, licence endpoints.
+//! parsing, size limit, `/hello`, `/apiversion`, `/config`, `/requests/stats`, licence endpoints.
 
 mod common;
 use common::{Backend, TestServer};
@@ -147,7 +147,31 @@ async fn ip_filters(b: Backend) {
     s.stop().await;
 }
 
+/// `/requests/stats`: per-minute average and peak of the app's requests per second, last 24 h.
+async fn request_stats(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let minute0 = common::START_MS / 60_000;
+    s.clock.advance_ms(60_000);
+    for _ in 0..5 {
+        s.get("/apiversion").await;
+    }
+    s.clock.advance_ms(60_000);
+    let stats = s.get("/requests/stats").await;
+    assert_eq!(stats["status"], "OK");
+    assert_eq!(stats["atMinute"], json!(minute0 + 2));
+    let avg = stats["averageRequestsPerSecond"].as_array().unwrap();
+    let peak = stats["peakRequestsPerSecond"].as_array().unwrap();
+    assert_eq!((avg.len(), peak.len()), (1440, 1440));
+    assert_eq!((avg[1439].as_f64().unwrap(), peak[1439].clone()), (5.0 / 60.0, json!(5)), "the last full minute");
+    assert_eq!((avg[0].as_f64().unwrap(), peak[0].clone()), (-1.0, json!(-1)), "before the process started");
+    // App-wide only, and only for apps that exist.
+    let (st, _) = s.request("GET", "/appid-nope/requests/stats", None, &[]).await;
+    assert_eq!(st, 400);
+    s.stop().await;
+}
+
 both_backends! {
+    request_stats => request_stats;
     ip_filters => ip_filters;
     hello_and_errors => hello_and_errors;
     cdi_version_rules => cdi_version_rules;

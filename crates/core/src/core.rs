@@ -23,6 +23,8 @@ pub struct TenantEntry {
 pub struct AppState {
     pub keys: AppKeys,
     pub refresh_key: tokio::sync::OnceCell<String>,
+    /// Requests served for the app (`/requests/stats`).
+    pub requests: crate::stats::RequestStats,
 }
 
 pub struct Core {
@@ -131,9 +133,23 @@ impl Core {
         let mut apps = write(&self.apps);
         apps.entry(app.clone())
             .or_insert_with(|| {
-                Arc::new(AppState { keys: AppKeys::new(app.clone()), refresh_key: tokio::sync::OnceCell::new() })
+                Arc::new(AppState {
+                    keys: AppKeys::new(app.clone()),
+                    refresh_key: tokio::sync::OnceCell::new(),
+                    requests: crate::stats::RequestStats::new(self.clock.now_ms()),
+                })
             })
             .clone()
+    }
+
+    /// Count a request served for `app` (an app that exists: state is per app).
+    pub fn record_request(&self, app: &AppId) {
+        self.app_state(app).requests.record(self.now());
+    }
+
+    /// `GET /requests/stats` of `app`.
+    pub fn request_stats(&self, app: &AppId) -> crate::stats::RequestStatsSnapshot {
+        self.app_state(app).requests.snapshot(self.now())
     }
 
     /// Forget cached configuration of an app's tenants (after a change or a removal).

@@ -13,6 +13,7 @@ pub mod core;
 pub mod crypto;
 pub mod keys;
 pub mod session;
+pub mod stats;
 pub mod users;
 
 pub use crate::core::Core;

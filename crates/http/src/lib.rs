@@ -243,6 +243,8 @@ async fn route(
         Err(e) => return Err(e.into()),
     };
     if let Some(app_cfg) = &app_cfg {
+        // Every request of an existing app counts, whatever its outcome (as the reference).
+        core.record_request(&app);
         let tenant_cfg = if tenant.tenant.is_public() {
             app_cfg.clone()
         } else {

@@ -63,6 +63,7 @@ impl Router {
         r.add("/config", vec![(get.clone(), ConfigPid)], None, false, true);
         r.add("/metrics", vec![(get.clone(), Metrics)], App, true, false);
         r.add("/telemetry", vec![(get.clone(), Telemetry)], App, true, true);
+        r.add("/requests/stats", vec![(get.clone(), RequestStats)], App, true, true);
         // Session
         r.add("/recipe/session", vec![(post.clone(), SessionCreate), (get.clone(), SessionGet)], None, true, true);
         r.add("/recipe/session/verify", vec![(post.clone(), SessionVerify)], AppAnyTenant, true, true);

@@ -1,4 +1,5 @@
-//! `/`, `/hello`, `/apiversion`, JWKS, `/config`, `/telemetry`, and the licence endpoints.
+//! `/`, `/hello`, `/apiversion`, JWKS, `/config`, `/telemetry`, `/requests/stats`, and the licence
+//! endpoints.
 
 use super::{ok, status, Ctx, HResult, Reply};
 use crate::error::{text, ApiError};
@@ -76,6 +77,16 @@ pub async fn telemetry(ctx: &Ctx<'_>) -> HResult {
     Ok(Reply::Json(match id {
         Some(id) => json!({"exists": true, "telemetryId": id}),
         None => json!({"exists": false}),
+    }))
+}
+
+/// `GET /requests/stats`: this instance's request rates for the app, per minute of the last day.
+pub async fn request_stats(ctx: &Ctx<'_>) -> HResult {
+    let stats = ctx.state.core.request_stats(&ctx.tenant.app);
+    ok(json!({
+        "averageRequestsPerSecond": stats.average_per_second,
+        "peakRequestsPerSecond": stats.peak_per_second,
+        "atMinute": stats.at_minute,
     }))
 }
 

@@ -1,0 +1,142 @@
+//! `GET /requests/stats`: per-app request rates of the last 24 hours, one slot per minute (the
+//! average and the peak of requests per second in that minute), as the reference keeps them.
+//!
+//! Counting is on every request's path, so it is lock-free: per-second counters of the current
+//! minute are atomics. Rolling over to a new minute (rare) takes a mutex, folds the counters into
+//! the 24-hour ring and zero-fills minutes without requests. A request that races a rollover may
+//! land in the neighbouring minute; the figures are statistics, not accounting. Each instance
+//! counts its own requests (the reference keeps them in memory too).
+
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::Mutex;
+
+/// Minutes kept.
+pub const MINUTES: usize = 24 * 60;
+
+pub struct RequestStats {
+    /// The minute (since the epoch) the per-second counters belong to.
+    minute: AtomicI64,
+    per_second: [AtomicU32; 60],
+    ring: Mutex<Ring>,
+}
+
+struct Ring {
+    /// `-1` = no data (before this process counted); index = minute % MINUTES.
+    average: Vec<f64>,
+    peak: Vec<i64>,
+}
+
+/// A snapshot, oldest minute first; the last slot is the minute before `at_minute`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestStatsSnapshot {
+    pub at_minute: i64,
+    pub average_per_second: Vec<f64>,
+    pub peak_per_second: Vec<i64>,
+}
+
+impl RequestStats {
+    pub fn new(now_ms: i64) -> RequestStats {
+        RequestStats {
+            minute: AtomicI64::new(now_ms.div_euclid(60_000)),
+            per_second: std::array::from_fn(|_| AtomicU32::new(0)),
+            ring: Mutex::new(Ring { average: vec![-1.0; MINUTES], peak: vec![-1; MINUTES] }),
+        }
+    }
+
+    /// Count one request at `now_ms`.
+    pub fn record(&self, now_ms: i64) {
+        let second = now_ms.div_euclid(1000);
+        self.roll(second.div_euclid(60));
+        self.per_second[second.rem_euclid(60) as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The last 24 hours as of `now_ms`.
+    pub fn snapshot(&self, now_ms: i64) -> RequestStatsSnapshot {
+        let at_minute = now_ms.div_euclid(60_000);
+        self.roll(at_minute);
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let offset = slot(at_minute);
+        let order = (0..MINUTES).map(|i| (i + offset) % MINUTES);
+        RequestStatsSnapshot {
+            at_minute,
+            average_per_second: order.clone().map(|i| ring.average[i]).collect(),
+            peak_per_second: order.map(|i| ring.peak[i]).collect(),
+        }
+    }
+
+    /// Fold the counters into the ring when `minute` is past the current one.
+    fn roll(&self, minute: i64) {
+        if minute <= self.minute.load(Ordering::Acquire) {
+            return;
+        }
+        let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.minute.load(Ordering::Acquire);
+        if minute <= current {
+            return; // another thread rolled first
+        }
+        let (mut sum, mut peak) = (0u64, 0u32);
+        for counter in &self.per_second {
+            let n = counter.swap(0, Ordering::Relaxed);
+            sum += u64::from(n);
+            peak = peak.max(n);
+        }
+        let i = slot(current);
+        ring.average[i] = sum as f64 / 60.0;
+        ring.peak[i] = i64::from(peak);
+        // Minutes without any request (at most a whole day of them).
+        for m in (current + 1..minute).take(MINUTES) {
+            let i = slot(m);
+            ring.average[i] = 0.0;
+            ring.peak[i] = 0;
+        }
+        self.minute.store(minute, Ordering::Release);
+    }
+}
+
+fn slot(minute: i64) -> usize {
+    minute.rem_euclid(MINUTES as i64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % 60_000; // a minute boundary
+
+    #[test]
+    fn minutes_fold_into_average_and_peak() {
+        let s = RequestStats::new(T0);
+        let fresh = s.snapshot(T0);
+        assert_eq!(fresh.at_minute, T0 / 60_000);
+        assert!(fresh.average_per_second.iter().all(|&a| a == -1.0));
+        assert!(fresh.peak_per_second.iter().all(|&p| p == -1));
+
+        // Minute 0: 3 requests in second 0, 1 in second 5.
+        for _ in 0..3 {
+            s.record(T0 + 10);
+        }
+        s.record(T0 + 5_500);
+        // Minute 1: nothing. Minute 2: one request. Read at minute 3.
+        s.record(T0 + 120_000);
+        let snap = s.snapshot(T0 + 180_000);
+        assert_eq!(snap.at_minute, T0 / 60_000 + 3);
+        let n = MINUTES;
+        assert_eq!(snap.average_per_second[n - 3], 4.0 / 60.0);
+        assert_eq!(snap.peak_per_second[n - 3], 3);
+        assert_eq!((snap.average_per_second[n - 2], snap.peak_per_second[n - 2]), (0.0, 0), "an idle minute");
+        assert_eq!((snap.average_per_second[n - 1], snap.peak_per_second[n - 1]), (1.0 / 60.0, 1));
+        assert_eq!(snap.average_per_second[n - 4], -1.0, "before this process started");
+        assert_eq!(snap.average_per_second.len(), MINUTES);
+    }
+
+    #[test]
+    fn a_long_pause_zeroes_the_whole_day_and_the_past_is_not_rewritten() {
+        let s = RequestStats::new(T0);
+        s.record(T0);
+        let snap = s.snapshot(T0 + 3 * 24 * 3_600_000);
+        assert!(snap.average_per_second.iter().all(|&a| a == 0.0));
+        // A clock step backwards neither rolls nor panics.
+        s.record(T0);
+        assert_eq!(s.snapshot(T0).at_minute, T0 / 60_000);
+    }
+}
