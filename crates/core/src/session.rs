@@ -547,7 +547,10 @@ impl Core {
         };
         // The row is read (and, for a child token, promoted) in one intent that also resolves
         // the user and, when the token is the current one or its child and the session is
-        // live, records the user as active: exactly the refreshes that succeed below.
+        // live, records the user as active: the refreshes that succeed below, except that a
+        // backend may judge on its first, unlocked read, so a refresh that loses a race on the
+        // row (a sibling child promoted first, the session removed meanwhile) can still count
+        // as activity. Activity is a statistic; the refresh outcome is decided on the locked row.
         let accepted: Vec<&str> = std::iter::once(hash2.as_str()).chain(parent_hash2.as_deref()).collect();
         let touch = TouchIfCurrent { refresh_token_hashes_2: &accepted, now_ms: now };
         // The child token depends only on the presented token, so its encryption (a PBKDF2

@@ -207,7 +207,8 @@ pub trait Storage: TenantStorage + SessionStorage + SigningKeyStorage + JobStora
     /// its user as [`UserStorage::session_identity`] resolves it. With `touch`, when the row as
     /// read (before any patch) is live at `touch.now_ms` and holds one of
     /// `touch.refresh_token_hashes_2`, the user the session reports as its recipe user is
-    /// recorded as active at `touch.now_ms`.
+    /// recorded as active at `touch.now_ms`. A backend that reads optimistically before it
+    /// locks (PostgreSQL) may judge `touch` on that first read, in the same statement.
     async fn update_session_resolved(
         &self,
         tenant: &TenantIdentifier,
@@ -372,11 +373,16 @@ pub trait UserStorage: Send + Sync {
     }
 
     /// What user objects need besides the login methods: the external id of each login
-    /// method that has one, and which of their emails are verified (under the id the
+    /// method (and of each user's own id) that has one, and which of their emails are verified (under the id the
     /// application uses for the login method: external if mapped). Backends may answer in one
     /// round trip; this default asks per login method.
     async fn user_decorations(&self, app: &AppId, users: &[AuthUser]) -> SResult<UserDecorations> {
         let mut out = UserDecorations::default();
+        for u in users.iter().filter(|u| !u.login_methods.iter().any(|m| m.recipe_user_id == u.id)) {
+            if let Some(mapping) = self.mapping_get(app, &u.id, Some(true)).await? {
+                out.external_ids.insert(u.id.clone(), mapping.external_user_id);
+            }
+        }
         for m in users.iter().flat_map(|u| u.login_methods.iter()) {
             let shown = match self.mapping_get(app, &m.recipe_user_id, Some(true)).await? {
                 Some(mapping) => {

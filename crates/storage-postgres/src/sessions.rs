@@ -8,6 +8,10 @@
 //! `SELECT … FOR UPDATE` in a READ COMMITTED transaction, ask the decider again about the locked
 //! row, apply its patch and commit: concurrent promotions of one session are serialised on the
 //! row, sessions of different users never wait for each other.
+//!
+//! `update_session_resolved` makes that first read one statement with the user's identity and,
+//! for a refresh, the `user_last_active` upsert when the read row accepts the token: activity is
+//! judged on that read, the refresh itself on the locked row when a change is needed.
 
 use crate::users::identity_from_row;
 use crate::{col, error, tx_exec, PgStorage};

@@ -558,8 +558,12 @@ impl UserStorage for PgStorage {
     }
 
     async fn user_decorations(&self, app: &AppId, users: &[AuthUser]) -> SResult<UserDecorations> {
-        let ids: Vec<&str> =
+        // The login methods, and each user's own id (its primary, normally one of them).
+        let mut ids: Vec<&str> =
             users.iter().flat_map(|u| u.login_methods.iter()).map(|m| m.recipe_user_id.as_str()).collect();
+        ids.extend(users.iter().map(|u| u.id.as_str()));
+        ids.sort_unstable();
+        ids.dedup();
         let mut out = UserDecorations::default();
         if ids.is_empty() {
             return Ok(out);
