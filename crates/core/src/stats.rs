@@ -17,13 +17,16 @@ pub struct RequestStats {
     /// The minute (since the epoch) the per-second counters belong to.
     minute: AtomicI64,
     per_second: [AtomicU32; 60],
-    ring: Mutex<Ring>,
+    /// Allocated when the first minute is folded (about 11 KB), so idle apps cost nothing.
+    ring: Mutex<Option<Ring>>,
 }
 
+/// Index = minute % MINUTES; `-1` = no data (before this process counted). The average is
+/// kept as the minute's request count and divided by 60 when read, which gives the same value
+/// as the reference's `sum / 60.0`.
 struct Ring {
-    /// `-1` = no data (before this process counted); index = minute % MINUTES.
-    average: Vec<f64>,
-    peak: Vec<i64>,
+    requests: Vec<i32>,
+    peak: Vec<i32>,
 }
 
 /// A snapshot, oldest minute first; the last slot is the minute before `at_minute`.
@@ -39,7 +42,7 @@ impl RequestStats {
         RequestStats {
             minute: AtomicI64::new(now_ms.div_euclid(60_000)),
             per_second: std::array::from_fn(|_| AtomicU32::new(0)),
-            ring: Mutex::new(Ring { average: vec![-1.0; MINUTES], peak: vec![-1; MINUTES] }),
+            ring: Mutex::new(None),
         }
     }
 
@@ -57,11 +60,20 @@ impl RequestStats {
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         let offset = slot(at_minute);
         let order = (0..MINUTES).map(|i| (i + offset) % MINUTES);
-        RequestStatsSnapshot {
-            at_minute,
-            average_per_second: order.clone().map(|i| ring.average[i]).collect(),
-            peak_per_second: order.map(|i| ring.peak[i]).collect(),
-        }
+        let (average_per_second, peak_per_second) = match ring.as_ref() {
+            Some(r) => (
+                order
+                    .clone()
+                    .map(|i| match r.requests[i] {
+                        -1 => -1.0,
+                        n => f64::from(n) / 60.0,
+                    })
+                    .collect(),
+                order.map(|i| i64::from(r.peak[i])).collect(),
+            ),
+            None => (vec![-1.0; MINUTES], vec![-1; MINUTES]),
+        };
+        RequestStatsSnapshot { at_minute, average_per_second, peak_per_second }
     }
 
     /// Fold the counters into the ring when `minute` is past the current one.
@@ -69,24 +81,25 @@ impl RequestStats {
         if minute <= self.minute.load(Ordering::Acquire) {
             return;
         }
-        let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.minute.load(Ordering::Acquire);
         if minute <= current {
             return; // another thread rolled first
         }
-        let (mut sum, mut peak) = (0u64, 0u32);
+        let (mut sum, mut peak) = (0u32, 0u32);
         for counter in &self.per_second {
             let n = counter.swap(0, Ordering::Relaxed);
-            sum += u64::from(n);
+            sum = sum.saturating_add(n);
             peak = peak.max(n);
         }
+        let ring = guard.get_or_insert_with(|| Ring { requests: vec![-1; MINUTES], peak: vec![-1; MINUTES] });
         let i = slot(current);
-        ring.average[i] = sum as f64 / 60.0;
-        ring.peak[i] = i64::from(peak);
+        ring.requests[i] = i32::try_from(sum).unwrap_or(i32::MAX);
+        ring.peak[i] = i32::try_from(peak).unwrap_or(i32::MAX);
         // Minutes without any request (at most a whole day of them).
         for m in (current + 1..minute).take(MINUTES) {
             let i = slot(m);
-            ring.average[i] = 0.0;
+            ring.requests[i] = 0;
             ring.peak[i] = 0;
         }
         self.minute.store(minute, Ordering::Release);
