@@ -114,6 +114,31 @@ impl PgStorage {
         &self.inner.names
     }
 
+    /// The statements of the per-request hot paths with sample arguments (SQL literals, one per
+    /// `$n`), for `EXPLAIN` checks: session create and refresh, the session's user, user pages.
+    /// Diagnostics and tests only.
+    #[doc(hidden)]
+    pub fn hot_statements(&self) -> Vec<(&'static str, String, Vec<&'static str>)> {
+        let (sql, users) = (self.sql(), &self.sql().users);
+        let app_tenant_handle = vec!["'public'", "'public'", "'h'"];
+        vec![
+            (
+                "session create",
+                sql.session_insert_resolved.clone(),
+                vec!["'public'", "'public'", "'h'", "'u'", "'x'", "'{}'", "1", "1", "'{}'", "false"],
+            ),
+            ("session read", sql.session_select_resolved.clone(), app_tenant_handle.clone()),
+            (
+                "session read and touch",
+                sql.session_select_resolved_touch.clone(),
+                [app_tenant_handle.as_slice(), &["'{x}'", "1"]].concat(),
+            ),
+            ("session identity", users.session_identity_sql().to_string(), vec!["'public'", "'u'"]),
+            ("users of a page", users.auth_users_sql().to_string(), vec!["'public'", "'{u}'"]),
+            ("user decorations", users.decorations_sql().to_string(), vec!["'public'", "'{u}'"]),
+        ]
+    }
+
     /// Pool status (size, idle, waiting), for diagnostics and tests.
     pub fn pool_status(&self) -> deadpool_postgres::Status {
         self.inner.pool.status()

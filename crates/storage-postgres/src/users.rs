@@ -106,6 +106,18 @@ pub struct UserSql {
     del_keyed: Vec<String>,
 }
 
+impl UserSql {
+    pub(crate) fn session_identity_sql(&self) -> &str {
+        &self.session_identity
+    }
+    pub(crate) fn auth_users_sql(&self) -> &str {
+        &self.auth_users
+    }
+    pub(crate) fn decorations_sql(&self) -> &str {
+        &self.decorations
+    }
+}
+
 /// Index into [`UserSql::list`].
 fn list_index(ascending: bool, cursor: bool, searching: bool) -> usize {
     (usize::from(ascending) << 2) | (usize::from(cursor) << 1) | usize::from(searching)

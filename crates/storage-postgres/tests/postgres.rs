@@ -620,3 +620,47 @@ async fn idle_connections_above_the_minimum_are_closed() {
     s.close();
     assert!(matches!(s.health_check().await, Err(StorageError::Unavailable(_))));
 }
+
+/// The hot-path statements look users and sessions up through an index. A `TEXT` comparison
+/// with a `CHAR(36)` key (the bug that made every session lookup scan the app's users) leaves
+/// PostgreSQL no index to use: with 20,000 users and sessions it then plans a sequential scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_statements_use_indexes() {
+    let Some(db) = fresh_db("hot_statements_use_indexes").await else {
+        return;
+    };
+    let storage = PgStorage::connect(&uri_config(&db, json!({}))).await.unwrap();
+    let client = raw(&db).await;
+    client
+        .batch_execute(
+            "INSERT INTO app_id_to_user_id (app_id, user_id, recipe_id, primary_or_recipe_user_id, time_joined, \
+               primary_or_recipe_user_time_joined) \
+             SELECT 'public', u, 'emailpassword', u, i, i FROM generate_series(1, 20000) i, \
+               LATERAL (SELECT lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0') AS u) x;
+             INSERT INTO all_auth_recipe_users (app_id, tenant_id, user_id, primary_or_recipe_user_id, recipe_id, \
+               time_joined, primary_or_recipe_user_time_joined) \
+             SELECT 'public', 'public', user_id, user_id, recipe_id, time_joined, time_joined FROM app_id_to_user_id;
+             INSERT INTO session_info (app_id, tenant_id, session_handle, user_id, refresh_token_hash_2, \
+               session_data, expires_at, created_at_time, jwt_user_payload, use_static_key) \
+             SELECT 'public', 'public', 'h' || i, 'u' || i, 'x', '{}', 1, 1, '{}', false \
+               FROM generate_series(1, 20000) i;
+             ANALYZE;",
+        )
+        .await
+        .unwrap();
+    let statements = storage.hot_statements();
+    assert_eq!(statements.len(), 6);
+    for (i, (name, sql, args)) in statements.iter().enumerate() {
+        client.batch_execute(&format!("PREPARE hot{i} AS {sql}")).await.unwrap();
+        let rows = client.query(&format!("EXPLAIN EXECUTE hot{i}({})", args.join(", ")), &[]).await.unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+        for table in ["app_id_to_user_id", "all_auth_recipe_users", "session_info"] {
+            assert!(
+                !plan.iter().any(|line| line.contains(&format!("Seq Scan on {table}"))),
+                "{name}: sequential scan of {table}:\n{}",
+                plan.join("\n")
+            );
+        }
+    }
+    storage.close();
+}
