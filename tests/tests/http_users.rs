@@ -226,6 +226,20 @@ async fn metadata_roles_mapping(b: Backend) {
         )
         .await;
     assert_eq!(sess["session"]["userId"], "ext-1");
+    // The access token carries the external id too, also when the app's previous session was
+    // for an unmapped id (the server then signs for the id as given first) and for the next one.
+    let create = |user: &str| {
+        let body = json!({"userId": user, "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}});
+        let s = &s;
+        async move { s.post("/public/recipe/session", body).await }
+    };
+    for user in [id.as_str(), "ext-1", "not-a-user", id.as_str(), id.as_str(), "not-a-user"] {
+        let sess = create(user).await;
+        let claims = common::jwt_payload(sess["accessToken"]["token"].as_str().unwrap());
+        let expected = if user == "not-a-user" { "not-a-user" } else { "ext-1" };
+        assert_eq!((claims["sub"].as_str(), claims["rsub"].as_str()), (Some(expected), Some(expected)), "{user}");
+        assert_eq!(sess["session"]["userId"], expected);
+    }
     s.put("/recipe/userid/external-user-id-info", json!({"userId": "ext-1", "externalUserIdInfo": null})).await;
     assert!(s.get("/recipe/userid/map?userId=ext-1").await.get("externalUserIdInfo").is_none());
     assert_eq!(s.post("/recipe/userid/map/remove", json!({"userId": "ext-1"})).await["didMappingExist"], true);

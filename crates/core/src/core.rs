@@ -25,6 +25,8 @@ pub struct AppState {
     pub refresh_key: tokio::sync::OnceCell<String>,
     /// Requests served for the app (`/requests/stats`).
     pub requests: crate::stats::RequestStats,
+    /// Whether the app's last new session reported its user id as given (see `create_session`).
+    pub guess_session_identity: std::sync::atomic::AtomicBool,
 }
 
 pub struct Core {
@@ -137,6 +139,7 @@ impl Core {
                     keys: AppKeys::new(app.clone()),
                     refresh_key: tokio::sync::OnceCell::new(),
                     requests: crate::stats::RequestStats::new(self.clock.now_ms()),
+                    guess_session_identity: std::sync::atomic::AtomicBool::new(true),
                 })
             })
             .clone()

@@ -11,6 +11,7 @@ use crate::storage::{SessionIdentity, SessionPatch, SessionRow, TouchIfCurrent};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use st_config::CoreConfig;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Claims the core owns in a v5 access token; user payloads may not use them.
@@ -322,36 +323,55 @@ impl Core {
         let refresh_expiry = now + cfg.refresh_token_validity_ms;
         let user_data = Value::Object(input.user_data_in_jwt);
         let key = self.signing_key(&tenant.app, &cfg, !input.use_dynamic_key).await?;
-        let identity = self
-            .storage
-            .create_session_resolved(&SessionRow {
-                tenant: tenant.clone(),
-                handle: handle.clone(),
-                user_id: input.user_id.clone(),
-                refresh_token_hash_2: sha256_hex(&refresh_hash1),
-                session_data: input.user_data_in_database,
-                expires_at: refresh_expiry,
-                created_at: now,
-                jwt_user_payload: user_data.clone(),
-                use_static_key: !input.use_dynamic_key,
-            })
-            .await?;
-        let (primary, recipe) = SessionIdentity::reported(identity, &input.user_id);
-        let access = self.mint(
-            &key,
-            &Mint {
-                user_id: &primary,
-                recipe_user_id: &recipe,
-                tenant: &tenant.tenant,
-                handle: &handle,
-                refresh_token_hash1: &refresh_hash1,
-                parent_refresh_token_hash1: None,
-                anti_csrf: anti_csrf.as_deref(),
-                user_data: &user_data,
-                iat_ms: now,
-                exp_ms: now + cfg.access_token_validity_s * 1000,
-            },
-        )?;
+        let given = input.user_id.as_str();
+        let claims = |primary: &'_ str, recipe: &'_ str| -> CoreResult<Token> {
+            self.mint(
+                &key,
+                &Mint {
+                    user_id: primary,
+                    recipe_user_id: recipe,
+                    tenant: &tenant.tenant,
+                    handle: &handle,
+                    refresh_token_hash1: &refresh_hash1,
+                    parent_refresh_token_hash1: None,
+                    anti_csrf: anti_csrf.as_deref(),
+                    user_data: &user_data,
+                    iat_ms: now,
+                    exp_ms: now + cfg.access_token_validity_s * 1000,
+                },
+            )
+        };
+        let row = SessionRow {
+            tenant: tenant.clone(),
+            handle: handle.clone(),
+            user_id: input.user_id.clone(),
+            refresh_token_hash_2: sha256_hex(&refresh_hash1),
+            session_data: input.user_data_in_database,
+            expires_at: refresh_expiry,
+            created_at: now,
+            jwt_user_payload: user_data.clone(),
+            use_static_key: !input.use_dynamic_key,
+        };
+        // Most sessions are for a user that is its own primary and has no external id, so the
+        // token's `sub` and `rsub` are the id as given. While the app's last session was such
+        // a one, sign for that guess while the row is being stored (the signature overlaps the
+        // round trip) and sign again only when the stored identity says otherwise; after a
+        // miss, sign after the round trip until a session matches the guess again.
+        let app_state = self.app_state(&tenant.app);
+        let (identity, guessed) = if app_state.guess_session_identity.load(Ordering::Relaxed) {
+            let (stored, guess) =
+                tokio::join!(self.storage.create_session_resolved(&row), async { claims(given, given) });
+            (stored?, Some(guess?))
+        } else {
+            (self.storage.create_session_resolved(&row).await?, None)
+        };
+        let (primary, recipe) = SessionIdentity::reported(identity, given);
+        let as_given = primary == given && recipe == given;
+        app_state.guess_session_identity.store(as_given, Ordering::Relaxed);
+        let access = match guessed {
+            Some(token) if as_given => token,
+            _ => claims(&primary, &recipe)?,
+        };
         Ok(NewSession {
             session: SessionSummary {
                 handle,
