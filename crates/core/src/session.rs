@@ -303,9 +303,9 @@ impl Core {
 
     /// `POST /<tenant>/recipe/session`
     ///
-    /// The row is stored first, in one storage intent that also resolves the session's user
-    /// (primary and external ids) and records it as active; the access token is signed after,
-    /// with the identity that intent returned. Nothing in the row depends on the access token.
+    /// The row is stored in one storage intent that also resolves the session's user (primary
+    /// and external ids) and records it as active. Nothing in the row depends on the access
+    /// token, whose `sub`/`rsub` come from that identity; see below for when it is signed.
     pub async fn create_session(&self, tenant: &TenantIdentifier, input: CreateSession) -> CoreResult<NewSession> {
         check_user_payload(&input.user_data_in_jwt)?;
         self.tenant(tenant).await?;
@@ -324,7 +324,7 @@ impl Core {
         let user_data = Value::Object(input.user_data_in_jwt);
         let key = self.signing_key(&tenant.app, &cfg, !input.use_dynamic_key).await?;
         let given = input.user_id.as_str();
-        let claims = |primary: &'_ str, recipe: &'_ str| -> CoreResult<Token> {
+        let claims = |primary: &str, recipe: &str| -> CoreResult<Token> {
             self.mint(
                 &key,
                 &Mint {
