@@ -53,14 +53,15 @@ impl RequestStats {
         self.per_second[second.rem_euclid(60) as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The last 24 hours as of `now_ms`.
+    /// The last 24 hours as of `now_ms` (or of the newest minute counted, if the clock stepped
+    /// back). The fold and the read happen under one lock, so the slots match `at_minute`.
     pub fn snapshot(&self, now_ms: i64) -> RequestStatsSnapshot {
-        let at_minute = now_ms.div_euclid(60_000);
-        self.roll(at_minute);
-        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        self.roll_locked(&mut guard, now_ms.div_euclid(60_000));
+        let at_minute = self.minute.load(Ordering::Acquire);
         let offset = slot(at_minute);
         let order = (0..MINUTES).map(|i| (i + offset) % MINUTES);
-        let (average_per_second, peak_per_second) = match ring.as_ref() {
+        let (average_per_second, peak_per_second) = match guard.as_ref() {
             Some(r) => (
                 order
                     .clone()
@@ -82,9 +83,13 @@ impl RequestStats {
             return;
         }
         let mut guard = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        self.roll_locked(&mut guard, minute);
+    }
+
+    fn roll_locked(&self, ring: &mut Option<Ring>, minute: i64) {
         let current = self.minute.load(Ordering::Acquire);
         if minute <= current {
-            return; // another thread rolled first
+            return; // another thread rolled first, or the clock stepped back
         }
         let (mut sum, mut peak) = (0u32, 0u32);
         for counter in &self.per_second {
@@ -92,7 +97,7 @@ impl RequestStats {
             sum = sum.saturating_add(n);
             peak = peak.max(n);
         }
-        let ring = guard.get_or_insert_with(|| Ring { requests: vec![-1; MINUTES], peak: vec![-1; MINUTES] });
+        let ring = ring.get_or_insert_with(|| Ring { requests: vec![-1; MINUTES], peak: vec![-1; MINUTES] });
         let i = slot(current);
         ring.requests[i] = i32::try_from(sum).unwrap_or(i32::MAX);
         ring.peak[i] = i32::try_from(peak).unwrap_or(i32::MAX);
@@ -148,8 +153,8 @@ mod tests {
         s.record(T0);
         let snap = s.snapshot(T0 + 3 * 24 * 3_600_000);
         assert!(snap.average_per_second.iter().all(|&a| a == 0.0));
-        // A clock step backwards neither rolls nor panics.
+        // A clock step backwards neither rolls nor panics; the snapshot stays at the newest minute.
         s.record(T0);
-        assert_eq!(s.snapshot(T0).at_minute, T0 / 60_000);
+        assert_eq!(s.snapshot(T0).at_minute, (T0 + 3 * 24 * 3_600_000) / 60_000);
     }
 }

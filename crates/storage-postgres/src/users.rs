@@ -581,14 +581,14 @@ impl UserStorage for PgStorage {
             return Ok(out);
         }
         let rows = self.query(&self.usql().decorations, &[&app.as_str(), &ids]).await?;
-        let mut verified_rows = Vec::new();
+        let mut verified_rows = std::collections::HashSet::new();
         for row in &rows {
             let kind: String = col(row, 0)?;
             let (id, value): (String, String) = (col(row, 1)?, col(row, 2)?);
             if kind == "m" {
                 out.external_ids.insert(id, value);
             } else {
-                verified_rows.push((id, value));
+                verified_rows.insert((id, value));
             }
         }
         // Only pairs of a login method's own email under the id the application uses for it.
