@@ -247,10 +247,18 @@ impl Storage for PgStorage {
         "postgresql"
     }
 
+    /// One statement: insert, identity and last-activity upsert (`session_insert_resolved`).
     async fn create_session_resolved(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
-        PgStorage::create_session_resolved(self, row).await
+        let text = sessions::InsertText::new(row)?;
+        let found = self.query_opt(&self.sql().session_insert_resolved, &sessions::insert_params(row, &text)).await?;
+        match found {
+            Some(r) => users::identity_from_row(&r, 0),
+            None => Ok(None),
+        }
     }
 
+    /// The snapshot read also resolves the identity and, with `touch`, records the activity, so
+    /// a refresh that changes nothing is one statement.
     async fn update_session_resolved(
         &self,
         tenant: &TenantIdentifier,
@@ -258,7 +266,17 @@ impl Storage for PgStorage {
         decide: SessionDecider<'_>,
         touch: Option<&TouchIfCurrent<'_>>,
     ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
-        PgStorage::update_session_resolved(self, tenant, handle, decide, touch).await
+        let sql = self.sql();
+        let extra = |r: &Row| users::identity_from_row(r, 7);
+        match touch {
+            None => self.update_session_with(tenant, handle, decide, &[], &sql.session_select_resolved, extra).await,
+            Some(t) => {
+                let hashes: Vec<&str> = t.refresh_token_hashes_2.to_vec();
+                let params: [&(dyn ToSql + Sync); 2] = [&hashes, &t.now_ms];
+                self.update_session_with(tenant, handle, decide, &params, &sql.session_select_resolved_touch, extra)
+                    .await
+            }
+        }
     }
 
     fn pool_stats(&self) -> Option<PoolStats> {

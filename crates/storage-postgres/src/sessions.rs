@@ -13,14 +13,11 @@
 //! for a refresh, the `user_last_active` upsert when the read row accepts the token: activity is
 //! judged on that read, the refresh itself on the locked row when a change is needed.
 
-use crate::users::identity_from_row;
 use crate::{col, error, tx_exec, PgStorage};
 use async_trait::async_trait;
 use serde_json::Value;
 use st_core::ids::{AppId, TenantId, TenantIdentifier};
-use st_core::storage::{
-    SResult, SessionDecider, SessionIdentity, SessionPatch, SessionRow, SessionStorage, TouchIfCurrent,
-};
+use st_core::storage::{SResult, SessionDecider, SessionPatch, SessionRow, SessionStorage};
 use st_core::StorageError;
 use std::collections::HashSet;
 use tokio_postgres::Row;
@@ -52,7 +49,7 @@ fn session_from_row(tenant: &TenantIdentifier, handle: &str, row: &Row) -> SResu
 }
 
 /// The text columns of a `session_info` insert that are not plain fields of the row.
-struct InsertText<'a> {
+pub(crate) struct InsertText<'a> {
     app: &'a str,
     tenant: &'a str,
     data: String,
@@ -60,7 +57,7 @@ struct InsertText<'a> {
 }
 
 impl<'a> InsertText<'a> {
-    fn new(row: &'a SessionRow) -> SResult<InsertText<'a>> {
+    pub(crate) fn new(row: &'a SessionRow) -> SResult<InsertText<'a>> {
         Ok(InsertText {
             app: row.tenant.app.as_str(),
             tenant: row.tenant.tenant.as_str(),
@@ -71,7 +68,7 @@ impl<'a> InsertText<'a> {
 }
 
 /// The ten `session_info` columns of `row` as the parameters $1..$10 of an insert.
-fn insert_params<'a>(
+pub(crate) fn insert_params<'a>(
     row: &'a SessionRow,
     text: &'a InsertText<'a>,
 ) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 10] {
@@ -93,7 +90,7 @@ fn insert_params<'a>(
 impl PgStorage {
     /// `update_session_atomically`, reading the snapshot with `snapshot_sql` and handing its
     /// extra columns (after the seven session columns) to `extra`.
-    async fn update_session_with<T>(
+    pub(crate) async fn update_session_with<T>(
         &self,
         tenant: &TenantIdentifier,
         handle: &str,
@@ -135,39 +132,6 @@ impl PgStorage {
         }
         tx.commit().await.map_err(error::pg)?;
         Ok(Some((current, extra)))
-    }
-
-    /// See [`st_core::storage::Storage::create_session_resolved`]: one statement.
-    pub(crate) async fn create_session_resolved(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
-        let text = InsertText::new(row)?;
-        let found = self.query_opt(&self.sql().session_insert_resolved, &insert_params(row, &text)).await?;
-        match found {
-            Some(r) => identity_from_row(&r, 0),
-            None => Ok(None),
-        }
-    }
-
-    /// See [`st_core::storage::Storage::update_session_resolved`]: the snapshot read also
-    /// resolves the identity and records the activity, so a refresh that changes nothing is one
-    /// statement.
-    pub(crate) async fn update_session_resolved(
-        &self,
-        tenant: &TenantIdentifier,
-        handle: &str,
-        decide: SessionDecider<'_>,
-        touch: Option<&TouchIfCurrent<'_>>,
-    ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
-        let sql = self.sql();
-        let extra = |r: &Row| identity_from_row(r, 7);
-        match touch {
-            None => self.update_session_with(tenant, handle, decide, &[], &sql.session_select_resolved, extra).await,
-            Some(t) => {
-                let hashes: Vec<&str> = t.refresh_token_hashes_2.to_vec();
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&hashes, &t.now_ms];
-                self.update_session_with(tenant, handle, decide, &params, &sql.session_select_resolved_touch, extra)
-                    .await
-            }
-        }
     }
 }
 
