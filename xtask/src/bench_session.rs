@@ -54,10 +54,14 @@ struct Run {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let flags = Flags::parse("session", args, &["--duration", "--conns", "--backends"])?;
+    let flags = Flags::parse("session", args, &["--duration", "--conns", "--backends", "--server-config"])?;
     let duration = flags.seconds("--duration", 10)?;
     let conns: Vec<usize> = flags.num_list("--conns", &[1, 16, 64])?;
     let backends = flags.word_list("--backends", &["memory", "postgres"]);
+    // Extra config.yaml lines for the servers under test, `;`-separated, e.g.
+    // `--server-config 'max_server_pool_size: 4'`: for experiments with other settings.
+    let extra_config: String =
+        flags.raw("--server-config").unwrap_or_default().split(';').map(|l| format!("{}\n", l.trim())).collect();
     let max_conns = conns.iter().copied().max().unwrap_or(1);
     if conns.contains(&0) {
         return Err("session: --conns must be positive".into());
@@ -81,6 +85,7 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             _ => ("memory", "core_config_version: 0\n".to_string()),
         };
+        let config = format!("{config}{extra_config}");
         let mut server = Server::spawn_with_config(&server_bin, &config, &[])?;
         server.wait_ready(Duration::from_secs(120))?;
         say!("{name} server ready on port {}; creating {max_conns} sessions", server.port);

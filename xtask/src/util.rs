@@ -35,7 +35,7 @@ impl Flags {
         Ok(Flags { bench, values })
     }
 
-    fn raw(&self, name: &str) -> Option<&str> {
+    pub fn raw(&self, name: &str) -> Option<&str> {
         self.values.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
