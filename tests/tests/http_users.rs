@@ -242,7 +242,9 @@ async fn metadata_roles_mapping(b: Backend) {
     }
     s.put("/recipe/userid/external-user-id-info", json!({"userId": "ext-1", "externalUserIdInfo": null})).await;
     assert!(s.get("/recipe/userid/map?userId=ext-1").await.get("externalUserIdInfo").is_none());
-    assert_eq!(s.post("/recipe/userid/map/remove", json!({"userId": "ext-1"})).await["didMappingExist"], true);
+    // The sessions above are stored under "ext-1", so only a forced removal goes through.
+    let removed = s.post("/recipe/userid/map/remove", json!({"userId": "ext-1", "force": true})).await;
+    assert_eq!(removed["didMappingExist"], true);
     assert_eq!(s.get("/recipe/userid/map?userId=ext-1").await["status"], "UNKNOWN_MAPPING_ERROR");
     s.stop().await;
 }
@@ -328,6 +330,159 @@ async fn password_hash_import(b: Backend) {
     s.stop().await;
 }
 
+/// §a.13 rules the reference checks before creating or removing a mapping.
+async fn mapping_rules(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cfg()).await else { return };
+    let v54 = [("cdi-version", "5.4")];
+    let err = |path: &'static str, body: Value| {
+        let s = &s;
+        async move {
+            let (st, text) = s.request("POST", path, Some(body), &v54).await;
+            (st, text.trim_end().to_string())
+        }
+    };
+    // A verified email moves to the external id with the mapping.
+    let v = sign_up(&s, "ver@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
+    let tok = s.post("/public/recipe/user/email/verify/token", json!({"userId": v, "email": "ver@example.com"})).await;
+    s.post("/public/recipe/user/email/verify", json!({"method": "token", "token": tok["token"]})).await;
+    let r = s.post("/recipe/userid/map", json!({"superTokensUserId": v, "externalUserId": "ext-v"})).await;
+    assert_eq!(r["status"], "OK");
+    assert_eq!(s.get("/user/id?userId=ext-v").await["user"]["loginMethods"][0]["verified"], true);
+    let q = "/recipe/user/email/verify?userId=ext-v&email=ver%40example.com";
+    assert_eq!(s.get(q).await["isVerified"], true);
+    // Data of another non-auth recipe under the supertokens id blocks it, unless forced.
+    let m = sign_up(&s, "meta@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
+    s.put("/recipe/user/metadata", json!({"userId": m, "metadataUpdate": {"a": 1}})).await;
+    let body = json!({"superTokensUserId": m, "externalUserId": "ext-m"});
+    assert_eq!(
+        err("/recipe/userid/map", body.clone()).await,
+        (400, "UserId is already in use in UserMetadata recipe".to_string())
+    );
+    let forced = json!({"superTokensUserId": m, "externalUserId": "ext-m", "force": true});
+    assert_eq!(s.post("/recipe/userid/map", forced).await["status"], "OK");
+    // An external id that is already mapped: reported before anything else.
+    let other = s.post("/recipe/userid/map", json!({"superTokensUserId": "nope", "externalUserId": "ext-m"})).await;
+    assert_eq!(
+        (
+            other["status"].as_str(),
+            other["doesSuperTokensUserIdExist"].as_bool(),
+            other["doesExternalUserIdExist"].as_bool()
+        ),
+        (Some("USER_ID_MAPPING_ALREADY_EXISTS_ERROR"), Some(false), Some(true))
+    );
+    // Removing a mapping whose external id holds data is refused unless forced.
+    s.put("/recipe/user/metadata", json!({"userId": "ext-m", "metadataUpdate": {"b": 2}})).await;
+    assert_eq!(
+        err("/recipe/userid/map/remove", json!({"userId": "ext-m"})).await,
+        (400, "UserId is already in use in UserMetadata recipe".to_string())
+    );
+    let removed = s.post("/recipe/userid/map/remove", json!({"userId": " ext-m ", "force": true})).await;
+    assert_eq!(removed["didMappingExist"], true);
+    assert_eq!(s.post("/recipe/userid/map/remove", json!({"userId": "ext-m"})).await["didMappingExist"], false);
+    // Roles block too; ids are trimmed and must not be empty.
+    s.put("/recipe/role", json!({"role": "r"})).await;
+    let r_id = sign_up(&s, "role@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
+    s.put("/public/recipe/user/role", json!({"userId": r_id, "role": "r"})).await;
+    assert_eq!(
+        err("/recipe/userid/map", json!({"superTokensUserId": format!(" {r_id} "), "externalUserId": "ext-r"})).await,
+        (400, "UserId is already in use in UserRoles recipe".to_string())
+    );
+    assert_eq!(
+        err("/recipe/userid/map", json!({"superTokensUserId": r_id, "externalUserId": "  "})).await,
+        (400, "Field name 'externalUserId' cannot be an empty String".to_string())
+    );
+    assert_eq!(
+        err("/recipe/userid/map", json!({"superTokensUserId": r_id, "externalUserId": "x", "externalUserIdInfo": " "}))
+            .await,
+        (400, "Field name 'externalUserIdInfo' cannot be an empty String".to_string())
+    );
+    let (st, text) = s.request("GET", "/recipe/userid/map?userId=x&userIdType=external", None, &v54).await;
+    assert_eq!(
+        (st, text.trim_end()),
+        (400, "Field name 'userIdType' should be one of 'SUPERTOKENS', 'EXTERNAL' or 'ANY'")
+    );
+    s.stop().await;
+}
+
+/// Input rules of the roles and listing endpoints (§a.2, §a.12) and the `rid` fallback (§b).
+async fn input_rules(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cfg()).await else { return };
+    let v54 = [("cdi-version", "5.4")];
+    let status_and_text = |method: &'static str, path: String, body: Option<Value>| {
+        let s = &s;
+        async move {
+            let (st, text) = s.request(method, &path, body, &v54).await;
+            (st, text.trim_end().to_string())
+        }
+    };
+    // Role and permission names are trimmed; empty ones are refused.
+    s.put("/recipe/role", json!({"role": " admin ", "permissions": [" read "]})).await;
+    assert_eq!(s.get("/recipe/roles").await["roles"], json!(["admin"]));
+    assert_eq!(s.get("/recipe/role/permissions?role=%20admin").await["permissions"], json!(["read"]));
+    assert_eq!(
+        status_and_text("PUT", "/recipe/role".into(), Some(json!({"role": "  "}))).await,
+        (400, "Field name 'role' cannot be an empty String".to_string())
+    );
+    assert_eq!(
+        status_and_text("PUT", "/recipe/role".into(), Some(json!({"role": "x", "permissions": ["a", " "]}))).await,
+        (400, "Field name 'permissions' cannot contain an empty string".to_string())
+    );
+    assert_eq!(
+        status_and_text("PUT", "/public/recipe/user/role".into(), Some(json!({"userId": "u", "role": ""}))).await,
+        (400, "Field name 'role' cannot be an empty String".to_string())
+    );
+    assert_eq!(s.put("/public/recipe/user/role", json!({"userId": "u", "role": "admin "})).await["status"], "OK");
+    // Listing: unknown recipe ids, limits, `since`.
+    assert_eq!(
+        status_and_text("GET", "/public/users?includeRecipeIds=emailpassword,foo".into(), None).await,
+        (400, "Unknown recipe ID: foo".to_string())
+    );
+    assert_eq!(
+        status_and_text("GET", "/public/users/count?includeRecipeIds=bar".into(), None).await,
+        (400, "Unknown recipe ID: bar".to_string())
+    );
+    assert_eq!(s.get("/public/users?includeRecipeIds=thirdparty").await["users"], json!([]));
+    assert_eq!(
+        status_and_text("GET", "/public/users?limit=501".into(), None).await,
+        (400, "max limit allowed is 500".to_string())
+    );
+    assert_eq!(
+        status_and_text("GET", "/public/users?limit=0".into(), None).await,
+        (400, "limit must a positive integer with min value 1".to_string())
+    );
+    assert_eq!(
+        status_and_text("GET", "/users/count/active?since=-1".into(), None).await,
+        (400, "'since' query parameter must be >= 0".to_string())
+    );
+    // A search returns every match up to 1000 whatever `limit` says, and no pagination token.
+    for i in 0..3 {
+        s.clock.advance_ms(10);
+        sign_up(&s, &format!("s{i}@example.com"), "pw").await;
+    }
+    let found = s.get("/public/users?email=s&limit=2").await;
+    assert_eq!(found["users"].as_array().unwrap().len(), 3);
+    assert!(found.get("nextPaginationToken").is_none());
+    let desc = s.get("/public/users?email=example.com&timeJoinedOrder=DESC&limit=600").await;
+    let emails: Vec<&str> =
+        desc["users"].as_array().unwrap().iter().map(|u| u["emails"][0].as_str().unwrap()).collect();
+    assert_eq!(emails, ["s2@example.com", "s1@example.com", "s0@example.com"]);
+    // Tag kinds combine with AND: an emailpassword user has no phone number and no provider.
+    assert_eq!(s.get("/public/users?email=s0&phone=%2B1").await["users"], json!([]));
+    assert_eq!(s.get("/public/users?email=s0&provider=google").await["users"], json!([]));
+    // `/recipe/user` falls back to emailpassword for an unknown rid.
+    let (st, body) = s
+        .request(
+            "GET",
+            "/public/recipe/user?email=s0%40example.com",
+            None,
+            &[("cdi-version", "5.4"), ("rid", "dashboard")],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(body.contains("s0@example.com"), "{body}");
+    s.stop().await;
+}
+
 both_backends! {
     signup_signin_and_user_object => signup_signin_and_user_object;
     password_reset_and_update => password_reset_and_update;
@@ -335,4 +490,6 @@ both_backends! {
     metadata_roles_mapping => metadata_roles_mapping;
     listing_counting_and_deletion => listing_counting_and_deletion;
     password_hash_import => password_hash_import;
+    mapping_rules => mapping_rules;
+    input_rules => input_rules;
 }

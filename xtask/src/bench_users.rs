@@ -87,7 +87,10 @@ impl Case {
             let mid = users / 2;
             args.push_str(&format!(", {}, '{}'", T0 + 10 * mid as i64, user_id(mid)));
         }
-        args.push_str(&format!(", {}", PAGE + 1));
+        // A search returns up to 1000 users in one response (the reference's fixed limit, no
+        // pagination token); a page asks for one row more than it shows, to know if there is a next.
+        let limit = if self.search { 1000 } else { PAGE + 1 };
+        args.push_str(&format!(", {limit}"));
         args
     }
 }
@@ -522,16 +525,20 @@ fn explain(db: &BenchDb, case: Case, users: u64, plain_only: bool, limits: &Limi
 /// ids, then $4 e-mail / $5 phone / $6 provider prefixes when searching, then the
 /// (time_joined, id) to start after when paging, then the limit.
 fn listing_sql(ascending: bool, cursor: bool, searching: bool) -> String {
+    let (no_email, no_phone, no_provider) =
+        ("cardinality($4::TEXT[]) = 0", "cardinality($5::TEXT[]) = 0", "cardinality($6::TEXT[]) = 0");
     let email_match = |c: &str| format!("{c} LIKE ANY($4::TEXT[])");
     let search = format!(
         "a.user_id IN ( \
-           SELECT e.user_id FROM public.emailpassword_user_to_tenant e WHERE e.app_id = $1 AND e.tenant_id = $2 AND {em_e} \
-           UNION SELECT l.user_id FROM public.passwordless_user_to_tenant l WHERE l.app_id = $1 AND l.tenant_id = $2 \
-             AND ({em_l} OR l.phone_number LIKE ANY($5::TEXT[])) \
+           SELECT e.user_id FROM public.emailpassword_user_to_tenant e WHERE e.app_id = $1 AND e.tenant_id = $2 \
+             AND {no_phone} AND {no_provider} AND {em_e} \
+           UNION SELECT l.user_id FROM public.passwordless_user_to_tenant l WHERE l.app_id = $1 AND l.tenant_id = $2 AND {no_provider} \
+             AND ({no_email} OR {em_l}) AND ({no_phone} OR l.phone_number LIKE ANY($5::TEXT[])) \
            UNION SELECT x.user_id FROM public.thirdparty_user_to_tenant x JOIN public.thirdparty_users u ON u.app_id = x.app_id AND u.user_id = x.user_id \
-             WHERE x.app_id = $1 AND x.tenant_id = $2 \
-             AND ({em_u} OR u.third_party_id LIKE ANY($6::TEXT[])) \
-           UNION SELECT w.user_id FROM public.webauthn_user_to_tenant w WHERE w.app_id = $1 AND w.tenant_id = $2 AND {em_w})",
+             WHERE x.app_id = $1 AND x.tenant_id = $2 AND {no_phone} \
+             AND ({no_email} OR {em_u}) AND ({no_provider} OR u.third_party_id LIKE ANY($6::TEXT[])) \
+           UNION SELECT w.user_id FROM public.webauthn_user_to_tenant w WHERE w.app_id = $1 AND w.tenant_id = $2 \
+             AND {no_phone} AND {no_provider} AND {em_w})",
         em_e = email_match("e.email"),
         em_l = email_match("l.email"),
         em_u = email_match("u.email"),
@@ -571,6 +578,7 @@ fn check_listing_sql_copy() {
         "SELECT DISTINCT ON (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id)",
         "ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {dir}",
         "SELECT e.user_id FROM {ep_t} e WHERE e.app_id = $1 AND e.tenant_id = $2",
+        "AND {no_phone} AND {no_provider} AND {em_e}",
     ];
     if let Some(f) = fragments.iter().find(|f| !source.contains(*f)) {
         say!(

@@ -299,10 +299,48 @@ pub struct UserListQuery {
     pub limit: usize,
     /// Only users with a login method of one of these recipes (empty = all).
     pub recipe_ids: Vec<String>,
-    /// Lower-cased prefixes; a user matches if any login method matches any prefix.
+    /// Lower-cased prefixes (see [`UserListQuery::is_search`] for how they combine). An
+    /// e-mail prefix also matches the start of the domain part.
     pub email_prefixes: Vec<String>,
     pub phone_prefixes: Vec<String>,
     pub provider_prefixes: Vec<String>,
+}
+
+impl UserListQuery {
+    /// True when any search tag is given. Tag kinds combine with AND, prefixes of one kind
+    /// with OR, all on the same login method, as the reference's search does: e-mail with
+    /// phone matches only passwordless users, e-mail with provider only third-party users,
+    /// phone with provider nobody.
+    pub fn is_search(&self) -> bool {
+        !(self.email_prefixes.is_empty() && self.phone_prefixes.is_empty() && self.provider_prefixes.is_empty())
+    }
+}
+
+/// A non-auth recipe that holds data under a user id, in the order the reference checks them
+/// before it creates or removes a user-id mapping (§a.13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserIdUse {
+    /// A session that has not expired yet.
+    Session,
+    UserMetadata,
+    UserRoles,
+    /// An email-verification token or a verified email.
+    EmailVerification,
+    /// A TOTP device.
+    Totp,
+}
+
+impl UserIdUse {
+    /// The recipe's name in the reference's "UserId is already in use in … recipe" message.
+    pub fn recipe_name(self) -> &'static str {
+        match self {
+            UserIdUse::Session => "Session",
+            UserIdUse::UserMetadata => "UserMetadata",
+            UserIdUse::UserRoles => "UserRoles",
+            UserIdUse::EmailVerification => "EmailVerification",
+            UserIdUse::Totp => "TOTP",
+        }
+    }
 }
 
 /// A user-id mapping row.
@@ -506,7 +544,18 @@ pub trait UserStorage: Send + Sync {
     async fn user_roles(&self, tenant: &TenantIdentifier, user_id: &str) -> SResult<Vec<String>>;
     async fn role_users(&self, tenant: &TenantIdentifier, role: &str) -> SResult<Option<Vec<String>>>;
 
-    async fn mapping_create(&self, app: &AppId, mapping: &UserIdMapping, force: bool) -> SResult<MappingCreate>;
+    /// Create a mapping unless either id is already mapped. With `move_verification`, email
+    /// verification tokens and verified emails stored under the supertokens id move to the
+    /// external id in the same transaction (the reference's exception for email verification).
+    async fn mapping_create(
+        &self,
+        app: &AppId,
+        mapping: &UserIdMapping,
+        move_verification: bool,
+    ) -> SResult<MappingCreate>;
+    /// Which non-auth recipes hold data under `user_id` (sessions only if they expire at or
+    /// after `now_ms`), in [`UserIdUse`] order.
+    async fn user_id_uses(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<Vec<UserIdUse>>;
     /// Look a mapping up by supertokens id (`Some(true)`), external id (`Some(false)`) or either (`None`).
     async fn mapping_get(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<Option<UserIdMapping>>;
     async fn mapping_delete(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool>;

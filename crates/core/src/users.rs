@@ -11,7 +11,7 @@ use crate::ids::{AppId, Email, TenantIdentifier};
 use crate::random::{bytes, sha256_hex, uuid_v4};
 use crate::storage::{
     AuthUser, LoginMethod, MappingCreate, RoleResult, SignUpResult, UpdateResult, UserDecorations, UserIdMapping,
-    UserListQuery,
+    UserIdUse, UserListQuery,
 };
 use async_trait::async_trait;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -45,6 +45,14 @@ pub enum SignInOutcome {
 }
 
 /// A random URL-safe token (48 bytes of entropy).
+/// How many users a `GET /users` search returns at most (the reference's fixed `LIMIT 1000`).
+pub const SEARCH_LIMIT: usize = 1000;
+
+/// The reference's 400 for a mapping blocked by data of a non-auth recipe.
+fn in_use(kind: UserIdUse) -> CoreError {
+    CoreError::bad(format!("UserId is already in use in {} recipe", kind.recipe_name()))
+}
+
 fn new_token(core: &Core) -> String {
     URL_SAFE_NO_PAD.encode(bytes::<48>(core.rng.as_ref()))
 }
@@ -344,16 +352,52 @@ impl Core {
 
     // ---- user-id mapping ----
 
+    /// `POST /recipe/userid/map`, in the reference's order: an external id that is already
+    /// mapped, an unknown supertokens id, then (unless `force`) an external id that is itself a
+    /// user, and data that non-auth recipes keep under the supertokens id. Email verification
+    /// alone is not an obstacle: it moves to the external id with the mapping (the reference
+    /// does this from CDI 4.0, and we serve 5.x only).
     pub async fn create_mapping(&self, app: &AppId, mapping: UserIdMapping, force: bool) -> CoreResult<MappingCreate> {
+        if let Some(existing) = self.storage.mapping_get(app, &mapping.external_user_id, Some(false)).await? {
+            return Ok(MappingCreate::AlreadyExists {
+                supertokens_id_exists: existing.supertokens_user_id == mapping.supertokens_user_id,
+                external_id_exists: true,
+            });
+        }
         if self.storage.get_auth_user(app, &mapping.supertokens_user_id).await?.is_none() {
             return Ok(MappingCreate::UnknownSuperTokensUserId);
         }
-        if !force && self.storage.get_auth_user(app, &mapping.external_user_id).await?.is_some() {
-            return Err(CoreError::bad(
-                "Cannot create a userId mapping where the externalId is also a SuperTokens userID",
-            ));
+        let mut move_verification = false;
+        if !force {
+            if self.storage.get_auth_user(app, &mapping.external_user_id).await?.is_some() {
+                return Err(CoreError::bad(
+                    "Cannot create a userId mapping where the externalId is also a SuperTokens userID",
+                ));
+            }
+            match self.storage.user_id_uses(app, &mapping.supertokens_user_id, self.now()).await?.as_slice() {
+                [] => {}
+                [UserIdUse::EmailVerification] => move_verification = true,
+                [first, ..] => return Err(in_use(*first)),
+            }
         }
-        Ok(self.storage.mapping_create(app, &mapping, force).await?)
+        Ok(self.storage.mapping_create(app, &mapping, move_verification).await?)
+    }
+
+    /// `POST /recipe/userid/map/remove`: Ok(whether a mapping was deleted). Unless `force`, a
+    /// mapping whose external id holds non-auth data (metadata, roles, ...) stays, because that
+    /// data would lose its user. When the external id is itself a user, the mapping goes
+    /// without the check, as in the reference.
+    pub async fn delete_mapping(&self, app: &AppId, id: &str, kind: Option<bool>, force: bool) -> CoreResult<bool> {
+        let Some(mapping) = self.storage.mapping_get(app, id, kind).await? else { return Ok(false) };
+        if self.storage.get_auth_user(app, &mapping.external_user_id).await?.is_some() {
+            return Ok(self.storage.mapping_delete(app, &mapping.supertokens_user_id, Some(true)).await?);
+        }
+        if !force {
+            if let Some(first) = self.storage.user_id_uses(app, &mapping.external_user_id, self.now()).await?.first() {
+                return Err(in_use(*first));
+            }
+        }
+        Ok(self.storage.mapping_delete(app, id, kind).await?)
     }
 
     // ---- listing ----
@@ -375,6 +419,17 @@ impl Core {
             let (id, joined) = decoded.split_once(';').ok_or_else(|| CoreError::bad("invalid pagination token"))?;
             let joined = joined.parse::<i64>().map_err(|_| CoreError::bad("invalid pagination token"))?;
             query.after = Some((joined, id.to_string()));
+        }
+        if query.is_search() {
+            // As the reference: a search returns the first SEARCH_LIMIT matches in order, whatever
+            // `limit` and the pagination token say (the token is still validated), and no token.
+            query.after = None;
+            query.limit = SEARCH_LIMIT;
+            let rows = self.storage.list_users(tenant, &query).await?;
+            let ids: Vec<String> = rows.into_iter().map(|(id, _)| id).collect();
+            let users = self.storage.get_auth_users(&tenant.app, &ids).await?;
+            let decorations = self.storage.user_decorations(&tenant.app, &users).await?;
+            return Ok((users.iter().map(|u| user_object(u, &decorations)).collect(), None));
         }
         let limit = query.limit;
         query.limit = limit + 1;

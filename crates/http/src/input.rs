@@ -46,6 +46,11 @@ impl Body {
         self.opt_string(field)?.ok_or_else(|| invalid(field))
     }
 
+    /// A required string, trimmed; empty after trimming is the reference's 400.
+    pub fn trimmed(&self, field: &str) -> Result<String, ApiError> {
+        non_empty(field, self.string(field)?.trim())
+    }
+
     pub fn opt_string(&self, field: &str) -> Result<Option<String>, ApiError> {
         match self.get(field)? {
             None => Ok(None),
@@ -123,6 +128,15 @@ impl Body {
             Some(Value::Null) => Ok(Some(None)),
             Some(_) => Ok(Some(self.opt_string_array(field)?)),
         }
+    }
+}
+
+/// `value` as an owned string unless it is empty: "Field name '<field>' cannot be an empty String".
+pub fn non_empty(field: &str, value: &str) -> Result<String, ApiError> {
+    if value.is_empty() {
+        Err(ApiError::BadRequest(format!("Field name '{field}' cannot be an empty String")))
+    } else {
+        Ok(value.to_string())
     }
 }
 

@@ -392,15 +392,54 @@ impl UserStorage for MemoryStorage {
         ))
     }
 
-    async fn mapping_create(&self, app: &AppId, mapping: &UserIdMapping, _force: bool) -> SResult<MappingCreate> {
+    async fn mapping_create(
+        &self,
+        app: &AppId,
+        mapping: &UserIdMapping,
+        move_verification: bool,
+    ) -> SResult<MappingCreate> {
         let mut s = self.lock();
+        if !s.users.users.contains_key(&(app.clone(), mapping.supertokens_user_id.clone())) {
+            return Ok(MappingCreate::UnknownSuperTokensUserId);
+        }
         let st = s.users.mapping(app, &mapping.supertokens_user_id, Some(true)).is_some();
         let ext = s.users.mapping(app, &mapping.external_user_id, Some(false)).is_some();
         if st || ext {
             return Ok(MappingCreate::AlreadyExists { supertokens_id_exists: st, external_id_exists: ext });
         }
+        if move_verification {
+            let (from, to) = (&mapping.supertokens_user_id, &mapping.external_user_id);
+            for t in s.users.ev_tokens.iter_mut().filter(|t| &t.0.app == app && &t.1 == from) {
+                t.1 = to.clone();
+            }
+            let moved: Vec<_> = s.users.verified.iter().filter(|v| &v.0 == app && &v.1 == from).cloned().collect();
+            for v in moved {
+                s.users.verified.remove(&v);
+                s.users.verified.insert((v.0, to.clone(), v.2));
+            }
+        }
         s.users.mappings.push((app.clone(), mapping.clone()));
         Ok(MappingCreate::Ok)
+    }
+
+    async fn user_id_uses(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<Vec<UserIdUse>> {
+        let s = self.lock();
+        let u = &s.users;
+        let checks = [
+            (
+                UserIdUse::Session,
+                s.sessions.values().any(|r| &r.tenant.app == app && r.user_id == user_id && r.expires_at >= now_ms),
+            ),
+            (UserIdUse::UserMetadata, u.metadata.contains_key(&(app.clone(), user_id.to_string()))),
+            (UserIdUse::UserRoles, u.user_roles.iter().any(|r| &r.0.app == app && r.1 == user_id)),
+            (
+                UserIdUse::EmailVerification,
+                u.ev_tokens.iter().any(|t| &t.0.app == app && t.1 == user_id)
+                    || u.verified.iter().any(|v| &v.0 == app && v.1 == user_id),
+            ),
+        ];
+        // This backend has no TOTP devices.
+        Ok(checks.into_iter().filter(|(_, used)| *used).map(|(kind, _)| kind).collect())
     }
 
     async fn mapping_get(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<Option<UserIdMapping>> {
@@ -444,7 +483,9 @@ impl UserStorage for MemoryStorage {
 
     async fn list_users(&self, tenant: &TenantIdentifier, q: &UserListQuery) -> SResult<Vec<(String, i64)>> {
         let s = self.lock();
-        let searching = !(q.email_prefixes.is_empty() && q.phone_prefixes.is_empty() && q.provider_prefixes.is_empty());
+        let searching = q.is_search();
+        // Every login method here is emailpassword: it has no phone number and no provider.
+        let ep_searchable = q.phone_prefixes.is_empty() && q.provider_prefixes.is_empty();
         let mut primaries: BTreeMap<String, i64> = BTreeMap::new();
         for ((a, _), r) in &s.users.users {
             if a != &tenant.app || !r.tenants.contains(tenant) {
@@ -453,7 +494,7 @@ impl UserStorage for MemoryStorage {
             if !q.recipe_ids.is_empty() && !q.recipe_ids.contains(&r.recipe_id) {
                 continue;
             }
-            if searching && !email_matches(r.email.as_deref(), &q.email_prefixes) {
+            if searching && !(ep_searchable && email_matches(r.email.as_deref(), &q.email_prefixes)) {
                 continue;
             }
             let joined =

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{
     AuthUser, LoginMethod, MappingCreate, RoleResult, SResult, SessionIdentity, SignUpResult, UpdateResult,
-    UserDecorations, UserIdMapping, UserListQuery, UserStorage,
+    UserDecorations, UserIdMapping, UserIdUse, UserListQuery, UserStorage,
 };
 use st_core::StorageError;
 use tokio_postgres::error::SqlState;
@@ -78,6 +78,9 @@ pub struct UserSql {
     user_roles: String,
     role_users: String,
     map_insert: String,
+    map_move_verified: String,
+    map_move_ev_tokens: String,
+    user_id_uses: String,
     map_exists_st: String,
     map_exists_ext: String,
     map_get_st: String,
@@ -145,21 +148,28 @@ impl UserSql {
         let map = t.qualified("userid_mapping");
         let ula = t.qualified("user_last_active");
         let totp = t.qualified("totp_users");
+        let totp_dev = t.qualified("totp_user_devices");
         let si = t.session_info.clone();
 
-        // Search: $4 e-mail, $5 phone, $6 provider LIKE patterns (see `search_patterns`). The
-        // sub-select is not correlated with the outer row (tenant given as $1/$2), so PostgreSQL
-        // evaluates it once per query; `LIKE ANY` is a plain filter, with no sub-plan per row.
+        // Search: $4 e-mail, $5 phone, $6 provider LIKE patterns (see `search_patterns`). Kinds
+        // combine with AND on one login method (`UserListQuery::is_search`): a kind without tags
+        // (empty array) does not restrict, and a recipe without that kind of field cannot
+        // match it. The sub-select is not correlated with the outer row (tenant given as
+        // $1/$2), so PostgreSQL evaluates it once per query; `LIKE ANY` is a plain filter.
+        let (no_email, no_phone, no_provider) =
+            ("cardinality($4::TEXT[]) = 0", "cardinality($5::TEXT[]) = 0", "cardinality($6::TEXT[]) = 0");
         let email_match = |c: &str| format!("{c} LIKE ANY($4::TEXT[])");
         let search = format!(
             "a.user_id IN ( \
-               SELECT e.user_id FROM {ep_t} e WHERE e.app_id = $1 AND e.tenant_id = $2 AND {em_e} \
-               UNION SELECT l.user_id FROM {pl_t} l WHERE l.app_id = $1 AND l.tenant_id = $2 \
-                 AND ({em_l} OR l.phone_number LIKE ANY($5::TEXT[])) \
+               SELECT e.user_id FROM {ep_t} e WHERE e.app_id = $1 AND e.tenant_id = $2 \
+                 AND {no_phone} AND {no_provider} AND {em_e} \
+               UNION SELECT l.user_id FROM {pl_t} l WHERE l.app_id = $1 AND l.tenant_id = $2 AND {no_provider} \
+                 AND ({no_email} OR {em_l}) AND ({no_phone} OR l.phone_number LIKE ANY($5::TEXT[])) \
                UNION SELECT x.user_id FROM {tp_t} x JOIN {tp} u ON u.app_id = x.app_id AND u.user_id = x.user_id \
-                 WHERE x.app_id = $1 AND x.tenant_id = $2 \
-                 AND ({em_u} OR u.third_party_id LIKE ANY($6::TEXT[])) \
-               UNION SELECT w.user_id FROM {wa_t} w WHERE w.app_id = $1 AND w.tenant_id = $2 AND {em_w})",
+                 WHERE x.app_id = $1 AND x.tenant_id = $2 AND {no_phone} \
+                 AND ({no_email} OR {em_u}) AND ({no_provider} OR u.third_party_id LIKE ANY($6::TEXT[])) \
+               UNION SELECT w.user_id FROM {wa_t} w WHERE w.app_id = $1 AND w.tenant_id = $2 \
+                 AND {no_phone} AND {no_provider} AND {em_w})",
             em_e = email_match("e.email"),
             em_l = email_match("l.email"),
             em_u = email_match("u.email"),
@@ -339,6 +349,12 @@ impl UserSql {
             map_insert: format!(
                 "INSERT INTO {map} (app_id, supertokens_user_id, external_user_id, external_user_id_info) \
                  VALUES ($1, $2, $3, $4)"
+            ),
+            map_move_verified: format!("UPDATE {eve} SET user_id = $3 WHERE app_id = $1 AND user_id = $2"),
+            map_move_ev_tokens: format!("UPDATE {evt} SET user_id = $3 WHERE app_id = $1 AND user_id = $2"),
+            // One row of flags in `UserIdUse` order; sessions count only until they expire.
+            user_id_uses: format!(
+                "SELECT EXISTS (SELECT 1 FROM {si} WHERE app_id = $1 AND user_id = $2 AND expires_at >= $3),                    EXISTS (SELECT 1 FROM {md} WHERE app_id = $1 AND user_id = $2),                    EXISTS (SELECT 1 FROM {ur} WHERE app_id = $1 AND user_id = $2),                    EXISTS (SELECT 1 FROM {evt} WHERE app_id = $1 AND user_id = $2)                      OR EXISTS (SELECT 1 FROM {eve} WHERE app_id = $1 AND user_id = $2),                    EXISTS (SELECT 1 FROM {totp_dev} WHERE app_id = $1 AND user_id = $2)"
             ),
             map_exists_st: format!("SELECT 1 FROM {map} WHERE app_id = $1 AND supertokens_user_id = $2"),
             map_exists_ext: format!("SELECT 1 FROM {map} WHERE app_id = $1 AND external_user_id = $2"),
@@ -922,22 +938,32 @@ impl UserStorage for PgStorage {
         Ok(Some(users))
     }
 
-    async fn mapping_create(&self, app: &AppId, mapping: &UserIdMapping, _force: bool) -> SResult<MappingCreate> {
+    async fn mapping_create(
+        &self,
+        app: &AppId,
+        mapping: &UserIdMapping,
+        move_verification: bool,
+    ) -> SResult<MappingCreate> {
         let s = self.usql();
         let a = app.as_str();
-        let conn = self.conn().await?;
-        let stmt = conn.prepare_cached(&s.map_insert).await.map_err(error::pg)?;
-        let inserted = conn
-            .execute(
-                &stmt,
-                &[&a, &mapping.supertokens_user_id, &mapping.external_user_id, &mapping.external_user_id_info],
-            )
-            .await;
+        let (st_id, ext_id) = (&mapping.supertokens_user_id, &mapping.external_user_id);
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        let stmt = tx.prepare_cached(&s.map_insert).await.map_err(error::pg)?;
+        let inserted = tx.execute(&stmt, &[&a, st_id, ext_id, &mapping.external_user_id_info]).await;
         match inserted {
-            Ok(_) => Ok(MappingCreate::Ok),
+            Ok(_) => {
+                if move_verification {
+                    tx_exec(&tx, &s.map_move_verified, &[&a, st_id, ext_id]).await?;
+                    tx_exec(&tx, &s.map_move_ev_tokens, &[&a, st_id, ext_id]).await?;
+                }
+                tx.commit().await.map_err(error::pg)?;
+                Ok(MappingCreate::Ok)
+            }
             // The supertokens id must be a user of the app (FK to app_id_to_user_id).
             Err(e) if is(&e, &SqlState::FOREIGN_KEY_VIOLATION) => Ok(MappingCreate::UnknownSuperTokensUserId),
             Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
+                drop(tx);
                 drop(conn);
                 let st = self.query_opt(&s.map_exists_st, &[&a, &mapping.supertokens_user_id]).await?.is_some();
                 let ext = self.query_opt(&s.map_exists_ext, &[&a, &mapping.external_user_id]).await?.is_some();
@@ -949,6 +975,26 @@ impl UserStorage for PgStorage {
 
     async fn mapping_get(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<Option<UserIdMapping>> {
         self.find_mapping(app, id, supertokens).await
+    }
+
+    async fn user_id_uses(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<Vec<UserIdUse>> {
+        let Some(row) = self.query_opt(&self.usql().user_id_uses, &[&app.as_str(), &user_id, &now_ms]).await? else {
+            return Ok(Vec::new());
+        };
+        let kinds = [
+            UserIdUse::Session,
+            UserIdUse::UserMetadata,
+            UserIdUse::UserRoles,
+            UserIdUse::EmailVerification,
+            UserIdUse::Totp,
+        ];
+        let mut uses = Vec::new();
+        for (i, kind) in kinds.into_iter().enumerate() {
+            if col::<bool>(&row, i)? {
+                uses.push(kind);
+            }
+        }
+        Ok(uses)
     }
 
     async fn mapping_delete(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool> {
@@ -973,8 +1019,7 @@ impl UserStorage for PgStorage {
 
     async fn list_users(&self, tenant: &TenantIdentifier, query: &UserListQuery) -> SResult<Vec<(String, i64)>> {
         let s = self.usql();
-        let searching =
-            !(query.email_prefixes.is_empty() && query.phone_prefixes.is_empty() && query.provider_prefixes.is_empty());
+        let searching = query.is_search();
         let sql = &s.list[list_index(query.ascending, query.after.is_some(), searching)];
         let (app, tenant_id) = (tenant.app.as_str(), tenant.tenant.as_str());
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);

@@ -409,8 +409,18 @@ impl UserStorage for TracedStorage {
         traced(tenant_span!(self, "storage.role_users", tenant), self.0.role_users(tenant, role)).await
     }
 
-    async fn mapping_create(&self, app: &AppId, mapping: &UserIdMapping, force: bool) -> SResult<MappingCreate> {
-        traced(app_span!(self, "storage.mapping_create", app), self.0.mapping_create(app, mapping, force)).await
+    async fn mapping_create(
+        &self,
+        app: &AppId,
+        mapping: &UserIdMapping,
+        move_verification: bool,
+    ) -> SResult<MappingCreate> {
+        traced(app_span!(self, "storage.mapping_create", app), self.0.mapping_create(app, mapping, move_verification))
+            .await
+    }
+
+    async fn user_id_uses(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<Vec<UserIdUse>> {
+        traced(app_span!(self, "storage.user_id_uses", app), self.0.user_id_uses(app, user_id, now_ms)).await
     }
     async fn mapping_get(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<Option<UserIdMapping>> {
         traced(app_span!(self, "storage.mapping_get", app), self.0.mapping_get(app, id, supertokens)).await

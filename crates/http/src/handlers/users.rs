@@ -3,6 +3,7 @@
 
 use super::{ok, status, Ctx, HResult, H};
 use crate::error::ApiError;
+use crate::input::{Body, Query};
 use crate::router::{Router, Scope};
 use actix_web::http::Method;
 use serde_json::{json, Value};
@@ -129,19 +130,71 @@ async fn app_scope(ctx: &Ctx<'_>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `/recipe/user` dispatches on `rid`, and the reference's router falls back to emailpassword
+/// for a missing or unknown rid. Only the recipes this server does not implement are refused.
 fn rid_is_emailpassword(ctx: &Ctx<'_>) -> Result<(), ApiError> {
     match ctx.rid.as_deref() {
-        None | Some("emailpassword") => Ok(()),
-        Some(other) => Err(ApiError::BadRequest(format!("The recipe {other} is not supported on /recipe/user yet"))),
+        Some(other @ ("thirdparty" | "passwordless")) => {
+            Err(ApiError::BadRequest(format!("The recipe {other} is not supported on /recipe/user yet")))
+        }
+        _ => Ok(()),
     }
 }
 
+/// Recipe ids the reference knows (`RECIPE_ID`); `includeRecipeIds` may name any of them.
+const KNOWN_RECIPE_IDS: &[&str] = &[
+    "emailpassword",
+    "thirdparty",
+    "session",
+    "emailverification",
+    "jwt",
+    "passwordless",
+    "usermetadata",
+    "userroles",
+    "useridmapping",
+    "dashboard",
+    "totp",
+    "multitenancy",
+    "accountlinking",
+    "mfa",
+    "oauth",
+    "webauthn",
+    "saml",
+];
+
+/// `includeRecipeIds` (comma-separated); an unknown id is the reference's 400.
+fn recipe_ids(q: &Query) -> Result<Vec<String>, ApiError> {
+    let Some(raw) = q.opt_string("includeRecipeIds") else { return Ok(Vec::new()) };
+    let ids: Vec<String> = raw.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect();
+    match ids.iter().find(|id| !KNOWN_RECIPE_IDS.contains(&id.as_str())) {
+        Some(unknown) => Err(ApiError::BadRequest(format!("Unknown recipe ID: {unknown}"))),
+        None => Ok(ids),
+    }
+}
+
+/// Role and permission names are trimmed, and must not be empty.
+fn permissions(b: &Body) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(list) = b.opt_string_array("permissions")? else { return Ok(None) };
+    let trimmed: Vec<String> = list.iter().map(|p| p.trim().to_string()).collect();
+    if trimmed.iter().any(String::is_empty) {
+        return Err(ApiError::BadRequest("Field name 'permissions' cannot contain an empty string".into()));
+    }
+    Ok(Some(trimmed))
+}
+
+fn query_trimmed(q: &Query, field: &str) -> Result<String, ApiError> {
+    crate::input::non_empty(field, q.string(field)?.trim())
+}
+
 fn user_type(raw: Option<String>) -> Result<Option<bool>, ApiError> {
-    match raw.as_deref().map(str::to_ascii_uppercase).as_deref() {
+    // Trimmed and case-sensitive, as the reference parses it.
+    match raw.as_deref().map(str::trim) {
         None | Some("ANY") => Ok(None),
         Some("SUPERTOKENS") => Ok(Some(true)),
         Some("EXTERNAL") => Ok(Some(false)),
-        Some(_) => Err(ApiError::BadRequest("Field name 'userIdType' is invalid in JSON input".into())),
+        Some(_) => Err(ApiError::BadRequest(
+            "Field name 'userIdType' should be one of 'SUPERTOKENS', 'EXTERNAL' or 'ANY'".into(),
+        )),
     }
 }
 
@@ -338,20 +391,18 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
                 ascending,
                 after: None,
                 limit: 0,
-                recipe_ids: q
-                    .opt_string("includeRecipeIds")
-                    .map(|s| s.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect())
-                    .unwrap_or_default(),
+                recipe_ids: recipe_ids(&q)?,
                 email_prefixes: search_tags(q.opt_string("email")),
                 phone_prefixes: search_tags(q.opt_string("phone")),
                 provider_prefixes: search_tags(q.opt_string("provider")),
             };
-            let searching = !(query.email_prefixes.is_empty()
-                && query.phone_prefixes.is_empty()
-                && query.provider_prefixes.is_empty());
+            let searching = query.is_search();
             let limit = q.opt_i64("limit")?.unwrap_or(100);
-            if limit < 1 || (!searching && limit > 500) {
-                return Err(ApiError::BadRequest("limit must a positive integer with max value 500".into()));
+            if !searching && limit > 500 {
+                return Err(ApiError::BadRequest("max limit allowed is 500".into()));
+            }
+            if limit < 1 {
+                return Err(ApiError::BadRequest("limit must a positive integer with min value 1".into()));
             }
             let query = UserListQuery { limit: limit as usize, ..query };
             let token = q.opt_string("paginationToken");
@@ -363,10 +414,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             ok(out)
         }
         UsersCount => {
-            let recipes: Vec<String> = q
-                .opt_string("includeRecipeIds")
-                .map(|s| s.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect())
-                .unwrap_or_default();
+            let recipes = recipe_ids(&q)?;
             let count = if q.bool_or("includeAllTenants", false) {
                 app_scope(ctx).await?;
                 core.storage.count_users(app, None, &recipes).await.map_err(st_core::CoreError::from)?
@@ -380,6 +428,9 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             let since = q
                 .opt_i64("since")?
                 .ok_or_else(|| ApiError::BadRequest("Field name 'since' is missing in GET request".into()))?;
+            if since < 0 {
+                return Err(ApiError::BadRequest("'since' query parameter must be >= 0".into()));
+            }
             let count = core.storage.count_active_users(app, since).await.map_err(st_core::CoreError::from)?;
             ok(json!({"count": count}))
         }
@@ -401,23 +452,25 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             ok(json!({}))
         }
         RolePut => {
-            let role = b.string("role")?;
-            if role.trim().is_empty() {
-                return Err(ApiError::BadRequest("Field name 'role' cannot be an empty String".into()));
-            }
-            let perms = b.opt_string_array("permissions")?.unwrap_or_default();
+            let role = b.trimmed("role")?;
+            let perms = permissions(&b)?.unwrap_or_default();
             let created = core.storage.role_upsert(app, &role, &perms).await.map_err(st_core::CoreError::from)?;
             ok(json!({"createdNewRole": created}))
         }
         RolePermissions => {
-            match core.storage.role_permissions(app, &q.string("role")?).await.map_err(st_core::CoreError::from)? {
+            match core
+                .storage
+                .role_permissions(app, &query_trimmed(&q, "role")?)
+                .await
+                .map_err(st_core::CoreError::from)?
+            {
                 Some(p) => ok(json!({"permissions": p})),
                 None => status("UNKNOWN_ROLE_ERROR", json!({})),
             }
         }
         RolePermissionsRemove => {
-            let role = b.string("role")?;
-            let perms = b.opt_string_array("permissions")?;
+            let role = b.trimmed("role")?;
+            let perms = permissions(&b)?;
             if core
                 .storage
                 .role_remove_permissions(app, &role, perms.as_deref())
@@ -432,24 +485,24 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         PermissionRoles => {
             let roles = core
                 .storage
-                .roles_with_permission(app, &q.string("permission")?)
+                .roles_with_permission(app, &query_trimmed(&q, "permission")?)
                 .await
                 .map_err(st_core::CoreError::from)?;
             ok(json!({"roles": roles}))
         }
         RoleRemove => {
-            let existed = core.storage.role_delete(app, &b.string("role")?).await.map_err(st_core::CoreError::from)?;
+            let existed = core.storage.role_delete(app, &b.trimmed("role")?).await.map_err(st_core::CoreError::from)?;
             ok(json!({"didRoleExist": existed}))
         }
         Roles => ok(json!({"roles": core.storage.roles_list(app).await.map_err(st_core::CoreError::from)?})),
-        UserRolePut => match core.add_user_role(&ctx.tenant, &b.string("userId")?, &b.string("role")?).await? {
+        UserRolePut => match core.add_user_role(&ctx.tenant, &b.string("userId")?, &b.trimmed("role")?).await? {
             RoleResult::Ok(had) => ok(json!({"didUserAlreadyHaveRole": had})),
             RoleResult::UnknownRole => status("UNKNOWN_ROLE_ERROR", json!({})),
         },
         UserRoleRemove => {
             let r = core
                 .storage
-                .user_role_remove(&ctx.tenant, &b.string("userId")?, &b.string("role")?)
+                .user_role_remove(&ctx.tenant, &b.string("userId")?, &b.trimmed("role")?)
                 .await
                 .map_err(st_core::CoreError::from)?;
             match r {
@@ -463,24 +516,27 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             ok(json!({"roles": roles}))
         }
         RoleUsers => {
-            match core.storage.role_users(&ctx.tenant, &q.string("role")?).await.map_err(st_core::CoreError::from)? {
+            match core
+                .storage
+                .role_users(&ctx.tenant, &query_trimmed(&q, "role")?)
+                .await
+                .map_err(st_core::CoreError::from)?
+            {
                 Some(users) => ok(json!({"users": users})),
                 None => status("UNKNOWN_ROLE_ERROR", json!({})),
             }
         }
         MapCreate => {
+            let supertokens_user_id = b.trimmed("superTokensUserId")?;
+            let external_user_id = b.trimmed("externalUserId")?;
             let info = match b.raw("externalUserIdInfo")? {
                 None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::String(s)) => Some(crate::input::non_empty("externalUserIdInfo", s.trim())?),
                 Some(_) => {
                     return Err(ApiError::BadRequest("Field name 'externalUserIdInfo' is invalid in JSON input".into()))
                 }
             };
-            let mapping = UserIdMapping {
-                supertokens_user_id: b.string("superTokensUserId")?,
-                external_user_id: b.string("externalUserId")?,
-                external_user_id_info: info,
-            };
+            let mapping = UserIdMapping { supertokens_user_id, external_user_id, external_user_id_info: info };
             let force = b.opt_bool("force")?.unwrap_or(false);
             match core.create_mapping(app, mapping, force).await? {
                 MappingCreate::Ok => ok(json!({})),
@@ -507,9 +563,10 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             }
         }
         MapRemove => {
-            let id = b.string("userId")?;
+            let id = b.trimmed("userId")?;
             let kind = user_type(b.opt_string("userIdType")?)?;
-            let existed = core.storage.mapping_delete(app, &id, kind).await.map_err(st_core::CoreError::from)?;
+            let force = b.opt_bool("force")?.unwrap_or(false);
+            let existed = core.delete_mapping(app, &id, kind, force).await?;
             ok(json!({"didMappingExist": existed}))
         }
         MapInfo => {
