@@ -391,7 +391,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
                 ascending,
                 after: None,
                 limit: 0,
-                recipe_ids: recipe_ids(&q)?,
+                recipe_ids: recipe_ids(q)?,
                 email_prefixes: search_tags(q.opt_string("email")),
                 phone_prefixes: search_tags(q.opt_string("phone")),
                 provider_prefixes: search_tags(q.opt_string("provider")),
@@ -414,7 +414,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             ok(out)
         }
         UsersCount => {
-            let recipes = recipe_ids(&q)?;
+            let recipes = recipe_ids(q)?;
             let count = if q.bool_or("includeAllTenants", false) {
                 app_scope(ctx).await?;
                 core.storage.count_users(app, None, &recipes).await.map_err(st_core::CoreError::from)?
@@ -453,14 +453,14 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         }
         RolePut => {
             let role = b.trimmed("role")?;
-            let perms = permissions(&b)?.unwrap_or_default();
+            let perms = permissions(b)?.unwrap_or_default();
             let created = core.storage.role_upsert(app, &role, &perms).await.map_err(st_core::CoreError::from)?;
             ok(json!({"createdNewRole": created}))
         }
         RolePermissions => {
             match core
                 .storage
-                .role_permissions(app, &query_trimmed(&q, "role")?)
+                .role_permissions(app, &query_trimmed(q, "role")?)
                 .await
                 .map_err(st_core::CoreError::from)?
             {
@@ -470,7 +470,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         }
         RolePermissionsRemove => {
             let role = b.trimmed("role")?;
-            let perms = permissions(&b)?;
+            let perms = permissions(b)?;
             if core
                 .storage
                 .role_remove_permissions(app, &role, perms.as_deref())
@@ -485,7 +485,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         PermissionRoles => {
             let roles = core
                 .storage
-                .roles_with_permission(app, &query_trimmed(&q, "permission")?)
+                .roles_with_permission(app, &query_trimmed(q, "permission")?)
                 .await
                 .map_err(st_core::CoreError::from)?;
             ok(json!({"roles": roles}))
@@ -518,7 +518,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         RoleUsers => {
             match core
                 .storage
-                .role_users(&ctx.tenant, &query_trimmed(&q, "role")?)
+                .role_users(&ctx.tenant, &query_trimmed(q, "role")?)
                 .await
                 .map_err(st_core::CoreError::from)?
             {
