@@ -325,6 +325,12 @@ async fn password_hash_import(b: Backend) {
         )
         .await;
     assert_eq!(st, 400);
+    // A hash whose own parameters would need 4 GiB to verify is refused.
+    let huge = json!({"email": "imp@example.com", "passwordHash": "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$xdhJXVf6QIhLMnXQ9E5wKA"});
+    let (st, text) =
+        s.request("POST", "/public/recipe/user/passwordhash/import", Some(huge), &[("cdi-version", "5.4")]).await;
+    assert_eq!(st, 400);
+    assert!(text.starts_with("Password hash is in invalid Argon2 format"), "{text}");
     let argon = s.post("/public/recipe/user/passwordhash/import", json!({"email": "imp@example.com", "passwordHash": "$argon2id$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$xdhJXVf6QIhLMnXQ9E5wKA", "hashingAlgorithm": "argon2"})).await;
     assert_eq!(argon["didUserAlreadyExist"], true);
     s.stop().await;

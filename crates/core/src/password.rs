@@ -69,8 +69,55 @@ pub fn kind_of(stored: &str) -> Option<Algorithm> {
     }
 }
 
+/// Upper bounds on the cost parameters of a stored hash. The reference has none, but an
+/// imported hash carries its own parameters, and one with `m=4194304` (argon2, 4 GiB) or
+/// `m=40` (scrypt) would make a single sign-in allocate more memory than the machine has,
+/// which aborts the process. So: at most 1 GiB of memory, argon2 at most 64 passes and 64
+/// lanes, bcrypt at most cost 20 (about a minute here), scrypt at most 64 rounds. Hashes beyond
+/// these are refused at import and never match at sign-in. The defaults of every supported
+/// source (SuperTokens, Auth0/bcrypt 10-12, Firebase m=14 r=8) are far inside.
+pub mod limits {
+    pub const MAX_MEMORY_BYTES: u64 = 1 << 30;
+    pub const MAX_ARGON2_PASSES: u32 = 64;
+    pub const MAX_ARGON2_LANES: u32 = 64;
+    pub const MAX_BCRYPT_COST: u32 = 20;
+    pub const MAX_SCRYPT_ROUNDS: u32 = 64;
+}
+
+/// Whether verifying against `stored` stays within [`limits`]. Unparseable hashes count as
+/// within: they simply fail to verify.
+pub fn within_limits(stored: &str) -> bool {
+    use limits::*;
+    match kind_of(stored) {
+        Some(Algorithm::Bcrypt) => {
+            stored.get(4..6).and_then(|c| c.parse::<u32>().ok()).is_none_or(|cost| cost <= MAX_BCRYPT_COST)
+        }
+        Some(Algorithm::Argon2) => match argon2::password_hash::PasswordHash::new(stored) {
+            Ok(h) => {
+                let param = |name: &str| h.params.get_decimal(name).unwrap_or(0);
+                u64::from(param("m")) * 1024 <= MAX_MEMORY_BYTES
+                    && param("t") <= MAX_ARGON2_PASSES
+                    && param("p") <= MAX_ARGON2_LANES
+            }
+            Err(_) => true,
+        },
+        None => match parse_firebase(stored) {
+            // scrypt needs 128 · r · N bytes, N = 2^m.
+            Some(f) => {
+                f.rounds <= MAX_SCRYPT_ROUNDS
+                    && f.mem_cost < 40
+                    && 128 * u64::from(f.rounds) * (1u64 << f.mem_cost) <= MAX_MEMORY_BYTES
+            }
+            None => true,
+        },
+    }
+}
+
 /// Verify `password` against any supported stored format (blocking).
 pub fn verify_blocking(password: &str, stored: &str, firebase_signer_key: Option<&str>) -> bool {
+    if !within_limits(stored) {
+        return false;
+    }
     match kind_of(stored) {
         Some(Algorithm::Bcrypt) => {
             // The bcrypt crate does not know $2x$; it is the same algorithm for ASCII input.
@@ -149,7 +196,10 @@ pub struct Hasher {
     argon2: Arc<Semaphore>,
     other: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
-    dummy: OnceCell<String>,
+    /// One dummy hash per algorithm (`password_hashing_alg` is per app): an unknown e-mail
+    /// costs what a wrong password costs in the same app.
+    dummy_bcrypt: OnceCell<String>,
+    dummy_argon2: OnceCell<String>,
 }
 
 impl Hasher {
@@ -160,7 +210,8 @@ impl Hasher {
             argon2: Arc::new(Semaphore::new(cfg.argon2_hashing_pool_size.max(1))),
             other: Arc::new(Semaphore::new(cores.max(1))),
             waiting: Arc::new(AtomicUsize::new(0)),
-            dummy: OnceCell::new(),
+            dummy_bcrypt: OnceCell::new(),
+            dummy_argon2: OnceCell::new(),
         }
     }
 
@@ -203,7 +254,11 @@ impl Hasher {
 
     /// Spend the same time as a real verification (unknown e-mail at sign-in).
     pub async fn verify_dummy(&self, password: &str, app_cfg: &CoreConfig, salt: [u8; 16]) -> CoreResult<()> {
-        let dummy = self.dummy.get_or_try_init(|| self.hash("dummy-password-for-timing", app_cfg, salt)).await?.clone();
+        let cell = match Params::from_config(app_cfg).algorithm {
+            Algorithm::Bcrypt => &self.dummy_bcrypt,
+            Algorithm::Argon2 => &self.dummy_argon2,
+        };
+        let dummy = cell.get_or_try_init(|| self.hash("dummy-password-for-timing", app_cfg, salt)).await?.clone();
         self.verify(password, &dummy, None).await?;
         Ok(())
     }
@@ -212,6 +267,24 @@ impl Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cost_limits() {
+        let argon = |m: u32, t: u32| format!("$argon2id$v=19$m={m},t={t},p=1$c2FsdHNhbHQ$xdhJXVf6QIhLMnXQ9E5wKA");
+        assert!(within_limits(&argon(87795, 1)));
+        assert!(within_limits(&argon(1 << 20, 64)));
+        assert!(!within_limits(&argon(4194304, 1)), "4 GiB");
+        assert!(!within_limits(&argon(16, 65)));
+        let bcrypt = |cost: &str| format!("$2a${cost}$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy");
+        assert!(within_limits(&bcrypt("12")));
+        assert!(!within_limits(&bcrypt("21")));
+        let firebase = |m: u32, r: u32| format!("$f_scrypt$aGFzaA==$c2FsdA==$m={m}$r={r}$s=Bw==");
+        assert!(within_limits(&firebase(14, 8)));
+        assert!(!within_limits(&firebase(40, 8)));
+        assert!(!within_limits(&firebase(20, 64)), "8 GiB");
+        assert!(!verify_blocking("pw", &argon(4194304, 1), None), "never attempted");
+        assert!(within_limits("not a hash"));
+    }
 
     fn params(algorithm: Algorithm) -> Params {
         Params { algorithm, bcrypt_cost: 4, argon2_memory_kb: 1024, argon2_iterations: 1, argon2_parallelism: 1 }

@@ -254,6 +254,16 @@ impl Core {
             }
             Some(_) => return Err(CoreError::bad("Unsupported password hashing algorithm")),
         }
+        if !crate::password::within_limits(hash) {
+            let name = match kind {
+                Some(crate::password::Algorithm::Bcrypt) => "BCrypt",
+                Some(crate::password::Algorithm::Argon2) => "Argon2",
+                None => "Firebase scrypt",
+            };
+            return Err(CoreError::bad(format!(
+                "Password hash is in invalid {name} format: its cost parameters exceed this server's limits"
+            )));
+        }
         let email = Email::normalise(email);
         let existing = self.storage.ep_login(tenant, email.as_str()).await?;
         let (user_id, existed) = match existing {
@@ -265,9 +275,14 @@ impl Core {
                 let id = uuid_v4(self.rng.as_ref());
                 match self.storage.ep_sign_up(tenant, &id, email.as_str(), hash, self.now()).await? {
                     SignUpResult::Created => (id, false),
-                    SignUpResult::EmailAlreadyExists => {
-                        return Err(CoreError::Internal("concurrent import of the same email".into()))
-                    }
+                    // A concurrent import (or sign-up) created the user first: replace its hash.
+                    SignUpResult::EmailAlreadyExists => match self.storage.ep_login(tenant, email.as_str()).await? {
+                        Some((id, _)) => {
+                            self.storage.ep_update(&tenant.app, &id, None, Some(hash)).await?;
+                            (id, true)
+                        }
+                        None => return Err(CoreError::Internal("the email was taken and released meanwhile".into())),
+                    },
                 }
             }
         };
