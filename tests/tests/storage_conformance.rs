@@ -268,6 +268,30 @@ mod suite {
     }
 
     /// Batched user reads agree with the one-user intents.
+    /// Consuming deletes all of a user's tokens: two consumes of two different tokens of one
+    /// user at once must not deadlock (an error), and exactly one of them wins.
+    pub async fn token_consumes_are_exclusive(st: &dyn Storage) {
+        let base = TenantIdentifier::base();
+        let a = AppId::public();
+        let id = "0c0c0c0c-0000-4000-8000-000000000001";
+        assert_eq!(st.ep_sign_up(&base, id, "tok@example.com", "$2a$10$x", 1).await.unwrap(), SignUpResult::Created);
+        for round in 0..5 {
+            let (h1, h2) = (format!("reset-{round}-a"), format!("reset-{round}-b"));
+            st.reset_token_create(&a, id, &h1, "tok@example.com", i64::MAX).await.unwrap();
+            st.reset_token_create(&a, id, &h2, "tok@example.com", i64::MAX).await.unwrap();
+            let got = join_all(vec![st.reset_token_consume(&a, &h1, 10), st.reset_token_consume(&a, &h2, 10)]).await;
+            let won: Vec<_> = got.into_iter().map(|r| r.expect("no deadlock")).flatten().collect();
+            assert_eq!(won, vec![(id.to_string(), "tok@example.com".to_string())], "round {round}");
+            let (e1, e2) = (format!("ev-{round}-a"), format!("ev-{round}-b"));
+            st.ev_token_create(&base, id, "tok@example.com", &e1, i64::MAX).await.unwrap();
+            st.ev_token_create(&base, id, "tok@example.com", &e2, i64::MAX).await.unwrap();
+            let got = join_all(vec![st.ev_token_consume(&base, &e1, 10), st.ev_token_consume(&base, &e2, 10)]).await;
+            let won: Vec<_> = got.into_iter().map(|r| r.expect("no deadlock")).flatten().collect();
+            assert_eq!(won.len(), 1, "round {round}");
+            st.ev_unverify(&a, id, "tok@example.com").await.unwrap();
+        }
+    }
+
     pub async fn users_batched_reads(st: &dyn Storage) {
         let base = TenantIdentifier::base();
         let a = AppId::public();
@@ -619,6 +643,7 @@ conformance!(
     sessions_atomic_update,
     sessions_resolved_intents,
     users_batched_reads,
+    token_consumes_are_exclusive,
     sessions_delete_and_list,
     sessions_data_updates,
     sessions_expiry_cleanup,

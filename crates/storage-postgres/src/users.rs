@@ -121,6 +121,17 @@ impl UserSql {
     }
 }
 
+/// The row of `token` among locked token rows (column 0 is the token); `None` when a
+/// concurrent consumer deleted it before the lock was granted.
+fn find_token<'r>(rows: &'r [tokio_postgres::Row], token: &str) -> SResult<Option<&'r tokio_postgres::Row>> {
+    for row in rows {
+        if col::<String>(row, 0)? == token {
+            return Ok(Some(row));
+        }
+    }
+    Ok(None)
+}
+
 /// Index into [`UserSql::list`].
 fn list_index(ascending: bool, cursor: bool, searching: bool) -> usize {
     (usize::from(ascending) << 2) | (usize::from(cursor) << 1) | usize::from(searching)
@@ -280,10 +291,15 @@ impl UserSql {
             rt_insert: format!(
                 "INSERT INTO {rt} (app_id, user_id, token, email, token_expiry) VALUES ($1, $2, $3, $4, $5)"
             ),
+            // Consuming deletes all of the user's tokens, so it locks all of them, in one
+            // statement and in token order: two concurrent consumes of different tokens of one
+            // user then queue instead of deadlocking. A token deleted meanwhile is not returned.
             rt_lock: format!(
-                "SELECT t.user_id::TEXT, COALESCE(t.email, (SELECT u.email FROM {ep} u \
+                "SELECT t.token::TEXT, t.user_id::TEXT, COALESCE(t.email, (SELECT u.email FROM {ep} u \
                    WHERE u.app_id = t.app_id AND u.user_id = t.user_id))::TEXT, t.token_expiry \
-                 FROM {rt} t WHERE t.app_id = $1 AND t.token = $2 FOR UPDATE OF t"
+                 FROM {rt} t WHERE t.app_id = $1 \
+                   AND t.user_id = (SELECT r.user_id FROM {rt} r WHERE r.app_id = $1 AND r.token = $2) \
+                 ORDER BY t.token FOR UPDATE OF t"
             ),
             rt_delete_user: format!("DELETE FROM {rt} WHERE app_id = $1 AND user_id = $2"),
             rt_delete_expired: format!("DELETE FROM {rt} WHERE token_expiry < $1"),
@@ -291,9 +307,12 @@ impl UserSql {
                 "INSERT INTO {evt} (app_id, tenant_id, user_id, email, token, token_expiry) \
                  VALUES ($1, $2, $3, $4, $5, $6)"
             ),
+            // As `rt_lock`: every token of the (user, email) pair, locked in token order.
             evt_lock: format!(
-                "SELECT user_id, email, token_expiry FROM {evt} WHERE app_id = $1 AND tenant_id = $2 AND token = $3 \
-                 FOR UPDATE"
+                "SELECT e.token::TEXT, e.user_id, e.email, e.token_expiry FROM {evt} e \
+                 WHERE (e.app_id, e.tenant_id, e.user_id, e.email) = (SELECT x.app_id, x.tenant_id, x.user_id, x.email \
+                   FROM {evt} x WHERE x.app_id = $1 AND x.tenant_id = $2 AND x.token = $3) \
+                 ORDER BY e.token FOR UPDATE"
             ),
             evt_delete: format!(
                 "DELETE FROM {evt} WHERE app_id = $1 AND tenant_id = $2 AND user_id = $3 AND email = $4"
@@ -721,12 +740,12 @@ impl UserStorage for PgStorage {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
         let rows = tx_query(&tx, &s.rt_lock, &[&app, &token_hash]).await?;
-        let Some(row) = rows.first() else {
+        let Some(row) = find_token(&rows, token_hash)? else {
             return Ok(None);
         };
-        let user_id: String = col(row, 0)?;
-        let email: Option<String> = col(row, 1)?;
-        let expiry: i64 = col(row, 2)?;
+        let user_id: String = col(row, 1)?;
+        let email: Option<String> = col(row, 2)?;
+        let expiry: i64 = col(row, 3)?;
         // Every token of the user goes, even when this one has expired (as the reference).
         tx_exec(&tx, &s.rt_delete_user, &[&app, &user_id]).await?;
         tx.commit().await.map_err(error::pg)?;
@@ -767,12 +786,12 @@ impl UserStorage for PgStorage {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
         let rows = tx_query(&tx, &s.evt_lock, &[&app, &t, &token_hash]).await?;
-        let Some(row) = rows.first() else {
+        let Some(row) = find_token(&rows, token_hash)? else {
             return Ok(None);
         };
-        let user_id: String = col(row, 0)?;
-        let email: String = col(row, 1)?;
-        let expiry: i64 = col(row, 2)?;
+        let user_id: String = col(row, 1)?;
+        let email: String = col(row, 2)?;
+        let expiry: i64 = col(row, 3)?;
         if expiry < now_ms {
             return Ok(None);
         }
