@@ -280,13 +280,13 @@ mod suite {
             st.reset_token_create(&a, id, &h1, "tok@example.com", i64::MAX).await.unwrap();
             st.reset_token_create(&a, id, &h2, "tok@example.com", i64::MAX).await.unwrap();
             let got = join_all(vec![st.reset_token_consume(&a, &h1, 10), st.reset_token_consume(&a, &h2, 10)]).await;
-            let won: Vec<_> = got.into_iter().map(|r| r.expect("no deadlock")).flatten().collect();
+            let won: Vec<_> = got.into_iter().filter_map(|r| r.expect("no deadlock")).collect();
             assert_eq!(won, vec![(id.to_string(), "tok@example.com".to_string())], "round {round}");
             let (e1, e2) = (format!("ev-{round}-a"), format!("ev-{round}-b"));
             st.ev_token_create(&base, id, "tok@example.com", &e1, i64::MAX).await.unwrap();
             st.ev_token_create(&base, id, "tok@example.com", &e2, i64::MAX).await.unwrap();
             let got = join_all(vec![st.ev_token_consume(&base, &e1, 10), st.ev_token_consume(&base, &e2, 10)]).await;
-            let won: Vec<_> = got.into_iter().map(|r| r.expect("no deadlock")).flatten().collect();
+            let won: Vec<_> = got.into_iter().filter_map(|r| r.expect("no deadlock")).collect();
             assert_eq!(won.len(), 1, "round {round}");
             st.ev_unverify(&a, id, "tok@example.com").await.unwrap();
         }
