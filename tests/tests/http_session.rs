@@ -773,6 +773,45 @@ async fn regenerate_uses_the_stored_key_type(b: Backend) {
 // Regenerate, reads, removal, data
 // ---------------------------------------------------------------------------------------------
 
+/// Regenerate does not check the signature, so it shows the claim rules directly: every claim
+/// of the token's version must be present (§c.2), the header version must be 3, 4 or 5, and a
+/// missing session is UNAUTHORISED before protected claims are a 400.
+async fn incomplete_tokens(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let r = new_session(&s, "u-claims").await;
+    let token = at(&r);
+    let parts: Vec<&str> = token.split('.').collect();
+    let forge = |header: Value, payload: Value| {
+        let enc = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
+        format!("{}.{}.{}", enc(&header), enc(&payload), parts[2])
+    };
+    let regen = |t: String, data: Value| {
+        let s = &s;
+        async move { s.post("/recipe/session/regenerate", json!({"accessToken": t, "userDataInJWT": data})).await }
+    };
+    let (header, payload) = (jwt_header(&token), jwt_payload(&token));
+    assert_eq!(regen(forge(header.clone(), payload.clone()), json!({"a": 1})).await["status"], "OK");
+    for claim in ["rsub", "tId", "iat", "parentRefreshTokenHash1", "antiCsrfToken", "sessionHandle"] {
+        let mut p = payload.clone();
+        p.as_object_mut().unwrap().remove(claim);
+        assert_eq!(regen(forge(header.clone(), p), json!({})).await["status"], "UNAUTHORISED", "without {claim}");
+    }
+    // A v3 token has neither tId nor rsub.
+    let mut v3 = payload.clone();
+    v3.as_object_mut().unwrap().remove("rsub");
+    v3.as_object_mut().unwrap().remove("tId");
+    let mut h3 = header.clone();
+    h3["version"] = json!("3");
+    assert_eq!(regen(forge(h3, v3), json!({})).await["status"], "OK");
+    let mut h99 = header.clone();
+    h99["version"] = json!("99");
+    assert_eq!(regen(forge(h99, payload.clone()), json!({})).await["status"], "UNAUTHORISED");
+    // Protected claims on a revoked session: UNAUTHORISED first.
+    s.post("/recipe/session/remove", json!({"sessionHandles": [r["session"]["handle"]]})).await;
+    assert_eq!(regen(token.clone(), json!({"sub": "x"})).await["status"], "UNAUTHORISED");
+    s.stop().await;
+}
+
 async fn regenerate(b: Backend) {
     let Some(s) = TestServer::spawn(b, json!({"access_token_validity": 60, "refresh_token_validity": 10})).await else {
         return;
@@ -1238,6 +1277,7 @@ both_backends! {
     refresh_switches_key_type => refresh_switches_key_type;
     regenerate_uses_the_stored_key_type => regenerate_uses_the_stored_key_type;
     regenerate => regenerate;
+    incomplete_tokens => incomplete_tokens;
     get_session_information => get_session_information;
     remove_and_list_sessions => remove_and_list_sessions;
     remove_input_rules => remove_input_rules;

@@ -19,6 +19,9 @@ async fn hello_and_errors(b: Backend) {
     assert_eq!((st, body.as_str()), (405, "Method not supported\n"));
     let (st, body) = s.request("POST", "/recipe/handshake", Some(json!({})), &[]).await;
     assert_eq!((st, body.as_str()), (404, "Not found\n"));
+    // Before any tenant check.
+    let (st, body) = s.request("POST", "/nosuchtenant/recipe/handshake", Some(json!({})), &[]).await;
+    assert_eq!((st, body.as_str()), (404, "Not found\n"));
     let v = s.get("/apiversion").await;
     assert!(v["versions"].as_array().unwrap().contains(&json!("5.4")));
     assert!(v.get("status").is_none());

@@ -402,6 +402,17 @@ async fn mapping_rules(b: Backend) {
             .await,
         (400, "Field name 'externalUserIdInfo' cannot be an empty String".to_string())
     );
+    // Activity is recorded under the primary user's supertokens id, whichever id the session
+    // was created with and whether or not a mapping exists at the time.
+    let a = sign_up(&s, "act@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
+    s.post("/recipe/userid/map", json!({"superTokensUserId": a, "externalUserId": "ext-a"})).await;
+    let session = json!({"userId": "ext-a", "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}});
+    let before = s.get("/users/count/active?since=0").await["count"].as_u64().unwrap();
+    s.post("/public/recipe/session", session).await;
+    s.post("/recipe/userid/map/remove", json!({"userId": "ext-a", "force": true})).await;
+    let session = json!({"userId": a, "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}});
+    s.post("/public/recipe/session", session).await;
+    assert_eq!(s.get("/users/count/active?since=0").await["count"].as_u64().unwrap(), before + 1);
     let (st, text) = s.request("GET", "/recipe/userid/map?userId=x&userIdType=external", None, &v54).await;
     assert_eq!(
         (st, text.trim_end()),

@@ -189,25 +189,58 @@ struct AccessTokenInfo {
     user_data: Map<String, Value>,
 }
 
-fn read_claims(payload: &Map<String, Value>) -> Result<AccessTokenInfo, String> {
+/// The access-token version of a JWT header: `version` "3", "4" or "5", latest when absent.
+/// Versions 1 and 2 (no longer issued) and anything else are refused.
+fn token_version(header: &Map<String, Value>) -> Result<u8, String> {
+    match header.get("version") {
+        None => Ok(5),
+        Some(Value::String(v)) => match v.as_str() {
+            "3" => Ok(3),
+            "4" => Ok(4),
+            "5" => Ok(5),
+            _ => Err("Invalid JWT header".into()),
+        },
+        Some(_) => Err("Invalid JWT header".into()),
+    }
+}
+
+/// The claims of a version-`version` access token. Every claim of that version must be
+/// present (`parentRefreshTokenHash1` and `antiCsrfToken` may be null): v3 has `sub, exp, iat,
+/// sessionHandle, refreshTokenHash1, parentRefreshTokenHash1, antiCsrfToken`, v4 adds `tId`,
+/// v5 adds `rsub`. A missing one is TRY_REFRESH_TOKEN.
+fn read_claims(version: u8, payload: &Map<String, Value>) -> Result<AccessTokenInfo, String> {
     let s = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_string);
     let missing = || "Access token does not contain all the information. Maybe the structure has changed?".to_string();
+    let nullable = |k: &str| match payload.get(k) {
+        Some(Value::Null) => Ok(None),
+        Some(Value::String(v)) => Ok(Some(v.clone())),
+        _ => Err(missing()),
+    };
     let handle = s("sessionHandle").ok_or_else(missing)?;
     let user_id = s("sub").ok_or_else(missing)?;
     let refresh_token_hash1 = s("refreshTokenHash1").ok_or_else(missing)?;
     let exp = payload.get("exp").and_then(Value::as_i64).ok_or_else(missing)?;
-    let tenant = match s("tId") {
-        Some(t) => TenantId::parse(&t).map_err(|_| missing())?,
-        None => TenantId::public(),
+    payload.get("iat").and_then(Value::as_i64).ok_or_else(missing)?;
+    let parent_refresh_token_hash1 = nullable("parentRefreshTokenHash1")?;
+    let anti_csrf = nullable("antiCsrfToken")?;
+    let tenant = match (version, s("tId")) {
+        (4.., Some(t)) => TenantId::parse(&t).map_err(|_| missing())?,
+        (4.., None) => return Err(missing()),
+        _ => TenantId::public(),
+    };
+    let recipe_user_id = match (version, s("rsub")) {
+        (5.., Some(r)) => r,
+        (5.., None) => return Err(missing()),
+        _ => user_id.clone(),
     };
     Ok(AccessTokenInfo {
-        recipe_user_id: s("rsub").unwrap_or_else(|| user_id.clone()),
+        recipe_user_id,
         handle,
         user_id,
         tenant,
         refresh_token_hash1,
-        parent_refresh_token_hash1: s("parentRefreshTokenHash1"),
-        anti_csrf: s("antiCsrfToken"),
+        parent_refresh_token_hash1,
+        anti_csrf,
         exp_ms: exp.saturating_mul(1000),
         user_data: user_claims(payload),
     })
@@ -393,11 +426,7 @@ impl Core {
         if h("typ") != Some("JWT") || h("alg") != Some("RS256") {
             return Err("Invalid JWT header".into());
         }
-        match parsed.header.get("version") {
-            None => {}
-            Some(Value::String(v)) if v != "1" && v != "2" => {}
-            _ => return Err("Invalid JWT header".into()),
-        }
+        let version = token_version(&parsed.header)?;
         let kid = h("kid").ok_or("Invalid JWT header")?;
         let keys = &self.app_state(app).keys;
         let now = self.now();
@@ -409,7 +438,7 @@ impl Core {
         if !key.verify(parsed.signed.as_bytes(), &parsed.signature) {
             return Err("JWT verification failed".into());
         }
-        let info = read_claims(&parsed.payload)?;
+        let info = read_claims(version, &parsed.payload)?;
         if info.exp_ms < now {
             return Err("Access token expired".into());
         }
@@ -652,15 +681,12 @@ impl Core {
         access_token: &str,
         new_user_data: Option<Map<String, Value>>,
     ) -> CoreResult<RegenerateOutcome> {
-        if let Some(d) = &new_user_data {
-            check_user_payload(d)?;
-        }
         let cfg = self.app_config(app).await?;
         let parsed = match parse_jwt(access_token) {
             Ok(p) => p,
             Err(_) => return Ok(RegenerateOutcome::Unauthorised("Invalid access token".into())),
         };
-        let info = match read_claims(&parsed.payload) {
+        let info = match token_version(&parsed.header).and_then(|v| read_claims(v, &parsed.payload)) {
             Ok(i) => i,
             Err(m) => return Ok(RegenerateOutcome::Unauthorised(m)),
         };
@@ -670,6 +696,10 @@ impl Core {
             Some(r) if r.expires_at > now => r,
             _ => return Ok(RegenerateOutcome::Unauthorised("Session does not exist.".into())),
         };
+        // As the reference: a missing session is UNAUTHORISED before protected claims are a 400.
+        if let Some(d) = &new_user_data {
+            check_user_payload(d)?;
+        }
         let user_data = match new_user_data {
             Some(d) => {
                 let v = Value::Object(d);

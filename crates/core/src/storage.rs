@@ -192,22 +192,22 @@ pub trait Storage: TenantStorage + SessionStorage + SigningKeyStorage + JobStora
         None
     }
 
-    /// Session creation: insert `row`, record the user the session reports as its recipe user
-    /// (see [`SessionIdentity::reported`]) as active at `row.created_at`, and return the
+    /// Session creation: insert `row`, record its user as active at `row.created_at` (see
+    /// [`SessionIdentity::active_user`]), and return the
     /// identity of `row.user_id` (`None`: the id names no user).
     async fn create_session_resolved(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
         let identity = self.session_identity(&row.tenant.app, &row.user_id).await?;
-        let (_, recipe) = SessionIdentity::reported(identity.clone(), &row.user_id);
         self.create_session(row).await?;
-        self.touch_user_last_active(&row.tenant.app, &recipe, row.created_at).await?;
+        let active = SessionIdentity::active_user(identity.as_ref(), &row.user_id);
+        self.touch_user_last_active(&row.tenant.app, &active, row.created_at).await?;
         Ok(identity)
     }
 
     /// [`SessionStorage::update_session_atomically`], returning with the row the identity of
     /// its user as [`UserStorage::session_identity`] resolves it. With `touch`, when the row as
     /// read (before any patch) is live at `touch.now_ms` and holds one of
-    /// `touch.refresh_token_hashes_2`, the user the session reports as its recipe user is
-    /// recorded as active at `touch.now_ms`. A backend that reads optimistically before it
+    /// `touch.refresh_token_hashes_2`, the session's user is recorded as active at
+    /// `touch.now_ms` (see [`SessionIdentity::active_user`]). A backend that reads optimistically before it
     /// locks (PostgreSQL) may judge `touch` on that first read, in the same statement.
     async fn update_session_resolved(
         &self,
@@ -220,8 +220,8 @@ pub trait Storage: TenantStorage + SessionStorage + SigningKeyStorage + JobStora
         let identity = self.session_identity(&tenant.app, &row.user_id).await?;
         if let Some(touch) = touch {
             if touch.matches(&row) {
-                let (_, recipe) = SessionIdentity::reported(identity.clone(), &row.user_id);
-                self.touch_user_last_active(&tenant.app, &recipe, touch.now_ms).await?;
+                let active = SessionIdentity::active_user(identity.as_ref(), &row.user_id);
+                self.touch_user_last_active(&tenant.app, &active, touch.now_ms).await?;
             }
         }
         Ok(Some((row, identity)))
@@ -387,6 +387,13 @@ impl SessionIdentity {
             ),
             None => (given.to_string(), given.to_string()),
         }
+    }
+
+    /// The id a session's activity is recorded under in `user_last_active`: the primary user's
+    /// supertokens id (never the external one, so that a mapping does not split a user's
+    /// activity, and linked login methods count once), or the id as given when it names no user.
+    pub fn active_user(identity: Option<&SessionIdentity>, given: &str) -> String {
+        identity.map_or_else(|| given.to_string(), |id| id.primary_user_id.clone())
     }
 }
 

@@ -79,7 +79,7 @@ impl Router {
             true,
         );
         r.add("/recipe/jwt/data", vec![(get.clone(), JwtDataGet), (put.clone(), JwtDataPut)], AppAnyTenant, true, true);
-        r.add("/recipe/handshake", vec![(post.clone(), Handshake)], Tenant, true, true);
+        r.add("/recipe/handshake", vec![(post.clone(), Handshake)], None, true, true);
         r.add("/recipe/jwt", vec![(post.clone(), JwtCreate)], App, true, true);
         r.add("/recipe/jwt/jwks", vec![(get.clone(), JwtJwks)], App, true, true);
         // Multitenancy

@@ -262,15 +262,15 @@ impl Sql {
                 t.session_info
             ),
             session_delete_expired: format!("DELETE FROM {} WHERE expires_at <= $1", t.session_info),
-            // The last-active row is the session's reported recipe user: external id if mapped,
-            // the resolved recipe user, or the id as given when it names no user.
+            // The last-active row is the primary user's supertokens id, or the id as given when
+            // it names no user (`SessionIdentity::active_user`).
             session_insert_resolved: format!(
                 "WITH i AS ({identity}), \
                  s AS (INSERT INTO {si} (app_id, tenant_id, session_handle, user_id, refresh_token_hash_2, \
                    session_data, expires_at, created_at_time, jwt_user_payload, use_static_key) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING app_id), \
                  u AS (INSERT INTO {ula} (app_id, user_id, last_active_time) \
-                   SELECT s.app_id, COALESCE((SELECT COALESCE(i.re, i.r) FROM i), $4::TEXT), $8 FROM s \
+                   SELECT s.app_id, COALESCE((SELECT i.p FROM i), $4::TEXT), $8 FROM s \
                    ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time) \
                  SELECT i.r, i.p, i.re, i.pe FROM i",
                 identity = crate::users::identity_select(t, "$4::TEXT"),
@@ -282,7 +282,7 @@ impl Sql {
                    LEFT JOIN LATERAL ({identity}) i ON TRUE \
                    WHERE s.app_id = $1 AND s.tenant_id = $2 AND s.session_handle = $3), \
                  u AS (INSERT INTO {ula} (app_id, user_id, last_active_time) \
-                   SELECT snap.app_id, COALESCE(snap.re, snap.r, snap.user_id), $5::BIGINT FROM snap \
+                   SELECT snap.app_id, COALESCE(snap.p, snap.user_id), $5::BIGINT FROM snap \
                    WHERE snap.expires_at >= $5::BIGINT AND snap.refresh_token_hash_2 = ANY($4::TEXT[]) \
                    ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time) \
                  SELECT {session_columns}, r, p, re, pe FROM snap",
