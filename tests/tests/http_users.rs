@@ -160,6 +160,25 @@ async fn metadata_roles_mapping(b: Backend) {
     assert_eq!(m["metadata"], json!({"a": 1, "b": {"c": 2}}));
     let m = s.put("/recipe/user/metadata", json!({"userId": "u1", "metadataUpdate": {"a": null, "b": {"d": 3}}})).await;
     assert_eq!(m["metadata"], json!({"b": {"d": 3}}));
+    s.put("/recipe/user/metadata", json!({"userId": "u2", "metadataUpdate": {"z": true}})).await;
+    let bulk = s.post("/recipe/user/metadata/bulk", json!({"userIds": ["u2", "nobody", "u1"]})).await;
+    assert_eq!(
+        bulk["users"],
+        json!([
+            {"userId": "u2", "metadata": {"z": true}},
+            {"userId": "nobody", "metadata": null},
+            {"userId": "u1", "metadata": {"b": {"d": 3}}}
+        ])
+    );
+    assert_eq!(s.post("/recipe/user/metadata/bulk", json!({"userIds": []})).await["users"], json!([]));
+    let too_many: Vec<String> = (0..501).map(|i| format!("u{i}")).collect();
+    let (st, text) = s
+        .request("POST", "/recipe/user/metadata/bulk", Some(json!({"userIds": too_many})), &[("cdi-version", "5.4")])
+        .await;
+    assert_eq!((st, text.trim_end()), (400, "You can only query up to 500 users at a time."));
+    let (st, text) =
+        s.request("POST", "/recipe/user/metadata/bulk", Some(json!({"userIds": [1]})), &[("cdi-version", "5.4")]).await;
+    assert_eq!((st, text.trim_end()), (400, "userIds array must contain only strings"));
     s.post("/recipe/user/metadata/remove", json!({"userId": "u1"})).await;
     assert_eq!(s.get("/recipe/user/metadata?userId=u1").await["metadata"], json!({}));
     // Roles.
@@ -497,6 +516,12 @@ async fn input_rules(b: Backend) {
         .await;
     assert_eq!(st, 200);
     assert!(body.contains("s0@example.com"), "{body}");
+    // By id the lookup is app-wide: a non-public tenant gets the reference's 403.
+    s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1"})).await;
+    let (st, body) = s.request("GET", "/t1/recipe/user?userId=x", None, &v54).await;
+    assert_eq!((st, body.trim_end()), (403, "Only public tenantId can call this app specific API"));
+    let (st, body) = s.request("GET", "/public/recipe/user?userId=x&email=a%40b.c", None, &v54).await;
+    assert_eq!((st, body.trim_end()), (400, "Please provide only one of userId or email"));
     s.stop().await;
 }
 

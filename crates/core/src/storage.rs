@@ -526,6 +526,20 @@ pub trait UserStorage: Send + Sync {
     async fn delete_expired_ev_tokens(&self, now_ms: i64) -> SResult<u64>;
 
     async fn metadata_get(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>>;
+    /// The metadata of several users (those without any are absent from the map).
+    async fn metadata_get_many(
+        &self,
+        app: &AppId,
+        user_ids: &[String],
+    ) -> SResult<std::collections::HashMap<String, Map<String, Value>>> {
+        let mut out = std::collections::HashMap::new();
+        for id in user_ids {
+            if let Some(m) = self.metadata_get(app, id).await? {
+                out.insert(id.clone(), m);
+            }
+        }
+        Ok(out)
+    }
     /// Shallow-merge `update` into the stored metadata atomically (`null` deletes a key), with
     /// [`crate::users::merge_metadata`]; returns the result.
     async fn metadata_update(

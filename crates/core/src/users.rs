@@ -475,7 +475,11 @@ impl Core {
         for st_id in targets {
             let mut ids = vec![st_id.clone()];
             if let Some(m) = self.storage.mapping_get(app, &st_id, Some(true)).await? {
-                ids.push(m.external_user_id);
+                // A forced mapping may name another real user as the external id; that user's
+                // metadata, roles and sessions are its own and stay.
+                if self.storage.get_auth_user(app, &m.external_user_id).await?.is_none() {
+                    ids.push(m.external_user_id);
+                }
             }
             self.storage.delete_user(app, &st_id, &ids).await?;
         }

@@ -59,6 +59,7 @@ pub struct UserSql {
     ev_verified_select: String,
     ev_verified_delete: String,
     md_select: String,
+    md_select_many: String,
     md_ensure: String,
     md_lock: String,
     md_set: String,
@@ -324,6 +325,9 @@ impl UserSql {
             ev_verified_select: format!("SELECT 1 FROM {eve} WHERE app_id = $1 AND user_id = $2 AND email = $3"),
             ev_verified_delete: format!("DELETE FROM {eve} WHERE app_id = $1 AND user_id = $2 AND email = $3"),
             md_select: format!("SELECT user_metadata FROM {md} WHERE app_id = $1 AND user_id = $2"),
+            md_select_many: format!(
+                "SELECT user_id::TEXT, user_metadata FROM {md} WHERE app_id = $1 AND user_id = ANY($2::TEXT[])"
+            ),
             md_ensure: format!(
                 "INSERT INTO {md} (app_id, user_id, user_metadata) VALUES ($1, $2, '{{}}') ON CONFLICT DO NOTHING"
             ),
@@ -828,6 +832,15 @@ impl UserStorage for PgStorage {
     async fn metadata_get(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>> {
         let row = self.query_opt(&self.usql().md_select, &[&app.as_str(), &user_id]).await?;
         row.map(|r| parse_metadata(col(&r, 0)?)).transpose()
+    }
+
+    async fn metadata_get_many(
+        &self,
+        app: &AppId,
+        user_ids: &[String],
+    ) -> SResult<std::collections::HashMap<String, Map<String, Value>>> {
+        let rows = self.query(&self.usql().md_select_many, &[&app.as_str(), &user_ids]).await?;
+        rows.iter().map(|r| Ok((col(r, 0)?, parse_metadata(col(r, 1)?)?))).collect()
     }
 
     async fn metadata_update(

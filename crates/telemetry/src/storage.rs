@@ -360,6 +360,13 @@ impl UserStorage for TracedStorage {
     async fn metadata_get(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>> {
         traced(app_span!(self, "storage.metadata_get", app), self.0.metadata_get(app, user_id)).await
     }
+    async fn metadata_get_many(
+        &self,
+        app: &AppId,
+        user_ids: &[String],
+    ) -> SResult<std::collections::HashMap<String, serde_json::Map<String, serde_json::Value>>> {
+        traced(app_span!(self, "storage.metadata_get_many", app), self.0.metadata_get_many(app, user_ids)).await
+    }
     async fn metadata_update(
         &self,
         app: &AppId,

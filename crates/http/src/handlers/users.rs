@@ -36,6 +36,7 @@ pub enum U {
     MetadataGet,
     MetadataPut,
     MetadataRemove,
+    MetadataBulk,
     RolePut,
     RolePermissions,
     RolePermissionsRemove,
@@ -95,6 +96,7 @@ pub fn register(r: &mut Router) {
         true,
     );
     r.add("/recipe/user/metadata/remove", one(&post, MetadataRemove), App, true, true);
+    r.add("/recipe/user/metadata/bulk", one(&post, MetadataBulk), App, true, true);
     r.add("/recipe/role", one(&put, RolePut), App, true, true);
     r.add("/recipe/role/permissions", one(&get, RolePermissions), App, true, true);
     r.add("/recipe/role/permissions/remove", one(&post, RolePermissionsRemove), App, true, true);
@@ -265,13 +267,19 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         }
         RecipeUserGet => {
             rid_is_emailpassword(ctx)?;
-            core.tenant(&ctx.tenant).await?;
             match (q.opt_string("userId"), q.opt_string("email")) {
-                (Some(id), None) => match core.get_user(app, &id).await? {
-                    Some(user) => ok(json!({"user": user})),
-                    None => status("UNKNOWN_USER_ID_ERROR", json!({})),
-                },
+                (Some(_), Some(_)) => Err(ApiError::BadRequest("Please provide only one of userId or email".into())),
+                (None, None) => Err(ApiError::BadRequest("Please provide one of userId or email".into())),
+                // By id the lookup is app-wide (public tenant only); by email it is per tenant.
+                (Some(id), None) => {
+                    app_scope(ctx).await?;
+                    match core.get_user(app, &id).await? {
+                        Some(user) => ok(json!({"user": user})),
+                        None => status("UNKNOWN_USER_ID_ERROR", json!({})),
+                    }
+                }
                 (None, Some(email)) => {
+                    core.tenant(&ctx.tenant).await?;
                     let users = core.users_by_account_info(&ctx.tenant, Some(&email), None, None, true).await?;
                     let ep = users.into_iter().find(|u| {
                         u["loginMethods"]
@@ -284,7 +292,6 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
                         None => status("UNKNOWN_EMAIL_ERROR", json!({})),
                     }
                 }
-                _ => Err(ApiError::BadRequest("Please provide exactly one of userId or email".into())),
             }
         }
         RecipeUserPut => {
@@ -445,6 +452,27 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             let update = b.object("metadataUpdate")?;
             let m = core.storage.metadata_update(app, &user, &update).await.map_err(st_core::CoreError::from)?;
             ok(json!({"metadata": m}))
+        }
+        MetadataBulk => {
+            // At most 500 ids, as the reference; each user once per id given, `null` without metadata.
+            let ids = match b.raw("userIds")? {
+                Some(Value::Array(items)) => items,
+                _ => return Err(ApiError::BadRequest("Field name 'userIds' is invalid in JSON input".into())),
+            };
+            if ids.len() > 500 {
+                return Err(ApiError::BadRequest("You can only query up to 500 users at a time.".into()));
+            }
+            let ids = ids
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| ApiError::BadRequest("userIds array must contain only strings".into()))?;
+            let found = core.storage.metadata_get_many(app, &ids).await.map_err(st_core::CoreError::from)?;
+            let users: Vec<Value> = ids
+                .iter()
+                .map(|id| json!({"userId": id, "metadata": found.get(id).map_or(Value::Null, |m| Value::Object(m.clone()))}))
+                .collect();
+            ok(json!({"users": users}))
         }
         MetadataRemove => {
             let user = b.string("userId")?;
