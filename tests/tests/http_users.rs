@@ -375,6 +375,25 @@ async fn mapping_rules(b: Backend) {
     assert_eq!(s.get("/user/id?userId=ext-v").await["user"]["loginMethods"][0]["verified"], true);
     let q = "/recipe/user/email/verify?userId=ext-v&email=ver%40example.com";
     assert_eq!(s.get(q).await["isVerified"], true);
+    // Pending verification tokens move too: consuming one verifies the external id.
+    let p = sign_up(&s, "pend@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
+    let tok = s.post("/public/recipe/user/email/verify/token", json!({"userId": p, "email": "pend@example.com"})).await;
+    assert_eq!(
+        s.post("/recipe/userid/map", json!({"superTokensUserId": p, "externalUserId": "ext-p"})).await["status"],
+        "OK"
+    );
+    let v = s.post("/public/recipe/user/email/verify", json!({"method": "token", "token": tok["token"]})).await;
+    assert_eq!(v["userId"], "ext-p");
+    assert_eq!(s.get("/recipe/userid/map?userId=%20ext-p%20").await["superTokensUserId"], p.as_str());
+    let (st, text) = s
+        .request(
+            "PUT",
+            "/recipe/userid/external-user-id-info",
+            Some(json!({"userId": "ext-p", "externalUserIdInfo": " "})),
+            &v54,
+        )
+        .await;
+    assert_eq!((st, text.trim_end()), (400, "Field name 'externalUserIdInfo' cannot be an empty String"));
     // Data of another non-auth recipe under the supertokens id blocks it, unless forced.
     let m = sign_up(&s, "meta@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
     s.put("/recipe/user/metadata", json!({"userId": m, "metadataUpdate": {"a": 1}})).await;
@@ -495,6 +514,7 @@ async fn input_rules(b: Backend) {
         s.clock.advance_ms(10);
         sign_up(&s, &format!("s{i}@example.com"), "pw").await;
     }
+    assert_eq!(s.get("/public/users?email=s0&includeRecipeIds=thirdparty").await["users"].as_array().unwrap().len(), 1);
     let found = s.get("/public/users?email=s&limit=2").await;
     assert_eq!(found["users"].as_array().unwrap().len(), 3);
     assert!(found.get("nextPaginationToken").is_none());

@@ -267,7 +267,6 @@ mod suite {
         assert_eq!(active_since(0).await, 2);
     }
 
-    /// Batched user reads agree with the one-user intents.
     /// Consuming deletes all of a user's tokens: two consumes of two different tokens of one
     /// user at once must not deadlock (an error), and exactly one of them wins.
     pub async fn token_consumes_are_exclusive(st: &dyn Storage) {
@@ -290,8 +289,14 @@ mod suite {
             assert_eq!(won.len(), 1, "round {round}");
             st.ev_unverify(&a, id, "tok@example.com").await.unwrap();
         }
+        // An expired verification token is refused and still removes the pair's other tokens.
+        st.ev_token_create(&base, id, "tok@example.com", "ev-old", 5).await.unwrap();
+        st.ev_token_create(&base, id, "tok@example.com", "ev-new", i64::MAX).await.unwrap();
+        assert_eq!(st.ev_token_consume(&base, "ev-old", 10).await.unwrap(), None);
+        assert_eq!(st.ev_token_consume(&base, "ev-new", 10).await.unwrap(), None);
     }
 
+    /// Batched user reads agree with the one-user intents.
     pub async fn users_batched_reads(st: &dyn Storage) {
         let base = TenantIdentifier::base();
         let a = AppId::public();

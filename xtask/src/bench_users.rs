@@ -545,6 +545,7 @@ fn listing_sql(ascending: bool, cursor: bool, searching: bool) -> String {
         em_w = email_match("w.email"),
     );
     let (dir, op) = if ascending { ("ASC", ">") } else { ("DESC", "<") };
+    let id_dir = if searching { "DESC" } else { dir };
     let mut next = 4;
     let mut search_clause = String::new();
     if searching {
@@ -565,7 +566,7 @@ fn listing_sql(ascending: bool, cursor: bool, searching: bool) -> String {
            a.primary_or_recipe_user_id::TEXT, a.primary_or_recipe_user_time_joined \
          FROM public.all_auth_recipe_users a WHERE a.app_id = $1 AND a.tenant_id = $2 \
          AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])){search_clause}{cursor_clause} \
-         ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {dir} \
+         ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {id_dir} \
          LIMIT ${next}"
     )
 }
@@ -576,7 +577,7 @@ fn check_listing_sql_copy() {
     let source = fs::read_to_string(&path).unwrap_or_default();
     let fragments = [
         "SELECT DISTINCT ON (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id)",
-        "ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {dir}",
+        "ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {id_dir}",
         "SELECT e.user_id FROM {ep_t} e WHERE e.app_id = $1 AND e.tenant_id = $2",
         "AND {no_phone} AND {no_provider} AND {em_e}",
     ];

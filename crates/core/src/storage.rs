@@ -512,7 +512,8 @@ pub trait UserStorage: Send + Sync {
         expiry: i64,
     ) -> SResult<()>;
     /// Consume a verification token: marks (user, email) verified, deletes that pair's tokens in
-    /// the tenant, returns (user id, email). `None` for unknown or expired tokens.
+    /// the tenant, returns (user id, email). `None` for unknown or expired tokens; an expired
+    /// token still deletes the pair's tokens.
     async fn ev_token_consume(
         &self,
         tenant: &TenantIdentifier,

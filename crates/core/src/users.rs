@@ -436,10 +436,13 @@ impl Core {
             query.after = Some((joined, id.to_string()));
         }
         if query.is_search() {
-            // As the reference: a search returns the first SEARCH_LIMIT matches in order, whatever
+            // As the reference: a search returns the first SEARCH_LIMIT matches in order (ties on
+            // time joined by user id descending, in both orders), whatever
             // `limit` and the pagination token say (the token is still validated), and no token.
+            // Nor does a search filter by `includeRecipeIds`.
             query.after = None;
             query.limit = SEARCH_LIMIT;
+            query.recipe_ids.clear();
             let rows = self.storage.list_users(tenant, &query).await?;
             let ids: Vec<String> = rows.into_iter().map(|(id, _)| id).collect();
             let users = self.storage.get_auth_users(&tenant.app, &ids).await?;

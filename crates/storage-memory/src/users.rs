@@ -256,10 +256,11 @@ impl UserStorage for MemoryStorage {
         let Some(t) = s.users.ev_tokens.iter().find(|t| &t.0 == tenant && t.3 == token_hash).cloned() else {
             return Ok(None);
         };
+        // The pair's tokens go even when this one has expired (as the reference).
+        s.users.ev_tokens.retain(|x| !(&x.0 == tenant && x.1 == t.1 && x.2 == t.2));
         if t.4 < now_ms {
             return Ok(None);
         }
-        s.users.ev_tokens.retain(|x| !(&x.0 == tenant && x.1 == t.1 && x.2 == t.2));
         s.users.verified.insert((tenant.app.clone(), t.1.clone(), t.2.clone()));
         Ok(Some((t.1, t.2)))
     }
@@ -505,6 +506,10 @@ impl UserStorage for MemoryStorage {
         rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
         if !q.ascending {
             rows.reverse();
+        }
+        if searching {
+            // Ties on time joined: id descending in both orders, as the reference's search.
+            rows.sort_by(|a, b| if q.ascending { a.1.cmp(&b.1) } else { b.1.cmp(&a.1) }.then_with(|| b.0.cmp(&a.0)));
         }
         if let Some((joined, id)) = &q.after {
             rows.retain(|(i, j)| if q.ascending { (*j, i) > (*joined, id) } else { (*j, i) < (*joined, id) });

@@ -192,6 +192,9 @@ impl UserSql {
         // (no casts), and DISTINCT ON collapses the rows of one linked group, which are adjacent.
         let list = |asc: bool, cursor: bool, searching: bool| {
             let (dir, op) = if asc { ("ASC", ">") } else { ("DESC", "<") };
+            // A search breaks ties by id descending in both orders (the reference's order); a
+            // page keeps one direction so that it can walk the pagination index either way.
+            let id_dir = if searching { "DESC" } else { dir };
             let mut next = 4;
             let mut search_clause = String::new();
             if searching {
@@ -213,7 +216,7 @@ impl UserSql {
                    a.primary_or_recipe_user_id::TEXT, a.primary_or_recipe_user_time_joined \
                  FROM {aaru} a WHERE a.app_id = $1 AND a.tenant_id = $2 \
                  AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])){search_clause}{cursor_clause} \
-                 ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {dir} \
+                 ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {id_dir} \
                  LIMIT ${next}"
             )
         };
@@ -796,10 +799,12 @@ impl UserStorage for PgStorage {
         let user_id: String = col(row, 1)?;
         let email: String = col(row, 2)?;
         let expiry: i64 = col(row, 3)?;
+        // The pair's tokens go even when this one has expired (as the reference).
+        tx_exec(&tx, &s.evt_delete, &[&app, &t, &user_id, &email]).await?;
         if expiry < now_ms {
+            tx.commit().await.map_err(error::pg)?;
             return Ok(None);
         }
-        tx_exec(&tx, &s.evt_delete, &[&app, &t, &user_id, &email]).await?;
         tx_exec(&tx, &s.ev_verified_insert, &[&app, &user_id, &email]).await?;
         tx.commit().await.map_err(error::pg)?;
         Ok(Some((user_id, email)))

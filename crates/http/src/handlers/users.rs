@@ -576,7 +576,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             }
         }
         MapGet => {
-            let id = q.string("userId")?;
+            let id = query_trimmed(q, "userId")?;
             let kind = user_type(q.opt_string("userIdType"))?;
             match core.storage.mapping_get(app, &id, kind).await.map_err(st_core::CoreError::from)? {
                 Some(m) => {
@@ -598,11 +598,11 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             ok(json!({"didMappingExist": existed}))
         }
         MapInfo => {
-            let id = b.string("userId")?;
+            let id = b.trimmed("userId")?;
             let kind = user_type(b.opt_string("userIdType")?)?;
             let info = match b.raw("externalUserIdInfo")? {
                 Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::String(s)) => Some(crate::input::non_empty("externalUserIdInfo", s.trim())?),
                 _ => {
                     return Err(ApiError::BadRequest("Field name 'externalUserIdInfo' is invalid in JSON input".into()))
                 }
