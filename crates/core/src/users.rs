@@ -444,10 +444,7 @@ impl Core {
             query.limit = SEARCH_LIMIT;
             query.recipe_ids.clear();
             let rows = self.storage.list_users(tenant, &query).await?;
-            let ids: Vec<String> = rows.into_iter().map(|(id, _)| id).collect();
-            let users = self.storage.get_auth_users(&tenant.app, &ids).await?;
-            let decorations = self.storage.user_decorations(&tenant.app, &users).await?;
-            return Ok((users.iter().map(|u| user_object(u, &decorations)).collect(), None));
+            return Ok((self.user_objects(&tenant.app, rows).await?, None));
         }
         let limit = query.limit;
         query.limit = limit + 1;
@@ -458,12 +455,16 @@ impl Core {
         } else {
             None
         };
-        // Three statements for the whole page: the users, then their external ids and
-        // verified emails.
+        Ok((self.user_objects(&tenant.app, rows).await?, next))
+    }
+
+    /// The user objects of listed (id, time joined) rows, in order. Three statements for the
+    /// whole list: the users, then their external ids and verified emails.
+    async fn user_objects(&self, app: &AppId, rows: Vec<(String, i64)>) -> CoreResult<Vec<Value>> {
         let ids: Vec<String> = rows.into_iter().map(|(id, _)| id).collect();
-        let users = self.storage.get_auth_users(&tenant.app, &ids).await?;
-        let decorations = self.storage.user_decorations(&tenant.app, &users).await?;
-        Ok((users.iter().map(|u| user_object(u, &decorations)).collect(), next))
+        let users = self.storage.get_auth_users(app, &ids).await?;
+        let decorations = self.storage.user_decorations(app, &users).await?;
+        Ok(users.iter().map(|u| user_object(u, &decorations)).collect())
     }
 
     /// `POST /user/remove`
