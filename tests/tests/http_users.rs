@@ -545,6 +545,47 @@ async fn input_rules(b: Backend) {
     s.stop().await;
 }
 
+/// A search reads at most 1000 matching login methods of each recipe (the reference's per-recipe
+/// `LIMIT 1000`, whichever its scan finds first) and returns their users in order, without a
+/// pagination token, whatever `limit` says.
+async fn search_limit_per_recipe(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cfg()).await else { return };
+    for i in 0..1003 {
+        s.clock.advance_ms(1);
+        assert_eq!(sign_up(&s, &format!("bulk{i}@example.com"), "pw").await["status"], "OK");
+    }
+    s.clock.advance_ms(1);
+    sign_up(&s, "other@bulk.org", "pw").await;
+    for (order, ascending) in [("ASC", true), ("DESC", false)] {
+        let r = s.get(&format!("/public/users?email=bulk&limit=5&timeJoinedOrder={order}")).await;
+        assert_eq!(r["status"], "OK");
+        assert!(r.get("nextPaginationToken").is_none(), "a search has no token");
+        let users = r["users"].as_array().unwrap();
+        assert_eq!(users.len(), 1000, "{order}: 1000 of the 1004 matches");
+        let joined: Vec<i64> = users.iter().map(|u| u["timeJoined"].as_i64().unwrap()).collect();
+        let mut sorted = joined.clone();
+        sorted.sort_unstable();
+        if !ascending {
+            sorted.reverse();
+        }
+        assert_eq!(joined, sorted, "{order}: in order");
+        let mut distinct = joined.clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 1000, "no user twice");
+        for u in users {
+            let email = u["emails"][0].as_str().unwrap();
+            assert!(email.starts_with("bulk") || email.contains("@bulk"), "{email} matches");
+        }
+    }
+    // Fewer matches than the limit: all of them.
+    assert_eq!(
+        s.get("/public/users?email=bulk100").await["users"].as_array().unwrap().len(),
+        4,
+        "bulk100, bulk1000-1002"
+    );
+    s.stop().await;
+}
+
 both_backends! {
     signup_signin_and_user_object => signup_signin_and_user_object;
     password_reset_and_update => password_reset_and_update;
@@ -554,4 +595,5 @@ both_backends! {
     password_hash_import => password_hash_import;
     mapping_rules => mapping_rules;
     input_rules => input_rules;
+    search_limit_per_recipe => search_limit_per_recipe;
 }

@@ -78,19 +78,18 @@ impl Case {
 
     /// `EXECUTE` arguments for the prepared copy of the listing query.
     fn execute_args(&self, users: u64) -> String {
-        let mut args = String::from("'public', 'public', '{}'");
         if self.search {
-            // The server's LIKE patterns for one e-mail tag: prefix, or start of the domain part.
-            args.push_str(&format!(", '{{\"{SEARCH}%\",\"%@{SEARCH}%\"}}', '{{}}', '{{}}'"));
+            // The server's LIKE patterns for one e-mail tag (prefix, or start of the domain
+            // part), no phone or provider tags, and the reference's 1000 matches per recipe.
+            return format!("'public', 'public', '{{\"{SEARCH}%\",\"%@{SEARCH}%\"}}', '{{}}', '{{}}', 1000");
         }
+        let mut args = String::from("'public', 'public', '{}'");
         if self.deep {
             let mid = users / 2;
             args.push_str(&format!(", {}, '{}'", T0 + 10 * mid as i64, user_id(mid)));
         }
-        // A search returns up to 1000 users in one response (the reference's fixed limit, no
-        // pagination token); a page asks for one row more than it shows, to know if there is a next.
-        let limit = if self.search { 1000 } else { PAGE + 1 };
-        args.push_str(&format!(", {limit}"));
+        // A page asks for one row more than it shows, to know if there is a next.
+        args.push_str(&format!(", {}", PAGE + 1));
         args
     }
 }
@@ -519,55 +518,72 @@ fn explain(db: &BenchDb, case: Case, users: u64, plain_only: bool, limits: &Limi
     Ok((how, run("")?))
 }
 
-/// Copy of the server's listing query (`list` in `UserSql::new`,
+/// Copy of the server's listing queries (`page` and `search` in `UserSql::new`,
 /// crates/storage-postgres/src/users.rs), schema `public`, no prefix. The server prepares one
-/// statement per (order, cursor, search) combination; parameters: $1 app, $2 tenant, $3 recipe
-/// ids, then $4 e-mail / $5 phone / $6 provider prefixes when searching, then the
-/// (time_joined, id) to start after when paging, then the limit.
+/// statement per (order, cursor) for pages and one per order for searches. Page parameters:
+/// $1 app, $2 tenant, $3 recipe ids, then the (time_joined, id) to start after when paging,
+/// then the limit. Search parameters: $1 app, $2 tenant, $3 e-mail / $4 phone / $5 provider
+/// patterns, $6 the limit per recipe.
 fn listing_sql(ascending: bool, cursor: bool, searching: bool) -> String {
-    let (no_email, no_phone, no_provider) =
-        ("cardinality($4::TEXT[]) = 0", "cardinality($5::TEXT[]) = 0", "cardinality($6::TEXT[]) = 0");
-    let email_match = |c: &str| format!("{c} LIKE ANY($4::TEXT[])");
-    let search = format!(
-        "a.user_id IN ( \
-           SELECT e.user_id FROM public.emailpassword_user_to_tenant e WHERE e.app_id = $1 AND e.tenant_id = $2 \
-             AND {no_phone} AND {no_provider} AND {em_e} \
-           UNION SELECT l.user_id FROM public.passwordless_user_to_tenant l WHERE l.app_id = $1 AND l.tenant_id = $2 AND {no_provider} \
-             AND ({no_email} OR {em_l}) AND ({no_phone} OR l.phone_number LIKE ANY($5::TEXT[])) \
-           UNION SELECT x.user_id FROM public.thirdparty_user_to_tenant x JOIN public.thirdparty_users u ON u.app_id = x.app_id AND u.user_id = x.user_id \
-             WHERE x.app_id = $1 AND x.tenant_id = $2 AND {no_phone} \
-             AND ({no_email} OR {em_u}) AND ({no_provider} OR u.third_party_id LIKE ANY($6::TEXT[])) \
-           UNION SELECT w.user_id FROM public.webauthn_user_to_tenant w WHERE w.app_id = $1 AND w.tenant_id = $2 \
-             AND {no_phone} AND {no_provider} AND {em_w})",
-        em_e = email_match("e.email"),
-        em_l = email_match("l.email"),
-        em_u = email_match("u.email"),
-        em_w = email_match("w.email"),
-    );
     let (dir, op) = if ascending { ("ASC", ">") } else { ("DESC", "<") };
-    let id_dir = if searching { "DESC" } else { dir };
-    let mut next = 4;
-    let mut search_clause = String::new();
     if searching {
-        search_clause = format!(" AND {search}");
-        next = 7;
-    }
-    let mut cursor_clause = String::new();
-    if cursor {
-        cursor_clause = format!(
-            " AND (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) {op} (${}::BIGINT, (${}::TEXT)::CHAR(36))",
-            next,
-            next + 1
+        let (no_email, no_phone, no_provider) =
+            ("cardinality($3::TEXT[]) = 0", "cardinality($4::TEXT[]) = 0", "cardinality($5::TEXT[]) = 0");
+        let matches = |from: &str, cond: String| {
+            format!(
+                "(SELECT a.primary_or_recipe_user_id AS p, a.primary_or_recipe_user_time_joined AS t \
+                   FROM {from} JOIN public.all_auth_recipe_users a ON a.app_id = r.app_id AND a.tenant_id = r.tenant_id \
+                   AND a.user_id = r.user_id \
+                   WHERE r.app_id = $1 AND r.tenant_id = $2 AND {cond} LIMIT $6)"
+            )
+        };
+        let parts = [
+            matches(
+                "public.emailpassword_user_to_tenant r",
+                format!("{no_phone} AND {no_provider} AND r.email LIKE ANY($3::TEXT[])"),
+            ),
+            matches(
+                "public.passwordless_user_to_tenant r",
+                format!(
+                    "{no_provider} AND ({no_email} OR r.email LIKE ANY($3::TEXT[])) \
+                     AND ({no_phone} OR r.phone_number LIKE ANY($4::TEXT[]))"
+                ),
+            ),
+            matches(
+                "public.thirdparty_user_to_tenant r JOIN public.thirdparty_users u ON u.app_id = r.app_id AND u.user_id = r.user_id",
+                format!(
+                    "{no_phone} AND ({no_email} OR u.email LIKE ANY($3::TEXT[])) \
+                     AND ({no_provider} OR u.third_party_id LIKE ANY($5::TEXT[]))"
+                ),
+            ),
+            matches(
+                "public.webauthn_user_to_tenant r",
+                format!("{no_phone} AND {no_provider} AND r.email LIKE ANY($3::TEXT[])"),
+            ),
+        ];
+        return format!(
+            "SELECT DISTINCT ON (m.t, m.p) m.p::TEXT, m.t FROM ({}) m ORDER BY m.t {dir}, m.p DESC",
+            parts.join(" UNION ALL ")
         );
-        next += 2;
     }
+    let (cursor_clause, limit) = if cursor {
+        (
+            format!(
+                " AND (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) {op} \
+                 ($4::BIGINT, ($5::TEXT)::CHAR(36))"
+            ),
+            "$6",
+        )
+    } else {
+        (String::new(), "$4")
+    };
     format!(
         "SELECT DISTINCT ON (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) \
            a.primary_or_recipe_user_id::TEXT, a.primary_or_recipe_user_time_joined \
          FROM public.all_auth_recipe_users a WHERE a.app_id = $1 AND a.tenant_id = $2 \
-         AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])){search_clause}{cursor_clause} \
-         ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {id_dir} \
-         LIMIT ${next}"
+         AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])){cursor_clause} \
+         ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {dir} \
+         LIMIT {limit}"
     )
 }
 
@@ -577,9 +593,10 @@ fn check_listing_sql_copy() {
     let source = fs::read_to_string(&path).unwrap_or_default();
     let fragments = [
         "SELECT DISTINCT ON (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id)",
-        "ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {id_dir}",
-        "SELECT e.user_id FROM {ep_t} e WHERE e.app_id = $1 AND e.tenant_id = $2",
-        "AND {no_phone} AND {no_provider} AND {em_e}",
+        "ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {dir}",
+        "SELECT DISTINCT ON (m.t, m.p) m.p::TEXT, m.t FROM ({parts}) m ORDER BY m.t {dir}, m.p DESC",
+        "WHERE r.app_id = $1 AND r.tenant_id = $2 AND {cond} LIMIT $6)",
+        "format!(\"{no_phone} AND {no_provider} AND r.email LIKE ANY($3::TEXT[])\")",
     ];
     if let Some(f) = fragments.iter().find(|f| !source.contains(*f)) {
         say!(

@@ -296,6 +296,10 @@ pub struct UserListQuery {
     pub ascending: bool,
     /// Continue after this (time_joined, user id), exclusive.
     pub after: Option<(i64, String)>,
+    /// A page: at most this many users. A search (`after` and `recipe_ids` unused): at most this
+    /// many matching login methods *per recipe*, whichever the backend finds first (the
+    /// reference's `LIMIT` without `ORDER BY`, so that a common tag does not read the whole
+    /// tenant), and then every primary user of those, de-duplicated, in order.
     pub limit: usize,
     /// Only users with a login method of one of these recipes (empty = all).
     pub recipe_ids: Vec<String>,

@@ -45,7 +45,8 @@ pub enum SignInOutcome {
 }
 
 /// A random URL-safe token (48 bytes of entropy).
-/// How many users a `GET /users` search returns at most (the reference's fixed `LIMIT 1000`).
+/// How many matching login methods of each recipe a `GET /users` search reads at most (the
+/// reference's fixed `LIMIT 1000` per recipe table; see [`UserListQuery::limit`]).
 pub const SEARCH_LIMIT: usize = 1000;
 
 /// The reference's 400 for a mapping blocked by data of a non-auth recipe.
@@ -436,10 +437,10 @@ impl Core {
             query.after = Some((joined, id.to_string()));
         }
         if query.is_search() {
-            // As the reference: a search returns the first SEARCH_LIMIT matches in order (ties on
-            // time joined by user id descending, in both orders), whatever
-            // `limit` and the pagination token say (the token is still validated), and no token.
-            // Nor does a search filter by `includeRecipeIds`.
+            // As the reference: a search takes up to SEARCH_LIMIT matches of each recipe and
+            // returns all their users in order (ties on time joined by user id descending, in
+            // both orders), whatever `limit` and the pagination token say (the token is still
+            // validated), and no token. Nor does a search filter by `includeRecipeIds`.
             query.after = None;
             query.limit = SEARCH_LIMIT;
             query.recipe_ids.clear();

@@ -487,29 +487,40 @@ impl UserStorage for MemoryStorage {
         let searching = q.is_search();
         // Every login method here is emailpassword: it has no phone number and no provider.
         let ep_searchable = q.phone_prefixes.is_empty() && q.provider_prefixes.is_empty();
+        // The tenant's login methods that qualify, by (time joined, id): a search keeps the
+        // first `limit` matches of the (only) recipe, as the reference's per-recipe `LIMIT`.
+        let mut methods: Vec<(&String, &UserRow)> = s
+            .users
+            .users
+            .iter()
+            .filter(|((a, _), r)| a == &tenant.app && r.tenants.contains(tenant))
+            .map(|((_, id), r)| (id, r))
+            .filter(|(_, r)| searching || q.recipe_ids.is_empty() || q.recipe_ids.contains(&r.recipe_id))
+            .filter(|(_, r)| !searching || (ep_searchable && email_matches(r.email.as_deref(), &q.email_prefixes)))
+            .collect();
+        if searching {
+            methods.sort_by(|(xi, x), (yi, y)| (x.time_joined, xi).cmp(&(y.time_joined, yi)));
+            methods.truncate(q.limit);
+        }
         let mut primaries: BTreeMap<String, i64> = BTreeMap::new();
-        for ((a, _), r) in &s.users.users {
-            if a != &tenant.app || !r.tenants.contains(tenant) {
-                continue;
-            }
-            if !q.recipe_ids.is_empty() && !q.recipe_ids.contains(&r.recipe_id) {
-                continue;
-            }
-            if searching && !(ep_searchable && email_matches(r.email.as_deref(), &q.email_prefixes)) {
-                continue;
-            }
-            let joined =
-                s.users.users.get(&(a.clone(), r.primary.clone())).map(|p| p.time_joined).unwrap_or(r.time_joined);
+        for (_, r) in methods {
+            let joined = s
+                .users
+                .users
+                .get(&(tenant.app.clone(), r.primary.clone()))
+                .map(|p| p.time_joined)
+                .unwrap_or(r.time_joined);
             primaries.insert(r.primary.clone(), joined);
         }
         let mut rows: Vec<(String, i64)> = primaries.into_iter().collect();
-        rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-        if !q.ascending {
-            rows.reverse();
-        }
         if searching {
             // Ties on time joined: id descending in both orders, as the reference's search.
             rows.sort_by(|a, b| if q.ascending { a.1.cmp(&b.1) } else { b.1.cmp(&a.1) }.then_with(|| b.0.cmp(&a.0)));
+            return Ok(rows);
+        }
+        rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        if !q.ascending {
+            rows.reverse();
         }
         if let Some((joined, id)) = &q.after {
             rows.retain(|(i, j)| if q.ascending { (*j, i) > (*joined, id) } else { (*j, i) < (*joined, id) });

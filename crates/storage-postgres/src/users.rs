@@ -11,7 +11,7 @@
 //!   `(primary_or_recipe_user_time_joined, id)` (ids compared bytewise, `COLLATE "C"`); the
 //!   search tags select login methods *of that tenant* whose email starts with a tag or whose
 //!   domain part does (`…@tag…`, as the reference), whose phone number or third-party id starts
-//!   with a tag; tags of different kinds are alternatives.
+//!   with a tag; at most `limit` login methods per recipe (the first its scan finds).
 //! * `count_users` for a whole app adds up the per-tenant counts, as the reference's
 //!   `includeAllTenants` does (a user in two tenants counts twice).
 //! * `delete_user` deletes the recipe user's `app_id_to_user_id` row (the foreign keys cascade
@@ -89,7 +89,7 @@ pub struct UserSql {
     map_get_any: String,
     map_delete: String,
     map_set_info: String,
-    /// `GET /users` statements, indexed by [`list_index`] (order × cursor × search).
+    /// `GET /users` statements, indexed by [`list_index`].
     list: Vec<String>,
     /// Login methods of the groups of many users (`get_auth_users`).
     auth_users: String,
@@ -133,9 +133,14 @@ fn find_token<'r>(rows: &'r [tokio_postgres::Row], token: &str) -> SResult<Optio
     Ok(None)
 }
 
-/// Index into [`UserSql::list`].
+/// Index into [`UserSql::list`]: the four pages (order × cursor), then the two searches
+/// (descending, ascending). A search has no cursor.
 fn list_index(ascending: bool, cursor: bool, searching: bool) -> usize {
-    (usize::from(ascending) << 2) | (usize::from(cursor) << 1) | usize::from(searching)
+    if searching {
+        4 + usize::from(ascending)
+    } else {
+        (usize::from(ascending) << 1) | usize::from(cursor)
+    }
 }
 
 impl UserSql {
@@ -163,64 +168,76 @@ impl UserSql {
         let totp_dev = t.qualified("totp_user_devices");
         let si = t.session_info.clone();
 
-        // Search: $4 e-mail, $5 phone, $6 provider LIKE patterns (see `search_patterns`). Kinds
-        // combine with AND on one login method (`UserListQuery::is_search`): a kind without tags
-        // (empty array) does not restrict, and a recipe without that kind of field cannot
-        // match it. The sub-select is not correlated with the outer row (tenant given as
-        // $1/$2), so PostgreSQL evaluates it once per query; `LIKE ANY` is a plain filter.
-        let (no_email, no_phone, no_provider) =
-            ("cardinality($4::TEXT[]) = 0", "cardinality($5::TEXT[]) = 0", "cardinality($6::TEXT[]) = 0");
-        let email_match = |c: &str| format!("{c} LIKE ANY($4::TEXT[])");
-        let search = format!(
-            "a.user_id IN ( \
-               SELECT e.user_id FROM {ep_t} e WHERE e.app_id = $1 AND e.tenant_id = $2 \
-                 AND {no_phone} AND {no_provider} AND {em_e} \
-               UNION SELECT l.user_id FROM {pl_t} l WHERE l.app_id = $1 AND l.tenant_id = $2 AND {no_provider} \
-                 AND ({no_email} OR {em_l}) AND ({no_phone} OR l.phone_number LIKE ANY($5::TEXT[])) \
-               UNION SELECT x.user_id FROM {tp_t} x JOIN {tp} u ON u.app_id = x.app_id AND u.user_id = x.user_id \
-                 WHERE x.app_id = $1 AND x.tenant_id = $2 AND {no_phone} \
-                 AND ({no_email} OR {em_u}) AND ({no_provider} OR u.third_party_id LIKE ANY($6::TEXT[])) \
-               UNION SELECT w.user_id FROM {wa_t} w WHERE w.app_id = $1 AND w.tenant_id = $2 \
-                 AND {no_phone} AND {no_provider} AND {em_w})",
-            em_e = email_match("e.email"),
-            em_l = email_match("l.email"),
-            em_u = email_match("u.email"),
-            em_w = email_match("w.email"),
-        );
         // Pages walk `all_auth_recipe_users_pagination_index1` (app, tenant, time joined DESC,
         // primary id DESC) forwards or backwards: ordering and the cursor use the raw columns
         // (no casts), and DISTINCT ON collapses the rows of one linked group, which are adjacent.
-        let list = |asc: bool, cursor: bool, searching: bool| {
+        let page = |asc: bool, cursor: bool| {
             let (dir, op) = if asc { ("ASC", ">") } else { ("DESC", "<") };
-            // A search breaks ties by id descending in both orders (the reference's order); a
-            // page keeps one direction so that it can walk the pagination index either way.
-            let id_dir = if searching { "DESC" } else { dir };
-            let mut next = 4;
-            let mut search_clause = String::new();
-            if searching {
-                search_clause = format!(" AND {search}");
-                next = 7;
-            }
-            let mut cursor_clause = String::new();
-            if cursor {
-                cursor_clause = format!(
-                    " AND (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) {op} \
-                     (${t}::BIGINT, (${i}::TEXT)::CHAR(36))",
-                    t = next,
-                    i = next + 1
-                );
-                next += 2;
-            }
+            let (cursor_clause, limit) = if cursor {
+                (
+                    format!(
+                        " AND (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) {op} \
+                         ($4::BIGINT, ($5::TEXT)::CHAR(36))"
+                    ),
+                    "$6",
+                )
+            } else {
+                (String::new(), "$4")
+            };
             format!(
                 "SELECT DISTINCT ON (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) \
                    a.primary_or_recipe_user_id::TEXT, a.primary_or_recipe_user_time_joined \
                  FROM {aaru} a WHERE a.app_id = $1 AND a.tenant_id = $2 \
-                 AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])){search_clause}{cursor_clause} \
-                 ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {id_dir} \
-                 LIMIT ${next}"
+                 AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])){cursor_clause} \
+                 ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {dir} \
+                 LIMIT {limit}"
             )
         };
-        let list: Vec<String> = (0..8).map(|i| list(i & 4 != 0, i & 2 != 0, i & 1 != 0)).collect();
+        // Search (the reference's query shape): each recipe's login methods of the tenant that
+        // match, at most $6 of them per recipe and whichever the scan finds first (no ORDER BY
+        // inside, so a common tag stops the scan early), then their primary users, de-duplicated,
+        // in order with ties by id descending. $3 e-mail, $4 phone, $5 provider LIKE patterns
+        // (see `search_patterns`). Kinds combine with AND on one login method
+        // (`UserListQuery::is_search`): a kind without tags (empty array) does not restrict, and a
+        // recipe without that kind of field cannot match it; those parameter-only conditions are
+        // one-time filters.
+        let (no_email, no_phone, no_provider) =
+            ("cardinality($3::TEXT[]) = 0", "cardinality($4::TEXT[]) = 0", "cardinality($5::TEXT[]) = 0");
+        let matches = |from: &str, cond: String| {
+            format!(
+                "(SELECT a.primary_or_recipe_user_id AS p, a.primary_or_recipe_user_time_joined AS t \
+                   FROM {from} JOIN {aaru} a ON a.app_id = r.app_id AND a.tenant_id = r.tenant_id \
+                   AND a.user_id = r.user_id \
+                   WHERE r.app_id = $1 AND r.tenant_id = $2 AND {cond} LIMIT $6)"
+            )
+        };
+        let search_parts = [
+            matches(&format!("{ep_t} r"), format!("{no_phone} AND {no_provider} AND r.email LIKE ANY($3::TEXT[])")),
+            matches(
+                &format!("{pl_t} r"),
+                format!(
+                    "{no_provider} AND ({no_email} OR r.email LIKE ANY($3::TEXT[])) \
+                     AND ({no_phone} OR r.phone_number LIKE ANY($4::TEXT[]))"
+                ),
+            ),
+            matches(
+                &format!("{tp_t} r JOIN {tp} u ON u.app_id = r.app_id AND u.user_id = r.user_id"),
+                format!(
+                    "{no_phone} AND ({no_email} OR u.email LIKE ANY($3::TEXT[])) \
+                     AND ({no_provider} OR u.third_party_id LIKE ANY($5::TEXT[]))"
+                ),
+            ),
+            matches(&format!("{wa_t} r"), format!("{no_phone} AND {no_provider} AND r.email LIKE ANY($3::TEXT[])")),
+        ];
+        let search = |asc: bool| {
+            format!(
+                "SELECT DISTINCT ON (m.t, m.p) m.p::TEXT, m.t FROM ({parts}) m ORDER BY m.t {dir}, m.p DESC",
+                parts = search_parts.join(" UNION ALL "),
+                dir = if asc { "ASC" } else { "DESC" },
+            )
+        };
+        let list: Vec<String> =
+            (0..6).map(|i| if i < 4 { page(i & 2 != 0, i & 1 != 0) } else { search(i == 5) }).collect();
         let keyed = |table: &str| format!("DELETE FROM {table} WHERE app_id = $1 AND user_id = ANY($2::TEXT[])");
         // The login methods of whole groups, one row each, with column 4 the group's primary.
         let auth_users = |groups: &str| {
@@ -1060,16 +1077,18 @@ impl UserStorage for PgStorage {
         let sql = &s.list[list_index(query.ascending, query.after.is_some(), searching)];
         let (app, tenant_id) = (tenant.app.as_str(), tenant.tenant.as_str());
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&app, &tenant_id, &query.recipe_ids];
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&app, &tenant_id];
         let emails = search_patterns(&query.email_prefixes, true);
         let phones = search_patterns(&query.phone_prefixes, false);
         let providers = search_patterns(&query.provider_prefixes, false);
         if searching {
             params.extend([&emails as &(dyn tokio_postgres::types::ToSql + Sync), &phones, &providers]);
-        }
-        if let Some((t, id)) = &query.after {
-            params.push(t);
-            params.push(id);
+        } else {
+            params.push(&query.recipe_ids);
+            if let Some((t, id)) = &query.after {
+                params.push(t);
+                params.push(id);
+            }
         }
         params.push(&limit);
         let rows = self.query(sql, &params).await?;
