@@ -501,8 +501,10 @@ fn cancel_queries(db: &BenchDb) -> Result<()> {
 fn explain(db: &BenchDb, case: Case, users: u64, plain_only: bool, limits: &Limits) -> Result<(String, String)> {
     let run = |options: &str| {
         db.psql(&format!(
-            "SET statement_timeout = '{}s';\nPREPARE list_users AS {};\nEXPLAIN {options} EXECUTE list_users({});\n",
+            "SET statement_timeout = '{}s';\n{}PREPARE list_users AS {};\nEXPLAIN {options} EXECUTE list_users({});\n",
             limits.explain_s,
+            // As the server runs a search (`list_users` in crates/storage-postgres/src/users.rs).
+            if case.search { "SET synchronize_seqscans = off;\n" } else { "" },
             listing_sql(case.ascending, case.deep, case.search),
             case.execute_args(users)
         ))

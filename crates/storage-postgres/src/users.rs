@@ -1091,7 +1091,19 @@ impl UserStorage for PgStorage {
             }
         }
         params.push(&limit);
-        let rows = self.query(sql, &params).await?;
+        let rows = if searching {
+            // A search's sequential scans start at the table's first block, not where another
+            // scan of the table happens to be (`synchronize_seqscans`): the same search then
+            // finds the same matches (the oldest rows first) and stops as early every time.
+            let mut conn = self.conn().await?;
+            let tx = conn.build_transaction().read_only(true).start().await.map_err(error::pg)?;
+            tx.batch_execute("SET LOCAL synchronize_seqscans = off").await.map_err(error::pg)?;
+            let rows = tx_query(&tx, sql, &params).await?;
+            tx.commit().await.map_err(error::pg)?;
+            rows
+        } else {
+            self.query(sql, &params).await?
+        };
         rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
     }
 
