@@ -195,6 +195,65 @@ mod suite {
         assert!(is_not_found(&orphan), "{orphan:?}");
     }
 
+    /// Concurrent session creations (which PostgreSQL shares statements among) each get their
+    /// own answer: the identity of their user, `None` for an unknown id, and "not found" for
+    /// a missing tenant, which must not take the other creations of its batch with it.
+    pub async fn sessions_concurrent_creations(st: &dyn Storage) {
+        let base = TenantIdentifier::base();
+        let a = AppId::public();
+        let (u1, u2) = ("0b0b0b0b-0000-4000-8000-00000000000b", "0c0c0c0c-0000-4000-8000-00000000000c");
+        assert_eq!(st.ep_sign_up(&base, u1, "c1@example.com", "$2a$10$hash", 5).await.unwrap(), SignUpResult::Created);
+        assert_eq!(st.ep_sign_up(&base, u2, "c2@example.com", "$2a$10$hash", 6).await.unwrap(), SignUpResult::Created);
+        let mapping = UserIdMapping {
+            supertokens_user_id: u1.into(),
+            external_user_id: "ext-c".into(),
+            external_user_id_info: None,
+        };
+        assert_eq!(st.mapping_create(&a, &mapping, false).await.unwrap(), MappingCreate::Ok);
+        let identity = |u: &str, ext: Option<&str>| SessionIdentity {
+            recipe_user_id: u.into(),
+            primary_user_id: u.into(),
+            recipe_external_id: ext.map(Into::into),
+            primary_external_id: ext.map(Into::into),
+        };
+        for (round, with_orphans) in [(0, true), (1, false)] {
+            let rows: Vec<SessionRow> = (0..30)
+                .map(|i| {
+                    let (tenant, user) = match i % 5 {
+                        0 => (base.clone(), "ext-c".to_string()),
+                        1 => (base.clone(), u1.to_string()),
+                        2 => (base.clone(), format!("ghost-{i}")),
+                        3 if with_orphans => (tid("public", "nope"), u2.to_string()),
+                        _ => (base.clone(), u2.to_string()),
+                    };
+                    let mut r = row(&tenant, &format!("c{round}-{i}"), &user, 10_000);
+                    r.created_at = 100 + i;
+                    r
+                })
+                .collect();
+            let results = join_all(rows.iter().map(|r| st.create_session_resolved(r)).collect()).await;
+            for (r, got) in rows.iter().zip(results) {
+                let stored = st.get_session(&r.tenant, &r.handle).await.unwrap();
+                if r.tenant.tenant.as_str() == "nope" {
+                    assert!(is_not_found(&got), "{}: {got:?}", r.handle);
+                    assert_eq!(stored, None);
+                    continue;
+                }
+                let want = match r.user_id.as_str() {
+                    "ext-c" => Some(identity(u1, Some("ext-c"))),
+                    u if u == u1 => Some(identity(u1, Some("ext-c"))),
+                    u if u == u2 => Some(identity(u2, None)),
+                    _ => None,
+                };
+                assert_eq!(got.unwrap(), want, "{}", r.handle);
+                assert_eq!(stored.as_ref(), Some(r), "{} stored as given", r.handle);
+            }
+        }
+        // u1 (by either id), u2 and the six ghost ids; u1's activity is its latest creation.
+        assert_eq!(st.count_active_users(&a, 0).await.unwrap(), 8);
+        assert_eq!(st.count_active_users(&a, 126).await.unwrap(), 3, "u1 at 126, ghost-27 at 127, u2 at 129");
+    }
+
     /// The one-round-trip session intents resolve the session's user like `session_identity`,
     /// record the reported recipe user as active, and leave the row as `create_session` would.
     pub async fn sessions_resolved_intents(st: &dyn Storage) {
@@ -647,6 +706,7 @@ conformance!(
     sessions_create_and_get,
     sessions_atomic_update,
     sessions_resolved_intents,
+    sessions_concurrent_creations,
     users_batched_reads,
     token_consumes_are_exclusive,
     sessions_delete_and_list,

@@ -20,6 +20,7 @@
 //! violation → `TenantOrAppNotFound`, anything else → `Query`. Nothing here panics on a request
 //! path.
 
+mod batch;
 pub mod config;
 mod error;
 mod keys;
@@ -62,6 +63,8 @@ struct Inner {
     /// For job-lock connections.
     pg: tokio_postgres::Config,
     tls: tokio_postgres_rustls::MakeRustlsConnect,
+    /// Session creations waiting for a statement (see [`batch`]).
+    create_queue: batch::CreateQueue,
 }
 
 impl Drop for Inner {
@@ -105,6 +108,7 @@ impl PgStorage {
                 keeper,
                 pg: cfg.pg.clone(),
                 tls,
+                create_queue: batch::CreateQueue::default(),
             }),
         })
     }
@@ -152,6 +156,10 @@ impl PgStorage {
 
     pub(crate) fn sql(&self) -> &sql::Sql {
         &self.inner.sql
+    }
+
+    pub(crate) fn create_queue(&self) -> &batch::CreateQueue {
+        &self.inner.create_queue
     }
 
     /// Advisory-lock key for `intent` within this user pool.
@@ -247,14 +255,10 @@ impl Storage for PgStorage {
         "postgresql"
     }
 
-    /// One statement: insert, identity and last-activity upsert (`session_insert_resolved`).
+    /// One statement: insert, identity and last-activity upsert (`session_insert_resolved`),
+    /// shared with concurrent creations (see [`batch`]).
     async fn create_session_resolved(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
-        let text = sessions::InsertText::new(row)?;
-        let found = self.query_opt(&self.sql().session_insert_resolved, &sessions::insert_params(row, &text)).await?;
-        match found {
-            Some(r) => users::identity_from_row(&r, 0),
-            None => Ok(None),
-        }
+        self.create_session_batched(row).await
     }
 
     /// The snapshot read also resolves the identity and, with `touch`, records the activity, so

@@ -52,8 +52,8 @@ fn session_from_row(tenant: &TenantIdentifier, handle: &str, row: &Row) -> SResu
 pub(crate) struct InsertText<'a> {
     app: &'a str,
     tenant: &'a str,
-    data: String,
-    payload: String,
+    pub(crate) data: String,
+    pub(crate) payload: String,
 }
 
 impl<'a> InsertText<'a> {

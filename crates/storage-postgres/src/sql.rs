@@ -115,6 +115,9 @@ pub struct Sql {
     pub last_active_upsert: String,
     /// Session insert, identity of its user ($4) and last-active upsert in one statement.
     pub session_insert_resolved: String,
+    /// `session_insert_resolved` for many rows: $1..$10 are arrays of the ten columns; one row
+    /// per input with its ordinal (from 1) and the four identity columns.
+    pub session_insert_many: String,
     /// `session_select` plus the identity of the session's user (four more columns).
     pub session_select_resolved: String,
     /// `session_select_resolved` that also upserts the last activity ($5) of the session's
@@ -289,6 +292,26 @@ impl Sql {
                 si = t.session_info,
                 ula = t.user_last_active,
                 identity = crate::users::identity_select(t, "s.user_id"),
+            ),
+            session_insert_many: format!(
+                "WITH v AS (SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], \
+                   $6::TEXT[], $7::BIGINT[], $8::BIGINT[], $9::TEXT[], $10::BOOL[]) \
+                   WITH ORDINALITY AS v(app, ten, h, uid, rth, sd, exp, cr, jp, st, n)), \
+                 s AS (INSERT INTO {si} (app_id, tenant_id, session_handle, user_id, refresh_token_hash_2, \
+                   session_data, expires_at, created_at_time, jwt_user_payload, use_static_key) \
+                   SELECT app, ten, h, uid, rth, sd, exp, cr, jp, st FROM v), \
+                 i AS (SELECT v.n, v.app, v.uid, v.cr, x.r, x.p, x.re, x.pe FROM v \
+                   LEFT JOIN LATERAL ({identity} LIMIT 1) x ON true), \
+                 u AS (INSERT INTO {ula} (app_id, user_id, last_active_time) \
+                   SELECT DISTINCT ON (i.app, COALESCE(i.p, i.uid)) i.app, COALESCE(i.p, i.uid), i.cr FROM i \
+                   ORDER BY i.app, COALESCE(i.p, i.uid), i.cr DESC \
+                   ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time) \
+                 SELECT i.n, i.r, i.p, i.re, i.pe FROM i",
+                // The LIMIT keeps the lookup a per-row index probe (a lateral sub-query that
+                // PostgreSQL cannot flatten into a hash join over all users).
+                identity = crate::users::identity_select_in(t, "v.app", "v.uid"),
+                si = t.session_info,
+                ula = t.user_last_active,
             ),
             session_select_resolved: format!(
                 "SELECT {session_columns}, i.r, i.p, i.re, i.pe FROM {} s LEFT JOIN LATERAL ({}) i ON TRUE \

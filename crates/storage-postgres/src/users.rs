@@ -534,15 +534,20 @@ fn group_users(rows: &[tokio_postgres::Row]) -> SResult<Vec<AuthUser>> {
 /// `CHAR(36)` key, so that the lookup uses the primary key (a `TEXT` comparison would cast the
 /// column and scan every user of the app).
 pub(crate) fn identity_select(t: &TableNames, uid: &str) -> String {
+    identity_select_in(t, "$1", uid)
+}
+
+/// [`identity_select`] with the app id given as the SQL expression `app`.
+pub(crate) fn identity_select_in(t: &TableNames, app: &str, uid: &str) -> String {
     let map = t.qualified("userid_mapping");
     let a2u = t.qualified("app_id_to_user_id");
     format!(
         "SELECT a.user_id::TEXT AS r, a.primary_or_recipe_user_id::TEXT AS p, \
-           (SELECT m.external_user_id FROM {map} m WHERE m.app_id = $1 AND m.supertokens_user_id = a.user_id) AS re, \
+           (SELECT m.external_user_id FROM {map} m WHERE m.app_id = {app} AND m.supertokens_user_id = a.user_id) AS re, \
            CASE WHEN a.primary_or_recipe_user_id <> a.user_id THEN (SELECT m.external_user_id FROM {map} m \
-             WHERE m.app_id = $1 AND m.supertokens_user_id = a.primary_or_recipe_user_id) END AS pe \
-         FROM {a2u} a WHERE a.app_id = $1 AND a.user_id = COALESCE((SELECT m.supertokens_user_id::TEXT FROM {map} m \
-           WHERE m.app_id = $1 AND m.external_user_id = {uid}), {uid})::BPCHAR"
+             WHERE m.app_id = {app} AND m.supertokens_user_id = a.primary_or_recipe_user_id) END AS pe \
+         FROM {a2u} a WHERE a.app_id = {app} AND a.user_id = COALESCE((SELECT m.supertokens_user_id::TEXT FROM {map} m \
+           WHERE m.app_id = {app} AND m.external_user_id = {uid}), {uid})::BPCHAR"
     )
 }
 
