@@ -12,7 +12,10 @@
 //! retried alone, so each caller gets the answer it would have got alone.
 //!
 //! Leaders are spawned tasks, not the callers' futures: a caller that goes away (client
-//! disconnect) cannot strand the rows that its leader had taken.
+//! disconnect) cannot strand the rows that its leader had taken. They run on the runtime that
+//! built the storage (the server's main thread), not on the caller's HTTP worker thread: the
+//! caller signs its access token while its row is being stored, and a leader queued behind
+//! that signature on the same single-threaded worker would start the statement only after it.
 
 use crate::{sessions, users, PgStorage};
 use st_core::storage::{SResult, SessionIdentity, SessionRow};
@@ -61,7 +64,7 @@ impl PgStorage {
         };
         if lead {
             let me = self.clone();
-            tokio::spawn(async move { me.lead_creations().await });
+            self.runtime().spawn(async move { me.lead_creations().await });
         }
         rx.await.map_err(|_| StorageError::Query("the session insert was abandoned".into()))?
     }

@@ -65,6 +65,8 @@ struct Inner {
     tls: tokio_postgres_rustls::MakeRustlsConnect,
     /// Session creations waiting for a statement (see [`batch`]).
     create_queue: batch::CreateQueue,
+    /// The runtime `connect` ran on: batch leaders run there (see [`batch`]).
+    runtime: tokio::runtime::Handle,
 }
 
 impl Drop for Inner {
@@ -109,6 +111,7 @@ impl PgStorage {
                 pg: cfg.pg.clone(),
                 tls,
                 create_queue: batch::CreateQueue::default(),
+                runtime: tokio::runtime::Handle::current(),
             }),
         })
     }
@@ -160,6 +163,10 @@ impl PgStorage {
 
     pub(crate) fn create_queue(&self) -> &batch::CreateQueue {
         &self.inner.create_queue
+    }
+
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.inner.runtime
     }
 
     /// Advisory-lock key for `intent` within this user pool.
