@@ -6,8 +6,8 @@
 //! So concurrent creations share statements: a creation queues its row; at most
 //! [`MAX_LEADERS`] leader tasks each take everything queued (up to [`MAX_BATCH`] rows), run one
 //! statement for it, hand every caller its own result and repeat until the queue is empty.
-//! A lone creation (no concurrency) is a batch of one and runs the single-row statement, so it
-//! waits for nothing. The batch statement is atomic like each single one; if it fails (say a
+//! A creation that finds a free leader slot and nothing queued runs the single-row statement
+//! itself, so without concurrency nothing waits or changes threads. The batch statement is atomic like each single one; if it fails (say a
 //! tenant was deleted meanwhile and its foreign key refuses one row), every row of the batch is
 //! retried alone, so each caller gets the answer it would have got alone.
 //!
@@ -49,9 +49,40 @@ impl CreateQueue {
     }
 }
 
+/// A leader slot taken by a caller that runs its own row: when it is done (or dropped, if
+/// its caller goes away), the slot is given back, or handed to a spawned leader when rows
+/// have queued meanwhile.
+struct LeaderSlot<'a>(&'a PgStorage);
+
+impl Drop for LeaderSlot<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.create_queue().state();
+        if st.rows.is_empty() {
+            st.leaders -= 1;
+        } else {
+            drop(st);
+            self.0.spawn_leader();
+        }
+    }
+}
+
 impl PgStorage {
     /// Insert `row` with the statements of concurrent creations (see the module docs).
     pub(crate) async fn create_session_batched(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
+        let alone = {
+            let mut st = self.create_queue().state();
+            let alone = st.leaders < MAX_LEADERS && st.rows.is_empty();
+            if alone {
+                st.leaders += 1;
+            }
+            alone
+        };
+        if alone {
+            // Nothing waits: run the single-row statement right here, as a leader whose
+            // slot passes on to a spawned leader if rows queued meanwhile.
+            let _slot = LeaderSlot(self);
+            return self.insert_session_alone(row).await;
+        }
         let (tx, rx) = oneshot::channel();
         let lead = {
             let mut st = self.create_queue().state();
@@ -63,10 +94,14 @@ impl PgStorage {
             lead
         };
         if lead {
-            let me = self.clone();
-            self.runtime().spawn(async move { me.lead_creations().await });
+            self.spawn_leader();
         }
         rx.await.map_err(|_| StorageError::Query("the session insert was abandoned".into()))?
+    }
+
+    fn spawn_leader(&self) {
+        let me = self.clone();
+        self.runtime().spawn(async move { me.lead_creations().await });
     }
 
     async fn lead_creations(&self) {
