@@ -802,7 +802,33 @@ async fn incomplete_tokens(b: Backend) {
     v3.as_object_mut().unwrap().remove("tId");
     let mut h3 = header.clone();
     h3["version"] = json!("3");
-    assert_eq!(regen(forge(h3, v3), json!({})).await["status"], "OK");
+    let r3 = regen(forge(h3.clone(), v3.clone()), json!({"k": 3})).await;
+    assert_eq!(r3["status"], "OK");
+    // As the reference, the new token keeps the presented token's version and claim set.
+    let t3 = r3["accessToken"]["token"].as_str().unwrap();
+    assert_eq!(jwt_header(t3)["version"], "3");
+    let p3 = jwt_payload(t3);
+    assert!(p3.get("tId").is_none() && p3.get("rsub").is_none(), "{p3}");
+    assert_eq!((&p3["k"], &p3["sub"]), (&json!(3), &payload["sub"]));
+    // `tId` is not protected in a v3 token, so it is the user's claim there.
+    assert_eq!(regen(forge(h3, v3), json!({"tId": "mine"})).await["status"], "OK");
+    let (st, _) = s
+        .request(
+            "POST",
+            "/recipe/session/regenerate",
+            Some(json!({"accessToken": forge(header.clone(), payload.clone()), "userDataInJWT": {"tId": "mine"}})),
+            &[("cdi-version", "5.4")],
+        )
+        .await;
+    assert_eq!(st, 400, "protected in a v5 token");
+    let mut v4 = payload.clone();
+    v4.as_object_mut().unwrap().remove("rsub");
+    let mut h4 = header.clone();
+    h4["version"] = json!("4");
+    let t4 = regen(forge(h4, v4), json!({})).await["accessToken"]["token"].as_str().unwrap().to_string();
+    assert_eq!(jwt_header(&t4)["version"], "4");
+    let p4 = jwt_payload(&t4);
+    assert!(p4.get("rsub").is_none() && p4["tId"] == "public", "{p4}");
     let mut h99 = header.clone();
     h99["version"] = json!("99");
     assert_eq!(regen(forge(h99, payload.clone()), json!({})).await["status"], "UNAUTHORISED");

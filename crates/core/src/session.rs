@@ -27,6 +27,19 @@ pub const PROTECTED_CLAIMS: [&str; 9] = [
     "rsub",
 ];
 
+/// The claims the core owns in an access token of `version` (3, 4 or 5): v3 has neither `tId`
+/// nor `rsub`, v4 has no `rsub`.
+fn protected_claims(version: u8) -> &'static [&'static str] {
+    match version {
+        ..=3 => &PROTECTED_CLAIMS[..7],
+        4 => &PROTECTED_CLAIMS[..8],
+        _ => &PROTECTED_CLAIMS,
+    }
+}
+
+/// The access-token version the core issues.
+const LATEST_TOKEN_VERSION: u8 = 5;
+
 pub const PROTECTED_FIELD_MESSAGE: &str = "The user payload contains protected field";
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -119,7 +132,12 @@ struct RefreshPayload {
 
 /// Reject payloads that use a protected claim.
 pub fn check_user_payload(payload: &Map<String, Value>) -> CoreResult<()> {
-    if payload.keys().any(|k| PROTECTED_CLAIMS.contains(&k.as_str())) {
+    check_user_payload_for(LATEST_TOKEN_VERSION, payload)
+}
+
+/// [`check_user_payload`] for a token of `version` (a regenerate keeps its token's version).
+fn check_user_payload_for(version: u8, payload: &Map<String, Value>) -> CoreResult<()> {
+    if payload.keys().any(|k| protected_claims(version).contains(&k.as_str())) {
         return Err(CoreError::bad(PROTECTED_FIELD_MESSAGE));
     }
     Ok(())
@@ -133,16 +151,18 @@ pub fn tenant_of_handle(handle: &str) -> TenantId {
     }
 }
 
-fn user_claims(payload: &Map<String, Value>) -> Map<String, Value> {
+fn user_claims(version: u8, payload: &Map<String, Value>) -> Map<String, Value> {
     payload
         .iter()
-        .filter(|(k, _)| !PROTECTED_CLAIMS.contains(&k.as_str()))
+        .filter(|(k, _)| !protected_claims(version).contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
 
 /// Everything needed to mint an access token.
 struct Mint<'a> {
+    /// 3, 4 or 5: which claims and header `version` the token has (§c.2).
+    version: u8,
     user_id: &'a str,
     recipe_user_id: &'a str,
     tenant: &'a TenantId,
@@ -166,17 +186,21 @@ fn access_token_parts(kid: &str, m: &Mint<'_>) -> (Value, Value) {
     payload.insert("iat".into(), json!(m.iat_ms / 1000));
     payload.insert("exp".into(), json!(m.exp_ms / 1000));
     payload.insert("sub".into(), json!(m.user_id));
-    payload.insert("tId".into(), json!(m.tenant.as_str()));
-    payload.insert("rsub".into(), json!(m.recipe_user_id));
+    if m.version >= 4 {
+        payload.insert("tId".into(), json!(m.tenant.as_str()));
+    }
+    if m.version >= 5 {
+        payload.insert("rsub".into(), json!(m.recipe_user_id));
+    }
     payload.insert("sessionHandle".into(), json!(m.handle));
     payload.insert("refreshTokenHash1".into(), json!(m.refresh_token_hash1));
     payload.insert("parentRefreshTokenHash1".into(), json!(m.parent_refresh_token_hash1));
     payload.insert("antiCsrfToken".into(), json!(m.anti_csrf));
-    let header = json!({"kid": kid, "typ": "JWT", "version": "5", "alg": "RS256"});
+    let header = json!({"kid": kid, "typ": "JWT", "version": m.version.to_string(), "alg": "RS256"});
     (header, Value::Object(payload))
 }
 
-/// A verified (or, for regenerate, merely parsed) v5 access token.
+/// A verified (or, for regenerate, merely parsed) access token of version 3, 4 or 5.
 struct AccessTokenInfo {
     handle: String,
     user_id: String,
@@ -187,6 +211,7 @@ struct AccessTokenInfo {
     anti_csrf: Option<String>,
     exp_ms: i64,
     user_data: Map<String, Value>,
+    version: u8,
 }
 
 /// The access-token version of a JWT header: `version` "3", "4" or "5", latest when absent.
@@ -242,7 +267,8 @@ fn read_claims(version: u8, payload: &Map<String, Value>) -> Result<AccessTokenI
         parent_refresh_token_hash1,
         anti_csrf,
         exp_ms: exp.saturating_mul(1000),
-        user_data: user_claims(payload),
+        user_data: user_claims(version, payload),
+        version,
     })
 }
 
@@ -361,6 +387,7 @@ impl Core {
             self.mint(
                 &key,
                 &Mint {
+                    version: LATEST_TOKEN_VERSION,
                     user_id: primary,
                     recipe_user_id: recipe,
                     tenant: &tenant.tenant,
@@ -514,6 +541,7 @@ impl Core {
             let token = self.mint(
                 &key,
                 &Mint {
+                    version: info.version,
                     user_id: &info.user_id,
                     recipe_user_id: &info.recipe_user_id,
                     tenant: &info.tenant,
@@ -648,6 +676,7 @@ impl Core {
         let child_hash1 = sha256_hex(&child);
         let key = self.signing_key(app, &cfg, use_static).await?;
         let claims = Mint {
+            version: LATEST_TOKEN_VERSION,
             user_id: &primary,
             recipe_user_id: &recipe,
             tenant: &tenant_id,
@@ -698,7 +727,7 @@ impl Core {
         };
         // As the reference: a missing session is UNAUTHORISED before protected claims are a 400.
         if let Some(d) = &new_user_data {
-            check_user_payload(d)?;
+            check_user_payload_for(info.version, d)?;
         }
         let user_data = match new_user_data {
             Some(d) => {
@@ -724,6 +753,7 @@ impl Core {
         let token = self.mint(
             &key,
             &Mint {
+                version: info.version,
                 user_id: &info.user_id,
                 recipe_user_id: &info.recipe_user_id,
                 tenant: &info.tenant,
