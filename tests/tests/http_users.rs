@@ -352,6 +352,15 @@ async fn password_hash_import(b: Backend) {
     assert!(text.starts_with("Password hash is in invalid Argon2 format"), "{text}");
     let argon = s.post("/public/recipe/user/passwordhash/import", json!({"email": "imp@example.com", "passwordHash": "$argon2id$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$xdhJXVf6QIhLMnXQ9E5wKA", "hashingAlgorithm": "argon2"})).await;
     assert_eq!(argon["didUserAlreadyExist"], true);
+    // Imports racing with the deletion of the user they find: each answers OK (an import whose
+    // user is deleted before its hash is replaced looks again and creates the user).
+    let import = "/public/recipe/user/passwordhash/import";
+    for round in 0..10 {
+        let body = json!({"email": format!("race{round}@example.com"), "passwordHash": bcrypt});
+        let id = s.post(import, body.clone()).await["user"]["id"].as_str().unwrap().to_string();
+        let (removed, imported) = tokio::join!(s.post("/user/remove", json!({"userId": id})), s.post(import, body));
+        assert_eq!((removed["status"].as_str(), imported["status"].as_str()), (Some("OK"), Some("OK")));
+    }
     s.stop().await;
 }
 

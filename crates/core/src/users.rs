@@ -49,6 +49,9 @@ pub enum SignInOutcome {
 /// reference's fixed `LIMIT 1000` per recipe table; see [`UserListQuery::limit`]).
 pub const SEARCH_LIMIT: usize = 1000;
 
+/// Rounds of look-up-then-write a password-hash import tries while the e-mail changes hands.
+const IMPORT_ATTEMPTS: usize = 8;
+
 /// The reference's 400 for a mapping blocked by data of a non-auth recipe.
 fn in_use(kind: UserIdUse) -> CoreError {
     CoreError::bad(format!("UserId is already in use in {} recipe", kind.recipe_name()))
@@ -266,27 +269,27 @@ impl Core {
             )));
         }
         let email = Email::normalise(email);
-        let existing = self.storage.ep_login(tenant, email.as_str()).await?;
-        let (user_id, existed) = match existing {
-            Some((id, _)) => {
-                self.storage.ep_update(&tenant.app, &id, None, Some(hash)).await?;
-                (id, true)
-            }
-            None => {
-                let id = uuid_v4(self.rng.as_ref());
-                match self.storage.ep_sign_up(tenant, &id, email.as_str(), hash, self.now()).await? {
-                    SignUpResult::Created => (id, false),
-                    // A concurrent import (or sign-up) created the user first: replace its hash.
-                    SignUpResult::EmailAlreadyExists => match self.storage.ep_login(tenant, email.as_str()).await? {
-                        Some((id, _)) => {
-                            self.storage.ep_update(&tenant.app, &id, None, Some(hash)).await?;
-                            (id, true)
-                        }
-                        None => return Err(CoreError::Internal("the email was taken and released meanwhile".into())),
-                    },
+        // As the reference, look again when the e-mail changes hands between the lookup and the
+        // write: the user found was deleted before its hash was replaced, or a concurrent import
+        // (or sign-up) took the e-mail first, whose hash is then replaced. Each round trip is
+        // atomic on its own; a bounded number of rounds only guards against a pathological churn.
+        let mut found = None;
+        for _ in 0..IMPORT_ATTEMPTS {
+            if let Some((id, _)) = self.storage.ep_login(tenant, email.as_str()).await? {
+                if self.storage.ep_update(&tenant.app, &id, None, Some(hash)).await? == UpdateResult::Ok {
+                    found = Some((id, true));
+                    break;
                 }
+                continue;
             }
-        };
+            let id = uuid_v4(self.rng.as_ref());
+            if self.storage.ep_sign_up(tenant, &id, email.as_str(), hash, self.now()).await? == SignUpResult::Created {
+                found = Some((id, false));
+                break;
+            }
+        }
+        let (user_id, existed) =
+            found.ok_or_else(|| CoreError::Internal("the e-mail kept changing hands during the import".into()))?;
         let (user, _) = self.user_for_response(&tenant.app, &user_id).await?;
         Ok((user, existed))
     }
