@@ -504,7 +504,11 @@ fn explain(db: &BenchDb, case: Case, users: u64, plain_only: bool, limits: &Limi
             "SET statement_timeout = '{}s';\n{}PREPARE list_users AS {};\nEXPLAIN {options} EXECUTE list_users({});\n",
             limits.explain_s,
             // As the server runs a search (`list_users` in crates/storage-postgres/src/users.rs).
-            if case.search { "SET synchronize_seqscans = off;\n" } else { "" },
+            if case.search {
+                "SET synchronize_seqscans = off;\nSET max_parallel_workers_per_gather = 0;\n"
+            } else {
+                ""
+            },
             listing_sql(case.ascending, case.deep, case.search),
             case.execute_args(users)
         ))

@@ -9,7 +9,8 @@
 //! A creation that finds a free leader slot and nothing queued runs the single-row statement
 //! itself, so without concurrency nothing waits or changes threads. The batch statement is atomic like each single one; if it fails (say a
 //! tenant was deleted meanwhile and its foreign key refuses one row), every row of the batch is
-//! retried alone, so each caller gets the answer it would have got alone.
+//! retried alone, so each caller gets the answer it would have got alone; if the database is
+//! unavailable, every caller gets that error at once.
 //!
 //! Leaders are spawned tasks, not the callers' futures: a caller that goes away (client
 //! disconnect) cannot strand the rows that its leader had taken. They run on the runtime that
@@ -46,6 +47,44 @@ impl CreateQueue {
         // The state stays consistent under a panic (a push or a drain), so a poisoned lock is
         // still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A spawned leader's slot. The leader serves the queue until it is empty; if its task ends
+/// any other way (a panic, or a runtime shutting down before it ran), dropping the slot gives
+/// it back and, when no leader is left, fails the queued rows rather than leaving their
+/// callers waiting forever.
+struct SpawnedSlot {
+    storage: PgStorage,
+    done: bool,
+}
+
+impl SpawnedSlot {
+    async fn lead(mut self) {
+        while let Some(batch) = self.storage.next_batch() {
+            let (rows, replies): (Vec<SessionRow>, Vec<Reply>) = batch.into_iter().unzip();
+            let results = self.storage.insert_sessions(&rows).await;
+            for (reply, result) in replies.into_iter().zip(results) {
+                // The caller may have gone away; its row is stored all the same.
+                let _ = reply.send(result);
+            }
+        }
+        // `next_batch` gave the slot back.
+        self.done = true;
+    }
+}
+
+impl Drop for SpawnedSlot {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut st = self.storage.create_queue().state();
+        st.leaders -= 1;
+        if st.leaders == 0 {
+            // Dropping the replies answers their callers with an error.
+            st.rows.clear();
+        }
     }
 }
 
@@ -99,29 +138,21 @@ impl PgStorage {
         rx.await.map_err(|_| StorageError::Query("the session insert was abandoned".into()))?
     }
 
+    /// Start a leader task that owns one leader slot (already counted).
     fn spawn_leader(&self) {
-        let me = self.clone();
-        self.runtime().spawn(async move { me.lead_creations().await });
+        let slot = SpawnedSlot { storage: self.clone(), done: false };
+        self.runtime().spawn(async move { slot.lead().await });
     }
 
-    async fn lead_creations(&self) {
-        loop {
-            let batch: Vec<(SessionRow, Reply)> = {
-                let mut st = self.create_queue().state();
-                if st.rows.is_empty() {
-                    st.leaders -= 1;
-                    return;
-                }
-                let n = st.rows.len().min(MAX_BATCH);
-                st.rows.drain(..n).collect()
-            };
-            let (rows, replies): (Vec<SessionRow>, Vec<Reply>) = batch.into_iter().unzip();
-            let results = self.insert_sessions(&rows).await;
-            for (reply, result) in replies.into_iter().zip(results) {
-                // The caller may have gone away; its row is stored all the same.
-                let _ = reply.send(result);
-            }
+    /// The next batch, or `None` (and the slot given back) when nothing is queued.
+    fn next_batch(&self) -> Option<Vec<(SessionRow, Reply)>> {
+        let mut st = self.create_queue().state();
+        if st.rows.is_empty() {
+            st.leaders -= 1;
+            return None;
         }
+        let n = st.rows.len().min(MAX_BATCH);
+        Some(st.rows.drain(..n).collect())
     }
 
     /// One result per row, in order.
@@ -129,6 +160,11 @@ impl PgStorage {
         if rows.len() > 1 {
             match self.insert_sessions_together(rows).await {
                 Ok(found) => return found.into_iter().map(Ok).collect(),
+                // The database is unreachable (or the connection broke): every row would fail
+                // the same way, slowly, so every caller gets this error now.
+                Err(StorageError::Unavailable(e)) => {
+                    return rows.iter().map(|_| Err(StorageError::Unavailable(e.clone()))).collect();
+                }
                 Err(e) => {
                     tracing::debug!(rows = rows.len(), error = %e, "batched session insert failed, retrying each row alone")
                 }

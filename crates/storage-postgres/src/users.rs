@@ -1102,7 +1102,10 @@ impl UserStorage for PgStorage {
             // finds the same matches (the oldest rows first) and stops as early every time.
             let mut conn = self.conn().await?;
             let tx = conn.build_transaction().read_only(true).start().await.map_err(error::pg)?;
-            tx.batch_execute("SET LOCAL synchronize_seqscans = off").await.map_err(error::pg)?;
+            // Nor in parallel: workers would deliver their matches in a varying order.
+            tx.batch_execute("SET LOCAL synchronize_seqscans = off; SET LOCAL max_parallel_workers_per_gather = 0")
+                .await
+                .map_err(error::pg)?;
             let rows = tx_query(&tx, sql, &params).await?;
             tx.commit().await.map_err(error::pg)?;
             rows
