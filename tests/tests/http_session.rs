@@ -1389,3 +1389,45 @@ async fn two_instances_share_one_database() {
     a.stop().await;
     b.stop().await;
 }
+
+/// An app deleted and re-created under the same id through one instance gets new keys; the
+/// other instance, which had the old ones cached, picks them up at its next re-sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreated_app_keys_reach_other_instances() {
+    if common::pg_url().is_none() {
+        eprintln!("skipped: ST_TEST_POSTGRES_URL not set");
+        return;
+    }
+    let a = TestServer::spawn(Backend::Postgres, json!({})).await.expect("server A");
+    let url = a.db_url.clone().expect("A uses a database");
+    let b = TestServer::spawn_on(Backend::Postgres, json!({}), Some(url)).await.expect("server B");
+    a.put("/recipe/multitenancy/app/v2", json!({"appId": "a1"})).await;
+    b.core.sync_tenants().await.unwrap();
+    let old = create(&a, "/appid-a1/public", "u", false, json!({}), json!({})).await;
+    assert_eq!(refresh_in(&b, rt(&old)).await["status"], "OK", "B loads a1's refresh-token key");
+
+    a.post("/recipe/multitenancy/app/remove", json!({"appId": "a1"})).await;
+    a.put("/recipe/multitenancy/app/v2", json!({"appId": "a1"})).await;
+    let new = create(&a, "/appid-a1/public", "u", false, json!({}), json!({})).await;
+    assert_eq!(refresh_in(&b, rt(&new)).await["status"], "UNAUTHORISED", "B still has the old key");
+    b.core.sync_tenants().await.unwrap();
+    assert_eq!(refresh_in(&b, rt(&new)).await["status"], "OK", "after the re-sync B has the new key");
+    let token = at(&refresh_in(&b, rt(&new)).await);
+    let v = a
+        .post(
+            "/appid-a1/recipe/session/verify",
+            json!({"accessToken": token, "doAntiCsrfCheck": false, "enableAntiCsrf": false, "checkDatabase": true}),
+        )
+        .await;
+    assert_eq!(v["status"], "OK", "and signs with keys A knows: {v}");
+    a.stop().await;
+    b.stop().await;
+}
+
+async fn refresh_in(s: &TestServer, token: String) -> Value {
+    s.post(
+        "/appid-a1/recipe/session/refresh",
+        json!({"refreshToken": token, "enableAntiCsrf": false, "useDynamicSigningKey": true}),
+    )
+    .await
+}

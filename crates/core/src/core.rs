@@ -192,6 +192,19 @@ impl Core {
         let apps: std::collections::HashSet<AppId> = fresh.keys().map(|k| k.app.clone()).collect();
         *write(&self.tenants) = fresh;
         write(&self.apps).retain(|a, _| apps.contains(a));
+        // An app deleted and re-created under the same id (perhaps by another instance, within
+        // one re-sync) has a new refresh-token key, and new signing keys: when the stored key
+        // no longer matches the cached one, forget everything cached for the app. One small
+        // read per app whose key this instance has loaded.
+        let loaded: Vec<(AppId, String)> =
+            read(&self.apps).iter().filter_map(|(a, s)| s.refresh_key.get().map(|k| (a.clone(), k.clone()))).collect();
+        for (app, key) in loaded {
+            let stored = self.storage.kv_get(&TenantIdentifier::app_public(&app), "refresh_token_key").await?;
+            if stored.as_deref() != Some(key.as_str()) {
+                tracing::info!(app = %app, "the app's keys changed in storage (the app was re-created): reloading them");
+                self.forget_app_state(&app);
+            }
+        }
         Ok(())
     }
 
