@@ -12,12 +12,14 @@
 //!    (target ≥ 90 %); `GET /hello` p99 measured with a second, rate-limited wrk while 16
 //!    clients sign in (target < 10 ms).
 
+#[path = "../../crates/storage-postgres/src/listing_sql.rs"]
+mod listing;
+
 use crate::baseline;
 use crate::pg::BenchDb;
 use crate::util::{json_str, load1, load_span, percentile, ratio, uptime, verdict, Flags, Table};
 use crate::wrk::{self, Spec, WrkResult};
 use crate::{build_release_supertokens, http_get, http_request, repo_root, Result, Server};
-use std::fs;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -155,7 +157,6 @@ pub fn run(args: &[String]) -> Result<()> {
     if smallest < 2 * PAGE as u64 || requests == 0 {
         return Err(format!("users: sizes must be at least {} and --requests positive", 2 * PAGE));
     }
-    check_listing_sql_copy();
 
     wrk::ensure_wrk()?;
     let root = repo_root();
@@ -524,91 +525,24 @@ fn explain(db: &BenchDb, case: Case, users: u64, plain_only: bool, limits: &Limi
     Ok((how, run("")?))
 }
 
-/// Copy of the server's listing queries (`page` and `search` in `UserSql::new`,
-/// crates/storage-postgres/src/users.rs), schema `public`, no prefix. The server prepares one
-/// statement per (order, cursor) for pages and one per order for searches. Page parameters:
-/// $1 app, $2 tenant, $3 recipe ids, then the (time_joined, id) to start after when paging,
-/// then the limit. Search parameters: $1 app, $2 tenant, $3 e-mail / $4 phone / $5 provider
-/// patterns, $6 the limit per recipe.
+/// The server's listing statements (crates/storage-postgres/src/listing_sql.rs, compiled here
+/// too), for schema `public` without a table prefix. Page parameters: $1 app, $2 tenant, $3
+/// recipe ids, then the (time_joined, id) to start after when paging, then the limit. Search
+/// parameters: $1 app, $2 tenant, $3 e-mail / $4 phone / $5 provider patterns, $6 the limit
+/// per recipe.
 fn listing_sql(ascending: bool, cursor: bool, searching: bool) -> String {
-    let (dir, op) = if ascending { ("ASC", ">") } else { ("DESC", "<") };
-    if searching {
-        let (no_email, no_phone, no_provider) =
-            ("cardinality($3::TEXT[]) = 0", "cardinality($4::TEXT[]) = 0", "cardinality($5::TEXT[]) = 0");
-        let matches = |from: &str, cond: String| {
-            format!(
-                "(SELECT a.primary_or_recipe_user_id AS p, a.primary_or_recipe_user_time_joined AS t \
-                   FROM {from} JOIN public.all_auth_recipe_users a ON a.app_id = r.app_id AND a.tenant_id = r.tenant_id \
-                   AND a.user_id = r.user_id \
-                   WHERE r.app_id = $1 AND r.tenant_id = $2 AND {cond} LIMIT $6)"
-            )
-        };
-        let parts = [
-            matches(
-                "public.emailpassword_user_to_tenant r",
-                format!("{no_phone} AND {no_provider} AND r.email LIKE ANY($3::TEXT[])"),
-            ),
-            matches(
-                "public.passwordless_user_to_tenant r",
-                format!(
-                    "{no_provider} AND ({no_email} OR r.email LIKE ANY($3::TEXT[])) \
-                     AND ({no_phone} OR r.phone_number LIKE ANY($4::TEXT[]))"
-                ),
-            ),
-            matches(
-                "public.thirdparty_user_to_tenant r JOIN public.thirdparty_users u ON u.app_id = r.app_id AND u.user_id = r.user_id",
-                format!(
-                    "{no_phone} AND ({no_email} OR u.email LIKE ANY($3::TEXT[])) \
-                     AND ({no_provider} OR u.third_party_id LIKE ANY($5::TEXT[]))"
-                ),
-            ),
-            matches(
-                "public.webauthn_user_to_tenant r",
-                format!("{no_phone} AND {no_provider} AND r.email LIKE ANY($3::TEXT[])"),
-            ),
-        ];
-        return format!(
-            "SELECT DISTINCT ON (m.t, m.p) m.p::TEXT, m.t FROM ({}) m ORDER BY m.t {dir}, m.p DESC",
-            parts.join(" UNION ALL ")
-        );
-    }
-    let (cursor_clause, limit) = if cursor {
-        (
-            format!(
-                " AND (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) {op} \
-                 ($4::BIGINT, ($5::TEXT)::CHAR(36))"
-            ),
-            "$6",
-        )
-    } else {
-        (String::new(), "$4")
+    let tables = listing::ListingTables {
+        aaru: "public.all_auth_recipe_users",
+        ep_t: "public.emailpassword_user_to_tenant",
+        pl_t: "public.passwordless_user_to_tenant",
+        tp_t: "public.thirdparty_user_to_tenant",
+        tp: "public.thirdparty_users",
+        wa_t: "public.webauthn_user_to_tenant",
     };
-    format!(
-        "SELECT DISTINCT ON (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) \
-           a.primary_or_recipe_user_id::TEXT, a.primary_or_recipe_user_time_joined \
-         FROM public.all_auth_recipe_users a WHERE a.app_id = $1 AND a.tenant_id = $2 \
-         AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])){cursor_clause} \
-         ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {dir} \
-         LIMIT {limit}"
-    )
-}
-
-/// Warn when the server's listing query no longer looks like [`listing_sql`].
-fn check_listing_sql_copy() {
-    let path = crate::repo_root().join("crates/storage-postgres/src/users.rs");
-    let source = fs::read_to_string(&path).unwrap_or_default();
-    let fragments = [
-        "SELECT DISTINCT ON (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id)",
-        "ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {dir}",
-        "SELECT DISTINCT ON (m.t, m.p) m.p::TEXT, m.t FROM ({parts}) m ORDER BY m.t {dir}, m.p DESC",
-        "WHERE r.app_id = $1 AND r.tenant_id = $2 AND {cond} LIMIT $6)",
-        "format!(\"{no_phone} AND {no_provider} AND r.email LIKE ANY($3::TEXT[])\")",
-    ];
-    if let Some(f) = fragments.iter().find(|f| !source.contains(*f)) {
-        say!(
-            "WARNING: {} no longer contains `{f}`: the EXPLAIN below uses an outdated copy of the listing query (update listing_sql in xtask/src/bench_users.rs)",
-            path.display()
-        );
+    if searching {
+        tables.search(ascending)
+    } else {
+        tables.page(ascending, cursor)
     }
 }
 

@@ -24,6 +24,7 @@ mod batch;
 pub mod config;
 mod error;
 mod keys;
+mod listing_sql;
 mod migrate;
 mod pool;
 mod sessions;

@@ -168,76 +168,16 @@ impl UserSql {
         let totp_dev = t.qualified("totp_user_devices");
         let si = t.session_info.clone();
 
-        // Pages walk `all_auth_recipe_users_pagination_index1` (app, tenant, time joined DESC,
-        // primary id DESC) forwards or backwards: ordering and the cursor use the raw columns
-        // (no casts), and DISTINCT ON collapses the rows of one linked group, which are adjacent.
-        let page = |asc: bool, cursor: bool| {
-            let (dir, op) = if asc { ("ASC", ">") } else { ("DESC", "<") };
-            let (cursor_clause, limit) = if cursor {
-                (
-                    format!(
-                        " AND (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) {op} \
-                         ($4::BIGINT, ($5::TEXT)::CHAR(36))"
-                    ),
-                    "$6",
-                )
-            } else {
-                (String::new(), "$4")
-            };
-            format!(
-                "SELECT DISTINCT ON (a.primary_or_recipe_user_time_joined, a.primary_or_recipe_user_id) \
-                   a.primary_or_recipe_user_id::TEXT, a.primary_or_recipe_user_time_joined \
-                 FROM {aaru} a WHERE a.app_id = $1 AND a.tenant_id = $2 \
-                 AND (cardinality($3::TEXT[]) = 0 OR a.recipe_id = ANY($3::TEXT[])){cursor_clause} \
-                 ORDER BY a.primary_or_recipe_user_time_joined {dir}, a.primary_or_recipe_user_id {dir} \
-                 LIMIT {limit}"
-            )
-        };
-        // Search (the reference's query shape): each recipe's login methods of the tenant that
-        // match, at most $6 of them per recipe and whichever the scan finds first (no ORDER BY
-        // inside, so a common tag stops the scan early), then their primary users, de-duplicated,
-        // in order with ties by id descending. $3 e-mail, $4 phone, $5 provider LIKE patterns
-        // (see `search_patterns`). Kinds combine with AND on one login method
-        // (`UserListQuery::is_search`): a kind without tags (empty array) does not restrict, and a
-        // recipe without that kind of field cannot match it; those parameter-only conditions are
-        // one-time filters.
-        let (no_email, no_phone, no_provider) =
-            ("cardinality($3::TEXT[]) = 0", "cardinality($4::TEXT[]) = 0", "cardinality($5::TEXT[]) = 0");
-        let matches = |from: &str, cond: String| {
-            format!(
-                "(SELECT a.primary_or_recipe_user_id AS p, a.primary_or_recipe_user_time_joined AS t \
-                   FROM {from} JOIN {aaru} a ON a.app_id = r.app_id AND a.tenant_id = r.tenant_id \
-                   AND a.user_id = r.user_id \
-                   WHERE r.app_id = $1 AND r.tenant_id = $2 AND {cond} LIMIT $6)"
-            )
-        };
-        let search_parts = [
-            matches(&format!("{ep_t} r"), format!("{no_phone} AND {no_provider} AND r.email LIKE ANY($3::TEXT[])")),
-            matches(
-                &format!("{pl_t} r"),
-                format!(
-                    "{no_provider} AND ({no_email} OR r.email LIKE ANY($3::TEXT[])) \
-                     AND ({no_phone} OR r.phone_number LIKE ANY($4::TEXT[]))"
-                ),
-            ),
-            matches(
-                &format!("{tp_t} r JOIN {tp} u ON u.app_id = r.app_id AND u.user_id = r.user_id"),
-                format!(
-                    "{no_phone} AND ({no_email} OR u.email LIKE ANY($3::TEXT[])) \
-                     AND ({no_provider} OR u.third_party_id LIKE ANY($5::TEXT[]))"
-                ),
-            ),
-            matches(&format!("{wa_t} r"), format!("{no_phone} AND {no_provider} AND r.email LIKE ANY($3::TEXT[])")),
-        ];
-        let search = |asc: bool| {
-            format!(
-                "SELECT DISTINCT ON (m.t, m.p) m.p::TEXT, m.t FROM ({parts}) m ORDER BY m.t {dir}, m.p DESC",
-                parts = search_parts.join(" UNION ALL "),
-                dir = if asc { "ASC" } else { "DESC" },
-            )
+        let listing = crate::listing_sql::ListingTables {
+            aaru: &aaru,
+            ep_t: &ep_t,
+            pl_t: &pl_t,
+            tp_t: &tp_t,
+            tp: &tp,
+            wa_t: &wa_t,
         };
         let list: Vec<String> =
-            (0..6).map(|i| if i < 4 { page(i & 2 != 0, i & 1 != 0) } else { search(i == 5) }).collect();
+            (0..6).map(|i| if i < 4 { listing.page(i & 2 != 0, i & 1 != 0) } else { listing.search(i == 5) }).collect();
         let keyed = |table: &str| format!("DELETE FROM {table} WHERE app_id = $1 AND user_id = ANY($2::TEXT[])");
         // The login methods of whole groups, one row each, with column 4 the group's primary.
         let auth_users = |groups: &str| {
