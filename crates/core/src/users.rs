@@ -270,28 +270,33 @@ impl Core {
         }
         let email = Email::normalise(email);
         // As the reference, look again when the e-mail changes hands between the lookup and the
-        // write: the user found was deleted before its hash was replaced, or a concurrent import
-        // (or sign-up) took the e-mail first, whose hash is then replaced. Each round trip is
-        // atomic on its own; a bounded number of rounds only guards against a pathological churn.
-        let mut found = None;
+        // write: the user found was deleted before its hash was replaced (or before it could be
+        // read back), or a concurrent import (or sign-up) took the e-mail first, whose hash is
+        // then replaced. Each round trip is atomic on its own; a bounded number of rounds only
+        // guards against a pathological churn.
         for _ in 0..IMPORT_ATTEMPTS {
-            if let Some((id, _)) = self.storage.ep_login(tenant, email.as_str()).await? {
-                if self.storage.ep_update(&tenant.app, &id, None, Some(hash)).await? == UpdateResult::Ok {
-                    found = Some((id, true));
-                    break;
+            let (id, existed) = match self.storage.ep_login(tenant, email.as_str()).await? {
+                Some((id, _)) => {
+                    if self.storage.ep_update(&tenant.app, &id, None, Some(hash)).await? != UpdateResult::Ok {
+                        continue;
+                    }
+                    (id, true)
                 }
-                continue;
-            }
-            let id = uuid_v4(self.rng.as_ref());
-            if self.storage.ep_sign_up(tenant, &id, email.as_str(), hash, self.now()).await? == SignUpResult::Created {
-                found = Some((id, false));
-                break;
+                None => {
+                    let id = uuid_v4(self.rng.as_ref());
+                    let created = self.storage.ep_sign_up(tenant, &id, email.as_str(), hash, self.now()).await?;
+                    if created != SignUpResult::Created {
+                        continue;
+                    }
+                    (id, false)
+                }
+            };
+            // Deleted again before it could be read: the e-mail is free, so look again.
+            if let Some(user) = self.storage.get_auth_user(&tenant.app, &id).await? {
+                return Ok((self.user_json(&tenant.app, &user).await?, existed));
             }
         }
-        let (user_id, existed) =
-            found.ok_or_else(|| CoreError::Internal("the e-mail kept changing hands during the import".into()))?;
-        let (user, _) = self.user_for_response(&tenant.app, &user_id).await?;
-        Ok((user, existed))
+        Err(CoreError::Internal("the e-mail kept changing hands during the import".into()))
     }
 
     /// Users (JSON) in `tenant` matching account info, sorted by time joined.
