@@ -257,6 +257,105 @@ mod suite {
         assert_eq!(st.count_active_users(&a, 130).await.unwrap(), 0);
     }
 
+    /// Many refresh reads at once (on PostgreSQL they share statements): each gets its own
+    /// session with its user, a change asked for lands on the locked row, and only the reads
+    /// that accept the stored hash of a live row count as activity.
+    pub async fn sessions_concurrent_refresh_reads(st: &dyn Storage) {
+        let base = TenantIdentifier::base();
+        let a = AppId::public();
+        let (u1, u2) = ("0d0d0d0d-0000-4000-8000-00000000000d", "0e0e0e0e-0000-4000-8000-00000000000e");
+        assert_eq!(st.ep_sign_up(&base, u1, "d1@example.com", "$2a$10$hash", 5).await.unwrap(), SignUpResult::Created);
+        assert_eq!(st.ep_sign_up(&base, u2, "d2@example.com", "$2a$10$hash", 6).await.unwrap(), SignUpResult::Created);
+        let mapping = UserIdMapping {
+            supertokens_user_id: u1.into(),
+            external_user_id: "ext-d".into(),
+            external_user_id_info: None,
+        };
+        assert_eq!(st.mapping_create(&a, &mapping, false).await.unwrap(), MappingCreate::Ok);
+        // Six sessions: u1 by its external id, u2 (twice), an unknown user, an expired one of
+        // u2, and a child waiting for promotion.
+        let sessions = [
+            row(&base, "r-ext", "ext-d", 10_000),
+            row(&base, "r-u2a", u2, 10_000),
+            row(&base, "r-u2b", u2, 10_000),
+            row(&base, "r-ghost", "ghost-r", 10_000),
+            row(&base, "r-old", u2, 1_000),
+            row(&base, "r-child", u1, 10_000),
+        ];
+        for r in &sessions {
+            st.create_session(r).await.unwrap();
+        }
+        let ids = |u: &str, ext: Option<&str>| SessionIdentity {
+            recipe_user_id: u.into(),
+            primary_user_id: u.into(),
+            recipe_external_id: ext.map(Into::into),
+            primary_external_id: ext.map(Into::into),
+        };
+        // (handle, presented hash, parent's hash, expected identity); time 5_000.
+        let current = |h: &str| format!("rth2-{h}");
+        let mut reads: Vec<(String, String, Option<String>)> = Vec::new();
+        for i in 0..36 {
+            let read = match i % 9 {
+                0 => ("r-ext".to_string(), current("r-ext"), None),
+                1 => ("r-u2a".to_string(), current("r-u2a"), None),
+                2 => ("r-u2b".to_string(), "rth2-stolen".to_string(), None),
+                3 => ("r-ghost".to_string(), current("r-ghost"), None),
+                4 => ("r-old".to_string(), current("r-old"), None),
+                5 => ("r-missing".to_string(), current("r-missing"), None),
+                6 => ("r-child".to_string(), "rth2-new".to_string(), Some(current("r-child"))),
+                7 => ("r-u2b".to_string(), "rth2-other".to_string(), Some("rth2-parent".to_string())),
+                _ => ("r-ext".to_string(), "rth2-x".to_string(), Some(current("r-ext"))),
+            };
+            reads.push(read);
+        }
+        let promote = |r: &SessionRow| {
+            (r.refresh_token_hash_2 == "rth2-r-child")
+                .then(|| SessionPatch { refresh_token_hash_2: Some("rth2-new".into()), ..Default::default() })
+        };
+        let (base_ref, promote_ref) = (&base, &promote);
+        let results = join_all(
+            reads
+                .iter()
+                .map(|(h, cur, parent)| async move {
+                    let mut accepted = vec![cur.as_str()];
+                    accepted.extend(parent.as_deref());
+                    let touch = TouchIfCurrent { refresh_token_hashes_2: &accepted, now_ms: 5_000 };
+                    st.update_session_resolved(base_ref, h, promote_ref, Some(&touch)).await
+                })
+                .collect(),
+        )
+        .await;
+        for ((h, _, _), got) in reads.iter().zip(results) {
+            let got = got.unwrap();
+            if h == "r-missing" {
+                assert_eq!(got, None);
+                continue;
+            }
+            let (r, identity) = got.unwrap_or_else(|| panic!("{h}: session not found"));
+            let want = sessions.iter().find(|s| &s.handle == h).unwrap();
+            let want_identity = match want.user_id.as_str() {
+                "ext-d" => Some(ids(u1, Some("ext-d"))),
+                u if u == u1 => Some(ids(u1, Some("ext-d"))),
+                u if u == u2 => Some(ids(u2, None)),
+                _ => None,
+            };
+            assert_eq!(identity, want_identity, "{h}");
+            if h == "r-child" {
+                // Before or after the first promotion, depending on the order of the reads.
+                assert!(["rth2-r-child", "rth2-new"].contains(&r.refresh_token_hash_2.as_str()), "{r:?}");
+                assert_eq!(SessionRow { refresh_token_hash_2: want.refresh_token_hash_2.clone(), ..r }, *want);
+            } else {
+                assert_eq!(&r, want, "{h}: the stored row");
+            }
+        }
+        let child = st.get_session(&base, "r-child").await.unwrap().unwrap();
+        assert_eq!(child.refresh_token_hash_2, "rth2-new", "the child was promoted");
+        // Activity: u1 (by its external id, and through the child), u2 (r-u2a; r-u2b only with
+        // a wrong hash, r-old expired) and the unknown user.
+        assert_eq!(st.count_active_users(&a, 5_000).await.unwrap(), 3);
+        assert_eq!(st.count_active_users(&a, 5_001).await.unwrap(), 0);
+    }
+
     /// The one-round-trip session intents resolve the session's user like `session_identity`,
     /// record the reported recipe user as active, and leave the row as `create_session` would.
     pub async fn sessions_resolved_intents(st: &dyn Storage) {
@@ -710,6 +809,7 @@ conformance!(
     sessions_atomic_update,
     sessions_resolved_intents,
     sessions_concurrent_creations,
+    sessions_concurrent_refresh_reads,
     users_batched_reads,
     token_consumes_are_exclusive,
     sessions_delete_and_list,

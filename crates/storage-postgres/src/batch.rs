@@ -1,49 +1,68 @@
-//! Opportunistic batching of session creation.
+//! Opportunistic batching of the two hot session statements: creation, and the snapshot read
+//! (with its `user_last_active` touch) that every refresh starts with.
 //!
 //! Under load most of PostgreSQL's CPU per session creation is the per-statement overhead
 //! (protocol, executor start, commit), not the row: `pgbench` on this kind of machine ran the
 //! single-row create statement at about 18.8k/s and an 8-row version of it at about 30k rows/s.
-//! So concurrent creations share statements: a creation queues its row; at most
+//! So concurrent calls share statements: a call queues its item; at most
 //! [`MAX_LEADERS`] leader tasks each take everything queued (up to [`MAX_BATCH`] rows), run one
 //! statement for it, hand every caller its own result and repeat until the queue is empty.
-//! A creation that finds a free leader slot and nothing queued runs the single-row statement
+//! A call that finds a free leader slot and nothing queued runs the single-row statement
 //! itself, so without concurrency nothing waits or changes threads. The batch statement is atomic like each single one; if it fails (say a
-//! tenant was deleted meanwhile and its foreign key refuses one row), every row of the batch is
+//! tenant was deleted meanwhile and its foreign key refuses one row), every item of the batch is
 //! retried alone, so each caller gets the answer it would have got alone; if the database is
 //! unavailable, every caller gets that error at once.
 //!
 //! Leaders are spawned tasks, not the callers' futures: a caller that goes away (client
 //! disconnect) cannot strand the rows that its leader had taken. They run on the runtime that
 //! built the storage (the server's main thread), not on the caller's HTTP worker thread: the
-//! caller signs its access token while its row is being stored, and a leader queued behind
+//! caller signs its access token (or encrypts its refresh token) while its row is being stored, and a leader queued behind
 //! that signature on the same single-threaded worker would start the statement only after it.
 
 use crate::{sessions, users, PgStorage};
+use st_core::ids::TenantIdentifier;
 use st_core::storage::{SResult, SessionIdentity, SessionRow};
 use st_core::StorageError;
+use std::future::Future;
 use std::sync::Mutex;
 use tokio::sync::oneshot;
+use tokio_postgres::types::ToSql;
 
-/// Statements in flight at once for session creation.
+/// Statements in flight at once per kind of batch.
 pub(crate) const MAX_LEADERS: usize = 2;
-/// Rows per statement at most.
+/// Items per statement at most.
 pub(crate) const MAX_BATCH: usize = 32;
 
-type Reply = oneshot::Sender<SResult<Option<SessionIdentity>>>;
-
-#[derive(Default)]
-pub(crate) struct CreateQueue {
-    state: Mutex<QueueState>,
+/// One kind of batchable statement: how to run one item alone and many together.
+pub(crate) trait Batched: Sized + Send + Sync + 'static {
+    type Item: Send + Sync + 'static;
+    type Output: Send + 'static;
+    const WHAT: &'static str;
+    fn queue(storage: &PgStorage) -> &BatchQueue<Self>;
+    fn alone(storage: &PgStorage, item: &Self::Item) -> impl Future<Output = SResult<Self::Output>> + Send;
+    /// One output per item, in order.
+    fn together(storage: &PgStorage, items: &[Self::Item]) -> impl Future<Output = SResult<Vec<Self::Output>>> + Send;
 }
 
-#[derive(Default)]
-struct QueueState {
-    rows: Vec<(SessionRow, Reply)>,
+type Reply<B> = oneshot::Sender<SResult<<B as Batched>::Output>>;
+
+pub(crate) struct BatchQueue<B: Batched> {
+    state: Mutex<QueueState<B>>,
+}
+
+impl<B: Batched> Default for BatchQueue<B> {
+    fn default() -> Self {
+        BatchQueue { state: Mutex::new(QueueState { items: Vec::new(), leaders: 0 }) }
+    }
+}
+
+struct QueueState<B: Batched> {
+    items: Vec<(B::Item, Reply<B>)>,
     leaders: usize,
 }
 
-impl CreateQueue {
-    fn state(&self) -> std::sync::MutexGuard<'_, QueueState> {
+impl<B: Batched> BatchQueue<B> {
+    fn state(&self) -> std::sync::MutexGuard<'_, QueueState<B>> {
         // The state stays consistent under a panic (a push or a drain), so a poisoned lock is
         // still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -52,20 +71,21 @@ impl CreateQueue {
 
 /// A spawned leader's slot. The leader serves the queue until it is empty; if its task ends
 /// any other way (a panic, or a runtime shutting down before it ran), dropping the slot gives
-/// it back and, when no leader is left, fails the queued rows rather than leaving their
+/// it back and, when no leader is left, fails the queued items rather than leaving their
 /// callers waiting forever.
-struct SpawnedSlot {
+struct SpawnedSlot<B: Batched> {
     storage: PgStorage,
     done: bool,
+    kind: std::marker::PhantomData<B>,
 }
 
-impl SpawnedSlot {
+impl<B: Batched> SpawnedSlot<B> {
     async fn lead(mut self) {
-        while let Some(batch) = self.storage.next_batch() {
-            let (rows, replies): (Vec<SessionRow>, Vec<Reply>) = batch.into_iter().unzip();
-            let results = self.storage.insert_sessions(&rows).await;
+        while let Some(batch) = next_batch::<B>(&self.storage) {
+            let (items, replies): (Vec<B::Item>, Vec<Reply<B>>) = batch.into_iter().unzip();
+            let results = run_batch::<B>(&self.storage, &items).await;
             for (reply, result) in replies.into_iter().zip(results) {
-                // The caller may have gone away; its row is stored all the same.
+                // The caller may have gone away; its statement ran all the same.
                 let _ = reply.send(result);
             }
         }
@@ -74,112 +94,150 @@ impl SpawnedSlot {
     }
 }
 
-impl Drop for SpawnedSlot {
+impl<B: Batched> Drop for SpawnedSlot<B> {
     fn drop(&mut self) {
         if self.done {
             return;
         }
-        let mut st = self.storage.create_queue().state();
+        let mut st = B::queue(&self.storage).state();
         st.leaders -= 1;
         if st.leaders == 0 {
             // Dropping the replies answers their callers with an error.
-            st.rows.clear();
+            st.items.clear();
         }
     }
 }
 
-/// A leader slot taken by a caller that runs its own row: when it is done (or dropped, if
-/// its caller goes away), the slot is given back, or handed to a spawned leader when rows
+/// A leader slot taken by a caller that runs its own item: when it is done (or dropped, if
+/// its caller goes away), the slot is given back, or handed to a spawned leader when items
 /// have queued meanwhile.
-struct LeaderSlot<'a>(&'a PgStorage);
+struct LeaderSlot<'a, B: Batched>(&'a PgStorage, std::marker::PhantomData<B>);
 
-impl Drop for LeaderSlot<'_> {
+impl<B: Batched> Drop for LeaderSlot<'_, B> {
     fn drop(&mut self) {
-        let mut st = self.0.create_queue().state();
-        if st.rows.is_empty() {
+        let mut st = B::queue(self.0).state();
+        if st.items.is_empty() {
             st.leaders -= 1;
         } else {
             drop(st);
-            self.0.spawn_leader();
+            spawn_leader::<B>(self.0);
         }
     }
 }
 
-impl PgStorage {
-    /// Insert `row` with the statements of concurrent creations (see the module docs).
-    pub(crate) async fn create_session_batched(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
-        let alone = {
-            let mut st = self.create_queue().state();
-            let alone = st.leaders < MAX_LEADERS && st.rows.is_empty();
-            if alone {
-                st.leaders += 1;
-            }
-            alone
-        };
+/// Run `item` with the statements of concurrent calls of the same kind (see the module docs).
+pub(crate) async fn run<B: Batched>(storage: &PgStorage, item: B::Item) -> SResult<B::Output> {
+    let queue = B::queue(storage);
+    let alone = {
+        let mut st = queue.state();
+        let alone = st.leaders < MAX_LEADERS && st.items.is_empty();
         if alone {
-            // Nothing waits: run the single-row statement right here, as a leader whose
-            // slot passes on to a spawned leader if rows queued meanwhile.
-            let _slot = LeaderSlot(self);
-            return self.insert_session_alone(row).await;
+            st.leaders += 1;
         }
-        let (tx, rx) = oneshot::channel();
-        let lead = {
-            let mut st = self.create_queue().state();
-            st.rows.push((row.clone(), tx));
-            let lead = st.leaders < MAX_LEADERS;
-            if lead {
-                st.leaders += 1;
-            }
-            lead
-        };
+        alone
+    };
+    if alone {
+        // Nothing waits: run the single statement right here, as a leader whose slot passes
+        // on to a spawned leader if items queued meanwhile.
+        let _slot = LeaderSlot::<B>(storage, std::marker::PhantomData);
+        return B::alone(storage, &item).await;
+    }
+    let (tx, rx) = oneshot::channel();
+    let lead = {
+        let mut st = queue.state();
+        st.items.push((item, tx));
+        let lead = st.leaders < MAX_LEADERS;
         if lead {
-            self.spawn_leader();
+            st.leaders += 1;
         }
-        rx.await.map_err(|_| StorageError::Query("the session insert was abandoned".into()))?
+        lead
+    };
+    if lead {
+        spawn_leader::<B>(storage);
     }
+    rx.await.map_err(|_| StorageError::Query(format!("the batched {} was abandoned", B::WHAT)))?
+}
 
-    /// Start a leader task that owns one leader slot (already counted).
-    fn spawn_leader(&self) {
-        let slot = SpawnedSlot { storage: self.clone(), done: false };
-        self.runtime().spawn(async move { slot.lead().await });
+/// Start a leader task that owns one leader slot (already counted).
+fn spawn_leader<B: Batched>(storage: &PgStorage) {
+    let slot = SpawnedSlot::<B> { storage: storage.clone(), done: false, kind: std::marker::PhantomData };
+    storage.runtime().spawn(async move { slot.lead().await });
+}
+
+/// The next batch, or `None` (and the slot given back) when nothing is queued.
+fn next_batch<B: Batched>(storage: &PgStorage) -> Option<Vec<(B::Item, Reply<B>)>> {
+    let mut st = B::queue(storage).state();
+    if st.items.is_empty() {
+        st.leaders -= 1;
+        return None;
     }
+    let n = st.items.len().min(MAX_BATCH);
+    Some(st.items.drain(..n).collect())
+}
 
-    /// The next batch, or `None` (and the slot given back) when nothing is queued.
-    fn next_batch(&self) -> Option<Vec<(SessionRow, Reply)>> {
-        let mut st = self.create_queue().state();
-        if st.rows.is_empty() {
-            st.leaders -= 1;
-            return None;
-        }
-        let n = st.rows.len().min(MAX_BATCH);
-        Some(st.rows.drain(..n).collect())
-    }
-
-    /// One result per row, in order.
-    async fn insert_sessions(&self, rows: &[SessionRow]) -> Vec<SResult<Option<SessionIdentity>>> {
-        if rows.len() > 1 {
-            match self.insert_sessions_together(rows).await {
-                Ok(found) => return found.into_iter().map(Ok).collect(),
-                // The database is unreachable (or the connection broke): every row would fail
-                // the same way, slowly, so every caller gets this error now.
-                Err(StorageError::Unavailable(e)) => {
-                    return rows.iter().map(|_| Err(StorageError::Unavailable(e.clone()))).collect();
-                }
-                Err(e) => {
-                    tracing::debug!(rows = rows.len(), error = %e, "batched session insert failed, retrying each row alone")
-                }
+/// One result per item, in order.
+async fn run_batch<B: Batched>(storage: &PgStorage, items: &[B::Item]) -> Vec<SResult<B::Output>> {
+    if items.len() > 1 {
+        match B::together(storage, items).await {
+            Ok(found) if found.len() == items.len() => return found.into_iter().map(Ok).collect(),
+            Ok(found) => tracing::warn!(
+                what = B::WHAT,
+                items = items.len(),
+                outputs = found.len(),
+                "batched statement answered for the wrong number of items, retrying each alone"
+            ),
+            // The database is unreachable (or the connection broke): every item would fail
+            // the same way, slowly, so every caller gets this error now.
+            Err(StorageError::Unavailable(e)) => {
+                return items.iter().map(|_| Err(StorageError::Unavailable(e.clone()))).collect();
+            }
+            Err(e) => {
+                tracing::debug!(what = B::WHAT, items = items.len(), error = %e, "batched statement failed, retrying each item alone")
             }
         }
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(self.insert_session_alone(row).await);
-        }
-        out
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        out.push(B::alone(storage, item).await);
+    }
+    out
+}
+
+/// Place each returned row by its 1-based ordinal (column 0).
+fn by_ordinal<T: Clone>(
+    rows: &[tokio_postgres::Row],
+    n: usize,
+    what: &str,
+    mut parse: impl FnMut(&tokio_postgres::Row) -> SResult<T>,
+) -> SResult<Vec<Option<T>>> {
+    let mut out = vec![None; n];
+    for r in rows {
+        let ordinal: i64 = crate::col(r, 0)?;
+        let slot = usize::try_from(ordinal - 1)
+            .ok()
+            .and_then(|i| out.get_mut(i))
+            .ok_or_else(|| StorageError::Query(format!("batched {what}: unexpected ordinal {ordinal}")))?;
+        *slot = Some(parse(r)?);
+    }
+    Ok(out)
+}
+
+/// Session creation: insert the row, resolve the user, record the activity.
+pub(crate) struct CreateSessions;
+
+impl Batched for CreateSessions {
+    type Item = SessionRow;
+    type Output = Option<SessionIdentity>;
+    const WHAT: &'static str = "session insert";
+
+    fn queue(storage: &PgStorage) -> &BatchQueue<Self> {
+        &storage.batch_queues().create
     }
 
-    async fn insert_session_alone(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
+    async fn alone(storage: &PgStorage, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
         let text = sessions::InsertText::new(row)?;
-        let found = self.query_opt(&self.sql().session_insert_resolved, &sessions::insert_params(row, &text)).await?;
+        let found =
+            storage.query_opt(&storage.sql().session_insert_resolved, &sessions::insert_params(row, &text)).await?;
         match found {
             Some(r) => users::identity_from_row(&r, 0),
             None => Ok(None),
@@ -187,7 +245,7 @@ impl PgStorage {
     }
 
     /// `session_insert_many`: all rows in one statement, each row's identity by its ordinal.
-    async fn insert_sessions_together(&self, rows: &[SessionRow]) -> SResult<Vec<Option<SessionIdentity>>> {
+    async fn together(storage: &PgStorage, rows: &[SessionRow]) -> SResult<Vec<Option<SessionIdentity>>> {
         let mut apps = Vec::with_capacity(rows.len());
         let mut tenants = Vec::with_capacity(rows.len());
         let mut data = Vec::with_capacity(rows.len());
@@ -205,21 +263,81 @@ impl PgStorage {
         let expires: Vec<i64> = rows.iter().map(|r| r.expires_at).collect();
         let created: Vec<i64> = rows.iter().map(|r| r.created_at).collect();
         let static_key: Vec<bool> = rows.iter().map(|r| r.use_static_key).collect();
-        let found = self
+        let found = storage
             .query(
-                &self.sql().session_insert_many,
+                &storage.sql().session_insert_many,
                 &[&apps, &tenants, &handles, &user_ids, &hashes, &data, &expires, &created, &payloads, &static_key],
             )
             .await?;
-        let mut out = vec![None; rows.len()];
-        for r in &found {
-            let n: i64 = crate::col(r, 0)?;
-            let slot = usize::try_from(n - 1)
-                .ok()
-                .and_then(|i| out.get_mut(i))
-                .ok_or_else(|| StorageError::Query(format!("batched session insert: unexpected ordinal {n}")))?;
-            *slot = users::identity_from_row(r, 1)?;
-        }
-        Ok(out)
+        // Every inserted row comes back (its identity may be NULL): a missing ordinal would be
+        // a bug, and then reads as "no such user".
+        let found = by_ordinal(&found, rows.len(), Self::WHAT, |r| users::identity_from_row(r, 1))?;
+        Ok(found.into_iter().map(Option::flatten).collect())
     }
+}
+
+/// The first read of a refresh: the session row with its user's identity, and the
+/// `user_last_active` upsert when the row is live and holds one of the accepted hashes.
+pub(crate) struct SessionSnapshots;
+
+/// One snapshot read.
+pub(crate) struct SnapshotRead {
+    pub(crate) tenant: TenantIdentifier,
+    pub(crate) handle: String,
+    /// The current refresh-token hash and, for a child token, its parent's.
+    pub(crate) accepted: (String, Option<String>),
+    pub(crate) now_ms: i64,
+}
+
+/// The session row and its user's identity; `None` when the session does not exist.
+pub(crate) type Snapshot = Option<(SessionRow, Option<SessionIdentity>)>;
+
+impl Batched for SessionSnapshots {
+    type Item = SnapshotRead;
+    type Output = Snapshot;
+    const WHAT: &'static str = "session snapshot read";
+
+    fn queue(storage: &PgStorage) -> &BatchQueue<Self> {
+        &storage.batch_queues().snapshot
+    }
+
+    async fn alone(storage: &PgStorage, read: &SnapshotRead) -> SResult<Snapshot> {
+        let (app, t) = (read.tenant.app.as_str(), read.tenant.tenant.as_str());
+        let mut hashes: Vec<&str> = vec![read.accepted.0.as_str()];
+        hashes.extend(read.accepted.1.as_deref());
+        let params: [&(dyn ToSql + Sync); 5] = [&app, &t, &read.handle, &hashes, &read.now_ms];
+        let Some(row) = storage.query_opt(&storage.sql().session_select_resolved_touch, &params).await? else {
+            return Ok(None);
+        };
+        let identity = users::identity_from_row(&row, 7)?;
+        Ok(Some((sessions::session_from_row(&read.tenant, &read.handle, &row)?, identity)))
+    }
+
+    /// `session_select_touch_many`: one row per found session, by ordinal.
+    async fn together(storage: &PgStorage, reads: &[SnapshotRead]) -> SResult<Vec<Snapshot>> {
+        let apps: Vec<&str> = reads.iter().map(|r| r.tenant.app.as_str()).collect();
+        let tenants: Vec<&str> = reads.iter().map(|r| r.tenant.tenant.as_str()).collect();
+        let handles: Vec<&str> = reads.iter().map(|r| r.handle.as_str()).collect();
+        let current: Vec<&str> = reads.iter().map(|r| r.accepted.0.as_str()).collect();
+        let parents: Vec<Option<&str>> = reads.iter().map(|r| r.accepted.1.as_deref()).collect();
+        let now: Vec<i64> = reads.iter().map(|r| r.now_ms).collect();
+        let rows = storage
+            .query(&storage.sql().session_select_touch_many, &[&apps, &tenants, &handles, &current, &parents, &now])
+            .await?;
+        by_ordinal(&rows, reads.len(), Self::WHAT, |r| {
+            let ordinal: i64 = crate::col(r, 0)?;
+            let read = usize::try_from(ordinal - 1)
+                .ok()
+                .and_then(|i| reads.get(i))
+                .ok_or_else(|| StorageError::Query(format!("batched {}: unexpected ordinal {ordinal}", Self::WHAT)))?;
+            Ok((sessions::session_from_row_at(&read.tenant, &read.handle, r, 1)?, users::identity_from_row(r, 8)?))
+        })
+    }
+}
+
+/// The batch queues of one storage.
+#[derive(Default)]
+pub(crate) struct BatchQueues {
+    pub(crate) create: BatchQueue<CreateSessions>,
+    pub(crate) snapshot: BatchQueue<SessionSnapshots>,
 }

@@ -64,8 +64,8 @@ struct Inner {
     /// For job-lock connections.
     pg: tokio_postgres::Config,
     tls: tokio_postgres_rustls::MakeRustlsConnect,
-    /// Session creations waiting for a statement (see [`batch`]).
-    create_queue: batch::CreateQueue,
+    /// Session creations and refresh reads waiting for a statement (see [`batch`]).
+    batch_queues: batch::BatchQueues,
     /// The runtime `connect` ran on: batch leaders run there (see [`batch`]).
     runtime: tokio::runtime::Handle,
 }
@@ -111,7 +111,7 @@ impl PgStorage {
                 keeper,
                 pg: cfg.pg.clone(),
                 tls,
-                create_queue: batch::CreateQueue::default(),
+                batch_queues: batch::BatchQueues::default(),
                 runtime: tokio::runtime::Handle::current(),
             }),
         })
@@ -162,8 +162,8 @@ impl PgStorage {
         &self.inner.sql
     }
 
-    pub(crate) fn create_queue(&self) -> &batch::CreateQueue {
-        &self.inner.create_queue
+    pub(crate) fn batch_queues(&self) -> &batch::BatchQueues {
+        &self.inner.batch_queues
     }
 
     pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
@@ -266,7 +266,7 @@ impl Storage for PgStorage {
     /// One statement: insert, identity and last-activity upsert (`session_insert_resolved`),
     /// shared with concurrent creations (see [`batch`]).
     async fn create_session_resolved(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
-        self.create_session_batched(row).await
+        batch::run::<batch::CreateSessions>(self, row.clone()).await
     }
 
     /// The snapshot read also resolves the identity and, with `touch`, records the activity, so
@@ -278,17 +278,38 @@ impl Storage for PgStorage {
         decide: SessionDecider<'_>,
         touch: Option<&TouchIfCurrent<'_>>,
     ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
-        let sql = self.sql();
-        let extra = |r: &Row| users::identity_from_row(r, 7);
-        match touch {
-            None => self.update_session_with(tenant, handle, decide, &[], &sql.session_select_resolved, extra).await,
-            Some(t) => {
-                let hashes: Vec<&str> = t.refresh_token_hashes_2.to_vec();
-                let params: [&(dyn ToSql + Sync); 2] = [&hashes, &t.now_ms];
-                self.update_session_with(tenant, handle, decide, &params, &sql.session_select_resolved_touch, extra)
-                    .await
+        let snapshot = match touch {
+            None => {
+                let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+                match self.query_opt(&self.sql().session_select_resolved, &[&app, &t, &handle]).await? {
+                    None => None,
+                    Some(r) => {
+                        let identity = users::identity_from_row(&r, 7)?;
+                        Some((sessions::session_from_row(tenant, handle, &r)?, identity))
+                    }
+                }
             }
-        }
+            Some(t) => {
+                let (current, parent) = match t.refresh_token_hashes_2 {
+                    [current] => (current.to_string(), None),
+                    [current, parent] => (current.to_string(), Some(parent.to_string())),
+                    other => {
+                        return Err(StorageError::Query(format!(
+                            "a refresh accepts one or two token hashes, not {}",
+                            other.len()
+                        )))
+                    }
+                };
+                let read = batch::SnapshotRead {
+                    tenant: tenant.clone(),
+                    handle: handle.to_string(),
+                    accepted: (current, parent),
+                    now_ms: t.now_ms,
+                };
+                batch::run::<batch::SessionSnapshots>(self, read).await?
+            }
+        };
+        self.update_session_from(tenant, handle, decide, snapshot).await
     }
 
     fn pool_stats(&self) -> Option<PoolStats> {

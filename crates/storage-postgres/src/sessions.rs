@@ -34,17 +34,27 @@ fn json_value(text: Option<String>, what: &str) -> SResult<Value> {
 }
 
 /// Columns as in `Sql::session_select`.
-fn session_from_row(tenant: &TenantIdentifier, handle: &str, row: &Row) -> SResult<SessionRow> {
+pub(crate) fn session_from_row(tenant: &TenantIdentifier, handle: &str, row: &Row) -> SResult<SessionRow> {
+    session_from_row_at(tenant, handle, row, 0)
+}
+
+/// The seven `Sql::session_select` columns, starting at column `first`.
+pub(crate) fn session_from_row_at(
+    tenant: &TenantIdentifier,
+    handle: &str,
+    row: &Row,
+    first: usize,
+) -> SResult<SessionRow> {
     Ok(SessionRow {
         tenant: tenant.clone(),
         handle: handle.to_string(),
-        user_id: col(row, 0)?,
-        refresh_token_hash_2: col(row, 1)?,
-        session_data: json_value(col(row, 2)?, "session_data")?,
-        expires_at: col(row, 3)?,
-        created_at: col(row, 4)?,
-        jwt_user_payload: json_value(col(row, 5)?, "jwt_user_payload")?,
-        use_static_key: col(row, 6)?,
+        user_id: col(row, first)?,
+        refresh_token_hash_2: col(row, first + 1)?,
+        session_data: json_value(col(row, first + 2)?, "session_data")?,
+        expires_at: col(row, first + 3)?,
+        created_at: col(row, first + 4)?,
+        jwt_user_payload: json_value(col(row, first + 5)?, "jwt_user_payload")?,
+        use_static_key: col(row, first + 6)?,
     })
 }
 
@@ -88,26 +98,20 @@ pub(crate) fn insert_params<'a>(
 }
 
 impl PgStorage {
-    /// `update_session_atomically`, reading the snapshot with `snapshot_sql` and handing its
-    /// extra columns (after the seven session columns) to `extra`.
-    pub(crate) async fn update_session_with<T>(
+    /// `update_session_atomically` after its unlocked first read: `snapshot` is that read's
+    /// row with whatever else the read returned (`T`).
+    pub(crate) async fn update_session_from<T>(
         &self,
         tenant: &TenantIdentifier,
         handle: &str,
         decide: SessionDecider<'_>,
-        more_params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-        snapshot_sql: &str,
-        extra: impl Fn(&Row) -> SResult<T>,
+        snapshot: Option<(SessionRow, T)>,
     ) -> SResult<Option<(SessionRow, T)>> {
         let sql = self.sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&app, &t, &handle];
-        params.extend_from_slice(more_params);
-        let Some(snapshot) = self.query_opt(snapshot_sql, &params).await? else {
+        let Some((snapshot, extra)) = snapshot else {
             return Ok(None);
         };
-        let extra = extra(&snapshot)?;
-        let snapshot = session_from_row(tenant, handle, &snapshot)?;
         match decide(&snapshot) {
             None => return Ok(Some((snapshot, extra))),
             Some(p) if p == SessionPatch::default() => return Ok(Some((snapshot, extra))),
@@ -155,8 +159,12 @@ impl SessionStorage for PgStorage {
         handle: &str,
         decide: SessionDecider<'_>,
     ) -> SResult<Option<SessionRow>> {
-        let found =
-            self.update_session_with(tenant, handle, decide, &[], &self.sql().session_select, |_| Ok(())).await?;
+        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        let snapshot = match self.query_opt(&self.sql().session_select, &[&app, &t, &handle]).await? {
+            Some(r) => Some((session_from_row(tenant, handle, &r)?, ())),
+            None => None,
+        };
+        let found = self.update_session_from(tenant, handle, decide, snapshot).await?;
         Ok(found.map(|(row, ())| row))
     }
 

@@ -123,6 +123,10 @@ pub struct Sql {
     /// `session_select_resolved` that also upserts the last activity ($5) of the session's
     /// reported recipe user when the row is live and its hash is one of $4.
     pub session_select_resolved_touch: String,
+    /// `session_select_resolved_touch` for many reads: $1..$6 are arrays of app, tenant,
+    /// handle, current hash, parent hash (or NULL) and time; each found session comes back
+    /// with its read's 1-based ordinal first.
+    pub session_select_touch_many: String,
     pub advisory_xact_lock: String,
     pub advisory_try_lock: String,
     pub dynamic_keys_select: String,
@@ -292,6 +296,29 @@ impl Sql {
                 si = t.session_info,
                 ula = t.user_last_active,
                 identity = crate::users::identity_select(t, "s.user_id"),
+            ),
+            session_select_touch_many: format!(
+                "WITH v AS (SELECT * FROM unnest((SELECT $1::TEXT[]), (SELECT $2::TEXT[]), (SELECT $3::TEXT[]), \
+                   (SELECT $4::TEXT[]), (SELECT $5::TEXT[]), (SELECT $6::BIGINT[])) \
+                   WITH ORDINALITY AS v(app, ten, h, cur, par, now, n)), \
+                 snap AS (SELECT v.n, v.now, v.cur, v.par, s.app_id, s.user_id, s.refresh_token_hash_2, \
+                   s.session_data, s.expires_at, s.created_at_time, s.jwt_user_payload, s.use_static_key, \
+                   x.r, x.p, x.re, x.pe FROM v \
+                   JOIN {si} s ON s.app_id = v.app AND s.tenant_id = v.ten AND s.session_handle = v.h \
+                   LEFT JOIN LATERAL ({identity} LIMIT 1) x ON TRUE), \
+                 u AS (INSERT INTO {ula} (app_id, user_id, last_active_time) \
+                   SELECT DISTINCT ON (snap.app_id, COALESCE(snap.p, snap.user_id)) \
+                     snap.app_id, COALESCE(snap.p, snap.user_id), snap.now FROM snap \
+                   WHERE snap.expires_at >= snap.now \
+                     AND (snap.refresh_token_hash_2 = snap.cur OR snap.refresh_token_hash_2 = snap.par) \
+                   ORDER BY snap.app_id, COALESCE(snap.p, snap.user_id), snap.now DESC \
+                   ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time) \
+                 SELECT n, {session_columns}, r, p, re, pe FROM snap",
+                // Sub-selected arrays and the LIMIT: see `session_insert_many`. DISTINCT ON:
+                // two reads of one user's sessions in a batch upsert its row once.
+                si = t.session_info,
+                ula = t.user_last_active,
+                identity = crate::users::identity_select_in(t, "s.app_id", "s.user_id"),
             ),
             session_insert_many: format!(
                 "WITH v AS (SELECT * FROM unnest((SELECT $1::TEXT[]), (SELECT $2::TEXT[]), (SELECT $3::TEXT[]), \
