@@ -4,20 +4,22 @@
 //! Under load most of PostgreSQL's CPU per session creation is the per-statement overhead
 //! (protocol, executor start, commit), not the row: `pgbench` on this kind of machine ran the
 //! single-row create statement at about 18.8k/s and an 8-row version of it at about 30k rows/s.
-//! So concurrent calls share statements: a call queues its item; at most
-//! [`MAX_LEADERS`] leader tasks each take everything queued (up to [`MAX_BATCH`] rows), run one
+//! So concurrent calls share statements: a call queues its item; at most [`MAX_LEADERS`]
+//! leader tasks per kind each take everything queued (up to [`MAX_BATCH`] items), run one
 //! statement for it, hand every caller its own result and repeat until the queue is empty.
 //! A call that finds a free leader slot and nothing queued runs the single-row statement
-//! itself, so without concurrency nothing waits or changes threads. The batch statement is atomic like each single one; if it fails (say a
-//! tenant was deleted meanwhile and its foreign key refuses one row), every item of the batch is
-//! retried alone, so each caller gets the answer it would have got alone; if the database is
-//! unavailable, every caller gets that error at once.
+//! itself, so without concurrency nothing waits or changes threads. The batch statement is
+//! atomic like each single one; if it fails (say a tenant was deleted meanwhile and its
+//! foreign key refuses one row), every item of the batch is retried alone, so each caller gets
+//! the answer it would have got alone; if the database is unavailable, every caller gets that
+//! error at once.
 //!
 //! Leaders are spawned tasks, not the callers' futures: a caller that goes away (client
-//! disconnect) cannot strand the rows that its leader had taken. They run on the runtime that
+//! disconnect) cannot strand the items that its leader had taken. They run on the runtime that
 //! built the storage (the server's main thread), not on the caller's HTTP worker thread: the
-//! caller signs its access token (or encrypts its refresh token) while its row is being stored, and a leader queued behind
-//! that signature on the same single-threaded worker would start the statement only after it.
+//! caller signs its access token (or encrypts its refresh token) while its statement runs, and
+//! a leader queued behind that work on the same single-threaded worker would start the
+//! statement only after it.
 
 use crate::{sessions, users, PgStorage};
 use st_core::ids::TenantIdentifier;
