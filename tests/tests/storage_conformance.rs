@@ -195,6 +195,32 @@ mod suite {
         assert!(is_not_found(&orphan), "{orphan:?}");
     }
 
+    /// Sign up `u1` and `u2` (`<tag>1@example.com`, `<tag>2@example.com`) in the base tenant and
+    /// map `u1` to the external id `ext-<tag>`.
+    async fn two_users_first_mapped(st: &dyn Storage, u1: &str, u2: &str, tag: &str) {
+        let (base, a) = (TenantIdentifier::base(), AppId::public());
+        for (n, u) in [(1, u1), (2, u2)] {
+            let email = format!("{tag}{n}@example.com");
+            assert_eq!(st.ep_sign_up(&base, u, &email, "$2a$10$hash", 4 + n).await.unwrap(), SignUpResult::Created);
+        }
+        let mapping = UserIdMapping {
+            supertokens_user_id: u1.into(),
+            external_user_id: format!("ext-{tag}"),
+            external_user_id_info: None,
+        };
+        assert_eq!(st.mapping_create(&a, &mapping, false).await.unwrap(), MappingCreate::Ok);
+    }
+
+    /// The identity of a user that is its own primary user, with its external id if mapped.
+    fn own_identity(u: &str, ext: Option<&str>) -> SessionIdentity {
+        SessionIdentity {
+            recipe_user_id: u.into(),
+            primary_user_id: u.into(),
+            recipe_external_id: ext.map(Into::into),
+            primary_external_id: ext.map(Into::into),
+        }
+    }
+
     /// Concurrent session creations (which PostgreSQL shares statements among) each get their
     /// own answer: the identity of their user, `None` for an unknown id, and "not found" for
     /// a missing tenant, which must not take the other creations of its batch with it.
@@ -202,20 +228,7 @@ mod suite {
         let base = TenantIdentifier::base();
         let a = AppId::public();
         let (u1, u2) = ("0b0b0b0b-0000-4000-8000-00000000000b", "0c0c0c0c-0000-4000-8000-00000000000c");
-        assert_eq!(st.ep_sign_up(&base, u1, "c1@example.com", "$2a$10$hash", 5).await.unwrap(), SignUpResult::Created);
-        assert_eq!(st.ep_sign_up(&base, u2, "c2@example.com", "$2a$10$hash", 6).await.unwrap(), SignUpResult::Created);
-        let mapping = UserIdMapping {
-            supertokens_user_id: u1.into(),
-            external_user_id: "ext-c".into(),
-            external_user_id_info: None,
-        };
-        assert_eq!(st.mapping_create(&a, &mapping, false).await.unwrap(), MappingCreate::Ok);
-        let identity = |u: &str, ext: Option<&str>| SessionIdentity {
-            recipe_user_id: u.into(),
-            primary_user_id: u.into(),
-            recipe_external_id: ext.map(Into::into),
-            primary_external_id: ext.map(Into::into),
-        };
+        two_users_first_mapped(st, u1, u2, "c").await;
         for (round, with_orphans) in [(0, true), (1, false)] {
             let rows: Vec<SessionRow> = (0..30)
                 .map(|i| {
@@ -240,9 +253,9 @@ mod suite {
                     continue;
                 }
                 let want = match r.user_id.as_str() {
-                    "ext-c" => Some(identity(u1, Some("ext-c"))),
-                    u if u == u1 => Some(identity(u1, Some("ext-c"))),
-                    u if u == u2 => Some(identity(u2, None)),
+                    "ext-c" => Some(own_identity(u1, Some("ext-c"))),
+                    u if u == u1 => Some(own_identity(u1, Some("ext-c"))),
+                    u if u == u2 => Some(own_identity(u2, None)),
                     _ => None,
                 };
                 assert_eq!(got.unwrap(), want, "{}", r.handle);
@@ -264,14 +277,7 @@ mod suite {
         let base = TenantIdentifier::base();
         let a = AppId::public();
         let (u1, u2) = ("0d0d0d0d-0000-4000-8000-00000000000d", "0e0e0e0e-0000-4000-8000-00000000000e");
-        assert_eq!(st.ep_sign_up(&base, u1, "d1@example.com", "$2a$10$hash", 5).await.unwrap(), SignUpResult::Created);
-        assert_eq!(st.ep_sign_up(&base, u2, "d2@example.com", "$2a$10$hash", 6).await.unwrap(), SignUpResult::Created);
-        let mapping = UserIdMapping {
-            supertokens_user_id: u1.into(),
-            external_user_id: "ext-d".into(),
-            external_user_id_info: None,
-        };
-        assert_eq!(st.mapping_create(&a, &mapping, false).await.unwrap(), MappingCreate::Ok);
+        two_users_first_mapped(st, u1, u2, "d").await;
         // Six sessions: u1 by its external id, u2 (twice), an unknown user, an expired one of
         // u2, and a child waiting for promotion.
         let sessions = [
@@ -285,12 +291,6 @@ mod suite {
         for r in &sessions {
             st.create_session(r).await.unwrap();
         }
-        let ids = |u: &str, ext: Option<&str>| SessionIdentity {
-            recipe_user_id: u.into(),
-            primary_user_id: u.into(),
-            recipe_external_id: ext.map(Into::into),
-            primary_external_id: ext.map(Into::into),
-        };
         // (handle, presented hash, parent's hash, expected identity); time 5_000.
         let current = |h: &str| format!("rth2-{h}");
         let mut reads: Vec<(String, String, Option<String>)> = Vec::new();
@@ -334,9 +334,9 @@ mod suite {
             let (r, identity) = got.unwrap_or_else(|| panic!("{h}: session not found"));
             let want = sessions.iter().find(|s| &s.handle == h).unwrap();
             let want_identity = match want.user_id.as_str() {
-                "ext-d" => Some(ids(u1, Some("ext-d"))),
-                u if u == u1 => Some(ids(u1, Some("ext-d"))),
-                u if u == u2 => Some(ids(u2, None)),
+                "ext-d" => Some(own_identity(u1, Some("ext-d"))),
+                u if u == u1 => Some(own_identity(u1, Some("ext-d"))),
+                u if u == u2 => Some(own_identity(u2, None)),
                 _ => None,
             };
             assert_eq!(identity, want_identity, "{h}");
