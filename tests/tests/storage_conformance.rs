@@ -271,8 +271,9 @@ mod suite {
     }
 
     /// Many refresh reads at once (on PostgreSQL they share statements): each gets its own
-    /// session with its user, a change asked for lands on the locked row, and only the reads
-    /// that accept the stored hash of a live row count as activity.
+    /// session with its user, a change asked for lands on the locked row, and the reads that
+    /// say they judged the activity recorded exactly those that accept the stored hash of a
+    /// live row (the others leave it to the caller and write none).
     pub async fn sessions_concurrent_refresh_reads(st: &dyn Storage) {
         let base = TenantIdentifier::base();
         let a = AppId::public();
@@ -325,13 +326,20 @@ mod suite {
                 .collect(),
         )
         .await;
-        for ((h, _, _), got) in reads.iter().zip(results) {
+        let mut active = std::collections::BTreeSet::new();
+        for ((h, cur, parent), got) in reads.iter().zip(results) {
             let got = got.unwrap();
             if h == "r-missing" {
                 assert_eq!(got, None);
                 continue;
             }
-            let (r, identity) = got.unwrap_or_else(|| panic!("{h}: session not found"));
+            let ResolvedSession { row: r, identity, activity_recorded } =
+                got.unwrap_or_else(|| panic!("{h}: session not found"));
+            let mut accepted = vec![cur.as_str()];
+            accepted.extend(parent.as_deref());
+            if activity_recorded && (TouchIfCurrent { refresh_token_hashes_2: &accepted, now_ms: 5_000 }).matches(&r) {
+                active.insert(SessionIdentity::active_user(identity.as_ref(), &r.user_id));
+            }
             let want = sessions.iter().find(|s| &s.handle == h).unwrap();
             let want_identity = match want.user_id.as_str() {
                 "ext-d" => Some(own_identity(u1, Some("ext-d"))),
@@ -350,10 +358,42 @@ mod suite {
         }
         let child = st.get_session(&base, "r-child").await.unwrap().unwrap();
         assert_eq!(child.refresh_token_hash_2, "rth2-new", "the child was promoted");
-        // Activity: u1 (by its external id, and through the child), u2 (r-u2a; r-u2b only with
-        // a wrong hash, r-old expired) and the unknown user.
-        assert_eq!(st.count_active_users(&a, 5_000).await.unwrap(), 3);
+        // Activity could only be u1 (by its external id, and through the child), u2 (r-u2a;
+        // r-u2b only with a wrong hash, r-old expired) and the unknown user.
+        assert!(active.iter().all(|u| [u1, u2, "ghost-r"].contains(&u.as_str())), "{active:?}");
+        assert_eq!(st.count_active_users(&a, 5_000).await.unwrap(), active.len() as u64, "{active:?}");
         assert_eq!(st.count_active_users(&a, 5_001).await.unwrap(), 0);
+    }
+
+    /// Many activity upserts at once (on PostgreSQL they share statements, so one batch can
+    /// hold several touches of one user): every user is recorded once, at its time, in its app.
+    pub async fn last_active_concurrent_touches(st: &dyn Storage) {
+        let (a, other) = (AppId::public(), app("touch-app"));
+        add_app(st, "touch-app").await;
+        // 48 touches: users t0..t7 of the public app at 1_000 + 100·k (six times each), and
+        // t0..t3 again in the other app at 9_000.
+        let mut touches: Vec<(AppId, String, i64)> = Vec::new();
+        for round in 0..6 {
+            for k in 0..8 {
+                let (app_id, at) =
+                    if round == 5 && k < 4 { (other.clone(), 9_000) } else { (a.clone(), 1_000 + 100 * k) };
+                touches.push((app_id, format!("t{k}"), at));
+            }
+        }
+        let results =
+            join_all(touches.iter().map(|(app_id, u, at)| st.touch_user_last_active(app_id, u, *at)).collect()).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(st.count_active_users(&a, 0).await.unwrap(), 8);
+        assert_eq!(st.count_active_users(&a, 1_400).await.unwrap(), 4, "t4..t7");
+        assert_eq!(st.count_active_users(&a, 1_701).await.unwrap(), 0);
+        assert_eq!(st.count_active_users(&other, 0).await.unwrap(), 4);
+        assert_eq!(st.count_active_users(&other, 9_000).await.unwrap(), 4);
+        // A later touch moves a user's time forward, an earlier one moves it back (as the
+        // reference, which stores the time of the last write).
+        st.touch_user_last_active(&a, "t0", 5_000).await.unwrap();
+        assert_eq!(st.count_active_users(&a, 5_000).await.unwrap(), 1);
+        st.touch_user_last_active(&a, "t0", 1_000).await.unwrap();
+        assert_eq!(st.count_active_users(&a, 1_001).await.unwrap(), 7);
     }
 
     /// The one-round-trip session intents resolve the session's user like `session_identity`,
@@ -397,35 +437,38 @@ mod suite {
         assert_eq!(st.get_session(&tid("public", "nope"), "h-o").await.unwrap(), None);
 
         // The update intent returns the identity next to the row, with and without a change.
-        let (r, id) = st.update_session_resolved(&base, "h-ext", &|_| None, None).await.unwrap().unwrap();
-        assert_eq!((r, id), (by_ext.clone(), expected.clone()));
-        let patch = |_: &SessionRow| Some(SessionPatch { expires_at: Some(20_000), ..Default::default() });
-        let (r, id) = st.update_session_resolved(&base, "h-st", &patch, None).await.unwrap().unwrap();
+        let read = |h: &'static str, decide: SessionDecider<'static>| async move {
+            let got = st.update_session_resolved(&TenantIdentifier::base(), h, decide, None).await.unwrap();
+            got.map(|r| {
+                assert!(!r.activity_recorded, "{h}: no activity without a touch");
+                (r.row, r.identity)
+            })
+        };
+        assert_eq!(read("h-ext", &|_| None).await, Some((by_ext.clone(), expected.clone())));
+        let patch: SessionDecider<'static> = &|_| Some(SessionPatch { expires_at: Some(20_000), ..Default::default() });
+        let (r, id) = read("h-st", patch).await.unwrap();
         assert_eq!((r.expires_at, id), (10_000, expected.clone()), "the row as it was before the patch");
         assert_eq!(st.get_session(&base, "h-st").await.unwrap().unwrap().expires_at, 20_000);
-        let (_, id) = st.update_session_resolved(&base, "h-ghost", &|_| None, None).await.unwrap().unwrap();
-        assert_eq!(id, None);
-        assert!(st.update_session_resolved(&base, "missing", &|_| None, None).await.unwrap().is_none());
+        assert_eq!(read("h-ghost", &|_| None).await.unwrap().1, None);
+        assert!(read("missing", &|_| None).await.is_none());
 
-        // Activity is recorded only for a live row holding one of the given hashes.
+        // With a touch, a read that judged it recorded activity only for a live row holding one
+        // of the given hashes; one that did not (a backend may leave it to the caller) wrote none.
         let app_ref = &a;
         let active_since = move |t: i64| async move { st.count_active_users(app_ref, t).await.unwrap() };
-        let other = ["rth2-other"];
-        let touch = TouchIfCurrent { refresh_token_hashes_2: &other, now_ms: 5_000 };
-        st.update_session_resolved(&base, "h-ext", &|_| None, Some(&touch)).await.unwrap().unwrap();
-        assert_eq!(active_since(4_000).await, 0, "another hash: no activity");
-        let current = ["rth2-other", "rth2-h-ext"];
-        let late = TouchIfCurrent { refresh_token_hashes_2: &current, now_ms: 10_001 };
-        st.update_session_resolved(&base, "h-ext", &|_| None, Some(&late)).await.unwrap().unwrap();
-        assert_eq!(active_since(4_000).await, 0, "an expired row: no activity");
-        let touch = TouchIfCurrent { refresh_token_hashes_2: &current, now_ms: 5_000 };
-        st.update_session_resolved(&base, "h-ext", &patch, Some(&touch)).await.unwrap().unwrap();
-        assert_eq!(active_since(5_000).await, 1, "the mapped user, under its external id");
-        let ghost_hash = ["rth2-h-ghost"];
-        let touch = TouchIfCurrent { refresh_token_hashes_2: &ghost_hash, now_ms: 6_000 };
-        st.update_session_resolved(&base, "h-ghost", &|_| None, Some(&touch)).await.unwrap().unwrap();
-        assert_eq!(active_since(6_000).await, 1, "an unknown user, under the id as given");
-        assert_eq!(active_since(0).await, 2);
+        let cases: [(&str, &[&str], i64, u64); 4] = [
+            ("h-ext", &["rth2-other"], 5_000, 0),
+            ("h-ext", &["rth2-other", "rth2-h-ext"], 10_001, 0),
+            ("h-ext", &["rth2-other", "rth2-h-ext"], 5_000, 1),
+            ("h-ghost", &["rth2-h-ghost"], 6_000, 1),
+        ];
+        for (h, hashes, now, recorded_if_judged) in cases {
+            let before = active_since(now).await;
+            let touch = TouchIfCurrent { refresh_token_hashes_2: hashes, now_ms: now };
+            let got = st.update_session_resolved(&base, h, &|_| None, Some(&touch)).await.unwrap().unwrap();
+            let added = if got.activity_recorded { recorded_if_judged } else { 0 };
+            assert_eq!(active_since(now).await, before + added, "{h} {hashes:?} at {now}");
+        }
     }
 
     /// Consuming deletes all of a user's tokens: two consumes of two different tokens of one
@@ -810,6 +853,7 @@ conformance!(
     sessions_resolved_intents,
     sessions_concurrent_creations,
     sessions_concurrent_refresh_reads,
+    last_active_concurrent_touches,
     users_batched_reads,
     token_consumes_are_exclusive,
     sessions_delete_and_list,

@@ -7,7 +7,7 @@ use crate::crypto::{decrypt_refresh_payload, encrypt_refresh_payload, parse_jwt,
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, TenantId, TenantIdentifier};
 use crate::random::{sha256_hex, uuid_v4};
-use crate::storage::{SessionIdentity, SessionPatch, SessionRow, TouchIfCurrent};
+use crate::storage::{ResolvedSession, SessionIdentity, SessionPatch, SessionRow, TouchIfCurrent};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use st_config::CoreConfig;
@@ -623,15 +623,13 @@ impl Core {
             }
         };
         // The row is read (and, for a child token, promoted) in one intent that also resolves
-        // the user and, when the token is the current one or its child and the session is
-        // live, records the user as active: the refreshes that succeed below, except that a
-        // backend may judge on its first, unlocked read, so a refresh that loses a race on the
-        // row (a sibling child promoted first, the session removed meanwhile) can still count
-        // as activity. Activity is a statistic; the refresh outcome is decided on the locked row.
+        // the user, and may record the activity of a refresh that succeeds (judged on its first
+        // read, so a refresh that then loses a race on the row, to a sibling child promoted
+        // first or a removal, can still count: activity is a statistic). The child token
+        // depends only on the presented token, so its encryption (a PBKDF2 derivation) runs
+        // while the read is in flight.
         let accepted: Vec<&str> = std::iter::once(hash2.as_str()).chain(parent_hash2.as_deref()).collect();
         let touch = TouchIfCurrent { refresh_token_hashes_2: &accepted, now_ms: now };
-        // The child token depends only on the presented token, so its encryption (a PBKDF2
-        // derivation) runs while the read is in flight.
         let anti_csrf = enable_anti_csrf.then(|| uuid_v4(self.rng.as_ref()));
         let (read, child) = tokio::join!(
             self.storage.update_session_resolved(&tenant, &payload.session_handle, &decide, Some(&touch)),
@@ -646,9 +644,10 @@ impl Core {
                 )
             }
         );
-        let Some((row, identity)) = read? else {
+        let Some(ResolvedSession { row, identity, activity_recorded }) = read? else {
             return Ok(RefreshOutcome::Unauthorised("Session missing in db or has expired".into()));
         };
+        let active = SessionIdentity::active_user(identity.as_ref(), &row.user_id);
         let (primary, recipe) = SessionIdentity::reported(identity, &row.user_id);
         match classify(&row) {
             Case::Expired => return Ok(RefreshOutcome::Unauthorised("Session missing in db or has expired".into())),
@@ -688,7 +687,21 @@ impl Core {
             iat_ms: now,
             exp_ms: now + cfg.access_token_validity_s * 1000,
         };
-        let access = self.mint(&key, &claims)?;
+        // The refresh succeeds. Unless the read recorded it, record the user as active while
+        // the token is signed (the statement runs on the database's time, the signature on
+        // ours). Like the reference, a failed activity write does not fail the refresh: its
+        // tokens stand, and activity is a statistic.
+        let access = if activity_recorded {
+            self.mint(&key, &claims)?
+        } else {
+            let (touched, access) = tokio::join!(self.storage.touch_user_last_active(app, &active, now), async {
+                self.mint(&key, &claims)
+            });
+            if let Err(e) = touched {
+                tracing::warn!(error = %e, "could not record the user's last activity after a session refresh");
+            }
+            access?
+        };
         Ok(RefreshOutcome::Ok(NewSession {
             session: SessionSummary {
                 handle: row.handle.clone(),

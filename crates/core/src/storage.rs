@@ -204,27 +204,28 @@ pub trait Storage: TenantStorage + SessionStorage + SigningKeyStorage + JobStora
     }
 
     /// [`SessionStorage::update_session_atomically`], returning with the row the identity of
-    /// its user as [`UserStorage::session_identity`] resolves it. With `touch`, when the row as
-    /// read (before any patch) is live at `touch.now_ms` and holds one of
-    /// `touch.refresh_token_hashes_2`, the session's user is recorded as active at
-    /// `touch.now_ms` (see [`SessionIdentity::active_user`]). A backend that reads optimistically before it
-    /// locks (PostgreSQL) may judge `touch` on that first read, in the same statement.
+    /// its user as [`UserStorage::session_identity`] resolves it.
+    ///
+    /// `touch` is the condition under which the caller records the session's user as active
+    /// (see [`SessionIdentity::active_user`]). A backend that can write that in the same
+    /// statement as its first, unlocked read may do so, judged on that read, and then says so
+    /// in [`ResolvedSession::activity_recorded`]; otherwise the caller records it with
+    /// [`SessionStorage::touch_user_last_active`] once it knows that the refresh succeeded.
+    /// PostgreSQL does the former for reads that share a batched statement (under
+    /// concurrency, where one more statement per refresh costs throughput) and the latter for
+    /// a read that runs alone (where the write would lengthen the read that the refresh waits
+    /// for; the caller then writes while it signs).
     async fn update_session_resolved(
         &self,
         tenant: &TenantIdentifier,
         handle: &str,
         decide: SessionDecider<'_>,
         touch: Option<&TouchIfCurrent<'_>>,
-    ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
+    ) -> SResult<Option<ResolvedSession>> {
+        let _ = touch;
         let Some(row) = self.update_session_atomically(tenant, handle, decide).await? else { return Ok(None) };
         let identity = self.session_identity(&tenant.app, &row.user_id).await?;
-        if let Some(touch) = touch {
-            if touch.matches(&row) {
-                let active = SessionIdentity::active_user(identity.as_ref(), &row.user_id);
-                self.touch_user_last_active(&tenant.app, &active, touch.now_ms).await?;
-            }
-        }
-        Ok(Some((row, identity)))
+        Ok(Some(ResolvedSession { row, identity, activity_recorded: false }))
     }
 }
 
@@ -240,6 +241,17 @@ impl TouchIfCurrent<'_> {
     pub fn matches(&self, row: &SessionRow) -> bool {
         row.expires_at >= self.now_ms && self.refresh_token_hashes_2.contains(&row.refresh_token_hash_2.as_str())
     }
+}
+
+/// What [`Storage::update_session_resolved`] read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedSession {
+    /// The row as read, before any patch.
+    pub row: SessionRow,
+    /// The identity of `row.user_id`; `None`: the id names no user.
+    pub identity: Option<SessionIdentity>,
+    /// Whether the backend already judged `touch` (and recorded the activity if it matched).
+    pub activity_recorded: bool,
 }
 
 /// Connection-pool usage snapshot.

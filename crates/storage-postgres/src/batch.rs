@@ -1,5 +1,6 @@
-//! Opportunistic batching of the two hot session statements: creation, and the snapshot read
-//! (with its `user_last_active` touch) that every refresh starts with.
+//! Opportunistic batching of the hot session statements: creation, the snapshot read that
+//! every refresh starts with, and the `user_last_active` upsert that every successful refresh
+//! ends with.
 //!
 //! Under load most of PostgreSQL's CPU per session creation is the per-statement overhead
 //! (protocol, executor start, commit), not the row: `pgbench` on this kind of machine ran the
@@ -278,21 +279,25 @@ impl Batched for CreateSessions {
     }
 }
 
-/// The first read of a refresh: the session row with its user's identity, and the
-/// `user_last_active` upsert when the row is live and holds one of the accepted hashes.
+/// The first read of a refresh: the session row with its user's identity. Alone, a pure read:
+/// the activity write would lengthen the read that the refresh waits for, so the caller writes
+/// it while it signs ([`LastActiveTouches`]). In a batch, the statement also upserts the
+/// activity of each read whose row accepts its token: one more statement per batch would cost
+/// more than the write adds to a statement that is shared anyway.
 pub(crate) struct SessionSnapshots;
 
 /// One snapshot read.
 pub(crate) struct SnapshotRead {
     pub(crate) tenant: TenantIdentifier,
     pub(crate) handle: String,
-    /// The current refresh-token hash and, for a child token, its parent's.
-    pub(crate) accepted: (String, Option<String>),
-    pub(crate) now_ms: i64,
+    /// The hashes the row must hold for the read to record activity (the current one and, for
+    /// a child token, its parent's) and the time to record; `None`: no activity.
+    pub(crate) touch: Option<(String, Option<String>, i64)>,
 }
 
-/// The session row and its user's identity; `None` when the session does not exist.
-pub(crate) type Snapshot = Option<(SessionRow, Option<SessionIdentity>)>;
+/// The session row and its user's identity (`None` when the session does not exist), and
+/// whether the read judged the activity.
+pub(crate) type Snapshot = (Option<(SessionRow, Option<SessionIdentity>)>, bool);
 
 impl Batched for SessionSnapshots {
     type Item = SnapshotRead;
@@ -305,14 +310,12 @@ impl Batched for SessionSnapshots {
 
     async fn alone(storage: &PgStorage, read: &SnapshotRead) -> SResult<Snapshot> {
         let (app, t) = (read.tenant.app.as_str(), read.tenant.tenant.as_str());
-        let mut hashes: Vec<&str> = vec![read.accepted.0.as_str()];
-        hashes.extend(read.accepted.1.as_deref());
-        let params: [&(dyn ToSql + Sync); 5] = [&app, &t, &read.handle, &hashes, &read.now_ms];
-        let Some(row) = storage.query_opt(&storage.sql().session_select_resolved_touch, &params).await? else {
-            return Ok(None);
+        let params: [&(dyn ToSql + Sync); 3] = [&app, &t, &read.handle];
+        let Some(row) = storage.query_opt(&storage.sql().session_select_resolved, &params).await? else {
+            return Ok((None, false));
         };
         let identity = users::identity_from_row(&row, 7)?;
-        Ok(Some((sessions::session_from_row(&read.tenant, &read.handle, &row)?, identity)))
+        Ok((Some((sessions::session_from_row(&read.tenant, &read.handle, &row)?, identity)), false))
     }
 
     /// `session_select_touch_many`: one row per found session, by ordinal.
@@ -320,20 +323,56 @@ impl Batched for SessionSnapshots {
         let apps: Vec<&str> = reads.iter().map(|r| r.tenant.app.as_str()).collect();
         let tenants: Vec<&str> = reads.iter().map(|r| r.tenant.tenant.as_str()).collect();
         let handles: Vec<&str> = reads.iter().map(|r| r.handle.as_str()).collect();
-        let current: Vec<&str> = reads.iter().map(|r| r.accepted.0.as_str()).collect();
-        let parents: Vec<Option<&str>> = reads.iter().map(|r| r.accepted.1.as_deref()).collect();
-        let now: Vec<i64> = reads.iter().map(|r| r.now_ms).collect();
+        let touches = || reads.iter().map(|r| r.touch.as_ref());
+        let current: Vec<Option<&str>> = touches().map(|t| t.map(|t| t.0.as_str())).collect();
+        let parents: Vec<Option<&str>> = touches().map(|t| t.and_then(|t| t.1.as_deref())).collect();
+        let now: Vec<Option<i64>> = touches().map(|t| t.map(|t| t.2)).collect();
         let rows = storage
             .query(&storage.sql().session_select_touch_many, &[&apps, &tenants, &handles, &current, &parents, &now])
             .await?;
-        by_ordinal(&rows, reads.len(), Self::WHAT, |r| {
+        let found = by_ordinal(&rows, reads.len(), Self::WHAT, |r| {
             let ordinal: i64 = crate::col(r, 0)?;
             let read = usize::try_from(ordinal - 1)
                 .ok()
                 .and_then(|i| reads.get(i))
                 .ok_or_else(|| StorageError::Query(format!("batched {}: unexpected ordinal {ordinal}", Self::WHAT)))?;
             Ok((sessions::session_from_row_at(&read.tenant, &read.handle, r, 1)?, users::identity_from_row(r, 8)?))
-        })
+        })?;
+        Ok(found.into_iter().zip(reads).map(|(f, r)| (f, r.touch.is_some())).collect())
+    }
+}
+
+/// The `user_last_active` upsert (every successful refresh ends with one).
+pub(crate) struct LastActiveTouches;
+
+/// One user's activity at one time.
+pub(crate) struct Touch {
+    pub(crate) app: String,
+    pub(crate) user_id: String,
+    pub(crate) now_ms: i64,
+}
+
+impl Batched for LastActiveTouches {
+    type Item = Touch;
+    type Output = ();
+    const WHAT: &'static str = "last-active upsert";
+
+    fn queue(storage: &PgStorage) -> &BatchQueue<Self> {
+        &storage.batch_queues().touch
+    }
+
+    async fn alone(storage: &PgStorage, t: &Touch) -> SResult<()> {
+        let params: [&(dyn ToSql + Sync); 3] = [&t.app, &t.user_id, &t.now_ms];
+        storage.execute(&storage.sql().last_active_upsert, &params).await.map(|_| ())
+    }
+
+    /// `last_active_upsert_many`: one statement; a user touched twice keeps the later time.
+    async fn together(storage: &PgStorage, touches: &[Touch]) -> SResult<Vec<()>> {
+        let apps: Vec<&str> = touches.iter().map(|t| t.app.as_str()).collect();
+        let users: Vec<&str> = touches.iter().map(|t| t.user_id.as_str()).collect();
+        let times: Vec<i64> = touches.iter().map(|t| t.now_ms).collect();
+        storage.execute(&storage.sql().last_active_upsert_many, &[&apps, &users, &times]).await?;
+        Ok(vec![(); touches.len()])
     }
 }
 
@@ -342,4 +381,5 @@ impl Batched for SessionSnapshots {
 pub(crate) struct BatchQueues {
     pub(crate) create: BatchQueue<CreateSessions>,
     pub(crate) snapshot: BatchQueue<SessionSnapshots>,
+    pub(crate) touch: BatchQueue<LastActiveTouches>,
 }

@@ -41,7 +41,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool};
 use st_core::ids::TenantIdentifier;
 use st_core::storage::{
-    JobLease, JobStorage, PoolStats, SResult, SessionDecider, SessionIdentity, SessionRow, Storage, TouchIfCurrent,
+    JobLease, JobStorage, PoolStats, ResolvedSession, SResult, SessionDecider, SessionIdentity, SessionRow, Storage,
+    TouchIfCurrent,
 };
 use st_core::StorageError;
 use std::sync::Arc;
@@ -136,11 +137,7 @@ impl PgStorage {
                 vec!["'public'", "'public'", "'h'", "'u'", "'x'", "'{}'", "1", "1", "'{}'", "false"],
             ),
             ("session read", sql.session_select_resolved.clone(), app_tenant_handle.clone()),
-            (
-                "session read and touch",
-                sql.session_select_resolved_touch.clone(),
-                [app_tenant_handle.as_slice(), &["'{x}'", "1"]].concat(),
-            ),
+            ("last-active upsert", sql.last_active_upsert.clone(), vec!["'public'", "'u'", "1"]),
             ("session identity", users.session_identity_sql().to_string(), vec!["'public'", "'u'"]),
             ("users of a page", users.auth_users_sql().to_string(), vec!["'public'", "'{u}'"]),
             ("user decorations", users.decorations_sql().to_string(), vec!["'public'", "'{u}'"]),
@@ -277,39 +274,22 @@ impl Storage for PgStorage {
         handle: &str,
         decide: SessionDecider<'_>,
         touch: Option<&TouchIfCurrent<'_>>,
-    ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
-        let snapshot = match touch {
-            None => {
-                let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-                match self.query_opt(&self.sql().session_select_resolved, &[&app, &t, &handle]).await? {
-                    None => None,
-                    Some(r) => {
-                        let identity = users::identity_from_row(&r, 7)?;
-                        Some((sessions::session_from_row(tenant, handle, &r)?, identity))
-                    }
-                }
-            }
-            Some(t) => {
-                let (current, parent) = match t.refresh_token_hashes_2 {
-                    [current] => (current.to_string(), None),
-                    [current, parent] => (current.to_string(), Some(parent.to_string())),
-                    other => {
-                        return Err(StorageError::Query(format!(
-                            "a refresh accepts one or two token hashes, not {}",
-                            other.len()
-                        )))
-                    }
-                };
-                let read = batch::SnapshotRead {
-                    tenant: tenant.clone(),
-                    handle: handle.to_string(),
-                    accepted: (current, parent),
-                    now_ms: t.now_ms,
-                };
-                batch::run::<batch::SessionSnapshots>(self, read).await?
+    ) -> SResult<Option<ResolvedSession>> {
+        let touch = match touch.map(|t| (t.refresh_token_hashes_2, t.now_ms)) {
+            None => None,
+            Some(([current], now)) => Some((current.to_string(), None, now)),
+            Some(([current, parent], now)) => Some((current.to_string(), Some(parent.to_string()), now)),
+            Some((other, _)) => {
+                return Err(StorageError::Query(format!(
+                    "a refresh accepts one or two token hashes, not {}",
+                    other.len()
+                )))
             }
         };
-        self.update_session_from(tenant, handle, decide, snapshot).await
+        let read = batch::SnapshotRead { tenant: tenant.clone(), handle: handle.to_string(), touch };
+        let (snapshot, activity_recorded) = batch::run::<batch::SessionSnapshots>(self, read).await?;
+        let resolved = self.update_session_from(tenant, handle, decide, snapshot).await?;
+        Ok(resolved.map(|(row, identity)| ResolvedSession { row, identity, activity_recorded }))
     }
 
     fn pool_stats(&self) -> Option<PoolStats> {

@@ -9,9 +9,9 @@
 //! row, apply its patch and commit: concurrent promotions of one session are serialised on the
 //! row, sessions of different users never wait for each other.
 //!
-//! `update_session_resolved` makes that first read one statement with the user's identity and,
-//! for a refresh, the `user_last_active` upsert when the read row accepts the token: activity is
-//! judged on that read, the refresh itself on the locked row when a change is needed.
+//! `update_session_resolved` makes that first read one statement with the user's identity;
+//! concurrent reads share statements (see [`crate::batch`]), and so do the `user_last_active`
+//! upserts that successful refreshes end with.
 
 use crate::{col, error, tx_exec, PgStorage};
 use async_trait::async_trait;
@@ -259,6 +259,7 @@ impl SessionStorage for PgStorage {
     }
 
     async fn touch_user_last_active(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<()> {
-        self.execute(&self.sql().last_active_upsert, &[&app.as_str(), &user_id, &now_ms]).await.map(|_| ())
+        let touch = crate::batch::Touch { app: app.as_str().to_string(), user_id: user_id.to_string(), now_ms };
+        crate::batch::run::<crate::batch::LastActiveTouches>(self, touch).await
     }
 }

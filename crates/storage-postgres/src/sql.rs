@@ -113,6 +113,8 @@ pub struct Sql {
     pub session_update_payload: String,
     pub session_delete_expired: String,
     pub last_active_upsert: String,
+    /// `last_active_upsert` for many: $1..$3 are arrays of app, user and time.
+    pub last_active_upsert_many: String,
     /// Session insert, identity of its user ($4) and last-active upsert in one statement.
     pub session_insert_resolved: String,
     /// `session_insert_resolved` for many rows: $1..$10 are arrays of the ten columns; one row
@@ -120,12 +122,10 @@ pub struct Sql {
     pub session_insert_many: String,
     /// `session_select` plus the identity of the session's user (four more columns).
     pub session_select_resolved: String,
-    /// `session_select_resolved` that also upserts the last activity ($5) of the session's
-    /// reported recipe user when the row is live and its hash is one of $4.
-    pub session_select_resolved_touch: String,
-    /// `session_select_resolved_touch` for many reads: $1..$6 are arrays of app, tenant,
-    /// handle, current hash, parent hash (or NULL) and time; each found session comes back
-    /// with its read's 1-based ordinal first.
+    /// `session_select_resolved` for many reads that also upserts the last activity of each
+    /// read's user when its row is live at its time and holds its current or parent hash:
+    /// $1..$6 are arrays of app, tenant, handle, current hash (NULL: no activity), parent hash
+    /// (or NULL) and time; each found session comes back with its read's 1-based ordinal first.
     pub session_select_touch_many: String,
     pub advisory_xact_lock: String,
     pub advisory_try_lock: String,
@@ -284,19 +284,6 @@ impl Sql {
                 si = t.session_info,
                 ula = t.user_last_active,
             ),
-            session_select_resolved_touch: format!(
-                "WITH snap AS (SELECT s.app_id, {session_columns}, i.r, i.p, i.re, i.pe FROM {si} s \
-                   LEFT JOIN LATERAL ({identity}) i ON TRUE \
-                   WHERE s.app_id = $1 AND s.tenant_id = $2 AND s.session_handle = $3), \
-                 u AS (INSERT INTO {ula} (app_id, user_id, last_active_time) \
-                   SELECT snap.app_id, COALESCE(snap.p, snap.user_id), $5::BIGINT FROM snap \
-                   WHERE snap.expires_at >= $5::BIGINT AND snap.refresh_token_hash_2 = ANY($4::TEXT[]) \
-                   ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time) \
-                 SELECT {session_columns}, r, p, re, pe FROM snap",
-                si = t.session_info,
-                ula = t.user_last_active,
-                identity = crate::users::identity_select(t, "s.user_id"),
-            ),
             session_select_touch_many: format!(
                 "WITH v AS (SELECT * FROM unnest((SELECT $1::TEXT[]), (SELECT $2::TEXT[]), (SELECT $3::TEXT[]), \
                    (SELECT $4::TEXT[]), (SELECT $5::TEXT[]), (SELECT $6::BIGINT[])) \
@@ -355,6 +342,16 @@ impl Sql {
             ),
             last_active_upsert: format!(
                 "INSERT INTO {} (app_id, user_id, last_active_time) VALUES ($1, $2, $3) \
+                 ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time",
+                t.user_last_active
+            ),
+            // DISTINCT ON: a user touched twice in one batch is upserted once, with the later
+            // time. The sort also makes concurrent batches lock their rows in one order.
+            last_active_upsert_many: format!(
+                "INSERT INTO {} (app_id, user_id, last_active_time) \
+                 SELECT DISTINCT ON (app, uid) app, uid, at \
+                 FROM unnest((SELECT $1::TEXT[]), (SELECT $2::TEXT[]), (SELECT $3::BIGINT[])) AS v(app, uid, at) \
+                 ORDER BY app, uid, at DESC \
                  ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time",
                 t.user_last_active
             ),

@@ -486,7 +486,7 @@ impl Storage for TracedStorage {
         handle: &str,
         decide: SessionDecider<'_>,
         touch: Option<&TouchIfCurrent<'_>>,
-    ) -> SResult<Option<(SessionRow, Option<SessionIdentity>)>> {
+    ) -> SResult<Option<ResolvedSession>> {
         traced(
             tenant_span!(self, "storage.update_session_resolved", tenant),
             self.0.update_session_resolved(tenant, handle, decide, touch),
