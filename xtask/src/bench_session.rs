@@ -9,10 +9,15 @@
 //!
 //! Ratios: verify without database vs bare /verify (target ≥ 0.8); create and refresh vs the
 //! lower of their ceilings (target ≥ 0.7; /sign alone for the in-memory store).
+//!
+//! The box is shared and its speed drifts by tens of percent within minutes, so each
+//! concurrency is measured in `--rounds` rounds (default 3) of every run, ceilings included,
+//! and each ratio is taken within its round, against that round's ceilings: the table reports
+//! the median of those ratios, with their range, and the verdict is on the median.
 
 use crate::baseline::{self, BaselineServer};
 use crate::pg::BenchDb;
-use crate::util::{json_str, load_span, ratio, uptime, verdict, Flags, Table};
+use crate::util::{json_str, load_span, uptime, verdict, Flags, Table};
 use crate::wrk::{self, lua_lines, Spec, WrkResult};
 use crate::{build_release_supertokens, http_get, http_request, repo_root, Result, Server, TempDir};
 use std::fs;
@@ -48,14 +53,20 @@ struct Target {
 /// One measured run.
 struct Run {
     conns: usize,
+    round: usize,
     target: &'static str,
     operation: &'static str,
     result: WrkResult,
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let flags = Flags::parse("session", args, &["--duration", "--conns", "--backends", "--server-config"])?;
-    let duration = flags.seconds("--duration", 10)?;
+    let flags = Flags::parse("session", args, &["--duration", "--conns", "--backends", "--server-config", "--rounds"])?;
+    let duration = flags.seconds("--duration", 5)?;
+    let rounds = flags.num_list("--rounds", &[3])?;
+    let rounds = match rounds.as_slice() {
+        [n] if *n > 0 => *n,
+        _ => return Err("session: --rounds takes one positive number".into()),
+    };
     let conns: Vec<usize> = flags.num_list("--conns", &[1, 16, 64])?;
     let backends = flags.word_list("--backends", &["memory", "postgres"]);
     // Extra config.yaml lines for the servers under test, `;`-separated, e.g.
@@ -118,15 +129,15 @@ pub fn run(args: &[String]) -> Result<()> {
     };
 
     let mut runs: Vec<Run> = Vec::new();
-    let mut record = |conns: usize, target: &'static str, operation: &'static str, result: WrkResult| {
-        runs.push(Run { conns, target, operation, result });
+    let mut record = |conns: usize, round: usize, target: &'static str, operation: &'static str, result: WrkResult| {
+        runs.push(Run { conns, round, target, operation, result });
     };
-    for &c in &conns {
+    for (c, round) in conns.iter().flat_map(|&c| (1..=rounds).map(move |r| (c, r))) {
         let threads = c.clamp(1, 2);
-        say!("--- {c} connection(s) ---");
+        say!("--- {c} connection(s), round {round} of {rounds} ---");
         analyze(&db)?;
         let sign = Spec::post_lua(baseline.url("/sign"), c, duration, CREATE_INIT, CREATE_BODY);
-        record(c, "baseline", "bare /sign", wrk::run(&sign)?);
+        record(c, round, "baseline", "bare /sign", wrk::run(&sign)?);
         let verify = Spec::post_lua(
             baseline.url("/verify"),
             c,
@@ -134,14 +145,14 @@ pub fn run(args: &[String]) -> Result<()> {
             &lua_lines(&baseline_access, c, threads),
             &verify_body(false),
         );
-        record(c, "baseline", "bare /verify", wrk::run(&verify)?);
+        record(c, round, "baseline", "bare /verify", wrk::run(&verify)?);
 
         for t in &targets {
             let url = |p: &str| t.server.url(p);
             let refresh_file = t.tokens.path().join("refresh.txt");
             let access_file = t.tokens.path().join("access.txt");
             let spec = Spec::post_lua(url("/public/recipe/session"), c, duration, CREATE_INIT, CREATE_BODY);
-            record(c, t.name, "create", wrk::run(&spec)?);
+            record(c, round, t.name, "create", wrk::run(&spec)?);
             // The create run grew session_info by up to a hundred times since the round's
             // ANALYZE. Statements prepared on the small table keep generic plans that tie the
             // (app_id, tenant_id) index with the primary key and may filter every row; a live
@@ -157,7 +168,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 &lua_lines(&refresh_file, c, threads),
                 REFRESH_BODY,
             );
-            record(c, t.name, "refresh", wrk::run(&spec)?);
+            record(c, round, t.name, "refresh", wrk::run(&spec)?);
             for (operation, check_db) in [("verify (no db)", false), ("verify (db)", true)] {
                 let spec = Spec::post_lua(
                     url("/recipe/session/verify"),
@@ -166,13 +177,13 @@ pub fn run(args: &[String]) -> Result<()> {
                     &lua_lines(&access_file, c, threads),
                     &verify_body(check_db),
                 );
-                record(c, t.name, operation, wrk::run(&spec)?);
+                record(c, round, t.name, operation, wrk::run(&spec)?);
             }
         }
 
         if let Some(db) = &db {
-            record(c, "pgbench", "create SQL", db.pgbench(&pgbench_create(), c, duration)?);
-            record(c, "pgbench", "refresh SQL", db.pgbench(&pgbench_refresh(), c, duration)?);
+            record(c, round, "pgbench", "create SQL", db.pgbench(&pgbench_create(), c, duration)?);
+            record(c, round, "pgbench", "refresh SQL", db.pgbench(&pgbench_refresh(), c, duration)?);
         }
     }
     let uptime_after = uptime();
@@ -185,6 +196,7 @@ pub fn run(args: &[String]) -> Result<()> {
     println!();
     let mut table = Table::new(&[
         "conns",
+        "round",
         "target",
         "operation",
         "req/s (pgbench: TPS)",
@@ -196,6 +208,7 @@ pub fn run(args: &[String]) -> Result<()> {
     for r in &runs {
         table.row(vec![
             r.conns.to_string(),
+            r.round.to_string(),
             r.target.into(),
             r.operation.into(),
             format!("{:.0}", r.result.rps),
@@ -207,8 +220,10 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     table.print();
 
-    let rps = |c: usize, target: &str, op: &str| {
-        runs.iter().find(|r| r.conns == c && r.target == target && r.operation == op).map_or(f64::NAN, |r| r.result.rps)
+    let rps = |c: usize, round: usize, target: &str, op: &str| {
+        runs.iter()
+            .find(|r| r.conns == c && r.round == round && r.target == target && r.operation == op)
+            .map_or(f64::NAN, |r| r.result.rps)
     };
     let mut ratios = Table::new(&[
         "backend",
@@ -221,34 +236,75 @@ pub fn run(args: &[String]) -> Result<()> {
     ]);
     for t in &targets {
         for &c in &conns {
-            let sign = rps(c, "baseline", "bare /sign");
-            let ceiling = |sql_op: &str| -> (f64, String) {
-                let sql = rps(c, "pgbench", sql_op);
-                if t.name == "postgres" && sql < sign {
-                    (sql, format!("{sql:.0} (pgbench)"))
-                } else {
-                    (sign, format!("{sign:.0} (/sign)"))
-                }
+            // Per round: (ratio, ceiling req/s, which ceiling).
+            let per_round = |op: &str, sql_op: Option<&str>| -> Vec<(f64, f64, &'static str)> {
+                (1..=rounds)
+                    .map(|round| {
+                        let (ceiling, which) = match sql_op {
+                            None => (rps(c, round, "baseline", "bare /verify"), "/verify"),
+                            Some(sql_op) => {
+                                let (sign, sql) =
+                                    (rps(c, round, "baseline", "bare /sign"), rps(c, round, "pgbench", sql_op));
+                                if t.name == "postgres" && sql < sign {
+                                    (sql, "pgbench")
+                                } else {
+                                    (sign, "/sign")
+                                }
+                            }
+                        };
+                        (rps(c, round, t.name, op) / ceiling, ceiling, which)
+                    })
+                    .collect()
             };
-            let cell = |value: f64, ceiling: f64, target: f64| {
-                let r = value / ceiling;
-                format!("{} ({}, target ≥ {target})", ratio(value, ceiling), verdict(r, target, true))
+            let cell = |rounds: &[(f64, f64, &str)], target: f64| {
+                let values: Vec<f64> = rounds.iter().map(|r| r.0).collect();
+                let (med, lo, hi) = (median(&values), min(&values), max(&values));
+                format!("{med:.2} ({lo:.2}–{hi:.2}; {}, target ≥ {target})", verdict(med, target, true))
             };
-            let (create_ceiling, create_label) = ceiling("create SQL");
-            let (refresh_ceiling, refresh_label) = ceiling("refresh SQL");
+            let label = |rounds: &[(f64, f64, &'static str)]| {
+                let ceilings: Vec<f64> = rounds.iter().map(|r| r.1).collect();
+                let mut which: Vec<&str> = rounds.iter().map(|r| r.2).collect();
+                which.sort_unstable();
+                which.dedup();
+                format!("{:.0} ({})", median(&ceilings), which.join(", "))
+            };
+            let verify = per_round("verify (no db)", None);
+            let create = per_round("create", Some("create SQL"));
+            let refresh = per_round("refresh", Some("refresh SQL"));
             ratios.row(vec![
                 t.name.into(),
                 c.to_string(),
-                cell(rps(c, t.name, "verify (no db)"), rps(c, "baseline", "bare /verify"), VERIFY_TARGET),
-                cell(rps(c, t.name, "create"), create_ceiling, WRITE_TARGET),
-                create_label,
-                cell(rps(c, t.name, "refresh"), refresh_ceiling, WRITE_TARGET),
-                refresh_label,
+                cell(&verify, VERIFY_TARGET),
+                cell(&create, WRITE_TARGET),
+                label(&create),
+                cell(&refresh, WRITE_TARGET),
+                label(&refresh),
             ]);
         }
     }
+    println!();
+    println!("Ratios: the median over {rounds} round(s) of each round's ratio to that round's ceiling (range in brackets); ceilings: median req/s.");
     ratios.print();
     Ok(())
+}
+
+/// The median of `values` (NaN when empty; NaNs sort last).
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn min(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::NAN, f64::min)
+}
+
+fn max(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::NAN, f64::max)
 }
 
 /// Create `n` sessions through the server; write their tokens to `access.txt` / `refresh.txt`

@@ -569,7 +569,7 @@ const BENCHMARKS: &[(&str, &str, BenchFn)] = &[
     ),
     (
         "session",
-        "create/refresh/verify (memory, PostgreSQL) vs bare /sign, /verify, pgbench [--duration 10] [--conns 1,16,64] [--backends memory,postgres]",
+        "create/refresh/verify (memory, PostgreSQL) vs bare /sign, /verify, pgbench [--duration 5] [--rounds 3] [--conns 1,16,64] [--backends memory,postgres]",
         bench_session::run,
     ),
     (
