@@ -13,7 +13,10 @@
 //! The box is shared and its speed drifts by tens of percent within minutes, so each
 //! concurrency is measured in `--rounds` rounds (default 3) of every run, ceilings included,
 //! and each ratio is taken within its round, against that round's ceilings: the table reports
-//! the median of those ratios, with their range, and the verdict is on the median.
+//! the median of those ratios, with their range, and the verdict is on the median. Within a
+//! round each target gets its own ceilings next to its runs: bare /sign just before its create
+//! and again just after its refresh (their mean is the ceiling), bare /verify just before its
+//! verifies.
 
 use crate::baseline::{self, BaselineServer};
 use crate::pg::BenchDb;
@@ -55,6 +58,8 @@ struct Run {
     conns: usize,
     round: usize,
     target: &'static str,
+    /// For a ceiling run of the baseline server: the target whose runs it brackets.
+    beside: &'static str,
     operation: &'static str,
     result: WrkResult,
 }
@@ -129,30 +134,28 @@ pub fn run(args: &[String]) -> Result<()> {
     };
 
     let mut runs: Vec<Run> = Vec::new();
-    let mut record = |conns: usize, round: usize, target: &'static str, operation: &'static str, result: WrkResult| {
-        runs.push(Run { conns, round, target, operation, result });
+    let mut record = |conns: usize,
+                      round: usize,
+                      (target, beside): (&'static str, &'static str),
+                      operation: &'static str,
+                      result: WrkResult| {
+        runs.push(Run { conns, round, target, beside, operation, result });
     };
     for (c, round) in conns.iter().flat_map(|&c| (1..=rounds).map(move |r| (c, r))) {
         let threads = c.clamp(1, 2);
         say!("--- {c} connection(s), round {round} of {rounds} ---");
         analyze(&db)?;
-        let sign = Spec::post_lua(baseline.url("/sign"), c, duration, CREATE_INIT, CREATE_BODY);
-        record(c, round, "baseline", "bare /sign", wrk::run(&sign)?);
-        let verify = Spec::post_lua(
-            baseline.url("/verify"),
-            c,
-            duration,
-            &lua_lines(&baseline_access, c, threads),
-            &verify_body(false),
-        );
-        record(c, round, "baseline", "bare /verify", wrk::run(&verify)?);
-
         for t in &targets {
             let url = |p: &str| t.server.url(p);
             let refresh_file = t.tokens.path().join("refresh.txt");
             let access_file = t.tokens.path().join("access.txt");
+            let (own, ceiling) = ((t.name, ""), ("baseline", t.name));
+            // Bare /sign right before the target's create and right after its refresh: the
+            // ceiling of both is the mean of the two.
+            let sign = Spec::post_lua(baseline.url("/sign"), c, duration, CREATE_INIT, CREATE_BODY);
+            record(c, round, ceiling, "bare /sign", wrk::run(&sign)?);
             let spec = Spec::post_lua(url("/public/recipe/session"), c, duration, CREATE_INIT, CREATE_BODY);
-            record(c, round, t.name, "create", wrk::run(&spec)?);
+            record(c, round, own, "create", wrk::run(&spec)?);
             // The create run grew session_info by up to a hundred times since the round's
             // ANALYZE. Statements prepared on the small table keep generic plans that tie the
             // (app_id, tenant_id) index with the primary key and may filter every row; a live
@@ -168,7 +171,16 @@ pub fn run(args: &[String]) -> Result<()> {
                 &lua_lines(&refresh_file, c, threads),
                 REFRESH_BODY,
             );
-            record(c, round, t.name, "refresh", wrk::run(&spec)?);
+            record(c, round, own, "refresh", wrk::run(&spec)?);
+            record(c, round, ceiling, "bare /sign", wrk::run(&sign)?);
+            let verify = Spec::post_lua(
+                baseline.url("/verify"),
+                c,
+                duration,
+                &lua_lines(&baseline_access, c, threads),
+                &verify_body(false),
+            );
+            record(c, round, ceiling, "bare /verify", wrk::run(&verify)?);
             for (operation, check_db) in [("verify (no db)", false), ("verify (db)", true)] {
                 let spec = Spec::post_lua(
                     url("/recipe/session/verify"),
@@ -177,13 +189,13 @@ pub fn run(args: &[String]) -> Result<()> {
                     &lua_lines(&access_file, c, threads),
                     &verify_body(check_db),
                 );
-                record(c, round, t.name, operation, wrk::run(&spec)?);
+                record(c, round, own, operation, wrk::run(&spec)?);
             }
         }
 
         if let Some(db) = &db {
-            record(c, round, "pgbench", "create SQL", db.pgbench(&pgbench_create(), c, duration)?);
-            record(c, round, "pgbench", "refresh SQL", db.pgbench(&pgbench_refresh(), c, duration)?);
+            record(c, round, ("pgbench", ""), "create SQL", db.pgbench(&pgbench_create(), c, duration)?);
+            record(c, round, ("pgbench", ""), "refresh SQL", db.pgbench(&pgbench_refresh(), c, duration)?);
         }
     }
     let uptime_after = uptime();
@@ -209,7 +221,7 @@ pub fn run(args: &[String]) -> Result<()> {
         table.row(vec![
             r.conns.to_string(),
             r.round.to_string(),
-            r.target.into(),
+            if r.beside.is_empty() { r.target.to_string() } else { format!("{} ({})", r.target, r.beside) },
             r.operation.into(),
             format!("{:.0}", r.result.rps),
             format!("{:.2}", r.result.p50_ms),
@@ -220,10 +232,16 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     table.print();
 
-    let rps = |c: usize, round: usize, target: &str, op: &str| {
-        runs.iter()
-            .find(|r| r.conns == c && r.round == round && r.target == target && r.operation == op)
-            .map_or(f64::NAN, |r| r.result.rps)
+    // The mean req/s of the matching runs (NaN: none).
+    let rps = |c: usize, round: usize, (target, beside): (&str, &str), op: &str| {
+        let found: Vec<f64> = runs
+            .iter()
+            .filter(|r| {
+                r.conns == c && r.round == round && r.target == target && r.beside == beside && r.operation == op
+            })
+            .map(|r| r.result.rps)
+            .collect();
+        found.iter().sum::<f64>() / found.len() as f64
     };
     let mut ratios = Table::new(&[
         "backend",
@@ -241,10 +259,10 @@ pub fn run(args: &[String]) -> Result<()> {
                 (1..=rounds)
                     .map(|round| {
                         let (ceiling, which) = match sql_op {
-                            None => (rps(c, round, "baseline", "bare /verify"), "/verify"),
+                            None => (rps(c, round, ("baseline", t.name), "bare /verify"), "/verify"),
                             Some(sql_op) => {
-                                let (sign, sql) =
-                                    (rps(c, round, "baseline", "bare /sign"), rps(c, round, "pgbench", sql_op));
+                                let sign = rps(c, round, ("baseline", t.name), "bare /sign");
+                                let sql = rps(c, round, ("pgbench", ""), sql_op);
                                 if t.name == "postgres" && sql < sign {
                                     (sql, "pgbench")
                                 } else {
@@ -252,7 +270,7 @@ pub fn run(args: &[String]) -> Result<()> {
                                 }
                             }
                         };
-                        (rps(c, round, t.name, op) / ceiling, ceiling, which)
+                        (rps(c, round, (t.name, ""), op) / ceiling, ceiling, which)
                     })
                     .collect()
             };
