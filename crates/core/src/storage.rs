@@ -211,18 +211,17 @@ pub trait Storage: TenantStorage + SessionStorage + SigningKeyStorage + JobStora
     /// statement as its first, unlocked read may do so, judged on that read, and then says so
     /// in [`ResolvedSession::activity_recorded`]; otherwise the caller records it with
     /// [`SessionStorage::touch_user_last_active`] once it knows that the refresh succeeded.
-    /// PostgreSQL does the former for reads that share a batched statement (under
-    /// concurrency, where one more statement per refresh costs throughput) and the latter for
-    /// a read that runs alone (where the write would lengthen the read that the refresh waits
-    /// for; the caller then writes while it signs).
+    /// PostgreSQL does the former under concurrency (where one more statement per refresh
+    /// costs throughput) and the latter for a read while no other is in flight (where the
+    /// write would lengthen the read that the refresh waits for; the caller then writes while
+    /// it signs).
     async fn update_session_resolved(
         &self,
         tenant: &TenantIdentifier,
         handle: &str,
         decide: SessionDecider<'_>,
-        touch: Option<&TouchIfCurrent<'_>>,
+        _touch: Option<&TouchIfCurrent<'_>>,
     ) -> SResult<Option<ResolvedSession>> {
-        let _ = touch;
         let Some(row) = self.update_session_atomically(tenant, handle, decide).await? else { return Ok(None) };
         let identity = self.session_identity(&tenant.app, &row.user_id).await?;
         Ok(Some(ResolvedSession { row, identity, activity_recorded: false }))

@@ -42,7 +42,9 @@ pub(crate) trait Batched: Sized + Send + Sync + 'static {
     type Output: Send + 'static;
     const WHAT: &'static str;
     fn queue(storage: &PgStorage) -> &BatchQueue<Self>;
-    fn alone(storage: &PgStorage, item: &Self::Item) -> impl Future<Output = SResult<Self::Output>> + Send;
+    /// One item in its own statement. `idle`: no other statement of this kind is in flight
+    /// (the call competes with nobody, so its latency is what counts, not the statement count).
+    fn alone(storage: &PgStorage, item: &Self::Item, idle: bool) -> impl Future<Output = SResult<Self::Output>> + Send;
     /// One output per item, in order.
     fn together(storage: &PgStorage, items: &[Self::Item]) -> impl Future<Output = SResult<Vec<Self::Output>>> + Send;
 }
@@ -133,17 +135,17 @@ pub(crate) async fn run<B: Batched>(storage: &PgStorage, item: B::Item) -> SResu
     let queue = B::queue(storage);
     let alone = {
         let mut st = queue.state();
-        let alone = st.leaders < MAX_LEADERS && st.items.is_empty();
-        if alone {
+        let alone = (st.leaders < MAX_LEADERS && st.items.is_empty()).then_some(st.leaders == 0);
+        if alone.is_some() {
             st.leaders += 1;
         }
         alone
     };
-    if alone {
+    if let Some(idle) = alone {
         // Nothing waits: run the single statement right here, as a leader whose slot passes
         // on to a spawned leader if items queued meanwhile.
         let _slot = LeaderSlot::<B>(storage, std::marker::PhantomData);
-        return B::alone(storage, &item).await;
+        return B::alone(storage, &item, idle).await;
     }
     let (tx, rx) = oneshot::channel();
     let lead = {
@@ -201,7 +203,7 @@ async fn run_batch<B: Batched>(storage: &PgStorage, items: &[B::Item]) -> Vec<SR
     }
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        out.push(B::alone(storage, item).await);
+        out.push(B::alone(storage, item, false).await);
     }
     out
 }
@@ -237,7 +239,7 @@ impl Batched for CreateSessions {
         &storage.batch_queues().create
     }
 
-    async fn alone(storage: &PgStorage, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
+    async fn alone(storage: &PgStorage, row: &SessionRow, _idle: bool) -> SResult<Option<SessionIdentity>> {
         let text = sessions::InsertText::new(row)?;
         let found =
             storage.query_opt(&storage.sql().session_insert_resolved, &sessions::insert_params(row, &text)).await?;
@@ -279,11 +281,12 @@ impl Batched for CreateSessions {
     }
 }
 
-/// The first read of a refresh: the session row with its user's identity. Alone, a pure read:
-/// the activity write would lengthen the read that the refresh waits for, so the caller writes
-/// it while it signs ([`LastActiveTouches`]). In a batch, the statement also upserts the
-/// activity of each read whose row accepts its token: one more statement per batch would cost
-/// more than the write adds to a statement that is shared anyway.
+/// The first read of a refresh: the session row with its user's identity, and the activity
+/// upsert of each read whose row accepts its token, in the same statement. Except when the
+/// read runs alone on an idle queue: then it is a pure read, because the write would lengthen
+/// the read that the refresh waits for, and the caller writes the activity while it signs
+/// ([`LastActiveTouches`]). Under concurrency one more statement per refresh would cost more
+/// throughput than the write adds to a statement that runs anyway.
 pub(crate) struct SessionSnapshots;
 
 /// One snapshot read.
@@ -308,14 +311,22 @@ impl Batched for SessionSnapshots {
         &storage.batch_queues().snapshot
     }
 
-    async fn alone(storage: &PgStorage, read: &SnapshotRead) -> SResult<Snapshot> {
+    async fn alone(storage: &PgStorage, read: &SnapshotRead, idle: bool) -> SResult<Snapshot> {
         let (app, t) = (read.tenant.app.as_str(), read.tenant.tenant.as_str());
-        let params: [&(dyn ToSql + Sync); 3] = [&app, &t, &read.handle];
-        let Some(row) = storage.query_opt(&storage.sql().session_select_resolved, &params).await? else {
-            return Ok((None, false));
+        let touch = read.touch.as_ref().filter(|_| !idle);
+        let row = match touch {
+            None => storage.query_opt(&storage.sql().session_select_resolved, &[&app, &t, &read.handle]).await?,
+            Some((current, parent, now)) => {
+                let mut hashes: Vec<&str> = vec![current.as_str()];
+                hashes.extend(parent.as_deref());
+                let params: [&(dyn ToSql + Sync); 5] = [&app, &t, &read.handle, &hashes, now];
+                storage.query_opt(&storage.sql().session_select_resolved_touch, &params).await?
+            }
         };
+        let recorded = touch.is_some();
+        let Some(row) = row else { return Ok((None, recorded)) };
         let identity = users::identity_from_row(&row, 7)?;
-        Ok((Some((sessions::session_from_row(&read.tenant, &read.handle, &row)?, identity)), false))
+        Ok((Some((sessions::session_from_row(&read.tenant, &read.handle, &row)?, identity)), recorded))
     }
 
     /// `session_select_touch_many`: one row per found session, by ordinal.
@@ -361,7 +372,7 @@ impl Batched for LastActiveTouches {
         &storage.batch_queues().touch
     }
 
-    async fn alone(storage: &PgStorage, t: &Touch) -> SResult<()> {
+    async fn alone(storage: &PgStorage, t: &Touch, _idle: bool) -> SResult<()> {
         let params: [&(dyn ToSql + Sync); 3] = [&t.app, &t.user_id, &t.now_ms];
         storage.execute(&storage.sql().last_active_upsert, &params).await.map(|_| ())
     }

@@ -137,6 +137,11 @@ impl PgStorage {
                 vec!["'public'", "'public'", "'h'", "'u'", "'x'", "'{}'", "1", "1", "'{}'", "false"],
             ),
             ("session read", sql.session_select_resolved.clone(), app_tenant_handle.clone()),
+            (
+                "session read and touch",
+                sql.session_select_resolved_touch.clone(),
+                [app_tenant_handle.as_slice(), &["'{x}'", "1"]].concat(),
+            ),
             ("last-active upsert", sql.last_active_upsert.clone(), vec!["'public'", "'u'", "1"]),
             ("session identity", users.session_identity_sql().to_string(), vec!["'public'", "'u'"]),
             ("users of a page", users.auth_users_sql().to_string(), vec!["'public'", "'{u}'"]),

@@ -122,6 +122,9 @@ pub struct Sql {
     pub session_insert_many: String,
     /// `session_select` plus the identity of the session's user (four more columns).
     pub session_select_resolved: String,
+    /// `session_select_resolved` that also upserts the last activity ($5) of the session's
+    /// user when the row is live and its hash is one of $4.
+    pub session_select_resolved_touch: String,
     /// `session_select_resolved` for many reads that also upserts the last activity of each
     /// read's user when its row is live at its time and holds its current or parent hash:
     /// $1..$6 are arrays of app, tenant, handle, current hash (NULL: no activity), parent hash
@@ -283,6 +286,19 @@ impl Sql {
                 identity = crate::users::identity_select(t, "$4::TEXT"),
                 si = t.session_info,
                 ula = t.user_last_active,
+            ),
+            session_select_resolved_touch: format!(
+                "WITH snap AS (SELECT s.app_id, {session_columns}, i.r, i.p, i.re, i.pe FROM {si} s \
+                   LEFT JOIN LATERAL ({identity}) i ON TRUE \
+                   WHERE s.app_id = $1 AND s.tenant_id = $2 AND s.session_handle = $3), \
+                 u AS (INSERT INTO {ula} (app_id, user_id, last_active_time) \
+                   SELECT snap.app_id, COALESCE(snap.p, snap.user_id), $5::BIGINT FROM snap \
+                   WHERE snap.expires_at >= $5::BIGINT AND snap.refresh_token_hash_2 = ANY($4::TEXT[]) \
+                   ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time) \
+                 SELECT {session_columns}, r, p, re, pe FROM snap",
+                si = t.session_info,
+                ula = t.user_last_active,
+                identity = crate::users::identity_select(t, "s.user_id"),
             ),
             session_select_touch_many: format!(
                 "WITH v AS (SELECT * FROM unnest((SELECT $1::TEXT[]), (SELECT $2::TEXT[]), (SELECT $3::TEXT[]), \

@@ -653,7 +653,7 @@ async fn hot_statements_use_indexes() {
         .await
         .unwrap();
     let statements = storage.hot_statements();
-    assert_eq!(statements.len(), 6);
+    assert_eq!(statements.len(), 7);
     let tables = [
         "app_id_to_user_id",
         "all_auth_recipe_users",
