@@ -1,6 +1,6 @@
 //! Opportunistic batching of the hot session statements: creation, the snapshot read that
-//! every refresh starts with, and the `user_last_active` upsert that every successful refresh
-//! ends with.
+//! every refresh starts with, and the separate `user_last_active` upsert of a refresh whose
+//! read ran while no other was in flight (see [`SessionSnapshots`]).
 //!
 //! Under load most of PostgreSQL's CPU per session creation is the per-statement overhead
 //! (protocol, executor start, commit), not the row: `pgbench` on this kind of machine ran the

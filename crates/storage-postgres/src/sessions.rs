@@ -9,9 +9,10 @@
 //! row, apply its patch and commit: concurrent promotions of one session are serialised on the
 //! row, sessions of different users never wait for each other.
 //!
-//! `update_session_resolved` makes that first read one statement with the user's identity;
-//! concurrent reads share statements (see [`crate::batch`]), and so do the `user_last_active`
-//! upserts that successful refreshes end with.
+//! `update_session_resolved` makes that first read one statement with the user's identity and,
+//! under concurrency, the refresh's `user_last_active` upsert; concurrent reads share
+//! statements, and so do the separate upserts of refreshes whose read ran alone (see
+//! [`crate::batch`]).
 
 use crate::{col, error, tx_exec, PgStorage};
 use async_trait::async_trait;
