@@ -22,7 +22,7 @@ use crate::baseline::{self, BaselineServer};
 use crate::pg::BenchDb;
 use crate::util::{json_str, load_span, uptime, verdict, Flags, Table};
 use crate::wrk::{self, lua_lines, Spec, WrkResult};
-use crate::{build_release_supertokens, http_get, http_request, repo_root, Result, Server, TempDir};
+use crate::{build_release_supertokens, http_get, http_request, repo_root, Result, Server, Stats, TempDir};
 use std::fs;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -275,8 +275,8 @@ pub fn run(args: &[String]) -> Result<()> {
                     .collect()
             };
             let cell = |rounds: &[(f64, f64, &str)], target: f64| {
-                let values: Vec<f64> = rounds.iter().map(|r| r.0).collect();
-                let (med, lo, hi) = (median(&values), min(&values), max(&values));
+                let Stats { median: med, min: lo, max: hi } =
+                    Stats::of(&rounds.iter().map(|r| r.0).collect::<Vec<_>>());
                 format!("{med:.2} ({lo:.2}–{hi:.2}; {}, target ≥ {target})", verdict(med, target, true))
             };
             let label = |rounds: &[(f64, f64, &'static str)]| {
@@ -284,7 +284,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 let mut which: Vec<&str> = rounds.iter().map(|r| r.2).collect();
                 which.sort_unstable();
                 which.dedup();
-                format!("{:.0} ({})", median(&ceilings), which.join(", "))
+                format!("{:.0} ({})", Stats::of(&ceilings).median, which.join(", "))
             };
             let verify = per_round("verify (no db)", None);
             let create = per_round("create", Some("create SQL"));
@@ -304,25 +304,6 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("Ratios: the median over {rounds} round(s) of each round's ratio to that round's ceiling (range in brackets); ceilings: median req/s.");
     ratios.print();
     Ok(())
-}
-
-/// The median of `values` (NaN when empty; NaNs sort last).
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-fn min(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::NAN, f64::min)
-}
-
-fn max(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::NAN, f64::max)
 }
 
 /// Create `n` sessions through the server; write their tokens to `access.txt` / `refresh.txt`

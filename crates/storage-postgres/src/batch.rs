@@ -208,21 +208,22 @@ async fn run_batch<B: Batched>(storage: &PgStorage, items: &[B::Item]) -> Vec<SR
     out
 }
 
-/// Place each returned row by its 1-based ordinal (column 0).
+/// Place each returned row by its 1-based ordinal (column 0); `parse` gets the row and the
+/// index of its item.
 fn by_ordinal<T: Clone>(
     rows: &[tokio_postgres::Row],
     n: usize,
     what: &str,
-    mut parse: impl FnMut(&tokio_postgres::Row) -> SResult<T>,
+    mut parse: impl FnMut(&tokio_postgres::Row, usize) -> SResult<T>,
 ) -> SResult<Vec<Option<T>>> {
     let mut out = vec![None; n];
     for r in rows {
         let ordinal: i64 = crate::col(r, 0)?;
-        let slot = usize::try_from(ordinal - 1)
+        let index = usize::try_from(ordinal - 1)
             .ok()
-            .and_then(|i| out.get_mut(i))
+            .filter(|&i| i < n)
             .ok_or_else(|| StorageError::Query(format!("batched {what}: unexpected ordinal {ordinal}")))?;
-        *slot = Some(parse(r)?);
+        out[index] = Some(parse(r, index)?);
     }
     Ok(out)
 }
@@ -276,7 +277,7 @@ impl Batched for CreateSessions {
             .await?;
         // Every inserted row comes back (its identity may be NULL): a missing ordinal would be
         // a bug, and then reads as "no such user".
-        let found = by_ordinal(&found, rows.len(), Self::WHAT, |r| users::identity_from_row(r, 1))?;
+        let found = by_ordinal(&found, rows.len(), Self::WHAT, |r, _| users::identity_from_row(r, 1))?;
         Ok(found.into_iter().map(Option::flatten).collect())
     }
 }
@@ -341,19 +342,16 @@ impl Batched for SessionSnapshots {
         let rows = storage
             .query(&storage.sql().session_select_touch_many, &[&apps, &tenants, &handles, &current, &parents, &now])
             .await?;
-        let found = by_ordinal(&rows, reads.len(), Self::WHAT, |r| {
-            let ordinal: i64 = crate::col(r, 0)?;
-            let read = usize::try_from(ordinal - 1)
-                .ok()
-                .and_then(|i| reads.get(i))
-                .ok_or_else(|| StorageError::Query(format!("batched {}: unexpected ordinal {ordinal}", Self::WHAT)))?;
+        let found = by_ordinal(&rows, reads.len(), Self::WHAT, |r, i| {
+            let read = &reads[i];
             Ok((sessions::session_from_row_at(&read.tenant, &read.handle, r, 1)?, users::identity_from_row(r, 8)?))
         })?;
         Ok(found.into_iter().zip(reads).map(|(f, r)| (f, r.touch.is_some())).collect())
     }
 }
 
-/// The `user_last_active` upsert (every successful refresh ends with one).
+/// The `user_last_active` upsert of a successful refresh whose read did not record it (see
+/// [`SessionSnapshots`]).
 pub(crate) struct LastActiveTouches;
 
 /// One user's activity at one time.
