@@ -612,5 +612,11 @@ pub trait UserStorage: Send + Sync {
     /// Remove a user's login method and every trace of it: auth rows, tokens, verification,
     /// metadata, roles, sessions, mapping, last-active. `ids` are all ids the data may be keyed
     /// by (supertokens and external).
+    ///
+    /// In a linked group (account linking, so far only in databases the reference core wrote),
+    /// as the reference: removing the primary's login method while others remain removes only
+    /// that method's own rows, and the primary's id stays the group's id with the data keyed by
+    /// it; removing the last login method of such a group also removes the primary's id and
+    /// its data.
     async fn delete_user(&self, app: &AppId, user_id: &str, ids: &[String]) -> SResult<()>;
 }

@@ -101,12 +101,10 @@ pub struct UserSql {
     count_app: String,
     count_active: String,
     del_lock: String,
-    del_others: String,
-    del_repoint_a2u: String,
-    del_repoint_aaru: String,
+    del_members: String,
+    del_method_only: Vec<String>,
+    del_mapped_id: String,
     del_a2u: String,
-    del_group_time_a2u: String,
-    del_group_time_aaru: String,
     del_keyed: Vec<String>,
 }
 
@@ -194,6 +192,7 @@ impl UserSql {
                  LEFT JOIN {pl} pl ON pl.app_id = a.app_id AND pl.user_id = a.user_id \
                  LEFT JOIN {wa} wa ON wa.app_id = a.app_id AND wa.user_id = a.user_id \
                  WHERE a.app_id = $1 AND {where_groups} \
+                   AND COALESCE(ep.user_id, tp.user_id, pl.user_id, wa.user_id) IS NOT NULL \
                  ORDER BY a.time_joined, a.user_id::TEXT COLLATE \"C\"",
                 where_groups = groups.replace("{a2u}", &a2u),
             )
@@ -375,29 +374,25 @@ impl UserSql {
             del_lock: format!(
                 "SELECT primary_or_recipe_user_id::TEXT FROM {a2u} WHERE app_id = $1 AND user_id = $2 FOR UPDATE"
             ),
-            del_others: format!(
-                "SELECT user_id::TEXT FROM {a2u} WHERE app_id = $1 AND primary_or_recipe_user_id = $2 \
-                 AND user_id <> $2 ORDER BY time_joined, user_id::TEXT COLLATE \"C\" FOR UPDATE"
+            // The group's login methods (users with a row in a recipe's table), locked.
+            del_members: format!(
+                "SELECT a.user_id::TEXT FROM {a2u} a WHERE a.app_id = $1 AND a.primary_or_recipe_user_id = $2 \
+                 AND (EXISTS (SELECT 1 FROM {ep} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id) \
+                   OR EXISTS (SELECT 1 FROM {tp} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id) \
+                   OR EXISTS (SELECT 1 FROM {pl} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id) \
+                   OR EXISTS (SELECT 1 FROM {wa} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id)) \
+                 ORDER BY a.user_id::TEXT COLLATE \"C\" FOR UPDATE OF a"
             ),
-            del_repoint_a2u: format!(
-                "UPDATE {a2u} SET primary_or_recipe_user_id = $3 \
-                 WHERE app_id = $1 AND primary_or_recipe_user_id = $2 AND user_id <> $2"
-            ),
-            del_repoint_aaru: format!(
-                "UPDATE {aaru} SET primary_or_recipe_user_id = $3 \
-                 WHERE app_id = $1 AND primary_or_recipe_user_id = $2 AND user_id <> $2"
+            // A login method's own rows, its id staying (see `delete_user`): its tenants (which
+            // cascade to the recipes' `*_user_to_tenant`), its recipe row and its reset tokens.
+            del_method_only: [&aaru, &ep, &tp, &pl, &wa, &rt]
+                .iter()
+                .map(|table| format!("DELETE FROM {table} WHERE app_id = $1 AND user_id = $2"))
+                .collect(),
+            del_mapped_id: format!(
+                "SELECT external_user_id FROM {map} WHERE app_id = $1 AND supertokens_user_id = $2"
             ),
             del_a2u: format!("DELETE FROM {a2u} WHERE app_id = $1 AND user_id = $2"),
-            del_group_time_a2u: format!(
-                "UPDATE {a2u} SET primary_or_recipe_user_time_joined = (SELECT MIN(g.time_joined) FROM {a2u} g \
-                   WHERE g.app_id = $1 AND g.primary_or_recipe_user_id = $2) \
-                 WHERE app_id = $1 AND primary_or_recipe_user_id = $2"
-            ),
-            del_group_time_aaru: format!(
-                "UPDATE {aaru} SET primary_or_recipe_user_time_joined = (SELECT MIN(g.time_joined) FROM {a2u} g \
-                   WHERE g.app_id = $1 AND g.primary_or_recipe_user_id = $2) \
-                 WHERE app_id = $1 AND primary_or_recipe_user_id = $2"
-            ),
             del_keyed: vec![
                 keyed(&si),
                 keyed(&md),
@@ -460,12 +455,39 @@ fn group_users(rows: &[tokio_postgres::Row]) -> SResult<Vec<AuthUser>> {
             }
         };
         let user = &mut users[index];
-        if method.recipe_user_id == user.id {
-            user.is_primary = linked;
-        }
+        // Every row of a linked group is flagged, and the primary's own login method may be
+        // gone (see `Removal::MethodOnly`), so any row says it.
+        user.is_primary |= linked;
         user.login_methods.push(method);
     }
     Ok(users)
+}
+
+/// What removing the login method `user_id` of the group `group` (whose login methods, the
+/// users with a row in a recipe table, are `members`) takes, as the reference decides it for
+/// `removeAllLinkedAccounts=false` (and, method by method, for `true`):
+#[derive(Debug, PartialEq, Eq)]
+enum Removal {
+    /// The group's primary while other login methods remain: only this method's own rows go.
+    /// Its id stays the group's id (in `app_id_to_user_id`, with its mapping), and so does the
+    /// data keyed by it (metadata, roles, sessions, verification, activity): the other login
+    /// methods share that user.
+    MethodOnly,
+    /// The user id and everything keyed by it.
+    User,
+    /// The last login method of a group whose primary's own method was removed before: the
+    /// user, then the primary's id and the data keyed by it (its external id when mapped).
+    UserAndGroup,
+}
+
+fn removal(user_id: &str, group: &str, members: &[String]) -> Removal {
+    if members.len() > 1 && user_id == group {
+        Removal::MethodOnly
+    } else if members.len() == 1 && user_id != group {
+        Removal::UserAndGroup
+    } else {
+        Removal::User
+    }
 }
 
 /// The session identity of the user id `uid` (an SQL expression; may be an external id) as
@@ -1080,27 +1102,36 @@ impl UserStorage for PgStorage {
     async fn delete_user(&self, app: &AppId, user_id: &str, ids: &[String]) -> SResult<()> {
         let s = self.usql();
         let a = app.as_str();
-        let mut all_ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        if !all_ids.contains(&user_id) {
-            all_ids.push(user_id);
+        let mut all_ids: Vec<String> = ids.to_vec();
+        if !all_ids.iter().any(|id| id == user_id) {
+            all_ids.push(user_id.to_string());
         }
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
         let rows = tx_query(&tx, &s.del_lock, &[&a, &user_id]).await?;
         if let Some(row) = rows.first() {
-            let mut group: String = col(row, 0)?;
-            if group == user_id {
-                let others = strings(&tx_query(&tx, &s.del_others, &[&a, &user_id]).await?)?;
-                if let Some(new_primary) = others.first() {
-                    tx_exec(&tx, &s.del_repoint_a2u, &[&a, &user_id, new_primary]).await?;
-                    tx_exec(&tx, &s.del_repoint_aaru, &[&a, &user_id, new_primary]).await?;
-                    group = new_primary.clone();
+            let group: String = col(row, 0)?;
+            let members = strings(&tx_query(&tx, &s.del_members, &[&a, &group]).await?)?;
+            match removal(user_id, &group, &members) {
+                Removal::MethodOnly => {
+                    for statement in &s.del_method_only {
+                        tx_exec(&tx, statement, &[&a, &user_id]).await?;
+                    }
+                    tx.commit().await.map_err(error::pg)?;
+                    return Ok(());
                 }
-            }
-            tx_exec(&tx, &s.del_a2u, &[&a, &user_id]).await?;
-            if group != user_id {
-                tx_exec(&tx, &s.del_group_time_a2u, &[&a, &group]).await?;
-                tx_exec(&tx, &s.del_group_time_aaru, &[&a, &group]).await?;
+                Removal::User => {
+                    tx_exec(&tx, &s.del_a2u, &[&a, &user_id]).await?;
+                }
+                Removal::UserAndGroup => {
+                    tx_exec(&tx, &s.del_a2u, &[&a, &user_id]).await?;
+                    let mapped = tx_query(&tx, &s.del_mapped_id, &[&a, &group]).await?;
+                    all_ids.push(match mapped.first() {
+                        Some(row) => col(row, 0)?,
+                        None => group.clone(),
+                    });
+                    tx_exec(&tx, &s.del_a2u, &[&a, &group]).await?;
+                }
             }
         }
         for statement in &s.del_keyed {
@@ -1108,5 +1139,27 @@ impl UserStorage for PgStorage {
         }
         tx.commit().await.map_err(error::pg)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{removal, Removal};
+
+    #[test]
+    fn removal_follows_the_reference() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // A standalone user, or a primary that is its group's only login method.
+        assert_eq!(removal("p", "p", &ids(&["p"])), Removal::User);
+        // The primary with other login methods: only its own method goes.
+        assert_eq!(removal("p", "p", &ids(&["m", "p"])), Removal::MethodOnly);
+        // ...and asked again once its method is gone, with two others left: still nothing else.
+        assert_eq!(removal("p", "p", &ids(&["m", "n"])), Removal::MethodOnly);
+        // ...with one other left: the whole user (the reference's cascade takes that method too).
+        assert_eq!(removal("p", "p", &ids(&["m"])), Removal::User);
+        // A linked method with others left.
+        assert_eq!(removal("m", "p", &ids(&["m", "p"])), Removal::User);
+        // The last method of a group whose primary's method is gone.
+        assert_eq!(removal("m", "p", &ids(&["m"])), Removal::UserAndGroup);
     }
 }

@@ -337,8 +337,8 @@ async fn listing_counting_and_deleting_users() {
     assert_eq!(s.count_users(&app, Some(&base), &[]).await.unwrap(), 4);
     s.delete_user(&app, &uid(77), &[]).await.unwrap();
 
-    // a linked group (made with SQL, as account linking would): deleting the primary keeps the
-    // other login method, which becomes the primary.
+    // A linked group (made with SQL, as account linking would). Removing the primary's login
+    // method alone keeps the user: its id stays the group's id, with the data keyed by it.
     let client = raw(&db).await;
     client
         .batch_execute(&format!(
@@ -357,9 +357,36 @@ async fn listing_counting_and_deleting_users() {
     assert!(group.is_primary);
     assert_eq!(group.login_methods.len(), 2);
     assert_eq!(s.list_users(&base, &all(true)).await.unwrap().len(), 3);
+    s.metadata_update(&app, &uid(2), &obj(json!({"plan": "pro"}))).await.unwrap();
+    let session_of =
+        |handle: &str, user: String| SessionRow { handle: handle.into(), user_id: user, ..session.clone() };
+    s.create_session(&session_of("h2", uid(2))).await.unwrap();
+    s.create_session(&session_of("h4", uid(4))).await.unwrap();
+    s.reset_token_create(&app, &uid(2), "rt2", "bob@beta.com", 1_000).await.unwrap();
+
     s.delete_user(&app, &uid(2), &[uid(2)]).await.unwrap();
-    let left = s.get_auth_user(&app, &uid(4)).await.unwrap().unwrap();
-    assert_eq!(left.id, uid(4));
-    assert_eq!(left.login_methods.len(), 1);
-    assert_eq!(s.list_users(&base, &all(true)).await.unwrap(), vec![(uid(3), 30), (uid(4), 40), (uid(5), 50)]);
+    for id in [uid(2), uid(4)] {
+        let left = s.get_auth_user(&app, &id).await.unwrap().unwrap();
+        assert_eq!(left.id, uid(2), "the group keeps its id");
+        assert!(left.is_primary);
+        let methods: Vec<&str> = left.login_methods.iter().map(|m| m.recipe_user_id.as_str()).collect();
+        assert_eq!(methods, vec![uid(4).as_str()]);
+    }
+    assert_eq!(s.ep_login(&base, "bob@beta.com").await.unwrap(), None, "the login method is gone");
+    assert_eq!(s.reset_token_consume(&app, "rt2", 0).await.unwrap(), None);
+    assert!(s.ep_login(&base, "dora@gamma.org").await.unwrap().is_some());
+    assert_eq!(s.metadata_get(&app, &uid(2)).await.unwrap(), Some(obj(json!({"plan": "pro"}))));
+    assert!(s.get_session(&base, "h2").await.unwrap().is_some());
+    assert_eq!(s.list_users(&base, &all(true)).await.unwrap(), vec![(uid(2), 20), (uid(3), 30), (uid(5), 50)]);
+    assert_eq!(s.count_users(&app, Some(&base), &[]).await.unwrap(), 3);
+
+    // Removing the group's last login method removes the user, and the primary's id with the
+    // data keyed by it.
+    s.delete_user(&app, &uid(4), &[uid(4)]).await.unwrap();
+    assert_eq!(s.get_auth_user(&app, &uid(4)).await.unwrap(), None);
+    assert_eq!(s.get_auth_user(&app, &uid(2)).await.unwrap(), None);
+    assert_eq!(s.metadata_get(&app, &uid(2)).await.unwrap(), None);
+    assert_eq!(s.get_session(&base, "h2").await.unwrap(), None);
+    assert_eq!(s.get_session(&base, "h4").await.unwrap(), None);
+    assert_eq!(s.list_users(&base, &all(true)).await.unwrap(), vec![(uid(3), 30), (uid(5), 50)]);
 }
