@@ -152,15 +152,13 @@ impl Core {
         }
     }
 
-    /// The email-password login method of a user (given any id of it).
+    /// The email-password login method named by `user_id` (its own id, or the external id
+    /// mapped to it). As the reference, another login method of the same user does not count:
+    /// `PUT /recipe/user` on a primary whose own method is not email-password is an unknown user.
     async fn ep_method(&self, app: &AppId, user_id: &str) -> CoreResult<Option<(String, String)>> {
         let id = self.internal_user_id(app, user_id).await?;
         let Some(user) = self.storage.get_auth_user(app, &id).await? else { return Ok(None) };
-        let pick = user
-            .login_methods
-            .iter()
-            .find(|m| m.recipe_id == "emailpassword" && m.recipe_user_id == id)
-            .or_else(|| user.login_methods.iter().find(|m| m.recipe_id == "emailpassword"));
+        let pick = user.login_methods.iter().find(|m| m.recipe_id == "emailpassword" && m.recipe_user_id == id);
         Ok(pick.map(|m| (m.recipe_user_id.clone(), m.email.clone().unwrap_or_default())))
     }
 
@@ -172,7 +170,13 @@ impl Core {
         email: &str,
     ) -> CoreResult<Option<String>> {
         let entry = self.tenant(tenant).await?;
-        let Some((recipe_user, _)) = self.ep_method(&tenant.app, user_id).await? else { return Ok(None) };
+        // As the reference (CDI ≥ 4.0): the token is for the given user, whatever its login
+        // methods. For a linked user without an email-password method the SDK passes the
+        // primary's id, and adds such a method when the token is consumed.
+        let recipe_user = self.internal_user_id(&tenant.app, user_id).await?;
+        if self.storage.get_auth_user(&tenant.app, &recipe_user).await?.is_none() {
+            return Ok(None);
+        }
         let token = new_token(self);
         let expiry = self.now() + entry.config.password_reset_token_lifetime_ms;
         let email = Email::normalise(email);

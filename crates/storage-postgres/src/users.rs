@@ -100,8 +100,7 @@ pub struct UserSql {
     count_tenant: String,
     count_app: String,
     count_active: String,
-    del_lock: String,
-    del_members: String,
+    del_group_lock: String,
     del_method_only: Vec<String>,
     del_mapped_id: String,
     del_a2u: String,
@@ -371,16 +370,17 @@ impl UserSql {
                  GROUP BY tenant_id) s"
             ),
             count_active: format!("SELECT COUNT(*) FROM {ula} WHERE app_id = $1 AND last_active_time >= $2"),
-            del_lock: format!(
-                "SELECT primary_or_recipe_user_id::TEXT FROM {a2u} WHERE app_id = $1 AND user_id = $2 FOR UPDATE"
-            ),
-            // The group's login methods (users with a row in a recipe's table), locked.
-            del_members: format!(
-                "SELECT a.user_id::TEXT FROM {a2u} a WHERE a.app_id = $1 AND a.primary_or_recipe_user_id = $2 \
-                 AND (EXISTS (SELECT 1 FROM {ep} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id) \
+            // Every id of the user's group, locked in one order (so that two removals in one
+            // group cannot deadlock), each with whether it is the given id (compared as the
+            // key's `CHAR(36)`) and whether it is a login method (has a row in a recipe's table).
+            del_group_lock: format!(
+                "SELECT a.user_id::TEXT, a.primary_or_recipe_user_id::TEXT, a.user_id = $2, \
+                   (EXISTS (SELECT 1 FROM {ep} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id) \
                    OR EXISTS (SELECT 1 FROM {tp} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id) \
                    OR EXISTS (SELECT 1 FROM {pl} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id) \
                    OR EXISTS (SELECT 1 FROM {wa} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id)) \
+                 FROM {a2u} a WHERE a.app_id = $1 AND a.primary_or_recipe_user_id = \
+                   (SELECT g.primary_or_recipe_user_id FROM {a2u} g WHERE g.app_id = $1 AND g.user_id = $2) \
                  ORDER BY a.user_id::TEXT COLLATE \"C\" FOR UPDATE OF a"
             ),
             // A login method's own rows, its id staying (see `delete_user`): its tenants (which
@@ -587,9 +587,13 @@ impl UserStorage for PgStorage {
         }
         let rows = self.query(&self.usql().auth_users, &[&app.as_str(), &user_ids]).await?;
         let mut users = group_users(&rows)?;
-        // In the order of the first id of each group.
+        // In the order of the first id of each group: its own id (a primary whose login method
+        // was removed is none of its methods) or one of its methods.
         let rank = |u: &AuthUser| {
-            user_ids.iter().position(|id| u.login_methods.iter().any(|m| &m.recipe_user_id == id)).unwrap_or(usize::MAX)
+            user_ids
+                .iter()
+                .position(|id| &u.id == id || u.login_methods.iter().any(|m| &m.recipe_user_id == id))
+                .unwrap_or(usize::MAX)
         };
         users.sort_by_cached_key(rank);
         Ok(users)
@@ -1108,23 +1112,39 @@ impl UserStorage for PgStorage {
         }
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
-        let rows = tx_query(&tx, &s.del_lock, &[&a, &user_id]).await?;
-        if let Some(row) = rows.first() {
-            let group: String = col(row, 0)?;
-            let members = strings(&tx_query(&tx, &s.del_members, &[&a, &group]).await?)?;
-            match removal(user_id, &group, &members) {
+        let rows = tx_query(&tx, &s.del_group_lock, &[&a, &user_id]).await?;
+        let mut locked = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (id, group, is_given, is_method): (String, String, bool, bool) =
+                (col(row, 0)?, col(row, 1)?, col(row, 2)?, col(row, 3)?);
+            locked.push((id, group, is_given, is_method));
+        }
+        // The stored id (the given one may differ in trailing blanks, which `CHAR` ignores), in
+        // the group it was locked in: a concurrent removal may have changed the group between
+        // the lookup and the lock, and then this removal finds nothing to lock and does not guess.
+        if let Some((me, group, _, _)) = locked.iter().find(|(_, _, is_given, _)| *is_given) {
+            let (me, group) = (me.clone(), group.clone());
+            let members: Vec<String> = locked
+                .iter()
+                .filter(|(_, g, _, is_method)| *is_method && *g == group)
+                .map(|(id, ..)| id.clone())
+                .collect();
+            if !all_ids.contains(&me) {
+                all_ids.push(me.clone());
+            }
+            match removal(&me, &group, &members) {
                 Removal::MethodOnly => {
                     for statement in &s.del_method_only {
-                        tx_exec(&tx, statement, &[&a, &user_id]).await?;
+                        tx_exec(&tx, statement, &[&a, &me]).await?;
                     }
                     tx.commit().await.map_err(error::pg)?;
                     return Ok(());
                 }
                 Removal::User => {
-                    tx_exec(&tx, &s.del_a2u, &[&a, &user_id]).await?;
+                    tx_exec(&tx, &s.del_a2u, &[&a, &me]).await?;
                 }
                 Removal::UserAndGroup => {
-                    tx_exec(&tx, &s.del_a2u, &[&a, &user_id]).await?;
+                    tx_exec(&tx, &s.del_a2u, &[&a, &me]).await?;
                     let mapped = tx_query(&tx, &s.del_mapped_id, &[&a, &group]).await?;
                     all_ids.push(match mapped.first() {
                         Some(row) => col(row, 0)?,
