@@ -1113,15 +1113,13 @@ impl UserStorage for PgStorage {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
         let rows = tx_query(&tx, &s.del_group_lock, &[&a, &user_id]).await?;
-        let mut locked = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let (id, group, is_given, is_method): (String, String, bool, bool) =
-                (col(row, 0)?, col(row, 1)?, col(row, 2)?, col(row, 3)?);
-            locked.push((id, group, is_given, is_method));
-        }
-        // The stored id (the given one may differ in trailing blanks, which `CHAR` ignores), in
-        // the group it was locked in: a concurrent removal may have changed the group between
-        // the lookup and the lock, and then this removal finds nothing to lock and does not guess.
+        let locked = rows
+            .iter()
+            .map(|row| Ok((col::<String>(row, 0)?, col::<String>(row, 1)?, col::<bool>(row, 2)?, col::<bool>(row, 3)?)))
+            .collect::<SResult<Vec<_>>>()?;
+        // From here on the stored id: the given one may differ from it in trailing blanks, which
+        // the `CHAR(36)` key ignores. When the given id has no row (never had one, or a
+        // concurrent removal took it first), only the data keyed by the given ids goes.
         if let Some((me, group, _, _)) = locked.iter().find(|(_, _, is_given, _)| *is_given) {
             let (me, group) = (me.clone(), group.clone());
             let members: Vec<String> = locked
