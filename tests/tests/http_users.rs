@@ -595,6 +595,75 @@ async fn search_limit_per_recipe(b: Backend) {
     s.stop().await;
 }
 
+/// A linked group as a Java core with account linking leaves it (made here with SQL; linking is
+/// not implemented). PostgreSQL only: the in-memory store has no linked users.
+#[tokio::test]
+async fn linked_group_on_postgres() {
+    let Some(s) = TestServer::spawn(Backend::Postgres, cfg()).await else { return };
+    let id_of = |v: &Value| v["user"]["id"].as_str().unwrap().to_string();
+    let p = id_of(&sign_up(&s, "pat@example.com", "pw-p").await);
+    s.clock.advance_ms(1);
+    let m = id_of(&sign_up(&s, "max@example.com", "pw-m").await);
+    let url = s.db_url.clone().unwrap();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+    let task = tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "UPDATE app_id_to_user_id SET primary_or_recipe_user_id = '{p}', is_linked_or_is_a_primary_user = TRUE
+               WHERE user_id IN ('{p}', '{m}');
+             UPDATE all_auth_recipe_users SET primary_or_recipe_user_id = '{p}', is_linked_or_is_a_primary_user = TRUE
+               WHERE user_id IN ('{p}', '{m}');"
+        ))
+        .await
+        .expect("link");
+    drop(client);
+    let _ = task.await;
+    let user = s.get(&format!("/user/id?userId={m}")).await;
+    assert_eq!((user["user"]["id"].as_str(), user["user"]["isPrimaryUser"].as_bool()), (Some(p.as_str()), Some(true)));
+    assert_eq!(user["user"]["loginMethods"].as_array().unwrap().len(), 2);
+
+    // A reset token is for the given user (the primary), as the reference.
+    let t = s.post("/public/recipe/user/password/reset/token", json!({"userId": p, "email": "max@example.com"})).await;
+    let c = s.post("/public/recipe/user/password/reset/token/consume", json!({"token": t["token"]})).await;
+    assert_eq!((c["status"].as_str(), c["userId"].as_str()), (Some("OK"), Some(p.as_str())));
+    s.put("/recipe/user/metadata", json!({"userId": p, "metadataUpdate": {"plan": "pro"}})).await;
+
+    // Removing the primary's own login method keeps the user, its id and its metadata.
+    let removed = s.post("/user/remove", json!({"userId": p, "removeAllLinkedAccounts": false})).await;
+    assert_eq!(removed["status"], "OK");
+    for id in [&p, &m] {
+        let user = s.get(&format!("/user/id?userId={id}")).await;
+        assert_eq!(user["user"]["id"].as_str(), Some(p.as_str()));
+        let methods: Vec<&str> = user["user"]["loginMethods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["recipeUserId"].as_str().unwrap())
+            .collect();
+        assert_eq!(methods, vec![m.as_str()]);
+    }
+    assert_eq!(s.get(&format!("/recipe/user/metadata?userId={p}")).await["metadata"], json!({"plan": "pro"}));
+    let signin = |email: &'static str, pw: &'static str| {
+        s.post("/public/recipe/signin", json!({"email": email, "password": pw}))
+    };
+    assert_eq!(signin("pat@example.com", "pw-p").await["status"], "WRONG_CREDENTIALS_ERROR");
+    let max = signin("max@example.com", "pw-m").await;
+    assert_eq!((max["status"].as_str(), max["user"]["id"].as_str()), (Some("OK"), Some(p.as_str())));
+    // PUT /recipe/user needs that id's own email-password method.
+    let put = |id: &str| s.put("/recipe/user", json!({"recipeUserId": id, "password": "pw-new"}));
+    assert_eq!(put(&p).await["status"], "UNKNOWN_USER_ID_ERROR");
+    assert_eq!(put(&m).await["status"], "OK");
+
+    // Removing its last login method removes the user with the primary's id and data.
+    let removed = s.post("/user/remove", json!({"userId": m, "removeAllLinkedAccounts": false})).await;
+    assert_eq!(removed["status"], "OK");
+    for id in [&p, &m] {
+        assert_eq!(s.get(&format!("/user/id?userId={id}")).await["status"], "UNKNOWN_USER_ID_ERROR");
+    }
+    assert_eq!(s.get(&format!("/recipe/user/metadata?userId={p}")).await["metadata"], json!({}));
+    s.stop().await;
+}
+
 both_backends! {
     signup_signin_and_user_object => signup_signin_and_user_object;
     password_reset_and_update => password_reset_and_update;
