@@ -176,6 +176,14 @@ impl UserSql {
         let list: Vec<String> =
             (0..6).map(|i| if i < 4 { listing.page(i & 2 != 0, i & 1 != 0) } else { listing.search(i == 5) }).collect();
         let keyed = |table: &str| format!("DELETE FROM {table} WHERE app_id = $1 AND user_id = ANY($2::TEXT[])");
+        // The recipes' user tables: an id of `app_id_to_user_id` is a login method when one of
+        // them has its row (the reference reads login methods from them).
+        let recipe_users = [&ep, &tp, &pl, &wa];
+        let is_method = recipe_users
+            .iter()
+            .map(|t| format!("EXISTS (SELECT 1 FROM {t} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id)"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
         // The login methods of whole groups, one row each, with column 4 the group's primary.
         let auth_users = |groups: &str| {
             format!(
@@ -374,19 +382,17 @@ impl UserSql {
             // group cannot deadlock), each with whether it is the given id (compared as the
             // key's `CHAR(36)`) and whether it is a login method (has a row in a recipe's table).
             del_group_lock: format!(
-                "SELECT a.user_id::TEXT, a.primary_or_recipe_user_id::TEXT, a.user_id = $2, \
-                   (EXISTS (SELECT 1 FROM {ep} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id) \
-                   OR EXISTS (SELECT 1 FROM {tp} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id) \
-                   OR EXISTS (SELECT 1 FROM {pl} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id) \
-                   OR EXISTS (SELECT 1 FROM {wa} x WHERE x.app_id = a.app_id AND x.user_id = a.user_id)) \
+                "SELECT a.user_id::TEXT, a.primary_or_recipe_user_id::TEXT, a.user_id = $2, ({is_method}) \
                  FROM {a2u} a WHERE a.app_id = $1 AND a.primary_or_recipe_user_id = \
                    (SELECT g.primary_or_recipe_user_id FROM {a2u} g WHERE g.app_id = $1 AND g.user_id = $2) \
                  ORDER BY a.user_id::TEXT COLLATE \"C\" FOR UPDATE OF a"
             ),
             // A login method's own rows, its id staying (see `delete_user`): its tenants (which
             // cascade to the recipes' `*_user_to_tenant`), its recipe row and its reset tokens.
-            del_method_only: [&aaru, &ep, &tp, &pl, &wa, &rt]
-                .iter()
+            del_method_only: [&aaru]
+                .into_iter()
+                .chain(recipe_users)
+                .chain([&rt])
                 .map(|table| format!("DELETE FROM {table} WHERE app_id = $1 AND user_id = $2"))
                 .collect(),
             del_mapped_id: format!(
@@ -1122,11 +1128,9 @@ impl UserStorage for PgStorage {
         // concurrent removal took it first), only the data keyed by the given ids goes.
         if let Some((me, group, _, _)) = locked.iter().find(|(_, _, is_given, _)| *is_given) {
             let (me, group) = (me.clone(), group.clone());
-            let members: Vec<String> = locked
-                .iter()
-                .filter(|(_, g, _, is_method)| *is_method && *g == group)
-                .map(|(id, ..)| id.clone())
-                .collect();
+            // Every locked row is of that group (the statement's condition).
+            let members: Vec<String> =
+                locked.iter().filter(|(.., is_method)| *is_method).map(|(id, ..)| id.clone()).collect();
             if !all_ids.contains(&me) {
                 all_ids.push(me.clone());
             }
