@@ -374,6 +374,71 @@ async fn tenant_sessions(b: Backend) {
     )
     .await;
     assert_eq!(st, 400);
+
+    // Query flags as the reference reads them: exactly "true" in any case, the first of repeats.
+    let handles = |q: &'static str| {
+        let s = &s;
+        async move { str_set(&s.get(&format!("/recipe/session/user?userId=u{q}")).await["sessionHandles"]) }
+    };
+    let everywhere = set(&[h.as_str(), handle(&p).as_str()]);
+    let public_only = set(&[handle(&p).as_str()]);
+    assert_eq!(handles("").await, everywhere);
+    assert_eq!(handles("&fetchAcrossAllTenants=TRUE").await, everywhere);
+    assert_eq!(handles("&fetchAcrossAllTenants=%20true").await, public_only);
+    assert_eq!(handles("&fetchAcrossAllTenants=false&fetchAcrossAllTenants=true").await, public_only);
+    s.stop().await;
+}
+
+/// A session whose tenant is gone (or whose handle names no tenant) is the reference's 400
+/// `AppId or tenantId not found`, not UNAUTHORISED: its storage lookup for that tenant fails.
+async fn sessions_of_a_deleted_tenant(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    assert_eq!(s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1"})).await["status"], "OK");
+    let r = create(&s, "/t1", "u", false, json!({}), json!({})).await;
+    let h = handle(&r);
+    let public = handle(&new_session(&s, "u").await);
+    let gone = s.post("/recipe/multitenancy/tenant/remove", json!({"tenantId": "t1"})).await;
+    assert_eq!(gone["status"], "OK", "{gone}");
+
+    let t1_missing = "AppId or tenantId not found => Tenant with the following connectionURIDomain, appId and \
+                      tenantId combination not found: (, public, t1)\n";
+    let refresh_body = json!({"refreshToken": rt(&r), "enableAntiCsrf": false, "useDynamicSigningKey": true});
+    let verify_body = |check: bool| json!({"accessToken": at(&r), "enableAntiCsrf": false, "doAntiCsrfCheck": false, "checkDatabase": check});
+    let mut wrong = Vec::new();
+    for (method, path, body) in [
+        ("POST", "/recipe/session/verify".to_string(), Some(verify_body(false))),
+        ("POST", "/recipe/session/verify".to_string(), Some(verify_body(true))),
+        ("POST", "/recipe/session/refresh".to_string(), Some(refresh_body)),
+        ("POST", "/recipe/session/regenerate".to_string(), Some(json!({"accessToken": at(&r)}))),
+        ("GET", format!("/recipe/session?sessionHandle={h}"), None),
+        ("GET", format!("/recipe/session/data?sessionHandle={h}"), None),
+        ("PUT", "/recipe/session/data".to_string(), Some(json!({"sessionHandle": h, "userDataInDatabase": {}}))),
+        ("GET", format!("/recipe/jwt/data?sessionHandle={h}"), None),
+        // The tenant is looked up before the payload is checked.
+        ("PUT", "/recipe/jwt/data".to_string(), Some(json!({"sessionHandle": h, "userDataInJWT": {"sub": "x"}}))),
+        ("POST", "/recipe/session/remove".to_string(), Some(json!({"sessionHandles": [public, h]}))),
+    ] {
+        let (st, text) = raw(&s, method, &path, body).await;
+        if (st, text.as_str()) != (400, t1_missing) {
+            wrong.push(format!("{method} {path}: {st} {text:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert_eq!(session_info(&s, &public).await["status"], "OK", "a refused removal revokes nothing");
+
+    // The handle's tenant is its second `_` part, lower-cased; trailing empty parts do not count.
+    let uuid = public.clone();
+    let (st, text) = raw(&s, "GET", &format!("/recipe/session?sessionHandle={uuid}_Ghost_x"), None).await;
+    assert_eq!((st, text.as_str()), (400, t1_missing.replace("t1)", "ghost)").as_str()));
+    let (st, text) = raw(&s, "GET", &format!("/recipe/session?sessionHandle={uuid}_Bad%21"), None).await;
+    assert_eq!((st, text.as_str()), (400, t1_missing.replace("t1)", "bad!)").as_str()));
+    assert_eq!(session_info(&s, &format!("{uuid}__")).await["status"], "UNAUTHORISED", "public: no such handle");
+
+    // An access token of the deleted tenant that has expired is TRY_REFRESH_TOKEN first.
+    s.clock.advance_ms(3_600_001);
+    let (st, text) = raw(&s, "POST", "/recipe/session/verify", Some(verify_body(false))).await;
+    assert_eq!(st, 200);
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["status"], "TRY_REFRESH_TOKEN", "{text}");
     s.stop().await;
 }
 
@@ -991,6 +1056,19 @@ async fn remove_input_rules(b: Backend) {
             json!({"sessionHandles": [h], "revokeSessionsForLinkedAccounts": false}),
             "Invalid JSON input - revokeSessionsForLinkedAccounts can only be set if userId is set\n",
         ),
+        // Each flag is parsed before it is refused.
+        (
+            json!({"sessionHandles": [h], "revokeAcrossAllTenants": "yes"}),
+            "Field name 'revokeAcrossAllTenants' is invalid in JSON input\n",
+        ),
+        (
+            json!({"sessionHandles": [h], "revokeAcrossAllTenants": true, "revokeSessionsForLinkedAccounts": null}),
+            "Invalid JSON input - revokeAcrossAllTenants can only be set if userId is set\n",
+        ),
+        (
+            json!({"userId": "u", "revokeSessionsForLinkedAccounts": null}),
+            "Field name 'revokeSessionsForLinkedAccounts' is invalid in JSON input\n",
+        ),
     ] {
         let (st, text) = raw(&s, "POST", "/recipe/session/remove", Some(body.clone())).await;
         if (st, text.as_str()) != (400, msg) {
@@ -1165,6 +1243,25 @@ async fn jwt_signing(b: Backend) {
     )
     .await;
     assert_eq!(st, 400, "validity must be > 0");
+    // Fields are checked in the reference's order: algorithm, jwksDomain, payload, validity.
+    for (body, field) in [
+        (json!({}), "algorithm"),
+        (json!({"algorithm": "RS256"}), "jwksDomain"),
+        (json!({"algorithm": "RS256", "jwksDomain": "d"}), "payload"),
+        (json!({"algorithm": "RS256", "jwksDomain": "d", "payload": {}}), "validity"),
+    ] {
+        let (st, text) = raw(&s, "POST", "/recipe/jwt", Some(body)).await;
+        assert_eq!((st, text), (400, format!("Field name '{field}' is invalid in JSON input\n")));
+    }
+    // The caller's iat and exp win, as its iss does.
+    let r = s
+        .post(
+            "/recipe/jwt",
+            json!({"payload": {"exp": 42, "iat": "early"}, "algorithm": "RS256", "jwksDomain": "d", "validity": 5}),
+        )
+        .await;
+    let p = jwt_payload(r["jwt"].as_str().unwrap());
+    assert_eq!(p, json!({"exp": 42, "iat": "early", "iss": "d"}));
     s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1"})).await;
     let (st, _) = raw(
         &s,
@@ -1288,6 +1385,7 @@ both_backends! {
     create_shape_and_claims => create_shape_and_claims;
     protected_claims_rejected => protected_claims_rejected;
     tenant_sessions => tenant_sessions;
+    sessions_of_a_deleted_tenant => sessions_of_a_deleted_tenant;
     verify_basics => verify_basics;
     expired_session_with_live_access_token => expired_session_with_live_access_token;
     verify_anti_csrf => verify_anti_csrf;

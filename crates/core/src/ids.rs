@@ -102,9 +102,12 @@ impl TenantIdentifier {
     }
     /// The reference's error text for an unknown (cud, app, tenant).
     pub fn not_found_message(&self) -> String {
+        Self::named_not_found_message(&self.app, self.tenant.as_str())
+    }
+    /// [`Self::not_found_message`] for a tenant id given as text, which may not even be valid.
+    pub fn named_not_found_message(app: &AppId, tenant: &str) -> String {
         format!(
-            "AppId or tenantId not found => Tenant with the following connectionURIDomain, appId and tenantId combination not found: (, {}, {})",
-            self.app, self.tenant
+            "AppId or tenantId not found => Tenant with the following connectionURIDomain, appId and tenantId combination not found: (, {app}, {tenant})"
         )
     }
     pub fn app_not_found_message(app: &AppId) -> String {

@@ -143,12 +143,15 @@ fn check_user_payload_for(version: u8, payload: &Map<String, Value>) -> CoreResu
     Ok(())
 }
 
-/// The tenant a session handle belongs to (`<uuid>_<tenant>`; no suffix = public).
-pub fn tenant_of_handle(handle: &str) -> TenantId {
-    match handle.split_once('_') {
-        Some((_, t)) => TenantId::parse(t).unwrap_or_else(|_| TenantId::public()),
-        None => TenantId::public(),
+/// The tenant part of a session handle (`<uuid>_<tenant>`), read as the reference reads it: the
+/// second `_`-separated part, where trailing empty parts do not count (Java's `split`); `None`
+/// (the public tenant) when there is none.
+fn handle_tenant_part(handle: &str) -> Option<&str> {
+    let mut parts: Vec<&str> = handle.split('_').collect();
+    while parts.last() == Some(&"") {
+        parts.pop();
     }
+    parts.get(1).copied()
 }
 
 fn user_claims(version: u8, payload: &Map<String, Value>) -> Map<String, Value> {
@@ -296,6 +299,24 @@ impl Core {
             })
             .await?;
         Ok(key.clone())
+    }
+
+    /// The tenant a session belongs to, named by its handle or token (`None` or empty: public),
+    /// which must exist. As in the reference, whose storage lookup for that tenant fails: an
+    /// unknown or deleted tenant is the 400 `AppId or tenantId not found`, not UNAUTHORISED.
+    async fn session_tenant(&self, app: &AppId, raw: Option<&str>) -> CoreResult<TenantIdentifier> {
+        let tenant = match raw.filter(|t| !t.is_empty()) {
+            None => TenantId::public(),
+            Some(t) => TenantId::parse(t).map_err(|_| {
+                CoreError::TenantOrAppNotFound(TenantIdentifier::named_not_found_message(
+                    app,
+                    &t.trim().to_ascii_lowercase(),
+                ))
+            })?,
+        };
+        let id = TenantIdentifier::new(app.clone(), tenant);
+        self.tenant(&id).await?;
+        Ok(id)
     }
 
     /// The key that signs new tokens of this kind.
@@ -487,6 +508,7 @@ impl Core {
             Ok(i) => i,
             Err(msg) => return Ok(VerifyOutcome::TryRefreshToken(msg)),
         };
+        let tenant = self.session_tenant(app, Some(info.tenant.as_str())).await?;
         if enable_anti_csrf && do_anti_csrf_check {
             let ok = match (&info.anti_csrf, anti_csrf_token) {
                 (Some(a), Some(b)) => crate::random::ct_eq(a, b),
@@ -496,7 +518,6 @@ impl Core {
                 return Ok(VerifyOutcome::TryRefreshToken("anti-csrf check failed".into()));
             }
         }
-        let tenant = TenantIdentifier::new(app.clone(), info.tenant.clone());
         let mut payload_needs_update = false;
         if check_database {
             match self.storage.get_session(&tenant, &info.handle).await? {
@@ -582,11 +603,8 @@ impl Core {
                 }
             }
         }
-        let tenant_id = match &payload.tenant_id {
-            Some(t) => TenantId::parse(t).map_err(CoreError::bad)?,
-            None => TenantId::public(),
-        };
-        let tenant = TenantIdentifier::new(app.clone(), tenant_id.clone());
+        let tenant = self.session_tenant(app, payload.tenant_id.as_deref()).await?;
+        let tenant_id = tenant.tenant.clone();
         let now = self.now();
         let hash1 = sha256_hex(refresh_token);
         let hash2 = sha256_hex(&hash1);
@@ -732,7 +750,7 @@ impl Core {
             Ok(i) => i,
             Err(m) => return Ok(RegenerateOutcome::Unauthorised(m)),
         };
-        let tenant = TenantIdentifier::new(app.clone(), info.tenant.clone());
+        let tenant = self.session_tenant(app, Some(info.tenant.as_str())).await?;
         let now = self.now();
         let row = match self.storage.get_session(&tenant, &info.handle).await? {
             Some(r) if r.expires_at > now => r,
@@ -784,7 +802,7 @@ impl Core {
 
     /// `GET /recipe/session`
     pub async fn get_session_info(&self, app: &AppId, handle: &str) -> CoreResult<Option<SessionInformation>> {
-        let tenant = TenantIdentifier::new(app.clone(), tenant_of_handle(handle));
+        let tenant = self.session_tenant(app, handle_tenant_part(handle)).await?;
         let now = self.now();
         let Some(row) = self.storage.get_session(&tenant, handle).await? else { return Ok(None) };
         if row.expires_at <= now {
@@ -805,8 +823,11 @@ impl Core {
 
     /// Revoke sessions by handle; returns the handles that existed.
     pub async fn revoke_sessions(&self, app: &AppId, handles: &[String]) -> CoreResult<Vec<String>> {
-        let keys: Vec<(TenantIdentifier, String)> =
-            handles.iter().map(|h| (TenantIdentifier::new(app.clone(), tenant_of_handle(h)), h.clone())).collect();
+        // Every named tenant must exist (else the reference's 400) before anything is revoked.
+        let mut keys: Vec<(TenantIdentifier, String)> = Vec::with_capacity(handles.len());
+        for h in handles {
+            keys.push((self.session_tenant(app, handle_tenant_part(h)).await?, h.clone()));
+        }
         Ok(self.storage.delete_sessions(app, &keys).await?)
     }
 
@@ -835,13 +856,13 @@ impl Core {
     }
 
     pub async fn update_session_data(&self, app: &AppId, handle: &str, data: &Value) -> CoreResult<bool> {
-        let tenant = TenantIdentifier::new(app.clone(), tenant_of_handle(handle));
+        let tenant = self.session_tenant(app, handle_tenant_part(handle)).await?;
         Ok(self.storage.update_session_data(&tenant, handle, data, self.now()).await?)
     }
 
     pub async fn update_jwt_data(&self, app: &AppId, handle: &str, data: Map<String, Value>) -> CoreResult<bool> {
+        let tenant = self.session_tenant(app, handle_tenant_part(handle)).await?;
         check_user_payload(&data)?;
-        let tenant = TenantIdentifier::new(app.clone(), tenant_of_handle(handle));
         Ok(self.storage.update_jwt_payload(&tenant, handle, &Value::Object(data), self.now()).await?)
     }
 
@@ -865,11 +886,11 @@ impl Core {
         let cfg = self.app_config(app).await?;
         let key = self.signing_key(app, &cfg, use_static).await?;
         let now = self.now() / 1000;
-        payload.insert("iat".into(), json!(now));
-        payload.insert("exp".into(), json!(now + validity_s));
-        if !payload.contains_key("iss") {
-            payload.insert("iss".into(), json!(jwks_domain));
-        }
+        // The caller's claims win, `iat` and `exp` included, as with the reference (whose JWT
+        // builder adds the payload after its own `iat`, `exp` and `iss`).
+        payload.entry("iat").or_insert_with(|| json!(now));
+        payload.entry("exp").or_insert_with(|| json!(now + validity_s));
+        payload.entry("iss").or_insert_with(|| json!(jwks_domain));
         let header = json!({"kid": key.kid, "typ": "JWT", "alg": "RS256"});
         key.sign_jwt(&header, &Value::Object(payload)).map_err(CoreError::Internal)
     }

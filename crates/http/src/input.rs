@@ -148,7 +148,8 @@ impl Query {
         let mut map = HashMap::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            map.insert(decode(k), decode(v));
+            // The first of repeated parameters counts, as with the servlet API's `getParameter`.
+            map.entry(decode(k)).or_insert_with(|| decode(v));
         }
         Query(map)
     }
@@ -165,7 +166,7 @@ impl Query {
     /// `"true"` (any case) is true; anything else, or absent, is `default`... absent only.
     pub fn bool_or(&self, field: &str, default: bool) -> bool {
         match self.0.get(field) {
-            Some(v) => v.trim().eq_ignore_ascii_case("true"),
+            Some(v) => v.eq_ignore_ascii_case("true"),
             None => default,
         }
     }

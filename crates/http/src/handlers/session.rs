@@ -105,10 +105,24 @@ pub async fn remove(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
     let user_id = b.opt_string("userId")?;
     let handles = b.opt_string_array("sessionHandles")?;
+    if user_id.is_some() == handles.is_some() {
+        return Err(ApiError::BadRequest("Invalid JSON input - use one of userId or sessionHandles array".into()));
+    }
+    // As the reference: each flag is parsed, then refused without a userId, in this order.
+    let mut flags = [true; 2];
+    for (flag, value) in ["revokeAcrossAllTenants", "revokeSessionsForLinkedAccounts"].into_iter().zip(&mut flags) {
+        if let Some(v) = b.opt_bool(flag)? {
+            if user_id.is_none() {
+                return Err(ApiError::BadRequest(format!(
+                    "Invalid JSON input - {flag} can only be set if userId is set"
+                )));
+            }
+            *value = v;
+        }
+    }
+    let [across, linked] = flags;
     let revoked = match (user_id, handles) {
         (Some(user), None) => {
-            let across = b.opt_bool("revokeAcrossAllTenants")?.unwrap_or(true);
-            let linked = b.opt_bool("revokeSessionsForLinkedAccounts")?.unwrap_or(true);
             let scope = if across {
                 require_public(ctx)?;
                 core.app(&ctx.tenant.app).await?;
@@ -120,13 +134,6 @@ pub async fn remove(ctx: &Ctx<'_>) -> HResult {
             core.revoke_sessions_of_user(&ctx.tenant.app, scope, &user, linked).await?
         }
         (None, Some(handles)) => {
-            for flag in ["revokeAcrossAllTenants", "revokeSessionsForLinkedAccounts"] {
-                if b.has(flag)? {
-                    return Err(ApiError::BadRequest(format!(
-                        "Invalid JSON input - {flag} can only be set if userId is set"
-                    )));
-                }
-            }
             core.app(&ctx.tenant.app).await?;
             core.revoke_sessions(&ctx.tenant.app, &handles).await?
         }
@@ -191,14 +198,15 @@ pub async fn jwt_data_put(ctx: &Ctx<'_>) -> HResult {
 
 pub async fn jwt_create(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
-    let payload = b.object("payload")?;
+    // Fields are read in the reference's order, so the first bad one is the one it names.
     let algorithm = b.string("algorithm")?;
     let domain = b.string("jwksDomain")?;
+    let payload = b.object("payload")?;
     let validity = b.i64("validity")?;
-    let use_static = b.opt_bool("useStaticSigningKey")?.unwrap_or(true);
     if validity <= 0 {
         return Err(ApiError::BadRequest("validity must be greater than or equal to 0".into()));
     }
+    let use_static = b.opt_bool("useStaticSigningKey")?.unwrap_or(true);
     if !algorithm.eq_ignore_ascii_case("rs256") {
         return status("UNSUPPORTED_ALGORITHM_ERROR", json!({}));
     }
