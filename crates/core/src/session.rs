@@ -593,8 +593,10 @@ impl Core {
         let app = &path_tenant.app;
         let cfg = self.app_config(app).await?;
         let master = self.refresh_master_key(app).await?;
+        // The reference's message for a token that decrypts to the wrong nonce or fields; for
+        // one that does not decrypt at all it gives the Java exception's text instead.
         let Some(payload) = self.decode_refresh_token(&master, refresh_token) else {
-            return Ok(RefreshOutcome::Unauthorised("Token info not found".into()));
+            return Ok(RefreshOutcome::Unauthorised("Invalid refresh token".into()));
         };
         if enable_anti_csrf {
             if let Some(expected) = &payload.anti_csrf_token {
