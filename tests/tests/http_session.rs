@@ -622,6 +622,9 @@ async fn refresh_parent_reuse_child_promotion_and_theft(b: Backend) {
 /// Create and every successful refresh record the user as active; a refresh that fails (theft,
 /// unknown token) does not.
 async fn refresh_records_activity(b: Backend) {
+    // Activity writes are throttled per user for five minutes, as in the reference's 12.x core
+    // (`st_core::activity`); the fake clock crosses the window.
+    let window = st_core::activity::THROTTLE_MS;
     let Some(s) = TestServer::spawn(b, json!({})).await else { return };
     let active_since = |t: i64| {
         let s = &s;
@@ -631,16 +634,27 @@ async fn refresh_records_activity(b: Backend) {
     let h = handle(&r1);
     assert_eq!(active_since(START_MS).await, 1, "create");
     s.clock.advance_ms(10_000);
-    assert_eq!(active_since(START_MS + 5_000).await, 0);
     let r2 = refresh(&s, &rt(&r1)).await;
-    assert_eq!(active_since(START_MS + 5_000).await, 1, "refresh with the current token");
-    s.clock.advance_ms(10_000);
+    assert_eq!(r2["status"], "OK");
+    assert_eq!(active_since(START_MS + 5_000).await, 0, "within the creation's window: not written again");
+    s.clock.advance_ms(window);
+    let t3 = START_MS + 10_000 + window;
     let r3 = refresh(&s, &rt(&r2)).await;
     assert_eq!(r3["status"], "OK");
-    assert_eq!(active_since(START_MS + 15_000).await, 1, "refresh with the child token (promotion)");
+    assert_eq!(active_since(t3).await, 1, "after the window: the refresh (child token, promotion) is written");
     s.clock.advance_ms(10_000);
+    assert_eq!(refresh(&s, &rt(&r3)).await["status"], "OK");
+    assert_eq!(active_since(t3 + 1).await, 0, "within the window of the last write");
+    s.clock.advance_ms(window);
     assert_eq!(refresh(&s, &rt(&r1)).await, theft(&h, "u"));
-    assert_eq!(active_since(START_MS + 25_000).await, 0, "a theft attempt is not activity");
+    assert_eq!(active_since(t3 + 1).await, 0, "a theft attempt is not activity");
+    let r4 = refresh(&s, &rt(&r3)).await;
+    assert_eq!(r4["status"], "OK", "{r4}");
+    assert_eq!(active_since(t3 + 1).await, 1, "the parent token again, after the window");
+    // Revoking a user's sessions counts as activity too, as in the reference.
+    s.clock.advance_ms(window);
+    s.post("/recipe/session/remove", json!({"userId": "u"})).await;
+    assert_eq!(active_since(t3 + 10_000 + 2 * window).await, 1);
     s.stop().await;
 }
 

@@ -297,13 +297,16 @@ async fn listing_counting_and_deletion(b: Backend) {
     assert_eq!((st, body.as_str()), (400, "invalid pagination token\n"));
     assert_eq!(s.get("/public/users/count").await["count"], 7);
     assert_eq!(s.get("/users/count?includeAllTenants=true").await["count"], 7);
-    // Sessions count as activity.
+    // Sessions count as activity (sign-ups did too, before the clock moved on).
+    s.clock.advance_ms(st_core::activity::THROTTLE_MS);
+    let since = common::START_MS + st_core::activity::THROTTLE_MS;
+    assert_eq!(s.get(&format!("/users/count/active?since={since}")).await["count"], 0);
     s.post(
         "/public/recipe/session",
         json!({"userId": ids[0], "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}}),
     )
     .await;
-    assert_eq!(s.get(&format!("/users/count/active?since={}", common::START_MS)).await["count"], 1);
+    assert_eq!(s.get(&format!("/users/count/active?since={since}")).await["count"], 1);
     // Deleting a user removes every trace.
     s.put("/recipe/user/metadata", json!({"userId": ids[0], "metadataUpdate": {"a": 1}})).await;
     assert_eq!(s.post("/user/remove", json!({"userId": ids[0]})).await["status"], "OK");
@@ -450,11 +453,12 @@ async fn mapping_rules(b: Backend) {
         (400, "Field name 'externalUserIdInfo' cannot be an empty String".to_string())
     );
     // Activity is recorded under the primary user's supertokens id, whichever id the session
-    // was created with and whether or not a mapping exists at the time.
+    // was created with and whether or not a mapping exists at the time: the sign-up, and both
+    // sessions, write the one row of `a`.
+    let before = s.get("/users/count/active?since=0").await["count"].as_u64().unwrap();
     let a = sign_up(&s, "act@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
     s.post("/recipe/userid/map", json!({"superTokensUserId": a, "externalUserId": "ext-a"})).await;
     let session = json!({"userId": "ext-a", "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}});
-    let before = s.get("/users/count/active?since=0").await["count"].as_u64().unwrap();
     s.post("/public/recipe/session", session).await;
     s.post("/recipe/userid/map/remove", json!({"userId": "ext-a", "force": true})).await;
     let session = json!({"userId": a, "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}});
@@ -664,8 +668,39 @@ async fn linked_group_on_postgres() {
     s.stop().await;
 }
 
+/// Sign-up and sign-in record the user as active, as in the reference, throttled per user
+/// for five minutes (`st_core::activity`); a failed sign-in does not.
+async fn sign_in_and_up_record_activity(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let window = st_core::activity::THROTTLE_MS;
+    let active_since = |t: i64| {
+        let s = &s;
+        async move { s.get(&format!("/users/count/active?since={t}")).await["count"].clone() }
+    };
+    sign_up(&s, "act@example.com", "pw").await;
+    assert_eq!(active_since(common::START_MS).await, 1, "sign-up");
+    s.clock.advance_ms(window);
+    let t1 = common::START_MS + window;
+    let signin = |pw: &'static str| {
+        let s = &s;
+        async move { s.post("/public/recipe/signin", json!({"email": "act@example.com", "password": pw})).await }
+    };
+    assert_eq!(signin("wrong").await["status"], "WRONG_CREDENTIALS_ERROR");
+    assert_eq!(active_since(t1).await, 0, "a failed sign-in is not activity");
+    assert_eq!(signin("pw").await["status"], "OK");
+    assert_eq!(active_since(t1).await, 1, "sign-in");
+    s.clock.advance_ms(60_000);
+    assert_eq!(signin("pw").await["status"], "OK");
+    assert_eq!(active_since(t1 + 1).await, 0, "within the window: not written again");
+    s.clock.advance_ms(window);
+    assert_eq!(signin("pw").await["status"], "OK");
+    assert_eq!(active_since(t1 + 60_000 + window).await, 1, "after the window");
+    s.stop().await;
+}
+
 both_backends! {
     signup_signin_and_user_object => signup_signin_and_user_object;
+    sign_in_and_up_record_activity => sign_in_and_up_record_activity;
     password_reset_and_update => password_reset_and_update;
     email_verification => email_verification;
     metadata_roles_mapping => metadata_roles_mapping;

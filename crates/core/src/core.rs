@@ -42,6 +42,8 @@ pub struct Core {
     pub hashing: crate::password::Hasher,
     /// Run counters of background jobs (filled by the job runner).
     pub job_stats: crate::jobs::JobStatsRegistry,
+    /// Users this instance recorded as active lately (see [`crate::activity`]).
+    pub activity: crate::activity::RecentActivity,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -64,6 +66,7 @@ impl Core {
         let hashing = crate::password::Hasher::new(&base);
         Ok(Core {
             job_stats: Default::default(),
+            activity: Default::default(),
             hashing,
             storage,
             clock,
@@ -160,8 +163,23 @@ impl Core {
         write(&self.tenants).retain(|k, _| &k.app != app);
     }
 
+    /// Record `user_id` of `app` as active now, unless this instance did so within the
+    /// throttle window ([`crate::activity`]). As with the reference, a failed write fails
+    /// nothing: activity is a statistic.
+    pub async fn record_activity(&self, app: &AppId, user_id: &str) {
+        let now = self.now();
+        if self.activity.was_recent(app, user_id, now) {
+            return;
+        }
+        match self.storage.touch_user_last_active(app, user_id, now).await {
+            Ok(()) => self.activity.mark(app, user_id, now),
+            Err(e) => tracing::warn!(error = %e, "could not record the user's last activity"),
+        }
+    }
+
     pub fn forget_app_state(&self, app: &AppId) {
         write(&self.apps).remove(app);
+        self.activity.forget_app(app);
     }
 
     /// Age (ms) of the newest dynamic signing key of every app whose keys are loaded.

@@ -2,6 +2,7 @@
 //! session/JWT recipe, the user recipes, and the [`storage::Storage`] port they run against.
 //! Nothing here knows about HTTP or SQL.
 
+pub mod activity;
 pub mod clock;
 pub mod error;
 pub mod ids;

@@ -446,6 +446,11 @@ impl Core {
         } else {
             (self.storage.create_session_resolved(&row).await?, None)
         };
+        // The insert's own statement recorded the activity (unthrottled: it costs no extra
+        // round trip); the refreshes that follow within the window need not.
+        let active = SessionIdentity::active_user(identity.as_ref(), given);
+        self.activity.mark(&tenant.app, &active, now);
+        self.activity.mark(&tenant.app, given, now);
         let (primary, recipe) = SessionIdentity::reported(identity, given);
         let as_given = primary == given && recipe == given;
         app_state.guess_session_identity.store(as_given, Ordering::Relaxed);
@@ -648,11 +653,15 @@ impl Core {
         // first or a removal, can still count: activity is a statistic). The child token
         // depends only on the presented token, so its encryption (a PBKDF2 derivation) runs
         // while the read is in flight.
+        // A user this instance recorded as active within the throttle window is not written
+        // again (see `crate::activity`), so such a refresh reads only.
         let accepted: Vec<&str> = std::iter::once(hash2.as_str()).chain(parent_hash2.as_deref()).collect();
         let touch = TouchIfCurrent { refresh_token_hashes_2: &accepted, now_ms: now };
+        let throttled = self.activity.was_recent(app, &payload.user_id, now);
+        let touch = (!throttled).then_some(&touch);
         let anti_csrf = enable_anti_csrf.then(|| uuid_v4(self.rng.as_ref()));
         let (read, child) = tokio::join!(
-            self.storage.update_session_resolved(&tenant, &payload.session_handle, &decide, Some(&touch)),
+            self.storage.update_session_resolved(&tenant, &payload.session_handle, &decide, touch),
             async {
                 self.new_refresh_token(
                     &master,
@@ -711,17 +720,23 @@ impl Core {
         // the token is signed (the statement runs on the database's time, the signature on
         // ours). Like the reference, a failed activity write does not fail the refresh: its
         // tokens stand, and activity is a statistic.
-        let access = if activity_recorded {
-            self.mint(&key, &claims)?
+        let (access, recorded) = if activity_recorded || throttled {
+            (self.mint(&key, &claims)?, activity_recorded)
         } else {
             let (touched, access) = tokio::join!(self.storage.touch_user_last_active(app, &active, now), async {
                 self.mint(&key, &claims)
             });
-            if let Err(e) = touched {
+            if let Err(e) = &touched {
                 tracing::warn!(error = %e, "could not record the user's last activity after a session refresh");
             }
-            access?
+            (access?, touched.is_ok())
         };
+        if recorded {
+            // Under the id written, and under the session's own user id, which the next
+            // refresh checks before its read.
+            self.activity.mark(app, &active, now);
+            self.activity.mark(app, &payload.user_id, now);
+        }
         Ok(RefreshOutcome::Ok(NewSession {
             session: SessionSummary {
                 handle: row.handle.clone(),
@@ -854,7 +869,12 @@ impl Core {
         include_linked: bool,
     ) -> CoreResult<Vec<String>> {
         let handles = self.session_handles_of_user(app, tenant, user_id, include_linked).await?;
-        Ok(self.storage.delete_sessions(app, &handles).await?)
+        let revoked = self.storage.delete_sessions(app, &handles).await?;
+        // As the reference's `/recipe/session/remove` by user id: the (mapped) user counts as
+        // active.
+        let internal = self.internal_user_id(app, user_id).await?;
+        self.record_activity(app, &internal).await;
+        Ok(revoked)
     }
 
     pub async fn update_session_data(&self, app: &AppId, handle: &str, data: &Value) -> CoreResult<bool> {

@@ -119,6 +119,7 @@ impl Core {
         let user_id = uuid_v4(self.rng.as_ref());
         match self.storage.ep_sign_up(tenant, &user_id, email.as_str(), &hash, self.now()).await? {
             SignUpResult::Created => {
+                self.record_activity(&tenant.app, &user_id).await;
                 let (user, rid) = self.user_for_response(&tenant.app, &user_id).await?;
                 Ok(SignUpOutcome::Ok(user, rid))
             }
@@ -143,6 +144,12 @@ impl Core {
             }
             Some((user_id, hash)) => {
                 if self.hashing.verify(password, &hash, cfg.firebase_password_hashing_signer_key.clone()).await? {
+                    // Activity of the user's primary id, as the reference records a sign-in.
+                    let primary = match self.storage.get_auth_user(&tenant.app, &user_id).await? {
+                        Some(user) => user.id,
+                        None => user_id.clone(),
+                    };
+                    self.record_activity(&tenant.app, &primary).await;
                     let (user, rid) = self.user_for_response(&tenant.app, &user_id).await?;
                     Ok(SignInOutcome::Ok(user, rid))
                 } else {
