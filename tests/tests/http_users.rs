@@ -58,6 +58,29 @@ async fn signup_signin_and_user_object(b: Backend) {
     assert_eq!(by["users"].as_array().unwrap().len(), 1);
     let by = s.get("/public/users/by-accountinfo?email=zz%40example.com&doUnionOfAccountInfo=false").await;
     assert_eq!(by["users"], json!([]));
+    // No user has a WebAuthn credential here: an AND match that needs one finds nobody.
+    let q = "/public/users/by-accountinfo?email=Alice%40example.com&webauthnCredentialId=c";
+    assert_eq!(s.get(&format!("{q}&doUnionOfAccountInfo=false")).await["users"], json!([]));
+    assert_eq!(s.get(&format!("{q}&doUnionOfAccountInfo=true")).await["users"].as_array().unwrap().len(), 1);
+    let by_status = |q: &'static str| {
+        let s = &s;
+        async move {
+            let (st, text) = s.request("GET", q, None, &[("cdi-version", "5.4")]).await;
+            (st, text.trim_end().to_string())
+        }
+    };
+    assert_eq!(
+        by_status("/public/users/by-accountinfo?email=a%40b.c&doUnionOfAccountInfo=TRUE").await,
+        (400, "'doUnionOfAccountInfo' should be either 'true' or 'false'".to_string())
+    );
+    assert_eq!(
+        by_status("/public/users/by-accountinfo?email=a%40b.c").await,
+        (400, "Field name 'doUnionOfAccountInfo' is missing in GET request".to_string())
+    );
+    assert_eq!(
+        by_status("/public/users/by-accountinfo?thirdPartyId=g&doUnionOfAccountInfo=true").await,
+        (400, "If 'thirdPartyId' is provided, 'thirdPartyUserId' must also be provided, and vice versa".to_string())
+    );
     // Tenant isolation: another tenant does not see the user and may reuse the email.
     s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1"})).await;
     let other = s.post("/t1/recipe/signin", json!({"email": "alice@example.com", "password": "pw-1"})).await;
@@ -347,6 +370,29 @@ async fn password_hash_import(b: Backend) {
         )
         .await;
     assert_eq!(st, 400);
+    // The algorithm's name is trimmed and upper-cased; an empty one has its own message.
+    for (alg, msg) in
+        [("", "Hashing Algorithm cannot be an empty string"), ("  ", "Hashing Algorithm cannot be an empty string")]
+    {
+        let (st, text) = s
+            .request(
+                "POST",
+                "/public/recipe/user/passwordhash/import",
+                Some(json!({"email": "x@example.com", "passwordHash": bcrypt, "hashingAlgorithm": alg})),
+                &[("cdi-version", "5.4")],
+            )
+            .await;
+        assert_eq!((st, text.trim_end()), (400, msg));
+    }
+    let (st, text) = s
+        .request(
+            "POST",
+            "/public/recipe/user/passwordhash/import",
+            Some(json!({"email": "x@example.com", "passwordHash": bcrypt, "hashingAlgorithm": "firebase_scrypt"})),
+            &[("cdi-version", "5.4")],
+        )
+        .await;
+    assert_eq!((st, text.trim_end()), (400, "Password hash is in invalid Firebase SCrypt format"));
     // A hash whose own parameters would need 4 GiB to verify is refused.
     let huge = json!({"email": "imp@example.com", "passwordHash": "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$xdhJXVf6QIhLMnXQ9E5wKA"});
     let (st, text) =
@@ -522,6 +568,20 @@ async fn input_rules(b: Backend) {
         status_and_text("GET", "/users/count/active?since=-1".into(), None).await,
         (400, "'since' query parameter must be >= 0".to_string())
     );
+    // Numbers as Java parses them: `since` is a long, `limit` an int, neither with blanks.
+    assert_eq!(
+        status_and_text("GET", "/users/count/active?since=abc".into(), None).await,
+        (400, "Field name 'since' must be a long in the GET request".to_string())
+    );
+    for bad in ["%205", "3000000000"] {
+        assert_eq!(
+            status_and_text("GET", format!("/public/users?limit={bad}"), None).await,
+            (400, "Field name 'limit' must be an int in the GET request".to_string())
+        );
+    }
+    // Recipe ids in any case, as the reference's enum lookup.
+    assert_eq!(s.get("/public/users?includeRecipeIds=EmailPassword").await["status"], "OK");
+    assert_eq!(s.get("/public/users/count?includeRecipeIds=ThirdParty").await["count"], 0);
     // A search returns every match up to 1000 whatever `limit` says, and no pagination token.
     for i in 0..3 {
         s.clock.advance_ms(10);

@@ -241,7 +241,11 @@ impl Core {
         }
         let kind = crate::password::kind_of(hash);
         let firebase = crate::password::parse_firebase(hash).is_some();
-        match algorithm.map(|a| a.to_ascii_uppercase()) {
+        let algorithm = algorithm.map(|a| a.trim().to_ascii_uppercase());
+        if algorithm.as_deref() == Some("") {
+            return Err(CoreError::bad("Hashing Algorithm cannot be an empty string"));
+        }
+        match algorithm {
             None if kind.is_some() => {}
             None if firebase => {
                 if cfg.firebase_password_hashing_signer_key.is_none() {
@@ -261,7 +265,7 @@ impl Core {
             }
             Some(a) if a == "FIREBASE_SCRYPT" => {
                 if !firebase {
-                    return Err(CoreError::bad("Password hash is in invalid Firebase scrypt format"));
+                    return Err(CoreError::bad("Password hash is in invalid Firebase SCrypt format"));
                 }
                 if cfg.firebase_password_hashing_signer_key.is_none() {
                     return Err(CoreError::bad("'firebase_password_hashing_signer_key' cannot be null"));
@@ -273,7 +277,7 @@ impl Core {
             let name = match kind {
                 Some(crate::password::Algorithm::Bcrypt) => "BCrypt",
                 Some(crate::password::Algorithm::Argon2) => "Argon2",
-                None => "Firebase scrypt",
+                None => "Firebase SCrypt",
             };
             return Err(CoreError::bad(format!(
                 "Password hash is in invalid {name} format: its cost parameters exceed this server's limits"

@@ -171,14 +171,25 @@ impl Query {
         }
     }
 
-    pub fn opt_i64(&self, field: &str) -> Result<Option<i64>, ApiError> {
+    /// An int parameter, parsed as Java's `Integer.parseInt` does (no blanks, 32-bit range).
+    pub fn opt_int(&self, field: &str) -> Result<Option<i64>, ApiError> {
         match self.0.get(field) {
             None => Ok(None),
-            Some(v) => {
-                v.trim().parse::<i64>().map(Some).map_err(|_| {
-                    ApiError::BadRequest(format!("Field name '{field}' must be an int in the GET request"))
-                })
-            }
+            Some(v) => v
+                .parse::<i32>()
+                .map(|n| Some(i64::from(n)))
+                .map_err(|_| ApiError::BadRequest(format!("Field name '{field}' must be an int in the GET request"))),
+        }
+    }
+
+    /// A long parameter, parsed as Java's `Long.parseLong` does (no blanks).
+    pub fn opt_long(&self, field: &str) -> Result<Option<i64>, ApiError> {
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| ApiError::BadRequest(format!("Field name '{field}' must be a long in the GET request"))),
         }
     }
 }

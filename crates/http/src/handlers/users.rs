@@ -167,11 +167,16 @@ const KNOWN_RECIPE_IDS: &[&str] = &[
 /// `includeRecipeIds` (comma-separated); an unknown id is the reference's 400.
 fn recipe_ids(q: &Query) -> Result<Vec<String>, ApiError> {
     let Some(raw) = q.opt_string("includeRecipeIds") else { return Ok(Vec::new()) };
-    let ids: Vec<String> = raw.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect();
-    match ids.iter().find(|id| !KNOWN_RECIPE_IDS.contains(&id.as_str())) {
-        Some(unknown) => Err(ApiError::BadRequest(format!("Unknown recipe ID: {unknown}"))),
-        None => Ok(ids),
+    let mut ids = Vec::new();
+    for id in raw.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        // Matched in any case, as the reference's `RECIPE_ID.getEnumFromString`.
+        let known = id.to_ascii_lowercase();
+        if !KNOWN_RECIPE_IDS.contains(&known.as_str()) {
+            return Err(ApiError::BadRequest(format!("Unknown recipe ID: {id}")));
+        }
+        ids.push(known);
     }
+    Ok(ids)
 }
 
 /// Role and permission names are trimmed, and must not be empty.
@@ -350,12 +355,14 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             None => status("UNKNOWN_USER_ID_ERROR", json!({})),
         },
         ByAccountInfo => {
-            let union = match q.opt_string("doUnionOfAccountInfo").map(|s| s.to_ascii_lowercase()).as_deref() {
-                Some("true") => true,
-                Some("false") => false,
+            let webauthn = q.opt_string("webauthnCredentialId");
+            // Exactly `true` or `false`, as the reference.
+            let union = match q.string("doUnionOfAccountInfo")?.as_str() {
+                "true" => true,
+                "false" => false,
                 _ => {
                     return Err(ApiError::BadRequest(
-                        "Field name 'doUnionOfAccountInfo' is missing in GET request".into(),
+                        "'doUnionOfAccountInfo' should be either 'true' or 'false'".into(),
                     ))
                 }
             };
@@ -364,12 +371,18 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
                 (None, None) => None,
                 _ => {
                     return Err(ApiError::BadRequest(
-                        "If thirdPartyId is provided, thirdPartyUserId must also be provided, and vice versa".into(),
+                        "If 'thirdPartyId' is provided, 'thirdPartyUserId' must also be provided, and vice versa"
+                            .into(),
                     ))
                 }
             };
             let email = q.opt_string("email");
             let phone = q.opt_string("phoneNumber");
+            // WebAuthn is not implemented, so no user has a credential: when every given account
+            // info must match (or the credential is the only one given), nobody does.
+            if webauthn.is_some() && (!union || (email.is_none() && phone.is_none() && tp.is_none())) {
+                return ok(json!({"users": []}));
+            }
             let users = core
                 .users_by_account_info(
                     &ctx.tenant,
@@ -404,7 +417,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
                 provider_prefixes: search_tags(q.opt_string("provider")),
             };
             let searching = query.is_search();
-            let limit = q.opt_i64("limit")?.unwrap_or(100);
+            let limit = q.opt_int("limit")?.unwrap_or(100);
             if !searching && limit > 500 {
                 return Err(ApiError::BadRequest("max limit allowed is 500".into()));
             }
@@ -433,7 +446,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         }
         UsersCountActive => {
             let since = q
-                .opt_i64("since")?
+                .opt_long("since")?
                 .ok_or_else(|| ApiError::BadRequest("Field name 'since' is missing in GET request".into()))?;
             if since < 0 {
                 return Err(ApiError::BadRequest("'since' query parameter must be >= 0".into()));
