@@ -739,6 +739,17 @@ async fn sign_in_and_up_record_activity(b: Backend) {
     };
     sign_up(&s, "act@example.com", "pw").await;
     assert_eq!(active_since(common::START_MS).await, 1, "sign-up");
+    // (And, as the reference, an SDK placeholder address is verified from the sign-up on.)
+    for (email, verified) in
+        [("u1@stfakeemail.supertokens.com", true), ("u2@x.fakeemail.com", true), ("u3@fakeemail.com.au", false)]
+    {
+        let user = sign_up(&s, email, "pw").await;
+        assert_eq!(user["user"]["loginMethods"][0]["verified"], verified, "{email}: {user}");
+        let id = user["user"]["id"].as_str().unwrap();
+        let v = s.get(&format!("/recipe/user/email/verify?userId={id}&email={email}")).await;
+        assert_eq!(v["isVerified"], verified, "{email}: {v}");
+    }
+    assert_eq!(active_since(common::START_MS).await, 4);
     s.clock.advance_ms(window);
     let t1 = common::START_MS + window;
     let signin = |pw: &'static str| {

@@ -119,6 +119,11 @@ impl Core {
         let user_id = uuid_v4(self.rng.as_ref());
         match self.storage.ep_sign_up(tenant, &user_id, email.as_str(), &hash, self.now()).await? {
             SignUpResult::Created => {
+                // As the reference: the SDKs' placeholder addresses (for users without a real
+                // one) are verified from the start.
+                if is_fake_email(email.as_str()) {
+                    self.storage.ev_set_verified(&tenant.app, &user_id, email.as_str()).await?;
+                }
                 self.record_activity(&tenant.app, &user_id).await;
                 let (user, rid) = self.user_for_response(&tenant.app, &user_id).await?;
                 Ok(SignUpOutcome::Ok(user, rid))
@@ -652,4 +657,9 @@ impl crate::jobs::Job for DeleteExpiredEvTokens {
 /// Background jobs of the user recipes.
 pub fn jobs() -> Vec<Arc<dyn crate::jobs::Job>> {
     vec![Arc::new(DeleteExpiredResetTokens), Arc::new(DeleteExpiredEvTokens)]
+}
+
+/// The placeholder addresses the SDKs give users who have none (the reference's `isFakeEmail`).
+fn is_fake_email(email: &str) -> bool {
+    email.ends_with("@stfakeemail.supertokens.com") || email.ends_with(".fakeemail.com")
 }
