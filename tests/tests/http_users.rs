@@ -304,8 +304,18 @@ async fn listing_counting_and_deletion(b: Backend) {
     let token = page["nextPaginationToken"].as_str().unwrap().to_string();
     let page2 = s.get(&format!("/public/users?limit=3&paginationToken={token}")).await;
     assert_eq!(page2["users"][0]["id"], ids[3].as_str());
+    // The token names the next page's first user (`<id>;<time joined>`, base64), as the
+    // reference's does, so a token minted by a Java core continues the same way here.
+    use base64::Engine;
+    let joined = page2["users"][0]["timeJoined"].as_i64().unwrap();
+    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{};{joined}", ids[3]));
+    assert_eq!(token, expected);
     let desc = s.get("/public/users?limit=2&timeJoinedOrder=DESC").await;
     assert_eq!(desc["users"][0]["id"], ids[6].as_str());
+    let token = desc["nextPaginationToken"].as_str().unwrap().to_string();
+    let desc2 = s.get(&format!("/public/users?limit=2&timeJoinedOrder=DESC&paginationToken={token}")).await;
+    let got: Vec<&str> = desc2["users"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(got, vec![ids[4].as_str(), ids[3].as_str()]);
     let search = s.get("/public/users?email=user3").await;
     assert_eq!(search["users"].as_array().unwrap().len(), 1);
     // A tag matches the start of the address or of its domain part; LIKE wildcards in a tag

@@ -305,9 +305,10 @@ pub enum RoleResult {
 #[derive(Debug, Clone, Default)]
 pub struct UserListQuery {
     pub ascending: bool,
-    /// Continue after this (time_joined, user id), exclusive.
-    pub after: Option<(i64, String)>,
-    /// A page: at most this many users. A search (`after` and `recipe_ids` unused): at most this
+    /// Continue from this (time_joined, user id), inclusive: the first user of the page, as
+    /// the reference's pagination token names it.
+    pub from: Option<(i64, String)>,
+    /// A page: at most this many users. A search (`from` and `recipe_ids` unused): at most this
     /// many matching login methods *per recipe*, whichever the backend finds first (the
     /// reference's `LIMIT` without `ORDER BY`, so that a common tag does not read the whole
     /// tenant), and then every primary user of those, de-duplicated, in order.

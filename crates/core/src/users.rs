@@ -462,14 +462,14 @@ impl Core {
                 .ok_or_else(|| CoreError::bad("invalid pagination token"))?;
             let (id, joined) = decoded.split_once(';').ok_or_else(|| CoreError::bad("invalid pagination token"))?;
             let joined = joined.parse::<i64>().map_err(|_| CoreError::bad("invalid pagination token"))?;
-            query.after = Some((joined, id.to_string()));
+            query.from = Some((joined, id.to_string()));
         }
         if query.is_search() {
             // As the reference: a search takes up to SEARCH_LIMIT matches of each recipe and
             // returns all their users in order (ties on time joined by user id descending, in
             // both orders), whatever `limit` and the pagination token say (the token is still
             // validated), and no token. Nor does a search filter by `includeRecipeIds`.
-            query.after = None;
+            query.from = None;
             query.limit = SEARCH_LIMIT;
             query.recipe_ids.clear();
             let rows = self.storage.list_users(tenant, &query).await?;
@@ -478,12 +478,10 @@ impl Core {
         let limit = query.limit;
         query.limit = limit + 1;
         let mut rows = self.storage.list_users(tenant, &query).await?;
-        let next = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().map(|(id, joined)| STANDARD.encode(format!("{id};{joined}")))
-        } else {
-            None
-        };
+        // As the reference, the token names the next page's first user (`<id>;<time joined>`),
+        // so tokens from a Java core and from this server continue the same way.
+        let next = rows.get(limit).map(|(id, joined)| STANDARD.encode(format!("{id};{joined}")));
+        rows.truncate(limit);
         Ok((self.user_objects(&tenant.app, rows).await?, next))
     }
 

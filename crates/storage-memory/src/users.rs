@@ -522,8 +522,8 @@ impl UserStorage for MemoryStorage {
         if !q.ascending {
             rows.reverse();
         }
-        if let Some((joined, id)) = &q.after {
-            rows.retain(|(i, j)| if q.ascending { (*j, i) > (*joined, id) } else { (*j, i) < (*joined, id) });
+        if let Some((joined, id)) = &q.from {
+            rows.retain(|(i, j)| if q.ascending { (*j, i) >= (*joined, id) } else { (*j, i) <= (*joined, id) });
         }
         rows.truncate(q.limit);
         Ok(rows)

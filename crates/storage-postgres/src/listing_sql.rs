@@ -15,14 +15,14 @@ pub struct ListingTables<'a> {
 
 impl ListingTables<'_> {
     /// A page of primary users. Parameters: $1 app, $2 tenant, $3 recipe ids (empty = all),
-    /// with `cursor` $4 time joined and $5 user id to start after, then the limit.
+    /// with `cursor` $4 time joined and $5 user id to start from (inclusive), then the limit.
     ///
     /// Pages walk `all_auth_recipe_users_pagination_index1` (app, tenant, time joined DESC,
     /// primary id DESC) forwards or backwards: ordering and the cursor use the raw columns (no
     /// casts), and DISTINCT ON collapses the rows of one linked group, which are adjacent.
     pub fn page(&self, asc: bool, cursor: bool) -> String {
         let aaru = self.aaru;
-        let (dir, op) = if asc { ("ASC", ">") } else { ("DESC", "<") };
+        let (dir, op) = if asc { ("ASC", ">=") } else { ("DESC", "<=") };
         let (cursor_clause, limit) = if cursor {
             (
                 format!(

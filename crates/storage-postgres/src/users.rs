@@ -1051,7 +1051,7 @@ impl UserStorage for PgStorage {
     async fn list_users(&self, tenant: &TenantIdentifier, query: &UserListQuery) -> SResult<Vec<(String, i64)>> {
         let s = self.usql();
         let searching = query.is_search();
-        let sql = &s.list[list_index(query.ascending, query.after.is_some(), searching)];
+        let sql = &s.list[list_index(query.ascending, query.from.is_some(), searching)];
         let (app, tenant_id) = (tenant.app.as_str(), tenant.tenant.as_str());
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&app, &tenant_id];
@@ -1062,7 +1062,7 @@ impl UserStorage for PgStorage {
             params.extend([&emails as &(dyn tokio_postgres::types::ToSql + Sync), &phones, &providers]);
         } else {
             params.push(&query.recipe_ids);
-            if let Some((t, id)) = &query.after {
+            if let Some((t, id)) = &query.from {
                 params.push(t);
                 params.push(id);
             }

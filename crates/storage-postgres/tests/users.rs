@@ -272,11 +272,12 @@ async fn listing_counting_and_deleting_users() {
     // paging
     let page1 = s.list_users(&base, &UserListQuery { limit: 2, ..all(true) }).await.unwrap();
     assert_eq!(ids(page1.clone()), vec![uid(1), uid(2)]);
-    let after = page1.last().map(|(id, t)| (*t, id.clone()));
-    let page2 = s.list_users(&base, &UserListQuery { limit: 2, after, ..all(true) }).await.unwrap();
+    // A page starts from its cursor, inclusive.
+    let from = Some((30, uid(3)));
+    let page2 = s.list_users(&base, &UserListQuery { limit: 2, from, ..all(true) }).await.unwrap();
     assert_eq!(ids(page2), vec![uid(3), uid(4)]);
-    let after = Some((40, uid(4)));
-    let back = s.list_users(&base, &UserListQuery { limit: 2, after, ..all(false) }).await.unwrap();
+    let from = Some((30, uid(3)));
+    let back = s.list_users(&base, &UserListQuery { limit: 2, from, ..all(false) }).await.unwrap();
     assert_eq!(ids(back), vec![uid(3), uid(2)]);
     // filters
     let q = UserListQuery { recipe_ids: vec!["thirdparty".into()], ..all(true) };

@@ -409,7 +409,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             };
             let query = UserListQuery {
                 ascending,
-                after: None,
+                from: None,
                 limit: 0,
                 recipe_ids: recipe_ids(q)?,
                 email_prefixes: search_tags(q.opt_string("email")),
