@@ -143,6 +143,9 @@ async fn password_reset_and_update(b: Backend) {
         s.put("/recipe/user", json!({"recipeUserId": "nope", "password": "x"})).await["status"],
         "UNKNOWN_USER_ID_ERROR"
     );
+    let (st, text) =
+        s.request("PUT", "/recipe/user", Some(json!({"userId": id, "password": "x"})), &[("cdi-version", "5.4")]).await;
+    assert_eq!((st, text.trim_end()), (400, "Field name 'recipeUserId' is invalid in JSON input"), "no pre-4.0 userId");
     s.stop().await;
 }
 

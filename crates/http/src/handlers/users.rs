@@ -302,10 +302,8 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         RecipeUserPut => {
             rid_is_emailpassword(ctx)?;
             app_scope(ctx).await?;
-            let id = match b.opt_string("recipeUserId")? {
-                Some(id) => id,
-                None => b.string("userId")?,
-            };
+            // CDI ≥ 4.0 names the user `recipeUserId` only, as the reference reads it.
+            let id = b.string("recipeUserId")?;
             let email = b.opt_string("email")?;
             let password = b.opt_string("password")?;
             if email.is_none() && password.is_none() {
