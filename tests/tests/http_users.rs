@@ -103,6 +103,18 @@ async fn password_reset_and_update(b: Backend) {
     assert_ne!(t1, t2);
     let unknown = s.post("/public/recipe/user/password/reset/token", json!({"userId": "nope", "email": "x@y.z"})).await;
     assert_eq!(unknown["status"], "UNKNOWN_USER_ID_ERROR");
+    // The user is looked up before the e-mail is read, as in the reference.
+    let unknown = s.post("/public/recipe/user/password/reset/token", json!({"userId": "nope"})).await;
+    assert_eq!(unknown, json!({"status": "UNKNOWN_USER_ID_ERROR"}));
+    let (st, text) = s
+        .request(
+            "POST",
+            "/public/recipe/user/password/reset/token",
+            Some(json!({"userId": id})),
+            &[("cdi-version", "5.4")],
+        )
+        .await;
+    assert_eq!((st, text.trim_end()), (400, "Field name 'email' is invalid in JSON input"));
     let c = s.post("/public/recipe/user/password/reset/token/consume", json!({"token": t1})).await;
     assert_eq!(
         (c["status"].as_str(), c["userId"].as_str(), c["email"].as_str()),

@@ -233,7 +233,17 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         }
         ResetToken => {
             let user = b.string("userId")?;
-            let email = b.string("email")?;
+            let email = match b.string("email") {
+                Ok(email) => email,
+                // As the reference, which looks the user up before it reads the e-mail.
+                Err(invalid) => {
+                    core.tenant(&ctx.tenant).await?;
+                    if core.get_user(app, &user).await?.is_none() {
+                        return status("UNKNOWN_USER_ID_ERROR", json!({}));
+                    }
+                    return Err(invalid);
+                }
+            };
             match core.ep_reset_token(&ctx.tenant, &user, &email).await? {
                 Some(token) => ok(json!({"token": token})),
                 None => status("UNKNOWN_USER_ID_ERROR", json!({})),
