@@ -396,28 +396,23 @@ async fn password_hash_import(b: Backend) {
         .await;
     assert_eq!(st, 400);
     // The algorithm's name is trimmed and upper-cased; an empty one has its own message.
-    for (alg, msg) in
-        [("", "Hashing Algorithm cannot be an empty string"), ("  ", "Hashing Algorithm cannot be an empty string")]
-    {
-        let (st, text) = s
-            .request(
-                "POST",
-                "/public/recipe/user/passwordhash/import",
-                Some(json!({"email": "x@example.com", "passwordHash": bcrypt, "hashingAlgorithm": alg})),
-                &[("cdi-version", "5.4")],
-            )
-            .await;
-        assert_eq!((st, text.trim_end()), (400, msg));
+    let import_bcrypt_as = |alg: &'static str| {
+        let s = &s;
+        async move {
+            let body = json!({"email": "x@example.com", "passwordHash": bcrypt, "hashingAlgorithm": alg});
+            let (st, text) = s
+                .request("POST", "/public/recipe/user/passwordhash/import", Some(body), &[("cdi-version", "5.4")])
+                .await;
+            (st, text.trim_end().to_string())
+        }
+    };
+    for (alg, msg) in [
+        ("", "Hashing Algorithm cannot be an empty string"),
+        ("  ", "Hashing Algorithm cannot be an empty string"),
+        ("firebase_scrypt", "Password hash is in invalid Firebase SCrypt format"),
+    ] {
+        assert_eq!(import_bcrypt_as(alg).await, (400, msg.to_string()));
     }
-    let (st, text) = s
-        .request(
-            "POST",
-            "/public/recipe/user/passwordhash/import",
-            Some(json!({"email": "x@example.com", "passwordHash": bcrypt, "hashingAlgorithm": "firebase_scrypt"})),
-            &[("cdi-version", "5.4")],
-        )
-        .await;
-    assert_eq!((st, text.trim_end()), (400, "Password hash is in invalid Firebase SCrypt format"));
     // A hash whose own parameters would need 4 GiB to verify is refused.
     let huge = json!({"email": "imp@example.com", "passwordHash": "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$xdhJXVf6QIhLMnXQ9E5wKA"});
     let (st, text) =

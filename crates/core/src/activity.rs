@@ -37,8 +37,9 @@ impl RecentActivity {
         seen.get(app).and_then(|users| users.get(user)).is_some_and(|&at| now_ms - at < THROTTLE_MS)
     }
 
-    /// Remember that `user` of `app` was recorded at `now_ms`.
-    pub fn mark(&self, app: &AppId, user: &str, now_ms: i64) {
+    /// Remember that `users` of `app` (ids of one user: say its session's id and its primary
+    /// id) were recorded at `now_ms`.
+    pub fn mark(&self, app: &AppId, users: &[&str], now_ms: i64) {
         use std::sync::atomic::Ordering::Relaxed;
         let mut seen = self.lock();
         if self.entries.load(Relaxed) >= MAX_ENTRIES {
@@ -54,12 +55,14 @@ impl RecentActivity {
                 self.entries.store(left, Relaxed);
             }
         }
-        let users = seen.entry(app.clone()).or_default();
-        match users.get_mut(user) {
-            Some(at) => *at = (*at).max(now_ms),
-            None => {
-                users.insert(user.to_string(), now_ms);
-                self.entries.fetch_add(1, Relaxed);
+        let known = seen.entry(app.clone()).or_default();
+        for &user in users {
+            match known.get_mut(user) {
+                Some(at) => *at = (*at).max(now_ms),
+                None => {
+                    known.insert(user.to_string(), now_ms);
+                    self.entries.fetch_add(1, Relaxed);
+                }
             }
         }
     }
@@ -87,14 +90,14 @@ mod tests {
         let a = RecentActivity::default();
         let app = AppId::public();
         assert!(!a.was_recent(&app, "u", 1_000));
-        a.mark(&app, "u", 1_000);
+        a.mark(&app, &["u"], 1_000);
         assert!(a.was_recent(&app, "u", 1_000));
         assert!(a.was_recent(&app, "u", 1_000 + THROTTLE_MS - 1));
         assert!(!a.was_recent(&app, "u", 1_000 + THROTTLE_MS));
         assert!(!a.was_recent(&app, "v", 1_000), "per user");
         assert!(!a.was_recent(&AppId::parse("other").unwrap(), "u", 1_000), "per app");
         // An older mark does not move the time back.
-        a.mark(&app, "u", 500);
+        a.mark(&app, &["u"], 500);
         assert!(a.was_recent(&app, "u", 1_000 + THROTTLE_MS - 1));
         a.forget_app(&app);
         assert!(!a.was_recent(&app, "u", 1_000));
@@ -106,18 +109,18 @@ mod tests {
         let a = RecentActivity::default();
         let app = AppId::public();
         for i in 0..MAX_ENTRIES {
-            a.mark(&app, &format!("old-{i}"), 0);
+            a.mark(&app, &[&format!("old-{i}")], 0);
         }
         assert_eq!(a.len(), MAX_ENTRIES);
         // Full: the expired entries are swept before the new one goes in.
-        a.mark(&app, "new", THROTTLE_MS);
+        a.mark(&app, &["new"], THROTTLE_MS);
         assert_eq!(a.len(), 1);
         assert!(a.was_recent(&app, "new", THROTTLE_MS));
         // Full of live entries: everything is forgotten.
         for i in 0..MAX_ENTRIES {
-            a.mark(&app, &format!("live-{i}"), THROTTLE_MS);
+            a.mark(&app, &[&format!("live-{i}")], THROTTLE_MS);
         }
-        a.mark(&app, "last", THROTTLE_MS);
+        a.mark(&app, &["last"], THROTTLE_MS);
         assert!(a.len() < 10, "{}", a.len());
         assert!(a.was_recent(&app, "last", THROTTLE_MS));
     }

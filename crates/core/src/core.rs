@@ -172,7 +172,7 @@ impl Core {
             return;
         }
         match self.storage.touch_user_last_active(app, user_id, now).await {
-            Ok(()) => self.activity.mark(app, user_id, now),
+            Ok(()) => self.activity.mark(app, &[user_id], now),
             Err(e) => tracing::warn!(error = %e, "could not record the user's last activity"),
         }
     }

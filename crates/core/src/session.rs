@@ -449,8 +449,7 @@ impl Core {
         // The insert's own statement recorded the activity (unthrottled: it costs no extra
         // round trip); the refreshes that follow within the window need not.
         let active = SessionIdentity::active_user(identity.as_ref(), given);
-        self.activity.mark(&tenant.app, &active, now);
-        self.activity.mark(&tenant.app, given, now);
+        self.activity.mark(&tenant.app, &[&active, given], now);
         let (primary, recipe) = SessionIdentity::reported(identity, given);
         let as_given = primary == given && recipe == given;
         app_state.guess_session_identity.store(as_given, Ordering::Relaxed);
@@ -734,8 +733,7 @@ impl Core {
         if recorded {
             // Under the id written, and under the session's own user id, which the next
             // refresh checks before its read.
-            self.activity.mark(app, &active, now);
-            self.activity.mark(app, &payload.user_id, now);
+            self.activity.mark(app, &[&active, &payload.user_id], now);
         }
         Ok(RefreshOutcome::Ok(NewSession {
             session: SessionSummary {

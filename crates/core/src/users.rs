@@ -94,12 +94,21 @@ impl Core {
     }
 
     async fn user_for_response(&self, app: &AppId, st_id: &str) -> CoreResult<(Value, String)> {
-        let user = self
-            .storage
+        let user = self.existing_auth_user(app, st_id).await?;
+        self.response_of(app, &user, st_id).await
+    }
+
+    /// A user this request has just written or found (its vanishing since is an internal error).
+    async fn existing_auth_user(&self, app: &AppId, st_id: &str) -> CoreResult<AuthUser> {
+        self.storage
             .get_auth_user(app, st_id)
             .await?
-            .ok_or_else(|| CoreError::Internal("user vanished while being read".into()))?;
-        Ok((self.user_json(app, &user).await?, self.external_user_id(app, st_id).await?))
+            .ok_or_else(|| CoreError::Internal("user vanished while being read".into()))
+    }
+
+    /// The user object and the (mapped) recipe user id of `user`'s login method `st_id`.
+    async fn response_of(&self, app: &AppId, user: &AuthUser, st_id: &str) -> CoreResult<(Value, String)> {
+        Ok((self.user_json(app, user).await?, self.external_user_id(app, st_id).await?))
     }
 
     /// `POST /<tenant>/recipe/signup`
@@ -149,13 +158,10 @@ impl Core {
             }
             Some((user_id, hash)) => {
                 if self.hashing.verify(password, &hash, cfg.firebase_password_hashing_signer_key.clone()).await? {
+                    let user = self.existing_auth_user(&tenant.app, &user_id).await?;
                     // Activity of the user's primary id, as the reference records a sign-in.
-                    let primary = match self.storage.get_auth_user(&tenant.app, &user_id).await? {
-                        Some(user) => user.id,
-                        None => user_id.clone(),
-                    };
-                    self.record_activity(&tenant.app, &primary).await;
-                    let (user, rid) = self.user_for_response(&tenant.app, &user_id).await?;
+                    self.record_activity(&tenant.app, &user.id).await;
+                    let (user, rid) = self.response_of(&tenant.app, &user, &user_id).await?;
                     Ok(SignInOutcome::Ok(user, rid))
                 } else {
                     Ok(SignInOutcome::WrongCredentials)

@@ -237,7 +237,6 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
                 Ok(email) => email,
                 // As the reference, which looks the user up before it reads the e-mail.
                 Err(invalid) => {
-                    core.tenant(&ctx.tenant).await?;
                     if core.get_user(app, &user).await?.is_none() {
                         return status("UNKNOWN_USER_ID_ERROR", json!({}));
                     }
