@@ -654,7 +654,16 @@ async fn refresh_records_activity(b: Backend) {
     // Revoking a user's sessions counts as activity too, as in the reference.
     s.clock.advance_ms(window);
     s.post("/recipe/session/remove", json!({"userId": "u"})).await;
-    assert_eq!(active_since(t3 + 10_000 + 2 * window).await, 1);
+    let t5 = t3 + 10_000 + 2 * window;
+    assert_eq!(active_since(t5).await, 1);
+    // Session creation is throttled the same way (the reference's `SessionAPI` calls the same
+    // throttled update): a new session within the window does not write, one after it does.
+    s.clock.advance_ms(10_000);
+    assert_eq!(new_session(&s, "u").await["status"], "OK");
+    assert_eq!(active_since(t5 + 1).await, 0, "a creation within the window is not written");
+    s.clock.advance_ms(window);
+    assert_eq!(new_session(&s, "u").await["status"], "OK");
+    assert_eq!(active_since(t5 + 10_000 + window).await, 1, "a creation after the window is written");
     s.stop().await;
 }
 

@@ -240,11 +240,16 @@ mod suite {
                         _ => (base.clone(), u2.to_string()),
                     };
                     let mut r = row(&tenant, &format!("c{round}-{i}"), &user, 10_000);
-                    r.created_at = 100 + i;
+                    r.created_at = 100 * (round + 1) + i;
                     r
                 })
                 .collect();
-            let results = join_all(rows.iter().map(|r| st.create_session_resolved(r)).collect()).await;
+            // The second round records only the ghosts' activity (the others are throttled):
+            // a batch mixes rows that write with rows that do not.
+            let record = |i: usize| round == 0 || i % 5 == 2;
+            let results =
+                join_all(rows.iter().enumerate().map(|(i, r)| st.create_session_resolved(r, record(i))).collect())
+                    .await;
             for (r, got) in rows.iter().zip(results) {
                 let stored = st.get_session(&r.tenant, &r.handle).await.unwrap();
                 if r.tenant.tenant.as_str() == "nope" {
@@ -263,11 +268,14 @@ mod suite {
             }
         }
         // u1 (by either id), u2 and the six ghost ids. Each one's activity is the time of one of
-        // its creations (100..=129): which one depends on the order concurrent statements
-        // commit in, as with the reference's unconditional upsert.
+        // its recorded creations: which one depends on the order concurrent statements commit
+        // in, as with the reference's unconditional upsert. The first round's are 100..=129;
+        // the second round's (200..=229) only the ghosts'.
         assert_eq!(st.count_active_users(&a, 0).await.unwrap(), 8);
         assert_eq!(st.count_active_users(&a, 100).await.unwrap(), 8);
-        assert_eq!(st.count_active_users(&a, 130).await.unwrap(), 0);
+        assert_eq!(st.count_active_users(&a, 130).await.unwrap(), 6, "the second round recorded the ghosts only");
+        assert_eq!(st.count_active_users(&a, 200).await.unwrap(), 6);
+        assert_eq!(st.count_active_users(&a, 230).await.unwrap(), 0);
     }
 
     /// Many refresh reads at once (on PostgreSQL they share statements): each gets its own
@@ -419,20 +427,26 @@ mod suite {
         // Created with the external id, with the supertokens id, and for an id of no user.
         let mut by_ext = row(&base, "h-ext", "ext-r", 10_000);
         by_ext.created_at = 1_000;
-        assert_eq!(st.create_session_resolved(&by_ext).await.unwrap(), expected);
+        assert_eq!(st.create_session_resolved(&by_ext, true).await.unwrap(), expected);
         assert_eq!(st.get_session(&base, "h-ext").await.unwrap(), Some(by_ext.clone()));
         assert_eq!(st.count_active_users(&a, 1_000).await.unwrap(), 1, "the external id is recorded");
         let mut by_st = row(&base, "h-st", uid, 10_000);
         by_st.created_at = 2_000;
-        assert_eq!(st.create_session_resolved(&by_st).await.unwrap(), expected);
+        assert_eq!(st.create_session_resolved(&by_st, true).await.unwrap(), expected);
         assert_eq!(st.count_active_users(&a, 0).await.unwrap(), 1, "same user, one last-active row");
         assert_eq!(st.count_active_users(&a, 2_000).await.unwrap(), 1, "its time moved forward");
+        // Throttled: stored and resolved, no activity written.
+        let mut quiet = row(&base, "h-quiet", uid, 10_000);
+        quiet.created_at = 2_500;
+        assert_eq!(st.create_session_resolved(&quiet, false).await.unwrap(), expected);
+        assert_eq!(st.get_session(&base, "h-quiet").await.unwrap(), Some(quiet));
+        assert_eq!(st.count_active_users(&a, 2_001).await.unwrap(), 0, "no activity when throttled");
         let mut ghost = row(&base, "h-ghost", "nobody", 10_000);
         ghost.created_at = 3_000;
-        assert_eq!(st.create_session_resolved(&ghost).await.unwrap(), None);
+        assert_eq!(st.create_session_resolved(&ghost, true).await.unwrap(), None);
         assert_eq!(st.get_session(&base, "h-ghost").await.unwrap(), Some(ghost));
         assert_eq!(st.count_active_users(&a, 3_000).await.unwrap(), 1, "an unknown id is recorded as given");
-        let orphan = st.create_session_resolved(&row(&tid("public", "nope"), "h-o", uid, 1)).await;
+        let orphan = st.create_session_resolved(&row(&tid("public", "nope"), "h-o", uid, 1), true).await;
         assert!(is_not_found(&orphan), "{orphan:?}");
         assert_eq!(st.get_session(&tid("public", "nope"), "h-o").await.unwrap(), None);
 

@@ -438,18 +438,22 @@ impl Core {
         // a one, sign for that guess while the row is being stored (the signature overlaps the
         // round trip) and sign again only when the stored identity says otherwise; after a
         // miss, sign after the round trip until a session matches the guess again.
+        // The insert's own statement records the activity, unless this instance recorded the
+        // user within the throttle window (see `crate::activity`), as the reference's session
+        // creation does; the refreshes that follow within the window need not write either.
+        let record = !self.activity.was_recent(&tenant.app, given, now);
         let app_state = self.app_state(&tenant.app);
         let (identity, guessed) = if app_state.guess_session_identity.load(Ordering::Relaxed) {
             let (stored, guess) =
-                tokio::join!(self.storage.create_session_resolved(&row), async { claims(given, given) });
+                tokio::join!(self.storage.create_session_resolved(&row, record), async { claims(given, given) });
             (stored?, Some(guess?))
         } else {
-            (self.storage.create_session_resolved(&row).await?, None)
+            (self.storage.create_session_resolved(&row, record).await?, None)
         };
-        // The insert's own statement recorded the activity (unthrottled: it costs no extra
-        // round trip); the refreshes that follow within the window need not.
         let active = SessionIdentity::active_user(identity.as_ref(), given);
-        self.activity.mark(&tenant.app, &[&active, given], now);
+        if record {
+            self.activity.mark(&tenant.app, &[&active, given], now);
+        }
         let (primary, recipe) = SessionIdentity::reported(identity, given);
         let as_given = primary == given && recipe == given;
         app_state.guess_session_identity.store(as_given, Ordering::Relaxed);

@@ -192,14 +192,20 @@ pub trait Storage: TenantStorage + SessionStorage + SigningKeyStorage + JobStora
         None
     }
 
-    /// Session creation: insert `row`, record its user as active at `row.created_at` (see
-    /// [`SessionIdentity::active_user`]), and return the
-    /// identity of `row.user_id` (`None`: the id names no user).
-    async fn create_session_resolved(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
+    /// Session creation: insert `row`, with `record_activity` record its user as active at
+    /// `row.created_at` (see [`SessionIdentity::active_user`]), and return the identity of
+    /// `row.user_id` (`None`: the id names no user).
+    async fn create_session_resolved(
+        &self,
+        row: &SessionRow,
+        record_activity: bool,
+    ) -> SResult<Option<SessionIdentity>> {
         let identity = self.session_identity(&row.tenant.app, &row.user_id).await?;
         self.create_session(row).await?;
-        let active = SessionIdentity::active_user(identity.as_ref(), &row.user_id);
-        self.touch_user_last_active(&row.tenant.app, &active, row.created_at).await?;
+        if record_activity {
+            let active = SessionIdentity::active_user(identity.as_ref(), &row.user_id);
+            self.touch_user_last_active(&row.tenant.app, &active, row.created_at).await?;
+        }
         Ok(identity)
     }
 

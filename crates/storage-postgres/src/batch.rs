@@ -228,11 +228,18 @@ fn by_ordinal<T: Clone>(
     Ok(out)
 }
 
-/// Session creation: insert the row, resolve the user, record the activity.
+/// Session creation: insert the row, resolve the user, record the activity unless throttled.
 pub(crate) struct CreateSessions;
 
+/// One session to create.
+pub(crate) struct NewSession {
+    pub(crate) row: SessionRow,
+    /// Whether to record the user as active (false: this instance recorded it recently).
+    pub(crate) record_activity: bool,
+}
+
 impl Batched for CreateSessions {
-    type Item = SessionRow;
+    type Item = NewSession;
     type Output = Option<SessionIdentity>;
     const WHAT: &'static str = "session insert";
 
@@ -240,10 +247,11 @@ impl Batched for CreateSessions {
         &storage.batch_queues().create
     }
 
-    async fn alone(storage: &PgStorage, row: &SessionRow, _idle: bool) -> SResult<Option<SessionIdentity>> {
-        let text = sessions::InsertText::new(row)?;
-        let found =
-            storage.query_opt(&storage.sql().session_insert_resolved, &sessions::insert_params(row, &text)).await?;
+    async fn alone(storage: &PgStorage, new: &NewSession, _idle: bool) -> SResult<Option<SessionIdentity>> {
+        let text = sessions::InsertText::new(&new.row)?;
+        let [a, b, c, d, e, f, g, h, i, j] = sessions::insert_params(&new.row, &text);
+        let params: [&(dyn ToSql + Sync); 11] = [a, b, c, d, e, f, g, h, i, j, &new.record_activity];
+        let found = storage.query_opt(&storage.sql().session_insert_resolved, &params).await?;
         match found {
             Some(r) => users::identity_from_row(&r, 0),
             None => Ok(None),
@@ -251,12 +259,13 @@ impl Batched for CreateSessions {
     }
 
     /// `session_insert_many`: all rows in one statement, each row's identity by its ordinal.
-    async fn together(storage: &PgStorage, rows: &[SessionRow]) -> SResult<Vec<Option<SessionIdentity>>> {
+    async fn together(storage: &PgStorage, items: &[NewSession]) -> SResult<Vec<Option<SessionIdentity>>> {
+        let rows: Vec<&SessionRow> = items.iter().map(|n| &n.row).collect();
         let mut apps = Vec::with_capacity(rows.len());
         let mut tenants = Vec::with_capacity(rows.len());
         let mut data = Vec::with_capacity(rows.len());
         let mut payloads = Vec::with_capacity(rows.len());
-        for row in rows {
+        for row in rows.iter().copied() {
             let text = sessions::InsertText::new(row)?;
             apps.push(row.tenant.app.as_str());
             tenants.push(row.tenant.tenant.as_str());
@@ -269,10 +278,23 @@ impl Batched for CreateSessions {
         let expires: Vec<i64> = rows.iter().map(|r| r.expires_at).collect();
         let created: Vec<i64> = rows.iter().map(|r| r.created_at).collect();
         let static_key: Vec<bool> = rows.iter().map(|r| r.use_static_key).collect();
+        let record: Vec<bool> = items.iter().map(|n| n.record_activity).collect();
         let found = storage
             .query(
                 &storage.sql().session_insert_many,
-                &[&apps, &tenants, &handles, &user_ids, &hashes, &data, &expires, &created, &payloads, &static_key],
+                &[
+                    &apps,
+                    &tenants,
+                    &handles,
+                    &user_ids,
+                    &hashes,
+                    &data,
+                    &expires,
+                    &created,
+                    &payloads,
+                    &static_key,
+                    &record,
+                ],
             )
             .await?;
         // Every inserted row comes back (its identity may be NULL): a missing ordinal would be

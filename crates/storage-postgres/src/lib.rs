@@ -134,7 +134,7 @@ impl PgStorage {
             (
                 "session create",
                 sql.session_insert_resolved.clone(),
-                vec!["'public'", "'public'", "'h'", "'u'", "'x'", "'{}'", "1", "1", "'{}'", "false"],
+                vec!["'public'", "'public'", "'h'", "'u'", "'x'", "'{}'", "1", "1", "'{}'", "false", "true"],
             ),
             ("session read", sql.session_select_resolved.clone(), app_tenant_handle.clone()),
             (
@@ -265,10 +265,14 @@ impl Storage for PgStorage {
         "postgresql"
     }
 
-    /// One statement: insert, identity and last-activity upsert (`session_insert_resolved`),
-    /// shared with concurrent creations (see [`batch`]).
-    async fn create_session_resolved(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
-        batch::run::<batch::CreateSessions>(self, row.clone()).await
+    /// One statement: insert, identity and, unless throttled, last-activity upsert
+    /// (`session_insert_resolved`), shared with concurrent creations (see [`batch`]).
+    async fn create_session_resolved(
+        &self,
+        row: &SessionRow,
+        record_activity: bool,
+    ) -> SResult<Option<SessionIdentity>> {
+        batch::run::<batch::CreateSessions>(self, batch::NewSession { row: row.clone(), record_activity }).await
     }
 
     /// The snapshot read also resolves the identity and, with `touch`, records the activity, so

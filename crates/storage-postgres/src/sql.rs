@@ -115,10 +115,11 @@ pub struct Sql {
     pub last_active_upsert: String,
     /// `last_active_upsert` for many: $1..$3 are arrays of app, user and time.
     pub last_active_upsert_many: String,
-    /// Session insert, identity of its user ($4) and last-active upsert in one statement.
+    /// Session insert, identity of its user ($4) and, when $11, last-active upsert in one
+    /// statement.
     pub session_insert_resolved: String,
-    /// `session_insert_resolved` for many rows: $1..$10 are arrays of the ten columns; one row
-    /// per input with its ordinal (from 1) and the four identity columns.
+    /// `session_insert_resolved` for many rows: $1..$11 are arrays of the ten columns and the
+    /// activity flag; one row per input with its ordinal (from 1) and the four identity columns.
     pub session_insert_many: String,
     /// `session_select` plus the identity of the session's user (four more columns).
     pub session_select_resolved: String,
@@ -280,7 +281,7 @@ impl Sql {
                    session_data, expires_at, created_at_time, jwt_user_payload, use_static_key) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING app_id), \
                  u AS (INSERT INTO {ula} (app_id, user_id, last_active_time) \
-                   SELECT s.app_id, COALESCE((SELECT i.p FROM i), $4::TEXT), $8 FROM s \
+                   SELECT s.app_id, COALESCE((SELECT i.p FROM i), $4::TEXT), $8 FROM s WHERE $11::BOOL \
                    ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time) \
                  SELECT i.r, i.p, i.re, i.pe FROM i",
                 identity = crate::users::identity_select(t, "$4::TEXT"),
@@ -326,16 +327,16 @@ impl Sql {
             session_insert_many: format!(
                 "WITH v AS (SELECT * FROM unnest((SELECT $1::TEXT[]), (SELECT $2::TEXT[]), (SELECT $3::TEXT[]), \
                    (SELECT $4::TEXT[]), (SELECT $5::TEXT[]), (SELECT $6::TEXT[]), (SELECT $7::BIGINT[]), \
-                   (SELECT $8::BIGINT[]), (SELECT $9::TEXT[]), (SELECT $10::BOOL[])) \
-                   WITH ORDINALITY AS v(app, ten, h, uid, rth, sd, exp, cr, jp, st, n)), \
+                   (SELECT $8::BIGINT[]), (SELECT $9::TEXT[]), (SELECT $10::BOOL[]), (SELECT $11::BOOL[])) \
+                   WITH ORDINALITY AS v(app, ten, h, uid, rth, sd, exp, cr, jp, st, rec, n)), \
                  s AS (INSERT INTO {si} (app_id, tenant_id, session_handle, user_id, refresh_token_hash_2, \
                    session_data, expires_at, created_at_time, jwt_user_payload, use_static_key) \
                    SELECT app, ten, h, uid, rth, sd, exp, cr, jp, st FROM v), \
-                 i AS (SELECT v.n, v.app, v.uid, v.cr, x.r, x.p, x.re, x.pe FROM v \
+                 i AS (SELECT v.n, v.app, v.uid, v.cr, v.rec, x.r, x.p, x.re, x.pe FROM v \
                    LEFT JOIN LATERAL ({identity} LIMIT 1) x ON true), \
                  u AS (INSERT INTO {ula} (app_id, user_id, last_active_time) \
                    SELECT DISTINCT ON (i.app, COALESCE(i.p, i.uid)) i.app, COALESCE(i.p, i.uid), i.cr FROM i \
-                   ORDER BY i.app, COALESCE(i.p, i.uid), i.cr DESC \
+                   WHERE i.rec ORDER BY i.app, COALESCE(i.p, i.uid), i.cr DESC \
                    ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time) \
                  SELECT i.n, i.r, i.p, i.re, i.pe FROM i",
                 // Each array is wrapped in a scalar sub-select so that the planner cannot see its

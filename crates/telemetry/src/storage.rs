@@ -476,9 +476,16 @@ impl Storage for TracedStorage {
     fn pool_stats(&self) -> Option<PoolStats> {
         self.0.pool_stats()
     }
-    async fn create_session_resolved(&self, row: &SessionRow) -> SResult<Option<SessionIdentity>> {
-        traced(tenant_span!(self, "storage.create_session_resolved", row.tenant), self.0.create_session_resolved(row))
-            .await
+    async fn create_session_resolved(
+        &self,
+        row: &SessionRow,
+        record_activity: bool,
+    ) -> SResult<Option<SessionIdentity>> {
+        traced(
+            tenant_span!(self, "storage.create_session_resolved", row.tenant),
+            self.0.create_session_resolved(row, record_activity),
+        )
+        .await
     }
     async fn update_session_resolved(
         &self,
