@@ -138,6 +138,11 @@ fn kids(keys: &[Value]) -> Vec<String> {
     keys.iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
 }
 
+/// The published dynamic keys (`d-…`), leaving out the app's static key.
+fn dynamic_kids(keys: &[Value]) -> Vec<String> {
+    kids(keys).into_iter().filter(|k| k.starts_with("d-")).collect()
+}
+
 fn max_age(cache_control: &str) -> i64 {
     let rest = cache_control.strip_prefix("max-age=").unwrap_or_else(|| panic!("bad Cache-Control {cache_control:?}"));
     let (n, tail) = rest.split_once(',').unwrap_or_else(|| panic!("bad Cache-Control {cache_control:?}"));
@@ -1172,7 +1177,12 @@ async fn session_and_jwt_data(b: Backend) {
 async fn jwks_shape_and_cache_control(b: Backend) {
     let Some(s) = TestServer::spawn(b, json!({})).await else { return };
     let (keys, cc) = jwks(&s, "").await;
-    assert_eq!(kids(&keys), vec![format!("d-{START_MS}")], "one dynamic key, created on first use");
+    // As the reference, which creates both when it loads an app: the first key load creates
+    // the dynamic key and the static one, published before anything signs with it.
+    let published = kids(&keys);
+    assert_eq!(published.len(), 2, "{published:?}");
+    assert_eq!(published[0], format!("d-{START_MS}"), "one dynamic key, created on first use");
+    assert!(published[1].starts_with("s-") && is_uuid(&published[1][2..]), "then the static key: {published:?}");
     let k = &keys[0];
     assert_eq!(keys_of(k), set(&["kty", "kid", "n", "e", "alg", "use"]));
     assert_eq!(
@@ -1205,6 +1215,7 @@ async fn jwks_shape_and_cache_control(b: Backend) {
     );
     assert_eq!(kid(&at(&a)), kid(&at(&b2)));
     assert_eq!(kid(&at(&c)), kid(&at(&d)), "one static key");
+    assert_ne!(kid(&at(&c)), published[1], "the other app's own static key");
     let (other, _) = jwks(&s, "/appid-other").await;
     assert_eq!(kids(&other), vec![kid(&at(&a)), kid(&at(&c))], "one dynamic key, one static key");
     assert_ne!(other[0]["n"], keys[0]["n"]);
@@ -1309,7 +1320,7 @@ async fn key_rotation(b: Backend) {
     let Some(s) = TestServer::spawn(b, serde_json::from_str(ROTATION).unwrap()).await else { return };
     let k1 = format!("d-{START_MS}");
     let (keys, cc) = jwks(&s, "").await;
-    assert_eq!(kids(&keys), vec![k1.clone()]);
+    assert_eq!(dynamic_kids(&keys), vec![k1.clone()]);
     assert_eq!(max_age(&cc), 120, "U - O");
     let jwt_k1 = s
         .post("/recipe/jwt", json!({"payload": {}, "algorithm": "RS256", "jwksDomain": "d", "validity": 1000, "useStaticSigningKey": false}))
@@ -1322,14 +1333,14 @@ async fn key_rotation(b: Backend) {
     // Before U - O nothing new.
     s.clock.advance_ms(119_000);
     let (keys, cc) = jwks(&s, "").await;
-    assert_eq!(kids(&keys), vec![k1.clone()]);
+    assert_eq!(dynamic_kids(&keys), vec![k1.clone()]);
     assert_eq!(max_age(&cc), 1);
 
     // After U - O a new key is published, but the old one keeps signing during the overlap.
     s.clock.advance_ms(2_000);
     let k2 = format!("d-{}", START_MS + 121_000);
     let (keys, cc) = jwks(&s, "").await;
-    assert_eq!(kids(&keys), vec![k2.clone(), k1.clone()], "newest first");
+    assert_eq!(dynamic_kids(&keys), vec![k2.clone(), k1.clone()], "newest first");
     assert_eq!(max_age(&cc), 120);
     let early = new_session(&s, "u").await;
     assert_eq!(kid(&at(&early)), k1, "a key signs only once it is O old");
@@ -1351,11 +1362,12 @@ async fn key_rotation(b: Backend) {
     // The old key is published until U + 2 × validity, then gone.
     s.clock.advance_ms(11_000); // t0 + 199 s
     let (keys, _) = jwks(&s, "").await;
-    assert_eq!(kids(&keys), vec![k2.clone(), k1.clone()]);
+    assert_eq!(dynamic_kids(&keys), vec![k2.clone(), k1.clone()]);
     assert!(verifies_with_jwks(&jwt_k1, &keys));
     s.clock.advance_ms(2_000); // t0 + 201 s
     let (keys, _) = jwks(&s, "").await;
-    assert_eq!(kids(&keys), vec![k2.clone()], "k1 is past its lifetime");
+    assert_eq!(dynamic_kids(&keys), vec![k2.clone()], "k1 is past its lifetime");
+    assert!(kids(&keys)[1].starts_with("s-"), "the static key does not expire: {:?}", kids(&keys));
     assert!(!verifies_with_jwks(&jwt_k1, &keys));
     assert_eq!(verify(&s, &at(&late), false).await["status"], "TRY_REFRESH_TOKEN");
     s.stop().await;
@@ -1367,11 +1379,11 @@ async fn key_rotation_short_test_interval(b: Backend) {
     let Some(s) = TestServer::spawn(b, cfg).await else { return };
     let first = new_session(&s, "u").await;
     let (keys, _) = jwks(&s, "").await;
-    assert_eq!(kids(&keys), vec![format!("d-{START_MS}")]);
+    assert_eq!(dynamic_kids(&keys), vec![format!("d-{START_MS}")]);
     s.clock.advance_ms(3_700);
     let (keys, _) = jwks(&s, "").await;
-    assert_eq!(keys.len(), 2, "a new key after one interval: {:?}", kids(&keys));
-    assert!(kids(&keys).contains(&format!("d-{START_MS}")), "the old key still verifies");
+    assert_eq!(dynamic_kids(&keys).len(), 2, "a new key after one interval: {:?}", dynamic_kids(&keys));
+    assert!(dynamic_kids(&keys).contains(&format!("d-{START_MS}")), "the old key still verifies");
     assert_eq!(verify(&s, &at(&first), false).await["status"], "OK");
     let second = new_session(&s, "u").await;
     assert_eq!(verify(&s, &at(&second), false).await["status"], "OK");
@@ -1380,7 +1392,7 @@ async fn key_rotation_short_test_interval(b: Backend) {
     assert_eq!(verify(&s, &at(&third), false).await["status"], "OK");
     assert_eq!(verify(&s, &at(&first), false).await["status"], "OK", "lifetime = U + 2 × 3600 s");
     let (keys, _) = jwks(&s, "").await;
-    assert!(keys.len() >= 3 && verifies_with_jwks(&at(&third), &keys), "{:?}", kids(&keys));
+    assert!(dynamic_kids(&keys).len() >= 3 && verifies_with_jwks(&at(&third), &keys), "{:?}", dynamic_kids(&keys));
     s.stop().await;
 
     // The SDK suites set the interval per app (0.0004 h = 1.44 s, as a string).
@@ -1392,10 +1404,10 @@ async fn key_rotation_short_test_interval(b: Backend) {
     );
     let first = create(&s, "/appid-fast", "u", false, json!({}), json!({})).await;
     let base_keys = jwks(&s, "").await.0;
-    assert_eq!(jwks(&s, "/appid-fast").await.0.len(), 1);
+    assert_eq!(dynamic_kids(&jwks(&s, "/appid-fast").await.0).len(), 1);
     s.clock.advance_ms(1_500);
     let fast = jwks(&s, "/appid-fast").await.0;
-    assert_eq!(fast.len(), 2, "the app rotated: {:?}", kids(&fast));
+    assert_eq!(dynamic_kids(&fast).len(), 2, "the app rotated: {:?}", kids(&fast));
     assert_eq!(jwks(&s, "").await.0, base_keys, "the public app did not");
     let v = s
         .post("/appid-fast/recipe/session/verify", json!({"accessToken": at(&first), "doAntiCsrfCheck": false, "enableAntiCsrf": false, "checkDatabase": true}))
@@ -1486,7 +1498,7 @@ async fn two_instances_share_one_database() {
     both(121_000);
     for _ in 0..3 {
         let (x, y) = tokio::join!(jwks(&a, ""), jwks(&b, ""));
-        assert_eq!(x.0.len(), 2, "{:?}", kids(&x.0));
+        assert_eq!(dynamic_kids(&x.0).len(), 2, "{:?}", kids(&x.0));
         assert_eq!(kids(&x.0), kids(&y.0));
     }
     let (x, y) = tokio::join!(new_session(&a, "u"), new_session(&b, "u"));

@@ -159,8 +159,29 @@ impl AppKeys {
         let verify_after = now - timing.lifetime;
         let sign_after = now - timing.interval + timing.overlap;
         let (mut stored, _) = core.storage.dynamic_keys_rotate(&self.app, verify_after, sign_after, None).await?;
-        if !stored.iter().any(|k| k.created_at >= sign_after) {
-            let value = generate_key(core).await?;
+        let mut static_stored = core.storage.static_key_get_or_insert(&self.app, None).await?;
+        // The static key exists from the app's first key load on, as the reference creates it
+        // when it loads an app: so the JWKS publishes it before anything signs with it. Both
+        // missing keys (an app's first load) are generated at once, one per core.
+        let need_dynamic = !stored.iter().any(|k| k.created_at >= sign_after);
+        let need_static = static_stored.is_none();
+        let (dynamic_value, static_value) = tokio::join!(
+            async {
+                if need_dynamic {
+                    generate_key(core).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            },
+            async {
+                if need_static {
+                    generate_key(core).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            },
+        );
+        if let Some(value) = dynamic_value? {
             let created_at = core.now();
             let candidate = StoredKey { kid: format!("d-{created_at}"), value, created_at };
             let (keys, inserted) =
@@ -170,7 +191,14 @@ impl AppKeys {
             }
             stored = keys;
         }
-        let static_stored = core.storage.static_key_get_or_insert(&self.app, None).await?;
+        if let Some(value) = static_value? {
+            let candidate = StoredKey {
+                kid: format!("s-{}", crate::random::uuid_v4(core.rng.as_ref())),
+                value,
+                created_at: core.now(),
+            };
+            static_stored = core.storage.static_key_get_or_insert(&self.app, Some(&candidate)).await?;
+        }
         let mut known: HashMap<&str, &Arc<SigningKey>> = HashMap::new();
         if let Some(prev) = previous {
             for k in prev.dynamic.iter().chain(prev.static_key.iter()) {
@@ -197,20 +225,9 @@ impl AppKeys {
         Ok(KeySet { dynamic, static_key, loaded_at: now, timing: *timing })
     }
 
-    /// The app's static key, created on first use.
+    /// The app's static key (every key load makes sure that it exists).
     pub async fn static_key(&self, core: &Core, cfg: &CoreConfig) -> CoreResult<Arc<SigningKey>> {
         let set = self.get(core, cfg, false).await?;
-        if let Some(k) = &set.static_key {
-            return Ok(k.clone());
-        }
-        let value = generate_key(core).await?;
-        let candidate = StoredKey {
-            kid: format!("s-{}", crate::random::uuid_v4(core.rng.as_ref())),
-            value,
-            created_at: core.now(),
-        };
-        core.storage.static_key_get_or_insert(&self.app, Some(&candidate)).await?;
-        let set = self.get(core, cfg, true).await?;
         set.static_key.clone().ok_or_else(|| CoreError::Internal("static signing key was not stored".into()))
     }
 }
