@@ -532,6 +532,34 @@ async fn verify_rejects_tampering(b: Backend) {
     h["alg"] = json!("HS256");
     assert_eq!(verify(&s, &with_header(&token, &h), false).await["status"], "TRY_REFRESH_TOKEN", "alg must be RS256");
     assert_eq!(verify(&s, "not-a-jwt", false).await["status"], "TRY_REFRESH_TOKEN");
+    // Each header field is checked in the reference's order, with its message: absent or not a
+    // primitive is "missing", a wrong type or value a "mismatch".
+    let cases = [
+        ("typ", None, "JWT header missing - typ"),
+        ("typ", Some(json!(null)), "JWT header missing - typ"),
+        ("typ", Some(json!("jwt")), "JWT header mismatch - typ"),
+        ("alg", Some(json!(["RS256"])), "JWT header missing - alg"),
+        ("alg", Some(json!("HS256")), "JWT header mismatch - alg"),
+        ("version", Some(json!(5)), "JWT header mismatch - version"),
+        ("version", Some(json!("2")), "JWT header mismatch - version"),
+        ("version", Some(json!("6")), "JWT header mismatch - version"),
+        ("version", Some(json!(null)), "JWT header mismatch - version"),
+        ("kid", None, "JWT header missing - kid"),
+        ("kid", Some(json!(7)), "JWT header mismatch - kid"),
+    ];
+    for (field, value, message) in cases {
+        let mut h = jwt_header(&token);
+        match value {
+            Some(v) => h[field] = v,
+            None => drop(h.as_object_mut().unwrap().remove(field)),
+        }
+        // typ and alg come first: a bad typ is reported even when alg is bad too.
+        if field == "typ" {
+            h["alg"] = json!("none");
+        }
+        let v = verify(&s, &with_header(&token, &h), false).await;
+        assert_eq!(v, json!({"status": "TRY_REFRESH_TOKEN", "message": message}), "{field}: {h}");
+    }
     // A token of another session signed correctly still verifies: the checks above were real.
     assert_eq!(verify(&s, &token, false).await["status"], "OK");
     s.stop().await;

@@ -219,6 +219,36 @@ struct AccessTokenInfo {
 
 /// The access-token version of a JWT header: `version` "3", "4" or "5", latest when absent.
 /// Versions 1 and 2 (no longer issued) and anything else are refused.
+/// The version and `kid` of a session access token from its header, checked in the
+/// reference's order (`JWT.preParseJWTInfo`) and with its messages: `typ` must be the string
+/// `JWT`, `alg` the string `RS256`, `version` (absent: the latest) one of "3", "4", "5", and
+/// `kid` a string. A field that is absent or not a JSON primitive is "missing"; one of the
+/// wrong type or value is a "mismatch".
+fn check_header(header: &Map<String, Value>) -> Result<(u8, &str), String> {
+    let primitive = |k: &str| header.get(k).filter(|v| !v.is_array() && !v.is_object() && !v.is_null());
+    let expect = |k: &str, want: &str| -> Result<(), String> {
+        match primitive(k) {
+            None => Err(format!("JWT header missing - {k}")),
+            Some(Value::String(v)) if v == want => Ok(()),
+            Some(_) => Err(format!("JWT header mismatch - {k}")),
+        }
+    };
+    expect("typ", "JWT")?;
+    expect("alg", "RS256")?;
+    let version = match header.get("version") {
+        None => LATEST_TOKEN_VERSION,
+        Some(Value::String(v)) if v == "3" => 3,
+        Some(Value::String(v)) if v == "4" => 4,
+        Some(Value::String(v)) if v == "5" => 5,
+        Some(_) => return Err("JWT header mismatch - version".into()),
+    };
+    match primitive("kid") {
+        None => Err("JWT header missing - kid".into()),
+        Some(Value::String(kid)) => Ok((version, kid.as_str())),
+        Some(_) => Err("JWT header mismatch - kid".into()),
+    }
+}
+
 fn token_version(header: &Map<String, Value>) -> Result<u8, String> {
     match header.get("version") {
         None => Ok(5),
@@ -478,12 +508,7 @@ impl Core {
     /// Verify signature, header and expiry of an access token.
     async fn verify_access_token(&self, app: &AppId, cfg: &CoreConfig, token: &str) -> Result<AccessTokenInfo, String> {
         let parsed = parse_jwt(token)?;
-        let h = |k: &str| parsed.header.get(k).and_then(Value::as_str);
-        if h("typ") != Some("JWT") || h("alg") != Some("RS256") {
-            return Err("Invalid JWT header".into());
-        }
-        let version = token_version(&parsed.header)?;
-        let kid = h("kid").ok_or("Invalid JWT header")?;
+        let (version, kid) = check_header(&parsed.header)?;
         let keys = &self.app_state(app).keys;
         let now = self.now();
         let mut set = keys.get(self, cfg, false).await.map_err(|e| e.to_string())?;
