@@ -188,6 +188,23 @@ async fn email_verification(b: Backend) {
         )
         .await;
     assert_eq!(st, 400);
+    // Both fields are read before the method is judged, as in the reference.
+    let (st, body) = s.request("POST", "/public/recipe/user/email/verify", Some(json!({"method": "x"})), &[]).await;
+    assert_eq!((st, body.trim_end()), (400, "Field name 'token' is invalid in JSON input"));
+    let (st, body) =
+        s.request("POST", "/public/recipe/user/email/verify", Some(json!({"method": "x", "token": "t"})), &[]).await;
+    assert_eq!((st, body.trim_end()), (400, "Unsupported method for email verification"));
+    // Java's trim: a control character around the address goes, a no-break space stays.
+    let id2 = sign_up(&s, "ctl@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
+    let tok =
+        s.post("/public/recipe/user/email/verify/token", json!({"userId": id2, "email": "\u{1}CTL@example.com"})).await;
+    let v = s.post("/public/recipe/user/email/verify", json!({"method": "token", "token": tok["token"]})).await;
+    assert_eq!(v["email"], "ctl@example.com");
+    let tok = s
+        .post("/public/recipe/user/email/verify/token", json!({"userId": id2, "email": "\u{a0}ctl@example.com"}))
+        .await;
+    let v = s.post("/public/recipe/user/email/verify", json!({"method": "token", "token": tok["token"]})).await;
+    assert_eq!(v["email"], "\u{a0}ctl@example.com");
     s.stop().await;
 }
 
@@ -198,6 +215,15 @@ async fn metadata_roles_mapping(b: Backend) {
     assert_eq!(m["metadata"], json!({"a": 1, "b": {"c": 2}}));
     let m = s.put("/recipe/user/metadata", json!({"userId": "u1", "metadataUpdate": {"a": null, "b": {"d": 3}}})).await;
     assert_eq!(m["metadata"], json!({"b": {"d": 3}}));
+    // The reference's merge order: a removed key leaves the others in order; an updated key
+    // moves to the end (and is stored so).
+    let keys = |m: &Value| m.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    s.put("/recipe/user/metadata", json!({"userId": "u3", "metadataUpdate": {"a": 1, "b": 2, "c": 3}})).await;
+    let m = s.put("/recipe/user/metadata", json!({"userId": "u3", "metadataUpdate": {"a": null}})).await;
+    assert_eq!(keys(&m["metadata"]), ["b", "c"]);
+    let m = s.put("/recipe/user/metadata", json!({"userId": "u3", "metadataUpdate": {"b": 9}})).await;
+    assert_eq!(keys(&m["metadata"]), ["c", "b"]);
+    assert_eq!(keys(&s.get("/recipe/user/metadata?userId=u3").await["metadata"]), ["c", "b"]);
     s.put("/recipe/user/metadata", json!({"userId": "u2", "metadataUpdate": {"z": true}})).await;
     let bulk = s.post("/recipe/user/metadata/bulk", json!({"userIds": ["u2", "nobody", "u1"]})).await;
     assert_eq!(
@@ -255,6 +281,17 @@ async fn metadata_roles_mapping(b: Backend) {
     );
     assert_eq!(s.post("/recipe/role/remove", json!({"role": "admin"})).await["didRoleExist"], true);
     assert_eq!(s.get("/recipe/roles").await["roles"], json!([]));
+    // Java's trim: a control character is trimmed away, a no-break space is kept.
+    let (st, body) = s.request("PUT", "/recipe/role", Some(json!({"role": "\u{1}"})), &[]).await;
+    assert_eq!((st, body.trim_end()), (400, "Field name 'role' cannot be an empty String"));
+    assert_eq!(s.put("/recipe/role", json!({"role": "nbsp\u{a0}"})).await["createdNewRole"], true);
+    assert_eq!(s.get("/recipe/roles").await["roles"], json!(["nbsp\u{a0}"]));
+    assert_eq!(s.post("/recipe/role/remove", json!({"role": "nbsp\u{a0}"})).await["didRoleExist"], true);
+    // Permissions are checked one by one: the empty one comes before the non-string.
+    let (st, body) = s.request("PUT", "/recipe/role", Some(json!({"role": "r", "permissions": [" ", 1]})), &[]).await;
+    assert_eq!((st, body.trim_end()), (400, "Field name 'permissions' cannot contain an empty string"));
+    let (st, body) = s.request("PUT", "/recipe/role", Some(json!({"role": "r", "permissions": [1, " "]})), &[]).await;
+    assert_eq!((st, body.trim_end()), (400, "Field name 'permissions' is invalid in JSON input"));
     // User-id mapping applies to the user object, sign-in and sessions.
     let id = sign_up(&s, "map@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
     let r = s

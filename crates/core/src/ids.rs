@@ -19,7 +19,7 @@ impl AppId {
     }
     /// Parse an app id given in a request body (case-insensitive, lower-cased).
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let s = raw.trim().to_ascii_lowercase();
+        let s = java_trim(raw).to_ascii_lowercase();
         if s.starts_with("appid-") {
             return Err("appId must not start with 'appid-'".into());
         }
@@ -51,7 +51,7 @@ impl TenantId {
         TenantId(PUBLIC.to_string())
     }
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let s = raw.trim().to_ascii_lowercase();
+        let s = java_trim(raw).to_ascii_lowercase();
         if RESERVED_TENANT_IDS.contains(&s.as_str()) {
             return Err(format!("Cannot use '{s}' as a tenantId"));
         }
@@ -121,9 +121,18 @@ impl TenantIdentifier {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
+/// Java's `String.trim()`, which the reference applies to its inputs: it strips the characters
+/// up to U+0020 at both ends (control characters included), and keeps other Unicode spaces
+/// such as U+00A0, which Rust's `str::trim` would strip.
+pub fn java_trim(s: &str) -> &str {
+    s.trim_matches(|c: char| c <= ' ')
+}
+
 impl Email {
+    /// As the reference's `trim().toLowerCase()`: Java's `trim` strips the characters up to
+    /// U+0020 (control characters included, but not Unicode spaces such as U+00A0).
     pub fn normalise(raw: &str) -> Self {
-        Email(raw.trim().to_lowercase())
+        Email(java_trim(raw).to_lowercase())
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -156,5 +165,8 @@ mod tests {
     #[test]
     fn emails_are_normalised() {
         assert_eq!(Email::normalise("  Foo@Bar.COM ").as_str(), "foo@bar.com");
+        // Java's trim: control characters go, Unicode spaces stay.
+        assert_eq!(Email::normalise("\u{1}\tA@b.c\u{1f}\n").as_str(), "a@b.c");
+        assert_eq!(Email::normalise("\u{a0}A@b.c\u{2003}").as_str(), "\u{a0}a@b.c\u{2003}");
     }
 }

@@ -340,7 +340,7 @@ impl Core {
             Some(t) => TenantId::parse(t).map_err(|_| {
                 CoreError::TenantOrAppNotFound(TenantIdentifier::named_not_found_message(
                     app,
-                    &t.trim().to_ascii_lowercase(),
+                    &crate::ids::java_trim(t).to_ascii_lowercase(),
                 ))
             })?,
         };

@@ -23,9 +23,10 @@ use std::time::Duration;
 /// Shallow merge: each top-level key of `update` replaces the stored one; `null` deletes it.
 pub fn merge_metadata(mut current: Map<String, Value>, update: &Map<String, Value>) -> Map<String, Value> {
     for (k, v) in update {
-        if v.is_null() {
-            current.remove(k);
-        } else {
+        // As the reference: the key is removed (the others keep their order), and a non-null
+        // value is added back at the end.
+        current.shift_remove(k);
+        if !v.is_null() {
             current.insert(k.clone(), v.clone());
         }
     }
@@ -246,13 +247,13 @@ impl Core {
     ) -> CoreResult<(Value, bool)> {
         let cfg = self.app_config(&tenant.app).await?;
         self.tenant(tenant).await?;
-        let hash = hash.trim();
+        let hash = crate::ids::java_trim(hash);
         if hash.is_empty() {
             return Err(CoreError::bad("Password hash cannot be an empty string"));
         }
         let kind = crate::password::kind_of(hash);
         let firebase = crate::password::parse_firebase(hash).is_some();
-        let algorithm = algorithm.map(|a| a.trim().to_ascii_uppercase());
+        let algorithm = algorithm.map(|a| crate::ids::java_trim(a).to_ascii_uppercase());
         if algorithm.as_deref() == Some("") {
             return Err(CoreError::bad("Hashing Algorithm cannot be an empty string"));
         }

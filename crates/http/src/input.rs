@@ -3,6 +3,7 @@
 
 use crate::error::ApiError;
 use serde_json::{Map, Value};
+use st_core::ids::java_trim;
 use std::collections::HashMap;
 
 /// A JSON body. Parsing happens up front, but an invalid body is only an error for handlers
@@ -48,7 +49,7 @@ impl Body {
 
     /// A required string, trimmed; empty after trimming is the reference's 400.
     pub fn trimmed(&self, field: &str) -> Result<String, ApiError> {
-        non_empty(field, self.string(field)?.trim())
+        non_empty(field, java_trim(&self.string(field)?))
     }
 
     pub fn opt_string(&self, field: &str) -> Result<Option<String>, ApiError> {
@@ -84,7 +85,7 @@ impl Body {
             Some(Value::Number(n)) => {
                 n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(Some).ok_or_else(|| invalid(field))
             }
-            Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| invalid(field)),
+            Some(Value::String(s)) => java_trim(s).parse::<i64>().map(Some).map_err(|_| invalid(field)),
             Some(_) => Err(invalid(field)),
         }
     }
@@ -110,11 +111,21 @@ impl Body {
     }
 
     pub fn opt_string_array(&self, field: &str) -> Result<Option<Vec<String>>, ApiError> {
+        self.opt_string_array_each(field, |s| Ok(s.to_string()))
+    }
+
+    /// [`Body::opt_string_array`] whose elements also pass `check`, element by element (a
+    /// non-string is refused when it is reached, as the reference's loop does).
+    pub fn opt_string_array_each(
+        &self,
+        field: &str,
+        check: impl Fn(&str) -> Result<String, ApiError>,
+    ) -> Result<Option<Vec<String>>, ApiError> {
         match self.get(field)? {
             None => Ok(None),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().map(str::to_string).ok_or_else(|| invalid(field)))
+                .map(|v| v.as_str().ok_or_else(|| invalid(field)).and_then(&check))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
             Some(_) => Err(invalid(field)),

@@ -7,6 +7,7 @@ use crate::input::{Body, Query};
 use crate::router::{Router, Scope};
 use actix_web::http::Method;
 use serde_json::{json, Value};
+use st_core::ids::java_trim;
 use st_core::storage::{MappingCreate, RoleResult, UpdateResult, UserIdMapping, UserListQuery};
 use st_core::users::{SignInOutcome, SignUpOutcome};
 
@@ -181,16 +182,15 @@ fn recipe_ids(q: &Query) -> Result<Vec<String>, ApiError> {
 
 /// Role and permission names are trimmed, and must not be empty.
 fn permissions(b: &Body) -> Result<Option<Vec<String>>, ApiError> {
-    let Some(list) = b.opt_string_array("permissions")? else { return Ok(None) };
-    let trimmed: Vec<String> = list.iter().map(|p| p.trim().to_string()).collect();
-    if trimmed.iter().any(String::is_empty) {
-        return Err(ApiError::BadRequest("Field name 'permissions' cannot contain an empty string".into()));
-    }
-    Ok(Some(trimmed))
+    // Each element in turn: a non-string, then an empty one, as the reference checks them.
+    b.opt_string_array_each("permissions", |p| match java_trim(p) {
+        "" => Err(ApiError::BadRequest("Field name 'permissions' cannot contain an empty string".into())),
+        p => Ok(p.to_string()),
+    })
 }
 
 fn query_trimmed(q: &Query, field: &str) -> Result<String, ApiError> {
-    crate::input::non_empty(field, q.string(field)?.trim())
+    crate::input::non_empty(field, java_trim(&q.string(field)?))
 }
 
 fn user_type(raw: Option<String>) -> Result<Option<bool>, ApiError> {
@@ -206,7 +206,8 @@ fn user_type(raw: Option<String>) -> Result<Option<bool>, ApiError> {
 }
 
 fn search_tags(raw: Option<String>) -> Vec<String> {
-    raw.map(|s| s.split(';').map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()).collect()).unwrap_or_default()
+    raw.map(|s| s.split(';').map(|p| java_trim(p).to_lowercase()).filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default()
 }
 
 pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
@@ -334,10 +335,12 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         }
         EvVerify => {
             core.tenant(&ctx.tenant).await?;
-            if b.string("method")? != "token" {
+            // Both fields are read before the method is judged, as the reference does.
+            let method = b.string("method")?;
+            let token = b.string("token")?;
+            if method != "token" {
                 return Err(ApiError::BadRequest("Unsupported method for email verification".into()));
             }
-            let token = b.string("token")?;
             match core.ev_verify(&ctx.tenant, &token).await? {
                 Some((user, email)) => ok(json!({"userId": user, "email": email})),
                 None => status("EMAIL_VERIFICATION_INVALID_TOKEN_ERROR", json!({})),
@@ -579,7 +582,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             let external_user_id = b.trimmed("externalUserId")?;
             let info = match b.raw("externalUserIdInfo")? {
                 None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(crate::input::non_empty("externalUserIdInfo", s.trim())?),
+                Some(Value::String(s)) => Some(crate::input::non_empty("externalUserIdInfo", java_trim(s))?),
                 Some(_) => {
                     return Err(ApiError::BadRequest("Field name 'externalUserIdInfo' is invalid in JSON input".into()))
                 }
@@ -622,7 +625,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             let kind = user_type(b.opt_string("userIdType")?)?;
             let info = match b.raw("externalUserIdInfo")? {
                 Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(crate::input::non_empty("externalUserIdInfo", s.trim())?),
+                Some(Value::String(s)) => Some(crate::input::non_empty("externalUserIdInfo", java_trim(s))?),
                 _ => {
                     return Err(ApiError::BadRequest("Field name 'externalUserIdInfo' is invalid in JSON input".into()))
                 }
