@@ -236,6 +236,31 @@ async fn tenants_created_read_and_listed(b: Backend) {
     assert_eq!(ids(&a1["tenants"], "tenantId"), set(&["public", "t1", "t2"]));
     assert_eq!(ids(&s.get("/recipe/multitenancy/app/list").await["apps"], "appId"), set(&["public", "a1"]));
 
+    // As the reference creates tenants: through v2 without factors, none is allowed until the
+    // caller names some; through the deprecated API, every recipe starts off.
+    let v2 = |t: &str| format!("/appid-a1/{t}/recipe/multitenancy/tenant/v2");
+    assert_eq!(s.get(&v2("t2")).await["firstFactors"], json!([]), "created by v2 without factors");
+    let put =
+        s.put("/appid-a1/recipe/multitenancy/tenant", json!({"tenantId": "t3", "emailPasswordEnabled": true})).await;
+    assert_eq!(put["createdNew"], true);
+    let enabled = |v1: &Value| ["emailPassword", "thirdParty", "passwordless"].map(|r| v1[r]["enabled"].as_bool());
+    let v1 = s.get("/appid-a1/t3/recipe/multitenancy/tenant").await;
+    assert_eq!(enabled(&v1), [Some(true), Some(false), Some(false)], "{v1}");
+    assert_eq!(s.get(&v2("t3")).await["firstFactors"], json!(["emailpassword"]));
+    // A v2 update that names factors turns the legacy flags on; the first factors they gave
+    // stay, now as an explicit list.
+    s.put("/appid-a1/recipe/multitenancy/tenant/v2", json!({"tenantId": "t3", "requiredSecondaryFactors": ["totp"]}))
+        .await;
+    let t3 = s.get(&v2("t3")).await;
+    assert_eq!((&t3["firstFactors"], &t3["requiredSecondaryFactors"]), (&json!(["emailpassword"]), &json!(["totp"])));
+    let v1 = s.get("/appid-a1/t3/recipe/multitenancy/tenant").await;
+    assert_eq!(enabled(&v1), [Some(true); 3], "{v1}");
+    s.put("/appid-a1/recipe/multitenancy/tenant/v2", json!({"tenantId": "t3", "firstFactors": null})).await;
+    assert!(s.get(&v2("t3")).await.get("firstFactors").is_none(), "null: all factors");
+    // An empty list of required secondary factors is no list.
+    s.put("/appid-a1/recipe/multitenancy/tenant/v2", json!({"tenantId": "t3", "requiredSecondaryFactors": []})).await;
+    assert!(s.get(&v2("t3")).await.get("requiredSecondaryFactors").is_none());
+
     // A tenant of an unknown app cannot be created.
     let (st, _) = raw(&s, "PUT", "/appid-nope/recipe/multitenancy/tenant/v2", Some(json!({"tenantId": "t1"}))).await;
     assert_eq!(st, 400);

@@ -17,6 +17,9 @@ pub struct TenantUpdate {
     pub email_password_enabled: Option<bool>,
     pub third_party_enabled: Option<bool>,
     pub passwordless_enabled: Option<bool>,
+    /// Whether the call is one of the v2 APIs (they create and update tenants differently from
+    /// the deprecated ones).
+    pub v2: bool,
 }
 
 fn forbidden(msg: &str) -> CoreError {
@@ -26,7 +29,10 @@ fn forbidden(msg: &str) -> CoreError {
 impl Core {
     async fn upsert(&self, id: TenantIdentifier, update: TenantUpdate) -> CoreResult<bool> {
         let existing = self.storage.get_tenant(&id).await?;
-        let mut record = existing.clone().unwrap_or_else(|| TenantRecord::new(id.clone()));
+        let mut record = match existing.clone() {
+            Some(r) => r,
+            None => new_tenant(id.clone(), update.v2),
+        };
         if let Some(cfg) = update.core_config {
             // Keys set to null are removed; others replace the stored value.
             let normalised = st_config::validate_core_config_update(&cfg).map_err(|e| CoreError::bad(e.to_string()))?;
@@ -42,11 +48,23 @@ impl Core {
                 return Err(CoreError::bad("Cannot modify base config"));
             }
         }
+        if update.v2 && (update.first_factors.is_some() || update.required_secondary_factors.is_some()) {
+            // As the reference's v2 update: the legacy recipe flags are all turned on, and a
+            // tenant whose first factors came from them keeps them as an explicit list (none:
+            // all six enabled).
+            if record.first_factors.is_none() {
+                record.first_factors = effective_first_factors(&record);
+            }
+            record.email_password_enabled = true;
+            record.third_party_enabled = true;
+            record.passwordless_enabled = true;
+        }
         if let Some(f) = update.first_factors {
             record.first_factors = f;
         }
         if let Some(f) = update.required_secondary_factors {
-            record.required_secondary_factors = f;
+            // An empty list is no list, as the reference's `TenantConfig` stores it.
+            record.required_secondary_factors = f.filter(|f| !f.is_empty());
         }
         if let Some(b) = update.email_password_enabled {
             record.email_password_enabled = b;
@@ -142,6 +160,24 @@ impl Core {
         all.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(all)
     }
+}
+
+/// A tenant as the reference creates it (`BaseCreateOrUpdate.createBaseConfigForVersion`, CDI
+/// >= 5.0): an app's public tenant has every recipe on and no first-factor list; another tenant
+/// created through a v2 API has an empty list (no first factor allowed until the caller names
+/// some), and one created through a deprecated API has every recipe off.
+fn new_tenant(id: TenantIdentifier, v2: bool) -> TenantRecord {
+    let mut record = TenantRecord::new(id);
+    if !record.id.tenant.is_public() {
+        if v2 {
+            record.first_factors = Some(Vec::new());
+        } else {
+            record.email_password_enabled = false;
+            record.third_party_enabled = false;
+            record.passwordless_enabled = false;
+        }
+    }
+    record
 }
 
 /// First factors as the v2 API reports them: stored, or synthesised from legacy booleans.

@@ -45,6 +45,7 @@ fn update_from(b: &Body, v2: bool) -> Result<TenantUpdate, ApiError> {
         email_password_enabled: b.opt_bool("emailPasswordEnabled")?,
         third_party_enabled: b.opt_bool("thirdPartyEnabled")?,
         passwordless_enabled: b.opt_bool("passwordlessEnabled")?,
+        v2,
     };
     check_factors("firstFactors", &update.first_factors)?;
     check_factors("requiredSecondaryFactors", &update.required_secondary_factors)?;
