@@ -162,8 +162,8 @@ impl Core {
     }
 }
 
-/// A tenant as the reference creates it (`BaseCreateOrUpdate.createBaseConfigForVersion`, CDI
-/// >= 5.0): an app's public tenant has every recipe on and no first-factor list; another tenant
+/// A tenant as the reference creates it at CDI 5.x (`BaseCreateOrUpdate.createBaseConfigForVersion`):
+/// an app's public tenant has every recipe on and no first-factor list; another tenant
 /// created through a v2 API has an empty list (no first factor allowed until the caller names
 /// some), and one created through a deprecated API has every recipe off.
 fn new_tenant(id: TenantIdentifier, v2: bool) -> TenantRecord {
