@@ -426,6 +426,15 @@ async fn permission_rules(b: Backend) {
     let Some(s) = TestServer::spawn(b, json!({})).await else { return };
     create_app(&s, "a1", json!({})).await;
     create_tenant(&s, "a1", "t1").await;
+    // The calling tenant must exist, before the permission rule: a tenant cannot create itself
+    // through its own path, as in the reference.
+    for target in ["t9", "t10"] {
+        let (st, body) =
+            raw(&s, "PUT", "/appid-a1/t9/recipe/multitenancy/tenant/v2", Some(json!({"tenantId": target}))).await;
+        assert_eq!(st, 400, "{target}: {body}");
+        assert!(body.starts_with("AppId or tenantId not found => ") && body.contains("(, a1, t9)"), "{body}");
+    }
+    assert_eq!(s.get("/appid-a1/t9/recipe/multitenancy/tenant/v2").await["status"], "TENANT_NOT_FOUND_ERROR");
     create_tenant(&s, "a1", "t2").await;
     create_tenant(&s, "public", "pt").await;
 

@@ -110,6 +110,11 @@ impl Core {
         tenant: TenantId,
         update: TenantUpdate,
     ) -> CoreResult<bool> {
+        // As the reference, which resolves the calling tenant first: a tenant cannot be created
+        // through its own path, and an unknown calling tenant is the 400 before the 403.
+        if !caller.tenant.is_public() {
+            self.tenant(caller).await?;
+        }
         if !(caller.tenant.is_public() || caller.tenant == tenant) {
             return Err(forbidden("You must use the public or same tenant to add/update a tenant"));
         }
