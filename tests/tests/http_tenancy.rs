@@ -380,7 +380,14 @@ async fn input_validation(b: Backend) {
             "tenantId can only contain letters, numbers and hyphens\n",
         ),
         ("/recipe/multitenancy/tenant/v2", json!({"tenantId": "appid-x"}), "tenantId must not start with 'appid-'\n"),
+        ("/recipe/multitenancy/tenant/v2", json!({"tenantId": " "}), "tenantId should not be an empty String\n"),
+        (
+            "/recipe/multitenancy/tenant/v2",
+            json!({"tenantId": "t".repeat(65)}),
+            "tenantId must be at most 64 characters long\n",
+        ),
         ("/recipe/multitenancy/app/v2", json!({"appId": "appid-x"}), "appId must not start with 'appid-'\n"),
+        ("/recipe/multitenancy/app/v2", json!({"appId": "\u{1}"}), "appId should not be an empty String\n"),
         (
             "/recipe/multitenancy/app/v2",
             json!({"appId": "a b"}),

@@ -6,7 +6,16 @@ pub const PUBLIC: &str = "public";
 const RESERVED_TENANT_IDS: [&str; 4] = ["recipe", "config", "users", "hello"];
 
 fn valid_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The columns hold 64 characters. The reference does not check this and fails in the database
+/// (a 500); ours refuses such an id with a 400 of its own.
+fn check_length(kind: &str, s: &str) -> Result<(), String> {
+    if s.len() > 64 {
+        return Err(format!("{kind} must be at most 64 characters long"));
+    }
+    Ok(())
 }
 
 /// An app id: `[a-z0-9-]+`, not starting with `appid-` (stored lower-case).
@@ -19,13 +28,18 @@ impl AppId {
     }
     /// Parse an app id given in a request body (case-insensitive, lower-cased).
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let s = java_trim(raw).to_ascii_lowercase();
+        // The reference's order and messages (`webserver/Utils.normalizeAndValidateAppId`).
+        let s = java_trim(raw).to_lowercase();
+        if s.is_empty() {
+            return Err("appId should not be an empty String".into());
+        }
         if s.starts_with("appid-") {
             return Err("appId must not start with 'appid-'".into());
         }
         if !valid_id(&s) {
             return Err("appId can only contain letters, numbers and hyphens".into());
         }
+        check_length("appId", &s)?;
         Ok(AppId(s))
     }
     pub fn as_str(&self) -> &str {
@@ -51,7 +65,11 @@ impl TenantId {
         TenantId(PUBLIC.to_string())
     }
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let s = java_trim(raw).to_ascii_lowercase();
+        // The reference's order and messages (`webserver/Utils.normalizeAndValidateTenantId`).
+        let s = java_trim(raw).to_lowercase();
+        if s.is_empty() {
+            return Err("tenantId should not be an empty String".into());
+        }
         if RESERVED_TENANT_IDS.contains(&s.as_str()) {
             return Err(format!("Cannot use '{s}' as a tenantId"));
         }
@@ -61,6 +79,7 @@ impl TenantId {
         if !valid_id(&s) {
             return Err("tenantId can only contain letters, numbers and hyphens".into());
         }
+        check_length("tenantId", &s)?;
         Ok(TenantId(s))
     }
     pub fn as_str(&self) -> &str {
@@ -159,7 +178,12 @@ mod tests {
         assert!(TenantId::parse("recipe").is_err());
         assert!(TenantId::parse("appid-x").is_err());
         assert!(TenantId::parse("a_b").is_err());
-        assert!(AppId::parse("").is_err());
+        assert_eq!(AppId::parse(""), Err("appId should not be an empty String".into()));
+        assert_eq!(TenantId::parse(" \t"), Err("tenantId should not be an empty String".into()));
+        assert!(TenantId::parse(&"t".repeat(64)).is_ok());
+        assert_eq!(TenantId::parse(&"t".repeat(65)), Err("tenantId must be at most 64 characters long".into()));
+        // Java's full lower-casing: the Kelvin sign is a `k`.
+        assert_eq!(AppId::parse("\u{212a}1").map(|a| a.as_str().to_string()), Ok("k1".into()));
     }
 
     #[test]
