@@ -3,7 +3,7 @@
 
 mod common;
 use common::{Backend, TestServer};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz-0123456789";
 
@@ -145,8 +145,26 @@ async fn ip_filters(b: Backend) {
     let body = json!({"userId":"u","enableAntiCsrf":false,"userDataInJWT":{},"userDataInDatabase":{}});
     let (st, _) = s.request("POST", "/t1/recipe/session", Some(body.clone()), &[]).await;
     assert_eq!(st, 403);
-    let (st, _) = s.request("POST", "/public/recipe/session", Some(body), &[]).await;
+    let (st, _) = s.request("POST", "/public/recipe/session", Some(body.clone()), &[]).await;
     assert_eq!(st, 200);
+    // A pattern that does not compile is refused, not stored (it would refuse every request);
+    // an empty one means no filter, as in the reference.
+    let put = |cfg: Value| {
+        let s = &s;
+        async move {
+            s.request("PUT", "/recipe/multitenancy/tenant/v2", Some(json!({"tenantId": "t2", "coreConfig": cfg})), &[])
+                .await
+        }
+    };
+    let (st, text) = put(json!({"ip_allow_regex": "(127"})).await;
+    assert_eq!(
+        (st, text.trim_end()),
+        (400, "Invalid core config: Provided regular expression is invalid for ip_allow_regex config")
+    );
+    assert_eq!(put(json!({"ip_deny_regex": "127\\..*"})).await.0, 200);
+    assert_eq!(s.request("POST", "/t2/recipe/session", Some(body.clone()), &[]).await.0, 403);
+    assert_eq!(put(json!({"ip_deny_regex": " "})).await.0, 200);
+    assert_eq!(s.request("POST", "/t2/recipe/session", Some(body), &[]).await.0, 200, "an empty pattern clears it");
     s.stop().await;
 }
 

@@ -67,6 +67,7 @@ pub fn coerce(spec: &KeySpec, value: &Value) -> Result<Value, ConfigError> {
             Value::String(_) if as_text.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
             _ => Err(ConfigError::invalid(spec.name, value, "true or false")),
         },
+        Kind::Str if matches!(spec.name, "ip_allow_regex" | "ip_deny_regex") => ip_pattern(spec.name, value),
         Kind::Str => match value {
             Value::String(s) => Ok(Value::String(s.clone())),
             Value::Number(_) | Value::Bool(_) => Ok(Value::String(as_text)),
@@ -80,6 +81,27 @@ pub fn coerce(spec: &KeySpec, value: &Value) -> Result<Value, ConfigError> {
                 Err(ConfigError::invalid(spec.name, value, format!("one of {}", options.join(", "))))
             }
         }
+    }
+}
+
+/// `ip_allow_regex` / `ip_deny_regex`, as the reference reads them: trimmed, empty means unset,
+/// and a pattern that does not compile is refused (in the base config it stops the start; per
+/// app or tenant it is a 400), rather than stored to refuse every request later. The server
+/// matches the whole address, so the pattern is checked in that anchored form. (Rust's regex
+/// syntax has no look-around, which Java's has: such a pattern is refused here.)
+fn ip_pattern(name: &str, value: &Value) -> Result<Value, ConfigError> {
+    let raw = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(_) | Value::Bool(_) => value.to_string(),
+        _ => return Err(ConfigError::invalid(name, value, "a string")),
+    };
+    let pattern = raw.trim_matches(|c: char| c <= ' ');
+    if pattern.is_empty() {
+        return Ok(Value::Null);
+    }
+    match regex::Regex::new(&format!("^(?:{pattern})$")) {
+        Ok(_) => Ok(Value::String(pattern.to_string())),
+        Err(_) => Err(ConfigError::Other(format!("Provided regular expression is invalid for {name} config"))),
     }
 }
 
@@ -463,6 +485,13 @@ mod tests {
     fn strings_and_numbers_are_both_accepted() {
         let spec = keys::spec("access_token_validity").unwrap();
         assert_eq!(coerce(spec, &json!("7200")).unwrap(), json!(7200));
+        // IP patterns: trimmed, empty is unset, one that does not compile is refused (in the
+        // base config too, where it stops the start).
+        let ip = keys::spec("ip_deny_regex").unwrap();
+        assert_eq!(coerce(ip, &json!(" 10\\..* ")).unwrap(), json!("10\\..*"));
+        assert_eq!(coerce(ip, &json!(" ")).unwrap(), Value::Null);
+        let e = coerce(ip, &json!("(10")).unwrap_err().to_string();
+        assert_eq!(e, "Provided regular expression is invalid for ip_deny_regex config");
         assert_eq!(coerce(spec, &json!(7200)).unwrap(), json!(7200));
         assert!(coerce(spec, &json!("abc")).is_err());
         assert!(coerce(spec, &json!(0)).is_err());

@@ -34,10 +34,11 @@ impl Core {
             None => new_tenant(id.clone(), update.v2),
         };
         if let Some(cfg) = update.core_config {
-            // Keys set to null are removed; others replace the stored value.
+            // Keys set to null (or to a value that means unset, such as an empty IP pattern) are
+            // removed; others replace the stored value.
             let normalised = st_config::validate_core_config_update(&cfg).map_err(|e| CoreError::bad(e.to_string()))?;
-            for (k, v) in &cfg {
-                if v.is_null() {
+            for k in cfg.keys() {
+                if !normalised.contains_key(k) {
                     record.core_config.remove(k);
                 }
             }
