@@ -261,6 +261,14 @@ async fn tenants_created_read_and_listed(b: Backend) {
     s.put("/appid-a1/recipe/multitenancy/tenant/v2", json!({"tenantId": "t3", "requiredSecondaryFactors": []})).await;
     assert!(s.get(&v2("t3")).await.get("requiredSecondaryFactors").is_none());
 
+    // A create/update body without an id (or with null) names the public app or tenant.
+    let put = s
+        .put("/appid-a1/recipe/multitenancy/tenant/v2", json!({"coreConfig": {"password_reset_token_lifetime": 5000}}));
+    assert_eq!(put.await, json!({"status": "OK", "createdNew": false}));
+    assert_eq!(s.get(&v2("public")).await["coreConfig"]["password_reset_token_lifetime"], 5000);
+    let put = s.put("/recipe/multitenancy/app/v2", json!({"appId": null, "coreConfig": {}})).await;
+    assert_eq!(put, json!({"status": "OK", "createdNew": false}), "the public app");
+
     // A tenant of an unknown app cannot be created.
     let (st, _) = raw(&s, "PUT", "/appid-nope/recipe/multitenancy/tenant/v2", Some(json!({"tenantId": "t1"}))).await;
     assert_eq!(st, 400);

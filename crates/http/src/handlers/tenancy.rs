@@ -52,8 +52,20 @@ fn update_from(b: &Body, v2: bool) -> Result<TenantUpdate, ApiError> {
     Ok(update)
 }
 
+/// An optional id field of a create/update body: absent or `null` names the public app or
+/// tenant, as the reference's nullable parse does.
+fn optional_id(b: &Body, field: &str) -> Result<Option<String>, ApiError> {
+    match b.raw(field)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => b.string(field).map(Some),
+    }
+}
+
 pub async fn app_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
-    let app = AppId::parse(&ctx.body.string("appId")?).map_err(ApiError::BadRequest)?;
+    let app = match optional_id(&ctx.body, "appId")? {
+        Some(id) => AppId::parse(&id).map_err(ApiError::BadRequest)?,
+        None => AppId::public(),
+    };
     let created = ctx.state.core.create_or_update_app(&ctx.tenant, app, update_from(&ctx.body, v2)?).await?;
     ok(json!({ "createdNew": created }))
 }
@@ -85,7 +97,10 @@ pub async fn app_list(ctx: &Ctx<'_>) -> HResult {
 }
 
 pub async fn tenant_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
-    let tenant = TenantId::parse(&ctx.body.string("tenantId")?).map_err(ApiError::BadRequest)?;
+    let tenant = match optional_id(&ctx.body, "tenantId")? {
+        Some(id) => TenantId::parse(&id).map_err(ApiError::BadRequest)?,
+        None => TenantId::public(),
+    };
     let created = ctx.state.core.create_or_update_tenant(&ctx.tenant, tenant, update_from(&ctx.body, v2)?).await?;
     ok(json!({ "createdNew": created }))
 }
