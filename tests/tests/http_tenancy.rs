@@ -255,6 +255,19 @@ async fn tenants_created_read_and_listed(b: Backend) {
     assert_eq!((&t3["firstFactors"], &t3["requiredSecondaryFactors"]), (&json!(["emailpassword"]), &json!(["totp"])));
     let v1 = s.get("/appid-a1/t3/recipe/multitenancy/tenant").await;
     assert_eq!(enabled(&v1), [Some(true); 3], "{v1}");
+    // The deprecated shape carries the factor lists when set.
+    assert_eq!((&v1["firstFactors"], &v1["requiredSecondaryFactors"]), (&json!(["emailpassword"]), &json!(["totp"])));
+    // A v2 tenant with an empty first-factor list reads as every recipe off there.
+    let v1 = s.get("/appid-a1/t2/recipe/multitenancy/tenant").await;
+    assert_eq!(enabled(&v1), [Some(false); 3], "{v1}");
+    assert!(v1.get("firstFactors").is_none(), "{v1}");
+    // The deprecated lists use the deprecated shape.
+    let listed = s.get("/appid-a1/recipe/multitenancy/tenant/list").await;
+    let t2 = listed["tenants"].as_array().unwrap().iter().find(|t| t["tenantId"] == "t2").unwrap().clone();
+    assert_eq!(t2["emailPassword"], json!({"enabled": false}), "{t2}");
+    let apps = s.get("/recipe/multitenancy/app/list").await;
+    let a1 = apps["apps"].as_array().unwrap().iter().find(|a| a["appId"] == "a1").unwrap().clone();
+    assert!(a1["tenants"][0].get("emailPassword").is_some(), "{a1}");
     s.put("/appid-a1/recipe/multitenancy/tenant/v2", json!({"tenantId": "t3", "firstFactors": null})).await;
     assert!(s.get(&v2("t3")).await.get("firstFactors").is_none(), "null: all factors");
     // An empty list of required secondary factors is no list.

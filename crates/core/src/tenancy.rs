@@ -222,13 +222,22 @@ pub fn tenant_json_v2(t: &TenantRecord) -> Value {
     Value::Object(out)
 }
 
-/// The deprecated (v1) JSON shape of a tenant.
+/// The deprecated (v1) JSON shape of a tenant, as the reference's `TenantConfig.toJson5_0`: a
+/// recipe is enabled when its flag is on and the first-factor list is absent or not empty; the
+/// factor lists follow when set (an empty first-factor list is left out).
 pub fn tenant_json_v1(t: &TenantRecord) -> Value {
-    json!({
-        "tenantId": t.id.tenant.as_str(),
-        "emailPassword": {"enabled": t.email_password_enabled},
-        "thirdParty": {"enabled": t.third_party_enabled, "providers": []},
-        "passwordless": {"enabled": t.passwordless_enabled},
-        "coreConfig": Value::Object(t.core_config.clone()),
-    })
+    let factors_allow = t.first_factors.as_ref().is_none_or(|f| !f.is_empty());
+    let mut out = Map::new();
+    out.insert("tenantId".into(), json!(t.id.tenant.as_str()));
+    out.insert("emailPassword".into(), json!({"enabled": t.email_password_enabled && factors_allow}));
+    out.insert("thirdParty".into(), json!({"enabled": t.third_party_enabled && factors_allow, "providers": []}));
+    out.insert("passwordless".into(), json!({"enabled": t.passwordless_enabled && factors_allow}));
+    if let Some(f) = t.first_factors.as_ref().filter(|f| !f.is_empty()) {
+        out.insert("firstFactors".into(), json!(f));
+    }
+    if let Some(f) = &t.required_secondary_factors {
+        out.insert("requiredSecondaryFactors".into(), json!(f));
+    }
+    out.insert("coreConfig".into(), Value::Object(t.core_config.clone()));
+    Value::Object(out)
 }

@@ -86,7 +86,7 @@ impl Router {
         r.add("/recipe/multitenancy/app", vec![(put.clone(), AppPut)], Management, true, true);
         r.add("/recipe/multitenancy/app/v2", vec![(put.clone(), AppPutV2)], Management, true, true);
         r.add("/recipe/multitenancy/app/remove", vec![(post.clone(), AppRemove)], Management, true, true);
-        r.add("/recipe/multitenancy/app/list", vec![(get.clone(), AppList)], Management, true, true);
+        r.add("/recipe/multitenancy/app/list", vec![(get.clone(), AppListV1)], Management, true, true);
         r.add("/recipe/multitenancy/app/list/v2", vec![(get.clone(), AppList)], Management, true, true);
         r.add(
             "/recipe/multitenancy/tenant",
@@ -103,7 +103,7 @@ impl Router {
             true,
         );
         r.add("/recipe/multitenancy/tenant/remove", vec![(post.clone(), TenantRemove)], Management, true, true);
-        r.add("/recipe/multitenancy/tenant/list", vec![(get.clone(), TenantList)], Management, true, true);
+        r.add("/recipe/multitenancy/tenant/list", vec![(get.clone(), TenantListV1)], Management, true, true);
         r.add("/recipe/multitenancy/tenant/list/v2", vec![(get.clone(), TenantList)], Management, true, true);
         // EE / licence: every feature is on.
         r.add("/ee/featureflag", vec![(get.clone(), FeatureFlags)], App, true, true);

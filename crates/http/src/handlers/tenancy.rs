@@ -76,7 +76,8 @@ pub async fn app_remove(ctx: &Ctx<'_>) -> HResult {
     ok(json!({ "didExist": existed }))
 }
 
-pub async fn app_list(ctx: &Ctx<'_>) -> HResult {
+pub async fn app_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
+    let shape = if v2 { tenant_json_v2 } else { tenant_json_v1 };
     if !ctx.tenant.tenant.is_public() || !ctx.tenant.app.is_public() {
         return Err(ApiError::Forbidden(
             "Only the public tenantId and public appId is allowed to list all apps associated with this connection uri domain"
@@ -89,7 +90,7 @@ pub async fn app_list(ctx: &Ctx<'_>) -> HResult {
     let mut apps: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
     for t in &records {
         if ctx.tenant.app.is_public() || t.id.app == ctx.tenant.app {
-            apps.entry(t.id.app.to_string()).or_default().push(tenant_json_v2(t));
+            apps.entry(t.id.app.to_string()).or_default().push(shape(t));
         }
     }
     let apps: Vec<Value> = apps.into_iter().map(|(app, tenants)| json!({"appId": app, "tenants": tenants})).collect();
@@ -122,13 +123,14 @@ pub async fn tenant_remove(ctx: &Ctx<'_>) -> HResult {
     ok(json!({ "didExist": existed }))
 }
 
-pub async fn tenant_list(ctx: &Ctx<'_>) -> HResult {
+pub async fn tenant_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
+    let shape = if v2 { tenant_json_v2 } else { tenant_json_v1 };
     if !ctx.tenant.tenant.is_public() {
         return Err(ApiError::Forbidden(
             "Only the public tenantId is allowed to list all tenants associated with this app".into(),
         ));
     }
     let tenants = ctx.state.core.tenants_of_app(&ctx.tenant.app).await?;
-    let list: Vec<Value> = tenants.iter().map(tenant_json_v2).collect();
+    let list: Vec<Value> = tenants.iter().map(shape).collect();
     ok(json!({ "tenants": list }))
 }
