@@ -72,6 +72,15 @@ async fn api_keys(b: Backend) {
     assert_eq!(s.request("GET", "/hello", None, &[]).await.0, 200);
     assert_eq!(s.request("GET", "/.well-known/jwks.json", None, &[]).await.0, 200);
     s.stop().await;
+
+    // The base config's `supertokens_saas_secret` is accepted as a key too, as in the reference.
+    let secret = "s".repeat(40);
+    let cfg = json!({"api_keys": KEY, "supertokens_saas_secret": secret});
+    let Some(s) = TestServer::spawn(b, cfg).await else { return };
+    assert_eq!(s.request("GET", "/apiversion", None, &[("api-key", &secret)]).await.0, 200);
+    assert_eq!(s.request("GET", "/apiversion", None, &[("api-key", KEY)]).await.0, 200);
+    assert_eq!(s.request("GET", "/apiversion", None, &[("api-key", &"t".repeat(40))]).await.0, 401);
+    s.stop().await;
 }
 
 async fn body_rules(b: Backend) {

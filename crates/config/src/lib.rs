@@ -272,6 +272,8 @@ pub struct CoreConfig {
     pub totp_rate_limit_cooldown_sec: i64,
     /// Sorted, de-duplicated API keys; empty = open.
     pub api_keys: Vec<String>,
+    /// `supertokens_saas_secret` (base config only): accepted as an API key too.
+    pub saas_secret: Option<String>,
     pub password_hashing_alg: String,
     pub bcrypt_log_rounds: u32,
     pub argon2_iterations: u32,
@@ -418,6 +420,7 @@ impl CoreConfig {
             totp_max_attempts: int(map, "totp_max_attempts"),
             totp_rate_limit_cooldown_sec: int(map, "totp_rate_limit_cooldown_sec"),
             api_keys,
+            saas_secret: string(map, "supertokens_saas_secret"),
             password_hashing_alg: string(map, "password_hashing_alg").unwrap_or_else(|| "BCRYPT".into()),
             bcrypt_log_rounds: int(map, "bcrypt_log_rounds") as u32,
             argon2_iterations: int(map, "argon2_iterations") as u32,

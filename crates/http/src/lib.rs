@@ -115,8 +115,10 @@ pub fn configure(state: web::Data<ServerState>) -> impl FnOnce(&mut web::Service
     }
 }
 
-fn api_key_ok(req: &HttpRequest, keys: &[String]) -> bool {
-    if keys.is_empty() {
+/// The app's API keys, or else the base config's `supertokens_saas_secret`, as the reference's
+/// `assertThatAPIKeyCheckPasses`: open only when neither is set.
+fn api_key_ok(req: &HttpRequest, keys: &[String], saas_secret: Option<&str>) -> bool {
+    if keys.is_empty() && saas_secret.is_none() {
         return true;
     }
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
@@ -128,8 +130,22 @@ fn api_key_ok(req: &HttpRequest, keys: &[String]) -> bool {
             None => return false,
         },
     };
-    // Compare against every key without stopping early.
-    keys.iter().fold(false, |found, k| st_core::random::ct_eq(given, k) | found)
+    // Compare against every key (and the secret) without stopping early.
+    let by_key = keys.iter().fold(false, |found, k| st_core::random::ct_eq(given, k) | found);
+    by_key | saas_secret.is_some_and(|s| st_core::random::ct_eq(given, s))
+}
+
+/// A peer address as Java's `getRemoteAddr()` writes it, which is what the reference's IP
+/// patterns are matched against: an IPv4-mapped IPv6 peer (a dual-stack listener) as plain
+/// IPv4, and IPv6 as eight lower-case hex groups without zero compression (`0:0:0:0:0:0:0:1`).
+fn java_ip_string(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.segments().iter().map(|s| format!("{s:x}")).collect::<Vec<_>>().join(":"),
+        },
+    }
 }
 
 fn negotiate_version(req: &HttpRequest, cfg: &st_config::CoreConfig) -> Result<String, ApiError> {
@@ -254,7 +270,7 @@ async fn route(
             }
         };
         if tenant_cfg.ip_allow_regex.is_some() || tenant_cfg.ip_deny_regex.is_some() {
-            let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+            let ip = req.peer_addr().map(|a| java_ip_string(a.ip())).unwrap_or_default();
             if !state.ip_allowed(&tenant_cfg, &ip) {
                 return Err(ApiError::Forbidden("Forbidden".into()));
             }
@@ -262,7 +278,7 @@ async fn route(
     }
     if route.needs_api_key {
         if let Some(cfg) = &app_cfg {
-            if !api_key_ok(req, &cfg.api_keys) {
+            if !api_key_ok(req, &cfg.api_keys, core.base.saas_secret.as_deref()) {
                 return Err(ApiError::InvalidApiKey);
             }
         }
@@ -303,4 +319,18 @@ async fn route(
 /// `GET /metrics` on the separate, key-less metrics port (`metrics_port`).
 pub async fn metrics_endpoint(state: web::Data<ServerState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render(&state.core))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::java_ip_string;
+
+    #[test]
+    fn peer_addresses_are_written_as_java_writes_them() {
+        let ip = |s: &str| java_ip_string(s.parse().unwrap());
+        assert_eq!(ip("127.0.0.1"), "127.0.0.1");
+        assert_eq!(ip("::ffff:10.1.2.3"), "10.1.2.3", "IPv4-mapped: plain IPv4");
+        assert_eq!(ip("::1"), "0:0:0:0:0:0:0:1");
+        assert_eq!(ip("2001:db8::0a:1"), "2001:db8:0:0:0:0:a:1");
+    }
 }

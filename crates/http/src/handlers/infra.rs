@@ -36,12 +36,17 @@ pub async fn api_version(ctx: &Ctx<'_>) -> HResult {
         .copied()
         .filter(|v| max.as_deref().map(|m| crate::version_cmp(v, m).is_le()).unwrap_or(true))
         .collect();
+    // The domains are remembered for telemetry and the dashboard. As in the reference, which
+    // answers first and only logs a failed save, a database that cannot take the write does
+    // not fail the SDK's first call.
     for (param, key) in [("websiteDomain", "websiteDomain"), ("apiDomain", "apiDomain")] {
         if let Some(v) = ctx.query.opt_string(param) {
             let t = TenantIdentifier::app_public(&ctx.tenant.app);
             let core = &ctx.state.core;
             if core.storage.kv_get(&t, key).await.ok().flatten().as_deref() != Some(v.as_str()) {
-                core.storage.kv_set(&t, key, &v, core.now()).await.map_err(st_core::CoreError::from)?;
+                if let Err(e) = core.storage.kv_set(&t, key, &v, core.now()).await {
+                    tracing::warn!(error = %e, key, "could not save the SDK's domain from /apiversion");
+                }
             }
         }
     }
