@@ -268,6 +268,11 @@ async fn tenants_created_read_and_listed(b: Backend) {
     let apps = s.get("/recipe/multitenancy/app/list").await;
     let a1 = apps["apps"].as_array().unwrap().iter().find(|a| a["appId"] == "a1").unwrap().clone();
     assert!(a1["tenants"][0].get("emailPassword").is_some(), "{a1}");
+    // Enabling a recipe through the deprecated API on that tenant starts from "all off, no list".
+    s.put("/appid-a1/recipe/multitenancy/tenant", json!({"tenantId": "t2", "emailPasswordEnabled": true})).await;
+    let v1 = s.get("/appid-a1/t2/recipe/multitenancy/tenant").await;
+    assert_eq!(enabled(&v1), [Some(true), Some(false), Some(false)], "{v1}");
+    assert_eq!(s.get(&v2("t2")).await["firstFactors"], json!(["emailpassword"]));
     s.put("/appid-a1/recipe/multitenancy/tenant/v2", json!({"tenantId": "t3", "firstFactors": null})).await;
     assert!(s.get(&v2("t3")).await.get("firstFactors").is_none(), "null: all factors");
     // An empty list of required secondary factors is no list.

@@ -173,7 +173,18 @@ async fn ip_filters(b: Backend) {
     assert_eq!(put(json!({"ip_deny_regex": "127\\..*"})).await.0, 200);
     assert_eq!(s.request("POST", "/t2/recipe/session", Some(body.clone()), &[]).await.0, 403);
     assert_eq!(put(json!({"ip_deny_regex": " "})).await.0, 200);
-    assert_eq!(s.request("POST", "/t2/recipe/session", Some(body), &[]).await.0, 200, "an empty pattern clears it");
+    assert_eq!(
+        s.request("POST", "/t2/recipe/session", Some(body.clone()), &[]).await.0,
+        200,
+        "an empty pattern clears it"
+    );
+    // An empty pattern on a tenant also overrides its app's pattern (no filter there).
+    s.put("/recipe/multitenancy/app/v2", json!({"appId": "a9"})).await;
+    let t = json!({"tenantId": "t", "coreConfig": {"ip_deny_regex": ""}});
+    assert_eq!(s.request("PUT", "/appid-a9/recipe/multitenancy/tenant/v2", Some(t), &[]).await.0, 200);
+    s.put("/recipe/multitenancy/app/v2", json!({"appId": "a9", "coreConfig": {"ip_deny_regex": "127\\..*"}})).await;
+    assert_eq!(s.request("POST", "/appid-a9/public/recipe/session", Some(body.clone()), &[]).await.0, 403);
+    assert_eq!(s.request("POST", "/appid-a9/t/recipe/session", Some(body), &[]).await.0, 200);
     s.stop().await;
 }
 

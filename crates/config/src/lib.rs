@@ -84,8 +84,10 @@ pub fn coerce(spec: &KeySpec, value: &Value) -> Result<Value, ConfigError> {
     }
 }
 
-/// `ip_allow_regex` / `ip_deny_regex`, as the reference reads them: trimmed, empty means unset,
-/// and a pattern that does not compile is refused (in the base config it stops the start; per
+/// `ip_allow_regex` / `ip_deny_regex`, as the reference reads them: trimmed, empty means no
+/// filter (kept as `""`, so that a tenant's empty value overrides its app's pattern, as the
+/// reference layers the raw value and trims it afterwards), and a pattern that does not compile
+/// is refused (in the base config it stops the start; per
 /// app or tenant it is a 400), rather than stored to refuse every request later. The server
 /// matches the whole address, so the pattern is checked in that anchored form. (Rust's regex
 /// syntax has no look-around, which Java's has: such a pattern is refused here.)
@@ -97,7 +99,7 @@ fn ip_pattern(name: &str, value: &Value) -> Result<Value, ConfigError> {
     };
     let pattern = raw.trim_matches(|c: char| c <= ' ');
     if pattern.is_empty() {
-        return Ok(Value::Null);
+        return Ok(Value::String(String::new()));
     }
     match regex::Regex::new(&format!("^(?:{pattern})$")) {
         Ok(_) => Ok(Value::String(pattern.to_string())),
@@ -432,8 +434,8 @@ impl CoreConfig {
             supertokens_max_cdi_version: string(map, "supertokens_max_cdi_version"),
             supertokens_min_cdi_version: string(map, "supertokens_min_cdi_version"),
             disable_telemetry: boolean(map, "disable_telemetry"),
-            ip_allow_regex: string(map, "ip_allow_regex"),
-            ip_deny_regex: string(map, "ip_deny_regex"),
+            ip_allow_regex: string(map, "ip_allow_regex").filter(|p| !p.is_empty()),
+            ip_deny_regex: string(map, "ip_deny_regex").filter(|p| !p.is_empty()),
             values: map.clone(),
         })
     }
@@ -492,7 +494,7 @@ mod tests {
         // base config too, where it stops the start).
         let ip = keys::spec("ip_deny_regex").unwrap();
         assert_eq!(coerce(ip, &json!(" 10\\..* ")).unwrap(), json!("10\\..*"));
-        assert_eq!(coerce(ip, &json!(" ")).unwrap(), Value::Null);
+        assert_eq!(coerce(ip, &json!(" ")).unwrap(), json!(""), "no filter, overriding a parent's");
         let e = coerce(ip, &json!("(10")).unwrap_err().to_string();
         assert_eq!(e, "Provided regular expression is invalid for ip_deny_regex config");
         assert_eq!(coerce(spec, &json!(7200)).unwrap(), json!(7200));

@@ -217,13 +217,12 @@ struct AccessTokenInfo {
     version: u8,
 }
 
-/// The access-token version of a JWT header: `version` "3", "4" or "5", latest when absent.
-/// Versions 1 and 2 (no longer issued) and anything else are refused.
 /// The version and `kid` of a session access token from its header, checked in the
 /// reference's order (`JWT.preParseJWTInfo`) and with its messages: `typ` must be the string
 /// `JWT`, `alg` the string `RS256`, `version` (absent: the latest) one of "3", "4", "5", and
 /// `kid` a string. A field that is absent or not a JSON primitive is "missing"; one of the
-/// wrong type or value is a "mismatch".
+/// wrong type or value is a "mismatch". A non-string `version`, or "1" or "2", is refused
+/// before `kid` is looked at; another unknown version string only after it.
 fn check_header(header: &Map<String, Value>) -> Result<(u8, &str), String> {
     let primitive = |k: &str| header.get(k).filter(|v| !v.is_array() && !v.is_object() && !v.is_null());
     let expect = |k: &str, want: &str| -> Result<(), String> {
@@ -236,19 +235,29 @@ fn check_header(header: &Map<String, Value>) -> Result<(u8, &str), String> {
     expect("typ", "JWT")?;
     expect("alg", "RS256")?;
     let version = match header.get("version") {
-        None => LATEST_TOKEN_VERSION,
-        Some(Value::String(v)) if v == "3" => 3,
-        Some(Value::String(v)) if v == "4" => 4,
-        Some(Value::String(v)) if v == "5" => 5,
+        None => Some(LATEST_TOKEN_VERSION),
+        Some(Value::String(v)) if v == "1" || v == "2" => return Err("JWT header mismatch - version".into()),
+        Some(Value::String(v)) => match v.as_str() {
+            "3" => Some(3),
+            "4" => Some(4),
+            "5" => Some(5),
+            _ => None,
+        },
         Some(_) => return Err("JWT header mismatch - version".into()),
     };
-    match primitive("kid") {
-        None => Err("JWT header missing - kid".into()),
-        Some(Value::String(kid)) => Ok((version, kid.as_str())),
-        Some(_) => Err("JWT header mismatch - kid".into()),
+    let kid = match primitive("kid") {
+        None => return Err("JWT header missing - kid".into()),
+        Some(Value::String(kid)) => kid.as_str(),
+        Some(_) => return Err("JWT header mismatch - kid".into()),
+    };
+    match version {
+        Some(v) => Ok((v, kid)),
+        None => Err("JWT header mismatch - version".into()),
     }
 }
 
+/// The access-token version of a JWT header: `version` "3", "4" or "5", latest when absent.
+/// Versions 1 and 2 (no longer issued) and anything else are refused.
 fn token_version(header: &Map<String, Value>) -> Result<u8, String> {
     match header.get("version") {
         None => Ok(5),

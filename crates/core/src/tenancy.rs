@@ -67,6 +67,17 @@ impl Core {
             // An empty list is no list, as the reference's `TenantConfig` stores it.
             record.required_secondary_factors = f.filter(|f| !f.is_empty());
         }
+        let enables = [update.email_password_enabled, update.third_party_enabled, update.passwordless_enabled]
+            .contains(&Some(true));
+        if !update.v2 && enables && record.first_factors.as_ref().is_some_and(Vec::is_empty) {
+            // As the reference's deprecated update: enabling a recipe on a tenant whose
+            // first-factor list is empty (a v2 tenant created without factors) starts from
+            // "every recipe off, no list", then applies the flags given.
+            record.first_factors = None;
+            record.email_password_enabled = false;
+            record.third_party_enabled = false;
+            record.passwordless_enabled = false;
+        }
         if let Some(b) = update.email_password_enabled {
             record.email_password_enabled = b;
         }
