@@ -80,6 +80,27 @@ async fn api_keys(b: Backend) {
     assert_eq!(s.request("GET", "/apiversion", None, &[("api-key", &secret)]).await.0, 200);
     assert_eq!(s.request("GET", "/apiversion", None, &[("api-key", KEY)]).await.0, 200);
     assert_eq!(s.request("GET", "/apiversion", None, &[("api-key", &"t".repeat(40))]).await.0, 401);
+    // With a secret set, the protected configs are seen and changed only with the secret.
+    let call = |method: &'static str, path: &'static str, body: Option<Value>, key: String| {
+        let s = &s;
+        async move { s.request(method, path, body, &[("api-key", &key)]).await }
+    };
+    let put = |cfg: Value, key: String| {
+        call("PUT", "/recipe/multitenancy/tenant/v2", Some(json!({"tenantId": "t1", "coreConfig": cfg})), key)
+    };
+    let get = |key: String| async move {
+        let (st, text) = call("GET", "/t1/recipe/multitenancy/tenant/v2", None, key).await;
+        assert_eq!(st, 200, "{text}");
+        serde_json::from_str::<Value>(&text).unwrap()["coreConfig"].clone()
+    };
+    let key = || KEY.to_string();
+    assert_eq!(put(json!({"ip_deny_regex": "10\\..*"}), secret.clone()).await.0, 200);
+    let (st, text) = put(json!({"ip_deny_regex": "11\\..*"}), key()).await;
+    assert_eq!((st, text.trim_end()), (403, "Not allowed to modify protected configs."));
+    assert_eq!(put(json!({"ip_deny_regex": "10\\..*"}), key()).await.0, 200, "the same value is no change");
+    assert_eq!(put(json!({"password_reset_token_lifetime": 5000}), key()).await.0, 200, "other keys are free");
+    assert_eq!(get(key()).await, json!({"password_reset_token_lifetime": 5000}), "hidden without the secret");
+    assert_eq!(get(secret.clone()).await["ip_deny_regex"], "10\\..*");
     s.stop().await;
 }
 

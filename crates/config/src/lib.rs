@@ -242,6 +242,18 @@ pub fn validate_core_config_update(core_config: &Map<String, Value>) -> Result<C
     Ok(out)
 }
 
+/// Keys that, when `supertokens_saas_secret` is set, only a request presenting the secret may
+/// see or change in an app's or tenant's `coreConfig` (the reference's `PROTECTED_CONFIGS`).
+pub const PROTECTED_CONFIGS: [&str; 7] = [
+    "ip_allow_regex",
+    "ip_deny_regex",
+    "oauth_provider_public_service_url",
+    "oauth_provider_admin_service_url",
+    "oauth_provider_consent_login_base_url",
+    "oauth_provider_url_configured_in_oauth_provider",
+    "saml_legacy_acs_url",
+];
+
 /// Whether `key` must have the same value in every tenant of an app.
 pub fn is_app_level(key: &str) -> bool {
     keys::spec(key).map(|s| s.level == Level::App).unwrap_or(false)

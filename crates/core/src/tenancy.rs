@@ -20,6 +20,9 @@ pub struct TenantUpdate {
     /// Whether the call is one of the v2 APIs (they create and update tenants differently from
     /// the deprecated ones).
     pub v2: bool,
+    /// Whether the caller may not change `st_config::PROTECTED_CONFIGS` (a SaaS secret is set
+    /// and the caller did not present it).
+    pub protect_configs: bool,
 }
 
 fn forbidden(msg: &str) -> CoreError {
@@ -47,6 +50,14 @@ impl Core {
             }
             if id.is_base() && !record.core_config.is_empty() {
                 return Err(CoreError::bad("Cannot modify base config"));
+            }
+            if update.protect_configs {
+                let before = existing.as_ref().map(|r| &r.core_config);
+                let changed = |k: &&str| record.core_config.get(*k) != before.and_then(|c| c.get(*k));
+                if st_config::PROTECTED_CONFIGS.iter().any(changed) {
+                    // The reference refuses this too (with a 500); a 403 says what it is.
+                    return Err(forbidden("Not allowed to modify protected configs."));
+                }
             }
         }
         if update.v2 && (update.first_factors.is_some() || update.required_secondary_factors.is_some()) {

@@ -121,18 +121,32 @@ fn api_key_ok(req: &HttpRequest, keys: &[String], saas_secret: Option<&str>) -> 
     if keys.is_empty() && saas_secret.is_none() {
         return true;
     }
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    let given = match header("api-key") {
-        Some(k) => k,
-        None => match header("authorization") {
-            Some(a) if a.len() > 7 && a[..7].eq_ignore_ascii_case("bearer ") => a[7..].trim(),
-            Some(a) => a,
-            None => return false,
-        },
-    };
+    let Some(given) = given_api_key(req) else { return false };
     // Compare against every key (and the secret) without stopping early.
     let by_key = keys.iter().fold(false, |found, k| st_core::random::ct_eq(given, k) | found);
     by_key | saas_secret.is_some_and(|s| st_core::random::ct_eq(given, s))
+}
+
+/// The key a request presents: `api-key`, else `Authorization` (with or without `Bearer `).
+fn given_api_key(req: &HttpRequest) -> Option<&str> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    match header("api-key") {
+        Some(k) => Some(k),
+        None => match header("authorization") {
+            Some(a) if a.len() > 7 && a[..7].eq_ignore_ascii_case("bearer ") => Some(a[7..].trim()),
+            other => other,
+        },
+    }
+}
+
+/// Whether the protected configs (`st_config::PROTECTED_CONFIGS`) are hidden from this request
+/// and may not be changed by it: a `supertokens_saas_secret` is set and the request did not
+/// present it (the reference's `shouldProtectProtectedConfig`).
+fn protects_configs(req: &HttpRequest, saas_secret: Option<&str>) -> bool {
+    match saas_secret {
+        None => false,
+        Some(secret) => !given_api_key(req).is_some_and(|k| st_core::random::ct_eq(k, secret)),
+    }
 }
 
 /// A peer address as Java's `getRemoteAddr()` writes it, which is what the reference's IP
@@ -309,7 +323,17 @@ async fn route(
     }
     let body = if *method == Method::POST || *method == Method::PUT { Body::parse(body) } else { Body::empty() };
     let rid = req.headers().get("rid").and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string());
-    let ctx = Ctx { state, tenant, body, query: Query::parse(req.query_string()), cdi: &cdi, rid, app_config: app_cfg };
+    let protect_configs = protects_configs(req, core.base.saas_secret.as_deref());
+    let ctx = Ctx {
+        state,
+        tenant,
+        body,
+        query: Query::parse(req.query_string()),
+        cdi: &cdi,
+        rid,
+        app_config: app_cfg,
+        protect_configs,
+    };
     match handlers::dispatch(h, &ctx).await? {
         Reply::Json(v) => Ok(HttpResponse::Ok().content_type("application/json; charset=utf-8").body(v.to_string())),
         Reply::Raw(r) => Ok(r),

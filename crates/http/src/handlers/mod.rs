@@ -68,6 +68,9 @@ pub struct Ctx<'a> {
     pub rid: Option<String>,
     /// The app's effective config, when the app exists (read once per request).
     pub app_config: Option<std::sync::Arc<st_config::CoreConfig>>,
+    /// Whether the protected configs are hidden from, and frozen for, this request (a SaaS
+    /// secret is set and the request did not present it).
+    pub protect_configs: bool,
 }
 
 pub enum Reply {

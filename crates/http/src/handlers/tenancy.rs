@@ -7,6 +7,19 @@ use serde_json::{json, Value};
 use st_core::ids::{AppId, TenantId};
 use st_core::tenancy::{tenant_json_v1, tenant_json_v2, TenantUpdate};
 
+/// A tenant's JSON as this request may see it: without the protected configs when they are
+/// protected from it (the reference's `protectConfigs`).
+fn shown(ctx: &Ctx<'_>, mut tenant: Value) -> Value {
+    if ctx.protect_configs {
+        if let Some(config) = tenant.get_mut("coreConfig").and_then(Value::as_object_mut) {
+            for key in st_config::PROTECTED_CONFIGS {
+                config.shift_remove(key);
+            }
+        }
+    }
+    tenant
+}
+
 /// Factor lists must be unique and made of `[0-9a-zA-Z_.-]`.
 fn check_factors(name: &str, list: &Option<Option<Vec<String>>>) -> Result<(), ApiError> {
     if let Some(Some(items)) = list {
@@ -25,7 +38,8 @@ fn check_factors(name: &str, list: &Option<Option<Vec<String>>>) -> Result<(), A
 
 /// Parse a create/update body. The v2 APIs take factors only; the deprecated ones also take the
 /// recipe booleans.
-fn update_from(b: &Body, v2: bool) -> Result<TenantUpdate, ApiError> {
+fn update_from(ctx: &Ctx<'_>, v2: bool) -> Result<TenantUpdate, ApiError> {
+    let b = &ctx.body;
     if v2 {
         // (The reference names the last two "thirdParty" and "passwordless" in its message.)
         for (flag, name) in [
@@ -46,6 +60,7 @@ fn update_from(b: &Body, v2: bool) -> Result<TenantUpdate, ApiError> {
         third_party_enabled: b.opt_bool("thirdPartyEnabled")?,
         passwordless_enabled: b.opt_bool("passwordlessEnabled")?,
         v2,
+        protect_configs: ctx.protect_configs,
     };
     check_factors("firstFactors", &update.first_factors)?;
     check_factors("requiredSecondaryFactors", &update.required_secondary_factors)?;
@@ -66,7 +81,7 @@ pub async fn app_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
         Some(id) => AppId::parse(&id).map_err(ApiError::BadRequest)?,
         None => AppId::public(),
     };
-    let created = ctx.state.core.create_or_update_app(&ctx.tenant, app, update_from(&ctx.body, v2)?).await?;
+    let created = ctx.state.core.create_or_update_app(&ctx.tenant, app, update_from(ctx, v2)?).await?;
     ok(json!({ "createdNew": created }))
 }
 
@@ -90,7 +105,7 @@ pub async fn app_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
     let mut apps: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
     for t in &records {
         if ctx.tenant.app.is_public() || t.id.app == ctx.tenant.app {
-            apps.entry(t.id.app.to_string()).or_default().push(shape(t));
+            apps.entry(t.id.app.to_string()).or_default().push(shown(ctx, shape(t)));
         }
     }
     let apps: Vec<Value> = apps.into_iter().map(|(app, tenants)| json!({"appId": app, "tenants": tenants})).collect();
@@ -102,14 +117,14 @@ pub async fn tenant_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
         Some(id) => TenantId::parse(&id).map_err(ApiError::BadRequest)?,
         None => TenantId::public(),
     };
-    let created = ctx.state.core.create_or_update_tenant(&ctx.tenant, tenant, update_from(&ctx.body, v2)?).await?;
+    let created = ctx.state.core.create_or_update_tenant(&ctx.tenant, tenant, update_from(ctx, v2)?).await?;
     ok(json!({ "createdNew": created }))
 }
 
 pub async fn tenant_get(ctx: &Ctx<'_>, v2: bool) -> HResult {
     match ctx.state.core.tenant(&ctx.tenant).await {
         Ok(entry) => {
-            let body = if v2 { tenant_json_v2(&entry.record) } else { tenant_json_v1(&entry.record) };
+            let body = shown(ctx, if v2 { tenant_json_v2(&entry.record) } else { tenant_json_v1(&entry.record) });
             ok(body)
         }
         Err(st_core::CoreError::TenantOrAppNotFound(_)) => status("TENANT_NOT_FOUND_ERROR", json!({})),
@@ -131,6 +146,6 @@ pub async fn tenant_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
         ));
     }
     let tenants = ctx.state.core.tenants_of_app(&ctx.tenant.app).await?;
-    let list: Vec<Value> = tenants.iter().map(shape).collect();
+    let list: Vec<Value> = tenants.iter().map(|t| shown(ctx, shape(t))).collect();
     ok(json!({ "tenants": list }))
 }
