@@ -397,8 +397,12 @@ impl CoreConfig {
             }
         }
         if let Some(secret) = string(map, "supertokens_saas_secret") {
+            let secret = secret.trim();
             if secret.len() < 40 {
                 return Err(bad("supertokens_saas_secret", "at least 40 characters"));
+            }
+            if !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'=' || b == b'-') {
+                return Err(bad("supertokens_saas_secret", "only '=', '-' and letters and digits"));
             }
             if api_keys.is_empty() {
                 return Err(bad("supertokens_saas_secret", "only together with api_keys"));
@@ -434,7 +438,7 @@ impl CoreConfig {
             totp_max_attempts: int(map, "totp_max_attempts"),
             totp_rate_limit_cooldown_sec: int(map, "totp_rate_limit_cooldown_sec"),
             api_keys,
-            saas_secret: string(map, "supertokens_saas_secret"),
+            saas_secret: string(map, "supertokens_saas_secret").map(|s| s.trim().to_string()),
             password_hashing_alg: string(map, "password_hashing_alg").unwrap_or_else(|| "BCRYPT".into()),
             bcrypt_log_rounds: int(map, "bcrypt_log_rounds") as u32,
             argon2_iterations: int(map, "argon2_iterations") as u32,
@@ -537,6 +541,14 @@ mod tests {
 
     #[test]
     fn api_keys_are_validated() {
+        let saas = |secret: &str| {
+            let map =
+                parse_yaml(&format!("api_keys: {}\nsupertokens_saas_secret: '{secret}'", "k".repeat(30))).unwrap();
+            CoreConfig::from_map(&map, false).map(|c| c.saas_secret)
+        };
+        assert_eq!(saas(&format!(" {} ", "s".repeat(40))).unwrap(), Some("s".repeat(40)), "trimmed");
+        assert!(saas(&"s".repeat(39)).is_err(), "too short");
+        assert!(saas(&format!("{}!", "s".repeat(40))).is_err(), "only = - and alphanumerics");
         let map = parse_yaml("api_keys: short").unwrap();
         assert!(CoreConfig::from_map(&map, false).unwrap_err().to_string().contains("api_keys"));
         let map = parse_yaml("api_keys: 'bbbbbbbbbbbbbbbbbbbbbbbb, aaaaaaaaaaaaaaaaaaaaaaaa'").unwrap();
