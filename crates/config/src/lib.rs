@@ -84,6 +84,13 @@ pub fn coerce(spec: &KeySpec, value: &Value) -> Result<Value, ConfigError> {
     }
 }
 
+/// Java's `String.trim()`, which the reference applies to its inputs: it strips the characters
+/// up to U+0020 at both ends (control characters included), and keeps other Unicode spaces
+/// such as U+00A0, which Rust's `str::trim` would strip.
+pub fn java_trim(s: &str) -> &str {
+    s.trim_matches(|c: char| c <= ' ')
+}
+
 /// `ip_allow_regex` / `ip_deny_regex`, as the reference reads them: trimmed, empty means no
 /// filter (kept as `""`, so that a tenant's empty value overrides its app's pattern, as the
 /// reference layers the raw value and trims it afterwards), and a pattern that does not compile
@@ -97,7 +104,7 @@ fn ip_pattern(name: &str, value: &Value) -> Result<Value, ConfigError> {
         Value::Number(_) | Value::Bool(_) => value.to_string(),
         _ => return Err(ConfigError::invalid(name, value, "a string")),
     };
-    let pattern = raw.trim_matches(|c: char| c <= ' ');
+    let pattern = java_trim(&raw);
     if pattern.is_empty() {
         return Ok(Value::String(String::new()));
     }

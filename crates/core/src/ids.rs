@@ -140,12 +140,8 @@ impl TenantIdentifier {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
-/// Java's `String.trim()`, which the reference applies to its inputs: it strips the characters
-/// up to U+0020 at both ends (control characters included), and keeps other Unicode spaces
-/// such as U+00A0, which Rust's `str::trim` would strip.
-pub fn java_trim(s: &str) -> &str {
-    s.trim_matches(|c: char| c <= ' ')
-}
+/// Java's `String.trim()` (defined with the configuration, which trims the same way).
+pub use st_config::java_trim;
 
 impl Email {
     /// As the reference's `trim().toLowerCase()`: Java's `trim` strips the characters up to

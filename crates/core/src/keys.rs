@@ -165,22 +165,13 @@ impl AppKeys {
         // missing keys (an app's first load) are generated at once, one per core.
         let need_dynamic = !stored.iter().any(|k| k.created_at >= sign_after);
         let need_static = static_stored.is_none();
-        let (dynamic_value, static_value) = tokio::join!(
-            async {
-                if need_dynamic {
-                    generate_key(core).await.map(Some)
-                } else {
-                    Ok(None)
-                }
-            },
-            async {
-                if need_static {
-                    generate_key(core).await.map(Some)
-                } else {
-                    Ok(None)
-                }
-            },
-        );
+        let generate_if = |needed: bool| async move {
+            match needed {
+                true => generate_key(core).await.map(Some),
+                false => Ok(None),
+            }
+        };
+        let (dynamic_value, static_value) = tokio::join!(generate_if(need_dynamic), generate_if(need_static));
         if let Some(value) = dynamic_value? {
             let created_at = core.now();
             let candidate = StoredKey { kid: format!("d-{created_at}"), value, created_at };

@@ -237,12 +237,7 @@ fn check_header(header: &Map<String, Value>) -> Result<(u8, &str), String> {
     let version = match header.get("version") {
         None => Some(LATEST_TOKEN_VERSION),
         Some(Value::String(v)) if v == "1" || v == "2" => return Err("JWT header mismatch - version".into()),
-        Some(Value::String(v)) => match v.as_str() {
-            "3" => Some(3),
-            "4" => Some(4),
-            "5" => Some(5),
-            _ => None,
-        },
+        Some(Value::String(v)) => known_version(v),
         Some(_) => return Err("JWT header mismatch - version".into()),
     };
     let kid = match primitive("kid") {
@@ -260,14 +255,19 @@ fn check_header(header: &Map<String, Value>) -> Result<(u8, &str), String> {
 /// Versions 1 and 2 (no longer issued) and anything else are refused.
 fn token_version(header: &Map<String, Value>) -> Result<u8, String> {
     match header.get("version") {
-        None => Ok(5),
-        Some(Value::String(v)) => match v.as_str() {
-            "3" => Ok(3),
-            "4" => Ok(4),
-            "5" => Ok(5),
-            _ => Err("Invalid JWT header".into()),
-        },
+        None => Ok(LATEST_TOKEN_VERSION),
+        Some(Value::String(v)) => known_version(v).ok_or_else(|| "Invalid JWT header".into()),
         Some(_) => Err("Invalid JWT header".into()),
+    }
+}
+
+/// The access-token versions this server reads, by their header string.
+fn known_version(v: &str) -> Option<u8> {
+    match v {
+        "3" => Some(3),
+        "4" => Some(4),
+        "5" => Some(5),
+        _ => None,
     }
 }
 
@@ -489,8 +489,8 @@ impl Core {
         } else {
             (self.storage.create_session_resolved(&row, record).await?, None)
         };
-        let active = SessionIdentity::active_user(identity.as_ref(), given);
         if record {
+            let active = SessionIdentity::active_user(identity.as_ref(), given);
             self.activity.mark(&tenant.app, &[&active, given], now);
         }
         let (primary, recipe) = SessionIdentity::reported(identity, given);
