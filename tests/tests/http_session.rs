@@ -500,6 +500,18 @@ async fn verify_anti_csrf(b: Backend) {
     assert_eq!(call(Some(&anti), true, true).await["status"], "OK");
     assert_eq!(call(Some("wrong"), true, false).await["status"], "OK", "doAntiCsrfCheck=false skips the check");
     assert_eq!(call(Some("wrong"), false, true).await["status"], "OK", "enableAntiCsrf=false skips the check");
+    assert_eq!(call(Some("wrong"), true, true).await["message"], "anti-csrf check failed");
+    // A token created without anti-CSRF, verified with the check: its claim is null, which the
+    // reference reports as an incomplete token.
+    let plain = create(&s, "", "u2", false, json!({}), json!({})).await;
+    let v = s
+        .post(
+            "/recipe/session/verify",
+            json!({"accessToken": at(&plain), "antiCsrfToken": "x", "doAntiCsrfCheck": true, "enableAntiCsrf": true, "checkDatabase": false}),
+        )
+        .await;
+    assert_eq!(v["status"], "TRY_REFRESH_TOKEN", "{v}");
+    assert_eq!(v["message"], "Access token does not contain all the information. Maybe the structure has changed?");
     s.stop().await;
 }
 
@@ -605,6 +617,44 @@ async fn verify_picks_up_payload_change(b: Backend) {
     // The new token is up to date: no further token.
     let v2 = verify(&s, &new, true).await;
     assert_eq!((v2["status"].as_str(), v2.get("accessToken")), (Some("OK"), None), "{v2}");
+    s.stop().await;
+}
+
+/// A user's `aud` claim is written as the reference's JWT library writes it (one string bare,
+/// non-strings dropped, nothing left removes it), in access tokens and in `/recipe/jwt`. The
+/// stored payload keeps what was given, and a database verify does not take that difference
+/// for a change (no new token on every call).
+async fn aud_claim_as_signed(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let cases = [
+        (json!(["api"]), Some(json!("api"))),
+        (json!(["a", 1, "b", null]), Some(json!(["a", "b"]))),
+        (json!([]), None),
+        (json!([2]), None),
+        (json!(7), None),
+        (json!(null), None),
+        (json!({"x": 1}), None),
+        (json!("plain"), Some(json!("plain"))),
+    ];
+    for (i, (given, written)) in cases.iter().enumerate() {
+        let r = create(&s, "", &format!("aud-{i}"), false, json!({"aud": given, "k": i}), json!({})).await;
+        let p = jwt_payload(&at(&r));
+        assert_eq!(p.get("aud"), written.as_ref(), "access token, aud {given}");
+        assert_eq!(p["k"], json!(i));
+        let info = session_info(&s, &handle(&r)).await;
+        assert_eq!(info["userDataInJWT"]["aud"], *given, "stored as given");
+        let v = verify(&s, &at(&r), true).await;
+        assert_eq!((v["status"].as_str(), v.get("accessToken")), (Some("OK"), None), "aud {given}: {v}");
+
+        let j = s
+            .post(
+                "/recipe/jwt",
+                json!({"payload": {"aud": given}, "algorithm": "RS256", "jwksDomain": "d", "validity": 60}),
+            )
+            .await;
+        assert_eq!(j["status"], "OK", "{j}");
+        assert_eq!(jwt_payload(j["jwt"].as_str().unwrap()).get("aud"), written.as_ref(), "/recipe/jwt, aud {given}");
+    }
     s.stop().await;
 }
 
@@ -924,8 +974,18 @@ async fn incomplete_tokens(b: Backend) {
     for claim in ["rsub", "tId", "iat", "parentRefreshTokenHash1", "antiCsrfToken", "sessionHandle"] {
         let mut p = payload.clone();
         p.as_object_mut().unwrap().remove(claim);
-        assert_eq!(regen(forge(header.clone(), p), json!({})).await["status"], "UNAUTHORISED", "without {claim}");
+        let g = regen(forge(header.clone(), p), json!({})).await;
+        assert_eq!(g["status"], "UNAUTHORISED", "without {claim}");
+        // As the reference, the text names the first absent claim in its order of required claims.
+        let text =
+            format!("Access token does not contain all the information. Maybe the structure has changed? {claim}");
+        assert_eq!(g["message"], text.as_str(), "without {claim}");
     }
+    let mut two = payload.clone();
+    two.as_object_mut().unwrap().remove("rsub");
+    two.as_object_mut().unwrap().remove("exp");
+    let g = regen(forge(header.clone(), two), json!({})).await;
+    assert!(g["message"].as_str().unwrap().ends_with("changed? exp"), "exp comes before rsub: {g}");
     // A v3 token has neither tId nor rsub.
     let mut v3 = payload.clone();
     v3.as_object_mut().unwrap().remove("rsub");
@@ -1464,6 +1524,7 @@ both_backends! {
     verify_expiry_boundary => verify_expiry_boundary;
     verify_rejects_tampering => verify_rejects_tampering;
     verify_picks_up_payload_change => verify_picks_up_payload_change;
+    aud_claim_as_signed => aud_claim_as_signed;
     refresh_parent_reuse_child_promotion_and_theft => refresh_parent_reuse_child_promotion_and_theft;
     verify_time_promotion => verify_time_promotion;
     refresh_records_activity => refresh_records_activity;

@@ -264,7 +264,9 @@ mod suite {
                     _ => None,
                 };
                 assert_eq!(got.unwrap(), want, "{}", r.handle);
-                assert_eq!(stored.as_ref(), Some(r), "{} stored as given", r.handle);
+                // As the reference: a mapped user's session is stored under its external id.
+                let user_id = if r.user_id == u1 { "ext-c".to_string() } else { r.user_id.clone() };
+                assert_eq!(stored, Some(SessionRow { user_id, ..r.clone() }), "{} stored", r.handle);
             }
         }
         // u1 (by either id), u2 and the six ghost ids. Each one's activity is the time of one of
@@ -433,13 +435,18 @@ mod suite {
         let mut by_st = row(&base, "h-st", uid, 10_000);
         by_st.created_at = 2_000;
         assert_eq!(st.create_session_resolved(&by_st, true).await.unwrap(), expected);
+        let stored = st.get_session(&base, "h-st").await.unwrap();
+        assert_eq!(stored, Some(SessionRow { user_id: "ext-r".into(), ..by_st.clone() }), "kept by external id");
         assert_eq!(st.count_active_users(&a, 0).await.unwrap(), 1, "same user, one last-active row");
         assert_eq!(st.count_active_users(&a, 2_000).await.unwrap(), 1, "its time moved forward");
         // Throttled: stored and resolved, no activity written.
         let mut quiet = row(&base, "h-quiet", uid, 10_000);
         quiet.created_at = 2_500;
         assert_eq!(st.create_session_resolved(&quiet, false).await.unwrap(), expected);
-        assert_eq!(st.get_session(&base, "h-quiet").await.unwrap(), Some(quiet));
+        assert_eq!(
+            st.get_session(&base, "h-quiet").await.unwrap(),
+            Some(SessionRow { user_id: "ext-r".into(), ..quiet })
+        );
         assert_eq!(st.count_active_users(&a, 2_001).await.unwrap(), 0, "no activity when throttled");
         let mut ghost = row(&base, "h-ghost", "nobody", 10_000);
         ghost.created_at = 3_000;
@@ -647,6 +654,11 @@ mod suite {
         assert!(all.contains(&(t1.clone(), "t1-u1".to_string())), "each handle comes with its tenant: {all:?}");
         let live = st.session_handles_for_users(&public_app, None, &["u1".into()], 2_000).await.unwrap();
         assert_eq!(handles(live), vec!["p-u1", "t1-u1"], "expired sessions are left out");
+        // As the reference's `expires_at >= now`: a session expiring at this very millisecond is listed.
+        let edge = st.session_handles_for_users(&public_app, Some(&p), &["u1".into()], 1_000).await.unwrap();
+        assert_eq!(handles(edge), vec!["p-u1", "p-u1-old"]);
+        let past = st.session_handles_for_users(&public_app, Some(&p), &["u1".into()], 1_001).await.unwrap();
+        assert_eq!(handles(past), vec!["p-u1"]);
         let one = st.session_handles_for_users(&public_app, Some(&t1), &["u1".into()], 2_000).await.unwrap();
         assert_eq!(one, vec![(t1.clone(), "t1-u1".to_string())]);
         let two =

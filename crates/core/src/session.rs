@@ -178,6 +178,45 @@ struct Mint<'a> {
     exp_ms: i64,
 }
 
+/// A user's `aud` claim as the reference's JWT library writes it into a signed token: a
+/// string stays, a list keeps its strings (one string is written bare, none removes the
+/// claim), any other value removes the claim. The stored payload keeps what the user gave.
+fn aud_as_signed(payload: &mut Map<String, Value>) {
+    let written = match payload.get("aud") {
+        None | Some(Value::String(_)) => return,
+        Some(Value::Array(items)) => {
+            let mut names: Vec<Value> = items.iter().filter(|v| v.is_string()).cloned().collect();
+            match names.len() {
+                0 => None,
+                1 => names.pop(),
+                _ => Some(Value::Array(names)),
+            }
+        }
+        Some(_) => None,
+    };
+    match written {
+        Some(v) => {
+            payload.insert("aud".into(), v);
+        }
+        None => {
+            payload.shift_remove("aud");
+        }
+    }
+}
+
+/// Whether a token's user claims are what `stored` gives once signed (see [`aud_as_signed`]).
+fn same_as_signed(token_claims: &Map<String, Value>, stored: &Value) -> bool {
+    match stored {
+        Value::Object(m) if m.contains_key("aud") => {
+            let mut signed = m.clone();
+            aud_as_signed(&mut signed);
+            *token_claims == signed
+        }
+        Value::Object(m) => token_claims == m,
+        _ => false,
+    }
+}
+
 /// The header and claims of an access token (§c.2); signing happens in [`Core::mint`].
 fn access_token_parts(kid: &str, m: &Mint<'_>) -> (Value, Value) {
     let mut payload = Map::new();
@@ -186,6 +225,7 @@ fn access_token_parts(kid: &str, m: &Mint<'_>) -> (Value, Value) {
             payload.insert(k.clone(), v.clone());
         }
     }
+    aud_as_signed(&mut payload);
     payload.insert("iat".into(), json!(m.iat_ms / 1000));
     payload.insert("exp".into(), json!(m.exp_ms / 1000));
     payload.insert("sub".into(), json!(m.user_id));
@@ -275,9 +315,33 @@ fn known_version(v: &str) -> Option<u8> {
 /// present (`parentRefreshTokenHash1` and `antiCsrfToken` may be null): v3 has `sub, exp, iat,
 /// sessionHandle, refreshTokenHash1, parentRefreshTokenHash1, antiCsrfToken`, v4 adds `tId`,
 /// v5 adds `rsub`. A missing one is TRY_REFRESH_TOKEN.
+/// TRY_REFRESH_TOKEN's text for a token without a claim the check needs.
+const INCOMPLETE: &str = "Access token does not contain all the information. Maybe the structure has changed?";
+
 fn read_claims(version: u8, payload: &Map<String, Value>) -> Result<AccessTokenInfo, String> {
+    // An absent claim is named, in the reference's order of its required claims.
+    let required = &[
+        "sub",
+        "exp",
+        "iat",
+        "sessionHandle",
+        "refreshTokenHash1",
+        "parentRefreshTokenHash1",
+        "antiCsrfToken",
+        "tId",
+        "rsub",
+    ];
+    let count = match version {
+        3 => 7,
+        4 => 8,
+        _ => 9,
+    };
+    if let Some(absent) = required[..count].iter().find(|k| !payload.contains_key(**k)) {
+        return Err(format!("{INCOMPLETE} {absent}"));
+    }
+    // Present with the wrong type: the same text without a name (the reference fails with a 500).
     let s = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_string);
-    let missing = || "Access token does not contain all the information. Maybe the structure has changed?".to_string();
+    let missing = || INCOMPLETE.to_string();
     let nullable = |k: &str| match payload.get(k) {
         Some(Value::Null) => Ok(None),
         Some(Value::String(v)) => Ok(Some(v.clone())),
@@ -550,6 +614,11 @@ impl Core {
             Ok(i) => i,
             Err(msg) => return Ok(VerifyOutcome::TryRefreshToken(msg)),
         };
+        // The reference judges a token without an anti-CSRF claim while it reads the token,
+        // before it looks up the tenant; a wrong or absent header token after.
+        if enable_anti_csrf && do_anti_csrf_check && info.anti_csrf.is_none() {
+            return Ok(VerifyOutcome::TryRefreshToken(INCOMPLETE.into()));
+        }
         let tenant = self.session_tenant(app, Some(info.tenant.as_str())).await?;
         if enable_anti_csrf && do_anti_csrf_check {
             let ok = match (&info.anti_csrf, anti_csrf_token) {
@@ -568,7 +637,7 @@ impl Core {
                         "Either the session has ended or has been blacklisted".into(),
                     ))
                 }
-                Some(row) => payload_needs_update = Value::Object(info.user_data.clone()) != row.jwt_user_payload,
+                Some(row) => payload_needs_update = !same_as_signed(&info.user_data, &row.jwt_user_payload),
             }
         }
         let summary = |user_data: Value| SessionSummary {
@@ -949,6 +1018,7 @@ impl Core {
         payload.entry("iat").or_insert_with(|| json!(now));
         payload.entry("exp").or_insert_with(|| json!(now + validity_s));
         payload.entry("iss").or_insert_with(|| json!(jwks_domain));
+        aud_as_signed(&mut payload);
         let header = json!({"kid": key.kid, "typ": "JWT", "alg": "RS256"});
         key.sign_jwt(&header, &Value::Object(payload)).map_err(CoreError::Internal)
     }

@@ -194,14 +194,21 @@ pub trait Storage: TenantStorage + SessionStorage + SigningKeyStorage + JobStora
 
     /// Session creation: insert `row`, with `record_activity` record its user as active at
     /// `row.created_at` (see [`SessionIdentity::active_user`]), and return the identity of
-    /// `row.user_id` (`None`: the id names no user).
+    /// `row.user_id` (`None`: the id names no user). As the reference, the row keeps the
+    /// recipe user's external id when it has one, even when `row.user_id` is its SuperTokens
+    /// id, so a Java core on the same database finds the session by the external id.
     async fn create_session_resolved(
         &self,
         row: &SessionRow,
         record_activity: bool,
     ) -> SResult<Option<SessionIdentity>> {
         let identity = self.session_identity(&row.tenant.app, &row.user_id).await?;
-        self.create_session(row).await?;
+        match identity.as_ref().and_then(|i| i.recipe_external_id.as_ref()) {
+            Some(external) if *external != row.user_id => {
+                self.create_session(&SessionRow { user_id: external.clone(), ..row.clone() }).await?
+            }
+            _ => self.create_session(row).await?,
+        }
         if record_activity {
             let active = SessionIdentity::active_user(identity.as_ref(), &row.user_id);
             self.touch_user_last_active(&row.tenant.app, &active, row.created_at).await?;

@@ -202,7 +202,7 @@ impl SessionStorage for MemoryStorage {
             .sessions
             .values()
             .filter(|r| &r.tenant.app == app && tenant.map(|t| t == &r.tenant).unwrap_or(true))
-            .filter(|r| r.expires_at > now_ms && user_ids.contains(&r.user_id))
+            .filter(|r| r.expires_at >= now_ms && user_ids.contains(&r.user_id))
             .map(|r| (r.tenant.clone(), r.handle.clone()))
             .collect();
         out.sort();

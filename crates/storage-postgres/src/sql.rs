@@ -254,12 +254,12 @@ impl Sql {
             ),
             session_handles_tenant: format!(
                 "SELECT tenant_id, session_handle FROM {} WHERE app_id = $1 AND tenant_id = $2 \
-                 AND user_id = ANY($3::TEXT[]) AND expires_at > $4 ORDER BY created_at_time, session_handle",
+                 AND user_id = ANY($3::TEXT[]) AND expires_at >= $4 ORDER BY created_at_time, session_handle",
                 t.session_info
             ),
             session_handles_app: format!(
                 "SELECT tenant_id, session_handle FROM {} WHERE app_id = $1 \
-                 AND user_id = ANY($2::TEXT[]) AND expires_at > $3 ORDER BY created_at_time, session_handle",
+                 AND user_id = ANY($2::TEXT[]) AND expires_at >= $3 ORDER BY created_at_time, session_handle",
                 t.session_info
             ),
             session_update_data: format!(
@@ -279,7 +279,8 @@ impl Sql {
                 "WITH i AS ({identity}), \
                  s AS (INSERT INTO {si} (app_id, tenant_id, session_handle, user_id, refresh_token_hash_2, \
                    session_data, expires_at, created_at_time, jwt_user_payload, use_static_key) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING app_id), \
+                   VALUES ($1, $2, $3, COALESCE((SELECT i.re FROM i), $4::TEXT), $5, $6, $7, $8, $9, $10) \
+                   RETURNING app_id), \
                  u AS (INSERT INTO {ula} (app_id, user_id, last_active_time) \
                    SELECT s.app_id, COALESCE((SELECT i.p FROM i), $4::TEXT), $8 FROM s WHERE $11::BOOL \
                    ON CONFLICT (app_id, user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time) \
@@ -329,11 +330,11 @@ impl Sql {
                    (SELECT $4::TEXT[]), (SELECT $5::TEXT[]), (SELECT $6::TEXT[]), (SELECT $7::BIGINT[]), \
                    (SELECT $8::BIGINT[]), (SELECT $9::TEXT[]), (SELECT $10::BOOL[]), (SELECT $11::BOOL[])) \
                    WITH ORDINALITY AS v(app, ten, h, uid, rth, sd, exp, cr, jp, st, rec, n)), \
+                 i AS (SELECT v.*, x.r, x.p, x.re, x.pe FROM v \
+                   LEFT JOIN LATERAL ({identity} LIMIT 1) x ON true), \
                  s AS (INSERT INTO {si} (app_id, tenant_id, session_handle, user_id, refresh_token_hash_2, \
                    session_data, expires_at, created_at_time, jwt_user_payload, use_static_key) \
-                   SELECT app, ten, h, uid, rth, sd, exp, cr, jp, st FROM v), \
-                 i AS (SELECT v.n, v.app, v.uid, v.cr, v.rec, x.r, x.p, x.re, x.pe FROM v \
-                   LEFT JOIN LATERAL ({identity} LIMIT 1) x ON true), \
+                   SELECT app, ten, h, COALESCE(re, uid), rth, sd, exp, cr, jp, st FROM i), \
                  u AS (INSERT INTO {ula} (app_id, user_id, last_active_time) \
                    SELECT DISTINCT ON (i.app, COALESCE(i.p, i.uid)) i.app, COALESCE(i.p, i.uid), i.cr FROM i \
                    WHERE i.rec ORDER BY i.app, COALESCE(i.p, i.uid), i.cr DESC \
