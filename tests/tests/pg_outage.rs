@@ -99,3 +99,56 @@ async fn hello_follows_database_health_without_restart() {
     assert_eq!(r["status"], "OK");
     s.stop().await;
 }
+
+fn pg_config(url: &str, retry_ms: u64, wait_ms: u64) -> st_storage_postgres::PgConfig {
+    let mut map = st_config::parse_yaml("core_config_version: 0").unwrap();
+    map.insert("postgresql_connection_uri".into(), json!(url));
+    let cfg = st_config::CoreConfig::from_map(&map, true).unwrap();
+    let mut pg = st_storage_postgres::PgConfig::from_core_config(&cfg).unwrap();
+    pg.connect_retry = std::time::Duration::from_millis(retry_ms);
+    pg.connect_wait = std::time::Duration::from_millis(wait_ms);
+    pg
+}
+
+/// As the Java plugin: a core started while PostgreSQL refuses connections waits for it
+/// (here every 100 ms instead of every 10 s), gives up after its wait, and fails at once on an
+/// error that waiting cannot cure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_waits_for_the_database() {
+    let Some(db) = common::fresh_database().await else {
+        eprintln!("skipped: ST_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let (scheme_user, rest) = db.split_once('@').unwrap();
+    let (hostport, dbname) = rest.split_once('/').unwrap();
+    let mut proxy = Proxy::start(hostport.to_string()).await;
+    proxy.down();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let via_proxy = format!("{scheme_user}@127.0.0.1:{}/{dbname}", proxy.port);
+
+    let pg = pg_config(&via_proxy, 100, 30_000);
+    let connecting = tokio::spawn(async move { st_storage_postgres::PgStorage::connect(&pg).await });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(!connecting.is_finished(), "still waiting for the database");
+    proxy.up().await;
+    let storage = tokio::time::timeout(std::time::Duration::from_secs(20), connecting).await.unwrap().unwrap();
+    let storage = storage.expect("connected once the database accepted connections");
+    drop(storage);
+
+    proxy.down();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let e = st_storage_postgres::PgStorage::connect(&pg_config(&via_proxy, 100, 400)).await.err().unwrap();
+    assert!(e.to_string().contains("gave up waiting"), "{e}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+
+    // A database that does not exist: no waiting, even with a long retry interval.
+    let (base, _) = db.rsplit_once('/').unwrap();
+    let started = std::time::Instant::now();
+    let e = st_storage_postgres::PgStorage::connect(&pg_config(&format!("{base}/st_no_such_db"), 60_000, 600_000))
+        .await
+        .err()
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "failed at once: {e}");
+    assert!(!e.to_string().contains("gave up waiting"), "{e}");
+}

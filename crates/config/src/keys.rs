@@ -201,7 +201,14 @@ pub const KEYS: &[KeySpec] = &[
     ),
     db("postgresql_thirdparty_users_table_name", Kind::Str, D::Null, Some("POSTGRESQL_THIRDPARTY_USERS_TABLE_NAME")),
     db("postgresql_connection_pool_size", POS, D::Int(10), Some("POSTGRESQL_CONNECTION_POOL_SIZE")),
-    db("postgresql_idle_connection_timeout", POS, D::Int(60_000), Some("POSTGRESQL_IDLE_CONNECTION_TIMEOUT")),
+    db(
+        "postgresql_idle_connection_timeout",
+        Kind::Int { min: 0, max: i64::MAX },
+        D::Int(60_000),
+        Some("POSTGRESQL_IDLE_CONNECTION_TIMEOUT"),
+    ),
+    db("postgresql_connection_attributes", Kind::Str, D::Null, Some("POSTGRESQL_CONNECTION_ATTRIBUTES")),
+    db("postgresql_connection_scheme", Kind::Str, D::Str("postgresql"), Some("POSTGRESQL_CONNECTION_SCHEME")),
     db(
         "postgresql_minimum_idle_connections",
         Kind::Int { min: 0, max: i64::MAX },

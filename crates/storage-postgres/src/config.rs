@@ -12,6 +12,15 @@
 //!   default, as in libpq and pgjdbc), `require` (encrypt, do not verify the certificate, as
 //!   libpq does), `verify-ca` / `verify-full` (verify against `sslrootcert=<PEM file>` when
 //!   given, else the Mozilla root set; `verify-full` also checks the host name).
+//! * The URI's query string, or `postgresql_connection_attributes` when the URI has none (or
+//!   there is no URI), is read as the Java plugin passes it to its JDBC driver: the driver's
+//!   own options that have a libpq equivalent are translated (`ssl=true` → `sslmode=verify-full`,
+//!   or `require` with `sslfactory=…NonValidatingFactory`; `ApplicationName`; `connectTimeout` /
+//!   `loginTimeout`; `tcpKeepAlive`), and the other JDBC-only options (`prepareThreshold`,
+//!   `socketTimeout`, `allowPublicKeyRetrieval`, …) are ignored with a warning that names them,
+//!   as the driver ignores options it does not know. `postgresql_connection_scheme` is accepted
+//!   and not used (only PostgreSQL is served).
+//! * `migration_mode` must be `LEGACY`: this server reads and writes the legacy user tables only.
 //! * `postgresql_table_names_prefix`, when not blank, is trimmed and gets `_` appended.
 //! * The seven deprecated `postgresql_*_table_name` keys replace a table name verbatim (no
 //!   prefix, schema still applied).
@@ -29,7 +38,9 @@ const URI_ALLOWED: &str = "a URI like postgresql://[user[:password]@][host][:por
 [?param=value&...] (scheme postgresql:// or postgres://; parameters: currentSchema, sslmode \
 (disable, prefer, require, verify-ca, verify-full), sslrootcert, target_session_attrs \
 (any, read-write), connect_timeout, application_name, options, keepalives, keepalives_idle, \
-load_balance_hosts, channel_binding, user, password, dbname, host, hostaddr, port)";
+load_balance_hosts, channel_binding, user, password, dbname, host, hostaddr, port; the JDBC options \
+ssl, sslfactory, ApplicationName, connectTimeout, loginTimeout and tcpKeepAlive are translated, other \
+names are ignored)";
 
 /// How the connection is secured (libpq's `sslmode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,10 +106,16 @@ pub struct PgConfig {
     pub table_overrides: Vec<(String, String)>,
     /// `postgresql_connection_pool_size`.
     pub pool_size: usize,
-    /// `postgresql_idle_connection_timeout`.
+    /// `postgresql_idle_connection_timeout`; zero: idle connections are never closed (as
+    /// HikariCP's `idleTimeout = 0`).
     pub idle_timeout: Duration,
-    /// `postgresql_minimum_idle_connections` (default and maximum: the pool size).
+    /// `postgresql_minimum_idle_connections` (default: the pool size; more is refused).
     pub min_idle: usize,
+    /// At start-up, while PostgreSQL refuses connections or is starting up, try again every
+    /// `connect_retry` for up to `connect_wait` (the Java plugin: every 10 s for an hour), so
+    /// a core started before its database waits instead of exiting.
+    pub connect_wait: Duration,
+    pub connect_retry: Duration,
 }
 
 fn invalid(key: &str, value: &str, allowed: impl Into<String>) -> ConfigError {
@@ -174,20 +191,45 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// What we take out of the URI's query string before tokio-postgres parses the rest.
+/// What we take out of the query string before tokio-postgres parses the rest.
 #[derive(Default)]
 struct UriExtras {
     current_schema: Option<String>,
     sslmode: Option<String>,
     sslrootcert: Option<String>,
+    /// JDBC `ssl=true`, and whether its `sslfactory` skips verification.
+    jdbc_ssl: bool,
+    jdbc_non_validating: bool,
+    /// JDBC-only options that have no equivalent here (names only: values may be secrets).
+    ignored: Vec<String>,
 }
 
-/// Split off the parameters tokio-postgres does not know (or that we handle ourselves).
-fn strip_uri_params(uri: &str) -> (String, UriExtras) {
+/// The libpq / tokio-postgres parameter names, kept as they are.
+const LIBPQ_PARAMS: [&str; 18] = [
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "sslnegotiation",
+    "host",
+    "hostaddr",
+    "port",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
+
+/// Split `query` (without `?`) into the parameters tokio-postgres takes, translated from the
+/// JDBC names where there is an equivalent, and the ones we handle or ignore.
+fn read_query(query: &str) -> (Vec<String>, UriExtras) {
     let mut extras = UriExtras::default();
-    let Some((base, query)) = uri.split_once('?') else {
-        return (uri.to_string(), extras);
-    };
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -195,9 +237,31 @@ fn strip_uri_params(uri: &str) -> (String, UriExtras) {
             _ if k.eq_ignore_ascii_case("currentSchema") => extras.current_schema = Some(percent_decode(v)),
             "sslmode" => extras.sslmode = Some(percent_decode(v)),
             "sslrootcert" => extras.sslrootcert = Some(percent_decode(v)),
-            _ => kept.push(pair),
+            "ssl" => extras.jdbc_ssl = percent_decode(v).eq_ignore_ascii_case("true") || v.is_empty(),
+            "sslfactory" => extras.jdbc_non_validating = percent_decode(v).ends_with("NonValidatingFactory"),
+            "ApplicationName" => kept.push(format!("application_name={v}")),
+            "connectTimeout" | "loginTimeout" => match percent_decode(v).trim().parse::<u64>() {
+                Ok(secs) if secs > 0 => kept.push(format!("connect_timeout={secs}")),
+                _ => extras.ignored.push(k.to_string()),
+            },
+            "tcpKeepAlive" => {
+                let on = percent_decode(v).eq_ignore_ascii_case("true");
+                kept.push(format!("keepalives={}", u8::from(on)));
+            }
+            _ if LIBPQ_PARAMS.contains(&k) => kept.push(pair.to_string()),
+            _ => extras.ignored.push(k.to_string()),
         }
     }
+    (kept, extras)
+}
+
+/// The URI without its query, the parameters tokio-postgres is to parse, and the rest.
+fn strip_uri_params(uri: &str, attributes: Option<&str>) -> (String, UriExtras) {
+    let (base, query) = match uri.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (uri, attributes),
+    };
+    let (kept, extras) = read_query(query.unwrap_or(""));
     if kept.is_empty() {
         (base.to_string(), extras)
     } else {
@@ -219,19 +283,36 @@ impl PgConfig {
         let mut schema_from_uri = None;
         let mut tls = TlsMode::Prefer;
         let mut ssl_root_cert = None;
-        let mut pg = match string(URI_KEY).map(|u| u.trim().to_string()).filter(|u| !u.is_empty()) {
-            Some(uri) => {
+        let attributes = string("postgresql_connection_attributes").filter(|a| !a.trim().is_empty());
+        let uri = string(URI_KEY).map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+        let source = match (&uri, &attributes) {
+            (Some(uri), _) => Some((URI_KEY, uri.clone())),
+            (None, Some(_)) => Some(("postgresql_connection_attributes", "postgresql://".to_string())),
+            (None, None) => None,
+        };
+        let mut pg = match source {
+            Some((key, uri)) => {
                 let masked = mask_uri(&uri);
                 if !(uri.starts_with("postgresql://") || uri.starts_with("postgres://")) {
-                    return Err(invalid(URI_KEY, &masked, URI_ALLOWED));
+                    return Err(invalid(key, &masked, URI_ALLOWED));
                 }
-                let (stripped, extras) = strip_uri_params(&uri);
+                let (stripped, extras) = strip_uri_params(&uri, attributes.as_deref());
                 let pg = tokio_postgres::Config::from_str(&stripped)
-                    .map_err(|e| invalid(URI_KEY, &masked, format!("{URI_ALLOWED}; {}", crate::error::chain(&e))))?;
+                    .map_err(|e| invalid(key, &masked, format!("{URI_ALLOWED}; {}", crate::error::chain(&e))))?;
                 if let Some(mode) = extras.sslmode {
                     tls = TlsMode::parse(&mode).ok_or_else(|| {
-                        invalid(URI_KEY, &masked, "sslmode one of disable, prefer, require, verify-ca, verify-full")
+                        invalid(key, &masked, "sslmode one of disable, prefer, require, verify-ca, verify-full")
                     })?;
+                } else if extras.jdbc_ssl {
+                    // pgjdbc: `ssl=true` verifies the chain and the host name unless its
+                    // socket factory is the non-validating one.
+                    tls = if extras.jdbc_non_validating { TlsMode::Require } else { TlsMode::VerifyFull };
+                }
+                if !extras.ignored.is_empty() {
+                    tracing::warn!(
+                        "{key}: ignoring JDBC-only connection options {} (no equivalent in this server's driver)",
+                        extras.ignored.join(", ")
+                    );
                 }
                 ssl_root_cert = extras.sslrootcert.filter(|p| !p.is_empty()).map(PathBuf::from);
                 schema_from_uri = extras.current_schema;
@@ -334,18 +415,37 @@ impl PgConfig {
             .filter(|n| *n >= 1)
             .ok_or_else(|| invalid("postgresql_connection_pool_size", &pool_size.to_string(), "an integer >= 1"))?;
         let idle_ms = int("postgresql_idle_connection_timeout");
-        let idle_timeout =
-            u64::try_from(idle_ms).ok().filter(|n| *n >= 1).map(Duration::from_millis).ok_or_else(|| {
-                invalid("postgresql_idle_connection_timeout", &idle_ms.to_string(), "milliseconds >= 1")
-            })?;
+        let idle_timeout = u64::try_from(idle_ms).map(Duration::from_millis).map_err(|_| {
+            invalid("postgresql_idle_connection_timeout", &idle_ms.to_string(), "milliseconds >= 0 (0: never)")
+        })?;
         let min_idle = if is_null("postgresql_minimum_idle_connections") {
             pool_size
         } else {
             let n = int("postgresql_minimum_idle_connections");
-            usize::try_from(n)
-                .map_err(|_| invalid("postgresql_minimum_idle_connections", &n.to_string(), "an integer >= 0"))?
-                .min(pool_size)
+            match usize::try_from(n) {
+                Ok(m) if m <= pool_size => m,
+                Ok(_) => {
+                    return Err(invalid(
+                        "postgresql_minimum_idle_connections",
+                        &n.to_string(),
+                        "less than or equal to 'postgresql_connection_pool_size'",
+                    ))
+                }
+                Err(_) => {
+                    return Err(invalid("postgresql_minimum_idle_connections", &n.to_string(), "an integer >= 0"))
+                }
+            }
         };
+        // One of the four modes (the key table checks them); anything but LEGACY would have the
+        // Java core write, or read, tables this server does not keep.
+        let mode = string("migration_mode").unwrap_or_else(|| "LEGACY".into());
+        if !mode.eq_ignore_ascii_case("LEGACY") {
+            return Err(invalid(
+                "migration_mode",
+                &mode,
+                "LEGACY: this server reads and writes only the legacy user tables (all_auth_recipe_users)",
+            ));
+        }
 
         Ok(PgConfig {
             pg,
@@ -357,6 +457,8 @@ impl PgConfig {
             pool_size,
             idle_timeout,
             min_idle,
+            connect_wait: Duration::from_secs(3600),
+            connect_retry: Duration::from_secs(10),
         })
     }
 
@@ -434,7 +536,7 @@ mod tests {
         let c = cfg(json!({
             "postgresql_user": "bob", "postgresql_password": "pw", "postgresql_host": "dbhost",
             "postgresql_port": 7777, "postgresql_table_schema": " Other ", "postgresql_table_names_prefix": "abc",
-            "postgresql_connection_pool_size": 4, "postgresql_minimum_idle_connections": 9,
+            "postgresql_connection_pool_size": 4, "postgresql_minimum_idle_connections": 3,
             "postgresql_session_info_table_name": "my_sessions"
         }))
         .unwrap();
@@ -443,14 +545,14 @@ mod tests {
         assert_eq!(c.pg.get_ports(), &[7777]);
         assert_eq!(c.schema, "other");
         assert_eq!(c.table_prefix, "abc_");
-        assert_eq!(c.min_idle, 4);
+        assert_eq!(c.min_idle, 3);
         assert_eq!(c.table_overrides, vec![("session_info".to_string(), "my_sessions".to_string())]);
     }
 
     #[test]
     fn bad_uri_names_key_masks_password_and_says_what_is_allowed() {
         for uri in
-            ["mysql://u:hunter2@h/db", "postgresql://u:hunter2@h/db?bogus=1", "postgresql://u:hunter2@h:notaport/db"]
+            ["mysql://u:hunter2@h/db", "postgresql://u:hunter2@h:notaport/db", "postgresql://u:hunter2@h/db?port=x"]
         {
             let text = cfg(json!({ "postgresql_connection_uri": uri })).unwrap_err().to_string();
             assert!(text.contains("postgresql_connection_uri"), "{text}");
@@ -461,6 +563,55 @@ mod tests {
         let text =
             cfg(json!({ "postgresql_connection_uri": "postgresql://u@h/db?sslmode=maybe" })).unwrap_err().to_string();
         assert!(text.contains("verify-full"), "{text}");
+    }
+
+    #[test]
+    fn jdbc_options_are_translated_or_ignored() {
+        let c = cfg(json!({
+            "postgresql_connection_uri": "postgresql://u@h/db?ssl=true&prepareThreshold=0&ApplicationName=api&loginTimeout=7&tcpKeepAlive=true&socketTimeout=30&allowPublicKeyRetrieval=true"
+        }))
+        .unwrap();
+        assert_eq!(c.tls, TlsMode::VerifyFull, "pgjdbc's ssl=true verifies");
+        assert_eq!(c.pg.get_application_name(), Some("api"));
+        assert_eq!(c.pg.get_connect_timeout(), Some(&Duration::from_secs(7)));
+        assert!(c.pg.get_keepalives());
+        let c = cfg(json!({
+            "postgresql_connection_uri": "postgresql://u@h/db?ssl=true&sslfactory=org.postgresql.ssl.NonValidatingFactory"
+        }))
+        .unwrap();
+        assert_eq!(c.tls, TlsMode::Require);
+        let c = cfg(json!({"postgresql_connection_uri": "postgresql://u@h/db?ssl=true&sslmode=disable"})).unwrap();
+        assert_eq!(c.tls, TlsMode::Disable, "an explicit sslmode wins");
+        // The attributes key applies when the URI has no query, and without a URI.
+        let c = cfg(json!({
+            "postgresql_connection_uri": "postgresql://u@h/db",
+            "postgresql_connection_attributes": "sslmode=require&currentSchema=s2"
+        }))
+        .unwrap();
+        assert_eq!((c.tls, c.schema.as_str()), (TlsMode::Require, "s2"));
+        let c = cfg(json!({
+            "postgresql_connection_uri": "postgresql://u@h/db?sslmode=disable",
+            "postgresql_connection_attributes": "sslmode=require"
+        }))
+        .unwrap();
+        assert_eq!(c.tls, TlsMode::Disable, "the URI's own query wins");
+        let c = cfg(json!({"postgresql_user": "u", "postgresql_host": "dbh", "postgresql_connection_attributes": "sslmode=require"}))
+            .unwrap();
+        assert_eq!((c.tls, c.pg.get_user()), (TlsMode::Require, Some("u")));
+        assert_eq!(c.pg.get_hosts(), &[tokio_postgres::config::Host::Tcp("dbh".into())]);
+    }
+
+    #[test]
+    fn pool_keys_and_migration_mode() {
+        let c = cfg(json!({"postgresql_user": "u", "postgresql_idle_connection_timeout": 0})).unwrap();
+        assert_eq!(c.idle_timeout, Duration::ZERO, "0: never close idle connections");
+        let e = cfg(json!({"postgresql_user": "u", "postgresql_connection_pool_size": 4, "postgresql_minimum_idle_connections": 5}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("less than or equal to 'postgresql_connection_pool_size'"), "{e}");
+        assert!(cfg(json!({"postgresql_user": "u", "migration_mode": "legacy"})).is_ok());
+        let e = cfg(json!({"postgresql_user": "u", "migration_mode": "MIGRATED"})).unwrap_err().to_string();
+        assert!(e.contains("migration_mode") && e.contains("LEGACY"), "{e}");
     }
 
     #[test]

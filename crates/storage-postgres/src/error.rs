@@ -48,6 +48,22 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Whether a connection attempt failed because PostgreSQL is not up yet: the connection was
+/// refused, or the server answered that it is starting up (SQLSTATE 57P03).
+pub(crate) fn is_not_up_yet(e: &tokio_postgres::Error) -> bool {
+    if e.code() == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW) {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        source = s.source();
+    }
+    false
+}
+
 fn is_io(e: &tokio_postgres::Error) -> bool {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

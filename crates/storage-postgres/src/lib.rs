@@ -78,6 +78,40 @@ impl Drop for Inner {
     }
 }
 
+/// The first connection at start-up fails with `e`: how long to wait before the next try, or
+/// the error to fail with. While PostgreSQL refuses connections or is starting up, the caller
+/// tries again every `cfg.connect_retry` until `deadline` (`cfg.connect_wait` after the first
+/// try), as the Java plugin does, so a core started before its database (compose, Kubernetes)
+/// waits for it. Any other error (authentication, unknown host, TLS) fails at once.
+fn connect_retry_after(
+    cfg: &PgConfig,
+    e: &tokio_postgres::Error,
+    deadline: tokio::time::Instant,
+    told: &mut bool,
+) -> Result<std::time::Duration, StorageError> {
+    let now = tokio::time::Instant::now();
+    if !error::is_not_up_yet(e) || now >= deadline {
+        let waited = if *told { " (gave up waiting for it)" } else { "" };
+        return Err(StorageError::Unavailable(format!(
+            "cannot connect to {}{waited}: {}",
+            cfg.describe(),
+            error::chain(e)
+        )));
+    }
+    if !*told {
+        *told = true;
+        tracing::info!(
+            "Error connecting to PostgreSQL at {} ({}). Please make sure that PostgreSQL is running and that \
+             postgresql_host and postgresql_port, or postgresql_connection_uri, are correct",
+            cfg.describe(),
+            error::chain(e)
+        );
+    }
+    let left = deadline - now;
+    tracing::info!("Trying again in a few seconds for {:.1} mins...", left.as_secs_f64() / 60.0);
+    Ok(cfg.connect_retry.min(left))
+}
+
 impl PgStorage {
     /// Connect, migrate, insert the base rows, build the pool. Must be called inside a Tokio
     /// runtime that outlives the storage (the pool's connections and the keeper run on it).
@@ -86,9 +120,14 @@ impl PgStorage {
         let names = Arc::new(TableNames::new(cfg));
         let sql = sql::Sql::new(&names);
 
-        let (mut client, connection) = cfg.pg.connect(tls.clone()).await.map_err(|e| {
-            StorageError::Unavailable(format!("cannot connect to {}: {}", cfg.describe(), error::chain(&e)))
-        })?;
+        let deadline = tokio::time::Instant::now() + cfg.connect_wait;
+        let mut told = false;
+        let (mut client, connection) = loop {
+            match cfg.pg.connect(tls.clone()).await {
+                Ok(pair) => break pair,
+                Err(e) => tokio::time::sleep(connect_retry_after(cfg, &e, deadline, &mut told)?).await,
+            }
+        };
         let conn_task = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("bootstrap connection ended: {e}");

@@ -6,7 +6,8 @@
 //!   least `postgresql_minimum_idle_connections` are idle (never above the pool size);
 //! * on the same tick it closes connections that are broken, and idle connections not checked
 //!   out for longer than `postgresql_idle_connection_timeout`, but never below the minimum.
-//!   "Idle for" is measured from the connection's last checkout (deadpool's `last_used`).
+//!   "Idle for" is measured from the connection's last checkout (deadpool's `last_used`); a
+//!   timeout of 0 never closes idle connections (HikariCP's `idleTimeout = 0`).
 //! * once a day (and at start-up, from the bootstrap) it maintains `activity_log` partitions.
 //!
 //! With the default minimum (= pool size) the pool is filled once and connections are only
@@ -42,7 +43,7 @@ pub(crate) fn retire(pool: &Pool, idle_timeout: Duration, min_idle: usize) {
         if client.is_closed() {
             return false;
         }
-        if removable > 0 && metrics.last_used() >= idle_timeout {
+        if removable > 0 && !idle_timeout.is_zero() && metrics.last_used() >= idle_timeout {
             removable -= 1;
             return false;
         }
@@ -90,7 +91,11 @@ pub(crate) fn spawn_keeper(pool: &Pool, cfg: &PgConfig, names: Arc<TableNames>) 
     let weak = pool.weak();
     let idle_timeout = cfg.idle_timeout;
     let min_idle = cfg.min_idle;
-    let tick = (idle_timeout / 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let tick = if idle_timeout.is_zero() {
+        Duration::from_secs(30)
+    } else {
+        (idle_timeout / 2).clamp(Duration::from_secs(1), Duration::from_secs(30))
+    };
     tokio::spawn(async move {
         let mut last_partition_run = Instant::now();
         loop {
