@@ -163,10 +163,14 @@ pub fn load_file(path: &Path) -> Result<ConfigMap, ConfigError> {
     parse_yaml(&text)
 }
 
-/// Unquote and unescape an environment value the way the reference's Docker image does.
+/// An environment value as the reference reads it: a value in double quotes loses them and
+/// has `\n`, `\t`, `\r`, `\"`, `\'` and `\\` unescaped; any other value is taken as it is
+/// (not trimmed, backslashes kept), so a password with a backslash survives.
 fn unquote_env(v: &str) -> String {
-    let v = v.trim();
-    let inner = if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') { &v[1..v.len() - 1] } else { v };
+    if !(v.len() >= 2 && v.starts_with('"') && v.ends_with('"')) {
+        return v.to_string();
+    }
+    let inner = &v[1..v.len() - 1];
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
@@ -200,7 +204,11 @@ pub fn apply_env(map: &mut ConfigMap, env: &dyn Fn(&str) -> Option<String>) -> R
             continue;
         }
         let value = unquote_env(&raw);
-        let json = if value == "null" { Value::Null } else { Value::String(value) };
+        // As Java's `Boolean.parseBoolean`: only "true" (any case) is true, anything else false.
+        let json = match spec.kind {
+            Kind::Bool => Value::Bool(value.eq_ignore_ascii_case("true")),
+            _ => Value::String(value),
+        };
         map.insert(spec.name.to_string(), coerce(spec, &json)?);
     }
     // Docker secret convention: POSTGRESQL_PASSWORD_FILE holds the path of a file.
@@ -327,7 +335,7 @@ fn float(map: &ConfigMap, key: &str) -> f64 {
 }
 fn string(map: &ConfigMap, key: &str) -> Option<String> {
     match get(map, key) {
-        Value::String(s) if s != "null" => Some(s),
+        Value::String(s) => Some(s),
         _ => None,
     }
 }
@@ -348,14 +356,24 @@ pub fn normalise_base_path(raw: &str) -> Result<String, String> {
     }
 }
 
-/// Parse the comma-separated API keys; each must be at least 20 characters of `[A-Za-z0-9=-]`.
+/// Parse the comma-separated API keys as the reference does: split on `,` (trailing empty
+/// parts dropped, as Java's `split`), each part trimmed, at least 20 characters of
+/// `[A-Za-z0-9=-]`. An empty value or an empty part is an error, never "no key": a core must
+/// not end up open because of a stray comma or quotes.
 pub fn parse_api_keys(raw: &str) -> Result<Vec<String>, String> {
-    let cleaned: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut parts: Vec<&str> = raw.split(',').collect();
+    while parts.len() > 1 && parts.last().is_some_and(|p| p.is_empty()) {
+        parts.pop();
+    }
     let mut keys = Vec::new();
-    for key in cleaned.split(',').filter(|k| !k.is_empty()) {
-        if key.len() < 20 || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '=' || c == '-') {
+    for part in parts {
+        let key = java_trim(part);
+        if key.chars().count() < 20 {
+            return Err("One of the API keys is too short. Please use at least 20 characters".into());
+        }
+        if !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '=' || c == '-') {
             return Err(
-                "each API key must be at least 20 characters long and contain only letters, digits, '=' and '-'".into(),
+                "Invalid characters in API key. Please only use '=', '-' and alpha-numeric (including capitals)".into(),
             );
         }
         keys.push(key.to_string());
@@ -364,6 +382,10 @@ pub fn parse_api_keys(raw: &str) -> Result<Vec<String>, String> {
     keys.dedup();
     Ok(keys)
 }
+
+/// The CDI versions this server implements; `supertokens_max_cdi_version` and
+/// `supertokens_min_cdi_version` must name one of them (the reference: one of its own).
+pub const SUPPORTED_CDI_VERSIONS: [&str; 1] = ["5.4"];
 
 impl CoreConfig {
     /// Build and validate the typed config. `test_mode` relaxes the rules the reference relaxes
@@ -378,12 +400,21 @@ impl CoreConfig {
                 "minutes; must be greater than access_token_validity (seconds) divided by 60",
             ));
         }
-        let interval_h = float(map, "access_token_dynamic_signing_key_update_interval");
+        // The pre-4.0 name is an alias of the dynamic key's interval (the reference's
+        // `@JsonAlias`); the current name wins when both are set.
+        let interval_key = match (
+            map.get("access_token_dynamic_signing_key_update_interval"),
+            map.get("access_token_signing_key_update_interval"),
+        ) {
+            (None | Some(Value::Null), Some(v)) if !v.is_null() => "access_token_signing_key_update_interval",
+            _ => "access_token_dynamic_signing_key_update_interval",
+        };
+        let interval_h = float(map, interval_key);
         if !test_mode && interval_h < 1.0 {
-            return Err(bad("access_token_dynamic_signing_key_update_interval", "hours, at least 1"));
+            return Err(bad(interval_key, "hours, at least 1"));
         }
         if interval_h <= 0.0 {
-            return Err(bad("access_token_dynamic_signing_key_update_interval", "hours, greater than 0"));
+            return Err(bad(interval_key, "hours, greater than 0"));
         }
         let api_keys = match string(map, "api_keys") {
             Some(raw) => parse_api_keys(&raw).map_err(|e| bad("api_keys", &e))?,
@@ -392,14 +423,32 @@ impl CoreConfig {
         let base_path =
             normalise_base_path(&string(map, "base_path").unwrap_or_default()).map_err(|e| bad("base_path", &e))?;
         let max_server_pool_size = int(map, "max_server_pool_size") as usize;
-        let argon2_hashing_pool_size = int(map, "argon2_hashing_pool_size") as usize;
-        if argon2_hashing_pool_size > max_server_pool_size {
-            return Err(bad("argon2_hashing_pool_size", "at most max_server_pool_size"));
+        let password_hashing_alg = string(map, "password_hashing_alg").unwrap_or_else(|| "BCRYPT".into());
+        // As the reference: the argon2 settings are checked only when argon2 is the algorithm,
+        // and the hashing pools have at least one thread.
+        if password_hashing_alg.eq_ignore_ascii_case("ARGON2") {
+            for key in ["argon2_iterations", "argon2_parallelism", "argon2_memory_kb", "argon2_hashing_pool_size"] {
+                if int(map, key) < 1 {
+                    return Err(bad(key, "an integer >= 1"));
+                }
+            }
+            if int(map, "argon2_hashing_pool_size") > max_server_pool_size as i64 {
+                return Err(bad("argon2_hashing_pool_size", "at most max_server_pool_size"));
+            }
         }
-        for key in ["supertokens_max_cdi_version", "supertokens_min_cdi_version"] {
-            if let Some(v) = string(map, key) {
-                if !is_version(&v) {
-                    return Err(bad(key, "a version like 5.4"));
+        let at_least_one = |key: &str| u32::try_from(int(map, key).max(1)).unwrap_or(u32::MAX);
+        let max_cdi = string(map, "supertokens_max_cdi_version");
+        let min_cdi = string(map, "supertokens_min_cdi_version");
+        for (key, v) in [("supertokens_max_cdi_version", &max_cdi), ("supertokens_min_cdi_version", &min_cdi)] {
+            if let Some(v) = v {
+                if !is_version(v) {
+                    return Err(ConfigError::Other(format!("{key} is not a valid semantic version")));
+                }
+                if !SUPPORTED_CDI_VERSIONS.contains(&v.as_str()) {
+                    return Err(ConfigError::Other(format!(
+                        "{key} is not a supported version (this server implements CDI {})",
+                        SUPPORTED_CDI_VERSIONS.join(", ")
+                    )));
                 }
             }
         }
@@ -446,14 +495,14 @@ impl CoreConfig {
             totp_rate_limit_cooldown_sec: int(map, "totp_rate_limit_cooldown_sec"),
             api_keys,
             saas_secret: string(map, "supertokens_saas_secret").map(|s| s.trim().to_string()),
-            password_hashing_alg: string(map, "password_hashing_alg").unwrap_or_else(|| "BCRYPT".into()),
+            password_hashing_alg,
             bcrypt_log_rounds: int(map, "bcrypt_log_rounds") as u32,
-            argon2_iterations: int(map, "argon2_iterations") as u32,
-            argon2_memory_kb: int(map, "argon2_memory_kb") as u32,
-            argon2_parallelism: int(map, "argon2_parallelism") as u32,
-            argon2_hashing_pool_size,
+            argon2_iterations: at_least_one("argon2_iterations"),
+            argon2_memory_kb: at_least_one("argon2_memory_kb"),
+            argon2_parallelism: at_least_one("argon2_parallelism"),
+            argon2_hashing_pool_size: at_least_one("argon2_hashing_pool_size") as usize,
             firebase_password_hashing_signer_key: string(map, "firebase_password_hashing_signer_key"),
-            firebase_password_hashing_pool_size: int(map, "firebase_password_hashing_pool_size") as usize,
+            firebase_password_hashing_pool_size: at_least_one("firebase_password_hashing_pool_size") as usize,
             supertokens_max_cdi_version: string(map, "supertokens_max_cdi_version"),
             supertokens_min_cdi_version: string(map, "supertokens_min_cdi_version"),
             disable_telemetry: boolean(map, "disable_telemetry"),
@@ -562,6 +611,50 @@ mod tests {
         let cfg = CoreConfig::from_map(&map, false).unwrap();
         assert_eq!(cfg.api_keys.len(), 2);
         assert!(cfg.api_keys[0].starts_with('a'));
+        // As the reference: an empty value, an empty part or a space inside a key is an
+        // error, never an open core; a trailing comma is dropped (Java's `split`).
+        let key = "k".repeat(24);
+        for bad in
+            ["''", "'null'", &format!("'{key},,{key}'"), &format!("'{key}, ,{key}'"), "'kkkkkkkkkk kkkkkkkkkkkk'"]
+        {
+            let map = parse_yaml(&format!("api_keys: {bad}")).unwrap();
+            assert!(CoreConfig::from_map(&map, false).is_err(), "{bad}");
+        }
+        let e = CoreConfig::from_map(&parse_yaml("api_keys: ''").unwrap(), false).unwrap_err().to_string();
+        assert!(e.contains("One of the API keys is too short"), "{e}");
+        let cfg = CoreConfig::from_map(&parse_yaml(&format!("api_keys: '{key},'")).unwrap(), false).unwrap();
+        assert_eq!(cfg.api_keys, vec![key.clone()]);
+        let map = parse_yaml(&format!("api_keys: '{key}'")).unwrap();
+        let mut env_map = map.clone();
+        apply_env(&mut env_map, &|n: &str| (n == "API_KEYS").then(|| "null".to_string())).unwrap();
+        assert!(CoreConfig::from_map(&env_map, false).is_err(), "API_KEYS=null is a (too short) key, as in Java");
+    }
+
+    #[test]
+    fn legacy_interval_name_cdi_versions_and_argon2_rules() {
+        let cfg = |yaml: &str| CoreConfig::from_map(&parse_yaml(yaml).unwrap(), false);
+        let c = cfg("access_token_signing_key_update_interval: 24").unwrap();
+        assert_eq!(c.signing_key_update_interval_ms, 24 * 3_600_000, "the pre-4.0 name is an alias");
+        let c =
+            cfg("access_token_signing_key_update_interval: 24\naccess_token_dynamic_signing_key_update_interval: 48")
+                .unwrap();
+        assert_eq!(c.signing_key_update_interval_ms, 48 * 3_600_000, "the current name wins");
+        assert!(cfg("access_token_signing_key_update_interval: 0.5").is_err());
+
+        assert!(cfg("supertokens_max_cdi_version: '5.4'").is_ok());
+        let e = cfg("supertokens_max_cdi_version: '5.2'").unwrap_err().to_string();
+        assert!(e.starts_with("supertokens_max_cdi_version is not a supported version"), "{e}");
+        let e = cfg("supertokens_min_cdi_version: 'x'").unwrap_err().to_string();
+        assert_eq!(e, "supertokens_min_cdi_version is not a valid semantic version");
+
+        // With bcrypt, argon2 settings are not checked, and pools have at least one thread.
+        let c = cfg("argon2_hashing_pool_size: 20\nmax_server_pool_size: 10\nfirebase_password_hashing_pool_size: 0\nargon2_iterations: 0")
+            .unwrap();
+        assert_eq!((c.firebase_password_hashing_pool_size, c.argon2_iterations), (1, 1));
+        let e =
+            cfg("password_hashing_alg: ARGON2\nargon2_hashing_pool_size: 20\nmax_server_pool_size: 10").unwrap_err();
+        assert!(e.to_string().contains("argon2_hashing_pool_size"), "{e}");
+        assert!(cfg("password_hashing_alg: ARGON2\nargon2_iterations: 0").is_err());
     }
 
     #[test]
@@ -582,6 +675,21 @@ mod tests {
         apply_env(&mut map, &env).unwrap();
         assert_eq!(map["port"], json!(4321));
         assert!(!map.contains_key("api_keys"));
+        // As the reference: booleans are Java's `parseBoolean`; only quoted values are
+        // unescaped, and nothing is trimmed.
+        let mut map = ConfigMap::new();
+        let env = |name: &str| match name {
+            "DISABLE_TELEMETRY" => Some("1".to_string()),
+            "POSTGRESQL_PASSWORD" => Some(" a\\tb ".to_string()),
+            "POSTGRESQL_USER" => Some("\"x\\ty\"".to_string()),
+            "ACCESS_TOKEN_SIGNING_KEY_DYNAMIC" => Some("TRUE".to_string()),
+            _ => None,
+        };
+        apply_env(&mut map, &env).unwrap();
+        assert_eq!(map["disable_telemetry"], json!(false));
+        assert_eq!(map["access_token_signing_key_dynamic"], json!(true));
+        assert_eq!(map["postgresql_password"], json!(" a\\tb "));
+        assert_eq!(map["postgresql_user"], json!("x\ty"));
     }
 
     #[test]

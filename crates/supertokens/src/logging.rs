@@ -57,8 +57,14 @@ fn fmt_layer(cfg: &CoreConfig, default_dir: Option<&Path>) -> Result<Option<Boxe
         _ => Level::INFO,
     };
     let default = |name: &str| default_dir.map(|d| d.join(name).to_string_lossy().to_string());
-    let info_path = cfg.info_log_path.clone().or_else(|| default("info.log"));
-    let error_path = cfg.error_log_path.clone().or_else(|| default("error.log"));
+    // An explicit "null" (any case, as the reference's `equalsIgnoreCase`) is the terminal.
+    let path = |set: &Option<String>, name: &str| match set {
+        Some(p) if p.trim().eq_ignore_ascii_case("null") => None,
+        Some(p) => Some(p.clone()),
+        None => default(name),
+    };
+    let info_path = path(&cfg.info_log_path, "info.log");
+    let error_path = path(&cfg.error_log_path, "error.log");
     let info = writer(info_path.as_deref(), false)?;
     let error = writer(error_path.as_deref(), true)?;
     let make = error.with_max_level(Level::WARN).or_else(info);
