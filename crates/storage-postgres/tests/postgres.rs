@@ -571,8 +571,9 @@ async fn tls_modes_and_connection_errors() {
         assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
         assert!(err.to_string().contains("TLS"), "{err}");
     }
-    let cfg =
+    let mut cfg =
         pg_config(json!({ "postgresql_connection_uri": "postgresql://postgres@127.0.0.1:1/x?connect_timeout=2" }));
+    cfg.connect_wait = std::time::Duration::ZERO; // a refused connection: no waiting for it here
     let err = PgStorage::connect(&cfg).await.unwrap_err();
     assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
     assert!(err.to_string().contains("127.0.0.1:1"), "{err}");

@@ -21,6 +21,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Start a SuperTokens instance (in the background unless --foreground)
+    // A repeated option does not fail: `docker run IMAGE --with-config=…` appends to the
+    // image's own options, and the later one (the user's) wins.
+    #[command(args_override_self = true)]
     Start(StartArgs),
     /// Stop the instances this installation started (or the one with --id)
     Stop {
@@ -64,6 +67,31 @@ pub struct StartArgs {
     /// Accepted for compatibility with the reference CLI; has no effect.
     #[arg(long = "with-space", hide = true)]
     pub with_space: Option<String>,
+    /// The reference CLI's Java agent and JMX options: accepted, with a warning, no effect.
+    #[arg(long = "javaagent", hide = true)]
+    pub javaagent: bool,
+    #[arg(long = "jmx", hide = true)]
+    pub jmx: bool,
+    #[arg(long = "jmx-port", hide = true)]
+    pub jmx_port: Option<String>,
+    #[arg(long = "jmx-authenticate", hide = true)]
+    pub jmx_authenticate: Option<String>,
+    #[arg(long = "jmx-ssl", hide = true)]
+    pub jmx_ssl: Option<String>,
+}
+
+impl StartArgs {
+    /// The Java-only options given (to warn that they do nothing here).
+    fn java_only_options(&self) -> Vec<&'static str> {
+        let given = [
+            (self.javaagent, "--javaagent"),
+            (self.jmx, "--jmx"),
+            (self.jmx_port.is_some(), "--jmx-port"),
+            (self.jmx_authenticate.is_some(), "--jmx-authenticate"),
+            (self.jmx_ssl.is_some(), "--jmx-ssl"),
+        ];
+        given.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect()
+    }
 }
 
 pub fn run() -> i32 {
@@ -80,8 +108,17 @@ pub fn run() -> i32 {
             let _ = Cli::command().print_help();
             0
         }
-        Some(Cmd::Start(args)) if args.foreground => crate::server::start_foreground(args),
-        Some(Cmd::Start(args)) => start_background(args),
+        Some(Cmd::Start(args)) => {
+            let ignored = args.java_only_options();
+            if !ignored.is_empty() {
+                eprintln!("Ignoring {}: this server has no Java agent or JMX", ignored.join(", "));
+            }
+            if args.foreground {
+                crate::server::start_foreground(args)
+            } else {
+                start_background(args)
+            }
+        }
         Some(Cmd::Stop { id, temp_dir }) => stop(id, temp_dir),
         Some(Cmd::List { temp_dir }) => list(temp_dir),
     }
@@ -181,23 +218,26 @@ fn process_alive(pid: u32) -> bool {
 }
 
 fn stop(id: Option<u32>, temp_dir: Option<PathBuf>) -> i32 {
+    // Messages and exit codes as the reference CLI's `stop`.
     let dir = started_dir(temp_dir.as_deref());
     let all = instances(&dir);
+    if all.is_empty() {
+        println!("No SuperTokens instances are running.");
+        return 0;
+    }
     let targets: Vec<_> = match id {
         Some(pid) => {
             let t: Vec<_> = all.into_iter().filter(|i| i.0 == pid).collect();
             if t.is_empty() {
-                eprintln!("No SuperTokens instance with PID {pid} is running.");
+                println!(
+                    "Unknown PID: {pid}. Please use \"supertokens list\" to list all currently running instances along with their PIDs"
+                );
                 return 1;
             }
             t
         }
         None => all,
     };
-    if targets.is_empty() {
-        println!("No SuperTokens instances are running.");
-        return 0;
-    }
     for (pid, host, port, _, file) in targets {
         if !process_alive(pid) {
             let _ = std::fs::remove_file(&file);
@@ -211,7 +251,7 @@ fn stop(id: Option<u32>, temp_dir: Option<PathBuf>) -> i32 {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = std::fs::remove_file(&file);
-        println!("Stopped SuperTokens instance with PID: {pid} ({host}:{port})");
+        println!("Successfully stopped SuperTokens with PID {pid}, running on {host}:{port}");
     }
     0
 }

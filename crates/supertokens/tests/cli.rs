@@ -116,12 +116,23 @@ fn daemon_start_list_stop_and_env_override() {
     let list = Command::new(BIN).args(["list", &format!("--with-temp-dir={}", dir.display())]).output().unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
     assert!(list.contains(&format!("address: localhost:{port}")) && list.contains("config.yaml"), "{list}");
+    // As the reference CLI: an unknown PID is named, exit 1.
+    let unknown =
+        Command::new(BIN).args(["stop", "--id=1", &format!("--with-temp-dir={}", dir.display())]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stdout).starts_with("Unknown PID: 1. Please use \"supertokens list\""));
     let stop = Command::new(BIN).args(["stop", &format!("--with-temp-dir={}", dir.display())]).output().unwrap();
     assert!(stop.status.success());
+    let said = String::from_utf8_lossy(&stop.stdout);
+    assert!(said.starts_with("Successfully stopped SuperTokens with PID "), "{said}");
+    assert!(said.trim_end().ends_with(&format!(", running on localhost:{port}")), "{said}");
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "server still listening after stop");
     assert!(!dir.join(".started").join(format!("localhost-{port}")).exists());
     let again = Command::new(BIN).args(["stop", &format!("--with-temp-dir={}", dir.display())]).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("No SuperTokens instances are running."));
+    let again =
+        Command::new(BIN).args(["stop", "--id=7", &format!("--with-temp-dir={}", dir.display())]).output().unwrap();
+    assert!(again.status.success(), "nothing running: exit 0 even with --id");
     // Port in use: a clear error and a non-zero exit.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy = listener.local_addr().unwrap().port();
@@ -232,4 +243,29 @@ fn sigterm_is_graceful_and_debug_logs_hold_no_secrets() {
     // The signature part of the access token alone must not appear either.
     let sig = access.rsplit('.').next().unwrap();
     assert!(!logs.contains(sig));
+}
+
+/// `docker run IMAGE --with-config=… --port=…` appends to the image's own options: a repeated
+/// option does not fail and the later one wins. The reference CLI's Java agent and JMX options
+/// are accepted with a warning.
+#[test]
+fn repeated_and_java_only_options() {
+    let dir = temp_dir("repeated");
+    let wrong = dir.join("missing.yaml");
+    let cfg = write_config(&dir, "");
+    let (first, port) = (free_port(), free_port());
+    let child = Command::new(BIN)
+        .args(["start", "--foreground", "--foreground", &format!("--port={first}"), &format!("--port={port}")])
+        .args([format!("--with-config={}", wrong.display()), format!("--with-config={}", cfg.display())])
+        .args([format!("--with-temp-dir={}", dir.display()), "--javaagent".into(), "--jmx-port=9010".into()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(port);
+    assert_eq!(http(port, "GET", "/hello", None, &[]).0, 200);
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Ignoring --javaagent, --jmx-port"), "{err}");
 }
