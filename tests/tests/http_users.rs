@@ -456,6 +456,14 @@ async fn password_hash_import(b: Backend) {
         s.request("POST", "/public/recipe/user/passwordhash/import", Some(huge), &[("cdi-version", "5.4")]).await;
     assert_eq!(st, 400);
     assert!(text.starts_with("Password hash is in invalid Argon2 format"), "{text}");
+    // A salt longer than this server's argon2 parser takes: refused rather than imported and
+    // then never matching.
+    let long_salt = format!("$argon2id$v=19$m=16,t=2,p=1${}$xdhJXVf6QIhLMnXQ9E5wKA", "c2FsdA".repeat(20));
+    let body = json!({"email": "imp@example.com", "passwordHash": long_salt});
+    let (st, text) =
+        s.request("POST", "/public/recipe/user/passwordhash/import", Some(body), &[("cdi-version", "5.4")]).await;
+    assert_eq!(st, 400);
+    assert!(text.starts_with("Password hash is in invalid Argon2 format: this server cannot verify"), "{text}");
     let argon = s.post("/public/recipe/user/passwordhash/import", json!({"email": "imp@example.com", "passwordHash": "$argon2id$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$xdhJXVf6QIhLMnXQ9E5wKA", "hashingAlgorithm": "argon2"})).await;
     assert_eq!(argon["didUserAlreadyExist"], true);
     // Imports racing with the deletion of the user they find: each answers OK (an import whose

@@ -129,7 +129,8 @@ pub fn verify_blocking(password: &str, stored: &str, firebase_signer_key: Option
         }
         Some(Algorithm::Argon2) => {
             use argon2::password_hash::{PasswordHash, PasswordVerifier};
-            match PasswordHash::new(stored) {
+            let stored = argon2_with_version(stored);
+            match PasswordHash::new(&stored) {
                 Ok(h) => argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok(),
                 Err(_) => false,
             }
@@ -140,6 +141,54 @@ pub fn verify_blocking(password: &str, stored: &str, firebase_signer_key: Option
         },
         None => false,
     }
+}
+
+/// An argon2 hash without `v=` is version 1.0 (0x10) for libargon2, which the reference
+/// uses; the PHC parser here would take version 1.3. So name the version explicitly.
+fn argon2_with_version(stored: &str) -> std::borrow::Cow<'_, str> {
+    let mut parts = stored.splitn(4, '$');
+    let (Some(""), Some(id), Some(second)) = (parts.next(), parts.next(), parts.next()) else {
+        return stored.into();
+    };
+    if second.starts_with("v=") {
+        return stored.into();
+    }
+    match parts.next() {
+        Some(rest) => format!("${id}$v=16${second}${rest}").into(),
+        None => stored.into(),
+    }
+}
+
+/// Whether an argon2 hash is one this server can verify: the reference's libargon2 also takes
+/// salts over 48 bytes and outputs over 64 bytes, which the PHC parser here refuses, so such a
+/// hash is refused at import instead of failing every sign-in.
+pub fn argon2_verifiable(stored: &str) -> bool {
+    argon2::password_hash::PasswordHash::new(&argon2_with_version(stored)).is_ok()
+}
+
+/// Base64 as the reference's commons-codec decoder reads it: URL-safe letters accepted,
+/// padding optional, other characters skipped.
+fn decode_lenient(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let mut clean: String = text
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            other => other,
+        })
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '+' || *c == '/')
+        .collect();
+    if clean.len() % 4 == 1 {
+        clean.pop();
+    }
+    LENIENT.decode(clean).ok()
 }
 
 /// Parsed `$f_scrypt$<hash>$<salt>$m=<mem>$r=<rounds>$s=<separator>` (m/r/s in any order).
@@ -163,13 +212,13 @@ pub fn parse_firebase(stored: &str) -> Option<FirebaseHash> {
         match k {
             "m" => m = v.parse::<u8>().ok(),
             "r" => r = v.parse::<u32>().ok(),
-            "s" => s = STANDARD.decode(v).ok(),
+            "s" => s = decode_lenient(v),
             _ => return None,
         }
     }
     Some(FirebaseHash {
-        hash: STANDARD.decode(parts[2]).ok()?,
-        salt: STANDARD.decode(parts[3]).ok()?,
+        hash: decode_lenient(parts[2])?,
+        salt: decode_lenient(parts[3])?,
         separator: s?,
         mem_cost: m?,
         rounds: r?,
@@ -184,16 +233,26 @@ fn firebase_verify(password: &str, stored: &str, signer_key: &str) -> Option<boo
     let params = scrypt::Params::new(f.mem_cost, f.rounds, 1, 64).ok()?;
     let mut derived = [0u8; 64];
     scrypt::scrypt(password.as_bytes(), &salt, &params, &mut derived).ok()?;
-    let mut block = STANDARD.decode(signer_key).ok()?;
+    let mut block = decode_lenient(signer_key)?;
     let mut cipher = ctr::Ctr128BE::<aes::Aes256>::new((&derived[..32]).into(), (&[0u8; 16]).into());
     cipher.apply_keystream(&mut block);
     Some(crate::random::ct_eq(&STANDARD.encode(&block), &STANDARD.encode(&f.hash)))
+}
+
+/// Which bounded queue a hashing operation waits in.
+#[derive(Clone, Copy)]
+enum Pool {
+    Argon2,
+    Firebase,
+    Other,
 }
 
 /// The bounded hashing pool.
 pub struct Hasher {
     params: Params,
     argon2: Arc<Semaphore>,
+    /// Firebase scrypt checks (`firebase_password_hashing_pool_size`, as the reference's queue).
+    firebase: Arc<Semaphore>,
     other: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     /// One dummy hash per algorithm (`password_hashing_alg` is per app): an unknown e-mail
@@ -208,6 +267,7 @@ impl Hasher {
         Hasher {
             params: Params::from_config(cfg),
             argon2: Arc::new(Semaphore::new(cfg.argon2_hashing_pool_size.max(1))),
+            firebase: Arc::new(Semaphore::new(cfg.firebase_password_hashing_pool_size.max(1))),
             other: Arc::new(Semaphore::new(cores.max(1))),
             waiting: Arc::new(AtomicUsize::new(0)),
             dummy_bcrypt: OnceCell::new(),
@@ -220,8 +280,12 @@ impl Hasher {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    async fn run<T: Send + 'static>(&self, argon: bool, f: impl FnOnce() -> T + Send + 'static) -> CoreResult<T> {
-        let sem = if argon { self.argon2.clone() } else { self.other.clone() };
+    async fn run<T: Send + 'static>(&self, pool: Pool, f: impl FnOnce() -> T + Send + 'static) -> CoreResult<T> {
+        let sem = match pool {
+            Pool::Argon2 => self.argon2.clone(),
+            Pool::Firebase => self.firebase.clone(),
+            Pool::Other => self.other.clone(),
+        };
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let permit = sem.acquire_owned().await;
         self.waiting.fetch_sub(1, Ordering::Relaxed);
@@ -241,15 +305,18 @@ impl Hasher {
         let mut p = self.params;
         p.algorithm = Params::from_config(app_cfg).algorithm;
         let pw = password.to_string();
-        self.run(p.algorithm == Algorithm::Argon2, move || hash_blocking(&pw, &p, salt))
-            .await?
-            .map_err(CoreError::Internal)
+        let pool = if p.algorithm == Algorithm::Argon2 { Pool::Argon2 } else { Pool::Other };
+        self.run(pool, move || hash_blocking(&pw, &p, salt)).await?.map_err(CoreError::Internal)
     }
 
     pub async fn verify(&self, password: &str, stored: &str, firebase_key: Option<String>) -> CoreResult<bool> {
-        let argon = kind_of(stored) == Some(Algorithm::Argon2);
+        let pool = match kind_of(stored) {
+            Some(Algorithm::Argon2) => Pool::Argon2,
+            Some(Algorithm::Bcrypt) => Pool::Other,
+            None => Pool::Firebase,
+        };
         let (pw, st) = (password.to_string(), stored.to_string());
-        self.run(argon, move || verify_blocking(&pw, &st, firebase_key.as_deref())).await
+        self.run(pool, move || verify_blocking(&pw, &st, firebase_key.as_deref())).await
     }
 
     /// Spend the same time as a real verification (unknown e-mail at sign-in).
@@ -315,5 +382,26 @@ mod tests {
         assert!(verify_blocking("user1password", stored, Some(signer)));
         assert!(!verify_blocking("wrong", stored, Some(signer)));
         assert!(!verify_blocking("user1password", stored, None));
+        // As the reference's lenient base64: no padding, URL-safe letters.
+        let unpadded = stored.replace("==", "").replace('+', "-").replace('/', "_");
+        assert!(verify_blocking("user1password", &unpadded, Some(&signer.replace("==", ""))));
+        assert_eq!(decode_lenient("aGFzaA").as_deref(), Some(&b"hash"[..]));
+        assert_eq!(decode_lenient(" aGFz\naA== ").as_deref(), Some(&b"hash"[..]));
+    }
+
+    #[test]
+    fn argon2_without_version_is_version_1_0() {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::encode_b64(b"saltsaltsaltsalt").unwrap();
+        let params = argon2::Params::new(64, 1, 1, Some(32)).unwrap();
+        let v10 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x10, params);
+        let stored = v10.hash_password(b"pw", &salt).unwrap().to_string();
+        assert!(stored.contains("$v=16$"), "{stored}");
+        let without = stored.replace("$v=16$", "$");
+        assert!(verify_blocking("pw", &without, None), "libargon2 reads a missing v= as 1.0");
+        assert!(!verify_blocking("other", &without, None));
+        assert!(argon2_verifiable(&without));
+        let long_salt = format!("$argon2id$v=19$m=64,t=1,p=1${}$xdhJXVf6QIhLMnXQ9E5wKA", "c2FsdA".repeat(20));
+        assert!(!argon2_verifiable(&long_salt), "a salt the parser refuses is refused at import");
     }
 }

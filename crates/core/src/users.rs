@@ -285,6 +285,12 @@ impl Core {
             }
             Some(_) => return Err(CoreError::bad("Unsupported password hashing algorithm")),
         }
+        if kind == Some(crate::password::Algorithm::Argon2) && !crate::password::argon2_verifiable(hash) {
+            return Err(CoreError::bad(
+                "Password hash is in invalid Argon2 format: this server cannot verify a hash with this salt or \
+                 output length",
+            ));
+        }
         if !crate::password::within_limits(hash) {
             let name = match kind {
                 Some(crate::password::Algorithm::Bcrypt) => "BCrypt",
