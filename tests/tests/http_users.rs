@@ -733,6 +733,10 @@ async fn linked_group_on_postgres() {
     let p = id_of(&sign_up(&s, "pat@example.com", "pw-p").await);
     s.clock.advance_ms(1);
     let m = id_of(&sign_up(&s, "max@example.com", "pw-m").await);
+    s.clock.advance_ms(1);
+    let z = id_of(&sign_up(&s, "zoe@example.com", "pw-z").await);
+    s.clock.advance_ms(1);
+    let a = id_of(&sign_up(&s, "amy@example.com", "pw-a").await);
     let url = s.db_url.clone().unwrap();
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
     let task = tokio::spawn(conn);
@@ -741,7 +745,9 @@ async fn linked_group_on_postgres() {
             "UPDATE app_id_to_user_id SET primary_or_recipe_user_id = '{p}', is_linked_or_is_a_primary_user = TRUE
                WHERE user_id IN ('{p}', '{m}');
              UPDATE all_auth_recipe_users SET primary_or_recipe_user_id = '{p}', is_linked_or_is_a_primary_user = TRUE
-               WHERE user_id IN ('{p}', '{m}');"
+               WHERE user_id IN ('{p}', '{m}');
+             UPDATE app_id_to_user_id SET is_linked_or_is_a_primary_user = TRUE WHERE user_id = '{z}';
+             UPDATE all_auth_recipe_users SET is_linked_or_is_a_primary_user = TRUE WHERE user_id = '{z}';"
         ))
         .await
         .expect("link");
@@ -750,6 +756,20 @@ async fn linked_group_on_postgres() {
     let user = s.get(&format!("/user/id?userId={m}")).await;
     assert_eq!((user["user"]["id"].as_str(), user["user"]["isPrimaryUser"].as_bool()), (Some(p.as_str()), Some(true)));
     assert_eq!(user["user"]["loginMethods"].as_array().unwrap().len(), 2);
+
+    // As the reference: a primary user's e-mail may not become another primary user's (zoe
+    // is a primary user on her own); a user that is not primary gets the duplicate error.
+    let change = s.put("/recipe/user", json!({"recipeUserId": m, "email": "Zoe@example.com"})).await;
+    assert_eq!(
+        change,
+        json!({"status": "EMAIL_CHANGE_NOT_ALLOWED_ERROR", "reason": "New email is associated with another primary user ID"})
+    );
+    let change = s.put("/recipe/user", json!({"recipeUserId": a, "email": "zoe@example.com"})).await;
+    assert_eq!(change["status"], "EMAIL_ALREADY_EXISTS_ERROR");
+    let change = s.put("/recipe/user", json!({"recipeUserId": m, "email": "max2@example.com"})).await;
+    assert_eq!(change["status"], "OK", "an e-mail no other primary user has");
+    let change = s.put("/recipe/user", json!({"recipeUserId": m, "email": "max@example.com"})).await;
+    assert_eq!(change["status"], "OK", "{change}");
 
     // A reset token is for the given user (the primary), as the reference.
     let t = s.post("/public/recipe/user/password/reset/token", json!({"userId": p, "email": "max@example.com"})).await;

@@ -306,6 +306,9 @@ pub enum UpdateResult {
     Ok,
     UnknownUser,
     EmailAlreadyExists,
+    /// The user's group is a primary user and another primary user of one of its tenants has
+    /// the new e-mail (account linking). Decided by the core before it asks the storage.
+    EmailChangeNotAllowed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -234,7 +234,39 @@ impl Core {
             None => None,
         };
         let email = email.map(Email::normalise);
+        if let Some(new_email) = &email {
+            if self.email_taken_by_other_primary(app, &id, new_email.as_str()).await? {
+                return Ok(UpdateResult::EmailChangeNotAllowed);
+            }
+        }
         Ok(self.storage.ep_update(app, &id, email.as_ref().map(|e| e.as_str()), hash.as_deref()).await?)
+    }
+
+    /// As the reference's e-mail change: when `recipe_user_id` belongs to a primary user, no
+    /// other primary user in any of that group's tenants may have `email`. Linked groups exist
+    /// only where a Java core linked accounts; the check is not atomic with the update (the
+    /// reference holds a lock on the user), which matters only for concurrent linking there.
+    async fn email_taken_by_other_primary(&self, app: &AppId, recipe_user_id: &str, email: &str) -> CoreResult<bool> {
+        let Some(group) = self.storage.get_auth_user(app, recipe_user_id).await? else { return Ok(false) };
+        if !group.is_primary {
+            return Ok(false);
+        }
+        let mut tenants: Vec<&String> = group.login_methods.iter().flat_map(|m| m.tenant_ids.iter()).collect();
+        tenants.sort();
+        tenants.dedup();
+        for tenant_id in tenants {
+            let Ok(tenant) = crate::ids::TenantId::parse(tenant_id) else { continue };
+            let tenant = TenantIdentifier { app: app.clone(), tenant };
+            let others: Vec<String> =
+                self.storage.users_by_email(&tenant, email).await?.into_iter().filter(|id| *id != group.id).collect();
+            for other in self.storage.get_auth_users(app, &others).await? {
+                let in_tenant = other.login_methods.iter().any(|m| m.tenant_ids.iter().any(|t| t == tenant_id));
+                if other.is_primary && other.id != group.id && in_tenant {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// `POST /<tenant>/recipe/user/passwordhash/import`: (user json, recipe user id, existed).

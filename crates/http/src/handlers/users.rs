@@ -323,6 +323,10 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
                 UpdateResult::Ok => ok(json!({})),
                 UpdateResult::UnknownUser => status("UNKNOWN_USER_ID_ERROR", json!({})),
                 UpdateResult::EmailAlreadyExists => status("EMAIL_ALREADY_EXISTS_ERROR", json!({})),
+                UpdateResult::EmailChangeNotAllowed => status(
+                    "EMAIL_CHANGE_NOT_ALLOWED_ERROR",
+                    json!({"reason": "New email is associated with another primary user ID"}),
+                ),
             }
         }
         EvToken => {
