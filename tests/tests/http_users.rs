@@ -770,6 +770,15 @@ async fn linked_group_on_postgres() {
     assert_eq!(change["status"], "OK", "an e-mail no other primary user has");
     let change = s.put("/recipe/user", json!({"recipeUserId": m, "email": "max@example.com"})).await;
     assert_eq!(change["status"], "OK", "{change}");
+    // The deprecated GET /recipe/user by id: that id's own e-mail-password method only, as a
+    // user of its own with the group's primary flag; by e-mail: the whole group.
+    let own = s.get(&format!("/recipe/user?userId={m}")).await;
+    assert_eq!((own["user"]["id"].as_str(), own["user"]["isPrimaryUser"].as_bool()), (Some(m.as_str()), Some(true)));
+    let methods = own["user"]["loginMethods"].as_array().unwrap();
+    assert_eq!((methods.len(), methods[0]["email"].as_str()), (1, Some("max@example.com")));
+    let by_email = s.get("/public/recipe/user?email=max@example.com").await;
+    assert_eq!(by_email["user"]["id"].as_str(), Some(p.as_str()));
+    assert_eq!(by_email["user"]["loginMethods"].as_array().unwrap().len(), 2);
 
     // A reset token is for the given user (the primary), as the reference.
     let t = s.post("/public/recipe/user/password/reset/token", json!({"userId": p, "email": "max@example.com"})).await;

@@ -94,6 +94,23 @@ impl Core {
         }
     }
 
+    /// Deprecated `GET /recipe/user?userId=`: as the reference, only the e-mail-password login
+    /// method of that very id, as a user of its own (id = that recipe user, the group's primary
+    /// flag); an id without such a method is unknown.
+    pub async fn ep_user_by_recipe_id(&self, app: &AppId, user_id: &str) -> CoreResult<Option<Value>> {
+        let id = self.internal_user_id(app, user_id).await?;
+        let Some(group) = self.storage.get_auth_user(app, &id).await? else { return Ok(None) };
+        let method = group.login_methods.into_iter().find(|m| m.recipe_user_id == id && m.recipe_id == "emailpassword");
+        match method {
+            Some(m) => {
+                let own =
+                    AuthUser { id: m.recipe_user_id.clone(), is_primary: group.is_primary, login_methods: vec![m] };
+                Ok(Some(self.user_json(app, &own).await?))
+            }
+            None => Ok(None),
+        }
+    }
+
     async fn user_for_response(&self, app: &AppId, st_id: &str) -> CoreResult<(Value, String)> {
         let user = self.existing_auth_user(app, st_id).await?;
         self.response_of(app, &user, st_id).await

@@ -288,18 +288,22 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
                 // By id the lookup is app-wide (public tenant only); by email it is per tenant.
                 (Some(id), None) => {
                     app_scope(ctx).await?;
-                    match core.get_user(app, &id).await? {
+                    match core.ep_user_by_recipe_id(app, &id).await? {
                         Some(user) => ok(json!({"user": user})),
                         None => status("UNKNOWN_USER_ID_ERROR", json!({})),
                     }
                 }
                 (None, Some(email)) => {
                     core.tenant(&ctx.tenant).await?;
+                    let normalised = st_core::ids::Email::normalise(&email);
                     let users = core.users_by_account_info(&ctx.tenant, Some(&email), None, None, true).await?;
+                    // The user (whole group) with an e-mail-password login method of this e-mail.
                     let ep = users.into_iter().find(|u| {
                         u["loginMethods"]
                             .as_array()
-                            .map(|m| m.iter().any(|l| l["recipeId"] == "emailpassword"))
+                            .map(|m| {
+                                m.iter().any(|l| l["recipeId"] == "emailpassword" && l["email"] == normalised.as_str())
+                            })
                             .unwrap_or(false)
                     });
                     match ep {
