@@ -131,6 +131,32 @@ async fn password_reset_and_update(b: Backend) {
     s.clock.advance_ms(3_600_001);
     let late = s.post("/public/recipe/user/password/reset/token/consume", json!({"token": t3["token"]})).await;
     assert_eq!(late["status"], "RESET_PASSWORD_INVALID_TOKEN_ERROR");
+    // The deprecated one-step reset: the token's user gets the new password, once.
+    let t4 =
+        s.post("/public/recipe/user/password/reset/token", json!({"userId": id, "email": "bob@example.com"})).await;
+    let reset = |token: Value, method: &'static str, pw: &'static str| {
+        let s = &s;
+        async move {
+            s.request(
+                "POST",
+                "/public/recipe/user/password/reset",
+                Some(json!({"method": method, "token": token, "newPassword": pw})),
+                &[("cdi-version", "5.4")],
+            )
+            .await
+        }
+    };
+    let (st, text) = reset(t4["token"].clone(), "other", "pw4").await;
+    assert_eq!((st, text.trim_end()), (400, "Unsupported method for password reset"));
+    let (st, text) = reset(t4["token"].clone(), "token", "").await;
+    assert_eq!((st, text.trim_end()), (400, "Password cannot be an empty string"));
+    let (st, text) = reset(t4["token"].clone(), "token", "pw4").await;
+    let done: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((st, done), (200, json!({"status": "OK", "userId": id})));
+    let signin = s.post("/public/recipe/signin", json!({"email": "bob@example.com", "password": "pw4"})).await;
+    assert_eq!(signin["status"], "OK");
+    let (_, text) = reset(t4["token"].clone(), "token", "pw5").await;
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["status"], "RESET_PASSWORD_INVALID_TOKEN_ERROR");
     // PUT /recipe/user changes the password and the email.
     let put = s.put("/recipe/user", json!({"recipeUserId": id, "password": "new"})).await;
     assert_eq!(put["status"], "OK");

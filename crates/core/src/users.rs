@@ -233,6 +233,29 @@ impl Core {
         }
     }
 
+    /// Deprecated `POST /recipe/user/password/reset`: the token's user gets `password`. As the
+    /// reference, the password is hashed before the token is used, so a failure there leaves
+    /// the token valid; a user deleted since the token was made makes it invalid. Returns the
+    /// (external) user id, or `None` for an invalid token.
+    pub async fn ep_reset_password_with_token(
+        &self,
+        tenant: &TenantIdentifier,
+        token: &str,
+        password: &str,
+    ) -> CoreResult<Option<String>> {
+        let cfg = self.app_config(&tenant.app).await?;
+        self.tenant(tenant).await?;
+        let hash = self.hashing.hash(password, &cfg, bytes::<16>(self.rng.as_ref())).await?;
+        let Some((user, _)) = self.storage.reset_token_consume(&tenant.app, &sha256_hex(token), self.now()).await?
+        else {
+            return Ok(None);
+        };
+        match self.storage.ep_update(&tenant.app, &user, None, Some(&hash)).await? {
+            UpdateResult::Ok => Ok(Some(self.external_user_id(&tenant.app, &user).await?)),
+            _ => Ok(None),
+        }
+    }
+
     /// `PUT /recipe/user` (emailpassword): change email and/or password.
     pub async fn ep_update_user(
         &self,

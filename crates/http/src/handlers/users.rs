@@ -265,11 +265,8 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             if password.is_empty() {
                 return Err(ApiError::BadRequest("Password cannot be an empty string".into()));
             }
-            match core.ep_consume_reset_token(&ctx.tenant, &token).await? {
-                Some((user, _)) => {
-                    core.ep_update_user(app, &user, None, Some(&password)).await?;
-                    ok(json!({"userId": user}))
-                }
+            match core.ep_reset_password_with_token(&ctx.tenant, &token, &password).await? {
+                Some(user) => ok(json!({"userId": user})),
                 None => status("RESET_PASSWORD_INVALID_TOKEN_ERROR", json!({})),
             }
         }
