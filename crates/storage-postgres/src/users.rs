@@ -187,7 +187,9 @@ impl UserSql {
         // The login methods of whole groups, one row each, with column 4 the group's primary.
         let auth_users = |groups: &str| {
             format!(
-                "SELECT a.user_id::TEXT, a.recipe_id, a.time_joined, a.is_linked_or_is_a_primary_user, \
+                "SELECT a.user_id::TEXT, a.recipe_id, \
+                   COALESCE(ep.time_joined, tp.time_joined, pl.time_joined, wa.time_joined), \
+                   a.is_linked_or_is_a_primary_user, \
                    a.primary_or_recipe_user_id::TEXT, \
                    ARRAY(SELECT r.tenant_id::TEXT FROM {aaru} r WHERE r.app_id = a.app_id AND r.user_id = a.user_id \
                          ORDER BY r.tenant_id), \
@@ -200,7 +202,7 @@ impl UserSql {
                  LEFT JOIN {wa} wa ON wa.app_id = a.app_id AND wa.user_id = a.user_id \
                  WHERE a.app_id = $1 AND {where_groups} \
                    AND COALESCE(ep.user_id, tp.user_id, pl.user_id, wa.user_id) IS NOT NULL \
-                 ORDER BY a.time_joined, a.user_id::TEXT COLLATE \"C\"",
+                 ORDER BY 3, a.user_id::TEXT COLLATE \"C\"",
                 where_groups = groups.replace("{a2u}", &a2u),
             )
         };

@@ -396,3 +396,40 @@ async fn listing_counting_and_deleting_users() {
     assert_eq!(s.get_session(&base, "h4").await.unwrap(), None);
     assert_eq!(s.list_users(&base, &all(true)).await.unwrap(), vec![(uid(3), 30), (uid(5), 50)]);
 }
+
+/// A database created by a Java core 11.x (plugin 9.4: `app_id_to_user_id` without its two time
+/// columns, no migration history of ours) is upgraded at start-up, the columns filled from
+/// `all_auth_recipe_users`; and a login method's time comes from its recipe table, so a row a
+/// Java 12 core writes with `time_joined = 0` (its LEGACY mode's marker) reads right.
+#[tokio::test]
+async fn plugin_9_4_database_is_upgraded() {
+    let Some(db) = fresh_db("plugin_9_4_database_is_upgraded").await else { return };
+    let base = TenantIdentifier::base();
+    {
+        let s = PgStorage::connect(&uri_config(&db, json!({}))).await.unwrap();
+        assert_eq!(s.ep_sign_up(&base, &uid(1), "old@x.com", "h1", 1234).await.unwrap(), SignUpResult::Created);
+    }
+    let client = raw(&db).await;
+    client
+        .batch_execute(
+            "ALTER TABLE app_id_to_user_id DROP COLUMN time_joined, DROP COLUMN primary_or_recipe_user_time_joined;
+             DROP TABLE refinery_schema_history;",
+        )
+        .await
+        .unwrap();
+    let s = PgStorage::connect(&uri_config(&db, json!({}))).await.expect("starts on a plugin 9.4 database");
+    let row = client
+        .query_one(
+            "SELECT time_joined, primary_or_recipe_user_time_joined FROM app_id_to_user_id WHERE user_id = $1",
+            &[&uid(1)],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (1234, 1234), "filled from all_auth_recipe_users");
+    // A second start finds the columns and leaves them.
+    drop(PgStorage::connect(&uri_config(&db, json!({}))).await.unwrap());
+
+    client.batch_execute("UPDATE app_id_to_user_id SET time_joined = 0").await.unwrap();
+    let user = s.get_auth_user(&AppId::public(), &uid(1)).await.unwrap().unwrap();
+    assert_eq!(user.login_methods[0].time_joined, 1234, "read from the recipe table");
+}
