@@ -119,10 +119,11 @@ async fn bootstrap_locked(
 /// A database created by a Java core 11.x (PostgreSQL plugin 9.3/9.4, the first cores of CDI
 /// 5.4) has `app_id_to_user_id` without the two time columns that plugin 9.5 (our schema, see
 /// docs/SCHEMA.md) added, and the migration's `CREATE TABLE IF NOT EXISTS` leaves an existing
-/// table as it is, so its pagination indexes would fail. Add the columns, filled from
-/// `all_auth_recipe_users` (one transaction, before the migration; nothing happens on a
-/// database that has them or has no such table yet). The other 9.5 additions are new tables,
-/// which the migration creates.
+/// table as it is, so its pagination indexes would fail. Add the columns with their default
+/// 0 (before the migration; nothing happens on a database that has them or has no such table
+/// yet). 0 is what a Java 12 core expects there: its backfill into the account-info tables
+/// processes the rows that still have 0. Nothing here reads those columns. The other 9.5
+/// additions are new tables, which the migration creates.
 async fn upgrade_from_plugin_9_4(client: &mut tokio_postgres::Client, names: &TableNames) -> Result<(), StorageError> {
     let a2u_bare = names.bare("app_id_to_user_id");
     let row = client
@@ -139,22 +140,15 @@ async fn upgrade_from_plugin_9_4(client: &mut tokio_postgres::Client, names: &Ta
     if has_columns {
         return Ok(());
     }
-    let (a2u, aaru) = (names.qualified("app_id_to_user_id"), names.qualified("all_auth_recipe_users"));
+    let a2u = names.qualified("app_id_to_user_id");
     tracing::info!("{a2u}: adding time_joined and primary_or_recipe_user_time_joined (a plugin 9.4 schema)");
-    let tx = client.transaction().await.map_err(error::pg)?;
-    tx.batch_execute(&format!(
-        "ALTER TABLE {a2u} ADD COLUMN IF NOT EXISTS time_joined BIGINT NOT NULL DEFAULT 0, \
-           ADD COLUMN IF NOT EXISTS primary_or_recipe_user_time_joined BIGINT NOT NULL DEFAULT 0; \
-         UPDATE {a2u} a SET time_joined = r.time_joined, \
-           primary_or_recipe_user_time_joined = r.primary_or_recipe_user_time_joined \
-           FROM (SELECT app_id, user_id, MIN(time_joined) AS time_joined, \
-                   MIN(primary_or_recipe_user_time_joined) AS primary_or_recipe_user_time_joined \
-                 FROM {aaru} GROUP BY app_id, user_id) r \
-           WHERE r.app_id = a.app_id AND r.user_id = a.user_id;"
-    ))
-    .await
-    .map_err(error::pg)?;
-    tx.commit().await.map_err(error::pg)?;
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {a2u} ADD COLUMN IF NOT EXISTS time_joined BIGINT NOT NULL DEFAULT 0, \
+               ADD COLUMN IF NOT EXISTS primary_or_recipe_user_time_joined BIGINT NOT NULL DEFAULT 0"
+        ))
+        .await
+        .map_err(error::pg)?;
     Ok(())
 }
 

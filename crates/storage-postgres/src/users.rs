@@ -225,10 +225,13 @@ impl UserSql {
                    AND v.user_id IN (SELECT UNNEST($2::TEXT[]) UNION SELECT ext FROM m)"
             ),
             ep_email_taken: format!("SELECT 1 FROM {ep_t} WHERE app_id = $1 AND tenant_id = $2 AND email = $3"),
+            // The two time columns keep their default 0, as a Java 12 core writes them in its
+            // default (LEGACY) mode: 0 marks a user its backfill into the account-info tables
+            // still has to process (MigrationBackfillQueries), so our users are not skipped
+            // if that core later moves to its new tables. Times are read from the recipe tables.
             a2u_insert: format!(
                 "INSERT INTO {a2u} (app_id, user_id, recipe_id, primary_or_recipe_user_id, \
-                 is_linked_or_is_a_primary_user, time_joined, primary_or_recipe_user_time_joined) \
-                 VALUES ($1, $2, $3, $2, FALSE, $4, $4)"
+                 is_linked_or_is_a_primary_user) VALUES ($1, $2, $3, $2, FALSE)"
             ),
             aaru_insert: format!(
                 "INSERT INTO {aaru} (app_id, tenant_id, user_id, primary_or_recipe_user_id, \
@@ -664,7 +667,7 @@ impl UserStorage for PgStorage {
         if !tx_query(&tx, &s.ep_email_taken, &[&app, &t, &email]).await?.is_empty() {
             return Ok(SignUpResult::EmailAlreadyExists);
         }
-        tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &"emailpassword", &now_ms]).await?;
+        tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &"emailpassword"]).await?;
         tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &"emailpassword", &now_ms]).await?;
         tx_exec(&tx, &s.ep_insert, &[&app, &user_id, &email, &password_hash, &now_ms]).await?;
         let stmt = tx.prepare_cached(&s.ep_tenant_insert).await.map_err(error::pg)?;

@@ -398,9 +398,9 @@ async fn listing_counting_and_deleting_users() {
 }
 
 /// A database created by a Java core 11.x (plugin 9.4: `app_id_to_user_id` without its two time
-/// columns, no migration history of ours) is upgraded at start-up, the columns filled from
-/// `all_auth_recipe_users`; and a login method's time comes from its recipe table, so a row a
-/// Java 12 core writes with `time_joined = 0` (its LEGACY mode's marker) reads right.
+/// columns, no migration history of ours) is upgraded at start-up, the columns added with 0 (a
+/// Java 12 core's marker for its own backfill, which we also write); a login method's time
+/// comes from its recipe table.
 #[tokio::test]
 async fn plugin_9_4_database_is_upgraded() {
     let Some(db) = fresh_db("plugin_9_4_database_is_upgraded").await else { return };
@@ -425,11 +425,21 @@ async fn plugin_9_4_database_is_upgraded() {
         )
         .await
         .unwrap();
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (1234, 1234), "filled from all_auth_recipe_users");
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (0, 0), "left for a Java 12 core's backfill");
     // A second start finds the columns and leaves them.
     drop(PgStorage::connect(&uri_config(&db, json!({}))).await.unwrap());
-
-    client.batch_execute("UPDATE app_id_to_user_id SET time_joined = 0").await.unwrap();
     let user = s.get_auth_user(&AppId::public(), &uid(1)).await.unwrap().unwrap();
     assert_eq!(user.login_methods[0].time_joined, 1234, "read from the recipe table");
+    // Our own sign-ups leave the marker too.
+    assert_eq!(s.ep_sign_up(&base, &uid(2), "new@x.com", "h2", 5678).await.unwrap(), SignUpResult::Created);
+    let row = client
+        .query_one(
+            "SELECT time_joined, primary_or_recipe_user_time_joined FROM app_id_to_user_id WHERE user_id = $1",
+            &[&uid(2)],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (0, 0));
+    let user = s.get_auth_user(&AppId::public(), &uid(2)).await.unwrap().unwrap();
+    assert_eq!(user.login_methods[0].time_joined, 5678);
 }
