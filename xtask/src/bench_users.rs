@@ -419,17 +419,19 @@ fn seed(db: &BenchDb, from: u64, to: u64, hash: &str) -> Result<()> {
     Ok(())
 }
 
-/// The first ascending page must end at user 100 and its token must be what
-/// [`pagination_token`] builds (so the deep-page token is a real server token).
+/// The first ascending page holds users 1..=100, and its token must be what
+/// [`pagination_token`] builds for user 101, the next page's first user (as the reference's
+/// token, since bf5ec44), so the deep-page token is a real server token.
 fn check_first_page_token(server: &Server) -> Result<()> {
     let path = format!("/public/users?limit={PAGE}&timeJoinedOrder=ASC");
     let r = http_get(server.port, &path, Duration::from_secs(120)).map_err(|e| format!("GET {path}: {e}"))?;
     let body = String::from_utf8_lossy(&r.body);
     let token = json_str(&body, "", "nextPaginationToken");
-    if r.status != 200 || token.as_deref() != Some(pagination_token(PAGE as u64).as_str()) {
+    let next = PAGE as u64 + 1;
+    if r.status != 200 || token.as_deref() != Some(pagination_token(next).as_str()) {
         return Err(format!(
-            "GET {path}: expected HTTP 200 with nextPaginationToken {} (user {PAGE}), got {} {token:?}",
-            pagination_token(PAGE as u64),
+            "GET {path}: expected HTTP 200 with nextPaginationToken {} (user {next}), got {} {token:?}",
+            pagination_token(next),
             r.status
         ));
     }
