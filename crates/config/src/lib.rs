@@ -19,9 +19,21 @@ pub enum ConfigError {
     Other(String),
 }
 
+/// Keys whose values are secrets: an error about them never shows the value (it may reach logs,
+/// or a 400 body when a stored per-app config no longer validates).
+pub const SECRET_KEYS: [&str; 6] = [
+    "api_keys",
+    "supertokens_saas_secret",
+    "postgresql_password",
+    "postgresql_connection_uri",
+    "firebase_password_hashing_signer_key",
+    "oauth_client_secret_encryption_key",
+];
+
 impl ConfigError {
     fn invalid(key: &str, value: &Value, allowed: impl Into<String>) -> Self {
-        ConfigError::Invalid { key: key.to_string(), value: value.to_string(), allowed: allowed.into() }
+        let value = if SECRET_KEYS.contains(&key) { "<redacted>".to_string() } else { value.to_string() };
+        ConfigError::Invalid { key: key.to_string(), value, allowed: allowed.into() }
     }
 }
 
@@ -150,6 +162,12 @@ pub fn parse_yaml(text: &str) -> Result<ConfigMap, ConfigError> {
     let mut out = Map::new();
     for (key, value) in obj {
         if let Some(spec) = keys::spec(&key) {
+            // `info_log_path: null` (unquoted, as config.yaml's comment shows) is the terminal,
+            // as the reference, also for a daemonised start; an absent key is the default.
+            let value = match (key.as_str(), value) {
+                ("info_log_path" | "error_log_path", Value::Null) => Value::String("null".into()),
+                (_, v) => v,
+            };
             out.insert(key, coerce(spec, &value)?);
         }
     }
@@ -170,29 +188,15 @@ fn unquote_env(v: &str) -> String {
     if !(v.len() >= 2 && v.starts_with('"') && v.ends_with('"')) {
         return v.to_string();
     }
-    let inner = &v[1..v.len() - 1];
-    let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some('n') => out.push('\n'),
-                Some('t') => out.push('\t'),
-                Some('r') => out.push('\r'),
-                Some('"') => out.push('"'),
-                Some('\'') => out.push('\''),
-                Some('\\') => out.push('\\'),
-                Some(other) => {
-                    out.push('\\');
-                    out.push(other);
-                }
-                None => out.push('\\'),
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    // The reference's chain of `replace` calls, in its order (so `\\n` gives a backslash and a
+    // newline there, and here).
+    v[1..v.len() - 1]
+        .replace("\\n", "\n")
+        .replace("\\t", "\t")
+        .replace("\\r", "\r")
+        .replace("\\\"", "\"")
+        .replace("\\'", "'")
+        .replace("\\\\", "\\")
 }
 
 /// Apply environment overrides (non-empty variables only) on top of `map`.
@@ -204,6 +208,15 @@ pub fn apply_env(map: &mut ConfigMap, env: &dyn Fn(&str) -> Option<String>) -> R
             continue;
         }
         let value = unquote_env(&raw);
+        // `null` meant "unset" here before; the reference takes it as text (a schema or prefix
+        // named "null", an API key "null"). Neither is what anyone means: refuse it, except for
+        // the log paths, where `null` is the terminal.
+        if value == "null" && !matches!(spec.name, "info_log_path" | "error_log_path") {
+            return Err(ConfigError::Other(format!(
+                "environment variable {name} is \"null\": remove it to leave {} unset",
+                spec.name
+            )));
+        }
         // As Java's `Boolean.parseBoolean`: only "true" (any case) is true, anything else false.
         let json = match spec.kind {
             Kind::Bool => Value::Bool(value.eq_ignore_ascii_case("true")),
@@ -626,8 +639,8 @@ mod tests {
         assert_eq!(cfg.api_keys, vec![key.clone()]);
         let map = parse_yaml(&format!("api_keys: '{key}'")).unwrap();
         let mut env_map = map.clone();
-        apply_env(&mut env_map, &|n: &str| (n == "API_KEYS").then(|| "null".to_string())).unwrap();
-        assert!(CoreConfig::from_map(&env_map, false).is_err(), "API_KEYS=null is a (too short) key, as in Java");
+        let e = apply_env(&mut env_map, &|n: &str| (n == "API_KEYS").then(|| "null".to_string()));
+        assert!(e.is_err(), "API_KEYS=null stops the start (never an open core)");
     }
 
     #[test]
@@ -690,6 +703,26 @@ mod tests {
         assert_eq!(map["access_token_signing_key_dynamic"], json!(true));
         assert_eq!(map["postgresql_password"], json!(" a\\tb "));
         assert_eq!(map["postgresql_user"], json!("x\ty"));
+        // `null` is refused (it used to mean unset; the reference takes it as text), except
+        // for the log paths, where it is the terminal; so is a YAML null there.
+        let mut map = ConfigMap::new();
+        let e = apply_env(&mut map, &|n: &str| (n == "POSTGRESQL_TABLE_SCHEMA").then(|| "null".to_string()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("POSTGRESQL_TABLE_SCHEMA") && e.contains("remove it"), "{e}");
+        apply_env(&mut map, &|n: &str| (n == "INFO_LOG_PATH").then(|| "null".to_string())).unwrap();
+        assert_eq!(map["info_log_path"], json!("null"));
+        assert_eq!(parse_yaml("error_log_path: null").unwrap()["error_log_path"], json!("null"));
+    }
+
+    #[test]
+    fn secret_values_are_never_shown_in_errors() {
+        let e = CoreConfig::from_map(&parse_yaml("api_keys: 'hunter2hunter2hunter2,,x'").unwrap(), false)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("hunter2") && e.contains("<redacted>"), "{e}");
+        let e = validate_core_config_update(json!({"api_keys": ["hunter2"]}).as_object().unwrap()).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 
     #[test]

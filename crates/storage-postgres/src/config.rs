@@ -17,8 +17,9 @@
 //!   own options that have a libpq equivalent are translated (`ssl=true` → `sslmode=verify-full`,
 //!   or `require` with `sslfactory=…NonValidatingFactory`; `ApplicationName`; `connectTimeout` /
 //!   `loginTimeout`; `tcpKeepAlive`), and the other JDBC-only options (`prepareThreshold`,
-//!   `socketTimeout`, `allowPublicKeyRetrieval`, …) are ignored with a warning that names them,
-//!   as the driver ignores options it does not know. `postgresql_connection_scheme` is accepted
+//!   `socketTimeout`, `allowPublicKeyRetrieval`, …, see `JDBC_IGNORED`) are ignored with a
+//!   warning that names them. Any other unknown name, and TLS options we cannot honour
+//!   (`sslcert`, `sslkey`, …), still stop the start. `postgresql_connection_scheme` is accepted
 //!   and not used (only PostgreSQL is served).
 //! * `migration_mode` must be `LEGACY`: this server reads and writes the legacy user tables only.
 //! * `postgresql_table_names_prefix`, when not blank, is trimmed and gets `_` appended.
@@ -39,8 +40,8 @@ const URI_ALLOWED: &str = "a URI like postgresql://[user[:password]@][host][:por
 (disable, prefer, require, verify-ca, verify-full), sslrootcert, target_session_attrs \
 (any, read-write), connect_timeout, application_name, options, keepalives, keepalives_idle, \
 load_balance_hosts, channel_binding, user, password, dbname, host, hostaddr, port; the JDBC options \
-ssl, sslfactory, ApplicationName, connectTimeout, loginTimeout and tcpKeepAlive are translated, other \
-names are ignored)";
+ssl, sslfactory, ApplicationName, connectTimeout, loginTimeout and tcpKeepAlive are translated, \
+pgjdbc tuning options such as prepareThreshold or socketTimeout are ignored)";
 
 /// How the connection is secured (libpq's `sslmode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,7 +203,46 @@ struct UriExtras {
     jdbc_non_validating: bool,
     /// JDBC-only options that have no equivalent here (names only: values may be secrets).
     ignored: Vec<String>,
+    /// TLS options this server cannot honour (client certificates, CRLs, …): refused, since
+    /// dropping them would weaken the connection.
+    unsupported_tls: Vec<String>,
 }
+
+/// pgjdbc options without a libpq equivalent that change nothing a server needs (statement
+/// caching, fetch sizes, timeouts of its own, logging): ignored with a warning. Any other name
+/// tokio-postgres does not know still fails the start (a typo such as `sslmod=` must not pass).
+const JDBC_IGNORED: [&str; 30] = [
+    "allowPublicKeyRetrieval",
+    "prepareThreshold",
+    "preparedStatementCacheQueries",
+    "preparedStatementCacheSizeMiB",
+    "defaultRowFetchSize",
+    "socketTimeout",
+    "cancelSignalTimeout",
+    "stringtype",
+    "reWriteBatchedInserts",
+    "binaryTransfer",
+    "binaryTransferEnable",
+    "binaryTransferDisable",
+    "readOnly",
+    "readOnlyMode",
+    "logUnclosedConnections",
+    "assumeMinServerVersion",
+    "targetServerType",
+    "loadBalanceHosts",
+    "hostRecheckSeconds",
+    "sendBufferSize",
+    "receiveBufferSize",
+    "protocolVersion",
+    "logServerErrorDetail",
+    "autosave",
+    "cleanupSavepoints",
+    "escapeSyntaxCallMode",
+    "quoteReturningIdentifiers",
+    "adaptiveFetch",
+    "maxResultBuffer",
+    "tcpNoDelay",
+];
 
 /// The libpq / tokio-postgres parameter names, kept as they are.
 const LIBPQ_PARAMS: [&str; 18] = [
@@ -249,7 +289,10 @@ fn read_query(query: &str) -> (Vec<String>, UriExtras) {
                 kept.push(format!("keepalives={}", u8::from(on)));
             }
             _ if LIBPQ_PARAMS.contains(&k) => kept.push(pair.to_string()),
-            _ => extras.ignored.push(k.to_string()),
+            _ if JDBC_IGNORED.contains(&k) => extras.ignored.push(k.to_string()),
+            _ if k.to_ascii_lowercase().starts_with("ssl") => extras.unsupported_tls.push(k.to_string()),
+            // Unknown: tokio-postgres refuses it, naming it.
+            _ => kept.push(pair.to_string()),
         }
     }
     (kept, extras)
@@ -307,6 +350,16 @@ impl PgConfig {
                     // pgjdbc: `ssl=true` verifies the chain and the host name unless its
                     // socket factory is the non-validating one.
                     tls = if extras.jdbc_non_validating { TlsMode::Require } else { TlsMode::VerifyFull };
+                }
+                if !extras.unsupported_tls.is_empty() {
+                    return Err(invalid(
+                        key,
+                        &masked,
+                        format!(
+                            "{} not supported (TLS here: sslmode, sslrootcert, or JDBC ssl / sslfactory); {URI_ALLOWED}",
+                            extras.unsupported_tls.join(", ")
+                        ),
+                    ));
                 }
                 if !extras.ignored.is_empty() {
                     tracing::warn!(
@@ -551,9 +604,14 @@ mod tests {
 
     #[test]
     fn bad_uri_names_key_masks_password_and_says_what_is_allowed() {
-        for uri in
-            ["mysql://u:hunter2@h/db", "postgresql://u:hunter2@h:notaport/db", "postgresql://u:hunter2@h/db?port=x"]
-        {
+        for uri in [
+            "mysql://u:hunter2@h/db",
+            "postgresql://u:hunter2@h:notaport/db",
+            "postgresql://u:hunter2@h/db?port=x",
+            "postgresql://u:hunter2@h/db?bogus=1",
+            "postgresql://u:hunter2@h/db?sslmod=verify-full",
+            "postgresql://u:hunter2@h/db?sslcert=/c.pem",
+        ] {
             let text = cfg(json!({ "postgresql_connection_uri": uri })).unwrap_err().to_string();
             assert!(text.contains("postgresql_connection_uri"), "{text}");
             assert!(!text.contains("hunter2"), "{text}");

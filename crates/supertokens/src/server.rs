@@ -86,13 +86,33 @@ pub fn start_foreground(args: StartArgs) -> i32 {
 async fn open_storage(args: &StartArgs, cfg: &CoreConfig) -> Result<Arc<dyn Storage>, String> {
     if cfg.uses_postgres() {
         let pg = st_storage_postgres::PgConfig::from_core_config(cfg).map_err(|e| e.to_string())?;
-        let storage = st_storage_postgres::PgStorage::connect(&pg).await.map_err(|e| e.to_string())?;
+        // The connection may wait for a database that is not up yet (up to an hour): SIGTERM or
+        // Ctrl-C ends that wait, as nothing else handles them before the server starts.
+        let storage = tokio::select! {
+            r = st_storage_postgres::PgStorage::connect(&pg) => r.map_err(|e| e.to_string())?,
+            signal = stop_signal() => return Err(format!("stopped ({signal}) while connecting to PostgreSQL")),
+        };
         Ok(Arc::new(storage))
     } else if args.no_in_mem_db {
         Err("No database is configured (postgresql_connection_uri, postgresql_user or postgresql_password) and --no-in-mem-db forbids the in-memory store".into())
     } else {
         tracing::info!("Using in memory storage.");
         Ok(Arc::new(st_storage_memory::MemoryStorage::new()))
+    }
+}
+
+/// The first SIGTERM or SIGINT.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
     }
 }
 
