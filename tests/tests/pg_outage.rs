@@ -61,17 +61,23 @@ async fn hello(s: &TestServer) -> u16 {
     s.request("GET", "/hello", None, &[]).await.0
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hello_follows_database_health_without_restart() {
+/// A fresh database, a proxy in front of its server, and the database's URL through the proxy
+/// (`postgresql://user@host:port/db` with host:port replaced); `None`: no PostgreSQL to test.
+async fn database_behind_proxy() -> Option<(String, Proxy, String)> {
     let Some(db) = common::fresh_database().await else {
         eprintln!("skipped: ST_TEST_POSTGRES_URL not set");
-        return;
+        return None;
     };
-    // postgresql://user@host:port/db -> route host:port through the proxy.
     let (scheme_user, rest) = db.split_once('@').unwrap();
     let (hostport, dbname) = rest.split_once('/').unwrap();
-    let mut proxy = Proxy::start(hostport.to_string()).await;
+    let proxy = Proxy::start(hostport.to_string()).await;
     let via_proxy = format!("{scheme_user}@127.0.0.1:{}/{dbname}", proxy.port);
+    Some((db, proxy, via_proxy))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_follows_database_health_without_restart() {
+    let Some((_, mut proxy, via_proxy)) = database_behind_proxy().await else { return };
     let s = TestServer::spawn_on(Backend::Postgres, json!({"postgresql_connection_pool_size": 2}), Some(via_proxy))
         .await
         .unwrap();
@@ -115,16 +121,9 @@ fn pg_config(url: &str, retry_ms: u64, wait_ms: u64) -> st_storage_postgres::PgC
 /// error that waiting cannot cure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_waits_for_the_database() {
-    let Some(db) = common::fresh_database().await else {
-        eprintln!("skipped: ST_TEST_POSTGRES_URL not set");
-        return;
-    };
-    let (scheme_user, rest) = db.split_once('@').unwrap();
-    let (hostport, dbname) = rest.split_once('/').unwrap();
-    let mut proxy = Proxy::start(hostport.to_string()).await;
+    let Some((db, mut proxy, via_proxy)) = database_behind_proxy().await else { return };
     proxy.down();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let via_proxy = format!("{scheme_user}@127.0.0.1:{}/{dbname}", proxy.port);
 
     let pg = pg_config(&via_proxy, 100, 30_000);
     let connecting = tokio::spawn(async move { st_storage_postgres::PgStorage::connect(&pg).await });

@@ -319,24 +319,9 @@ fn known_version(v: &str) -> Option<u8> {
 const INCOMPLETE: &str = "Access token does not contain all the information. Maybe the structure has changed?";
 
 fn read_claims(version: u8, payload: &Map<String, Value>) -> Result<AccessTokenInfo, String> {
-    // An absent claim is named, in the reference's order of its required claims.
-    let required = &[
-        "sub",
-        "exp",
-        "iat",
-        "sessionHandle",
-        "refreshTokenHash1",
-        "parentRefreshTokenHash1",
-        "antiCsrfToken",
-        "tId",
-        "rsub",
-    ];
-    let count = match version {
-        3 => 7,
-        4 => 8,
-        _ => 9,
-    };
-    if let Some(absent) = required[..count].iter().find(|k| !payload.contains_key(**k)) {
+    // An absent claim is named, in the reference's order of its required claims (the
+    // protected claims of the version, in the same order).
+    if let Some(absent) = protected_claims(version).iter().find(|k| !payload.contains_key(**k)) {
         return Err(format!("{INCOMPLETE} {absent}"));
     }
     // Present with the wrong type: the same text without a name (the reference fails with a 500).
