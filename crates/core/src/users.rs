@@ -98,17 +98,10 @@ impl Core {
     /// method of that very id, as a user of its own (id = that recipe user, the group's primary
     /// flag); an id without such a method is unknown.
     pub async fn ep_user_by_recipe_id(&self, app: &AppId, user_id: &str) -> CoreResult<Option<Value>> {
-        let id = self.internal_user_id(app, user_id).await?;
-        let Some(group) = self.storage.get_auth_user(app, &id).await? else { return Ok(None) };
-        let method = group.login_methods.into_iter().find(|m| m.recipe_user_id == id && m.recipe_id == "emailpassword");
-        match method {
-            Some(m) => {
-                let own =
-                    AuthUser { id: m.recipe_user_id.clone(), is_primary: group.is_primary, login_methods: vec![m] };
-                Ok(Some(self.user_json(app, &own).await?))
-            }
-            None => Ok(None),
-        }
+        let Some((group, method)) = self.ep_group(app, user_id).await? else { return Ok(None) };
+        let own =
+            AuthUser { id: method.recipe_user_id.clone(), is_primary: group.is_primary, login_methods: vec![method] };
+        Ok(Some(self.user_json(app, &own).await?))
     }
 
     async fn user_for_response(&self, app: &AppId, st_id: &str) -> CoreResult<(Value, String)> {
@@ -191,11 +184,13 @@ impl Core {
     /// The email-password login method named by `user_id` (its own id, or the external id
     /// mapped to it). As the reference, another login method of the same user does not count:
     /// `PUT /recipe/user` on a primary whose own method is not email-password is an unknown user.
-    async fn ep_method(&self, app: &AppId, user_id: &str) -> CoreResult<Option<(String, String)>> {
+    /// The group of `user_id` (any id form) and that id's own e-mail-password login method;
+    /// `None` when the id has no such method.
+    async fn ep_group(&self, app: &AppId, user_id: &str) -> CoreResult<Option<(AuthUser, LoginMethod)>> {
         let id = self.internal_user_id(app, user_id).await?;
         let Some(user) = self.storage.get_auth_user(app, &id).await? else { return Ok(None) };
-        let pick = user.login_methods.iter().find(|m| m.recipe_id == "emailpassword" && m.recipe_user_id == id);
-        Ok(pick.map(|m| (m.recipe_user_id.clone(), m.email.clone().unwrap_or_default())))
+        let own = user.login_methods.iter().find(|m| m.recipe_id == "emailpassword" && m.recipe_user_id == id).cloned();
+        Ok(own.map(|m| (user, m)))
     }
 
     /// `POST /<tenant>/recipe/user/password/reset/token`
@@ -268,26 +263,28 @@ impl Core {
         if password == Some("") {
             return Err(CoreError::bad("Password cannot be an empty string"));
         }
-        let Some((id, _)) = self.ep_method(app, recipe_user_id).await? else { return Ok(UpdateResult::UnknownUser) };
+        let Some((group, method)) = self.ep_group(app, recipe_user_id).await? else {
+            return Ok(UpdateResult::UnknownUser);
+        };
+        let id = method.recipe_user_id;
         let hash = match password {
             Some(p) => Some(self.hashing.hash(p, &cfg, bytes::<16>(self.rng.as_ref())).await?),
             None => None,
         };
         let email = email.map(Email::normalise);
         if let Some(new_email) = &email {
-            if self.email_taken_by_other_primary(app, &id, new_email.as_str()).await? {
+            if self.email_taken_by_other_primary(app, &group, new_email.as_str()).await? {
                 return Ok(UpdateResult::EmailChangeNotAllowed);
             }
         }
         Ok(self.storage.ep_update(app, &id, email.as_ref().map(|e| e.as_str()), hash.as_deref()).await?)
     }
 
-    /// As the reference's e-mail change: when `recipe_user_id` belongs to a primary user, no
-    /// other primary user in any of that group's tenants may have `email`. Linked groups exist
-    /// only where a Java core linked accounts; the check is not atomic with the update (the
-    /// reference holds a lock on the user), which matters only for concurrent linking there.
-    async fn email_taken_by_other_primary(&self, app: &AppId, recipe_user_id: &str, email: &str) -> CoreResult<bool> {
-        let Some(group) = self.storage.get_auth_user(app, recipe_user_id).await? else { return Ok(false) };
+    /// As the reference's e-mail change: when `group` is a primary user, no other primary user
+    /// in any of its tenants may have `email`. Linked groups exist only where a Java core linked
+    /// accounts; the check is not atomic with the update (the reference holds a lock on the
+    /// user), which matters only for concurrent linking there.
+    async fn email_taken_by_other_primary(&self, app: &AppId, group: &AuthUser, email: &str) -> CoreResult<bool> {
         if !group.is_primary {
             return Ok(false);
         }

@@ -418,28 +418,24 @@ async fn plugin_9_4_database_is_upgraded() {
         .await
         .unwrap();
     let s = PgStorage::connect(&uri_config(&db, json!({}))).await.expect("starts on a plugin 9.4 database");
-    let row = client
-        .query_one(
-            "SELECT time_joined, primary_or_recipe_user_time_joined FROM app_id_to_user_id WHERE user_id = $1",
-            &[&uid(1)],
-        )
-        .await
-        .unwrap();
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (0, 0), "left for a Java 12 core's backfill");
+    // The two app_id_to_user_id time columns of user n.
+    let a2u_times = |n: u32| {
+        let client = &client;
+        async move {
+            let sql =
+                "SELECT time_joined, primary_or_recipe_user_time_joined FROM app_id_to_user_id WHERE user_id = $1";
+            let row = client.query_one(sql, &[&uid(n)]).await.unwrap();
+            (row.get::<_, i64>(0), row.get::<_, i64>(1))
+        }
+    };
+    assert_eq!(a2u_times(1).await, (0, 0), "left for a Java 12 core's backfill");
     // A second start finds the columns and leaves them.
     drop(PgStorage::connect(&uri_config(&db, json!({}))).await.unwrap());
     let user = s.get_auth_user(&AppId::public(), &uid(1)).await.unwrap().unwrap();
     assert_eq!(user.login_methods[0].time_joined, 1234, "read from the recipe table");
     // Our own sign-ups leave the marker too.
     assert_eq!(s.ep_sign_up(&base, &uid(2), "new@x.com", "h2", 5678).await.unwrap(), SignUpResult::Created);
-    let row = client
-        .query_one(
-            "SELECT time_joined, primary_or_recipe_user_time_joined FROM app_id_to_user_id WHERE user_id = $1",
-            &[&uid(2)],
-        )
-        .await
-        .unwrap();
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (0, 0));
+    assert_eq!(a2u_times(2).await, (0, 0));
     let user = s.get_auth_user(&AppId::public(), &uid(2)).await.unwrap().unwrap();
     assert_eq!(user.login_methods[0].time_joined, 5678);
 }
