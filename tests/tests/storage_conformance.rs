@@ -148,33 +148,37 @@ mod suite {
         let base = TenantIdentifier::base();
         add_app(st, "a1").await;
         let other = tid("a1", "public");
-        assert_eq!(st.kv_get(&base, "x").await.unwrap(), None);
-        st.kv_set(&base, "x", "1", 1).await.unwrap();
-        assert_eq!(st.kv_get(&base, "x").await.unwrap().as_deref(), Some("1"));
-        assert_eq!(st.kv_get(&other, "x").await.unwrap(), None, "key-values are per tenant");
-        st.kv_set(&base, "x", "2", 2).await.unwrap();
-        assert_eq!(st.kv_get(&base, "x").await.unwrap().as_deref(), Some("2"), "set replaces");
-        assert!(st.kv_delete(&base, "x").await.unwrap());
-        assert!(!st.kv_delete(&base, "x").await.unwrap());
-        assert_eq!(st.kv_get(&base, "x").await.unwrap(), None);
+        assert_eq!(st.get_key_value(&base, "x").await.unwrap(), None);
+        st.set_key_value(&base, "x", "1", 1).await.unwrap();
+        assert_eq!(st.get_key_value(&base, "x").await.unwrap().as_deref(), Some("1"));
+        assert_eq!(st.get_key_value(&other, "x").await.unwrap(), None, "key-values are per tenant");
+        st.set_key_value(&base, "x", "2", 2).await.unwrap();
+        assert_eq!(st.get_key_value(&base, "x").await.unwrap().as_deref(), Some("2"), "set replaces");
+        assert!(st.delete_key_value(&base, "x").await.unwrap());
+        assert!(!st.delete_key_value(&base, "x").await.unwrap());
+        assert_eq!(st.get_key_value(&base, "x").await.unwrap(), None);
 
-        assert_eq!(st.kv_get_or_insert(&base, "y", "first", 1).await.unwrap(), "first");
-        assert_eq!(st.kv_get_or_insert(&base, "y", "second", 2).await.unwrap(), "first", "an existing value wins");
-        assert_eq!(st.kv_get(&base, "y").await.unwrap().as_deref(), Some("first"));
-        st.kv_set(&base, "empty", "", 1).await.unwrap();
-        assert_eq!(st.kv_get(&base, "empty").await.unwrap().as_deref(), Some(""));
+        assert_eq!(st.get_or_insert_key_value(&base, "y", "first", 1).await.unwrap(), "first");
+        assert_eq!(
+            st.get_or_insert_key_value(&base, "y", "second", 2).await.unwrap(),
+            "first",
+            "an existing value wins"
+        );
+        assert_eq!(st.get_key_value(&base, "y").await.unwrap().as_deref(), Some("first"));
+        st.set_key_value(&base, "empty", "", 1).await.unwrap();
+        assert_eq!(st.get_key_value(&base, "empty").await.unwrap().as_deref(), Some(""));
 
         // Concurrent get-or-insert: everyone gets the one stored value.
         let values: Vec<String> = (0..8).map(|i| format!("candidate-{i}")).collect();
-        let got = join_all(values.iter().map(|v| st.kv_get_or_insert(&other, "z", v, 1)).collect()).await;
+        let got = join_all(values.iter().map(|v| st.get_or_insert_key_value(&other, "z", v, 1)).collect()).await;
         let got: Vec<String> = got.into_iter().map(|r| r.unwrap()).collect();
-        let stored = st.kv_get(&other, "z").await.unwrap().unwrap();
+        let stored = st.get_key_value(&other, "z").await.unwrap().unwrap();
         assert!(got.iter().all(|g| *g == stored), "{got:?} vs {stored}");
         assert!(values.contains(&stored));
 
         let missing = tid("nope", "public");
-        assert!(is_not_found(&st.kv_set(&missing, "x", "1", 1).await));
-        assert!(is_not_found(&st.kv_get_or_insert(&missing, "x", "1", 1).await));
+        assert!(is_not_found(&st.set_key_value(&missing, "x", "1", 1).await));
+        assert!(is_not_found(&st.get_or_insert_key_value(&missing, "x", "1", 1).await));
     }
 
     pub async fn sessions_create_and_get(st: &dyn Storage) {
@@ -201,14 +205,17 @@ mod suite {
         let (base, a) = (TenantIdentifier::base(), AppId::public());
         for (n, u) in [(1, u1), (2, u2)] {
             let email = format!("{tag}{n}@example.com");
-            assert_eq!(st.ep_sign_up(&base, u, &email, "$2a$10$hash", 4 + n).await.unwrap(), SignUpResult::Created);
+            assert_eq!(
+                st.sign_up_with_password(&base, u, &email, "$2a$10$hash", 4 + n).await.unwrap(),
+                SignUpResult::Created
+            );
         }
         let mapping = UserIdMapping {
             supertokens_user_id: u1.into(),
             external_user_id: format!("ext-{tag}"),
             external_user_id_info: None,
         };
-        assert_eq!(st.mapping_create(&a, &mapping, false).await.unwrap(), MappingCreate::Ok);
+        assert_eq!(st.create_user_id_mapping(&a, &mapping, false).await.unwrap(), MappingCreate::Ok);
     }
 
     /// The identity of a user that is its own primary user, with its external id if mapped.
@@ -412,13 +419,16 @@ mod suite {
         let base = TenantIdentifier::base();
         let a = AppId::public();
         let uid = "0a0a0a0a-0000-4000-8000-00000000000a";
-        assert_eq!(st.ep_sign_up(&base, uid, "r@example.com", "$2a$10$hash", 5).await.unwrap(), SignUpResult::Created);
+        assert_eq!(
+            st.sign_up_with_password(&base, uid, "r@example.com", "$2a$10$hash", 5).await.unwrap(),
+            SignUpResult::Created
+        );
         let mapping = UserIdMapping {
             supertokens_user_id: uid.into(),
             external_user_id: "ext-r".into(),
             external_user_id_info: None,
         };
-        assert_eq!(st.mapping_create(&a, &mapping, false).await.unwrap(), MappingCreate::Ok);
+        assert_eq!(st.create_user_id_mapping(&a, &mapping, false).await.unwrap(), MappingCreate::Ok);
         let expected = Some(SessionIdentity {
             recipe_user_id: uid.into(),
             primary_user_id: uid.into(),
@@ -498,27 +508,38 @@ mod suite {
         let base = TenantIdentifier::base();
         let a = AppId::public();
         let id = "0c0c0c0c-0000-4000-8000-000000000001";
-        assert_eq!(st.ep_sign_up(&base, id, "tok@example.com", "$2a$10$x", 1).await.unwrap(), SignUpResult::Created);
+        assert_eq!(
+            st.sign_up_with_password(&base, id, "tok@example.com", "$2a$10$x", 1).await.unwrap(),
+            SignUpResult::Created
+        );
         for round in 0..5 {
             let (h1, h2) = (format!("reset-{round}-a"), format!("reset-{round}-b"));
-            st.reset_token_create(&a, id, &h1, "tok@example.com", i64::MAX).await.unwrap();
-            st.reset_token_create(&a, id, &h2, "tok@example.com", i64::MAX).await.unwrap();
-            let got = join_all(vec![st.reset_token_consume(&a, &h1, 10), st.reset_token_consume(&a, &h2, 10)]).await;
+            st.add_password_reset_token(&a, id, &h1, "tok@example.com", i64::MAX).await.unwrap();
+            st.add_password_reset_token(&a, id, &h2, "tok@example.com", i64::MAX).await.unwrap();
+            let got = join_all(vec![
+                st.consume_password_reset_token(&a, &h1, 10),
+                st.consume_password_reset_token(&a, &h2, 10),
+            ])
+            .await;
             let won: Vec<_> = got.into_iter().filter_map(|r| r.expect("no deadlock")).collect();
             assert_eq!(won, vec![(id.to_string(), "tok@example.com".to_string())], "round {round}");
             let (e1, e2) = (format!("ev-{round}-a"), format!("ev-{round}-b"));
-            st.ev_token_create(&base, id, "tok@example.com", &e1, i64::MAX).await.unwrap();
-            st.ev_token_create(&base, id, "tok@example.com", &e2, i64::MAX).await.unwrap();
-            let got = join_all(vec![st.ev_token_consume(&base, &e1, 10), st.ev_token_consume(&base, &e2, 10)]).await;
+            st.add_email_verification_token(&base, id, "tok@example.com", &e1, i64::MAX).await.unwrap();
+            st.add_email_verification_token(&base, id, "tok@example.com", &e2, i64::MAX).await.unwrap();
+            let got = join_all(vec![
+                st.consume_email_verification_token(&base, &e1, 10),
+                st.consume_email_verification_token(&base, &e2, 10),
+            ])
+            .await;
             let won: Vec<_> = got.into_iter().filter_map(|r| r.expect("no deadlock")).collect();
             assert_eq!(won.len(), 1, "round {round}");
-            st.ev_unverify(&a, id, "tok@example.com").await.unwrap();
+            st.unverify_email(&a, id, "tok@example.com").await.unwrap();
         }
         // An expired verification token is refused and still removes the pair's other tokens.
-        st.ev_token_create(&base, id, "tok@example.com", "ev-old", 5).await.unwrap();
-        st.ev_token_create(&base, id, "tok@example.com", "ev-new", i64::MAX).await.unwrap();
-        assert_eq!(st.ev_token_consume(&base, "ev-old", 10).await.unwrap(), None);
-        assert_eq!(st.ev_token_consume(&base, "ev-new", 10).await.unwrap(), None);
+        st.add_email_verification_token(&base, id, "tok@example.com", "ev-old", 5).await.unwrap();
+        st.add_email_verification_token(&base, id, "tok@example.com", "ev-new", i64::MAX).await.unwrap();
+        assert_eq!(st.consume_email_verification_token(&base, "ev-old", 10).await.unwrap(), None);
+        assert_eq!(st.consume_email_verification_token(&base, "ev-new", 10).await.unwrap(), None);
     }
 
     /// Batched user reads agree with the one-user intents.
@@ -529,7 +550,7 @@ mod suite {
         for (i, id) in ids.iter().enumerate() {
             let email = format!("u{i}@example.com");
             assert_eq!(
-                st.ep_sign_up(&base, id, &email, "$2a$10$x", 10 + i as i64).await.unwrap(),
+                st.sign_up_with_password(&base, id, &email, "$2a$10$x", 10 + i as i64).await.unwrap(),
                 SignUpResult::Created
             );
         }
@@ -538,11 +559,11 @@ mod suite {
             external_user_id: "ext-1".into(),
             external_user_id_info: None,
         };
-        assert_eq!(st.mapping_create(&a, &mapping, false).await.unwrap(), MappingCreate::Ok);
-        st.ev_set_verified(&a, "ext-1", "u1@example.com").await.unwrap();
-        st.ev_set_verified(&a, &ids[2], "u2@example.com").await.unwrap();
-        st.ev_set_verified(&a, &ids[0], "other@example.com").await.unwrap();
-        st.ev_set_verified(&a, &ids[1], "u1@example.com").await.unwrap(); // under the wrong id
+        assert_eq!(st.create_user_id_mapping(&a, &mapping, false).await.unwrap(), MappingCreate::Ok);
+        st.set_email_verified(&a, "ext-1", "u1@example.com").await.unwrap();
+        st.set_email_verified(&a, &ids[2], "u2@example.com").await.unwrap();
+        st.set_email_verified(&a, &ids[0], "other@example.com").await.unwrap();
+        st.set_email_verified(&a, &ids[1], "u1@example.com").await.unwrap(); // under the wrong id
 
         let asked = vec![ids[2].clone(), ids[0].clone(), "0b0b0b0b-0000-4000-8000-00000000000f".into(), ids[2].clone()];
         let users = st.get_auth_users(&a, &asked).await.unwrap();
@@ -817,7 +838,7 @@ mod suite {
             add_tenant(st, a, "t1").await;
             for t in ["public", "t1"] {
                 st.create_session(&row(&tid(a, t), &format!("{a}-{t}"), "u", 1_000)).await.unwrap();
-                st.kv_set(&tid(a, t), "k", "v", 1).await.unwrap();
+                st.set_key_value(&tid(a, t), "k", "v", 1).await.unwrap();
             }
             st.dynamic_keys_rotate(&app(a), 0, 0, Some(&key(1_000))).await.unwrap();
             let s = StoredKey { kid: format!("s-{a}"), value: "p|q".into(), created_at: 1 };
@@ -829,9 +850,9 @@ mod suite {
         assert_eq!(st.get_session(&tid("a2", "t1"), "a2-t1").await.unwrap(), None);
         add_tenant(st, "a2", "t1").await;
         assert_eq!(st.get_session(&tid("a2", "t1"), "a2-t1").await.unwrap(), None, "not resurrected");
-        assert_eq!(st.kv_get(&tid("a2", "t1"), "k").await.unwrap(), None);
+        assert_eq!(st.get_key_value(&tid("a2", "t1"), "k").await.unwrap(), None);
         assert!(st.get_session(&tid("a2", "public"), "a2-public").await.unwrap().is_some());
-        assert_eq!(st.kv_get(&tid("a2", "public"), "k").await.unwrap().as_deref(), Some("v"));
+        assert_eq!(st.get_key_value(&tid("a2", "public"), "k").await.unwrap().as_deref(), Some("v"));
 
         // An app takes everything with it.
         assert!(st.delete_app(&app("a1")).await.unwrap());
@@ -843,7 +864,7 @@ mod suite {
         add_tenant(st, "a1", "t1").await;
         for t in ["public", "t1"] {
             assert_eq!(st.get_session(&tid("a1", t), &format!("a1-{t}")).await.unwrap(), None, "session of {t}");
-            assert_eq!(st.kv_get(&tid("a1", t), "k").await.unwrap(), None, "key-value of {t}");
+            assert_eq!(st.get_key_value(&tid("a1", t), "k").await.unwrap(), None, "key-value of {t}");
         }
         assert!(st.dynamic_keys_rotate(&app("a1"), 0, 0, None).await.unwrap().0.is_empty(), "dynamic keys");
         assert_eq!(st.static_key_get_or_insert(&app("a1"), None).await.unwrap(), None, "static key");

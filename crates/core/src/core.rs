@@ -217,7 +217,7 @@ impl Core {
         let loaded: Vec<(AppId, String)> =
             read(&self.apps).iter().filter_map(|(a, s)| s.refresh_key.get().map(|k| (a.clone(), k.clone()))).collect();
         for (app, key) in loaded {
-            let stored = self.storage.kv_get(&TenantIdentifier::app_public(&app), "refresh_token_key").await?;
+            let stored = self.storage.get_key_value(&TenantIdentifier::app_public(&app), "refresh_token_key").await?;
             if stored.as_deref() != Some(key.as_str()) {
                 tracing::info!(app = %app, "the app's keys changed in storage (the app was re-created): reloading them");
                 self.forget_app_state(&app);

@@ -381,7 +381,12 @@ impl Core {
                     hex::encode(crate::random::bytes::<64>(self.rng.as_ref()))
                 );
                 self.storage
-                    .kv_get_or_insert(&TenantIdentifier::app_public(app), "refresh_token_key", &candidate, self.now())
+                    .get_or_insert_key_value(
+                        &TenantIdentifier::app_public(app),
+                        "refresh_token_key",
+                        &candidate,
+                        self.now(),
+                    )
                     .await
                     .map_err(CoreError::from)
             })

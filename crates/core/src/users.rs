@@ -65,7 +65,7 @@ fn new_token(core: &Core) -> String {
 impl Core {
     /// The supertokens id for an id that may be external.
     pub async fn internal_user_id(&self, app: &AppId, id: &str) -> CoreResult<String> {
-        Ok(match self.storage.mapping_get(app, id, Some(false)).await? {
+        Ok(match self.storage.get_user_id_mapping(app, id, Some(false)).await? {
             Some(m) => m.supertokens_user_id,
             None => id.to_string(),
         })
@@ -73,7 +73,7 @@ impl Core {
 
     /// The id to show for a supertokens id (external when mapped).
     pub async fn external_user_id(&self, app: &AppId, st_id: &str) -> CoreResult<String> {
-        Ok(match self.storage.mapping_get(app, st_id, Some(true)).await? {
+        Ok(match self.storage.get_user_id_mapping(app, st_id, Some(true)).await? {
             Some(m) => m.external_user_id,
             None => st_id.to_string(),
         })
@@ -123,7 +123,7 @@ impl Core {
     }
 
     /// `POST /<tenant>/recipe/signup`
-    pub async fn ep_sign_up(
+    pub async fn sign_up_with_password(
         &self,
         tenant: &TenantIdentifier,
         email: &str,
@@ -137,12 +137,12 @@ impl Core {
         let email = Email::normalise(email);
         let hash = self.hashing.hash(password, &cfg, bytes::<16>(self.rng.as_ref())).await?;
         let user_id = uuid_v4(self.rng.as_ref());
-        match self.storage.ep_sign_up(tenant, &user_id, email.as_str(), &hash, self.now()).await? {
+        match self.storage.sign_up_with_password(tenant, &user_id, email.as_str(), &hash, self.now()).await? {
             SignUpResult::Created => {
                 // As the reference: the SDKs' placeholder addresses (for users without a real
                 // one) are verified from the start.
                 if is_fake_email(email.as_str()) {
-                    self.storage.ev_set_verified(&tenant.app, &user_id, email.as_str()).await?;
+                    self.storage.set_email_verified(&tenant.app, &user_id, email.as_str()).await?;
                 }
                 self.record_activity(&tenant.app, &user_id).await;
                 let (user, rid) = self.user_for_response(&tenant.app, &user_id).await?;
@@ -162,7 +162,7 @@ impl Core {
         self.tenant(tenant).await?;
         let cfg = self.app_config(&tenant.app).await?;
         let email = Email::normalise(email);
-        match self.storage.ep_login(tenant, email.as_str()).await? {
+        match self.storage.password_user_by_email(tenant, email.as_str()).await? {
             None => {
                 self.hashing.verify_dummy(password, &cfg, bytes::<16>(self.rng.as_ref())).await?;
                 Ok(SignInOutcome::WrongCredentials)
@@ -211,7 +211,9 @@ impl Core {
         let token = new_token(self);
         let expiry = self.now() + entry.config.password_reset_token_lifetime_ms;
         let email = Email::normalise(email);
-        self.storage.reset_token_create(&tenant.app, &recipe_user, &sha256_hex(&token), email.as_str(), expiry).await?;
+        self.storage
+            .add_password_reset_token(&tenant.app, &recipe_user, &sha256_hex(&token), email.as_str(), expiry)
+            .await?;
         Ok(Some(token))
     }
 
@@ -222,7 +224,7 @@ impl Core {
         token: &str,
     ) -> CoreResult<Option<(String, String)>> {
         self.tenant(tenant).await?;
-        match self.storage.reset_token_consume(&tenant.app, &sha256_hex(token), self.now()).await? {
+        match self.storage.consume_password_reset_token(&tenant.app, &sha256_hex(token), self.now()).await? {
             Some((user, email)) => Ok(Some((self.external_user_id(&tenant.app, &user).await?, email))),
             None => Ok(None),
         }
@@ -241,11 +243,12 @@ impl Core {
         let cfg = self.app_config(&tenant.app).await?;
         self.tenant(tenant).await?;
         let hash = self.hashing.hash(password, &cfg, bytes::<16>(self.rng.as_ref())).await?;
-        let Some((user, _)) = self.storage.reset_token_consume(&tenant.app, &sha256_hex(token), self.now()).await?
+        let Some((user, _)) =
+            self.storage.consume_password_reset_token(&tenant.app, &sha256_hex(token), self.now()).await?
         else {
             return Ok(None);
         };
-        match self.storage.ep_update(&tenant.app, &user, None, Some(&hash)).await? {
+        match self.storage.update_email_or_password(&tenant.app, &user, None, Some(&hash)).await? {
             UpdateResult::Ok => Ok(Some(self.external_user_id(&tenant.app, &user).await?)),
             _ => Ok(None),
         }
@@ -277,7 +280,7 @@ impl Core {
                 return Ok(UpdateResult::EmailChangeNotAllowed);
             }
         }
-        Ok(self.storage.ep_update(app, &id, email.as_ref().map(|e| e.as_str()), hash.as_deref()).await?)
+        Ok(self.storage.update_email_or_password(app, &id, email.as_ref().map(|e| e.as_str()), hash.as_deref()).await?)
     }
 
     /// As the reference's e-mail change: when `group` is a primary user, no other primary user
@@ -377,16 +380,19 @@ impl Core {
         // then replaced. Each round trip is atomic on its own; a bounded number of rounds only
         // guards against a pathological churn.
         for _ in 0..IMPORT_ATTEMPTS {
-            let (id, existed) = match self.storage.ep_login(tenant, email.as_str()).await? {
+            let (id, existed) = match self.storage.password_user_by_email(tenant, email.as_str()).await? {
                 Some((id, _)) => {
-                    if self.storage.ep_update(&tenant.app, &id, None, Some(hash)).await? != UpdateResult::Ok {
+                    if self.storage.update_email_or_password(&tenant.app, &id, None, Some(hash)).await?
+                        != UpdateResult::Ok
+                    {
                         continue;
                     }
                     (id, true)
                 }
                 None => {
                     let id = uuid_v4(self.rng.as_ref());
-                    let created = self.storage.ep_sign_up(tenant, &id, email.as_str(), hash, self.now()).await?;
+                    let created =
+                        self.storage.sign_up_with_password(tenant, &id, email.as_str(), hash, self.now()).await?;
                     if created != SignUpResult::Created {
                         continue;
                     }
@@ -449,31 +455,31 @@ impl Core {
     ) -> CoreResult<Option<String>> {
         let entry = self.tenant(tenant).await?;
         let email = Email::normalise(email);
-        if self.storage.ev_is_verified(&tenant.app, user_id, email.as_str()).await? {
+        if self.storage.is_email_verified(&tenant.app, user_id, email.as_str()).await? {
             return Ok(None);
         }
         let token = new_token(self);
         let expiry = self.now() + entry.config.email_verification_token_lifetime_ms;
-        self.storage.ev_token_create(tenant, user_id, email.as_str(), &sha256_hex(&token), expiry).await?;
+        self.storage.add_email_verification_token(tenant, user_id, email.as_str(), &sha256_hex(&token), expiry).await?;
         Ok(Some(token))
     }
 
     pub async fn ev_verify(&self, tenant: &TenantIdentifier, token: &str) -> CoreResult<Option<(String, String)>> {
         self.tenant(tenant).await?;
-        Ok(self.storage.ev_token_consume(tenant, &sha256_hex(token), self.now()).await?)
+        Ok(self.storage.consume_email_verification_token(tenant, &sha256_hex(token), self.now()).await?)
     }
 
-    pub async fn ev_is_verified(&self, app: &AppId, user_id: &str, email: &str) -> CoreResult<bool> {
-        Ok(self.storage.ev_is_verified(app, user_id, Email::normalise(email).as_str()).await?)
+    pub async fn is_email_verified(&self, app: &AppId, user_id: &str, email: &str) -> CoreResult<bool> {
+        Ok(self.storage.is_email_verified(app, user_id, Email::normalise(email).as_str()).await?)
     }
 
     pub async fn ev_remove_tokens(&self, tenant: &TenantIdentifier, user_id: &str, email: &str) -> CoreResult<()> {
         self.tenant(tenant).await?;
-        Ok(self.storage.ev_tokens_delete(tenant, user_id, Email::normalise(email).as_str()).await?)
+        Ok(self.storage.delete_email_verification_tokens(tenant, user_id, Email::normalise(email).as_str()).await?)
     }
 
-    pub async fn ev_unverify(&self, app: &AppId, user_id: &str, email: &str) -> CoreResult<()> {
-        Ok(self.storage.ev_unverify(app, user_id, Email::normalise(email).as_str()).await?)
+    pub async fn unverify_email(&self, app: &AppId, user_id: &str, email: &str) -> CoreResult<()> {
+        Ok(self.storage.unverify_email(app, user_id, Email::normalise(email).as_str()).await?)
     }
 
     // ---- user-id mapping ----
@@ -484,7 +490,7 @@ impl Core {
     /// alone is not an obstacle: it moves to the external id with the mapping (the reference
     /// does this from CDI 4.0, and we serve 5.x only).
     pub async fn create_mapping(&self, app: &AppId, mapping: UserIdMapping, force: bool) -> CoreResult<MappingCreate> {
-        if let Some(existing) = self.storage.mapping_get(app, &mapping.external_user_id, Some(false)).await? {
+        if let Some(existing) = self.storage.get_user_id_mapping(app, &mapping.external_user_id, Some(false)).await? {
             return Ok(MappingCreate::AlreadyExists {
                 supertokens_id_exists: existing.supertokens_user_id == mapping.supertokens_user_id,
                 external_id_exists: true,
@@ -506,7 +512,7 @@ impl Core {
                 [first, ..] => return Err(in_use(*first)),
             }
         }
-        Ok(self.storage.mapping_create(app, &mapping, move_verification).await?)
+        Ok(self.storage.create_user_id_mapping(app, &mapping, move_verification).await?)
     }
 
     /// `POST /recipe/userid/map/remove`: Ok(whether a mapping was deleted). Unless `force`, a
@@ -514,16 +520,16 @@ impl Core {
     /// data would lose its user. When the external id is itself a user, the mapping goes
     /// without the check, as in the reference.
     pub async fn delete_mapping(&self, app: &AppId, id: &str, kind: Option<bool>, force: bool) -> CoreResult<bool> {
-        let Some(mapping) = self.storage.mapping_get(app, id, kind).await? else { return Ok(false) };
+        let Some(mapping) = self.storage.get_user_id_mapping(app, id, kind).await? else { return Ok(false) };
         if self.storage.get_auth_user(app, &mapping.external_user_id).await?.is_some() {
-            return Ok(self.storage.mapping_delete(app, &mapping.supertokens_user_id, Some(true)).await?);
+            return Ok(self.storage.delete_user_id_mapping(app, &mapping.supertokens_user_id, Some(true)).await?);
         }
         if !force {
             if let Some(first) = self.storage.user_id_uses(app, &mapping.external_user_id, self.now()).await?.first() {
                 return Err(in_use(*first));
             }
         }
-        Ok(self.storage.mapping_delete(app, id, kind).await?)
+        Ok(self.storage.delete_user_id_mapping(app, id, kind).await?)
     }
 
     // ---- listing ----
@@ -587,7 +593,7 @@ impl Core {
         };
         for st_id in targets {
             let mut ids = vec![st_id.clone()];
-            if let Some(m) = self.storage.mapping_get(app, &st_id, Some(true)).await? {
+            if let Some(m) = self.storage.get_user_id_mapping(app, &st_id, Some(true)).await? {
                 // A forced mapping may name another real user as the external id; that user's
                 // metadata, roles and sessions are its own and stay.
                 if self.storage.get_auth_user(app, &m.external_user_id).await?.is_none() {
@@ -603,7 +609,7 @@ impl Core {
 
     pub async fn add_user_role(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> CoreResult<RoleResult> {
         self.tenant(tenant).await?;
-        Ok(self.storage.user_role_add(tenant, user_id, role).await?)
+        Ok(self.storage.add_role_to_user(tenant, user_id, role).await?)
     }
 }
 
@@ -713,7 +719,7 @@ impl crate::jobs::Job for DeleteExpiredResetTokens {
         Duration::from_secs(3600)
     }
     async fn run(&self, core: &Core) -> CoreResult<()> {
-        core.storage.delete_expired_reset_tokens(core.now()).await?;
+        core.storage.delete_expired_password_reset_tokens(core.now()).await?;
         Ok(())
     }
 }
@@ -729,7 +735,7 @@ impl crate::jobs::Job for DeleteExpiredEvTokens {
         Duration::from_secs(12 * 3600)
     }
     async fn run(&self, core: &Core) -> CoreResult<()> {
-        core.storage.delete_expired_ev_tokens(core.now()).await?;
+        core.storage.delete_expired_email_verification_tokens(core.now()).await?;
         Ok(())
     }
 }

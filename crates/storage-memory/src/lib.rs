@@ -112,12 +112,15 @@ impl TenantStorage for MemoryStorage {
         s.remove_app_data(app);
         Ok(!ids.is_empty())
     }
+}
 
-    async fn kv_get(&self, tenant: &TenantIdentifier, name: &str) -> SResult<Option<String>> {
+#[async_trait]
+impl KeyValueStorage for MemoryStorage {
+    async fn get_key_value(&self, tenant: &TenantIdentifier, name: &str) -> SResult<Option<String>> {
         Ok(self.lock().kv.get(&(tenant.clone(), name.to_string())).cloned())
     }
 
-    async fn kv_set(&self, tenant: &TenantIdentifier, name: &str, value: &str, _now_ms: i64) -> SResult<()> {
+    async fn set_key_value(&self, tenant: &TenantIdentifier, name: &str, value: &str, _now_ms: i64) -> SResult<()> {
         let mut s = self.lock();
         if !s.tenant_exists(tenant) {
             return Err(StorageError::TenantOrAppNotFound);
@@ -126,11 +129,11 @@ impl TenantStorage for MemoryStorage {
         Ok(())
     }
 
-    async fn kv_delete(&self, tenant: &TenantIdentifier, name: &str) -> SResult<bool> {
+    async fn delete_key_value(&self, tenant: &TenantIdentifier, name: &str) -> SResult<bool> {
         Ok(self.lock().kv.remove(&(tenant.clone(), name.to_string())).is_some())
     }
 
-    async fn kv_get_or_insert(
+    async fn get_or_insert_key_value(
         &self,
         tenant: &TenantIdentifier,
         name: &str,
@@ -248,11 +251,6 @@ impl SessionStorage for MemoryStorage {
         let before = s.sessions.len();
         s.sessions.retain(|_, r| r.expires_at > now_ms);
         Ok((before - s.sessions.len()) as u64)
-    }
-
-    async fn touch_user_last_active(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<()> {
-        self.lock().last_active.insert((app.clone(), user_id.to_string()), now_ms);
-        Ok(())
     }
 }
 

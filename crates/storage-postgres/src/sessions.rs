@@ -258,9 +258,4 @@ impl SessionStorage for PgStorage {
     async fn delete_expired_sessions(&self, now_ms: i64) -> SResult<u64> {
         self.execute(&self.sql().session_delete_expired, &[&now_ms]).await
     }
-
-    async fn touch_user_last_active(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<()> {
-        let touch = crate::batch::Touch { app: app.as_str().to_string(), user_id: user_id.to_string(), now_ms };
-        crate::batch::run::<crate::batch::LastActiveTouches>(self, touch).await
-    }
 }

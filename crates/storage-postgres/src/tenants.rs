@@ -12,7 +12,7 @@ use crate::{col, error, tx_exec, PgStorage};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use st_core::ids::{AppId, TenantId, TenantIdentifier};
-use st_core::storage::{SResult, TenantRecord, TenantStorage};
+use st_core::storage::{KeyValueStorage, SResult, TenantRecord, TenantStorage};
 use st_core::StorageError;
 use tokio_postgres::Row;
 
@@ -151,8 +151,11 @@ impl TenantStorage for PgStorage {
         tx.commit().await.map_err(error::pg)?;
         Ok(existed)
     }
+}
 
-    async fn kv_get(&self, tenant: &TenantIdentifier, name: &str) -> SResult<Option<String>> {
+#[async_trait]
+impl KeyValueStorage for PgStorage {
+    async fn get_key_value(&self, tenant: &TenantIdentifier, name: &str) -> SResult<Option<String>> {
         let row = self.query_opt(&self.sql().kv_get, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &name]).await?;
         match row {
             Some(row) => Ok(col::<Option<String>>(&row, 0)?.or(Some(String::new()))),
@@ -160,18 +163,18 @@ impl TenantStorage for PgStorage {
         }
     }
 
-    async fn kv_set(&self, tenant: &TenantIdentifier, name: &str, value: &str, now_ms: i64) -> SResult<()> {
+    async fn set_key_value(&self, tenant: &TenantIdentifier, name: &str, value: &str, now_ms: i64) -> SResult<()> {
         self.execute(&self.sql().kv_set, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &name, &value, &now_ms])
             .await
             .map(|_| ())
     }
 
-    async fn kv_delete(&self, tenant: &TenantIdentifier, name: &str) -> SResult<bool> {
+    async fn delete_key_value(&self, tenant: &TenantIdentifier, name: &str) -> SResult<bool> {
         let n = self.execute(&self.sql().kv_delete, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &name]).await?;
         Ok(n > 0)
     }
 
-    async fn kv_get_or_insert(
+    async fn get_or_insert_key_value(
         &self,
         tenant: &TenantIdentifier,
         name: &str,
@@ -183,7 +186,7 @@ impl TenantStorage for PgStorage {
         // concurrent writer committed after our INSERT found the conflict.
         for _ in 0..3 {
             self.execute(&self.sql().kv_insert_if_absent, &[&app, &t, &name, &value, &now_ms]).await?;
-            if let Some(stored) = self.kv_get(tenant, name).await? {
+            if let Some(stored) = self.get_key_value(tenant, name).await? {
                 return Ok(stored);
             }
         }

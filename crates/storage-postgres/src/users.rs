@@ -26,8 +26,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{
-    AuthUser, LoginMethod, MappingCreate, RoleResult, SResult, SessionIdentity, SignUpResult, UpdateResult,
-    UserDecorations, UserIdMapping, UserIdUse, UserListQuery, UserStorage,
+    ActiveUsersStorage, AuthRecipeStorage, AuthUser, EmailPasswordStorage, EmailVerificationStorage, LoginMethod,
+    MappingCreate, RoleResult, SResult, SessionIdentity, SignUpResult, UpdateResult, UserDecorations, UserIdMapping,
+    UserIdMappingStorage, UserIdUse, UserListQuery, UserMetadataStorage, UserRolesStorage,
 };
 use st_core::StorageError;
 use tokio_postgres::error::SqlState;
@@ -586,7 +587,24 @@ impl PgStorage {
 }
 
 #[async_trait]
-impl UserStorage for PgStorage {
+impl ActiveUsersStorage for PgStorage {
+    async fn touch_user_last_active(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<()> {
+        let touch = crate::batch::Touch { app: app.as_str().to_string(), user_id: user_id.to_string(), now_ms };
+        crate::batch::run::<crate::batch::LastActiveTouches>(self, touch).await
+    }
+
+    async fn count_active_users(&self, app: &AppId, since_ms: i64) -> SResult<u64> {
+        let row = self.query_opt(&self.usql().count_active, &[&app.as_str(), &since_ms]).await?;
+        let n: i64 = match row {
+            Some(r) => col(&r, 0)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl AuthRecipeStorage for PgStorage {
     async fn get_auth_user(&self, app: &AppId, user_id: &str) -> SResult<Option<AuthUser>> {
         let rows = self.query(&self.usql().auth_user, &[&app.as_str(), &user_id]).await?;
         Ok(group_users(&rows)?.pop())
@@ -652,405 +670,10 @@ impl UserStorage for PgStorage {
         }
     }
 
-    async fn ep_sign_up(
-        &self,
-        tenant: &TenantIdentifier,
-        user_id: &str,
-        email: &str,
-        password_hash: &str,
-        now_ms: i64,
-    ) -> SResult<SignUpResult> {
-        let s = self.usql();
-        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if !tx_query(&tx, &s.ep_email_taken, &[&app, &t, &email]).await?.is_empty() {
-            return Ok(SignUpResult::EmailAlreadyExists);
-        }
-        tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &"emailpassword"]).await?;
-        tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &"emailpassword", &now_ms]).await?;
-        tx_exec(&tx, &s.ep_insert, &[&app, &user_id, &email, &password_hash, &now_ms]).await?;
-        let stmt = tx.prepare_cached(&s.ep_tenant_insert).await.map_err(error::pg)?;
-        match tx.execute(&stmt, &[&app, &t, &user_id, &email]).await {
-            Ok(_) => {}
-            // A concurrent sign-up with the same email won the (app, tenant, email) key.
-            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(SignUpResult::EmailAlreadyExists),
-            Err(e) => return Err(error::pg(e)),
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(SignUpResult::Created)
-    }
-
-    async fn ep_login(&self, tenant: &TenantIdentifier, email: &str) -> SResult<Option<(String, String)>> {
-        let row =
-            self.query_opt(&self.usql().ep_login, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &email]).await?;
-        row.map(|r| Ok((col(&r, 0)?, col(&r, 1)?))).transpose()
-    }
-
-    async fn ep_update(
-        &self,
-        app: &AppId,
-        user_id: &str,
-        email: Option<&str>,
-        password_hash: Option<&str>,
-    ) -> SResult<UpdateResult> {
-        let s = self.usql();
-        let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.ep_lock, &[&app, &user_id]).await?.is_empty() {
-            return Ok(UpdateResult::UnknownUser);
-        }
-        if let Some(email) = email {
-            let stmt = tx.prepare_cached(&s.ep_tenant_set_email).await.map_err(error::pg)?;
-            match tx.execute(&stmt, &[&app, &user_id, &email]).await {
-                Ok(_) => {}
-                Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(UpdateResult::EmailAlreadyExists),
-                Err(e) => return Err(error::pg(e)),
-            }
-            tx_exec(&tx, &s.ep_set_email, &[&app, &user_id, &email]).await?;
-        }
-        if let Some(hash) = password_hash {
-            tx_exec(&tx, &s.ep_set_hash, &[&app, &user_id, &hash]).await?;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(UpdateResult::Ok)
-    }
-
     async fn users_by_email(&self, tenant: &TenantIdentifier, email: &str) -> SResult<Vec<String>> {
         let rows =
             self.query(&self.usql().users_by_email, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &email]).await?;
         strings(&rows)
-    }
-
-    async fn reset_token_create(
-        &self,
-        app: &AppId,
-        user_id: &str,
-        token_hash: &str,
-        email: &str,
-        expiry: i64,
-    ) -> SResult<()> {
-        self.execute(&self.usql().rt_insert, &[&app.as_str(), &user_id, &token_hash, &email, &expiry]).await?;
-        Ok(())
-    }
-
-    async fn reset_token_consume(
-        &self,
-        app: &AppId,
-        token_hash: &str,
-        now_ms: i64,
-    ) -> SResult<Option<(String, String)>> {
-        let s = self.usql();
-        let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let rows = tx_query(&tx, &s.rt_lock, &[&app, &token_hash]).await?;
-        let Some(row) = find_token(&rows, token_hash)? else {
-            return Ok(None);
-        };
-        let user_id: String = col(row, 1)?;
-        let email: Option<String> = col(row, 2)?;
-        let expiry: i64 = col(row, 3)?;
-        // Every token of the user goes, even when this one has expired (as the reference).
-        tx_exec(&tx, &s.rt_delete_user, &[&app, &user_id]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        if expiry < now_ms {
-            return Ok(None);
-        }
-        Ok(Some((user_id, email.unwrap_or_default())))
-    }
-
-    async fn delete_expired_reset_tokens(&self, now_ms: i64) -> SResult<u64> {
-        self.execute(&self.usql().rt_delete_expired, &[&now_ms]).await
-    }
-
-    async fn ev_token_create(
-        &self,
-        tenant: &TenantIdentifier,
-        user_id: &str,
-        email: &str,
-        token_hash: &str,
-        expiry: i64,
-    ) -> SResult<()> {
-        self.execute(
-            &self.usql().evt_insert,
-            &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id, &email, &token_hash, &expiry],
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn ev_token_consume(
-        &self,
-        tenant: &TenantIdentifier,
-        token_hash: &str,
-        now_ms: i64,
-    ) -> SResult<Option<(String, String)>> {
-        let s = self.usql();
-        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let rows = tx_query(&tx, &s.evt_lock, &[&app, &t, &token_hash]).await?;
-        let Some(row) = find_token(&rows, token_hash)? else {
-            return Ok(None);
-        };
-        let user_id: String = col(row, 1)?;
-        let email: String = col(row, 2)?;
-        let expiry: i64 = col(row, 3)?;
-        // The pair's tokens go even when this one has expired (as the reference).
-        tx_exec(&tx, &s.evt_delete, &[&app, &t, &user_id, &email]).await?;
-        if expiry < now_ms {
-            tx.commit().await.map_err(error::pg)?;
-            return Ok(None);
-        }
-        tx_exec(&tx, &s.ev_verified_insert, &[&app, &user_id, &email]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(Some((user_id, email)))
-    }
-
-    async fn ev_tokens_delete(&self, tenant: &TenantIdentifier, user_id: &str, email: &str) -> SResult<()> {
-        self.execute(&self.usql().evt_delete, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id, &email])
-            .await?;
-        Ok(())
-    }
-
-    async fn ev_is_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<bool> {
-        Ok(self.query_opt(&self.usql().ev_verified_select, &[&app.as_str(), &user_id, &email]).await?.is_some())
-    }
-
-    async fn ev_set_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
-        self.execute(&self.usql().ev_verified_insert, &[&app.as_str(), &user_id, &email]).await?;
-        Ok(())
-    }
-
-    async fn ev_unverify(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
-        self.execute(&self.usql().ev_verified_delete, &[&app.as_str(), &user_id, &email]).await?;
-        Ok(())
-    }
-
-    async fn delete_expired_ev_tokens(&self, now_ms: i64) -> SResult<u64> {
-        self.execute(&self.usql().evt_delete_expired, &[&now_ms]).await
-    }
-
-    async fn metadata_get(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>> {
-        let row = self.query_opt(&self.usql().md_select, &[&app.as_str(), &user_id]).await?;
-        row.map(|r| parse_metadata(col(&r, 0)?)).transpose()
-    }
-
-    async fn metadata_get_many(
-        &self,
-        app: &AppId,
-        user_ids: &[String],
-    ) -> SResult<std::collections::HashMap<String, Map<String, Value>>> {
-        let rows = self.query(&self.usql().md_select_many, &[&app.as_str(), &user_ids]).await?;
-        rows.iter().map(|r| Ok((col(r, 0)?, parse_metadata(col(r, 1)?)?))).collect()
-    }
-
-    async fn metadata_update(
-        &self,
-        app: &AppId,
-        user_id: &str,
-        update: &Map<String, Value>,
-    ) -> SResult<Map<String, Value>> {
-        let s = self.usql();
-        let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // Make sure a row exists to lock, so concurrent updates merge one after the other.
-        tx_exec(&tx, &s.md_ensure, &[&app, &user_id]).await?;
-        let rows = tx_query(&tx, &s.md_lock, &[&app, &user_id]).await?;
-        let current = match rows.first() {
-            Some(row) => parse_metadata(col(row, 0)?)?,
-            None => Map::new(),
-        };
-        let merged = st_core::users::merge_metadata(current, update);
-        let text = serde_json::to_string(&merged)
-            .map_err(|e| StorageError::Query(format!("cannot serialise user metadata: {e}")))?;
-        tx_exec(&tx, &s.md_set, &[&app, &user_id, &text]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(merged)
-    }
-
-    async fn metadata_delete(&self, app: &AppId, user_id: &str) -> SResult<bool> {
-        Ok(self.execute(&self.usql().md_delete, &[&app.as_str(), &user_id]).await? > 0)
-    }
-
-    async fn role_upsert(&self, app: &AppId, role: &str, permissions: &[String]) -> SResult<bool> {
-        let s = self.usql();
-        let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let created = tx_exec(&tx, &s.role_insert, &[&app, &role]).await? == 1;
-        if !permissions.is_empty() {
-            tx_exec(&tx, &s.perms_insert, &[&app, &role, &permissions]).await?;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(created)
-    }
-
-    async fn role_permissions(&self, app: &AppId, role: &str) -> SResult<Option<Vec<String>>> {
-        let row = self.query_opt(&self.usql().role_perms, &[&app.as_str(), &role]).await?;
-        row.map(|r| col(&r, 0)).transpose()
-    }
-
-    async fn role_remove_permissions(&self, app: &AppId, role: &str, permissions: Option<&[String]>) -> SResult<bool> {
-        let s = self.usql();
-        let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
-            return Ok(false);
-        }
-        match permissions {
-            None => tx_exec(&tx, &s.perms_delete_all, &[&app, &role]).await?,
-            Some(list) => tx_exec(&tx, &s.perms_delete_some, &[&app, &role, &list]).await?,
-        };
-        tx.commit().await.map_err(error::pg)?;
-        Ok(true)
-    }
-
-    async fn roles_with_permission(&self, app: &AppId, permission: &str) -> SResult<Vec<String>> {
-        strings(&self.query(&self.usql().roles_with_perm, &[&app.as_str(), &permission]).await?)
-    }
-
-    async fn role_delete(&self, app: &AppId, role: &str) -> SResult<bool> {
-        let s = self.usql();
-        let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // role_permissions cascades from roles; user_roles has no FK to roles.
-        let existed = tx_exec(&tx, &s.role_delete, &[&app, &role]).await? > 0;
-        tx_exec(&tx, &s.user_roles_delete_role, &[&app, &role]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(existed)
-    }
-
-    async fn roles_list(&self, app: &AppId) -> SResult<Vec<String>> {
-        strings(&self.query(&self.usql().roles_list, &[&app.as_str()]).await?)
-    }
-
-    async fn user_role_add(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
-        let s = self.usql();
-        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // FOR SHARE keeps a concurrent role_delete from leaving an orphan assignment.
-        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
-            return Ok(RoleResult::UnknownRole);
-        }
-        let inserted = tx_exec(&tx, &s.user_role_insert, &[&app, &t, &user_id, &role]).await? == 1;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(RoleResult::Ok(!inserted))
-    }
-
-    async fn user_role_remove(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
-        let s = self.usql();
-        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
-            return Ok(RoleResult::UnknownRole);
-        }
-        let removed = tx_exec(&tx, &s.user_role_delete, &[&app, &t, &user_id, &role]).await? > 0;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(RoleResult::Ok(removed))
-    }
-
-    async fn user_roles(&self, tenant: &TenantIdentifier, user_id: &str) -> SResult<Vec<String>> {
-        strings(&self.query(&self.usql().user_roles, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id]).await?)
-    }
-
-    async fn role_users(&self, tenant: &TenantIdentifier, role: &str) -> SResult<Option<Vec<String>>> {
-        let s = self.usql();
-        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
-            return Ok(None);
-        }
-        let users = strings(&tx_query(&tx, &s.role_users, &[&app, &t, &role]).await?)?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(Some(users))
-    }
-
-    async fn mapping_create(
-        &self,
-        app: &AppId,
-        mapping: &UserIdMapping,
-        move_verification: bool,
-    ) -> SResult<MappingCreate> {
-        let s = self.usql();
-        let a = app.as_str();
-        let (st_id, ext_id) = (&mapping.supertokens_user_id, &mapping.external_user_id);
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let stmt = tx.prepare_cached(&s.map_insert).await.map_err(error::pg)?;
-        let inserted = tx.execute(&stmt, &[&a, st_id, ext_id, &mapping.external_user_id_info]).await;
-        match inserted {
-            Ok(_) => {
-                if move_verification {
-                    tx_exec(&tx, &s.map_move_verified, &[&a, st_id, ext_id]).await?;
-                    tx_exec(&tx, &s.map_move_ev_tokens, &[&a, st_id, ext_id]).await?;
-                }
-                tx.commit().await.map_err(error::pg)?;
-                Ok(MappingCreate::Ok)
-            }
-            // The supertokens id must be a user of the app (FK to app_id_to_user_id).
-            Err(e) if is(&e, &SqlState::FOREIGN_KEY_VIOLATION) => Ok(MappingCreate::UnknownSuperTokensUserId),
-            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
-                drop(tx);
-                drop(conn);
-                let st = self.query_opt(&s.map_exists_st, &[&a, &mapping.supertokens_user_id]).await?.is_some();
-                let ext = self.query_opt(&s.map_exists_ext, &[&a, &mapping.external_user_id]).await?.is_some();
-                Ok(MappingCreate::AlreadyExists { supertokens_id_exists: st, external_id_exists: ext })
-            }
-            Err(e) => Err(error::pg(e)),
-        }
-    }
-
-    async fn mapping_get(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<Option<UserIdMapping>> {
-        self.find_mapping(app, id, supertokens).await
-    }
-
-    async fn user_id_uses(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<Vec<UserIdUse>> {
-        let Some(row) = self.query_opt(&self.usql().user_id_uses, &[&app.as_str(), &user_id, &now_ms]).await? else {
-            return Ok(Vec::new());
-        };
-        let kinds = [
-            UserIdUse::Session,
-            UserIdUse::UserMetadata,
-            UserIdUse::UserRoles,
-            UserIdUse::EmailVerification,
-            UserIdUse::Totp,
-        ];
-        let mut uses = Vec::new();
-        for (i, kind) in kinds.into_iter().enumerate() {
-            if col::<bool>(&row, i)? {
-                uses.push(kind);
-            }
-        }
-        Ok(uses)
-    }
-
-    async fn mapping_delete(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool> {
-        let Some(m) = self.find_mapping(app, id, supertokens).await? else {
-            return Ok(false);
-        };
-        Ok(self.execute(&self.usql().map_delete, &[&app.as_str(), &m.supertokens_user_id]).await? > 0)
-    }
-
-    async fn mapping_update_info(
-        &self,
-        app: &AppId,
-        id: &str,
-        supertokens: Option<bool>,
-        info: Option<&str>,
-    ) -> SResult<bool> {
-        let Some(m) = self.find_mapping(app, id, supertokens).await? else {
-            return Ok(false);
-        };
-        Ok(self.execute(&self.usql().map_set_info, &[&app.as_str(), &m.supertokens_user_id, &info]).await? > 0)
     }
 
     async fn list_users(&self, tenant: &TenantIdentifier, query: &UserListQuery) -> SResult<Vec<(String, i64)>> {
@@ -1098,15 +721,6 @@ impl UserStorage for PgStorage {
             Some(t) => self.query_opt(&s.count_tenant, &[&app.as_str(), &t.tenant.as_str(), &recipe_ids]).await?,
             None => self.query_opt(&s.count_app, &[&app.as_str(), &recipe_ids]).await?,
         };
-        let n: i64 = match row {
-            Some(r) => col(&r, 0)?,
-            None => 0,
-        };
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
-    async fn count_active_users(&self, app: &AppId, since_ms: i64) -> SResult<u64> {
-        let row = self.query_opt(&self.usql().count_active, &[&app.as_str(), &since_ms]).await?;
         let n: i64 = match row {
             Some(r) => col(&r, 0)?,
             None => 0,
@@ -1166,6 +780,430 @@ impl UserStorage for PgStorage {
         }
         tx.commit().await.map_err(error::pg)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl EmailPasswordStorage for PgStorage {
+    async fn sign_up_with_password(
+        &self,
+        tenant: &TenantIdentifier,
+        user_id: &str,
+        email: &str,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> SResult<SignUpResult> {
+        let s = self.usql();
+        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        if !tx_query(&tx, &s.ep_email_taken, &[&app, &t, &email]).await?.is_empty() {
+            return Ok(SignUpResult::EmailAlreadyExists);
+        }
+        tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &"emailpassword"]).await?;
+        tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &"emailpassword", &now_ms]).await?;
+        tx_exec(&tx, &s.ep_insert, &[&app, &user_id, &email, &password_hash, &now_ms]).await?;
+        let stmt = tx.prepare_cached(&s.ep_tenant_insert).await.map_err(error::pg)?;
+        match tx.execute(&stmt, &[&app, &t, &user_id, &email]).await {
+            Ok(_) => {}
+            // A concurrent sign-up with the same email won the (app, tenant, email) key.
+            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(SignUpResult::EmailAlreadyExists),
+            Err(e) => return Err(error::pg(e)),
+        }
+        tx.commit().await.map_err(error::pg)?;
+        Ok(SignUpResult::Created)
+    }
+
+    async fn password_user_by_email(
+        &self,
+        tenant: &TenantIdentifier,
+        email: &str,
+    ) -> SResult<Option<(String, String)>> {
+        let row =
+            self.query_opt(&self.usql().ep_login, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &email]).await?;
+        row.map(|r| Ok((col(&r, 0)?, col(&r, 1)?))).transpose()
+    }
+
+    async fn update_email_or_password(
+        &self,
+        app: &AppId,
+        user_id: &str,
+        email: Option<&str>,
+        password_hash: Option<&str>,
+    ) -> SResult<UpdateResult> {
+        let s = self.usql();
+        let app = app.as_str();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        if tx_query(&tx, &s.ep_lock, &[&app, &user_id]).await?.is_empty() {
+            return Ok(UpdateResult::UnknownUser);
+        }
+        if let Some(email) = email {
+            let stmt = tx.prepare_cached(&s.ep_tenant_set_email).await.map_err(error::pg)?;
+            match tx.execute(&stmt, &[&app, &user_id, &email]).await {
+                Ok(_) => {}
+                Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(UpdateResult::EmailAlreadyExists),
+                Err(e) => return Err(error::pg(e)),
+            }
+            tx_exec(&tx, &s.ep_set_email, &[&app, &user_id, &email]).await?;
+        }
+        if let Some(hash) = password_hash {
+            tx_exec(&tx, &s.ep_set_hash, &[&app, &user_id, &hash]).await?;
+        }
+        tx.commit().await.map_err(error::pg)?;
+        Ok(UpdateResult::Ok)
+    }
+
+    async fn add_password_reset_token(
+        &self,
+        app: &AppId,
+        user_id: &str,
+        token_hash: &str,
+        email: &str,
+        expiry: i64,
+    ) -> SResult<()> {
+        self.execute(&self.usql().rt_insert, &[&app.as_str(), &user_id, &token_hash, &email, &expiry]).await?;
+        Ok(())
+    }
+
+    async fn consume_password_reset_token(
+        &self,
+        app: &AppId,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> SResult<Option<(String, String)>> {
+        let s = self.usql();
+        let app = app.as_str();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        let rows = tx_query(&tx, &s.rt_lock, &[&app, &token_hash]).await?;
+        let Some(row) = find_token(&rows, token_hash)? else {
+            return Ok(None);
+        };
+        let user_id: String = col(row, 1)?;
+        let email: Option<String> = col(row, 2)?;
+        let expiry: i64 = col(row, 3)?;
+        // Every token of the user goes, even when this one has expired (as the reference).
+        tx_exec(&tx, &s.rt_delete_user, &[&app, &user_id]).await?;
+        tx.commit().await.map_err(error::pg)?;
+        if expiry < now_ms {
+            return Ok(None);
+        }
+        Ok(Some((user_id, email.unwrap_or_default())))
+    }
+
+    async fn delete_expired_password_reset_tokens(&self, now_ms: i64) -> SResult<u64> {
+        self.execute(&self.usql().rt_delete_expired, &[&now_ms]).await
+    }
+}
+
+#[async_trait]
+impl EmailVerificationStorage for PgStorage {
+    async fn add_email_verification_token(
+        &self,
+        tenant: &TenantIdentifier,
+        user_id: &str,
+        email: &str,
+        token_hash: &str,
+        expiry: i64,
+    ) -> SResult<()> {
+        self.execute(
+            &self.usql().evt_insert,
+            &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id, &email, &token_hash, &expiry],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn consume_email_verification_token(
+        &self,
+        tenant: &TenantIdentifier,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> SResult<Option<(String, String)>> {
+        let s = self.usql();
+        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        let rows = tx_query(&tx, &s.evt_lock, &[&app, &t, &token_hash]).await?;
+        let Some(row) = find_token(&rows, token_hash)? else {
+            return Ok(None);
+        };
+        let user_id: String = col(row, 1)?;
+        let email: String = col(row, 2)?;
+        let expiry: i64 = col(row, 3)?;
+        // The pair's tokens go even when this one has expired (as the reference).
+        tx_exec(&tx, &s.evt_delete, &[&app, &t, &user_id, &email]).await?;
+        if expiry < now_ms {
+            tx.commit().await.map_err(error::pg)?;
+            return Ok(None);
+        }
+        tx_exec(&tx, &s.ev_verified_insert, &[&app, &user_id, &email]).await?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(Some((user_id, email)))
+    }
+
+    async fn delete_email_verification_tokens(
+        &self,
+        tenant: &TenantIdentifier,
+        user_id: &str,
+        email: &str,
+    ) -> SResult<()> {
+        self.execute(&self.usql().evt_delete, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id, &email])
+            .await?;
+        Ok(())
+    }
+
+    async fn is_email_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<bool> {
+        Ok(self.query_opt(&self.usql().ev_verified_select, &[&app.as_str(), &user_id, &email]).await?.is_some())
+    }
+
+    async fn set_email_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
+        self.execute(&self.usql().ev_verified_insert, &[&app.as_str(), &user_id, &email]).await?;
+        Ok(())
+    }
+
+    async fn unverify_email(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
+        self.execute(&self.usql().ev_verified_delete, &[&app.as_str(), &user_id, &email]).await?;
+        Ok(())
+    }
+
+    async fn delete_expired_email_verification_tokens(&self, now_ms: i64) -> SResult<u64> {
+        self.execute(&self.usql().evt_delete_expired, &[&now_ms]).await
+    }
+}
+
+#[async_trait]
+impl UserMetadataStorage for PgStorage {
+    async fn get_user_metadata(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>> {
+        let row = self.query_opt(&self.usql().md_select, &[&app.as_str(), &user_id]).await?;
+        row.map(|r| parse_metadata(col(&r, 0)?)).transpose()
+    }
+
+    async fn get_user_metadata_many(
+        &self,
+        app: &AppId,
+        user_ids: &[String],
+    ) -> SResult<std::collections::HashMap<String, Map<String, Value>>> {
+        let rows = self.query(&self.usql().md_select_many, &[&app.as_str(), &user_ids]).await?;
+        rows.iter().map(|r| Ok((col(r, 0)?, parse_metadata(col(r, 1)?)?))).collect()
+    }
+
+    async fn update_user_metadata(
+        &self,
+        app: &AppId,
+        user_id: &str,
+        update: &Map<String, Value>,
+    ) -> SResult<Map<String, Value>> {
+        let s = self.usql();
+        let app = app.as_str();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        // Make sure a row exists to lock, so concurrent updates merge one after the other.
+        tx_exec(&tx, &s.md_ensure, &[&app, &user_id]).await?;
+        let rows = tx_query(&tx, &s.md_lock, &[&app, &user_id]).await?;
+        let current = match rows.first() {
+            Some(row) => parse_metadata(col(row, 0)?)?,
+            None => Map::new(),
+        };
+        let merged = st_core::users::merge_metadata(current, update);
+        let text = serde_json::to_string(&merged)
+            .map_err(|e| StorageError::Query(format!("cannot serialise user metadata: {e}")))?;
+        tx_exec(&tx, &s.md_set, &[&app, &user_id, &text]).await?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(merged)
+    }
+
+    async fn delete_user_metadata(&self, app: &AppId, user_id: &str) -> SResult<bool> {
+        Ok(self.execute(&self.usql().md_delete, &[&app.as_str(), &user_id]).await? > 0)
+    }
+}
+
+#[async_trait]
+impl UserRolesStorage for PgStorage {
+    async fn create_role_or_add_permissions(&self, app: &AppId, role: &str, permissions: &[String]) -> SResult<bool> {
+        let s = self.usql();
+        let app = app.as_str();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        let created = tx_exec(&tx, &s.role_insert, &[&app, &role]).await? == 1;
+        if !permissions.is_empty() {
+            tx_exec(&tx, &s.perms_insert, &[&app, &role, &permissions]).await?;
+        }
+        tx.commit().await.map_err(error::pg)?;
+        Ok(created)
+    }
+
+    async fn permissions_of_role(&self, app: &AppId, role: &str) -> SResult<Option<Vec<String>>> {
+        let row = self.query_opt(&self.usql().role_perms, &[&app.as_str(), &role]).await?;
+        row.map(|r| col(&r, 0)).transpose()
+    }
+
+    async fn remove_role_permissions(&self, app: &AppId, role: &str, permissions: Option<&[String]>) -> SResult<bool> {
+        let s = self.usql();
+        let app = app.as_str();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
+            return Ok(false);
+        }
+        match permissions {
+            None => tx_exec(&tx, &s.perms_delete_all, &[&app, &role]).await?,
+            Some(list) => tx_exec(&tx, &s.perms_delete_some, &[&app, &role, &list]).await?,
+        };
+        tx.commit().await.map_err(error::pg)?;
+        Ok(true)
+    }
+
+    async fn roles_with_permission(&self, app: &AppId, permission: &str) -> SResult<Vec<String>> {
+        strings(&self.query(&self.usql().roles_with_perm, &[&app.as_str(), &permission]).await?)
+    }
+
+    async fn delete_role(&self, app: &AppId, role: &str) -> SResult<bool> {
+        let s = self.usql();
+        let app = app.as_str();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        // role_permissions cascades from roles; user_roles has no FK to roles.
+        let existed = tx_exec(&tx, &s.role_delete, &[&app, &role]).await? > 0;
+        tx_exec(&tx, &s.user_roles_delete_role, &[&app, &role]).await?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(existed)
+    }
+
+    async fn all_roles(&self, app: &AppId) -> SResult<Vec<String>> {
+        strings(&self.query(&self.usql().roles_list, &[&app.as_str()]).await?)
+    }
+
+    async fn add_role_to_user(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
+        let s = self.usql();
+        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        // FOR SHARE keeps a concurrent role_delete from leaving an orphan assignment.
+        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
+            return Ok(RoleResult::UnknownRole);
+        }
+        let inserted = tx_exec(&tx, &s.user_role_insert, &[&app, &t, &user_id, &role]).await? == 1;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(RoleResult::Ok(!inserted))
+    }
+
+    async fn remove_role_from_user(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
+        let s = self.usql();
+        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
+            return Ok(RoleResult::UnknownRole);
+        }
+        let removed = tx_exec(&tx, &s.user_role_delete, &[&app, &t, &user_id, &role]).await? > 0;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(RoleResult::Ok(removed))
+    }
+
+    async fn roles_of_user(&self, tenant: &TenantIdentifier, user_id: &str) -> SResult<Vec<String>> {
+        strings(&self.query(&self.usql().user_roles, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id]).await?)
+    }
+
+    async fn users_with_role(&self, tenant: &TenantIdentifier, role: &str) -> SResult<Option<Vec<String>>> {
+        let s = self.usql();
+        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
+            return Ok(None);
+        }
+        let users = strings(&tx_query(&tx, &s.role_users, &[&app, &t, &role]).await?)?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(Some(users))
+    }
+}
+
+#[async_trait]
+impl UserIdMappingStorage for PgStorage {
+    async fn create_user_id_mapping(
+        &self,
+        app: &AppId,
+        mapping: &UserIdMapping,
+        move_verification: bool,
+    ) -> SResult<MappingCreate> {
+        let s = self.usql();
+        let a = app.as_str();
+        let (st_id, ext_id) = (&mapping.supertokens_user_id, &mapping.external_user_id);
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        let stmt = tx.prepare_cached(&s.map_insert).await.map_err(error::pg)?;
+        let inserted = tx.execute(&stmt, &[&a, st_id, ext_id, &mapping.external_user_id_info]).await;
+        match inserted {
+            Ok(_) => {
+                if move_verification {
+                    tx_exec(&tx, &s.map_move_verified, &[&a, st_id, ext_id]).await?;
+                    tx_exec(&tx, &s.map_move_ev_tokens, &[&a, st_id, ext_id]).await?;
+                }
+                tx.commit().await.map_err(error::pg)?;
+                Ok(MappingCreate::Ok)
+            }
+            // The supertokens id must be a user of the app (FK to app_id_to_user_id).
+            Err(e) if is(&e, &SqlState::FOREIGN_KEY_VIOLATION) => Ok(MappingCreate::UnknownSuperTokensUserId),
+            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
+                drop(tx);
+                drop(conn);
+                let st = self.query_opt(&s.map_exists_st, &[&a, &mapping.supertokens_user_id]).await?.is_some();
+                let ext = self.query_opt(&s.map_exists_ext, &[&a, &mapping.external_user_id]).await?.is_some();
+                Ok(MappingCreate::AlreadyExists { supertokens_id_exists: st, external_id_exists: ext })
+            }
+            Err(e) => Err(error::pg(e)),
+        }
+    }
+
+    async fn get_user_id_mapping(
+        &self,
+        app: &AppId,
+        id: &str,
+        supertokens: Option<bool>,
+    ) -> SResult<Option<UserIdMapping>> {
+        self.find_mapping(app, id, supertokens).await
+    }
+
+    async fn user_id_uses(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<Vec<UserIdUse>> {
+        let Some(row) = self.query_opt(&self.usql().user_id_uses, &[&app.as_str(), &user_id, &now_ms]).await? else {
+            return Ok(Vec::new());
+        };
+        let kinds = [
+            UserIdUse::Session,
+            UserIdUse::UserMetadata,
+            UserIdUse::UserRoles,
+            UserIdUse::EmailVerification,
+            UserIdUse::Totp,
+        ];
+        let mut uses = Vec::new();
+        for (i, kind) in kinds.into_iter().enumerate() {
+            if col::<bool>(&row, i)? {
+                uses.push(kind);
+            }
+        }
+        Ok(uses)
+    }
+
+    async fn delete_user_id_mapping(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool> {
+        let Some(m) = self.find_mapping(app, id, supertokens).await? else {
+            return Ok(false);
+        };
+        Ok(self.execute(&self.usql().map_delete, &[&app.as_str(), &m.supertokens_user_id]).await? > 0)
+    }
+
+    async fn update_external_user_id_info(
+        &self,
+        app: &AppId,
+        id: &str,
+        supertokens: Option<bool>,
+        info: Option<&str>,
+    ) -> SResult<bool> {
+        let Some(m) = self.find_mapping(app, id, supertokens).await? else {
+            return Ok(false);
+        };
+        Ok(self.execute(&self.usql().map_set_info, &[&app.as_str(), &m.supertokens_user_id, &info]).await? > 0)
     }
 }
 

@@ -198,7 +198,7 @@ async fn schema_and_prefix_place_the_tables() {
         "postgresql_connection_pool_size": 2,
     }));
     let again = PgStorage::connect(&cfg2).await.unwrap();
-    again.kv_set(&TenantIdentifier::base(), "k", "v", 1).await.unwrap();
+    again.set_key_value(&TenantIdentifier::base(), "k", "v", 1).await.unwrap();
     let v: String =
         client.query_one("SELECT value FROM myschema.abc_key_value WHERE name = 'k'", &[]).await.unwrap().get(0);
     assert_eq!(v, "v");
@@ -235,7 +235,7 @@ async fn database_created_by_the_java_core_is_left_as_is() {
         client.query_one("SELECT count(*) FROM public.refinery_schema_history", &[]).await.unwrap().get(0);
     assert_eq!(history, 1);
     assert_eq!(
-        storage.kv_get(&TenantIdentifier::base(), "refresh_token_key").await.unwrap().as_deref(),
+        storage.get_key_value(&TenantIdentifier::base(), "refresh_token_key").await.unwrap().as_deref(),
         Some("java-key")
     );
 }
@@ -333,15 +333,15 @@ async fn tenants_and_key_values() {
     assert_eq!(s.list_tenants().await.unwrap().len(), 4);
 
     // key_value
-    assert_eq!(s.kv_get(&t1, "k").await.unwrap(), None);
-    s.kv_set(&t1, "k", "1", 1).await.unwrap();
-    s.kv_set(&t1, "k", "2", 2).await.unwrap();
-    assert_eq!(s.kv_get(&t1, "k").await.unwrap().as_deref(), Some("2"));
-    assert_eq!(s.kv_get_or_insert(&t1, "k", "3", 3).await.unwrap(), "2");
-    assert_eq!(s.kv_get_or_insert(&t1, "n", "3", 3).await.unwrap(), "3");
-    assert!(s.kv_delete(&t1, "n").await.unwrap());
-    assert!(!s.kv_delete(&t1, "n").await.unwrap());
-    assert!(matches!(s.kv_set(&tid("public", "zz"), "k", "v", 1).await, Err(StorageError::TenantOrAppNotFound)));
+    assert_eq!(s.get_key_value(&t1, "k").await.unwrap(), None);
+    s.set_key_value(&t1, "k", "1", 1).await.unwrap();
+    s.set_key_value(&t1, "k", "2", 2).await.unwrap();
+    assert_eq!(s.get_key_value(&t1, "k").await.unwrap().as_deref(), Some("2"));
+    assert_eq!(s.get_or_insert_key_value(&t1, "k", "3", 3).await.unwrap(), "2");
+    assert_eq!(s.get_or_insert_key_value(&t1, "n", "3", 3).await.unwrap(), "3");
+    assert!(s.delete_key_value(&t1, "n").await.unwrap());
+    assert!(!s.delete_key_value(&t1, "n").await.unwrap());
+    assert!(matches!(s.set_key_value(&tid("public", "zz"), "k", "v", 1).await, Err(StorageError::TenantOrAppNotFound)));
 
     // delete tenant: its data goes
     let row = session(&t1, "h1", "u1", i64::MAX);
@@ -349,7 +349,7 @@ async fn tenants_and_key_values() {
     assert!(s.delete_tenant(&t1).await.unwrap());
     assert!(!s.delete_tenant(&t1).await.unwrap());
     assert_eq!(s.get_tenant(&t1).await.unwrap(), None);
-    assert_eq!(s.kv_get(&t1, "k").await.unwrap(), None);
+    assert_eq!(s.get_key_value(&t1, "k").await.unwrap(), None);
     assert_eq!(s.get_session(&t1, "h1").await.unwrap(), None);
 
     // delete app: tenants, configs, keys go
@@ -597,7 +597,7 @@ async fn idle_connections_above_the_minimum_are_closed() {
     for i in 0..40 {
         let st = s.clone();
         tasks.push(tokio::spawn(async move {
-            st.kv_set(&TenantIdentifier::base(), &format!("k{i}"), "v", 1).await.unwrap();
+            st.set_key_value(&TenantIdentifier::base(), &format!("k{i}"), "v", 1).await.unwrap();
             st.list_tenants().await.unwrap();
         }));
     }

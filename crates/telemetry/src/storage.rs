@@ -82,31 +82,44 @@ impl TenantStorage for TracedStorage {
     async fn health_check(&self) -> SResult<()> {
         traced(span!(self, "storage.health_check"), self.0.health_check()).await
     }
+
     async fn list_tenants(&self) -> SResult<Vec<TenantRecord>> {
         traced(span!(self, "storage.list_tenants"), self.0.list_tenants()).await
     }
+
     async fn get_tenant(&self, id: &TenantIdentifier) -> SResult<Option<TenantRecord>> {
         traced(tenant_span!(self, "storage.get_tenant", id), self.0.get_tenant(id)).await
     }
+
     async fn upsert_tenant(&self, record: &TenantRecord, now_ms: i64) -> SResult<bool> {
         traced(tenant_span!(self, "storage.upsert_tenant", record.id), self.0.upsert_tenant(record, now_ms)).await
     }
+
     async fn delete_tenant(&self, id: &TenantIdentifier) -> SResult<bool> {
         traced(tenant_span!(self, "storage.delete_tenant", id), self.0.delete_tenant(id)).await
     }
+
     async fn delete_app(&self, app: &AppId) -> SResult<bool> {
         traced(app_span!(self, "storage.delete_app", app), self.0.delete_app(app)).await
     }
-    async fn kv_get(&self, tenant: &TenantIdentifier, name: &str) -> SResult<Option<String>> {
-        traced(tenant_span!(self, "storage.kv_get", tenant), self.0.kv_get(tenant, name)).await
+}
+
+#[async_trait]
+impl KeyValueStorage for TracedStorage {
+    async fn get_key_value(&self, tenant: &TenantIdentifier, name: &str) -> SResult<Option<String>> {
+        traced(tenant_span!(self, "storage.get_key_value", tenant), self.0.get_key_value(tenant, name)).await
     }
-    async fn kv_set(&self, tenant: &TenantIdentifier, name: &str, value: &str, now_ms: i64) -> SResult<()> {
-        traced(tenant_span!(self, "storage.kv_set", tenant), self.0.kv_set(tenant, name, value, now_ms)).await
+
+    async fn set_key_value(&self, tenant: &TenantIdentifier, name: &str, value: &str, now_ms: i64) -> SResult<()> {
+        traced(tenant_span!(self, "storage.set_key_value", tenant), self.0.set_key_value(tenant, name, value, now_ms))
+            .await
     }
-    async fn kv_delete(&self, tenant: &TenantIdentifier, name: &str) -> SResult<bool> {
-        traced(tenant_span!(self, "storage.kv_delete", tenant), self.0.kv_delete(tenant, name)).await
+
+    async fn delete_key_value(&self, tenant: &TenantIdentifier, name: &str) -> SResult<bool> {
+        traced(tenant_span!(self, "storage.delete_key_value", tenant), self.0.delete_key_value(tenant, name)).await
     }
-    async fn kv_get_or_insert(
+
+    async fn get_or_insert_key_value(
         &self,
         tenant: &TenantIdentifier,
         name: &str,
@@ -114,8 +127,8 @@ impl TenantStorage for TracedStorage {
         now_ms: i64,
     ) -> SResult<String> {
         traced(
-            tenant_span!(self, "storage.kv_get_or_insert", tenant),
-            self.0.kv_get_or_insert(tenant, name, value, now_ms),
+            tenant_span!(self, "storage.get_or_insert_key_value", tenant),
+            self.0.get_or_insert_key_value(tenant, name, value, now_ms),
         )
         .await
     }
@@ -126,9 +139,11 @@ impl SessionStorage for TracedStorage {
     async fn create_session(&self, row: &SessionRow) -> SResult<()> {
         traced(tenant_span!(self, "storage.create_session", row.tenant), self.0.create_session(row)).await
     }
+
     async fn get_session(&self, tenant: &TenantIdentifier, handle: &str) -> SResult<Option<SessionRow>> {
         traced(tenant_span!(self, "storage.get_session", tenant), self.0.get_session(tenant, handle)).await
     }
+
     async fn update_session_atomically(
         &self,
         tenant: &TenantIdentifier,
@@ -141,6 +156,7 @@ impl SessionStorage for TracedStorage {
         )
         .await
     }
+
     async fn delete_sessions(&self, app: &AppId, handles: &[(TenantIdentifier, String)]) -> SResult<Vec<String>> {
         traced(
             app_span!(self, "storage.delete_sessions", app, count = handles.len()),
@@ -148,6 +164,7 @@ impl SessionStorage for TracedStorage {
         )
         .await
     }
+
     async fn session_handles_for_users(
         &self,
         app: &AppId,
@@ -167,6 +184,7 @@ impl SessionStorage for TracedStorage {
         )
         .await
     }
+
     async fn update_session_data(
         &self,
         tenant: &TenantIdentifier,
@@ -180,6 +198,7 @@ impl SessionStorage for TracedStorage {
         )
         .await
     }
+
     async fn update_jwt_payload(
         &self,
         tenant: &TenantIdentifier,
@@ -193,15 +212,24 @@ impl SessionStorage for TracedStorage {
         )
         .await
     }
+
     async fn delete_expired_sessions(&self, now_ms: i64) -> SResult<u64> {
         traced(span!(self, "storage.delete_expired_sessions"), self.0.delete_expired_sessions(now_ms)).await
     }
+}
+
+#[async_trait]
+impl ActiveUsersStorage for TracedStorage {
     async fn touch_user_last_active(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<()> {
         traced(
             app_span!(self, "storage.touch_user_last_active", app),
             self.0.touch_user_last_active(app, user_id, now_ms),
         )
         .await
+    }
+
+    async fn count_active_users(&self, app: &AppId, since_ms: i64) -> SResult<u64> {
+        traced(app_span!(self, "storage.count_active_users", app), self.0.count_active_users(app, since_ms)).await
     }
 }
 
@@ -244,20 +272,48 @@ impl JobStorage for TracedStorage {
 }
 
 #[async_trait]
-impl UserStorage for TracedStorage {
+impl AuthRecipeStorage for TracedStorage {
     async fn get_auth_user(&self, app: &AppId, user_id: &str) -> SResult<Option<AuthUser>> {
         traced(app_span!(self, "storage.get_auth_user", app), self.0.get_auth_user(app, user_id)).await
     }
+
     async fn get_auth_users(&self, app: &AppId, user_ids: &[String]) -> SResult<Vec<AuthUser>> {
         traced(app_span!(self, "storage.get_auth_users", app), self.0.get_auth_users(app, user_ids)).await
     }
+
     async fn user_decorations(&self, app: &AppId, users: &[AuthUser]) -> SResult<UserDecorations> {
         traced(app_span!(self, "storage.user_decorations", app), self.0.user_decorations(app, users)).await
     }
+
     async fn session_identity(&self, app: &AppId, user_id: &str) -> SResult<Option<SessionIdentity>> {
         traced(app_span!(self, "storage.session_identity", app), self.0.session_identity(app, user_id)).await
     }
-    async fn ep_sign_up(
+
+    async fn users_by_email(&self, tenant: &TenantIdentifier, email: &str) -> SResult<Vec<String>> {
+        traced(tenant_span!(self, "storage.users_by_email", tenant), self.0.users_by_email(tenant, email)).await
+    }
+
+    async fn list_users(&self, tenant: &TenantIdentifier, query: &UserListQuery) -> SResult<Vec<(String, i64)>> {
+        traced(tenant_span!(self, "storage.list_users", tenant, limit = query.limit), self.0.list_users(tenant, query))
+            .await
+    }
+
+    async fn count_users(&self, app: &AppId, tenant: Option<&TenantIdentifier>, recipe_ids: &[String]) -> SResult<u64> {
+        traced(
+            app_span!(self, "storage.count_users", app, tenant_id = tenant.map(|t| tracing::field::display(&t.tenant))),
+            self.0.count_users(app, tenant, recipe_ids),
+        )
+        .await
+    }
+
+    async fn delete_user(&self, app: &AppId, user_id: &str, ids: &[String]) -> SResult<()> {
+        traced(app_span!(self, "storage.delete_user", app), self.0.delete_user(app, user_id, ids)).await
+    }
+}
+
+#[async_trait]
+impl EmailPasswordStorage for TracedStorage {
+    async fn sign_up_with_password(
         &self,
         tenant: &TenantIdentifier,
         user_id: &str,
@@ -266,28 +322,39 @@ impl UserStorage for TracedStorage {
         now_ms: i64,
     ) -> SResult<SignUpResult> {
         traced(
-            tenant_span!(self, "storage.ep_sign_up", tenant),
-            self.0.ep_sign_up(tenant, user_id, email, password_hash, now_ms),
+            tenant_span!(self, "storage.sign_up_with_password", tenant),
+            self.0.sign_up_with_password(tenant, user_id, email, password_hash, now_ms),
         )
         .await
     }
-    async fn ep_login(&self, tenant: &TenantIdentifier, email: &str) -> SResult<Option<(String, String)>> {
-        traced(tenant_span!(self, "storage.ep_login", tenant), self.0.ep_login(tenant, email)).await
+
+    async fn password_user_by_email(
+        &self,
+        tenant: &TenantIdentifier,
+        email: &str,
+    ) -> SResult<Option<(String, String)>> {
+        traced(
+            tenant_span!(self, "storage.password_user_by_email", tenant),
+            self.0.password_user_by_email(tenant, email),
+        )
+        .await
     }
-    async fn ep_update(
+
+    async fn update_email_or_password(
         &self,
         app: &AppId,
         user_id: &str,
         email: Option<&str>,
         password_hash: Option<&str>,
     ) -> SResult<UpdateResult> {
-        traced(app_span!(self, "storage.ep_update", app), self.0.ep_update(app, user_id, email, password_hash)).await
-    }
-    async fn users_by_email(&self, tenant: &TenantIdentifier, email: &str) -> SResult<Vec<String>> {
-        traced(tenant_span!(self, "storage.users_by_email", tenant), self.0.users_by_email(tenant, email)).await
+        traced(
+            app_span!(self, "storage.update_email_or_password", app),
+            self.0.update_email_or_password(app, user_id, email, password_hash),
+        )
+        .await
     }
 
-    async fn reset_token_create(
+    async fn add_password_reset_token(
         &self,
         app: &AppId,
         user_id: &str,
@@ -296,25 +363,37 @@ impl UserStorage for TracedStorage {
         expiry: i64,
     ) -> SResult<()> {
         traced(
-            app_span!(self, "storage.reset_token_create", app),
-            self.0.reset_token_create(app, user_id, token_hash, email, expiry),
+            app_span!(self, "storage.add_password_reset_token", app),
+            self.0.add_password_reset_token(app, user_id, token_hash, email, expiry),
         )
         .await
     }
-    async fn reset_token_consume(
+
+    async fn consume_password_reset_token(
         &self,
         app: &AppId,
         token_hash: &str,
         now_ms: i64,
     ) -> SResult<Option<(String, String)>> {
-        traced(app_span!(self, "storage.reset_token_consume", app), self.0.reset_token_consume(app, token_hash, now_ms))
-            .await
-    }
-    async fn delete_expired_reset_tokens(&self, now_ms: i64) -> SResult<u64> {
-        traced(span!(self, "storage.delete_expired_reset_tokens"), self.0.delete_expired_reset_tokens(now_ms)).await
+        traced(
+            app_span!(self, "storage.consume_password_reset_token", app),
+            self.0.consume_password_reset_token(app, token_hash, now_ms),
+        )
+        .await
     }
 
-    async fn ev_token_create(
+    async fn delete_expired_password_reset_tokens(&self, now_ms: i64) -> SResult<u64> {
+        traced(
+            span!(self, "storage.delete_expired_password_reset_tokens"),
+            self.0.delete_expired_password_reset_tokens(now_ms),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl EmailVerificationStorage for TracedStorage {
+    async fn add_email_verification_token(
         &self,
         tenant: &TenantIdentifier,
         user_id: &str,
@@ -323,119 +402,184 @@ impl UserStorage for TracedStorage {
         expiry: i64,
     ) -> SResult<()> {
         traced(
-            tenant_span!(self, "storage.ev_token_create", tenant),
-            self.0.ev_token_create(tenant, user_id, email, token_hash, expiry),
+            tenant_span!(self, "storage.add_email_verification_token", tenant),
+            self.0.add_email_verification_token(tenant, user_id, email, token_hash, expiry),
         )
         .await
     }
-    async fn ev_token_consume(
+
+    async fn consume_email_verification_token(
         &self,
         tenant: &TenantIdentifier,
         token_hash: &str,
         now_ms: i64,
     ) -> SResult<Option<(String, String)>> {
         traced(
-            tenant_span!(self, "storage.ev_token_consume", tenant),
-            self.0.ev_token_consume(tenant, token_hash, now_ms),
+            tenant_span!(self, "storage.consume_email_verification_token", tenant),
+            self.0.consume_email_verification_token(tenant, token_hash, now_ms),
         )
         .await
     }
-    async fn ev_tokens_delete(&self, tenant: &TenantIdentifier, user_id: &str, email: &str) -> SResult<()> {
-        traced(tenant_span!(self, "storage.ev_tokens_delete", tenant), self.0.ev_tokens_delete(tenant, user_id, email))
-            .await
-    }
-    async fn ev_is_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<bool> {
-        traced(app_span!(self, "storage.ev_is_verified", app), self.0.ev_is_verified(app, user_id, email)).await
-    }
-    async fn ev_set_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
-        traced(app_span!(self, "storage.ev_set_verified", app), self.0.ev_set_verified(app, user_id, email)).await
-    }
-    async fn ev_unverify(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
-        traced(app_span!(self, "storage.ev_unverify", app), self.0.ev_unverify(app, user_id, email)).await
-    }
-    async fn delete_expired_ev_tokens(&self, now_ms: i64) -> SResult<u64> {
-        traced(span!(self, "storage.delete_expired_ev_tokens"), self.0.delete_expired_ev_tokens(now_ms)).await
+
+    async fn delete_email_verification_tokens(
+        &self,
+        tenant: &TenantIdentifier,
+        user_id: &str,
+        email: &str,
+    ) -> SResult<()> {
+        traced(
+            tenant_span!(self, "storage.delete_email_verification_tokens", tenant),
+            self.0.delete_email_verification_tokens(tenant, user_id, email),
+        )
+        .await
     }
 
-    async fn metadata_get(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>> {
-        traced(app_span!(self, "storage.metadata_get", app), self.0.metadata_get(app, user_id)).await
+    async fn is_email_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<bool> {
+        traced(app_span!(self, "storage.is_email_verified", app), self.0.is_email_verified(app, user_id, email)).await
     }
-    async fn metadata_get_many(
+
+    async fn set_email_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
+        traced(app_span!(self, "storage.set_email_verified", app), self.0.set_email_verified(app, user_id, email)).await
+    }
+
+    async fn unverify_email(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
+        traced(app_span!(self, "storage.unverify_email", app), self.0.unverify_email(app, user_id, email)).await
+    }
+
+    async fn delete_expired_email_verification_tokens(&self, now_ms: i64) -> SResult<u64> {
+        traced(
+            span!(self, "storage.delete_expired_email_verification_tokens"),
+            self.0.delete_expired_email_verification_tokens(now_ms),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl UserMetadataStorage for TracedStorage {
+    async fn get_user_metadata(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>> {
+        traced(app_span!(self, "storage.get_user_metadata", app), self.0.get_user_metadata(app, user_id)).await
+    }
+
+    async fn get_user_metadata_many(
         &self,
         app: &AppId,
         user_ids: &[String],
     ) -> SResult<std::collections::HashMap<String, serde_json::Map<String, serde_json::Value>>> {
-        traced(app_span!(self, "storage.metadata_get_many", app), self.0.metadata_get_many(app, user_ids)).await
+        traced(app_span!(self, "storage.get_user_metadata_many", app), self.0.get_user_metadata_many(app, user_ids))
+            .await
     }
-    async fn metadata_update(
+
+    async fn update_user_metadata(
         &self,
         app: &AppId,
         user_id: &str,
         update: &Map<String, Value>,
     ) -> SResult<Map<String, Value>> {
-        traced(app_span!(self, "storage.metadata_update", app), self.0.metadata_update(app, user_id, update)).await
-    }
-    async fn metadata_delete(&self, app: &AppId, user_id: &str) -> SResult<bool> {
-        traced(app_span!(self, "storage.metadata_delete", app), self.0.metadata_delete(app, user_id)).await
+        traced(app_span!(self, "storage.update_user_metadata", app), self.0.update_user_metadata(app, user_id, update))
+            .await
     }
 
-    async fn role_upsert(&self, app: &AppId, role: &str, permissions: &[String]) -> SResult<bool> {
-        traced(app_span!(self, "storage.role_upsert", app), self.0.role_upsert(app, role, permissions)).await
+    async fn delete_user_metadata(&self, app: &AppId, user_id: &str) -> SResult<bool> {
+        traced(app_span!(self, "storage.delete_user_metadata", app), self.0.delete_user_metadata(app, user_id)).await
     }
-    async fn role_permissions(&self, app: &AppId, role: &str) -> SResult<Option<Vec<String>>> {
-        traced(app_span!(self, "storage.role_permissions", app), self.0.role_permissions(app, role)).await
-    }
-    async fn role_remove_permissions(&self, app: &AppId, role: &str, permissions: Option<&[String]>) -> SResult<bool> {
+}
+
+#[async_trait]
+impl UserRolesStorage for TracedStorage {
+    async fn create_role_or_add_permissions(&self, app: &AppId, role: &str, permissions: &[String]) -> SResult<bool> {
         traced(
-            app_span!(self, "storage.role_remove_permissions", app),
-            self.0.role_remove_permissions(app, role, permissions),
+            app_span!(self, "storage.create_role_or_add_permissions", app),
+            self.0.create_role_or_add_permissions(app, role, permissions),
         )
         .await
     }
+
+    async fn permissions_of_role(&self, app: &AppId, role: &str) -> SResult<Option<Vec<String>>> {
+        traced(app_span!(self, "storage.permissions_of_role", app), self.0.permissions_of_role(app, role)).await
+    }
+
+    async fn remove_role_permissions(&self, app: &AppId, role: &str, permissions: Option<&[String]>) -> SResult<bool> {
+        traced(
+            app_span!(self, "storage.remove_role_permissions", app),
+            self.0.remove_role_permissions(app, role, permissions),
+        )
+        .await
+    }
+
     async fn roles_with_permission(&self, app: &AppId, permission: &str) -> SResult<Vec<String>> {
         traced(app_span!(self, "storage.roles_with_permission", app), self.0.roles_with_permission(app, permission))
             .await
     }
-    async fn role_delete(&self, app: &AppId, role: &str) -> SResult<bool> {
-        traced(app_span!(self, "storage.role_delete", app), self.0.role_delete(app, role)).await
-    }
-    async fn roles_list(&self, app: &AppId) -> SResult<Vec<String>> {
-        traced(app_span!(self, "storage.roles_list", app), self.0.roles_list(app)).await
-    }
-    async fn user_role_add(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
-        traced(tenant_span!(self, "storage.user_role_add", tenant), self.0.user_role_add(tenant, user_id, role)).await
-    }
-    async fn user_role_remove(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
-        traced(tenant_span!(self, "storage.user_role_remove", tenant), self.0.user_role_remove(tenant, user_id, role))
-            .await
-    }
-    async fn user_roles(&self, tenant: &TenantIdentifier, user_id: &str) -> SResult<Vec<String>> {
-        traced(tenant_span!(self, "storage.user_roles", tenant), self.0.user_roles(tenant, user_id)).await
-    }
-    async fn role_users(&self, tenant: &TenantIdentifier, role: &str) -> SResult<Option<Vec<String>>> {
-        traced(tenant_span!(self, "storage.role_users", tenant), self.0.role_users(tenant, role)).await
+
+    async fn delete_role(&self, app: &AppId, role: &str) -> SResult<bool> {
+        traced(app_span!(self, "storage.delete_role", app), self.0.delete_role(app, role)).await
     }
 
-    async fn mapping_create(
+    async fn all_roles(&self, app: &AppId) -> SResult<Vec<String>> {
+        traced(app_span!(self, "storage.all_roles", app), self.0.all_roles(app)).await
+    }
+
+    async fn add_role_to_user(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
+        traced(tenant_span!(self, "storage.add_role_to_user", tenant), self.0.add_role_to_user(tenant, user_id, role))
+            .await
+    }
+
+    async fn remove_role_from_user(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
+        traced(
+            tenant_span!(self, "storage.remove_role_from_user", tenant),
+            self.0.remove_role_from_user(tenant, user_id, role),
+        )
+        .await
+    }
+
+    async fn roles_of_user(&self, tenant: &TenantIdentifier, user_id: &str) -> SResult<Vec<String>> {
+        traced(tenant_span!(self, "storage.roles_of_user", tenant), self.0.roles_of_user(tenant, user_id)).await
+    }
+
+    async fn users_with_role(&self, tenant: &TenantIdentifier, role: &str) -> SResult<Option<Vec<String>>> {
+        traced(tenant_span!(self, "storage.users_with_role", tenant), self.0.users_with_role(tenant, role)).await
+    }
+}
+
+#[async_trait]
+impl UserIdMappingStorage for TracedStorage {
+    async fn create_user_id_mapping(
         &self,
         app: &AppId,
         mapping: &UserIdMapping,
         move_verification: bool,
     ) -> SResult<MappingCreate> {
-        traced(app_span!(self, "storage.mapping_create", app), self.0.mapping_create(app, mapping, move_verification))
-            .await
+        traced(
+            app_span!(self, "storage.create_user_id_mapping", app),
+            self.0.create_user_id_mapping(app, mapping, move_verification),
+        )
+        .await
     }
 
     async fn user_id_uses(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<Vec<UserIdUse>> {
         traced(app_span!(self, "storage.user_id_uses", app), self.0.user_id_uses(app, user_id, now_ms)).await
     }
-    async fn mapping_get(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<Option<UserIdMapping>> {
-        traced(app_span!(self, "storage.mapping_get", app), self.0.mapping_get(app, id, supertokens)).await
+
+    async fn get_user_id_mapping(
+        &self,
+        app: &AppId,
+        id: &str,
+        supertokens: Option<bool>,
+    ) -> SResult<Option<UserIdMapping>> {
+        traced(app_span!(self, "storage.get_user_id_mapping", app), self.0.get_user_id_mapping(app, id, supertokens))
+            .await
     }
-    async fn mapping_delete(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool> {
-        traced(app_span!(self, "storage.mapping_delete", app), self.0.mapping_delete(app, id, supertokens)).await
+
+    async fn delete_user_id_mapping(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool> {
+        traced(
+            app_span!(self, "storage.delete_user_id_mapping", app),
+            self.0.delete_user_id_mapping(app, id, supertokens),
+        )
+        .await
     }
-    async fn mapping_update_info(
+
+    async fn update_external_user_id_info(
         &self,
         app: &AppId,
         id: &str,
@@ -443,28 +587,10 @@ impl UserStorage for TracedStorage {
         info: Option<&str>,
     ) -> SResult<bool> {
         traced(
-            app_span!(self, "storage.mapping_update_info", app),
-            self.0.mapping_update_info(app, id, supertokens, info),
+            app_span!(self, "storage.update_external_user_id_info", app),
+            self.0.update_external_user_id_info(app, id, supertokens, info),
         )
         .await
-    }
-
-    async fn list_users(&self, tenant: &TenantIdentifier, query: &UserListQuery) -> SResult<Vec<(String, i64)>> {
-        traced(tenant_span!(self, "storage.list_users", tenant, limit = query.limit), self.0.list_users(tenant, query))
-            .await
-    }
-    async fn count_users(&self, app: &AppId, tenant: Option<&TenantIdentifier>, recipe_ids: &[String]) -> SResult<u64> {
-        traced(
-            app_span!(self, "storage.count_users", app, tenant_id = tenant.map(|t| tracing::field::display(&t.tenant))),
-            self.0.count_users(app, tenant, recipe_ids),
-        )
-        .await
-    }
-    async fn count_active_users(&self, app: &AppId, since_ms: i64) -> SResult<u64> {
-        traced(app_span!(self, "storage.count_active_users", app), self.0.count_active_users(app, since_ms)).await
-    }
-    async fn delete_user(&self, app: &AppId, user_id: &str, ids: &[String]) -> SResult<()> {
-        traced(app_span!(self, "storage.delete_user", app), self.0.delete_user(app, user_id, ids)).await
     }
 }
 

@@ -169,7 +169,7 @@ fn request_and_storage_spans_reach_the_collector() {
         assert!(!body.is_empty(), "empty export body");
     }
     let all: Vec<u8> = got.iter().flat_map(|(_, _, b)| b.iter().copied()).collect();
-    for needle in ["http.request", "storage.health_check", "storage.ep_sign_up", "st-telemetry-test"] {
+    for needle in ["http.request", "storage.health_check", "storage.sign_up_with_password", "st-telemetry-test"] {
         assert!(contains(&all, needle), "{needle:?} not exported");
     }
     assert!(!contains(&all, email), "the e-mail was exported");
@@ -193,7 +193,8 @@ fn request_and_storage_spans_reach_the_collector() {
     assert_eq!(attr(signup, "http.method").as_deref(), Some("POST"));
     assert_eq!(attr(signup, "http.status_code").as_deref(), Some("200"));
     assert!(attr(signup, "request_id").is_some());
-    let sign_up_call = spans.iter().find(|s| s.name == "storage.ep_sign_up").expect("storage.ep_sign_up span");
+    let sign_up_call =
+        spans.iter().find(|s| s.name == "storage.sign_up_with_password").expect("storage.ep_sign_up span");
     assert_eq!(sign_up_call.trace_id, signup.trace_id);
     assert_eq!(sign_up_call.parent_span_id, signup.span_id);
     assert_eq!(sign_up_call.kind, SpanKind::Client as i32);

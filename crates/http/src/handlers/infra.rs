@@ -43,8 +43,8 @@ pub async fn api_version(ctx: &Ctx<'_>) -> HResult {
         if let Some(v) = ctx.query.opt_string(param) {
             let t = TenantIdentifier::app_public(&ctx.tenant.app);
             let core = &ctx.state.core;
-            if core.storage.kv_get(&t, key).await.ok().flatten().as_deref() != Some(v.as_str()) {
-                if let Err(e) = core.storage.kv_set(&t, key, &v, core.now()).await {
+            if core.storage.get_key_value(&t, key).await.ok().flatten().as_deref() != Some(v.as_str()) {
+                if let Err(e) = core.storage.set_key_value(&t, key, &v, core.now()).await {
                     tracing::warn!(error = %e, key, "could not save the SDK's domain from /apiversion");
                 }
             }
@@ -78,7 +78,7 @@ pub async fn config_pid(ctx: &Ctx<'_>) -> HResult {
 
 pub async fn telemetry(ctx: &Ctx<'_>) -> HResult {
     let t = TenantIdentifier::app_public(&ctx.tenant.app);
-    let id = ctx.state.core.storage.kv_get(&t, "TELEMETRY_ID").await.map_err(st_core::CoreError::from)?;
+    let id = ctx.state.core.storage.get_key_value(&t, "TELEMETRY_ID").await.map_err(st_core::CoreError::from)?;
     Ok(Reply::Json(match id {
         Some(id) => json!({"exists": true, "telemetryId": id}),
         None => json!({"exists": false}),
@@ -111,7 +111,7 @@ pub async fn license_put(ctx: &Ctx<'_>) -> HResult {
     let core = &ctx.state.core;
     let t = TenantIdentifier::app_public(&ctx.tenant.app);
     if let Some(k) = key {
-        core.storage.kv_set(&t, LICENSE_KEY, &k, core.now()).await.map_err(st_core::CoreError::from)?;
+        core.storage.set_key_value(&t, LICENSE_KEY, &k, core.now()).await.map_err(st_core::CoreError::from)?;
     }
     ok(json!({}))
 }
@@ -119,13 +119,13 @@ pub async fn license_put(ctx: &Ctx<'_>) -> HResult {
 pub async fn license_delete(ctx: &Ctx<'_>) -> HResult {
     let core = &ctx.state.core;
     let t = TenantIdentifier::app_public(&ctx.tenant.app);
-    core.storage.kv_delete(&t, LICENSE_KEY).await.map_err(st_core::CoreError::from)?;
+    core.storage.delete_key_value(&t, LICENSE_KEY).await.map_err(st_core::CoreError::from)?;
     ok(json!({}))
 }
 
 pub async fn license_get(ctx: &Ctx<'_>) -> HResult {
     let t = TenantIdentifier::app_public(&ctx.tenant.app);
-    match ctx.state.core.storage.kv_get(&t, LICENSE_KEY).await.map_err(st_core::CoreError::from)? {
+    match ctx.state.core.storage.get_key_value(&t, LICENSE_KEY).await.map_err(st_core::CoreError::from)? {
         Some(k) => ok(json!({ "licenseKey": k })),
         None => status("NO_LICENSE_KEY_FOUND_ERROR", json!({})),
     }

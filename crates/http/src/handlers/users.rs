@@ -219,7 +219,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         SignUp => {
             let email = b.string("email")?;
             let password = b.string("password")?;
-            match core.ep_sign_up(&ctx.tenant, &email, &password).await? {
+            match core.sign_up_with_password(&ctx.tenant, &email, &password).await? {
                 SignUpOutcome::Ok(user, rid) => ok(json!({"user": user, "recipeUserId": rid})),
                 SignUpOutcome::EmailAlreadyExists => status("EMAIL_ALREADY_EXISTS_ERROR", json!({})),
             }
@@ -355,14 +355,14 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             app_scope(ctx).await?;
             let user = q.string("userId")?;
             let email = q.string("email")?;
-            ok(json!({"isVerified": core.ev_is_verified(app, &user, &email).await?}))
+            ok(json!({"isVerified": core.is_email_verified(app, &user, &email).await?}))
         }
         EvTokenRemove => {
             core.ev_remove_tokens(&ctx.tenant, &b.string("userId")?, &b.string("email")?).await?;
             ok(json!({}))
         }
         EvUnverify => {
-            core.ev_unverify(app, &b.string("userId")?, &b.string("email")?).await?;
+            core.unverify_email(app, &b.string("userId")?, &b.string("email")?).await?;
             ok(json!({}))
         }
         UserById => match core.get_user(app, &q.string("userId")?).await? {
@@ -472,13 +472,13 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         SearchTags => ok(json!({"tags": ["email", "phone", "provider"]})),
         MetadataGet => {
             let user = q.string("userId")?;
-            let m = core.storage.metadata_get(app, &user).await.map_err(st_core::CoreError::from)?;
+            let m = core.storage.get_user_metadata(app, &user).await.map_err(st_core::CoreError::from)?;
             ok(json!({"metadata": m.unwrap_or_default()}))
         }
         MetadataPut => {
             let user = b.string("userId")?;
             let update = b.object("metadataUpdate")?;
-            let m = core.storage.metadata_update(app, &user, &update).await.map_err(st_core::CoreError::from)?;
+            let m = core.storage.update_user_metadata(app, &user, &update).await.map_err(st_core::CoreError::from)?;
             ok(json!({"metadata": m}))
         }
         MetadataBulk => {
@@ -495,7 +495,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
                 .map(|v| v.as_str().map(str::to_string))
                 .collect::<Option<Vec<String>>>()
                 .ok_or_else(|| ApiError::BadRequest("userIds array must contain only strings".into()))?;
-            let found = core.storage.metadata_get_many(app, &ids).await.map_err(st_core::CoreError::from)?;
+            let found = core.storage.get_user_metadata_many(app, &ids).await.map_err(st_core::CoreError::from)?;
             let users: Vec<Value> = ids
                 .iter()
                 .map(|id| json!({"userId": id, "metadata": found.get(id).map_or(Value::Null, |m| Value::Object(m.clone()))}))
@@ -504,19 +504,23 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         }
         MetadataRemove => {
             let user = b.string("userId")?;
-            core.storage.metadata_delete(app, &user).await.map_err(st_core::CoreError::from)?;
+            core.storage.delete_user_metadata(app, &user).await.map_err(st_core::CoreError::from)?;
             ok(json!({}))
         }
         RolePut => {
             let role = b.trimmed("role")?;
             let perms = permissions(b)?.unwrap_or_default();
-            let created = core.storage.role_upsert(app, &role, &perms).await.map_err(st_core::CoreError::from)?;
+            let created = core
+                .storage
+                .create_role_or_add_permissions(app, &role, &perms)
+                .await
+                .map_err(st_core::CoreError::from)?;
             ok(json!({"createdNewRole": created}))
         }
         RolePermissions => {
             match core
                 .storage
-                .role_permissions(app, &query_trimmed(q, "role")?)
+                .permissions_of_role(app, &query_trimmed(q, "role")?)
                 .await
                 .map_err(st_core::CoreError::from)?
             {
@@ -529,7 +533,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             let perms = permissions(b)?;
             if core
                 .storage
-                .role_remove_permissions(app, &role, perms.as_deref())
+                .remove_role_permissions(app, &role, perms.as_deref())
                 .await
                 .map_err(st_core::CoreError::from)?
             {
@@ -547,10 +551,10 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             ok(json!({"roles": roles}))
         }
         RoleRemove => {
-            let existed = core.storage.role_delete(app, &b.trimmed("role")?).await.map_err(st_core::CoreError::from)?;
+            let existed = core.storage.delete_role(app, &b.trimmed("role")?).await.map_err(st_core::CoreError::from)?;
             ok(json!({"didRoleExist": existed}))
         }
-        Roles => ok(json!({"roles": core.storage.roles_list(app).await.map_err(st_core::CoreError::from)?})),
+        Roles => ok(json!({"roles": core.storage.all_roles(app).await.map_err(st_core::CoreError::from)?})),
         UserRolePut => match core.add_user_role(&ctx.tenant, &b.string("userId")?, &b.trimmed("role")?).await? {
             RoleResult::Ok(had) => ok(json!({"didUserAlreadyHaveRole": had})),
             RoleResult::UnknownRole => status("UNKNOWN_ROLE_ERROR", json!({})),
@@ -558,7 +562,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         UserRoleRemove => {
             let r = core
                 .storage
-                .user_role_remove(&ctx.tenant, &b.string("userId")?, &b.trimmed("role")?)
+                .remove_role_from_user(&ctx.tenant, &b.string("userId")?, &b.trimmed("role")?)
                 .await
                 .map_err(st_core::CoreError::from)?;
             match r {
@@ -567,14 +571,17 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             }
         }
         UserRoles => {
-            let roles =
-                core.storage.user_roles(&ctx.tenant, &q.string("userId")?).await.map_err(st_core::CoreError::from)?;
+            let roles = core
+                .storage
+                .roles_of_user(&ctx.tenant, &q.string("userId")?)
+                .await
+                .map_err(st_core::CoreError::from)?;
             ok(json!({"roles": roles}))
         }
         RoleUsers => {
             match core
                 .storage
-                .role_users(&ctx.tenant, &query_trimmed(q, "role")?)
+                .users_with_role(&ctx.tenant, &query_trimmed(q, "role")?)
                 .await
                 .map_err(st_core::CoreError::from)?
             {
@@ -606,7 +613,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         MapGet => {
             let id = query_trimmed(q, "userId")?;
             let kind = user_type(q.opt_string("userIdType"))?;
-            match core.storage.mapping_get(app, &id, kind).await.map_err(st_core::CoreError::from)? {
+            match core.storage.get_user_id_mapping(app, &id, kind).await.map_err(st_core::CoreError::from)? {
                 Some(m) => {
                     let mut out =
                         json!({"superTokensUserId": m.supertokens_user_id, "externalUserId": m.external_user_id});
@@ -637,7 +644,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             };
             if core
                 .storage
-                .mapping_update_info(app, &id, kind, info.as_deref())
+                .update_external_user_id_info(app, &id, kind, info.as_deref())
                 .await
                 .map_err(st_core::CoreError::from)?
             {

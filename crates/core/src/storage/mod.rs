@@ -1,0 +1,124 @@
+//! The storage port: one trait per recipe, in a module of its own, and [`Storage`], their
+//! supertrait, which a backend implements to be usable by the core. Each method is one whole
+//! intent, atomic inside its backend; there is no transaction API. Where a decision needs the
+//! current row, the domain passes a pure function that the backend runs under its lock.
+//!
+//! Adding a recipe: a module here with its trait, one `pub mod` + `pub use` line below, and
+//! its trait in the `Storage` bound list.
+
+use crate::error::StorageError;
+use crate::ids::TenantIdentifier;
+use async_trait::async_trait;
+
+pub mod active_users;
+pub mod emailpassword;
+pub mod emailverification;
+pub mod jobs;
+pub mod key_value;
+pub mod multitenancy;
+pub mod session;
+pub mod signing_keys;
+pub mod useridmapping;
+pub mod usermetadata;
+pub mod userroles;
+pub mod users;
+
+pub use self::active_users::*;
+pub use self::emailpassword::*;
+pub use self::emailverification::*;
+pub use self::jobs::*;
+pub use self::key_value::*;
+pub use self::multitenancy::*;
+pub use self::session::*;
+pub use self::signing_keys::*;
+pub use self::useridmapping::*;
+pub use self::usermetadata::*;
+pub use self::userroles::*;
+pub use self::users::*;
+
+pub type SResult<T> = Result<T, StorageError>;
+
+/// Everything a backend provides, plus the intents that span recipes. The defaults compose the
+/// per-recipe intents; a backend with round trips to pay for answers each in one.
+#[async_trait]
+pub trait Storage:
+    TenantStorage
+    + KeyValueStorage
+    + SessionStorage
+    + SigningKeyStorage
+    + JobStorage
+    + ActiveUsersStorage
+    + AuthRecipeStorage
+    + EmailPasswordStorage
+    + EmailVerificationStorage
+    + UserMetadataStorage
+    + UserRolesStorage
+    + UserIdMappingStorage
+    + Send
+    + Sync
+{
+    /// `"memory"` or `"postgresql"`.
+    fn kind(&self) -> &'static str;
+
+    /// Connection-pool usage, for backends that have a pool.
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
+
+    /// Session creation: insert `row`, with `record_activity` record its user as active at
+    /// `row.created_at` (see [`SessionIdentity::active_user`]), and return the identity of
+    /// `row.user_id` (`None`: the id names no user). As the reference, the row keeps the
+    /// recipe user's external id when it has one, even when `row.user_id` is its SuperTokens
+    /// id, so a Java core on the same database finds the session by the external id.
+    async fn create_session_resolved(
+        &self,
+        row: &SessionRow,
+        record_activity: bool,
+    ) -> SResult<Option<SessionIdentity>> {
+        let identity = self.session_identity(&row.tenant.app, &row.user_id).await?;
+        match identity.as_ref().and_then(|i| i.recipe_external_id.as_ref()) {
+            Some(external) if *external != row.user_id => {
+                self.create_session(&SessionRow { user_id: external.clone(), ..row.clone() }).await?
+            }
+            _ => self.create_session(row).await?,
+        }
+        if record_activity {
+            let active = SessionIdentity::active_user(identity.as_ref(), &row.user_id);
+            self.touch_user_last_active(&row.tenant.app, &active, row.created_at).await?;
+        }
+        Ok(identity)
+    }
+
+    /// [`SessionStorage::update_session_atomically`], returning with the row the identity of
+    /// its user as [`AuthRecipeStorage::session_identity`] resolves it.
+    ///
+    /// `touch` is the condition under which the caller records the session's user as active
+    /// (see [`SessionIdentity::active_user`]). A backend that can write that in the same
+    /// statement as its first, unlocked read may do so, judged on that read, and then says so
+    /// in [`ResolvedSession::activity_recorded`]; otherwise the caller records it with
+    /// [`ActiveUsersStorage::touch_user_last_active`] once it knows that the refresh succeeded.
+    /// PostgreSQL does the former under concurrency (where one more statement per refresh
+    /// costs throughput) and the latter for a read while no other is in flight (where the
+    /// write would lengthen the read that the refresh waits for; the caller then writes while
+    /// it signs).
+    async fn update_session_resolved(
+        &self,
+        tenant: &TenantIdentifier,
+        handle: &str,
+        decide: SessionDecider<'_>,
+        _touch: Option<&TouchIfCurrent<'_>>,
+    ) -> SResult<Option<ResolvedSession>> {
+        let Some(row) = self.update_session_atomically(tenant, handle, decide).await? else { return Ok(None) };
+        let identity = self.session_identity(&tenant.app, &row.user_id).await?;
+        Ok(Some(ResolvedSession { row, identity, activity_recorded: false }))
+    }
+}
+
+/// Connection-pool usage snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub max_size: usize,
+    pub size: usize,
+    pub available: usize,
+    pub waiting: usize,
+}

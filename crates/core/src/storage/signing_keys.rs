@@ -1,0 +1,35 @@
+//! Access-token signing keys: the rotating dynamic keys and the app's static key.
+
+use super::SResult;
+use crate::ids::AppId;
+use async_trait::async_trait;
+
+/// A stored signing key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredKey {
+    /// `d-<created>` for dynamic keys, the stored key id for static keys.
+    pub kid: String,
+    /// `"<base64 SPKI DER>|<base64 PKCS#8 DER>"`.
+    pub value: String,
+    pub created_at: i64,
+}
+
+#[async_trait]
+pub trait SigningKeyStorage: Send + Sync {
+    /// Atomically (serialised per app across every instance sharing the database): read the
+    /// dynamic keys created at or after `verify_after`; if none was created at or after
+    /// `sign_after` and `candidate` is given, insert it. Returns the keys, newest first, and
+    /// whether the candidate was inserted. Two instances can never insert a key for the same
+    /// rotation slot.
+    async fn dynamic_keys_rotate(
+        &self,
+        app: &AppId,
+        verify_after: i64,
+        sign_after: i64,
+        candidate: Option<&StoredKey>,
+    ) -> SResult<(Vec<StoredKey>, bool)>;
+    /// Cron: delete dynamic keys of `app` created before `before`.
+    async fn delete_dynamic_keys_before(&self, app: &AppId, before: i64) -> SResult<u64>;
+    /// The app's static RS256 key, inserting `candidate` if there is none yet. Returns the stored one.
+    async fn static_key_get_or_insert(&self, app: &AppId, candidate: Option<&StoredKey>) -> SResult<Option<StoredKey>>;
+}
