@@ -12,6 +12,17 @@ pub enum StorageError {
     TenantOrAppNotFound,
 }
 
+impl StorageError {
+    /// The error's kind, safe to export (tracing's `error.type`); never its message.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StorageError::Unavailable(_) => "unavailable",
+            StorageError::Query(_) => "query",
+            StorageError::TenantOrAppNotFound => "tenant_or_app_not_found",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     /// Bad input: HTTP 400 with this text.

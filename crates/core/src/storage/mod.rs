@@ -122,3 +122,25 @@ pub struct PoolStats {
     pub available: usize,
     pub waiting: usize,
 }
+
+/// Tracing target of the per-call storage spans (see `docs/ARCHITECTURE.md`, Telemetry).
+/// Backends put `#[tracing::instrument]` on every storage method with this target, the name
+/// `storage.<method>`, `skip_all`, and the fields [`SPAN_FIELDS`] lists.
+pub const SPAN_TARGET: &str = "st_storage";
+
+/// The fields of a storage span, for reference: `otel.kind = "client"`, `db.system` (the
+/// backend's [`Storage::kind`]), `app_id` / `tenant_id` when the call has them, and the
+/// empty `otel.status_code` and `error.type` that [`traced_error`] fills. Never user ids,
+/// e-mails, tokens, hashes or error messages.
+pub const SPAN_FIELDS: [&str; 6] = ["otel.kind", "db.system", "app_id", "tenant_id", "otel.status_code", "error.type"];
+
+/// Mark the current storage span failed with the error's kind (never its message, which can
+/// quote a row), and return the error. Backends call it where they create a [`StorageError`].
+pub fn traced_error(e: StorageError) -> StorageError {
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        span.record("otel.status_code", "ERROR");
+        span.record("error.type", e.kind());
+    }
+    e
+}
