@@ -5,7 +5,7 @@
 use crate::clock::Clock;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, TenantIdentifier};
-use crate::keys::AppKeys;
+use crate::signing_keys::AppKeys;
 use crate::random::Random;
 use crate::storage::{Storage, TenantRecord};
 use st_config::{ConfigMap, CoreConfig};

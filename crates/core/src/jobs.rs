@@ -5,7 +5,6 @@
 
 use crate::core::Core;
 use crate::error::CoreResult;
-use crate::keys::KeyTiming;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -122,59 +121,13 @@ impl Job for SyncCoreConfig {
     }
 }
 
-/// `DELETE FROM session_info WHERE expires_at <= now`.
-pub struct DeleteExpiredSessions;
-
-#[async_trait]
-impl Job for DeleteExpiredSessions {
-    fn name(&self) -> &'static str {
-        "RemoveOldSessions"
-    }
-    fn interval(&self) -> Duration {
-        Duration::from_secs(12 * 3600)
-    }
-    async fn run(&self, core: &Core) -> CoreResult<()> {
-        let n = core.storage.delete_expired_sessions(core.now()).await?;
-        tracing::debug!(deleted = n, "expired sessions removed");
-        Ok(())
-    }
-}
-
-/// Delete dynamic signing keys older than `U + 2 × access_token_validity`, per app.
-pub struct DeleteExpiredSigningKeys;
-
-#[async_trait]
-impl Job for DeleteExpiredSigningKeys {
-    fn name(&self) -> &'static str {
-        "DeleteExpiredAccessTokenSigningKeys"
-    }
-    fn interval(&self) -> Duration {
-        Duration::from_secs(24 * 3600)
-    }
-    /// Each app is cleaned on its own, as the reference's per-app cron task: an app removed
-    /// mid-run or one failing statement is logged and the remaining apps are still cleaned.
-    async fn run(&self, core: &Core) -> CoreResult<()> {
-        for t in core.list_tenant_records().await?.into_iter().filter(|t| t.id.tenant.is_public()) {
-            let app = &t.id.app;
-            let cleaned = match core.app_config(app).await {
-                Ok(cfg) => {
-                    let before = core.now() - KeyTiming::of(&cfg).lifetime;
-                    core.storage.delete_dynamic_keys_before(app, before).await.map_err(Into::into)
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = cleaned {
-                tracing::warn!(app = %app, error = %e, "expired signing keys of this app not removed");
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Every job the server runs.
 pub fn all_jobs() -> Vec<Arc<dyn Job>> {
-    let mut jobs: Vec<Arc<dyn Job>> =
-        vec![Arc::new(SyncCoreConfig), Arc::new(DeleteExpiredSessions), Arc::new(DeleteExpiredSigningKeys)];
-    jobs.extend(crate::users::jobs());
-    jobs
+    vec![
+        Arc::new(SyncCoreConfig),
+        Arc::new(crate::session::DeleteExpiredSessions),
+        Arc::new(crate::signing_keys::DeleteExpiredSigningKeys),
+        Arc::new(crate::emailpassword::DeleteExpiredResetTokens),
+        Arc::new(crate::emailverification::DeleteExpiredEvTokens),
+    ]
 }

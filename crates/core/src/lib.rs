@@ -1,23 +1,34 @@
-//! SuperTokens core domain: identifiers, configuration layering per app and tenant, the
-//! session/JWT recipe, the user recipes, and the [`storage::Storage`] port they run against.
-//! Nothing here knows about HTTP or SQL.
+//! SuperTokens core domain: identifiers, configuration layering per app and tenant, one module
+//! per recipe, and the [`storage::Storage`] port they run against. Nothing here knows about
+//! HTTP or SQL.
+//!
+//! Adding a recipe: its module here (one `pub mod` line), its storage trait in
+//! [`storage`], and its background jobs (if any) in [`jobs::all_jobs`].
 
+// Infrastructure: the service object, inputs (clock, randomness), errors, ids, crypto.
 pub mod activity;
 pub mod clock;
-pub mod error;
-pub mod ids;
-pub mod random;
-pub mod storage;
-
-pub use error::{CoreError, CoreResult, StorageError};
 pub mod core;
 pub mod crypto;
-pub mod keys;
-pub mod session;
+pub mod error;
+pub mod ids;
+pub mod jobs;
+pub mod password;
+pub mod random;
 pub mod stats;
+pub mod storage;
+
+// Recipes.
+pub mod emailpassword;
+pub mod emailverification;
+pub mod jwt;
+pub mod multitenancy;
+pub mod session;
+pub mod signing_keys;
+pub mod useridmapping;
+pub mod usermetadata;
+pub mod userroles;
 pub mod users;
 
 pub use crate::core::Core;
-pub mod jobs;
-pub mod password;
-pub mod tenancy;
+pub use error::{CoreError, CoreResult, StorageError};

@@ -51,3 +51,10 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
+
+/// A random URL-safe token with 48 bytes of entropy (password-reset and e-mail-verification
+/// tokens; only their SHA-256 is stored).
+pub fn url_token(rng: &dyn Random) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes::<48>(rng))
+}

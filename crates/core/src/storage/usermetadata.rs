@@ -23,7 +23,7 @@ pub trait UserMetadataStorage: Send + Sync {
         Ok(out)
     }
     /// Shallow-merge `update` into the stored metadata atomically (`null` deletes a key), with
-    /// [`crate::users::merge_metadata`]; returns the result.
+    /// [`crate::usermetadata::merge_metadata`]; returns the result.
     async fn update_user_metadata(
         &self,
         app: &AppId,

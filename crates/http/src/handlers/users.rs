@@ -9,7 +9,7 @@ use actix_web::http::Method;
 use serde_json::{json, Value};
 use st_core::ids::java_trim;
 use st_core::storage::{MappingCreate, RoleResult, UpdateResult, UserIdMapping, UserListQuery};
-use st_core::users::{SignInOutcome, SignUpOutcome};
+use st_core::emailpassword::{SignInOutcome, SignUpOutcome};
 
 /// User-recipe handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,9 @@ use crate::storage::StoredKey;
 use st_config::CoreConfig;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use crate::jobs::Job;
+use async_trait::async_trait;
+use std::time::Duration;
 
 /// How long a key snapshot is trusted before storage is read again.
 pub const CACHE_TTL_MS: i64 = 30_000;
@@ -229,4 +232,35 @@ async fn generate_key(core: &Core) -> CoreResult<String> {
         .await
         .map_err(|e| CoreError::Internal(e.to_string()))?
         .map_err(CoreError::Internal)
+}
+
+/// Delete dynamic signing keys older than `U + 2 × access_token_validity`, per app.
+pub struct DeleteExpiredSigningKeys;
+
+#[async_trait]
+impl Job for DeleteExpiredSigningKeys {
+    fn name(&self) -> &'static str {
+        "DeleteExpiredAccessTokenSigningKeys"
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(24 * 3600)
+    }
+    /// Each app is cleaned on its own, as the reference's per-app cron task: an app removed
+    /// mid-run or one failing statement is logged and the remaining apps are still cleaned.
+    async fn run(&self, core: &Core) -> CoreResult<()> {
+        for t in core.list_tenant_records().await?.into_iter().filter(|t| t.id.tenant.is_public()) {
+            let app = &t.id.app;
+            let cleaned = match core.app_config(app).await {
+                Ok(cfg) => {
+                    let before = core.now() - KeyTiming::of(&cfg).lifetime;
+                    core.storage.delete_dynamic_keys_before(app, before).await.map_err(Into::into)
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = cleaned {
+                tracing::warn!(app = %app, error = %e, "expired signing keys of this app not removed");
+            }
+        }
+        Ok(())
+    }
 }
