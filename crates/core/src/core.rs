@@ -41,7 +41,7 @@ pub struct Core {
     apps: RwLock<HashMap<AppId, Arc<AppState>>>,
     pub hashing: crate::password::Hasher,
     /// Run counters of background jobs (filled by the job runner).
-    pub job_stats: crate::jobs::JobStatsRegistry,
+    pub job_stats: crate::stats::JobStatsRegistry,
     /// Users this instance recorded as active lately (see [`crate::activity`]).
     pub activity: crate::activity::RecentActivity,
 }

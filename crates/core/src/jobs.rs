@@ -6,9 +6,9 @@
 use crate::core::Core;
 use crate::error::CoreResult;
 use async_trait::async_trait;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use crate::stats::JobStats;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -24,16 +24,6 @@ pub trait Job: Send + Sync {
     async fn run(&self, core: &Core) -> CoreResult<()>;
 }
 
-/// Run counters per job (exported as metrics).
-#[derive(Default)]
-pub struct JobStats {
-    pub runs: AtomicU64,
-    pub failures: AtomicU64,
-    pub skipped: AtomicU64,
-}
-
-/// Stats of every job by name.
-pub type JobStatsRegistry = Arc<Mutex<HashMap<&'static str, Arc<JobStats>>>>;
 
 pub struct JobRunner {
     shutdown: watch::Sender<bool>,
@@ -119,15 +109,4 @@ impl Job for SyncCoreConfig {
     async fn run(&self, core: &Core) -> CoreResult<()> {
         core.sync_tenants().await
     }
-}
-
-/// Every job the server runs.
-pub fn all_jobs() -> Vec<Arc<dyn Job>> {
-    vec![
-        Arc::new(SyncCoreConfig),
-        Arc::new(crate::session::DeleteExpiredSessions),
-        Arc::new(crate::signing_keys::DeleteExpiredSigningKeys),
-        Arc::new(crate::emailpassword::DeleteExpiredResetTokens),
-        Arc::new(crate::emailverification::DeleteExpiredEvTokens),
-    ]
 }

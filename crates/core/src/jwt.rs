@@ -10,7 +10,7 @@ impl Core {
     /// JWKS keys of an app and the `Cache-Control` max-age.
     pub async fn jwks(&self, app: &AppId) -> CoreResult<(Vec<Value>, i64)> {
         let cfg = self.app_config(app).await?;
-        let set = self.app_state(app).keys.get(self, &cfg, false).await?;
+        let set = self.app_state(app).keys.get(&self.key_source(), &cfg, false).await?;
         let now = self.now();
         Ok((set.jwks(now), set.jwks_max_age_s(now)))
     }

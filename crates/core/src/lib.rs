@@ -3,7 +3,7 @@
 //! HTTP or SQL.
 //!
 //! Adding a recipe: its module here (one `pub mod` line), its storage trait in
-//! [`storage`], and its background jobs (if any) in [`jobs::all_jobs`].
+//! [`storage`], and its background jobs (if any) in [`all_jobs`].
 
 // Infrastructure: the service object, inputs (clock, randomness), errors, ids, crypto.
 pub mod activity;
@@ -32,3 +32,14 @@ pub mod users;
 
 pub use crate::core::Core;
 pub use error::{CoreError, CoreResult, StorageError};
+
+/// Every job the server runs.
+pub fn all_jobs() -> Vec<std::sync::Arc<dyn jobs::Job>> {
+    vec![
+        std::sync::Arc::new(jobs::SyncCoreConfig),
+        std::sync::Arc::new(session::DeleteExpiredSessions),
+        std::sync::Arc::new(session::DeleteExpiredSigningKeys),
+        std::sync::Arc::new(emailpassword::DeleteExpiredResetTokens),
+        std::sync::Arc::new(emailverification::DeleteExpiredEvTokens),
+    ]
+}

@@ -8,17 +8,15 @@
 //! create two keys for the same rotation slot. The new key's RSA generation happens outside any
 //! lock; a losing instance simply discards its candidate.
 
-use crate::core::Core;
 use crate::crypto::{generate_rsa_key_string, SigningKey};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::AppId;
-use crate::storage::StoredKey;
+use crate::clock::Clock;
+use crate::random::Random;
+use crate::storage::{SigningKeyStorage, StoredKey};
 use st_config::CoreConfig;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use crate::jobs::Job;
-use async_trait::async_trait;
-use std::time::Duration;
 
 /// How long a key snapshot is trusted before storage is read again.
 pub const CACHE_TTL_MS: i64 = 30_000;
@@ -111,6 +109,20 @@ impl KeySet {
     }
 }
 
+/// What loading and rotating keys needs: the storage, the clock and the CSPRNG (the
+/// [`crate::Core`]'s, through `Core::key_source`).
+pub struct KeySource<'a> {
+    pub storage: &'a dyn SigningKeyStorage,
+    pub clock: &'a dyn Clock,
+    pub rng: &'a Arc<dyn Random>,
+}
+
+impl KeySource<'_> {
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
 /// The per-app key manager.
 pub struct AppKeys {
     app: AppId,
@@ -133,7 +145,7 @@ impl AppKeys {
     }
 
     /// A fresh-enough key set, rotating if needed. `force` re-reads storage (unknown kid).
-    pub async fn get(&self, core: &Core, cfg: &CoreConfig, force: bool) -> CoreResult<Arc<KeySet>> {
+    pub async fn get(&self, core: &KeySource<'_>, cfg: &CoreConfig, force: bool) -> CoreResult<Arc<KeySet>> {
         let timing = KeyTiming::of(cfg);
         let seen = self.current_snapshot();
         if let Some(s) = &seen {
@@ -157,7 +169,7 @@ impl AppKeys {
         Ok(fresh)
     }
 
-    async fn load(&self, core: &Core, timing: &KeyTiming, previous: Option<&KeySet>) -> CoreResult<KeySet> {
+    async fn load(&self, core: &KeySource<'_>, timing: &KeyTiming, previous: Option<&KeySet>) -> CoreResult<KeySet> {
         let now = core.now();
         let verify_after = now - timing.lifetime;
         let sign_after = now - timing.interval + timing.overlap;
@@ -220,47 +232,16 @@ impl AppKeys {
     }
 
     /// The app's static key (every key load makes sure that it exists).
-    pub async fn static_key(&self, core: &Core, cfg: &CoreConfig) -> CoreResult<Arc<SigningKey>> {
+    pub async fn static_key(&self, core: &KeySource<'_>, cfg: &CoreConfig) -> CoreResult<Arc<SigningKey>> {
         let set = self.get(core, cfg, false).await?;
         set.static_key.clone().ok_or_else(|| CoreError::Internal("static signing key was not stored".into()))
     }
 }
 
-async fn generate_key(core: &Core) -> CoreResult<String> {
-    let rng = core.rng.clone();
+async fn generate_key(core: &KeySource<'_>) -> CoreResult<String> {
+    let rng = Arc::clone(core.rng);
     tokio::task::spawn_blocking(move || generate_rsa_key_string(rng.as_ref()))
         .await
         .map_err(|e| CoreError::Internal(e.to_string()))?
         .map_err(CoreError::Internal)
-}
-
-/// Delete dynamic signing keys older than `U + 2 × access_token_validity`, per app.
-pub struct DeleteExpiredSigningKeys;
-
-#[async_trait]
-impl Job for DeleteExpiredSigningKeys {
-    fn name(&self) -> &'static str {
-        "DeleteExpiredAccessTokenSigningKeys"
-    }
-    fn interval(&self) -> Duration {
-        Duration::from_secs(24 * 3600)
-    }
-    /// Each app is cleaned on its own, as the reference's per-app cron task: an app removed
-    /// mid-run or one failing statement is logged and the remaining apps are still cleaned.
-    async fn run(&self, core: &Core) -> CoreResult<()> {
-        for t in core.list_tenant_records().await?.into_iter().filter(|t| t.id.tenant.is_public()) {
-            let app = &t.id.app;
-            let cleaned = match core.app_config(app).await {
-                Ok(cfg) => {
-                    let before = core.now() - KeyTiming::of(&cfg).lifetime;
-                    core.storage.delete_dynamic_keys_before(app, before).await.map_err(Into::into)
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = cleaned {
-                tracing::warn!(app = %app, error = %e, "expired signing keys of this app not removed");
-            }
-        }
-        Ok(())
-    }
 }

@@ -158,3 +158,14 @@ mod tests {
         assert_eq!(s.snapshot(T0).at_minute, (T0 + 3 * 24 * 3_600_000) / 60_000);
     }
 }
+
+/// Run counters per job (exported as metrics).
+#[derive(Default)]
+pub struct JobStats {
+    pub runs: std::sync::atomic::AtomicU64,
+    pub failures: std::sync::atomic::AtomicU64,
+    pub skipped: std::sync::atomic::AtomicU64,
+}
+
+/// Stats of every job by name.
+pub type JobStatsRegistry = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<&'static str, std::sync::Arc<JobStats>>>>;

@@ -173,7 +173,7 @@ async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig, 
     if let Some(m) = metrics_server {
         actix_web::rt::spawn(m);
     }
-    let jobs = st_core::jobs::JobRunner::start(core.clone(), st_core::jobs::all_jobs());
+    let jobs = st_core::jobs::JobRunner::start(core.clone(), st_core::all_jobs());
     let pid = std::process::id();
     let dir = started_dir(args.temp_dir.as_deref());
     let pid_file = dir.join(format!("{}-{}", cfg.host, cfg.port));

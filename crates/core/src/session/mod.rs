@@ -14,6 +14,8 @@ use crate::jobs::Job;
 use async_trait::async_trait;
 use std::time::Duration;
 
+mod keys;
+pub use keys::DeleteExpiredSigningKeys;
 mod refresh;
 use token::Mint;
 pub(crate) mod token;

@@ -10,7 +10,6 @@ use crate::random::sha256_hex;
 use crate::storage::{SessionPatch, SessionRow};
 use serde_json::{json, Map, Value};
 use st_config::CoreConfig;
-use std::sync::Arc;
 
 /// Everything needed to mint an access token.
 pub(crate) struct Mint<'a> {
@@ -214,18 +213,6 @@ pub(crate) fn read_claims(version: u8, payload: &Map<String, Value>) -> Result<A
 }
 
 impl Core {
-    /// The key that signs new tokens of this kind.
-    pub(crate) async fn signing_key(&self, app: &AppId, cfg: &CoreConfig, use_static: bool) -> CoreResult<Arc<SigningKey>> {
-        let keys = &self.app_state(app).keys;
-        if use_static {
-            return keys.static_key(self, cfg).await;
-        }
-        let set = keys.get(self, cfg, false).await?;
-        set.signing_key(self.now())
-            .cloned()
-            .ok_or_else(|| CoreError::Internal("no access-token signing key available".into()))
-    }
-
     /// Sign an access token. Inline on the calling worker: an RS256 signature is about 0.7 ms,
     /// and handing it to a blocking thread measured slower (16 clients: 1,920 instead of
     /// 2,430 creations/s), the two thread switches per request costing more than the
@@ -243,9 +230,9 @@ impl Core {
         let (version, kid) = check_header(&parsed.header)?;
         let keys = &self.app_state(app).keys;
         let now = self.now();
-        let mut set = keys.get(self, cfg, false).await.map_err(|e| e.to_string())?;
+        let mut set = keys.get(&self.key_source(), cfg, false).await.map_err(|e| e.to_string())?;
         if set.find(kid, now).is_none() {
-            set = keys.get(self, cfg, true).await.map_err(|e| e.to_string())?;
+            set = keys.get(&self.key_source(), cfg, true).await.map_err(|e| e.to_string())?;
         }
         let key = set.find(kid, now).ok_or("Key not found")?;
         if !key.verify(parsed.signed.as_bytes(), &parsed.signature) {
