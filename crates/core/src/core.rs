@@ -5,8 +5,8 @@
 use crate::clock::Clock;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, TenantIdentifier};
-use crate::signing_keys::AppKeys;
 use crate::random::Random;
+use crate::signing_keys::AppKeys;
 use crate::storage::{Storage, TenantRecord};
 use st_config::{ConfigMap, CoreConfig};
 use std::collections::HashMap;
@@ -30,7 +30,8 @@ pub struct AppState {
 }
 
 pub struct Core {
-    pub storage: Arc<dyn Storage>,
+    /// Private to the domain: handlers call `Core` methods, never the storage.
+    pub(crate) storage: Arc<dyn Storage>,
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Random>,
     /// Base configuration (config.yaml ⊕ environment ⊕ CLI), normalised.

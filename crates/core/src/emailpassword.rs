@@ -1,27 +1,25 @@
 //! The email-password recipe: sign-up, sign-in, password-reset tokens, reset, updates of
 //! e-mail and password, hash import, and the cron job that removes expired reset tokens.
 
-use crate::users::is_fake_email;
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, Email, TenantIdentifier};
 use crate::random::{bytes, sha256_hex, uuid_v4};
-use crate::storage::{
-    AuthUser, LoginMethod, SignUpResult, UpdateResult,
-};
+use crate::storage::{AuthUser, LoginMethod, SignUpResult, UpdateResult};
+use crate::users::is_fake_email;
+use crate::users::User;
 use async_trait::async_trait;
-use serde_json::Value;
 use std::time::Duration;
 
 #[derive(Debug)]
 pub enum SignUpOutcome {
-    Ok(Value, String),
+    Ok(User, String),
     EmailAlreadyExists,
 }
 
 #[derive(Debug)]
 pub enum SignInOutcome {
-    Ok(Value, String),
+    Ok(User, String),
     WrongCredentials,
 }
 
@@ -45,10 +43,23 @@ impl crate::jobs::Job for DeleteExpiredResetTokens {
 }
 
 impl Core {
+    /// Deprecated `GET /recipe/user?email=`: the user (whole group) with an e-mail-password
+    /// login method of this e-mail in the tenant.
+    pub async fn ep_user_by_email(&self, tenant: &TenantIdentifier, email: &str) -> CoreResult<Option<User>> {
+        self.tenant(tenant).await?;
+        let normalised = Email::normalise(email);
+        let users = self.users_by_account_info(tenant, Some(email), None, None, true).await?;
+        Ok(users.into_iter().find(|u| {
+            u.login_methods
+                .iter()
+                .any(|l| l.recipe_id == "emailpassword" && l.email.as_deref() == Some(normalised.as_str()))
+        }))
+    }
+
     /// Deprecated `GET /recipe/user?userId=`: as the reference, only the e-mail-password login
     /// method of that very id, as a user of its own (id = that recipe user, the group's primary
     /// flag); an id without such a method is unknown.
-    pub async fn ep_user_by_recipe_id(&self, app: &AppId, user_id: &str) -> CoreResult<Option<Value>> {
+    pub async fn ep_user_by_recipe_id(&self, app: &AppId, user_id: &str) -> CoreResult<Option<User>> {
         let Some((group, method)) = self.ep_group(app, user_id).await? else { return Ok(None) };
         let own =
             AuthUser { id: method.recipe_user_id.clone(), is_primary: group.is_primary, login_methods: vec![method] };
@@ -220,7 +231,12 @@ impl Core {
     /// in any of its tenants may have `email`. Linked groups exist only where a Java core linked
     /// accounts; the check is not atomic with the update (the reference holds a lock on the
     /// user), which matters only for concurrent linking there.
-    pub(crate) async fn email_taken_by_other_primary(&self, app: &AppId, group: &AuthUser, email: &str) -> CoreResult<bool> {
+    pub(crate) async fn email_taken_by_other_primary(
+        &self,
+        app: &AppId,
+        group: &AuthUser,
+        email: &str,
+    ) -> CoreResult<bool> {
         if !group.is_primary {
             return Ok(false);
         }
@@ -249,7 +265,7 @@ impl Core {
         email: &str,
         hash: &str,
         algorithm: Option<&str>,
-    ) -> CoreResult<(Value, bool)> {
+    ) -> CoreResult<(User, bool)> {
         let cfg = self.app_config(&tenant.app).await?;
         self.tenant(tenant).await?;
         let hash = crate::ids::java_trim(hash);

@@ -5,9 +5,9 @@
 
 use crate::core::Core;
 use crate::error::CoreResult;
+use crate::stats::JobStats;
 use async_trait::async_trait;
 use std::sync::atomic::Ordering;
-use crate::stats::JobStats;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -23,7 +23,6 @@ pub trait Job: Send + Sync {
     }
     async fn run(&self, core: &Core) -> CoreResult<()>;
 }
-
 
 pub struct JobRunner {
     shutdown: watch::Sender<bool>,

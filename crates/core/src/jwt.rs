@@ -1,9 +1,9 @@
 //! The JWT recipe: `POST /recipe/jwt` (a JWT signed with the app's keys) and the JWKS.
 
-use crate::session::token::aud_as_signed;
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::AppId;
+use crate::session::token::aud_as_signed;
 use serde_json::{json, Map, Value};
 
 impl Core {

@@ -7,6 +7,7 @@
 
 // Infrastructure: the service object, inputs (clock, randomness), errors, ids, crypto.
 pub mod activity;
+pub mod app_data;
 pub mod clock;
 pub mod core;
 pub mod crypto;

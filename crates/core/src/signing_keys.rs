@@ -8,10 +8,10 @@
 //! create two keys for the same rotation slot. The new key's RSA generation happens outside any
 //! lock; a losing instance simply discards its candidate.
 
+use crate::clock::Clock;
 use crate::crypto::{generate_rsa_key_string, SigningKey};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::AppId;
-use crate::clock::Clock;
 use crate::random::Random;
 use crate::storage::{SigningKeyStorage, StoredKey};
 use st_config::CoreConfig;

@@ -168,4 +168,5 @@ pub struct JobStats {
 }
 
 /// Stats of every job by name.
-pub type JobStatsRegistry = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<&'static str, std::sync::Arc<JobStats>>>>;
+pub type JobStatsRegistry =
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<&'static str, std::sync::Arc<JobStats>>>>;

@@ -4,10 +4,7 @@
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::AppId;
-use crate::storage::{
-    MappingCreate, UserIdMapping,
-    UserIdUse,
-};
+use crate::storage::{MappingCreate, UserIdMapping, UserIdUse};
 
 /// The reference's 400 for a mapping blocked by data of a non-auth recipe.
 pub(crate) fn in_use(kind: UserIdUse) -> CoreError {
@@ -15,7 +12,26 @@ pub(crate) fn in_use(kind: UserIdUse) -> CoreError {
 }
 
 impl Core {
-    // ---- user-id mapping ----
+    /// Look a mapping up by SuperTokens id (`Some(true)`), external id (`Some(false)`) or either.
+    pub async fn user_id_mapping(
+        &self,
+        app: &AppId,
+        id: &str,
+        supertokens: Option<bool>,
+    ) -> CoreResult<Option<UserIdMapping>> {
+        Ok(self.storage.get_user_id_mapping(app, id, supertokens).await?)
+    }
+
+    /// Replace (or, with `None`, remove) a mapping's external-id info; false: no such mapping.
+    pub async fn update_external_user_id_info(
+        &self,
+        app: &AppId,
+        id: &str,
+        supertokens: Option<bool>,
+        info: Option<&str>,
+    ) -> CoreResult<bool> {
+        Ok(self.storage.update_external_user_id_info(app, id, supertokens, info).await?)
+    }
 
     /// `POST /recipe/userid/map`, in the reference's order: an external id that is already
     /// mapped, an unknown supertokens id, then (unless `force`) an external id that is itself a

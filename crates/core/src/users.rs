@@ -8,27 +8,72 @@
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, Email, TenantIdentifier};
-use crate::storage::{
-    AuthUser, LoginMethod, UserDecorations, UserListQuery,
-};
+use crate::storage::{AuthUser, LoginMethod, UserDecorations, UserListQuery};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
-/// A random URL-safe token (48 bytes of entropy).
 /// How many matching login methods of each recipe a `GET /users` search reads at most (the
 /// reference's fixed `LIMIT 1000` per recipe table; see [`UserListQuery::limit`]).
 pub const SEARCH_LIMIT: usize = 1000;
 
+/// A user as the CDI (≥ 4.0) shows it: its id (external when mapped), every login method of its
+/// group, and what they have in common. Serialised field by field in the reference's order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    pub is_primary_user: bool,
+    pub tenant_ids: Vec<String>,
+    pub time_joined: i64,
+    pub emails: Vec<String>,
+    pub phone_numbers: Vec<String>,
+    pub third_party: Vec<ThirdPartyInfo>,
+    pub webauthn: WebauthnInfo,
+    pub login_methods: Vec<UserLoginMethod>,
+}
+
+/// One login method of a [`User`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserLoginMethod {
+    pub tenant_ids: Vec<String>,
+    pub recipe_user_id: String,
+    pub verified: bool,
+    pub time_joined: i64,
+    pub recipe_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub third_party: Option<ThirdPartyInfo>,
+}
+
+/// A third-party login: the provider's id and the user's id there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThirdPartyInfo {
+    pub id: String,
+    pub user_id: String,
+}
+
+/// The user's WebAuthn credentials (none until that recipe exists).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebauthnInfo {
+    pub credential_ids: Vec<String>,
+}
+
 /// The CDI ≥4.0 user object of `user` (§a.2): external ids where mapped, login methods by
 /// time joined, de-duplicated unions of emails, phone numbers, third parties and tenants.
-pub fn user_object(user: &AuthUser, decorations: &UserDecorations) -> Value {
+pub fn user_object(user: &AuthUser, decorations: &UserDecorations) -> User {
     let shown = |id: &String| decorations.external_ids.get(id).unwrap_or(id).clone();
     let mut methods: Vec<&LoginMethod> = user.login_methods.iter().collect();
     methods.sort_by_key(|m| m.time_joined);
     let mut tenant_ids: Vec<String> = Vec::new();
-    let (mut emails, mut phones, mut third_party): (Vec<String>, Vec<String>, Vec<Value>) = Default::default();
-    let mut lm_json = Vec::with_capacity(methods.len());
+    let (mut emails, mut phones, mut third_party): (Vec<String>, Vec<String>, Vec<ThirdPartyInfo>) = Default::default();
+    let mut login_methods = Vec::with_capacity(methods.len());
     for m in &methods {
         let rid = shown(&m.recipe_user_id);
         let verified = match (&m.email, &m.phone_number) {
@@ -36,29 +81,20 @@ pub fn user_object(user: &AuthUser, decorations: &UserDecorations) -> Value {
             (None, Some(_)) => true,
             (None, None) => false,
         };
-        let mut o = Map::new();
-        o.insert("tenantIds".into(), json!(m.tenant_ids));
-        o.insert("recipeUserId".into(), json!(rid));
-        o.insert("verified".into(), json!(verified));
-        o.insert("timeJoined".into(), json!(m.time_joined));
-        o.insert("recipeId".into(), json!(m.recipe_id));
         if let Some(e) = &m.email {
-            o.insert("email".into(), json!(e));
             if !emails.contains(e) {
                 emails.push(e.clone());
             }
         }
         if let Some(p) = &m.phone_number {
-            o.insert("phoneNumber".into(), json!(p));
             if !phones.contains(p) {
                 phones.push(p.clone());
             }
         }
-        if let Some((id, uid)) = &m.third_party {
-            let tp = json!({"id": id, "userId": uid});
-            o.insert("thirdParty".into(), tp.clone());
-            if !third_party.contains(&tp) {
-                third_party.push(tp);
+        let tp = m.third_party.as_ref().map(|(id, uid)| ThirdPartyInfo { id: id.clone(), user_id: uid.clone() });
+        if let Some(tp) = &tp {
+            if !third_party.contains(tp) {
+                third_party.push(tp.clone());
             }
         }
         for t in &m.tenant_ids {
@@ -66,19 +102,28 @@ pub fn user_object(user: &AuthUser, decorations: &UserDecorations) -> Value {
                 tenant_ids.push(t.clone());
             }
         }
-        lm_json.push(Value::Object(o));
+        login_methods.push(UserLoginMethod {
+            tenant_ids: m.tenant_ids.clone(),
+            recipe_user_id: rid,
+            verified,
+            time_joined: m.time_joined,
+            recipe_id: m.recipe_id.clone(),
+            email: m.email.clone(),
+            phone_number: m.phone_number.clone(),
+            third_party: tp,
+        });
     }
-    json!({
-        "id": shown(&user.id),
-        "isPrimaryUser": user.is_primary,
-        "tenantIds": tenant_ids,
-        "timeJoined": methods.iter().map(|m| m.time_joined).min().unwrap_or(0),
-        "emails": emails,
-        "phoneNumbers": phones,
-        "thirdParty": third_party,
-        "webauthn": {"credentialIds": []},
-        "loginMethods": lm_json,
-    })
+    User {
+        id: shown(&user.id),
+        is_primary_user: user.is_primary,
+        tenant_ids,
+        time_joined: methods.iter().map(|m| m.time_joined).min().unwrap_or(0),
+        emails,
+        phone_numbers: phones,
+        third_party,
+        webauthn: WebauthnInfo::default(),
+        login_methods,
+    }
 }
 
 /// (primary user id, recipe user id) for a session of `user_id`, external ids when mapped.
@@ -121,6 +166,22 @@ pub(crate) fn is_fake_email(email: &str) -> bool {
 }
 
 impl Core {
+    /// Users (primary or standalone) in one tenant or (`None`) the whole app, optionally only
+    /// those with a login method of one of `recipe_ids`.
+    pub async fn count_users(
+        &self,
+        app: &AppId,
+        tenant: Option<&TenantIdentifier>,
+        recipe_ids: &[String],
+    ) -> CoreResult<u64> {
+        Ok(self.storage.count_users(app, tenant, recipe_ids).await?)
+    }
+
+    /// Users of the app active at or after `since_ms`.
+    pub async fn count_active_users(&self, app: &AppId, since_ms: i64) -> CoreResult<u64> {
+        Ok(self.storage.count_active_users(app, since_ms).await?)
+    }
+
     /// The supertokens id for an id that may be external.
     pub async fn internal_user_id(&self, app: &AppId, id: &str) -> CoreResult<String> {
         Ok(match self.storage.get_user_id_mapping(app, id, Some(false)).await? {
@@ -138,13 +199,13 @@ impl Core {
     }
 
     /// The CDI ≥4.0 user object.
-    pub async fn user_json(&self, app: &AppId, user: &AuthUser) -> CoreResult<Value> {
+    pub async fn user_json(&self, app: &AppId, user: &AuthUser) -> CoreResult<User> {
         let decorations = self.storage.user_decorations(app, std::slice::from_ref(user)).await?;
         Ok(user_object(user, &decorations))
     }
 
     /// `GET /user/id`: the user (any id of its group, external ids accepted).
-    pub async fn get_user(&self, app: &AppId, user_id: &str) -> CoreResult<Option<Value>> {
+    pub async fn get_user(&self, app: &AppId, user_id: &str) -> CoreResult<Option<User>> {
         let id = self.internal_user_id(app, user_id).await?;
         match self.storage.get_auth_user(app, &id).await? {
             Some(u) => Ok(Some(self.user_json(app, &u).await?)),
@@ -152,7 +213,7 @@ impl Core {
         }
     }
 
-    pub(crate) async fn user_for_response(&self, app: &AppId, st_id: &str) -> CoreResult<(Value, String)> {
+    pub(crate) async fn user_for_response(&self, app: &AppId, st_id: &str) -> CoreResult<(User, String)> {
         let user = self.existing_auth_user(app, st_id).await?;
         self.response_of(app, &user, st_id).await
     }
@@ -166,7 +227,7 @@ impl Core {
     }
 
     /// The user object and the (mapped) recipe user id of `user`'s login method `st_id`.
-    pub(crate) async fn response_of(&self, app: &AppId, user: &AuthUser, st_id: &str) -> CoreResult<(Value, String)> {
+    pub(crate) async fn response_of(&self, app: &AppId, user: &AuthUser, st_id: &str) -> CoreResult<(User, String)> {
         Ok((self.user_json(app, user).await?, self.external_user_id(app, st_id).await?))
     }
 
@@ -178,7 +239,7 @@ impl Core {
         phone: Option<&str>,
         third_party: Option<(&str, &str)>,
         union: bool,
-    ) -> CoreResult<Vec<Value>> {
+    ) -> CoreResult<Vec<User>> {
         self.tenant(tenant).await?;
         let mut sets: Vec<Vec<String>> = Vec::new();
         if let Some(e) = email {
@@ -215,7 +276,7 @@ impl Core {
         tenant: &TenantIdentifier,
         mut query: UserListQuery,
         pagination_token: Option<&str>,
-    ) -> CoreResult<(Vec<Value>, Option<String>)> {
+    ) -> CoreResult<(Vec<User>, Option<String>)> {
         self.tenant(tenant).await?;
         if let Some(t) = pagination_token {
             let decoded = STANDARD
@@ -250,7 +311,7 @@ impl Core {
 
     /// The user objects of listed (id, time joined) rows, in order. Three statements for the
     /// whole list: the users, then their external ids and verified emails.
-    pub(crate) async fn user_objects(&self, app: &AppId, rows: Vec<(String, i64)>) -> CoreResult<Vec<Value>> {
+    pub(crate) async fn user_objects(&self, app: &AppId, rows: Vec<(String, i64)>) -> CoreResult<Vec<User>> {
         let ids: Vec<String> = rows.into_iter().map(|(id, _)| id).collect();
         let users = self.storage.get_auth_users(app, &ids).await?;
         let decorations = self.storage.user_decorations(app, &users).await?;

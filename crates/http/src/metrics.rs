@@ -99,7 +99,7 @@ impl Metrics {
             );
             let _ = writeln!(out, "supertokens_http_request_duration_seconds_count{{{labels}}} {count}");
         }
-        if let Some(p) = core.storage.pool_stats() {
+        if let Some(p) = core.storage_pool_stats() {
             let _ = writeln!(out, "# HELP supertokens_db_pool_connections Database pool connections by state.");
             let _ = writeln!(out, "# TYPE supertokens_db_pool_connections gauge");
             let _ = writeln!(out, "supertokens_db_pool_connections{{state=\"max\"}} {}", p.max_size);

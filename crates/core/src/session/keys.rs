@@ -19,7 +19,12 @@ impl Core {
     }
 
     /// The key that signs new tokens of this kind.
-    pub(crate) async fn signing_key(&self, app: &AppId, cfg: &CoreConfig, use_static: bool) -> CoreResult<Arc<SigningKey>> {
+    pub(crate) async fn signing_key(
+        &self,
+        app: &AppId,
+        cfg: &CoreConfig,
+        use_static: bool,
+    ) -> CoreResult<Arc<SigningKey>> {
         let keys = &self.app_state(app).keys;
         if use_static {
             return keys.static_key(&self.key_source(), cfg).await;

@@ -5,13 +5,13 @@
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, TenantId, TenantIdentifier};
+use crate::jobs::Job;
 use crate::random::{sha256_hex, uuid_v4};
 use crate::storage::{SessionIdentity, SessionRow};
+use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::atomic::Ordering;
-use crate::jobs::Job;
-use async_trait::async_trait;
 use std::time::Duration;
 
 mod keys;

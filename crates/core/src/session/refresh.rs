@@ -1,8 +1,8 @@
 //! Refresh tokens: the app's refresh-token key, the encrypted token format, and refresh with
 //! token-theft detection under the row lock.
 
-use super::*;
 use super::token::Mint;
+use super::*;
 use crate::core::Core;
 use crate::crypto::{decrypt_refresh_payload, encrypt_refresh_payload};
 use crate::error::{CoreError, CoreResult};

@@ -165,7 +165,8 @@ pub(crate) fn known_version(v: &str) -> Option<u8> {
 /// sessionHandle, refreshTokenHash1, parentRefreshTokenHash1, antiCsrfToken`, v4 adds `tId`,
 /// v5 adds `rsub`. A missing one is TRY_REFRESH_TOKEN.
 /// TRY_REFRESH_TOKEN's text for a token without a claim the check needs.
-pub(crate) const INCOMPLETE: &str = "Access token does not contain all the information. Maybe the structure has changed?";
+pub(crate) const INCOMPLETE: &str =
+    "Access token does not contain all the information. Maybe the structure has changed?";
 
 pub(crate) fn read_claims(version: u8, payload: &Map<String, Value>) -> Result<AccessTokenInfo, String> {
     // An absent claim is named, in the reference's order of its required claims (the
@@ -225,7 +226,12 @@ impl Core {
     }
 
     /// Verify signature, header and expiry of an access token.
-    pub(crate) async fn verify_access_token(&self, app: &AppId, cfg: &CoreConfig, token: &str) -> Result<AccessTokenInfo, String> {
+    pub(crate) async fn verify_access_token(
+        &self,
+        app: &AppId,
+        cfg: &CoreConfig,
+        token: &str,
+    ) -> Result<AccessTokenInfo, String> {
         let parsed = parse_jwt(token)?;
         let (version, kid) = check_header(&parsed.header)?;
         let keys = &self.app_state(app).keys;

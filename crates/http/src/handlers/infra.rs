@@ -6,7 +6,6 @@ use crate::error::{text, ApiError};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde_json::json;
-use st_core::ids::TenantIdentifier;
 
 pub async fn root(ctx: &Ctx<'_>) -> HResult {
     ctx.state.core.tenant(&ctx.tenant).await.map_err(|_| ApiError::NotFound)?;
@@ -17,7 +16,7 @@ pub async fn hello(ctx: &Ctx<'_>) -> HResult {
     let core = &ctx.state.core;
     core.app(&ctx.tenant.app).await?;
     if ctx.state.hello_limiter.allow(&ctx.tenant.app, core.now()) {
-        if let Err(e) = core.storage.health_check().await {
+        if let Err(e) = core.health_check().await {
             tracing::error!("/hello storage check failed: {e}");
             return Err(ApiError::Internal(e.to_string()));
         }
@@ -41,13 +40,7 @@ pub async fn api_version(ctx: &Ctx<'_>) -> HResult {
     // not fail the SDK's first call.
     for (param, key) in [("websiteDomain", "websiteDomain"), ("apiDomain", "apiDomain")] {
         if let Some(v) = ctx.query.opt_string(param) {
-            let t = TenantIdentifier::app_public(&ctx.tenant.app);
-            let core = &ctx.state.core;
-            if core.storage.get_key_value(&t, key).await.ok().flatten().as_deref() != Some(v.as_str()) {
-                if let Err(e) = core.storage.set_key_value(&t, key, &v, core.now()).await {
-                    tracing::warn!(error = %e, key, "could not save the SDK's domain from /apiversion");
-                }
-            }
+            ctx.state.core.remember_sdk_domain(&ctx.tenant.app, key, &v).await;
         }
     }
     Ok(Reply::Json(json!({ "versions": versions })))
@@ -77,8 +70,7 @@ pub async fn config_pid(ctx: &Ctx<'_>) -> HResult {
 }
 
 pub async fn telemetry(ctx: &Ctx<'_>) -> HResult {
-    let t = TenantIdentifier::app_public(&ctx.tenant.app);
-    let id = ctx.state.core.storage.get_key_value(&t, "TELEMETRY_ID").await.map_err(st_core::CoreError::from)?;
+    let id = ctx.state.core.telemetry_id(&ctx.tenant.app).await?;
     Ok(Reply::Json(match id {
         Some(id) => json!({"exists": true, "telemetryId": id}),
         None => json!({"exists": false}),
@@ -103,29 +95,24 @@ pub async fn feature_flags(_ctx: &Ctx<'_>) -> HResult {
     ok(json!({ "features": FEATURES, "usageStats": {} }))
 }
 
-const LICENSE_KEY: &str = "LICENSE_KEY";
-
 /// Licences are accepted and stored (every feature is on regardless).
 pub async fn license_put(ctx: &Ctx<'_>) -> HResult {
     let key = ctx.body.opt_string("licenseKey")?;
     let core = &ctx.state.core;
-    let t = TenantIdentifier::app_public(&ctx.tenant.app);
     if let Some(k) = key {
-        core.storage.set_key_value(&t, LICENSE_KEY, &k, core.now()).await.map_err(st_core::CoreError::from)?;
+        core.set_license_key(&ctx.tenant.app, &k).await?;
     }
     ok(json!({}))
 }
 
 pub async fn license_delete(ctx: &Ctx<'_>) -> HResult {
     let core = &ctx.state.core;
-    let t = TenantIdentifier::app_public(&ctx.tenant.app);
-    core.storage.delete_key_value(&t, LICENSE_KEY).await.map_err(st_core::CoreError::from)?;
+    core.remove_license_key(&ctx.tenant.app).await?;
     ok(json!({}))
 }
 
 pub async fn license_get(ctx: &Ctx<'_>) -> HResult {
-    let t = TenantIdentifier::app_public(&ctx.tenant.app);
-    match ctx.state.core.storage.get_key_value(&t, LICENSE_KEY).await.map_err(st_core::CoreError::from)? {
+    match ctx.state.core.license_key(&ctx.tenant.app).await? {
         Some(k) => ok(json!({ "licenseKey": k })),
         None => status("NO_LICENSE_KEY_FOUND_ERROR", json!({})),
     }

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::input::Body;
 use serde_json::{json, Value};
 use st_core::ids::{AppId, TenantId};
-use st_core::tenancy::{tenant_json_v1, tenant_json_v2, TenantUpdate};
+use st_core::multitenancy::{tenant_json_v1, tenant_json_v2, TenantUpdate};
 
 /// A tenant's JSON as this request may see it: without the protected configs when they are
 /// protected from it (the reference's `protectConfigs`).

@@ -7,9 +7,9 @@ use crate::input::{Body, Query};
 use crate::router::{Router, Scope};
 use actix_web::http::Method;
 use serde_json::{json, Value};
+use st_core::emailpassword::{SignInOutcome, SignUpOutcome};
 use st_core::ids::java_trim;
 use st_core::storage::{MappingCreate, RoleResult, UpdateResult, UserIdMapping, UserListQuery};
-use st_core::emailpassword::{SignInOutcome, SignUpOutcome};
 
 /// User-recipe handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,18 +291,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
                     }
                 }
                 (None, Some(email)) => {
-                    core.tenant(&ctx.tenant).await?;
-                    let normalised = st_core::ids::Email::normalise(&email);
-                    let users = core.users_by_account_info(&ctx.tenant, Some(&email), None, None, true).await?;
-                    // The user (whole group) with an e-mail-password login method of this e-mail.
-                    let ep = users.into_iter().find(|u| {
-                        u["loginMethods"]
-                            .as_array()
-                            .map(|m| {
-                                m.iter().any(|l| l["recipeId"] == "emailpassword" && l["email"] == normalised.as_str())
-                            })
-                            .unwrap_or(false)
-                    });
+                    let ep = core.ep_user_by_email(&ctx.tenant, &email).await?;
                     match ep {
                         Some(user) => ok(json!({"user": user})),
                         None => status("UNKNOWN_EMAIL_ERROR", json!({})),
@@ -452,10 +441,10 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             let recipes = recipe_ids(q)?;
             let count = if q.bool_or("includeAllTenants", false) {
                 app_scope(ctx).await?;
-                core.storage.count_users(app, None, &recipes).await.map_err(st_core::CoreError::from)?
+                core.count_users(app, None, &recipes).await?
             } else {
                 core.tenant(&ctx.tenant).await?;
-                core.storage.count_users(app, Some(&ctx.tenant), &recipes).await.map_err(st_core::CoreError::from)?
+                core.count_users(app, Some(&ctx.tenant), &recipes).await?
             };
             ok(json!({"count": count}))
         }
@@ -466,19 +455,19 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
             if since < 0 {
                 return Err(ApiError::BadRequest("'since' query parameter must be >= 0".into()));
             }
-            let count = core.storage.count_active_users(app, since).await.map_err(st_core::CoreError::from)?;
+            let count = core.count_active_users(app, since).await?;
             ok(json!({"count": count}))
         }
         SearchTags => ok(json!({"tags": ["email", "phone", "provider"]})),
         MetadataGet => {
             let user = q.string("userId")?;
-            let m = core.storage.get_user_metadata(app, &user).await.map_err(st_core::CoreError::from)?;
-            ok(json!({"metadata": m.unwrap_or_default()}))
+            let m = core.user_metadata(app, &user).await?;
+            ok(json!({"metadata": m}))
         }
         MetadataPut => {
             let user = b.string("userId")?;
             let update = b.object("metadataUpdate")?;
-            let m = core.storage.update_user_metadata(app, &user, &update).await.map_err(st_core::CoreError::from)?;
+            let m = core.update_user_metadata(app, &user, &update).await?;
             ok(json!({"metadata": m}))
         }
         MetadataBulk => {
@@ -495,7 +484,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
                 .map(|v| v.as_str().map(str::to_string))
                 .collect::<Option<Vec<String>>>()
                 .ok_or_else(|| ApiError::BadRequest("userIds array must contain only strings".into()))?;
-            let found = core.storage.get_user_metadata_many(app, &ids).await.map_err(st_core::CoreError::from)?;
+            let found = core.user_metadata_many(app, &ids).await?;
             let users: Vec<Value> = ids
                 .iter()
                 .map(|id| json!({"userId": id, "metadata": found.get(id).map_or(Value::Null, |m| Value::Object(m.clone()))}))
@@ -504,91 +493,56 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         }
         MetadataRemove => {
             let user = b.string("userId")?;
-            core.storage.delete_user_metadata(app, &user).await.map_err(st_core::CoreError::from)?;
+            core.remove_user_metadata(app, &user).await?;
             ok(json!({}))
         }
         RolePut => {
             let role = b.trimmed("role")?;
             let perms = permissions(b)?.unwrap_or_default();
-            let created = core
-                .storage
-                .create_role_or_add_permissions(app, &role, &perms)
-                .await
-                .map_err(st_core::CoreError::from)?;
+            let created = core.create_role_or_add_permissions(app, &role, &perms).await?;
             ok(json!({"createdNewRole": created}))
         }
-        RolePermissions => {
-            match core
-                .storage
-                .permissions_of_role(app, &query_trimmed(q, "role")?)
-                .await
-                .map_err(st_core::CoreError::from)?
-            {
-                Some(p) => ok(json!({"permissions": p})),
-                None => status("UNKNOWN_ROLE_ERROR", json!({})),
-            }
-        }
+        RolePermissions => match core.permissions_of_role(app, &query_trimmed(q, "role")?).await? {
+            Some(p) => ok(json!({"permissions": p})),
+            None => status("UNKNOWN_ROLE_ERROR", json!({})),
+        },
         RolePermissionsRemove => {
             let role = b.trimmed("role")?;
             let perms = permissions(b)?;
-            if core
-                .storage
-                .remove_role_permissions(app, &role, perms.as_deref())
-                .await
-                .map_err(st_core::CoreError::from)?
-            {
+            if core.remove_role_permissions(app, &role, perms.as_deref()).await? {
                 ok(json!({}))
             } else {
                 status("UNKNOWN_ROLE_ERROR", json!({}))
             }
         }
         PermissionRoles => {
-            let roles = core
-                .storage
-                .roles_with_permission(app, &query_trimmed(q, "permission")?)
-                .await
-                .map_err(st_core::CoreError::from)?;
+            let roles = core.roles_with_permission(app, &query_trimmed(q, "permission")?).await?;
             ok(json!({"roles": roles}))
         }
         RoleRemove => {
-            let existed = core.storage.delete_role(app, &b.trimmed("role")?).await.map_err(st_core::CoreError::from)?;
+            let existed = core.delete_role(app, &b.trimmed("role")?).await?;
             ok(json!({"didRoleExist": existed}))
         }
-        Roles => ok(json!({"roles": core.storage.all_roles(app).await.map_err(st_core::CoreError::from)?})),
+        Roles => ok(json!({"roles": core.all_roles(app).await?})),
         UserRolePut => match core.add_user_role(&ctx.tenant, &b.string("userId")?, &b.trimmed("role")?).await? {
             RoleResult::Ok(had) => ok(json!({"didUserAlreadyHaveRole": had})),
             RoleResult::UnknownRole => status("UNKNOWN_ROLE_ERROR", json!({})),
         },
         UserRoleRemove => {
-            let r = core
-                .storage
-                .remove_role_from_user(&ctx.tenant, &b.string("userId")?, &b.trimmed("role")?)
-                .await
-                .map_err(st_core::CoreError::from)?;
+            let r = core.remove_user_role(&ctx.tenant, &b.string("userId")?, &b.trimmed("role")?).await?;
             match r {
                 RoleResult::Ok(had) => ok(json!({"didUserHaveRole": had})),
                 RoleResult::UnknownRole => status("UNKNOWN_ROLE_ERROR", json!({})),
             }
         }
         UserRoles => {
-            let roles = core
-                .storage
-                .roles_of_user(&ctx.tenant, &q.string("userId")?)
-                .await
-                .map_err(st_core::CoreError::from)?;
+            let roles = core.roles_of_user(&ctx.tenant, &q.string("userId")?).await?;
             ok(json!({"roles": roles}))
         }
-        RoleUsers => {
-            match core
-                .storage
-                .users_with_role(&ctx.tenant, &query_trimmed(q, "role")?)
-                .await
-                .map_err(st_core::CoreError::from)?
-            {
-                Some(users) => ok(json!({"users": users})),
-                None => status("UNKNOWN_ROLE_ERROR", json!({})),
-            }
-        }
+        RoleUsers => match core.users_with_role(&ctx.tenant, &query_trimmed(q, "role")?).await? {
+            Some(users) => ok(json!({"users": users})),
+            None => status("UNKNOWN_ROLE_ERROR", json!({})),
+        },
         MapCreate => {
             let supertokens_user_id = b.trimmed("superTokensUserId")?;
             let external_user_id = b.trimmed("externalUserId")?;
@@ -613,7 +567,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
         MapGet => {
             let id = query_trimmed(q, "userId")?;
             let kind = user_type(q.opt_string("userIdType"))?;
-            match core.storage.get_user_id_mapping(app, &id, kind).await.map_err(st_core::CoreError::from)? {
+            match core.user_id_mapping(app, &id, kind).await? {
                 Some(m) => {
                     let mut out =
                         json!({"superTokensUserId": m.supertokens_user_id, "externalUserId": m.external_user_id});
@@ -642,12 +596,7 @@ pub async fn dispatch(u: U, ctx: &Ctx<'_>) -> HResult {
                     return Err(ApiError::BadRequest("Field name 'externalUserIdInfo' is invalid in JSON input".into()))
                 }
             };
-            if core
-                .storage
-                .update_external_user_id_info(app, &id, kind, info.as_deref())
-                .await
-                .map_err(st_core::CoreError::from)?
-            {
+            if core.update_external_user_id_info(app, &id, kind, info.as_deref()).await? {
                 ok(json!({}))
             } else {
                 status("UNKNOWN_MAPPING_ERROR", json!({}))
