@@ -3,7 +3,8 @@
 //! Deliberately std-only (no dependencies) so it compiles in a couple of seconds.
 //!
 //! Commands:
-//! * `cargo xtask test [ARGS…]` — throw-away PostgreSQL cluster, `cargo test --workspace`, then
+//! * `cargo xtask test [ARGS…]` — `cargo fmt --check`, `cargo clippy --workspace --all-targets
+//!   -- -D warnings`, then a throw-away PostgreSQL cluster, `cargo test --workspace`, then
 //!   `tests/sdk/run.sh` if present; the cluster is always torn down.
 //! * `cargo xtask pg` — start a throw-away cluster, print its URL, tear down on Enter / EOF.
 //! * `cargo xtask bench <name> [ARGS…]` — benchmarks, see [`BENCHMARKS`].
@@ -136,7 +137,10 @@ fn cmd_test(extra: &[String]) -> Result<()> {
         }
     };
 
-    let mut steps = vec![step_cargo_test(&root, &url, extra)];
+    // The lint wall first: formatting and clippy with warnings as errors (the workspace lints
+    // deny unwrap/expect/panic outside tests, std locks held across awaits, and the clock and
+    // randomness bans of clippy.toml). A failure is reported with the rest; tests still run.
+    let mut steps = vec![step_fmt_check(&root), step_clippy(&root), step_cargo_test(&root, &url, extra)];
     if let Some(script) = sdk_script(&root) {
         let build = step_build_supertokens(&root);
         let built = build.ok();
@@ -198,6 +202,24 @@ fn step_cargo_test(root: &Path, url: &str, extra: &[String]) -> StepResult {
     }
     cmd.args(extra).env(PG_URL_ENV, url);
     run_step("cargo test", &mut cmd)
+}
+
+/// Step: `cargo fmt --all -- --check`.
+fn step_fmt_check(root: &Path) -> StepResult {
+    let mut cmd = cargo(root);
+    cmd.args(["fmt", "--all", "--", "--check"]);
+    run_step("cargo fmt --check", &mut cmd)
+}
+
+/// Step: `cargo clippy --workspace --all-targets -- -D warnings`.
+fn step_clippy(root: &Path) -> StepResult {
+    let mut cmd = cargo(root);
+    cmd.args(["clippy", "--workspace", "--all-targets"]);
+    if root.join("Cargo.lock").exists() {
+        cmd.arg("--locked");
+    }
+    cmd.args(["--", "-D", "warnings"]);
+    run_step("cargo clippy", &mut cmd)
 }
 
 /// Step: `cargo build -p supertokens` (debug), needed for `ST_BIN` of the SDK tests.

@@ -111,7 +111,9 @@ struct State {
 
 impl State {
     /// Generate the signing key (RSA-2048 with the `rsa` crate, PKCS#8 DER, parsed by ring
-    /// once) and read the verification keys from `$ST_BENCH_JWKS`.
+    /// once) and read the verification keys from `$ST_BENCH_JWKS`. A benchmark ceiling, not
+    /// the server: it may take the thread RNG directly.
+    #[allow(clippy::disallowed_methods)]
     fn new() -> Result<State> {
         use rsa::pkcs8::EncodePrivateKey;
         use rsa::traits::PublicKeyParts;

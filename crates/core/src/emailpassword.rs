@@ -13,13 +13,13 @@ use std::time::Duration;
 
 #[derive(Debug)]
 pub enum SignUpOutcome {
-    Ok(User, String),
+    Ok(Box<User>, String),
     EmailAlreadyExists,
 }
 
 #[derive(Debug)]
 pub enum SignInOutcome {
-    Ok(User, String),
+    Ok(Box<User>, String),
     WrongCredentials,
 }
 
@@ -90,7 +90,7 @@ impl Core {
                 }
                 self.record_activity(&tenant.app, &user_id).await;
                 let (user, rid) = self.user_for_response(&tenant.app, &user_id).await?;
-                Ok(SignUpOutcome::Ok(user, rid))
+                Ok(SignUpOutcome::Ok(Box::new(user), rid))
             }
             SignUpResult::EmailAlreadyExists => Ok(SignUpOutcome::EmailAlreadyExists),
         }
@@ -117,7 +117,7 @@ impl Core {
                     // Activity of the user's primary id, as the reference records a sign-in.
                     self.record_activity(&tenant.app, &user.id).await;
                     let (user, rid) = self.response_of(&tenant.app, &user, &user_id).await?;
-                    Ok(SignInOutcome::Ok(user, rid))
+                    Ok(SignInOutcome::Ok(Box::new(user), rid))
                 } else {
                     Ok(SignInOutcome::WrongCredentials)
                 }
