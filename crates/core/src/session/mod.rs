@@ -1,6 +1,6 @@
 //! The session recipe: create, verify (with lazy promotion), refresh (with token-theft
 //! detection), regenerate, read, revoke. Behaviour follows CDI 5.4 (see
-//! `docs/ARCHITECTURE.md` and the reference notes §c).
+//! `docs/COMPATIBILITY.md` and the reference notes §c).
 
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
