@@ -1,0 +1,79 @@
+//! Access-token signing keys in memory ([`SigningKeyStorage`]): each app's rotating dynamic
+//! keys and its static key. One process, one lock: a rotation slot can only get one key.
+
+use crate::{Cascade, MemoryStorage};
+use async_trait::async_trait;
+use st_core::ids::{AppId, TenantIdentifier};
+use st_core::storage::{SResult, SigningKeyStorage, StoredKey};
+use std::collections::HashMap;
+use tracing::field::Empty;
+use tracing::instrument;
+
+#[derive(Default)]
+pub(crate) struct Tables {
+    /// app -> dynamic keys (any order).
+    dynamic: HashMap<AppId, Vec<StoredKey>>,
+    /// app -> static key.
+    static_keys: HashMap<AppId, StoredKey>,
+}
+
+impl Cascade for Tables {
+    fn remove_app(&mut self, app: &AppId) {
+        self.dynamic.remove(app);
+        self.static_keys.remove(app);
+    }
+}
+
+#[async_trait]
+impl SigningKeyStorage for MemoryStorage {
+    #[instrument(level = "debug", target = "st_storage", name = "storage.dynamic_keys_rotate", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn dynamic_keys_rotate(
+        &self,
+        app: &AppId,
+        verify_after: i64,
+        sign_after: i64,
+        candidate: Option<&StoredKey>,
+    ) -> SResult<(Vec<StoredKey>, bool)> {
+        let mut s = self.lock();
+        s.require_tenant(&TenantIdentifier::app_public(app))?;
+        let keys = s.signing_keys.dynamic.entry(app.clone()).or_default();
+        let mut inserted = false;
+        if let Some(c) = candidate {
+            if !keys.iter().any(|k| k.created_at >= sign_after) {
+                keys.push(c.clone());
+                inserted = true;
+            }
+        }
+        let mut valid: Vec<StoredKey> = keys.iter().filter(|k| k.created_at >= verify_after).cloned().collect();
+        valid.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+        Ok((valid, inserted))
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.delete_dynamic_keys_before", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn delete_dynamic_keys_before(&self, app: &AppId, before: i64) -> SResult<u64> {
+        let mut s = self.lock();
+        let Some(keys) = s.signing_keys.dynamic.get_mut(app) else { return Ok(0) };
+        let n = keys.len();
+        keys.retain(|k| k.created_at >= before);
+        Ok((n - keys.len()) as u64)
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.static_key_get_or_insert", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn static_key_get_or_insert(&self, app: &AppId, candidate: Option<&StoredKey>) -> SResult<Option<StoredKey>> {
+        let mut s = self.lock();
+        if let Some(k) = s.signing_keys.static_keys.get(app) {
+            return Ok(Some(k.clone()));
+        }
+        match candidate {
+            Some(c) => {
+                s.require_tenant(&TenantIdentifier::app_public(app))?;
+                s.signing_keys.static_keys.insert(app.clone(), c.clone());
+                Ok(Some(c.clone()))
+            }
+            None => Ok(None),
+        }
+    }
+}
