@@ -1,17 +1,14 @@
 //! OpenTelemetry tracing for the core: off unless `otel_collector_connection_uri` is set.
 //!
-//! * [`TracedStorage`] wraps the storage so every call is a `storage.<method>` span.
-//! * [`otel_layer`] builds a `tracing` layer that turns the request span (`http.request`,
-//!   target `st_http::request`) and the storage spans (target `st_storage`) into OpenTelemetry
-//!   spans, exported in batches over OTLP/HTTP (protobuf) by the SDK's own background thread
-//!   with a blocking HTTP client — no gRPC, and nothing runs on actix's per-worker runtimes.
+//! [`otel_layer`] builds a `tracing` layer that turns the request span (`http.request`, target
+//! `st_http::request`) and the storage spans (target `st_storage`, one `storage.<method>` span
+//! per call, which the backends open themselves with `#[tracing::instrument]`, see
+//! `st_core::storage::SPAN_TARGET`) into OpenTelemetry spans, exported in batches over
+//! OTLP/HTTP (protobuf) by the SDK's own background thread with a blocking HTTP client — no
+//! gRPC, and nothing runs on actix's per-worker runtimes.
 //!
-//! When tracing is off, neither the layer nor the decorator is installed: the spans' callsites
-//! are disabled and cost one cached interest check each.
-
-mod storage;
-
-pub use storage::TracedStorage;
+//! When tracing is off the layer is not installed: the spans' callsites are disabled and cost
+//! one cached interest check each.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;

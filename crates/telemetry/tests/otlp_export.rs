@@ -1,7 +1,8 @@
-//! End to end: an in-process server whose storage is wrapped in `TracedStorage`, with the OTel
-//! layer installed globally, exports its request and storage spans to a fake OTLP/HTTP
-//! collector. The span names travel as plain strings inside the protobuf body, so the test
-//! looks for them in the raw bytes (and checks the e-mail and password never appear).
+//! End to end: an in-process server on the in-memory storage (whose methods open their own
+//! storage spans), with the OTel layer installed globally, exports its request and storage
+//! spans to a fake OTLP/HTTP collector. The span names travel as plain strings inside the
+//! protobuf body, so the test looks for them in the raw bytes (and checks the e-mail and
+//! password never appear).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,7 +15,6 @@ use st_core::clock::SystemClock;
 use st_core::random::SystemRandom;
 use st_core::storage::Storage;
 use st_core::Core;
-use st_telemetry::TracedStorage;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -95,13 +95,13 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
     (status, resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
 
-/// Start the CDI on a random port with a traced in-memory storage.
+/// Start the CDI on a random port with the in-memory storage.
 fn start_server() -> (u16, actix_web::dev::ServerHandle) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
             let map = st_config::parse_yaml("core_config_version: 0").unwrap();
-            let storage: Arc<dyn Storage> = Arc::new(TracedStorage(Arc::new(st_storage_memory::MemoryStorage::new())));
+            let storage: Arc<dyn Storage> = Arc::new(st_storage_memory::MemoryStorage::new());
             assert_eq!(storage.kind(), "memory");
             let core =
                 Arc::new(Core::new(storage, Arc::new(SystemClock), Arc::new(SystemRandom::new()), map, true).unwrap());
@@ -145,6 +145,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[test]
 fn request_and_storage_spans_reach_the_collector() {
+    assert_eq!(st_telemetry::STORAGE_TARGET, st_core::storage::SPAN_TARGET);
     let (collector, received) = fake_collector();
     let (layer, guard) = st_telemetry::otel_layer::<Registry>(&collector, "st-telemetry-test").unwrap();
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).unwrap();
@@ -194,7 +195,7 @@ fn request_and_storage_spans_reach_the_collector() {
     assert_eq!(attr(signup, "http.status_code").as_deref(), Some("200"));
     assert!(attr(signup, "request_id").is_some());
     let sign_up_call =
-        spans.iter().find(|s| s.name == "storage.sign_up_with_password").expect("storage.ep_sign_up span");
+        spans.iter().find(|s| s.name == "storage.sign_up_with_password").expect("storage.sign_up_with_password span");
     assert_eq!(sign_up_call.trace_id, signup.trace_id);
     assert_eq!(sign_up_call.parent_span_id, signup.span_id);
     assert_eq!(sign_up_call.kind, SpanKind::Client as i32);
