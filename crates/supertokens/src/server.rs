@@ -65,8 +65,7 @@ pub fn start_foreground(args: StartArgs) -> i32 {
         }
     };
     let system = actix_web::rt::System::new();
-    let traced = otel.is_some();
-    let code = match system.block_on(serve(args, path, map, cfg, traced)) {
+    let code = match system.block_on(serve(args, path, map, cfg)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("{e}");
@@ -116,13 +115,8 @@ async fn stop_signal() -> &'static str {
     }
 }
 
-/// `traced`: an OpenTelemetry layer is installed, so storage calls get spans too.
-async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig, traced: bool) -> Result<(), String> {
-    let mut storage = open_storage(&args, &cfg).await?;
-    if traced {
-        // Only then: the untraced path calls the backend directly.
-        storage = Arc::new(st_telemetry::TracedStorage(storage));
-    }
+async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig) -> Result<(), String> {
+    let storage = open_storage(&args, &cfg).await?;
     let core = Core::new(storage, Arc::new(SystemClock), Arc::new(SystemRandom::new()), map, args.test_mode)
         .map_err(|e| e.to_string())?;
     let core = Arc::new(core);
