@@ -4,11 +4,11 @@
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, Email, TenantIdentifier};
+use crate::jobs::ExpiryJob;
 use crate::random::{bytes, sha256_hex, uuid_v4};
 use crate::storage::{AuthUser, LoginMethod, SignUpResult, UpdateResult};
 use crate::users::is_fake_email;
 use crate::users::User;
-use async_trait::async_trait;
 use std::time::Duration;
 
 #[derive(Debug)]
@@ -26,21 +26,12 @@ pub enum SignInOutcome {
 /// Rounds of look-up-then-write a password-hash import tries while the e-mail changes hands.
 pub(crate) const IMPORT_ATTEMPTS: usize = 8;
 
-pub struct DeleteExpiredResetTokens;
-
-#[async_trait]
-impl crate::jobs::Job for DeleteExpiredResetTokens {
-    fn name(&self) -> &'static str {
-        "RemoveOldPasswordResetTokens"
-    }
-    fn interval(&self) -> Duration {
-        Duration::from_secs(3600)
-    }
-    async fn run(&self, core: &Core) -> CoreResult<()> {
-        core.storage.delete_expired_password_reset_tokens(core.now()).await?;
-        Ok(())
-    }
-}
+/// `RemoveOldPasswordResetTokens`: delete expired password-reset tokens, every hour.
+pub const DELETE_EXPIRED_RESET_TOKENS: ExpiryJob = ExpiryJob {
+    name: "RemoveOldPasswordResetTokens",
+    interval: Duration::from_secs(3600),
+    delete: |core, now| Box::pin(async move { Ok(core.storage.delete_expired_password_reset_tokens(now).await?) }),
+};
 
 impl Core {
     /// Deprecated `GET /recipe/user?email=`: the user (whole group) with an e-mail-password

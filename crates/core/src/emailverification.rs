@@ -4,25 +4,16 @@
 use crate::core::Core;
 use crate::error::CoreResult;
 use crate::ids::{AppId, Email, TenantIdentifier};
+use crate::jobs::ExpiryJob;
 use crate::random::sha256_hex;
-use async_trait::async_trait;
 use std::time::Duration;
 
-pub struct DeleteExpiredEvTokens;
-
-#[async_trait]
-impl crate::jobs::Job for DeleteExpiredEvTokens {
-    fn name(&self) -> &'static str {
-        "RemoveOldEmailVerificationTokens"
-    }
-    fn interval(&self) -> Duration {
-        Duration::from_secs(12 * 3600)
-    }
-    async fn run(&self, core: &Core) -> CoreResult<()> {
-        core.storage.delete_expired_email_verification_tokens(core.now()).await?;
-        Ok(())
-    }
-}
+/// `RemoveOldEmailVerificationTokens`: delete expired verification tokens, every 12 hours.
+pub const DELETE_EXPIRED_EV_TOKENS: ExpiryJob = ExpiryJob {
+    name: "RemoveOldEmailVerificationTokens",
+    interval: Duration::from_secs(12 * 3600),
+    delete: |core, now| Box::pin(async move { Ok(core.storage.delete_expired_email_verification_tokens(now).await?) }),
+};
 
 impl Core {
     // ---- email verification ----

@@ -7,6 +7,8 @@ use crate::core::Core;
 use crate::error::CoreResult;
 use crate::stats::JobStats;
 use async_trait::async_trait;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,34 @@ pub trait Job: Send + Sync {
         true
     }
     async fn run(&self, core: &Core) -> CoreResult<()>;
+}
+
+/// What an [`ExpiryJob`] runs: one storage intent that deletes the rows expired at `now`
+/// (the clock is an input), returning how many.
+pub type DeleteExpired = for<'a> fn(&'a Core, i64) -> Pin<Box<dyn Future<Output = CoreResult<u64>> + Send + 'a>>;
+
+/// A recipe's cron job that deletes its expired rows (sessions, reset and verification tokens,
+/// and later passwordless codes). Exclusive: one instance runs it at a time.
+pub struct ExpiryJob {
+    /// The reference's cron task name (metrics and logs).
+    pub name: &'static str,
+    pub interval: Duration,
+    pub delete: DeleteExpired,
+}
+
+#[async_trait]
+impl Job for ExpiryJob {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+    async fn run(&self, core: &Core) -> CoreResult<()> {
+        let n = (self.delete)(core, core.now()).await?;
+        tracing::debug!(job = self.name, deleted = n, "expired rows removed");
+        Ok(())
+    }
 }
 
 pub struct JobRunner {

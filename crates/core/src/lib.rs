@@ -38,9 +38,9 @@ pub use error::{CoreError, CoreResult, StorageError};
 pub fn all_jobs() -> Vec<std::sync::Arc<dyn jobs::Job>> {
     vec![
         std::sync::Arc::new(jobs::SyncCoreConfig),
-        std::sync::Arc::new(session::DeleteExpiredSessions),
+        std::sync::Arc::new(session::DELETE_EXPIRED_SESSIONS),
         std::sync::Arc::new(session::DeleteExpiredSigningKeys),
-        std::sync::Arc::new(emailpassword::DeleteExpiredResetTokens),
-        std::sync::Arc::new(emailverification::DeleteExpiredEvTokens),
+        std::sync::Arc::new(emailpassword::DELETE_EXPIRED_RESET_TOKENS),
+        std::sync::Arc::new(emailverification::DELETE_EXPIRED_EV_TOKENS),
     ]
 }

@@ -5,10 +5,9 @@
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, TenantId, TenantIdentifier};
-use crate::jobs::Job;
+use crate::jobs::ExpiryJob;
 use crate::random::{sha256_hex, uuid_v4};
 use crate::storage::{SessionIdentity, SessionRow};
-use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::atomic::Ordering;
@@ -364,20 +363,9 @@ impl Core {
     }
 }
 
-/// `DELETE FROM session_info WHERE expires_at <= now`.
-pub struct DeleteExpiredSessions;
-
-#[async_trait]
-impl Job for DeleteExpiredSessions {
-    fn name(&self) -> &'static str {
-        "RemoveOldSessions"
-    }
-    fn interval(&self) -> Duration {
-        Duration::from_secs(12 * 3600)
-    }
-    async fn run(&self, core: &Core) -> CoreResult<()> {
-        let n = core.storage.delete_expired_sessions(core.now()).await?;
-        tracing::debug!(deleted = n, "expired sessions removed");
-        Ok(())
-    }
-}
+/// `RemoveOldSessions`: `DELETE FROM session_info WHERE expires_at <= now`, every 12 hours.
+pub const DELETE_EXPIRED_SESSIONS: ExpiryJob = ExpiryJob {
+    name: "RemoveOldSessions",
+    interval: Duration::from_secs(12 * 3600),
+    delete: |core, now| Box::pin(async move { Ok(core.storage.delete_expired_sessions(now).await?) }),
+};
