@@ -97,10 +97,7 @@ pub trait Storage:
     /// statement as its first, unlocked read may do so, judged on that read, and then says so
     /// in [`ResolvedSession::activity_recorded`]; otherwise the caller records it with
     /// [`ActiveUsersStorage::touch_user_last_active`] once it knows that the refresh succeeded.
-    /// PostgreSQL does the former under concurrency (where one more statement per refresh
-    /// costs throughput) and the latter for a read while no other is in flight (where the
-    /// write would lengthen the read that the refresh waits for; the caller then writes while
-    /// it signs).
+    /// (When each backend does which is its own business; see its session module.)
     async fn update_session_resolved(
         &self,
         tenant: &TenantIdentifier,
