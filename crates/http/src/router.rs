@@ -188,4 +188,105 @@ mod tests {
         assert!(r.resolve("/nope/nope").route.is_none());
         assert!(r.resolve("/recipe/nope").route.is_none());
     }
+
+    /// The route table as it stood before the handlers were split per recipe: path, methods,
+    /// scope, API key, cdi-version.
+    const OLD_TABLE: &[(&str, &[&str], Scope, bool, bool)] = {
+        use Scope::*;
+        const ANY: &[&str] = &["GET", "POST", "PUT", "DELETE"];
+        &[
+            ("/", ANY, AppAnyTenant, false, false),
+            ("/hello", ANY, AppAnyTenant, false, false),
+            ("/apiversion", &["GET"], App, true, false),
+            ("/.well-known/jwks.json", &["GET"], AppAnyTenant, false, false),
+            ("/config", &["GET"], None, false, true),
+            ("/metrics", &["GET"], App, true, false),
+            ("/telemetry", &["GET"], App, true, true),
+            ("/requests/stats", &["GET"], App, true, true),
+            ("/recipe/session", &["POST", "GET"], None, true, true),
+            ("/recipe/session/verify", &["POST"], AppAnyTenant, true, true),
+            ("/recipe/session/refresh", &["POST"], Tenant, true, true),
+            ("/recipe/session/regenerate", &["POST"], AppAnyTenant, true, true),
+            ("/recipe/session/remove", &["POST"], None, true, true),
+            ("/recipe/session/user", &["GET"], None, true, true),
+            ("/recipe/session/data", &["GET", "PUT"], AppAnyTenant, true, true),
+            ("/recipe/jwt/data", &["GET", "PUT"], AppAnyTenant, true, true),
+            ("/recipe/handshake", &["POST"], None, true, true),
+            ("/recipe/jwt", &["POST"], App, true, true),
+            ("/recipe/jwt/jwks", &["GET"], App, true, true),
+            ("/recipe/multitenancy/app", &["PUT"], Management, true, true),
+            ("/recipe/multitenancy/app/v2", &["PUT"], Management, true, true),
+            ("/recipe/multitenancy/app/remove", &["POST"], Management, true, true),
+            ("/recipe/multitenancy/app/list", &["GET"], Management, true, true),
+            ("/recipe/multitenancy/app/list/v2", &["GET"], Management, true, true),
+            ("/recipe/multitenancy/tenant", &["PUT", "GET"], Management, true, true),
+            ("/recipe/multitenancy/tenant/v2", &["PUT", "GET"], Management, true, true),
+            ("/recipe/multitenancy/tenant/remove", &["POST"], Management, true, true),
+            ("/recipe/multitenancy/tenant/list", &["GET"], Management, true, true),
+            ("/recipe/multitenancy/tenant/list/v2", &["GET"], Management, true, true),
+            ("/ee/featureflag", &["GET"], App, true, true),
+            ("/ee/license", &["PUT", "DELETE", "GET"], App, true, true),
+            ("/recipe/signup", &["POST"], Tenant, true, true),
+            ("/recipe/signin", &["POST"], Tenant, true, true),
+            ("/recipe/user/password/reset/token", &["POST"], Tenant, true, true),
+            ("/recipe/user/password/reset/token/consume", &["POST"], Tenant, true, true),
+            ("/recipe/user/password/reset", &["POST"], Tenant, true, true),
+            ("/recipe/user/passwordhash/import", &["POST"], Tenant, true, true),
+            ("/recipe/user", &["GET", "PUT"], None, true, true),
+            ("/recipe/user/email/verify/token", &["POST"], Tenant, true, true),
+            ("/recipe/user/email/verify", &["POST", "GET"], None, true, true),
+            ("/recipe/user/email/verify/token/remove", &["POST"], Tenant, true, true),
+            ("/recipe/user/email/verify/remove", &["POST"], App, true, true),
+            ("/user/id", &["GET"], App, true, true),
+            ("/users/by-accountinfo", &["GET"], Tenant, true, true),
+            ("/user/remove", &["POST"], App, true, true),
+            ("/users", &["GET"], Tenant, true, true),
+            ("/users/count", &["GET"], None, true, true),
+            ("/users/count/active", &["GET"], App, true, true),
+            ("/user/search/tags", &["GET"], None, true, true),
+            ("/recipe/user/metadata", &["GET", "PUT"], App, true, true),
+            ("/recipe/user/metadata/remove", &["POST"], App, true, true),
+            ("/recipe/user/metadata/bulk", &["POST"], App, true, true),
+            ("/recipe/role", &["PUT"], App, true, true),
+            ("/recipe/role/permissions", &["GET"], App, true, true),
+            ("/recipe/role/permissions/remove", &["POST"], App, true, true),
+            ("/recipe/permission/roles", &["GET"], App, true, true),
+            ("/recipe/role/remove", &["POST"], App, true, true),
+            ("/recipe/roles", &["GET"], App, true, true),
+            ("/recipe/user/role", &["PUT"], Tenant, true, true),
+            ("/recipe/user/role/remove", &["POST"], Tenant, true, true),
+            ("/recipe/user/roles", &["GET"], Tenant, true, true),
+            ("/recipe/role/users", &["GET"], Tenant, true, true),
+            ("/recipe/userid/map", &["POST", "GET"], App, true, true),
+            ("/recipe/userid/map/remove", &["POST"], App, true, true),
+            ("/recipe/userid/external-user-id-info", &["PUT"], App, true, true),
+        ]
+    };
+
+    /// Every path of the old table is registered with the same methods, scope and flags, and
+    /// nothing else is.
+    #[test]
+    fn table_is_the_old_table() {
+        let r = Router::new();
+        for &(path, methods, scope, key, cv) in OLD_TABLE {
+            let route = r.routes.get(path).unwrap_or_else(|| panic!("{path} is not registered"));
+            assert_eq!(route.path, path);
+            let mut want: Vec<&str> = methods.to_vec();
+            let mut got: Vec<&str> = route.methods.iter().map(|(m, _)| m.as_str()).collect();
+            want.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, want, "methods of {path}");
+            assert_eq!(route.scope, scope, "scope of {path}");
+            assert_eq!(route.needs_api_key, key, "API key of {path}");
+            assert_eq!(route.needs_cdi_version, cv, "cdi-version of {path}");
+        }
+        let mut old: Vec<&str> = OLD_TABLE.iter().map(|t| t.0).collect();
+        let mut now: Vec<&str> = r.routes.keys().copied().collect();
+        old.sort_unstable();
+        now.sort_unstable();
+        let len = old.len();
+        old.dedup();
+        assert_eq!(old.len(), len, "the old table lists a path twice");
+        assert_eq!(now, old);
+    }
 }
