@@ -1,7 +1,9 @@
 //! The CDI over HTTP (actix-web). One catch-all service resolves the path with the reference's
 //! prefix rules, checks the method, the API key and the `cdi-version`, enforces the API's
-//! app/tenant scope, and calls the handler. Handlers are thin adapters over `st_core::Core`.
+//! app/tenant scope, and calls the handler the route table (`handlers::RECIPES`) names for the
+//! method and the `rid` header. Handlers are thin adapters over `st_core::Core`.
 
+pub mod ctx;
 pub mod error;
 pub mod handlers;
 pub mod input;
@@ -10,8 +12,8 @@ pub mod router;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
+use ctx::{Ctx, Reply};
 use error::ApiError;
-use handlers::{Ctx, Reply};
 use input::{Body, Query};
 use router::{Router, Scope};
 use st_core::ids::{AppId, TenantId, TenantIdentifier};
@@ -71,7 +73,7 @@ impl ServerState {
     pub fn new(core: Arc<Core>, config_path: String) -> ServerState {
         ServerState {
             core,
-            router: Router::new(),
+            router: Router::new(handlers::RECIPES),
             config_path,
             hello_limiter: HelloLimiter::default(),
             metrics: metrics::Metrics::default(),
@@ -254,7 +256,7 @@ async fn route(
     let Some(route) = resolved.route else { return Err(ApiError::NotFound) };
     *route_path = route.path;
     let method = req.method();
-    let Some(&(_, h)) = route.methods.iter().find(|(m, _)| m == method) else {
+    let Some(endpoint) = route.methods.iter().find(|m| m.method == *method) else {
         return Err(ApiError::MethodNotAllowed);
     };
     let app = AppId::parse(&resolved.app).map_err(|_| ApiError::NotFound)?;
@@ -334,7 +336,8 @@ async fn route(
         app_config: app_cfg,
         protect_configs,
     };
-    match handlers::dispatch(h, &ctx).await? {
+    let handler = endpoint.handler(route.path, ctx.rid.as_deref())?;
+    match handler(&ctx).await? {
         Reply::Json(v) => Ok(HttpResponse::Ok().content_type("application/json; charset=utf-8").body(v.to_string())),
         Reply::Raw(r) => Ok(r),
     }

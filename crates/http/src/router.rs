@@ -1,10 +1,18 @@
-//! Path routing (§b.1): every API accepts optional `/appid-<app>` and `/<tenant>` prefixes,
-//! matching is on the lower-cased path, a trailing slash is allowed, unknown paths fall to the
-//! `/` handler (404 unless the rest is empty).
+//! Path routing (§b.1) and the route table. Every API accepts optional `/appid-<app>` and
+//! `/<tenant>` prefixes, matching is on the lower-cased path, a trailing slash is allowed,
+//! unknown paths fall to the `/` handler (404 unless the rest is empty).
+//!
+//! The table is filled by the recipe modules (`handlers::RECIPES`, passed to [`Router::new`]):
+//! each declares its paths with [`Router::at`] and adds a handler per method. A path several
+//! recipes serve is merged: each adds its own methods, or its own `rid` branch of a method
+//! ([`Methods::rid`]). This module knows no handler.
 
-use crate::handlers::H;
+use crate::ctx::{Ctx, HResult};
+use crate::error::ApiError;
 use actix_web::http::Method;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 
 /// How the tenant segment of the path is used by an API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,18 +29,118 @@ pub enum Scope {
     None,
 }
 
+/// Which of the request checks an API takes besides its scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checks {
+    /// The app's API key (or the SaaS secret) must be presented.
+    pub api_key: bool,
+    /// The `cdi-version` header is negotiated (and a bad one refused).
+    pub cdi_version: bool,
+}
+
+impl Checks {
+    /// API key and `cdi-version`: every recipe API.
+    pub const KEY_AND_VERSION: Checks = Checks { api_key: true, cdi_version: true };
+    /// API key only (`/apiversion`, `/metrics`).
+    pub const KEY: Checks = Checks { api_key: true, cdi_version: false };
+    /// `cdi-version` only (`/config`).
+    pub const VERSION: Checks = Checks { api_key: false, cdi_version: true };
+    /// Neither (`/`, `/hello`, the JWKS).
+    pub const NONE: Checks = Checks { api_key: false, cdi_version: false };
+}
+
+/// A running handler: one boxed future per request.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = HResult> + 'a>>;
+
+/// A handler as the table holds it; [`handler!`] makes one of an `async fn(&Ctx<'_>) -> HResult`.
+pub type Handler = for<'a> fn(&'a Ctx<'a>) -> HandlerFuture<'a>;
+
+/// `handler!(path::to::async_fn)`: the [`Handler`] that runs `async fn f(ctx: &Ctx<'_>) -> HResult`.
+macro_rules! handler {
+    ($f:path) => {{
+        fn boxed<'a>(ctx: &'a $crate::ctx::Ctx<'a>) -> $crate::router::HandlerFuture<'a> {
+            ::std::boxed::Box::pin($f(ctx))
+        }
+        boxed as $crate::router::Handler
+    }};
+}
+pub(crate) use handler;
+
+/// One `rid` branch of a method.
+#[derive(Debug, Clone, Copy)]
+enum Branch {
+    Handler(Handler),
+    /// A recipe the reference serves here that this server does not implement yet: a 400.
+    NotYetImplemented,
+}
+
+/// The handlers of one method of a path: the default one, for a missing `rid` or one no
+/// branch names (as the reference's router falls back to the path's first recipe), and the
+/// branches chosen by an exact, case-sensitive `rid`.
+#[derive(Debug, Clone)]
+pub struct MethodRoute {
+    pub method: Method,
+    default: Option<Handler>,
+    by_rid: Vec<(&'static str, Branch)>,
+}
+
+impl MethodRoute {
+    /// The handler for a request with this `rid` (trimmed) on `path`.
+    pub fn handler(&self, path: &str, rid: Option<&str>) -> Result<Handler, ApiError> {
+        let branch = rid.and_then(|rid| self.by_rid.iter().find(|(r, _)| *r == rid));
+        match (branch, self.default) {
+            (Some(&(_, Branch::Handler(h))), _) | (None, Some(h)) => Ok(h),
+            (Some((rid, Branch::NotYetImplemented)), _) => {
+                Err(ApiError::BadRequest(format!("The recipe {rid} is not supported on {path} yet")))
+            }
+            (None, None) => Err(ApiError::BadRequest(format!(
+                "The recipe {} is not supported on {path} yet",
+                rid.unwrap_or("(no rid)")
+            ))),
+        }
+    }
+
+    /// The `rid`s with a branch of their own (refused ones included).
+    pub fn rids(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.by_rid.iter().map(|(r, _)| *r)
+    }
+
+    /// Whether a request without a `rid` (or with an unclaimed one) has a handler.
+    pub fn has_default(&self) -> bool {
+        self.default.is_some()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Route {
     /// The canonical API path (metrics label).
     pub path: &'static str,
-    pub methods: Vec<(Method, H)>,
+    pub methods: Vec<MethodRoute>,
     pub scope: Scope,
     pub needs_api_key: bool,
     pub needs_cdi_version: bool,
 }
 
+impl Route {
+    fn method(&mut self, method: Method) -> &mut MethodRoute {
+        let i = match self.methods.iter().position(|m| m.method == method) {
+            Some(i) => i,
+            None => {
+                self.methods.push(MethodRoute { method, default: None, by_rid: Vec::new() });
+                self.methods.len() - 1
+            }
+        };
+        &mut self.methods[i]
+    }
+}
+
 pub struct Router {
     routes: HashMap<&'static str, Route>,
+    /// `rid`s refused on a path until a recipe adds its branch (applied after every recipe).
+    reserved: Vec<(&'static str, Method, &'static str)>,
+    /// Registrations that contradict an earlier one (a programming error; a unit test checks
+    /// there are none). The earlier registration stands.
+    conflicts: Vec<String>,
 }
 
 /// Where a request goes.
@@ -46,80 +154,113 @@ fn valid_segment(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// The methods a recipe adds to one path ([`Router::at`]).
+pub struct Methods<'r> {
+    route: &'r mut Route,
+    conflicts: &'r mut Vec<String>,
+}
+
+impl Methods<'_> {
+    /// `method` is served by `h` (its default handler: whatever the `rid`, unless another
+    /// recipe adds a branch for its own).
+    pub fn on(self, method: Method, h: Handler) -> Self {
+        let path = self.route.path;
+        let m = self.route.method(method);
+        if m.default.is_some() {
+            self.conflicts.push(format!("{} {path} has two default handlers", m.method));
+        } else {
+            m.default = Some(h);
+        }
+        self
+    }
+
+    pub fn get(self, h: Handler) -> Self {
+        self.on(Method::GET, h)
+    }
+
+    pub fn post(self, h: Handler) -> Self {
+        self.on(Method::POST, h)
+    }
+
+    pub fn put(self, h: Handler) -> Self {
+        self.on(Method::PUT, h)
+    }
+
+    pub fn delete(self, h: Handler) -> Self {
+        self.on(Method::DELETE, h)
+    }
+
+    /// GET, POST, PUT and DELETE are all served by `h`.
+    pub fn any(self, h: Handler) -> Self {
+        self.get(h).post(h).put(h).delete(h)
+    }
+
+    /// `method` with the `rid` header exactly `rid` (trimmed, case-sensitive) is served by `h`.
+    pub fn rid(self, method: Method, rid: &'static str, h: Handler) -> Self {
+        let path = self.route.path;
+        let m = self.route.method(method);
+        if m.by_rid.iter().any(|(r, _)| *r == rid) {
+            self.conflicts.push(format!("{} {path} has two branches for rid {rid}", m.method));
+        } else {
+            m.by_rid.push((rid, Branch::Handler(h)));
+        }
+        self
+    }
+}
+
 impl Router {
-    pub fn new() -> Router {
-        let mut r = Router { routes: HashMap::new() };
-        use Scope::*;
-        use H::*;
-        let get = Method::GET;
-        let post = Method::POST;
-        let put = Method::PUT;
-        let delete = Method::DELETE;
-        let any = |h: H| vec![(Method::GET, h), (Method::POST, h), (Method::PUT, h), (Method::DELETE, h)];
-        r.add("/", any(Root), AppAnyTenant, false, false);
-        r.add("/hello", any(Hello), AppAnyTenant, false, false);
-        r.add("/apiversion", vec![(get.clone(), ApiVersion)], App, true, false);
-        r.add("/.well-known/jwks.json", vec![(get.clone(), Jwks)], AppAnyTenant, false, false);
-        r.add("/config", vec![(get.clone(), ConfigPid)], None, false, true);
-        r.add("/metrics", vec![(get.clone(), Metrics)], App, true, false);
-        r.add("/telemetry", vec![(get.clone(), Telemetry)], App, true, true);
-        r.add("/requests/stats", vec![(get.clone(), RequestStats)], App, true, true);
-        // Session
-        r.add("/recipe/session", vec![(post.clone(), SessionCreate), (get.clone(), SessionGet)], None, true, true);
-        r.add("/recipe/session/verify", vec![(post.clone(), SessionVerify)], AppAnyTenant, true, true);
-        r.add("/recipe/session/refresh", vec![(post.clone(), SessionRefresh)], Tenant, true, true);
-        r.add("/recipe/session/regenerate", vec![(post.clone(), SessionRegenerate)], AppAnyTenant, true, true);
-        r.add("/recipe/session/remove", vec![(post.clone(), SessionRemove)], None, true, true);
-        r.add("/recipe/session/user", vec![(get.clone(), SessionUser)], None, true, true);
-        r.add(
-            "/recipe/session/data",
-            vec![(get.clone(), SessionDataGet), (put.clone(), SessionDataPut)],
-            AppAnyTenant,
-            true,
-            true,
-        );
-        r.add("/recipe/jwt/data", vec![(get.clone(), JwtDataGet), (put.clone(), JwtDataPut)], AppAnyTenant, true, true);
-        r.add("/recipe/handshake", vec![(post.clone(), Handshake)], None, true, true);
-        r.add("/recipe/jwt", vec![(post.clone(), JwtCreate)], App, true, true);
-        r.add("/recipe/jwt/jwks", vec![(get.clone(), JwtJwks)], App, true, true);
-        // Multitenancy
-        r.add("/recipe/multitenancy/app", vec![(put.clone(), AppPut)], Management, true, true);
-        r.add("/recipe/multitenancy/app/v2", vec![(put.clone(), AppPutV2)], Management, true, true);
-        r.add("/recipe/multitenancy/app/remove", vec![(post.clone(), AppRemove)], Management, true, true);
-        r.add("/recipe/multitenancy/app/list", vec![(get.clone(), AppListV1)], Management, true, true);
-        r.add("/recipe/multitenancy/app/list/v2", vec![(get.clone(), AppList)], Management, true, true);
-        r.add(
-            "/recipe/multitenancy/tenant",
-            vec![(put.clone(), TenantPut), (get.clone(), TenantGetV1)],
-            Management,
-            true,
-            true,
-        );
-        r.add(
-            "/recipe/multitenancy/tenant/v2",
-            vec![(put.clone(), TenantPutV2), (get.clone(), TenantGetV2)],
-            Management,
-            true,
-            true,
-        );
-        r.add("/recipe/multitenancy/tenant/remove", vec![(post.clone(), TenantRemove)], Management, true, true);
-        r.add("/recipe/multitenancy/tenant/list", vec![(get.clone(), TenantListV1)], Management, true, true);
-        r.add("/recipe/multitenancy/tenant/list/v2", vec![(get.clone(), TenantList)], Management, true, true);
-        // EE / licence: every feature is on.
-        r.add("/ee/featureflag", vec![(get.clone(), FeatureFlags)], App, true, true);
-        r.add(
-            "/ee/license",
-            vec![(put.clone(), LicensePut), (delete.clone(), LicenseDelete), (get.clone(), LicenseGet)],
-            App,
-            true,
-            true,
-        );
-        crate::handlers::users::register(&mut r);
+    /// The table of every route that `recipes` register (each one `<module>::routes`).
+    pub fn new(recipes: &[fn(&mut Router)]) -> Router {
+        let mut r = Router { routes: HashMap::new(), reserved: Vec::new(), conflicts: Vec::new() };
+        for routes in recipes {
+            routes(&mut r);
+        }
+        for (path, method, rid) in std::mem::take(&mut r.reserved) {
+            match r.routes.get_mut(path).and_then(|route| route.methods.iter_mut().find(|m| m.method == method)) {
+                Some(m) if m.by_rid.iter().any(|(r, _)| *r == rid) => {}
+                Some(m) => m.by_rid.push((rid, Branch::NotYetImplemented)),
+                None => r.conflicts.push(format!("rid {rid} reserved on {method} {path}, which nobody serves")),
+            }
+        }
+        for c in &r.conflicts {
+            tracing::error!("route table: {c}");
+        }
         r
     }
 
-    pub fn add(&mut self, path: &'static str, methods: Vec<(Method, H)>, scope: Scope, key: bool, cv: bool) {
-        self.routes.insert(path, Route { path, methods, scope, needs_api_key: key, needs_cdi_version: cv });
+    /// Declare `path` with its scope and checks (or join it: a recipe adding methods or `rid`
+    /// branches to a path another recipe declared gives the same scope and checks), then add
+    /// methods to it.
+    pub fn at(&mut self, path: &'static str, scope: Scope, checks: Checks) -> Methods<'_> {
+        let route = self.routes.entry(path).or_insert_with(|| Route {
+            path,
+            methods: Vec::new(),
+            scope,
+            needs_api_key: checks.api_key,
+            needs_cdi_version: checks.cdi_version,
+        });
+        let declared = Checks { api_key: route.needs_api_key, cdi_version: route.needs_cdi_version };
+        if route.scope != scope || declared != checks {
+            self.conflicts.push(format!("{path} is declared with two scopes or sets of checks"));
+        }
+        Methods { route, conflicts: &mut self.conflicts }
+    }
+
+    /// Refuse `rid` on `method` of `path` (a 400, "The recipe <rid> is not supported on <path>
+    /// yet") instead of falling back to the default handler, unless a recipe adds its own
+    /// branch for it, in whatever order the recipes are listed.
+    pub fn reserve_rid(&mut self, path: &'static str, method: Method, rid: &'static str) {
+        self.reserved.push((path, method, rid));
+    }
+
+    /// Registrations that contradicted an earlier one (empty for a sound table).
+    pub fn conflicts(&self) -> &[String] {
+        &self.conflicts
+    }
+
+    /// Every route, in no particular order.
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes.values()
     }
 
     fn lookup(&self, path: &str) -> Option<&Route> {
@@ -160,19 +301,17 @@ impl Router {
     }
 }
 
-impl Default for Router {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn table() -> Router {
+        Router::new(crate::handlers::RECIPES)
+    }
+
     #[test]
     fn prefixes_resolve() {
-        let r = Router::new();
+        let r = table();
         let x = r.resolve("/appid-abc/t1/recipe/session/verify");
         assert!(x.route.is_some());
         assert_eq!((x.app.as_str(), x.tenant.as_str()), ("abc", "t1"));
@@ -189,104 +328,42 @@ mod tests {
         assert!(r.resolve("/recipe/nope").route.is_none());
     }
 
-    /// The route table as it stood before the handlers were split per recipe: path, methods,
-    /// scope, API key, cdi-version.
-    const OLD_TABLE: &[(&str, &[&str], Scope, bool, bool)] = {
-        use Scope::*;
-        const ANY: &[&str] = &["GET", "POST", "PUT", "DELETE"];
-        &[
-            ("/", ANY, AppAnyTenant, false, false),
-            ("/hello", ANY, AppAnyTenant, false, false),
-            ("/apiversion", &["GET"], App, true, false),
-            ("/.well-known/jwks.json", &["GET"], AppAnyTenant, false, false),
-            ("/config", &["GET"], None, false, true),
-            ("/metrics", &["GET"], App, true, false),
-            ("/telemetry", &["GET"], App, true, true),
-            ("/requests/stats", &["GET"], App, true, true),
-            ("/recipe/session", &["POST", "GET"], None, true, true),
-            ("/recipe/session/verify", &["POST"], AppAnyTenant, true, true),
-            ("/recipe/session/refresh", &["POST"], Tenant, true, true),
-            ("/recipe/session/regenerate", &["POST"], AppAnyTenant, true, true),
-            ("/recipe/session/remove", &["POST"], None, true, true),
-            ("/recipe/session/user", &["GET"], None, true, true),
-            ("/recipe/session/data", &["GET", "PUT"], AppAnyTenant, true, true),
-            ("/recipe/jwt/data", &["GET", "PUT"], AppAnyTenant, true, true),
-            ("/recipe/handshake", &["POST"], None, true, true),
-            ("/recipe/jwt", &["POST"], App, true, true),
-            ("/recipe/jwt/jwks", &["GET"], App, true, true),
-            ("/recipe/multitenancy/app", &["PUT"], Management, true, true),
-            ("/recipe/multitenancy/app/v2", &["PUT"], Management, true, true),
-            ("/recipe/multitenancy/app/remove", &["POST"], Management, true, true),
-            ("/recipe/multitenancy/app/list", &["GET"], Management, true, true),
-            ("/recipe/multitenancy/app/list/v2", &["GET"], Management, true, true),
-            ("/recipe/multitenancy/tenant", &["PUT", "GET"], Management, true, true),
-            ("/recipe/multitenancy/tenant/v2", &["PUT", "GET"], Management, true, true),
-            ("/recipe/multitenancy/tenant/remove", &["POST"], Management, true, true),
-            ("/recipe/multitenancy/tenant/list", &["GET"], Management, true, true),
-            ("/recipe/multitenancy/tenant/list/v2", &["GET"], Management, true, true),
-            ("/ee/featureflag", &["GET"], App, true, true),
-            ("/ee/license", &["PUT", "DELETE", "GET"], App, true, true),
-            ("/recipe/signup", &["POST"], Tenant, true, true),
-            ("/recipe/signin", &["POST"], Tenant, true, true),
-            ("/recipe/user/password/reset/token", &["POST"], Tenant, true, true),
-            ("/recipe/user/password/reset/token/consume", &["POST"], Tenant, true, true),
-            ("/recipe/user/password/reset", &["POST"], Tenant, true, true),
-            ("/recipe/user/passwordhash/import", &["POST"], Tenant, true, true),
-            ("/recipe/user", &["GET", "PUT"], None, true, true),
-            ("/recipe/user/email/verify/token", &["POST"], Tenant, true, true),
-            ("/recipe/user/email/verify", &["POST", "GET"], None, true, true),
-            ("/recipe/user/email/verify/token/remove", &["POST"], Tenant, true, true),
-            ("/recipe/user/email/verify/remove", &["POST"], App, true, true),
-            ("/user/id", &["GET"], App, true, true),
-            ("/users/by-accountinfo", &["GET"], Tenant, true, true),
-            ("/user/remove", &["POST"], App, true, true),
-            ("/users", &["GET"], Tenant, true, true),
-            ("/users/count", &["GET"], None, true, true),
-            ("/users/count/active", &["GET"], App, true, true),
-            ("/user/search/tags", &["GET"], None, true, true),
-            ("/recipe/user/metadata", &["GET", "PUT"], App, true, true),
-            ("/recipe/user/metadata/remove", &["POST"], App, true, true),
-            ("/recipe/user/metadata/bulk", &["POST"], App, true, true),
-            ("/recipe/role", &["PUT"], App, true, true),
-            ("/recipe/role/permissions", &["GET"], App, true, true),
-            ("/recipe/role/permissions/remove", &["POST"], App, true, true),
-            ("/recipe/permission/roles", &["GET"], App, true, true),
-            ("/recipe/role/remove", &["POST"], App, true, true),
-            ("/recipe/roles", &["GET"], App, true, true),
-            ("/recipe/user/role", &["PUT"], Tenant, true, true),
-            ("/recipe/user/role/remove", &["POST"], Tenant, true, true),
-            ("/recipe/user/roles", &["GET"], Tenant, true, true),
-            ("/recipe/role/users", &["GET"], Tenant, true, true),
-            ("/recipe/userid/map", &["POST", "GET"], App, true, true),
-            ("/recipe/userid/map/remove", &["POST"], App, true, true),
-            ("/recipe/userid/external-user-id-info", &["PUT"], App, true, true),
-        ]
-    };
+    async fn one(_ctx: &Ctx<'_>) -> HResult {
+        Err(ApiError::NotFound)
+    }
 
-    /// Every path of the old table is registered with the same methods, scope and flags, and
-    /// nothing else is.
+    async fn two(_ctx: &Ctx<'_>) -> HResult {
+        Err(ApiError::MethodNotAllowed)
+    }
+
+    /// Two recipes on one path: methods and rid branches merge, a recipe's own branch replaces
+    /// a reservation whichever is listed first, and contradictions are reported.
     #[test]
-    fn table_is_the_old_table() {
-        let r = Router::new();
-        for &(path, methods, scope, key, cv) in OLD_TABLE {
-            let route = r.routes.get(path).unwrap_or_else(|| panic!("{path} is not registered"));
-            assert_eq!(route.path, path);
-            let mut want: Vec<&str> = methods.to_vec();
-            let mut got: Vec<&str> = route.methods.iter().map(|(m, _)| m.as_str()).collect();
-            want.sort_unstable();
-            got.sort_unstable();
-            assert_eq!(got, want, "methods of {path}");
-            assert_eq!(route.scope, scope, "scope of {path}");
-            assert_eq!(route.needs_api_key, key, "API key of {path}");
-            assert_eq!(route.needs_cdi_version, cv, "cdi-version of {path}");
+    fn recipes_merge_on_a_shared_path() {
+        fn first(r: &mut Router) {
+            r.at("/p", Scope::Tenant, Checks::KEY_AND_VERSION).get(handler!(one));
+            r.reserve_rid("/p", Method::GET, "b");
+            r.reserve_rid("/p", Method::GET, "c");
         }
-        let mut old: Vec<&str> = OLD_TABLE.iter().map(|t| t.0).collect();
-        let mut now: Vec<&str> = r.routes.keys().copied().collect();
-        old.sort_unstable();
-        now.sort_unstable();
-        let len = old.len();
-        old.dedup();
-        assert_eq!(old.len(), len, "the old table lists a path twice");
-        assert_eq!(now, old);
+        fn second(r: &mut Router) {
+            r.at("/p", Scope::Tenant, Checks::KEY_AND_VERSION).post(handler!(two)).rid(Method::GET, "b", handler!(two));
+        }
+        for recipes in [&[first, second] as &[fn(&mut Router)], &[second, first]] {
+            let r = Router::new(recipes);
+            assert_eq!(r.conflicts(), &[] as &[String]);
+            let route = r.resolve("/p").route.unwrap();
+            let get = route.methods.iter().find(|m| m.method == Method::GET).unwrap();
+            assert!(get.handler("/p", None).is_ok());
+            assert!(get.handler("/p", Some("b")).is_ok());
+            assert!(get.handler("/p", Some("c")).is_err());
+            assert_eq!(route.methods.len(), 2);
+        }
+        fn clash(r: &mut Router) {
+            r.at("/p", Scope::App, Checks::KEY_AND_VERSION).get(handler!(two)).rid(Method::GET, "b", handler!(one));
+            r.reserve_rid("/q", Method::GET, "b");
+        }
+        let r = Router::new(&[first, second, clash]);
+        assert_eq!(r.conflicts().len(), 4, "{:?}", r.conflicts());
+        assert_eq!(r.resolve("/p").route.unwrap().scope, Scope::Tenant, "the first declaration stands");
     }
 }

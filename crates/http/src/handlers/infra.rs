@@ -1,18 +1,36 @@
-//! `/`, `/hello`, `/apiversion`, JWKS, `/config`, `/telemetry`, `/requests/stats`, and the licence
-//! endpoints.
+//! Endpoints of the server rather than of a recipe: `/`, `/hello`, `/apiversion`, the public
+//! JWKS, `/config`, `/telemetry`, `/requests/stats`, `/metrics`, and the `/ee` licence ones.
 
-use super::{ok, status, Ctx, HResult, Reply};
+use crate::ctx::{ok, status, Ctx, HResult, Reply};
 use crate::error::{text, ApiError};
+use crate::router::{handler, Checks, Router, Scope};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde_json::json;
 
-pub async fn root(ctx: &Ctx<'_>) -> HResult {
+pub fn routes(r: &mut Router) {
+    r.at("/", Scope::AppAnyTenant, Checks::NONE).any(handler!(root));
+    r.at("/hello", Scope::AppAnyTenant, Checks::NONE).any(handler!(hello));
+    r.at("/apiversion", Scope::App, Checks::KEY).get(handler!(api_version));
+    r.at("/.well-known/jwks.json", Scope::AppAnyTenant, Checks::NONE).get(handler!(jwks));
+    r.at("/config", Scope::None, Checks::VERSION).get(handler!(config_pid));
+    r.at("/metrics", Scope::App, Checks::KEY).get(handler!(metrics));
+    r.at("/telemetry", Scope::App, Checks::KEY_AND_VERSION).get(handler!(telemetry));
+    r.at("/requests/stats", Scope::App, Checks::KEY_AND_VERSION).get(handler!(request_stats));
+    // EE / licence: every feature is on.
+    r.at("/ee/featureflag", Scope::App, Checks::KEY_AND_VERSION).get(handler!(feature_flags));
+    r.at("/ee/license", Scope::App, Checks::KEY_AND_VERSION)
+        .put(handler!(license_put))
+        .delete(handler!(license_delete))
+        .get(handler!(license_get));
+}
+
+async fn root(ctx: &Ctx<'_>) -> HResult {
     ctx.state.core.tenant(&ctx.tenant).await.map_err(|_| ApiError::NotFound)?;
     Ok(Reply::Raw(text(StatusCode::OK, "Hello")))
 }
 
-pub async fn hello(ctx: &Ctx<'_>) -> HResult {
+async fn hello(ctx: &Ctx<'_>) -> HResult {
     let core = &ctx.state.core;
     core.app(&ctx.tenant.app).await?;
     if ctx.state.hello_limiter.allow(&ctx.tenant.app, core.now()) {
@@ -24,7 +42,7 @@ pub async fn hello(ctx: &Ctx<'_>) -> HResult {
     Ok(Reply::Raw(text(StatusCode::OK, "Hello")))
 }
 
-pub async fn api_version(ctx: &Ctx<'_>) -> HResult {
+async fn api_version(ctx: &Ctx<'_>) -> HResult {
     let cfg = match &ctx.app_config {
         Some(c) => c.clone(),
         None => ctx.state.core.app_config(&ctx.tenant.app).await?,
@@ -46,7 +64,7 @@ pub async fn api_version(ctx: &Ctx<'_>) -> HResult {
     Ok(Reply::Json(json!({ "versions": versions })))
 }
 
-pub async fn jwks(ctx: &Ctx<'_>) -> HResult {
+async fn jwks(ctx: &Ctx<'_>) -> HResult {
     let (keys, max_age) = ctx.state.core.jwks(&ctx.tenant.app).await?;
     let body = json!({ "keys": keys }).to_string();
     Ok(Reply::Raw(
@@ -57,7 +75,7 @@ pub async fn jwks(ctx: &Ctx<'_>) -> HResult {
     ))
 }
 
-pub async fn config_pid(ctx: &Ctx<'_>) -> HResult {
+async fn config_pid(ctx: &Ctx<'_>) -> HResult {
     if !ctx.tenant.is_base() {
         return Err(ApiError::Forbidden("Only public tenantId and public appId can call this API".into()));
     }
@@ -69,7 +87,7 @@ pub async fn config_pid(ctx: &Ctx<'_>) -> HResult {
     }
 }
 
-pub async fn telemetry(ctx: &Ctx<'_>) -> HResult {
+async fn telemetry(ctx: &Ctx<'_>) -> HResult {
     let id = ctx.state.core.telemetry_id(&ctx.tenant.app).await?;
     Ok(Reply::Json(match id {
         Some(id) => json!({"exists": true, "telemetryId": id}),
@@ -78,7 +96,7 @@ pub async fn telemetry(ctx: &Ctx<'_>) -> HResult {
 }
 
 /// `GET /requests/stats`: this instance's request rates for the app, per minute of the last day.
-pub async fn request_stats(ctx: &Ctx<'_>) -> HResult {
+async fn request_stats(ctx: &Ctx<'_>) -> HResult {
     let stats = ctx.state.core.request_stats(&ctx.tenant.app);
     ok(json!({
         "averageRequestsPerSecond": stats.average_per_second,
@@ -91,12 +109,12 @@ pub async fn request_stats(ctx: &Ctx<'_>) -> HResult {
 pub const FEATURES: [&str; 9] =
     ["account_linking", "multi_tenancy", "test", "dashboard_login", "mfa", "security", "oauth", "saml", "webauthn"];
 
-pub async fn feature_flags(_ctx: &Ctx<'_>) -> HResult {
+async fn feature_flags(_ctx: &Ctx<'_>) -> HResult {
     ok(json!({ "features": FEATURES, "usageStats": {} }))
 }
 
 /// Licences are accepted and stored (every feature is on regardless).
-pub async fn license_put(ctx: &Ctx<'_>) -> HResult {
+async fn license_put(ctx: &Ctx<'_>) -> HResult {
     let key = ctx.body.opt_string("licenseKey")?;
     let core = &ctx.state.core;
     if let Some(k) = key {
@@ -105,13 +123,13 @@ pub async fn license_put(ctx: &Ctx<'_>) -> HResult {
     ok(json!({}))
 }
 
-pub async fn license_delete(ctx: &Ctx<'_>) -> HResult {
+async fn license_delete(ctx: &Ctx<'_>) -> HResult {
     let core = &ctx.state.core;
     core.remove_license_key(&ctx.tenant.app).await?;
     ok(json!({}))
 }
 
-pub async fn license_get(ctx: &Ctx<'_>) -> HResult {
+async fn license_get(ctx: &Ctx<'_>) -> HResult {
     match ctx.state.core.license_key(&ctx.tenant.app).await? {
         Some(k) => ok(json!({ "licenseKey": k })),
         None => status("NO_LICENSE_KEY_FOUND_ERROR", json!({})),
@@ -119,7 +137,7 @@ pub async fn license_get(ctx: &Ctx<'_>) -> HResult {
 }
 
 /// `GET /metrics` (Prometheus text format), behind the API key of the base app.
-pub async fn metrics(ctx: &Ctx<'_>) -> HResult {
+async fn metrics(ctx: &Ctx<'_>) -> HResult {
     if !ctx.tenant.app.is_public() {
         return Err(ApiError::Forbidden("Only the public app can read metrics".into()));
     }

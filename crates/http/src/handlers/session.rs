@@ -1,17 +1,33 @@
-//! Session and JWT endpoints (§a.3, §a.4).
+//! Session endpoints (§a.3): create, read, verify, refresh, regenerate, revoke, the user's
+//! handles, and the session's database and JWT payloads.
 
-use super::{ok, status, Ctx, HResult};
+use super::common::require_public;
+use crate::ctx::{ok, status, Ctx, HResult};
 use crate::error::ApiError;
+use crate::router::{handler, Checks, Router, Scope};
 use serde_json::{json, Value};
 use st_core::ids::TenantIdentifier;
 use st_core::session::{CreateSession, RefreshOutcome, RegenerateOutcome, VerifyOutcome};
+
+pub fn routes(r: &mut Router) {
+    let k = Checks::KEY_AND_VERSION;
+    r.at("/recipe/session", Scope::None, k).post(handler!(create)).get(handler!(get));
+    r.at("/recipe/session/verify", Scope::AppAnyTenant, k).post(handler!(verify));
+    r.at("/recipe/session/refresh", Scope::Tenant, k).post(handler!(refresh));
+    r.at("/recipe/session/regenerate", Scope::AppAnyTenant, k).post(handler!(regenerate));
+    r.at("/recipe/session/remove", Scope::None, k).post(handler!(remove));
+    r.at("/recipe/session/user", Scope::None, k).get(handler!(user_handles));
+    r.at("/recipe/session/data", Scope::AppAnyTenant, k).get(handler!(data_get)).put(handler!(data_put));
+    r.at("/recipe/jwt/data", Scope::AppAnyTenant, k).get(handler!(jwt_data_get)).put(handler!(jwt_data_put));
+    r.at("/recipe/handshake", Scope::None, k).post(handler!(handshake));
+}
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// `POST /<tenant>/recipe/session` (create) — tenant-scoped.
-pub async fn create(ctx: &Ctx<'_>) -> HResult {
+async fn create(ctx: &Ctx<'_>) -> HResult {
     ctx.state.core.tenant(&ctx.tenant).await?;
     let b = &ctx.body;
     let input = CreateSession {
@@ -26,7 +42,7 @@ pub async fn create(ctx: &Ctx<'_>) -> HResult {
 }
 
 /// `GET /recipe/session` — app-scoped, tenant from the handle.
-pub async fn get(ctx: &Ctx<'_>) -> HResult {
+async fn get(ctx: &Ctx<'_>) -> HResult {
     ctx.state.core.app(&ctx.tenant.app).await?;
     let handle = ctx.query.string("sessionHandle")?;
     match ctx.state.core.get_session_info(&ctx.tenant.app, &handle).await? {
@@ -35,7 +51,7 @@ pub async fn get(ctx: &Ctx<'_>) -> HResult {
     }
 }
 
-pub async fn verify(ctx: &Ctx<'_>) -> HResult {
+async fn verify(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
     let token = b.string("accessToken")?;
     let anti_csrf = b.opt_string("antiCsrfToken")?;
@@ -60,7 +76,7 @@ pub async fn verify(ctx: &Ctx<'_>) -> HResult {
     }
 }
 
-pub async fn refresh(ctx: &Ctx<'_>) -> HResult {
+async fn refresh(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
     let token = b.string("refreshToken")?;
     let anti_csrf = b.opt_string("antiCsrfToken")?;
@@ -76,7 +92,7 @@ pub async fn refresh(ctx: &Ctx<'_>) -> HResult {
     }
 }
 
-pub async fn regenerate(ctx: &Ctx<'_>) -> HResult {
+async fn regenerate(ctx: &Ctx<'_>) -> HResult {
     let token = ctx.body.string("accessToken")?;
     let data = ctx.body.opt_object("userDataInJWT")?;
     match ctx.state.core.regenerate_session(&ctx.tenant.app, &token, data).await? {
@@ -91,16 +107,7 @@ pub async fn regenerate(ctx: &Ctx<'_>) -> HResult {
     }
 }
 
-/// A non-public path tenant used for an app-wide operation ⇒ 403.
-fn require_public(ctx: &Ctx<'_>) -> Result<(), ApiError> {
-    if ctx.tenant.tenant.is_public() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("Only public tenantId can call this app specific API".into()))
-    }
-}
-
-pub async fn remove(ctx: &Ctx<'_>) -> HResult {
+async fn remove(ctx: &Ctx<'_>) -> HResult {
     let core = &ctx.state.core;
     let b = &ctx.body;
     let user_id = b.opt_string("userId")?;
@@ -142,7 +149,7 @@ pub async fn remove(ctx: &Ctx<'_>) -> HResult {
     ok(json!({ "sessionHandlesRevoked": revoked }))
 }
 
-pub async fn user_handles(ctx: &Ctx<'_>) -> HResult {
+async fn user_handles(ctx: &Ctx<'_>) -> HResult {
     let core = &ctx.state.core;
     let user = ctx.query.string("userId")?;
     let across = ctx.query.bool_or("fetchAcrossAllTenants", true);
@@ -160,7 +167,7 @@ pub async fn user_handles(ctx: &Ctx<'_>) -> HResult {
     ok(json!({ "sessionHandles": handles }))
 }
 
-pub async fn data_get(ctx: &Ctx<'_>) -> HResult {
+async fn data_get(ctx: &Ctx<'_>) -> HResult {
     let handle = ctx.query.string("sessionHandle")?;
     match ctx.state.core.get_session_info(&ctx.tenant.app, &handle).await? {
         Some(info) => ok(json!({ "userDataInDatabase": info.user_data_in_database })),
@@ -168,7 +175,7 @@ pub async fn data_get(ctx: &Ctx<'_>) -> HResult {
     }
 }
 
-pub async fn data_put(ctx: &Ctx<'_>) -> HResult {
+async fn data_put(ctx: &Ctx<'_>) -> HResult {
     let handle = ctx.body.string("sessionHandle")?;
     let data = Value::Object(ctx.body.object("userDataInDatabase")?);
     if ctx.state.core.update_session_data(&ctx.tenant.app, &handle, &data).await? {
@@ -178,7 +185,7 @@ pub async fn data_put(ctx: &Ctx<'_>) -> HResult {
     }
 }
 
-pub async fn jwt_data_get(ctx: &Ctx<'_>) -> HResult {
+async fn jwt_data_get(ctx: &Ctx<'_>) -> HResult {
     let handle = ctx.query.string("sessionHandle")?;
     match ctx.state.core.get_session_info(&ctx.tenant.app, &handle).await? {
         Some(info) => ok(json!({ "userDataInJWT": info.user_data_in_jwt })),
@@ -186,7 +193,7 @@ pub async fn jwt_data_get(ctx: &Ctx<'_>) -> HResult {
     }
 }
 
-pub async fn jwt_data_put(ctx: &Ctx<'_>) -> HResult {
+async fn jwt_data_put(ctx: &Ctx<'_>) -> HResult {
     let handle = ctx.body.string("sessionHandle")?;
     let data = ctx.body.object("userDataInJWT")?;
     if ctx.state.core.update_jwt_data(&ctx.tenant.app, &handle, data).await? {
@@ -196,25 +203,7 @@ pub async fn jwt_data_put(ctx: &Ctx<'_>) -> HResult {
     }
 }
 
-pub async fn jwt_create(ctx: &Ctx<'_>) -> HResult {
-    let b = &ctx.body;
-    // Fields are read in the reference's order, so the first bad one is the one it names.
-    let algorithm = b.string("algorithm")?;
-    let domain = b.string("jwksDomain")?;
-    let payload = b.object("payload")?;
-    let validity = b.i64("validity")?;
-    if validity <= 0 {
-        return Err(ApiError::BadRequest("validity must be greater than or equal to 0".into()));
-    }
-    let use_static = b.opt_bool("useStaticSigningKey")?.unwrap_or(true);
-    if !algorithm.eq_ignore_ascii_case("rs256") {
-        return status("UNSUPPORTED_ALGORITHM_ERROR", json!({}));
-    }
-    let jwt = ctx.state.core.create_jwt(&ctx.tenant.app, payload, &domain, validity, use_static).await?;
-    ok(json!({ "jwt": jwt }))
-}
-
-pub async fn jwt_jwks(ctx: &Ctx<'_>) -> HResult {
-    let (keys, _) = ctx.state.core.jwks(&ctx.tenant.app).await?;
-    ok(json!({ "keys": keys }))
+/// The handshake of old SDKs, gone from the reference: 404 once the checks pass.
+async fn handshake(_ctx: &Ctx<'_>) -> HResult {
+    Err(ApiError::NotFound)
 }

@@ -1,11 +1,27 @@
-//! App and tenant management (§a.14, §g.3).
+//! Multitenancy endpoints (§a.14, §g.3): app and tenant management. Their scope is
+//! `Management`: who may create, list or remove what is decided in the domain.
 
-use super::{ok, status, Ctx, HResult};
+use crate::ctx::{ok, status, Ctx, HResult};
 use crate::error::ApiError;
 use crate::input::Body;
+use crate::router::{handler, Checks, Router, Scope};
 use serde_json::{json, Value};
 use st_core::ids::{AppId, TenantId};
 use st_core::multitenancy::{tenant_json_v1, tenant_json_v2, TenantUpdate};
+
+pub fn routes(r: &mut Router) {
+    let (m, k) = (Scope::Management, Checks::KEY_AND_VERSION);
+    r.at("/recipe/multitenancy/app", m, k).put(handler!(app_put_v1));
+    r.at("/recipe/multitenancy/app/v2", m, k).put(handler!(app_put_v2));
+    r.at("/recipe/multitenancy/app/remove", m, k).post(handler!(app_remove));
+    r.at("/recipe/multitenancy/app/list", m, k).get(handler!(app_list_v1));
+    r.at("/recipe/multitenancy/app/list/v2", m, k).get(handler!(app_list_v2));
+    r.at("/recipe/multitenancy/tenant", m, k).put(handler!(tenant_put_v1)).get(handler!(tenant_get_v1));
+    r.at("/recipe/multitenancy/tenant/v2", m, k).put(handler!(tenant_put_v2)).get(handler!(tenant_get_v2));
+    r.at("/recipe/multitenancy/tenant/remove", m, k).post(handler!(tenant_remove));
+    r.at("/recipe/multitenancy/tenant/list", m, k).get(handler!(tenant_list_v1));
+    r.at("/recipe/multitenancy/tenant/list/v2", m, k).get(handler!(tenant_list_v2));
+}
 
 /// A tenant's JSON as this request may see it: without the protected configs when they are
 /// protected from it (the reference's `protectConfigs`).
@@ -76,7 +92,7 @@ fn optional_id(b: &Body, field: &str) -> Result<Option<String>, ApiError> {
     }
 }
 
-pub async fn app_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
+async fn app_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
     let app = match optional_id(&ctx.body, "appId")? {
         Some(id) => AppId::parse(&id).map_err(ApiError::BadRequest)?,
         None => AppId::public(),
@@ -85,13 +101,13 @@ pub async fn app_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
     ok(json!({ "createdNew": created }))
 }
 
-pub async fn app_remove(ctx: &Ctx<'_>) -> HResult {
+async fn app_remove(ctx: &Ctx<'_>) -> HResult {
     let app = AppId::parse(&ctx.body.string("appId")?).map_err(ApiError::BadRequest)?;
     let existed = ctx.state.core.remove_app(&ctx.tenant, app).await?;
     ok(json!({ "didExist": existed }))
 }
 
-pub async fn app_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
+async fn app_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
     let shape = if v2 { tenant_json_v2 } else { tenant_json_v1 };
     if !ctx.tenant.tenant.is_public() || !ctx.tenant.app.is_public() {
         return Err(ApiError::Forbidden(
@@ -112,7 +128,7 @@ pub async fn app_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
     ok(json!({ "apps": apps }))
 }
 
-pub async fn tenant_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
+async fn tenant_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
     let tenant = match optional_id(&ctx.body, "tenantId")? {
         Some(id) => TenantId::parse(&id).map_err(ApiError::BadRequest)?,
         None => TenantId::public(),
@@ -121,7 +137,7 @@ pub async fn tenant_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
     ok(json!({ "createdNew": created }))
 }
 
-pub async fn tenant_get(ctx: &Ctx<'_>, v2: bool) -> HResult {
+async fn tenant_get(ctx: &Ctx<'_>, v2: bool) -> HResult {
     match ctx.state.core.tenant(&ctx.tenant).await {
         Ok(entry) => {
             let body = shown(ctx, if v2 { tenant_json_v2(&entry.record) } else { tenant_json_v1(&entry.record) });
@@ -132,13 +148,13 @@ pub async fn tenant_get(ctx: &Ctx<'_>, v2: bool) -> HResult {
     }
 }
 
-pub async fn tenant_remove(ctx: &Ctx<'_>) -> HResult {
+async fn tenant_remove(ctx: &Ctx<'_>) -> HResult {
     let tenant = TenantId::parse(&ctx.body.string("tenantId")?).map_err(ApiError::BadRequest)?;
     let existed = ctx.state.core.remove_tenant(&ctx.tenant, tenant).await?;
     ok(json!({ "didExist": existed }))
 }
 
-pub async fn tenant_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
+async fn tenant_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
     let shape = if v2 { tenant_json_v2 } else { tenant_json_v1 };
     if !ctx.tenant.tenant.is_public() {
         return Err(ApiError::Forbidden(
@@ -148,4 +164,46 @@ pub async fn tenant_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
     let tenants = ctx.state.core.tenants_of_app(&ctx.tenant.app).await?;
     let list: Vec<Value> = tenants.iter().map(|t| shown(ctx, shape(t))).collect();
     ok(json!({ "tenants": list }))
+}
+
+// The deprecated (v1) and current (v2) forms share a handler that takes the version.
+
+async fn app_put_v1(ctx: &Ctx<'_>) -> HResult {
+    app_put(ctx, false).await
+}
+
+async fn app_put_v2(ctx: &Ctx<'_>) -> HResult {
+    app_put(ctx, true).await
+}
+
+async fn app_list_v1(ctx: &Ctx<'_>) -> HResult {
+    app_list(ctx, false).await
+}
+
+async fn app_list_v2(ctx: &Ctx<'_>) -> HResult {
+    app_list(ctx, true).await
+}
+
+async fn tenant_put_v1(ctx: &Ctx<'_>) -> HResult {
+    tenant_put(ctx, false).await
+}
+
+async fn tenant_put_v2(ctx: &Ctx<'_>) -> HResult {
+    tenant_put(ctx, true).await
+}
+
+async fn tenant_get_v1(ctx: &Ctx<'_>) -> HResult {
+    tenant_get(ctx, false).await
+}
+
+async fn tenant_get_v2(ctx: &Ctx<'_>) -> HResult {
+    tenant_get(ctx, true).await
+}
+
+async fn tenant_list_v1(ctx: &Ctx<'_>) -> HResult {
+    tenant_list(ctx, false).await
+}
+
+async fn tenant_list_v2(ctx: &Ctx<'_>) -> HResult {
+    tenant_list(ctx, true).await
 }

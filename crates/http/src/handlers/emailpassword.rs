@@ -1,0 +1,137 @@
+//! E-mail-password endpoints (§a.5): sign-up, sign-in, password reset, hash import, and the
+//! e-mail-password branch of `/recipe/user` (the default one: a missing or unknown `rid`).
+
+use super::common::app_scope;
+use crate::ctx::{ok, status, Ctx, HResult};
+use crate::error::ApiError;
+use crate::router::{handler, Checks, Router, Scope};
+use serde_json::json;
+use st_core::emailpassword::{SignInOutcome, SignUpOutcome};
+use st_core::storage::UpdateResult;
+
+pub fn routes(r: &mut Router) {
+    let k = Checks::KEY_AND_VERSION;
+    r.at("/recipe/signup", Scope::Tenant, k).post(handler!(sign_up));
+    r.at("/recipe/signin", Scope::Tenant, k).post(handler!(sign_in));
+    r.at("/recipe/user/password/reset/token", Scope::Tenant, k).post(handler!(reset_token));
+    r.at("/recipe/user/password/reset/token/consume", Scope::Tenant, k).post(handler!(reset_consume));
+    r.at("/recipe/user/password/reset", Scope::Tenant, k).post(handler!(reset_with_token));
+    r.at("/recipe/user/passwordhash/import", Scope::Tenant, k).post(handler!(import));
+    // The reference's router falls back to e-mail-password for a missing or unknown rid, so
+    // its handlers are the defaults; other recipes add `rid` branches.
+    r.at("/recipe/user", Scope::None, k).get(handler!(user_get)).put(handler!(user_put));
+}
+
+async fn sign_up(ctx: &Ctx<'_>) -> HResult {
+    let email = ctx.body.string("email")?;
+    let password = ctx.body.string("password")?;
+    match ctx.state.core.sign_up_with_password(&ctx.tenant, &email, &password).await? {
+        SignUpOutcome::Ok(user, rid) => ok(json!({"user": user, "recipeUserId": rid})),
+        SignUpOutcome::EmailAlreadyExists => status("EMAIL_ALREADY_EXISTS_ERROR", json!({})),
+    }
+}
+
+async fn sign_in(ctx: &Ctx<'_>) -> HResult {
+    let email = ctx.body.string("email")?;
+    let password = ctx.body.string("password")?;
+    match ctx.state.core.ep_sign_in(&ctx.tenant, &email, &password).await? {
+        SignInOutcome::Ok(user, rid) => ok(json!({"user": user, "recipeUserId": rid})),
+        SignInOutcome::WrongCredentials => status("WRONG_CREDENTIALS_ERROR", json!({})),
+    }
+}
+
+async fn reset_token(ctx: &Ctx<'_>) -> HResult {
+    let core = &ctx.state.core;
+    let user = ctx.body.string("userId")?;
+    let email = match ctx.body.string("email") {
+        Ok(email) => email,
+        // As the reference, which looks the user up before it reads the e-mail.
+        Err(invalid) => {
+            if core.get_user(&ctx.tenant.app, &user).await?.is_none() {
+                return status("UNKNOWN_USER_ID_ERROR", json!({}));
+            }
+            return Err(invalid);
+        }
+    };
+    match core.ep_reset_token(&ctx.tenant, &user, &email).await? {
+        Some(token) => ok(json!({"token": token})),
+        None => status("UNKNOWN_USER_ID_ERROR", json!({})),
+    }
+}
+
+async fn reset_consume(ctx: &Ctx<'_>) -> HResult {
+    let token = ctx.body.string("token")?;
+    match ctx.state.core.ep_consume_reset_token(&ctx.tenant, &token).await? {
+        Some((user, email)) => ok(json!({"userId": user, "email": email})),
+        None => status("RESET_PASSWORD_INVALID_TOKEN_ERROR", json!({})),
+    }
+}
+
+/// The deprecated `/recipe/user/password/reset` (token and new password in one call).
+async fn reset_with_token(ctx: &Ctx<'_>) -> HResult {
+    let b = &ctx.body;
+    if b.string("method")? != "token" {
+        return Err(ApiError::BadRequest("Unsupported method for password reset".into()));
+    }
+    let token = b.string("token")?;
+    let password = b.string("newPassword")?;
+    if password.is_empty() {
+        return Err(ApiError::BadRequest("Password cannot be an empty string".into()));
+    }
+    match ctx.state.core.ep_reset_password_with_token(&ctx.tenant, &token, &password).await? {
+        Some(user) => ok(json!({"userId": user})),
+        None => status("RESET_PASSWORD_INVALID_TOKEN_ERROR", json!({})),
+    }
+}
+
+async fn import(ctx: &Ctx<'_>) -> HResult {
+    let b = &ctx.body;
+    let email = b.string("email")?;
+    let hash = b.string("passwordHash")?;
+    let alg = b.opt_string("hashingAlgorithm")?;
+    let (user, existed) = ctx.state.core.ep_import(&ctx.tenant, &email, &hash, alg.as_deref()).await?;
+    ok(json!({"user": user, "didUserAlreadyExist": existed}))
+}
+
+/// `GET /recipe/user`: by `userId` the lookup is app-wide (public tenant only); by `email` it
+/// is per tenant.
+async fn user_get(ctx: &Ctx<'_>) -> HResult {
+    let core = &ctx.state.core;
+    match (ctx.query.opt_string("userId"), ctx.query.opt_string("email")) {
+        (Some(_), Some(_)) => Err(ApiError::BadRequest("Please provide only one of userId or email".into())),
+        (None, None) => Err(ApiError::BadRequest("Please provide one of userId or email".into())),
+        (Some(id), None) => {
+            app_scope(ctx).await?;
+            match core.ep_user_by_recipe_id(&ctx.tenant.app, &id).await? {
+                Some(user) => ok(json!({"user": user})),
+                None => status("UNKNOWN_USER_ID_ERROR", json!({})),
+            }
+        }
+        (None, Some(email)) => match core.ep_user_by_email(&ctx.tenant, &email).await? {
+            Some(user) => ok(json!({"user": user})),
+            None => status("UNKNOWN_EMAIL_ERROR", json!({})),
+        },
+    }
+}
+
+/// `PUT /recipe/user`: a new e-mail and/or password.
+async fn user_put(ctx: &Ctx<'_>) -> HResult {
+    app_scope(ctx).await?;
+    let b = &ctx.body;
+    // CDI ≥ 4.0 names the user `recipeUserId` only, as the reference reads it.
+    let id = b.string("recipeUserId")?;
+    let email = b.opt_string("email")?;
+    let password = b.opt_string("password")?;
+    if email.is_none() && password.is_none() {
+        return Err(ApiError::BadRequest("You have to provide either email or password.".into()));
+    }
+    match ctx.state.core.ep_update_user(&ctx.tenant.app, &id, email.as_deref(), password.as_deref()).await? {
+        UpdateResult::Ok => ok(json!({})),
+        UpdateResult::UnknownUser => status("UNKNOWN_USER_ID_ERROR", json!({})),
+        UpdateResult::EmailAlreadyExists => status("EMAIL_ALREADY_EXISTS_ERROR", json!({})),
+        UpdateResult::EmailChangeNotAllowed => status(
+            "EMAIL_CHANGE_NOT_ALLOWED_ERROR",
+            json!({"reason": "New email is associated with another primary user ID"}),
+        ),
+    }
+}
