@@ -2,9 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use rand::Rng;
 use serde_json::{json, Value};
 use st_config::CoreConfig;
+use st_core::random::{bytes, SystemRandom};
 use st_storage_postgres::PgConfig;
 use tokio_postgres::NoTls;
 
@@ -51,7 +51,7 @@ pub async fn fresh_db(test: &str) -> Option<TestDb> {
         println!("skipping {test}: set {ENV} to run PostgreSQL tests");
         return None;
     };
-    let name = format!("st_{:016x}", rand::thread_rng().gen::<u64>());
+    let name = format!("st_{:016x}", u64::from_le_bytes(bytes::<8>(&SystemRandom::new())));
     let (client, conn) = tokio_postgres::connect(&admin_url, NoTls).await.expect("admin connection");
     tokio::spawn(conn);
     client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
