@@ -1,6 +1,6 @@
-//! Opportunistic batching of the hot session statements: creation, the snapshot read that
-//! every refresh starts with, and the separate `user_last_active` upsert of a refresh whose
-//! read ran while no other was in flight (see [`SessionSnapshots`]).
+//! Opportunistic batching of hot statements, generic over the kind of statement
+//! ([`Batched`]): the session module batches creations and the snapshot read that every refresh
+//! starts with, the active-users module the separate `user_last_active` upsert of a refresh.
 //!
 //! Under load most of PostgreSQL's CPU per session creation is the per-statement overhead
 //! (protocol, executor start, commit), not the row: `pgbench` on this kind of machine ran the
@@ -21,15 +21,17 @@
 //! caller signs its access token (or encrypts its refresh token) while its statement runs, and
 //! a leader queued behind that work on the same single-threaded worker would start the
 //! statement only after it.
+//!
+//! Adding a kind: a type implementing [`Batched`] in its recipe's module and a [`BatchQueue`]
+//! for it in the storage's `Batches`.
 
-use crate::{sessions, users, PgStorage};
-use st_core::ids::TenantIdentifier;
-use st_core::storage::{SResult, SessionIdentity, SessionRow};
+use crate::query::col;
+use crate::{error, PgStorage};
+use st_core::storage::SResult;
 use st_core::StorageError;
 use std::future::Future;
 use std::sync::Mutex;
 use tokio::sync::oneshot;
-use tokio_postgres::types::ToSql;
 
 /// Statements in flight at once per kind of batch.
 pub(crate) const MAX_LEADERS: usize = 2;
@@ -160,7 +162,7 @@ pub(crate) async fn run<B: Batched>(storage: &PgStorage, item: B::Item) -> SResu
     if lead {
         spawn_leader::<B>(storage);
     }
-    rx.await.map_err(|_| StorageError::Query(format!("the batched {} was abandoned", B::WHAT)))?
+    rx.await.map_err(|_| error::query(format!("the batched {} was abandoned", B::WHAT)))?
 }
 
 /// Start a leader task that owns one leader slot (already counted).
@@ -208,9 +210,9 @@ async fn run_batch<B: Batched>(storage: &PgStorage, items: &[B::Item]) -> Vec<SR
     out
 }
 
-/// Place each returned row by its 1-based ordinal (column 0); `parse` gets the row and the
-/// index of its item.
-fn by_ordinal<T: Clone>(
+/// Place each returned row of a batch statement by its 1-based ordinal (column 0); `parse`
+/// gets the row and the index of its item.
+pub(crate) fn by_ordinal<T: Clone>(
     rows: &[tokio_postgres::Row],
     n: usize,
     what: &str,
@@ -218,199 +220,12 @@ fn by_ordinal<T: Clone>(
 ) -> SResult<Vec<Option<T>>> {
     let mut out = vec![None; n];
     for r in rows {
-        let ordinal: i64 = crate::col(r, 0)?;
+        let ordinal: i64 = col(r, 0)?;
         let index = usize::try_from(ordinal - 1)
             .ok()
             .filter(|&i| i < n)
-            .ok_or_else(|| StorageError::Query(format!("batched {what}: unexpected ordinal {ordinal}")))?;
+            .ok_or_else(|| error::query(format!("batched {what}: unexpected ordinal {ordinal}")))?;
         out[index] = Some(parse(r, index)?);
     }
     Ok(out)
-}
-
-/// Session creation: insert the row, resolve the user, record the activity unless throttled.
-pub(crate) struct CreateSessions;
-
-/// One session to create.
-pub(crate) struct NewSession {
-    pub(crate) row: SessionRow,
-    /// Whether to record the user as active (false: this instance recorded it recently).
-    pub(crate) record_activity: bool,
-}
-
-impl Batched for CreateSessions {
-    type Item = NewSession;
-    type Output = Option<SessionIdentity>;
-    const WHAT: &'static str = "session insert";
-
-    fn queue(storage: &PgStorage) -> &BatchQueue<Self> {
-        &storage.batch_queues().create
-    }
-
-    async fn alone(storage: &PgStorage, new: &NewSession, _idle: bool) -> SResult<Option<SessionIdentity>> {
-        let text = sessions::InsertText::new(&new.row)?;
-        let [a, b, c, d, e, f, g, h, i, j] = sessions::insert_params(&new.row, &text);
-        let params: [&(dyn ToSql + Sync); 11] = [a, b, c, d, e, f, g, h, i, j, &new.record_activity];
-        let found = storage.query_opt(&storage.sql().session_insert_resolved, &params).await?;
-        match found {
-            Some(r) => users::identity_from_row(&r, 0),
-            None => Ok(None),
-        }
-    }
-
-    /// `session_insert_many`: all rows in one statement, each row's identity by its ordinal.
-    async fn together(storage: &PgStorage, items: &[NewSession]) -> SResult<Vec<Option<SessionIdentity>>> {
-        let rows: Vec<&SessionRow> = items.iter().map(|n| &n.row).collect();
-        let mut apps = Vec::with_capacity(rows.len());
-        let mut tenants = Vec::with_capacity(rows.len());
-        let mut data = Vec::with_capacity(rows.len());
-        let mut payloads = Vec::with_capacity(rows.len());
-        for row in rows.iter().copied() {
-            let text = sessions::InsertText::new(row)?;
-            apps.push(row.tenant.app.as_str());
-            tenants.push(row.tenant.tenant.as_str());
-            data.push(text.data);
-            payloads.push(text.payload);
-        }
-        let handles: Vec<&str> = rows.iter().map(|r| r.handle.as_str()).collect();
-        let user_ids: Vec<&str> = rows.iter().map(|r| r.user_id.as_str()).collect();
-        let hashes: Vec<&str> = rows.iter().map(|r| r.refresh_token_hash_2.as_str()).collect();
-        let expires: Vec<i64> = rows.iter().map(|r| r.expires_at).collect();
-        let created: Vec<i64> = rows.iter().map(|r| r.created_at).collect();
-        let static_key: Vec<bool> = rows.iter().map(|r| r.use_static_key).collect();
-        let record: Vec<bool> = items.iter().map(|n| n.record_activity).collect();
-        let found = storage
-            .query(
-                &storage.sql().session_insert_many,
-                &[
-                    &apps,
-                    &tenants,
-                    &handles,
-                    &user_ids,
-                    &hashes,
-                    &data,
-                    &expires,
-                    &created,
-                    &payloads,
-                    &static_key,
-                    &record,
-                ],
-            )
-            .await?;
-        // Every inserted row comes back (its identity may be NULL): a missing ordinal would be
-        // a bug, and then reads as "no such user".
-        let found = by_ordinal(&found, rows.len(), Self::WHAT, |r, _| users::identity_from_row(r, 1))?;
-        Ok(found.into_iter().map(Option::flatten).collect())
-    }
-}
-
-/// The first read of a refresh: the session row with its user's identity, and the activity
-/// upsert of each read whose row accepts its token, in the same statement. Except when the
-/// read runs alone on an idle queue: then it is a pure read, because the write would lengthen
-/// the read that the refresh waits for, and the caller writes the activity while it signs
-/// ([`LastActiveTouches`]). Under concurrency one more statement per refresh would cost more
-/// throughput than the write adds to a statement that runs anyway.
-pub(crate) struct SessionSnapshots;
-
-/// One snapshot read.
-pub(crate) struct SnapshotRead {
-    pub(crate) tenant: TenantIdentifier,
-    pub(crate) handle: String,
-    /// The hashes the row must hold for the read to record activity (the current one and, for
-    /// a child token, its parent's) and the time to record; `None`: no activity.
-    pub(crate) touch: Option<(String, Option<String>, i64)>,
-}
-
-/// The session row and its user's identity (`None` when the session does not exist), and
-/// whether the read judged the activity.
-pub(crate) type Snapshot = (Option<(SessionRow, Option<SessionIdentity>)>, bool);
-
-impl Batched for SessionSnapshots {
-    type Item = SnapshotRead;
-    type Output = Snapshot;
-    const WHAT: &'static str = "session snapshot read";
-
-    fn queue(storage: &PgStorage) -> &BatchQueue<Self> {
-        &storage.batch_queues().snapshot
-    }
-
-    async fn alone(storage: &PgStorage, read: &SnapshotRead, idle: bool) -> SResult<Snapshot> {
-        let (app, t) = (read.tenant.app.as_str(), read.tenant.tenant.as_str());
-        let touch = read.touch.as_ref().filter(|_| !idle);
-        let row = match touch {
-            None => storage.query_opt(&storage.sql().session_select_resolved, &[&app, &t, &read.handle]).await?,
-            Some((current, parent, now)) => {
-                let mut hashes: Vec<&str> = vec![current.as_str()];
-                hashes.extend(parent.as_deref());
-                let params: [&(dyn ToSql + Sync); 5] = [&app, &t, &read.handle, &hashes, now];
-                storage.query_opt(&storage.sql().session_select_resolved_touch, &params).await?
-            }
-        };
-        let recorded = touch.is_some();
-        let Some(row) = row else { return Ok((None, recorded)) };
-        let identity = users::identity_from_row(&row, 7)?;
-        Ok((Some((sessions::session_from_row(&read.tenant, &read.handle, &row)?, identity)), recorded))
-    }
-
-    /// `session_select_touch_many`: one row per found session, by ordinal.
-    async fn together(storage: &PgStorage, reads: &[SnapshotRead]) -> SResult<Vec<Snapshot>> {
-        let apps: Vec<&str> = reads.iter().map(|r| r.tenant.app.as_str()).collect();
-        let tenants: Vec<&str> = reads.iter().map(|r| r.tenant.tenant.as_str()).collect();
-        let handles: Vec<&str> = reads.iter().map(|r| r.handle.as_str()).collect();
-        let touches = || reads.iter().map(|r| r.touch.as_ref());
-        let current: Vec<Option<&str>> = touches().map(|t| t.map(|t| t.0.as_str())).collect();
-        let parents: Vec<Option<&str>> = touches().map(|t| t.and_then(|t| t.1.as_deref())).collect();
-        let now: Vec<Option<i64>> = touches().map(|t| t.map(|t| t.2)).collect();
-        let rows = storage
-            .query(&storage.sql().session_select_touch_many, &[&apps, &tenants, &handles, &current, &parents, &now])
-            .await?;
-        let found = by_ordinal(&rows, reads.len(), Self::WHAT, |r, i| {
-            let read = &reads[i];
-            Ok((sessions::session_from_row_at(&read.tenant, &read.handle, r, 1)?, users::identity_from_row(r, 8)?))
-        })?;
-        Ok(found.into_iter().zip(reads).map(|(f, r)| (f, r.touch.is_some())).collect())
-    }
-}
-
-/// The `user_last_active` upsert of a successful refresh whose read did not record it (see
-/// [`SessionSnapshots`]).
-pub(crate) struct LastActiveTouches;
-
-/// One user's activity at one time.
-pub(crate) struct Touch {
-    pub(crate) app: String,
-    pub(crate) user_id: String,
-    pub(crate) now_ms: i64,
-}
-
-impl Batched for LastActiveTouches {
-    type Item = Touch;
-    type Output = ();
-    const WHAT: &'static str = "last-active upsert";
-
-    fn queue(storage: &PgStorage) -> &BatchQueue<Self> {
-        &storage.batch_queues().touch
-    }
-
-    async fn alone(storage: &PgStorage, t: &Touch, _idle: bool) -> SResult<()> {
-        let params: [&(dyn ToSql + Sync); 3] = [&t.app, &t.user_id, &t.now_ms];
-        storage.execute(&storage.sql().last_active_upsert, &params).await.map(|_| ())
-    }
-
-    /// `last_active_upsert_many`: one statement; a user touched twice keeps the later time.
-    async fn together(storage: &PgStorage, touches: &[Touch]) -> SResult<Vec<()>> {
-        let apps: Vec<&str> = touches.iter().map(|t| t.app.as_str()).collect();
-        let users: Vec<&str> = touches.iter().map(|t| t.user_id.as_str()).collect();
-        let times: Vec<i64> = touches.iter().map(|t| t.now_ms).collect();
-        storage.execute(&storage.sql().last_active_upsert_many, &[&apps, &users, &times]).await?;
-        Ok(vec![(); touches.len()])
-    }
-}
-
-/// The batch queues of one storage.
-#[derive(Default)]
-pub(crate) struct BatchQueues {
-    pub(crate) create: BatchQueue<CreateSessions>,
-    pub(crate) snapshot: BatchQueue<SessionSnapshots>,
-    pub(crate) touch: BatchQueue<LastActiveTouches>,
 }

@@ -10,6 +10,10 @@ use tokio_postgres::error::SqlState;
 
 /// Map a tokio-postgres error.
 pub(crate) fn pg(e: tokio_postgres::Error) -> StorageError {
+    classify(e)
+}
+
+fn classify(e: tokio_postgres::Error) -> StorageError {
     if let Some(db) = e.as_db_error() {
         let code = db.code();
         if *code == SqlState::FOREIGN_KEY_VIOLATION {
@@ -78,7 +82,7 @@ fn is_io(e: &tokio_postgres::Error) -> bool {
 /// Map a pool error: all of them mean no connection could be had.
 pub(crate) fn pool(e: deadpool_postgres::PoolError) -> StorageError {
     match e {
-        deadpool_postgres::PoolError::Backend(inner) => match pg(inner) {
+        deadpool_postgres::PoolError::Backend(inner) => match classify(inner) {
             StorageError::Query(msg) => StorageError::Unavailable(msg),
             other => other,
         },
@@ -86,7 +90,18 @@ pub(crate) fn pool(e: deadpool_postgres::PoolError) -> StorageError {
     }
 }
 
+/// A dedicated connection (outside the pool) could not be opened.
+pub(crate) fn connect(e: &tokio_postgres::Error) -> StorageError {
+    StorageError::Unavailable(chain(e))
+}
+
 /// A row value that does not have the expected shape.
 pub(crate) fn bad_row(what: &str, e: impl std::fmt::Display) -> StorageError {
-    StorageError::Query(format!("unexpected {what}: {e}"))
+    query(format!("unexpected {what}: {e}"))
+}
+
+/// Any other failure of a call: a value that cannot be serialised, an answer of the wrong
+/// shape.
+pub(crate) fn query(message: String) -> StorageError {
+    StorageError::Query(message)
 }

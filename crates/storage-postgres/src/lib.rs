@@ -8,46 +8,58 @@
 //!   the base app / tenant / tenant-config rows and the `activity_log` month partitions; then
 //!   it builds the deadpool pool and its keeper task (minimum idle, idle timeout; see the
 //!   `pool` module).
-//! * Each [`Storage`] method is one intent, run as a single statement or one transaction, on
-//!   prepared statements whose text is built once per table-name set ([`sql`]).
+//! * One module per recipe holds its storage trait's impl and its statements, built once per
+//!   table-name set ([`TableNames`]) into that recipe's field of [`Statements`]. Each method
+//!   is one intent, run as a single statement or one transaction, on prepared statements.
+//!   Adding a recipe: its module, one `mod` line below and its field in [`Statements`].
 //! * Cross-instance serialisation uses PostgreSQL advisory locks keyed by a stable FNV-1a hash
 //!   of a string that names the intent, the schema + prefix (the user pool) and the app:
 //!   signing-key rotation and static-key creation take a transaction-scoped lock; a background
-//!   job's [`JobLease`] is a session lock on a dedicated connection (outside the pool), released
-//!   by closing that connection when the lease is dropped.
+//!   job's [`JobLease`](st_core::storage::JobLease) is a session lock on a dedicated connection
+//!   (outside the pool), released by closing that connection when the lease is dropped.
 //!
 //! Errors (the `error` module): unreachable database → `StorageError::Unavailable`, foreign-key
 //! violation → `TenantOrAppNotFound`, anything else → `Query`. Nothing here panics on a request
 //! path.
 
+// Infrastructure.
 mod batch;
 pub mod config;
 mod error;
-mod keys;
+mod identity;
 mod listing_sql;
 mod migrate;
 mod pool;
-mod sessions;
-pub mod sql;
-mod tenants;
+mod query;
+mod tables;
 mod tls;
+
+// One module per recipe: its storage trait's impl and its statements.
+mod active_users;
+mod emailpassword;
+mod emailverification;
+mod jobs;
+mod key_value;
+mod multitenancy;
+mod session;
+mod signing_keys;
+mod useridmapping;
+mod usermetadata;
+mod userroles;
 mod users;
 
 pub use config::{mask_uri, PgConfig, TlsMode};
 pub use migrate::{render as render_migration, V1_NAME, V1_TEMPLATE};
-pub use sql::TableNames;
+pub use tables::TableNames;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Object, Pool};
+use deadpool_postgres::Pool;
 use st_core::ids::TenantIdentifier;
 use st_core::storage::{
-    JobLease, JobStorage, PoolStats, ResolvedSession, SResult, SessionDecider, SessionIdentity, SessionRow, Storage,
-    TouchIfCurrent,
+    PoolStats, ResolvedSession, SResult, SessionDecider, SessionIdentity, SessionRow, Storage, TouchIfCurrent,
 };
 use st_core::StorageError;
 use std::sync::Arc;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
 
 /// The PostgreSQL backend. Cheap to clone (shared pool).
 #[derive(Clone)]
@@ -58,17 +70,62 @@ pub struct PgStorage {
 struct Inner {
     pool: Pool,
     names: Arc<TableNames>,
-    sql: sql::Sql,
+    sql: Statements,
     keeper: tokio::task::JoinHandle<()>,
     /// For lock keys: `<schema>.<prefix>`.
     pool_id: String,
     /// For job-lock connections.
     pg: tokio_postgres::Config,
     tls: tokio_postgres_rustls::MakeRustlsConnect,
-    /// Session creations and refresh reads waiting for a statement (see [`batch`]).
-    batch_queues: batch::BatchQueues,
+    /// Calls waiting for a shared statement (see [`batch`]).
+    batches: Batches,
     /// The runtime `connect` ran on: batch leaders run there (see [`batch`]).
     runtime: tokio::runtime::Handle,
+}
+
+/// Every statement this crate runs, one field per recipe (its module builds it from the table
+/// names and reads it through `PgStorage::sql`). Statements are prepared per connection
+/// through deadpool's statement cache (`prepare_cached`), keyed by their text.
+#[derive(Debug)]
+struct Statements {
+    tenants: multitenancy::TenantSql,
+    key_value: key_value::KeyValueSql,
+    session: session::SessionSql,
+    signing_keys: signing_keys::SigningKeySql,
+    jobs: jobs::JobSql,
+    active_users: active_users::ActiveUsersSql,
+    users: users::UserSql,
+    emailpassword: emailpassword::EmailPasswordSql,
+    emailverification: emailverification::EmailVerificationSql,
+    usermetadata: usermetadata::UserMetadataSql,
+    userroles: userroles::UserRolesSql,
+    useridmapping: useridmapping::UserIdMappingSql,
+}
+
+impl Statements {
+    fn new(t: &TableNames) -> Statements {
+        Statements {
+            tenants: multitenancy::TenantSql::new(t),
+            key_value: key_value::KeyValueSql::new(t),
+            session: session::SessionSql::new(t),
+            signing_keys: signing_keys::SigningKeySql::new(t),
+            jobs: jobs::JobSql::new(t),
+            active_users: active_users::ActiveUsersSql::new(t),
+            users: users::UserSql::new(t),
+            emailpassword: emailpassword::EmailPasswordSql::new(t),
+            emailverification: emailverification::EmailVerificationSql::new(t),
+            usermetadata: usermetadata::UserMetadataSql::new(t),
+            userroles: userroles::UserRolesSql::new(t),
+            useridmapping: useridmapping::UserIdMappingSql::new(t),
+        }
+    }
+}
+
+/// The batch queues of the recipes whose concurrent calls share statements (see [`batch`]).
+#[derive(Default)]
+struct Batches {
+    session: session::Queues,
+    last_active: batch::BatchQueue<active_users::LastActiveTouches>,
 }
 
 impl Drop for Inner {
@@ -118,7 +175,7 @@ impl PgStorage {
     pub async fn connect(cfg: &PgConfig) -> Result<PgStorage, StorageError> {
         let tls = tls::connector(cfg).map_err(StorageError::Unavailable)?;
         let names = Arc::new(TableNames::new(cfg));
-        let sql = sql::Sql::new(&names);
+        let sql = Statements::new(&names);
 
         let deadline = tokio::time::Instant::now() + cfg.connect_wait;
         let mut told = false;
@@ -133,7 +190,7 @@ impl PgStorage {
                 tracing::debug!("bootstrap connection ended: {e}");
             }
         });
-        let bootstrapped = migrate::bootstrap(&mut client, &names, &sql).await;
+        let bootstrapped = migrate::bootstrap(&mut client, &names, &sql.tenants).await;
         drop(client);
         let _ = conn_task.await;
         bootstrapped?;
@@ -151,7 +208,7 @@ impl PgStorage {
                 keeper,
                 pg: cfg.pg.clone(),
                 tls,
-                batch_queues: batch::BatchQueues::default(),
+                batches: Batches::default(),
                 runtime: tokio::runtime::Handle::current(),
             }),
         })
@@ -167,24 +224,25 @@ impl PgStorage {
     /// Diagnostics and tests only.
     #[doc(hidden)]
     pub fn hot_statements(&self) -> Vec<(&'static str, String, Vec<&'static str>)> {
-        let (sql, users) = (self.sql(), &self.sql().users);
+        let sql = self.sql();
+        let (session, users) = (&sql.session, &sql.users);
         let app_tenant_handle = vec!["'public'", "'public'", "'h'"];
         vec![
             (
                 "session create",
-                sql.session_insert_resolved.clone(),
+                session.insert_resolved.clone(),
                 vec!["'public'", "'public'", "'h'", "'u'", "'x'", "'{}'", "1", "1", "'{}'", "false", "true"],
             ),
-            ("session read", sql.session_select_resolved.clone(), app_tenant_handle.clone()),
+            ("session read", session.select_resolved.clone(), app_tenant_handle.clone()),
             (
                 "session read and touch",
-                sql.session_select_resolved_touch.clone(),
+                session.select_resolved_touch.clone(),
                 [app_tenant_handle.as_slice(), &["'{x}'", "1"]].concat(),
             ),
-            ("last-active upsert", sql.last_active_upsert.clone(), vec!["'public'", "'u'", "1"]),
-            ("session identity", users.session_identity_sql().to_string(), vec!["'public'", "'u'"]),
-            ("users of a page", users.auth_users_sql().to_string(), vec!["'public'", "'{u}'"]),
-            ("user decorations", users.decorations_sql().to_string(), vec!["'public'", "'{u}'"]),
+            ("last-active upsert", sql.active_users.upsert.clone(), vec!["'public'", "'u'", "1"]),
+            ("session identity", users.session_identity.clone(), vec!["'public'", "'u'"]),
+            ("users of a page", users.auth_users.clone(), vec!["'public'", "'{u}'"]),
+            ("user decorations", users.decorations.clone(), vec!["'public'", "'{u}'"]),
         ]
     }
 
@@ -199,123 +257,43 @@ impl PgStorage {
         self.inner.pool.close();
     }
 
-    pub(crate) fn sql(&self) -> &sql::Sql {
+    /// Every recipe's statements; each recipe module reads its own field.
+    fn sql(&self) -> &Statements {
         &self.inner.sql
     }
 
-    pub(crate) fn batch_queues(&self) -> &batch::BatchQueues {
-        &self.inner.batch_queues
+    fn batches(&self) -> &Batches {
+        &self.inner.batches
     }
 
-    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+    fn runtime(&self) -> &tokio::runtime::Handle {
         &self.inner.runtime
     }
 
     /// Advisory-lock key for `intent` within this user pool.
-    pub(crate) fn lock_key(&self, intent: &str, scope: &str) -> i64 {
+    fn lock_key(&self, intent: &str, scope: &str) -> i64 {
         migrate::lock_key(&format!("{intent}:{}:{scope}", self.inner.pool_id))
     }
-
-    pub(crate) async fn conn(&self) -> SResult<Object> {
-        self.inner.pool.get().await.map_err(error::pool)
-    }
-
-    pub(crate) async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> SResult<u64> {
-        let c = self.conn().await?;
-        let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
-        c.execute(&stmt, params).await.map_err(error::pg)
-    }
-
-    pub(crate) async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> SResult<Vec<Row>> {
-        let c = self.conn().await?;
-        let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
-        c.query(&stmt, params).await.map_err(error::pg)
-    }
-
-    pub(crate) async fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> SResult<Option<Row>> {
-        let c = self.conn().await?;
-        let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
-        c.query_opt(&stmt, params).await.map_err(error::pg)
-    }
 }
-
-/// Prepare (cached) and execute one statement inside a transaction.
-pub(crate) async fn tx_exec(
-    tx: &deadpool_postgres::Transaction<'_>,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> SResult<u64> {
-    let stmt = tx.prepare_cached(sql).await.map_err(error::pg)?;
-    tx.execute(&stmt, params).await.map_err(error::pg)
-}
-
-/// Prepare (cached) and run one query inside a transaction.
-pub(crate) async fn tx_query(
-    tx: &deadpool_postgres::Transaction<'_>,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> SResult<Vec<Row>> {
-    let stmt = tx.prepare_cached(sql).await.map_err(error::pg)?;
-    tx.query(&stmt, params).await.map_err(error::pg)
-}
-
-/// Read column `idx` of `row`, as a `Query` error when it has an unexpected type.
-pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, idx: usize) -> SResult<T> {
-    row.try_get(idx).map_err(|e| error::bad_row("column value", e))
-}
-
-/// A held background-job lock: a dedicated connection (outside the pool, so a small pool can
-/// never be starved or deadlocked by jobs) holding the session-level
-/// `pg_advisory_lock(key)`. Dropping it closes the connection, which makes the server release
-/// the lock at once; this needs no runtime and works even if the job task panicked.
-struct PgJobLease {
-    _client: tokio_postgres::Client,
-}
-
-impl JobLease for PgJobLease {}
 
 #[async_trait]
-impl JobStorage for PgStorage {
-    async fn try_lock_job(&self, job: &str) -> SResult<Option<Box<dyn JobLease>>> {
-        let key = self.lock_key("st-job", job);
-        let (client, connection) = self
-            .inner
-            .pg
-            .connect(self.inner.tls.clone())
-            .await
-            .map_err(|e| StorageError::Unavailable(error::chain(&e)))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("job lock connection ended: {e}");
-            }
-        });
-        let row = client.query_one(&self.sql().advisory_try_lock, &[&key]).await.map_err(error::pg)?;
-        let obtained: bool = col(&row, 0)?;
-        if !obtained {
-            return Ok(None);
-        }
-        Ok(Some(Box::new(PgJobLease { _client: client })))
-    }
-}
-
-#[async_trait::async_trait]
 impl Storage for PgStorage {
     fn kind(&self) -> &'static str {
         "postgresql"
     }
 
-    /// One statement: insert, identity and, unless throttled, last-activity upsert
-    /// (`session_insert_resolved`), shared with concurrent creations (see [`batch`]).
+    /// One statement: insert, identity and, unless throttled, last-activity upsert, shared
+    /// with concurrent creations (see [`session::create_resolved`]).
     async fn create_session_resolved(
         &self,
         row: &SessionRow,
         record_activity: bool,
     ) -> SResult<Option<SessionIdentity>> {
-        batch::run::<batch::CreateSessions>(self, batch::NewSession { row: row.clone(), record_activity }).await
+        session::create_resolved(self, row, record_activity).await
     }
 
     /// The snapshot read also resolves the identity and, with `touch`, records the activity, so
-    /// a refresh that changes nothing is one statement.
+    /// a refresh that changes nothing is one statement (see [`session::update_resolved`]).
     async fn update_session_resolved(
         &self,
         tenant: &TenantIdentifier,
@@ -323,21 +301,7 @@ impl Storage for PgStorage {
         decide: SessionDecider<'_>,
         touch: Option<&TouchIfCurrent<'_>>,
     ) -> SResult<Option<ResolvedSession>> {
-        let touch = match touch.map(|t| (t.refresh_token_hashes_2, t.now_ms)) {
-            None => None,
-            Some(([current], now)) => Some((current.to_string(), None, now)),
-            Some(([current, parent], now)) => Some((current.to_string(), Some(parent.to_string()), now)),
-            Some((other, _)) => {
-                return Err(StorageError::Query(format!(
-                    "a refresh accepts one or two token hashes, not {}",
-                    other.len()
-                )))
-            }
-        };
-        let read = batch::SnapshotRead { tenant: tenant.clone(), handle: handle.to_string(), touch };
-        let (snapshot, activity_recorded) = batch::run::<batch::SessionSnapshots>(self, read).await?;
-        let resolved = self.update_session_from(tenant, handle, decide, snapshot).await?;
-        Ok(resolved.map(|(row, identity)| ResolvedSession { row, identity, activity_recorded }))
+        session::update_resolved(self, tenant, handle, decide, touch).await
     }
 
     fn pool_stats(&self) -> Option<PoolStats> {

@@ -12,7 +12,8 @@
 //! added.
 
 use crate::error;
-use crate::sql::{Sql, TableNames};
+use crate::multitenancy::TenantSql;
+use crate::TableNames;
 use st_core::clock::{Clock, SystemClock};
 use st_core::StorageError;
 
@@ -69,7 +70,7 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) async fn bootstrap(
     client: &mut tokio_postgres::Client,
     names: &TableNames,
-    sql: &Sql,
+    sql: &TenantSql,
 ) -> Result<(), StorageError> {
     let key = lock_key(&format!("st-migrate:{}.{}", names.schema, names.prefix));
     client.execute("SELECT pg_advisory_lock($1)", &[&key]).await.map_err(error::pg)?;
@@ -82,7 +83,7 @@ pub(crate) async fn bootstrap(
 async fn bootstrap_locked(
     client: &mut tokio_postgres::Client,
     names: &TableNames,
-    sql: &Sql,
+    sql: &TenantSql,
 ) -> Result<(), StorageError> {
     if names.schema != "public" {
         // Check first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
@@ -110,7 +111,7 @@ async fn bootstrap_locked(
     let now = now_ms();
     client.execute(&sql.app_insert, &[&"public", &now]).await.map_err(error::pg)?;
     client.execute(&sql.tenant_insert, &[&"public", &"public", &now]).await.map_err(error::pg)?;
-    client.execute(&sql.base_tenant_config_insert, &[]).await.map_err(error::pg)?;
+    client.execute(&sql.base_config_insert, &[]).await.map_err(error::pg)?;
 
     maintain_activity_log(client, names, now).await;
     Ok(())

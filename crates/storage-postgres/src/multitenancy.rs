@@ -1,5 +1,5 @@
-//! [`TenantStorage`]: `apps`, `tenants`, `tenant_configs` (+ the two factor tables) and
-//! `key_value`.
+//! [`TenantStorage`]: `apps`, `tenants`, `tenant_configs` (+ the two factor tables), and the
+//! health check.
 //!
 //! A tenant is listed when it has a `tenant_configs` row (the registry, as in the Java core);
 //! `upsert_tenant` writes `apps` (public tenant only), `tenants` and `tenant_configs` and
@@ -8,13 +8,117 @@
 //! `is_first_factors_null`; `required_secondary_factors` is `None` when there are no rows (the
 //! reference has no flag for it).
 
-use crate::{col, error, tx_exec, PgStorage};
+use crate::query::{col, tx_exec};
+use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use st_core::ids::{AppId, TenantId, TenantIdentifier};
-use st_core::storage::{KeyValueStorage, SResult, TenantRecord, TenantStorage};
-use st_core::StorageError;
+use st_core::storage::{SResult, TenantRecord, TenantStorage};
 use tokio_postgres::Row;
+
+/// Statement texts of the multitenancy recipe (and the health check).
+#[derive(Debug)]
+pub(crate) struct TenantSql {
+    /// `health_check`: one round trip.
+    health: String,
+    /// Every tenant with its factor arrays (see `tenant_from_row`).
+    select_all: String,
+    select_one: String,
+    pub(crate) app_insert: String,
+    pub(crate) tenant_insert: String,
+    config_upsert: String,
+    first_factors_delete: String,
+    secondary_factors_delete: String,
+    first_factors_insert: String,
+    secondary_factors_insert: String,
+    config_delete: String,
+    activity_delete: String,
+    tenant_delete: String,
+    app_configs_delete: String,
+    app_activity_delete: String,
+    app_delete: String,
+    /// The base tenant's configuration row, inserted at start-up (see `migrate`).
+    pub(crate) base_config_insert: String,
+}
+
+impl TenantSql {
+    pub(crate) fn new(t: &TableNames) -> TenantSql {
+        let tenant_columns = |filter: &str| {
+            format!(
+                "SELECT c.app_id, c.tenant_id, c.core_config, c.email_password_enabled, c.passwordless_enabled, \
+                 c.third_party_enabled, c.is_first_factors_null, \
+                 ARRAY(SELECT f.factor_id::TEXT FROM {ff} f WHERE f.connection_uri_domain = c.connection_uri_domain \
+                       AND f.app_id = c.app_id AND f.tenant_id = c.tenant_id ORDER BY f.factor_id), \
+                 ARRAY(SELECT s.factor_id::TEXT FROM {sf} s WHERE s.connection_uri_domain = c.connection_uri_domain \
+                       AND s.app_id = c.app_id AND s.tenant_id = c.tenant_id ORDER BY s.factor_id) \
+                 FROM {tc} c WHERE c.connection_uri_domain = '' {filter} ORDER BY c.app_id, c.tenant_id",
+                ff = t.tenant_first_factors,
+                sf = t.tenant_required_secondary_factors,
+                tc = t.tenant_configs,
+            )
+        };
+        TenantSql {
+            health: "SELECT 1".into(),
+            select_all: tenant_columns(""),
+            select_one: tenant_columns("AND c.app_id = $1 AND c.tenant_id = $2"),
+            app_insert: format!(
+                "INSERT INTO {} (app_id, created_at_time) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                t.apps
+            ),
+            tenant_insert: format!(
+                "INSERT INTO {} (app_id, tenant_id, created_at_time) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                t.tenants
+            ),
+            config_upsert: format!(
+                "INSERT INTO {} (connection_uri_domain, app_id, tenant_id, core_config, email_password_enabled, \
+                 passwordless_enabled, third_party_enabled, is_first_factors_null) \
+                 VALUES ('', $1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (connection_uri_domain, app_id, tenant_id) DO UPDATE SET \
+                 core_config = EXCLUDED.core_config, email_password_enabled = EXCLUDED.email_password_enabled, \
+                 passwordless_enabled = EXCLUDED.passwordless_enabled, \
+                 third_party_enabled = EXCLUDED.third_party_enabled, \
+                 is_first_factors_null = EXCLUDED.is_first_factors_null",
+                t.tenant_configs
+            ),
+            first_factors_delete: format!(
+                "DELETE FROM {} WHERE connection_uri_domain = '' AND app_id = $1 AND tenant_id = $2",
+                t.tenant_first_factors
+            ),
+            secondary_factors_delete: format!(
+                "DELETE FROM {} WHERE connection_uri_domain = '' AND app_id = $1 AND tenant_id = $2",
+                t.tenant_required_secondary_factors
+            ),
+            first_factors_insert: format!(
+                "INSERT INTO {} (connection_uri_domain, app_id, tenant_id, factor_id) \
+                 SELECT '', $1, $2, f FROM UNNEST($3::TEXT[]) AS f ON CONFLICT DO NOTHING",
+                t.tenant_first_factors
+            ),
+            secondary_factors_insert: format!(
+                "INSERT INTO {} (connection_uri_domain, app_id, tenant_id, factor_id) \
+                 SELECT '', $1, $2, f FROM UNNEST($3::TEXT[]) AS f ON CONFLICT DO NOTHING",
+                t.tenant_required_secondary_factors
+            ),
+            config_delete: format!("DELETE FROM {} WHERE app_id = $1 AND tenant_id = $2", t.tenant_configs),
+            activity_delete: format!("DELETE FROM {} WHERE app_id = $1 AND tenant_id = $2", t.activity_log),
+            tenant_delete: format!("DELETE FROM {} WHERE app_id = $1 AND tenant_id = $2", t.tenants),
+            app_configs_delete: format!("DELETE FROM {} WHERE app_id = $1", t.tenant_configs),
+            app_activity_delete: format!("DELETE FROM {} WHERE app_id = $1", t.activity_log),
+            app_delete: format!("DELETE FROM {} WHERE app_id = $1", t.apps),
+            base_config_insert: format!(
+                "INSERT INTO {} (connection_uri_domain, app_id, tenant_id, core_config, email_password_enabled, \
+                 passwordless_enabled, third_party_enabled, is_first_factors_null) \
+                 VALUES ('', 'public', 'public', '{{}}', TRUE, TRUE, TRUE, TRUE) ON CONFLICT DO NOTHING",
+                t.tenant_configs
+            ),
+        }
+    }
+}
+
+impl PgStorage {
+    fn tenant_sql(&self) -> &TenantSql {
+        &self.sql().tenants
+    }
+}
 
 fn parse_core_config(text: Option<String>) -> SResult<Map<String, Value>> {
     match text.as_deref().map(str::trim) {
@@ -60,11 +164,11 @@ fn tenant_from_row(row: &Row) -> SResult<Option<TenantRecord>> {
 #[async_trait]
 impl TenantStorage for PgStorage {
     async fn health_check(&self) -> SResult<()> {
-        self.query(&self.sql().health, &[]).await.map(|_| ())
+        self.query(&self.tenant_sql().health, &[]).await.map(|_| ())
     }
 
     async fn list_tenants(&self) -> SResult<Vec<TenantRecord>> {
-        let rows = self.query(&self.sql().tenant_select_all, &[]).await?;
+        let rows = self.query(&self.tenant_sql().select_all, &[]).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             if let Some(t) = tenant_from_row(row)? {
@@ -75,7 +179,7 @@ impl TenantStorage for PgStorage {
     }
 
     async fn get_tenant(&self, id: &TenantIdentifier) -> SResult<Option<TenantRecord>> {
-        let row = self.query_opt(&self.sql().tenant_select_one, &[&id.app.as_str(), &id.tenant.as_str()]).await?;
+        let row = self.query_opt(&self.tenant_sql().select_one, &[&id.app.as_str(), &id.tenant.as_str()]).await?;
         match row {
             Some(row) => tenant_from_row(&row),
             None => Ok(None),
@@ -83,11 +187,11 @@ impl TenantStorage for PgStorage {
     }
 
     async fn upsert_tenant(&self, record: &TenantRecord, now_ms: i64) -> SResult<bool> {
-        let sql = self.sql();
+        let sql = self.tenant_sql();
         let app = record.id.app.as_str();
         let tenant = record.id.tenant.as_str();
         let core_config = serde_json::to_string(&record.core_config)
-            .map_err(|e| StorageError::Query(format!("cannot serialise core_config: {e}")))?;
+            .map_err(|e| error::query(format!("cannot serialise core_config: {e}")))?;
         let first: Vec<&str> = record.first_factors.iter().flatten().map(String::as_str).collect();
         let secondary: Vec<&str> = record.required_secondary_factors.iter().flatten().map(String::as_str).collect();
 
@@ -99,7 +203,7 @@ impl TenantStorage for PgStorage {
         let created = tx_exec(&tx, &sql.tenant_insert, &[&app, &tenant, &now_ms]).await? == 1;
         tx_exec(
             &tx,
-            &sql.tenant_config_upsert,
+            &sql.config_upsert,
             &[
                 &app,
                 &tenant,
@@ -125,14 +229,14 @@ impl TenantStorage for PgStorage {
     }
 
     async fn delete_tenant(&self, id: &TenantIdentifier) -> SResult<bool> {
-        let sql = self.sql();
+        let sql = self.tenant_sql();
         let (app, tenant) = (id.app.as_str(), id.tenant.as_str());
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
         // tenant_configs has no FK (its factor/provider rows cascade from it); activity_log
         // has none either. Everything else cascades from tenants.
-        let configs = tx_exec(&tx, &sql.tenant_config_delete, &[&app, &tenant]).await?;
-        tx_exec(&tx, &sql.tenant_activity_delete, &[&app, &tenant]).await?;
+        let configs = tx_exec(&tx, &sql.config_delete, &[&app, &tenant]).await?;
+        tx_exec(&tx, &sql.activity_delete, &[&app, &tenant]).await?;
         let tenants = tx_exec(&tx, &sql.tenant_delete, &[&app, &tenant]).await?;
         let existed = configs + tenants > 0;
         tx.commit().await.map_err(error::pg)?;
@@ -140,7 +244,7 @@ impl TenantStorage for PgStorage {
     }
 
     async fn delete_app(&self, app: &AppId) -> SResult<bool> {
-        let sql = self.sql();
+        let sql = self.tenant_sql();
         let app = app.as_str();
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
@@ -150,46 +254,5 @@ impl TenantStorage for PgStorage {
         let existed = configs + apps > 0;
         tx.commit().await.map_err(error::pg)?;
         Ok(existed)
-    }
-}
-
-#[async_trait]
-impl KeyValueStorage for PgStorage {
-    async fn get_key_value(&self, tenant: &TenantIdentifier, name: &str) -> SResult<Option<String>> {
-        let row = self.query_opt(&self.sql().kv_get, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &name]).await?;
-        match row {
-            Some(row) => Ok(col::<Option<String>>(&row, 0)?.or(Some(String::new()))),
-            None => Ok(None),
-        }
-    }
-
-    async fn set_key_value(&self, tenant: &TenantIdentifier, name: &str, value: &str, now_ms: i64) -> SResult<()> {
-        self.execute(&self.sql().kv_set, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &name, &value, &now_ms])
-            .await
-            .map(|_| ())
-    }
-
-    async fn delete_key_value(&self, tenant: &TenantIdentifier, name: &str) -> SResult<bool> {
-        let n = self.execute(&self.sql().kv_delete, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &name]).await?;
-        Ok(n > 0)
-    }
-
-    async fn get_or_insert_key_value(
-        &self,
-        tenant: &TenantIdentifier,
-        name: &str,
-        value: &str,
-        now_ms: i64,
-    ) -> SResult<String> {
-        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        // Two statements on purpose: the SELECT gets a fresh snapshot, so it sees a row a
-        // concurrent writer committed after our INSERT found the conflict.
-        for _ in 0..3 {
-            self.execute(&self.sql().kv_insert_if_absent, &[&app, &t, &name, &value, &now_ms]).await?;
-            if let Some(stored) = self.get_key_value(tenant, name).await? {
-                return Ok(stored);
-            }
-        }
-        Err(StorageError::Query(format!("key_value {name} vanished while being created")))
     }
 }

@@ -16,7 +16,7 @@
 
 use crate::config::PgConfig;
 use crate::migrate;
-use crate::sql::TableNames;
+use crate::TableNames;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

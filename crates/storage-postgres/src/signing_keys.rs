@@ -6,10 +6,59 @@
 //! the app: every instance sharing the database queues on the same lock, so one rotation slot
 //! can never get two keys, and the lock is released by COMMIT / ROLLBACK / disconnect.
 
-use crate::{col, error, tx_exec, tx_query, PgStorage};
+use crate::query::{col, tx_exec, tx_query};
+use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use st_core::ids::AppId;
 use st_core::storage::{SResult, SigningKeyStorage, StoredKey};
+
+/// Statement texts of the signing-key recipe.
+#[derive(Debug)]
+pub(crate) struct SigningKeySql {
+    /// Taken first by both read-then-maybe-insert intents (see the module docs).
+    advisory_xact_lock: String,
+    dynamic_select: String,
+    dynamic_insert: String,
+    dynamic_delete_before: String,
+    static_select: String,
+    static_insert: String,
+}
+
+impl SigningKeySql {
+    pub(crate) fn new(t: &TableNames) -> SigningKeySql {
+        SigningKeySql {
+            advisory_xact_lock: "SELECT pg_advisory_xact_lock($1)".into(),
+            dynamic_select: format!(
+                "SELECT created_at_time, value FROM {} WHERE app_id = $1 AND created_at_time >= $2 \
+                 ORDER BY created_at_time DESC",
+                t.session_access_token_signing_keys
+            ),
+            dynamic_insert: format!(
+                "INSERT INTO {} (app_id, created_at_time, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                t.session_access_token_signing_keys
+            ),
+            dynamic_delete_before: format!(
+                "DELETE FROM {} WHERE app_id = $1 AND created_at_time < $2",
+                t.session_access_token_signing_keys
+            ),
+            static_select: format!(
+                "SELECT key_id, key_string, created_at FROM {} WHERE app_id = $1 AND algorithm = 'RS256' \
+                 ORDER BY created_at DESC NULLS LAST, key_id LIMIT 1",
+                t.jwt_signing_keys
+            ),
+            static_insert: format!(
+                "INSERT INTO {} (app_id, key_id, key_string, algorithm, created_at) VALUES ($1, $2, $3, 'RS256', $4)",
+                t.jwt_signing_keys
+            ),
+        }
+    }
+}
+
+impl PgStorage {
+    fn signing_key_sql(&self) -> &SigningKeySql {
+        &self.sql().signing_keys
+    }
+}
 
 fn dynamic_kid(created_at: i64) -> String {
     format!("d-{created_at}")
@@ -24,12 +73,12 @@ impl SigningKeyStorage for PgStorage {
         sign_after: i64,
         candidate: Option<&StoredKey>,
     ) -> SResult<(Vec<StoredKey>, bool)> {
-        let sql = self.sql();
+        let sql = self.signing_key_sql();
         let lock = self.lock_key("st-signing-keys", app.as_str());
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
         tx_query(&tx, &sql.advisory_xact_lock, &[&lock]).await?;
-        let rows = tx_query(&tx, &sql.dynamic_keys_select, &[&app.as_str(), &verify_after]).await?;
+        let rows = tx_query(&tx, &sql.dynamic_select, &[&app.as_str(), &verify_after]).await?;
         let mut keys = Vec::with_capacity(rows.len() + 1);
         for row in &rows {
             let created_at: i64 = col(row, 0)?;
@@ -39,7 +88,7 @@ impl SigningKeyStorage for PgStorage {
         let mut inserted = false;
         if let Some(c) = candidate {
             if !keys.iter().any(|k| k.created_at >= sign_after) {
-                let n = tx_exec(&tx, &sql.dynamic_key_insert, &[&app.as_str(), &c.created_at, &c.value]).await?;
+                let n = tx_exec(&tx, &sql.dynamic_insert, &[&app.as_str(), &c.created_at, &c.value]).await?;
                 if n == 1 {
                     inserted = true;
                     keys.push(StoredKey {
@@ -56,16 +105,16 @@ impl SigningKeyStorage for PgStorage {
     }
 
     async fn delete_dynamic_keys_before(&self, app: &AppId, before: i64) -> SResult<u64> {
-        self.execute(&self.sql().dynamic_keys_delete_before, &[&app.as_str(), &before]).await
+        self.execute(&self.signing_key_sql().dynamic_delete_before, &[&app.as_str(), &before]).await
     }
 
     async fn static_key_get_or_insert(&self, app: &AppId, candidate: Option<&StoredKey>) -> SResult<Option<StoredKey>> {
-        let sql = self.sql();
+        let sql = self.signing_key_sql();
         let lock = self.lock_key("st-static-key", app.as_str());
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
         tx_query(&tx, &sql.advisory_xact_lock, &[&lock]).await?;
-        let rows = tx_query(&tx, &sql.static_key_select, &[&app.as_str()]).await?;
+        let rows = tx_query(&tx, &sql.static_select, &[&app.as_str()]).await?;
         let found = match rows.first() {
             Some(row) => Some(StoredKey {
                 kid: col(row, 0)?,
@@ -77,7 +126,7 @@ impl SigningKeyStorage for PgStorage {
         let result = match (found, candidate) {
             (Some(k), _) => Some(k),
             (None, Some(c)) => {
-                tx_exec(&tx, &sql.static_key_insert, &[&app.as_str(), &c.kid, &c.value, &c.created_at]).await?;
+                tx_exec(&tx, &sql.static_insert, &[&app.as_str(), &c.kid, &c.value, &c.created_at]).await?;
                 Some(c.clone())
             }
             (None, None) => None,

@@ -1,11 +1,11 @@
-//! [`UserStorage`] on the reference user tables: `app_id_to_user_id` (one row per recipe user,
-//! pointing at its primary), `all_auth_recipe_users` (one row per recipe user and tenant), the
-//! recipe tables (`emailpassword_*`, `thirdparty_*`, `passwordless_*`, `webauthn_*`), tokens,
-//! email verification, metadata, roles, user-id mapping.
+//! [`AuthRecipeStorage`] on the reference user tables: `app_id_to_user_id` (one row per recipe
+//! user, pointing at its primary), `all_auth_recipe_users` (one row per recipe user and
+//! tenant) and the recipes' user tables (`emailpassword_*`, `thirdparty_*`, `passwordless_*`,
+//! `webauthn_*`): user groups and their login methods, their external ids and verified
+//! e-mails, the identity a session resolves, listing, counting and deletion. The listing
+//! statements are built by `listing_sql.rs`.
 //!
 //! Notes on semantics:
-//! * Sign-up writes the four rows of an email-password user in one transaction; the
-//!   `(app, tenant, email)` unique key of `emailpassword_user_to_tenant` decides races.
 //! * Ids in `CHAR(36)` columns are read back through `::TEXT` (no blank padding).
 //! * `list_users` pages over primary users of the tenant ordered by
 //!   `(primary_or_recipe_user_time_joined, id)` (ids compared bytewise, `COLLATE "C"`); the
@@ -20,129 +20,43 @@
 //!   cascade never takes linked users with it. Data keyed by any of `ids` (sessions, metadata,
 //!   roles, email verification, TOTP, last-active) is deleted too.
 
-use crate::sql::TableNames;
-use crate::{col, error, tx_exec, tx_query, PgStorage};
+use crate::identity::{identity_from_row, identity_select};
+use crate::query::{col, strings, tx_exec, tx_query};
+use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
-use serde_json::{Map, Value};
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{
-    ActiveUsersStorage, AuthRecipeStorage, AuthUser, EmailPasswordStorage, EmailVerificationStorage, LoginMethod,
-    MappingCreate, RoleResult, SResult, SessionIdentity, SignUpResult, UpdateResult, UserDecorations, UserIdMapping,
-    UserIdMappingStorage, UserIdUse, UserListQuery, UserMetadataStorage, UserRolesStorage,
+    AuthRecipeStorage, AuthUser, LoginMethod, SResult, SessionIdentity, UserDecorations, UserListQuery,
 };
-use st_core::StorageError;
-use tokio_postgres::error::SqlState;
+use tokio_postgres::Row;
 
-/// Statement texts of this module.
+/// Statement texts of the auth-recipe user queries.
 #[derive(Debug)]
-pub struct UserSql {
+pub(crate) struct UserSql {
+    /// Login methods of the group of one user (`get_auth_user`).
     auth_user: String,
-    ep_email_taken: String,
-    a2u_insert: String,
-    aaru_insert: String,
-    ep_insert: String,
-    ep_tenant_insert: String,
-    ep_login: String,
-    ep_lock: String,
-    ep_tenant_set_email: String,
-    ep_set_email: String,
-    ep_set_hash: String,
+    /// Login methods of the groups of many users (`get_auth_users`).
+    pub(crate) auth_users: String,
+    /// External ids and verified emails of many login methods (`user_decorations`).
+    pub(crate) decorations: String,
     users_by_email: String,
-    rt_insert: String,
-    rt_lock: String,
-    rt_delete_user: String,
-    rt_delete_expired: String,
-    evt_insert: String,
-    evt_lock: String,
-    evt_delete: String,
-    evt_delete_expired: String,
-    ev_verified_insert: String,
-    ev_verified_select: String,
-    ev_verified_delete: String,
-    md_select: String,
-    md_select_many: String,
-    md_ensure: String,
-    md_lock: String,
-    md_set: String,
-    md_delete: String,
-    role_insert: String,
-    perms_insert: String,
-    role_perms: String,
-    role_lock: String,
-    perms_delete_all: String,
-    perms_delete_some: String,
-    roles_with_perm: String,
-    role_delete: String,
-    user_roles_delete_role: String,
-    roles_list: String,
-    user_role_insert: String,
-    user_role_delete: String,
-    user_roles: String,
-    role_users: String,
-    map_insert: String,
-    map_move_verified: String,
-    map_move_ev_tokens: String,
-    user_id_uses: String,
-    map_exists_st: String,
-    map_exists_ext: String,
-    map_get_st: String,
-    map_get_ext: String,
-    map_get_any: String,
-    map_delete: String,
-    map_set_info: String,
     /// `GET /users` statements, indexed by [`list_index`].
     list: Vec<String>,
-    /// Login methods of the groups of many users (`get_auth_users`).
-    auth_users: String,
-    /// External ids and verified emails of many login methods (`user_decorations`).
-    decorations: String,
     /// The session's identity in one round trip (see `session_identity`).
-    session_identity: String,
+    pub(crate) session_identity: String,
     count_tenant: String,
     count_app: String,
-    count_active: String,
     del_group_lock: String,
+    /// `delete_user`: a login method's own rows (see `Removal::MethodOnly`).
     del_method_only: Vec<String>,
     del_mapped_id: String,
     del_a2u: String,
+    /// `delete_user`: the data keyed by any of the user's ids.
     del_keyed: Vec<String>,
 }
 
 impl UserSql {
-    pub(crate) fn session_identity_sql(&self) -> &str {
-        &self.session_identity
-    }
-    pub(crate) fn auth_users_sql(&self) -> &str {
-        &self.auth_users
-    }
-    pub(crate) fn decorations_sql(&self) -> &str {
-        &self.decorations
-    }
-}
-
-/// The row of `token` among locked token rows (column 0 is the token); `None` when a
-/// concurrent consumer deleted it before the lock was granted.
-fn find_token<'r>(rows: &'r [tokio_postgres::Row], token: &str) -> SResult<Option<&'r tokio_postgres::Row>> {
-    for row in rows {
-        if col::<String>(row, 0)? == token {
-            return Ok(Some(row));
-        }
-    }
-    Ok(None)
-}
-
-/// Index into [`UserSql::list`]: the four pages (order × cursor), then the two searches
-/// (descending, ascending). A search has no cursor.
-fn list_index(ascending: bool, cursor: bool, searching: bool) -> usize {
-    if searching {
-        4 + usize::from(ascending)
-    } else {
-        (usize::from(ascending) << 1) | usize::from(cursor)
-    }
-}
-
-impl UserSql {
-    pub fn new(t: &TableNames) -> UserSql {
+    pub(crate) fn new(t: &TableNames) -> UserSql {
         let a2u = t.qualified("app_id_to_user_id");
         let aaru = t.qualified("all_auth_recipe_users");
         let ep = t.qualified("emailpassword_users");
@@ -157,13 +71,10 @@ impl UserSql {
         let evt = t.qualified("emailverification_tokens");
         let eve = t.qualified("emailverification_verified_emails");
         let md = t.qualified("user_metadata");
-        let roles = t.qualified("roles");
-        let rp = t.qualified("role_permissions");
         let ur = t.qualified("user_roles");
         let map = t.qualified("userid_mapping");
         let ula = t.qualified("user_last_active");
         let totp = t.qualified("totp_users");
-        let totp_dev = t.qualified("totp_user_devices");
         let si = t.session_info.clone();
 
         let listing = crate::listing_sql::ListingTables {
@@ -225,33 +136,6 @@ impl UserSql {
                  UNION ALL SELECT 'v', v.user_id::TEXT, v.email::TEXT FROM {eve} v WHERE v.app_id = $1 \
                    AND v.user_id IN (SELECT UNNEST($2::TEXT[]) UNION SELECT ext FROM m)"
             ),
-            ep_email_taken: format!("SELECT 1 FROM {ep_t} WHERE app_id = $1 AND tenant_id = $2 AND email = $3"),
-            // The two time columns keep their default 0, as a Java 12 core writes them in its
-            // default (LEGACY) mode: 0 marks a user its backfill into the account-info tables
-            // still has to process (MigrationBackfillQueries), so our users are not skipped
-            // if that core later moves to its new tables. Times are read from the recipe tables.
-            a2u_insert: format!(
-                "INSERT INTO {a2u} (app_id, user_id, recipe_id, primary_or_recipe_user_id, \
-                 is_linked_or_is_a_primary_user) VALUES ($1, $2, $3, $2, FALSE)"
-            ),
-            aaru_insert: format!(
-                "INSERT INTO {aaru} (app_id, tenant_id, user_id, primary_or_recipe_user_id, \
-                 is_linked_or_is_a_primary_user, recipe_id, time_joined, primary_or_recipe_user_time_joined) \
-                 VALUES ($1, $2, $3, $3, FALSE, $4, $5, $5)"
-            ),
-            ep_insert: format!(
-                "INSERT INTO {ep} (app_id, user_id, email, password_hash, time_joined) VALUES ($1, $2, $3, $4, $5)"
-            ),
-            ep_tenant_insert: format!("INSERT INTO {ep_t} (app_id, tenant_id, user_id, email) VALUES ($1, $2, $3, $4)"),
-            ep_login: format!(
-                "SELECT u.user_id::TEXT, u.password_hash FROM {ep_t} t \
-                 JOIN {ep} u ON u.app_id = t.app_id AND u.user_id = t.user_id \
-                 WHERE t.app_id = $1 AND t.tenant_id = $2 AND t.email = $3"
-            ),
-            ep_lock: format!("SELECT email FROM {ep} WHERE app_id = $1 AND user_id = $2 FOR UPDATE"),
-            ep_tenant_set_email: format!("UPDATE {ep_t} SET email = $3 WHERE app_id = $1 AND user_id = $2"),
-            ep_set_email: format!("UPDATE {ep} SET email = $3 WHERE app_id = $1 AND user_id = $2"),
-            ep_set_hash: format!("UPDATE {ep} SET password_hash = $3 WHERE app_id = $1 AND user_id = $2"),
             users_by_email: format!(
                 "SELECT DISTINCT a.primary_or_recipe_user_id::TEXT COLLATE \"C\" AS id FROM {aaru} a \
                  WHERE a.app_id = $1 AND a.tenant_id = $2 AND a.user_id IN ( \
@@ -260,115 +144,6 @@ impl UserSql {
                    UNION SELECT user_id FROM {pl_t} WHERE app_id = $1 AND tenant_id = $2 AND email = $3 \
                    UNION SELECT user_id FROM {wa_t} WHERE app_id = $1 AND tenant_id = $2 AND email = $3) \
                  ORDER BY id"
-            ),
-            rt_insert: format!(
-                "INSERT INTO {rt} (app_id, user_id, token, email, token_expiry) VALUES ($1, $2, $3, $4, $5)"
-            ),
-            // Consuming deletes all of the user's tokens, so it locks all of them, in one
-            // statement and in token order: two concurrent consumes of different tokens of one
-            // user then queue instead of deadlocking. A token deleted meanwhile is not returned.
-            rt_lock: format!(
-                "SELECT t.token::TEXT, t.user_id::TEXT, COALESCE(t.email, (SELECT u.email FROM {ep} u \
-                   WHERE u.app_id = t.app_id AND u.user_id = t.user_id))::TEXT, t.token_expiry \
-                 FROM {rt} t WHERE t.app_id = $1 \
-                   AND t.user_id = (SELECT r.user_id FROM {rt} r WHERE r.app_id = $1 AND r.token = $2) \
-                 ORDER BY t.token FOR UPDATE OF t"
-            ),
-            rt_delete_user: format!("DELETE FROM {rt} WHERE app_id = $1 AND user_id = $2"),
-            rt_delete_expired: format!("DELETE FROM {rt} WHERE token_expiry < $1"),
-            evt_insert: format!(
-                "INSERT INTO {evt} (app_id, tenant_id, user_id, email, token, token_expiry) \
-                 VALUES ($1, $2, $3, $4, $5, $6)"
-            ),
-            // As `rt_lock`: every token of the (user, email) pair, locked in token order.
-            evt_lock: format!(
-                "SELECT e.token::TEXT, e.user_id, e.email, e.token_expiry FROM {evt} e \
-                 WHERE (e.app_id, e.tenant_id, e.user_id, e.email) = (SELECT x.app_id, x.tenant_id, x.user_id, x.email \
-                   FROM {evt} x WHERE x.app_id = $1 AND x.tenant_id = $2 AND x.token = $3) \
-                 ORDER BY e.token FOR UPDATE"
-            ),
-            evt_delete: format!(
-                "DELETE FROM {evt} WHERE app_id = $1 AND tenant_id = $2 AND user_id = $3 AND email = $4"
-            ),
-            evt_delete_expired: format!("DELETE FROM {evt} WHERE token_expiry < $1"),
-            ev_verified_insert: format!(
-                "INSERT INTO {eve} (app_id, user_id, email) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
-            ),
-            ev_verified_select: format!("SELECT 1 FROM {eve} WHERE app_id = $1 AND user_id = $2 AND email = $3"),
-            ev_verified_delete: format!("DELETE FROM {eve} WHERE app_id = $1 AND user_id = $2 AND email = $3"),
-            md_select: format!("SELECT user_metadata FROM {md} WHERE app_id = $1 AND user_id = $2"),
-            md_select_many: format!(
-                "SELECT user_id::TEXT, user_metadata FROM {md} WHERE app_id = $1 AND user_id = ANY($2::TEXT[])"
-            ),
-            md_ensure: format!(
-                "INSERT INTO {md} (app_id, user_id, user_metadata) VALUES ($1, $2, '{{}}') ON CONFLICT DO NOTHING"
-            ),
-            md_lock: format!("SELECT user_metadata FROM {md} WHERE app_id = $1 AND user_id = $2 FOR UPDATE"),
-            md_set: format!("UPDATE {md} SET user_metadata = $3 WHERE app_id = $1 AND user_id = $2"),
-            md_delete: format!("DELETE FROM {md} WHERE app_id = $1 AND user_id = $2"),
-            role_insert: format!("INSERT INTO {roles} (app_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING"),
-            perms_insert: format!(
-                "INSERT INTO {rp} (app_id, role, permission) SELECT $1, $2, p FROM UNNEST($3::TEXT[]) AS p \
-                 ON CONFLICT DO NOTHING"
-            ),
-            role_perms: format!(
-                "SELECT ARRAY(SELECT p.permission::TEXT FROM {rp} p WHERE p.app_id = r.app_id AND p.role = r.role \
-                   ORDER BY p.permission::TEXT COLLATE \"C\") \
-                 FROM {roles} r WHERE r.app_id = $1 AND r.role = $2"
-            ),
-            role_lock: format!("SELECT 1 FROM {roles} WHERE app_id = $1 AND role = $2 FOR SHARE"),
-            perms_delete_all: format!("DELETE FROM {rp} WHERE app_id = $1 AND role = $2"),
-            perms_delete_some: format!(
-                "DELETE FROM {rp} WHERE app_id = $1 AND role = $2 AND permission = ANY($3::TEXT[])"
-            ),
-            roles_with_perm: format!(
-                "SELECT role::TEXT FROM {rp} WHERE app_id = $1 AND permission = $2 ORDER BY role::TEXT COLLATE \"C\""
-            ),
-            role_delete: format!("DELETE FROM {roles} WHERE app_id = $1 AND role = $2"),
-            user_roles_delete_role: format!("DELETE FROM {ur} WHERE app_id = $1 AND role = $2"),
-            roles_list: format!("SELECT role::TEXT FROM {roles} WHERE app_id = $1 ORDER BY role::TEXT COLLATE \"C\""),
-            user_role_insert: format!(
-                "INSERT INTO {ur} (app_id, tenant_id, user_id, role) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
-            ),
-            user_role_delete: format!(
-                "DELETE FROM {ur} WHERE app_id = $1 AND tenant_id = $2 AND user_id = $3 AND role = $4"
-            ),
-            user_roles: format!(
-                "SELECT role::TEXT FROM {ur} WHERE app_id = $1 AND tenant_id = $2 AND user_id = $3 \
-                 ORDER BY role::TEXT COLLATE \"C\""
-            ),
-            role_users: format!(
-                "SELECT user_id::TEXT FROM {ur} WHERE app_id = $1 AND tenant_id = $2 AND role = $3 \
-                 ORDER BY user_id::TEXT COLLATE \"C\""
-            ),
-            map_insert: format!(
-                "INSERT INTO {map} (app_id, supertokens_user_id, external_user_id, external_user_id_info) \
-                 VALUES ($1, $2, $3, $4)"
-            ),
-            map_move_verified: format!("UPDATE {eve} SET user_id = $3 WHERE app_id = $1 AND user_id = $2"),
-            map_move_ev_tokens: format!("UPDATE {evt} SET user_id = $3 WHERE app_id = $1 AND user_id = $2"),
-            // One row of flags in `UserIdUse` order; sessions count only until they expire.
-            user_id_uses: format!(
-                "SELECT EXISTS (SELECT 1 FROM {si} WHERE app_id = $1 AND user_id = $2 AND expires_at >= $3),                    EXISTS (SELECT 1 FROM {md} WHERE app_id = $1 AND user_id = $2),                    EXISTS (SELECT 1 FROM {ur} WHERE app_id = $1 AND user_id = $2),                    EXISTS (SELECT 1 FROM {evt} WHERE app_id = $1 AND user_id = $2)                      OR EXISTS (SELECT 1 FROM {eve} WHERE app_id = $1 AND user_id = $2),                    EXISTS (SELECT 1 FROM {totp_dev} WHERE app_id = $1 AND user_id = $2)"
-            ),
-            map_exists_st: format!("SELECT 1 FROM {map} WHERE app_id = $1 AND supertokens_user_id = $2"),
-            map_exists_ext: format!("SELECT 1 FROM {map} WHERE app_id = $1 AND external_user_id = $2"),
-            map_get_st: format!(
-                "SELECT supertokens_user_id::TEXT, external_user_id::TEXT, external_user_id_info FROM {map} \
-                 WHERE app_id = $1 AND supertokens_user_id = $2"
-            ),
-            map_get_ext: format!(
-                "SELECT supertokens_user_id::TEXT, external_user_id::TEXT, external_user_id_info FROM {map} \
-                 WHERE app_id = $1 AND external_user_id = $2"
-            ),
-            map_get_any: format!(
-                "SELECT supertokens_user_id::TEXT, external_user_id::TEXT, external_user_id_info FROM {map} \
-                 WHERE app_id = $1 AND (supertokens_user_id = $2::BPCHAR OR external_user_id = $3::TEXT) \
-                 ORDER BY (supertokens_user_id = $2::BPCHAR) DESC LIMIT 1"
-            ),
-            map_delete: format!("DELETE FROM {map} WHERE app_id = $1 AND supertokens_user_id = $2"),
-            map_set_info: format!(
-                "UPDATE {map} SET external_user_id_info = $3 WHERE app_id = $1 AND supertokens_user_id = $2"
             ),
             list,
             // $2 may be an external id: resolve it, then the group's primary, then the
@@ -383,7 +158,6 @@ impl UserSql {
                  FROM {aaru} WHERE app_id = $1 AND (cardinality($2::TEXT[]) = 0 OR recipe_id = ANY($2::TEXT[])) \
                  GROUP BY tenant_id) s"
             ),
-            count_active: format!("SELECT COUNT(*) FROM {ula} WHERE app_id = $1 AND last_active_time >= $2"),
             // Every id of the user's group, locked in one order (so that two removals in one
             // group cannot deadlock), each with whether it is the given id (compared as the
             // key's `CHAR(36)`) and whether it is a login method (has a row in a recipe's table).
@@ -401,9 +175,7 @@ impl UserSql {
                 .chain([&rt])
                 .map(|table| format!("DELETE FROM {table} WHERE app_id = $1 AND user_id = $2"))
                 .collect(),
-            del_mapped_id: format!(
-                "SELECT external_user_id FROM {map} WHERE app_id = $1 AND supertokens_user_id = $2"
-            ),
+            del_mapped_id: format!("SELECT external_user_id FROM {map} WHERE app_id = $1 AND supertokens_user_id = $2"),
             del_a2u: format!("DELETE FROM {a2u} WHERE app_id = $1 AND user_id = $2"),
             del_keyed: vec![
                 keyed(&si),
@@ -416,6 +188,22 @@ impl UserSql {
                 format!("DELETE FROM {map} WHERE app_id = $1 AND external_user_id = ANY($2::TEXT[])"),
             ],
         }
+    }
+}
+
+impl PgStorage {
+    fn usql(&self) -> &UserSql {
+        &self.sql().users
+    }
+}
+
+/// Index into [`UserSql::list`]: the four pages (order × cursor), then the two searches
+/// (descending, ascending). A search has no cursor.
+fn list_index(ascending: bool, cursor: bool, searching: bool) -> usize {
+    if searching {
+        4 + usize::from(ascending)
+    } else {
+        (usize::from(ascending) << 1) | usize::from(cursor)
     }
 }
 
@@ -442,7 +230,7 @@ fn search_patterns(tags: &[String], domain_too: bool) -> Vec<String> {
 
 /// Users from rows of the `auth_user(s)` statements, grouped by their primary (column 4) in
 /// the order the groups first appear.
-fn group_users(rows: &[tokio_postgres::Row]) -> SResult<Vec<AuthUser>> {
+fn group_users(rows: &[Row]) -> SResult<Vec<AuthUser>> {
     let mut users: Vec<AuthUser> = Vec::new();
     for row in rows {
         let recipe_user_id: String = col(row, 0)?;
@@ -499,107 +287,6 @@ fn removal(user_id: &str, group: &str, members: &[String]) -> Removal {
         Removal::UserAndGroup
     } else {
         Removal::User
-    }
-}
-
-/// The session identity of the user id `uid` (an SQL expression; may be an external id) as
-/// columns `r` (recipe user), `p` (its primary), `re`/`pe` (their external ids); no row when it
-/// names no user. `$1` is the app. The resolved id is compared as `bpchar`, the type of the
-/// `CHAR(36)` key, so that the lookup uses the primary key (a `TEXT` comparison would cast the
-/// column and scan every user of the app).
-pub(crate) fn identity_select(t: &TableNames, uid: &str) -> String {
-    identity_select_in(t, "$1", uid)
-}
-
-/// [`identity_select`] with the app id given as the SQL expression `app`.
-pub(crate) fn identity_select_in(t: &TableNames, app: &str, uid: &str) -> String {
-    let map = t.qualified("userid_mapping");
-    let a2u = t.qualified("app_id_to_user_id");
-    format!(
-        "SELECT a.user_id::TEXT AS r, a.primary_or_recipe_user_id::TEXT AS p, \
-           (SELECT m.external_user_id FROM {map} m WHERE m.app_id = {app} AND m.supertokens_user_id = a.user_id) AS re, \
-           CASE WHEN a.primary_or_recipe_user_id <> a.user_id THEN (SELECT m.external_user_id FROM {map} m \
-             WHERE m.app_id = {app} AND m.supertokens_user_id = a.primary_or_recipe_user_id) END AS pe \
-         FROM {a2u} a WHERE a.app_id = {app} AND a.user_id = COALESCE((SELECT m.supertokens_user_id::TEXT FROM {map} m \
-           WHERE m.app_id = {app} AND m.external_user_id = {uid}), {uid})::BPCHAR"
-    )
-}
-
-/// A [`SessionIdentity`] from four columns starting at `first` (see [`identity_select`]);
-/// `None` when they are NULL (no such user). The statement leaves `pe` NULL for a user that is
-/// its own primary (saving a lookup): its external id is then `re`.
-pub(crate) fn identity_from_row(row: &tokio_postgres::Row, first: usize) -> SResult<Option<SessionIdentity>> {
-    let recipe: Option<String> = col(row, first)?;
-    let primary: Option<String> = col(row, first + 1)?;
-    Ok(match (recipe, primary) {
-        (Some(recipe_user_id), Some(primary_user_id)) => {
-            let recipe_external_id: Option<String> = col(row, first + 2)?;
-            let primary_external_id =
-                if primary_user_id == recipe_user_id { recipe_external_id.clone() } else { col(row, first + 3)? };
-            Some(SessionIdentity { recipe_user_id, primary_user_id, recipe_external_id, primary_external_id })
-        }
-        _ => None,
-    })
-}
-
-fn is(e: &tokio_postgres::Error, state: &SqlState) -> bool {
-    e.code() == Some(state)
-}
-
-fn parse_metadata(text: Option<String>) -> SResult<Map<String, Value>> {
-    match text {
-        None => Ok(Map::new()),
-        Some(t) => match serde_json::from_str::<Value>(&t) {
-            Ok(Value::Object(m)) => Ok(m),
-            Ok(Value::Null) => Ok(Map::new()),
-            Ok(other) => Err(error::bad_row("user_metadata", format!("not a JSON object: {other}"))),
-            Err(e) => Err(error::bad_row("user_metadata", e)),
-        },
-    }
-}
-
-fn mapping_from_row(row: &tokio_postgres::Row) -> SResult<UserIdMapping> {
-    Ok(UserIdMapping {
-        supertokens_user_id: col(row, 0)?,
-        external_user_id: col(row, 1)?,
-        external_user_id_info: col(row, 2)?,
-    })
-}
-
-fn strings(rows: &[tokio_postgres::Row]) -> SResult<Vec<String>> {
-    rows.iter().map(|r| col(r, 0)).collect()
-}
-
-impl PgStorage {
-    fn usql(&self) -> &UserSql {
-        &self.sql().users
-    }
-
-    async fn find_mapping(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<Option<UserIdMapping>> {
-        let s = self.usql();
-        let row = match supertokens {
-            Some(true) => self.query_opt(&s.map_get_st, &[&app.as_str(), &id]).await?,
-            Some(false) => self.query_opt(&s.map_get_ext, &[&app.as_str(), &id]).await?,
-            None => self.query_opt(&s.map_get_any, &[&app.as_str(), &id, &id]).await?,
-        };
-        row.map(|r| mapping_from_row(&r)).transpose()
-    }
-}
-
-#[async_trait]
-impl ActiveUsersStorage for PgStorage {
-    async fn touch_user_last_active(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<()> {
-        let touch = crate::batch::Touch { app: app.as_str().to_string(), user_id: user_id.to_string(), now_ms };
-        crate::batch::run::<crate::batch::LastActiveTouches>(self, touch).await
-    }
-
-    async fn count_active_users(&self, app: &AppId, since_ms: i64) -> SResult<u64> {
-        let row = self.query_opt(&self.usql().count_active, &[&app.as_str(), &since_ms]).await?;
-        let n: i64 = match row {
-            Some(r) => col(&r, 0)?,
-            None => 0,
-        };
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 }
 
@@ -780,430 +467,6 @@ impl AuthRecipeStorage for PgStorage {
         }
         tx.commit().await.map_err(error::pg)?;
         Ok(())
-    }
-}
-
-#[async_trait]
-impl EmailPasswordStorage for PgStorage {
-    async fn sign_up_with_password(
-        &self,
-        tenant: &TenantIdentifier,
-        user_id: &str,
-        email: &str,
-        password_hash: &str,
-        now_ms: i64,
-    ) -> SResult<SignUpResult> {
-        let s = self.usql();
-        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if !tx_query(&tx, &s.ep_email_taken, &[&app, &t, &email]).await?.is_empty() {
-            return Ok(SignUpResult::EmailAlreadyExists);
-        }
-        tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &"emailpassword"]).await?;
-        tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &"emailpassword", &now_ms]).await?;
-        tx_exec(&tx, &s.ep_insert, &[&app, &user_id, &email, &password_hash, &now_ms]).await?;
-        let stmt = tx.prepare_cached(&s.ep_tenant_insert).await.map_err(error::pg)?;
-        match tx.execute(&stmt, &[&app, &t, &user_id, &email]).await {
-            Ok(_) => {}
-            // A concurrent sign-up with the same email won the (app, tenant, email) key.
-            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(SignUpResult::EmailAlreadyExists),
-            Err(e) => return Err(error::pg(e)),
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(SignUpResult::Created)
-    }
-
-    async fn password_user_by_email(
-        &self,
-        tenant: &TenantIdentifier,
-        email: &str,
-    ) -> SResult<Option<(String, String)>> {
-        let row =
-            self.query_opt(&self.usql().ep_login, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &email]).await?;
-        row.map(|r| Ok((col(&r, 0)?, col(&r, 1)?))).transpose()
-    }
-
-    async fn update_email_or_password(
-        &self,
-        app: &AppId,
-        user_id: &str,
-        email: Option<&str>,
-        password_hash: Option<&str>,
-    ) -> SResult<UpdateResult> {
-        let s = self.usql();
-        let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.ep_lock, &[&app, &user_id]).await?.is_empty() {
-            return Ok(UpdateResult::UnknownUser);
-        }
-        if let Some(email) = email {
-            let stmt = tx.prepare_cached(&s.ep_tenant_set_email).await.map_err(error::pg)?;
-            match tx.execute(&stmt, &[&app, &user_id, &email]).await {
-                Ok(_) => {}
-                Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(UpdateResult::EmailAlreadyExists),
-                Err(e) => return Err(error::pg(e)),
-            }
-            tx_exec(&tx, &s.ep_set_email, &[&app, &user_id, &email]).await?;
-        }
-        if let Some(hash) = password_hash {
-            tx_exec(&tx, &s.ep_set_hash, &[&app, &user_id, &hash]).await?;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(UpdateResult::Ok)
-    }
-
-    async fn add_password_reset_token(
-        &self,
-        app: &AppId,
-        user_id: &str,
-        token_hash: &str,
-        email: &str,
-        expiry: i64,
-    ) -> SResult<()> {
-        self.execute(&self.usql().rt_insert, &[&app.as_str(), &user_id, &token_hash, &email, &expiry]).await?;
-        Ok(())
-    }
-
-    async fn consume_password_reset_token(
-        &self,
-        app: &AppId,
-        token_hash: &str,
-        now_ms: i64,
-    ) -> SResult<Option<(String, String)>> {
-        let s = self.usql();
-        let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let rows = tx_query(&tx, &s.rt_lock, &[&app, &token_hash]).await?;
-        let Some(row) = find_token(&rows, token_hash)? else {
-            return Ok(None);
-        };
-        let user_id: String = col(row, 1)?;
-        let email: Option<String> = col(row, 2)?;
-        let expiry: i64 = col(row, 3)?;
-        // Every token of the user goes, even when this one has expired (as the reference).
-        tx_exec(&tx, &s.rt_delete_user, &[&app, &user_id]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        if expiry < now_ms {
-            return Ok(None);
-        }
-        Ok(Some((user_id, email.unwrap_or_default())))
-    }
-
-    async fn delete_expired_password_reset_tokens(&self, now_ms: i64) -> SResult<u64> {
-        self.execute(&self.usql().rt_delete_expired, &[&now_ms]).await
-    }
-}
-
-#[async_trait]
-impl EmailVerificationStorage for PgStorage {
-    async fn add_email_verification_token(
-        &self,
-        tenant: &TenantIdentifier,
-        user_id: &str,
-        email: &str,
-        token_hash: &str,
-        expiry: i64,
-    ) -> SResult<()> {
-        self.execute(
-            &self.usql().evt_insert,
-            &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id, &email, &token_hash, &expiry],
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn consume_email_verification_token(
-        &self,
-        tenant: &TenantIdentifier,
-        token_hash: &str,
-        now_ms: i64,
-    ) -> SResult<Option<(String, String)>> {
-        let s = self.usql();
-        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let rows = tx_query(&tx, &s.evt_lock, &[&app, &t, &token_hash]).await?;
-        let Some(row) = find_token(&rows, token_hash)? else {
-            return Ok(None);
-        };
-        let user_id: String = col(row, 1)?;
-        let email: String = col(row, 2)?;
-        let expiry: i64 = col(row, 3)?;
-        // The pair's tokens go even when this one has expired (as the reference).
-        tx_exec(&tx, &s.evt_delete, &[&app, &t, &user_id, &email]).await?;
-        if expiry < now_ms {
-            tx.commit().await.map_err(error::pg)?;
-            return Ok(None);
-        }
-        tx_exec(&tx, &s.ev_verified_insert, &[&app, &user_id, &email]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(Some((user_id, email)))
-    }
-
-    async fn delete_email_verification_tokens(
-        &self,
-        tenant: &TenantIdentifier,
-        user_id: &str,
-        email: &str,
-    ) -> SResult<()> {
-        self.execute(&self.usql().evt_delete, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id, &email])
-            .await?;
-        Ok(())
-    }
-
-    async fn is_email_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<bool> {
-        Ok(self.query_opt(&self.usql().ev_verified_select, &[&app.as_str(), &user_id, &email]).await?.is_some())
-    }
-
-    async fn set_email_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
-        self.execute(&self.usql().ev_verified_insert, &[&app.as_str(), &user_id, &email]).await?;
-        Ok(())
-    }
-
-    async fn unverify_email(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
-        self.execute(&self.usql().ev_verified_delete, &[&app.as_str(), &user_id, &email]).await?;
-        Ok(())
-    }
-
-    async fn delete_expired_email_verification_tokens(&self, now_ms: i64) -> SResult<u64> {
-        self.execute(&self.usql().evt_delete_expired, &[&now_ms]).await
-    }
-}
-
-#[async_trait]
-impl UserMetadataStorage for PgStorage {
-    async fn get_user_metadata(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>> {
-        let row = self.query_opt(&self.usql().md_select, &[&app.as_str(), &user_id]).await?;
-        row.map(|r| parse_metadata(col(&r, 0)?)).transpose()
-    }
-
-    async fn get_user_metadata_many(
-        &self,
-        app: &AppId,
-        user_ids: &[String],
-    ) -> SResult<std::collections::HashMap<String, Map<String, Value>>> {
-        let rows = self.query(&self.usql().md_select_many, &[&app.as_str(), &user_ids]).await?;
-        rows.iter().map(|r| Ok((col(r, 0)?, parse_metadata(col(r, 1)?)?))).collect()
-    }
-
-    async fn update_user_metadata(
-        &self,
-        app: &AppId,
-        user_id: &str,
-        update: &Map<String, Value>,
-    ) -> SResult<Map<String, Value>> {
-        let s = self.usql();
-        let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // Make sure a row exists to lock, so concurrent updates merge one after the other.
-        tx_exec(&tx, &s.md_ensure, &[&app, &user_id]).await?;
-        let rows = tx_query(&tx, &s.md_lock, &[&app, &user_id]).await?;
-        let current = match rows.first() {
-            Some(row) => parse_metadata(col(row, 0)?)?,
-            None => Map::new(),
-        };
-        let merged = st_core::users::merge_metadata(current, update);
-        let text = serde_json::to_string(&merged)
-            .map_err(|e| StorageError::Query(format!("cannot serialise user metadata: {e}")))?;
-        tx_exec(&tx, &s.md_set, &[&app, &user_id, &text]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(merged)
-    }
-
-    async fn delete_user_metadata(&self, app: &AppId, user_id: &str) -> SResult<bool> {
-        Ok(self.execute(&self.usql().md_delete, &[&app.as_str(), &user_id]).await? > 0)
-    }
-}
-
-#[async_trait]
-impl UserRolesStorage for PgStorage {
-    async fn create_role_or_add_permissions(&self, app: &AppId, role: &str, permissions: &[String]) -> SResult<bool> {
-        let s = self.usql();
-        let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let created = tx_exec(&tx, &s.role_insert, &[&app, &role]).await? == 1;
-        if !permissions.is_empty() {
-            tx_exec(&tx, &s.perms_insert, &[&app, &role, &permissions]).await?;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(created)
-    }
-
-    async fn permissions_of_role(&self, app: &AppId, role: &str) -> SResult<Option<Vec<String>>> {
-        let row = self.query_opt(&self.usql().role_perms, &[&app.as_str(), &role]).await?;
-        row.map(|r| col(&r, 0)).transpose()
-    }
-
-    async fn remove_role_permissions(&self, app: &AppId, role: &str, permissions: Option<&[String]>) -> SResult<bool> {
-        let s = self.usql();
-        let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
-            return Ok(false);
-        }
-        match permissions {
-            None => tx_exec(&tx, &s.perms_delete_all, &[&app, &role]).await?,
-            Some(list) => tx_exec(&tx, &s.perms_delete_some, &[&app, &role, &list]).await?,
-        };
-        tx.commit().await.map_err(error::pg)?;
-        Ok(true)
-    }
-
-    async fn roles_with_permission(&self, app: &AppId, permission: &str) -> SResult<Vec<String>> {
-        strings(&self.query(&self.usql().roles_with_perm, &[&app.as_str(), &permission]).await?)
-    }
-
-    async fn delete_role(&self, app: &AppId, role: &str) -> SResult<bool> {
-        let s = self.usql();
-        let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // role_permissions cascades from roles; user_roles has no FK to roles.
-        let existed = tx_exec(&tx, &s.role_delete, &[&app, &role]).await? > 0;
-        tx_exec(&tx, &s.user_roles_delete_role, &[&app, &role]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(existed)
-    }
-
-    async fn all_roles(&self, app: &AppId) -> SResult<Vec<String>> {
-        strings(&self.query(&self.usql().roles_list, &[&app.as_str()]).await?)
-    }
-
-    async fn add_role_to_user(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
-        let s = self.usql();
-        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // FOR SHARE keeps a concurrent role_delete from leaving an orphan assignment.
-        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
-            return Ok(RoleResult::UnknownRole);
-        }
-        let inserted = tx_exec(&tx, &s.user_role_insert, &[&app, &t, &user_id, &role]).await? == 1;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(RoleResult::Ok(!inserted))
-    }
-
-    async fn remove_role_from_user(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
-        let s = self.usql();
-        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
-            return Ok(RoleResult::UnknownRole);
-        }
-        let removed = tx_exec(&tx, &s.user_role_delete, &[&app, &t, &user_id, &role]).await? > 0;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(RoleResult::Ok(removed))
-    }
-
-    async fn roles_of_user(&self, tenant: &TenantIdentifier, user_id: &str) -> SResult<Vec<String>> {
-        strings(&self.query(&self.usql().user_roles, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id]).await?)
-    }
-
-    async fn users_with_role(&self, tenant: &TenantIdentifier, role: &str) -> SResult<Option<Vec<String>>> {
-        let s = self.usql();
-        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
-            return Ok(None);
-        }
-        let users = strings(&tx_query(&tx, &s.role_users, &[&app, &t, &role]).await?)?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(Some(users))
-    }
-}
-
-#[async_trait]
-impl UserIdMappingStorage for PgStorage {
-    async fn create_user_id_mapping(
-        &self,
-        app: &AppId,
-        mapping: &UserIdMapping,
-        move_verification: bool,
-    ) -> SResult<MappingCreate> {
-        let s = self.usql();
-        let a = app.as_str();
-        let (st_id, ext_id) = (&mapping.supertokens_user_id, &mapping.external_user_id);
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let stmt = tx.prepare_cached(&s.map_insert).await.map_err(error::pg)?;
-        let inserted = tx.execute(&stmt, &[&a, st_id, ext_id, &mapping.external_user_id_info]).await;
-        match inserted {
-            Ok(_) => {
-                if move_verification {
-                    tx_exec(&tx, &s.map_move_verified, &[&a, st_id, ext_id]).await?;
-                    tx_exec(&tx, &s.map_move_ev_tokens, &[&a, st_id, ext_id]).await?;
-                }
-                tx.commit().await.map_err(error::pg)?;
-                Ok(MappingCreate::Ok)
-            }
-            // The supertokens id must be a user of the app (FK to app_id_to_user_id).
-            Err(e) if is(&e, &SqlState::FOREIGN_KEY_VIOLATION) => Ok(MappingCreate::UnknownSuperTokensUserId),
-            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
-                drop(tx);
-                drop(conn);
-                let st = self.query_opt(&s.map_exists_st, &[&a, &mapping.supertokens_user_id]).await?.is_some();
-                let ext = self.query_opt(&s.map_exists_ext, &[&a, &mapping.external_user_id]).await?.is_some();
-                Ok(MappingCreate::AlreadyExists { supertokens_id_exists: st, external_id_exists: ext })
-            }
-            Err(e) => Err(error::pg(e)),
-        }
-    }
-
-    async fn get_user_id_mapping(
-        &self,
-        app: &AppId,
-        id: &str,
-        supertokens: Option<bool>,
-    ) -> SResult<Option<UserIdMapping>> {
-        self.find_mapping(app, id, supertokens).await
-    }
-
-    async fn user_id_uses(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<Vec<UserIdUse>> {
-        let Some(row) = self.query_opt(&self.usql().user_id_uses, &[&app.as_str(), &user_id, &now_ms]).await? else {
-            return Ok(Vec::new());
-        };
-        let kinds = [
-            UserIdUse::Session,
-            UserIdUse::UserMetadata,
-            UserIdUse::UserRoles,
-            UserIdUse::EmailVerification,
-            UserIdUse::Totp,
-        ];
-        let mut uses = Vec::new();
-        for (i, kind) in kinds.into_iter().enumerate() {
-            if col::<bool>(&row, i)? {
-                uses.push(kind);
-            }
-        }
-        Ok(uses)
-    }
-
-    async fn delete_user_id_mapping(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool> {
-        let Some(m) = self.find_mapping(app, id, supertokens).await? else {
-            return Ok(false);
-        };
-        Ok(self.execute(&self.usql().map_delete, &[&app.as_str(), &m.supertokens_user_id]).await? > 0)
-    }
-
-    async fn update_external_user_id_info(
-        &self,
-        app: &AppId,
-        id: &str,
-        supertokens: Option<bool>,
-        info: Option<&str>,
-    ) -> SResult<bool> {
-        let Some(m) = self.find_mapping(app, id, supertokens).await? else {
-            return Ok(false);
-        };
-        Ok(self.execute(&self.usql().map_set_info, &[&app.as_str(), &m.supertokens_user_id, &info]).await? > 0)
     }
 }
 

@@ -1,4 +1,8 @@
-//! [`SessionStorage`]: `session_info` and `user_last_active`.
+//! [`SessionStorage`]: `session_info` and, in the statements that create or refresh a session,
+//! `user_last_active`. Its statements are in `sql.rs`, its batched statements (creation and
+//! the refresh's first read) in `batched.rs`; this module also holds the session halves of
+//! [`st_core::storage::Storage`] (`create_session_resolved`, `update_session_resolved`), whose
+//! impl in the crate root calls [`create_resolved`] and [`update_resolved`].
 //!
 //! `session_data` and `jwt_user_payload` are JSON text (a NULL column reads as `{}`).
 //! `update_session_atomically` first asks the decider about a plain read of the row: when it
@@ -12,19 +16,28 @@
 //! `update_session_resolved` makes that first read one statement with the user's identity and,
 //! under concurrency, the refresh's `user_last_active` upsert; concurrent reads share
 //! statements, and so do the separate upserts of refreshes whose read ran alone (see
-//! [`crate::batch`]).
+//! [`crate::batch`] and `active_users.rs`).
 
-use crate::{col, error, tx_exec, PgStorage};
+mod batched;
+mod sql;
+
+pub(crate) use self::batched::Queues;
+pub(crate) use self::sql::SessionSql;
+
+use self::batched::{CreateSessions, NewSession, SessionSnapshots, SnapshotRead};
+use crate::query::{col, tx_exec};
+use crate::{batch, error, PgStorage};
 use async_trait::async_trait;
 use serde_json::Value;
 use st_core::ids::{AppId, TenantId, TenantIdentifier};
-use st_core::storage::{SResult, SessionDecider, SessionPatch, SessionRow, SessionStorage};
-use st_core::StorageError;
+use st_core::storage::{
+    ResolvedSession, SResult, SessionDecider, SessionIdentity, SessionPatch, SessionRow, SessionStorage, TouchIfCurrent,
+};
 use std::collections::HashSet;
 use tokio_postgres::Row;
 
 fn json_text(v: &Value, what: &str) -> SResult<String> {
-    serde_json::to_string(v).map_err(|e| StorageError::Query(format!("cannot serialise {what}: {e}")))
+    serde_json::to_string(v).map_err(|e| error::query(format!("cannot serialise {what}: {e}")))
 }
 
 fn json_value(text: Option<String>, what: &str) -> SResult<Value> {
@@ -34,12 +47,12 @@ fn json_value(text: Option<String>, what: &str) -> SResult<Value> {
     }
 }
 
-/// Columns as in `Sql::session_select`.
+/// Columns as in `SessionSql::select`.
 pub(crate) fn session_from_row(tenant: &TenantIdentifier, handle: &str, row: &Row) -> SResult<SessionRow> {
     session_from_row_at(tenant, handle, row, 0)
 }
 
-/// The seven `Sql::session_select` columns, starting at column `first`.
+/// The seven `SessionSql::select` columns, starting at column `first`.
 pub(crate) fn session_from_row_at(
     tenant: &TenantIdentifier,
     handle: &str,
@@ -98,17 +111,57 @@ pub(crate) fn insert_params<'a>(
     ]
 }
 
+/// [`st_core::storage::Storage::create_session_resolved`]: one statement, insert, identity and,
+/// unless throttled, last-activity upsert (`SessionSql::insert_resolved`), shared with
+/// concurrent creations (see [`crate::batch`]).
+pub(crate) async fn create_resolved(
+    storage: &PgStorage,
+    row: &SessionRow,
+    record_activity: bool,
+) -> SResult<Option<SessionIdentity>> {
+    batch::run::<CreateSessions>(storage, NewSession { row: row.clone(), record_activity }).await
+}
+
+/// [`st_core::storage::Storage::update_session_resolved`]: the snapshot read also resolves the
+/// identity and, with `touch`, records the activity, so a refresh that changes nothing is one
+/// statement.
+pub(crate) async fn update_resolved(
+    storage: &PgStorage,
+    tenant: &TenantIdentifier,
+    handle: &str,
+    decide: SessionDecider<'_>,
+    touch: Option<&TouchIfCurrent<'_>>,
+) -> SResult<Option<ResolvedSession>> {
+    let touch = match touch.map(|t| (t.refresh_token_hashes_2, t.now_ms)) {
+        None => None,
+        Some(([current], now)) => Some((current.to_string(), None, now)),
+        Some(([current, parent], now)) => Some((current.to_string(), Some(parent.to_string()), now)),
+        Some((other, _)) => {
+            return Err(error::query(format!("a refresh accepts one or two token hashes, not {}", other.len())))
+        }
+    };
+    let read = SnapshotRead { tenant: tenant.clone(), handle: handle.to_string(), touch };
+    let (snapshot, activity_recorded) = batch::run::<SessionSnapshots>(storage, read).await?;
+    let resolved = storage.update_session_from(tenant, handle, decide, snapshot).await?;
+    Ok(resolved.map(|(row, identity)| ResolvedSession { row, identity, activity_recorded }))
+}
+
 impl PgStorage {
+    /// The session recipe's statements.
+    fn session_sql(&self) -> &SessionSql {
+        &self.sql().session
+    }
+
     /// `update_session_atomically` after its unlocked first read: `snapshot` is that read's
     /// row with whatever else the read returned (`T`).
-    pub(crate) async fn update_session_from<T>(
+    async fn update_session_from<T>(
         &self,
         tenant: &TenantIdentifier,
         handle: &str,
         decide: SessionDecider<'_>,
         snapshot: Option<(SessionRow, T)>,
     ) -> SResult<Option<(SessionRow, T)>> {
-        let sql = self.sql();
+        let sql = self.session_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
         let Some((snapshot, extra)) = snapshot else {
             return Ok(None);
@@ -120,7 +173,7 @@ impl PgStorage {
         }
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
-        let stmt = tx.prepare_cached(&sql.session_select_for_update).await.map_err(error::pg)?;
+        let stmt = tx.prepare_cached(&sql.select_for_update).await.map_err(error::pg)?;
         let Some(row) = tx.query_opt(&stmt, &[&app, &t, &handle]).await.map_err(error::pg)? else {
             return Ok(None);
         };
@@ -129,7 +182,7 @@ impl PgStorage {
             if patch != SessionPatch::default() {
                 tx_exec(
                     &tx,
-                    &sql.session_patch,
+                    &sql.patch,
                     &[&app, &t, &handle, &patch.refresh_token_hash_2, &patch.expires_at, &patch.use_static_key],
                 )
                 .await?;
@@ -144,12 +197,12 @@ impl PgStorage {
 impl SessionStorage for PgStorage {
     async fn create_session(&self, row: &SessionRow) -> SResult<()> {
         let text = InsertText::new(row)?;
-        self.execute(&self.sql().session_insert, &insert_params(row, &text)).await.map(|_| ())
+        self.execute(&self.session_sql().insert, &insert_params(row, &text)).await.map(|_| ())
     }
 
     async fn get_session(&self, tenant: &TenantIdentifier, handle: &str) -> SResult<Option<SessionRow>> {
         let row = self
-            .query_opt(&self.sql().session_select, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &handle])
+            .query_opt(&self.session_sql().select, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &handle])
             .await?;
         row.map(|r| session_from_row(tenant, handle, &r)).transpose()
     }
@@ -161,7 +214,7 @@ impl SessionStorage for PgStorage {
         decide: SessionDecider<'_>,
     ) -> SResult<Option<SessionRow>> {
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let snapshot = match self.query_opt(&self.sql().session_select, &[&app, &t, &handle]).await? {
+        let snapshot = match self.query_opt(&self.session_sql().select, &[&app, &t, &handle]).await? {
             Some(r) => Some((session_from_row(tenant, handle, &r)?, ())),
             None => None,
         };
@@ -176,7 +229,7 @@ impl SessionStorage for PgStorage {
         }
         let tenants: Vec<&str> = wanted.iter().map(|(t, _)| t.tenant.as_str()).collect();
         let hs: Vec<&str> = wanted.iter().map(|(_, h)| h.as_str()).collect();
-        let rows = self.query(&self.sql().session_delete_many, &[&app.as_str(), &tenants, &hs]).await?;
+        let rows = self.query(&self.session_sql().delete_many, &[&app.as_str(), &tenants, &hs]).await?;
         let mut deleted = HashSet::with_capacity(rows.len());
         for row in &rows {
             deleted.insert((col::<String>(row, 0)?, col::<String>(row, 1)?));
@@ -202,10 +255,10 @@ impl SessionStorage for PgStorage {
         }
         let rows = match tenant {
             Some(t) => {
-                self.query(&self.sql().session_handles_tenant, &[&app.as_str(), &t.tenant.as_str(), &user_ids, &now_ms])
+                self.query(&self.session_sql().handles_tenant, &[&app.as_str(), &t.tenant.as_str(), &user_ids, &now_ms])
                     .await?
             }
-            None => self.query(&self.sql().session_handles_app, &[&app.as_str(), &user_ids, &now_ms]).await?,
+            None => self.query(&self.session_sql().handles_app, &[&app.as_str(), &user_ids, &now_ms]).await?,
         };
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -231,7 +284,7 @@ impl SessionStorage for PgStorage {
         let text = json_text(data, "session_data")?;
         let n = self
             .execute(
-                &self.sql().session_update_data,
+                &self.session_sql().update_data,
                 &[&tenant.app.as_str(), &tenant.tenant.as_str(), &handle, &text, &now_ms],
             )
             .await?;
@@ -248,7 +301,7 @@ impl SessionStorage for PgStorage {
         let text = json_text(payload, "jwt_user_payload")?;
         let n = self
             .execute(
-                &self.sql().session_update_payload,
+                &self.session_sql().update_payload,
                 &[&tenant.app.as_str(), &tenant.tenant.as_str(), &handle, &text, &now_ms],
             )
             .await?;
@@ -256,6 +309,6 @@ impl SessionStorage for PgStorage {
     }
 
     async fn delete_expired_sessions(&self, now_ms: i64) -> SResult<u64> {
-        self.execute(&self.sql().session_delete_expired, &[&now_ms]).await
+        self.execute(&self.session_sql().delete_expired, &[&now_ms]).await
     }
 }
