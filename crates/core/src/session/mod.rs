@@ -112,6 +112,19 @@ pub struct SessionInformation {
     pub tenant_id: String,
 }
 
+/// How `POST /recipe/session/verify` checks a token besides its signature and expiry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VerifyOptions<'a> {
+    /// The anti-CSRF token the request carried.
+    pub anti_csrf_token: Option<&'a str>,
+    /// Whether to compare it with the token's (when anti-CSRF is enabled).
+    pub do_anti_csrf_check: bool,
+    /// Whether the app uses anti-CSRF tokens at all.
+    pub enable_anti_csrf: bool,
+    /// Whether to check the session row too (revocation, a newer refresh).
+    pub check_database: bool,
+}
+
 pub struct CreateSession {
     pub user_id: String,
     pub enable_anti_csrf: bool,

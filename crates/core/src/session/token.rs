@@ -256,11 +256,9 @@ impl Core {
         &self,
         app: &AppId,
         access_token: &str,
-        anti_csrf_token: Option<&str>,
-        do_anti_csrf_check: bool,
-        enable_anti_csrf: bool,
-        check_database: bool,
+        options: VerifyOptions<'_>,
     ) -> CoreResult<VerifyOutcome> {
+        let VerifyOptions { anti_csrf_token, do_anti_csrf_check, enable_anti_csrf, check_database } = options;
         let cfg = self.app_config(app).await?;
         let info = match self.verify_access_token(app, &cfg, access_token).await {
             Ok(i) => i,

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::router::{handler, Checks, Router, Scope};
 use serde_json::{json, Value};
 use st_core::ids::TenantIdentifier;
-use st_core::session::{CreateSession, RefreshOutcome, RegenerateOutcome, VerifyOutcome};
+use st_core::session::{CreateSession, RefreshOutcome, RegenerateOutcome, VerifyOptions, VerifyOutcome};
 
 pub fn routes(r: &mut Router) {
     let k = Checks::KEY_AND_VERSION;
@@ -55,14 +55,13 @@ async fn verify(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
     let token = b.string("accessToken")?;
     let anti_csrf = b.opt_string("antiCsrfToken")?;
-    let do_check = b.bool("doAntiCsrfCheck")?;
-    let enable = b.bool("enableAntiCsrf")?;
-    let check_db = b.bool("checkDatabase")?;
-    let outcome = ctx
-        .state
-        .core
-        .verify_session(&ctx.tenant.app, &token, anti_csrf.as_deref(), do_check, enable, check_db)
-        .await?;
+    let options = VerifyOptions {
+        anti_csrf_token: anti_csrf.as_deref(),
+        do_anti_csrf_check: b.bool("doAntiCsrfCheck")?,
+        enable_anti_csrf: b.bool("enableAntiCsrf")?,
+        check_database: b.bool("checkDatabase")?,
+    };
+    let outcome = ctx.state.core.verify_session(&ctx.tenant.app, &token, options).await?;
     match outcome {
         VerifyOutcome::Ok { session, access_token } => {
             let mut out = json!({ "session": to_json(&session)? });
