@@ -13,6 +13,8 @@ use async_trait::async_trait;
 use st_core::ids::AppId;
 use st_core::storage::{ActiveUsersStorage, SResult};
 use tokio_postgres::types::ToSql;
+use tracing::field::Empty;
+use tracing::instrument;
 
 /// Statement texts of the active-users recipe.
 #[derive(Debug)]
@@ -90,11 +92,21 @@ impl Batched for LastActiveTouches {
 
 #[async_trait]
 impl ActiveUsersStorage for PgStorage {
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.touch_user_last_active", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn touch_user_last_active(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<()> {
         let touch = Touch { app: app.as_str().to_string(), user_id: user_id.to_string(), now_ms };
         batch::run::<LastActiveTouches>(self, touch).await
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.count_active_users", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn count_active_users(&self, app: &AppId, since_ms: i64) -> SResult<u64> {
         let row = self.query_opt(&self.active_users_sql().count, &[&app.as_str(), &since_ms]).await?;
         let n: i64 = match row {

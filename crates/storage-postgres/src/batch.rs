@@ -20,14 +20,15 @@
 //! built the storage (the server's main thread), not on the caller's HTTP worker thread: the
 //! caller signs its access token (or encrypts its refresh token) while its statement runs, and
 //! a leader queued behind that work on the same single-threaded worker would start the
-//! statement only after it.
+//! statement only after it. A leader runs outside the callers' storage spans, so [`run`] marks
+//! the caller's span with the error it hands back.
 //!
 //! Adding a kind: a type implementing [`Batched`] in its recipe's module and a [`BatchQueue`]
 //! for it in the storage's `Batches`.
 
 use crate::query::col;
 use crate::{error, PgStorage};
-use st_core::storage::SResult;
+use st_core::storage::{traced_error, SResult};
 use st_core::StorageError;
 use std::future::Future;
 use std::sync::Mutex;
@@ -147,7 +148,7 @@ pub(crate) async fn run<B: Batched>(storage: &PgStorage, item: B::Item) -> SResu
         // Nothing waits: run the single statement right here, as a leader whose slot passes
         // on to a spawned leader if items queued meanwhile.
         let _slot = LeaderSlot::<B>(storage, std::marker::PhantomData);
-        return B::alone(storage, &item, idle).await;
+        return B::alone(storage, &item, idle).await.map_err(traced_error);
     }
     let (tx, rx) = oneshot::channel();
     let lead = {
@@ -162,7 +163,9 @@ pub(crate) async fn run<B: Batched>(storage: &PgStorage, item: B::Item) -> SResu
     if lead {
         spawn_leader::<B>(storage);
     }
-    rx.await.map_err(|_| error::query(format!("the batched {} was abandoned", B::WHAT)))?
+    // The leader ran outside this call's span: mark it with the error handed back.
+    let result = rx.await.map_err(|_| error::query(format!("the batched {} was abandoned", B::WHAT)))?;
+    result.map_err(traced_error)
 }
 
 /// Start a leader task that owns one leader slot (already counted).

@@ -15,6 +15,8 @@ use async_trait::async_trait;
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{EmailPasswordStorage, SResult, SignUpResult, UpdateResult};
 use tokio_postgres::error::SqlState;
+use tracing::field::Empty;
+use tracing::instrument;
 
 /// Statement texts of the emailpassword recipe.
 #[derive(Debug)]
@@ -97,6 +99,11 @@ impl PgStorage {
 
 #[async_trait]
 impl EmailPasswordStorage for PgStorage {
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.sign_up_with_password", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn sign_up_with_password(
         &self,
         tenant: &TenantIdentifier,
@@ -126,6 +133,11 @@ impl EmailPasswordStorage for PgStorage {
         Ok(SignUpResult::Created)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.password_user_by_email", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn password_user_by_email(
         &self,
         tenant: &TenantIdentifier,
@@ -136,6 +148,11 @@ impl EmailPasswordStorage for PgStorage {
         row.map(|r| Ok((col(&r, 0)?, col(&r, 1)?))).transpose()
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.update_email_or_password", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn update_email_or_password(
         &self,
         app: &AppId,
@@ -166,6 +183,11 @@ impl EmailPasswordStorage for PgStorage {
         Ok(UpdateResult::Ok)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.add_password_reset_token", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn add_password_reset_token(
         &self,
         app: &AppId,
@@ -178,6 +200,11 @@ impl EmailPasswordStorage for PgStorage {
         Ok(())
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.consume_password_reset_token", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn consume_password_reset_token(
         &self,
         app: &AppId,
@@ -204,6 +231,10 @@ impl EmailPasswordStorage for PgStorage {
         Ok(Some((user_id, email.unwrap_or_default())))
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_expired_password_reset_tokens", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", otel.status_code = Empty, error.type = Empty)
+    )]
     async fn delete_expired_password_reset_tokens(&self, now_ms: i64) -> SResult<u64> {
         self.execute(&self.ep_sql().rt_delete_expired, &[&now_ms]).await
     }

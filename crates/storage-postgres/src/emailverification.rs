@@ -10,6 +10,8 @@ use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{EmailVerificationStorage, SResult};
+use tracing::field::Empty;
+use tracing::instrument;
 
 /// Statement texts of the emailverification recipe.
 #[derive(Debug)]
@@ -60,6 +62,11 @@ impl PgStorage {
 
 #[async_trait]
 impl EmailVerificationStorage for PgStorage {
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.add_email_verification_token", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn add_email_verification_token(
         &self,
         tenant: &TenantIdentifier,
@@ -76,6 +83,11 @@ impl EmailVerificationStorage for PgStorage {
         Ok(())
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.consume_email_verification_token", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn consume_email_verification_token(
         &self,
         tenant: &TenantIdentifier,
@@ -104,6 +116,11 @@ impl EmailVerificationStorage for PgStorage {
         Ok(Some((user_id, email)))
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_email_verification_tokens", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn delete_email_verification_tokens(
         &self,
         tenant: &TenantIdentifier,
@@ -115,20 +132,39 @@ impl EmailVerificationStorage for PgStorage {
         Ok(())
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.is_email_verified", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn is_email_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<bool> {
         Ok(self.query_opt(&self.ev_sql().ev_verified_select, &[&app.as_str(), &user_id, &email]).await?.is_some())
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.set_email_verified", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn set_email_verified(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
         self.execute(&self.ev_sql().ev_verified_insert, &[&app.as_str(), &user_id, &email]).await?;
         Ok(())
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.unverify_email", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn unverify_email(&self, app: &AppId, user_id: &str, email: &str) -> SResult<()> {
         self.execute(&self.ev_sql().ev_verified_delete, &[&app.as_str(), &user_id, &email]).await?;
         Ok(())
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_expired_email_verification_tokens", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", otel.status_code = Empty, error.type = Empty)
+    )]
     async fn delete_expired_email_verification_tokens(&self, now_ms: i64) -> SResult<u64> {
         self.execute(&self.ev_sql().evt_delete_expired, &[&now_ms]).await
     }

@@ -4,13 +4,18 @@
 //! * foreign-key violation (23503: the tenant or app a row refers to is missing) →
 //!   `TenantOrAppNotFound`;
 //! * everything else → `Query` (with the SQLSTATE and the server's message).
+//!
+//! Every [`StorageError`] this crate makes goes through [`traced_error`], so the storage span
+//! of the call that fails (see the recipe modules) gets `otel.status_code = "ERROR"` and the
+//! error's kind as `error.type`; outside a span (start-up) that is a no-op.
 
+use st_core::storage::traced_error;
 use st_core::StorageError;
 use tokio_postgres::error::SqlState;
 
 /// Map a tokio-postgres error.
 pub(crate) fn pg(e: tokio_postgres::Error) -> StorageError {
-    classify(e)
+    traced_error(classify(e))
 }
 
 fn classify(e: tokio_postgres::Error) -> StorageError {
@@ -81,18 +86,18 @@ fn is_io(e: &tokio_postgres::Error) -> bool {
 
 /// Map a pool error: all of them mean no connection could be had.
 pub(crate) fn pool(e: deadpool_postgres::PoolError) -> StorageError {
-    match e {
+    traced_error(match e {
         deadpool_postgres::PoolError::Backend(inner) => match classify(inner) {
             StorageError::Query(msg) => StorageError::Unavailable(msg),
             other => other,
         },
         other => StorageError::Unavailable(chain(&other)),
-    }
+    })
 }
 
 /// A dedicated connection (outside the pool) could not be opened.
 pub(crate) fn connect(e: &tokio_postgres::Error) -> StorageError {
-    StorageError::Unavailable(chain(e))
+    traced_error(StorageError::Unavailable(chain(e)))
 }
 
 /// A row value that does not have the expected shape.
@@ -103,5 +108,5 @@ pub(crate) fn bad_row(what: &str, e: impl std::fmt::Display) -> StorageError {
 /// Any other failure of a call: a value that cannot be serialised, an answer of the wrong
 /// shape.
 pub(crate) fn query(message: String) -> StorageError {
-    StorageError::Query(message)
+    traced_error(StorageError::Query(message))
 }

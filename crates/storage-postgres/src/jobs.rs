@@ -5,9 +5,12 @@
 //! and the user pool (schema + prefix), held on a dedicated connection outside the pool;
 //! the [`JobLease`] owns that connection.
 
+use crate::query::col;
 use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use st_core::storage::{JobLease, JobStorage, SResult};
+use tracing::field::Empty;
+use tracing::instrument;
 
 /// Statement texts of the jobs recipe.
 #[derive(Debug)]
@@ -33,6 +36,10 @@ impl JobLease for PgJobLease {}
 
 #[async_trait]
 impl JobStorage for PgStorage {
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.try_lock_job", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", job = job, otel.status_code = Empty, error.type = Empty)
+    )]
     async fn try_lock_job(&self, job: &str) -> SResult<Option<Box<dyn JobLease>>> {
         let key = self.lock_key("st-job", job);
         let (client, connection) =
@@ -43,7 +50,7 @@ impl JobStorage for PgStorage {
             }
         });
         let row = client.query_one(&self.sql().jobs.advisory_try_lock, &[&key]).await.map_err(error::pg)?;
-        let obtained: bool = crate::query::col(&row, 0)?;
+        let obtained: bool = col(&row, 0)?;
         if !obtained {
             return Ok(None);
         }

@@ -8,6 +8,8 @@ use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use st_core::ids::TenantIdentifier;
 use st_core::storage::{KeyValueStorage, SResult};
+use tracing::field::Empty;
+use tracing::instrument;
 
 /// Statement texts of the key-value recipe.
 #[derive(Debug)]
@@ -56,21 +58,41 @@ impl PgStorage {
 
 #[async_trait]
 impl KeyValueStorage for PgStorage {
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.get_key_value", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn get_key_value(&self, tenant: &TenantIdentifier, name: &str) -> SResult<Option<String>> {
         self.read_key_value(tenant, name).await
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.set_key_value", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn set_key_value(&self, tenant: &TenantIdentifier, name: &str, value: &str, now_ms: i64) -> SResult<()> {
         self.execute(&self.kv_sql().set, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &name, &value, &now_ms])
             .await
             .map(|_| ())
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_key_value", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn delete_key_value(&self, tenant: &TenantIdentifier, name: &str) -> SResult<bool> {
         let n = self.execute(&self.kv_sql().delete, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &name]).await?;
         Ok(n > 0)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.get_or_insert_key_value", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn get_or_insert_key_value(
         &self,
         tenant: &TenantIdentifier,

@@ -9,9 +9,12 @@
 //!   it builds the deadpool pool and its keeper task (minimum idle, idle timeout; see the
 //!   `pool` module).
 //! * One module per recipe holds its storage trait's impl and its statements, built once per
-//!   table-name set ([`TableNames`]) into that recipe's field of [`Statements`]. Each method
+//!   table-name set ([`TableNames`]) into that recipe's field of `Statements`. Each method
 //!   is one intent, run as a single statement or one transaction, on prepared statements.
-//!   Adding a recipe: its module, one `mod` line below and its field in [`Statements`].
+//!   Adding a recipe: its module, one `mod` line below and its field in `Statements`.
+//! * Every storage method runs in a `storage.<method>` span (target `st_storage`, level
+//!   DEBUG; see [`st_core::storage::SPAN_TARGET`]); a failing call marks its span with the
+//!   error's kind (the `error` module).
 //! * Cross-instance serialisation uses PostgreSQL advisory locks keyed by a stable FNV-1a hash
 //!   of a string that names the intent, the schema + prefix (the user pool) and the app:
 //!   signing-key rotation and static-key creation take a transaction-scoped lock; a background
@@ -60,6 +63,8 @@ use st_core::storage::{
 };
 use st_core::StorageError;
 use std::sync::Arc;
+use tracing::field::Empty;
+use tracing::instrument;
 
 /// The PostgreSQL backend. Cheap to clone (shared pool).
 #[derive(Clone)]
@@ -283,7 +288,13 @@ impl Storage for PgStorage {
     }
 
     /// One statement: insert, identity and, unless throttled, last-activity upsert, shared
-    /// with concurrent creations (see [`session::create_resolved`]).
+    /// with concurrent creations (see `session::create_resolved`).
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.create_session_resolved", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql",
+            app_id = %row.tenant.app, tenant_id = %row.tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn create_session_resolved(
         &self,
         row: &SessionRow,
@@ -293,7 +304,12 @@ impl Storage for PgStorage {
     }
 
     /// The snapshot read also resolves the identity and, with `touch`, records the activity, so
-    /// a refresh that changes nothing is one statement (see [`session::update_resolved`]).
+    /// a refresh that changes nothing is one statement (see `session::update_resolved`).
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.update_session_resolved", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn update_session_resolved(
         &self,
         tenant: &TenantIdentifier,

@@ -15,6 +15,8 @@ use serde_json::{Map, Value};
 use st_core::ids::{AppId, TenantId, TenantIdentifier};
 use st_core::storage::{SResult, TenantRecord, TenantStorage};
 use tokio_postgres::Row;
+use tracing::field::Empty;
+use tracing::instrument;
 
 /// Statement texts of the multitenancy recipe (and the health check).
 #[derive(Debug)]
@@ -163,10 +165,18 @@ fn tenant_from_row(row: &Row) -> SResult<Option<TenantRecord>> {
 
 #[async_trait]
 impl TenantStorage for PgStorage {
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.health_check", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", otel.status_code = Empty, error.type = Empty)
+    )]
     async fn health_check(&self) -> SResult<()> {
         self.query(&self.tenant_sql().health, &[]).await.map(|_| ())
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.list_tenants", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", otel.status_code = Empty, error.type = Empty)
+    )]
     async fn list_tenants(&self) -> SResult<Vec<TenantRecord>> {
         let rows = self.query(&self.tenant_sql().select_all, &[]).await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -178,6 +188,11 @@ impl TenantStorage for PgStorage {
         Ok(out)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.get_tenant", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %id.app, tenant_id = %id.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn get_tenant(&self, id: &TenantIdentifier) -> SResult<Option<TenantRecord>> {
         let row = self.query_opt(&self.tenant_sql().select_one, &[&id.app.as_str(), &id.tenant.as_str()]).await?;
         match row {
@@ -186,6 +201,11 @@ impl TenantStorage for PgStorage {
         }
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.upsert_tenant", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %record.id.app, tenant_id = %record.id.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn upsert_tenant(&self, record: &TenantRecord, now_ms: i64) -> SResult<bool> {
         let sql = self.tenant_sql();
         let app = record.id.app.as_str();
@@ -228,6 +248,11 @@ impl TenantStorage for PgStorage {
         Ok(created)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_tenant", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %id.app, tenant_id = %id.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn delete_tenant(&self, id: &TenantIdentifier) -> SResult<bool> {
         let sql = self.tenant_sql();
         let (app, tenant) = (id.app.as_str(), id.tenant.as_str());
@@ -243,6 +268,11 @@ impl TenantStorage for PgStorage {
         Ok(existed)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_app", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn delete_app(&self, app: &AppId) -> SResult<bool> {
         let sql = self.tenant_sql();
         let app = app.as_str();

@@ -11,6 +11,8 @@ use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use st_core::ids::AppId;
 use st_core::storage::{SResult, SigningKeyStorage, StoredKey};
+use tracing::field::Empty;
+use tracing::instrument;
 
 /// Statement texts of the signing-key recipe.
 #[derive(Debug)]
@@ -66,6 +68,11 @@ fn dynamic_kid(created_at: i64) -> String {
 
 #[async_trait]
 impl SigningKeyStorage for PgStorage {
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.dynamic_keys_rotate", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn dynamic_keys_rotate(
         &self,
         app: &AppId,
@@ -104,10 +111,20 @@ impl SigningKeyStorage for PgStorage {
         Ok((keys, inserted))
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_dynamic_keys_before", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn delete_dynamic_keys_before(&self, app: &AppId, before: i64) -> SResult<u64> {
         self.execute(&self.signing_key_sql().dynamic_delete_before, &[&app.as_str(), &before]).await
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.static_key_get_or_insert", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn static_key_get_or_insert(&self, app: &AppId, candidate: Option<&StoredKey>) -> SResult<Option<StoredKey>> {
         let sql = self.signing_key_sql();
         let lock = self.lock_key("st-static-key", app.as_str());

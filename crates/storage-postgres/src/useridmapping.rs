@@ -12,6 +12,8 @@ use st_core::ids::AppId;
 use st_core::storage::{MappingCreate, SResult, UserIdMapping, UserIdMappingStorage, UserIdUse};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
+use tracing::field::Empty;
+use tracing::instrument;
 
 /// Statement texts of the useridmapping recipe.
 #[derive(Debug)]
@@ -103,6 +105,11 @@ impl PgStorage {
 
 #[async_trait]
 impl UserIdMappingStorage for PgStorage {
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.create_user_id_mapping", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn create_user_id_mapping(
         &self,
         app: &AppId,
@@ -138,6 +145,11 @@ impl UserIdMappingStorage for PgStorage {
         }
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.get_user_id_mapping", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn get_user_id_mapping(
         &self,
         app: &AppId,
@@ -147,6 +159,11 @@ impl UserIdMappingStorage for PgStorage {
         self.find_mapping(app, id, supertokens).await
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.user_id_uses", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn user_id_uses(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<Vec<UserIdUse>> {
         let Some(row) = self.query_opt(&self.map_sql().user_id_uses, &[&app.as_str(), &user_id, &now_ms]).await? else {
             return Ok(Vec::new());
@@ -167,6 +184,11 @@ impl UserIdMappingStorage for PgStorage {
         Ok(uses)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_user_id_mapping", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn delete_user_id_mapping(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool> {
         let Some(m) = self.find_mapping(app, id, supertokens).await? else {
             return Ok(false);
@@ -174,6 +196,11 @@ impl UserIdMappingStorage for PgStorage {
         Ok(self.execute(&self.map_sql().map_delete, &[&app.as_str(), &m.supertokens_user_id]).await? > 0)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.update_external_user_id_info", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn update_external_user_id_info(
         &self,
         app: &AppId,

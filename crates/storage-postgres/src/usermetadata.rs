@@ -9,6 +9,8 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use st_core::ids::AppId;
 use st_core::storage::{SResult, UserMetadataStorage};
+use tracing::field::Empty;
+use tracing::instrument;
 
 /// Statement texts of the usermetadata recipe.
 #[derive(Debug)]
@@ -60,11 +62,21 @@ fn parse_metadata(text: Option<String>) -> SResult<Map<String, Value>> {
 
 #[async_trait]
 impl UserMetadataStorage for PgStorage {
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.get_user_metadata", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn get_user_metadata(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>> {
         let row = self.query_opt(&self.md_sql().md_select, &[&app.as_str(), &user_id]).await?;
         row.map(|r| parse_metadata(col(&r, 0)?)).transpose()
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.get_user_metadata_many", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn get_user_metadata_many(
         &self,
         app: &AppId,
@@ -74,6 +86,11 @@ impl UserMetadataStorage for PgStorage {
         rows.iter().map(|r| Ok((col(r, 0)?, parse_metadata(col(r, 1)?)?))).collect()
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.update_user_metadata", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn update_user_metadata(
         &self,
         app: &AppId,
@@ -99,6 +116,11 @@ impl UserMetadataStorage for PgStorage {
         Ok(merged)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_user_metadata", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn delete_user_metadata(&self, app: &AppId, user_id: &str) -> SResult<bool> {
         Ok(self.execute(&self.md_sql().md_delete, &[&app.as_str(), &user_id]).await? > 0)
     }

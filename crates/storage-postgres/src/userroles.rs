@@ -10,6 +10,8 @@ use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{RoleResult, SResult, UserRolesStorage};
+use tracing::field::Empty;
+use tracing::instrument;
 
 /// Statement texts of the userroles recipe.
 #[derive(Debug)]
@@ -83,6 +85,11 @@ impl PgStorage {
 
 #[async_trait]
 impl UserRolesStorage for PgStorage {
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.create_role_or_add_permissions", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn create_role_or_add_permissions(&self, app: &AppId, role: &str, permissions: &[String]) -> SResult<bool> {
         let s = self.roles_sql();
         let app = app.as_str();
@@ -96,11 +103,21 @@ impl UserRolesStorage for PgStorage {
         Ok(created)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.permissions_of_role", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn permissions_of_role(&self, app: &AppId, role: &str) -> SResult<Option<Vec<String>>> {
         let row = self.query_opt(&self.roles_sql().role_perms, &[&app.as_str(), &role]).await?;
         row.map(|r| col(&r, 0)).transpose()
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.remove_role_permissions", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn remove_role_permissions(&self, app: &AppId, role: &str, permissions: Option<&[String]>) -> SResult<bool> {
         let s = self.roles_sql();
         let app = app.as_str();
@@ -117,10 +134,20 @@ impl UserRolesStorage for PgStorage {
         Ok(true)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.roles_with_permission", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn roles_with_permission(&self, app: &AppId, permission: &str) -> SResult<Vec<String>> {
         strings(&self.query(&self.roles_sql().roles_with_perm, &[&app.as_str(), &permission]).await?)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_role", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn delete_role(&self, app: &AppId, role: &str) -> SResult<bool> {
         let s = self.roles_sql();
         let app = app.as_str();
@@ -133,10 +160,20 @@ impl UserRolesStorage for PgStorage {
         Ok(existed)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.all_roles", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn all_roles(&self, app: &AppId) -> SResult<Vec<String>> {
         strings(&self.query(&self.roles_sql().roles_list, &[&app.as_str()]).await?)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.add_role_to_user", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn add_role_to_user(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
         let s = self.roles_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
@@ -151,6 +188,11 @@ impl UserRolesStorage for PgStorage {
         Ok(RoleResult::Ok(!inserted))
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.remove_role_from_user", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn remove_role_from_user(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
         let s = self.roles_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
@@ -164,6 +206,11 @@ impl UserRolesStorage for PgStorage {
         Ok(RoleResult::Ok(removed))
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.roles_of_user", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn roles_of_user(&self, tenant: &TenantIdentifier, user_id: &str) -> SResult<Vec<String>> {
         let rows = self
             .query(&self.roles_sql().user_roles, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &user_id])
@@ -171,6 +218,11 @@ impl UserRolesStorage for PgStorage {
         strings(&rows)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.users_with_role", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn users_with_role(&self, tenant: &TenantIdentifier, role: &str) -> SResult<Option<Vec<String>>> {
         let s = self.roles_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());

@@ -29,6 +29,8 @@ use st_core::storage::{
     AuthRecipeStorage, AuthUser, LoginMethod, SResult, SessionIdentity, UserDecorations, UserListQuery,
 };
 use tokio_postgres::Row;
+use tracing::field::Empty;
+use tracing::instrument;
 
 /// Statement texts of the auth-recipe user queries.
 #[derive(Debug)]
@@ -292,11 +294,21 @@ fn removal(user_id: &str, group: &str, members: &[String]) -> Removal {
 
 #[async_trait]
 impl AuthRecipeStorage for PgStorage {
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.get_auth_user", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn get_auth_user(&self, app: &AppId, user_id: &str) -> SResult<Option<AuthUser>> {
         let rows = self.query(&self.usql().auth_user, &[&app.as_str(), &user_id]).await?;
         Ok(group_users(&rows)?.pop())
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.get_auth_users", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn get_auth_users(&self, app: &AppId, user_ids: &[String]) -> SResult<Vec<AuthUser>> {
         if user_ids.is_empty() {
             return Ok(Vec::new());
@@ -315,6 +327,11 @@ impl AuthRecipeStorage for PgStorage {
         Ok(users)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.user_decorations", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn user_decorations(&self, app: &AppId, users: &[AuthUser]) -> SResult<UserDecorations> {
         // The login methods, and each user's own id (its primary, normally one of them).
         let mut ids: Vec<&str> =
@@ -350,6 +367,11 @@ impl AuthRecipeStorage for PgStorage {
         Ok(out)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.session_identity", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn session_identity(&self, app: &AppId, user_id: &str) -> SResult<Option<SessionIdentity>> {
         match self.query_opt(&self.usql().session_identity, &[&app.as_str(), &user_id]).await? {
             Some(row) => identity_from_row(&row, 0),
@@ -357,12 +379,23 @@ impl AuthRecipeStorage for PgStorage {
         }
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.users_by_email", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn users_by_email(&self, tenant: &TenantIdentifier, email: &str) -> SResult<Vec<String>> {
         let rows =
             self.query(&self.usql().users_by_email, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &email]).await?;
         strings(&rows)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.list_users", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql",
+            app_id = %tenant.app, tenant_id = %tenant.tenant, limit = query.limit,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn list_users(&self, tenant: &TenantIdentifier, query: &UserListQuery) -> SResult<Vec<(String, i64)>> {
         let s = self.usql();
         let searching = query.is_search();
@@ -402,6 +435,12 @@ impl AuthRecipeStorage for PgStorage {
         rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.count_users", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql",
+            app_id = %app, tenant_id = tenant.map(|t| tracing::field::display(&t.tenant)),
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn count_users(&self, app: &AppId, tenant: Option<&TenantIdentifier>, recipe_ids: &[String]) -> SResult<u64> {
         let s = self.usql();
         let row = match tenant {
@@ -415,6 +454,11 @@ impl AuthRecipeStorage for PgStorage {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_user", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn delete_user(&self, app: &AppId, user_id: &str, ids: &[String]) -> SResult<()> {
         let s = self.usql();
         let a = app.as_str();

@@ -35,6 +35,8 @@ use st_core::storage::{
 };
 use std::collections::HashSet;
 use tokio_postgres::Row;
+use tracing::field::Empty;
+use tracing::instrument;
 
 fn json_text(v: &Value, what: &str) -> SResult<String> {
     serde_json::to_string(v).map_err(|e| error::query(format!("cannot serialise {what}: {e}")))
@@ -195,11 +197,21 @@ impl PgStorage {
 
 #[async_trait]
 impl SessionStorage for PgStorage {
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.create_session", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %row.tenant.app, tenant_id = %row.tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn create_session(&self, row: &SessionRow) -> SResult<()> {
         let text = InsertText::new(row)?;
         self.execute(&self.session_sql().insert, &insert_params(row, &text)).await.map(|_| ())
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.get_session", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn get_session(&self, tenant: &TenantIdentifier, handle: &str) -> SResult<Option<SessionRow>> {
         let row = self
             .query_opt(&self.session_sql().select, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &handle])
@@ -207,6 +219,11 @@ impl SessionStorage for PgStorage {
         row.map(|r| session_from_row(tenant, handle, &r)).transpose()
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.update_session_atomically", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn update_session_atomically(
         &self,
         tenant: &TenantIdentifier,
@@ -222,6 +239,11 @@ impl SessionStorage for PgStorage {
         Ok(found.map(|(row, ())| row))
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_sessions", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app, count = handles.len(),
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn delete_sessions(&self, app: &AppId, handles: &[(TenantIdentifier, String)]) -> SResult<Vec<String>> {
         let wanted: Vec<&(TenantIdentifier, String)> = handles.iter().filter(|(t, _)| &t.app == app).collect();
         if wanted.is_empty() {
@@ -243,6 +265,12 @@ impl SessionStorage for PgStorage {
         Ok(out)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.session_handles_for_users", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql",
+            app_id = %app, tenant_id = tenant.map(|t| tracing::field::display(&t.tenant)), count = user_ids.len(),
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn session_handles_for_users(
         &self,
         app: &AppId,
@@ -274,6 +302,11 @@ impl SessionStorage for PgStorage {
         Ok(out)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.update_session_data", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn update_session_data(
         &self,
         tenant: &TenantIdentifier,
@@ -291,6 +324,11 @@ impl SessionStorage for PgStorage {
         Ok(n > 0)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.update_jwt_payload", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
     async fn update_jwt_payload(
         &self,
         tenant: &TenantIdentifier,
@@ -308,6 +346,10 @@ impl SessionStorage for PgStorage {
         Ok(n > 0)
     }
 
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_expired_sessions", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", otel.status_code = Empty, error.type = Empty)
+    )]
     async fn delete_expired_sessions(&self, now_ms: i64) -> SResult<u64> {
         self.execute(&self.session_sql().delete_expired, &[&now_ms]).await
     }
