@@ -1,9 +1,5 @@
 //! The `supertokens` binary: `start`, `stop`, `list`, `--help`, `--version`.
 
-mod cli;
-mod logging;
-mod server;
-
 fn main() {
-    std::process::exit(cli::run());
+    std::process::exit(supertokens::run());
 }

@@ -4,10 +4,7 @@
 use crate::cli::{install_dir, started_dir, StartArgs, STARTED_LINE};
 use serde_json::Value;
 use st_config::{ConfigMap, CoreConfig};
-use st_core::clock::SystemClock;
-use st_core::random::SystemRandom;
 use st_core::storage::Storage;
-use st_core::Core;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -117,34 +114,12 @@ async fn stop_signal() -> &'static str {
 
 async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig) -> Result<(), String> {
     let storage = open_storage(&args, &cfg).await?;
-    let core = Core::new(storage, Arc::new(SystemClock), Arc::new(SystemRandom::new()), map, args.test_mode)
-        .map_err(|e| e.to_string())?;
-    let core = Arc::new(core);
-    core.sync_tenants().await.map_err(|e| format!("cannot load apps and tenants: {e}"))?;
-    core.init_base_app().await.map_err(|e| format!("cannot initialise the base app: {e}"))?;
-
-    let state = actix_web::web::Data::new(st_http::ServerState::new(core.clone(), path.display().to_string()));
-    // `max_server_pool_size` is the number of HTTP worker threads, as in the reference (10 by
-    // default), even on fewer cores. Each actix worker runs its requests cooperatively, and an
-    // RS256 signature holds a worker for about 0.7 ms: with one worker per core, a request whose
-    // database answer has arrived waits behind the signatures queued on its worker while it
-    // still holds its pool connection, and at 64 concurrent session creations the pool of 10
-    // connections became the limit (1,909/s with 2 workers, 2,272/s with 10, on 2 cores; see
-    // docs/BENCHMARKS.md). More workers than cores let the kernel interleave them instead.
-    let workers = cfg.max_server_pool_size.max(1);
-    let server = actix_web::HttpServer::new({
-        let state = state.clone();
-        move || actix_web::App::new().configure(st_http::configure(state.clone()))
-    })
-    .workers(workers)
-    .shutdown_timeout(5)
-    .bind((cfg.host.as_str(), cfg.port))
-    .map_err(|e| {
-        format!(
-            "Error while starting webserver. Possible reasons:\n - Another instance of SuperTokens is already running on the same port. If you want to run another instance, please pass a new config file to it with a different port or specify the port via CLI options.\n - If you are running this on port 80 or 443, make sure to give the right permission to SuperTokens.\n - The provided host is not available on this server or is unknown.\n({e})"
-        )
-    })?
-    .run();
+    let app = crate::app::Application::builder(map, storage)
+        .test_mode(args.test_mode)
+        .config_path(path.display().to_string())
+        .build()
+        .await?;
+    let (core, state) = (app.core().clone(), app.state().clone());
 
     let metrics_port = u16::try_from(cfg.int("metrics_port")).ok().filter(|p| *p > 0);
     let metrics_server = match metrics_port {
@@ -181,7 +156,7 @@ async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig) 
     use std::io::Write;
     let _ = std::io::stdout().flush();
 
-    let result = server.await;
+    let result = app.run_until_stopped().await;
     tracing::info!("stopping: waiting for background jobs");
     jobs.stop().await;
     let _ = std::fs::remove_file(&pid_file);
