@@ -680,3 +680,142 @@ async fn hot_statements_use_indexes() {
     }
     storage.close();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Users: what only SQL on the reference tables can set up (the user contracts themselves run on
+// every backend in tests/tests/conformance)
+// ---------------------------------------------------------------------------------------------
+
+fn uid(n: u32) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+/// Deleting a login method of a linked group: the users are those the listing contract of
+/// `tests/tests/conformance/users.rs` leaves after its first deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_login_methods_of_a_linked_group() {
+    let Some(db) = fresh_db("deleting_login_methods_of_a_linked_group").await else { return };
+    let s = PgStorage::connect(&uri_config(&db, json!({}))).await.unwrap();
+    let app = AppId::public();
+    let base = TenantIdentifier::base();
+    for (i, e) in [(2, "bob@beta.com"), (3, "carl@alpha.com"), (4, "dora@gamma.org"), (5, "abe@beta.com")] {
+        s.sign_up_with_password(&base, &uid(i), e, "h", i64::from(i) * 10).await.unwrap();
+    }
+    let all = |ascending| UserListQuery { ascending, limit: 100, ..Default::default() };
+    let obj = |v: serde_json::Value| v.as_object().unwrap().clone();
+    let session = SessionRow {
+        tenant: base.clone(),
+        handle: "h1".into(),
+        user_id: "ext-1".into(),
+        refresh_token_hash_2: "x".into(),
+        session_data: json!({}),
+        expires_at: i64::MAX,
+        created_at: 1,
+        jwt_user_payload: json!({}),
+        use_static_key: false,
+    };
+
+    // A linked group (made with SQL, as account linking would). Removing the primary's login
+    // method alone keeps the user: its id stays the group's id, with the data keyed by it.
+    let client = raw(&db).await;
+    client
+        .batch_execute(&format!(
+            "UPDATE app_id_to_user_id SET primary_or_recipe_user_id = '{p}', is_linked_or_is_a_primary_user = TRUE
+               WHERE user_id IN ('{p}', '{r}');
+             UPDATE all_auth_recipe_users SET primary_or_recipe_user_id = '{p}', is_linked_or_is_a_primary_user = TRUE,
+               primary_or_recipe_user_time_joined = 20 WHERE user_id IN ('{p}', '{r}');
+             UPDATE app_id_to_user_id SET primary_or_recipe_user_time_joined = 20 WHERE user_id IN ('{p}', '{r}');",
+            p = uid(2),
+            r = uid(4)
+        ))
+        .await
+        .unwrap();
+    let group = s.get_auth_user(&app, &uid(4)).await.unwrap().unwrap();
+    assert_eq!(group.id, uid(2));
+    assert!(group.is_primary);
+    assert_eq!(group.login_methods.len(), 2);
+    assert_eq!(s.list_users(&base, &all(true)).await.unwrap().len(), 3);
+    s.update_user_metadata(&app, &uid(2), &obj(json!({"plan": "pro"}))).await.unwrap();
+    let session_of =
+        |handle: &str, user: String| SessionRow { handle: handle.into(), user_id: user, ..session.clone() };
+    s.create_session(&session_of("h2", uid(2))).await.unwrap();
+    s.create_session(&session_of("h4", uid(4))).await.unwrap();
+    s.add_password_reset_token(&app, &uid(2), "rt2", "bob@beta.com", 1_000).await.unwrap();
+
+    // Given with a trailing blank, which the `CHAR(36)` key ignores: still the primary.
+    let padded = format!("{} ", uid(2));
+    s.delete_user(&app, &padded, std::slice::from_ref(&padded)).await.unwrap();
+    for id in [uid(2), uid(4)] {
+        let left = s.get_auth_user(&app, &id).await.unwrap().unwrap();
+        assert_eq!(left.id, uid(2), "the group keeps its id");
+        assert!(left.is_primary);
+        let methods: Vec<&str> = left.login_methods.iter().map(|m| m.recipe_user_id.as_str()).collect();
+        assert_eq!(methods, vec![uid(4).as_str()]);
+    }
+    assert_eq!(s.password_user_by_email(&base, "bob@beta.com").await.unwrap(), None, "the login method is gone");
+    assert_eq!(s.consume_password_reset_token(&app, "rt2", 0).await.unwrap(), None);
+    assert!(s.password_user_by_email(&base, "dora@gamma.org").await.unwrap().is_some());
+    assert_eq!(s.get_user_metadata(&app, &uid(2)).await.unwrap(), Some(obj(json!({"plan": "pro"}))));
+    assert!(s.get_session(&base, "h2").await.unwrap().is_some());
+    assert_eq!(s.list_users(&base, &all(true)).await.unwrap(), vec![(uid(2), 20), (uid(3), 30), (uid(5), 50)]);
+    let listed: Vec<String> =
+        s.get_auth_users(&app, &[uid(3), uid(2), uid(5)]).await.unwrap().into_iter().map(|u| u.id).collect();
+    assert_eq!(listed, vec![uid(3), uid(2), uid(5)], "in the order asked, the group by its own id");
+    assert_eq!(s.count_users(&app, Some(&base), &[]).await.unwrap(), 3);
+
+    // Removing the group's last login method removes the user, and the primary's id with the
+    // data keyed by it.
+    s.delete_user(&app, &uid(4), &[uid(4)]).await.unwrap();
+    assert_eq!(s.get_auth_user(&app, &uid(4)).await.unwrap(), None);
+    assert_eq!(s.get_auth_user(&app, &uid(2)).await.unwrap(), None);
+    assert_eq!(s.get_user_metadata(&app, &uid(2)).await.unwrap(), None);
+    assert_eq!(s.get_session(&base, "h2").await.unwrap(), None);
+    assert_eq!(s.get_session(&base, "h4").await.unwrap(), None);
+    assert_eq!(s.list_users(&base, &all(true)).await.unwrap(), vec![(uid(3), 30), (uid(5), 50)]);
+}
+
+/// A database created by a Java core 11.x (plugin 9.4: `app_id_to_user_id` without its two time
+/// columns, no migration history of ours) is upgraded at start-up, the columns added with 0 (a
+/// Java 12 core's marker for its own backfill, which we also write); a login method's time
+/// comes from its recipe table.
+#[tokio::test]
+async fn plugin_9_4_database_is_upgraded() {
+    let Some(db) = fresh_db("plugin_9_4_database_is_upgraded").await else { return };
+    let base = TenantIdentifier::base();
+    {
+        let s = PgStorage::connect(&uri_config(&db, json!({}))).await.unwrap();
+        assert_eq!(
+            s.sign_up_with_password(&base, &uid(1), "old@x.com", "h1", 1234).await.unwrap(),
+            SignUpResult::Created
+        );
+    }
+    let client = raw(&db).await;
+    client
+        .batch_execute(
+            "ALTER TABLE app_id_to_user_id DROP COLUMN time_joined, DROP COLUMN primary_or_recipe_user_time_joined;
+             DROP TABLE refinery_schema_history;",
+        )
+        .await
+        .unwrap();
+    let s = PgStorage::connect(&uri_config(&db, json!({}))).await.expect("starts on a plugin 9.4 database");
+    // The two app_id_to_user_id time columns of user n.
+    let a2u_times = |n: u32| {
+        let client = &client;
+        async move {
+            let sql =
+                "SELECT time_joined, primary_or_recipe_user_time_joined FROM app_id_to_user_id WHERE user_id = $1";
+            let row = client.query_one(sql, &[&uid(n)]).await.unwrap();
+            (row.get::<_, i64>(0), row.get::<_, i64>(1))
+        }
+    };
+    assert_eq!(a2u_times(1).await, (0, 0), "left for a Java 12 core's backfill");
+    // A second start finds the columns and leaves them.
+    drop(PgStorage::connect(&uri_config(&db, json!({}))).await.unwrap());
+    let user = s.get_auth_user(&AppId::public(), &uid(1)).await.unwrap().unwrap();
+    assert_eq!(user.login_methods[0].time_joined, 1234, "read from the recipe table");
+    // Our own sign-ups leave the marker too.
+    assert_eq!(s.sign_up_with_password(&base, &uid(2), "new@x.com", "h2", 5678).await.unwrap(), SignUpResult::Created);
+    assert_eq!(a2u_times(2).await, (0, 0));
+    let user = s.get_auth_user(&AppId::public(), &uid(2)).await.unwrap().unwrap();
+    assert_eq!(user.login_methods[0].time_joined, 5678);
+}

@@ -1,0 +1,99 @@
+//! What the contracts share: ids, a session row and a signing key to store, apps and tenants to
+//! add, and a join of borrowed futures.
+
+use serde_json::{json, Map, Value};
+use st_core::ids::{AppId, TenantId, TenantIdentifier};
+use st_core::storage::*;
+use st_core::StorageError;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+/// The store as a contract takes it: `&dyn Storage`, or `&Arc<dyn Storage>` to spawn tasks.
+pub trait Store<'a> {
+    fn of(st: &'a Arc<dyn Storage>) -> Self;
+}
+
+impl<'a> Store<'a> for &'a dyn Storage {
+    fn of(st: &'a Arc<dyn Storage>) -> Self {
+        st.as_ref()
+    }
+}
+
+impl<'a> Store<'a> for &'a Arc<dyn Storage> {
+    fn of(st: &'a Arc<dyn Storage>) -> Self {
+        st
+    }
+}
+
+pub fn tid(app: &str, tenant: &str) -> TenantIdentifier {
+    TenantIdentifier::new(AppId::parse(app).unwrap(), TenantId::parse(tenant).unwrap())
+}
+
+pub fn app(a: &str) -> AppId {
+    AppId::parse(a).unwrap()
+}
+
+/// Poll borrowed futures concurrently (in one task) and collect their outputs in order.
+pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futures.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *slot = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.unwrap()).collect()
+}
+
+pub async fn add_app(st: &dyn Storage, a: &str) {
+    assert!(st.upsert_tenant(&TenantRecord::new(tid(a, "public")), 1).await.unwrap(), "app {a} is new");
+}
+
+pub async fn add_tenant(st: &dyn Storage, a: &str, t: &str) {
+    assert!(st.upsert_tenant(&TenantRecord::new(tid(a, t)), 1).await.unwrap(), "tenant {a}/{t} is new");
+}
+
+pub fn is_not_found<T: std::fmt::Debug>(r: &Result<T, StorageError>) -> bool {
+    matches!(r, Err(StorageError::TenantOrAppNotFound))
+}
+
+pub fn row(t: &TenantIdentifier, handle: &str, user: &str, expires_at: i64) -> SessionRow {
+    SessionRow {
+        tenant: t.clone(),
+        handle: handle.to_string(),
+        user_id: user.to_string(),
+        refresh_token_hash_2: format!("rth2-{handle}"),
+        session_data: json!({"d": [1, "two", {"three": 3}], "n": null}),
+        expires_at,
+        created_at: 10,
+        jwt_user_payload: json!({"role": "admin", "x": 1.5}),
+        use_static_key: false,
+    }
+}
+
+pub fn key(created_at: i64) -> StoredKey {
+    StoredKey { kid: format!("d-{created_at}"), value: format!("public-{created_at}|private-{created_at}"), created_at }
+}
+
+/// The n-th user id of the contracts that number their users.
+pub fn uid(n: u32) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+pub fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
