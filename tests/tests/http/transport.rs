@@ -1,8 +1,7 @@
 //! Transport rules (§b): routing and prefixes, API keys, cdi-version, error bodies, body
 //! parsing, size limit, `/hello`, `/apiversion`, `/config`, `/requests/stats`, licence endpoints.
 
-mod common;
-use common::{Backend, TestServer};
+use crate::helpers::{Backend, TestServer, START_MS};
 use serde_json::{json, Value};
 
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz-0123456789";
@@ -212,7 +211,7 @@ async fn ip_filters(b: Backend) {
 /// `/requests/stats`: per-minute average and peak of the app's requests per second, last 24 h.
 async fn request_stats(b: Backend) {
     let Some(s) = TestServer::spawn(b, json!({})).await else { return };
-    let minute0 = common::START_MS / 60_000;
+    let minute0 = START_MS / 60_000;
     s.clock.advance_ms(60_000);
     for _ in 0..5 {
         s.get("/apiversion").await;
@@ -232,7 +231,7 @@ async fn request_stats(b: Backend) {
     s.stop().await;
 }
 
-both_backends! {
+st_tests::both_backends! {
     request_stats => request_stats;
     ip_filters => ip_filters;
     hello_and_errors => hello_and_errors;

@@ -5,17 +5,11 @@
 //! (403), removal cascading to the removed tenant's / app's data, and hundreds of apps created the
 //! way the SDK test suites do.
 
-mod common;
-use common::{jwt_payload, Backend, TestServer};
+use crate::helpers::{handle, jwt_payload, raw, set, Backend, TestServer};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-const H: [(&str, &str); 1] = [("cdi-version", "5.4")];
 const KEY: &str = "per-app-key-0123456789-abcdefgh";
-
-async fn raw(s: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
-    s.request(method, path, body, &H).await
-}
 
 async fn create_app(s: &TestServer, app: &str, core_config: Value) -> Value {
     s.put("/recipe/multitenancy/app/v2", json!({"appId": app, "coreConfig": core_config})).await
@@ -36,10 +30,6 @@ async fn session(s: &TestServer, prefix: &str, user: &str) -> Value {
     r
 }
 
-fn handle(r: &Value) -> String {
-    r["session"]["handle"].as_str().unwrap().to_string()
-}
-
 fn access_validity_s(r: &Value) -> i64 {
     let p = jwt_payload(r["accessToken"]["token"].as_str().unwrap());
     p["exp"].as_i64().unwrap() - p["iat"].as_i64().unwrap()
@@ -57,10 +47,6 @@ fn ids(list: &Value, field: &str) -> BTreeSet<String> {
         .iter()
         .map(|t| t[field].as_str().unwrap().to_string())
         .collect()
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
 }
 
 fn tenant_not_found() -> Value {
@@ -709,7 +695,7 @@ async fn removal_cascades(b: Backend) {
     s.stop().await;
 }
 
-both_backends! {
+st_tests::both_backends! {
     apps_created_updated_and_configured => apps_created_updated_and_configured;
     app_routing_and_isolation => app_routing_and_isolation;
     tenants_created_read_and_listed => tenants_created_read_and_listed;

@@ -2,8 +2,7 @@
 //! back, without restarting the server. The outage is simulated by a TCP proxy between the
 //! server and PostgreSQL that drops every connection and refuses new ones.
 
-mod common;
-use common::{Backend, TestServer};
+use crate::helpers::{Backend, TestServer};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, TcpStream};
@@ -64,7 +63,7 @@ async fn hello(s: &TestServer) -> u16 {
 /// A fresh database, a proxy in front of its server, and the database's URL through the proxy
 /// (`postgresql://user@host:port/db` with host:port replaced); `None`: no PostgreSQL to test.
 async fn database_behind_proxy() -> Option<(String, Proxy, String)> {
-    let Some(db) = common::fresh_database().await else {
+    let Some(db) = st_tests::fresh_database().await else {
         eprintln!("skipped: ST_TEST_POSTGRES_URL not set");
         return None;
     };

@@ -1,0 +1,19 @@
+//! Black-box tests of the HTTP API (CDI 5.4), one module per recipe, each test on both backends
+//! (`st_tests::both_backends!`) against the application the binary serves, built by
+//! `supertokens::Application` (see `helpers`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod emailpassword;
+mod emailverification;
+mod jwt;
+mod multitenancy;
+mod pg_outage;
+mod session;
+mod transport;
+mod useridmapping;
+mod usermetadata;
+mod userroles;
+mod users;
