@@ -9,8 +9,8 @@
 //! tables implement for their own rows.
 //!
 //! Every storage method is a `storage.<method>` tracing span (target `st_storage`, see
-//! `st_core::storage::SPAN_TARGET`); the errors this backend makes go through
-//! `st_core::storage::traced_error`.
+//! `st_core::storage::SPAN_TARGET`), with `app_id` and `tenant_id` where the call names them;
+//! the errors this backend makes go through `st_core::storage::traced_error`.
 //!
 //! Adding a recipe: a module with its trait impl and its `Tables` (implementing [`Cascade`]),
 //! its `mod` line below, its field of [`State`], and its name in [`State::cascade`] (which

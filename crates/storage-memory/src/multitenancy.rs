@@ -58,13 +58,15 @@ impl TenantStorage for MemoryStorage {
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.get_tenant", skip_all, fields(
-        otel.kind = "client", db.system = "memory", otel.status_code = Empty, error.type = Empty))]
+        otel.kind = "client", db.system = "memory", app_id = %id.app, tenant_id = %id.tenant,
+        otel.status_code = Empty, error.type = Empty))]
     async fn get_tenant(&self, id: &TenantIdentifier) -> SResult<Option<TenantRecord>> {
         Ok(self.lock().tenants.records.get(id).cloned())
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.upsert_tenant", skip_all, fields(
-        otel.kind = "client", db.system = "memory", otel.status_code = Empty, error.type = Empty))]
+        otel.kind = "client", db.system = "memory", app_id = %record.id.app, tenant_id = %record.id.tenant,
+        otel.status_code = Empty, error.type = Empty))]
     async fn upsert_tenant(&self, record: &TenantRecord, _now_ms: i64) -> SResult<bool> {
         let mut s = self.lock();
         if !record.id.tenant.is_public() {
@@ -74,7 +76,8 @@ impl TenantStorage for MemoryStorage {
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.delete_tenant", skip_all, fields(
-        otel.kind = "client", db.system = "memory", otel.status_code = Empty, error.type = Empty))]
+        otel.kind = "client", db.system = "memory", app_id = %id.app, tenant_id = %id.tenant,
+        otel.status_code = Empty, error.type = Empty))]
     async fn delete_tenant(&self, id: &TenantIdentifier) -> SResult<bool> {
         let mut s = self.lock();
         let existed = s.tenants.exists(id);

@@ -36,7 +36,8 @@ impl Cascade for Tables {
 #[async_trait]
 impl SessionStorage for MemoryStorage {
     #[instrument(level = "debug", target = "st_storage", name = "storage.create_session", skip_all, fields(
-        otel.kind = "client", db.system = "memory", otel.status_code = Empty, error.type = Empty))]
+        otel.kind = "client", db.system = "memory", app_id = %row.tenant.app, tenant_id = %row.tenant.tenant,
+        otel.status_code = Empty, error.type = Empty))]
     async fn create_session(&self, row: &SessionRow) -> SResult<()> {
         let mut s = self.lock();
         s.require_tenant(&row.tenant)?;

@@ -80,6 +80,7 @@ async fn every_call_is_a_span_and_a_failure_is_marked_by_its_kind() {
     let err = st.set_key_value(&missing, "k", "v", 0).await.unwrap_err();
     assert!(matches!(err, StorageError::TenantOrAppNotFound));
     st.all_roles(&base.app).await.unwrap();
+    st.get_tenant(&base).await.unwrap();
 
     let health = recorder.named("storage.health_check");
     assert_eq!(health.target, SPAN_TARGET);
@@ -100,6 +101,9 @@ async fn every_call_is_a_span_and_a_failure_is_marked_by_its_kind() {
     let roles = recorder.named("storage.all_roles");
     assert_eq!(roles.fields.get("app_id").map(String::as_str), Some("public"));
     assert!(!roles.fields.contains_key("tenant_id"));
+    // A tenant given by another name (here the tenant's own id) still names the tenant.
+    let tenant = recorder.named("storage.get_tenant");
+    assert_eq!(tenant.fields.get("tenant_id").map(String::as_str), Some("public"));
 
     for span in &spans {
         assert!(span.fields.keys().all(|k| SPAN_FIELDS.contains(&k.as_str())), "unexpected field: {span:?}");
