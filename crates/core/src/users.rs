@@ -341,6 +341,3 @@ impl Core {
         Ok(())
     }
 }
-
-// Backends merge metadata with it under their lock; re-exported while they move to the new path.
-pub use crate::usermetadata::merge_metadata;

@@ -109,11 +109,12 @@ impl UserRolesStorage for MemoryStorage {
         otel.status_code = Empty, error.type = Empty))]
     async fn add_role_to_user(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
         let mut s = self.lock();
-        let t = &mut s.userroles;
-        if !t.role_exists(&tenant.app, role) {
+        if !s.userroles.role_exists(&tenant.app, role) {
             return Ok(RoleResult::UnknownRole);
         }
-        let inserted = t.user_roles.insert((tenant.clone(), user_id.to_string(), role.to_string()));
+        // As PostgreSQL's foreign key: a missing tenant is refused after the role check.
+        s.require_tenant(tenant)?;
+        let inserted = s.userroles.user_roles.insert((tenant.clone(), user_id.to_string(), role.to_string()));
         Ok(RoleResult::Ok(!inserted))
     }
 

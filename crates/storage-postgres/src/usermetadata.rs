@@ -108,7 +108,7 @@ impl UserMetadataStorage for PgStorage {
             Some(row) => parse_metadata(col(row, 0)?)?,
             None => Map::new(),
         };
-        let merged = st_core::users::merge_metadata(current, update);
+        let merged = st_core::usermetadata::merge_metadata(current, update);
         let text =
             serde_json::to_string(&merged).map_err(|e| error::query(format!("cannot serialise user metadata: {e}")))?;
         tx_exec(&tx, &s.md_set, &[&app, &user_id, &text]).await?;

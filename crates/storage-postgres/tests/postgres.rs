@@ -3,7 +3,7 @@
 //! databases); otherwise each prints a skip line and passes. Every test works in its own
 //! fresh database `st_<random>`, dropped afterwards (also when the test fails).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::json;
 use st_core::ids::{AppId, TenantId, TenantIdentifier};

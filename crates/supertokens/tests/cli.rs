@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The real binary: configuration errors, daemon start / list / stop, environment overrides,
 //! graceful SIGTERM, and that debug logs of a whole flow contain no token, password or API key.
 

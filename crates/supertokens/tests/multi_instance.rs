@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Two real server processes on one PostgreSQL database: a session created on one is verified
 //! and refreshed on the other, and while keys rotate (test mode, a 3.6 s interval) the two never
 //! create two keys for the same rotation slot and tokens signed by either verify on both.

@@ -2,7 +2,7 @@
 //! spans to a (fake) OTLP/HTTP collector, and flushes them at graceful shutdown: the batch
 //! delay (5 s) is longer than the test, so the spans can only arrive through the flush.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -56,6 +56,5 @@ async fn user_role_in_a_missing_tenant(st: &dyn Storage) {
 
 conformance! {
     user_roles,
-    #[memory(ignore = "memory backend: add_role_to_user does not check that the tenant exists (Ok(RoleResult::Ok(false)))")]
     user_role_in_a_missing_tenant,
 }
