@@ -397,7 +397,7 @@ fn pgbench_fixture(n: usize) -> String {
     )
 }
 
-/// The upsert of `touch_user_last_active` (crates/storage-postgres/src/sql.rs).
+/// The upsert of `touch_user_last_active` (crates/storage-postgres/src/active_users.rs).
 fn last_active_upsert(user_expr: &str, now: i64) -> String {
     format!(
         "INSERT INTO user_last_active (app_id, user_id, last_active_time) VALUES ('public', {user_expr}, {now}) \

@@ -235,7 +235,7 @@ fn verify_request(state: &State, body: &[u8]) -> Result<Value> {
     }))
 }
 
-/// A v5 access token of the server's shape (`mint` in `crates/core/src/session.rs`), signed
+/// A v5 access token of the server's shape (`mint` in `crates/core/src/session/token.rs`), signed
 /// with the cached key pair.
 fn sign_request(state: &State, body: &[u8]) -> Result<Value> {
     let request: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
