@@ -4,7 +4,7 @@
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::AppId;
-use crate::storage::{MappingCreate, UserIdMapping, UserIdUse};
+use crate::storage::{MappingCreate, UserIdMapping, UserIdType, UserIdUse};
 
 /// The reference's 400 for a mapping blocked by data of a non-auth recipe.
 pub(crate) fn in_use(kind: UserIdUse) -> CoreError {
@@ -12,14 +12,14 @@ pub(crate) fn in_use(kind: UserIdUse) -> CoreError {
 }
 
 impl Core {
-    /// Look a mapping up by SuperTokens id (`Some(true)`), external id (`Some(false)`) or either.
+    /// Look a mapping up by the kind of id `id_type` says `id` is.
     pub async fn user_id_mapping(
         &self,
         app: &AppId,
         id: &str,
-        supertokens: Option<bool>,
+        id_type: UserIdType,
     ) -> CoreResult<Option<UserIdMapping>> {
-        Ok(self.storage.get_user_id_mapping(app, id, supertokens).await?)
+        Ok(self.storage.get_user_id_mapping(app, id, id_type).await?)
     }
 
     /// Replace (or, with `None`, remove) a mapping's external-id info; false: no such mapping.
@@ -27,10 +27,10 @@ impl Core {
         &self,
         app: &AppId,
         id: &str,
-        supertokens: Option<bool>,
+        id_type: UserIdType,
         info: Option<&str>,
     ) -> CoreResult<bool> {
-        Ok(self.storage.update_external_user_id_info(app, id, supertokens, info).await?)
+        Ok(self.storage.update_external_user_id_info(app, id, id_type, info).await?)
     }
 
     /// `POST /recipe/userid/map`, in the reference's order: an external id that is already
@@ -39,7 +39,9 @@ impl Core {
     /// alone is not an obstacle: it moves to the external id with the mapping (the reference
     /// does this from CDI 4.0, and we serve 5.x only).
     pub async fn create_mapping(&self, app: &AppId, mapping: UserIdMapping, force: bool) -> CoreResult<MappingCreate> {
-        if let Some(existing) = self.storage.get_user_id_mapping(app, &mapping.external_user_id, Some(false)).await? {
+        if let Some(existing) =
+            self.storage.get_user_id_mapping(app, &mapping.external_user_id, UserIdType::External).await?
+        {
             return Ok(MappingCreate::AlreadyExists {
                 supertokens_id_exists: existing.supertokens_user_id == mapping.supertokens_user_id,
                 external_id_exists: true,
@@ -68,16 +70,19 @@ impl Core {
     /// mapping whose external id holds non-auth data (metadata, roles, ...) stays, because that
     /// data would lose its user. When the external id is itself a user, the mapping goes
     /// without the check, as in the reference.
-    pub async fn delete_mapping(&self, app: &AppId, id: &str, kind: Option<bool>, force: bool) -> CoreResult<bool> {
-        let Some(mapping) = self.storage.get_user_id_mapping(app, id, kind).await? else { return Ok(false) };
+    pub async fn delete_mapping(&self, app: &AppId, id: &str, id_type: UserIdType, force: bool) -> CoreResult<bool> {
+        let Some(mapping) = self.storage.get_user_id_mapping(app, id, id_type).await? else { return Ok(false) };
         if self.storage.get_auth_user(app, &mapping.external_user_id).await?.is_some() {
-            return Ok(self.storage.delete_user_id_mapping(app, &mapping.supertokens_user_id, Some(true)).await?);
+            return Ok(self
+                .storage
+                .delete_user_id_mapping(app, &mapping.supertokens_user_id, UserIdType::SuperTokens)
+                .await?);
         }
         if !force {
             if let Some(first) = self.storage.user_id_uses(app, &mapping.external_user_id, self.now()).await?.first() {
                 return Err(in_use(*first));
             }
         }
-        Ok(self.storage.delete_user_id_mapping(app, id, kind).await?)
+        Ok(self.storage.delete_user_id_mapping(app, id, id_type).await?)
     }
 }

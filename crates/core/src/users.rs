@@ -8,7 +8,7 @@
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, Email, TenantIdentifier};
-use crate::storage::{AuthUser, LoginMethod, UserDecorations, UserListQuery};
+use crate::storage::{AuthUser, LoginMethod, UserDecorations, UserIdType, UserListQuery};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Serialize;
@@ -184,7 +184,7 @@ impl Core {
 
     /// The supertokens id for an id that may be external.
     pub async fn internal_user_id(&self, app: &AppId, id: &str) -> CoreResult<String> {
-        Ok(match self.storage.get_user_id_mapping(app, id, Some(false)).await? {
+        Ok(match self.storage.get_user_id_mapping(app, id, UserIdType::External).await? {
             Some(m) => m.supertokens_user_id,
             None => id.to_string(),
         })
@@ -192,7 +192,7 @@ impl Core {
 
     /// The id to show for a supertokens id (external when mapped).
     pub async fn external_user_id(&self, app: &AppId, st_id: &str) -> CoreResult<String> {
-        Ok(match self.storage.get_user_id_mapping(app, st_id, Some(true)).await? {
+        Ok(match self.storage.get_user_id_mapping(app, st_id, UserIdType::SuperTokens).await? {
             Some(m) => m.external_user_id,
             None => st_id.to_string(),
         })
@@ -329,7 +329,7 @@ impl Core {
         };
         for st_id in targets {
             let mut ids = vec![st_id.clone()];
-            if let Some(m) = self.storage.get_user_id_mapping(app, &st_id, Some(true)).await? {
+            if let Some(m) = self.storage.get_user_id_mapping(app, &st_id, UserIdType::SuperTokens).await? {
                 // A forced mapping may name another real user as the external id; that user's
                 // metadata, roles and sessions are its own and stay.
                 if self.storage.get_auth_user(app, &m.external_user_id).await?.is_none() {

@@ -4,7 +4,7 @@
 use crate::{Cascade, MemoryStorage};
 use async_trait::async_trait;
 use st_core::ids::AppId;
-use st_core::storage::{MappingCreate, SResult, UserIdMapping, UserIdMappingStorage, UserIdUse};
+use st_core::storage::{MappingCreate, SResult, UserIdMapping, UserIdMappingStorage, UserIdType, UserIdUse};
 use tracing::field::Empty;
 use tracing::instrument;
 
@@ -14,15 +14,14 @@ pub(crate) struct Tables {
 }
 
 impl Tables {
-    /// The index of the mapping with this supertokens id (`Some(true)`), external id
-    /// (`Some(false)`) or either (`None`).
-    fn find(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> Option<usize> {
+    /// The index of the mapping of `id` as the kind of id `id_type` says.
+    fn find(&self, app: &AppId, id: &str, id_type: UserIdType) -> Option<usize> {
         self.rows.iter().position(|(a, m)| {
             a == app
-                && match supertokens {
-                    Some(true) => m.supertokens_user_id == id,
-                    Some(false) => m.external_user_id == id,
-                    None => m.supertokens_user_id == id || m.external_user_id == id,
+                && match id_type {
+                    UserIdType::SuperTokens => m.supertokens_user_id == id,
+                    UserIdType::External => m.external_user_id == id,
+                    UserIdType::Any => m.supertokens_user_id == id || m.external_user_id == id,
                 }
         })
     }
@@ -52,8 +51,8 @@ impl UserIdMappingStorage for MemoryStorage {
         if !s.users.rows.contains_key(&(app.clone(), mapping.supertokens_user_id.clone())) {
             return Ok(MappingCreate::UnknownSuperTokensUserId);
         }
-        let st = s.useridmapping.find(app, &mapping.supertokens_user_id, Some(true)).is_some();
-        let ext = s.useridmapping.find(app, &mapping.external_user_id, Some(false)).is_some();
+        let st = s.useridmapping.find(app, &mapping.supertokens_user_id, UserIdType::SuperTokens).is_some();
+        let ext = s.useridmapping.find(app, &mapping.external_user_id, UserIdType::External).is_some();
         if st || ext {
             return Ok(MappingCreate::AlreadyExists { supertokens_id_exists: st, external_id_exists: ext });
         }
@@ -80,29 +79,24 @@ impl UserIdMappingStorage for MemoryStorage {
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.get_user_id_mapping", skip_all, fields(
         otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
-    async fn get_user_id_mapping(
-        &self,
-        app: &AppId,
-        id: &str,
-        supertokens: Option<bool>,
-    ) -> SResult<Option<UserIdMapping>> {
+    async fn get_user_id_mapping(&self, app: &AppId, id: &str, id_type: UserIdType) -> SResult<Option<UserIdMapping>> {
         let s = self.lock();
         let t = &s.useridmapping;
-        if supertokens.is_none() {
+        if id_type == UserIdType::Any {
             // Prefer the supertokens-id match, as the reference does for ANY.
-            if let Some(i) = t.find(app, id, Some(true)) {
+            if let Some(i) = t.find(app, id, UserIdType::SuperTokens) {
                 return Ok(Some(t.rows[i].1.clone()));
             }
         }
-        Ok(t.find(app, id, supertokens).map(|i| t.rows[i].1.clone()))
+        Ok(t.find(app, id, id_type).map(|i| t.rows[i].1.clone()))
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.delete_user_id_mapping", skip_all, fields(
         otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
-    async fn delete_user_id_mapping(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool> {
+    async fn delete_user_id_mapping(&self, app: &AppId, id: &str, id_type: UserIdType) -> SResult<bool> {
         let mut s = self.lock();
         let t = &mut s.useridmapping;
-        match t.find(app, id, supertokens) {
+        match t.find(app, id, id_type) {
             Some(i) => {
                 t.rows.remove(i);
                 Ok(true)
@@ -118,12 +112,12 @@ impl UserIdMappingStorage for MemoryStorage {
         &self,
         app: &AppId,
         id: &str,
-        supertokens: Option<bool>,
+        id_type: UserIdType,
         info: Option<&str>,
     ) -> SResult<bool> {
         let mut s = self.lock();
         let t = &mut s.useridmapping;
-        match t.find(app, id, supertokens) {
+        match t.find(app, id, id_type) {
             Some(i) => {
                 t.rows[i].1.external_user_id_info = info.map(str::to_string);
                 Ok(true)

@@ -9,7 +9,7 @@ use crate::query::{col, is_state, tx_exec};
 use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use st_core::ids::AppId;
-use st_core::storage::{MappingCreate, SResult, UserIdMapping, UserIdMappingStorage, UserIdUse};
+use st_core::storage::{MappingCreate, SResult, UserIdMapping, UserIdMappingStorage, UserIdType, UserIdUse};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 use tracing::field::Empty;
@@ -90,14 +90,14 @@ fn mapping_from_row(row: &Row) -> SResult<UserIdMapping> {
 }
 
 impl PgStorage {
-    /// The mapping of `id` as a SuperTokens id (`Some(true)`), an external id (`Some(false)`)
-    /// or either, the SuperTokens id first (`None`).
-    async fn find_mapping(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<Option<UserIdMapping>> {
+    /// The mapping of `id` as the kind of id `id_type` says (with `Any`, the SuperTokens id
+    /// first).
+    async fn find_mapping(&self, app: &AppId, id: &str, id_type: UserIdType) -> SResult<Option<UserIdMapping>> {
         let s = self.map_sql();
-        let row = match supertokens {
-            Some(true) => self.query_opt(&s.map_get_st, &[&app.as_str(), &id]).await?,
-            Some(false) => self.query_opt(&s.map_get_ext, &[&app.as_str(), &id]).await?,
-            None => self.query_opt(&s.map_get_any, &[&app.as_str(), &id, &id]).await?,
+        let row = match id_type {
+            UserIdType::SuperTokens => self.query_opt(&s.map_get_st, &[&app.as_str(), &id]).await?,
+            UserIdType::External => self.query_opt(&s.map_get_ext, &[&app.as_str(), &id]).await?,
+            UserIdType::Any => self.query_opt(&s.map_get_any, &[&app.as_str(), &id, &id]).await?,
         };
         row.map(|r| mapping_from_row(&r)).transpose()
     }
@@ -150,13 +150,8 @@ impl UserIdMappingStorage for PgStorage {
         fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
             otel.status_code = Empty, error.type = Empty)
     )]
-    async fn get_user_id_mapping(
-        &self,
-        app: &AppId,
-        id: &str,
-        supertokens: Option<bool>,
-    ) -> SResult<Option<UserIdMapping>> {
-        self.find_mapping(app, id, supertokens).await
+    async fn get_user_id_mapping(&self, app: &AppId, id: &str, id_type: UserIdType) -> SResult<Option<UserIdMapping>> {
+        self.find_mapping(app, id, id_type).await
     }
 
     #[instrument(
@@ -189,8 +184,8 @@ impl UserIdMappingStorage for PgStorage {
         fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
             otel.status_code = Empty, error.type = Empty)
     )]
-    async fn delete_user_id_mapping(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool> {
-        let Some(m) = self.find_mapping(app, id, supertokens).await? else {
+    async fn delete_user_id_mapping(&self, app: &AppId, id: &str, id_type: UserIdType) -> SResult<bool> {
+        let Some(m) = self.find_mapping(app, id, id_type).await? else {
             return Ok(false);
         };
         Ok(self.execute(&self.map_sql().map_delete, &[&app.as_str(), &m.supertokens_user_id]).await? > 0)
@@ -205,10 +200,10 @@ impl UserIdMappingStorage for PgStorage {
         &self,
         app: &AppId,
         id: &str,
-        supertokens: Option<bool>,
+        id_type: UserIdType,
         info: Option<&str>,
     ) -> SResult<bool> {
-        let Some(m) = self.find_mapping(app, id, supertokens).await? else {
+        let Some(m) = self.find_mapping(app, id, id_type).await? else {
             return Ok(false);
         };
         Ok(self.execute(&self.map_sql().map_set_info, &[&app.as_str(), &m.supertokens_user_id, &info]).await? > 0)

@@ -32,20 +32,25 @@ async fn user_id_mapping(st: &dyn Storage) {
     );
     // uid(2) mapped to the external id that equals uid(1): ANY prefers the supertokens match
     assert_eq!(st.create_user_id_mapping(&app, &m(&uid(2), &uid(1)), true).await.unwrap(), MappingCreate::Ok);
-    assert_eq!(st.get_user_id_mapping(&app, &uid(1), None).await.unwrap(), Some(m(&uid(1), "ext-1")));
-    assert_eq!(st.get_user_id_mapping(&app, &uid(1), Some(false)).await.unwrap(), Some(m(&uid(2), &uid(1))));
-    assert_eq!(st.get_user_id_mapping(&app, "ext-1", None).await.unwrap(), Some(m(&uid(1), "ext-1")));
-    assert_eq!(st.get_user_id_mapping(&app, "ext-1", Some(true)).await.unwrap(), None);
-    assert!(st.update_external_user_id_info(&app, "ext-1", Some(false), Some("info")).await.unwrap());
+    assert_eq!(st.get_user_id_mapping(&app, &uid(1), UserIdType::Any).await.unwrap(), Some(m(&uid(1), "ext-1")));
+    assert_eq!(st.get_user_id_mapping(&app, &uid(1), UserIdType::External).await.unwrap(), Some(m(&uid(2), &uid(1))));
+    assert_eq!(st.get_user_id_mapping(&app, "ext-1", UserIdType::Any).await.unwrap(), Some(m(&uid(1), "ext-1")));
+    assert_eq!(st.get_user_id_mapping(&app, "ext-1", UserIdType::SuperTokens).await.unwrap(), None);
+    assert!(st.update_external_user_id_info(&app, "ext-1", UserIdType::External, Some("info")).await.unwrap());
     assert_eq!(
-        st.get_user_id_mapping(&app, &uid(1), Some(true)).await.unwrap().unwrap().external_user_id_info.as_deref(),
+        st.get_user_id_mapping(&app, &uid(1), UserIdType::SuperTokens)
+            .await
+            .unwrap()
+            .unwrap()
+            .external_user_id_info
+            .as_deref(),
         Some("info")
     );
-    assert!(st.update_external_user_id_info(&app, "ext-1", None, None).await.unwrap());
-    assert!(!st.update_external_user_id_info(&app, "nope", None, None).await.unwrap());
-    assert!(st.delete_user_id_mapping(&app, "ext-1", Some(false)).await.unwrap());
-    assert!(!st.delete_user_id_mapping(&app, "ext-1", None).await.unwrap());
-    assert!(st.delete_user_id_mapping(&app, &uid(1), None).await.unwrap(), "the external-id match remains");
+    assert!(st.update_external_user_id_info(&app, "ext-1", UserIdType::Any, None).await.unwrap());
+    assert!(!st.update_external_user_id_info(&app, "nope", UserIdType::Any, None).await.unwrap());
+    assert!(st.delete_user_id_mapping(&app, "ext-1", UserIdType::External).await.unwrap());
+    assert!(!st.delete_user_id_mapping(&app, "ext-1", UserIdType::Any).await.unwrap());
+    assert!(st.delete_user_id_mapping(&app, &uid(1), UserIdType::Any).await.unwrap(), "the external-id match remains");
 }
 
 conformance! {

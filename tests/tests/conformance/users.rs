@@ -127,7 +127,7 @@ async fn listing_counting_and_deleting_users(st: &dyn Storage) {
     st.delete_user(&app, &uid(1), &ids_of_1).await.unwrap();
     assert_eq!(st.get_auth_user(&app, &uid(1)).await.unwrap(), None);
     assert_eq!(st.password_user_by_email(&base, "ann@alpha.com").await.unwrap(), None);
-    assert_eq!(st.get_user_id_mapping(&app, "ext-1", None).await.unwrap(), None);
+    assert_eq!(st.get_user_id_mapping(&app, "ext-1", UserIdType::Any).await.unwrap(), None);
     assert_eq!(st.get_user_metadata(&app, "ext-1").await.unwrap(), None);
     assert!(st.roles_of_user(&base, "ext-1").await.unwrap().is_empty());
     assert!(!st.is_email_verified(&app, "ext-1", "ann@alpha.com").await.unwrap());

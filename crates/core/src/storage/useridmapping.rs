@@ -32,6 +32,17 @@ impl UserIdUse {
     }
 }
 
+/// Which kind of id a caller gives (the CDI's `userIdType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserIdType {
+    /// A SuperTokens user id.
+    SuperTokens,
+    /// An external user id (the application's own).
+    External,
+    /// Either; a SuperTokens id is tried first.
+    Any,
+}
+
 /// A user-id mapping row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserIdMapping {
@@ -61,19 +72,14 @@ pub trait UserIdMappingStorage: Send + Sync {
     /// Which non-auth recipes hold data under `user_id` (sessions only if they expire at or
     /// after `now_ms`), in [`UserIdUse`] order.
     async fn user_id_uses(&self, app: &AppId, user_id: &str, now_ms: i64) -> SResult<Vec<UserIdUse>>;
-    /// Look a mapping up by supertokens id (`Some(true)`), external id (`Some(false)`) or either (`None`).
-    async fn get_user_id_mapping(
-        &self,
-        app: &AppId,
-        id: &str,
-        supertokens: Option<bool>,
-    ) -> SResult<Option<UserIdMapping>>;
-    async fn delete_user_id_mapping(&self, app: &AppId, id: &str, supertokens: Option<bool>) -> SResult<bool>;
+    /// Look a mapping up by the kind of id `id_type` says it is.
+    async fn get_user_id_mapping(&self, app: &AppId, id: &str, id_type: UserIdType) -> SResult<Option<UserIdMapping>>;
+    async fn delete_user_id_mapping(&self, app: &AppId, id: &str, id_type: UserIdType) -> SResult<bool>;
     async fn update_external_user_id_info(
         &self,
         app: &AppId,
         id: &str,
-        supertokens: Option<bool>,
+        id_type: UserIdType,
         info: Option<&str>,
     ) -> SResult<bool>;
 }

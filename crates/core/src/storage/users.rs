@@ -1,7 +1,7 @@
 //! The auth-recipe user tables seen across recipes: users and their login methods (one group
 //! per primary user), listing, counts and removal.
 
-use super::{EmailVerificationStorage, SResult, SessionIdentity, UserIdMappingStorage};
+use super::{EmailVerificationStorage, SResult, SessionIdentity, UserIdMappingStorage, UserIdType};
 use crate::ids::{AppId, TenantIdentifier};
 use async_trait::async_trait;
 
@@ -90,12 +90,12 @@ pub trait AuthRecipeStorage: UserIdMappingStorage + EmailVerificationStorage + S
     async fn user_decorations(&self, app: &AppId, users: &[AuthUser]) -> SResult<UserDecorations> {
         let mut out = UserDecorations::default();
         for u in users.iter().filter(|u| !u.login_methods.iter().any(|m| m.recipe_user_id == u.id)) {
-            if let Some(mapping) = self.get_user_id_mapping(app, &u.id, Some(true)).await? {
+            if let Some(mapping) = self.get_user_id_mapping(app, &u.id, UserIdType::SuperTokens).await? {
                 out.external_ids.insert(u.id.clone(), mapping.external_user_id);
             }
         }
         for m in users.iter().flat_map(|u| u.login_methods.iter()) {
-            let shown = match self.get_user_id_mapping(app, &m.recipe_user_id, Some(true)).await? {
+            let shown = match self.get_user_id_mapping(app, &m.recipe_user_id, UserIdType::SuperTokens).await? {
                 Some(mapping) => {
                     out.external_ids.insert(m.recipe_user_id.clone(), mapping.external_user_id.clone());
                     mapping.external_user_id
@@ -114,13 +114,13 @@ pub trait AuthRecipeStorage: UserIdMappingStorage + EmailVerificationStorage + S
     /// identity; `None` when no such user exists. Backends may answer in one round trip; this
     /// default composes the other intents.
     async fn session_identity(&self, app: &AppId, user_id: &str) -> SResult<Option<SessionIdentity>> {
-        let recipe = match self.get_user_id_mapping(app, user_id, Some(false)).await? {
+        let recipe = match self.get_user_id_mapping(app, user_id, UserIdType::External).await? {
             Some(m) => m.supertokens_user_id,
             None => user_id.to_string(),
         };
         let Some(user) = self.get_auth_user(app, &recipe).await? else { return Ok(None) };
         let external = |id: String| async move {
-            self.get_user_id_mapping(app, &id, Some(true)).await.map(|m| m.map(|m| m.external_user_id))
+            self.get_user_id_mapping(app, &id, UserIdType::SuperTokens).await.map(|m| m.map(|m| m.external_user_id))
         };
         Ok(Some(SessionIdentity {
             recipe_external_id: external(recipe.clone()).await?,

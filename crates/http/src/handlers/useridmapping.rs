@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::router::{handler, Checks, Router, Scope};
 use serde_json::{json, Value};
 use st_core::ids::java_trim;
-use st_core::storage::{MappingCreate, UserIdMapping};
+use st_core::storage::{MappingCreate, UserIdMapping, UserIdType};
 
 pub fn routes(r: &mut Router) {
     let k = Checks::KEY_AND_VERSION;
@@ -15,13 +15,13 @@ pub fn routes(r: &mut Router) {
     r.at("/recipe/userid/external-user-id-info", Scope::App, k).put(handler!(update_info));
 }
 
-/// `userIdType`: which id a given user id is (`None`: either).
-fn user_type(raw: Option<String>) -> Result<Option<bool>, ApiError> {
+/// `userIdType`: which id a given user id is (absent: either).
+fn user_type(raw: Option<String>) -> Result<UserIdType, ApiError> {
     // Trimmed and case-sensitive, as the reference parses it.
     match raw.as_deref().map(str::trim) {
-        None | Some("ANY") => Ok(None),
-        Some("SUPERTOKENS") => Ok(Some(true)),
-        Some("EXTERNAL") => Ok(Some(false)),
+        None | Some("ANY") => Ok(UserIdType::Any),
+        Some("SUPERTOKENS") => Ok(UserIdType::SuperTokens),
+        Some("EXTERNAL") => Ok(UserIdType::External),
         Some(_) => Err(ApiError::BadRequest(
             "Field name 'userIdType' should be one of 'SUPERTOKENS', 'EXTERNAL' or 'ANY'".into(),
         )),
