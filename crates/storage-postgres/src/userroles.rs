@@ -83,6 +83,29 @@ impl PgStorage {
     }
 }
 
+impl PgStorage {
+    /// Run `statement` (parameters: app, tenant, user id, role) on a user's role in one
+    /// transaction that first locks the role's row `FOR SHARE`, so that a concurrent
+    /// `delete_role` cannot leave an orphan assignment. `None`: the role does not exist.
+    async fn with_role_locked(
+        &self,
+        tenant: &TenantIdentifier,
+        user_id: &str,
+        role: &str,
+        statement: &str,
+    ) -> SResult<Option<u64>> {
+        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        if tx_query(&tx, &self.roles_sql().role_lock, &[&app, &role]).await?.is_empty() {
+            return Ok(None);
+        }
+        let changed = tx_exec(&tx, statement, &[&app, &t, &user_id, &role]).await?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(Some(changed))
+    }
+}
+
 #[async_trait]
 impl UserRolesStorage for PgStorage {
     #[instrument(
@@ -175,17 +198,8 @@ impl UserRolesStorage for PgStorage {
             otel.status_code = Empty, error.type = Empty)
     )]
     async fn add_role_to_user(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
-        let s = self.roles_sql();
-        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // FOR SHARE keeps a concurrent role_delete from leaving an orphan assignment.
-        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
-            return Ok(RoleResult::UnknownRole);
-        }
-        let inserted = tx_exec(&tx, &s.user_role_insert, &[&app, &t, &user_id, &role]).await? == 1;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(RoleResult::Ok(!inserted))
+        let inserted = self.with_role_locked(tenant, user_id, role, &self.roles_sql().user_role_insert).await?;
+        Ok(inserted.map_or(RoleResult::UnknownRole, |n| RoleResult::Ok(n != 1)))
     }
 
     #[instrument(
@@ -194,16 +208,8 @@ impl UserRolesStorage for PgStorage {
             otel.status_code = Empty, error.type = Empty)
     )]
     async fn remove_role_from_user(&self, tenant: &TenantIdentifier, user_id: &str, role: &str) -> SResult<RoleResult> {
-        let s = self.roles_sql();
-        let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
-            return Ok(RoleResult::UnknownRole);
-        }
-        let removed = tx_exec(&tx, &s.user_role_delete, &[&app, &t, &user_id, &role]).await? > 0;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(RoleResult::Ok(removed))
+        let removed = self.with_role_locked(tenant, user_id, role, &self.roles_sql().user_role_delete).await?;
+        Ok(removed.map_or(RoleResult::UnknownRole, |n| RoleResult::Ok(n > 0)))
     }
 
     #[instrument(

@@ -97,13 +97,8 @@ async fn email_password_users(st: &Arc<dyn Storage>) {
 /// Consuming deletes all of a user's reset tokens: two consumes of two different tokens of one
 /// user at once must not deadlock (an error), and exactly one of them wins.
 async fn reset_token_consumes_are_exclusive(st: &dyn Storage) {
-    let base = TenantIdentifier::base();
     let a = AppId::public();
-    let id = "0c0c0c0c-0000-4000-8000-000000000001";
-    assert_eq!(
-        st.sign_up_with_password(&base, id, "tok@example.com", "$2a$10$x", 1).await.unwrap(),
-        SignUpResult::Created
-    );
+    let id = token_user(st).await;
     for round in 0..5 {
         let (h1, h2) = (format!("reset-{round}-a"), format!("reset-{round}-b"));
         st.add_password_reset_token(&a, id, &h1, "tok@example.com", i64::MAX).await.unwrap();

@@ -49,11 +49,7 @@ async fn email_verification(st: &dyn Storage) {
 async fn verification_token_consumes_are_exclusive(st: &dyn Storage) {
     let base = TenantIdentifier::base();
     let a = AppId::public();
-    let id = "0c0c0c0c-0000-4000-8000-000000000001";
-    assert_eq!(
-        st.sign_up_with_password(&base, id, "tok@example.com", "$2a$10$x", 1).await.unwrap(),
-        SignUpResult::Created
-    );
+    let id = token_user(st).await;
     for round in 0..5 {
         let (e1, e2) = (format!("ev-{round}-a"), format!("ev-{round}-b"));
         st.add_email_verification_token(&base, id, "tok@example.com", &e1, i64::MAX).await.unwrap();

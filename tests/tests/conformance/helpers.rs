@@ -97,3 +97,12 @@ pub fn uid(n: u32) -> String {
 pub fn obj(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()
 }
+
+/// The e-mail-password user the token contracts issue tokens for: signed up in the base
+/// tenant with `tok@example.com`; returns its id.
+pub async fn token_user(st: &dyn Storage) -> &'static str {
+    let id = "0c0c0c0c-0000-4000-8000-000000000001";
+    let created = st.sign_up_with_password(&TenantIdentifier::base(), id, "tok@example.com", "$2a$10$x", 1).await;
+    assert_eq!(created.unwrap(), SignUpResult::Created);
+    id
+}

@@ -27,6 +27,32 @@ pub(crate) struct Mint<'a> {
     pub(crate) exp_ms: i64,
 }
 
+impl<'a> Mint<'a> {
+    /// A new token for the session of an existing one (the verify-time promotion and
+    /// regenerate): the same version, ids, tenant, handle and anti-CSRF token.
+    pub(crate) fn reissue(
+        info: &'a AccessTokenInfo,
+        parent_refresh_token_hash1: Option<&'a str>,
+        user_data: &'a Value,
+        iat_ms: i64,
+        exp_ms: i64,
+    ) -> Mint<'a> {
+        Mint {
+            version: info.version,
+            user_id: &info.user_id,
+            recipe_user_id: &info.recipe_user_id,
+            tenant: &info.tenant,
+            handle: &info.handle,
+            refresh_token_hash1: &info.refresh_token_hash1,
+            parent_refresh_token_hash1,
+            anti_csrf: info.anti_csrf.as_deref(),
+            user_data,
+            iat_ms,
+            exp_ms,
+        }
+    }
+}
+
 /// A user's `aud` claim as the reference's JWT library writes it into a signed token: a
 /// string stays, a list keeps its strings (one string is written bare, none removes the
 /// claim), any other value removes the claim. The stored payload keeps what the user gave.
@@ -320,22 +346,8 @@ impl Core {
         let promoted = decide(&row).is_some();
         if promoted || row.refresh_token_hash_2 == own_hash2 || payload_needs_update {
             let key = self.signing_key(app, &cfg, row.use_static_key).await?;
-            let token = self.mint(
-                &key,
-                &Mint {
-                    version: info.version,
-                    user_id: &info.user_id,
-                    recipe_user_id: &info.recipe_user_id,
-                    tenant: &info.tenant,
-                    handle: &info.handle,
-                    refresh_token_hash1: &info.refresh_token_hash1,
-                    parent_refresh_token_hash1: None,
-                    anti_csrf: info.anti_csrf.as_deref(),
-                    user_data: &row.jwt_user_payload,
-                    iat_ms: now,
-                    exp_ms: now + cfg.access_token_validity_s * 1000,
-                },
-            )?;
+            let exp_ms = now + cfg.access_token_validity_s * 1000;
+            let token = self.mint(&key, &Mint::reissue(&info, None, &row.jwt_user_payload, now, exp_ms))?;
             return Ok(VerifyOutcome::Ok { session: summary(row.jwt_user_payload.clone()), access_token: Some(token) });
         }
         Ok(VerifyOutcome::Ok { session: summary(Value::Object(info.user_data.clone())), access_token: None })
@@ -388,22 +400,8 @@ impl Core {
             return Ok(RegenerateOutcome::Ok { session, access_token: None });
         }
         let key = self.signing_key(app, &cfg, row.use_static_key).await?;
-        let token = self.mint(
-            &key,
-            &Mint {
-                version: info.version,
-                user_id: &info.user_id,
-                recipe_user_id: &info.recipe_user_id,
-                tenant: &info.tenant,
-                handle: &info.handle,
-                refresh_token_hash1: &info.refresh_token_hash1,
-                parent_refresh_token_hash1: info.parent_refresh_token_hash1.as_deref(),
-                anti_csrf: info.anti_csrf.as_deref(),
-                user_data: &user_data,
-                iat_ms: now,
-                exp_ms: info.exp_ms,
-            },
-        )?;
+        let parent = info.parent_refresh_token_hash1.as_deref();
+        let token = self.mint(&key, &Mint::reissue(&info, parent, &user_data, now, info.exp_ms))?;
         Ok(RegenerateOutcome::Ok { session, access_token: Some(token) })
     }
 }

@@ -100,6 +100,8 @@ async fn create_shape_and_claims(b: Backend) {
 
 async fn protected_claims_rejected(b: Backend) {
     let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    // The reference's list, written out here on purpose (not the server's constant), so that a
+    // claim dropped from the server's list fails this test.
     for claim in [
         "sub",
         "exp",
