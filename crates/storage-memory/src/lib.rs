@@ -16,10 +16,16 @@
 //! its `mod` line below, its field of [`State`], and its name in [`State::cascade`] (which
 //! does not compile until it is there).
 
+use async_trait::async_trait;
 use st_core::ids::{AppId, TenantIdentifier};
-use st_core::storage::{traced_error, SResult, Storage, TenantRecord};
+use st_core::storage::{
+    compose, traced_error, ResolvedSession, SResult, SessionDecider, SessionIdentity, SessionRow, Storage,
+    TenantRecord, TouchIfCurrent,
+};
 use st_core::StorageError;
 use std::sync::{Arc, Mutex, MutexGuard};
+use tracing::field::Empty;
+use tracing::instrument;
 
 mod active_users;
 mod emailpassword;
@@ -157,8 +163,35 @@ impl State {
     }
 }
 
+// The composed intents are the traits' defaults (`st_core::storage::compose`), overridden
+// here only to give them their own span.
+#[async_trait]
 impl Storage for MemoryStorage {
     fn kind(&self) -> &'static str {
         "memory"
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.create_session_resolved", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %row.tenant.app, tenant_id = %row.tenant.tenant,
+        otel.status_code = Empty, error.type = Empty))]
+    async fn create_session_resolved(
+        &self,
+        row: &SessionRow,
+        record_activity: bool,
+    ) -> SResult<Option<SessionIdentity>> {
+        compose::create_session_resolved(self, row, record_activity).await
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.update_session_resolved", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %tenant.app, tenant_id = %tenant.tenant,
+        otel.status_code = Empty, error.type = Empty))]
+    async fn update_session_resolved(
+        &self,
+        tenant: &TenantIdentifier,
+        handle: &str,
+        decide: SessionDecider<'_>,
+        touch: Option<&TouchIfCurrent<'_>>,
+    ) -> SResult<Option<ResolvedSession>> {
+        compose::update_session_resolved(self, tenant, handle, decide, touch).await
     }
 }

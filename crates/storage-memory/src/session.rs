@@ -81,14 +81,17 @@ impl SessionStorage for MemoryStorage {
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.delete_sessions", skip_all, fields(
-        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+        otel.kind = "client", db.system = "memory", app_id = %app, count = handles.len(),
+        otel.status_code = Empty, error.type = Empty))]
     async fn delete_sessions(&self, app: &AppId, handles: &[(TenantIdentifier, String)]) -> SResult<Vec<String>> {
         let mut s = self.lock();
         Ok(handles.iter().filter(|key| s.sessions.rows.remove(key).is_some()).map(|(_, h)| h.clone()).collect())
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.session_handles_for_users", skip_all, fields(
-        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+        otel.kind = "client", db.system = "memory", app_id = %app,
+        tenant_id = tenant.map(|t| tracing::field::display(&t.tenant)), count = user_ids.len(),
+        otel.status_code = Empty, error.type = Empty))]
     async fn session_handles_for_users(
         &self,
         app: &AppId,

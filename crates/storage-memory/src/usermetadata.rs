@@ -4,7 +4,7 @@ use crate::{Cascade, MemoryStorage};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use st_core::ids::AppId;
-use st_core::storage::{SResult, UserMetadataStorage};
+use st_core::storage::{compose, SResult, UserMetadataStorage};
 use std::collections::HashMap;
 use tracing::field::Empty;
 use tracing::instrument;
@@ -34,6 +34,16 @@ impl Cascade for Tables {
 
 #[async_trait]
 impl UserMetadataStorage for MemoryStorage {
+    #[instrument(level = "debug", target = "st_storage", name = "storage.get_user_metadata_many", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn get_user_metadata_many(
+        &self,
+        app: &AppId,
+        user_ids: &[String],
+    ) -> SResult<HashMap<String, Map<String, Value>>> {
+        compose::get_user_metadata_many(self, app, user_ids).await
+    }
+
     #[instrument(level = "debug", target = "st_storage", name = "storage.get_user_metadata", skip_all, fields(
         otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
     async fn get_user_metadata(&self, app: &AppId, user_id: &str) -> SResult<Option<Map<String, Value>>> {

@@ -11,7 +11,9 @@
 use crate::{Cascade, MemoryStorage};
 use async_trait::async_trait;
 use st_core::ids::{AppId, TenantIdentifier};
-use st_core::storage::{AuthRecipeStorage, AuthUser, LoginMethod, SResult, UserListQuery};
+use st_core::storage::{
+    compose, AuthRecipeStorage, AuthUser, LoginMethod, SResult, SessionIdentity, UserDecorations, UserListQuery,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tracing::field::Empty;
 use tracing::instrument;
@@ -88,6 +90,24 @@ fn email_matches(value: Option<&str>, prefixes: &[String]) -> bool {
 
 #[async_trait]
 impl AuthRecipeStorage for MemoryStorage {
+    #[instrument(level = "debug", target = "st_storage", name = "storage.get_auth_users", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn get_auth_users(&self, app: &AppId, user_ids: &[String]) -> SResult<Vec<AuthUser>> {
+        compose::get_auth_users(self, app, user_ids).await
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.user_decorations", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn user_decorations(&self, app: &AppId, users: &[AuthUser]) -> SResult<UserDecorations> {
+        compose::user_decorations(self, app, users).await
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.session_identity", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn session_identity(&self, app: &AppId, user_id: &str) -> SResult<Option<SessionIdentity>> {
+        compose::session_identity(self, app, user_id).await
+    }
+
     #[instrument(level = "debug", target = "st_storage", name = "storage.get_auth_user", skip_all, fields(
         otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
     async fn get_auth_user(&self, app: &AppId, user_id: &str) -> SResult<Option<AuthUser>> {
@@ -164,7 +184,9 @@ impl AuthRecipeStorage for MemoryStorage {
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.count_users", skip_all, fields(
-        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+        otel.kind = "client", db.system = "memory", app_id = %app,
+        tenant_id = tenant.map(|t| tracing::field::display(&t.tenant)),
+        otel.status_code = Empty, error.type = Empty))]
     async fn count_users(&self, app: &AppId, tenant: Option<&TenantIdentifier>, recipe_ids: &[String]) -> SResult<u64> {
         let s = self.lock();
         // Distinct primary users per tenant, summed over tenants (as the reference counts

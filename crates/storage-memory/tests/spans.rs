@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use st_core::ids::{AppId, TenantIdentifier};
-use st_core::storage::{KeyValueStorage, TenantStorage, UserRolesStorage, SPAN_FIELDS, SPAN_TARGET};
+use st_core::storage::{
+    AuthRecipeStorage, KeyValueStorage, TenantStorage, UserMetadataStorage, UserRolesStorage, SPAN_FIELDS, SPAN_TARGET,
+};
 use st_core::StorageError;
 use st_storage_memory::MemoryStorage;
 use std::collections::HashMap;
@@ -81,6 +83,9 @@ async fn every_call_is_a_span_and_a_failure_is_marked_by_its_kind() {
     assert!(matches!(err, StorageError::TenantOrAppNotFound));
     st.all_roles(&base.app).await.unwrap();
     st.get_tenant(&base).await.unwrap();
+    // Intents composed from others (the traits' defaults) have a span of their own too.
+    st.session_identity(&base.app, "no-such-user").await.unwrap();
+    st.get_user_metadata_many(&base.app, &["no-such-user".to_string()]).await.unwrap();
 
     let health = recorder.named("storage.health_check");
     assert_eq!(health.target, SPAN_TARGET);
@@ -104,6 +109,12 @@ async fn every_call_is_a_span_and_a_failure_is_marked_by_its_kind() {
     // A tenant given by another name (here the tenant's own id) still names the tenant.
     let tenant = recorder.named("storage.get_tenant");
     assert_eq!(tenant.fields.get("tenant_id").map(String::as_str), Some("public"));
+    for composed in ["storage.session_identity", "storage.get_user_metadata_many"] {
+        let span = recorder.named(composed);
+        assert_eq!(span.fields.get("db.system").map(String::as_str), Some("memory"), "{composed}");
+        assert_eq!(span.fields.get("app_id").map(String::as_str), Some("public"), "{composed}");
+    }
+    recorder.named("storage.get_user_id_mapping");
 
     for span in &spans {
         assert!(span.fields.keys().all(|k| SPAN_FIELDS.contains(&k.as_str())), "unexpected field: {span:?}");

@@ -11,6 +11,7 @@ use crate::ids::TenantIdentifier;
 use async_trait::async_trait;
 
 pub mod active_users;
+pub mod compose;
 pub mod emailpassword;
 pub mod emailverification;
 pub mod jobs;
@@ -75,18 +76,7 @@ pub trait Storage:
         row: &SessionRow,
         record_activity: bool,
     ) -> SResult<Option<SessionIdentity>> {
-        let identity = self.session_identity(&row.tenant.app, &row.user_id).await?;
-        match identity.as_ref().and_then(|i| i.recipe_external_id.as_ref()) {
-            Some(external) if *external != row.user_id => {
-                self.create_session(&SessionRow { user_id: external.clone(), ..row.clone() }).await?
-            }
-            _ => self.create_session(row).await?,
-        }
-        if record_activity {
-            let active = SessionIdentity::active_user(identity.as_ref(), &row.user_id);
-            self.touch_user_last_active(&row.tenant.app, &active, row.created_at).await?;
-        }
-        Ok(identity)
+        compose::create_session_resolved(self, row, record_activity).await
     }
 
     /// [`SessionStorage::update_session_atomically`], returning with the row the identity of
@@ -105,9 +95,7 @@ pub trait Storage:
         decide: SessionDecider<'_>,
         _touch: Option<&TouchIfCurrent<'_>>,
     ) -> SResult<Option<ResolvedSession>> {
-        let Some(row) = self.update_session_atomically(tenant, handle, decide).await? else { return Ok(None) };
-        let identity = self.session_identity(&tenant.app, &row.user_id).await?;
-        Ok(Some(ResolvedSession { row, identity, activity_recorded: false }))
+        compose::update_session_resolved(self, tenant, handle, decide, _touch).await
     }
 }
 
@@ -125,10 +113,11 @@ pub struct PoolStats {
 /// `storage.<method>`, `skip_all`, and the fields [`SPAN_FIELDS`] lists.
 pub const SPAN_TARGET: &str = "st_storage";
 
-/// The fields of a storage span, for reference: `otel.kind = "client"`, `db.system` (the
+/// The fields every storage span has, for reference: `otel.kind = "client"`, `db.system` (the
 /// backend's [`Storage::kind`]), `app_id` / `tenant_id` when the call has them, and the
-/// empty `otel.status_code` and `error.type` that [`traced_error`] fills. Never user ids,
-/// e-mails, tokens, hashes or error messages.
+/// empty `otel.status_code` and `error.type` that [`traced_error`] fills. Some add a size
+/// (`count`, `limit`) or a job name (`job`). Never user ids, e-mails, tokens, hashes or error
+/// messages.
 pub const SPAN_FIELDS: [&str; 6] = ["otel.kind", "db.system", "app_id", "tenant_id", "otel.status_code", "error.type"];
 
 /// Mark the current storage span failed with the error's kind (never its message, which can

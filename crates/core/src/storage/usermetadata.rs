@@ -1,5 +1,6 @@
 //! User-metadata storage: one JSON object per user id.
 
+use super::compose;
 use super::SResult;
 use crate::ids::AppId;
 use async_trait::async_trait;
@@ -14,13 +15,7 @@ pub trait UserMetadataStorage: Send + Sync {
         app: &AppId,
         user_ids: &[String],
     ) -> SResult<std::collections::HashMap<String, Map<String, Value>>> {
-        let mut out = std::collections::HashMap::new();
-        for id in user_ids {
-            if let Some(m) = self.get_user_metadata(app, id).await? {
-                out.insert(id.clone(), m);
-            }
-        }
-        Ok(out)
+        compose::get_user_metadata_many(self, app, user_ids).await
     }
     /// Shallow-merge `update` into the stored metadata atomically (`null` deletes a key), with
     /// [`crate::usermetadata::merge_metadata`]; returns the result.

@@ -1,7 +1,8 @@
 //! The auth-recipe user tables seen across recipes: users and their login methods (one group
 //! per primary user), listing, counts and removal.
 
-use super::{EmailVerificationStorage, SResult, SessionIdentity, UserIdMappingStorage, UserIdType};
+use super::compose;
+use super::{EmailVerificationStorage, SResult, SessionIdentity, UserIdMappingStorage};
 use crate::ids::{AppId, TenantIdentifier};
 use async_trait::async_trait;
 
@@ -73,61 +74,20 @@ pub trait AuthRecipeStorage: UserIdMappingStorage + EmailVerificationStorage + S
     /// of their first id; unknown ids are skipped. Backends may answer in one round trip; this
     /// default asks for each.
     async fn get_auth_users(&self, app: &AppId, user_ids: &[String]) -> SResult<Vec<AuthUser>> {
-        let mut users: Vec<AuthUser> = Vec::with_capacity(user_ids.len());
-        for id in user_ids {
-            if let Some(user) = self.get_auth_user(app, id).await? {
-                if !users.iter().any(|u| u.id == user.id) {
-                    users.push(user);
-                }
-            }
-        }
-        Ok(users)
+        compose::get_auth_users(self, app, user_ids).await
     }
     /// What user objects need besides the login methods: the external id of each login
     /// method (and of each user's own id) that has one, and which of their emails are verified (under the id the
     /// application uses for the login method: external if mapped). Backends may answer in one
     /// round trip; this default asks per login method.
     async fn user_decorations(&self, app: &AppId, users: &[AuthUser]) -> SResult<UserDecorations> {
-        let mut out = UserDecorations::default();
-        for u in users.iter().filter(|u| !u.login_methods.iter().any(|m| m.recipe_user_id == u.id)) {
-            if let Some(mapping) = self.get_user_id_mapping(app, &u.id, UserIdType::SuperTokens).await? {
-                out.external_ids.insert(u.id.clone(), mapping.external_user_id);
-            }
-        }
-        for m in users.iter().flat_map(|u| u.login_methods.iter()) {
-            let shown = match self.get_user_id_mapping(app, &m.recipe_user_id, UserIdType::SuperTokens).await? {
-                Some(mapping) => {
-                    out.external_ids.insert(m.recipe_user_id.clone(), mapping.external_user_id.clone());
-                    mapping.external_user_id
-                }
-                None => m.recipe_user_id.clone(),
-            };
-            if let Some(email) = &m.email {
-                if self.is_email_verified(app, &shown, email).await? {
-                    out.verified.insert((shown, email.clone()));
-                }
-            }
-        }
-        Ok(out)
+        compose::user_decorations(self, app, users).await
     }
     /// Resolve an id given to the session APIs (supertokens or external) to the session's
     /// identity; `None` when no such user exists. Backends may answer in one round trip; this
     /// default composes the other intents.
     async fn session_identity(&self, app: &AppId, user_id: &str) -> SResult<Option<SessionIdentity>> {
-        let recipe = match self.get_user_id_mapping(app, user_id, UserIdType::External).await? {
-            Some(m) => m.supertokens_user_id,
-            None => user_id.to_string(),
-        };
-        let Some(user) = self.get_auth_user(app, &recipe).await? else { return Ok(None) };
-        let external = |id: String| async move {
-            self.get_user_id_mapping(app, &id, UserIdType::SuperTokens).await.map(|m| m.map(|m| m.external_user_id))
-        };
-        Ok(Some(SessionIdentity {
-            recipe_external_id: external(recipe.clone()).await?,
-            primary_external_id: external(user.id.clone()).await?,
-            recipe_user_id: recipe,
-            primary_user_id: user.id,
-        }))
+        compose::session_identity(self, app, user_id).await
     }
     /// Supertokens ids of users (primary ids) in `tenant` having a login method with this email.
     async fn users_by_email(&self, tenant: &TenantIdentifier, email: &str) -> SResult<Vec<String>>;
