@@ -6,7 +6,7 @@ use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, TenantId, TenantIdentifier};
 use crate::storage::TenantRecord;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// What a create/update call asks for. `None` = leave unchanged (or default on creation).
 #[derive(Debug, Default, Clone)]
@@ -209,7 +209,7 @@ fn new_tenant(id: TenantIdentifier, v2: bool) -> TenantRecord {
 }
 
 /// First factors as the v2 API reports them: stored, or synthesised from legacy booleans.
-fn effective_first_factors(t: &TenantRecord) -> Option<Vec<String>> {
+pub fn effective_first_factors(t: &TenantRecord) -> Option<Vec<String>> {
     if t.first_factors.is_some() {
         return t.first_factors.clone();
     }
@@ -227,39 +227,4 @@ fn effective_first_factors(t: &TenantRecord) -> Option<Vec<String>> {
         f.extend(["otp-email", "otp-phone", "link-email", "link-phone"].map(String::from));
     }
     Some(f)
-}
-
-/// The v2 JSON shape of a tenant (without `status`).
-pub fn tenant_json_v2(t: &TenantRecord) -> Value {
-    let mut out = Map::new();
-    out.insert("tenantId".into(), json!(t.id.tenant.as_str()));
-    out.insert("thirdParty".into(), json!({"providers": []}));
-    if let Some(f) = effective_first_factors(t) {
-        out.insert("firstFactors".into(), json!(f));
-    }
-    if let Some(f) = &t.required_secondary_factors {
-        out.insert("requiredSecondaryFactors".into(), json!(f));
-    }
-    out.insert("coreConfig".into(), Value::Object(t.core_config.clone()));
-    Value::Object(out)
-}
-
-/// The deprecated (v1) JSON shape of a tenant, as the reference's `TenantConfig.toJson5_0`: a
-/// recipe is enabled when its flag is on and the first-factor list is absent or not empty; the
-/// factor lists follow when set (an empty first-factor list is left out).
-pub fn tenant_json_v1(t: &TenantRecord) -> Value {
-    let factors_allow = t.first_factors.as_ref().is_none_or(|f| !f.is_empty());
-    let mut out = Map::new();
-    out.insert("tenantId".into(), json!(t.id.tenant.as_str()));
-    out.insert("emailPassword".into(), json!({"enabled": t.email_password_enabled && factors_allow}));
-    out.insert("thirdParty".into(), json!({"enabled": t.third_party_enabled && factors_allow, "providers": []}));
-    out.insert("passwordless".into(), json!({"enabled": t.passwordless_enabled && factors_allow}));
-    if let Some(f) = t.first_factors.as_ref().filter(|f| !f.is_empty()) {
-        out.insert("firstFactors".into(), json!(f));
-    }
-    if let Some(f) = &t.required_secondary_factors {
-        out.insert("requiredSecondaryFactors".into(), json!(f));
-    }
-    out.insert("coreConfig".into(), Value::Object(t.core_config.clone()));
-    Value::Object(out)
 }

@@ -5,9 +5,10 @@ use crate::ctx::{ok, status, Ctx, HResult};
 use crate::error::ApiError;
 use crate::input::Body;
 use crate::router::{handler, Checks, Router, Scope};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use st_core::ids::{AppId, TenantId};
-use st_core::multitenancy::{tenant_json_v1, tenant_json_v2, TenantUpdate};
+use st_core::multitenancy::TenantUpdate;
+use st_core::storage::TenantRecord;
 
 pub fn routes(r: &mut Router) {
     let (m, k) = (Scope::Management, Checks::KEY_AND_VERSION);
@@ -23,17 +24,56 @@ pub fn routes(r: &mut Router) {
     r.at("/recipe/multitenancy/tenant/list/v2", m, k).get(handler!(tenant_list_v2));
 }
 
-/// A tenant's JSON as this request may see it: without the protected configs when they are
-/// protected from it (the reference's `protectConfigs`).
-fn shown(ctx: &Ctx<'_>, mut tenant: Value) -> Value {
+/// A tenant's JSON in the v2 or the deprecated v1 shape (without `status`), as this request may
+/// see it: without the protected configs when they are protected from it (the reference's
+/// `protectConfigs`).
+fn tenant_json(ctx: &Ctx<'_>, t: &TenantRecord, v2: bool) -> Value {
+    let mut core_config = t.core_config.clone();
     if ctx.protect_configs {
-        if let Some(config) = tenant.get_mut("coreConfig").and_then(Value::as_object_mut) {
-            for key in st_config::PROTECTED_CONFIGS {
-                config.shift_remove(key);
-            }
+        for key in st_config::PROTECTED_CONFIGS {
+            core_config.shift_remove(key);
         }
     }
-    tenant
+    if v2 {
+        tenant_json_v2(t, core_config)
+    } else {
+        tenant_json_v1(t, core_config)
+    }
+}
+
+/// The v2 JSON shape of a tenant (without `status`).
+fn tenant_json_v2(t: &TenantRecord, core_config: Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    out.insert("tenantId".into(), json!(t.id.tenant.as_str()));
+    out.insert("thirdParty".into(), json!({"providers": []}));
+    if let Some(f) = st_core::multitenancy::effective_first_factors(t) {
+        out.insert("firstFactors".into(), json!(f));
+    }
+    if let Some(f) = &t.required_secondary_factors {
+        out.insert("requiredSecondaryFactors".into(), json!(f));
+    }
+    out.insert("coreConfig".into(), Value::Object(core_config));
+    Value::Object(out)
+}
+
+/// The deprecated (v1) JSON shape of a tenant, as the reference's `TenantConfig.toJson5_0`: a
+/// recipe is enabled when its flag is on and the first-factor list is absent or not empty; the
+/// factor lists follow when set (an empty first-factor list is left out).
+fn tenant_json_v1(t: &TenantRecord, core_config: Map<String, Value>) -> Value {
+    let factors_allow = t.first_factors.as_ref().is_none_or(|f| !f.is_empty());
+    let mut out = Map::new();
+    out.insert("tenantId".into(), json!(t.id.tenant.as_str()));
+    out.insert("emailPassword".into(), json!({"enabled": t.email_password_enabled && factors_allow}));
+    out.insert("thirdParty".into(), json!({"enabled": t.third_party_enabled && factors_allow, "providers": []}));
+    out.insert("passwordless".into(), json!({"enabled": t.passwordless_enabled && factors_allow}));
+    if let Some(f) = t.first_factors.as_ref().filter(|f| !f.is_empty()) {
+        out.insert("firstFactors".into(), json!(f));
+    }
+    if let Some(f) = &t.required_secondary_factors {
+        out.insert("requiredSecondaryFactors".into(), json!(f));
+    }
+    out.insert("coreConfig".into(), Value::Object(core_config));
+    Value::Object(out)
 }
 
 /// Factor lists must be unique and made of `[0-9a-zA-Z_.-]`.
@@ -108,7 +148,6 @@ async fn app_remove(ctx: &Ctx<'_>) -> HResult {
 }
 
 async fn app_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
-    let shape = if v2 { tenant_json_v2 } else { tenant_json_v1 };
     if !ctx.tenant.tenant.is_public() || !ctx.tenant.app.is_public() {
         return Err(ApiError::Forbidden(
             "Only the public tenantId and public appId is allowed to list all apps associated with this connection uri domain"
@@ -121,7 +160,7 @@ async fn app_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
     let mut apps: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
     for t in &records {
         if ctx.tenant.app.is_public() || t.id.app == ctx.tenant.app {
-            apps.entry(t.id.app.to_string()).or_default().push(shown(ctx, shape(t)));
+            apps.entry(t.id.app.to_string()).or_default().push(tenant_json(ctx, t, v2));
         }
     }
     let apps: Vec<Value> = apps.into_iter().map(|(app, tenants)| json!({"appId": app, "tenants": tenants})).collect();
@@ -139,10 +178,7 @@ async fn tenant_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
 
 async fn tenant_get(ctx: &Ctx<'_>, v2: bool) -> HResult {
     match ctx.state.core.tenant(&ctx.tenant).await {
-        Ok(entry) => {
-            let body = shown(ctx, if v2 { tenant_json_v2(&entry.record) } else { tenant_json_v1(&entry.record) });
-            ok(body)
-        }
+        Ok(entry) => ok(tenant_json(ctx, &entry.record, v2)),
         Err(st_core::CoreError::TenantOrAppNotFound(_)) => status("TENANT_NOT_FOUND_ERROR", json!({})),
         Err(e) => Err(e.into()),
     }
@@ -155,14 +191,13 @@ async fn tenant_remove(ctx: &Ctx<'_>) -> HResult {
 }
 
 async fn tenant_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
-    let shape = if v2 { tenant_json_v2 } else { tenant_json_v1 };
     if !ctx.tenant.tenant.is_public() {
         return Err(ApiError::Forbidden(
             "Only the public tenantId is allowed to list all tenants associated with this app".into(),
         ));
     }
     let tenants = ctx.state.core.tenants_of_app(&ctx.tenant.app).await?;
-    let list: Vec<Value> = tenants.iter().map(|t| shown(ctx, shape(t))).collect();
+    let list: Vec<Value> = tenants.iter().map(|t| tenant_json(ctx, t, v2)).collect();
     ok(json!({ "tenants": list }))
 }
 
