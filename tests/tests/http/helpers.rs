@@ -94,6 +94,13 @@ impl TestServer {
     }
 
     /// Raw request; returns (status, body text).
+    /// A CDI 5.4 request's status and its body text without the trailing newline (for the
+    /// plain-text 400s).
+    pub async fn status_and_text(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
+        let (st, text) = self.request(method, path, body, &[("cdi-version", "5.4")]).await;
+        (st, text.trim_end().to_string())
+    }
+
     pub async fn request(
         &self,
         method: &str,

@@ -2,7 +2,7 @@
 //! input rules (trimming, empty names).
 
 use crate::helpers::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 async fn roles_permissions_and_users(b: Backend) {
     let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
@@ -58,28 +58,20 @@ async fn roles_permissions_and_users(b: Backend) {
 /// Input rules of the roles endpoints (§a.12).
 async fn input_rules(b: Backend) {
     let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
-    let v54 = [("cdi-version", "5.4")];
-    let status_and_text = |method: &'static str, path: String, body: Option<Value>| {
-        let s = &s;
-        async move {
-            let (st, text) = s.request(method, &path, body, &v54).await;
-            (st, text.trim_end().to_string())
-        }
-    };
     // Role and permission names are trimmed; empty ones are refused.
     s.put("/recipe/role", json!({"role": " admin ", "permissions": [" read "]})).await;
     assert_eq!(s.get("/recipe/roles").await["roles"], json!(["admin"]));
     assert_eq!(s.get("/recipe/role/permissions?role=%20admin").await["permissions"], json!(["read"]));
     assert_eq!(
-        status_and_text("PUT", "/recipe/role".into(), Some(json!({"role": "  "}))).await,
+        s.status_and_text("PUT", "/recipe/role", Some(json!({"role": "  "}))).await,
         (400, "Field name 'role' cannot be an empty String".to_string())
     );
     assert_eq!(
-        status_and_text("PUT", "/recipe/role".into(), Some(json!({"role": "x", "permissions": ["a", " "]}))).await,
+        s.status_and_text("PUT", "/recipe/role", Some(json!({"role": "x", "permissions": ["a", " "]}))).await,
         (400, "Field name 'permissions' cannot contain an empty string".to_string())
     );
     assert_eq!(
-        status_and_text("PUT", "/public/recipe/user/role".into(), Some(json!({"userId": "u", "role": ""}))).await,
+        s.status_and_text("PUT", "/public/recipe/user/role", Some(json!({"userId": "u", "role": ""}))).await,
         (400, "Field name 'role' cannot be an empty String".to_string())
     );
     assert_eq!(s.put("/public/recipe/user/role", json!({"userId": "u", "role": "admin "})).await["status"], "OK");

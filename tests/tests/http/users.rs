@@ -111,44 +111,36 @@ async fn listing_counting_and_deletion(b: Backend) {
 /// Input rules of the listing and counting endpoints (§a.2), and searches.
 async fn listing_input_rules(b: Backend) {
     let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
-    let v54 = [("cdi-version", "5.4")];
-    let status_and_text = |method: &'static str, path: String, body: Option<Value>| {
-        let s = &s;
-        async move {
-            let (st, text) = s.request(method, &path, body, &v54).await;
-            (st, text.trim_end().to_string())
-        }
-    };
     // Listing: unknown recipe ids, limits, `since`.
     assert_eq!(
-        status_and_text("GET", "/public/users?includeRecipeIds=emailpassword,foo".into(), None).await,
+        s.status_and_text("GET", "/public/users?includeRecipeIds=emailpassword,foo", None).await,
         (400, "Unknown recipe ID: foo".to_string())
     );
     assert_eq!(
-        status_and_text("GET", "/public/users/count?includeRecipeIds=bar".into(), None).await,
+        s.status_and_text("GET", "/public/users/count?includeRecipeIds=bar", None).await,
         (400, "Unknown recipe ID: bar".to_string())
     );
     assert_eq!(s.get("/public/users?includeRecipeIds=thirdparty").await["users"], json!([]));
     assert_eq!(
-        status_and_text("GET", "/public/users?limit=501".into(), None).await,
+        s.status_and_text("GET", "/public/users?limit=501", None).await,
         (400, "max limit allowed is 500".to_string())
     );
     assert_eq!(
-        status_and_text("GET", "/public/users?limit=0".into(), None).await,
+        s.status_and_text("GET", "/public/users?limit=0", None).await,
         (400, "limit must a positive integer with min value 1".to_string())
     );
     assert_eq!(
-        status_and_text("GET", "/users/count/active?since=-1".into(), None).await,
+        s.status_and_text("GET", "/users/count/active?since=-1", None).await,
         (400, "'since' query parameter must be >= 0".to_string())
     );
     // Numbers as Java parses them: `since` is a long, `limit` an int, neither with blanks.
     assert_eq!(
-        status_and_text("GET", "/users/count/active?since=abc".into(), None).await,
+        s.status_and_text("GET", "/users/count/active?since=abc", None).await,
         (400, "Field name 'since' must be a long in the GET request".to_string())
     );
     for bad in ["%205", "3000000000"] {
         assert_eq!(
-            status_and_text("GET", format!("/public/users?limit={bad}"), None).await,
+            s.status_and_text("GET", &format!("/public/users?limit={bad}"), None).await,
             (400, "Field name 'limit' must be an int in the GET request".to_string())
         );
     }

@@ -47,7 +47,7 @@ async fn get(ctx: &Ctx<'_>) -> HResult {
     let handle = ctx.query.string("sessionHandle")?;
     match ctx.state.core.get_session_info(&ctx.tenant.app, &handle).await? {
         Some(info) => ok(to_json(&info)?),
-        None => status("UNAUTHORISED", json!({"message": "Session does not exist."})),
+        None => session_missing(),
     }
 }
 
@@ -166,11 +166,16 @@ async fn user_handles(ctx: &Ctx<'_>) -> HResult {
     ok(json!({ "sessionHandles": handles }))
 }
 
+/// The reference's answer for an unknown (or expired) session handle.
+fn session_missing() -> HResult {
+    status("UNAUTHORISED", json!({"message": "Session does not exist."}))
+}
+
 async fn data_get(ctx: &Ctx<'_>) -> HResult {
     let handle = ctx.query.string("sessionHandle")?;
     match ctx.state.core.get_session_info(&ctx.tenant.app, &handle).await? {
         Some(info) => ok(json!({ "userDataInDatabase": info.user_data_in_database })),
-        None => status("UNAUTHORISED", json!({"message": "Session does not exist."})),
+        None => session_missing(),
     }
 }
 
@@ -180,7 +185,7 @@ async fn data_put(ctx: &Ctx<'_>) -> HResult {
     if ctx.state.core.update_session_data(&ctx.tenant.app, &handle, &data).await? {
         ok(json!({}))
     } else {
-        status("UNAUTHORISED", json!({"message": "Session does not exist."}))
+        session_missing()
     }
 }
 
@@ -188,7 +193,7 @@ async fn jwt_data_get(ctx: &Ctx<'_>) -> HResult {
     let handle = ctx.query.string("sessionHandle")?;
     match ctx.state.core.get_session_info(&ctx.tenant.app, &handle).await? {
         Some(info) => ok(json!({ "userDataInJWT": info.user_data_in_jwt })),
-        None => status("UNAUTHORISED", json!({"message": "Session does not exist."})),
+        None => session_missing(),
     }
 }
 
@@ -198,7 +203,7 @@ async fn jwt_data_put(ctx: &Ctx<'_>) -> HResult {
     if ctx.state.core.update_jwt_data(&ctx.tenant.app, &handle, data).await? {
         ok(json!({}))
     } else {
-        status("UNAUTHORISED", json!({"message": "Session does not exist."}))
+        session_missing()
     }
 }
 
