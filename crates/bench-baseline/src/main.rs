@@ -3,7 +3,7 @@
 //!
 //! * `serve --port P [--workers N]` — a minimal actix-web 4 server (as many workers as the
 //!   server uses: one per core) doing only the unavoidable work of an endpoint:
-//!   - `GET /hello`, `GET /apiversion` — static bodies (`{"versions":["5.4"]}`, like the server);
+//!   - `GET /hello`, `GET /apiversion` — static bodies (`{"versions":[…]}` of the server's served versions);
 //!   - `POST /verify` — body as for `POST /recipe/session/verify`: JSON-parse the body, split
 //!     and base64url-decode the JWT, JSON-parse header and payload, look the `kid` up, verify
 //!     RS256 with ring (`RsaPublicKeyComponents`, as `crates/core/src/crypto.rs`), check `exp`,
@@ -169,7 +169,9 @@ async fn hello() -> HttpResponse {
 }
 
 async fn api_version() -> HttpResponse {
-    json_response(br#"{"versions":["5.4"]}"#.to_vec())
+    // The body the server answers without a configured maximum, built once per request as the
+    // server does.
+    json_response(serde_json::json!({ "versions": st_config::SUPPORTED_CDI_VERSIONS }).to_string().into_bytes())
 }
 
 async fn verify(state: web::Data<State>, body: web::Bytes) -> HttpResponse {

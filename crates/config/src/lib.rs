@@ -396,9 +396,14 @@ pub fn parse_api_keys(raw: &str) -> Result<Vec<String>, String> {
     Ok(keys)
 }
 
-/// The CDI versions this server implements; `supertokens_max_cdi_version` and
-/// `supertokens_min_cdi_version` must name one of them (the reference: one of its own).
-pub const SUPPORTED_CDI_VERSIONS: [&str; 1] = ["5.4"];
+/// The CDI versions this server serves, oldest first; `supertokens_max_cdi_version` and
+/// `supertokens_min_cdi_version` must name one of them (the reference: one of its own, 2.7 to
+/// 5.6). For every API this server implements, the reference answers 5.3 and 5.5 exactly as
+/// 5.4: its only branches at 5.3 add WebAuthn (the `webauthn` field of the user object, which
+/// 5.3 already has) and at 5.5 change WebAuthn sign-in options; its 5.6 and pre-5.3 branches
+/// are not served yet (docs/COMPATIBILITY.md). python 0.31 and node 24 speak 5.4, node 22-23 and
+/// python 0.30 speak 5.3.
+pub const SUPPORTED_CDI_VERSIONS: [&str; 3] = ["5.3", "5.4", "5.5"];
 
 impl CoreConfig {
     /// Build and validate the typed config. `test_mode` relaxes the rules the reference relaxes

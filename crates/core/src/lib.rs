@@ -8,6 +8,7 @@
 // Infrastructure: the service object, inputs (clock, randomness), errors, ids, crypto.
 pub mod activity;
 pub mod app_data;
+pub mod cdi;
 pub mod clock;
 pub mod core;
 pub mod crypto;

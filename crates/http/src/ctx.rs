@@ -6,6 +6,7 @@ use crate::input::{Body, Query};
 use crate::ServerState;
 use actix_web::HttpResponse;
 use serde_json::{Map, Value};
+use st_core::cdi::CdiVersion;
 use st_core::ids::TenantIdentifier;
 
 /// What a handler sees: the request, already routed and checked (scope, API key, cdi-version).
@@ -14,8 +15,8 @@ pub struct Ctx<'a> {
     pub tenant: TenantIdentifier,
     pub body: Body,
     pub query: Query,
-    /// The negotiated CDI version.
-    pub cdi: &'a str,
+    /// The negotiated CDI version (`None` on the routes that do not read the header).
+    pub cdi: Option<CdiVersion>,
     /// The `rid` header (recipe id), trimmed. The router has already used it to choose the
     /// handler of a path several recipes serve (`/recipe/user`).
     pub rid: Option<String>,

@@ -16,6 +16,7 @@ use ctx::{Ctx, Reply};
 use error::ApiError;
 use input::{Body, Query};
 use router::{Router, Scope};
+use st_core::cdi::CdiVersion;
 use st_core::ids::{AppId, TenantId, TenantIdentifier};
 use st_core::Core;
 use std::collections::HashMap;
@@ -23,8 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// CDI versions this server implements. python 0.31 and node 24 speak exactly 5.4.
-pub const SUPPORTED_CDI_VERSIONS: &[&str] = &["5.4"];
+/// CDI versions this server serves (see `st_config::SUPPORTED_CDI_VERSIONS`).
+pub use st_config::SUPPORTED_CDI_VERSIONS;
 
 /// Compare dotted versions numerically.
 pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
@@ -164,10 +165,17 @@ fn java_ip_string(ip: std::net::IpAddr) -> String {
     }
 }
 
-fn negotiate_version(req: &HttpRequest, cfg: &st_config::CoreConfig) -> Result<String, ApiError> {
+/// The request's CDI version (§b.3), in the reference's order: a missing header means the
+/// app's maximum; a malformed one, one above the maximum, below the minimum, or outside the
+/// served set (an exact string match: `5.4.0` is not `5.4`) is a 400.
+fn negotiate_version(req: &HttpRequest, cfg: &st_config::CoreConfig) -> Result<CdiVersion, ApiError> {
+    let served = |v: &str| CdiVersion::parse(v).filter(|_| SUPPORTED_CDI_VERSIONS.contains(&v));
     let latest = SUPPORTED_CDI_VERSIONS.iter().copied().max_by(|a, b| version_cmp(a, b)).unwrap_or("5.4");
     let max = cfg.supertokens_max_cdi_version.clone().unwrap_or_else(|| latest.to_string());
-    let Some(raw) = req.headers().get("cdi-version") else { return Ok(max) };
+    let Some(raw) = req.headers().get("cdi-version") else {
+        // The configured maximum is checked at start-up to be a served version.
+        return served(&max).ok_or_else(|| ApiError::Internal(format!("cdi-version {max} is not served")));
+    };
     let v = raw.to_str().map_err(|_| ApiError::BadRequest("cdi-version header is invalid".into()))?.trim();
     if !st_config::is_version(v) {
         return Err(ApiError::BadRequest("cdi-version header is invalid".into()));
@@ -182,10 +190,7 @@ fn negotiate_version(req: &HttpRequest, cfg: &st_config::CoreConfig) -> Result<S
             )));
         }
     }
-    if !SUPPORTED_CDI_VERSIONS.contains(&v) {
-        return Err(ApiError::BadRequest(format!("cdi-version {v} not supported")));
-    }
-    Ok(v.to_string())
+    served(v).ok_or_else(|| ApiError::BadRequest(format!("cdi-version {v} not supported")))
 }
 
 async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<ServerState>) -> HttpResponse {
@@ -300,9 +305,9 @@ async fn route(
         }
     }
     let cdi = if route.needs_cdi_version {
-        negotiate_version(req, app_cfg.as_deref().unwrap_or(&core.base))?
+        Some(negotiate_version(req, app_cfg.as_deref().unwrap_or(&core.base))?)
     } else {
-        String::new()
+        None
     };
     match route.scope {
         Scope::Tenant => {
@@ -331,7 +336,7 @@ async fn route(
         tenant,
         body,
         query: Query::parse(req.query_string()),
-        cdi: &cdi,
+        cdi,
         rid,
         app_config: app_cfg,
         protect_configs,

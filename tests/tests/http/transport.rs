@@ -22,8 +22,7 @@ async fn hello_and_errors(b: Backend) {
     let (st, body) = s.request("POST", "/nosuchtenant/recipe/handshake", Some(json!({})), &[]).await;
     assert_eq!((st, body.as_str()), (404, "Not found\n"));
     let v = s.get("/apiversion").await;
-    assert!(v["versions"].as_array().unwrap().contains(&json!("5.4")));
-    assert!(v.get("status").is_none());
+    assert_eq!(v, json!({"versions": ["5.3", "5.4", "5.5"]}), "every served version, no status");
     // Case-insensitive routing, tenant prefix, trailing slash.
     let (st, _) = s.request("GET", "/PUBLIC/APIVERSION/", None, &[]).await;
     assert_eq!(st, 200);
@@ -39,16 +38,42 @@ async fn cdi_version_rules(b: Backend) {
     let body = json!({"userId":"u","enableAntiCsrf":false,"userDataInJWT":{},"userDataInDatabase":{}});
     for (v, msg) in [
         ("abc", "cdi-version header is invalid\n"),
-        ("5.3", "cdi-version 5.3 not supported\n"),
+        ("5.", "cdi-version header is invalid\n"),
+        ("5.2", "cdi-version 5.2 not supported\n"),
+        ("5.6", "cdi-version 5.6 not supported\n"),
         ("5.4.0", "cdi-version 5.4.0 not supported\n"),
         ("9.0", "cdi-version 9.0 not supported\n"),
     ] {
         let (st, text) = s.request("POST", "/public/recipe/session", Some(body.clone()), &[("cdi-version", v)]).await;
         assert_eq!((st, text.as_str()), (400, msg), "version {v}");
     }
-    // Missing header = newest supported.
+    // Every served version answers, with the same session shape (5.3 and 5.5 are 5.4 for the
+    // APIs served: the reference's branches there are WebAuthn's).
+    for v in ["5.3", "5.4", "5.5"] {
+        let (st, text) = s.request("POST", "/public/recipe/session", Some(body.clone()), &[("cdi-version", v)]).await;
+        assert_eq!(st, 200, "version {v}: {text}");
+        let created: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(created["status"], "OK", "version {v}");
+        assert!(created["session"]["recipeUserId"].is_string() && created["accessToken"]["token"].is_string());
+    }
+    // Missing header = newest served.
     let (st, _) = s.request("POST", "/public/recipe/session", Some(body), &[]).await;
     assert_eq!(st, 200);
+    s.stop().await;
+
+    // The app's bounds (§b.3): above the maximum or below the minimum is refused, with the
+    // reference's messages, and /apiversion lists the served versions up to the maximum.
+    let bounded = json!({"supertokens_max_cdi_version": "5.4", "supertokens_min_cdi_version": "5.4"});
+    let Some(s) = TestServer::spawn(b, bounded).await else { return };
+    let body = json!({"userId":"u","enableAntiCsrf":false,"userDataInJWT":{},"userDataInDatabase":{}});
+    for (v, st_want, msg) in [
+        ("5.5", 400, "cdi-version 5.5 not supported\n"),
+        ("5.3", 400, "cdi-version 5.3 is lower than the minimum allowed version 5.4\n"),
+    ] {
+        let (st, text) = s.request("POST", "/public/recipe/session", Some(body.clone()), &[("cdi-version", v)]).await;
+        assert_eq!((st, text.as_str()), (st_want, msg), "version {v}");
+    }
+    assert_eq!(s.get("/apiversion").await, json!({"versions": ["5.3", "5.4"]}), "not floored by the minimum");
     s.stop().await;
 }
 
