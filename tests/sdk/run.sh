@@ -7,7 +7,8 @@
 #   ST_BIN                 supertokens binary (default: <target>/debug/supertokens)
 #   ST_TEST_POSTGRES_URL   if set, also run against PostgreSQL (a fresh database is created on that
 #                          server with psql and dropped afterwards)
-#   ST_SDK_ONLY            optional: "node" or "python" to run one SDK only
+#   ST_SDK_ONLY            optional: "node" or "python" to run one SDK only (all its releases)
+#   ST_SDK_NEWEST_ONLY     optional: 1 = only the newest release of each SDK (skip the older ones)
 #   ST_SDK_FLOWS           optional: comma-separated flow names (see README.md)
 #   ST_SDK_KEEP_DB         optional: 1 = do not drop the PostgreSQL database at the end
 #   CARGO_TARGET_DIR       honoured (venv in <target>/sdk-venv, logs in <target>/sdk-logs)
@@ -103,48 +104,73 @@ mkdir -p "$LOGS"
 
 hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
+# The SDK releases under test. Each runs the same app and flows (tests/sdk/node/app.js and
+# flows.test.mjs; tests/sdk/python/app.py and flows_test.py) against the same core:
+#   node        supertokens-node 24.x (CDI 5.4), installed in node/
+#   node-5.3    supertokens-node 23.x (CDI 5.3), installed in node-5.3/ (app.js finds it through
+#               ST_NODE_MODULES)
+#   python      supertokens-python 0.31.x (CDI 5.4), venv <target>/sdk-venv
+#   python-5.3  supertokens-python 0.30.x (CDI 5.3), venv <target>/sdk-venv-5.3
+NODE_SDKS=(node node-5.3)
+PY_SDKS=(python python-5.3)
+if [ "${ST_SDK_NEWEST_ONLY:-0}" = 1 ]; then
+    NODE_SDKS=(node)
+    PY_SDKS=(python)
+fi
+# venv_of SDK / lock_of SDK: where a python release lives and what it installs.
+venv_of() { if [ "$1" = python ]; then echo "$VENV"; else echo "$VENV-${1#python-}"; fi; }
+lock_of() {
+    if [ "$1" = python ]; then echo "$SDK_DIR/python/requirements.lock.txt"
+    else echo "$SDK_DIR/python/requirements-${1#python-}.lock.txt"; fi
+}
+
+# install_node DIR: npm ci in tests/sdk/DIR unless its lock file is unchanged since the last run.
 install_node() {
-    local stamp="$SDK_DIR/node/node_modules/.st-lock-stamp"
+    local dir="$SDK_DIR/$1"
+    local stamp="$dir/node_modules/.st-lock-stamp"
     local want
-    want="$(hash_of "$SDK_DIR/node/package-lock.json" "$SDK_DIR/node/package.json") $(node --version)"
+    want="$(hash_of "$dir/package-lock.json" "$dir/package.json") $(node --version)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-        say "node deps up to date (package-lock.json unchanged)"
+        say "node deps of $1 up to date (package-lock.json unchanged)"
         return
     fi
-    say "installing node deps: npm ci"
-    (cd "$SDK_DIR/node" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error) \
-        >"$LOGS/npm-ci.log" 2>&1 || {
-        cat "$LOGS/npm-ci.log"
-        die "npm ci failed"
+    say "installing node deps of $1: npm ci"
+    (cd "$dir" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error) \
+        >"$LOGS/npm-ci-$1.log" 2>&1 || {
+        cat "$LOGS/npm-ci-$1.log"
+        die "npm ci failed in $1"
     }
     echo "$want" >"$stamp"
 }
 
+# install_python SDK: the release's venv from its lock file, unless unchanged since the last run.
 install_python() {
-    local stamp="$VENV/.st-lock-stamp"
+    local venv lock
+    venv=$(venv_of "$1")
+    lock=$(lock_of "$1")
+    local stamp="$venv/.st-lock-stamp"
     local want
-    want="$(hash_of "$SDK_DIR/python/requirements.lock.txt") $(python3 --version 2>&1)"
-    if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-        say "python venv up to date ($VENV)"
+    want="$(hash_of "$lock") $(python3 --version 2>&1)"
+    if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        say "python venv up to date ($venv)"
         return
     fi
-    say "creating python venv $VENV from requirements.lock.txt"
-    rm -rf "$VENV"
+    say "creating python venv $venv from $(basename "$lock")"
+    rm -rf "$venv"
     {
-        python3 -m venv "$VENV" &&
-            "$VENV/bin/pip" install --disable-pip-version-check -q --no-deps \
-                -r "$SDK_DIR/python/requirements.lock.txt" &&
-            "$VENV/bin/pip" check --disable-pip-version-check
-    } >"$LOGS/pip-install.log" 2>&1 || {
-        cat "$LOGS/pip-install.log"
-        die "creating the python venv failed"
+        python3 -m venv "$venv" &&
+            "$venv/bin/pip" install --disable-pip-version-check -q --no-deps -r "$lock" &&
+            "$venv/bin/pip" check --disable-pip-version-check
+    } >"$LOGS/pip-install-$1.log" 2>&1 || {
+        cat "$LOGS/pip-install-$1.log"
+        die "creating the python venv of $1 failed"
     }
     echo "$want" >"$stamp"
 }
 
 t_install=$(date +%s)
-[ "$ONLY" = python ] || install_node
-[ "$ONLY" = node ] || install_python
+if [ "$ONLY" != python ]; then for sdk in "${NODE_SDKS[@]}"; do install_node "$sdk"; done; fi
+if [ "$ONLY" != node ]; then for sdk in "${PY_SDKS[@]}"; do install_python "$sdk"; done; fi
 say "installs took $(($(date +%s) - t_install)) s"
 
 # ------------------------------------------------------------------------------------------------
@@ -260,8 +286,8 @@ run_backend() {
     fi
 
     local sdks=()
-    [ "$ONLY" = python ] || sdks+=(node)
-    [ "$ONLY" = node ] || sdks+=(python)
+    [ "$ONLY" = python ] || sdks+=("${NODE_SDKS[@]}")
+    [ "$ONLY" = node ] || sdks+=("${PY_SDKS[@]}")
 
     declare -A app_pid app_port
     local apps=()
@@ -273,15 +299,20 @@ run_backend() {
         port=$(free_port)
         app_port[$app]=$port
         case "$app" in *-short) url=$short_url ;; esac
+        local sdk=${app%-short}
         case "$app" in
         node*)
+            local modules=""
+            [ "$sdk" = node ] || modules="$SDK_DIR/$sdk/node_modules"
             (cd "$SDK_DIR/node" && PORT=$port ST_CONNECTION_URI=$url ST_API_KEY=$API_KEY \
-                exec node app.js) >"$dir/$app-app.log" 2>&1 &
+                ST_NODE_MODULES=$modules exec node app.js) >"$dir/$app-app.log" 2>&1 &
             ;;
         python*)
+            local venv
+            venv=$(venv_of "$sdk")
             (cd "$SDK_DIR/python" && PORT=$port ST_CONNECTION_URI=$url ST_API_KEY=$API_KEY \
                 SUPERTOKENS_TLDEXTRACT_DISABLE_HTTP=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
-                exec "$VENV/bin/python" app.py) >"$dir/$app-app.log" 2>&1 &
+                exec "$venv/bin/python" app.py) >"$dir/$app-app.log" 2>&1 &
             ;;
         esac
         app_pid[$app]=$!
@@ -304,14 +335,17 @@ run_backend() {
         t_sdk[$sdk]=$(date +%s)
         local app_env=(APP_URL="http://127.0.0.1:${app_port[$sdk]}"
             APP_URL_SHORT="http://127.0.0.1:${app_port[$sdk-short]}" SDK=$sdk BACKEND=$backend)
-        if [ "$sdk" = node ]; then
+        case "$sdk" in
+        node*)
             (cd "$SDK_DIR/node" && exec env "${app_env[@]}" \
-                timeout "$FLOW_TIMEOUT" node flows.test.mjs "${only_args[@]}") >"$dir/node-flows.out" 2>&1 &
-        else
+                timeout "$FLOW_TIMEOUT" node flows.test.mjs "${only_args[@]}") >"$dir/$sdk-flows.out" 2>&1 &
+            ;;
+        *)
             (cd "$SDK_DIR/python" && exec env "${app_env[@]}" PYTHONDONTWRITEBYTECODE=1 \
-                timeout "$FLOW_TIMEOUT" "$VENV/bin/python" flows_test.py "${only_args[@]}") \
-                >"$dir/python-flows.out" 2>&1 &
-        fi
+                timeout "$FLOW_TIMEOUT" "$(venv_of "$sdk")/bin/python" flows_test.py "${only_args[@]}") \
+                >"$dir/$sdk-flows.out" 2>&1 &
+            ;;
+        esac
         runner_pid[$sdk]=$!
         PIDS+=("${runner_pid[$sdk]}")
     done
@@ -397,7 +431,7 @@ echo
 say "summary (logs in $LOGS):"
 for r in "${RESULTS[@]}"; do
     read -r verdict sdk backend p f secs <<<"$r"
-    printf 'sdk:   %-4s %-7s %-11s %3s passed, %s failed (%s s)\n' "$verdict" "$sdk" "$backend" "$p" "$f" "$secs"
+    printf 'sdk:   %-4s %-10s %-11s %3s passed, %s failed (%s s)\n' "$verdict" "$sdk" "$backend" "$p" "$f" "$secs"
 done
 say "total time $(($(date +%s) - START_TIME)) s"
 echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"

@@ -1,8 +1,12 @@
 // Express app using the official supertokens-node SDK, pointed at the core under test.
 //
-// Env: ST_CONNECTION_URI (core URL), ST_API_KEY, PORT (this app's port).
+// Env: ST_CONNECTION_URI (core URL), ST_API_KEY, PORT (this app's port), ST_NODE_MODULES.
 // Default SDK routes live under /auth. Test-only helper routes live under /test.
 "use strict";
+
+// tests/sdk/run.sh also runs this app with an older supertokens-node installed in another folder
+// (ST_NODE_MODULES, e.g. tests/sdk/node-5.3/node_modules): its modules are looked up first.
+if (process.env.ST_NODE_MODULES) module.paths.unshift(process.env.ST_NODE_MODULES);
 
 const express = require("express");
 const cookieParser = require("cookie-parser");
