@@ -5,6 +5,7 @@
 //! mapping) is accepted and translated; wherever one goes out, the external id is returned.
 //! Non-auth data (metadata, roles, verification, sessions) is keyed by the id the caller passed.
 
+use crate::cdi::CdiVersion;
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, Email, TenantIdentifier};
@@ -29,8 +30,21 @@ pub struct User {
     pub emails: Vec<String>,
     pub phone_numbers: Vec<String>,
     pub third_party: Vec<ThirdPartyInfo>,
-    pub webauthn: WebauthnInfo,
+    /// Shown from CDI 5.3 on (see [`User::at`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webauthn: Option<WebauthnInfo>,
     pub login_methods: Vec<UserLoginMethod>,
+}
+
+impl User {
+    /// The user as CDI `version` shows it: the `webauthn` field exists from 5.3 on (the
+    /// reference's `toJson(includeWebauthn = version >= 5.3)`).
+    pub fn at(mut self, version: CdiVersion) -> User {
+        if version < CdiVersion::V5_3 {
+            self.webauthn = None;
+        }
+        self
+    }
 }
 
 /// One login method of a [`User`].
@@ -121,7 +135,7 @@ pub fn user_object(user: &AuthUser, decorations: &UserDecorations) -> User {
         emails,
         phone_numbers: phones,
         third_party,
-        webauthn: WebauthnInfo::default(),
+        webauthn: Some(WebauthnInfo::default()),
         login_methods,
     }
 }

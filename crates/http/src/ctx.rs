@@ -27,6 +27,14 @@ pub struct Ctx<'a> {
     pub protect_configs: bool,
 }
 
+impl Ctx<'_> {
+    /// The request's CDI version; a route that does not read the header answers as the newest
+    /// served version.
+    pub fn version(&self) -> CdiVersion {
+        self.cdi.unwrap_or(CdiVersion::V5_5)
+    }
+}
+
 /// A handler's answer: JSON (served as `application/json; charset=utf-8`), or a response the
 /// handler built itself (plain text, headers).
 pub enum Reply {

@@ -22,7 +22,7 @@ async fn hello_and_errors(b: Backend) {
     let (st, body) = s.request("POST", "/nosuchtenant/recipe/handshake", Some(json!({})), &[]).await;
     assert_eq!((st, body.as_str()), (404, "Not found\n"));
     let v = s.get("/apiversion").await;
-    assert_eq!(v, json!({"versions": ["5.3", "5.4", "5.5"]}), "every served version, no status");
+    assert_eq!(v, json!({"versions": ["5.1", "5.2", "5.3", "5.4", "5.5"]}), "every served version, no status");
     // Case-insensitive routing, tenant prefix, trailing slash.
     let (st, _) = s.request("GET", "/PUBLIC/APIVERSION/", None, &[]).await;
     assert_eq!(st, 200);
@@ -39,7 +39,8 @@ async fn cdi_version_rules(b: Backend) {
     for (v, msg) in [
         ("abc", "cdi-version header is invalid\n"),
         ("5.", "cdi-version header is invalid\n"),
-        ("5.2", "cdi-version 5.2 not supported\n"),
+        ("5.0", "cdi-version 5.0 not supported\n"),
+        ("3.1", "cdi-version 3.1 not supported\n"),
         ("5.6", "cdi-version 5.6 not supported\n"),
         ("5.4.0", "cdi-version 5.4.0 not supported\n"),
         ("9.0", "cdi-version 9.0 not supported\n"),
@@ -47,9 +48,9 @@ async fn cdi_version_rules(b: Backend) {
         let (st, text) = s.request("POST", "/public/recipe/session", Some(body.clone()), &[("cdi-version", v)]).await;
         assert_eq!((st, text.as_str()), (400, msg), "version {v}");
     }
-    // Every served version answers, with the same session shape (5.3 and 5.5 are 5.4 for the
-    // APIs served: the reference's branches there are WebAuthn's).
-    for v in ["5.3", "5.4", "5.5"] {
+    // Every served version answers, with the same session shape (the reference's branches
+    // between 5.1 and 5.5 are WebAuthn's).
+    for v in ["5.1", "5.2", "5.3", "5.4", "5.5"] {
         let (st, text) = s.request("POST", "/public/recipe/session", Some(body.clone()), &[("cdi-version", v)]).await;
         assert_eq!(st, 200, "version {v}: {text}");
         let created: Value = serde_json::from_str(&text).unwrap();
@@ -69,11 +70,16 @@ async fn cdi_version_rules(b: Backend) {
     for (v, st_want, msg) in [
         ("5.5", 400, "cdi-version 5.5 not supported\n"),
         ("5.3", 400, "cdi-version 5.3 is lower than the minimum allowed version 5.4\n"),
+        ("5.0", 400, "cdi-version 5.0 is lower than the minimum allowed version 5.4\n"),
     ] {
         let (st, text) = s.request("POST", "/public/recipe/session", Some(body.clone()), &[("cdi-version", v)]).await;
         assert_eq!((st, text.as_str()), (st_want, msg), "version {v}");
     }
-    assert_eq!(s.get("/apiversion").await, json!({"versions": ["5.3", "5.4"]}), "not floored by the minimum");
+    assert_eq!(
+        s.get("/apiversion").await,
+        json!({"versions": ["5.1", "5.2", "5.3", "5.4"]}),
+        "not floored by the minimum"
+    );
     s.stop().await;
 }
 

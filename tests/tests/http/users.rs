@@ -248,7 +248,57 @@ async fn sign_in_and_up_record_activity(b: Backend) {
     s.stop().await;
 }
 
+/// The user object by CDI version: the `webauthn` field exists from 5.3 on, in every response
+/// that carries users (the reference's `toJson(includeWebauthn = version >= 5.3)`).
+async fn user_object_by_cdi_version(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    let at = |v: &'static str, method: &'static str, path: String, body: Option<Value>| {
+        let s = &s;
+        async move {
+            let (st, text) = s.request(method, &path, body, &[("cdi-version", v)]).await;
+            assert_eq!(st, 200, "{v} {path}: {text}");
+            serde_json::from_str::<Value>(&text).unwrap()
+        }
+    };
+    let mut id = String::new();
+    for (i, v) in ["5.1", "5.2", "5.3", "5.4", "5.5"].into_iter().enumerate() {
+        let body = json!({"email": format!("v{i}@example.com"), "password": "pw-1"});
+        let signed_up = at(v, "POST", "/public/recipe/signup".into(), Some(body.clone())).await;
+        let signed_in = at(v, "POST", "/public/recipe/signin".into(), Some(body)).await;
+        id = signed_up["user"]["id"].as_str().unwrap().to_string();
+        let by_id = at(v, "GET", format!("/user/id?userId={id}"), None).await;
+        let by_info = at(
+            v,
+            "GET",
+            format!("/public/users/by-accountinfo?email=v{i}%40example.com&doUnionOfAccountInfo=true"),
+            None,
+        )
+        .await;
+        let page = at(v, "GET", "/public/users?limit=1".into(), None).await;
+        let recipe_user = at(v, "GET", format!("/recipe/user?userId={id}"), None).await;
+        let users = [
+            &signed_up["user"],
+            &signed_in["user"],
+            &by_id["user"],
+            &by_info["users"][0],
+            &page["users"][0],
+            &recipe_user["user"],
+        ];
+        for user in users {
+            assert!(user["loginMethods"].is_array(), "{v}: {user}");
+            if v == "5.1" || v == "5.2" {
+                assert!(user.get("webauthn").is_none(), "{v}: {user}");
+            } else {
+                assert_eq!(user["webauthn"], json!({"credentialIds": []}), "{v}: {user}");
+            }
+        }
+    }
+    assert!(!id.is_empty());
+    s.stop().await;
+}
+
 st_tests::both_backends! {
+    user_object_by_cdi_version => user_object_by_cdi_version;
     lookups_by_id_and_account_info => lookups_by_id_and_account_info;
     listing_counting_and_deletion => listing_counting_and_deletion;
     listing_input_rules => listing_input_rules;

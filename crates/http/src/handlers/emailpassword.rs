@@ -26,7 +26,7 @@ async fn sign_up(ctx: &Ctx<'_>) -> HResult {
     let email = ctx.body.string("email")?;
     let password = ctx.body.string("password")?;
     match ctx.state.core.sign_up_with_password(&ctx.tenant, &email, &password).await? {
-        SignUpOutcome::Ok(user, rid) => ok(json!({"user": user, "recipeUserId": rid})),
+        SignUpOutcome::Ok(user, rid) => ok(json!({"user": user.at(ctx.version()), "recipeUserId": rid})),
         SignUpOutcome::EmailAlreadyExists => status("EMAIL_ALREADY_EXISTS_ERROR", json!({})),
     }
 }
@@ -35,7 +35,7 @@ async fn sign_in(ctx: &Ctx<'_>) -> HResult {
     let email = ctx.body.string("email")?;
     let password = ctx.body.string("password")?;
     match ctx.state.core.ep_sign_in(&ctx.tenant, &email, &password).await? {
-        SignInOutcome::Ok(user, rid) => ok(json!({"user": user, "recipeUserId": rid})),
+        SignInOutcome::Ok(user, rid) => ok(json!({"user": user.at(ctx.version()), "recipeUserId": rid})),
         SignInOutcome::WrongCredentials => status("WRONG_CREDENTIALS_ERROR", json!({})),
     }
 }
@@ -90,7 +90,7 @@ async fn import(ctx: &Ctx<'_>) -> HResult {
     let hash = b.string("passwordHash")?;
     let alg = b.opt_string("hashingAlgorithm")?;
     let (user, existed) = ctx.state.core.ep_import(&ctx.tenant, &email, &hash, alg.as_deref()).await?;
-    ok(json!({"user": user, "didUserAlreadyExist": existed}))
+    ok(json!({"user": user.at(ctx.version()), "didUserAlreadyExist": existed}))
 }
 
 /// `GET /recipe/user`: by `userId` the lookup is app-wide (public tenant only); by `email` it
@@ -103,12 +103,12 @@ async fn user_get(ctx: &Ctx<'_>) -> HResult {
         (Some(id), None) => {
             app_scope(ctx).await?;
             match core.ep_user_by_recipe_id(&ctx.tenant.app, &id).await? {
-                Some(user) => ok(json!({"user": user})),
+                Some(user) => ok(json!({"user": user.at(ctx.version())})),
                 None => status("UNKNOWN_USER_ID_ERROR", json!({})),
             }
         }
         (None, Some(email)) => match core.ep_user_by_email(&ctx.tenant, &email).await? {
-            Some(user) => ok(json!({"user": user})),
+            Some(user) => ok(json!({"user": user.at(ctx.version())})),
             None => status("UNKNOWN_EMAIL_ERROR", json!({})),
         },
     }

@@ -65,7 +65,7 @@ fn search_tags(raw: Option<String>) -> Vec<String> {
 
 async fn by_id(ctx: &Ctx<'_>) -> HResult {
     match ctx.state.core.get_user(&ctx.tenant.app, &ctx.query.string("userId")?).await? {
-        Some(user) => ok(json!({"user": user})),
+        Some(user) => ok(json!({"user": user.at(ctx.version())})),
         None => status("UNKNOWN_USER_ID_ERROR", json!({})),
     }
 }
@@ -106,6 +106,7 @@ async fn by_account_info(ctx: &Ctx<'_>) -> HResult {
             union,
         )
         .await?;
+    let users: Vec<_> = users.into_iter().map(|u| u.at(ctx.version())).collect();
     ok(json!({"users": users}))
 }
 
@@ -145,6 +146,7 @@ async fn list(ctx: &Ctx<'_>) -> HResult {
     let query = UserListQuery { limit: limit as usize, ..query };
     let token = q.opt_string("paginationToken");
     let (users, next) = ctx.state.core.list_users(&ctx.tenant, query, token.as_deref()).await?;
+    let users: Vec<_> = users.into_iter().map(|u| u.at(ctx.version())).collect();
     let mut out = json!({"users": users});
     if let Some(n) = next {
         out["nextPaginationToken"] = Value::String(n);
