@@ -113,7 +113,8 @@ hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 #   python-5.3  supertokens-python 0.30.x (CDI 5.3), venv <target>/sdk-venv-5.3
 #   node-5.1    supertokens-node 20.x (CDI 5.1), installed in node-5.1/
 #   python-5.2  supertokens-python 0.29.x (CDI 5.2), venv <target>/sdk-venv-5.2
-NODE_SDKS=(node node-5.3 node-5.1)
+#   node-5.0    supertokens-node 18.x (CDI 5.0), installed in node-5.0/
+NODE_SDKS=(node node-5.3 node-5.1 node-5.0)
 PY_SDKS=(python python-5.3 python-5.2)
 if [ "${ST_SDK_NEWEST_ONLY:-0}" = 1 ]; then
     NODE_SDKS=(node)

@@ -398,13 +398,14 @@ pub fn parse_api_keys(raw: &str) -> Result<Vec<String>, String> {
 
 /// The CDI versions this server serves, oldest first; `supertokens_max_cdi_version` and
 /// `supertokens_min_cdi_version` must name one of them (the reference: one of its own, 2.7 to
-/// 5.6). For every API this server implements, the reference's branches between 5.1 and 5.5
-/// are: the user object's `webauthn` field from 5.3 on (`st_core::users::User::at`), and
-/// WebAuthn sign-in options at 5.5 (not served). Its 5.6 and pre-5.1 branches are not served
-/// yet (docs/COMPATIBILITY.md, docs/CDI_VERSIONS.md). node 24 and python 0.31 speak 5.4, node
-/// 22-23 and python 0.30 speak 5.3, node 21 and python 0.28-0.29 speak 5.2, node 19-20 and
-/// python 0.25-0.26 speak 5.1.
-pub const SUPPORTED_CDI_VERSIONS: [&str; 5] = ["5.1", "5.2", "5.3", "5.4", "5.5"];
+/// 5.6). For every API this server implements, the reference's branches between 5.0 and 5.5
+/// are: email-password refused on a tenant with the recipe off at 5.0 only
+/// (`st_core::emailpassword`), the user object's `webauthn` field from 5.3 on
+/// (`st_core::users::User::at`), and WebAuthn sign-in options at 5.5 (not served). Its 5.6
+/// and pre-5.0 branches are not served yet (docs/COMPATIBILITY.md, docs/CDI_VERSIONS.md). node
+/// 24 and python 0.31 speak 5.4, node 22-23 and python 0.30 speak 5.3, node 21 and python
+/// 0.28-0.29 speak 5.2, node 19-20 and python 0.25-0.26 speak 5.1, node 17-18 speak 5.0.
+pub const SUPPORTED_CDI_VERSIONS: [&str; 6] = ["5.0", "5.1", "5.2", "5.3", "5.4", "5.5"];
 
 impl CoreConfig {
     /// Build and validate the typed config. `test_mode` relaxes the rules the reference relaxes
@@ -661,7 +662,7 @@ mod tests {
         assert!(cfg("access_token_signing_key_update_interval: 0.5").is_err());
 
         assert!(cfg("supertokens_max_cdi_version: '5.4'").is_ok());
-        let e = cfg("supertokens_max_cdi_version: '5.0'").unwrap_err().to_string();
+        let e = cfg("supertokens_max_cdi_version: '4.0'").unwrap_err().to_string();
         assert!(e.starts_with("supertokens_max_cdi_version is not a supported version"), "{e}");
         let e = cfg("supertokens_min_cdi_version: 'x'").unwrap_err().to_string();
         assert_eq!(e, "supertokens_min_cdi_version is not a valid semantic version");

@@ -1,12 +1,13 @@
 //! The email-password recipe: sign-up, sign-in, password-reset tokens, reset, updates of
 //! e-mail and password, hash import, and the cron job that removes expired reset tokens.
 
+use crate::cdi::CdiVersion;
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, Email, TenantIdentifier};
 use crate::jobs::ExpiryJob;
 use crate::random::{bytes, sha256_hex, uuid_v4};
-use crate::storage::{AuthUser, LoginMethod, SignUpResult, UpdateResult};
+use crate::storage::{AuthUser, LoginMethod, SignUpResult, TenantRecord, UpdateResult};
 use crate::users::is_fake_email;
 use crate::users::User;
 use std::time::Duration;
@@ -27,6 +28,20 @@ pub enum SignInOutcome {
 pub(crate) const IMPORT_ATTEMPTS: usize = 8;
 
 /// `RemoveOldPasswordResetTokens`: delete expired password-reset tokens, every hour.
+/// CDI 5.0 only: sign-up, sign-in, reset tokens and imports are refused with a 403 when the
+/// tenant has email-password off or an empty first-factor list (the reference's
+/// `EmailPasswordConfig.isEnabledIn5_0`). From 5.1 on the core never refuses on these grounds
+/// (the SDK decides); versions before 5.0 are not served.
+fn check_enabled(tenant: &TenantRecord, version: CdiVersion) -> CoreResult<()> {
+    let enabled = version >= CdiVersion::V5_1
+        || (tenant.email_password_enabled && tenant.first_factors.as_ref().is_none_or(|f| !f.is_empty()));
+    if enabled {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden("Email password login not enabled for tenant".into()))
+    }
+}
+
 pub const DELETE_EXPIRED_RESET_TOKENS: ExpiryJob = ExpiryJob {
     name: "RemoveOldPasswordResetTokens",
     interval: Duration::from_secs(3600),
@@ -63,11 +78,13 @@ impl Core {
         tenant: &TenantIdentifier,
         email: &str,
         password: &str,
+        version: CdiVersion,
     ) -> CoreResult<SignUpOutcome> {
         if password.is_empty() {
             return Err(CoreError::bad("Password cannot be an empty string"));
         }
-        self.tenant(tenant).await?;
+        let entry = self.tenant(tenant).await?;
+        check_enabled(&entry.record, version)?;
         let cfg = self.app_config(&tenant.app).await?;
         let email = Email::normalise(email);
         let hash = self.hashing.hash(password, &cfg, bytes::<16>(self.rng.as_ref())).await?;
@@ -93,8 +110,10 @@ impl Core {
         tenant: &TenantIdentifier,
         email: &str,
         password: &str,
+        version: CdiVersion,
     ) -> CoreResult<SignInOutcome> {
-        self.tenant(tenant).await?;
+        let entry = self.tenant(tenant).await?;
+        check_enabled(&entry.record, version)?;
         let cfg = self.app_config(&tenant.app).await?;
         let email = Email::normalise(email);
         match self.storage.password_user_by_email(tenant, email.as_str()).await? {
@@ -134,8 +153,10 @@ impl Core {
         tenant: &TenantIdentifier,
         user_id: &str,
         email: &str,
+        version: CdiVersion,
     ) -> CoreResult<Option<String>> {
         let entry = self.tenant(tenant).await?;
+        check_enabled(&entry.record, version)?;
         // As the reference (CDI ≥ 4.0): the token is for the given user, whatever its login
         // methods. For a linked user without an email-password method the SDK passes the
         // primary's id, and adds such a method when the token is consumed.
@@ -256,6 +277,7 @@ impl Core {
         email: &str,
         hash: &str,
         algorithm: Option<&str>,
+        version: CdiVersion,
     ) -> CoreResult<(User, bool)> {
         let cfg = self.app_config(&tenant.app).await?;
         self.tenant(tenant).await?;
@@ -313,6 +335,8 @@ impl Core {
                 "Password hash is in invalid {name} format: its cost parameters exceed this server's limits"
             )));
         }
+        // After the input checks, as the reference.
+        check_enabled(&self.tenant(tenant).await?.record, version)?;
         let email = Email::normalise(email);
         // As the reference, look again when the e-mail changes hands between the lookup and the
         // write: the user found was deleted before its hash was replaced (or before it could be

@@ -243,7 +243,54 @@ async fn get_user_rules(b: Backend) {
     s.stop().await;
 }
 
+/// CDI 5.0 only: sign-up, sign-in, reset tokens and imports are refused (403) on a tenant whose
+/// first-factor list is empty or whose email-password flag is off; from 5.1 on never.
+async fn recipe_enabled_check_at_5_0(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    // A v2 tenant created without factors has an empty first-factor list; another lists
+    // emailpassword; a deprecated one has the recipe switched off.
+    assert_eq!(s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "empty"})).await["status"], "OK");
+    let ep = json!({"tenantId": "listed", "firstFactors": ["emailpassword"]});
+    assert_eq!(s.put("/recipe/multitenancy/tenant/v2", ep).await["status"], "OK");
+    let off = json!({"tenantId": "off", "emailPasswordEnabled": false});
+    assert_eq!(s.put("/recipe/multitenancy/tenant", off).await["status"], "OK");
+    let call = |v: &'static str, tenant: &'static str, path: &'static str, body: Value| {
+        let s = &s;
+        async move {
+            let (st, text) = s.request("POST", &format!("/{tenant}{path}"), Some(body), &[("cdi-version", v)]).await;
+            (st, text.trim_end().to_string())
+        }
+    };
+    let creds = |i: u32| json!({"email": format!("five{i}@example.com"), "password": "pw-1"});
+    let import = json!({"email": "imp@example.com", "passwordHash": "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"});
+    let refused = (403, "Email password login not enabled for tenant".to_string());
+    for tenant in ["empty", "off"] {
+        assert_eq!(call("5.0", tenant, "/recipe/signup", creds(1)).await, refused, "{tenant}");
+        assert_eq!(call("5.0", tenant, "/recipe/signin", creds(1)).await, refused, "{tenant}");
+        let reset = json!({"userId": "u", "email": "five1@example.com"});
+        assert_eq!(call("5.0", tenant, "/recipe/user/password/reset/token", reset).await, refused, "{tenant}");
+        assert_eq!(call("5.0", tenant, "/recipe/user/passwordhash/import", import.clone()).await, refused);
+        // From 5.1 on the core leaves the decision to the SDK.
+        let (st, text) = call("5.1", tenant, "/recipe/signup", creds(2)).await;
+        assert_eq!(st, 200, "{tenant}: {text}");
+        assert!(text.contains("\"status\":\"OK\""), "{tenant}: {text}");
+    }
+    // Input errors come first, as the reference parses before it checks.
+    let (st, text) = call("5.0", "empty", "/recipe/signup", json!({"email": "x@example.com", "password": ""})).await;
+    assert_eq!((st, text.as_str()), (400, "Password cannot be an empty string"));
+    // A tenant that lists emailpassword, and the public tenant (no list), are served at 5.0.
+    for tenant in ["listed", "public"] {
+        let (st, text) = call("5.0", tenant, "/recipe/signup", creds(3)).await;
+        assert_eq!(st, 200, "{tenant}: {text}");
+        let user: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(user["status"], "OK", "{tenant}");
+        assert!(user["user"].get("webauthn").is_none(), "no webauthn before 5.3");
+    }
+    s.stop().await;
+}
+
 st_tests::both_backends! {
+    recipe_enabled_check_at_5_0 => recipe_enabled_check_at_5_0;
     signup_signin_and_user_object => signup_signin_and_user_object;
     password_reset_and_update => password_reset_and_update;
     password_hash_import => password_hash_import;

@@ -22,7 +22,7 @@ async fn hello_and_errors(b: Backend) {
     let (st, body) = s.request("POST", "/nosuchtenant/recipe/handshake", Some(json!({})), &[]).await;
     assert_eq!((st, body.as_str()), (404, "Not found\n"));
     let v = s.get("/apiversion").await;
-    assert_eq!(v, json!({"versions": ["5.1", "5.2", "5.3", "5.4", "5.5"]}), "every served version, no status");
+    assert_eq!(v, json!({"versions": ["5.0", "5.1", "5.2", "5.3", "5.4", "5.5"]}), "every served version, no status");
     // Case-insensitive routing, tenant prefix, trailing slash.
     let (st, _) = s.request("GET", "/PUBLIC/APIVERSION/", None, &[]).await;
     assert_eq!(st, 200);
@@ -39,7 +39,7 @@ async fn cdi_version_rules(b: Backend) {
     for (v, msg) in [
         ("abc", "cdi-version header is invalid\n"),
         ("5.", "cdi-version header is invalid\n"),
-        ("5.0", "cdi-version 5.0 not supported\n"),
+        ("4.0", "cdi-version 4.0 not supported\n"),
         ("3.1", "cdi-version 3.1 not supported\n"),
         ("5.6", "cdi-version 5.6 not supported\n"),
         ("5.4.0", "cdi-version 5.4.0 not supported\n"),
@@ -50,7 +50,7 @@ async fn cdi_version_rules(b: Backend) {
     }
     // Every served version answers, with the same session shape (the reference's branches
     // between 5.1 and 5.5 are WebAuthn's).
-    for v in ["5.1", "5.2", "5.3", "5.4", "5.5"] {
+    for v in ["5.0", "5.1", "5.2", "5.3", "5.4", "5.5"] {
         let (st, text) = s.request("POST", "/public/recipe/session", Some(body.clone()), &[("cdi-version", v)]).await;
         assert_eq!(st, 200, "version {v}: {text}");
         let created: Value = serde_json::from_str(&text).unwrap();
@@ -77,7 +77,7 @@ async fn cdi_version_rules(b: Backend) {
     }
     assert_eq!(
         s.get("/apiversion").await,
-        json!({"versions": ["5.1", "5.2", "5.3", "5.4"]}),
+        json!({"versions": ["5.0", "5.1", "5.2", "5.3", "5.4"]}),
         "not floored by the minimum"
     );
     s.stop().await;

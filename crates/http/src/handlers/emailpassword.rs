@@ -25,7 +25,7 @@ pub fn routes(r: &mut Router) {
 async fn sign_up(ctx: &Ctx<'_>) -> HResult {
     let email = ctx.body.string("email")?;
     let password = ctx.body.string("password")?;
-    match ctx.state.core.sign_up_with_password(&ctx.tenant, &email, &password).await? {
+    match ctx.state.core.sign_up_with_password(&ctx.tenant, &email, &password, ctx.version()).await? {
         SignUpOutcome::Ok(user, rid) => ok(json!({"user": user.at(ctx.version()), "recipeUserId": rid})),
         SignUpOutcome::EmailAlreadyExists => status("EMAIL_ALREADY_EXISTS_ERROR", json!({})),
     }
@@ -34,7 +34,7 @@ async fn sign_up(ctx: &Ctx<'_>) -> HResult {
 async fn sign_in(ctx: &Ctx<'_>) -> HResult {
     let email = ctx.body.string("email")?;
     let password = ctx.body.string("password")?;
-    match ctx.state.core.ep_sign_in(&ctx.tenant, &email, &password).await? {
+    match ctx.state.core.ep_sign_in(&ctx.tenant, &email, &password, ctx.version()).await? {
         SignInOutcome::Ok(user, rid) => ok(json!({"user": user.at(ctx.version()), "recipeUserId": rid})),
         SignInOutcome::WrongCredentials => status("WRONG_CREDENTIALS_ERROR", json!({})),
     }
@@ -53,7 +53,7 @@ async fn reset_token(ctx: &Ctx<'_>) -> HResult {
             return Err(invalid);
         }
     };
-    match core.ep_reset_token(&ctx.tenant, &user, &email).await? {
+    match core.ep_reset_token(&ctx.tenant, &user, &email, ctx.version()).await? {
         Some(token) => ok(json!({"token": token})),
         None => status("UNKNOWN_USER_ID_ERROR", json!({})),
     }
@@ -89,7 +89,7 @@ async fn import(ctx: &Ctx<'_>) -> HResult {
     let email = b.string("email")?;
     let hash = b.string("passwordHash")?;
     let alg = b.opt_string("hashingAlgorithm")?;
-    let (user, existed) = ctx.state.core.ep_import(&ctx.tenant, &email, &hash, alg.as_deref()).await?;
+    let (user, existed) = ctx.state.core.ep_import(&ctx.tenant, &email, &hash, alg.as_deref(), ctx.version()).await?;
     ok(json!({"user": user.at(ctx.version()), "didUserAlreadyExist": existed}))
 }
 
