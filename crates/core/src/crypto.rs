@@ -44,6 +44,18 @@ pub fn generate_rsa_key_string(rng: &dyn Random) -> Result<String, String> {
     Ok(format!("{}|{}", STANDARD.encode(spki.as_bytes()), STANDARD.encode(pkcs8.as_bytes())))
 }
 
+/// A public RS256 key as the JWKS publishes it, fields in the reference's order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Jwk {
+    pub kty: &'static str,
+    pub kid: String,
+    pub n: String,
+    pub e: String,
+    pub alg: &'static str,
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+}
+
 /// A parsed signing key: private half ready to sign, public components ready to verify.
 pub struct SigningKey {
     pub kid: String,
@@ -84,15 +96,15 @@ impl SigningKey {
     }
 
     /// The JWK of the public half.
-    pub fn jwk(&self) -> Value {
-        serde_json::json!({
-            "kty": "RSA",
-            "kid": self.kid,
-            "n": URL_SAFE_NO_PAD.encode(&self.n),
-            "e": URL_SAFE_NO_PAD.encode(&self.e),
-            "alg": "RS256",
-            "use": "sig",
-        })
+    pub fn jwk(&self) -> Jwk {
+        Jwk {
+            kty: "RSA",
+            kid: self.kid.clone(),
+            n: URL_SAFE_NO_PAD.encode(&self.n),
+            e: URL_SAFE_NO_PAD.encode(&self.e),
+            alg: "RS256",
+            use_: "sig",
+        }
     }
 
     /// Sign a JWS compact token with this key.
@@ -214,7 +226,7 @@ mod tests {
         assert_eq!(parsed.payload["sub"], "u");
         assert!(key.verify(parsed.signed.as_bytes(), &parsed.signature));
         assert!(!key.verify(b"other", &parsed.signature));
-        assert_eq!(key.jwk()["e"], "AQAB");
+        assert_eq!(key.jwk().e, "AQAB");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 impl Core {
     /// JWKS keys of an app and the `Cache-Control` max-age.
-    pub async fn jwks(&self, app: &AppId) -> CoreResult<(Vec<Value>, i64)> {
+    pub async fn jwks(&self, app: &AppId) -> CoreResult<(Vec<crate::crypto::Jwk>, i64)> {
         let cfg = self.app_config(app).await?;
         let set = self.app_state(app).keys.get(&self.key_source(), &cfg, false).await?;
         let now = self.now();

@@ -96,7 +96,7 @@ impl KeySet {
     }
 
     /// The JWKS `keys` array: dynamic keys newest first, then the static key.
-    pub fn jwks(&self, now: i64) -> Vec<serde_json::Value> {
+    pub fn jwks(&self, now: i64) -> Vec<crate::crypto::Jwk> {
         self.valid_dynamic(now).chain(self.static_key.iter()).map(|k| k.jwk()).collect()
     }
 
