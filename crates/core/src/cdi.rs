@@ -43,6 +43,11 @@ impl fmt::Display for CdiVersion {
     }
 }
 
+/// The newest version this server serves (the last of [`st_config::SUPPORTED_CDI_VERSIONS`]).
+pub fn newest_served() -> CdiVersion {
+    st_config::SUPPORTED_CDI_VERSIONS.iter().filter_map(|v| CdiVersion::parse(v)).max().unwrap_or(CdiVersion::V5_4)
+}
+
 /// Every version the reference core 12.1 accepts (its `WebserverAPI` supported set), for
 /// reference: this server serves [`st_config::SUPPORTED_CDI_VERSIONS`], a subset.
 pub const REFERENCE_VERSIONS: [&str; 25] = [
@@ -63,6 +68,7 @@ mod tests {
         }
         assert!(CdiVersion::parse("2.21") > CdiVersion::parse("2.9"));
         assert!(CdiVersion::V5_3 < CdiVersion::V5_4 && CdiVersion::V5_4 < CdiVersion::V5_5);
+        assert_eq!(newest_served(), CdiVersion::V5_5);
     }
 
     #[test]

@@ -280,7 +280,7 @@ impl Core {
         version: CdiVersion,
     ) -> CoreResult<(User, bool)> {
         let cfg = self.app_config(&tenant.app).await?;
-        self.tenant(tenant).await?;
+        let entry = self.tenant(tenant).await?;
         let hash = crate::ids::java_trim(hash);
         if hash.is_empty() {
             return Err(CoreError::bad("Password hash cannot be an empty string"));
@@ -336,7 +336,7 @@ impl Core {
             )));
         }
         // After the input checks, as the reference.
-        check_enabled(&self.tenant(tenant).await?.record, version)?;
+        check_enabled(&entry.record, version)?;
         let email = Email::normalise(email);
         // As the reference, look again when the e-mail changes hands between the lookup and the
         // write: the user found was deleted before its hash was replaced (or before it could be

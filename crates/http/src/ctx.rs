@@ -31,7 +31,7 @@ impl Ctx<'_> {
     /// The request's CDI version; a route that does not read the header answers as the newest
     /// served version.
     pub fn version(&self) -> CdiVersion {
-        self.cdi.unwrap_or(CdiVersion::V5_5)
+        self.cdi.unwrap_or_else(st_core::cdi::newest_served)
     }
 }
 

@@ -703,17 +703,7 @@ async fn deleting_login_methods_of_a_linked_group() {
     }
     let all = |ascending| UserListQuery { ascending, limit: 100, ..Default::default() };
     let obj = |v: serde_json::Value| v.as_object().unwrap().clone();
-    let session = SessionRow {
-        tenant: base.clone(),
-        handle: "h1".into(),
-        user_id: "ext-1".into(),
-        refresh_token_hash_2: "x".into(),
-        session_data: json!({}),
-        expires_at: i64::MAX,
-        created_at: 1,
-        jwt_user_payload: json!({}),
-        use_static_key: false,
-    };
+    let session = session(&base, "h1", "ext-1", i64::MAX);
 
     // A linked group (made with SQL, as account linking would). Removing the primary's login
     // method alone keeps the user: its id stays the group's id, with the data keyed by it.

@@ -112,17 +112,7 @@ async fn listing_counting_and_deleting_users(st: &dyn Storage) {
     st.add_role_to_user(&base, "ext-1", "r").await.unwrap();
     st.set_email_verified(&app, "ext-1", "ann@alpha.com").await.unwrap();
     st.add_password_reset_token(&app, &uid(1), "rt", "ann@alpha.com", 1_000).await.unwrap();
-    let session = SessionRow {
-        tenant: base.clone(),
-        handle: "h1".into(),
-        user_id: "ext-1".into(),
-        refresh_token_hash_2: "x".into(),
-        session_data: json!({}),
-        expires_at: i64::MAX,
-        created_at: 1,
-        jwt_user_payload: json!({}),
-        use_static_key: false,
-    };
+    let session = row(&base, "h1", "ext-1", i64::MAX);
     st.create_session(&session).await.unwrap();
     st.delete_user(&app, &uid(1), &ids_of_1).await.unwrap();
     assert_eq!(st.get_auth_user(&app, &uid(1)).await.unwrap(), None);
