@@ -2,6 +2,7 @@
 //! remove with cascade, and the reference's permission rules. Connection-URI domains are not
 //! supported yet: every request uses the default domain `""`.
 
+use crate::cdi::CdiVersion;
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, TenantId, TenantIdentifier};
@@ -9,7 +10,7 @@ use crate::storage::TenantRecord;
 use serde_json::{Map, Value};
 
 /// What a create/update call asks for. `None` = leave unchanged (or default on creation).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct TenantUpdate {
     pub first_factors: Option<Option<Vec<String>>>,
     pub required_secondary_factors: Option<Option<Vec<String>>>,
@@ -20,9 +21,108 @@ pub struct TenantUpdate {
     /// Whether the call is one of the v2 APIs (they create and update tenants differently from
     /// the deprecated ones).
     pub v2: bool,
+    /// The request's CDI version: the deprecated APIs create and update tenants as CDI 3.0 did
+    /// before 5.0 (see [`TenantUpdate::as_3_0`]).
+    pub version: CdiVersion,
     /// Whether the caller may not change `st_config::PROTECTED_CONFIGS` (a SaaS secret is set
     /// and the caller did not present it).
     pub protect_configs: bool,
+}
+
+impl TenantUpdate {
+    /// A deprecated API before CDI 5.0 (the reference's `applyTenantUpdates_3_0`): only the
+    /// recipe booleans are read, and they are kept as a first-factor list.
+    fn as_3_0(&self) -> bool {
+        !self.v2 && self.version < CdiVersion::V5_0
+    }
+}
+
+/// A login recipe a tenant enables (the deprecated APIs' `emailPassword`, `thirdParty`,
+/// `passwordless` objects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRecipe {
+    EmailPassword,
+    ThirdParty,
+    Passwordless,
+}
+
+impl LoginRecipe {
+    /// The first factors that stand for the recipe.
+    pub fn factors(self) -> &'static [&'static str] {
+        match self {
+            LoginRecipe::EmailPassword => &["emailpassword"],
+            LoginRecipe::ThirdParty => &["thirdparty"],
+            LoginRecipe::Passwordless => &["otp-phone", "otp-email", "link-phone", "link-email"],
+        }
+    }
+
+    fn flag(self, t: &TenantRecord) -> bool {
+        match self {
+            LoginRecipe::EmailPassword => t.email_password_enabled,
+            LoginRecipe::ThirdParty => t.third_party_enabled,
+            LoginRecipe::Passwordless => t.passwordless_enabled,
+        }
+    }
+
+    fn set_flag(self, t: &mut TenantRecord, on: bool) {
+        match self {
+            LoginRecipe::EmailPassword => t.email_password_enabled = on,
+            LoginRecipe::ThirdParty => t.third_party_enabled = on,
+            LoginRecipe::Passwordless => t.passwordless_enabled = on,
+        }
+    }
+}
+
+/// Whether `recipe` is enabled on `t` as CDI `version` sees it (the reference's
+/// `<Recipe>Config.isEnabledInLesserThanOrEqualTo4_0` before 5.0, `isEnabledIn5_0` from 5.0):
+/// its flag is on, and the first-factor list, if any, names one of its factors (before 5.0) or
+/// is not empty (from 5.0).
+pub fn recipe_enabled(t: &TenantRecord, recipe: LoginRecipe, version: CdiVersion) -> bool {
+    recipe.flag(t)
+        && t.first_factors.as_ref().is_none_or(|f| {
+            if version >= CdiVersion::V5_0 {
+                !f.is_empty()
+            } else {
+                f.iter().any(|x| recipe.factors().contains(&x.as_str()))
+            }
+        })
+}
+
+/// The reference's `applyTenantUpdates_3_0` (the deprecated APIs before CDI 5.0): enabling a
+/// recipe that is not enabled (by the pre-5.0 rule) turns its flag on and adds its factors to
+/// the first-factor list, if there is one; disabling one, or a recipe whose flag is off, makes
+/// the list explicit (all six factors when there was none) without its factors. The flags
+/// themselves are never turned off. The list is kept sorted (the reference's is a set).
+fn apply_updates_3_0(record: &mut TenantRecord, update: &TenantUpdate) {
+    let recipes = [
+        (LoginRecipe::EmailPassword, update.email_password_enabled),
+        (LoginRecipe::ThirdParty, update.third_party_enabled),
+        (LoginRecipe::Passwordless, update.passwordless_enabled),
+    ];
+    let before = record.clone();
+    let mut factors = record.first_factors.clone();
+    for (recipe, input) in recipes {
+        if input == Some(true) && !recipe_enabled(&before, recipe, CdiVersion::V4_0) {
+            recipe.set_flag(record, true);
+            if let Some(list) = factors.as_mut() {
+                list.extend(recipe.factors().iter().map(|f| f.to_string()));
+            }
+        }
+    }
+    let disabled = |recipe: LoginRecipe, input: Option<bool>| !recipe.flag(record) || input == Some(false);
+    if factors.is_none() && recipes.iter().any(|(r, input)| disabled(*r, *input)) {
+        factors = Some(recipes.iter().flat_map(|(r, _)| r.factors()).map(|f| f.to_string()).collect());
+    }
+    if let Some(list) = factors.as_mut() {
+        for (recipe, input) in recipes {
+            if disabled(recipe, input) {
+                list.retain(|f| !recipe.factors().contains(&f.as_str()));
+            }
+        }
+        list.sort();
+        list.dedup();
+    }
+    record.first_factors = factors;
 }
 
 fn forbidden(msg: &str) -> CoreError {
@@ -30,13 +130,13 @@ fn forbidden(msg: &str) -> CoreError {
 }
 
 impl Core {
-    async fn upsert(&self, id: TenantIdentifier, update: TenantUpdate) -> CoreResult<bool> {
+    async fn upsert(&self, id: TenantIdentifier, mut update: TenantUpdate) -> CoreResult<bool> {
         let existing = self.storage.get_tenant(&id).await?;
         let mut record = match existing.clone() {
             Some(r) => r,
-            None => new_tenant(id.clone(), update.v2),
+            None => new_tenant(id.clone(), &update),
         };
-        if let Some(cfg) = update.core_config {
+        if let Some(cfg) = update.core_config.take() {
             // Keys set to null (or to a value that means unset, such as an empty IP pattern) are
             // removed; others replace the stored value.
             let normalised = st_config::validate_core_config_update(&cfg).map_err(|e| CoreError::bad(e.to_string()))?;
@@ -59,6 +159,10 @@ impl Core {
                     return Err(forbidden("Not allowed to modify protected configs."));
                 }
             }
+        }
+        if update.as_3_0() {
+            apply_updates_3_0(&mut record, &update);
+            return self.store_tenant(&id, &record).await;
         }
         if update.v2 && (update.first_factors.is_some() || update.required_secondary_factors.is_some()) {
             // As the reference's v2 update: the legacy recipe flags are all turned on, and a
@@ -98,8 +202,13 @@ impl Core {
         if let Some(b) = update.passwordless_enabled {
             record.passwordless_enabled = b;
         }
-        self.check_tenant_config(&record).await?;
-        let created = match self.storage.upsert_tenant(&record, self.now()).await {
+        self.store_tenant(&id, &record).await
+    }
+
+    /// Check and write a created or updated tenant; true when it is new.
+    async fn store_tenant(&self, id: &TenantIdentifier, record: &TenantRecord) -> CoreResult<bool> {
+        self.check_tenant_config(record).await?;
+        let created = match self.storage.upsert_tenant(record, self.now()).await {
             Ok(c) => c,
             Err(crate::StorageError::TenantOrAppNotFound) => {
                 return Err(CoreError::TenantOrAppNotFound(TenantIdentifier::app_not_found_message(&id.app)))
@@ -190,19 +299,23 @@ impl Core {
     }
 }
 
-/// A tenant as the reference creates it at CDI 5.x (`BaseCreateOrUpdate.createBaseConfigForVersion`):
+/// A tenant as the reference creates it (`BaseCreateOrUpdate.createBaseConfigForVersion`):
 /// an app's public tenant has every recipe on and no first-factor list; another tenant
 /// created through a v2 API has an empty list (no first factor allowed until the caller names
-/// some), and one created through a deprecated API has every recipe off.
-fn new_tenant(id: TenantIdentifier, v2: bool) -> TenantRecord {
+/// some), and one created through a deprecated API has every recipe off, and before CDI 5.0
+/// also an empty list.
+fn new_tenant(id: TenantIdentifier, update: &TenantUpdate) -> TenantRecord {
     let mut record = TenantRecord::new(id);
     if !record.id.tenant.is_public() {
-        if v2 {
+        if update.v2 {
             record.first_factors = Some(Vec::new());
         } else {
             record.email_password_enabled = false;
             record.third_party_enabled = false;
             record.passwordless_enabled = false;
+            if update.as_3_0() {
+                record.first_factors = Some(Vec::new());
+            }
         }
     }
     record

@@ -5,7 +5,7 @@
 //! (403), removal cascading to the removed tenant's / app's data, and hundreds of apps created the
 //! way the SDK test suites do.
 
-use crate::helpers::{handle, jwt_payload, raw, set, Backend, TestServer};
+use crate::helpers::{handle, jwt_payload, raw, set, str_set, Backend, TestServer};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -695,6 +695,98 @@ async fn removal_cascades(b: Backend) {
     s.stop().await;
 }
 
+/// The deprecated create/update and read APIs before CDI 5.0 (the reference's
+/// `applyTenantUpdates_3_0`, `createBaseConfigForVersion` and `toJsonLesserThanOrEqualTo4_0`):
+/// the recipe booleans become a first-factor list, the flags are never turned off, the factor
+/// inputs are not read, and a recipe reads as enabled when its flag is on and the list, if any,
+/// names one of its factors; the reads carry no factor lists.
+async fn deprecated_apis_before_5_0(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let call = |v: &'static str, method: &'static str, path: &'static str, body: Option<Value>| {
+        let s = &s;
+        async move {
+            let (st, text) = s.request(method, path, body, &[("cdi-version", v)]).await;
+            assert_eq!(st, 200, "{v} {method} {path}: {text}");
+            serde_json::from_str::<Value>(&text).unwrap()
+        }
+    };
+    let enabled =
+        |t: &Value| ["emailPassword", "thirdParty", "passwordless"].map(|r| t[r]["enabled"].as_bool().unwrap());
+    let put = |v: &'static str, body: Value| call(v, "PUT", "/appid-a1/recipe/multitenancy/tenant", Some(body));
+    let v1 = |v: &'static str, path: &'static str| call(v, "GET", path, None);
+    let v2 = |path: &'static str| s.get(path);
+    let app = call("4.0", "PUT", "/recipe/multitenancy/app", Some(json!({"appId": "a1"}))).await;
+    assert_eq!(app, json!({"status": "OK", "createdNew": true}));
+    let public = v1("4.0", "/appid-a1/public/recipe/multitenancy/tenant").await;
+    assert_eq!(
+        public.to_string(),
+        json!({"tenantId": "public", "emailPassword": {"enabled": true}, "thirdParty": {"enabled": true, "providers": []},
+               "passwordless": {"enabled": true}, "coreConfig": {}, "status": "OK"})
+        .to_string(),
+        "the reference's pre-5.0 shape and field order"
+    );
+    // A new tenant starts with every recipe off and an empty list.
+    assert_eq!(put("4.0", json!({"tenantId": "d0"})).await["createdNew"], true);
+    let d0 = v1("3.0", "/appid-a1/d0/recipe/multitenancy/tenant").await;
+    assert_eq!(enabled(&d0), [false; 3], "{d0}");
+    assert_eq!(v2("/appid-a1/d0/recipe/multitenancy/tenant/v2").await["firstFactors"], json!([]));
+    // Enabling adds the recipe's factors.
+    put("4.0", json!({"tenantId": "t1", "emailPasswordEnabled": true})).await;
+    let t1 = "/appid-a1/t1/recipe/multitenancy/tenant";
+    let t1_v2 = "/appid-a1/t1/recipe/multitenancy/tenant/v2";
+    assert_eq!(enabled(&v1("4.0", t1).await), [true, false, false]);
+    assert_eq!(v2(t1_v2).await["firstFactors"], json!(["emailpassword"]));
+    put("3.0", json!({"tenantId": "t1", "thirdPartyEnabled": true, "passwordlessEnabled": true})).await;
+    assert_eq!(enabled(&v1("4.0", t1).await), [true; 3]);
+    assert_eq!(
+        str_set(&v2(t1_v2).await["firstFactors"]),
+        set(&["emailpassword", "thirdparty", "otp-email", "otp-phone", "link-email", "link-phone"])
+    );
+    // Disabling removes them from the list but leaves the flag on: at 5.0 the recipe reads
+    // as enabled again (its flag is on and the list is not empty).
+    put("4.0", json!({"tenantId": "t1", "emailPasswordEnabled": false, "passwordlessEnabled": false})).await;
+    let read = v1("4.0", t1).await;
+    assert_eq!(enabled(&read), [false, true, false], "{read}");
+    assert!(read.get("firstFactors").is_none(), "no factor lists before 5.0: {read}");
+    assert_eq!(v2(t1_v2).await["firstFactors"], json!(["thirdparty"]));
+    let read = v1("5.0", t1).await;
+    assert_eq!(enabled(&read), [true; 3], "{read}");
+    assert_eq!(read["firstFactors"], json!(["thirdparty"]));
+    // Factor inputs are not read before 5.0 (not even checked); from 5.0 they are.
+    let ignored = json!({"tenantId": "t1", "firstFactors": 5, "requiredSecondaryFactors": ["a", "a"]});
+    assert_eq!(put("4.0", ignored.clone()).await["status"], "OK");
+    assert_eq!(v2(t1_v2).await["firstFactors"], json!(["thirdparty"]));
+    let (st, _) =
+        s.request("PUT", "/appid-a1/recipe/multitenancy/tenant", Some(ignored), &[("cdi-version", "5.0")]).await;
+    assert_eq!(st, 400);
+    // Disabling a recipe on a tenant without a list makes the list explicit: all six factors
+    // but the disabled recipe's.
+    call("4.0", "PUT", "/recipe/multitenancy/app", Some(json!({"appId": "a1", "passwordlessEnabled": false}))).await;
+    assert_eq!(
+        v2("/appid-a1/public/recipe/multitenancy/tenant/v2").await["firstFactors"],
+        json!(["emailpassword", "thirdparty"])
+    );
+    assert_eq!(enabled(&v1("4.0", "/appid-a1/public/recipe/multitenancy/tenant").await), [true, true, false]);
+    // Lists use the same shapes.
+    let listed = v1("4.0", "/appid-a1/recipe/multitenancy/tenant/list").await;
+    let t1_listed = listed["tenants"].as_array().unwrap().iter().find(|t| t["tenantId"] == "t1").unwrap().clone();
+    assert_eq!(enabled(&t1_listed), [false, true, false], "{t1_listed}");
+    assert!(t1_listed.get("firstFactors").is_none(), "{t1_listed}");
+    let apps = v1("3.0", "/recipe/multitenancy/app/list").await;
+    let a1 = apps["apps"].as_array().unwrap().iter().find(|a| a["appId"] == "a1").unwrap().clone();
+    let t1_listed = a1["tenants"].as_array().unwrap().iter().find(|t| t["tenantId"] == "t1").unwrap().clone();
+    assert_eq!(enabled(&t1_listed), [false, true, false], "{t1_listed}");
+    let apps = v1("5.0", "/recipe/multitenancy/app/list").await;
+    let a1 = apps["apps"].as_array().unwrap().iter().find(|a| a["appId"] == "a1").unwrap().clone();
+    let t1_listed = a1["tenants"].as_array().unwrap().iter().find(|t| t["tenantId"] == "t1").unwrap().clone();
+    assert_eq!(t1_listed["firstFactors"], json!(["thirdparty"]), "{t1_listed}");
+    // The v2 APIs are the same at every version.
+    let created = call("3.0", "PUT", "/appid-a1/recipe/multitenancy/tenant/v2", Some(json!({"tenantId": "n2"}))).await;
+    assert_eq!(created["createdNew"], true);
+    assert_eq!(v2("/appid-a1/n2/recipe/multitenancy/tenant/v2").await["firstFactors"], json!([]));
+    s.stop().await;
+}
+
 st_tests::both_backends! {
     apps_created_updated_and_configured => apps_created_updated_and_configured;
     app_routing_and_isolation => app_routing_and_isolation;
@@ -705,6 +797,7 @@ st_tests::both_backends! {
     permission_rules => permission_rules;
     permission_error_texts => permission_error_texts;
     removal_cascades => removal_cascades;
+    deprecated_apis_before_5_0 => deprecated_apis_before_5_0;
 }
 
 /// The SDK test suites create a fresh app per test and never delete it (§i).

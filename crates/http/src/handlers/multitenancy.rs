@@ -1,13 +1,14 @@
 //! Multitenancy endpoints (§a.14, §g.3): app and tenant management. Their scope is
 //! `Management`: who may create, list or remove what is decided in the domain.
 
-use crate::ctx::{ok, status, Ctx, HResult};
+use crate::ctx::{ok, status, Ctx, HResult, Reply};
 use crate::error::ApiError;
 use crate::input::Body;
 use crate::router::{handler, Checks, Router, Scope};
 use serde_json::{json, Map, Value};
+use st_core::cdi::CdiVersion;
 use st_core::ids::{AppId, TenantId};
-use st_core::multitenancy::TenantUpdate;
+use st_core::multitenancy::{recipe_enabled, LoginRecipe, TenantUpdate};
 use st_core::storage::TenantRecord;
 
 pub fn routes(r: &mut Router) {
@@ -37,7 +38,7 @@ fn tenant_json(ctx: &Ctx<'_>, t: &TenantRecord, v2: bool) -> Value {
     if v2 {
         tenant_json_v2(t, core_config)
     } else {
-        tenant_json_v1(t, core_config)
+        tenant_json_v1(t, core_config, ctx.version())
     }
 }
 
@@ -56,21 +57,25 @@ fn tenant_json_v2(t: &TenantRecord, core_config: Map<String, Value>) -> Value {
     Value::Object(out)
 }
 
-/// The deprecated (v1) JSON shape of a tenant, as the reference's `TenantConfig.toJson5_0`: a
-/// recipe is enabled when its flag is on and the first-factor list is absent or not empty; the
-/// factor lists follow when set (an empty first-factor list is left out).
-fn tenant_json_v1(t: &TenantRecord, core_config: Map<String, Value>) -> Value {
-    let factors_allow = t.first_factors.as_ref().is_none_or(|f| !f.is_empty());
+/// The deprecated (v1) JSON shape of a tenant. From CDI 5.0 the reference's
+/// `TenantConfig.toJson5_0`: a recipe is enabled when its flag is on and the first-factor list
+/// is absent or not empty; the factor lists follow when set (an empty first-factor list is left
+/// out). Before 5.0 `toJsonLesserThanOrEqualTo4_0`: a recipe is enabled when its flag is on and
+/// the list, if any, names one of its factors; no factor lists (see [`recipe_enabled`]).
+fn tenant_json_v1(t: &TenantRecord, core_config: Map<String, Value>, version: CdiVersion) -> Value {
+    let enabled = |recipe| recipe_enabled(t, recipe, version);
     let mut out = Map::new();
     out.insert("tenantId".into(), json!(t.id.tenant.as_str()));
-    out.insert("emailPassword".into(), json!({"enabled": t.email_password_enabled && factors_allow}));
-    out.insert("thirdParty".into(), json!({"enabled": t.third_party_enabled && factors_allow, "providers": []}));
-    out.insert("passwordless".into(), json!({"enabled": t.passwordless_enabled && factors_allow}));
-    if let Some(f) = t.first_factors.as_ref().filter(|f| !f.is_empty()) {
-        out.insert("firstFactors".into(), json!(f));
-    }
-    if let Some(f) = &t.required_secondary_factors {
-        out.insert("requiredSecondaryFactors".into(), json!(f));
+    out.insert("emailPassword".into(), json!({"enabled": enabled(LoginRecipe::EmailPassword)}));
+    out.insert("thirdParty".into(), json!({"enabled": enabled(LoginRecipe::ThirdParty), "providers": []}));
+    out.insert("passwordless".into(), json!({"enabled": enabled(LoginRecipe::Passwordless)}));
+    if version >= CdiVersion::V5_0 {
+        if let Some(f) = t.first_factors.as_ref().filter(|f| !f.is_empty()) {
+            out.insert("firstFactors".into(), json!(f));
+        }
+        if let Some(f) = &t.required_secondary_factors {
+            out.insert("requiredSecondaryFactors".into(), json!(f));
+        }
     }
     out.insert("coreConfig".into(), Value::Object(core_config));
     Value::Object(out)
@@ -93,9 +98,12 @@ fn check_factors(name: &str, list: &Option<Option<Vec<String>>>) -> Result<(), A
 }
 
 /// Parse a create/update body. The v2 APIs take factors only; the deprecated ones also take the
-/// recipe booleans.
+/// recipe booleans, and before CDI 5.0 only those (the factor lists are not read).
 fn update_from(ctx: &Ctx<'_>, v2: bool) -> Result<TenantUpdate, ApiError> {
     let b = &ctx.body;
+    let version = ctx.version();
+    let factors = v2 || version >= CdiVersion::V5_0;
+    let factor_list = |name| if factors { b.nullable_string_array(name) } else { Ok(None) };
     if v2 {
         // (The reference names the last two "thirdParty" and "passwordless" in its message.)
         for (flag, name) in [
@@ -109,13 +117,14 @@ fn update_from(ctx: &Ctx<'_>, v2: bool) -> Result<TenantUpdate, ApiError> {
         }
     }
     let update = TenantUpdate {
-        first_factors: b.nullable_string_array("firstFactors")?,
-        required_secondary_factors: b.nullable_string_array("requiredSecondaryFactors")?,
+        first_factors: factor_list("firstFactors")?,
+        required_secondary_factors: factor_list("requiredSecondaryFactors")?,
         core_config: b.opt_object("coreConfig")?,
         email_password_enabled: b.opt_bool("emailPasswordEnabled")?,
         third_party_enabled: b.opt_bool("thirdPartyEnabled")?,
         passwordless_enabled: b.opt_bool("passwordlessEnabled")?,
         v2,
+        version,
         protect_configs: ctx.protect_configs,
     };
     check_factors("firstFactors", &update.first_factors)?;
@@ -178,7 +187,12 @@ async fn tenant_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
 
 async fn tenant_get(ctx: &Ctx<'_>, v2: bool) -> HResult {
     match ctx.state.core.tenant(&ctx.tenant).await {
-        Ok(entry) => ok(tenant_json(ctx, &entry.record, v2)),
+        Ok(entry) => {
+            // The tenant's fields, then `status`, as the reference adds it last.
+            let mut out = tenant_json(ctx, &entry.record, v2);
+            out["status"] = json!("OK");
+            Ok(Reply::Json(out))
+        }
         Err(st_core::CoreError::TenantOrAppNotFound(_)) => status("TENANT_NOT_FOUND_ERROR", json!({})),
         Err(e) => Err(e.into()),
     }
