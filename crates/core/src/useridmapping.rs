@@ -1,6 +1,7 @@
 //! The user-id mapping recipe: SuperTokens ids ↔ external ids, with the reference's checks of
 //! the data other recipes hold under an id.
 
+use crate::cdi::CdiVersion;
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::AppId;
@@ -35,10 +36,17 @@ impl Core {
 
     /// `POST /recipe/userid/map`, in the reference's order: an external id that is already
     /// mapped, an unknown supertokens id, then (unless `force`) an external id that is itself a
-    /// user, and data that non-auth recipes keep under the supertokens id. Email verification
-    /// alone is not an obstacle: it moves to the external id with the mapping (the reference
-    /// does this from CDI 4.0, and we serve 5.x only).
-    pub async fn create_mapping(&self, app: &AppId, mapping: UserIdMapping, force: bool) -> CoreResult<MappingCreate> {
+    /// user, and data that non-auth recipes keep under the supertokens id. From CDI 4.0, email
+    /// verification alone is not an obstacle: it moves to the external id with the mapping.
+    /// Before 4.0 it is one like the others (`UserId is already in use in EmailVerification
+    /// recipe`).
+    pub async fn create_mapping(
+        &self,
+        app: &AppId,
+        mapping: UserIdMapping,
+        force: bool,
+        version: CdiVersion,
+    ) -> CoreResult<MappingCreate> {
         if let Some(existing) =
             self.storage.get_user_id_mapping(app, &mapping.external_user_id, UserIdType::External).await?
         {
@@ -59,7 +67,7 @@ impl Core {
             }
             match self.storage.user_id_uses(app, &mapping.supertokens_user_id, self.now()).await?.as_slice() {
                 [] => {}
-                [UserIdUse::EmailVerification] => move_verification = true,
+                [UserIdUse::EmailVerification] if version >= CdiVersion::V4_0 => move_verification = true,
                 [first, ..] => return Err(in_use(*first)),
             }
         }

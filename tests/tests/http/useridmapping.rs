@@ -163,7 +163,56 @@ async fn mapping_rules(b: Backend) {
     s.stop().await;
 }
 
+/// Before CDI 4.0 a verified e-mail under the supertokens id blocks a mapping like any other
+/// recipe's data (`UserId is already in use in EmailVerification recipe`) unless forced; from
+/// 4.0 it moves to the external id. Before 5.0 the mapping APIs ignore a non-public tenant.
+async fn email_verification_blocks_a_mapping_before_4_0(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    let verified = |email: &'static str| {
+        let s = &s;
+        async move {
+            let id = sign_up(s, email, "pw").await["user"]["id"].as_str().unwrap().to_string();
+            let tok = s.post("/public/recipe/user/email/verify/token", json!({"userId": id, "email": email})).await;
+            s.post("/public/recipe/user/email/verify", json!({"method": "token", "token": tok["token"]})).await;
+            id
+        }
+    };
+    let map = |v: &'static str, body: Value| {
+        let s = &s;
+        async move {
+            let (st, text) = s.request("POST", "/recipe/userid/map", Some(body), &[("cdi-version", v)]).await;
+            (st, text.trim_end().to_string())
+        }
+    };
+    let id = verified("old-map@example.com").await;
+    for v in ["2.7", "2.21", "3.0", "3.1"] {
+        assert_eq!(
+            map(v, json!({"superTokensUserId": id, "externalUserId": "ext-old"})).await,
+            (400, "UserId is already in use in EmailVerification recipe".to_string()),
+            "{v}"
+        );
+    }
+    let (st, text) = map("3.0", json!({"superTokensUserId": id, "externalUserId": "ext-old", "force": true})).await;
+    assert_eq!((st, text.as_str()), (200, r#"{"status":"OK"}"#));
+    // Forced: the verification stays with the supertokens id.
+    let q = format!("/recipe/user/email/verify?userId={id}&email=old-map%40example.com");
+    assert_eq!(s.get(&q).await["isVerified"], true);
+    let id = verified("new-map@example.com").await;
+    let (st, _) = map("4.0", json!({"superTokensUserId": id, "externalUserId": "ext-new"})).await;
+    assert_eq!(st, 200);
+    assert_eq!(s.get("/recipe/user/email/verify?userId=ext-new&email=new-map%40example.com").await["isVerified"], true);
+    // App-wide: a non-public tenant in the path is ignored before 5.0, refused from 5.0.
+    s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1"})).await;
+    let (st, text) = s.request("GET", "/t1/recipe/userid/map?userId=ext-new", None, &[("cdi-version", "4.0")]).await;
+    assert_eq!(st, 200, "{text}");
+    assert!(text.contains(&id), "{text}");
+    let (st, _) = s.request("GET", "/t1/recipe/userid/map?userId=ext-new", None, &[("cdi-version", "5.0")]).await;
+    assert_eq!(st, 403);
+    s.stop().await;
+}
+
 st_tests::both_backends! {
     mapping_applies_to_users_and_sessions => mapping_applies_to_users_and_sessions;
     mapping_rules => mapping_rules;
+    email_verification_blocks_a_mapping_before_4_0 => email_verification_blocks_a_mapping_before_4_0;
 }

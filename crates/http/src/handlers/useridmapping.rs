@@ -43,7 +43,7 @@ async fn create(ctx: &Ctx<'_>) -> HResult {
     };
     let mapping = UserIdMapping { supertokens_user_id, external_user_id, external_user_id_info: info };
     let force = b.opt_bool("force")?.unwrap_or(false);
-    match ctx.state.core.create_mapping(&ctx.tenant.app, mapping, force).await? {
+    match ctx.state.core.create_mapping(&ctx.tenant.app, mapping, force, ctx.version()).await? {
         MappingCreate::Ok => ok(json!({})),
         MappingCreate::UnknownSuperTokensUserId => status("UNKNOWN_SUPERTOKENS_USER_ID_ERROR", json!({})),
         MappingCreate::AlreadyExists { supertokens_id_exists, external_id_exists } => status(
