@@ -37,14 +37,105 @@ pub struct User {
 }
 
 impl User {
-    /// The user as CDI `version` shows it: the `webauthn` field exists from 5.3 on (the
-    /// reference's `toJson(includeWebauthn = version >= 5.3)`).
-    pub fn at(mut self, version: CdiVersion) -> User {
+    /// The account-linking (4.0+) object as CDI `version` shows it: the `webauthn` field exists
+    /// from 5.3 on (the reference's `toJson(includeWebauthn = version >= 5.3)`). `GET /user/id`
+    /// and `GET /users/by-accountinfo` answer with it at every version.
+    pub fn linked_at(mut self, version: CdiVersion) -> User {
         if version < CdiVersion::V5_3 {
             self.webauthn = None;
         }
         self
     }
+
+    /// The user as the sign-up, sign-in, import and `GET /recipe/user` responses of CDI
+    /// `version` show it: from 4.0 the account-linking object ([`User::linked_at`]); before, the
+    /// reference's `toJsonWithoutAccountLinking` ([`User::without_account_linking`]), without
+    /// `tenantIds` before 3.0.
+    pub fn at(self, version: CdiVersion) -> CoreResult<UserJson> {
+        if version >= CdiVersion::V4_0 {
+            return Ok(UserJson::Linked(self.linked_at(version)));
+        }
+        Ok(UserJson::WithoutAccountLinking(self.without_account_linking(version)?))
+    }
+
+    /// An element of `GET /users` at CDI `version`: before 4.0 the user of
+    /// [`User::at`] wrapped with the recipe of its first login method
+    /// (`{"recipeId", "user"}`), from 4.0 the account-linking object itself.
+    pub fn listed_at(self, version: CdiVersion) -> CoreResult<ListedUser> {
+        if version >= CdiVersion::V4_0 {
+            return Ok(ListedUser::Linked(self.linked_at(version)));
+        }
+        let recipe_id = self.login_methods.first().map(|m| m.recipe_id.clone()).unwrap_or_default();
+        Ok(ListedUser::Wrapped { recipe_id, user: self.without_account_linking(version)? })
+    }
+
+    /// The reference's `toJsonWithoutAccountLinking` (CDI < 4.0): the user as its first
+    /// login method (the oldest; a linked group is not refused, as in the reference), with that
+    /// method's id (external when mapped), time joined and tenants, and its e-mail, provider or
+    /// phone number by recipe. A user whose first method is of another recipe (WebAuthn) has
+    /// no such shape: the reference's `UnsupportedOperationException`, a 500.
+    pub fn without_account_linking(&self, version: CdiVersion) -> CoreResult<UserWithoutAccountLinking> {
+        let Some(m) = self.login_methods.first() else {
+            return Err(CoreError::Internal("a user without login methods".into()));
+        };
+        let (email, third_party, phone_number) = match m.recipe_id.as_str() {
+            "emailpassword" => (m.email.clone(), None, None),
+            "thirdparty" => (m.email.clone(), m.third_party.clone(), None),
+            "passwordless" => (m.email.clone(), None, m.phone_number.clone()),
+            _ => return Err(CoreError::Internal("Please search for bugs".into())),
+        };
+        Ok(UserWithoutAccountLinking {
+            id: m.recipe_user_id.clone(),
+            time_joined: m.time_joined,
+            tenant_ids: (version >= CdiVersion::V3_0).then(|| m.tenant_ids.clone()),
+            email,
+            third_party,
+            phone_number,
+        })
+    }
+}
+
+/// A user object as one CDI version shows it (see [`User::at`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum UserJson {
+    /// CDI 4.0 and later.
+    Linked(User),
+    /// Before CDI 4.0.
+    WithoutAccountLinking(UserWithoutAccountLinking),
+}
+
+/// The pre-4.0 user object (the reference's `toJsonWithoutAccountLinking`), fields in its order:
+/// `{"id","timeJoined","tenantIds","email"}` for email-password, then `"thirdParty":{"id","userId"}`
+/// for third party, `"email"?`/`"phoneNumber"?` for passwordless.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserWithoutAccountLinking {
+    pub id: String,
+    pub time_joined: i64,
+    /// From CDI 3.0 on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_ids: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub third_party: Option<ThirdPartyInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+}
+
+/// An element of `GET /users` (see [`User::listed_at`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ListedUser {
+    /// CDI 4.0 and later.
+    Linked(User),
+    /// Before CDI 4.0.
+    Wrapped {
+        #[serde(rename = "recipeId")]
+        recipe_id: String,
+        user: UserWithoutAccountLinking,
+    },
 }
 
 /// One login method of a [`User`].
@@ -353,5 +444,74 @@ impl Core {
             self.storage.delete_user(app, &st_id, &ids).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn method(recipe: &str, id: &str, joined: i64) -> UserLoginMethod {
+        UserLoginMethod {
+            tenant_ids: vec!["public".into(), "t1".into()],
+            recipe_user_id: id.into(),
+            verified: false,
+            time_joined: joined,
+            recipe_id: recipe.into(),
+            email: Some(format!("{id}@example.com")),
+            phone_number: None,
+            third_party: None,
+        }
+    }
+
+    fn user(methods: Vec<UserLoginMethod>) -> User {
+        User {
+            id: "primary".into(),
+            is_primary_user: true,
+            tenant_ids: vec!["public".into()],
+            time_joined: 1,
+            emails: vec![],
+            phone_numbers: vec![],
+            third_party: vec![],
+            webauthn: Some(WebauthnInfo::default()),
+            login_methods: methods,
+        }
+    }
+
+    fn json_of(u: &impl Serialize) -> String {
+        serde_json::to_string(u).unwrap_or_default()
+    }
+
+    #[test]
+    fn before_4_0_the_first_login_method_in_the_reference_order() {
+        let linked = user(vec![method("emailpassword", "a", 5), method("emailpassword", "b", 9)]);
+        let v3 = linked.clone().at(CdiVersion::V3_0).map(|u| json_of(&u)).unwrap_or_default();
+        assert_eq!(v3, r#"{"id":"a","timeJoined":5,"tenantIds":["public","t1"],"email":"a@example.com"}"#);
+        let v2 = linked.clone().at(CdiVersion::V2_21).map(|u| json_of(&u)).unwrap_or_default();
+        assert_eq!(v2, r#"{"id":"a","timeJoined":5,"email":"a@example.com"}"#);
+        let listed = linked.clone().listed_at(CdiVersion::V3_0).map(|u| json_of(&u)).unwrap_or_default();
+        assert_eq!(listed, format!(r#"{{"recipeId":"emailpassword","user":{v3}}}"#));
+        let v4 = linked.at(CdiVersion::V4_0).map(|u| json_of(&u)).unwrap_or_default();
+        assert!(v4.starts_with(r#"{"id":"primary","isPrimaryUser":true"#) && !v4.contains("webauthn"), "{v4}");
+    }
+
+    #[test]
+    fn third_party_passwordless_and_webauthn_shapes() {
+        let mut tp = method("thirdparty", "t", 1);
+        tp.third_party = Some(ThirdPartyInfo { id: "google".into(), user_id: "g1".into() });
+        let json = user(vec![tp]).at(CdiVersion::V3_0).map(|u| json_of(&u)).unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"id":"t","timeJoined":1,"tenantIds":["public","t1"],"email":"t@example.com","thirdParty":{"id":"google","userId":"g1"}}"#
+        );
+        let mut pl = method("passwordless", "p", 1);
+        pl.email = None;
+        pl.phone_number = Some("+15550000".into());
+        let json = user(vec![pl]).at(CdiVersion::new(2, 9)).map(|u| json_of(&u)).unwrap_or_default();
+        assert_eq!(json, r#"{"id":"p","timeJoined":1,"phoneNumber":"+15550000"}"#);
+        let webauthn_first = user(vec![method("webauthn", "w", 1), method("emailpassword", "e", 2)]);
+        assert!(matches!(webauthn_first.clone().at(CdiVersion::V3_0), Err(CoreError::Internal(_))));
+        assert!(matches!(webauthn_first.clone().listed_at(CdiVersion::V3_0), Err(CoreError::Internal(_))));
+        assert!(webauthn_first.at(CdiVersion::V4_0).is_ok());
     }
 }

@@ -297,13 +297,87 @@ async fn user_object_by_cdi_version(b: Backend) {
     s.stop().await;
 }
 
+/// A request at CDI `v` that must answer 200; its body text (to compare field order) and JSON.
+async fn text_at(s: &TestServer, v: &str, path: &str) -> (String, Value) {
+    let (st, text) = s.request("GET", path, None, &[("cdi-version", v)]).await;
+    assert_eq!(st, 200, "{v} {path}: {text}");
+    let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (text, json)
+}
+
+/// Before CDI 4.0 each `GET /users` element is `{"recipeId", "user"}` with the user without
+/// account linking (without `tenantIds` before 3.0), searches too; `GET /user/id` and
+/// `GET /users/by-accountinfo` keep the 4.0 shape at every version.
+async fn users_before_4_0(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    let a = sign_up(&s, "a@example.com", "pw").await["user"].clone();
+    s.clock.advance_ms(10);
+    let b_user = sign_up(&s, "b@example.com", "pw").await["user"].clone();
+    let b_id = b_user["id"].as_str().unwrap().to_string();
+    s.post("/recipe/userid/map", json!({"superTokensUserId": b_id, "externalUserId": "ext-b"})).await;
+    let old = |u: &Value, id: &str, tenants: bool| {
+        let mut user =
+            json!({"id": id, "timeJoined": u["timeJoined"], "tenantIds": ["public"], "email": u["emails"][0]});
+        if !tenants {
+            user.as_object_mut().unwrap().remove("tenantIds");
+        }
+        json!({"recipeId": "emailpassword", "user": user})
+    };
+    let a_id = a["id"].as_str().unwrap();
+    // The 4.0 shape without the `webauthn` field (before 5.3).
+    let mut a4 = a.clone();
+    a4.as_object_mut().unwrap().remove("webauthn");
+    for v in ["2.7", "2.12", "2.21", "3.0", "3.1"] {
+        let tenants = !v.starts_with('2');
+        let (text, page) = text_at(&s, v, "/public/users?limit=1").await;
+        let token = page["nextPaginationToken"].as_str().unwrap();
+        let expected = json!({"status": "OK", "users": [old(&a, a_id, tenants)], "nextPaginationToken": token});
+        // Exactly these fields, in the reference's order.
+        assert_eq!(text, expected.to_string(), "{v}");
+        let (_, page) = text_at(&s, v, &format!("/public/users?paginationToken={token}")).await;
+        assert_eq!(page["users"], json!([old(&b_user, "ext-b", tenants)]), "{v}: the external id");
+        let (_, found) = text_at(&s, v, "/public/users?email=b%40").await;
+        assert_eq!(found["users"], json!([old(&b_user, "ext-b", tenants)]), "{v}: a search");
+        let (_, by_id) = text_at(&s, v, &format!("/user/id?userId={a_id}")).await;
+        assert_eq!(by_id["user"], a4, "{v}: /user/id in the 4.0 shape");
+        let (_, by_info) =
+            text_at(&s, v, "/public/users/by-accountinfo?email=a%40example.com&doUnionOfAccountInfo=true").await;
+        assert_eq!(by_info["users"], json!([a4]), "{v}: by-accountinfo in the 4.0 shape");
+    }
+    let (_, page) = text_at(&s, "4.0", "/public/users").await;
+    assert_eq!(page["users"][0], a4, "4.0: not wrapped");
+    s.stop().await;
+}
+
 st_tests::both_backends! {
     user_object_by_cdi_version => user_object_by_cdi_version;
+    users_before_4_0 => users_before_4_0;
     lookups_by_id_and_account_info => lookups_by_id_and_account_info;
     listing_counting_and_deletion => listing_counting_and_deletion;
     listing_input_rules => listing_input_rules;
     search_limit_per_recipe => search_limit_per_recipe;
     sign_in_and_up_record_activity => sign_in_and_up_record_activity;
+}
+
+/// Make `primary` a primary user with `linked` linked to it, as a Java core with account linking
+/// leaves them (linking is not implemented here).
+async fn link_on_postgres(s: &TestServer, primary: &str, linked: &[&str]) {
+    let ids: Vec<String> = std::iter::once(primary).chain(linked.iter().copied()).map(|i| format!("'{i}'")).collect();
+    let ids = ids.join(", ");
+    let url = s.db_url.clone().unwrap();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+    let task = tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "UPDATE app_id_to_user_id SET primary_or_recipe_user_id = '{primary}', is_linked_or_is_a_primary_user = TRUE
+               WHERE user_id IN ({ids});
+             UPDATE all_auth_recipe_users SET primary_or_recipe_user_id = '{primary}', is_linked_or_is_a_primary_user = TRUE
+               WHERE user_id IN ({ids});"
+        ))
+        .await
+        .expect("link");
+    drop(client);
+    let _ = task.await;
 }
 
 /// A linked group as a Java core with account linking leaves it (made here with SQL; linking is
@@ -319,22 +393,8 @@ async fn linked_group_on_postgres() {
     let z = id_of(&sign_up(&s, "zoe@example.com", "pw-z").await);
     s.clock.advance_ms(1);
     let a = id_of(&sign_up(&s, "amy@example.com", "pw-a").await);
-    let url = s.db_url.clone().unwrap();
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
-    let task = tokio::spawn(conn);
-    client
-        .batch_execute(&format!(
-            "UPDATE app_id_to_user_id SET primary_or_recipe_user_id = '{p}', is_linked_or_is_a_primary_user = TRUE
-               WHERE user_id IN ('{p}', '{m}');
-             UPDATE all_auth_recipe_users SET primary_or_recipe_user_id = '{p}', is_linked_or_is_a_primary_user = TRUE
-               WHERE user_id IN ('{p}', '{m}');
-             UPDATE app_id_to_user_id SET is_linked_or_is_a_primary_user = TRUE WHERE user_id = '{z}';
-             UPDATE all_auth_recipe_users SET is_linked_or_is_a_primary_user = TRUE WHERE user_id = '{z}';"
-        ))
-        .await
-        .expect("link");
-    drop(client);
-    let _ = task.await;
+    link_on_postgres(&s, &p, &[&m]).await;
+    link_on_postgres(&s, &z, &[]).await;
     let user = s.get(&format!("/user/id?userId={m}")).await;
     assert_eq!((user["user"]["id"].as_str(), user["user"]["isPrimaryUser"].as_bool()), (Some(p.as_str()), Some(true)));
     assert_eq!(user["user"]["loginMethods"].as_array().unwrap().len(), 2);
@@ -401,5 +461,50 @@ async fn linked_group_on_postgres() {
         assert_eq!(s.get(&format!("/user/id?userId={id}")).await["status"], "UNKNOWN_USER_ID_ERROR");
     }
     assert_eq!(s.get(&format!("/recipe/user/metadata?userId={p}")).await["metadata"], json!({}));
+    s.stop().await;
+}
+
+/// Before CDI 4.0 a linked group shows as its oldest login method (its id, not the primary's),
+/// as the reference's `toJsonWithoutAccountLinking` (which deliberately does not refuse
+/// groups). PostgreSQL only (linked groups).
+#[tokio::test]
+async fn linked_group_before_4_0_on_postgres() {
+    let Some(s) = TestServer::spawn(Backend::Postgres, cheap_hashing()).await else { return };
+    let id_of = |v: &Value| v["user"]["id"].as_str().unwrap().to_string();
+    let old = id_of(&sign_up(&s, "first@example.com", "pw-1").await);
+    s.clock.advance_ms(5);
+    let primary = id_of(&sign_up(&s, "second@example.com", "pw-2").await);
+    // The primary is the younger method: the older one is shown before 4.0.
+    link_on_postgres(&s, &primary, &[&old]).await;
+    let at = |v: &'static str, method: &'static str, path: String, body: Option<Value>| {
+        let s = &s;
+        async move {
+            let (st, text) = s.request(method, &path, body, &[("cdi-version", v)]).await;
+            (st, text.trim_end().to_string())
+        }
+    };
+    let json = |r: (u16, String)| {
+        assert_eq!(r.0, 200, "{}", r.1);
+        serde_json::from_str::<Value>(&r.1).unwrap()
+    };
+    let signin = json!({"email": "second@example.com", "password": "pw-2"});
+    let r = json(at("3.0", "POST", "/public/recipe/signin".into(), Some(signin.clone())).await);
+    assert_eq!(
+        (r["user"]["id"].as_str(), r["user"]["email"].as_str()),
+        (Some(old.as_str()), Some("first@example.com"))
+    );
+    assert!(r.get("recipeUserId").is_none(), "{r}");
+    let r = json(at("4.0", "POST", "/public/recipe/signin".into(), Some(signin)).await);
+    assert_eq!(
+        (r["user"]["id"].as_str(), r["recipeUserId"].as_str()),
+        (Some(primary.as_str()), Some(primary.as_str()))
+    );
+    let page = json(at("3.0", "GET", "/public/users".into(), None).await);
+    assert_eq!(page["users"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["users"][0]["recipeId"], "emailpassword");
+    assert_eq!(page["users"][0]["user"]["id"], old.as_str());
+    let by_email = json(at("2.21", "GET", "/public/recipe/user?email=second%40example.com".into(), None).await);
+    assert_eq!(by_email["user"]["id"], old.as_str(), "the group's first method");
+    assert!(by_email["user"].get("tenantIds").is_none());
     s.stop().await;
 }

@@ -6,8 +6,10 @@ use crate::ctx::{ok, status, Ctx, HResult};
 use crate::error::ApiError;
 use crate::router::{handler, Checks, Router, Scope};
 use serde_json::json;
+use st_core::cdi::CdiVersion;
 use st_core::emailpassword::{SignInOutcome, SignUpOutcome};
 use st_core::storage::UpdateResult;
+use st_core::users::User;
 
 pub fn routes(r: &mut Router) {
     let k = Checks::KEY_AND_VERSION;
@@ -26,7 +28,7 @@ async fn sign_up(ctx: &Ctx<'_>) -> HResult {
     let email = ctx.body.string("email")?;
     let password = ctx.body.string("password")?;
     match ctx.state.core.sign_up_with_password(&ctx.tenant, &email, &password, ctx.version()).await? {
-        SignUpOutcome::Ok(user, rid) => ok(json!({"user": user.at(ctx.version()), "recipeUserId": rid})),
+        SignUpOutcome::Ok(user, rid) => user_with_recipe_user_id(ctx, *user, rid),
         SignUpOutcome::EmailAlreadyExists => status("EMAIL_ALREADY_EXISTS_ERROR", json!({})),
     }
 }
@@ -35,9 +37,20 @@ async fn sign_in(ctx: &Ctx<'_>) -> HResult {
     let email = ctx.body.string("email")?;
     let password = ctx.body.string("password")?;
     match ctx.state.core.ep_sign_in(&ctx.tenant, &email, &password, ctx.version()).await? {
-        SignInOutcome::Ok(user, rid) => ok(json!({"user": user.at(ctx.version()), "recipeUserId": rid})),
+        SignInOutcome::Ok(user, rid) => user_with_recipe_user_id(ctx, *user, rid),
         SignInOutcome::WrongCredentials => status("WRONG_CREDENTIALS_ERROR", json!({})),
     }
+}
+
+/// A sign-up's or sign-in's answer: the user as the version shows it, and from CDI 4.0 the
+/// recipe user id of the login method used.
+fn user_with_recipe_user_id(ctx: &Ctx<'_>, user: User, recipe_user_id: String) -> HResult {
+    let version = ctx.version();
+    let mut out = json!({"user": user.at(version)?});
+    if version >= CdiVersion::V4_0 {
+        out["recipeUserId"] = json!(recipe_user_id);
+    }
+    ok(out)
 }
 
 async fn reset_token(ctx: &Ctx<'_>) -> HResult {
@@ -90,7 +103,7 @@ async fn import(ctx: &Ctx<'_>) -> HResult {
     let hash = b.string("passwordHash")?;
     let alg = b.opt_string("hashingAlgorithm")?;
     let (user, existed) = ctx.state.core.ep_import(&ctx.tenant, &email, &hash, alg.as_deref(), ctx.version()).await?;
-    ok(json!({"user": user.at(ctx.version()), "didUserAlreadyExist": existed}))
+    ok(json!({"user": user.at(ctx.version())?, "didUserAlreadyExist": existed}))
 }
 
 /// `GET /recipe/user`: by `userId` the lookup is app-wide (public tenant only); by `email` it
@@ -103,12 +116,12 @@ async fn user_get(ctx: &Ctx<'_>) -> HResult {
         (Some(id), None) => {
             app_scope(ctx).await?;
             match core.ep_user_by_recipe_id(&ctx.tenant.app, &id).await? {
-                Some(user) => ok(json!({"user": user.at(ctx.version())})),
+                Some(user) => ok(json!({"user": user.at(ctx.version())?})),
                 None => status("UNKNOWN_USER_ID_ERROR", json!({})),
             }
         }
         (None, Some(email)) => match core.ep_user_by_email(&ctx.tenant, &email).await? {
-            Some(user) => ok(json!({"user": user.at(ctx.version())})),
+            Some(user) => ok(json!({"user": user.at(ctx.version())?})),
             None => status("UNKNOWN_EMAIL_ERROR", json!({})),
         },
     }

@@ -65,7 +65,8 @@ fn search_tags(raw: Option<String>) -> Vec<String> {
 
 async fn by_id(ctx: &Ctx<'_>) -> HResult {
     match ctx.state.core.get_user(&ctx.tenant.app, &ctx.query.string("userId")?).await? {
-        Some(user) => ok(json!({"user": user.at(ctx.version())})),
+        // The account-linking shape at every version, as the reference.
+        Some(user) => ok(json!({"user": user.linked_at(ctx.version())})),
         None => status("UNKNOWN_USER_ID_ERROR", json!({})),
     }
 }
@@ -106,7 +107,8 @@ async fn by_account_info(ctx: &Ctx<'_>) -> HResult {
             union,
         )
         .await?;
-    let users: Vec<_> = users.into_iter().map(|u| u.at(ctx.version())).collect();
+    // The account-linking shape at every version, as the reference.
+    let users: Vec<_> = users.into_iter().map(|u| u.linked_at(ctx.version())).collect();
     ok(json!({"users": users}))
 }
 
@@ -146,7 +148,7 @@ async fn list(ctx: &Ctx<'_>) -> HResult {
     let query = UserListQuery { limit: limit as usize, ..query };
     let token = q.opt_string("paginationToken");
     let (users, next) = ctx.state.core.list_users(&ctx.tenant, query, token.as_deref()).await?;
-    let users: Vec<_> = users.into_iter().map(|u| u.at(ctx.version())).collect();
+    let users = users.into_iter().map(|u| u.listed_at(ctx.version())).collect::<Result<Vec<_>, _>>()?;
     let mut out = json!({"users": users});
     if let Some(n) = next {
         out["nextPaginationToken"] = Value::String(n);
