@@ -312,6 +312,16 @@ pub struct CoreConfig {
     pub passwordless_code_lifetime_ms: i64,
     pub totp_max_attempts: i64,
     pub totp_rate_limit_cooldown_sec: i64,
+    /// Whether new sessions of CDI < 2.21 (which cannot choose) sign with the rotating keys.
+    pub access_token_signing_key_dynamic: bool,
+    /// The `checkDatabase` of CDI < 2.21 verifies (which cannot choose).
+    pub access_token_blacklisting: bool,
+    /// Fraction (0 to 0.25) by which a new access token's validity is shortened at random.
+    pub access_token_validity_jitter: f64,
+    /// CDI 5.6 refresh: how long (ms) the previous refresh token may still rotate.
+    pub refresh_token_rotation_grace_period_ms: i64,
+    /// CDI 5.6 refresh: a reused recent token is `UNAUTHORISED` (true) rather than theft.
+    pub recent_token_reuse_unauthorised: bool,
     /// Sorted, de-duplicated API keys; empty = open.
     pub api_keys: Vec<String>,
     /// `supertokens_saas_secret` (base config only): accepted as an API key too.
@@ -396,16 +406,21 @@ pub fn parse_api_keys(raw: &str) -> Result<Vec<String>, String> {
     Ok(keys)
 }
 
-/// The CDI versions this server serves, oldest first; `supertokens_max_cdi_version` and
-/// `supertokens_min_cdi_version` must name one of them (the reference: one of its own, 2.7 to
-/// 5.6). For every API this server implements, the reference's branches between 5.0 and 5.5
-/// are: email-password refused on a tenant with the recipe off at 5.0 only
-/// (`st_core::emailpassword`), the user object's `webauthn` field from 5.3 on
-/// (`st_core::users::User::at`), and WebAuthn sign-in options at 5.5 (not served). Its 5.6
-/// and pre-5.0 branches are not served yet (docs/COMPATIBILITY.md, docs/CDI_VERSIONS.md). node
-/// 24 and python 0.31 speak 5.4, node 22-23 and python 0.30 speak 5.3, node 21 and python
-/// 0.28-0.29 speak 5.2, node 19-20 and python 0.25-0.26 speak 5.1, node 17-18 speak 5.0.
-pub const SUPPORTED_CDI_VERSIONS: [&str; 6] = ["5.0", "5.1", "5.2", "5.3", "5.4", "5.5"];
+/// The CDI versions this server serves, oldest first: every version the reference core 12.1
+/// accepts (its `WebserverAPI` set). `supertokens_max_cdi_version` and
+/// `supertokens_min_cdi_version` must name one of them. Which behaviour changes at which
+/// version is listed in docs/CDI_VERSIONS.md; the SDK releases that speak each one in
+/// docs/COMPATIBILITY.md.
+pub const SUPPORTED_CDI_VERSIONS: [&str; 25] = [
+    "2.7", "2.8", "2.9", "2.10", "2.11", "2.12", "2.13", "2.14", "2.15", "2.16", "2.17", "2.18", "2.19", "2.20",
+    "2.21", "3.0", "3.1", "4.0", "5.0", "5.1", "5.2", "5.3", "5.4", "5.5", "5.6",
+];
+
+/// `a > b` for dotted versions, compared numerically part by part.
+pub fn version_is_greater(a: &str, b: &str) -> bool {
+    let parse = |s: &str| s.split('.').map(|p| p.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>();
+    parse(a) > parse(b)
+}
 
 impl CoreConfig {
     /// Build and validate the typed config. `test_mode` relaxes the rules the reference relaxes
@@ -465,11 +480,15 @@ impl CoreConfig {
                     return Err(ConfigError::Other(format!("{key} is not a valid semantic version")));
                 }
                 if !SUPPORTED_CDI_VERSIONS.contains(&v.as_str()) {
-                    return Err(ConfigError::Other(format!(
-                        "{key} is not a supported version (this server implements CDI {})",
-                        SUPPORTED_CDI_VERSIONS.join(", ")
-                    )));
+                    return Err(ConfigError::Other(format!("{key} is not a supported version")));
                 }
+            }
+        }
+        if let (Some(min), Some(max)) = (&min_cdi, &max_cdi) {
+            if crate::version_is_greater(min, max) {
+                return Err(ConfigError::Other(
+                    "supertokens_min_cdi_version cannot be greater than supertokens_max_cdi_version".into(),
+                ));
             }
         }
         if let Some(secret) = string(map, "supertokens_saas_secret") {
@@ -513,6 +532,12 @@ impl CoreConfig {
             passwordless_code_lifetime_ms: int(map, "passwordless_code_lifetime"),
             totp_max_attempts: int(map, "totp_max_attempts"),
             totp_rate_limit_cooldown_sec: int(map, "totp_rate_limit_cooldown_sec"),
+            access_token_signing_key_dynamic: boolean(map, "access_token_signing_key_dynamic"),
+            access_token_blacklisting: boolean(map, "access_token_blacklisting"),
+            access_token_validity_jitter: float(map, "access_token_validity_jitter"),
+            refresh_token_rotation_grace_period_ms: int(map, "refresh_token_rotation_grace_period") * 1000,
+            recent_token_reuse_unauthorised: string(map, "recent_token_reuse_behaviour")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("UNAUTHORISED")),
             api_keys,
             saas_secret: string(map, "supertokens_saas_secret").map(|s| s.trim().to_string()),
             password_hashing_alg,
@@ -662,8 +687,14 @@ mod tests {
         assert!(cfg("access_token_signing_key_update_interval: 0.5").is_err());
 
         assert!(cfg("supertokens_max_cdi_version: '5.4'").is_ok());
-        let e = cfg("supertokens_max_cdi_version: '4.0'").unwrap_err().to_string();
-        assert!(e.starts_with("supertokens_max_cdi_version is not a supported version"), "{e}");
+        assert!(cfg("supertokens_max_cdi_version: '2.7'").is_ok());
+        let e = cfg("supertokens_max_cdi_version: '4.1'").unwrap_err().to_string();
+        assert_eq!(e, "supertokens_max_cdi_version is not a supported version");
+        let e = cfg("supertokens_max_cdi_version: '5.4.0'").unwrap_err().to_string();
+        assert_eq!(e, "supertokens_max_cdi_version is not a supported version", "an exact match, as the reference");
+        assert!(cfg("supertokens_min_cdi_version: '3.0'\nsupertokens_max_cdi_version: '3.0'").is_ok());
+        let e = cfg("supertokens_min_cdi_version: '4.0'\nsupertokens_max_cdi_version: '3.1'").unwrap_err().to_string();
+        assert_eq!(e, "supertokens_min_cdi_version cannot be greater than supertokens_max_cdi_version");
         let e = cfg("supertokens_min_cdi_version: 'x'").unwrap_err().to_string();
         assert_eq!(e, "supertokens_min_cdi_version is not a valid semantic version");
 

@@ -13,7 +13,11 @@ pub struct CdiVersion {
 }
 
 impl CdiVersion {
+    pub const V2_7: CdiVersion = CdiVersion::new(2, 7);
+    pub const V2_9: CdiVersion = CdiVersion::new(2, 9);
+    pub const V2_12: CdiVersion = CdiVersion::new(2, 12);
     pub const V2_21: CdiVersion = CdiVersion::new(2, 21);
+    pub const V3_1: CdiVersion = CdiVersion::new(3, 1);
     pub const V3_0: CdiVersion = CdiVersion::new(3, 0);
     pub const V4_0: CdiVersion = CdiVersion::new(4, 0);
     pub const V5_0: CdiVersion = CdiVersion::new(5, 0);
@@ -25,6 +29,26 @@ impl CdiVersion {
 
     pub const fn new(major: u16, minor: u16) -> CdiVersion {
         CdiVersion { major, minor }
+    }
+
+    /// The access-token version a session created or refreshed under this CDI gets: 2 (legacy,
+    /// no `kid`) below 2.21, 3 at 2.21, 4 (`tId`) for 3.x, 5 (`rsub`) from 4.0 on.
+    pub fn access_token_version(self) -> u8 {
+        if self < CdiVersion::V2_21 {
+            2
+        } else if self < CdiVersion::V3_0 {
+            3
+        } else if self < CdiVersion::V4_0 {
+            4
+        } else {
+            5
+        }
+    }
+
+    /// Whether responses carry the signing keys of the legacy (pre-2.21) SDKs, which verified
+    /// tokens themselves with a key the core handed out.
+    pub fn hands_out_signing_keys(self) -> bool {
+        self < CdiVersion::V2_21
     }
 
     /// `"<major>.<minor>"` exactly (as the reference's supported-set lookup, `5.4.0` is not
@@ -45,7 +69,7 @@ impl fmt::Display for CdiVersion {
 
 /// The newest version this server serves (the last of [`st_config::SUPPORTED_CDI_VERSIONS`]).
 pub fn newest_served() -> CdiVersion {
-    st_config::SUPPORTED_CDI_VERSIONS.iter().filter_map(|v| CdiVersion::parse(v)).max().unwrap_or(CdiVersion::V5_4)
+    st_config::SUPPORTED_CDI_VERSIONS.iter().filter_map(|v| CdiVersion::parse(v)).max().unwrap_or(CdiVersion::V5_6)
 }
 
 /// Every version the reference core 12.1 accepts (its `WebserverAPI` supported set), for
@@ -68,7 +92,9 @@ mod tests {
         }
         assert!(CdiVersion::parse("2.21") > CdiVersion::parse("2.9"));
         assert!(CdiVersion::V5_3 < CdiVersion::V5_4 && CdiVersion::V5_4 < CdiVersion::V5_5);
-        assert_eq!(newest_served(), CdiVersion::V5_5);
+        assert_eq!(newest_served(), CdiVersion::V5_6);
+        let token = |v: &str| CdiVersion::parse(v).map(CdiVersion::access_token_version);
+        assert_eq!([token("2.20"), token("2.21"), token("3.1"), token("4.0"), token("5.6")], [2, 3, 4, 5, 5].map(Some));
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct SigningKey {
     pub kid: String,
     pub created_at: i64,
     pair: Option<RsaKeyPair>,
+    /// The public half as stored (base64 of its X.509 DER), which legacy SDKs were handed.
+    public_b64: String,
     n: Vec<u8>,
     e: Vec<u8>,
 }
@@ -90,6 +92,7 @@ impl SigningKey {
             kid: kid.to_string(),
             created_at,
             pair,
+            public_b64: public_b64.trim().to_string(),
             n: public.n().to_bytes_be(),
             e: public.e().to_bytes_be(),
         })
@@ -121,6 +124,26 @@ impl SigningKey {
             .map_err(|_| "signing failed".to_string())?;
         msg.push('.');
         URL_SAFE_NO_PAD.encode_string(sig, &mut msg);
+        Ok(msg)
+    }
+
+    /// The public half as base64 X.509 DER (the legacy `jwtSigningPublicKey`).
+    pub fn public_key_b64(&self) -> &str {
+        &self.public_b64
+    }
+
+    /// Sign a legacy (version 1 or 2) access token: the fixed `header_b64`, the payload and the
+    /// RS256 signature in *standard* base64 with padding, as the reference's pre-2.21 tokens.
+    pub fn sign_legacy(&self, header_b64: &str, payload: &Value) -> Result<String, String> {
+        let pair = self.pair.as_ref().ok_or("key has no private half")?;
+        let payload = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
+        let mut msg = format!("{header_b64}.");
+        STANDARD.encode_string(payload, &mut msg);
+        let mut sig = vec![0u8; pair.public().modulus_len()];
+        pair.sign(&signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), msg.as_bytes(), &mut sig)
+            .map_err(|_| "signing failed".to_string())?;
+        msg.push('.');
+        STANDARD.encode_string(sig, &mut msg);
         Ok(msg)
     }
 

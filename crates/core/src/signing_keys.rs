@@ -32,6 +32,9 @@ pub struct KeyTiming {
     pub overlap: i64,
     /// Lifetime of a key for verification: U + 2 × access-token validity.
     pub lifetime: i64,
+    /// `access_token_signing_key_dynamic`: whether a pre-3.0 core's key becomes a dynamic key
+    /// (else the static key) when it is moved out of `key_value`.
+    pub legacy_key_dynamic: bool,
 }
 
 impl KeyTiming {
@@ -41,6 +44,7 @@ impl KeyTiming {
             interval,
             overlap: MAX_OVERLAP_MS.min(interval / 2),
             lifetime: interval + 2 * cfg.access_token_validity_s * 1000,
+            legacy_key_dynamic: cfg.access_token_signing_key_dynamic,
         }
     }
     fn ttl(&self) -> i64 {
@@ -95,6 +99,17 @@ impl KeySet {
         self.valid_dynamic(now).find(|k| k.kid == kid).or_else(|| self.static_key.as_ref().filter(|k| k.kid == kid))
     }
 
+    /// Every key a token without a `kid` (a legacy v1/v2 token) may have been signed with:
+    /// the dynamic keys still valid, newest first, then the static key.
+    pub fn verification_keys(&self, now: i64) -> impl Iterator<Item = &Arc<SigningKey>> {
+        self.valid_dynamic(now).chain(self.static_key.iter())
+    }
+
+    /// The dynamic keys still valid for verification, newest first.
+    pub fn dynamic_keys(&self, now: i64) -> impl Iterator<Item = &Arc<SigningKey>> {
+        self.valid_dynamic(now)
+    }
+
     /// The JWKS `keys` array: dynamic keys newest first, then the static key.
     pub fn jwks(&self, now: i64) -> Vec<crate::crypto::Jwk> {
         self.valid_dynamic(now).chain(self.static_key.iter()).map(|k| k.jwk()).collect()
@@ -128,11 +143,18 @@ pub struct AppKeys {
     app: AppId,
     snapshot: RwLock<Option<Arc<KeySet>>>,
     refresh: tokio::sync::Mutex<()>,
+    /// Whether this process has moved (or found no) pre-3.0 signing key of the app.
+    legacy_moved: std::sync::atomic::AtomicBool,
 }
 
 impl AppKeys {
     pub fn new(app: AppId) -> AppKeys {
-        AppKeys { app, snapshot: RwLock::new(None), refresh: tokio::sync::Mutex::new(()) }
+        AppKeys {
+            app,
+            snapshot: RwLock::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+            legacy_moved: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// Creation time of the newest loaded dynamic key.
@@ -170,6 +192,16 @@ impl AppKeys {
     }
 
     async fn load(&self, core: &KeySource<'_>, timing: &KeyTiming, previous: Option<&KeySet>) -> CoreResult<KeySet> {
+        // A database a core older than 3.0 served still has its one key in `key_value`: move
+        // it to today's tables first, as the reference does when it loads an app, so that the
+        // tokens it signed keep verifying.
+        if !self.legacy_moved.load(std::sync::atomic::Ordering::Relaxed) {
+            let static_kid = format!("s-{}", crate::random::uuid_v4(core.rng.as_ref()));
+            if core.storage.transfer_legacy_signing_key(&self.app, timing.legacy_key_dynamic, &static_kid).await? {
+                tracing::info!(app = %self.app, "moved the signing key of a core older than 3.0 out of key_value");
+            }
+            self.legacy_moved.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let now = core.now();
         let verify_after = now - timing.lifetime;
         let sign_after = now - timing.interval + timing.overlap;

@@ -14,6 +14,7 @@ use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use ctx::{Ctx, Reply};
 use error::ApiError;
+use handlers::common;
 use input::{Body, Query};
 use router::{Router, Scope};
 use st_core::cdi::CdiVersion;
@@ -166,15 +167,14 @@ fn java_ip_string(ip: std::net::IpAddr) -> String {
 }
 
 /// The request's CDI version (§b.3), in the reference's order: a missing header means the
-/// app's maximum; a malformed one, one above the maximum, below the minimum, or outside the
-/// served set (an exact string match: `5.4.0` is not `5.4`) is a 400.
-fn negotiate_version(req: &HttpRequest, cfg: &st_config::CoreConfig) -> Result<CdiVersion, ApiError> {
-    let served = |v: &str| CdiVersion::parse(v).filter(|_| SUPPORTED_CDI_VERSIONS.contains(&v));
-    let latest = SUPPORTED_CDI_VERSIONS.iter().copied().max_by(|a, b| version_cmp(a, b)).unwrap_or("5.4");
+/// app's maximum; a malformed one, one above the maximum or below the minimum is a 400. As the
+/// reference, this runs for every API, even those that do not need a served version
+/// (`/hello`, `/apiversion`, the JWKS); [`require_served`] then checks the set for the others.
+fn negotiate_version(req: &HttpRequest, cfg: &st_config::CoreConfig) -> Result<Negotiated, ApiError> {
+    let latest = SUPPORTED_CDI_VERSIONS.iter().copied().max_by(|a, b| version_cmp(a, b)).unwrap_or("5.6");
     let max = cfg.supertokens_max_cdi_version.clone().unwrap_or_else(|| latest.to_string());
     let Some(raw) = req.headers().get("cdi-version") else {
-        // The configured maximum is checked at start-up to be a served version.
-        return served(&max).ok_or_else(|| ApiError::Internal(format!("cdi-version {max} is not served")));
+        return Ok(Negotiated { raw: max.clone(), version: CdiVersion::parse(&max) });
     };
     let v = raw.to_str().map_err(|_| ApiError::BadRequest("cdi-version header is invalid".into()))?.trim();
     if !st_config::is_version(v) {
@@ -190,7 +190,29 @@ fn negotiate_version(req: &HttpRequest, cfg: &st_config::CoreConfig) -> Result<C
             )));
         }
     }
-    served(v).ok_or_else(|| ApiError::BadRequest(format!("cdi-version {v} not supported")))
+    Ok(Negotiated { raw: v.to_string(), version: CdiVersion::parse(v) })
+}
+
+/// A version header that passed the bounds: its text, and its value when it has the
+/// `major.minor` shape.
+struct Negotiated {
+    raw: String,
+    version: Option<CdiVersion>,
+}
+
+impl Negotiated {
+    /// Below 3.0 (the tenant segment did not exist yet). A shape the served set cannot
+    /// contain (`5.4.0`, `5`) is ordered numerically, as the reference's `SemVer`.
+    fn before_tenants(&self) -> bool {
+        version_cmp(&self.raw, "3.0").is_lt()
+    }
+
+    /// The served version (an exact match in the set: `5.4.0` is not `5.4`), else the 400.
+    fn require_served(&self) -> Result<CdiVersion, ApiError> {
+        self.version
+            .filter(|_| SUPPORTED_CDI_VERSIONS.contains(&self.raw.as_str()))
+            .ok_or_else(|| ApiError::BadRequest(format!("cdi-version {} not supported", self.raw)))
+    }
 }
 
 async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<ServerState>) -> HttpResponse {
@@ -304,18 +326,25 @@ async fn route(
             }
         }
     }
-    let cdi = if route.needs_cdi_version {
-        Some(negotiate_version(req, app_cfg.as_deref().unwrap_or(&core.base))?)
-    } else {
-        None
-    };
+    let negotiated = negotiate_version(req, app_cfg.as_deref().unwrap_or(&core.base))?;
+    // Before CDI 3.0 there were no tenants: a tenant segment other than `public` is unknown.
+    if negotiated.before_tenants() && !tenant.tenant.is_public() {
+        return Err(ApiError::NotFound);
+    }
+    let cdi = if route.needs_cdi_version { Some(negotiated.require_served()?) } else { negotiated.version };
+    let mut tenant = tenant;
     match route.scope {
         Scope::Tenant => {
             core.tenant(&tenant).await?;
         }
         Scope::App => {
             if !tenant.tenant.is_public() {
-                return Err(ApiError::Forbidden("Only public tenantId can call this app specific API".into()));
+                if !common::app_apis_public_only(cdi) {
+                    // Before 5.0 the tenant segment of an app-wide API is ignored.
+                    tenant = TenantIdentifier::new(app.clone(), TenantId::public());
+                } else {
+                    return Err(ApiError::Forbidden("Only public tenantId can call this app specific API".into()));
+                }
             }
             if app_cfg.is_none() {
                 return Err(ApiError::BadRequest(TenantIdentifier::app_not_found_message(&app)));

@@ -8,10 +8,17 @@ use std::collections::HashMap;
 use tracing::field::Empty;
 use tracing::instrument;
 
-/// (tenant, name) -> value.
+/// (tenant, name) -> (value, created at).
 #[derive(Default)]
 pub(crate) struct Tables {
-    values: HashMap<(TenantIdentifier, String), String>,
+    values: HashMap<(TenantIdentifier, String), (String, i64)>,
+}
+
+impl Tables {
+    /// Remove a value, returning it with its creation time.
+    pub(crate) fn take(&mut self, tenant: &TenantIdentifier, name: &str) -> Option<(String, i64)> {
+        self.values.remove(&(tenant.clone(), name.to_string()))
+    }
 }
 
 impl Cascade for Tables {
@@ -26,16 +33,16 @@ impl KeyValueStorage for MemoryStorage {
         otel.kind = "client", db.system = "memory", app_id = %tenant.app, tenant_id = %tenant.tenant,
         otel.status_code = Empty, error.type = Empty))]
     async fn get_key_value(&self, tenant: &TenantIdentifier, name: &str) -> SResult<Option<String>> {
-        Ok(self.lock().key_value.values.get(&(tenant.clone(), name.to_string())).cloned())
+        Ok(self.lock().key_value.values.get(&(tenant.clone(), name.to_string())).map(|(v, _)| v.clone()))
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.set_key_value", skip_all, fields(
         otel.kind = "client", db.system = "memory", app_id = %tenant.app, tenant_id = %tenant.tenant,
         otel.status_code = Empty, error.type = Empty))]
-    async fn set_key_value(&self, tenant: &TenantIdentifier, name: &str, value: &str, _now_ms: i64) -> SResult<()> {
+    async fn set_key_value(&self, tenant: &TenantIdentifier, name: &str, value: &str, now_ms: i64) -> SResult<()> {
         let mut s = self.lock();
         s.require_tenant(tenant)?;
-        s.key_value.values.insert((tenant.clone(), name.to_string()), value.to_string());
+        s.key_value.values.insert((tenant.clone(), name.to_string()), (value.to_string(), now_ms));
         Ok(())
     }
 
@@ -54,10 +61,11 @@ impl KeyValueStorage for MemoryStorage {
         tenant: &TenantIdentifier,
         name: &str,
         value: &str,
-        _now_ms: i64,
+        now_ms: i64,
     ) -> SResult<String> {
         let mut s = self.lock();
         s.require_tenant(tenant)?;
-        Ok(s.key_value.values.entry((tenant.clone(), name.to_string())).or_insert_with(|| value.to_string()).clone())
+        let entry = s.key_value.values.entry((tenant.clone(), name.to_string()));
+        Ok(entry.or_insert_with(|| (value.to_string(), now_ms)).0.clone())
     }
 }

@@ -76,6 +76,12 @@ impl SessionStorage for MemoryStorage {
             if let Some(k) = patch.use_static_key {
                 row.use_static_key = k;
             }
+            if let Some(p) = patch.prev_refresh_token_hash_2 {
+                row.prev_refresh_token_hash_2 = Some(p);
+            }
+            if let Some(t) = patch.refresh_token_rotated_at {
+                row.refresh_token_rotated_at = Some(t);
+            }
         }
         Ok(Some(before))
     }

@@ -4,7 +4,7 @@
 use crate::{Cascade, MemoryStorage};
 use async_trait::async_trait;
 use st_core::ids::{AppId, TenantIdentifier};
-use st_core::storage::{SResult, SigningKeyStorage, StoredKey};
+use st_core::storage::{SResult, SigningKeyStorage, StoredKey, LEGACY_KEY_NAME};
 use std::collections::HashMap;
 use tracing::field::Empty;
 use tracing::instrument;
@@ -58,6 +58,25 @@ impl SigningKeyStorage for MemoryStorage {
         let n = keys.len();
         keys.retain(|k| k.created_at >= before);
         Ok((n - keys.len()) as u64)
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.transfer_legacy_signing_key", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn transfer_legacy_signing_key(&self, app: &AppId, dynamic: bool, static_kid: &str) -> SResult<bool> {
+        let mut s = self.lock();
+        let Some((value, created_at)) = s.key_value.take(&TenantIdentifier::app_public(app), LEGACY_KEY_NAME) else {
+            return Ok(false);
+        };
+        if dynamic {
+            let keys = s.signing_keys.dynamic.entry(app.clone()).or_default();
+            if !keys.iter().any(|k| k.created_at == created_at) {
+                keys.push(StoredKey { kid: format!("d-{created_at}"), value, created_at });
+            }
+        } else {
+            let key = StoredKey { kid: static_kid.to_string(), value, created_at };
+            s.signing_keys.static_keys.entry(app.clone()).or_insert(key);
+        }
+        Ok(true)
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.static_key_get_or_insert", skip_all, fields(

@@ -52,7 +52,7 @@ mod userroles;
 mod users;
 
 pub use config::{mask_uri, PgConfig, TlsMode};
-pub use migrate::{render as render_migration, V1_NAME, V1_TEMPLATE};
+pub use migrate::{render as render_migration, V1_NAME, V1_TEMPLATE, V2_TEMPLATE};
 pub use tables::TableNames;
 
 use async_trait::async_trait;

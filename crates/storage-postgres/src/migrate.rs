@@ -21,6 +21,9 @@ use st_core::StorageError;
 pub const V1_TEMPLATE: &str = include_str!("../../../migrations/V1__reference_schema.sql");
 /// refinery's name for it.
 pub const V1_NAME: &str = "V1__reference_schema";
+/// The columns the reference core 12.1 adds to `session_info` (docs/SCHEMA.md).
+pub const V2_TEMPLATE: &str = include_str!("../../../migrations/V2__session_refresh_rotation.sql");
+pub const V2_NAME: &str = "V2__session_refresh_rotation";
 
 /// Replace the identifier `token` by `with`, only where `token` is not followed by a letter or
 /// digit (so `__PREFIX__key_value_pkey` matches `__PREFIX__key_value`, but a longer table
@@ -99,9 +102,14 @@ async fn bootstrap_locked(
     }
 
     upgrade_from_plugin_9_4(client, names).await?;
-    let migration = refinery::Migration::unapplied(V1_NAME, &render(V1_TEMPLATE, names))
-        .map_err(|e| StorageError::Query(format!("bad migration: {e}")))?;
-    let mut runner = refinery::Runner::new(&[migration]);
+    let migrations = [(V1_NAME, V1_TEMPLATE), (V2_NAME, V2_TEMPLATE)]
+        .into_iter()
+        .map(|(name, template)| {
+            refinery::Migration::unapplied(name, &render(template, names))
+                .map_err(|e| StorageError::Query(format!("bad migration: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut runner = refinery::Runner::new(&migrations);
     runner.set_migration_table_name(&names.migration_history);
     let report = runner.run_async(client).await.map_err(|e| StorageError::Query(format!("migration failed: {e}")))?;
     for m in report.applied_migrations() {

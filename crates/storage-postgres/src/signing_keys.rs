@@ -10,7 +10,7 @@ use crate::query::{col, tx_exec, tx_query};
 use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use st_core::ids::AppId;
-use st_core::storage::{SResult, SigningKeyStorage, StoredKey};
+use st_core::storage::{SResult, SigningKeyStorage, StoredKey, LEGACY_KEY_NAME};
 use tracing::field::Empty;
 use tracing::instrument;
 
@@ -24,6 +24,8 @@ pub(crate) struct SigningKeySql {
     dynamic_delete_before: String,
     static_select: String,
     static_insert: String,
+    /// Deletes the legacy key from `key_value`, returning its value and creation time.
+    legacy_take: String,
 }
 
 impl SigningKeySql {
@@ -51,6 +53,11 @@ impl SigningKeySql {
             static_insert: format!(
                 "INSERT INTO {} (app_id, key_id, key_string, algorithm, created_at) VALUES ($1, $2, $3, 'RS256', $4)",
                 t.jwt_signing_keys
+            ),
+            legacy_take: format!(
+                "DELETE FROM {} WHERE app_id = $1 AND tenant_id = 'public' AND name = $2 \
+                 RETURNING value, created_at_time",
+                t.key_value
             ),
         }
     }
@@ -118,6 +125,33 @@ impl SigningKeyStorage for PgStorage {
     )]
     async fn delete_dynamic_keys_before(&self, app: &AppId, before: i64) -> SResult<u64> {
         self.execute(&self.signing_key_sql().dynamic_delete_before, &[&app.as_str(), &before]).await
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.transfer_legacy_signing_key", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn transfer_legacy_signing_key(&self, app: &AppId, dynamic: bool, static_kid: &str) -> SResult<bool> {
+        let sql = self.signing_key_sql();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        // The DELETE locks the row: of several instances, one gets it, the others nothing.
+        let rows = tx_query(&tx, &sql.legacy_take, &[&app.as_str(), &LEGACY_KEY_NAME]).await?;
+        let Some(row) = rows.first() else {
+            return Ok(false);
+        };
+        let value: String = col(row, 0)?;
+        let created_at: i64 = col::<Option<i64>>(row, 1)?.unwrap_or(0);
+        if dynamic {
+            tx_exec(&tx, &sql.dynamic_insert, &[&app.as_str(), &created_at, &value]).await?;
+        } else {
+            let lock = self.lock_key("st-static-key", app.as_str());
+            tx_query(&tx, &sql.advisory_xact_lock, &[&lock]).await?;
+            tx_exec(&tx, &sql.static_insert, &[&app.as_str(), &static_kid, &value, &created_at]).await?;
+        }
+        tx.commit().await.map_err(error::pg)?;
+        Ok(true)
     }
 
     #[instrument(

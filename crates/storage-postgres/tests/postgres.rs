@@ -9,7 +9,7 @@ use serde_json::json;
 use st_core::ids::{AppId, TenantId, TenantIdentifier};
 use st_core::storage::*;
 use st_core::StorageError;
-use st_storage_postgres::{render_migration, PgStorage, TableNames, V1_TEMPLATE};
+use st_storage_postgres::{render_migration, PgStorage, TableNames, V1_TEMPLATE, V2_TEMPLATE};
 use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -135,7 +135,7 @@ async fn migrations_create_every_table_and_the_base_rows() {
     assert_base_rows(&client, "public", "").await;
     let history: i64 =
         client.query_one("SELECT count(*) FROM public.refinery_schema_history", &[]).await.unwrap().get(0);
-    assert_eq!(history, 1);
+    assert_eq!(history, 2, "V1 and V2 recorded");
 
     let base = storage.get_tenant(&TenantIdentifier::base()).await.unwrap().unwrap();
     assert_eq!(base, TenantRecord::new(TenantIdentifier::base()));
@@ -156,12 +156,18 @@ async fn connecting_twice_changes_nothing() {
     let first = PgStorage::connect(&cfg).await.unwrap();
     let client = raw(&db).await;
     let before = snapshot(&client, "public", "").await;
-    let history_before: String =
-        client.query_one("SELECT applied_on FROM public.refinery_schema_history", &[]).await.unwrap().get(0);
+    let history_before: String = client
+        .query_one("SELECT string_agg(applied_on, ',' ORDER BY version) FROM public.refinery_schema_history", &[])
+        .await
+        .unwrap()
+        .get(0);
     let second = PgStorage::connect(&cfg).await.unwrap();
     assert_eq!(snapshot(&client, "public", "").await, before);
-    let history_after: String =
-        client.query_one("SELECT applied_on FROM public.refinery_schema_history", &[]).await.unwrap().get(0);
+    let history_after: String = client
+        .query_one("SELECT string_agg(applied_on, ',' ORDER BY version) FROM public.refinery_schema_history", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(history_before, history_after);
     drop((first, second));
 }
@@ -212,9 +218,11 @@ async fn database_created_by_the_java_core_is_left_as_is() {
     };
     let cfg = uri_config(&db, json!({}));
     let client = raw(&db).await;
-    // What the Java core leaves behind: the tables, the base rows, a month partition, no
-    // refinery history.
-    client.batch_execute(&render_migration(V1_TEMPLATE, &TableNames::new(&cfg))).await.unwrap();
+    // What the Java core (12.1, with its session_info rotation columns) leaves behind: the
+    // tables, the base rows, a month partition, no refinery history.
+    for template in [V1_TEMPLATE, V2_TEMPLATE] {
+        client.batch_execute(&render_migration(template, &TableNames::new(&cfg))).await.unwrap();
+    }
     client
         .batch_execute(
             "INSERT INTO apps VALUES ('public', 1000);
@@ -233,7 +241,7 @@ async fn database_created_by_the_java_core_is_left_as_is() {
     assert_eq!(strip(&after), strip(&before));
     let history: i64 =
         client.query_one("SELECT count(*) FROM public.refinery_schema_history", &[]).await.unwrap().get(0);
-    assert_eq!(history, 1);
+    assert_eq!(history, 2, "V1 and V2 recorded");
     assert_eq!(
         storage.get_key_value(&TenantIdentifier::base(), "refresh_token_key").await.unwrap().as_deref(),
         Some("java-key")
@@ -383,6 +391,8 @@ fn session(t: &TenantIdentifier, handle: &str, user: &str, expires_at: i64) -> S
         created_at: 100,
         jwt_user_payload: json!({"p": [1, 2]}),
         use_static_key: false,
+        prev_refresh_token_hash_2: None,
+        refresh_token_rotated_at: None,
     }
 }
 
@@ -427,6 +437,7 @@ async fn sessions() {
                 refresh_token_hash_2: Some("new".into()),
                 expires_at: None,
                 use_static_key: Some(true),
+                ..Default::default()
             })
         })
         .await

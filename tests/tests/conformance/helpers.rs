@@ -82,6 +82,8 @@ pub fn row(t: &TenantIdentifier, handle: &str, user: &str, expires_at: i64) -> S
         created_at: 10,
         jwt_user_payload: json!({"role": "admin", "x": 1.5}),
         use_static_key: false,
+        prev_refresh_token_hash_2: None,
+        refresh_token_rotated_at: None,
     }
 }
 

@@ -74,6 +74,8 @@ async fn sessions_atomic_update(st: &dyn Storage) {
             refresh_token_hash_2: Some("new".into()),
             expires_at: Some(5_000),
             use_static_key: Some(true),
+            prev_refresh_token_hash_2: Some("rth2-h1".into()),
+            refresh_token_rotated_at: Some(4_000),
         })
     };
     let before = st.update_session_atomically(&base, "h1", &decide).await.unwrap();
@@ -84,6 +86,8 @@ async fn sessions_atomic_update(st: &dyn Storage) {
     expected.refresh_token_hash_2 = "new".into();
     expected.expires_at = 5_000;
     expected.use_static_key = true;
+    expected.prev_refresh_token_hash_2 = Some("rth2-h1".into());
+    expected.refresh_token_rotated_at = Some(4_000);
     assert_eq!(after, expected);
 
     // No patch: nothing changes, the current row is returned.

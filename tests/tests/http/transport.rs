@@ -22,7 +22,7 @@ async fn hello_and_errors(b: Backend) {
     let (st, body) = s.request("POST", "/nosuchtenant/recipe/handshake", Some(json!({})), &[]).await;
     assert_eq!((st, body.as_str()), (404, "Not found\n"));
     let v = s.get("/apiversion").await;
-    assert_eq!(v, json!({"versions": ["5.0", "5.1", "5.2", "5.3", "5.4", "5.5"]}), "every served version, no status");
+    assert_eq!(v, json!({"versions": ALL_VERSIONS}), "every served version, no status");
     // Case-insensitive routing, tenant prefix, trailing slash.
     let (st, _) = s.request("GET", "/PUBLIC/APIVERSION/", None, &[]).await;
     assert_eq!(st, 200);
@@ -33,30 +33,57 @@ async fn hello_and_errors(b: Backend) {
     s.stop().await;
 }
 
+/// The reference core 12.1's supported set, oldest first.
+const ALL_VERSIONS: [&str; 25] = [
+    "2.7", "2.8", "2.9", "2.10", "2.11", "2.12", "2.13", "2.14", "2.15", "2.16", "2.17", "2.18", "2.19", "2.20",
+    "2.21", "3.0", "3.1", "4.0", "5.0", "5.1", "5.2", "5.3", "5.4", "5.5", "5.6",
+];
+
 async fn cdi_version_rules(b: Backend) {
     let Some(s) = TestServer::spawn(b, json!({})).await else { return };
     let body = json!({"userId":"u","enableAntiCsrf":false,"userDataInJWT":{},"userDataInDatabase":{}});
     for (v, msg) in [
         ("abc", "cdi-version header is invalid\n"),
         ("5.", "cdi-version header is invalid\n"),
-        ("4.0", "cdi-version 4.0 not supported\n"),
-        ("3.1", "cdi-version 3.1 not supported\n"),
-        ("5.6", "cdi-version 5.6 not supported\n"),
+        ("4.1", "cdi-version 4.1 not supported\n"),
+        ("2.6", "cdi-version 2.6 not supported\n"),
+        ("5.7", "cdi-version 5.7 not supported\n"),
         ("5.4.0", "cdi-version 5.4.0 not supported\n"),
         ("9.0", "cdi-version 9.0 not supported\n"),
     ] {
         let (st, text) = s.request("POST", "/public/recipe/session", Some(body.clone()), &[("cdi-version", v)]).await;
         assert_eq!((st, text.as_str()), (400, msg), "version {v}");
     }
-    // Every served version answers, with the same session shape (the reference's branches
-    // between 5.1 and 5.5 are WebAuthn's).
-    for v in ["5.0", "5.1", "5.2", "5.3", "5.4", "5.5"] {
+    // Every version of the reference's set answers; what differs by version is tested with
+    // each API (see docs/CDI_VERSIONS.md).
+    for v in ALL_VERSIONS {
         let (st, text) = s.request("POST", "/public/recipe/session", Some(body.clone()), &[("cdi-version", v)]).await;
         assert_eq!(st, 200, "version {v}: {text}");
         let created: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(created["status"], "OK", "version {v}");
-        assert!(created["session"]["recipeUserId"].is_string() && created["accessToken"]["token"].is_string());
+        assert!(created["accessToken"]["token"].is_string());
     }
+    // The header is read even where no served version is needed (as the reference's
+    // pipeline): a malformed one is a 400 on /hello, an unserved well-formed one is not.
+    let (st, text) = s.request("GET", "/hello", None, &[("cdi-version", "abc")]).await;
+    assert_eq!((st, text.as_str()), (400, "cdi-version header is invalid\n"));
+    let (st, text) = s.request("GET", "/hello", None, &[("cdi-version", "1.0")]).await;
+    assert_eq!((st, text.as_str()), (200, "Hello\n"));
+    let (st, _) = s.request("GET", "/hello", None, &[("cdi-version", "9.0")]).await;
+    assert_eq!(st, 400, "above the maximum");
+    // Before 3.0 there are no tenants: a tenant segment other than public is unknown, even
+    // for /hello and before any tenant lookup; `public` and an app segment are fine.
+    for v in ["2.7", "2.21"] {
+        let (st, text) = s.request("GET", "/t1/hello", None, &[("cdi-version", v)]).await;
+        assert_eq!((st, text.as_str()), (404, "Not found\n"), "{v}");
+        let (st, _) = s.request("POST", "/t1/recipe/session", Some(body.clone()), &[("cdi-version", v)]).await;
+        assert_eq!(st, 404, "{v}");
+        let (st, _) = s.request("POST", "/public/recipe/session", Some(body.clone()), &[("cdi-version", v)]).await;
+        assert_eq!(st, 200, "{v}");
+    }
+    let (st, text) = s.request("POST", "/t1/recipe/session", Some(body.clone()), &[("cdi-version", "3.0")]).await;
+    assert_eq!(st, 400, "3.0 has tenants, t1 is unknown: {text}");
+    assert!(text.starts_with("AppId or tenantId not found"), "{text}");
     // Missing header = newest served.
     let (st, _) = s.request("POST", "/public/recipe/session", Some(body), &[]).await;
     assert_eq!(st, 200);
@@ -77,7 +104,7 @@ async fn cdi_version_rules(b: Backend) {
     }
     assert_eq!(
         s.get("/apiversion").await,
-        json!({"versions": ["5.0", "5.1", "5.2", "5.3", "5.4"]}),
+        json!({"versions": ALL_VERSIONS[..ALL_VERSIONS.len() - 2]}),
         "not floored by the minimum"
     );
     s.stop().await;

@@ -2,6 +2,7 @@
 //! detection), regenerate, read, revoke. Behaviour follows CDI 5.4 (see
 //! `docs/COMPATIBILITY.md` and the reference notes §c).
 
+use crate::cdi::CdiVersion;
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, TenantId, TenantIdentifier};
@@ -14,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 mod keys;
-pub use keys::DeleteExpiredSigningKeys;
+pub use keys::{DeleteExpiredSigningKeys, LegacyKeyInfo, LegacyPublicKey};
 mod refresh;
 use token::Mint;
 pub(crate) mod token;
@@ -32,11 +33,17 @@ pub const PROTECTED_CLAIMS: [&str; 9] = [
     "rsub",
 ];
 
-/// The claims the core owns in an access token of `version` (3, 4 or 5): v3 has neither `tId`
-/// nor `rsub`, v4 has no `rsub`.
+/// The claims the core owns in a legacy (version 1 or 2) access token, whose user claims are
+/// nested under `userData`.
+pub(crate) const LEGACY_PROTECTED_CLAIMS: [&str; 5] =
+    ["userId", "expiryTime", "timeCreated", "sessionHandle", "refreshTokenHash1"];
+
+/// The claims the core owns in an access token of `version`: v1 and v2 their own names, v3
+/// neither `tId` nor `rsub`, v4 no `rsub`.
 pub(crate) fn protected_claims(version: u8) -> &'static [&'static str] {
     match version {
-        ..=3 => &PROTECTED_CLAIMS[..7],
+        ..=2 => &LEGACY_PROTECTED_CLAIMS,
+        3 => &PROTECTED_CLAIMS[..7],
         4 => &PROTECTED_CLAIMS[..8],
         _ => &PROTECTED_CLAIMS,
     }
@@ -73,13 +80,50 @@ pub struct NewSession {
     pub session: SessionSummary,
     pub access_token: Token,
     pub refresh_token: Token,
+    /// CDI < 2.21 only: the token the legacy SDKs kept to know a session exists (a random
+    /// UUID, with the refresh token's expiry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_refresh_token: Option<Token>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anti_csrf_token: Option<String>,
+    /// CDI < 2.21 session creation only: the key the legacy SDKs verify tokens with.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub legacy_keys: Option<LegacyKeyInfo>,
+}
+
+/// Remove from a response's `session` object what the request's CDI version did not have
+/// yet: `tenantId` before 3.0, `recipeUserId` before 4.0 (as the reference removes them).
+pub fn session_json_at(cdi: CdiVersion, session: &mut Value) {
+    if let Value::Object(m) = session {
+        if cdi < CdiVersion::V3_0 {
+            m.shift_remove("tenantId");
+        }
+        if cdi < CdiVersion::V4_0 {
+            m.shift_remove("recipeUserId");
+        }
+    }
+}
+
+impl NewSession {
+    /// The response fields for a request of CDI `cdi` (see [`session_json_at`]).
+    pub fn to_json_at(&self, cdi: CdiVersion) -> CoreResult<Value> {
+        let mut v = serde_json::to_value(self).map_err(|e| CoreError::Internal(e.to_string()))?;
+        if let Some(session) = v.get_mut("session") {
+            session_json_at(cdi, session);
+        }
+        Ok(v)
+    }
 }
 
 #[derive(Debug)]
 pub enum VerifyOutcome {
-    Ok { session: SessionSummary, access_token: Option<Token> },
+    /// `payload_update_available`: CDI 5.6 with `checkDatabase` only — whether the session's
+    /// stored claims differ from the token's (the stateless verify never re-issues).
+    Ok {
+        session: SessionSummary,
+        access_token: Option<Token>,
+        payload_update_available: Option<bool>,
+    },
     TryRefreshToken(String),
     Unauthorised(String),
 }
@@ -87,14 +131,68 @@ pub enum VerifyOutcome {
 #[derive(Debug)]
 pub enum RefreshOutcome {
     Ok(NewSession),
-    Unauthorised(String),
-    TokenTheftDetected { handle: String, user_id: String, recipe_user_id: String },
+    /// `reuse`: CDI 5.6 only, a recently rotated-out token presented again with
+    /// `recent_token_reuse_behaviour: UNAUTHORISED` (the session has been revoked).
+    Unauthorised {
+        message: String,
+        reuse: Option<TokenReuse>,
+    },
+    /// `reuse`: CDI 5.6 only (the session has been revoked); before, theft is only reported.
+    TokenTheftDetected {
+        handle: String,
+        user_id: String,
+        recipe_user_id: String,
+        reuse: Option<TokenReuse>,
+    },
+}
+
+/// How a CDI 5.6 refresh token that no longer rotates was recognised
+/// (`recentTokenReuseSubtype`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenReuse {
+    /// The token the current one replaced, after the grace period.
+    RecentPrev,
+    /// A child of that token (a branch the rotation left behind).
+    OrphanedBranch,
+    /// Anything older.
+    StaleLineage,
+}
+
+impl TokenReuse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenReuse::RecentPrev => "RECENT_PREV",
+            TokenReuse::OrphanedBranch => "ORPHANED_BRANCH",
+            TokenReuse::StaleLineage => "STALE_LINEAGE",
+        }
+    }
+}
+
+/// `POST /recipe/session/refresh` input.
+pub struct RefreshSession<'a> {
+    pub refresh_token: &'a str,
+    pub anti_csrf_token: Option<&'a str>,
+    pub enable_anti_csrf: bool,
+    /// `None`: keep the session's key kind (CDI < 5.0 may omit it; < 3.0 cannot send it).
+    pub use_dynamic_key: Option<bool>,
+    pub cdi: CdiVersion,
+    /// CDI 5.6: a shorter validity (ms) for the new access token.
+    pub access_token_validity_ms: Option<i64>,
 }
 
 #[derive(Debug)]
 pub enum RegenerateOutcome {
     Ok { session: SessionSummary, access_token: Option<Token> },
     Unauthorised(String),
+}
+
+impl SessionInformation {
+    /// The answer for a request of CDI `cdi`: `tenantId` from 3.0, `recipeUserId` from 4.0.
+    pub fn to_json_at(&self, cdi: CdiVersion) -> CoreResult<Value> {
+        let mut v = serde_json::to_value(self).map_err(|e| CoreError::Internal(e.to_string()))?;
+        session_json_at(cdi, &mut v);
+        Ok(v)
+    }
 }
 
 /// `GET /recipe/session` answer.
@@ -113,7 +211,7 @@ pub struct SessionInformation {
 }
 
 /// How `POST /recipe/session/verify` checks a token besides its signature and expiry.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct VerifyOptions<'a> {
     /// The anti-CSRF token the request carried.
     pub anti_csrf_token: Option<&'a str>,
@@ -121,8 +219,11 @@ pub struct VerifyOptions<'a> {
     pub do_anti_csrf_check: bool,
     /// Whether the app uses anti-CSRF tokens at all.
     pub enable_anti_csrf: bool,
-    /// Whether to check the session row too (revocation, a newer refresh).
-    pub check_database: bool,
+    /// Whether to check the session row too (revocation, a newer refresh); `None` (CDI < 2.21,
+    /// which cannot choose) is the app's `access_token_blacklisting`.
+    pub check_database: Option<bool>,
+    /// The request's CDI version: from 5.6 the verify is stateless.
+    pub cdi: CdiVersion,
 }
 
 pub struct CreateSession {
@@ -130,7 +231,13 @@ pub struct CreateSession {
     pub enable_anti_csrf: bool,
     pub user_data_in_jwt: Map<String, Value>,
     pub user_data_in_database: Value,
-    pub use_dynamic_key: bool,
+    /// `None`: the default, which is the dynamic keys from CDI 2.21 on and the app's
+    /// `access_token_signing_key_dynamic` before (those SDKs cannot choose).
+    pub use_dynamic_key: Option<bool>,
+    /// The request's CDI version: it decides the access token's version and the response.
+    pub cdi: CdiVersion,
+    /// CDI 5.6: a shorter validity (ms) for this access token.
+    pub access_token_validity_ms: Option<i64>,
 }
 
 /// The refresh token's encrypted payload.
@@ -148,9 +255,31 @@ pub(crate) struct RefreshPayload {
     pub(crate) tenant_id: Option<String>,
 }
 
-/// Reject payloads that use a protected claim.
-pub fn check_user_payload(payload: &Map<String, Value>) -> CoreResult<()> {
-    check_user_payload_for(LATEST_TOKEN_VERSION, payload)
+/// Reject payloads that use a protected claim of the access tokens CDI `cdi` issues. Before
+/// 2.21 the claims were nested in the token, so any name goes.
+pub fn check_user_payload(cdi: CdiVersion, payload: &Map<String, Value>) -> CoreResult<()> {
+    if cdi < CdiVersion::V2_21 {
+        return Ok(());
+    }
+    check_user_payload_for(cdi.access_token_version(), payload)
+}
+
+/// The message of a CDI 5.6 `accessTokenValidity` out of range.
+fn validity_out_of_range(max_ms: i64) -> CoreError {
+    CoreError::bad(format!(
+        "accessTokenValidity must be greater than 0 and at most the configured access_token_validity ({max_ms} ms)"
+    ))
+}
+
+/// The validity (ms) of a new access token: the app's, or a shorter one the request asked for
+/// (CDI 5.6), which must be positive and at most the app's.
+pub(crate) fn access_token_validity(cfg: &st_config::CoreConfig, requested: Option<i64>) -> CoreResult<i64> {
+    let max = cfg.access_token_validity_s * 1000;
+    match requested {
+        None => Ok(max),
+        Some(v) if v > 0 && v <= max => Ok(v),
+        Some(_) => Err(validity_out_of_range(max)),
+    }
 }
 
 /// [`check_user_payload`] for a token of `version` (a regenerate keeps its token's version).
@@ -216,9 +345,16 @@ impl Core {
     /// and external ids) and records it as active. Nothing in the row depends on the access
     /// token, whose `sub`/`rsub` come from that identity; see below for when it is signed.
     pub async fn create_session(&self, tenant: &TenantIdentifier, input: CreateSession) -> CoreResult<NewSession> {
-        check_user_payload(&input.user_data_in_jwt)?;
+        let cdi = input.cdi;
+        check_user_payload(cdi, &input.user_data_in_jwt)?;
         self.tenant(tenant).await?;
         let cfg = self.app_config(&tenant.app).await?;
+        let validity_ms = access_token_validity(&cfg, input.access_token_validity_ms)?;
+        let use_dynamic_key = match input.use_dynamic_key {
+            Some(d) if cdi >= CdiVersion::V2_21 => d,
+            _ if cdi >= CdiVersion::V2_21 => true,
+            _ => cfg.access_token_signing_key_dynamic,
+        };
         let now = self.now();
         let mut handle = uuid_v4(self.rng.as_ref());
         if !tenant.tenant.is_public() {
@@ -231,13 +367,13 @@ impl Core {
         let refresh_hash1 = sha256_hex(&refresh);
         let refresh_expiry = now + cfg.refresh_token_validity_ms;
         let user_data = Value::Object(input.user_data_in_jwt);
-        let key = self.signing_key(&tenant.app, &cfg, !input.use_dynamic_key).await?;
+        let key = self.signing_key(&tenant.app, &cfg, !use_dynamic_key).await?;
         let given = input.user_id.as_str();
         let claims = |primary: &str, recipe: &str| -> CoreResult<Token> {
             self.mint(
                 &key,
                 &Mint {
-                    version: LATEST_TOKEN_VERSION,
+                    version: cdi.access_token_version(),
                     user_id: primary,
                     recipe_user_id: recipe,
                     tenant: &tenant.tenant,
@@ -247,7 +383,7 @@ impl Core {
                     anti_csrf: anti_csrf.as_deref(),
                     user_data: &user_data,
                     iat_ms: now,
-                    exp_ms: now + cfg.access_token_validity_s * 1000,
+                    exp_ms: now + validity_ms,
                 },
             )
         };
@@ -260,7 +396,9 @@ impl Core {
             expires_at: refresh_expiry,
             created_at: now,
             jwt_user_payload: user_data.clone(),
-            use_static_key: !input.use_dynamic_key,
+            use_static_key: !use_dynamic_key,
+            prev_refresh_token_hash_2: None,
+            refresh_token_rotated_at: None,
         };
         // Most sessions are for a user that is its own primary and has no external id, so the
         // token's `sub` and `rsub` are the id as given. While the app's last session was such
@@ -290,6 +428,11 @@ impl Core {
             Some(token) if as_given => token,
             _ => claims(&primary, &recipe)?,
         };
+        let legacy = cdi.hands_out_signing_keys();
+        let legacy_keys = match legacy {
+            true => Some(self.legacy_key_info(&tenant.app, cdi >= CdiVersion::V2_9).await?),
+            false => None,
+        };
         Ok(NewSession {
             session: SessionSummary {
                 handle,
@@ -300,8 +443,15 @@ impl Core {
             },
             access_token: access,
             refresh_token: Token { token: refresh, expiry: refresh_expiry, created_time: now },
+            id_refresh_token: legacy.then(|| self.id_refresh_token(refresh_expiry, now)),
             anti_csrf_token: anti_csrf,
+            legacy_keys,
         })
+    }
+
+    /// The legacy SDKs' `idRefreshToken`: a random UUID with the refresh token's expiry.
+    pub(crate) fn id_refresh_token(&self, expiry: i64, now: i64) -> Token {
+        Token { token: uuid_v4(self.rng.as_ref()), expiry, created_time: now }
     }
 
     /// `GET /recipe/session`
@@ -369,9 +519,15 @@ impl Core {
         Ok(self.storage.update_session_data(&tenant, handle, data, self.now()).await?)
     }
 
-    pub async fn update_jwt_data(&self, app: &AppId, handle: &str, data: Map<String, Value>) -> CoreResult<bool> {
+    pub async fn update_jwt_data(
+        &self,
+        app: &AppId,
+        handle: &str,
+        data: Map<String, Value>,
+        cdi: CdiVersion,
+    ) -> CoreResult<bool> {
         let tenant = self.session_tenant(app, handle_tenant_part(handle)).await?;
-        check_user_payload(&data)?;
+        check_user_payload(cdi, &data)?;
         Ok(self.storage.update_jwt_payload(&tenant, handle, &Value::Object(data), self.now()).await?)
     }
 }

@@ -2,6 +2,7 @@
 //! (with the lazy promotion of a refreshed session's first token) and regeneration.
 
 use super::*;
+use crate::cdi::CdiVersion;
 use crate::core::Core;
 use crate::crypto::{parse_jwt, SigningKey};
 use crate::error::{CoreError, CoreResult};
@@ -118,7 +119,79 @@ pub(crate) fn access_token_parts(kid: &str, m: &Mint<'_>) -> (Value, Value) {
     (header, Value::Object(payload))
 }
 
-/// A verified (or, for regenerate, merely parsed) access token of version 3, 4 or 5.
+/// The fixed first part of a version-1 access token: standard base64 (with padding) of
+/// `{"alg":"RS256","typ":"JWT","version":"1"}`. Legacy tokens are recognised by this exact
+/// string, as the reference does; a header that merely decodes to version 1 or 2 is refused.
+pub(crate) const LEGACY_HEADER_V1: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsInZlcnNpb24iOiIxIn0=";
+/// The same for version 2, which CDI < 2.21 sessions get.
+pub(crate) const LEGACY_HEADER_V2: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsInZlcnNpb24iOiIyIn0=";
+
+/// 1 or 2 for a token whose header is a legacy one, else `None`.
+pub(crate) fn legacy_version(token: &str) -> Option<u8> {
+    match token.split('.').next()? {
+        LEGACY_HEADER_V1 => Some(1),
+        LEGACY_HEADER_V2 => Some(2),
+        _ => None,
+    }
+}
+
+/// The payload of a legacy token, in the reference's order: times in milliseconds, the
+/// optional hashes only when set, the user's claims nested under `userData`.
+fn legacy_payload(m: &Mint<'_>) -> Value {
+    let mut p = Map::new();
+    p.insert("userId".into(), json!(m.user_id));
+    p.insert("expiryTime".into(), json!(m.exp_ms));
+    p.insert("timeCreated".into(), json!(m.iat_ms));
+    p.insert("sessionHandle".into(), json!(m.handle));
+    p.insert("refreshTokenHash1".into(), json!(m.refresh_token_hash1));
+    if let Some(parent) = m.parent_refresh_token_hash1 {
+        p.insert("parentRefreshTokenHash1".into(), json!(parent));
+    }
+    if let Some(a) = m.anti_csrf {
+        p.insert("antiCsrfToken".into(), json!(a));
+    }
+    p.insert("userData".into(), m.user_data.clone());
+    Value::Object(p)
+}
+
+/// The claims of a legacy token: `userId` (both the user and the recipe user), times in
+/// milliseconds, the user's claims from `userData`; legacy sessions are of the public tenant.
+pub(crate) fn read_legacy_claims(version: u8, payload: &Map<String, Value>) -> Result<AccessTokenInfo, String> {
+    if let Some(absent) = LEGACY_PROTECTED_CLAIMS.iter().find(|k| !payload.contains_key(**k)) {
+        return Err(format!("{INCOMPLETE} {absent}"));
+    }
+    let s = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_string);
+    let missing = || INCOMPLETE.to_string();
+    let optional = |k: &str| match payload.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(v)) => Ok(Some(v.clone())),
+        _ => Err(missing()),
+    };
+    let user_id = s("userId").ok_or_else(missing)?;
+    payload.get("timeCreated").and_then(Value::as_i64).ok_or_else(missing)?;
+    Ok(AccessTokenInfo {
+        recipe_user_id: user_id.clone(),
+        handle: s("sessionHandle").ok_or_else(missing)?,
+        user_id,
+        tenant: TenantId::public(),
+        refresh_token_hash1: s("refreshTokenHash1").ok_or_else(missing)?,
+        parent_refresh_token_hash1: optional("parentRefreshTokenHash1")?,
+        anti_csrf: optional("antiCsrfToken")?,
+        exp_ms: payload.get("expiryTime").and_then(Value::as_i64).ok_or_else(missing)?,
+        user_data: payload.get("userData").and_then(Value::as_object).cloned().ok_or_else(missing)?,
+        version,
+    })
+}
+
+/// The claims of any access token, parsed but not verified (regenerate).
+fn parse_claims(token: &str, parsed: &crate::crypto::ParsedJwt<'_>) -> Result<AccessTokenInfo, String> {
+    match legacy_version(token) {
+        Some(v) => read_legacy_claims(v, &parsed.payload),
+        None => token_version(&parsed.header).and_then(|v| read_claims(v, &parsed.payload)),
+    }
+}
+
+/// A verified (or, for regenerate, merely parsed) access token of version 1 to 5.
 pub(crate) struct AccessTokenInfo {
     pub(crate) handle: String,
     pub(crate) user_id: String,
@@ -245,6 +318,12 @@ impl Core {
     /// 2,430 creations/s), the two thread switches per request costing more than the
     /// worker time they free.
     pub(crate) fn mint(&self, key: &SigningKey, m: &Mint<'_>) -> CoreResult<Token> {
+        if m.version <= 2 {
+            let header = if m.version == 1 { LEGACY_HEADER_V1 } else { LEGACY_HEADER_V2 };
+            let token = key.sign_legacy(header, &legacy_payload(m)).map_err(CoreError::Internal)?;
+            // Legacy tokens keep their times in milliseconds.
+            return Ok(Token { token, expiry: m.exp_ms, created_time: m.iat_ms });
+        }
         let (header, payload) = access_token_parts(&key.kid, m);
         let token = key.sign_jwt(&header, &payload).map_err(CoreError::Internal)?;
         let (iat, exp) = (m.iat_ms / 1000, m.exp_ms / 1000);
@@ -259,9 +338,28 @@ impl Core {
         token: &str,
     ) -> Result<AccessTokenInfo, String> {
         let parsed = parse_jwt(token)?;
-        let (version, kid) = check_header(&parsed.header)?;
         let keys = &self.app_state(app).keys;
         let now = self.now();
+        if let Some(version) = legacy_version(token) {
+            // No `kid`: any key that may have signed it (the reference tries them all, then
+            // re-reads the keys once).
+            let signed_by_one = |set: &crate::signing_keys::KeySet| {
+                set.verification_keys(now).any(|k| k.verify(parsed.signed.as_bytes(), &parsed.signature))
+            };
+            let set = keys.get(&self.key_source(), cfg, false).await.map_err(|e| e.to_string())?;
+            if !signed_by_one(&set) {
+                let set = keys.get(&self.key_source(), cfg, true).await.map_err(|e| e.to_string())?;
+                if !signed_by_one(&set) {
+                    return Err("JWT verification failed".into());
+                }
+            }
+            let info = read_legacy_claims(version, &parsed.payload)?;
+            if info.exp_ms < now {
+                return Err("Access token expired".into());
+            }
+            return Ok(info);
+        }
+        let (version, kid) = check_header(&parsed.header)?;
         let mut set = keys.get(&self.key_source(), cfg, false).await.map_err(|e| e.to_string())?;
         if set.find(kid, now).is_none() {
             set = keys.get(&self.key_source(), cfg, true).await.map_err(|e| e.to_string())?;
@@ -284,8 +382,9 @@ impl Core {
         access_token: &str,
         options: VerifyOptions<'_>,
     ) -> CoreResult<VerifyOutcome> {
-        let VerifyOptions { anti_csrf_token, do_anti_csrf_check, enable_anti_csrf, check_database } = options;
+        let VerifyOptions { anti_csrf_token, do_anti_csrf_check, enable_anti_csrf, check_database, cdi } = options;
         let cfg = self.app_config(app).await?;
+        let check_database = check_database.unwrap_or(cfg.access_token_blacklisting);
         let info = match self.verify_access_token(app, &cfg, access_token).await {
             Ok(i) => i,
             Err(msg) => return Ok(VerifyOutcome::TryRefreshToken(msg)),
@@ -306,6 +405,7 @@ impl Core {
             }
         }
         let mut payload_needs_update = false;
+        let mut stored = None;
         if check_database {
             match self.storage.get_session(&tenant, &info.handle).await? {
                 None => {
@@ -313,7 +413,10 @@ impl Core {
                         "Either the session has ended or has been blacklisted".into(),
                     ))
                 }
-                Some(row) => payload_needs_update = !same_as_signed(&info.user_data, &row.jwt_user_payload),
+                Some(row) => {
+                    payload_needs_update = !same_as_signed(&info.user_data, &row.jwt_user_payload);
+                    stored = Some(row);
+                }
             }
         }
         let summary = |user_data: Value| SessionSummary {
@@ -323,21 +426,47 @@ impl Core {
             user_data_in_jwt: user_data,
             tenant_id: info.tenant.to_string(),
         };
+        if cdi >= CdiVersion::V5_6 {
+            // Stateless: never writes, never re-issues. With the row, a token whose lineage
+            // the session's current or previous refresh token no longer continues is refused,
+            // and a changed payload is only reported.
+            if let Some(row) = &stored {
+                let known = |h: &str| {
+                    let h2 = sha256_hex(h);
+                    row.refresh_token_hash_2 == h2 || row.prev_refresh_token_hash_2.as_deref() == Some(h2.as_str())
+                };
+                let in_lineage =
+                    known(&info.refresh_token_hash1) || info.parent_refresh_token_hash1.as_deref().is_some_and(known);
+                if !in_lineage {
+                    return Ok(VerifyOutcome::Unauthorised("rotated-out token branch; refresh required".into()));
+                }
+            }
+            return Ok(VerifyOutcome::Ok {
+                session: summary(Value::Object(info.user_data.clone())),
+                access_token: None,
+                payload_update_available: stored.is_some().then_some(payload_needs_update),
+            });
+        }
         if info.parent_refresh_token_hash1.is_none() && !payload_needs_update {
             return Ok(VerifyOutcome::Ok {
                 session: summary(Value::Object(info.user_data.clone())),
                 access_token: None,
+                payload_update_available: None,
             });
         }
         let now = self.now();
         let own_hash2 = sha256_hex(&info.refresh_token_hash1);
         let parent_hash2 = info.parent_refresh_token_hash1.as_deref().map(sha256_hex);
         let refresh_validity = cfg.refresh_token_validity_ms;
+        // The promotion keeps the replaced hash as the previous one (the reference's dual
+        // write, so that a 5.6 refresh of this session sees the rotation).
         let decide = |row: &SessionRow| -> Option<SessionPatch> {
             (parent_hash2.as_deref() == Some(row.refresh_token_hash_2.as_str())).then(|| SessionPatch {
                 refresh_token_hash_2: Some(own_hash2.clone()),
                 expires_at: Some(now + refresh_validity),
                 use_static_key: None,
+                prev_refresh_token_hash_2: Some(row.refresh_token_hash_2.clone()),
+                refresh_token_rotated_at: Some(now),
             })
         };
         let Some(row) = self.storage.update_session_atomically(&tenant, &info.handle, &decide).await? else {
@@ -348,9 +477,17 @@ impl Core {
             let key = self.signing_key(app, &cfg, row.use_static_key).await?;
             let exp_ms = now + cfg.access_token_validity_s * 1000;
             let token = self.mint(&key, &Mint::reissue(&info, None, &row.jwt_user_payload, now, exp_ms))?;
-            return Ok(VerifyOutcome::Ok { session: summary(row.jwt_user_payload.clone()), access_token: Some(token) });
+            return Ok(VerifyOutcome::Ok {
+                session: summary(row.jwt_user_payload.clone()),
+                access_token: Some(token),
+                payload_update_available: None,
+            });
         }
-        Ok(VerifyOutcome::Ok { session: summary(Value::Object(info.user_data.clone())), access_token: None })
+        Ok(VerifyOutcome::Ok {
+            session: summary(Value::Object(info.user_data.clone())),
+            access_token: None,
+            payload_update_available: None,
+        })
     }
 
     /// `POST /recipe/session/regenerate`: new claims, same expiry; signature is not re-checked.
@@ -359,13 +496,14 @@ impl Core {
         app: &AppId,
         access_token: &str,
         new_user_data: Option<Map<String, Value>>,
+        cdi: CdiVersion,
     ) -> CoreResult<RegenerateOutcome> {
         let cfg = self.app_config(app).await?;
         let parsed = match parse_jwt(access_token) {
             Ok(p) => p,
             Err(_) => return Ok(RegenerateOutcome::Unauthorised("Invalid access token".into())),
         };
-        let info = match token_version(&parsed.header).and_then(|v| read_claims(v, &parsed.payload)) {
+        let info = match parse_claims(access_token, &parsed) {
             Ok(i) => i,
             Err(m) => return Ok(RegenerateOutcome::Unauthorised(m)),
         };
@@ -376,8 +514,11 @@ impl Core {
             _ => return Ok(RegenerateOutcome::Unauthorised("Session does not exist.".into())),
         };
         // As the reference: a missing session is UNAUTHORISED before protected claims are a 400.
+        // Before 2.21 the claims were nested in the token: any name goes.
         if let Some(d) = &new_user_data {
-            check_user_payload_for(info.version, d)?;
+            if cdi >= CdiVersion::V2_21 {
+                check_user_payload_for(info.version, d)?;
+            }
         }
         let user_data = match new_user_data {
             Some(d) => {

@@ -18,6 +18,12 @@ pub struct SessionRow {
     pub created_at: i64,
     pub jwt_user_payload: Value,
     pub use_static_key: bool,
+    /// The hash (`sha256(sha256(token))`) the current one replaced at its last rotation, which
+    /// may rotate again within the grace period (CDI 5.6; also written by older refreshes so
+    /// sessions can move between versions).
+    pub prev_refresh_token_hash_2: Option<String>,
+    /// When `refresh_token_hash_2` last replaced `prev_refresh_token_hash_2` (ms).
+    pub refresh_token_rotated_at: Option<i64>,
 }
 
 /// Changes to apply to a session row inside [`SessionStorage::update_session_atomically`].
@@ -26,6 +32,8 @@ pub struct SessionPatch {
     pub refresh_token_hash_2: Option<String>,
     pub expires_at: Option<i64>,
     pub use_static_key: Option<bool>,
+    pub prev_refresh_token_hash_2: Option<String>,
+    pub refresh_token_rotated_at: Option<i64>,
 }
 
 /// Pure decision made while the row is locked: what to change, if anything.

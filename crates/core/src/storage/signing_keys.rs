@@ -4,6 +4,9 @@ use super::SResult;
 use crate::ids::AppId;
 use async_trait::async_trait;
 
+/// The `key_value` name of the signing key of cores older than 3.0.
+pub const LEGACY_KEY_NAME: &str = "access_token_signing_key";
+
 /// A stored signing key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredKey {
@@ -32,4 +35,10 @@ pub trait SigningKeyStorage: Send + Sync {
     async fn delete_dynamic_keys_before(&self, app: &AppId, before: i64) -> SResult<u64>;
     /// The app's static RS256 key, inserting `candidate` if there is none yet. Returns the stored one.
     async fn static_key_get_or_insert(&self, app: &AppId, candidate: Option<&StoredKey>) -> SResult<Option<StoredKey>>;
+    /// Atomically move the signing key of a core older than 3.0 (`key_value`
+    /// `access_token_signing_key` of the app's public tenant) to the tables of today: as a
+    /// dynamic key created when it was (`dynamic`), or else as the static key `static_kid`,
+    /// then delete it from `key_value`. Returns whether there was one (once only, whichever
+    /// instance gets it).
+    async fn transfer_legacy_signing_key(&self, app: &AppId, dynamic: bool, static_kid: &str) -> SResult<bool>;
 }

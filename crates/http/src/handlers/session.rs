@@ -6,8 +6,12 @@ use crate::ctx::{ok, status, Ctx, HResult};
 use crate::error::ApiError;
 use crate::router::{handler, Checks, Router, Scope};
 use serde_json::{json, Value};
+use st_core::cdi::CdiVersion;
 use st_core::ids::TenantIdentifier;
-use st_core::session::{CreateSession, RefreshOutcome, RegenerateOutcome, VerifyOptions, VerifyOutcome};
+use st_core::session::{
+    session_json_at, CreateSession, RefreshOutcome, RefreshSession, RegenerateOutcome, TokenReuse, VerifyOptions,
+    VerifyOutcome,
+};
 
 pub fn routes(r: &mut Router) {
     let k = Checks::KEY_AND_VERSION;
@@ -30,15 +34,28 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
 async fn create(ctx: &Ctx<'_>) -> HResult {
     ctx.state.core.tenant(&ctx.tenant).await?;
     let b = &ctx.body;
+    let cdi = ctx.version();
     let input = CreateSession {
         user_id: b.string("userId")?,
         enable_anti_csrf: b.bool("enableAntiCsrf")?,
         user_data_in_jwt: b.object("userDataInJWT")?,
         user_data_in_database: Value::Object(b.object("userDataInDatabase")?),
-        use_dynamic_key: b.opt_bool("useDynamicSigningKey")?.unwrap_or(true),
+        access_token_validity_ms: requested_validity(ctx)?,
+        // Read from 2.21 on only (before, the app's config decides).
+        use_dynamic_key: if cdi >= CdiVersion::V2_21 { b.opt_bool("useDynamicSigningKey")? } else { None },
+        cdi,
     };
     let created = ctx.state.core.create_session(&ctx.tenant, input).await?;
-    ok(to_json(&created)?)
+    ok(created.to_json_at(cdi)?)
+}
+
+/// CDI 5.6's optional `accessTokenValidity` (ms); not read before.
+fn requested_validity(ctx: &Ctx<'_>) -> Result<Option<i64>, ApiError> {
+    if ctx.version() >= CdiVersion::V5_6 {
+        ctx.body.opt_i64("accessTokenValidity")
+    } else {
+        Ok(None)
+    }
 }
 
 /// `GET /recipe/session` — app-scoped, tenant from the handle.
@@ -46,57 +63,127 @@ async fn get(ctx: &Ctx<'_>) -> HResult {
     ctx.state.core.app(&ctx.tenant.app).await?;
     let handle = ctx.query.string("sessionHandle")?;
     match ctx.state.core.get_session_info(&ctx.tenant.app, &handle).await? {
-        Some(info) => ok(to_json(&info)?),
+        Some(info) => ok(info.to_json_at(ctx.version())?),
         None => session_missing(),
     }
 }
 
 async fn verify(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
+    let cdi = ctx.version();
     let token = b.string("accessToken")?;
     let anti_csrf = b.opt_string("antiCsrfToken")?;
     let options = VerifyOptions {
         anti_csrf_token: anti_csrf.as_deref(),
         do_anti_csrf_check: b.bool("doAntiCsrfCheck")?,
         enable_anti_csrf: b.bool("enableAntiCsrf")?,
-        check_database: b.bool("checkDatabase")?,
+        // Before 2.21 the app's `access_token_blacklisting` decides.
+        check_database: if cdi >= CdiVersion::V2_21 { Some(b.bool("checkDatabase")?) } else { None },
+        cdi,
     };
+    // From 5.6 the verify is the public tenant's (checked once the body is read, as the
+    // reference).
+    if cdi >= CdiVersion::V5_6 {
+        ctx.state.core.app(&ctx.tenant.app).await?;
+        if !ctx.tenant.tenant.is_public() {
+            return Err(ApiError::Forbidden("Only public tenantId can call this app specific API".into()));
+        }
+    }
     let outcome = ctx.state.core.verify_session(&ctx.tenant.app, &token, options).await?;
+    // The legacy SDKs verify tokens themselves, with the key handed out here.
     match outcome {
-        VerifyOutcome::Ok { session, access_token } => {
-            let mut out = json!({ "session": to_json(&session)? });
+        VerifyOutcome::Ok { session, access_token, payload_update_available } => {
+            let mut session_json = to_json(&session)?;
+            session_json_at(cdi, &mut session_json);
+            let mut out = json!({ "session": session_json });
             if let Some(t) = access_token {
                 out["accessToken"] = to_json(&t)?;
             }
+            if let Some(flag) = payload_update_available {
+                out["payloadUpdateAvailable"] = json!(flag);
+            }
+            if cdi.hands_out_signing_keys() {
+                merge(&mut out, legacy_keys(ctx, cdi).await?);
+            }
             ok(out)
         }
-        VerifyOutcome::TryRefreshToken(m) => status("TRY_REFRESH_TOKEN", json!({ "message": m })),
+        VerifyOutcome::TryRefreshToken(m) => {
+            let mut out = json!({});
+            if cdi.hands_out_signing_keys() {
+                merge(&mut out, legacy_keys(ctx, cdi).await?);
+            }
+            out["message"] = json!(m);
+            status("TRY_REFRESH_TOKEN", out)
+        }
         VerifyOutcome::Unauthorised(m) => status("UNAUTHORISED", json!({ "message": m })),
+    }
+}
+
+/// The signing-key fields of CDI < 2.21 (`jwtSigningPublicKeyList` from 2.9).
+async fn legacy_keys(ctx: &Ctx<'_>, cdi: CdiVersion) -> Result<Value, ApiError> {
+    let info = ctx.state.core.legacy_key_info(&ctx.tenant.app, cdi >= CdiVersion::V2_9).await?;
+    to_json(&info)
+}
+
+fn merge(out: &mut Value, more: Value) {
+    if let (Value::Object(o), Value::Object(m)) = (out, more) {
+        o.extend(m);
     }
 }
 
 async fn refresh(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
+    let cdi = ctx.version();
     let token = b.string("refreshToken")?;
     let anti_csrf = b.opt_string("antiCsrfToken")?;
     let enable = b.bool("enableAntiCsrf")?;
-    let use_dynamic = b.bool("useDynamicSigningKey")?;
-    match ctx.state.core.refresh_session(&ctx.tenant, &token, anti_csrf.as_deref(), enable, use_dynamic).await? {
-        RefreshOutcome::Ok(s) => ok(to_json(&s)?),
-        RefreshOutcome::Unauthorised(m) => status("UNAUTHORISED", json!({ "message": m })),
-        RefreshOutcome::TokenTheftDetected { handle, user_id, recipe_user_id } => status(
-            "TOKEN_THEFT_DETECTED",
-            json!({"session": {"handle": handle, "userId": user_id, "recipeUserId": recipe_user_id}}),
-        ),
+    // Required from 5.0, optional from 3.0 (absent: the session keeps its kind of key), not
+    // read before.
+    let use_dynamic = if cdi >= CdiVersion::V5_0 {
+        Some(b.bool("useDynamicSigningKey")?)
+    } else if cdi >= CdiVersion::V3_0 {
+        b.opt_bool("useDynamicSigningKey")?
+    } else {
+        None
+    };
+    let input = RefreshSession {
+        refresh_token: &token,
+        anti_csrf_token: anti_csrf.as_deref(),
+        enable_anti_csrf: enable,
+        use_dynamic_key: use_dynamic,
+        cdi,
+        access_token_validity_ms: requested_validity(ctx)?,
+    };
+    let reuse_field = |out: &mut Value, reuse: Option<TokenReuse>| {
+        if let Some(r) = reuse {
+            out["recentTokenReuseSubtype"] = json!(r.as_str());
+        }
+    };
+    match ctx.state.core.refresh_session(&ctx.tenant, input).await? {
+        RefreshOutcome::Ok(s) => ok(s.to_json_at(cdi)?),
+        RefreshOutcome::Unauthorised { message, reuse } => {
+            let mut out = json!({ "message": message });
+            reuse_field(&mut out, reuse);
+            status("UNAUTHORISED", out)
+        }
+        // `recipeUserId` is kept at every version here, as the reference does.
+        RefreshOutcome::TokenTheftDetected { handle, user_id, recipe_user_id, reuse } => {
+            let mut out = json!({"session": {"handle": handle, "userId": user_id, "recipeUserId": recipe_user_id}});
+            reuse_field(&mut out, reuse);
+            status("TOKEN_THEFT_DETECTED", out)
+        }
     }
 }
 
 async fn regenerate(ctx: &Ctx<'_>) -> HResult {
     let token = ctx.body.string("accessToken")?;
     let data = ctx.body.opt_object("userDataInJWT")?;
-    match ctx.state.core.regenerate_session(&ctx.tenant.app, &token, data).await? {
+    let cdi = ctx.version();
+    match ctx.state.core.regenerate_session(&ctx.tenant.app, &token, data, cdi).await? {
         RegenerateOutcome::Ok { session, access_token } => {
-            let mut out = json!({ "session": to_json(&session)? });
+            let mut session_json = to_json(&session)?;
+            session_json_at(cdi, &mut session_json);
+            let mut out = json!({ "session": session_json });
             if let Some(t) = access_token {
                 out["accessToken"] = to_json(&t)?;
             }
@@ -200,14 +287,30 @@ async fn jwt_data_get(ctx: &Ctx<'_>) -> HResult {
 async fn jwt_data_put(ctx: &Ctx<'_>) -> HResult {
     let handle = ctx.body.string("sessionHandle")?;
     let data = ctx.body.object("userDataInJWT")?;
-    if ctx.state.core.update_jwt_data(&ctx.tenant.app, &handle, data).await? {
+    if ctx.state.core.update_jwt_data(&ctx.tenant.app, &handle, data, ctx.version()).await? {
         ok(json!({}))
     } else {
         session_missing()
     }
 }
 
-/// The handshake of old SDKs, gone from the reference: 404 once the checks pass.
-async fn handshake(_ctx: &Ctx<'_>) -> HResult {
-    Err(ApiError::NotFound)
+/// The handshake of the SDKs of CDI < 2.21: the key they verify tokens with and the session
+/// settings; from 2.21 on, 404 once the checks pass.
+async fn handshake(ctx: &Ctx<'_>) -> HResult {
+    let cdi = ctx.version();
+    if cdi >= CdiVersion::V2_21 {
+        return Err(ApiError::NotFound);
+    }
+    ctx.state.core.tenant(&ctx.tenant).await?;
+    let cfg = ctx.state.core.app_config(&ctx.tenant.app).await?;
+    let mut out = legacy_keys(ctx, cdi).await?;
+    merge(
+        &mut out,
+        json!({
+            "accessTokenBlacklistingEnabled": cfg.access_token_blacklisting,
+            "accessTokenValidity": cfg.access_token_validity_s * 1000,
+            "refreshTokenValidity": cfg.refresh_token_validity_ms,
+        }),
+    );
+    ok(out)
 }

@@ -2,7 +2,7 @@
 //! ([`CreateSessions`]) and the snapshot read that every refresh starts with
 //! ([`SessionSnapshots`]).
 
-use super::{insert_params, session_from_row, session_from_row_at, InsertText};
+use super::{insert_params, session_from_row, session_from_row_at, InsertText, SESSION_COLUMNS};
 use crate::batch::{by_ordinal, BatchQueue, Batched};
 use crate::identity::identity_from_row;
 use crate::PgStorage;
@@ -138,7 +138,7 @@ impl Batched for SessionSnapshots {
         };
         let recorded = touch.is_some();
         let Some(row) = row else { return Ok((None, recorded)) };
-        let identity = identity_from_row(&row, 7)?;
+        let identity = identity_from_row(&row, SESSION_COLUMNS)?;
         Ok((Some((session_from_row(&read.tenant, &read.handle, &row)?, identity)), recorded))
     }
 
@@ -156,7 +156,7 @@ impl Batched for SessionSnapshots {
             .await?;
         let found = by_ordinal(&rows, reads.len(), Self::WHAT, |r, i| {
             let read = &reads[i];
-            Ok((session_from_row_at(&read.tenant, &read.handle, r, 1)?, identity_from_row(r, 8)?))
+            Ok((session_from_row_at(&read.tenant, &read.handle, r, 1)?, identity_from_row(r, 1 + SESSION_COLUMNS)?))
         })?;
         Ok(found.into_iter().zip(reads).map(|(f, r)| (f, r.touch.is_some())).collect())
     }

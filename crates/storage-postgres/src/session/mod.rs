@@ -54,7 +54,10 @@ pub(crate) fn session_from_row(tenant: &TenantIdentifier, handle: &str, row: &Ro
     session_from_row_at(tenant, handle, row, 0)
 }
 
-/// The seven `SessionSql::select` columns, starting at column `first`.
+/// How many columns `SessionSql::select` reads (those of [`session_from_row_at`]).
+pub(crate) const SESSION_COLUMNS: usize = 9;
+
+/// The nine `SessionSql::select` columns, starting at column `first`.
 pub(crate) fn session_from_row_at(
     tenant: &TenantIdentifier,
     handle: &str,
@@ -71,6 +74,8 @@ pub(crate) fn session_from_row_at(
         created_at: col(row, first + 4)?,
         jwt_user_payload: json_value(col(row, first + 5)?, "jwt_user_payload")?,
         use_static_key: col(row, first + 6)?,
+        prev_refresh_token_hash_2: col(row, first + 7)?,
+        refresh_token_rotated_at: col(row, first + 8)?,
     })
 }
 
@@ -185,7 +190,16 @@ impl PgStorage {
                 tx_exec(
                     &tx,
                     &sql.patch,
-                    &[&app, &t, &handle, &patch.refresh_token_hash_2, &patch.expires_at, &patch.use_static_key],
+                    &[
+                        &app,
+                        &t,
+                        &handle,
+                        &patch.refresh_token_hash_2,
+                        &patch.expires_at,
+                        &patch.use_static_key,
+                        &patch.prev_refresh_token_hash_2,
+                        &patch.refresh_token_rotated_at,
+                    ],
                 )
                 .await?;
             }

@@ -38,7 +38,7 @@ pub(crate) struct SessionSql {
 impl SessionSql {
     pub(crate) fn new(t: &TableNames) -> SessionSql {
         let session_columns = "user_id, refresh_token_hash_2, session_data, expires_at, created_at_time, \
-                               jwt_user_payload, use_static_key";
+                               jwt_user_payload, use_static_key, prev_refresh_token_hash_2, refresh_token_rotated_at";
         SessionSql {
             insert: format!(
                 "INSERT INTO {} (app_id, tenant_id, session_handle, user_id, refresh_token_hash_2, session_data, \
@@ -57,7 +57,9 @@ impl SessionSql {
             ),
             patch: format!(
                 "UPDATE {} SET refresh_token_hash_2 = COALESCE($4::TEXT, refresh_token_hash_2), \
-                 expires_at = COALESCE($5::BIGINT, expires_at), use_static_key = COALESCE($6::BOOLEAN, use_static_key) \
+                 expires_at = COALESCE($5::BIGINT, expires_at), use_static_key = COALESCE($6::BOOLEAN, use_static_key), \
+                 prev_refresh_token_hash_2 = COALESCE($7::TEXT, prev_refresh_token_hash_2), \
+                 refresh_token_rotated_at = COALESCE($8::BIGINT, refresh_token_rotated_at) \
                  WHERE app_id = $1 AND tenant_id = $2 AND session_handle = $3",
                 t.session_info
             ),
@@ -123,7 +125,7 @@ impl SessionSql {
                    WITH ORDINALITY AS v(app, ten, h, cur, par, now, n)), \
                  snap AS (SELECT v.n, v.now, v.cur, v.par, s.app_id, s.user_id, s.refresh_token_hash_2, \
                    s.session_data, s.expires_at, s.created_at_time, s.jwt_user_payload, s.use_static_key, \
-                   x.r, x.p, x.re, x.pe FROM v \
+                   s.prev_refresh_token_hash_2, s.refresh_token_rotated_at, x.r, x.p, x.re, x.pe FROM v \
                    JOIN {si} s ON s.app_id = v.app AND s.tenant_id = v.ten AND s.session_handle = v.h \
                    LEFT JOIN LATERAL ({identity} LIMIT 1) x ON TRUE), \
                  u AS (INSERT INTO {ula} (app_id, user_id, last_active_time) \
