@@ -6,6 +6,7 @@ use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, Email, TenantIdentifier};
 use crate::jobs::ExpiryJob;
+use crate::multitenancy::{recipe_enabled, LoginRecipe};
 use crate::random::{bytes, sha256_hex, uuid_v4};
 use crate::storage::{AuthUser, LoginMethod, SignUpResult, TenantRecord, UpdateResult};
 use crate::users::is_fake_email;
@@ -27,21 +28,20 @@ pub enum SignInOutcome {
 /// Rounds of look-up-then-write a password-hash import tries while the e-mail changes hands.
 pub(crate) const IMPORT_ATTEMPTS: usize = 8;
 
-/// `RemoveOldPasswordResetTokens`: delete expired password-reset tokens, every hour.
-/// CDI 5.0 only: sign-up, sign-in, reset tokens and imports are refused with a 403 when the
-/// tenant has email-password off or an empty first-factor list (the reference's
-/// `EmailPasswordConfig.isEnabledIn5_0`). From 5.1 on the core never refuses on these grounds
-/// (the SDK decides); versions before 5.0 are not served.
+/// Whether sign-up, sign-in, reset tokens and imports are served on `tenant` at CDI `version`
+/// (the reference's `MultitenancyHelper.isEmailPasswordEnabled`), else a 403: before 5.1 the
+/// recipe must be enabled by that version's rule ([`recipe_enabled`]: before 5.0 the first-factor
+/// list, if any, must name `emailpassword`; at 5.0 it must not be empty). From 5.1 on the core
+/// never refuses on these grounds (the SDK decides).
 fn check_enabled(tenant: &TenantRecord, version: CdiVersion) -> CoreResult<()> {
-    let enabled = version >= CdiVersion::V5_1
-        || (tenant.email_password_enabled && tenant.first_factors.as_ref().is_none_or(|f| !f.is_empty()));
-    if enabled {
+    if version >= CdiVersion::V5_1 || recipe_enabled(tenant, LoginRecipe::EmailPassword, version) {
         Ok(())
     } else {
         Err(CoreError::Forbidden("Email password login not enabled for tenant".into()))
     }
 }
 
+/// `RemoveOldPasswordResetTokens`: delete expired password-reset tokens, every hour.
 pub const DELETE_EXPIRED_RESET_TOKENS: ExpiryJob = ExpiryJob {
     name: "RemoveOldPasswordResetTokens",
     interval: Duration::from_secs(3600),
@@ -147,29 +147,43 @@ impl Core {
         Ok(own.map(|m| (user, m)))
     }
 
-    /// `POST /<tenant>/recipe/user/password/reset/token`
+    /// `POST /<tenant>/recipe/user/password/reset/token`, in the reference's order: the
+    /// recipe-enabled check, the user, then the e-mail.
+    ///
+    /// From CDI 4.0 the token is for the given user and `email` (required, but an unknown user
+    /// is reported first), whatever the user's login methods: for a linked user without an
+    /// email-password method the SDK passes the primary's id, and adds such a method when the
+    /// token is consumed. Before 4.0 `email` is not read: the user must be a single
+    /// email-password login method (a linked user is the reference's 400 `Please use CDI
+    /// version >= 4.0`, another recipe's user is unknown), and the token carries its e-mail.
     pub async fn ep_reset_token(
         &self,
         tenant: &TenantIdentifier,
         user_id: &str,
-        email: &str,
+        email: Option<&str>,
         version: CdiVersion,
     ) -> CoreResult<Option<String>> {
         let entry = self.tenant(tenant).await?;
         check_enabled(&entry.record, version)?;
-        // As the reference (CDI ≥ 4.0): the token is for the given user, whatever its login
-        // methods. For a linked user without an email-password method the SDK passes the
-        // primary's id, and adds such a method when the token is consumed.
         let recipe_user = self.internal_user_id(&tenant.app, user_id).await?;
-        if self.storage.get_auth_user(&tenant.app, &recipe_user).await?.is_none() {
-            return Ok(None);
-        }
+        let Some(user) = self.storage.get_auth_user(&tenant.app, &recipe_user).await? else { return Ok(None) };
+        let email = if version >= CdiVersion::V4_0 {
+            let email = email.ok_or_else(|| CoreError::bad("Field name 'email' is invalid in JSON input"))?;
+            Email::normalise(email).as_str().to_string()
+        } else {
+            if user.login_methods.len() > 1 {
+                return Err(CoreError::bad("Please use CDI version >= 4.0"));
+            }
+            match user.login_methods.first() {
+                Some(LoginMethod { recipe_id, email: Some(email), .. }) if recipe_id == "emailpassword" => {
+                    email.clone()
+                }
+                _ => return Ok(None),
+            }
+        };
         let token = crate::random::url_token(self.rng.as_ref());
         let expiry = self.now() + entry.config.password_reset_token_lifetime_ms;
-        let email = Email::normalise(email);
-        self.storage
-            .add_password_reset_token(&tenant.app, &recipe_user, &sha256_hex(&token), email.as_str(), expiry)
-            .await?;
+        self.storage.add_password_reset_token(&tenant.app, &recipe_user, &sha256_hex(&token), &email, expiry).await?;
         Ok(Some(token))
     }
 

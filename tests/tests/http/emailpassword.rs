@@ -289,10 +289,224 @@ async fn recipe_enabled_check_at_5_0(b: Backend) {
     s.stop().await;
 }
 
+/// A request at CDI `v`: its status and body (without the plain-text bodies' newline).
+async fn at_version(s: &TestServer, v: &str, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
+    let (st, text) = s.request(method, path, body, &[("cdi-version", v)]).await;
+    (st, text.trim_end().to_string())
+}
+
+/// A request at CDI `v` that must answer 200 with JSON.
+async fn json_at(s: &TestServer, v: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+    let (st, text) = at_version(s, v, method, path, body).await;
+    assert_eq!(st, 200, "{v} {method} {path}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Before CDI 4.0 sign-up, sign-in, import and the deprecated `GET /recipe/user` show the user
+/// without account linking (`{"id","timeJoined","tenantIds","email"}`, the id external when
+/// mapped) and no top-level `recipeUserId`; before 3.0 without `tenantIds`.
+async fn user_object_before_4_0(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    for (i, v) in ["2.7", "2.11", "2.12", "2.21", "3.0", "3.1"].into_iter().enumerate() {
+        let email = format!("old{i}@example.com");
+        let creds = json!({"email": email, "password": "pw-1"});
+        let up = json_at(&s, v, "POST", "/public/recipe/signup", Some(creds.clone())).await;
+        let id = up["user"]["id"].as_str().unwrap().to_string();
+        let joined = up["user"]["timeJoined"].as_i64().unwrap();
+        let mut user = json!({"id": id, "timeJoined": joined, "tenantIds": ["public"], "email": email});
+        if v.starts_with('2') {
+            user.as_object_mut().unwrap().remove("tenantIds");
+        }
+        // Exactly these fields, in the reference's order.
+        assert_eq!(up.to_string(), json!({"status": "OK", "user": user}).to_string(), "{v}");
+        let expected = json!({"status": "OK", "user": user});
+        let signed_in = json_at(&s, v, "POST", "/public/recipe/signin", Some(creds)).await;
+        assert_eq!(signed_in.to_string(), expected.to_string(), "{v}");
+        let by_id = json_at(&s, v, "GET", &format!("/recipe/user?userId={id}"), None).await;
+        assert_eq!(by_id.to_string(), expected.to_string(), "{v}");
+        let by_email = json_at(&s, v, "GET", &format!("/public/recipe/user?email={email}"), None).await;
+        assert_eq!(by_email.to_string(), expected.to_string(), "{v}");
+        let bcrypt = "$2a$04$4Z2nxGnI1mXKQdKV/WxZ7OaBYDJTFUvBI3ARsLbEW7XnaI9qPAHdG";
+        let import = json!({"email": email, "passwordHash": bcrypt});
+        let imported = json_at(&s, v, "POST", "/public/recipe/user/passwordhash/import", Some(import)).await;
+        assert_eq!(
+            imported.to_string(),
+            json!({"status": "OK", "user": user, "didUserAlreadyExist": true}).to_string(),
+            "{v}"
+        );
+    }
+    // A mapped user shows its external id.
+    let up =
+        json_at(&s, "3.0", "POST", "/public/recipe/signup", Some(json!({"email": "m@x.com", "password": "p"}))).await;
+    let id = up["user"]["id"].as_str().unwrap();
+    s.post("/recipe/userid/map", json!({"superTokensUserId": id, "externalUserId": "ext-old"})).await;
+    let signed_in =
+        json_at(&s, "3.0", "POST", "/public/recipe/signin", Some(json!({"email": "m@x.com", "password": "p"}))).await;
+    assert_eq!(signed_in["user"]["id"], "ext-old");
+    assert_eq!(json_at(&s, "2.21", "GET", "/recipe/user?userId=ext-old", None).await["user"]["id"], "ext-old");
+    // From 4.0 the account-linking object and the recipe user id.
+    let up =
+        json_at(&s, "4.0", "POST", "/public/recipe/signup", Some(json!({"email": "n@x.com", "password": "p"}))).await;
+    assert_eq!(up["recipeUserId"], up["user"]["id"]);
+    assert!(up["user"]["loginMethods"].is_array() && up["user"].get("webauthn").is_none(), "{up}");
+    s.stop().await;
+}
+
+/// Before CDI 5.0 the recipe is refused (403) on a tenant whose email-password flag is off or
+/// whose first-factor list does not name `emailpassword` (the reference's
+/// `isEnabledInLesserThanOrEqualTo4_0`); at 5.0 only an empty list or the flag off is; from 5.1
+/// nothing.
+async fn recipe_enabled_check_before_5_0(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    // A v2 tenant created without factors has an empty first-factor list.
+    for body in [
+        json!({"tenantId": "empty"}),
+        json!({"tenantId": "listed", "firstFactors": ["emailpassword"]}),
+        json!({"tenantId": "other", "firstFactors": ["thirdparty"]}),
+    ] {
+        assert_eq!(s.put("/recipe/multitenancy/tenant/v2", body).await["status"], "OK");
+    }
+    let off = json!({"tenantId": "off", "emailPasswordEnabled": false});
+    assert_eq!(s.put("/recipe/multitenancy/tenant", off).await["status"], "OK");
+    let creds = |i: usize| json!({"email": format!("e{i}@example.com"), "password": "pw-1"});
+    let import = json!({"email": "imp@example.com", "passwordHash": "$2a$04$4Z2nxGnI1mXKQdKV/WxZ7OaBYDJTFUvBI3ARsLbEW7XnaI9qPAHdG"});
+    let refused = (403, "Email password login not enabled for tenant".to_string());
+    let mut i = 0;
+    for v in ["3.0", "3.1", "4.0"] {
+        for tenant in ["empty", "other", "off"] {
+            let path = |p: &str| format!("/{tenant}{p}");
+            i += 1;
+            assert_eq!(at_version(&s, v, "POST", &path("/recipe/signup"), Some(creds(i))).await, refused);
+            assert_eq!(at_version(&s, v, "POST", &path("/recipe/signin"), Some(creds(i))).await, refused);
+            let reset = json!({"userId": "u", "email": "e@example.com"});
+            let reset_path = path("/recipe/user/password/reset/token");
+            assert_eq!(at_version(&s, v, "POST", &reset_path, Some(reset)).await, refused, "{v} {tenant}");
+            let import_path = path("/recipe/user/passwordhash/import");
+            assert_eq!(at_version(&s, v, "POST", &import_path, Some(import.clone())).await, refused);
+        }
+        for tenant in ["listed", "public"] {
+            i += 1;
+            let up = json_at(&s, v, "POST", &format!("/{tenant}/recipe/signup"), Some(creds(i))).await;
+            assert_eq!(up["status"], "OK", "{v} {tenant}");
+        }
+    }
+    // A list without `emailpassword` is refused before 5.0 only; an empty one at 5.0 too.
+    i += 1;
+    assert_eq!(json_at(&s, "5.0", "POST", "/other/recipe/signup", Some(creds(i))).await["status"], "OK");
+    assert_eq!(at_version(&s, "5.0", "POST", "/empty/recipe/signup", Some(creds(i))).await, refused);
+    assert_eq!(json_at(&s, "5.1", "POST", "/empty/recipe/signup", Some(creds(i))).await["status"], "OK");
+    // Before 3.0 only the public tenant is reachable: refused when its list lacks the recipe.
+    let public = json!({"tenantId": "public", "firstFactors": ["thirdparty"]});
+    assert_eq!(s.put("/recipe/multitenancy/tenant/v2", public).await["status"], "OK");
+    for v in ["2.7", "2.21"] {
+        i += 1;
+        assert_eq!(at_version(&s, v, "POST", "/recipe/signup", Some(creds(i))).await, refused, "{v}");
+    }
+    assert_eq!(json_at(&s, "5.0", "POST", "/recipe/signup", Some(creds(i))).await["status"], "OK");
+    s.stop().await;
+}
+
+/// Before CDI 4.0 a reset token is for the user's own e-mail-password e-mail (`email` is not
+/// read); an unknown user is `UNKNOWN_USER_ID_ERROR`.
+async fn reset_token_before_4_0(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    let id = sign_up(&s, "Reset@Example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
+    for (v, body) in [
+        ("2.7", json!({"userId": id})),
+        ("2.21", json!({"userId": id, "email": 5})),
+        ("3.0", json!({"userId": id, "email": "someone-else@example.com"})),
+        ("3.1", json!({"userId": id})),
+    ] {
+        let t = json_at(&s, v, "POST", "/public/recipe/user/password/reset/token", Some(body)).await;
+        assert_eq!(keys_of(&t), set(&["status", "token"]), "{v}: {t}");
+        let c = s.post("/public/recipe/user/password/reset/token/consume", json!({"token": t["token"]})).await;
+        assert_eq!(
+            (c["status"].as_str(), c["userId"].as_str(), c["email"].as_str()),
+            (Some("OK"), Some(id.as_str()), Some("reset@example.com")),
+            "{v}"
+        );
+    }
+    let unknown = json_at(&s, "3.0", "POST", "/public/recipe/user/password/reset/token", Some(json!({"userId": "x"})));
+    assert_eq!(unknown.await, json!({"status": "UNKNOWN_USER_ID_ERROR"}));
+    // A mapped user is named by its external id.
+    s.post("/recipe/userid/map", json!({"superTokensUserId": id, "externalUserId": "ext-r"})).await;
+    let t = json_at(&s, "3.0", "POST", "/public/recipe/user/password/reset/token", Some(json!({"userId": "ext-r"})));
+    let c = s.post("/public/recipe/user/password/reset/token/consume", json!({"token": t.await["token"]})).await;
+    assert_eq!((c["userId"].as_str(), c["email"].as_str()), (Some("ext-r"), Some("reset@example.com")));
+    // From 4.0 the e-mail is required (after the user lookup).
+    let (st, text) =
+        at_version(&s, "4.0", "POST", "/public/recipe/user/password/reset/token", Some(json!({"userId": "ext-r"})))
+            .await;
+    assert_eq!((st, text.as_str()), (400, "Field name 'email' is invalid in JSON input"));
+    s.stop().await;
+}
+
+/// The deprecated one-step reset answers without `userId` at CDI 2.7 to 2.11, with it from 2.12.
+async fn deprecated_reset_without_user_id_before_2_12(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    let id = sign_up(&s, "old-reset@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
+    for v in ["2.7", "2.8", "2.9", "2.10", "2.11", "2.12", "2.21", "3.0", "4.0"] {
+        let t = s
+            .post("/public/recipe/user/password/reset/token", json!({"userId": id, "email": "old-reset@example.com"}))
+            .await;
+        let body = json!({"method": "token", "token": t["token"], "newPassword": format!("pw-{v}")});
+        let done = json_at(&s, v, "POST", "/public/recipe/user/password/reset", Some(body)).await;
+        let expected = if ["2.7", "2.8", "2.9", "2.10", "2.11"].contains(&v) {
+            json!({"status": "OK"})
+        } else {
+            json!({"status": "OK", "userId": id})
+        };
+        assert_eq!(done, expected, "{v}");
+        let creds = json!({"email": "old-reset@example.com", "password": format!("pw-{v}")});
+        assert_eq!(s.post("/public/recipe/signin", creds).await["status"], "OK", "{v}");
+    }
+    s.stop().await;
+}
+
+/// `PUT /recipe/user` names the user `userId` before CDI 4.0 and `recipeUserId` from 4.0 on;
+/// before 5.0 a non-public tenant in the path of it (and of `GET /recipe/user?userId=`) is
+/// ignored, as the reference's app-wide APIs do.
+async fn user_update_id_field_by_version(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    let id = sign_up(&s, "upd@example.com", "pw").await["user"]["id"].as_str().unwrap().to_string();
+    s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1"})).await;
+    for (v, field, other) in
+        [("2.21", "userId", "recipeUserId"), ("3.0", "userId", "recipeUserId"), ("4.0", "recipeUserId", "userId")]
+    {
+        let pw = format!("pw-{v}");
+        let put = json_at(&s, v, "PUT", "/recipe/user", Some(json!({field: id, "password": pw}))).await;
+        assert_eq!(put, json!({"status": "OK"}), "{v}");
+        let signed_in = s.post("/public/recipe/signin", json!({"email": "upd@example.com", "password": pw})).await;
+        assert_eq!(signed_in["status"], "OK", "{v}");
+        let (st, text) = at_version(&s, v, "PUT", "/recipe/user", Some(json!({other: id, "password": "x"}))).await;
+        assert_eq!((st, text), (400, format!("Field name '{field}' is invalid in JSON input")), "{v}");
+        let unknown = json_at(&s, v, "PUT", "/recipe/user", Some(json!({field: "nope", "password": "x"}))).await;
+        assert_eq!(unknown["status"], "UNKNOWN_USER_ID_ERROR", "{v}");
+    }
+    // App-wide before 5.0: the tenant segment (even an unknown one) is ignored.
+    for prefix in ["/t1", "/nope"] {
+        let body = json!({"recipeUserId": id, "password": "q"});
+        let put = json_at(&s, "4.0", "PUT", &format!("{prefix}/recipe/user"), Some(body)).await;
+        assert_eq!(put["status"], "OK", "{prefix}");
+        let got = json_at(&s, "4.0", "GET", &format!("{prefix}/recipe/user?userId={id}"), None).await;
+        assert_eq!(got["user"]["id"], id.as_str(), "{prefix}");
+    }
+    let forbidden = (403, "Only public tenantId can call this app specific API".to_string());
+    let put = json!({"recipeUserId": id, "password": "q"});
+    assert_eq!(at_version(&s, "5.0", "PUT", "/t1/recipe/user", Some(put)).await, forbidden);
+    assert_eq!(at_version(&s, "5.0", "GET", &format!("/t1/recipe/user?userId={id}"), None).await, forbidden);
+    s.stop().await;
+}
+
 st_tests::both_backends! {
     recipe_enabled_check_at_5_0 => recipe_enabled_check_at_5_0;
     signup_signin_and_user_object => signup_signin_and_user_object;
     password_reset_and_update => password_reset_and_update;
     password_hash_import => password_hash_import;
     get_user_rules => get_user_rules;
+    user_object_before_4_0 => user_object_before_4_0;
+    recipe_enabled_check_before_5_0 => recipe_enabled_check_before_5_0;
+    reset_token_before_4_0 => reset_token_before_4_0;
+    deprecated_reset_without_user_id_before_2_12 => deprecated_reset_without_user_id_before_2_12;
+    user_update_id_field_by_version => user_update_id_field_by_version;
 }

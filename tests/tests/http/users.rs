@@ -466,7 +466,7 @@ async fn linked_group_on_postgres() {
 
 /// Before CDI 4.0 a linked group shows as its oldest login method (its id, not the primary's),
 /// as the reference's `toJsonWithoutAccountLinking` (which deliberately does not refuse
-/// groups). PostgreSQL only (linked groups).
+/// groups), and a reset token for it is the reference's 400. PostgreSQL only (linked groups).
 #[tokio::test]
 async fn linked_group_before_4_0_on_postgres() {
     let Some(s) = TestServer::spawn(Backend::Postgres, cheap_hashing()).await else { return };
@@ -506,5 +506,16 @@ async fn linked_group_before_4_0_on_postgres() {
     let by_email = json(at("2.21", "GET", "/public/recipe/user?email=second%40example.com".into(), None).await);
     assert_eq!(by_email["user"]["id"], old.as_str(), "the group's first method");
     assert!(by_email["user"].get("tenantIds").is_none());
+    // A reset token needs a user of one login method before 4.0.
+    for id in [&old, &primary] {
+        let body = json!({"userId": id});
+        assert_eq!(
+            at("3.0", "POST", "/public/recipe/user/password/reset/token".into(), Some(body)).await,
+            (400, "Please use CDI version >= 4.0".to_string())
+        );
+    }
+    let body = json!({"userId": primary, "email": "second@example.com"});
+    let t = json(at("4.0", "POST", "/public/recipe/user/password/reset/token".into(), Some(body)).await);
+    assert_eq!(t["status"], "OK");
     s.stop().await;
 }

@@ -54,19 +54,11 @@ fn user_with_recipe_user_id(ctx: &Ctx<'_>, user: User, recipe_user_id: String) -
 }
 
 async fn reset_token(ctx: &Ctx<'_>) -> HResult {
-    let core = &ctx.state.core;
     let user = ctx.body.string("userId")?;
-    let email = match ctx.body.string("email") {
-        Ok(email) => email,
-        // As the reference, which looks the user up before it reads the e-mail.
-        Err(invalid) => {
-            if core.get_user(&ctx.tenant.app, &user).await?.is_none() {
-                return status("UNKNOWN_USER_ID_ERROR", json!({}));
-            }
-            return Err(invalid);
-        }
-    };
-    match core.ep_reset_token(&ctx.tenant, &user, &email, ctx.version()).await? {
+    let version = ctx.version();
+    // From CDI 4.0 (only): the e-mail, whose absence the domain reports after the user lookup.
+    let email = if version >= CdiVersion::V4_0 { ctx.body.string("email").ok() } else { None };
+    match ctx.state.core.ep_reset_token(&ctx.tenant, &user, email.as_deref(), version).await? {
         Some(token) => ok(json!({"token": token})),
         None => status("UNKNOWN_USER_ID_ERROR", json!({})),
     }
@@ -92,6 +84,8 @@ async fn reset_with_token(ctx: &Ctx<'_>) -> HResult {
         return Err(ApiError::BadRequest("Password cannot be an empty string".into()));
     }
     match ctx.state.core.ep_reset_password_with_token(&ctx.tenant, &token, &password).await? {
+        // CDI 2.7 to 2.11 answer without the user id.
+        Some(_) if ctx.version() < CdiVersion::V2_12 => ok(json!({})),
         Some(user) => ok(json!({"userId": user})),
         None => status("RESET_PASSWORD_INVALID_TOKEN_ERROR", json!({})),
     }
@@ -129,15 +123,16 @@ async fn user_get(ctx: &Ctx<'_>) -> HResult {
 
 /// `PUT /recipe/user`: a new e-mail and/or password.
 async fn user_put(ctx: &Ctx<'_>) -> HResult {
-    app_scope(ctx).await?;
     let b = &ctx.body;
-    // CDI ≥ 4.0 names the user `recipeUserId` only, as the reference reads it.
-    let id = b.string("recipeUserId")?;
+    // `userId` before CDI 4.0, `recipeUserId` from 4.0 on (only that one, as the reference).
+    let id = b.string(if ctx.version() < CdiVersion::V4_0 { "userId" } else { "recipeUserId" })?;
     let email = b.opt_string("email")?;
     let password = b.opt_string("password")?;
     if email.is_none() && password.is_none() {
         return Err(ApiError::BadRequest("You have to provide either email or password.".into()));
     }
+    // The scope after the input, as the reference.
+    app_scope(ctx).await?;
     match ctx.state.core.ep_update_user(&ctx.tenant.app, &id, email.as_deref(), password.as_deref()).await? {
         UpdateResult::Ok => ok(json!({})),
         UpdateResult::UnknownUser => status("UNKNOWN_USER_ID_ERROR", json!({})),
