@@ -67,7 +67,32 @@ async fn static_key(st: &dyn Storage) {
     assert!(is_not_found(&orphan), "{orphan:?}");
 }
 
+/// The key of a core older than 3.0, in `key_value`, moves once (whichever instance gets it) to
+/// the dynamic keys (as created when it was) or to the static key.
+async fn legacy_key_transfer(st: &dyn Storage) {
+    let a = AppId::public();
+    let public = st_core::ids::TenantIdentifier::base();
+    assert!(!st.transfer_legacy_signing_key(&a, true, "s-x").await.unwrap(), "nothing to move");
+    st.set_key_value(&public, LEGACY_KEY_NAME, "pub;priv", 1_234).await.unwrap();
+    let moves = join_all((0..4).map(|_| st.transfer_legacy_signing_key(&a, true, "s-x")).collect()).await;
+    assert_eq!(moves.iter().filter(|m| *m.as_ref().unwrap()).count(), 1, "{moves:?}");
+    assert_eq!(st.get_key_value(&public, LEGACY_KEY_NAME).await.unwrap(), None, "deleted");
+    let keys = st.dynamic_keys_rotate(&a, 0, 0, None).await.unwrap().0;
+    assert_eq!(keys, vec![StoredKey { kid: "d-1234".into(), value: "pub;priv".into(), created_at: 1_234 }]);
+    assert_eq!(st.static_key_get_or_insert(&a, None).await.unwrap(), None);
+
+    // With static keys configured, it becomes the static key.
+    add_app(st, "a1").await;
+    let a1 = app("a1");
+    st.set_key_value(&st_core::ids::TenantIdentifier::app_public(&a1), LEGACY_KEY_NAME, "p2;q2", 99).await.unwrap();
+    assert!(st.transfer_legacy_signing_key(&a1, false, "s-legacy").await.unwrap());
+    let stat = st.static_key_get_or_insert(&a1, None).await.unwrap();
+    assert_eq!(stat, Some(StoredKey { kid: "s-legacy".into(), value: "p2;q2".into(), created_at: 99 }));
+    assert!(st.dynamic_keys_rotate(&a1, 0, 0, None).await.unwrap().0.is_empty());
+}
+
 conformance! {
     dynamic_keys,
     static_key,
+    legacy_key_transfer,
 }

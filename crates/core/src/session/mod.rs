@@ -130,7 +130,7 @@ pub enum VerifyOutcome {
 
 #[derive(Debug)]
 pub enum RefreshOutcome {
-    Ok(NewSession),
+    Ok(Box<NewSession>),
     /// `reuse`: CDI 5.6 only, a recently rotated-out token presented again with
     /// `recent_token_reuse_behaviour: UNAUTHORISED` (the session has been revoked).
     Unauthorised {

@@ -288,7 +288,7 @@ impl Core {
             self.activity.mark(app, &[&active, &payload.user_id], now);
         }
         let refresh_expiry = now + validity;
-        Ok(RefreshOutcome::Ok(NewSession {
+        Ok(RefreshOutcome::Ok(Box::new(NewSession {
             session: SessionSummary {
                 handle: row.handle.clone(),
                 user_id: primary,
@@ -301,7 +301,7 @@ impl Core {
             id_refresh_token: cdi.hands_out_signing_keys().then(|| self.id_refresh_token(refresh_expiry, now)),
             anti_csrf_token: anti_csrf,
             legacy_keys: None,
-        }))
+        })))
     }
 }
 

@@ -12,6 +12,7 @@ mod regenerate;
 mod signing_keys;
 mod tenants;
 mod verify;
+mod versions;
 
 use crate::helpers::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
