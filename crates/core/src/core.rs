@@ -27,6 +27,8 @@ pub struct AppState {
     pub requests: crate::stats::RequestStats,
     /// Whether the app's last new session reported its user id as given (see `create_session`).
     pub guess_session_identity: std::sync::atomic::AtomicBool,
+    /// CDI 5.6 approximate user counts per tenant: (count, when it was exact), this instance's.
+    pub user_counts: std::sync::Mutex<HashMap<crate::ids::TenantId, (u64, i64)>>,
 }
 
 pub struct Core {
@@ -144,6 +146,7 @@ impl Core {
                     refresh_key: tokio::sync::OnceCell::new(),
                     requests: crate::stats::RequestStats::new(self.clock.now_ms()),
                     guess_session_identity: std::sync::atomic::AtomicBool::new(true),
+                    user_counts: std::sync::Mutex::new(HashMap::new()),
                 })
             })
             .clone()

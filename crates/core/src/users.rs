@@ -16,6 +16,10 @@ use serde::Serialize;
 
 /// How many matching login methods of each recipe a `GET /users` search reads at most (the
 /// reference's fixed `LIMIT 1000` per recipe table; see [`UserListQuery::limit`]).
+/// How old an approximate user count (CDI 5.6 `allowApproximate`) may be: the reference's
+/// approximation also lags sign-ups by up to a minute.
+pub const APPROXIMATE_COUNT_MAX_AGE_MS: i64 = 60_000;
+
 pub const SEARCH_LIMIT: usize = 1000;
 
 /// A user as the CDI (≥ 4.0) shows it: its id (external when mapped), every login method of its
@@ -280,6 +284,33 @@ impl Core {
         recipe_ids: &[String],
     ) -> CoreResult<u64> {
         Ok(self.storage.count_users(app, tenant, recipe_ids).await?)
+    }
+
+    /// `GET /users/count` with CDI 5.6's `allowApproximate`: a tenant's count without a recipe
+    /// filter may be served from this instance's count of at most
+    /// [`APPROXIMATE_COUNT_MAX_AGE_MS`] ago (exact as of `as_of`), so that dashboards polling a
+    /// large user table do not count it each time; anything else is counted now. Returns the
+    /// count, whether it is approximate, and the time it is exact as of.
+    pub async fn count_users_approximately(
+        &self,
+        app: &AppId,
+        tenant: Option<&TenantIdentifier>,
+        recipe_ids: &[String],
+    ) -> CoreResult<(u64, bool, i64)> {
+        let now = self.now();
+        let Some(tenant) = tenant.filter(|_| recipe_ids.is_empty()) else {
+            return Ok((self.count_users(app, tenant, recipe_ids).await?, false, now));
+        };
+        let state = self.app_state(app);
+        let cached = state.user_counts.lock().unwrap_or_else(|p| p.into_inner()).get(&tenant.tenant).copied();
+        if let Some((count, as_of)) = cached {
+            if now - as_of <= APPROXIMATE_COUNT_MAX_AGE_MS {
+                return Ok((count, true, as_of));
+            }
+        }
+        let count = self.count_users(app, Some(tenant), &[]).await?;
+        state.user_counts.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant.tenant.clone(), (count, now));
+        Ok((count, true, now))
     }
 
     /// Users of the app active at or after `since_ms`.

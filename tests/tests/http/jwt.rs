@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde_json::json;
+use serde_json::{json, Value};
 
 async fn jwks_shape_and_cache_control(b: Backend) {
     let Some(s) = TestServer::spawn(b, json!({})).await else { return };
@@ -137,6 +137,18 @@ async fn jwt_signing(b: Backend) {
     )
     .await;
     assert_eq!(st, 403, "app-specific API");
+    // Before 2.21 `useStaticSigningKey` did not exist: the static key always signs, and
+    // before 5.0 the tenant segment is ignored.
+    let body =
+        json!({"payload": {}, "algorithm": "RS256", "jwksDomain": "d", "validity": 5, "useStaticSigningKey": false});
+    for (v, path, prefix) in
+        [("2.20", "/recipe/jwt", "s-"), ("2.21", "/recipe/jwt", "d-"), ("4.0", "/t1/recipe/jwt", "d-")]
+    {
+        let (st, text) = s.request("POST", path, Some(body.clone()), &[("cdi-version", v)]).await;
+        assert_eq!(st, 200, "{v}: {text}");
+        let jwt = serde_json::from_str::<Value>(&text).unwrap()["jwt"].as_str().unwrap().to_string();
+        assert!(kid(&jwt).starts_with(prefix), "{v}: {jwt}");
+    }
     s.stop().await;
 }
 

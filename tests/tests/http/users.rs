@@ -349,7 +349,46 @@ async fn users_before_4_0(b: Backend) {
     s.stop().await;
 }
 
+/// CDI 5.6 `allowApproximate`: a tenant's count may be a recent one, with `approximate` and
+/// `asOf`; app-wide or recipe-filtered counts are exact (`approximate: false`); before 5.6 the
+/// parameter is ignored.
+async fn approximate_user_count_5_6(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    let count = |v: &'static str, query: &'static str| {
+        let s = &s;
+        async move {
+            let (st, text) = s.request("GET", &format!("/users/count{query}"), None, &[("cdi-version", v)]).await;
+            assert_eq!(st, 200, "{text}");
+            serde_json::from_str::<Value>(&text).unwrap()
+        }
+    };
+    sign_up(&s, "a@x.com", "pw-123456").await;
+    let first = count("5.6", "?allowApproximate=TRUE").await;
+    assert_eq!(first, json!({"status": "OK", "count": 1, "approximate": true, "asOf": START_MS}));
+    s.clock.advance_ms(10_000);
+    sign_up(&s, "b@x.com", "pw-123456").await;
+    assert_eq!(count("5.6", "?allowApproximate=true").await, first, "a recent count, as of then");
+    assert_eq!(count("5.6", "").await, json!({"status": "OK", "count": 2}), "exact without the parameter");
+    assert_eq!(count("5.5", "?allowApproximate=true").await, json!({"status": "OK", "count": 2}), "not before 5.6");
+    assert_eq!(
+        count("5.6", "?allowApproximate=true&includeAllTenants=true").await,
+        json!({"status": "OK", "count": 2, "approximate": false, "asOf": START_MS + 10_000})
+    );
+    assert_eq!(
+        count("5.6", "?allowApproximate=true&includeRecipeIds=emailpassword").await,
+        json!({"status": "OK", "count": 2, "approximate": false, "asOf": START_MS + 10_000})
+    );
+    s.clock.advance_ms(st_core::users::APPROXIMATE_COUNT_MAX_AGE_MS);
+    assert_eq!(
+        count("5.6", "?allowApproximate=true").await,
+        json!({"status": "OK", "count": 2, "approximate": true, "asOf": START_MS + 10_000 + st_core::users::APPROXIMATE_COUNT_MAX_AGE_MS}),
+        "counted again once older than the maximum age"
+    );
+    s.stop().await;
+}
+
 st_tests::both_backends! {
+    approximate_user_count_5_6 => approximate_user_count_5_6;
     user_object_by_cdi_version => user_object_by_cdi_version;
     users_before_4_0 => users_before_4_0;
     lookups_by_id_and_account_info => lookups_by_id_and_account_info;

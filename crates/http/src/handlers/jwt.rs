@@ -5,6 +5,7 @@ use crate::ctx::{ok, status, Ctx, HResult};
 use crate::error::ApiError;
 use crate::router::{handler, Checks, Router, Scope};
 use serde_json::json;
+use st_core::cdi::CdiVersion;
 
 pub fn routes(r: &mut Router) {
     r.at("/recipe/jwt", Scope::App, Checks::KEY_AND_VERSION).post(handler!(create));
@@ -21,7 +22,9 @@ async fn create(ctx: &Ctx<'_>) -> HResult {
     if validity <= 0 {
         return Err(ApiError::BadRequest("validity must be greater than or equal to 0".into()));
     }
-    let use_static = b.opt_bool("useStaticSigningKey")?.unwrap_or(true);
+    // Before 2.21 the field did not exist and the static key always signed.
+    let use_static =
+        if ctx.version() >= CdiVersion::V2_21 { b.opt_bool("useStaticSigningKey")?.unwrap_or(true) } else { true };
     if !algorithm.eq_ignore_ascii_case("rs256") {
         return status("UNSUPPORTED_ALGORITHM_ERROR", json!({}));
     }

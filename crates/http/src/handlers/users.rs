@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::input::Query;
 use crate::router::{handler, Checks, Router, Scope};
 use serde_json::{json, Value};
+use st_core::cdi::CdiVersion;
 use st_core::ids::java_trim;
 use st_core::storage::UserListQuery;
 
@@ -161,14 +162,21 @@ async fn list(ctx: &Ctx<'_>) -> HResult {
 async fn count(ctx: &Ctx<'_>) -> HResult {
     let core = &ctx.state.core;
     let recipes = recipe_ids(&ctx.query)?;
-    let count = if ctx.query.bool_or("includeAllTenants", false) {
+    let scope = if ctx.query.bool_or("includeAllTenants", false) {
         app_scope(ctx).await?;
-        core.count_users(&ctx.tenant.app, None, &recipes).await?
+        None
     } else {
         core.tenant(&ctx.tenant).await?;
-        core.count_users(&ctx.tenant.app, Some(&ctx.tenant), &recipes).await?
+        Some(&ctx.tenant)
     };
-    ok(json!({"count": count}))
+    // CDI 5.6: `allowApproximate=true` (any case) may serve a recent count, and says so.
+    let approximate = ctx.version() >= CdiVersion::V5_6
+        && ctx.query.opt_string("allowApproximate").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if approximate {
+        let (count, approximate, as_of) = core.count_users_approximately(&ctx.tenant.app, scope, &recipes).await?;
+        return ok(json!({"count": count, "approximate": approximate, "asOf": as_of}));
+    }
+    ok(json!({"count": core.count_users(&ctx.tenant.app, scope, &recipes).await?}))
 }
 
 async fn count_active(ctx: &Ctx<'_>) -> HResult {
