@@ -8,6 +8,7 @@ mod helpers;
 
 mod emailpassword;
 mod emailverification;
+mod go_sdk;
 mod jwt;
 mod multitenancy;
 mod pg_outage;
