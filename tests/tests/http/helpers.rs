@@ -53,6 +53,9 @@ impl TestServer {
             let system = actix_rt::System::new();
             system.block_on(async move {
                 let mut map = st_config::parse_yaml("core_config_version: 0").unwrap();
+                // Exact token expiries unless a test asks for the jitter (see
+                // `session::versions::validity_jitter`).
+                map.insert("access_token_validity_jitter".into(), json!(0));
                 for (k, v) in &extra {
                     map.insert(k.clone(), v.clone());
                 }

@@ -271,11 +271,22 @@ fn validity_out_of_range(max_ms: i64) -> CoreError {
     ))
 }
 
-/// The validity (ms) of a new access token: the app's, or a shorter one the request asked for
-/// (CDI 5.6), which must be positive and at most the app's.
-pub(crate) fn access_token_validity(cfg: &st_config::CoreConfig, requested: Option<i64>) -> CoreResult<i64> {
+/// The validity (ms) of a freshly minted access token (creation, refresh): a shorter one the
+/// request asked for (CDI 5.6), which must be positive and at most the app's; else the app's,
+/// shortened at random by up to `access_token_validity_jitter` (a fraction, 0.05 by default,
+/// as the reference 12.1 does at every CDI) so that the tokens of sessions started together do
+/// not all expire, and refresh, in the same second.
+pub(crate) fn access_token_validity(
+    cfg: &st_config::CoreConfig,
+    requested: Option<i64>,
+    rng: &dyn crate::random::Random,
+) -> CoreResult<i64> {
     let max = cfg.access_token_validity_s * 1000;
     match requested {
+        None if cfg.access_token_validity_jitter > 0.0 => {
+            let unit = u64::from_be_bytes(crate::random::bytes::<8>(rng)) as f64 / (u64::MAX as f64 + 1.0);
+            Ok((max as f64 * (1.0 - unit * cfg.access_token_validity_jitter)) as i64)
+        }
         None => Ok(max),
         Some(v) if v > 0 && v <= max => Ok(v),
         Some(_) => Err(validity_out_of_range(max)),
@@ -349,7 +360,7 @@ impl Core {
         check_user_payload(cdi, &input.user_data_in_jwt)?;
         self.tenant(tenant).await?;
         let cfg = self.app_config(&tenant.app).await?;
-        let validity_ms = access_token_validity(&cfg, input.access_token_validity_ms)?;
+        let validity_ms = access_token_validity(&cfg, input.access_token_validity_ms, self.rng.as_ref())?;
         let use_dynamic_key = match input.use_dynamic_key {
             Some(d) if cdi >= CdiVersion::V2_21 => d,
             _ if cdi >= CdiVersion::V2_21 => true,

@@ -104,7 +104,7 @@ impl Core {
             }
         }
         // As the reference, the requested validity is judged once the token is known good.
-        let validity_ms = access_token_validity(&cfg, access_token_validity_ms)?;
+        let validity_ms = access_token_validity(&cfg, access_token_validity_ms, self.rng.as_ref())?;
         let tenant = self.session_tenant(app, payload.tenant_id.as_deref()).await?;
         let tenant_id = tenant.tenant.clone();
         let now = self.now();
@@ -265,7 +265,7 @@ impl Core {
             anti_csrf: anti_csrf.as_deref(),
             user_data: &row.jwt_user_payload,
             iat_ms: now,
-            exp_ms: now + if rotating { validity_ms } else { cfg.access_token_validity_s * 1000 },
+            exp_ms: now + validity_ms,
         };
         // The refresh succeeds. Unless the read recorded it, record the user as active while
         // the token is signed (the statement runs on the database's time, the signature on

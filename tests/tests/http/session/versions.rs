@@ -634,7 +634,31 @@ async fn postgres_legacy_key_in_key_value_keeps_verifying() {
     legacy_key_in_key_value_keeps_verifying(url).await;
 }
 
+/// `access_token_validity_jitter` (12.1, every CDI): fresh tokens of create and refresh live
+/// between `(1 - jitter)` and all of the validity; a requested validity (5.6) is not jittered.
+async fn validity_jitter(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({"access_token_validity_jitter": 0.25})).await else { return };
+    let mut lifetimes = std::collections::BTreeSet::new();
+    for v in ["2.8", "3.1", "5.4", "5.6"] {
+        for _ in 0..4 {
+            let r = create_at(&s, v, "u", json!({})).await;
+            let life = r["accessToken"]["expiry"].as_i64().unwrap() - START_MS;
+            assert!((2_700_000..=3_600_000).contains(&life), "{v}: {life}");
+            lifetimes.insert(life);
+            let r2 = refresh_at(&s, v, &rt(&r)).await;
+            let life = r2["accessToken"]["expiry"].as_i64().unwrap() - START_MS;
+            assert!((2_700_000..=3_600_000).contains(&life), "{v} refresh: {life}");
+            lifetimes.insert(life);
+        }
+    }
+    assert!(lifetimes.len() > 8, "random: {lifetimes:?}");
+    let r = create_56(&s, "u", json!({"accessTokenValidity": 60_000})).await;
+    assert_eq!(r["accessToken"]["expiry"], json!(START_MS + 60_000), "a requested validity is exact");
+    s.stop().await;
+}
+
 st_tests::both_backends! {
+    validity_jitter => validity_jitter;
     legacy_sessions_below_2_21 => legacy_sessions_below_2_21;
     token_and_session_shape_by_version => token_and_session_shape_by_version;
     protected_claims_by_version => protected_claims_by_version;
