@@ -8,8 +8,65 @@
 // (ST_NODE_MODULES, e.g. tests/sdk/node-5.3/node_modules): its modules are looked up first.
 if (process.env.ST_NODE_MODULES) module.paths.unshift(process.env.ST_NODE_MODULES);
 
+const path = require("path");
 const express = require("express");
 const cookieParser = require("cookie-parser");
+
+const PORT = parseInt(process.env.PORT || "3001", 10);
+const CORE = (process.env.ST_CONNECTION_URI || "http://127.0.0.1:3567").replace(/\/+$/, "");
+const API_KEY = process.env.ST_API_KEY;
+const API_DOMAIN = `http://localhost:${PORT}`;
+
+// Every request the SDK sends to the core, kept in a ring buffer so a failing flow can show the
+// exact core exchanges (GET /test/core-calls). supertokens-node >= 16 calls the global fetch at
+// call time; older releases (15.x) call cross-fetch (node-fetch), whose module is swapped for a
+// recording wrapper below, before the SDK is loaded.
+const coreCalls = [];
+let coreSeq = 0;
+function recordingFetch(realFetch) {
+    return async function (input, init = {}) {
+        const url = typeof input === "string" ? input : input.url || String(input);
+        if (!url.startsWith(CORE)) return realFetch.call(this, input, init);
+        const seq = ++coreSeq;
+        const started = Date.now();
+        const call = { seq, method: (init.method || "GET").toUpperCase(), path: url.slice(CORE.length) };
+        if (init.body !== undefined) call.body = String(init.body);
+        const headers = new Headers(init.headers || {});
+        if (headers.get("rid")) call.rid = headers.get("rid");
+        if (headers.get("cdi-version")) call.cdiVersion = headers.get("cdi-version");
+        coreCalls.push(call);
+        if (coreCalls.length > 500) coreCalls.shift();
+        try {
+            const res = await realFetch.call(this, input, init);
+            call.status = res.status;
+            call.response = await res.clone().text();
+            return res;
+        } catch (e) {
+            call.error = String(e);
+            throw e;
+        } finally {
+            call.ms = Date.now() - started;
+        }
+    };
+}
+globalThis.fetch = recordingFetch(globalThis.fetch);
+(() => {
+    let crossFetchPath;
+    try {
+        // resolved from the SDK's own folder, as the SDK's require("cross-fetch") will be
+        const sdkMain = require.resolve("supertokens-node");
+        crossFetchPath = require.resolve("cross-fetch", { paths: [path.dirname(sdkMain)] });
+    } catch {
+        return; // this release does not use cross-fetch
+    }
+    const real = require(crossFetchPath);
+    const wrapped = recordingFetch(real);
+    Object.assign(wrapped, real); // Headers, Request, Response, ponyfill
+    wrapped.fetch = wrapped;
+    wrapped.default = wrapped;
+    require.cache[crossFetchPath].exports = wrapped;
+})();
+
 const supertokens = require("supertokens-node");
 const Session = require("supertokens-node/recipe/session");
 const EmailPassword = require("supertokens-node/recipe/emailpassword");
@@ -18,41 +75,10 @@ const UserMetadata = require("supertokens-node/recipe/usermetadata");
 const UserRoles = require("supertokens-node/recipe/userroles");
 const { verifySession } = require("supertokens-node/recipe/session/framework/express");
 const { middleware, errorHandler } = require("supertokens-node/framework/express");
-
-const PORT = parseInt(process.env.PORT || "3001", 10);
-const CORE = (process.env.ST_CONNECTION_URI || "http://127.0.0.1:3567").replace(/\/+$/, "");
-const API_KEY = process.env.ST_API_KEY;
-const API_DOMAIN = `http://localhost:${PORT}`;
-
-// Every request the SDK sends to the core (the SDK calls the global fetch at call time), kept
-// in a ring buffer so a failing flow can show the exact core exchanges (GET /test/core-calls).
-const coreCalls = [];
-let coreSeq = 0;
-const realFetch = globalThis.fetch;
-globalThis.fetch = async (input, init = {}) => {
-    const url = typeof input === "string" ? input : input.url;
-    if (!url.startsWith(CORE)) return realFetch(input, init);
-    const seq = ++coreSeq;
-    const started = Date.now();
-    const call = { seq, method: (init.method || "GET").toUpperCase(), path: url.slice(CORE.length) };
-    if (init.body !== undefined) call.body = String(init.body);
-    const headers = new Headers(init.headers || {});
-    if (headers.get("rid")) call.rid = headers.get("rid");
-    if (headers.get("cdi-version")) call.cdiVersion = headers.get("cdi-version");
-    coreCalls.push(call);
-    if (coreCalls.length > 500) coreCalls.shift();
-    try {
-        const res = await realFetch(input, init);
-        call.status = res.status;
-        call.response = await res.clone().text();
-        return res;
-    } catch (e) {
-        call.error = String(e);
-        throw e;
-    } finally {
-        call.ms = Date.now() - started;
-    }
-};
+const SDK_VERSION = require("supertokens-node/lib/build/version");
+// Account linking (user objects with loginMethods, recipe user ids, `rsub`) exists from
+// supertokens-node 16 (CDI 4.0) on.
+const HAS_ACCOUNT_LINKING = typeof supertokens.RecipeUserId === "function";
 
 // Links "sent" by email, newest last, keyed by lower-cased email.
 const sentLinks = new Map();
@@ -113,7 +139,8 @@ app.use(middleware());
 function sessionInfo(session) {
     return {
         userId: session.getUserId(),
-        recipeUserId: session.getRecipeUserId().getAsString(),
+        // no recipe user ids before account linking: null (the flows check that too)
+        recipeUserId: HAS_ACCOUNT_LINKING ? session.getRecipeUserId().getAsString() : null,
         tenantId: session.getTenantId(),
         sessionHandle: session.getHandle(),
         accessTokenPayload: session.getAccessTokenPayload(),
@@ -196,6 +223,16 @@ app.get("/test/core-calls", (req, res) => {
 });
 
 app.get("/test/hello", (req, res) => res.send("ok"));
+
+// What this SDK release is and can do; the flows adapt their checks to it.
+app.get("/test/sdk-info", (req, res) => {
+    res.json({
+        sdk: "supertokens-node",
+        version: SDK_VERSION.version,
+        cdiSupported: SDK_VERSION.cdiSupported,
+        accountLinking: HAS_ACCOUNT_LINKING,
+    });
+});
 
 app.use(errorHandler());
 app.use((err, req, res, next) => {

@@ -3,8 +3,9 @@
 //
 // Usage: APP_URL=http://127.0.0.1:PORT SDK=node BACKEND=memory node flows.test.mjs [--mode cookie|header] [--only flow]
 //
-// Prints one `PASS|FAIL <sdk> <backend> <mode> <flow> (<ms> ms)` line per flow, on failure the
-// HTTP exchanges of that flow, and a final `N passed, N failed` line. Exit code 1 on any failure.
+// Prints one `PASS|FAIL <sdk> <backend> <mode> <flow> (<ms> ms)` line per flow (`SKIP ... (<reason>)`
+// for a flow the SDK release cannot do), on failure the HTTP exchanges of that flow, and a final
+// `N passed, N failed, N skipped` line. Exit code 1 on any failure.
 // (The python flows_test.py does the same; both SDK apps expose the same routes.)
 
 import assert from "node:assert/strict";
@@ -23,6 +24,19 @@ function argValue(name) {
 }
 const MODES = argValue("--mode") ? [argValue("--mode")] : ["cookie", "header"];
 const ONLY = argValue("--only");
+
+// What the SDK release behind APP_URL is (GET /test/sdk-info, read once in main()): older releases
+// speak older CDI versions, so some checks differ (e.g. no account linking before CDI 4.0).
+let SDK_INFO = { version: "?", cdiSupported: [], accountLinking: true };
+let CDI = 0; // the newest CDI version the SDK speaks, as a number (3.0, 4.0, 5.1, ...)
+let CDI_SENT = ""; // the same as the SDK writes it in its `cdi-version` header
+
+// A flow that this SDK release cannot do (the feature did not exist yet) calls skip(reason): it is
+// reported as `SKIP ... (<reason>)`, never as a pass.
+class SkipFlow extends Error {}
+function skip(reason) {
+    throw new SkipFlow(reason);
+}
 
 // ---------------------------------------------------------------------------------------------
 // A tiny browser: cookie jar with path matching and expiry, anti-csrf header, header-mode tokens.
@@ -263,16 +277,31 @@ function assertSessionTransport(b, mode) {
 const FLOWS = {
     // Sign up, then the same e-mail again (FIELD_ERROR), session transport as requested.
     async "sign-up"(b, mode) {
+        const seq0 = await coreSeq();
         const email = newEmail("signup");
         const r = await b.signUp(email, PASSWORD);
         const body = expectOk(r, "sign up");
-        assert.equal(body.user.emails[0], email);
-        assert.equal(body.user.loginMethods[0].recipeId, "emailpassword");
-        assert.equal(body.user.loginMethods[0].verified, false);
+        // Each release speaks one CDI version (the newest of its list, all served by the core):
+        // every request it sends to the core carries it.
+        const sent = (await coreCallsSince(seq0)).filter((c) => !c.path.startsWith("/apiversion")).map((c) => c.cdiVersion);
+        assert.ok(sent.length > 0, "sign up made core calls");
+        assert.deepEqual([...new Set(sent)], [CDI_SENT], `cdi-version header of the SDK's core calls`);
+        if (SDK_INFO.accountLinking) {
+            assert.equal(body.user.emails[0], email);
+            assert.equal(body.user.loginMethods[0].recipeId, "emailpassword");
+            assert.equal(body.user.loginMethods[0].verified, false);
+        } else {
+            // before account linking (CDI < 4.0) the SDK returns the core's {id, email, timeJoined, tenantIds}
+            assert.equal(body.user.email, email);
+            assert.equal(typeof body.user.timeJoined, "number");
+            assert.equal(body.user.loginMethods, undefined, "no loginMethods before account linking");
+        }
         assertSessionTransport(b, mode);
         const payload = decodeJwtPayload(b.currentAccessToken());
         assert.equal(payload.sub, body.user.id);
-        assert.equal(payload.rsub, body.user.id);
+        // `rsub` is in v5 access tokens (CDI >= 4.0); CDI 3.x gets v4 tokens without it
+        if (CDI >= 4.0) assert.equal(payload.rsub, body.user.id);
+        else assert.equal(payload.rsub, undefined, `CDI ${CDI} access token (v4) has no rsub`);
         assert.equal(payload.tId, "public");
         assert.equal(payload.parentRefreshTokenHash1, null);
         assert.equal(typeof payload.sessionHandle, "string");
@@ -313,7 +342,7 @@ const FLOWS = {
             "GET /protected must be verified offline with the JWKS (no core call)",
         );
         assert.equal(p.json.userId, userId);
-        assert.equal(p.json.recipeUserId, userId);
+        assert.equal(p.json.recipeUserId, SDK_INFO.accountLinking ? userId : null);
         assert.equal(p.json.tenantId, "public");
         assert.equal(p.json.sessionHandle, decodeJwtPayload(fresh.currentAccessToken()).sessionHandle);
         assert.equal(p.json.accessTokenPayload.sub, userId);
@@ -736,7 +765,14 @@ async function printCoreCalls(since, base = APP_URL) {
 async function main() {
     let passed = 0;
     let failed = 0;
+    let skipped = 0;
     const t0 = Date.now();
+    const info = await fetch(`${APP_URL}/test/sdk-info`);
+    assert.equal(info.status, 200, "GET /test/sdk-info");
+    SDK_INFO = await info.json();
+    CDI = Math.max(...SDK_INFO.cdiSupported.map(Number));
+    CDI_SENT = SDK_INFO.cdiSupported.find((v) => Number(v) === CDI);
+    console.log(`${SDK}: ${SDK_INFO.sdk} ${SDK_INFO.version}, CDI ${SDK_INFO.cdiSupported.join(",")}, account linking ${SDK_INFO.accountLinking ? "yes" : "no"}`);
     for (const mode of MODES) {
         for (const [name, fn] of Object.entries(FLOWS)) {
             if (ONLY && !ONLY.split(",").includes(name)) continue;
@@ -750,6 +786,11 @@ async function main() {
                 passed++;
                 console.log(`PASS ${SDK} ${BACKEND} ${mode} ${name} (${Date.now() - started} ms)`);
             } catch (e) {
+                if (e instanceof SkipFlow) {
+                    skipped++;
+                    console.log(`SKIP ${SDK} ${BACKEND} ${mode} ${name} (${e.message})`);
+                    continue;
+                }
                 failed++;
                 console.log(`FAIL ${SDK} ${BACKEND} ${mode} ${name} (${Date.now() - started} ms)`);
                 console.log(`  error: ${(e && e.stack) || e}`.split("\n").slice(0, 6).join("\n  "));
@@ -760,7 +801,7 @@ async function main() {
             }
         }
     }
-    console.log(`${SDK} ${BACKEND}: ${passed} passed, ${failed} failed (${Date.now() - t0} ms)`);
+    console.log(`${SDK} ${BACKEND}: ${passed} passed, ${failed} failed, ${skipped} skipped (${Date.now() - t0} ms)`);
     process.exit(failed === 0 ? 0 : 1);
 }
 

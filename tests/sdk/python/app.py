@@ -44,6 +44,11 @@ from supertokens_python.recipe.userroles.asyncio import (
 )
 from supertokens_python.recipe.userroles.interfaces import UnknownRoleError
 from supertokens_python.querier import Querier
+from supertokens_python.constants import SUPPORTED_CDI_VERSIONS, VERSION as SDK_VERSION
+
+# Account linking (user objects with loginMethods, recipe user ids, `rsub`) exists from
+# supertokens-python 0.25 on; older releases have no SessionContainer.get_recipe_user_id.
+HAS_ACCOUNT_LINKING = hasattr(SessionContainer, "get_recipe_user_id")
 
 PORT = int(os.environ.get("PORT", "3002"))
 CORE = os.environ.get("ST_CONNECTION_URI", "http://127.0.0.1:3567").rstrip("/")
@@ -152,7 +157,8 @@ app.add_middleware(get_middleware())
 def session_info(s: SessionContainer) -> Dict[str, Any]:
     return {
         "userId": s.get_user_id(),
-        "recipeUserId": s.get_recipe_user_id().get_as_string(),
+        # no recipe user ids before account linking: None (the flows check that too)
+        "recipeUserId": s.get_recipe_user_id().get_as_string() if HAS_ACCOUNT_LINKING else None,
         "tenantId": s.get_tenant_id(),
         "sessionHandle": s.get_handle(),
         "accessTokenPayload": s.get_access_token_payload(),
@@ -250,6 +256,17 @@ async def core_calls(since: int = 0):
 @app.get("/test/hello")
 async def hello():
     return PlainTextResponse("ok")
+
+
+@app.get("/test/sdk-info")
+async def sdk_info():
+    """What this SDK release is and can do; the flows adapt their checks to it."""
+    return {
+        "sdk": "supertokens-python",
+        "version": SDK_VERSION,
+        "cdiSupported": list(SUPPORTED_CDI_VERSIONS),
+        "accountLinking": HAS_ACCOUNT_LINKING,
+    }
 
 
 @app.exception_handler(Exception)

@@ -3,8 +3,9 @@ frontend SDK would drive it. Python twin of ../node/flows.test.mjs (same flows, 
 
 Usage: APP_URL=http://127.0.0.1:PORT SDK=python BACKEND=memory python flows_test.py [--mode cookie|header] [--only a,b]
 
-Prints one `PASS|FAIL <sdk> <backend> <mode> <flow> (<ms> ms)` line per flow, on failure the HTTP
-exchanges of that flow, and a final `N passed, N failed` line. Exit code 1 on any failure.
+Prints one `PASS|FAIL <sdk> <backend> <mode> <flow> (<ms> ms)` line per flow (`SKIP ... (<reason>)`
+for a flow the SDK release cannot do), on failure the HTTP exchanges of that flow, and a final
+`N passed, N failed, N skipped` line. Exit code 1 on any failure.
 """
 
 import argparse
@@ -36,8 +37,24 @@ HTTP = requests.Session()
 HTTP.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
+# What the SDK release behind APP_URL is (GET /test/sdk-info, read once in main()): older releases
+# speak older CDI versions, so some checks differ (e.g. no account linking before CDI 4.0).
+SDK_INFO: Dict[str, Any] = {"version": "?", "cdiSupported": [], "accountLinking": True}
+CDI = 0.0  # the newest CDI version the SDK speaks, as a number (3.0, 4.0, 5.1, ...)
+CDI_SENT = ""  # the same as the SDK writes it in its `cdi-version` header
+
+
 class FlowError(AssertionError):
     pass
+
+
+class SkipFlow(Exception):
+    """A flow that this SDK release cannot do (the feature did not exist yet): reported as
+    `SKIP ... (<reason>)`, never as a pass."""
+
+
+def skip(reason: str) -> None:
+    raise SkipFlow(reason)
 
 
 def check(cond: Any, msg: str) -> None:
@@ -314,15 +331,31 @@ def link_for(b: Browser, email: str, kind: str) -> Response:
 
 def flow_sign_up(b: Browser, mode: str) -> None:
     """Sign up, then the same e-mail again (FIELD_ERROR)."""
+    seq0 = core_seq()
     email = new_email("signup")
     body = expect_ok(b.sign_up(email, PASSWORD), "sign up")
-    eq(body["user"]["emails"][0], email, "user email")
-    eq(body["user"]["loginMethods"][0]["recipeId"], "emailpassword", "recipeId")
-    eq(body["user"]["loginMethods"][0]["verified"], False, "verified")
+    # Each release speaks one CDI version (the newest of its list, all served by the core): every
+    # request it sends to the core carries it.
+    sent = [c.get("cdiVersion") for c in core_calls_since(seq0) if not c["path"].startswith("/apiversion")]
+    check(sent, "sign up made core calls")
+    eq(sorted(set(sent), key=str), [CDI_SENT], "cdi-version header of the SDK's core calls")
+    if SDK_INFO["accountLinking"]:
+        eq(body["user"]["emails"][0], email, "user email")
+        eq(body["user"]["loginMethods"][0]["recipeId"], "emailpassword", "recipeId")
+        eq(body["user"]["loginMethods"][0]["verified"], False, "verified")
+    else:
+        # before account linking (CDI < 4.0) the SDK returns the core's {id, email, timeJoined, tenantIds}
+        eq(body["user"]["email"], email, "user email")
+        check(isinstance(body["user"]["timeJoined"], int), f"user timeJoined: {body['user']}")
+        eq(body["user"].get("loginMethods"), None, "no loginMethods before account linking")
     assert_session_transport(b, mode)
     p = decode_jwt_payload(b.current_access_token() or "")
     eq(p["sub"], body["user"]["id"], "sub")
-    eq(p["rsub"], body["user"]["id"], "rsub")
+    # `rsub` is in v5 access tokens (CDI >= 4.0); CDI 3.x gets v4 tokens without it
+    if CDI >= 4.0:
+        eq(p["rsub"], body["user"]["id"], "rsub")
+    else:
+        eq(p.get("rsub"), None, f"CDI {CDI} access token (v4) has no rsub")
     eq(p["tId"], "public", "tId")
     eq(p["parentRefreshTokenHash1"], None, "parentRefreshTokenHash1")
     check(isinstance(p["sessionHandle"], str), "sessionHandle is a string")
@@ -359,7 +392,7 @@ def flow_sign_in(b: Browser, mode: str) -> None:
         "GET /protected must be verified offline with the JWKS (no core call)",
     )
     eq(p.json["userId"], u["userId"], "userId")
-    eq(p.json["recipeUserId"], u["userId"], "recipeUserId")
+    eq(p.json["recipeUserId"], u["userId"] if SDK_INFO["accountLinking"] else None, "recipeUserId")
     eq(p.json["tenantId"], "public", "tenantId")
     eq(p.json["sessionHandle"], decode_jwt_payload(fresh.current_access_token() or "")["sessionHandle"], "sessionHandle")
     eq(p.json["accessTokenPayload"]["sub"], u["userId"], "payload sub")
@@ -738,8 +771,19 @@ def main() -> int:
     args = ap.parse_args()
     modes = [args.mode] if args.mode else ["cookie", "header"]
     only = set(args.only.split(",")) if args.only else None
-    passed = failed = 0
+    global SDK_INFO, CDI, CDI_SENT
+    passed = failed = skipped = 0
     t0 = time.time()
+    info = HTTP.get(f"{APP_URL}/test/sdk-info", timeout=30)
+    info.raise_for_status()
+    SDK_INFO = info.json()
+    CDI = max(float(v) for v in SDK_INFO["cdiSupported"])
+    CDI_SENT = next(v for v in SDK_INFO["cdiSupported"] if float(v) == CDI)
+    print(
+        f"{SDK}: {SDK_INFO['sdk']} {SDK_INFO['version']}, CDI {','.join(SDK_INFO['cdiSupported'])}, "
+        f"account linking {'yes' if SDK_INFO['accountLinking'] else 'no'}",
+        flush=True,
+    )
     for mode in modes:
         for name, fn in FLOWS.items():
             if only and name not in only:
@@ -753,6 +797,9 @@ def main() -> int:
                 fn(b, mode)
                 passed += 1
                 print(f"PASS {SDK} {BACKEND} {mode} {name} ({int((time.time() - started) * 1000)} ms)", flush=True)
+            except SkipFlow as e:
+                skipped += 1
+                print(f"SKIP {SDK} {BACKEND} {mode} {name} ({e})", flush=True)
             except Exception as e:  # noqa: BLE001 - report every failure the same way
                 failed += 1
                 print(f"FAIL {SDK} {BACKEND} {mode} {name} ({int((time.time() - started) * 1000)} ms)")
@@ -766,7 +813,10 @@ def main() -> int:
                 if APP_URL_SHORT:
                     print_core_calls(seq_short, APP_URL_SHORT)
                 sys.stdout.flush()
-    print(f"{SDK} {BACKEND}: {passed} passed, {failed} failed ({int((time.time() - t0) * 1000)} ms)", flush=True)
+    print(
+        f"{SDK} {BACKEND}: {passed} passed, {failed} failed, {skipped} skipped ({int((time.time() - t0) * 1000)} ms)",
+        flush=True,
+    )
     return 0 if failed == 0 else 1
 
 
