@@ -1,4 +1,4 @@
-//! Black-box tests of the HTTP API (CDI 5.4), one module per recipe, each test on both backends
+//! Black-box tests of the HTTP API (CDI 5.4 unless a test names another version), one module per recipe, each test on both backends
 //! (`st_tests::both_backends!`) against the application the binary serves, built by
 //! `supertokens::Application` (see `helpers`).
 
@@ -13,6 +13,7 @@ mod jwt;
 mod multitenancy;
 mod pg_outage;
 mod session;
+mod thirdparty;
 mod transport;
 mod useridmapping;
 mod usermetadata;
