@@ -13,7 +13,6 @@ mod jwt;
 mod multitenancy;
 mod pg_outage;
 mod session;
-mod thirdparty;
 mod transport;
 mod useridmapping;
 mod usermetadata;
