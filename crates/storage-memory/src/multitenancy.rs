@@ -1,11 +1,12 @@
-//! Multitenancy in memory: the apps' and tenants' records ([`TenantStorage`]). Removing a
-//! tenant or an app removes its record here and cascades to every recipe's tables through
-//! [`crate::State`].
+//! Multitenancy in memory: the apps' and tenants' records ([`TenantStorage`]), with their
+//! third-party providers. Removing a tenant or an app removes its record here and cascades to
+//! every recipe's tables through [`crate::State`].
 
 use crate::{Cascade, MemoryStorage};
 use async_trait::async_trait;
 use st_core::ids::{AppId, TenantIdentifier};
-use st_core::storage::{SResult, TenantRecord, TenantStorage};
+use st_core::storage::{traced_error, SResult, TenantRecord, TenantStorage, ThirdPartyProvider};
+use st_core::StorageError;
 use std::collections::BTreeMap;
 use tracing::field::Empty;
 use tracing::instrument;
@@ -72,7 +73,10 @@ impl TenantStorage for MemoryStorage {
         if !record.id.tenant.is_public() {
             s.require_tenant(&TenantIdentifier::app_public(&record.id.app))?;
         }
-        Ok(s.tenants.insert(record.clone()))
+        let mut record = record.clone();
+        record.third_party_providers =
+            s.tenants.records.get(&record.id).map(|r| r.third_party_providers.clone()).unwrap_or_default();
+        Ok(s.tenants.insert(record))
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.delete_tenant", skip_all, fields(
@@ -89,5 +93,41 @@ impl TenantStorage for MemoryStorage {
         otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
     async fn delete_app(&self, app: &AppId) -> SResult<bool> {
         Ok(self.lock().remove_app(app))
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.upsert_thirdparty_provider", skip_all,
+        fields(otel.kind = "client", db.system = "memory", app_id = %id.app, tenant_id = %id.tenant,
+        otel.status_code = Empty, error.type = Empty))]
+    async fn upsert_thirdparty_provider(&self, id: &TenantIdentifier, provider: &ThirdPartyProvider) -> SResult<bool> {
+        let mut s = self.lock();
+        let Some(record) = s.tenants.records.get_mut(id) else {
+            return Err(traced_error(StorageError::TenantOrAppNotFound));
+        };
+        let mut provider = provider.clone();
+        provider.clients.sort_by(|a, b| a.client_type.cmp(&b.client_type));
+        let providers = &mut record.third_party_providers;
+        let created = match providers.iter_mut().find(|p| p.third_party_id == provider.third_party_id) {
+            Some(existing) => {
+                *existing = provider;
+                false
+            }
+            None => {
+                providers.push(provider);
+                true
+            }
+        };
+        providers.sort_by(|a, b| a.third_party_id.cmp(&b.third_party_id));
+        Ok(created)
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.delete_thirdparty_provider", skip_all,
+        fields(otel.kind = "client", db.system = "memory", app_id = %id.app, tenant_id = %id.tenant,
+        otel.status_code = Empty, error.type = Empty))]
+    async fn delete_thirdparty_provider(&self, id: &TenantIdentifier, third_party_id: &str) -> SResult<bool> {
+        let mut s = self.lock();
+        let Some(record) = s.tenants.records.get_mut(id) else { return Ok(false) };
+        let before = record.third_party_providers.len();
+        record.third_party_providers.retain(|p| p.third_party_id != third_party_id);
+        Ok(record.third_party_providers.len() != before)
     }
 }

@@ -3,7 +3,10 @@
 //!
 //! A tenant is listed when it has a `tenant_configs` row (the registry, as in the Java core);
 //! `upsert_tenant` writes `apps` (public tenant only), `tenants` and `tenant_configs` and
-//! replaces the factor rows in one transaction. Third-party provider rows are left alone.
+//! replaces the factor rows in one transaction. Third-party provider rows are left alone: a
+//! provider is written (with its clients) by `upsert_thirdparty_provider`, which replaces its
+//! rows in one transaction, and read with the tenant in the same statement (a JSON aggregate,
+//! ordered by id and client type in byte order, as the memory store orders them).
 //! Factor lists come back sorted (the tables are sets). `first_factors` is `None` when
 //! `is_first_factors_null`; `required_secondary_factors` is `None` when there are no rows (the
 //! reference has no flag for it).
@@ -13,7 +16,9 @@ use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use st_core::ids::{AppId, TenantId, TenantIdentifier};
-use st_core::storage::{SResult, TenantRecord, TenantStorage};
+use st_core::storage::{
+    ProviderClient, SResult, TenantRecord, TenantStorage, ThirdPartyProvider, UserInfoMap, UserInfoMapFields,
+};
 use tokio_postgres::Row;
 use tracing::field::Empty;
 use tracing::instrument;
@@ -41,10 +46,15 @@ pub(crate) struct TenantSql {
     app_delete: String,
     /// The base tenant's configuration row, inserted at start-up (see `migrate`).
     pub(crate) base_config_insert: String,
+    provider_delete: String,
+    provider_insert: String,
+    provider_client_insert: String,
 }
 
 impl TenantSql {
     pub(crate) fn new(t: &TableNames) -> TenantSql {
+        let tp = t.qualified("tenant_thirdparty_providers");
+        let tpc = t.qualified("tenant_thirdparty_provider_clients");
         let tenant_columns = |filter: &str| {
             format!(
                 "SELECT c.app_id, c.tenant_id, c.core_config, c.email_password_enabled, c.passwordless_enabled, \
@@ -52,7 +62,14 @@ impl TenantSql {
                  ARRAY(SELECT f.factor_id::TEXT FROM {ff} f WHERE f.connection_uri_domain = c.connection_uri_domain \
                        AND f.app_id = c.app_id AND f.tenant_id = c.tenant_id ORDER BY f.factor_id), \
                  ARRAY(SELECT s.factor_id::TEXT FROM {sf} s WHERE s.connection_uri_domain = c.connection_uri_domain \
-                       AND s.app_id = c.app_id AND s.tenant_id = c.tenant_id ORDER BY s.factor_id) \
+                       AND s.app_id = c.app_id AND s.tenant_id = c.tenant_id ORDER BY s.factor_id), \
+                 (SELECT json_agg(json_build_object('p', row_to_json(p), 'c', \
+                      (SELECT json_agg(row_to_json(k) ORDER BY k.client_type COLLATE \"C\") FROM {tpc} k \
+                       WHERE k.connection_uri_domain = p.connection_uri_domain AND k.app_id = p.app_id \
+                         AND k.tenant_id = p.tenant_id AND k.third_party_id = p.third_party_id)) \
+                    ORDER BY p.third_party_id COLLATE \"C\")::TEXT \
+                  FROM {tp} p WHERE p.connection_uri_domain = c.connection_uri_domain AND p.app_id = c.app_id \
+                    AND p.tenant_id = c.tenant_id) \
                  FROM {tc} c WHERE c.connection_uri_domain = '' {filter} ORDER BY c.app_id, c.tenant_id",
                 ff = t.tenant_first_factors,
                 sf = t.tenant_required_secondary_factors,
@@ -112,6 +129,25 @@ impl TenantSql {
                  VALUES ('', 'public', 'public', '{{}}', TRUE, TRUE, TRUE, TRUE) ON CONFLICT DO NOTHING",
                 t.tenant_configs
             ),
+            provider_delete: format!(
+                "DELETE FROM {tp} WHERE connection_uri_domain = '' AND app_id = $1 AND tenant_id = $2 \
+                 AND third_party_id = $3"
+            ),
+            provider_insert: format!(
+                "INSERT INTO {tp} (connection_uri_domain, app_id, tenant_id, third_party_id, name, \
+                 authorization_endpoint, authorization_endpoint_query_params, token_endpoint, \
+                 token_endpoint_body_params, user_info_endpoint, user_info_endpoint_query_params, \
+                 user_info_endpoint_headers, jwks_uri, oidc_discovery_endpoint, require_email, \
+                 user_info_map_from_id_token_payload_user_id, user_info_map_from_id_token_payload_email, \
+                 user_info_map_from_id_token_payload_email_verified, user_info_map_from_user_info_endpoint_user_id, \
+                 user_info_map_from_user_info_endpoint_email, user_info_map_from_user_info_endpoint_email_verified) \
+                 VALUES ('', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+            ),
+            provider_client_insert: format!(
+                "INSERT INTO {tpc} (connection_uri_domain, app_id, tenant_id, third_party_id, client_type, client_id, \
+                 client_secret, scope, force_pkce, additional_config) \
+                 VALUES ('', $1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
         }
     }
 }
@@ -133,6 +169,78 @@ fn parse_core_config(text: Option<String>) -> SResult<Map<String, Value>> {
     }
 }
 
+/// A JSON object stored as text (the provider's parameter maps, a client's additional config):
+/// absent or not an object reads as `None`, as the reference's `stringToJsonObject` cannot read
+/// anything else either.
+fn json_object(v: Option<&Value>) -> Option<Map<String, Value>> {
+    let text = v?.as_str()?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => {
+            tracing::warn!("ignoring a third-party provider parameter that is not a JSON object");
+            None
+        }
+    }
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// The providers of a tenant from the aggregate column: `[{"p": <provider row>, "c": [<client
+/// row>…] | null}…]` or NULL.
+fn providers_from_json(json: Option<String>) -> SResult<Vec<ThirdPartyProvider>> {
+    let Some(json) = json else { return Ok(Vec::new()) };
+    let rows: Vec<Value> = serde_json::from_str(&json).map_err(|e| error::bad_row("provider rows", e))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let p = &row["p"];
+        let fields = |prefix: &str| UserInfoMapFields {
+            user_id: text(p, &format!("{prefix}_user_id")),
+            email: text(p, &format!("{prefix}_email")),
+            email_verified: text(p, &format!("{prefix}_email_verified")),
+        };
+        let clients = row["c"].as_array().map(Vec::as_slice).unwrap_or_default();
+        out.push(ThirdPartyProvider {
+            third_party_id: text(p, "third_party_id").unwrap_or_default(),
+            name: text(p, "name"),
+            clients: clients
+                .iter()
+                .map(|c| ProviderClient {
+                    client_type: text(c, "client_type").filter(|t| !t.is_empty()),
+                    client_id: text(c, "client_id").unwrap_or_default(),
+                    client_secret: text(c, "client_secret"),
+                    scope: c["scope"]
+                        .as_array()
+                        .map(|items| items.iter().map(|i| i.as_str().map(str::to_string)).collect()),
+                    force_pkce: c["force_pkce"].as_bool(),
+                    additional_config: json_object(c.get("additional_config")),
+                })
+                .collect(),
+            authorization_endpoint: text(p, "authorization_endpoint"),
+            authorization_endpoint_query_params: json_object(p.get("authorization_endpoint_query_params")),
+            token_endpoint: text(p, "token_endpoint"),
+            token_endpoint_body_params: json_object(p.get("token_endpoint_body_params")),
+            user_info_endpoint: text(p, "user_info_endpoint"),
+            user_info_endpoint_query_params: json_object(p.get("user_info_endpoint_query_params")),
+            user_info_endpoint_headers: json_object(p.get("user_info_endpoint_headers")),
+            jwks_uri: text(p, "jwks_uri"),
+            oidc_discovery_endpoint: text(p, "oidc_discovery_endpoint"),
+            require_email: p["require_email"].as_bool(),
+            user_info_map: UserInfoMap {
+                from_id_token_payload: fields("user_info_map_from_id_token_payload"),
+                from_user_info_api: fields("user_info_map_from_user_info_endpoint"),
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// A parameter map as the reference stores it: JSON text, `NULL` for none.
+fn json_text(m: &Option<Map<String, Value>>) -> Option<String> {
+    m.as_ref().map(|m| Value::Object(m.clone()).to_string())
+}
+
 /// A `tenant_configs` row with its factor arrays. `None` when the stored ids are not valid
 /// ids of this server (logged and skipped).
 fn tenant_from_row(row: &Row) -> SResult<Option<TenantRecord>> {
@@ -151,6 +259,7 @@ fn tenant_from_row(row: &Row) -> SResult<Option<TenantRecord>> {
     let secondary: Vec<String> = col(row, 8)?;
     let first_factors = if is_first_factors_null.unwrap_or(first.is_empty()) { None } else { Some(first) };
     let required_secondary_factors = if secondary.is_empty() { None } else { Some(secondary) };
+    let third_party_providers = providers_from_json(col(row, 9)?)?;
     Ok(Some(TenantRecord {
         id: TenantIdentifier::new(app_id, tenant_id),
         core_config,
@@ -160,6 +269,7 @@ fn tenant_from_row(row: &Row) -> SResult<Option<TenantRecord>> {
         third_party_enabled: third_party_enabled.unwrap_or(false),
         first_factors,
         required_secondary_factors,
+        third_party_providers,
     }))
 }
 
@@ -284,5 +394,79 @@ impl TenantStorage for PgStorage {
         let existed = configs + apps > 0;
         tx.commit().await.map_err(error::pg)?;
         Ok(existed)
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.upsert_thirdparty_provider", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %id.app, tenant_id = %id.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn upsert_thirdparty_provider(&self, id: &TenantIdentifier, p: &ThirdPartyProvider) -> SResult<bool> {
+        let sql = self.tenant_sql();
+        let (app, tenant, tp_id) = (id.app.as_str(), id.tenant.as_str(), p.third_party_id.as_str());
+        let (idt, uia) = (&p.user_info_map.from_id_token_payload, &p.user_info_map.from_user_info_api);
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        // The clients go with their provider (ON DELETE CASCADE).
+        let existed = tx_exec(&tx, &sql.provider_delete, &[&app, &tenant, &tp_id]).await? > 0;
+        tx_exec(
+            &tx,
+            &sql.provider_insert,
+            &[
+                &app,
+                &tenant,
+                &tp_id,
+                &p.name,
+                &p.authorization_endpoint,
+                &json_text(&p.authorization_endpoint_query_params),
+                &p.token_endpoint,
+                &json_text(&p.token_endpoint_body_params),
+                &p.user_info_endpoint,
+                &json_text(&p.user_info_endpoint_query_params),
+                &json_text(&p.user_info_endpoint_headers),
+                &p.jwks_uri,
+                &p.oidc_discovery_endpoint,
+                &p.require_email,
+                &idt.user_id,
+                &idt.email,
+                &idt.email_verified,
+                &uia.user_id,
+                &uia.email,
+                &uia.email_verified,
+            ],
+        )
+        .await?;
+        for c in &p.clients {
+            tx_exec(
+                &tx,
+                &sql.provider_client_insert,
+                &[
+                    &app,
+                    &tenant,
+                    &tp_id,
+                    &c.client_type.as_deref().unwrap_or(""),
+                    &c.client_id,
+                    &c.client_secret,
+                    &c.scope,
+                    &c.force_pkce,
+                    &json_text(&c.additional_config),
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(error::pg)?;
+        Ok(!existed)
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_thirdparty_provider", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %id.app, tenant_id = %id.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn delete_thirdparty_provider(&self, id: &TenantIdentifier, third_party_id: &str) -> SResult<bool> {
+        let n = self
+            .execute(&self.tenant_sql().provider_delete, &[&id.app.as_str(), &id.tenant.as_str(), &third_party_id])
+            .await?;
+        Ok(n > 0)
     }
 }

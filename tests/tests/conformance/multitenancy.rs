@@ -1,5 +1,5 @@
-//! [`TenantStorage`]: apps and tenants (upsert/get/list/delete, a tenant of a missing app), and
-//! the cascading deletion of a tenant's and an app's data.
+//! [`TenantStorage`]: apps and tenants (upsert/get/list/delete, a tenant of a missing app), the
+//! third-party providers of a tenant, and the cascading deletion of a tenant's and an app's data.
 
 use crate::helpers::*;
 use serde_json::json;
@@ -94,7 +94,86 @@ async fn deletion_cascades(st: &dyn Storage) {
     assert_eq!(st.static_key_get_or_insert(&app("a2"), None).await.unwrap().map(|k| k.kid), Some("s-a2".to_string()));
 }
 
+fn provider(id: &str, client_types: &[Option<&str>]) -> ThirdPartyProvider {
+    ThirdPartyProvider {
+        third_party_id: id.into(),
+        name: Some(format!("{id} name")),
+        clients: client_types
+            .iter()
+            .map(|t| ProviderClient {
+                client_type: t.map(str::to_string),
+                client_id: format!("{id}-{}", t.unwrap_or("none")),
+                client_secret: Some("secret".into()),
+                scope: Some(vec![Some("email".into()), None]),
+                force_pkce: Some(true),
+                additional_config: json!({"a": null, "b": [1, {"c": "d"}]}).as_object().cloned(),
+            })
+            .collect(),
+        authorization_endpoint: Some("https://auth".into()),
+        authorization_endpoint_query_params: json!({"x": null, "y": "z"}).as_object().cloned(),
+        token_endpoint_body_params: json!({}).as_object().cloned(),
+        user_info_endpoint_headers: json!({"h": 1}).as_object().cloned(),
+        jwks_uri: Some("https://jwks".into()),
+        require_email: Some(false),
+        user_info_map: UserInfoMap {
+            from_id_token_payload: UserInfoMapFields { user_id: Some("sub".into()), ..Default::default() },
+            from_user_info_api: UserInfoMapFields { email_verified: Some("ev".into()), ..Default::default() },
+        },
+        ..Default::default()
+    }
+}
+
+async fn thirdparty_providers(st: &dyn Storage) {
+    let t1 = tid("a1", "t1");
+    assert!(is_not_found(&st.upsert_thirdparty_provider(&t1, &provider("google", &[None])).await), "no tenant");
+    assert!(!st.delete_thirdparty_provider(&t1, "google").await.unwrap());
+    add_app(st, "a1").await;
+    add_tenant(st, "a1", "t1").await;
+
+    // Clients come back ordered by type (none first), providers by id.
+    let google = provider("google", &[Some("web"), None, Some("android")]);
+    assert!(st.upsert_thirdparty_provider(&t1, &google).await.unwrap(), "created");
+    let mut expected = google.clone();
+    expected.clients.sort_by(|a, b| a.client_type.cmp(&b.client_type));
+    assert_eq!(expected.clients[0].client_type, None);
+    let read = st.get_tenant(&t1).await.unwrap().unwrap();
+    assert_eq!(read.third_party_providers, vec![expected.clone()]);
+    let bare = ThirdPartyProvider { third_party_id: "apple".into(), ..Default::default() };
+    assert!(st.upsert_thirdparty_provider(&t1, &bare).await.unwrap());
+    let read = st.get_tenant(&t1).await.unwrap().unwrap();
+    assert_eq!(read.third_party_providers, vec![bare.clone(), expected.clone()]);
+
+    // Replaced whole, clients included.
+    let replacement = provider("google", &[Some("ios")]);
+    assert!(!st.upsert_thirdparty_provider(&t1, &replacement).await.unwrap(), "replaced");
+    let read = st.get_tenant(&t1).await.unwrap().unwrap();
+    assert_eq!(read.third_party_providers, vec![bare.clone(), replacement.clone()]);
+
+    // A tenant update keeps them; other tenants do not see them; lists carry them.
+    let mut rec = read.clone();
+    rec.third_party_providers = Vec::new();
+    rec.passwordless_enabled = false;
+    assert!(!st.upsert_tenant(&rec, 9).await.unwrap());
+    let read = st.get_tenant(&t1).await.unwrap().unwrap();
+    assert!(!read.passwordless_enabled);
+    assert_eq!(read.third_party_providers, vec![bare.clone(), replacement.clone()]);
+    assert!(st.get_tenant(&tid("a1", "public")).await.unwrap().unwrap().third_party_providers.is_empty());
+    let listed = st.list_tenants().await.unwrap().into_iter().find(|t| t.id == t1).unwrap();
+    assert_eq!(listed, read);
+
+    assert!(st.delete_thirdparty_provider(&t1, "apple").await.unwrap());
+    assert!(!st.delete_thirdparty_provider(&t1, "apple").await.unwrap());
+    assert!(!st.delete_thirdparty_provider(&tid("a1", "public"), "google").await.unwrap());
+    assert_eq!(st.get_tenant(&t1).await.unwrap().unwrap().third_party_providers, vec![replacement]);
+
+    // They go with their tenant.
+    assert!(st.delete_tenant(&t1).await.unwrap());
+    add_tenant(st, "a1", "t1").await;
+    assert!(st.get_tenant(&t1).await.unwrap().unwrap().third_party_providers.is_empty());
+}
+
 conformance! {
     tenants,
     deletion_cascades,
+    thirdparty_providers,
 }

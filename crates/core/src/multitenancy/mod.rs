@@ -1,6 +1,12 @@
 //! Apps and tenants: create/update (v2 and the deprecated recipe-boolean forms), read, list,
 //! remove with cascade, and the reference's permission rules. Connection-URI domains are not
 //! supported yet: every request uses the default domain `""`.
+//!
+//! A tenant's third-party provider configs are in [`providers`].
+
+mod providers;
+
+pub use providers::{provider_from_json, provider_json};
 
 use crate::cdi::CdiVersion;
 use crate::core::Core;

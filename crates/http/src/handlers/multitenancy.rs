@@ -1,5 +1,6 @@
-//! Multitenancy endpoints (§a.14, §g.3): app and tenant management. Their scope is
-//! `Management`: who may create, list or remove what is decided in the domain.
+//! Multitenancy endpoints (§a.14, §g.3): app and tenant management, whose scope is
+//! `Management` (who may create, list or remove what is decided in the domain), and the
+//! tenant-scoped third-party provider configs.
 
 use crate::ctx::{ok, status, Ctx, HResult, Reply};
 use crate::error::ApiError;
@@ -8,7 +9,7 @@ use crate::router::{handler, Checks, Router, Scope};
 use serde_json::{json, Map, Value};
 use st_core::cdi::CdiVersion;
 use st_core::ids::{AppId, TenantId};
-use st_core::multitenancy::{recipe_enabled, LoginRecipe, TenantUpdate};
+use st_core::multitenancy::{provider_from_json, provider_json, recipe_enabled, LoginRecipe, TenantUpdate};
 use st_core::storage::TenantRecord;
 
 pub fn routes(r: &mut Router) {
@@ -23,6 +24,14 @@ pub fn routes(r: &mut Router) {
     r.at("/recipe/multitenancy/tenant/remove", m, k).post(handler!(tenant_remove));
     r.at("/recipe/multitenancy/tenant/list", m, k).get(handler!(tenant_list_v1));
     r.at("/recipe/multitenancy/tenant/list/v2", m, k).get(handler!(tenant_list_v2));
+    let t = Scope::Tenant;
+    r.at("/recipe/multitenancy/config/thirdparty", t, k).put(handler!(thirdparty_config_put));
+    r.at("/recipe/multitenancy/config/thirdparty/remove", t, k).post(handler!(thirdparty_config_remove));
+}
+
+/// The tenant's providers, as every tenant read shows them.
+fn providers_json(t: &TenantRecord) -> Value {
+    Value::Array(t.third_party_providers.iter().map(provider_json).collect())
 }
 
 /// A tenant's JSON in the v2 or the deprecated v1 shape (without `status`), as this request may
@@ -46,7 +55,7 @@ fn tenant_json(ctx: &Ctx<'_>, t: &TenantRecord, v2: bool) -> Value {
 fn tenant_json_v2(t: &TenantRecord, core_config: Map<String, Value>) -> Value {
     let mut out = Map::new();
     out.insert("tenantId".into(), json!(t.id.tenant.as_str()));
-    out.insert("thirdParty".into(), json!({"providers": []}));
+    out.insert("thirdParty".into(), json!({ "providers": providers_json(t) }));
     if let Some(f) = st_core::multitenancy::effective_first_factors(t) {
         out.insert("firstFactors".into(), json!(f));
     }
@@ -67,7 +76,10 @@ fn tenant_json_v1(t: &TenantRecord, core_config: Map<String, Value>, version: Cd
     let mut out = Map::new();
     out.insert("tenantId".into(), json!(t.id.tenant.as_str()));
     out.insert("emailPassword".into(), json!({"enabled": enabled(LoginRecipe::EmailPassword)}));
-    out.insert("thirdParty".into(), json!({"enabled": enabled(LoginRecipe::ThirdParty), "providers": []}));
+    out.insert(
+        "thirdParty".into(),
+        json!({"enabled": enabled(LoginRecipe::ThirdParty), "providers": providers_json(t)}),
+    );
     out.insert("passwordless".into(), json!({"enabled": enabled(LoginRecipe::Passwordless)}));
     if version >= CdiVersion::V5_0 {
         if let Some(f) = t.first_factors.as_ref().filter(|f| !f.is_empty()) {
@@ -255,4 +267,23 @@ async fn tenant_list_v1(ctx: &Ctx<'_>) -> HResult {
 
 async fn tenant_list_v2(ctx: &Ctx<'_>) -> HResult {
     tenant_list(ctx, true).await
+}
+
+/// `PUT /<tenant>/recipe/multitenancy/config/thirdparty`
+async fn thirdparty_config_put(ctx: &Ctx<'_>) -> HResult {
+    let config = ctx.body.object("config")?;
+    // As the reference: the id must be a string (the rest of the config is read leniently).
+    Body::of_object(config.clone()).string("thirdPartyId")?;
+    let skip_validation = ctx.body.opt_bool("skipValidation")?.unwrap_or(false);
+    let provider = provider_from_json(&config)?;
+    let created = ctx.state.core.create_or_update_thirdparty_provider(&ctx.tenant, provider, skip_validation).await?;
+    ok(json!({ "createdNew": created }))
+}
+
+/// `POST /<tenant>/recipe/multitenancy/config/thirdparty/remove`
+async fn thirdparty_config_remove(ctx: &Ctx<'_>) -> HResult {
+    let third_party_id = ctx.body.string("thirdPartyId")?;
+    let existed =
+        ctx.state.core.remove_thirdparty_provider(&ctx.tenant, st_core::ids::java_trim(&third_party_id)).await?;
+    ok(json!({ "didConfigExist": existed }))
 }
