@@ -367,8 +367,13 @@ run_backend() {
         local only_args=()
         [ -z "$FLOWS" ] || only_args=(--only "$FLOWS")
         t_sdk[$sdk]=$(date +%s)
+        # the other releases' apps on this core, for the cross-version flow
+        local peers="" other
+        for other in "${sdks[@]}"; do
+            [ "$other" = "$sdk" ] || peers+="${peers:+,}$other=http://127.0.0.1:${app_port[$other]}"
+        done
         local app_env=(APP_URL="http://127.0.0.1:${app_port[$sdk]}"
-            APP_URL_SHORT="http://127.0.0.1:${app_port[$sdk-short]}" SDK=$sdk BACKEND=$backend)
+            APP_URL_SHORT="http://127.0.0.1:${app_port[$sdk-short]}" PEER_APPS="$peers" SDK=$sdk BACKEND=$backend)
         case "$sdk" in
         node*)
             (cd "$SDK_DIR/node" && exec env "${app_env[@]}" \

@@ -16,6 +16,16 @@ const APP_URL = (process.env.APP_URL || "http://127.0.0.1:3001").replace(/\/$/, 
 const APP_URL_SHORT = (process.env.APP_URL_SHORT || "").replace(/\/$/, "");
 const SDK = process.env.SDK || "node";
 const BACKEND = process.env.BACKEND || "memory";
+// The other releases' apps on the same core (run.sh: PEER_APPS="node-3.0=http://…,python=http://…"),
+// for the cross-version flow: a session started through one release is used through another.
+const PEERS = (process.env.PEER_APPS || "")
+    .split(",")
+    .filter(Boolean)
+    .map((kv) => ({ name: kv.slice(0, kv.indexOf("=")), url: kv.slice(kv.indexOf("=") + 1).replace(/\/$/, "") }));
+// The newest release of each SDK (`node`, `python`) runs every flow; the older ones skip the flows
+// in NEWEST_ONLY (not printed unless asked for with --only).
+const IS_NEWEST = SDK === "node" || SDK === "python";
+const NEWEST_ONLY = new Set(["cross-version"]);
 
 const args = process.argv.slice(2);
 function argValue(name) {
@@ -45,6 +55,13 @@ function skip(reason) {
 function decodeJwtPayload(jwt) {
     const part = jwt.split(".")[1];
     return JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
+}
+function decodeJwtHeader(jwt) {
+    return JSON.parse(Buffer.from(jwt.split(".")[0], "base64url").toString("utf8"));
+}
+// The access-token version the core mints for a CDI version: v4 (`tId`) at 3.x, v5 (`rsub`) from 4.0.
+function tokenVersionFor(cdi) {
+    return cdi >= 4.0 ? "5" : "4";
 }
 
 class Browser {
@@ -273,6 +290,114 @@ function assertSessionTransport(b, mode) {
 // ---------------------------------------------------------------------------------------------
 // flows
 // ---------------------------------------------------------------------------------------------
+
+// Apps besides APP_URL / APP_URL_SHORT that a flow talked to: their core calls are printed too
+// when the flow fails.
+let WATCHED_APPS = [];
+
+// Checks what app `base` says about the session in `br`: 200, the user, the handle, tenant public.
+async function expectSessionAt(br, base, path, userId, handle, recipeUserIds, what) {
+    const saved = br.base;
+    br.base = base;
+    try {
+        const r = await br.request("GET", path);
+        expectStatus(r, 200, `${what}: GET ${path}`);
+        assert.equal(r.json.userId, userId, `${what}: GET ${path} userId`);
+        assert.equal(r.json.sessionHandle, handle, `${what}: GET ${path} sessionHandle`);
+        assert.equal(r.json.tenantId, "public", `${what}: GET ${path} tenantId`);
+        // the SDK reports rsub, or sub for a v4 token; null before account linking
+        assert.equal(r.json.recipeUserId, recipeUserIds ? userId : null, `${what}: GET ${path} recipeUserId`);
+        return r;
+    } finally {
+        br.base = saved;
+    }
+}
+
+function expectTokenVersion(br, cdi, userId, handle, what) {
+    const t = br.currentAccessToken();
+    assert.ok(t, `${what}: an access token`);
+    const v = decodeJwtHeader(t).version;
+    assert.equal(v, tokenVersionFor(cdi), `${what}: access-token version for CDI ${cdi}`);
+    const p = decodeJwtPayload(t);
+    assert.equal(p.sub, userId, `${what}: sub`);
+    assert.equal(p.sessionHandle, handle, `${what}: sessionHandle`);
+    assert.equal(p.tId, "public", `${what}: tId`);
+    assert.equal(p.rsub, v === "5" ? userId : undefined, `${what}: rsub (v5 only)`);
+    return p;
+}
+
+// GET /test/sdk-info of another app; run.sh starts each runner as soon as its own app is up, so
+// the others may still be starting: retried for up to 60 s.
+async function sdkInfoOf(base) {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+        try {
+            const r = await fetch(`${base}/test/sdk-info`);
+            if (r.status === 200) return await r.json();
+        } catch (e) {
+            if (Date.now() > deadline) throw new Error(`the app at ${base} is not up: ${e}`);
+        }
+        if (Date.now() > deadline) throw new Error(`the app at ${base} is not up`);
+        await new Promise((r) => setTimeout(r, 250));
+    }
+}
+
+async function crossVersionPair(trace, mode, peerUrl, info, peerCdi) {
+    // 1. Started through the other release, used and refreshed through this one.
+    const o = new Browser(mode, trace, peerUrl);
+    const email = newEmail("xv");
+    const su = expectOk(await o.signUp(email, PASSWORD), "sign up through the other release");
+    const userId = su.user.id;
+    const handle = decodeJwtPayload(o.currentAccessToken()).sessionHandle;
+    expectTokenVersion(o, peerCdi, userId, handle, "token from the other release");
+    await expectSessionAt(o, APP_URL, "/protected", userId, handle, SDK_INFO.accountLinking, "its token here (offline)");
+    await expectSessionAt(o, APP_URL, "/protected-db", userId, handle, SDK_INFO.accountLinking, "its token here (core verify)");
+    const started = o.snapshot();
+    o.base = APP_URL;
+    expectStatus(await o.refresh(), 200, "refresh here with the other release's refresh token");
+    expectTokenVersion(o, CDI, userId, handle, "refreshed here");
+    await expectSessionAt(o, APP_URL, "/protected-db", userId, handle, SDK_INFO.accountLinking, "refreshed token here");
+    // ... and back: the token this release minted works at the other release, which can refresh it
+    await expectSessionAt(o, peerUrl, "/protected", userId, handle, info.accountLinking, "this release's token there (offline)");
+    await expectSessionAt(o, peerUrl, "/protected-db", userId, handle, info.accountLinking, "this release's token there (core verify)");
+    o.base = peerUrl;
+    expectStatus(await o.refresh(), 200, "refresh there");
+    expectTokenVersion(o, peerCdi, userId, handle, "refreshed there");
+    await expectSessionAt(o, APP_URL, "/protected-db", userId, handle, SDK_INFO.accountLinking, "re-refreshed token here");
+    // The first refresh token (minted through the other release), replayed here: token theft.
+    o.restore(started);
+    o.base = APP_URL;
+    const theft = await o.refresh();
+    expectStatus(theft, 401, "replaying the other release's first refresh token here");
+    assert.match(theft.text, /token theft detected/, "token theft reported");
+    // The user signs in through this release.
+    const si = new Browser(mode, trace);
+    assert.equal(expectOk(await si.signIn(email, PASSWORD), "sign in here").user.id, userId);
+
+    // 2. Started through this release, used and refreshed through the other one.
+    const n = new Browser(mode, trace);
+    const su2 = expectOk(await n.signUp(newEmail("xv"), PASSWORD), "sign up here");
+    const userId2 = su2.user.id;
+    const handle2 = decodeJwtPayload(n.currentAccessToken()).sessionHandle;
+    expectTokenVersion(n, CDI, userId2, handle2, "token from this release");
+    await expectSessionAt(n, peerUrl, "/protected", userId2, handle2, info.accountLinking, "this token there (offline)");
+    await expectSessionAt(n, peerUrl, "/protected-db", userId2, handle2, info.accountLinking, "this token there (core verify)");
+    n.base = peerUrl;
+    expectStatus(await n.refresh(), 200, "refresh there with this release's refresh token");
+    expectTokenVersion(n, peerCdi, userId2, handle2, "refreshed there");
+    await expectSessionAt(n, APP_URL, "/protected", userId2, handle2, SDK_INFO.accountLinking, "its refreshed token here (offline)");
+    await expectSessionAt(n, APP_URL, "/protected-db", userId2, handle2, SDK_INFO.accountLinking, "its refreshed token here (core verify)");
+    n.base = APP_URL;
+    expectStatus(await n.refresh(), 200, "refresh here");
+    expectTokenVersion(n, CDI, userId2, handle2, "refreshed here again");
+    // Sign out through the other release ends the session here too.
+    const live = n.snapshot();
+    n.base = peerUrl;
+    expectOk(await n.signOut(), "sign out there");
+    n.restore(live);
+    n.base = APP_URL;
+    expectStatus(await n.request("GET", "/protected-db"), 401, "GET /protected-db here after signing out there");
+}
 
 const FLOWS = {
     // Sign up, then the same e-mail again (FIELD_ERROR), session transport as requested.
@@ -723,6 +848,29 @@ const FLOWS = {
         // The e-mail is free again.
         expectOk(await fresh.signUp(email, PASSWORD), "sign up again with the deleted user's email");
     },
+
+    // Cross-version sessions (teams upgrade SDKs while sessions are live): with every other
+    // release's app on the same core (PEER_APPS), a session started through the other release is
+    // used and refreshed through this one, and the other way round. A CDI 3.x release gets v4
+    // access tokens (no `rsub`), 4.0+ gets v5; every release verifies both offline (each SDK
+    // accepts any JWT header `version` >= 3) and the core verifies and refreshes either at either
+    // CDI version, minting the token version of the refreshing release's CDI.
+    async "cross-version"(b, mode) {
+        if (PEERS.length === 0) skip("no other release's app is running (PEER_APPS is empty; see ST_SDK_RELEASES)");
+        for (const peer of PEERS) {
+            const info = await sdkInfoOf(peer.url);
+            const peerCdi = Math.max(...info.cdiSupported.map(Number));
+            WATCHED_APPS.push({ base: peer.url, seq: await coreSeq(peer.url) });
+            const tag = `${peer.name} (${info.sdk} ${info.version}, CDI ${peerCdi}) and ${SDK} (CDI ${CDI})`;
+            b.trace.push(`--- cross-version: ${tag}`);
+            try {
+                await crossVersionPair(b.trace, mode, peer.url, info, peerCdi);
+            } catch (e) {
+                if (e && e.stack) e.stack = `${tag}: ${e.stack}`;
+                throw e;
+            }
+        }
+    },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -776,6 +924,14 @@ async function main() {
     for (const mode of MODES) {
         for (const [name, fn] of Object.entries(FLOWS)) {
             if (ONLY && !ONLY.split(",").includes(name)) continue;
+            if (NEWEST_ONLY.has(name) && !IS_NEWEST) {
+                if (ONLY) {
+                    skipped++;
+                    console.log(`SKIP ${SDK} ${BACKEND} ${mode} ${name} (runs in the newest releases' runners only)`);
+                }
+                continue;
+            }
+            WATCHED_APPS = [];
             const trace = [];
             const b = new Browser(mode, trace);
             const seq0 = await coreSeq();
@@ -798,6 +954,7 @@ async function main() {
                 for (const t of trace) console.log("  " + t.trimEnd().split("\n").join("\n  "));
                 await printCoreCalls(seq0);
                 if (APP_URL_SHORT) await printCoreCalls(seqShort, APP_URL_SHORT);
+                for (const w of WATCHED_APPS) await printCoreCalls(w.seq, w.base);
             }
         }
     }

@@ -30,6 +30,20 @@ APP_URL = os.environ.get("APP_URL", "http://127.0.0.1:3002").rstrip("/")
 APP_URL_SHORT = os.environ.get("APP_URL_SHORT", "").rstrip("/")
 SDK = os.environ.get("SDK", "python")
 BACKEND = os.environ.get("BACKEND", "memory")
+# The other releases' apps on the same core (run.sh: PEER_APPS="node-3.0=http://…,node=http://…"),
+# for the cross-version flow: a session started through one release is used through another.
+PEERS = [
+    {"name": kv.split("=", 1)[0], "url": kv.split("=", 1)[1].rstrip("/")}
+    for kv in os.environ.get("PEER_APPS", "").split(",")
+    if kv
+]
+# The newest release of each SDK (`node`, `python`) runs every flow; the older ones skip the flows
+# in NEWEST_ONLY (not printed unless asked for with --only).
+IS_NEWEST = SDK in ("node", "python")
+NEWEST_ONLY = {"cross-version"}
+# Apps besides APP_URL / APP_URL_SHORT that a flow talked to (base, core-call seq at the start):
+# their core calls are printed too when the flow fails.
+WATCHED_APPS: List[Dict[str, Any]] = []
 PASSWORD = "correct-horse-1"
 
 # Connection pooling only: cookies are handled by Browser below, never by requests.
@@ -76,6 +90,17 @@ def decode_jwt_payload(jwt: str) -> Dict[str, Any]:
     part = jwt.split(".")[1]
     part += "=" * (-len(part) % 4)
     return json.loads(base64.urlsafe_b64decode(part))
+
+
+def decode_jwt_header(jwt: str) -> Dict[str, Any]:
+    part = jwt.split(".")[0]
+    part += "=" * (-len(part) % 4)
+    return json.loads(base64.urlsafe_b64decode(part))
+
+
+def token_version_for(cdi: float) -> str:
+    """The access-token version the core mints for a CDI version: v4 (`tId`) at 3.x, v5 (`rsub`) from 4.0."""
+    return "5" if cdi >= 4.0 else "4"
 
 
 def path_matches(req_path: str, cookie_path: str) -> bool:
@@ -718,6 +743,133 @@ def flow_delete_user(b: Browser, mode: str) -> None:
     expect_ok(fresh.sign_up(u["email"], PASSWORD), "sign up again with the deleted user's email")
 
 
+def sdk_info_of(base: str) -> Dict[str, Any]:
+    """GET /test/sdk-info of another app; run.sh starts each runner as soon as its own app is up,
+    so the others may still be starting: retried for up to 60 s."""
+    deadline = time.time() + 60
+    while True:
+        try:
+            r = HTTP.get(f"{base}/test/sdk-info", timeout=10)
+            if r.status_code == 200:
+                return r.json()
+        except requests.RequestException as e:
+            if time.time() > deadline:
+                raise FlowError(f"the app at {base} is not up: {e!r}")
+        if time.time() > deadline:
+            raise FlowError(f"the app at {base} is not up")
+        time.sleep(0.25)
+
+
+def expect_session_at(
+    br: Browser, base: str, path: str, user_id: str, handle: str, recipe_user_ids: bool, what: str
+) -> Response:
+    """What app `base` says about the session in `br`: 200, the user, the handle, tenant public."""
+    saved = br.base
+    br.base = base
+    try:
+        r = br.request("GET", path)
+        expect_status(r, 200, f"{what}: GET {path}")
+        eq(r.field("userId"), user_id, f"{what}: GET {path} userId")
+        eq(r.field("sessionHandle"), handle, f"{what}: GET {path} sessionHandle")
+        eq(r.field("tenantId"), "public", f"{what}: GET {path} tenantId")
+        # the SDK reports rsub, or sub for a v4 token; None before account linking
+        eq(r.field("recipeUserId"), user_id if recipe_user_ids else None, f"{what}: GET {path} recipeUserId")
+        return r
+    finally:
+        br.base = saved
+
+
+def expect_token_version(br: Browser, cdi: float, user_id: str, handle: str, what: str) -> Dict[str, Any]:
+    t = br.current_access_token()
+    check(t, f"{what}: an access token")
+    v = decode_jwt_header(t).get("version")
+    eq(v, token_version_for(cdi), f"{what}: access-token version for CDI {cdi}")
+    p = decode_jwt_payload(t)
+    eq(p.get("sub"), user_id, f"{what}: sub")
+    eq(p.get("sessionHandle"), handle, f"{what}: sessionHandle")
+    eq(p.get("tId"), "public", f"{what}: tId")
+    eq(p.get("rsub"), user_id if v == "5" else None, f"{what}: rsub (v5 only)")
+    return p
+
+
+def cross_version_pair(trace: List[str], mode: str, peer_url: str, info: Dict[str, Any], peer_cdi: float) -> None:
+    here_al = bool(SDK_INFO["accountLinking"])
+    there_al = bool(info["accountLinking"])
+    # 1. Started through the other release, used and refreshed through this one.
+    o = Browser(mode, trace, peer_url)
+    email = new_email("xv")
+    user_id = expect_ok(o.sign_up(email, PASSWORD), "sign up through the other release")["user"]["id"]
+    handle = decode_jwt_payload(o.current_access_token() or "")["sessionHandle"]
+    expect_token_version(o, peer_cdi, user_id, handle, "token from the other release")
+    expect_session_at(o, APP_URL, "/protected", user_id, handle, here_al, "its token here (offline)")
+    expect_session_at(o, APP_URL, "/protected-db", user_id, handle, here_al, "its token here (core verify)")
+    started = o.snapshot()
+    o.base = APP_URL
+    expect_status(o.refresh(), 200, "refresh here with the other release's refresh token")
+    expect_token_version(o, CDI, user_id, handle, "refreshed here")
+    expect_session_at(o, APP_URL, "/protected-db", user_id, handle, here_al, "refreshed token here")
+    # ... and back: the token this release minted works at the other release, which can refresh it
+    expect_session_at(o, peer_url, "/protected", user_id, handle, there_al, "this release's token there (offline)")
+    expect_session_at(o, peer_url, "/protected-db", user_id, handle, there_al, "this release's token there (core verify)")
+    o.base = peer_url
+    expect_status(o.refresh(), 200, "refresh there")
+    expect_token_version(o, peer_cdi, user_id, handle, "refreshed there")
+    expect_session_at(o, APP_URL, "/protected-db", user_id, handle, here_al, "re-refreshed token here")
+    # The first refresh token (minted through the other release), replayed here: token theft.
+    o.restore(started)
+    o.base = APP_URL
+    theft = o.refresh()
+    expect_status(theft, 401, "replaying the other release's first refresh token here")
+    check(re.search("token theft detected", theft.text), f"token theft reported: {theft.text}")
+    # The user signs in through this release.
+    si = Browser(mode, trace)
+    eq(expect_ok(si.sign_in(email, PASSWORD), "sign in here")["user"]["id"], user_id, "sign in here: user id")
+
+    # 2. Started through this release, used and refreshed through the other one.
+    n = Browser(mode, trace)
+    user_id2 = expect_ok(n.sign_up(new_email("xv"), PASSWORD), "sign up here")["user"]["id"]
+    handle2 = decode_jwt_payload(n.current_access_token() or "")["sessionHandle"]
+    expect_token_version(n, CDI, user_id2, handle2, "token from this release")
+    expect_session_at(n, peer_url, "/protected", user_id2, handle2, there_al, "this token there (offline)")
+    expect_session_at(n, peer_url, "/protected-db", user_id2, handle2, there_al, "this token there (core verify)")
+    n.base = peer_url
+    expect_status(n.refresh(), 200, "refresh there with this release's refresh token")
+    expect_token_version(n, peer_cdi, user_id2, handle2, "refreshed there")
+    expect_session_at(n, APP_URL, "/protected", user_id2, handle2, here_al, "its refreshed token here (offline)")
+    expect_session_at(n, APP_URL, "/protected-db", user_id2, handle2, here_al, "its refreshed token here (core verify)")
+    n.base = APP_URL
+    expect_status(n.refresh(), 200, "refresh here")
+    expect_token_version(n, CDI, user_id2, handle2, "refreshed here again")
+    # Sign out through the other release ends the session here too.
+    live = n.snapshot()
+    n.base = peer_url
+    expect_ok(n.sign_out(), "sign out there")
+    n.restore(live)
+    n.base = APP_URL
+    expect_status(n.request("GET", "/protected-db"), 401, "GET /protected-db here after signing out there")
+
+
+def flow_cross_version(b: Browser, mode: str) -> None:
+    """Cross-version sessions (teams upgrade SDKs while sessions are live): with every other
+    release's app on the same core (PEER_APPS), a session started through the other release is
+    used and refreshed through this one, and the other way round. A CDI 3.x release gets v4
+    access tokens (no `rsub`), 4.0+ gets v5; every release verifies both offline (each SDK accepts
+    any JWT header `version` >= 3) and the core verifies and refreshes either at either CDI
+    version, minting the token version of the refreshing release's CDI."""
+    if not PEERS:
+        skip("no other release's app is running (PEER_APPS is empty; see ST_SDK_RELEASES)")
+    for peer in PEERS:
+        info = sdk_info_of(peer["url"])
+        peer_cdi = max(float(v) for v in info["cdiSupported"])
+        WATCHED_APPS.append({"base": peer["url"], "seq": core_seq(peer["url"])})
+        tag = f"{peer['name']} ({info['sdk']} {info['version']}, CDI {peer_cdi}) and {SDK} (CDI {CDI})"
+        b.trace.append(f"--- cross-version: {tag}")
+        try:
+            cross_version_pair(b.trace, mode, peer["url"], info, peer_cdi)
+        except FlowError as e:
+            raise FlowError(f"{tag}: {e}") from e
+
+
 FLOWS: Dict[str, Callable[[Browser, str], None]] = {
     "sign-up": flow_sign_up,
     "sign-in": flow_sign_in,
@@ -731,6 +883,7 @@ FLOWS: Dict[str, Callable[[Browser, str], None]] = {
     "metadata": flow_metadata,
     "sign-out": flow_sign_out,
     "delete-user": flow_delete_user,
+    "cross-version": flow_cross_version,
 }
 
 
@@ -788,6 +941,12 @@ def main() -> int:
         for name, fn in FLOWS.items():
             if only and name not in only:
                 continue
+            if name in NEWEST_ONLY and not IS_NEWEST:
+                if only:
+                    skipped += 1
+                    print(f"SKIP {SDK} {BACKEND} {mode} {name} (runs in the newest releases' runners only)", flush=True)
+                continue
+            WATCHED_APPS.clear()
             trace: List[str] = []
             b = Browser(mode, trace)
             seq0 = core_seq()
@@ -812,6 +971,8 @@ def main() -> int:
                 print_core_calls(seq0)
                 if APP_URL_SHORT:
                     print_core_calls(seq_short, APP_URL_SHORT)
+                for w in WATCHED_APPS:
+                    print_core_calls(w["seq"], w["base"])
                 sys.stdout.flush()
     print(
         f"{SDK} {BACKEND}: {passed} passed, {failed} failed, {skipped} skipped ({int((time.time() - t0) * 1000)} ms)",
