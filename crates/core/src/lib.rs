@@ -27,6 +27,7 @@ pub mod jwt;
 pub mod multitenancy;
 pub mod session;
 pub mod signing_keys;
+pub mod thirdparty;
 pub mod useridmapping;
 pub mod usermetadata;
 pub mod userroles;

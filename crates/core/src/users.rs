@@ -381,12 +381,13 @@ impl Core {
         if let Some(e) = email {
             sets.push(self.storage.users_by_email(tenant, Email::normalise(e).as_str()).await?);
         }
-        // No passwordless / third-party users can exist yet: their lookups match nobody.
+        // No passwordless users can exist yet: their lookups match nobody.
         if phone.is_some() {
             sets.push(Vec::new());
         }
-        if third_party.is_some() {
-            sets.push(Vec::new());
+        if let Some((id, user_id)) = third_party {
+            let found = self.storage.third_party_user(tenant, id, user_id).await?;
+            sets.push(found.map(|f| f.primary_user_id).into_iter().collect());
         }
         let ids: Vec<String> = if union {
             let mut all: Vec<String> = sets.into_iter().flatten().collect();

@@ -26,6 +26,11 @@ impl Body {
         Body(Ok(Map::new()))
     }
 
+    /// A nested object read with the same rules (e.g. third party's `email: {id, isVerified}`).
+    pub fn of_object(fields: Map<String, Value>) -> Body {
+        Body(Ok(fields))
+    }
+
     /// The body's fields, or the reference's 400 for a body that is not a JSON object.
     pub fn map(&self) -> Result<&Map<String, Value>, ApiError> {
         self.0.as_ref().map_err(|_| ApiError::BadRequest("Invalid Json Input".into()))

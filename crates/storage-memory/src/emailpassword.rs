@@ -77,6 +77,7 @@ impl EmailPasswordStorage for MemoryStorage {
                 password_hash: Some(password_hash.to_string()),
                 primary: user_id.to_string(),
                 is_linked_or_primary: false,
+                ..Default::default()
             },
         );
         Ok(SignUpResult::Created)

@@ -18,8 +18,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tracing::field::Empty;
 use tracing::instrument;
 
-/// One login method.
-#[derive(Debug, Clone)]
+/// One login method. Each recipe fills its own fields and leaves the others at their default
+/// (`..Default::default()`).
+#[derive(Debug, Clone, Default)]
 pub(crate) struct UserRow {
     pub recipe_id: String,
     pub time_joined: i64,
@@ -27,6 +28,8 @@ pub(crate) struct UserRow {
     pub email: Option<String>,
     /// Email-password users only.
     pub password_hash: Option<String>,
+    /// Third-party users only: (provider id, the user's id there).
+    pub third_party: Option<(String, String)>,
     /// The id of its group: its primary user's, or its own.
     pub primary: String,
     pub is_linked_or_primary: bool,
@@ -53,7 +56,7 @@ impl Tables {
                 time_joined: r.time_joined,
                 email: r.email.clone(),
                 phone_number: None,
-                third_party: None,
+                third_party: r.third_party.clone(),
             })
             .collect();
         methods.sort_by(|a, b| a.time_joined.cmp(&b.time_joined).then(a.recipe_user_id.cmp(&b.recipe_user_id)));
@@ -86,6 +89,24 @@ fn email_matches(value: Option<&str>, prefixes: &[String]) -> bool {
             prefixes.iter().any(|p| v.starts_with(p.as_str()) || domain.starts_with(p.as_str()))
         })
         .unwrap_or(false)
+}
+
+/// Whether a login method matches a search ([`UserListQuery::is_search`]): each kind of tag
+/// given must match, and a recipe without that kind of field matches no such tag (as the
+/// reference's per-recipe queries).
+fn search_matches(r: &UserRow, q: &UserListQuery) -> bool {
+    let (no_email, no_phone, no_provider) =
+        (q.email_prefixes.is_empty(), q.phone_prefixes.is_empty(), q.provider_prefixes.is_empty());
+    match r.recipe_id.as_str() {
+        "emailpassword" => no_phone && no_provider && email_matches(r.email.as_deref(), &q.email_prefixes),
+        "thirdparty" => {
+            let provider = |(id, _): &(String, String)| q.provider_prefixes.iter().any(|p| id.starts_with(p.as_str()));
+            no_phone
+                && (no_email || email_matches(r.email.as_deref(), &q.email_prefixes))
+                && (no_provider || r.third_party.as_ref().is_some_and(provider))
+        }
+        _ => false,
+    }
 }
 
 #[async_trait]
@@ -137,10 +158,8 @@ impl AuthRecipeStorage for MemoryStorage {
     async fn list_users(&self, tenant: &TenantIdentifier, query: &UserListQuery) -> SResult<Vec<(String, i64)>> {
         let s = self.lock();
         let searching = query.is_search();
-        // Every login method here is emailpassword: it has no phone number and no provider.
-        let ep_searchable = query.phone_prefixes.is_empty() && query.provider_prefixes.is_empty();
         // The tenant's login methods that qualify, by (time joined, id): a search keeps the
-        // first `limit` matches of the (only) recipe, as the reference's per-recipe `LIMIT`.
+        // first `limit` matches of each recipe, as the reference's per-recipe `LIMIT`.
         let mut methods: Vec<(&String, &UserRow)> = s
             .users
             .rows
@@ -148,11 +167,16 @@ impl AuthRecipeStorage for MemoryStorage {
             .filter(|((a, _), r)| a == &tenant.app && r.tenants.contains(tenant))
             .map(|((_, id), r)| (id, r))
             .filter(|(_, r)| searching || query.recipe_ids.is_empty() || query.recipe_ids.contains(&r.recipe_id))
-            .filter(|(_, r)| !searching || (ep_searchable && email_matches(r.email.as_deref(), &query.email_prefixes)))
+            .filter(|(_, r)| !searching || search_matches(r, query))
             .collect();
         if searching {
             methods.sort_by(|(xi, x), (yi, y)| (x.time_joined, xi).cmp(&(y.time_joined, yi)));
-            methods.truncate(query.limit);
+            let mut per_recipe: HashMap<&str, usize> = HashMap::new();
+            methods.retain(|(_, r)| {
+                let n = per_recipe.entry(r.recipe_id.as_str()).or_insert(0);
+                *n += 1;
+                *n <= query.limit
+            });
         }
         let mut primaries: BTreeMap<String, i64> = BTreeMap::new();
         for (_, r) in methods {

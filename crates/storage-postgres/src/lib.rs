@@ -46,6 +46,7 @@ mod key_value;
 mod multitenancy;
 mod session;
 mod signing_keys;
+mod thirdparty;
 mod useridmapping;
 mod usermetadata;
 mod userroles;
@@ -102,6 +103,7 @@ struct Statements {
     users: users::UserSql,
     emailpassword: emailpassword::EmailPasswordSql,
     emailverification: emailverification::EmailVerificationSql,
+    thirdparty: thirdparty::ThirdPartySql,
     usermetadata: usermetadata::UserMetadataSql,
     userroles: userroles::UserRolesSql,
     useridmapping: useridmapping::UserIdMappingSql,
@@ -119,6 +121,7 @@ impl Statements {
             users: users::UserSql::new(t),
             emailpassword: emailpassword::EmailPasswordSql::new(t),
             emailverification: emailverification::EmailVerificationSql::new(t),
+            thirdparty: thirdparty::ThirdPartySql::new(t),
             usermetadata: usermetadata::UserMetadataSql::new(t),
             userroles: userroles::UserRolesSql::new(t),
             useridmapping: useridmapping::UserIdMappingSql::new(t),

@@ -35,6 +35,7 @@ mod key_value;
 mod multitenancy;
 mod session;
 mod signing_keys;
+mod thirdparty;
 mod useridmapping;
 mod usermetadata;
 mod userroles;

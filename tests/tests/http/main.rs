@@ -13,6 +13,7 @@ mod jwt;
 mod multitenancy;
 mod pg_outage;
 mod session;
+mod thirdparty;
 mod transport;
 mod useridmapping;
 mod usermetadata;

@@ -19,6 +19,7 @@ pub mod key_value;
 pub mod multitenancy;
 pub mod session;
 pub mod signing_keys;
+pub mod thirdparty;
 pub mod useridmapping;
 pub mod usermetadata;
 pub mod userroles;
@@ -32,6 +33,7 @@ pub use self::key_value::*;
 pub use self::multitenancy::*;
 pub use self::session::*;
 pub use self::signing_keys::*;
+pub use self::thirdparty::*;
 pub use self::useridmapping::*;
 pub use self::usermetadata::*;
 pub use self::userroles::*;
@@ -52,6 +54,7 @@ pub trait Storage:
     + AuthRecipeStorage
     + EmailPasswordStorage
     + EmailVerificationStorage
+    + ThirdPartyStorage
     + UserMetadataStorage
     + UserRolesStorage
     + UserIdMappingStorage

@@ -35,6 +35,7 @@ pub mod infra;
 pub mod jwt;
 pub mod multitenancy;
 pub mod session;
+pub mod thirdparty;
 pub mod useridmapping;
 pub mod usermetadata;
 pub mod userroles;
@@ -51,6 +52,7 @@ pub const RECIPES: &[fn(&mut Router)] = &[
     multitenancy::routes,
     emailpassword::routes,
     emailverification::routes,
+    thirdparty::routes,
     users::routes,
     usermetadata::routes,
     userroles::routes,
@@ -123,6 +125,8 @@ mod tests {
             ("/recipe/user/password/reset", &["POST"], Tenant, true, true),
             ("/recipe/user/passwordhash/import", &["POST"], Tenant, true, true),
             ("/recipe/user", &["GET", "PUT"], None, true, true),
+            ("/recipe/signinup", &["POST"], Tenant, true, true),
+            ("/recipe/users/by-email", &["GET"], Tenant, true, true),
             ("/recipe/user/email/verify/token", &["POST"], Tenant, true, true),
             ("/recipe/user/email/verify", &["POST", "GET"], None, true, true),
             ("/recipe/user/email/verify/token/remove", &["POST"], Tenant, true, true),
@@ -205,7 +209,10 @@ mod tests {
             for rid in [None, Some("emailpassword"), Some("dashboard"), Some(""), Some("ThirdParty")] {
                 assert!(m.handler(route.path, rid).is_ok(), "{method} rid {rid:?}");
             }
-            for rid in ["thirdparty", "passwordless"] {
+            // Third party has its own branches (GET; PUT is its "Method not supported").
+            assert!(m.handler(route.path, Some("thirdparty")).is_ok(), "{method} rid thirdparty");
+            {
+                let rid = "passwordless";
                 let Err(ApiError::BadRequest(msg)) = m.handler(route.path, Some(rid)) else {
                     panic!("{method} rid {rid} is not refused")
                 };
