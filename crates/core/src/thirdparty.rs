@@ -59,6 +59,13 @@ fn check_column(field: &str, value: &str, max: usize) -> CoreResult<()> {
     Ok(())
 }
 
+/// Whether no stored value can equal one of these: they hold a NUL character, which sign-up
+/// refuses ([`check_column`]) and PostgreSQL cannot even compare, so a look-up by them finds
+/// nothing on both backends (rather than failing on one).
+pub(crate) fn stores_nothing_like(values: &[&str]) -> bool {
+    values.iter().any(|v| v.contains('\0'))
+}
+
 impl Core {
     /// `POST /<tenant>/recipe/signinup`: sign up the provider's user in the tenant, or sign it
     /// in, its e-mail updated to the one the provider reports now (in every tenant's copy of
@@ -158,6 +165,9 @@ impl Core {
         third_party_user_id: &str,
     ) -> CoreResult<Option<User>> {
         self.tenant(tenant).await?;
+        if stores_nothing_like(&[third_party_id, third_party_user_id]) {
+            return Ok(None);
+        }
         let Some(found) = self.storage.third_party_user(tenant, third_party_id, third_party_user_id).await? else {
             return Ok(None);
         };
@@ -172,6 +182,10 @@ impl Core {
     /// group is listed once per such method.
     pub async fn third_party_users_by_email(&self, tenant: &TenantIdentifier, email: &str) -> CoreResult<Vec<User>> {
         let normalised = Email::normalise(email);
+        if stores_nothing_like(&[email]) {
+            self.tenant(tenant).await?;
+            return Ok(Vec::new());
+        }
         let users = self.users_by_account_info(tenant, Some(email), None, None, true).await?;
         let mut out = Vec::with_capacity(users.len());
         for user in users {

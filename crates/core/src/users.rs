@@ -386,7 +386,11 @@ impl Core {
             sets.push(Vec::new());
         }
         if let Some((id, user_id)) = third_party {
-            let found = self.storage.third_party_user(tenant, id, user_id).await?;
+            let found = if crate::thirdparty::stores_nothing_like(&[id, user_id]) {
+                None
+            } else {
+                self.storage.third_party_user(tenant, id, user_id).await?
+            };
             sets.push(found.map(|f| f.primary_user_id).into_iter().collect());
         }
         let ids: Vec<String> = if union {

@@ -110,6 +110,8 @@ async fn sign_in_up_and_user_object(b: Backend) {
     assert_eq!(by("thirdPartyId=google&thirdPartyUserId=g-1&doUnionOfAccountInfo=false").await, vec![id.clone()]);
     assert_eq!(by("thirdPartyId=google&thirdPartyUserId=nope&doUnionOfAccountInfo=true").await, Vec::<String>::new());
     assert_eq!(by("thirdPartyId=Google&thirdPartyUserId=g-1&doUnionOfAccountInfo=true").await, Vec::<String>::new());
+    // A NUL character (which no stored pair has) finds nobody on both backends.
+    assert_eq!(by("thirdPartyId=google&thirdPartyUserId=g%00&doUnionOfAccountInfo=true").await, Vec::<String>::new());
     let both = "email=alice%40third.example&thirdPartyId=google&thirdPartyUserId=g-1";
     assert_eq!(by(&format!("{both}&doUnionOfAccountInfo=false")).await, vec![id.clone()]);
     assert_eq!(by(&format!("{both}&doUnionOfAccountInfo=true")).await, vec![id.clone(), id_of(&ep)]);
@@ -376,6 +378,11 @@ async fn deprecated_get_user_and_by_email(b: Backend) {
     assert_eq!(listed["users"][0], up["user"]);
     assert_eq!(s.get("/t1/recipe/users/by-email?email=bob%40example.com").await["users"], json!([]));
     assert_eq!(s.get("/public/recipe/users/by-email?email=nobody%40example.com").await["users"], json!([]));
+    assert_eq!(s.get("/public/recipe/users/by-email?email=bob%00%40example.com").await["users"], json!([]));
+    assert_eq!(
+        json_of(tp_get("/public/recipe/user?thirdPartyId=google&thirdPartyUserId=g-1%00".into(), "5.4").await),
+        json!({"status": "UNKNOWN_THIRD_PARTY_USER_ERROR"})
+    );
     let old = json_at(&s, "2.21", "GET", "/public/recipe/users/by-email?email=bob%40example.com", None).await;
     assert_eq!(
         old["users"][0].to_string(),
