@@ -37,6 +37,15 @@ impl Tables {
             self.verified.insert((v.0, to.to_string(), v.2));
         }
     }
+
+    /// Drop the tenant's tokens kept under any of these user ids (a user taken out of the
+    /// tenant, [`st_core::storage::TenantStorage::remove_user_from_tenant`]); whether there were
+    /// any. Verified e-mails are the app's and stay.
+    pub fn remove_user_from_tenant(&mut self, tenant: &TenantIdentifier, ids: &[String]) -> bool {
+        let before = self.tokens.len();
+        self.tokens.retain(|t| !(&t.0 == tenant && ids.contains(&t.1)));
+        self.tokens.len() != before
+    }
 }
 
 impl Cascade for Tables {

@@ -1,11 +1,18 @@
 //! Multitenancy in memory: the apps' and tenants' records ([`TenantStorage`]), with their
-//! third-party providers. Removing a tenant or an app removes its record here and cascades to
-//! every recipe's tables through [`crate::State`].
+//! third-party providers, and users added to or taken out of a tenant. Removing a tenant or an
+//! app removes its record here and cascades to every recipe's tables through [`crate::State`].
+//!
+//! Adding a login method to a tenant checks, under the store's one lock, the primary-user rule
+//! ([`primary_user_conflict`]) and then its own recipe's uniqueness ([`recipe_conflict`], one
+//! function per recipe).
 
+use crate::users::{self, UserRow};
 use crate::{Cascade, MemoryStorage};
 use async_trait::async_trait;
 use st_core::ids::{AppId, TenantIdentifier};
-use st_core::storage::{traced_error, SResult, TenantRecord, TenantStorage, ThirdPartyProvider};
+use st_core::storage::{
+    traced_error, AccountInfoKind, AddUserToTenant, SResult, TenantRecord, TenantStorage, ThirdPartyProvider,
+};
 use st_core::StorageError;
 use std::collections::BTreeMap;
 use tracing::field::Empty;
@@ -40,6 +47,68 @@ impl Cascade for Tables {
 
     fn remove_app(&mut self, app: &AppId) {
         self.records.retain(|t, _| &t.app != app);
+    }
+}
+
+/// Whether any login method of the group `primary` is in `tenant`.
+fn group_in_tenant(users: &users::Tables, app: &AppId, primary: &str, tenant: &TenantIdentifier) -> bool {
+    users.rows.iter().any(|((a, _), r)| a == app && r.primary == primary && r.tenants.contains(tenant))
+}
+
+/// The reference's check before a login method of a primary user joins `tenant` (its LEGACY
+/// `addTenantIdToPrimaryUser_Transaction`): another primary user with a login method in the
+/// tenant may not have the e-mail of one of the group's login methods.
+fn primary_user_conflict(users: &users::Tables, tenant: &TenantIdentifier, primary: &str) -> Option<AddUserToTenant> {
+    let app = &tenant.app;
+    let mut group: Vec<&UserRow> =
+        users.rows.iter().filter(|((a, _), r)| a == app && r.primary == primary).map(|(_, r)| r).collect();
+    group.sort_by_key(|r| r.time_joined);
+    for method in group {
+        let Some(email) = &method.email else { continue };
+        let other = users.rows.iter().find(|((a, _), r)| {
+            a == app
+                && r.is_linked_or_primary
+                && r.primary != primary
+                && r.email.as_ref() == Some(email)
+                && group_in_tenant(users, app, &r.primary, tenant)
+        });
+        if let Some((_, r)) = other {
+            return Some(AddUserToTenant::PrimaryUserConflict {
+                info: AccountInfoKind::Email,
+                primary_user_id: r.primary.clone(),
+            });
+        }
+    }
+    None
+}
+
+/// Email-password: the e-mail is unique among the tenant's email-password users.
+fn emailpassword_conflict(
+    users: &users::Tables,
+    tenant: &TenantIdentifier,
+    id: &str,
+    row: &UserRow,
+) -> Option<AddUserToTenant> {
+    let taken = users.rows.iter().any(|((a, other), r)| {
+        a == &tenant.app
+            && other != id
+            && r.recipe_id == row.recipe_id
+            && r.email == row.email
+            && r.tenants.contains(tenant)
+    });
+    taken.then_some(AddUserToTenant::EmailAlreadyExists)
+}
+
+/// What keeps the login method `id` out of `tenant` under its own recipe's uniqueness rule.
+fn recipe_conflict(
+    users: &users::Tables,
+    tenant: &TenantIdentifier,
+    id: &str,
+    row: &UserRow,
+) -> Option<AddUserToTenant> {
+    match row.recipe_id.as_str() {
+        "emailpassword" => emailpassword_conflict(users, tenant, id, row),
+        _ => None,
     }
 }
 
@@ -129,5 +198,51 @@ impl TenantStorage for MemoryStorage {
         let before = record.third_party_providers.len();
         record.third_party_providers.retain(|p| p.third_party_id != third_party_id);
         Ok(record.third_party_providers.len() != before)
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.add_user_to_tenant", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %tenant.app, tenant_id = %tenant.tenant,
+        otel.status_code = Empty, error.type = Empty))]
+    async fn add_user_to_tenant(&self, tenant: &TenantIdentifier, recipe_user_id: &str) -> SResult<AddUserToTenant> {
+        let mut s = self.lock();
+        s.require_tenant(tenant)?;
+        let key = (tenant.app.clone(), recipe_user_id.to_string());
+        let Some(row) = s.users.rows.get(&key).cloned() else { return Ok(AddUserToTenant::UnknownUser) };
+        if row.is_linked_or_primary {
+            if let Some(conflict) = primary_user_conflict(&s.users, tenant, &row.primary) {
+                return Ok(conflict);
+            }
+        }
+        if row.tenants.contains(tenant) {
+            return Ok(AddUserToTenant::AlreadyAssociated);
+        }
+        if let Some(conflict) = recipe_conflict(&s.users, tenant, recipe_user_id, &row) {
+            return Ok(conflict);
+        }
+        if let Some(r) = s.users.rows.get_mut(&key) {
+            r.tenants.insert(tenant.clone());
+        }
+        Ok(AddUserToTenant::Added)
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.remove_user_from_tenant", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %tenant.app, tenant_id = %tenant.tenant,
+        otel.status_code = Empty, error.type = Empty))]
+    async fn remove_user_from_tenant(
+        &self,
+        tenant: &TenantIdentifier,
+        recipe_user_id: Option<&str>,
+        data_ids: &[String],
+    ) -> SResult<bool> {
+        let mut s = self.lock();
+        let mut removed = s.sessions.remove_user_from_tenant(tenant, data_ids);
+        removed |= s.emailverification.remove_user_from_tenant(tenant, data_ids);
+        removed |= s.userroles.remove_user_from_tenant(tenant, data_ids);
+        if let Some(id) = recipe_user_id {
+            if let Some(r) = s.users.rows.get_mut(&(tenant.app.clone(), id.to_string())) {
+                removed |= r.tenants.remove(tenant);
+            }
+        }
+        Ok(removed)
     }
 }

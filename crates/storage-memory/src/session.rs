@@ -21,6 +21,14 @@ impl Tables {
     pub fn has_live(&self, app: &AppId, user_id: &str, now_ms: i64) -> bool {
         self.rows.values().any(|r| &r.tenant.app == app && r.user_id == user_id && r.expires_at >= now_ms)
     }
+
+    /// Drop the tenant's rows kept under any of these user ids (a user taken out of the tenant,
+    /// [`st_core::storage::TenantStorage::remove_user_from_tenant`]); whether there were any.
+    pub fn remove_user_from_tenant(&mut self, tenant: &TenantIdentifier, ids: &[String]) -> bool {
+        let before = self.rows.len();
+        self.rows.retain(|(t, _), r| !(t == tenant && ids.contains(&r.user_id)));
+        self.rows.len() != before
+    }
 }
 
 impl Cascade for Tables {

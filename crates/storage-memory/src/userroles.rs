@@ -26,6 +26,14 @@ impl Tables {
     fn role_exists(&self, app: &AppId, role: &str) -> bool {
         self.roles.contains_key(&(app.clone(), role.to_string()))
     }
+
+    /// Drop the tenant's rows kept under any of these user ids (a user taken out of the tenant,
+    /// [`st_core::storage::TenantStorage::remove_user_from_tenant`]); whether there were any.
+    pub fn remove_user_from_tenant(&mut self, tenant: &TenantIdentifier, ids: &[String]) -> bool {
+        let before = self.user_roles.len();
+        self.user_roles.retain(|(t, id, _)| !(t == tenant && ids.contains(id)));
+        self.user_roles.len() != before
+    }
 }
 
 impl Cascade for Tables {

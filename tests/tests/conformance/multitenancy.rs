@@ -5,6 +5,7 @@ use crate::helpers::*;
 use serde_json::json;
 use st_core::ids::TenantIdentifier;
 use st_core::storage::*;
+use std::sync::Arc;
 
 async fn tenants(st: &dyn Storage) {
     let base = TenantIdentifier::base();
@@ -172,8 +173,103 @@ async fn thirdparty_providers(st: &dyn Storage) {
     assert!(st.get_tenant(&t1).await.unwrap().unwrap().third_party_providers.is_empty());
 }
 
+fn tenant_ids(u: &AuthUser) -> Vec<String> {
+    u.login_methods[0].tenant_ids.clone()
+}
+
+/// Email-password users added to and taken out of tenants.
+async fn users_added_to_tenants(st: &dyn Storage) {
+    add_app(st, "a1").await;
+    for t in ["t1", "t2"] {
+        add_tenant(st, "a1", t).await;
+    }
+    let (public, t1, t2) = (tid("a1", "public"), tid("a1", "t1"), tid("a1", "t2"));
+    let a1 = app("a1");
+    assert_eq!(st.sign_up_with_password(&t1, &uid(1), "same@x.com", "h", 10).await.unwrap(), SignUpResult::Created);
+    assert_eq!(st.sign_up_with_password(&t2, &uid(2), "same@x.com", "h", 11).await.unwrap(), SignUpResult::Created);
+
+    assert_eq!(st.add_user_to_tenant(&t2, &uid(1)).await.unwrap(), AddUserToTenant::EmailAlreadyExists);
+    assert_eq!(st.add_user_to_tenant(&t2, &uid(9)).await.unwrap(), AddUserToTenant::UnknownUser);
+    assert!(is_not_found(&st.add_user_to_tenant(&tid("a1", "nope"), &uid(1)).await));
+    assert_eq!(st.add_user_to_tenant(&public, &uid(1)).await.unwrap(), AddUserToTenant::Added);
+    assert_eq!(st.add_user_to_tenant(&public, &uid(1)).await.unwrap(), AddUserToTenant::AlreadyAssociated);
+    assert_eq!(st.add_user_to_tenant(&t1, &uid(1)).await.unwrap(), AddUserToTenant::AlreadyAssociated);
+    let u1 = st.get_auth_user(&a1, &uid(1)).await.unwrap().unwrap();
+    assert_eq!(tenant_ids(&u1), ["public", "t1"]);
+    assert_eq!(u1.login_methods[0].time_joined, 10, "its own time joined");
+    // Now found, and unique, there.
+    assert_eq!(st.password_user_by_email(&public, "same@x.com").await.unwrap(), Some((uid(1), "h".into())));
+    assert_eq!(st.users_by_email(&public, "same@x.com").await.unwrap(), vec![uid(1)]);
+    assert_eq!(st.add_user_to_tenant(&public, &uid(2)).await.unwrap(), AddUserToTenant::EmailAlreadyExists);
+    assert_eq!(
+        st.sign_up_with_password(&public, &uid(3), "same@x.com", "h", 12).await.unwrap(),
+        SignUpResult::EmailAlreadyExists
+    );
+    assert_eq!(st.count_users(&a1, Some(&public), &[]).await.unwrap(), 1);
+
+    // Taken out with its data in that tenant, and only there.
+    for t in [&public, &t1] {
+        st.create_session(&row(t, &format!("s-{}", t.tenant), &uid(1), 1_000)).await.unwrap();
+        st.create_role_or_add_permissions(&a1, "r", &[]).await.unwrap();
+        st.add_role_to_user(t, &uid(1), "r").await.unwrap();
+        st.add_email_verification_token(t, &uid(1), "same@x.com", &format!("ev-{}", t.tenant), 1_000).await.unwrap();
+    }
+    assert!(st.remove_user_from_tenant(&public, Some(&uid(1)), &[uid(1)]).await.unwrap());
+    assert_eq!(tenant_ids(&st.get_auth_user(&a1, &uid(1)).await.unwrap().unwrap()), ["t1"]);
+    assert_eq!(st.password_user_by_email(&public, "same@x.com").await.unwrap(), None);
+    assert_eq!(st.get_session(&public, "s-public").await.unwrap(), None);
+    assert!(st.roles_of_user(&public, &uid(1)).await.unwrap().is_empty());
+    assert_eq!(st.consume_email_verification_token(&public, "ev-public", 0).await.unwrap(), None);
+    assert!(st.get_session(&t1, "s-t1").await.unwrap().is_some(), "other tenants keep theirs");
+    assert_eq!(st.roles_of_user(&t1, &uid(1)).await.unwrap(), ["r"]);
+    assert!(!st.remove_user_from_tenant(&public, Some(&uid(1)), &[uid(1)]).await.unwrap(), "nothing left");
+    assert!(!st.remove_user_from_tenant(&public, Some(&uid(9)), &[uid(9)]).await.unwrap());
+    // The e-mail is free again there.
+    assert_eq!(st.add_user_to_tenant(&public, &uid(2)).await.unwrap(), AddUserToTenant::Added);
+
+    // Data alone (an id without a login method), and a user out of its last tenant.
+    st.create_session(&row(&t2, "s-ext", "ext-id", 1_000)).await.unwrap();
+    assert!(st.remove_user_from_tenant(&t2, None, &["ext-id".into()]).await.unwrap());
+    assert_eq!(st.get_session(&t2, "s-ext").await.unwrap(), None);
+    assert!(st.remove_user_from_tenant(&t1, Some(&uid(1)), &[uid(1)]).await.unwrap());
+    let u1 = st.get_auth_user(&a1, &uid(1)).await.unwrap().unwrap();
+    assert!(tenant_ids(&u1).is_empty(), "a user may belong to no tenant");
+    assert_eq!(st.add_user_to_tenant(&t2, &uid(1)).await.unwrap(), AddUserToTenant::EmailAlreadyExists);
+    assert_eq!(st.add_user_to_tenant(&t1, &uid(1)).await.unwrap(), AddUserToTenant::Added);
+}
+
+/// Two users with one e-mail added to a tenant at once: exactly one gets in.
+async fn concurrent_additions_keep_emails_unique(st: &Arc<dyn Storage>) {
+    for t in ["t1", "t2", "t3"] {
+        add_tenant(st.as_ref(), "public", t).await;
+    }
+    for round in 0..5u32 {
+        let target = tid("public", "t3");
+        let (a, b) = (uid(10 + 2 * round), uid(11 + 2 * round));
+        let email = format!("race{round}@x.com");
+        st.sign_up_with_password(&tid("public", "t1"), &a, &email, "h", 1).await.unwrap();
+        st.sign_up_with_password(&tid("public", "t2"), &b, &email, "h", 1).await.unwrap();
+        let tasks: Vec<_> = [a.clone(), b.clone()]
+            .into_iter()
+            .map(|id| {
+                let (st, target) = (st.clone(), target.clone());
+                tokio::spawn(async move { st.add_user_to_tenant(&target, &id).await.unwrap() })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        outcomes.sort_by_key(|o| format!("{o:?}"));
+        assert_eq!(outcomes, [AddUserToTenant::Added, AddUserToTenant::EmailAlreadyExists], "round {round}");
+        assert_eq!(st.users_by_email(&target, &email).await.unwrap().len(), 1);
+    }
+}
+
 conformance! {
     tenants,
     deletion_cascades,
     thirdparty_providers,
+    users_added_to_tenants,
+    concurrent_additions_keep_emails_unique,
 }

@@ -2,11 +2,14 @@
 //! remove with cascade, and the reference's permission rules. Connection-URI domains are not
 //! supported yet: every request uses the default domain `""`.
 //!
-//! A tenant's third-party provider configs are in [`providers`].
+//! A tenant's third-party provider configs are in [`providers`]; users added to or taken out of
+//! a tenant in [`tenant_users`].
 
 mod providers;
+mod tenant_users;
 
 pub use providers::{provider_from_json, provider_json};
+pub use tenant_users::AssociationOutcome;
 
 use crate::cdi::CdiVersion;
 use crate::core::Core;

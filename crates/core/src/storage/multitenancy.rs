@@ -74,6 +74,35 @@ pub struct ProviderClient {
     pub additional_config: Option<Map<String, Value>>,
 }
 
+/// What [`TenantStorage::add_user_to_tenant`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddUserToTenant {
+    /// The login method now belongs to the tenant too.
+    Added,
+    /// It already did; nothing changed.
+    AlreadyAssociated,
+    /// No login method has this id.
+    UnknownUser,
+    /// Another login method of the same recipe has its e-mail in the tenant.
+    EmailAlreadyExists,
+    /// Another passwordless login method has its phone number in the tenant.
+    PhoneNumberAlreadyExists,
+    /// Another third-party login method has its provider pair in the tenant.
+    ThirdPartyUserAlreadyExists,
+    /// The login method belongs to a primary user (account linking), and another primary user
+    /// already holds one of its group's account infos there (the reference's
+    /// `AnotherPrimaryUserWith…AlreadyExistsException`).
+    PrimaryUserConflict { info: AccountInfoKind, primary_user_id: String },
+}
+
+/// A kind of account info that may not be shared by two primary users of a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountInfoKind {
+    Email,
+    PhoneNumber,
+    ThirdParty,
+}
+
 impl TenantRecord {
     pub fn new(id: TenantIdentifier) -> Self {
         TenantRecord {
@@ -112,4 +141,21 @@ pub trait TenantStorage: Send + Sync {
     async fn upsert_thirdparty_provider(&self, id: &TenantIdentifier, provider: &ThirdPartyProvider) -> SResult<bool>;
     /// Remove the tenant's provider with this id (and its clients). Returns whether it existed.
     async fn delete_thirdparty_provider(&self, id: &TenantIdentifier, third_party_id: &str) -> SResult<bool>;
+    /// Add an existing login method (a supertokens recipe user id) to `tenant`, atomically with
+    /// the checks that keep account infos unique there: first, when the login method belongs to
+    /// a primary user, that no other primary user of the tenant has one of its group's e-mails,
+    /// phone numbers or provider pairs; then its own recipe's uniqueness in the tenant (the
+    /// e-mail of an email-password or WebAuthn user, the e-mail and phone number of a
+    /// passwordless one, the provider pair of a third-party one). A missing tenant is
+    /// `TenantOrAppNotFound`.
+    async fn add_user_to_tenant(&self, tenant: &TenantIdentifier, recipe_user_id: &str) -> SResult<AddUserToTenant>;
+    /// Take a user out of `tenant`, atomically: the login method `recipe_user_id` (if given)
+    /// leaves the tenant, and the tenant's sessions, e-mail verification tokens, roles and TOTP
+    /// codes kept under any of `data_ids` go. Returns whether anything was removed.
+    async fn remove_user_from_tenant(
+        &self,
+        tenant: &TenantIdentifier,
+        recipe_user_id: Option<&str>,
+        data_ids: &[String],
+    ) -> SResult<bool>;
 }

@@ -9,7 +9,9 @@ use crate::router::{handler, Checks, Router, Scope};
 use serde_json::{json, Map, Value};
 use st_core::cdi::CdiVersion;
 use st_core::ids::{AppId, TenantId};
-use st_core::multitenancy::{provider_from_json, provider_json, recipe_enabled, LoginRecipe, TenantUpdate};
+use st_core::multitenancy::{
+    provider_from_json, provider_json, recipe_enabled, AssociationOutcome, LoginRecipe, TenantUpdate,
+};
 use st_core::storage::TenantRecord;
 
 pub fn routes(r: &mut Router) {
@@ -27,6 +29,8 @@ pub fn routes(r: &mut Router) {
     let t = Scope::Tenant;
     r.at("/recipe/multitenancy/config/thirdparty", t, k).put(handler!(thirdparty_config_put));
     r.at("/recipe/multitenancy/config/thirdparty/remove", t, k).post(handler!(thirdparty_config_remove));
+    r.at("/recipe/multitenancy/tenant/user", t, k).post(handler!(tenant_user_add));
+    r.at("/recipe/multitenancy/tenant/user/remove", t, k).post(handler!(tenant_user_remove));
 }
 
 /// The tenant's providers, as every tenant read shows them.
@@ -286,4 +290,37 @@ async fn thirdparty_config_remove(ctx: &Ctx<'_>) -> HResult {
     let existed =
         ctx.state.core.remove_thirdparty_provider(&ctx.tenant, st_core::ids::java_trim(&third_party_id)).await?;
     ok(json!({ "didConfigExist": existed }))
+}
+
+/// The user id of `tenant/user[/remove]`: `userId` before CDI 4.0, `recipeUserId` from 4.0,
+/// trimmed; empty is the reference's 400, which names `userId` at every version.
+fn tenant_user_id(ctx: &Ctx<'_>) -> Result<String, ApiError> {
+    let field = if ctx.version() < CdiVersion::V4_0 { "userId" } else { "recipeUserId" };
+    crate::input::non_empty("userId", st_core::ids::java_trim(&ctx.body.string(field)?))
+}
+
+/// `POST /<tenant>/recipe/multitenancy/tenant/user`
+async fn tenant_user_add(ctx: &Ctx<'_>) -> HResult {
+    let user_id = tenant_user_id(ctx)?;
+    match ctx.state.core.add_user_to_tenant(&ctx.tenant, &user_id).await? {
+        AssociationOutcome::Associated { was_already_associated } => {
+            ok(json!({ "wasAlreadyAssociated": was_already_associated }))
+        }
+        AssociationOutcome::UnknownUser => status("UNKNOWN_USER_ID_ERROR", json!({})),
+        AssociationOutcome::EmailAlreadyExists => status("EMAIL_ALREADY_EXISTS_ERROR", json!({})),
+        AssociationOutcome::PhoneNumberAlreadyExists => status("PHONE_NUMBER_ALREADY_EXISTS_ERROR", json!({})),
+        AssociationOutcome::ThirdPartyUserAlreadyExists => status("THIRD_PARTY_USER_ALREADY_EXISTS_ERROR", json!({})),
+        AssociationOutcome::NotAllowed { reason } => {
+            status("ASSOCIATION_NOT_ALLOWED_ERROR", json!({ "reason": reason }))
+        }
+    }
+}
+
+/// `POST /<tenant>/recipe/multitenancy/tenant/user/remove`
+async fn tenant_user_remove(ctx: &Ctx<'_>) -> HResult {
+    let user_id = tenant_user_id(ctx)?;
+    match ctx.state.core.remove_user_from_tenant(&ctx.tenant, &user_id).await? {
+        Some(was_associated) => ok(json!({ "wasAssociated": was_associated })),
+        None => status("UNKNOWN_USER_ID_ERROR", json!({})),
+    }
 }
