@@ -57,26 +57,36 @@ fn group_in_tenant(users: &users::Tables, app: &AppId, primary: &str, tenant: &T
 
 /// The reference's check before a login method of a primary user joins `tenant` (its LEGACY
 /// `addTenantIdToPrimaryUser_Transaction`): another primary user with a login method in the
-/// tenant may not have the e-mail of one of the group's login methods.
+/// tenant may not have the e-mail of one of the group's login methods, and no other group of
+/// the app (in any tenant, as the reference looks it up) its provider pair.
 fn primary_user_conflict(users: &users::Tables, tenant: &TenantIdentifier, primary: &str) -> Option<AddUserToTenant> {
     let app = &tenant.app;
     let mut group: Vec<&UserRow> =
         users.rows.iter().filter(|((a, _), r)| a == app && r.primary == primary).map(|(_, r)| r).collect();
     group.sort_by_key(|r| r.time_joined);
-    for method in group {
-        let Some(email) = &method.email else { continue };
-        let other = users.rows.iter().find(|((a, _), r)| {
-            a == app
-                && r.is_linked_or_primary
-                && r.primary != primary
-                && r.email.as_ref() == Some(email)
-                && group_in_tenant(users, app, &r.primary, tenant)
-        });
-        if let Some((_, r)) = other {
-            return Some(AddUserToTenant::PrimaryUserConflict {
-                info: AccountInfoKind::Email,
-                primary_user_id: r.primary.clone(),
+    let conflict =
+        |info, r: &UserRow| AddUserToTenant::PrimaryUserConflict { info, primary_user_id: r.primary.clone() };
+    for method in &group {
+        if let Some(email) = &method.email {
+            let other = users.rows.iter().find(|((a, _), r)| {
+                a == app
+                    && r.is_linked_or_primary
+                    && r.primary != primary
+                    && r.email.as_ref() == Some(email)
+                    && group_in_tenant(users, app, &r.primary, tenant)
             });
+            if let Some((_, r)) = other {
+                return Some(conflict(AccountInfoKind::Email, r));
+            }
+        }
+        if let Some(pair) = &method.third_party {
+            let other = users
+                .rows
+                .iter()
+                .find(|((a, _), r)| a == app && r.primary != primary && r.third_party.as_ref() == Some(pair));
+            if let Some((_, r)) = other {
+                return Some(conflict(AccountInfoKind::ThirdParty, r));
+            }
         }
     }
     None
@@ -99,6 +109,23 @@ fn emailpassword_conflict(
     taken.then_some(AddUserToTenant::EmailAlreadyExists)
 }
 
+/// Third party: the provider pair is unique among the tenant's third-party users.
+fn thirdparty_conflict(
+    users: &users::Tables,
+    tenant: &TenantIdentifier,
+    id: &str,
+    row: &UserRow,
+) -> Option<AddUserToTenant> {
+    let taken = users.rows.iter().any(|((a, other), r)| {
+        a == &tenant.app
+            && other != id
+            && r.recipe_id == row.recipe_id
+            && r.third_party == row.third_party
+            && r.tenants.contains(tenant)
+    });
+    taken.then_some(AddUserToTenant::ThirdPartyUserAlreadyExists)
+}
+
 /// What keeps the login method `id` out of `tenant` under its own recipe's uniqueness rule.
 fn recipe_conflict(
     users: &users::Tables,
@@ -108,6 +135,7 @@ fn recipe_conflict(
 ) -> Option<AddUserToTenant> {
     match row.recipe_id.as_str() {
         "emailpassword" => emailpassword_conflict(users, tenant, id, row),
+        "thirdparty" => thirdparty_conflict(users, tenant, id, row),
         _ => None,
     }
 }

@@ -238,6 +238,26 @@ async fn users_added_to_tenants(st: &dyn Storage) {
     assert_eq!(st.add_user_to_tenant(&t1, &uid(1)).await.unwrap(), AddUserToTenant::Added);
 }
 
+/// Third-party users: the provider pair is unique in a tenant.
+async fn third_party_users_added_to_tenants(st: &dyn Storage) {
+    for t in ["t1", "t2"] {
+        add_tenant(st, "public", t).await;
+    }
+    let (t1, t2) = (tid("public", "t1"), tid("public", "t2"));
+    let base = TenantIdentifier::base();
+    let signed_up = ThirdPartySignUp::Created;
+    assert_eq!(st.third_party_sign_up(&base, &uid(1), "google", "g-1", "a@x.com", 1).await.unwrap(), signed_up);
+    assert_eq!(st.third_party_sign_up(&t1, &uid(2), "google", "g-1", "b@x.com", 2).await.unwrap(), signed_up);
+    assert_eq!(st.third_party_sign_up(&t1, &uid(3), "google", "g-3", "a@x.com", 3).await.unwrap(), signed_up);
+    assert_eq!(st.add_user_to_tenant(&t1, &uid(1)).await.unwrap(), AddUserToTenant::ThirdPartyUserAlreadyExists);
+    assert_eq!(st.add_user_to_tenant(&base, &uid(3)).await.unwrap(), AddUserToTenant::Added, "e-mails may repeat");
+    assert_eq!(st.add_user_to_tenant(&t2, &uid(1)).await.unwrap(), AddUserToTenant::Added);
+    let found = st.third_party_user(&t2, "google", "g-1").await.unwrap().map(|l| l.user_id);
+    assert_eq!(found, Some(uid(1)));
+    assert!(st.remove_user_from_tenant(&t2, Some(&uid(1)), &[uid(1)]).await.unwrap());
+    assert_eq!(st.third_party_user(&t2, "google", "g-1").await.unwrap(), None);
+}
+
 /// Two users with one e-mail added to a tenant at once: exactly one gets in.
 async fn concurrent_additions_keep_emails_unique(st: &Arc<dyn Storage>) {
     for t in ["t1", "t2", "t3"] {
@@ -271,5 +291,6 @@ conformance! {
     deletion_cascades,
     thirdparty_providers,
     users_added_to_tenants,
+    third_party_users_added_to_tenants,
     concurrent_additions_keep_emails_unique,
 }

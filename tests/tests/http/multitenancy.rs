@@ -1149,6 +1149,37 @@ async fn users_added_to_and_taken_out_of_tenants(b: Backend) {
     s.stop().await;
 }
 
+/// Third-party login methods: the provider pair is unique per tenant, the e-mail is not.
+async fn third_party_users_added_to_tenants(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    for t in ["t1", "t2"] {
+        s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": t, "firstFactors": ["thirdparty"]})).await;
+    }
+    let tp = |tenant: &str, user: &str, email: &str| {
+        let s = &s;
+        let path = format!("/{tenant}/recipe/signinup");
+        let body =
+            json!({"thirdPartyId": "google", "thirdPartyUserId": user, "email": {"id": email, "isVerified": false}});
+        async move { s.post(&path, body).await["user"]["id"].as_str().unwrap().to_string() }
+    };
+    let g1 = tp("public", "g-1", "a@example.com").await;
+    let g1_t1 = tp("t1", "g-1", "b@example.com").await;
+    assert_ne!(g1, g1_t1, "one pair, two tenants, two users");
+    let g2 = tp("t1", "g-2", "a@example.com").await;
+    let r = ok_json(associate(&s, "5.4", "/t1", json!({ "recipeUserId": g1 })).await);
+    assert_eq!(r, json!({"status": "THIRD_PARTY_USER_ALREADY_EXISTS_ERROR"}));
+    let r = ok_json(associate(&s, "5.4", "/t2", json!({ "recipeUserId": g1 })).await);
+    assert_eq!(r["wasAlreadyAssociated"], false);
+    let r = ok_json(associate(&s, "5.4", "/public", json!({ "recipeUserId": g2 })).await);
+    assert_eq!(r["wasAlreadyAssociated"], false, "the same e-mail under another pair");
+    // Signing in through t2 finds the user added there.
+    assert_eq!(tp("t2", "g-1", "a@example.com").await, g1);
+    let r = ok_json(disassociate(&s, "5.4", "/t2", json!({ "recipeUserId": g1 })).await);
+    assert_eq!(r["wasAssociated"], true);
+    assert_ne!(tp("t2", "g-1", "a@example.com").await, g1, "a new user once it left");
+    s.stop().await;
+}
+
 /// A login method of a linked group (written with SQL, as a Java core with account linking
 /// leaves it) may not join a tenant where another primary user has one of its group's e-mails.
 #[tokio::test]
@@ -1209,6 +1240,7 @@ st_tests::both_backends! {
     deprecated_apis_before_5_0 => deprecated_apis_before_5_0;
     thirdparty_provider_configs => thirdparty_provider_configs;
     users_added_to_and_taken_out_of_tenants => users_added_to_and_taken_out_of_tenants;
+    third_party_users_added_to_tenants => third_party_users_added_to_tenants;
 }
 
 /// The SDK test suites create a fresh app per test and never delete it (§i).
