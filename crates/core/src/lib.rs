@@ -25,6 +25,7 @@ pub mod emailpassword;
 pub mod emailverification;
 pub mod jwt;
 pub mod multitenancy;
+pub mod passwordless;
 pub mod session;
 pub mod signing_keys;
 pub mod thirdparty;
@@ -44,5 +45,6 @@ pub fn all_jobs() -> Vec<std::sync::Arc<dyn jobs::Job>> {
         std::sync::Arc::new(session::DeleteExpiredSigningKeys),
         std::sync::Arc::new(emailpassword::DELETE_EXPIRED_RESET_TOKENS),
         std::sync::Arc::new(emailverification::DELETE_EXPIRED_EV_TOKENS),
+        std::sync::Arc::new(passwordless::DELETE_EXPIRED_DEVICES),
     ]
 }

@@ -381,9 +381,9 @@ impl Core {
         if let Some(e) = email {
             sets.push(self.storage.users_by_email(tenant, Email::normalise(e).as_str()).await?);
         }
-        // No passwordless users can exist yet: their lookups match nobody.
-        if phone.is_some() {
-            sets.push(Vec::new());
+        if let Some(p) = phone {
+            let phone = crate::passwordless::normalise_phone_number(p);
+            sets.push(self.storage.users_by_phone_number(tenant, &phone).await?);
         }
         if let Some((id, user_id)) = third_party {
             let found = if crate::thirdparty::stores_nothing_like(&[id, user_id]) {

@@ -33,6 +33,7 @@ mod emailverification;
 mod jobs;
 mod key_value;
 mod multitenancy;
+mod passwordless;
 mod session;
 mod signing_keys;
 mod thirdparty;
@@ -52,6 +53,7 @@ pub(crate) struct State {
     pub users: users::Tables,
     pub emailpassword: emailpassword::Tables,
     pub emailverification: emailverification::Tables,
+    pub passwordless: passwordless::Tables,
     pub usermetadata: usermetadata::Tables,
     pub userroles: userroles::Tables,
     pub useridmapping: useridmapping::Tables,
@@ -121,6 +123,7 @@ impl State {
             users,
             emailpassword,
             emailverification,
+            passwordless,
             usermetadata,
             userroles,
             useridmapping,
@@ -134,6 +137,7 @@ impl State {
             users,
             emailpassword,
             emailverification,
+            passwordless,
             usermetadata,
             userroles,
             useridmapping,
@@ -160,6 +164,7 @@ impl State {
 
     /// Remove a login method and every trace of it (see [`Cascade::remove_user`]).
     pub(crate) fn remove_user(&mut self, app: &AppId, user_id: &str, ids: &[String]) {
+        passwordless::forget_devices_of_user(self, app, user_id);
         self.cascade(|r| r.remove_user(app, user_id, ids));
     }
 }

@@ -30,6 +30,8 @@ pub(crate) struct UserRow {
     pub password_hash: Option<String>,
     /// Third-party users only: (provider id, the user's id there).
     pub third_party: Option<(String, String)>,
+    /// Passwordless users only (with or without an e-mail).
+    pub phone_number: Option<String>,
     /// The id of its group: its primary user's, or its own.
     pub primary: String,
     pub is_linked_or_primary: bool,
@@ -55,7 +57,7 @@ impl Tables {
                 tenant_ids: r.tenants.iter().map(|t| t.tenant.to_string()).collect(),
                 time_joined: r.time_joined,
                 email: r.email.clone(),
-                phone_number: None,
+                phone_number: r.phone_number.clone(),
                 third_party: r.third_party.clone(),
             })
             .collect();
@@ -104,6 +106,12 @@ fn search_matches(r: &UserRow, q: &UserListQuery) -> bool {
             no_phone
                 && (no_email || email_matches(r.email.as_deref(), &q.email_prefixes))
                 && (no_provider || r.third_party.as_ref().is_some_and(provider))
+        }
+        "passwordless" => {
+            let phone = |p: &String| q.phone_prefixes.iter().any(|t| p.starts_with(t.as_str()));
+            no_provider
+                && (no_email || email_matches(r.email.as_deref(), &q.email_prefixes))
+                && (no_phone || r.phone_number.as_ref().is_some_and(phone))
         }
         _ => false,
     }

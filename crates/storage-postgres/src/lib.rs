@@ -44,6 +44,7 @@ mod emailverification;
 mod jobs;
 mod key_value;
 mod multitenancy;
+mod passwordless;
 mod session;
 mod signing_keys;
 mod thirdparty;
@@ -103,6 +104,7 @@ struct Statements {
     users: users::UserSql,
     emailpassword: emailpassword::EmailPasswordSql,
     emailverification: emailverification::EmailVerificationSql,
+    passwordless: passwordless::PasswordlessSql,
     thirdparty: thirdparty::ThirdPartySql,
     usermetadata: usermetadata::UserMetadataSql,
     userroles: userroles::UserRolesSql,
@@ -121,6 +123,7 @@ impl Statements {
             users: users::UserSql::new(t),
             emailpassword: emailpassword::EmailPasswordSql::new(t),
             emailverification: emailverification::EmailVerificationSql::new(t),
+            passwordless: passwordless::PasswordlessSql::new(t),
             thirdparty: thirdparty::ThirdPartySql::new(t),
             usermetadata: usermetadata::UserMetadataSql::new(t),
             userroles: userroles::UserRolesSql::new(t),

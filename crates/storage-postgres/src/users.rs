@@ -484,6 +484,7 @@ impl AuthRecipeStorage for PgStorage {
             if !all_ids.contains(&me) {
                 all_ids.push(me.clone());
             }
+            crate::passwordless::forget_devices_of_user(self, &tx, a, &me).await?;
             match removal(&me, &group, &members) {
                 Removal::MethodOnly => {
                     for statement in &s.del_method_only {

@@ -33,6 +33,7 @@ mod emailverification;
 mod jobs;
 mod key_value;
 mod multitenancy;
+mod passwordless;
 mod session;
 mod signing_keys;
 mod thirdparty;

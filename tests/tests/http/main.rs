@@ -11,6 +11,7 @@ mod emailverification;
 mod go_sdk;
 mod jwt;
 mod multitenancy;
+mod passwordless;
 mod pg_outage;
 mod session;
 mod thirdparty;

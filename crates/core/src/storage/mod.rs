@@ -17,6 +17,7 @@ pub mod emailverification;
 pub mod jobs;
 pub mod key_value;
 pub mod multitenancy;
+pub mod passwordless;
 pub mod session;
 pub mod signing_keys;
 pub mod thirdparty;
@@ -31,6 +32,7 @@ pub use self::emailverification::*;
 pub use self::jobs::*;
 pub use self::key_value::*;
 pub use self::multitenancy::*;
+pub use self::passwordless::*;
 pub use self::session::*;
 pub use self::signing_keys::*;
 pub use self::thirdparty::*;
@@ -54,6 +56,7 @@ pub trait Storage:
     + AuthRecipeStorage
     + EmailPasswordStorage
     + EmailVerificationStorage
+    + PasswordlessStorage
     + ThirdPartyStorage
     + UserMetadataStorage
     + UserRolesStorage

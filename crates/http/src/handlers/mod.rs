@@ -34,6 +34,7 @@ pub mod emailverification;
 pub mod infra;
 pub mod jwt;
 pub mod multitenancy;
+pub mod passwordless;
 pub mod session;
 pub mod thirdparty;
 pub mod useridmapping;
@@ -53,6 +54,7 @@ pub const RECIPES: &[fn(&mut Router)] = &[
     emailpassword::routes,
     emailverification::routes,
     thirdparty::routes,
+    passwordless::routes,
     users::routes,
     usermetadata::routes,
     userroles::routes,
@@ -73,7 +75,6 @@ fn not_yet_implemented(r: &mut Router) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ApiError;
     use crate::router::{Route, Scope};
     use std::collections::HashMap;
 
@@ -127,6 +128,12 @@ mod tests {
             ("/recipe/user", &["GET", "PUT"], None, true, true),
             ("/recipe/signinup", &["POST"], Tenant, true, true),
             ("/recipe/users/by-email", &["GET"], Tenant, true, true),
+            ("/recipe/signinup/code", &["POST"], Tenant, true, true),
+            ("/recipe/signinup/code/consume", &["POST"], Tenant, true, true),
+            ("/recipe/signinup/code/check", &["POST"], Tenant, true, true),
+            ("/recipe/signinup/codes", &["GET"], Tenant, true, true),
+            ("/recipe/signinup/codes/remove", &["POST"], Tenant, true, true),
+            ("/recipe/signinup/code/remove", &["POST"], Tenant, true, true),
             ("/recipe/user/email/verify/token", &["POST"], Tenant, true, true),
             ("/recipe/user/email/verify", &["POST", "GET"], None, true, true),
             ("/recipe/user/email/verify/token/remove", &["POST"], Tenant, true, true),
@@ -211,13 +218,8 @@ mod tests {
             }
             // Third party has its own branches (GET; PUT is its "Method not supported").
             assert!(m.handler(route.path, Some("thirdparty")).is_ok(), "{method} rid thirdparty");
-            {
-                let rid = "passwordless";
-                let Err(ApiError::BadRequest(msg)) = m.handler(route.path, Some(rid)) else {
-                    panic!("{method} rid {rid} is not refused")
-                };
-                assert_eq!(msg, format!("The recipe {rid} is not supported on /recipe/user yet"));
-            }
+            // So has passwordless (GET and PUT).
+            assert!(m.handler(route.path, Some("passwordless")).is_ok(), "{method} rid passwordless");
         }
     }
 }
