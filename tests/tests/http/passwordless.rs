@@ -543,3 +543,103 @@ st_tests::both_backends! {
     passwordless_users_everywhere => passwordless_users_everywhere;
     consume_racing_a_removal => consume_racing_a_removal;
 }
+
+/// Run SQL on the server's database; rows of the last statement.
+async fn sql(
+    s: &TestServer,
+    statement: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Vec<tokio_postgres::Row> {
+    let (client, conn) = tokio_postgres::connect(s.db_url.as_ref().unwrap(), tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(conn);
+    let rows = client.query(statement, params).await.unwrap();
+    drop(client);
+    let _ = task.await;
+    rows
+}
+
+/// A flow a Java core started on the same database (its rows, for known bytes: device id
+/// 32 × 0x01, salt 32 × 0x02, user input code `123456`, as `st_core::passwordless`'s unit test
+/// derives them) is checked by its link and consumed by its typed code here; and the rows this
+/// server writes are derived as the reference derives them (SHA-256 computed by PostgreSQL).
+#[tokio::test]
+async fn java_written_flow_on_postgres() {
+    let Some(s) = TestServer::spawn(Backend::Postgres, json!({})).await else { return };
+    let device_hash = "cs1uhCLEB_ttCYaQ8RMLfe1-wvf14dML2dUh8BU2N5M";
+    sql(
+        &s,
+        "INSERT INTO passwordless_devices (app_id, tenant_id, device_id_hash, email, phone_number, link_code_salt, \
+         failed_attempts) VALUES ('public', 'public', $1, 'java@b.c', NULL, \
+         'AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=', 0)",
+        &[&device_hash],
+    )
+    .await;
+    sql(
+        &s,
+        "INSERT INTO passwordless_codes (app_id, tenant_id, code_id, device_id_hash, link_code_hash, created_at) \
+         VALUES ('public', 'public', '0f0f0f0f-0000-4000-8000-000000000001', $1, \
+         'jmMJX7FfBv1-iujNe7LhSYMLORrUmf7tgQMAiBatYOI=', $2)",
+        &[&device_hash, &START_MS],
+    )
+    .await;
+    let listed = devices(&s, "email=java%40b.c").await;
+    assert_eq!(listed[0]["preAuthSessionId"], device_hash, "no CHAR(44) padding");
+    let check = json!({"preAuthSessionId": device_hash, "linkCode": "5F-gDG2dqpl_eq4dsP_kRyBN13fCEVVRhlGs8OCm6Q0"});
+    assert_eq!(s.post("/public/recipe/signinup/code/check", check).await["status"], "OK");
+    let typed = json!({"preAuthSessionId": device_hash, "deviceId": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+        "userInputCode": "123456"});
+    let r = s.post("/public/recipe/signinup/code/consume", typed).await;
+    assert_eq!((r["status"].as_str(), r["createdNewUser"].as_bool()), (Some("OK"), Some(true)), "{r}");
+    let id = r["user"]["id"].as_str().unwrap().to_string();
+
+    // Our rows: as the reference writes them.
+    let code = create(&s, json!({"email": "rust@b.c"})).await;
+    let url_b64 = |expr: &str| format!("translate(encode(sha256({expr}), 'base64'), '+/', '-_')");
+    let row = &sql(
+        &s,
+        &format!(
+            "SELECT d.device_id_hash = rtrim({}, '='), length(d.link_code_salt), c.link_code_hash = {}, \
+               c.code_id::TEXT = $3 \
+             FROM passwordless_devices d JOIN passwordless_codes c USING (app_id, tenant_id, device_id_hash) \
+             WHERE d.email = 'rust@b.c'",
+            url_b64("decode($1, 'base64')"),
+            url_b64("$2::BYTEA")
+        ),
+        &[
+            &code["deviceId"].as_str().unwrap(),
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                code["linkCode"].as_str().unwrap(),
+            )
+            .unwrap(),
+            &code["codeId"].as_str().unwrap(),
+        ],
+    )
+    .await[0];
+    assert_eq!(
+        (row.get::<_, bool>(0), row.get::<_, i32>(1), row.get::<_, bool>(2), row.get::<_, bool>(3)),
+        (true, 44, true, true)
+    );
+    // The user's rows: as an email-password user's, recipe `passwordless`.
+    let user = &sql(
+        &s,
+        "SELECT a.recipe_id, a.time_joined, r.time_joined, u.email, t.email, t.tenant_id::TEXT \
+         FROM app_id_to_user_id a JOIN all_auth_recipe_users r USING (app_id, user_id) \
+         JOIN passwordless_users u USING (app_id, user_id) JOIN passwordless_user_to_tenant t USING (app_id, user_id) \
+         WHERE a.user_id = $1",
+        &[&id],
+    )
+    .await[0];
+    assert_eq!(
+        (
+            user.get::<_, String>(0),
+            user.get::<_, i64>(1),
+            user.get::<_, i64>(2),
+            user.get::<_, String>(3),
+            user.get::<_, String>(4),
+            user.get::<_, String>(5)
+        ),
+        ("passwordless".into(), 0, START_MS, "java@b.c".into(), "java@b.c".into(), "public".into())
+    );
+    s.stop().await;
+}
