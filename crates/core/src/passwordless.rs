@@ -42,6 +42,9 @@ use std::time::Duration;
 
 pub const RECIPE_ID: &str = "passwordless";
 
+/// The length of the `email` and `phone_number` columns (devices and users).
+const MAX_CONTACT: usize = 256;
+
 /// How many fresh ids a code creation tries when the ones drawn are taken (a UUID or a
 /// 256-bit collision: never, in practice).
 const CREATE_ATTEMPTS: usize = 16;
@@ -109,6 +112,35 @@ fn generate_user_input_code(rng: &dyn Random) -> String {
 /// is its 400 naming the field.
 fn decode_standard(value: &str, field: &str) -> CoreResult<Vec<u8>> {
     JAVA_STANDARD.decode(value).map_err(|_| CoreError::bad(format!("Input encoding error in {field}")))
+}
+
+/// A contact to store: no longer than its column, and without NUL (which PostgreSQL's text
+/// refuses); the reference fails in its database on either (a 500), here a 400 on both backends.
+fn check_storable(contact: &Contact) -> CoreResult<()> {
+    let (field, value) = match contact {
+        Contact::Email(e) => ("email", e),
+        Contact::Phone(p) => ("phoneNumber", p),
+    };
+    if value.chars().count() > MAX_CONTACT {
+        return Err(CoreError::bad(format!("{field} must be at most {MAX_CONTACT} characters long")));
+    }
+    if value.contains('\0') {
+        return Err(CoreError::bad(format!("{field} must not contain a NUL character")));
+    }
+    Ok(())
+}
+
+/// Whether a looked-up value can match a stored one: nothing stored holds a NUL character (see
+/// [`check_storable`]), which PostgreSQL cannot even compare, so such a look-up finds nothing
+/// on both backends instead of failing on one.
+fn findable(value: &str) -> bool {
+    !value.contains('\0')
+}
+
+fn contact_value(contact: &Contact) -> &str {
+    match contact {
+        Contact::Email(v) | Contact::Phone(v) => v,
+    }
 }
 
 /// Whether the passwordless APIs that sign in are served on `tenant` at CDI `version` (the
@@ -364,6 +396,7 @@ impl Core {
                 return Err(CoreError::Internal("no free code id after several attempts".into()));
             }
         };
+        check_storable(&contact)?;
         for _ in 0..CREATE_ATTEMPTS {
             let device_id = bytes::<32>(self.rng.as_ref());
             let salt = bytes::<32>(self.rng.as_ref());
@@ -568,24 +601,25 @@ impl Core {
         query: DeviceQuery,
     ) -> CoreResult<(Vec<DeviceWithCodes>, i64)> {
         let entry = self.tenant(tenant).await?;
-        let devices = match query {
-            DeviceQuery::Email(e) => {
-                self.storage
-                    .passwordless_devices_of(tenant, &Contact::Email(Email::normalise(&e).into_string()))
-                    .await?
-            }
-            DeviceQuery::PhoneNumber(p) => {
-                self.storage.passwordless_devices_of(tenant, &Contact::Phone(normalise_phone_number(&p))).await?
-            }
+        let lifetime = entry.config.passwordless_code_lifetime_ms;
+        let contact = match query {
+            DeviceQuery::Email(e) => Contact::Email(Email::normalise(&e).into_string()),
+            DeviceQuery::PhoneNumber(p) => Contact::Phone(normalise_phone_number(&p)),
             DeviceQuery::DeviceId(id) => {
                 let hash = device_id_hash(&decode_standard(&id, "deviceId")?);
-                self.storage.passwordless_device(tenant, &hash).await?.into_iter().collect()
+                return Ok((self.storage.passwordless_device(tenant, &hash).await?.into_iter().collect(), lifetime));
             }
             DeviceQuery::PreAuthSessionId(hash) => {
-                self.storage.passwordless_device(tenant, &hash).await?.into_iter().collect()
+                let found = if findable(&hash) { self.storage.passwordless_device(tenant, &hash).await? } else { None };
+                return Ok((found.into_iter().collect(), lifetime));
             }
         };
-        Ok((devices, entry.config.passwordless_code_lifetime_ms))
+        let devices = if findable(contact_value(&contact)) {
+            self.storage.passwordless_devices_of(tenant, &contact).await?
+        } else {
+            Vec::new()
+        };
+        Ok((devices, lifetime))
     }
 
     /// `POST /<tenant>/recipe/signinup/codes/remove`: every device of an e-mail or phone number.
@@ -596,7 +630,7 @@ impl Core {
         phone_number: Option<&str>,
     ) -> CoreResult<()> {
         self.tenant(tenant).await?;
-        if let Some(contact) = contact_of(email, phone_number) {
+        if let Some(contact) = contact_of(email, phone_number).filter(|c| findable(contact_value(c))) {
             self.storage.remove_passwordless_devices_of(tenant, &contact).await?;
         }
         Ok(())
@@ -606,12 +640,18 @@ impl Core {
     /// it when it was the last one.
     pub async fn pl_remove_code(&self, tenant: &TenantIdentifier, code_id: &str) -> CoreResult<()> {
         self.tenant(tenant).await?;
+        if !findable(code_id) {
+            return Ok(());
+        }
         Ok(self.storage.remove_passwordless_code(tenant, code_id).await?)
     }
 
     /// `POST /<tenant>/recipe/signinup/code/remove` by `preAuthSessionId` (CDI 5.0+): the device.
     pub async fn pl_remove_device(&self, tenant: &TenantIdentifier, pre_auth_session_id: &str) -> CoreResult<()> {
         self.tenant(tenant).await?;
+        if !findable(pre_auth_session_id) {
+            return Ok(());
+        }
         Ok(self.storage.remove_passwordless_device(tenant, pre_auth_session_id).await?)
     }
 
@@ -650,7 +690,9 @@ impl Core {
         phone_number: Option<&str>,
     ) -> CoreResult<Option<User>> {
         self.tenant(tenant).await?;
-        let Some(contact) = contact_of(email, phone_number) else { return Ok(None) };
+        let Some(contact) = contact_of(email, phone_number).filter(|c| findable(contact_value(c))) else {
+            return Ok(None);
+        };
         let ids = match &contact {
             Contact::Email(e) => self.storage.users_by_email(tenant, e).await?,
             Contact::Phone(p) => self.storage.users_by_phone_number(tenant, p).await?,
@@ -686,6 +728,12 @@ impl Core {
         };
         let email = email.map(|e| e.map(|e| Email::normalise(e).into_string()));
         let phone_number = phone_number.map(|p| p.map(normalise_phone_number));
+        if let Some(Some(e)) = &email {
+            check_storable(&Contact::Email(e.clone()))?;
+        }
+        if let Some(Some(p)) = &phone_number {
+            check_storable(&Contact::Phone(p.clone()))?;
+        }
         let will_have_email = email.as_ref().map_or(method.email.is_some(), Option::is_some);
         let will_have_phone = phone_number.as_ref().map_or(method.phone_number.is_some(), Option::is_some);
         if !will_have_email && !will_have_phone {
@@ -716,6 +764,16 @@ impl Core {
             PasswordlessUpdateResult::EmailAlreadyExists => PasswordlessUpdateOutcome::EmailAlreadyExists,
             PasswordlessUpdateResult::PhoneNumberAlreadyExists => PasswordlessUpdateOutcome::PhoneNumberAlreadyExists,
         })
+    }
+
+    /// Supertokens ids of the users (primary ids) in `tenant` with a login method of this phone
+    /// number (normalised here), for `GET /users/by-accountinfo`.
+    pub(crate) async fn users_by_phone_number(&self, tenant: &TenantIdentifier, raw: &str) -> CoreResult<Vec<String>> {
+        let phone = normalise_phone_number(raw);
+        if !findable(&phone) {
+            return Ok(Vec::new());
+        }
+        Ok(self.storage.users_by_phone_number(tenant, &phone).await?)
     }
 
     /// As [`Core::email_taken_by_other_primary`], for a phone number.

@@ -382,8 +382,7 @@ impl Core {
             sets.push(self.storage.users_by_email(tenant, Email::normalise(e).as_str()).await?);
         }
         if let Some(p) = phone {
-            let phone = crate::passwordless::normalise_phone_number(p);
-            sets.push(self.storage.users_by_phone_number(tenant, &phone).await?);
+            sets.push(self.users_by_phone_number(tenant, p).await?);
         }
         if let Some((id, user_id)) = third_party {
             let found = if crate::thirdparty::stores_nothing_like(&[id, user_id]) {

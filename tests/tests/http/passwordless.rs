@@ -190,6 +190,29 @@ async fn input_rules(b: Backend) {
     let one_of = "Please provide exactly one of email or phoneNumber";
     assert_eq!(fails(&s, "POST", remove, json!({})).await, bad(one_of));
     assert_eq!(fails(&s, "POST", remove, json!({"email": "a@b.c", "phoneNumber": "+1"})).await, bad(one_of));
+    // What PostgreSQL cannot store is refused on both backends; what nothing stored can match
+    // finds nothing.
+    assert_eq!(
+        fails(&s, "POST", path, json!({"email": "a\u{0}b@c.d"})).await,
+        bad("email must not contain a NUL character")
+    );
+    let long = format!("{}@b.c", "a".repeat(253));
+    assert_eq!(fails(&s, "POST", path, json!({"email": long})).await, bad("email must be at most 256 characters long"));
+    assert_eq!(
+        fails(&s, "POST", path, json!({"phoneNumber": "+1".repeat(129)})).await,
+        bad("phoneNumber must be at most 256 characters long")
+    );
+    assert!(devices(&s, "email=a%00b").await.is_empty());
+    assert!(devices(&s, "phoneNumber=%2B1%00x").await.is_empty());
+    assert!(devices(&s, "preAuthSessionId=a%00b").await.is_empty());
+    assert_eq!(s.post(remove, json!({"email": "a\u{0}b"})).await, json!({"status": "OK"}));
+    let code_remove = "/public/recipe/signinup/code/remove";
+    assert_eq!(s.post(code_remove, json!({"codeId": "a\u{0}b"})).await, json!({"status": "OK"}));
+    assert_eq!(s.post(code_remove, json!({"preAuthSessionId": "a\u{0}b"})).await, json!({"status": "OK"}));
+    let by_phone = "/public/users/by-accountinfo?phoneNumber=a%00b&doUnionOfAccountInfo=true";
+    assert_eq!(s.get(by_phone).await["users"], json!([]));
+    let user = json_at(&s, "5.4", "GET", "/public/recipe/user?phoneNumber=a%00b", None).await;
+    assert_eq!(user, json!({"status": "UNKNOWN_PHONE_NUMBER_ERROR"}));
     // An unknown tenant is the reference's 400.
     let (st, _) = at_version(&s, "5.4", "POST", "/nope/recipe/signinup/code", Some(json!({"email": "a@b.c"}))).await;
     assert_eq!(st, 400);
@@ -384,6 +407,9 @@ async fn recipe_user_get_and_put(b: Backend) {
         at_version(&s, "5.4", "PUT", "/recipe/user", Some(clear)).await,
         bad("You cannot clear both email and phone number of a user")
     );
+    let (st, text) =
+        at_version(&s, "5.4", "PUT", "/recipe/user", Some(json!({"recipeUserId": id, "phoneNumber": "x\u{0}y"}))).await;
+    assert_eq!((st, text.as_str()), (400, "phoneNumber must not contain a NUL character"));
     let taken = put(json!({"recipeUserId": id, "phoneNumber": "+15550001111"})).await;
     assert_eq!(taken, json!({"status": "PHONE_NUMBER_ALREADY_EXISTS_ERROR"}));
     let other = sign_up(&s, json!({"email": "other@b.c"})).await;
