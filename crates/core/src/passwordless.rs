@@ -503,9 +503,12 @@ impl Core {
             }
             Some((user, method)) => {
                 if let (true, Some(email)) = (mark_verified, &device.email) {
-                    // As the reference: under the login method's SuperTokens id, even when it
-                    // has an external one.
-                    self.storage.set_email_verified(app, &method.recipe_user_id, email).await?;
+                    // Under the id the application uses for the login method (external when
+                    // mapped), where the user object and the verification API look, as for
+                    // third party (the reference writes the SuperTokens id; see
+                    // COMPATIBILITY.md).
+                    let shown = self.external_user_id(app, &method.recipe_user_id).await?;
+                    self.storage.set_email_verified(app, &shown, email).await?;
                 }
                 // Codes sent to the user's other contact go too.
                 if let Some(e) = method.email.as_ref().filter(|e| device.email.as_ref() != Some(*e)) {

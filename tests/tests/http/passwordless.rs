@@ -558,7 +558,31 @@ async fn consume_racing_a_removal(b: Backend) {
     s.stop().await;
 }
 
+/// A mapped user signing in again: the e-mail is verified under the id the application uses
+/// (the external one), where the verification API and the user object look.
+async fn mapped_user_verified_under_its_external_id(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    let code = create(&s, json!({"email": "m@example.com"})).await;
+    let id = consume_link(&s, &code).await["user"]["id"].as_str().unwrap().to_string();
+    s.post("/recipe/userid/map", json!({"superTokensUserId": id, "externalUserId": "ext-m"})).await;
+    // Unverify under the external id, then sign in again: verified again, where it is read.
+    s.post("/recipe/user/email/verify/remove", json!({"userId": "ext-m", "email": "m@example.com"})).await;
+    assert_eq!(s.get("/recipe/user/email/verify?userId=ext-m&email=m%40example.com").await["isVerified"], false);
+    let code = create(&s, json!({"email": "m@example.com"})).await;
+    let r = consume_link(&s, &code).await;
+    assert_eq!((r["createdNewUser"].as_bool(), r["recipeUserId"].as_str()), (Some(false), Some("ext-m")), "{r}");
+    assert_eq!(r["user"]["loginMethods"][0]["verified"], true);
+    assert_eq!(s.get("/recipe/user/email/verify?userId=ext-m&email=m%40example.com").await["isVerified"], true);
+    assert_eq!(
+        s.get("/user/id?userId=ext-m").await["user"]["loginMethods"][0]["verified"],
+        true,
+        "a later read agrees"
+    );
+    s.stop().await;
+}
+
 st_tests::both_backends! {
+    mapped_user_verified_under_its_external_id => mapped_user_verified_under_its_external_id;
     sign_up_and_in_by_email_and_phone => sign_up_and_in_by_email_and_phone;
     input_rules => input_rules;
     failed_attempts_resend_and_check => failed_attempts_resend_and_check;
