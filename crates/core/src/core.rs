@@ -4,12 +4,12 @@
 
 use crate::clock::Clock;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{AppId, TenantIdentifier};
+use crate::ids::{AppId, ConnectionUriDomain, TenantIdentifier};
 use crate::random::Random;
 use crate::signing_keys::AppKeys;
 use crate::storage::{Storage, TenantRecord};
 use st_config::{ConfigMap, CoreConfig};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 /// A tenant as the core knows it: its record and its effective (layered) configuration.
@@ -40,7 +40,12 @@ pub struct Core {
     pub base_map: ConfigMap,
     pub base: Arc<CoreConfig>,
     pub test_mode: bool,
-    tenants: RwLock<HashMap<TenantIdentifier, Arc<TenantEntry>>>,
+    /// Tenants by (connection-URI domain, tenant): a tenant's record and config are its
+    /// domain's (the identifier's own equality leaves the domain out).
+    tenants: RwLock<HashMap<(ConnectionUriDomain, TenantIdentifier), Arc<TenantEntry>>>,
+    /// The configured connection-URI domains other than the default one (the reference's
+    /// `isConnectionUriDomainPresentInDb`), as of the last change or re-sync.
+    domains: RwLock<HashSet<ConnectionUriDomain>>,
     apps: RwLock<HashMap<AppId, Arc<AppState>>>,
     pub hashing: crate::password::Hasher,
     /// Run counters of background jobs (filled by the job runner).
@@ -78,6 +83,7 @@ impl Core {
             base,
             test_mode,
             tenants: RwLock::new(HashMap::new()),
+            domains: RwLock::new(HashSet::new()),
             apps: RwLock::new(HashMap::new()),
         })
     }
@@ -86,12 +92,19 @@ impl Core {
         self.clock.now_ms()
     }
 
-    /// Build the effective config of a tenant: tenant ⊕ app's public tenant ⊕ base.
-    fn effective_config(&self, record: &TenantRecord, app_public: Option<&TenantRecord>) -> CoreResult<CoreConfig> {
+    /// Build the effective config of a tenant, as the reference's
+    /// `getNormalisedConfigForTenant`: tenant ⊕ its app's public tenant ⊕ its domain's public
+    /// app's public tenant ⊕ base.
+    fn effective_config(
+        &self,
+        record: &TenantRecord,
+        app_public: Option<&TenantRecord>,
+        domain_public: Option<&TenantRecord>,
+    ) -> CoreResult<CoreConfig> {
         let mut layers: Vec<&ConfigMap> = vec![&record.core_config];
-        if let Some(p) = app_public {
-            if p.id != record.id {
-                layers.push(&p.core_config);
+        for parent in [app_public, domain_public].into_iter().flatten() {
+            if !parent.id.same_as(&record.id) {
+                layers.push(&parent.core_config);
             }
         }
         layers.push(&self.base_map);
@@ -99,23 +112,76 @@ impl Core {
         CoreConfig::from_map(&map, self.test_mode).map_err(|e| CoreError::bad(format!("Invalid core config: {e}")))
     }
 
-    /// The tenant, from cache or storage. Unknown ⇒ the reference's 400.
+    /// The parents a tenant's config is layered on: its app's public tenant and its domain's
+    /// public app's public tenant (each `None` when it is the tenant itself or missing).
+    async fn config_parents(&self, id: &TenantIdentifier) -> CoreResult<(Option<TenantRecord>, Option<TenantRecord>)> {
+        let app_public = TenantIdentifier::app_public(&id.app);
+        let domain_public = TenantIdentifier::domain_base(id.domain());
+        let app_public = if app_public.same_as(id) { None } else { self.storage.get_tenant(&app_public).await? };
+        let domain_public =
+            if domain_public.same_as(id) || domain_public.same_as(&TenantIdentifier::app_public(&id.app)) {
+                None
+            } else {
+                self.storage.get_tenant(&domain_public).await?
+            };
+        Ok((app_public, domain_public))
+    }
+
+    /// The tenant (of the domain its identifier names), from cache or storage. Unknown ⇒ the
+    /// reference's 400.
     pub async fn tenant(&self, id: &TenantIdentifier) -> CoreResult<Arc<TenantEntry>> {
-        if let Some(t) = read(&self.tenants).get(id) {
+        let key = (id.domain().clone(), id.clone());
+        if let Some(t) = read(&self.tenants).get(&key) {
             return Ok(t.clone());
         }
         let Some(record) = self.storage.get_tenant(id).await? else {
             return Err(CoreError::TenantOrAppNotFound(id.not_found_message()));
         };
-        let app_public = if id.tenant.is_public() {
-            None
-        } else {
-            self.storage.get_tenant(&TenantIdentifier::app_public(&id.app)).await?
-        };
-        let config = Arc::new(self.effective_config(&record, app_public.as_ref())?);
+        let (app_public, domain_public) = self.config_parents(id).await?;
+        let config = Arc::new(self.effective_config(&record, app_public.as_ref(), domain_public.as_ref())?);
         let entry = Arc::new(TenantEntry { record, config });
-        write(&self.tenants).insert(id.clone(), entry.clone());
+        write(&self.tenants).insert(key, entry.clone());
         Ok(entry)
+    }
+
+    /// The connection-URI domain of a request's `Host` (the reference's
+    /// `getConnectionUriDomain`): a configured domain, else the default one. With
+    /// `supertokens_saas_load_only_cud` set, another configured domain is the reference's 400.
+    pub fn domain_of_host(&self, host: Option<&str>) -> CoreResult<ConnectionUriDomain> {
+        let domains = read(&self.domains);
+        if domains.is_empty() {
+            return Ok(ConnectionUriDomain::default_domain());
+        }
+        let domain = ConnectionUriDomain::of_host(host.unwrap_or_default());
+        if !domains.contains(&domain) {
+            return Ok(ConnectionUriDomain::default_domain());
+        }
+        if let Some(only) = self.load_only_domain() {
+            if only != domain {
+                return Err(CoreError::bad("Connection URI domain is disallowed"));
+            }
+        }
+        Ok(domain)
+    }
+
+    /// `supertokens_saas_load_only_cud`, normalised as the reference does.
+    pub fn load_only_domain(&self) -> Option<ConnectionUriDomain> {
+        let raw = self.base_map.get("supertokens_saas_load_only_cud")?.as_str()?;
+        Some(ConnectionUriDomain::parse(raw).unwrap_or_else(|_| ConnectionUriDomain::of_host(raw)))
+    }
+
+    /// Record that `domain` is configured (a tenant was created in it) or, with `false`, that
+    /// it is not any more.
+    pub(crate) fn set_domain_known(&self, domain: &ConnectionUriDomain, known: bool) {
+        if domain.is_default() {
+            return;
+        }
+        let mut domains = write(&self.domains);
+        if known {
+            domains.insert(domain.clone());
+        } else {
+            domains.remove(domain);
+        }
     }
 
     /// The app (its public tenant). Unknown ⇒ the reference's 400 for apps.
@@ -162,9 +228,12 @@ impl Core {
         self.app_state(app).requests.snapshot(self.now())
     }
 
-    /// Forget cached configuration of an app's tenants (after a change or a removal).
+    /// Forget cached configuration of an app's tenants (after a change or a removal), and of
+    /// every tenant of its domain when the app is the domain's `public` one (its config is
+    /// layered into theirs).
     pub fn invalidate_app(&self, app: &AppId) {
-        write(&self.tenants).retain(|k, _| &k.app != app);
+        let whole_domain = app.is_public() && !app.domain().is_default();
+        write(&self.tenants).retain(|(domain, t), _| if whole_domain { domain != app.domain() } else { &t.app != app });
     }
 
     /// Record `user_id` of `app` as active now, unless this instance did so within the
@@ -198,21 +267,30 @@ impl Core {
     /// Reload every tenant from storage (cron, so that instances sharing a database converge).
     pub async fn sync_tenants(&self) -> CoreResult<()> {
         let all = self.storage.list_tenants().await?;
-        let publics: HashMap<AppId, TenantRecord> =
-            all.iter().filter(|t| t.id.tenant.is_public()).map(|t| (t.id.app.clone(), t.clone())).collect();
+        let publics: HashMap<(ConnectionUriDomain, AppId), TenantRecord> = all
+            .iter()
+            .filter(|t| t.id.tenant.is_public())
+            .map(|t| ((t.id.domain().clone(), t.id.app.clone()), t.clone()))
+            .collect();
+        let domains: HashSet<ConnectionUriDomain> =
+            all.iter().map(|t| t.id.domain().clone()).filter(|d| !d.is_default()).collect();
         let mut fresh = HashMap::new();
         for record in all {
-            let config = match self.effective_config(&record, publics.get(&record.id.app)) {
+            let domain = record.id.domain().clone();
+            let app_public = publics.get(&(domain.clone(), record.id.app.clone()));
+            let domain_public = publics.get(&(domain.clone(), AppId::public()));
+            let config = match self.effective_config(&record, app_public, domain_public) {
                 Ok(c) => Arc::new(c),
                 Err(e) => {
                     tracing::warn!(tenant = %record.id.tenant, app = %record.id.app, "ignoring invalid tenant config: {e}");
                     continue;
                 }
             };
-            fresh.insert(record.id.clone(), Arc::new(TenantEntry { record, config }));
+            fresh.insert((domain, record.id.clone()), Arc::new(TenantEntry { record, config }));
         }
-        let apps: std::collections::HashSet<AppId> = fresh.keys().map(|k| k.app.clone()).collect();
+        let apps: HashSet<AppId> = fresh.keys().map(|(_, k)| k.app.clone()).collect();
         *write(&self.tenants) = fresh;
+        *write(&self.domains) = domains;
         write(&self.apps).retain(|a, _| apps.contains(a));
         // An app deleted and re-created under the same id (perhaps by another instance, within
         // one re-sync) has a new refresh-token key, and new signing keys: when the stored key
@@ -237,19 +315,16 @@ impl Core {
 
     /// Validate a config that would result from giving `record` its new coreConfig.
     pub async fn check_tenant_config(&self, record: &TenantRecord) -> CoreResult<()> {
-        let app_public = if record.id.tenant.is_public() {
-            None
-        } else {
-            self.storage.get_tenant(&TenantIdentifier::app_public(&record.id.app)).await?
-        };
-        let effective = self.effective_config(record, app_public.as_ref())?;
+        let (app_public, domain_public) = self.config_parents(&record.id).await?;
+        let effective = self.effective_config(record, app_public.as_ref(), domain_public.as_ref())?;
         // App-level keys must agree across the tenants of an app. A tenant that sets none of
         // them inherits the app's values, so only configs naming one need the cross-check.
         if !record.core_config.keys().any(|k| st_config::is_app_level(k)) {
             return Ok(());
         }
         let tenants = self.storage.list_tenants().await?;
-        for other in tenants.iter().filter(|t| t.id.app == record.id.app && t.id != record.id) {
+        let same_app = |t: &TenantRecord| t.id.app.same_as(&record.id.app) && !t.id.same_as(&record.id);
+        for other in tenants.iter().filter(|t| same_app(t)) {
             let other_public = if other.id.tenant.is_public() {
                 None
             } else if record.id.tenant.is_public() {
@@ -257,7 +332,7 @@ impl Core {
             } else {
                 app_public.as_ref()
             };
-            let other_cfg = self.effective_config(other, other_public)?;
+            let other_cfg = self.effective_config(other, other_public, domain_public.as_ref())?;
             for (key, _) in st_config::keys::KEYS.iter().map(|s| (s.name, ())) {
                 if st_config::is_app_level(key) && other_cfg.value(key) != effective.value(key) {
                     return Err(CoreError::bad(format!(

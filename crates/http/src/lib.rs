@@ -286,7 +286,10 @@ async fn route(
     let Some(endpoint) = route.methods.iter().find(|m| m.method == *method) else {
         return Err(ApiError::MethodNotAllowed);
     };
-    let app = AppId::parse(&resolved.app).map_err(|_| ApiError::NotFound)?;
+    // The connection-URI domain the `Host` names, when it is a configured one (§b.1).
+    let host = req.headers().get("host").and_then(|h| h.to_str().ok()).or_else(|| req.uri().host());
+    let domain = core.domain_of_host(host)?;
+    let app = AppId::parse(&resolved.app).map_err(|_| ApiError::NotFound)?.in_domain(domain);
     let tenant_id = if resolved.tenant == "public" {
         TenantId::public()
     } else {

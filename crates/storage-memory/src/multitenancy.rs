@@ -1,6 +1,9 @@
-//! Multitenancy in memory: the apps' and tenants' records ([`TenantStorage`]), with their
-//! third-party providers, and users added to or taken out of a tenant. Removing a tenant or an
-//! app removes its record here and cascades to every recipe's tables through [`crate::State`].
+//! Multitenancy in memory: the apps' and tenants' records ([`TenantStorage`]), per
+//! connection-URI domain, with their third-party providers, and users added to or taken out of
+//! a tenant. Removing a tenant, an app or a domain removes its records here; the data of a
+//! tenant or app that no domain names any more goes with it, through the cascade of
+//! [`crate::State`] (one user pool: the data of an (app, tenant) is shared by the domains that
+//! name it, as in the reference's tables).
 //!
 //! Adding a login method to a tenant checks, under the store's one lock, the primary-user rule
 //! ([`primary_user_conflict`]) and then its own recipe's uniqueness ([`recipe_conflict`], one
@@ -9,7 +12,7 @@
 use crate::users::{self, UserRow};
 use crate::{Cascade, MemoryStorage};
 use async_trait::async_trait;
-use st_core::ids::{AppId, TenantIdentifier};
+use st_core::ids::{AppId, ConnectionUriDomain, TenantIdentifier};
 use st_core::storage::{
     traced_error, AccountInfoKind, AddUserToTenant, SResult, TenantRecord, TenantStorage, ThirdPartyProvider,
 };
@@ -18,25 +21,53 @@ use std::collections::BTreeMap;
 use tracing::field::Empty;
 use tracing::instrument;
 
-/// `tenants` (with their stored configuration); an app exists while its `public` tenant does.
+/// `tenant_configs`: each (app, tenant) of the user pool with its record in every domain that
+/// names it; an app exists in a domain while its `public` tenant does.
 #[derive(Default)]
 pub(crate) struct Tables {
-    records: BTreeMap<TenantIdentifier, TenantRecord>,
+    records: BTreeMap<TenantIdentifier, BTreeMap<ConnectionUriDomain, TenantRecord>>,
 }
 
 impl Tables {
+    /// Whether some domain names the tenant (its data may be written).
     pub fn exists(&self, t: &TenantIdentifier) -> bool {
         self.records.contains_key(t)
     }
 
-    /// Insert or replace the record; returns whether it is new.
-    pub fn insert(&mut self, record: TenantRecord) -> bool {
-        self.records.insert(record.id.clone(), record).is_none()
+    /// The tenant's record in the domain its identifier names.
+    fn get(&self, t: &TenantIdentifier) -> Option<&TenantRecord> {
+        self.records.get(t)?.get(t.domain())
     }
 
-    /// The ids of the app's tenants.
+    fn get_mut(&mut self, t: &TenantIdentifier) -> Option<&mut TenantRecord> {
+        self.records.get_mut(t)?.get_mut(t.domain())
+    }
+
+    /// Insert or replace the record; returns whether it is new.
+    pub fn insert(&mut self, record: TenantRecord) -> bool {
+        let domain = record.id.domain().clone();
+        self.records.entry(record.id.clone()).or_default().insert(domain, record).is_none()
+    }
+
+    /// The ids of the app's tenants (in any domain).
     pub fn of_app(&self, app: &AppId) -> Vec<TenantIdentifier> {
         self.records.keys().filter(|t| &t.app == app).cloned().collect()
+    }
+
+    /// Remove the records `matches` picks; returns them (their ids, with their domains).
+    fn take(&mut self, matches: impl Fn(&TenantIdentifier) -> bool) -> Vec<TenantIdentifier> {
+        let mut taken = Vec::new();
+        for by_domain in self.records.values_mut() {
+            by_domain.retain(|_, r| {
+                let pick = matches(&r.id);
+                if pick {
+                    taken.push(r.id.clone());
+                }
+                !pick
+            });
+        }
+        self.records.retain(|_, by_domain| !by_domain.is_empty());
+        taken
     }
 }
 
@@ -47,6 +78,29 @@ impl Cascade for Tables {
 
     fn remove_app(&mut self, app: &AppId) {
         self.records.retain(|t, _| &t.app != app);
+    }
+}
+
+impl crate::State {
+    /// Remove the tenant records `matches` picks, then the data of each (app, tenant), and of
+    /// each app, that no domain names any more. Returns whether a record was removed.
+    fn remove_records(&mut self, matches: impl Fn(&TenantIdentifier) -> bool) -> bool {
+        let taken = self.tenants.take(matches);
+        let mut apps: Vec<AppId> = Vec::new();
+        for t in &taken {
+            if !self.tenants.exists(t) {
+                self.remove_tenant(t);
+            }
+            if !apps.contains(&t.app) {
+                apps.push(t.app.clone());
+            }
+        }
+        for app in apps {
+            if self.tenants.of_app(&app).is_empty() {
+                self.remove_app(&app);
+            }
+        }
+        !taken.is_empty()
     }
 }
 
@@ -152,14 +206,14 @@ impl TenantStorage for MemoryStorage {
     #[instrument(level = "debug", target = "st_storage", name = "storage.list_tenants", skip_all, fields(
         otel.kind = "client", db.system = "memory", otel.status_code = Empty, error.type = Empty))]
     async fn list_tenants(&self) -> SResult<Vec<TenantRecord>> {
-        Ok(self.lock().tenants.records.values().cloned().collect())
+        Ok(self.lock().tenants.records.values().flat_map(|by_domain| by_domain.values().cloned()).collect())
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.get_tenant", skip_all, fields(
         otel.kind = "client", db.system = "memory", app_id = %id.app, tenant_id = %id.tenant,
         otel.status_code = Empty, error.type = Empty))]
     async fn get_tenant(&self, id: &TenantIdentifier) -> SResult<Option<TenantRecord>> {
-        Ok(self.lock().tenants.records.get(id).cloned())
+        Ok(self.lock().tenants.get(id).cloned())
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.upsert_tenant", skip_all, fields(
@@ -167,12 +221,12 @@ impl TenantStorage for MemoryStorage {
         otel.status_code = Empty, error.type = Empty))]
     async fn upsert_tenant(&self, record: &TenantRecord, _now_ms: i64) -> SResult<bool> {
         let mut s = self.lock();
-        if !record.id.tenant.is_public() {
-            s.require_tenant(&TenantIdentifier::app_public(&record.id.app))?;
+        if !record.id.tenant.is_public() && s.tenants.get(&TenantIdentifier::app_public(&record.id.app)).is_none() {
+            return Err(traced_error(StorageError::TenantOrAppNotFound));
         }
         let mut record = record.clone();
         record.third_party_providers =
-            s.tenants.records.get(&record.id).map(|r| r.third_party_providers.clone()).unwrap_or_default();
+            s.tenants.get(&record.id).map(|r| r.third_party_providers.clone()).unwrap_or_default();
         Ok(s.tenants.insert(record))
     }
 
@@ -180,16 +234,19 @@ impl TenantStorage for MemoryStorage {
         otel.kind = "client", db.system = "memory", app_id = %id.app, tenant_id = %id.tenant,
         otel.status_code = Empty, error.type = Empty))]
     async fn delete_tenant(&self, id: &TenantIdentifier) -> SResult<bool> {
-        let mut s = self.lock();
-        let existed = s.tenants.exists(id);
-        s.remove_tenant(id);
-        Ok(existed)
+        Ok(self.lock().remove_records(|t| t.same_as(id)))
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.delete_app", skip_all, fields(
         otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
     async fn delete_app(&self, app: &AppId) -> SResult<bool> {
-        Ok(self.lock().remove_app(app))
+        Ok(self.lock().remove_records(|t| t.app.same_as(app)))
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.delete_connection_uri_domain", skip_all,
+        fields(otel.kind = "client", db.system = "memory", otel.status_code = Empty, error.type = Empty))]
+    async fn delete_connection_uri_domain(&self, domain: &ConnectionUriDomain) -> SResult<bool> {
+        Ok(self.lock().remove_records(|t| t.domain() == domain))
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.upsert_thirdparty_provider", skip_all,
@@ -197,7 +254,7 @@ impl TenantStorage for MemoryStorage {
         otel.status_code = Empty, error.type = Empty))]
     async fn upsert_thirdparty_provider(&self, id: &TenantIdentifier, provider: &ThirdPartyProvider) -> SResult<bool> {
         let mut s = self.lock();
-        let Some(record) = s.tenants.records.get_mut(id) else {
+        let Some(record) = s.tenants.get_mut(id) else {
             return Err(traced_error(StorageError::TenantOrAppNotFound));
         };
         let mut provider = provider.clone();
@@ -222,7 +279,7 @@ impl TenantStorage for MemoryStorage {
         otel.status_code = Empty, error.type = Empty))]
     async fn delete_thirdparty_provider(&self, id: &TenantIdentifier, third_party_id: &str) -> SResult<bool> {
         let mut s = self.lock();
-        let Some(record) = s.tenants.records.get_mut(id) else { return Ok(false) };
+        let Some(record) = s.tenants.get_mut(id) else { return Ok(false) };
         let before = record.third_party_providers.len();
         record.third_party_providers.retain(|p| p.third_party_id != third_party_id);
         Ok(record.third_party_providers.len() != before)

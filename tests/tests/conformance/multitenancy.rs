@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use serde_json::json;
-use st_core::ids::TenantIdentifier;
+use st_core::ids::{ConnectionUriDomain, TenantIdentifier};
 use st_core::storage::*;
 use std::sync::Arc;
 
@@ -286,6 +286,82 @@ async fn concurrent_additions_keep_emails_unique(st: &Arc<dyn Storage>) {
     }
 }
 
+fn in_domain(t: TenantIdentifier, domain: &str) -> TenantIdentifier {
+    let domain = ConnectionUriDomain::parse(domain).unwrap();
+    TenantIdentifier::new(t.app.in_domain(domain), t.tenant)
+}
+
+/// Tenants configured per connection-URI domain, their data the user pool's: shared by the
+/// domains that name an (app, tenant), removed with the last of them.
+async fn connection_uri_domains(st: &dyn Storage) {
+    let d = |t: TenantIdentifier| in_domain(t, "a.example.com");
+    let domain = ConnectionUriDomain::parse("a.example.com").unwrap();
+    let mut domain_base = TenantRecord::new(TenantIdentifier::domain_base(&domain));
+    domain_base.core_config = obj(json!({"access_token_validity": 100}));
+    assert!(st.upsert_tenant(&domain_base, 1).await.unwrap(), "created in its domain");
+    assert_eq!(st.get_tenant(&domain_base.id).await.unwrap(), Some(domain_base.clone()));
+    let base = st.get_tenant(&TenantIdentifier::base()).await.unwrap().unwrap();
+    assert!(base.core_config.is_empty() && base.id.domain().is_default(), "the default domain's is its own");
+
+    // An app of the default domain is not the domain's.
+    add_app(st, "x").await;
+    assert!(is_not_found(&st.upsert_tenant(&TenantRecord::new(d(tid("x", "t1"))), 1).await));
+    assert!(st.upsert_tenant(&TenantRecord::new(d(tid("x", "public"))), 1).await.unwrap(), "new in the domain");
+    assert!(st.upsert_tenant(&TenantRecord::new(d(tid("x", "t1"))), 1).await.unwrap());
+    assert_eq!(st.get_tenant(&tid("x", "t1")).await.unwrap(), None, "not in the default domain");
+    let listed: Vec<(String, String)> = st
+        .list_tenants()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| (t.id.domain().to_string(), format!("{}/{}", t.id.app, t.id.tenant)))
+        .collect();
+    for want in [
+        ("", "public/public"),
+        ("", "x/public"),
+        ("a.example.com", "public/public"),
+        ("a.example.com", "x/public"),
+        ("a.example.com", "x/t1"),
+    ] {
+        assert!(listed.contains(&(want.0.to_string(), want.1.to_string())), "{want:?} in {listed:?}");
+    }
+    let read = st.get_tenant(&d(tid("x", "t1"))).await.unwrap().unwrap();
+    assert_eq!(read.id.domain(), &domain);
+    let provider = ThirdPartyProvider { third_party_id: "google".into(), ..Default::default() };
+    assert!(st.upsert_thirdparty_provider(&d(tid("x", "public")), &provider).await.unwrap());
+    assert!(st.get_tenant(&tid("x", "public")).await.unwrap().unwrap().third_party_providers.is_empty());
+    assert!(!st.delete_thirdparty_provider(&tid("x", "public"), "google").await.unwrap(), "not the default domain's");
+
+    // One user pool: a user of (x, public) is found through either domain.
+    let up = st.sign_up_with_password(&d(tid("x", "public")), &uid(1), "a@x.com", "h", 1).await.unwrap();
+    assert_eq!(up, SignUpResult::Created);
+    assert_eq!(st.password_user_by_email(&tid("x", "public"), "a@x.com").await.unwrap(), Some((uid(1), "h".into())));
+    st.create_session(&row(&d(tid("x", "t1")), "s1", &uid(1), 1_000)).await.unwrap();
+
+    // Removing the domain's tenant removes its data (no other domain names it); removing the
+    // domain's app keeps the data of (x, public), which the default domain still names.
+    assert!(st.delete_tenant(&d(tid("x", "t1"))).await.unwrap());
+    assert!(!st.delete_tenant(&d(tid("x", "t1"))).await.unwrap());
+    assert_eq!(st.get_session(&tid("x", "t1"), "s1").await.unwrap(), None);
+    assert!(st.delete_app(&app("x").in_domain(domain.clone())).await.unwrap());
+    assert!(!st.delete_app(&app("x").in_domain(domain.clone())).await.unwrap());
+    assert_eq!(st.get_tenant(&d(tid("x", "public"))).await.unwrap(), None);
+    assert!(st.get_tenant(&tid("x", "public")).await.unwrap().is_some());
+    assert_eq!(st.password_user_by_email(&tid("x", "public"), "a@x.com").await.unwrap(), Some((uid(1), "h".into())));
+
+    // An app only one domain names goes with its data.
+    assert!(st.upsert_tenant(&TenantRecord::new(d(tid("y", "public"))), 1).await.unwrap());
+    let up = st.sign_up_with_password(&d(tid("y", "public")), &uid(2), "b@x.com", "h", 1).await.unwrap();
+    assert_eq!(up, SignUpResult::Created);
+    assert!(st.delete_connection_uri_domain(&domain).await.unwrap());
+    assert!(!st.delete_connection_uri_domain(&domain).await.unwrap());
+    assert!(st.list_tenants().await.unwrap().iter().all(|t| t.id.domain().is_default()));
+    assert_eq!(st.get_auth_user(&app("y"), &uid(2)).await.unwrap(), None, "the app's users went");
+    add_app(st, "y").await;
+    assert_eq!(st.password_user_by_email(&tid("y", "public"), "b@x.com").await.unwrap(), None);
+    assert!(st.get_tenant(&TenantIdentifier::base()).await.unwrap().is_some());
+}
+
 conformance! {
     tenants,
     deletion_cascades,
@@ -293,4 +369,5 @@ conformance! {
     users_added_to_tenants,
     third_party_users_added_to_tenants,
     concurrent_additions_keep_emails_unique,
+    connection_uri_domains,
 }

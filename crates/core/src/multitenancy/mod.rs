@@ -1,6 +1,8 @@
-//! Apps and tenants: create/update (v2 and the deprecated recipe-boolean forms), read, list,
-//! remove with cascade, and the reference's permission rules. Connection-URI domains are not
-//! supported yet: every request uses the default domain `""`.
+//! Connection-URI domains, apps and tenants: create/update (v2 and the deprecated
+//! recipe-boolean forms), read, list, remove with cascade, and the reference's permission
+//! rules. A request reaches the domain its `Host` names when that domain is configured (else
+//! the default one, `""`); apps and tenants are configured per domain, their data is the user
+//! pool's (see [`crate::ids::AppId`]).
 //!
 //! A tenant's third-party provider configs are in [`providers`]; users added to or taken out of
 //! a tenant in [`tenant_users`].
@@ -14,7 +16,7 @@ pub use tenant_users::AssociationOutcome;
 use crate::cdi::CdiVersion;
 use crate::core::Core;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{AppId, TenantId, TenantIdentifier};
+use crate::ids::{AppId, ConnectionUriDomain, TenantId, TenantIdentifier};
 use crate::storage::TenantRecord;
 use serde_json::{Map, Value};
 
@@ -140,6 +142,11 @@ fn forbidden(msg: &str) -> CoreError {
 
 impl Core {
     async fn upsert(&self, id: TenantIdentifier, mut update: TenantUpdate) -> CoreResult<bool> {
+        if let Some(only) = self.load_only_domain() {
+            if !id.domain().is_default() && id.domain() != &only {
+                return Err(CoreError::bad("Creation of connection uri domain or app or tenant is disallowed"));
+            }
+        }
         let existing = self.storage.get_tenant(&id).await?;
         let mut record = match existing.clone() {
             Some(r) => r,
@@ -224,8 +231,55 @@ impl Core {
             }
             Err(e) => return Err(e.into()),
         };
+        self.set_domain_known(id.domain(), true);
         self.invalidate_app(&id.app);
         Ok(created)
+    }
+
+    /// `PUT /recipe/multitenancy/connectionuridomain[/v2]` called on `caller`: the domain's own
+    /// configuration (its `public` app's `public` tenant); `None` names the default domain
+    /// (the base tenant, whose config cannot change).
+    pub async fn create_or_update_domain(
+        &self,
+        caller: &TenantIdentifier,
+        domain: Option<ConnectionUriDomain>,
+        update: TenantUpdate,
+    ) -> CoreResult<bool> {
+        self.tenant(caller).await?;
+        let target = TenantIdentifier::domain_base(&domain.unwrap_or_default());
+        if !target.domain().is_default() && !caller.is_base() && caller.domain() != target.domain() {
+            return Err(forbidden(
+                "You must use the default or same connectionUriDomain to create/update a connectionUriDomain",
+            ));
+        }
+        self.upsert(target, update).await
+    }
+
+    /// `POST /recipe/multitenancy/connectionuridomain/remove`: the domain with its apps and
+    /// tenants (their data too, unless another domain names them).
+    pub async fn remove_domain(&self, caller: &TenantIdentifier, domain: ConnectionUriDomain) -> CoreResult<bool> {
+        if domain.is_default() {
+            return Err(forbidden("Cannot delete the default connection uri domain"));
+        }
+        self.tenant(caller).await?;
+        if !caller.is_base() {
+            return Err(forbidden(
+                "Only the public tenantId, public appId and default connectionUriDomain is allowed to delete a connectionUriDomain",
+            ));
+        }
+        let tenants = self.storage.list_tenants().await?;
+        let mut apps: Vec<&AppId> = tenants.iter().filter(|t| t.id.domain() == &domain).map(|t| &t.id.app).collect();
+        apps.sort();
+        apps.dedup();
+        if apps.len() > 1 {
+            return Err(forbidden(
+                "Please delete all apps except the public appID for this connectionUriDomain before calling the delete API.",
+            ));
+        }
+        let existed = self.storage.delete_connection_uri_domain(&domain).await?;
+        self.set_domain_known(&domain, false);
+        self.invalidate_app(&AppId::public().in_domain(domain));
+        Ok(existed)
     }
 
     /// `PUT /recipe/multitenancy/app[/v2]` called on `caller`.
@@ -235,6 +289,8 @@ impl Core {
         app: AppId,
         update: TenantUpdate,
     ) -> CoreResult<bool> {
+        // Apps are created in the caller's domain.
+        let app = app.in_domain(caller.domain().clone());
         if !caller.tenant.is_public() || !(caller.app.is_public() || caller.app == app) {
             return Err(forbidden("You must use the public or same app to add/update an app"));
         }
@@ -280,14 +336,15 @@ impl Core {
 
     /// `POST /recipe/multitenancy/app/remove`
     pub async fn remove_app(&self, caller: &TenantIdentifier, app: AppId) -> CoreResult<bool> {
-        if !caller.is_base() {
-            return Err(forbidden("Only the public tenantId and public appId is allowed to delete an app"));
-        }
         if app.is_public() {
             return Err(forbidden("Cannot delete the public app, use remove connection uri domain API instead"));
         }
+        if !caller.tenant.is_public() || !caller.app.is_public() {
+            return Err(forbidden("Only the public tenantId and public appId is allowed to delete an app"));
+        }
+        let app = app.in_domain(caller.domain().clone());
         let others = self.storage.list_tenants().await?;
-        if others.iter().any(|t| t.id.app == app && !t.id.tenant.is_public()) {
+        if others.iter().any(|t| t.id.app.same_as(&app) && !t.id.tenant.is_public()) {
             return Err(forbidden(
                 "Please delete all tenants except the public tenant for this app before calling the delete API",
             ));
@@ -298,12 +355,34 @@ impl Core {
         Ok(existed)
     }
 
-    /// Tenants of one app (for `tenant/list`).
+    /// Tenants of one app of its domain (for `tenant/list`).
     pub async fn tenants_of_app(&self, app: &AppId) -> CoreResult<Vec<TenantRecord>> {
         self.app(app).await?;
         let mut all: Vec<TenantRecord> =
-            self.storage.list_tenants().await?.into_iter().filter(|t| &t.id.app == app).collect();
+            self.storage.list_tenants().await?.into_iter().filter(|t| t.id.app.same_as(app)).collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(all)
+    }
+
+    /// Every tenant of every app of `domain` (for `app/list`), by app and tenant.
+    pub async fn tenants_of_domain(&self, domain: &ConnectionUriDomain) -> CoreResult<Vec<TenantRecord>> {
+        let mut all: Vec<TenantRecord> =
+            self.storage.list_tenants().await?.into_iter().filter(|t| t.id.domain() == domain).collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(all)
+    }
+
+    /// Every tenant of every domain (for `connectionuridomain/list`), by domain, app and
+    /// tenant. Only the base tenant may list them.
+    pub async fn all_domains_tenants(&self, caller: &TenantIdentifier) -> CoreResult<Vec<TenantRecord>> {
+        self.tenant(caller).await?;
+        if !caller.is_base() {
+            return Err(forbidden(
+                "Only the public tenantId, public appId and default connectionUriDomain is allowed to list all connectionUriDomains and appIds associated with this core",
+            ));
+        }
+        let mut all = self.storage.list_tenants().await?;
+        all.sort_by(|a, b| (a.id.domain(), &a.id).cmp(&(b.id.domain(), &b.id)));
         Ok(all)
     }
 }

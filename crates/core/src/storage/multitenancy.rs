@@ -3,7 +3,7 @@
 //! tenant or app with all its data.
 
 use super::SResult;
-use crate::ids::{AppId, TenantIdentifier};
+use crate::ids::{AppId, ConnectionUriDomain, TenantIdentifier};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
@@ -122,19 +122,25 @@ impl TenantRecord {
 pub trait TenantStorage: Send + Sync {
     /// Touch the database (the `/hello` check).
     async fn health_check(&self) -> SResult<()>;
-    /// Every tenant of every app.
+    /// Every tenant of every app of every connection-URI domain.
     async fn list_tenants(&self) -> SResult<Vec<TenantRecord>>;
-    /// One tenant, if it exists.
+    /// One tenant, in the domain its identifier names, if it exists there.
     async fn get_tenant(&self, id: &TenantIdentifier) -> SResult<Option<TenantRecord>>;
-    /// Create the tenant (and its app, when the tenant is the app's `public` one) or replace its
-    /// configuration, except its third-party providers, which stay as stored (a new tenant has
-    /// none). Returns whether it was created. A non-public tenant of a missing app is
+    /// Create the tenant in its domain (and its app's and tenant's rows in the user pool, if
+    /// no domain had them) or replace its configuration, except its third-party providers,
+    /// which stay as stored (a new tenant has none). Returns whether it was created in the
+    /// domain. A non-public tenant of an app that its domain does not have is
     /// `TenantOrAppNotFound`.
     async fn upsert_tenant(&self, record: &TenantRecord, now_ms: i64) -> SResult<bool>;
-    /// Delete a tenant and every piece of data that belongs to it. Returns whether it existed.
+    /// Delete a tenant from its domain, and, when no other domain names it, every piece of
+    /// data that belongs to it. Returns whether it existed in the domain.
     async fn delete_tenant(&self, id: &TenantIdentifier) -> SResult<bool>;
-    /// Delete an app, all its tenants and all their data. Returns whether it existed.
+    /// Delete an app and all its tenants from its domain, and the data of those that no other
+    /// domain names. Returns whether it existed in the domain.
     async fn delete_app(&self, app: &AppId) -> SResult<bool>;
+    /// Delete every app and tenant of a connection-URI domain, and the data of those that no
+    /// other domain names. Returns whether the domain had any.
+    async fn delete_connection_uri_domain(&self, domain: &ConnectionUriDomain) -> SResult<bool>;
     /// Create or replace (with its clients) the tenant's provider with this
     /// `third_party_id`. Returns whether it was created. A missing tenant is
     /// `TenantOrAppNotFound`.

@@ -1,6 +1,6 @@
-//! Multitenancy endpoints (§a.14, §g.3): app and tenant management, whose scope is
-//! `Management` (who may create, list or remove what is decided in the domain), and the
-//! tenant-scoped third-party provider configs.
+//! Multitenancy endpoints (§a.14, §g.3): connection-URI domain, app and tenant management,
+//! whose scope is `Management` (who may create, list or remove what is decided in the domain),
+//! and the tenant-scoped third-party provider configs and tenant users.
 
 use crate::ctx::{ok, status, Ctx, HResult, Reply};
 use crate::error::ApiError;
@@ -8,7 +8,7 @@ use crate::input::Body;
 use crate::router::{handler, Checks, Router, Scope};
 use serde_json::{json, Map, Value};
 use st_core::cdi::CdiVersion;
-use st_core::ids::{AppId, TenantId};
+use st_core::ids::{AppId, ConnectionUriDomain, TenantId};
 use st_core::multitenancy::{
     provider_from_json, provider_json, recipe_enabled, AssociationOutcome, LoginRecipe, TenantUpdate,
 };
@@ -16,6 +16,11 @@ use st_core::storage::TenantRecord;
 
 pub fn routes(r: &mut Router) {
     let (m, k) = (Scope::Management, Checks::KEY_AND_VERSION);
+    r.at("/recipe/multitenancy/connectionuridomain", m, k).put(handler!(domain_put_v1));
+    r.at("/recipe/multitenancy/connectionuridomain/v2", m, k).put(handler!(domain_put_v2));
+    r.at("/recipe/multitenancy/connectionuridomain/remove", m, k).post(handler!(domain_remove));
+    r.at("/recipe/multitenancy/connectionuridomain/list", m, k).get(handler!(domain_list_v1));
+    r.at("/recipe/multitenancy/connectionuridomain/list/v2", m, k).get(handler!(domain_list_v2));
     r.at("/recipe/multitenancy/app", m, k).put(handler!(app_put_v1));
     r.at("/recipe/multitenancy/app/v2", m, k).put(handler!(app_put_v2));
     r.at("/recipe/multitenancy/app/remove", m, k).post(handler!(app_remove));
@@ -181,15 +186,53 @@ async fn app_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
     }
     let core = &ctx.state.core;
     core.app(&ctx.tenant.app).await?;
-    let records = core.list_tenant_records().await?;
-    let mut apps: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
-    for t in &records {
-        if ctx.tenant.app.is_public() || t.id.app == ctx.tenant.app {
-            apps.entry(t.id.app.to_string()).or_default().push(tenant_json(ctx, t, v2));
+    let records = core.tenants_of_domain(ctx.tenant.domain()).await?;
+    ok(json!({ "apps": apps_json(ctx, &records, v2) }))
+}
+
+/// `[{appId, tenants: [...]}]` of tenant records ordered by app.
+fn apps_json(ctx: &Ctx<'_>, records: &[TenantRecord], v2: bool) -> Vec<Value> {
+    let mut apps: Vec<(String, Vec<Value>)> = Vec::new();
+    for t in records {
+        let app = t.id.app.to_string();
+        match apps.last_mut() {
+            Some((a, tenants)) if *a == app => tenants.push(tenant_json(ctx, t, v2)),
+            _ => apps.push((app, vec![tenant_json(ctx, t, v2)])),
         }
     }
-    let apps: Vec<Value> = apps.into_iter().map(|(app, tenants)| json!({"appId": app, "tenants": tenants})).collect();
-    ok(json!({ "apps": apps }))
+    apps.into_iter().map(|(app, tenants)| json!({"appId": app, "tenants": tenants})).collect()
+}
+
+async fn domain_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
+    let domain = match optional_id(&ctx.body, "connectionUriDomain")? {
+        Some(d) => Some(ConnectionUriDomain::parse(&d).map_err(ApiError::BadRequest)?),
+        None => None,
+    };
+    let created = ctx.state.core.create_or_update_domain(&ctx.tenant, domain, update_from(ctx, v2)?).await?;
+    ok(json!({ "createdNew": created }))
+}
+
+async fn domain_remove(ctx: &Ctx<'_>) -> HResult {
+    let domain = ConnectionUriDomain::parse(&ctx.body.string("connectionUriDomain")?).map_err(ApiError::BadRequest)?;
+    let existed = ctx.state.core.remove_domain(&ctx.tenant, domain).await?;
+    ok(json!({ "didExist": existed }))
+}
+
+async fn domain_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
+    let records = ctx.state.core.all_domains_tenants(&ctx.tenant).await?;
+    let mut domains: Vec<(String, Vec<TenantRecord>)> = Vec::new();
+    for t in records {
+        let domain = t.id.domain().to_string();
+        match domains.last_mut() {
+            Some((d, tenants)) if *d == domain => tenants.push(t),
+            _ => domains.push((domain, vec![t])),
+        }
+    }
+    let list: Vec<Value> = domains
+        .iter()
+        .map(|(domain, tenants)| json!({"connectionUriDomain": domain, "apps": apps_json(ctx, tenants, v2)}))
+        .collect();
+    ok(json!({ "connectionUriDomains": list }))
 }
 
 async fn tenant_put(ctx: &Ctx<'_>, v2: bool) -> HResult {
@@ -232,6 +275,22 @@ async fn tenant_list(ctx: &Ctx<'_>, v2: bool) -> HResult {
 }
 
 // The deprecated (v1) and current (v2) forms share a handler that takes the version.
+
+async fn domain_put_v1(ctx: &Ctx<'_>) -> HResult {
+    domain_put(ctx, false).await
+}
+
+async fn domain_put_v2(ctx: &Ctx<'_>) -> HResult {
+    domain_put(ctx, true).await
+}
+
+async fn domain_list_v1(ctx: &Ctx<'_>) -> HResult {
+    domain_list(ctx, false).await
+}
+
+async fn domain_list_v2(ctx: &Ctx<'_>) -> HResult {
+    domain_list(ctx, true).await
+}
 
 async fn app_put_v1(ctx: &Ctx<'_>) -> HResult {
     app_put(ctx, false).await

@@ -15,15 +15,16 @@
 
 mod tenant_users;
 
-use crate::query::{col, tx_exec};
+use crate::query::{col, tx_exec, tx_query};
 use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use st_core::ids::{AppId, TenantId, TenantIdentifier};
+use st_core::ids::{AppId, ConnectionUriDomain, TenantId, TenantIdentifier};
 use st_core::storage::{
-    AddUserToTenant, ProviderClient, SResult, TenantRecord, TenantStorage, ThirdPartyProvider, UserInfoMap,
-    UserInfoMapFields,
+    traced_error, AddUserToTenant, ProviderClient, SResult, TenantRecord, TenantStorage, ThirdPartyProvider,
+    UserInfoMap, UserInfoMapFields,
 };
+use st_core::StorageError;
 use tokio_postgres::Row;
 use tracing::field::Empty;
 use tracing::instrument;
@@ -43,12 +44,13 @@ pub(crate) struct TenantSql {
     secondary_factors_delete: String,
     first_factors_insert: String,
     secondary_factors_insert: String,
+    /// Whether the domain has the app (its public tenant).
+    app_in_domain: String,
     config_delete: String,
-    activity_delete: String,
-    tenant_delete: String,
     app_configs_delete: String,
-    app_activity_delete: String,
-    app_delete: String,
+    domain_configs_delete: String,
+    orphan_tenant_deletes: [String; 2],
+    orphan_app_deletes: [String; 2],
     /// The base tenant's configuration row, inserted at start-up (see `migrate`).
     pub(crate) base_config_insert: String,
     provider_delete: String,
@@ -76,8 +78,9 @@ impl TenantSql {
                          AND k.tenant_id = p.tenant_id AND k.third_party_id = p.third_party_id)) \
                     ORDER BY p.third_party_id COLLATE \"C\")::TEXT \
                   FROM {tp} p WHERE p.connection_uri_domain = c.connection_uri_domain AND p.app_id = c.app_id \
-                    AND p.tenant_id = c.tenant_id) \
-                 FROM {tc} c WHERE c.connection_uri_domain = '' {filter} ORDER BY c.app_id, c.tenant_id",
+                    AND p.tenant_id = c.tenant_id), \
+                 c.connection_uri_domain::TEXT \
+                 FROM {tc} c {filter} ORDER BY c.connection_uri_domain, c.app_id, c.tenant_id",
                 ff = t.tenant_first_factors,
                 sf = t.tenant_required_secondary_factors,
                 tc = t.tenant_configs,
@@ -86,7 +89,11 @@ impl TenantSql {
         TenantSql {
             health: "SELECT 1".into(),
             select_all: tenant_columns(""),
-            select_one: tenant_columns("AND c.app_id = $1 AND c.tenant_id = $2"),
+            select_one: tenant_columns("WHERE c.app_id = $1 AND c.tenant_id = $2 AND c.connection_uri_domain = $3"),
+            app_in_domain: format!(
+                "SELECT 1 FROM {} WHERE connection_uri_domain = $1 AND app_id = $2 AND tenant_id = 'public'",
+                t.tenant_configs
+            ),
             app_insert: format!(
                 "INSERT INTO {} (app_id, created_at_time) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 t.apps
@@ -98,38 +105,61 @@ impl TenantSql {
             config_upsert: format!(
                 "INSERT INTO {} (connection_uri_domain, app_id, tenant_id, core_config, email_password_enabled, \
                  passwordless_enabled, third_party_enabled, is_first_factors_null) \
-                 VALUES ('', $1, $2, $3, $4, $5, $6, $7) \
+                 VALUES ($8, $1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (connection_uri_domain, app_id, tenant_id) DO UPDATE SET \
                  core_config = EXCLUDED.core_config, email_password_enabled = EXCLUDED.email_password_enabled, \
                  passwordless_enabled = EXCLUDED.passwordless_enabled, \
                  third_party_enabled = EXCLUDED.third_party_enabled, \
-                 is_first_factors_null = EXCLUDED.is_first_factors_null",
+                 is_first_factors_null = EXCLUDED.is_first_factors_null \
+                 RETURNING (xmax = 0)",
                 t.tenant_configs
             ),
             first_factors_delete: format!(
-                "DELETE FROM {} WHERE connection_uri_domain = '' AND app_id = $1 AND tenant_id = $2",
+                "DELETE FROM {} WHERE connection_uri_domain = $3 AND app_id = $1 AND tenant_id = $2",
                 t.tenant_first_factors
             ),
             secondary_factors_delete: format!(
-                "DELETE FROM {} WHERE connection_uri_domain = '' AND app_id = $1 AND tenant_id = $2",
+                "DELETE FROM {} WHERE connection_uri_domain = $3 AND app_id = $1 AND tenant_id = $2",
                 t.tenant_required_secondary_factors
             ),
             first_factors_insert: format!(
                 "INSERT INTO {} (connection_uri_domain, app_id, tenant_id, factor_id) \
-                 SELECT '', $1, $2, f FROM UNNEST($3::TEXT[]) AS f ON CONFLICT DO NOTHING",
+                 SELECT $4::TEXT, $1, $2, f FROM UNNEST($3::TEXT[]) AS f ON CONFLICT DO NOTHING",
                 t.tenant_first_factors
             ),
             secondary_factors_insert: format!(
                 "INSERT INTO {} (connection_uri_domain, app_id, tenant_id, factor_id) \
-                 SELECT '', $1, $2, f FROM UNNEST($3::TEXT[]) AS f ON CONFLICT DO NOTHING",
+                 SELECT $4::TEXT, $1, $2, f FROM UNNEST($3::TEXT[]) AS f ON CONFLICT DO NOTHING",
                 t.tenant_required_secondary_factors
             ),
-            config_delete: format!("DELETE FROM {} WHERE app_id = $1 AND tenant_id = $2", t.tenant_configs),
-            activity_delete: format!("DELETE FROM {} WHERE app_id = $1 AND tenant_id = $2", t.activity_log),
-            tenant_delete: format!("DELETE FROM {} WHERE app_id = $1 AND tenant_id = $2", t.tenants),
-            app_configs_delete: format!("DELETE FROM {} WHERE app_id = $1", t.tenant_configs),
-            app_activity_delete: format!("DELETE FROM {} WHERE app_id = $1", t.activity_log),
-            app_delete: format!("DELETE FROM {} WHERE app_id = $1", t.apps),
+            config_delete: format!(
+                "DELETE FROM {} WHERE connection_uri_domain = $3 AND app_id = $1 AND tenant_id = $2 \
+                 RETURNING app_id, tenant_id",
+                t.tenant_configs
+            ),
+            app_configs_delete: format!(
+                "DELETE FROM {} WHERE connection_uri_domain = $2 AND app_id = $1 RETURNING app_id, tenant_id",
+                t.tenant_configs
+            ),
+            domain_configs_delete: format!(
+                "DELETE FROM {} WHERE connection_uri_domain = $1 RETURNING app_id, tenant_id",
+                t.tenant_configs
+            ),
+            // The data of an (app, tenant), and of an app, that no domain names any more.
+            orphan_tenant_deletes: [&t.activity_log, &t.tenants].map(|table| {
+                format!(
+                    "DELETE FROM {table} WHERE app_id = $1 AND tenant_id = $2 AND NOT EXISTS \
+                     (SELECT 1 FROM {tc} c WHERE c.app_id = $1 AND c.tenant_id = $2)",
+                    tc = t.tenant_configs
+                )
+            }),
+            orphan_app_deletes: [&t.activity_log, &t.apps].map(|table| {
+                format!(
+                    "DELETE FROM {table} WHERE app_id = $1 AND NOT EXISTS \
+                     (SELECT 1 FROM {tc} c WHERE c.app_id = $1)",
+                    tc = t.tenant_configs
+                )
+            }),
             base_config_insert: format!(
                 "INSERT INTO {} (connection_uri_domain, app_id, tenant_id, core_config, email_password_enabled, \
                  passwordless_enabled, third_party_enabled, is_first_factors_null) \
@@ -137,7 +167,7 @@ impl TenantSql {
                 t.tenant_configs
             ),
             provider_delete: format!(
-                "DELETE FROM {tp} WHERE connection_uri_domain = '' AND app_id = $1 AND tenant_id = $2 \
+                "DELETE FROM {tp} WHERE connection_uri_domain = $4 AND app_id = $1 AND tenant_id = $2 \
                  AND third_party_id = $3"
             ),
             provider_insert: format!(
@@ -148,12 +178,12 @@ impl TenantSql {
                  user_info_map_from_id_token_payload_user_id, user_info_map_from_id_token_payload_email, \
                  user_info_map_from_id_token_payload_email_verified, user_info_map_from_user_info_endpoint_user_id, \
                  user_info_map_from_user_info_endpoint_email, user_info_map_from_user_info_endpoint_email_verified) \
-                 VALUES ('', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                 VALUES ($21, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
             ),
             provider_client_insert: format!(
                 "INSERT INTO {tpc} (connection_uri_domain, app_id, tenant_id, third_party_id, client_type, client_id, \
                  client_secret, scope, force_pkce, additional_config) \
-                 VALUES ('', $1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                 VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9)"
             ),
             users: tenant_users::TenantUserSql::new(t),
         }
@@ -163,6 +193,38 @@ impl TenantSql {
 impl PgStorage {
     fn tenant_sql(&self) -> &TenantSql {
         &self.sql().tenants
+    }
+
+    /// Delete the `tenant_configs` rows `delete` returns (`app_id, tenant_id`; their factor and
+    /// provider rows cascade), then, in the same transaction, the data of each (app, tenant) and
+    /// app that no domain names any more (`activity_log` has no foreign key; everything else
+    /// cascades from `tenants` and `apps`). Whether a row was deleted.
+    async fn delete_configs(
+        &self,
+        delete: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> SResult<bool> {
+        let sql = self.tenant_sql();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        let deleted = tx_query(&tx, delete, params).await?;
+        let mut apps: Vec<String> = Vec::new();
+        for row in &deleted {
+            let (app, tenant): (String, String) = (col(row, 0)?, col(row, 1)?);
+            for orphan in &sql.orphan_tenant_deletes {
+                tx_exec(&tx, orphan, &[&app, &tenant]).await?;
+            }
+            if !apps.contains(&app) {
+                apps.push(app);
+            }
+        }
+        for app in &apps {
+            for orphan in &sql.orphan_app_deletes {
+                tx_exec(&tx, orphan, &[app]).await?;
+            }
+        }
+        tx.commit().await.map_err(error::pg)?;
+        Ok(!deleted.is_empty())
     }
 }
 
@@ -254,8 +316,11 @@ fn json_text(m: &Option<Map<String, Value>>) -> Option<String> {
 fn tenant_from_row(row: &Row) -> SResult<Option<TenantRecord>> {
     let app: String = col(row, 0)?;
     let tenant: String = col(row, 1)?;
-    let (Ok(app_id), Ok(tenant_id)) = (AppId::parse(&app), TenantId::parse(&tenant)) else {
-        tracing::warn!("ignoring tenant ({app}, {tenant}) stored in tenant_configs: not a valid app/tenant id");
+    let domain: String = col(row, 10)?;
+    let domain =
+        if domain.is_empty() { Ok(ConnectionUriDomain::default_domain()) } else { ConnectionUriDomain::parse(&domain) };
+    let (Ok(app_id), Ok(tenant_id), Ok(domain)) = (AppId::parse(&app), TenantId::parse(&tenant), domain) else {
+        tracing::warn!("ignoring tenant ({app}, {tenant}) stored in tenant_configs: not a valid domain/app/tenant id");
         return Ok(None);
     };
     let core_config = parse_core_config(col(row, 2)?)?;
@@ -269,7 +334,7 @@ fn tenant_from_row(row: &Row) -> SResult<Option<TenantRecord>> {
     let required_secondary_factors = if secondary.is_empty() { None } else { Some(secondary) };
     let third_party_providers = providers_from_json(col(row, 9)?)?;
     Ok(Some(TenantRecord {
-        id: TenantIdentifier::new(app_id, tenant_id),
+        id: TenantIdentifier::new(app_id.in_domain(domain), tenant_id),
         core_config,
         // JDBC's getBoolean reads NULL as false.
         email_password_enabled: email_password_enabled.unwrap_or(false),
@@ -312,7 +377,9 @@ impl TenantStorage for PgStorage {
             otel.status_code = Empty, error.type = Empty)
     )]
     async fn get_tenant(&self, id: &TenantIdentifier) -> SResult<Option<TenantRecord>> {
-        let row = self.query_opt(&self.tenant_sql().select_one, &[&id.app.as_str(), &id.tenant.as_str()]).await?;
+        let row = self
+            .query_opt(&self.tenant_sql().select_one, &[&id.app.as_str(), &id.tenant.as_str(), &id.domain().as_str()])
+            .await?;
         match row {
             Some(row) => tenant_from_row(&row),
             None => Ok(None),
@@ -333,13 +400,17 @@ impl TenantStorage for PgStorage {
         let first: Vec<&str> = record.first_factors.iter().flatten().map(String::as_str).collect();
         let secondary: Vec<&str> = record.required_secondary_factors.iter().flatten().map(String::as_str).collect();
 
+        let domain = record.id.domain().as_str();
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
         if record.id.tenant.is_public() {
             tx_exec(&tx, &sql.app_insert, &[&app, &now_ms]).await?;
+        } else if tx_query(&tx, &sql.app_in_domain, &[&domain, &app]).await?.is_empty() {
+            return Err(traced_error(StorageError::TenantOrAppNotFound));
         }
-        let created = tx_exec(&tx, &sql.tenant_insert, &[&app, &tenant, &now_ms]).await? == 1;
-        tx_exec(
+        // The user pool's row: another domain may have made it already.
+        tx_exec(&tx, &sql.tenant_insert, &[&app, &tenant, &now_ms]).await?;
+        let created = tx_query(
             &tx,
             &sql.config_upsert,
             &[
@@ -350,16 +421,21 @@ impl TenantStorage for PgStorage {
                 &record.passwordless_enabled,
                 &record.third_party_enabled,
                 &record.first_factors.is_none(),
+                &domain,
             ],
         )
-        .await?;
+        .await?
+        .first()
+        .map(|row| col::<bool>(row, 0))
+        .transpose()?
+        .unwrap_or(false);
         for (delete, insert, factors) in [
             (&sql.first_factors_delete, &sql.first_factors_insert, &first),
             (&sql.secondary_factors_delete, &sql.secondary_factors_insert, &secondary),
         ] {
-            tx_exec(&tx, delete, &[&app, &tenant]).await?;
+            tx_exec(&tx, delete, &[&app, &tenant, &domain]).await?;
             if !factors.is_empty() {
-                tx_exec(&tx, insert, &[&app, &tenant, factors]).await?;
+                tx_exec(&tx, insert, &[&app, &tenant, factors, &domain]).await?;
             }
         }
         tx.commit().await.map_err(error::pg)?;
@@ -372,18 +448,8 @@ impl TenantStorage for PgStorage {
             otel.status_code = Empty, error.type = Empty)
     )]
     async fn delete_tenant(&self, id: &TenantIdentifier) -> SResult<bool> {
-        let sql = self.tenant_sql();
-        let (app, tenant) = (id.app.as_str(), id.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // tenant_configs has no FK (its factor/provider rows cascade from it); activity_log
-        // has none either. Everything else cascades from tenants.
-        let configs = tx_exec(&tx, &sql.config_delete, &[&app, &tenant]).await?;
-        tx_exec(&tx, &sql.activity_delete, &[&app, &tenant]).await?;
-        let tenants = tx_exec(&tx, &sql.tenant_delete, &[&app, &tenant]).await?;
-        let existed = configs + tenants > 0;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(existed)
+        let (app, tenant, domain) = (id.app.as_str(), id.tenant.as_str(), id.domain().as_str());
+        self.delete_configs(&self.tenant_sql().config_delete, &[&app, &tenant, &domain]).await
     }
 
     #[instrument(
@@ -392,16 +458,16 @@ impl TenantStorage for PgStorage {
             otel.status_code = Empty, error.type = Empty)
     )]
     async fn delete_app(&self, app: &AppId) -> SResult<bool> {
-        let sql = self.tenant_sql();
-        let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let configs = tx_exec(&tx, &sql.app_configs_delete, &[&app]).await?;
-        tx_exec(&tx, &sql.app_activity_delete, &[&app]).await?;
-        let apps = tx_exec(&tx, &sql.app_delete, &[&app]).await?;
-        let existed = configs + apps > 0;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(existed)
+        let domain = app.domain().as_str();
+        self.delete_configs(&self.tenant_sql().app_configs_delete, &[&app.as_str(), &domain]).await
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_connection_uri_domain", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn delete_connection_uri_domain(&self, domain: &ConnectionUriDomain) -> SResult<bool> {
+        self.delete_configs(&self.tenant_sql().domain_configs_delete, &[&domain.as_str()]).await
     }
 
     #[instrument(
@@ -416,7 +482,8 @@ impl TenantStorage for PgStorage {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
         // The clients go with their provider (ON DELETE CASCADE).
-        let existed = tx_exec(&tx, &sql.provider_delete, &[&app, &tenant, &tp_id]).await? > 0;
+        let domain = id.domain().as_str();
+        let existed = tx_exec(&tx, &sql.provider_delete, &[&app, &tenant, &tp_id, &domain]).await? > 0;
         tx_exec(
             &tx,
             &sql.provider_insert,
@@ -441,6 +508,7 @@ impl TenantStorage for PgStorage {
                 &uia.user_id,
                 &uia.email,
                 &uia.email_verified,
+                &domain,
             ],
         )
         .await?;
@@ -458,6 +526,7 @@ impl TenantStorage for PgStorage {
                     &c.scope,
                     &c.force_pkce,
                     &json_text(&c.additional_config),
+                    &domain,
                 ],
             )
             .await?;
@@ -472,9 +541,9 @@ impl TenantStorage for PgStorage {
             otel.status_code = Empty, error.type = Empty)
     )]
     async fn delete_thirdparty_provider(&self, id: &TenantIdentifier, third_party_id: &str) -> SResult<bool> {
-        let n = self
-            .execute(&self.tenant_sql().provider_delete, &[&id.app.as_str(), &id.tenant.as_str(), &third_party_id])
-            .await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&id.app.as_str(), &id.tenant.as_str(), &third_party_id, &id.domain().as_str()];
+        let n = self.execute(&self.tenant_sql().provider_delete, &params).await?;
         Ok(n > 0)
     }
 
