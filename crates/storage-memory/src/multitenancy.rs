@@ -111,8 +111,8 @@ fn group_in_tenant(users: &users::Tables, app: &AppId, primary: &str, tenant: &T
 
 /// The reference's check before a login method of a primary user joins `tenant` (its LEGACY
 /// `addTenantIdToPrimaryUser_Transaction`): another primary user with a login method in the
-/// tenant may not have the e-mail of one of the group's login methods, and no other group of
-/// the app (in any tenant, as the reference looks it up) its provider pair.
+/// tenant may not have the e-mail or phone number of one of the group's login methods, and no
+/// other group of the app (in any tenant, as the reference looks it up) its provider pair.
 fn primary_user_conflict(users: &users::Tables, tenant: &TenantIdentifier, primary: &str) -> Option<AddUserToTenant> {
     let app = &tenant.app;
     let mut group: Vec<&UserRow> =
@@ -131,6 +131,18 @@ fn primary_user_conflict(users: &users::Tables, tenant: &TenantIdentifier, prima
             });
             if let Some((_, r)) = other {
                 return Some(conflict(AccountInfoKind::Email, r));
+            }
+        }
+        if let Some(phone) = &method.phone_number {
+            let other = users.rows.iter().find(|((a, _), r)| {
+                a == app
+                    && r.is_linked_or_primary
+                    && r.primary != primary
+                    && r.phone_number.as_ref() == Some(phone)
+                    && group_in_tenant(users, app, &r.primary, tenant)
+            });
+            if let Some((_, r)) = other {
+                return Some(conflict(AccountInfoKind::PhoneNumber, r));
             }
         }
         if let Some(pair) = &method.third_party {
@@ -180,6 +192,28 @@ fn thirdparty_conflict(
     taken.then_some(AddUserToTenant::ThirdPartyUserAlreadyExists)
 }
 
+/// Passwordless: the e-mail, then the phone number, unique among the tenant's passwordless
+/// users (the order of the table's unique keys).
+fn passwordless_conflict(
+    users: &users::Tables,
+    tenant: &TenantIdentifier,
+    id: &str,
+    row: &UserRow,
+) -> Option<AddUserToTenant> {
+    let others = || {
+        users.rows.iter().filter(move |((a, other), r)| {
+            a == &tenant.app && other != id && r.recipe_id == row.recipe_id && r.tenants.contains(tenant)
+        })
+    };
+    if row.email.is_some() && others().any(|(_, r)| r.email == row.email) {
+        return Some(AddUserToTenant::EmailAlreadyExists);
+    }
+    if row.phone_number.is_some() && others().any(|(_, r)| r.phone_number == row.phone_number) {
+        return Some(AddUserToTenant::PhoneNumberAlreadyExists);
+    }
+    None
+}
+
 /// What keeps the login method `id` out of `tenant` under its own recipe's uniqueness rule.
 fn recipe_conflict(
     users: &users::Tables,
@@ -190,6 +224,7 @@ fn recipe_conflict(
     match row.recipe_id.as_str() {
         "emailpassword" => emailpassword_conflict(users, tenant, id, row),
         "thirdparty" => thirdparty_conflict(users, tenant, id, row),
+        "passwordless" => passwordless_conflict(users, tenant, id, row),
         _ => None,
     }
 }

@@ -258,6 +258,30 @@ async fn third_party_users_added_to_tenants(st: &dyn Storage) {
     assert_eq!(st.third_party_user(&t2, "google", "g-1").await.unwrap(), None);
 }
 
+/// Passwordless users: the e-mail and the phone number are each unique in a tenant.
+async fn passwordless_users_added_to_tenants(st: &dyn Storage) {
+    for t in ["t1", "t2"] {
+        add_tenant(st, "public", t).await;
+    }
+    let (base, t1, t2) = (TenantIdentifier::base(), tid("public", "t1"), tid("public", "t2"));
+    let created = CreatePasswordlessUserResult::Created;
+    let user = |tenant, n, email: Option<&'static str>, phone: Option<&'static str>| async move {
+        assert_eq!(st.create_passwordless_user(tenant, &uid(n), email, phone, 1).await.unwrap(), created);
+    };
+    user(&base, 1, Some("a@x.com"), Some("+14155550101")).await;
+    user(&t1, 2, Some("a@x.com"), None).await;
+    user(&t2, 3, None, Some("+14155550101")).await;
+    user(&t2, 4, Some("b@x.com"), None).await;
+    assert_eq!(st.add_user_to_tenant(&t1, &uid(1)).await.unwrap(), AddUserToTenant::EmailAlreadyExists);
+    assert_eq!(st.add_user_to_tenant(&t2, &uid(1)).await.unwrap(), AddUserToTenant::PhoneNumberAlreadyExists);
+    assert_eq!(st.add_user_to_tenant(&t1, &uid(3)).await.unwrap(), AddUserToTenant::Added);
+    assert_eq!(st.add_user_to_tenant(&base, &uid(4)).await.unwrap(), AddUserToTenant::Added);
+    assert_eq!(st.passwordless_user_of(&t1, &Contact::Phone("+14155550101".into())).await.unwrap(), Some(uid(3)));
+    // An email-password user with the same e-mail is another recipe's.
+    assert_eq!(st.sign_up_with_password(&t2, &uid(5), "a@x.com", "h", 1).await.unwrap(), SignUpResult::Created);
+    assert_eq!(st.add_user_to_tenant(&t1, &uid(5)).await.unwrap(), AddUserToTenant::Added);
+}
+
 /// Two users with one e-mail added to a tenant at once: exactly one gets in.
 async fn concurrent_additions_keep_emails_unique(st: &Arc<dyn Storage>) {
     for t in ["t1", "t2", "t3"] {
@@ -368,6 +392,7 @@ conformance! {
     thirdparty_providers,
     users_added_to_tenants,
     third_party_users_added_to_tenants,
+    passwordless_users_added_to_tenants,
     concurrent_additions_keep_emails_unique,
     connection_uri_domains,
 }

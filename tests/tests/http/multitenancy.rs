@@ -1180,6 +1180,33 @@ async fn third_party_users_added_to_tenants(b: Backend) {
     s.stop().await;
 }
 
+/// Passwordless login methods: e-mail and phone number unique per tenant among them.
+async fn passwordless_users_added_to_tenants(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({})).await else { return };
+    s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1", "firstFactors": null})).await;
+    let pl = |tenant: &'static str, contact: Value| {
+        let s = &s;
+        async move {
+            let code = s.post(&format!("/{tenant}/recipe/signinup/code"), contact).await;
+            let body = json!({"preAuthSessionId": code["preAuthSessionId"], "linkCode": code["linkCode"]});
+            let r = s.post(&format!("/{tenant}/recipe/signinup/code/consume"), body).await;
+            assert_eq!(r["createdNewUser"], true, "{r}");
+            r["user"]["id"].as_str().unwrap().to_string()
+        }
+    };
+    let by_phone = pl("public", json!({"phoneNumber": "+14155550101"})).await;
+    let by_email = pl("public", json!({"email": "p@example.com"})).await;
+    pl("t1", json!({"phoneNumber": "+1 415 555 0101"})).await;
+    let r = ok_json(associate(&s, "5.4", "/t1", json!({ "recipeUserId": by_phone })).await);
+    assert_eq!(r, json!({"status": "PHONE_NUMBER_ALREADY_EXISTS_ERROR"}));
+    let r = ok_json(associate(&s, "5.4", "/t1", json!({ "recipeUserId": by_email })).await);
+    assert_eq!(r["wasAlreadyAssociated"], false);
+    pl("public", json!({"email": "q@example.com"})).await;
+    let r = ok_json(associate(&s, "5.4", "/t1", json!({ "recipeUserId": by_email })).await);
+    assert_eq!(r["wasAlreadyAssociated"], true);
+    s.stop().await;
+}
+
 /// A login method of a linked group (written with SQL, as a Java core with account linking
 /// leaves it) may not join a tenant where another primary user has one of its group's e-mails.
 #[tokio::test]
@@ -1446,6 +1473,7 @@ st_tests::both_backends! {
     thirdparty_provider_configs => thirdparty_provider_configs;
     users_added_to_and_taken_out_of_tenants => users_added_to_and_taken_out_of_tenants;
     third_party_users_added_to_tenants => third_party_users_added_to_tenants;
+    passwordless_users_added_to_tenants => passwordless_users_added_to_tenants;
     connection_uri_domains => connection_uri_domains;
     only_one_domain_loaded => only_one_domain_loaded;
 }
