@@ -29,6 +29,7 @@ pub mod passwordless;
 pub mod session;
 pub mod signing_keys;
 pub mod thirdparty;
+pub mod totp;
 pub mod useridmapping;
 pub mod usermetadata;
 pub mod userroles;
@@ -46,5 +47,6 @@ pub fn all_jobs() -> Vec<std::sync::Arc<dyn jobs::Job>> {
         std::sync::Arc::new(emailpassword::DELETE_EXPIRED_RESET_TOKENS),
         std::sync::Arc::new(emailverification::DELETE_EXPIRED_EV_TOKENS),
         std::sync::Arc::new(passwordless::DELETE_EXPIRED_DEVICES),
+        std::sync::Arc::new(totp::DELETE_EXPIRED_CODES),
     ]
 }

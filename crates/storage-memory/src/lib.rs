@@ -37,6 +37,7 @@ mod passwordless;
 mod session;
 mod signing_keys;
 mod thirdparty;
+mod totp;
 mod useridmapping;
 mod usermetadata;
 mod userroles;
@@ -54,6 +55,7 @@ pub(crate) struct State {
     pub emailpassword: emailpassword::Tables,
     pub emailverification: emailverification::Tables,
     pub passwordless: passwordless::Tables,
+    pub totp: totp::Tables,
     pub usermetadata: usermetadata::Tables,
     pub userroles: userroles::Tables,
     pub useridmapping: useridmapping::Tables,
@@ -124,6 +126,7 @@ impl State {
             emailpassword,
             emailverification,
             passwordless,
+            totp,
             usermetadata,
             userroles,
             useridmapping,
@@ -138,6 +141,7 @@ impl State {
             emailpassword,
             emailverification,
             passwordless,
+            totp,
             usermetadata,
             userroles,
             useridmapping,

@@ -72,8 +72,8 @@ impl UserIdMappingStorage for MemoryStorage {
             (UserIdUse::UserMetadata, s.usermetadata.holds_user(app, user_id)),
             (UserIdUse::UserRoles, s.userroles.holds_user(app, user_id)),
             (UserIdUse::EmailVerification, s.emailverification.holds_user(app, user_id)),
+            (UserIdUse::Totp, s.totp.holds_user(app, user_id)),
         ];
-        // This backend has no TOTP devices.
         Ok(checks.into_iter().filter(|(_, used)| *used).map(|(kind, _)| kind).collect())
     }
 

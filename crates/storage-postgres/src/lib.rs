@@ -48,6 +48,7 @@ mod passwordless;
 mod session;
 mod signing_keys;
 mod thirdparty;
+mod totp;
 mod useridmapping;
 mod usermetadata;
 mod userroles;
@@ -106,6 +107,7 @@ struct Statements {
     emailverification: emailverification::EmailVerificationSql,
     passwordless: passwordless::PasswordlessSql,
     thirdparty: thirdparty::ThirdPartySql,
+    totp: totp::TotpSql,
     usermetadata: usermetadata::UserMetadataSql,
     userroles: userroles::UserRolesSql,
     useridmapping: useridmapping::UserIdMappingSql,
@@ -125,6 +127,7 @@ impl Statements {
             emailverification: emailverification::EmailVerificationSql::new(t),
             passwordless: passwordless::PasswordlessSql::new(t),
             thirdparty: thirdparty::ThirdPartySql::new(t),
+            totp: totp::TotpSql::new(t),
             usermetadata: usermetadata::UserMetadataSql::new(t),
             userroles: userroles::UserRolesSql::new(t),
             useridmapping: useridmapping::UserIdMappingSql::new(t),

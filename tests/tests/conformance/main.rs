@@ -37,6 +37,7 @@ mod passwordless;
 mod session;
 mod signing_keys;
 mod thirdparty;
+mod totp;
 mod useridmapping;
 mod usermetadata;
 mod userroles;

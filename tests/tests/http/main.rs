@@ -15,6 +15,7 @@ mod passwordless;
 mod pg_outage;
 mod session;
 mod thirdparty;
+mod totp;
 mod transport;
 mod useridmapping;
 mod usermetadata;

@@ -21,6 +21,7 @@ pub mod passwordless;
 pub mod session;
 pub mod signing_keys;
 pub mod thirdparty;
+pub mod totp;
 pub mod useridmapping;
 pub mod usermetadata;
 pub mod userroles;
@@ -36,6 +37,7 @@ pub use self::passwordless::*;
 pub use self::session::*;
 pub use self::signing_keys::*;
 pub use self::thirdparty::*;
+pub use self::totp::*;
 pub use self::useridmapping::*;
 pub use self::usermetadata::*;
 pub use self::userroles::*;
@@ -58,6 +60,7 @@ pub trait Storage:
     + EmailVerificationStorage
     + PasswordlessStorage
     + ThirdPartyStorage
+    + TotpStorage
     + UserMetadataStorage
     + UserRolesStorage
     + UserIdMappingStorage

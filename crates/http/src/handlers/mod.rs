@@ -37,6 +37,7 @@ pub mod multitenancy;
 pub mod passwordless;
 pub mod session;
 pub mod thirdparty;
+pub mod totp;
 pub mod useridmapping;
 pub mod usermetadata;
 pub mod userroles;
@@ -55,6 +56,7 @@ pub const RECIPES: &[fn(&mut Router)] = &[
     emailverification::routes,
     thirdparty::routes,
     passwordless::routes,
+    totp::routes,
     users::routes,
     usermetadata::routes,
     userroles::routes,
@@ -170,6 +172,13 @@ mod tests {
             ("/recipe/userid/map", &["POST", "GET"], App, true, true),
             ("/recipe/userid/map/remove", &["POST"], App, true, true),
             ("/recipe/userid/external-user-id-info", &["PUT"], App, true, true),
+            ("/recipe/totp/device", &["POST", "PUT"], None, true, true),
+            ("/recipe/totp/device/list", &["GET"], None, true, true),
+            ("/recipe/totp/device/remove", &["POST"], None, true, true),
+            ("/recipe/totp/device/import", &["POST"], None, true, true),
+            ("/recipe/totp/device/verify", &["POST"], Tenant, true, true),
+            ("/recipe/totp/verify", &["POST"], Tenant, true, true),
+            ("/recipe/totp/device/status/bulk", &["POST"], None, true, true),
         ]
     };
 
