@@ -358,6 +358,7 @@ impl TenantStorage for MemoryStorage {
         let mut removed = s.sessions.remove_user_from_tenant(tenant, data_ids);
         removed |= s.emailverification.remove_user_from_tenant(tenant, data_ids);
         removed |= s.userroles.remove_user_from_tenant(tenant, data_ids);
+        removed |= s.totp.remove_user_from_tenant(tenant, data_ids);
         if let Some(id) = recipe_user_id {
             if let Some(r) = s.users.rows.get_mut(&(tenant.app.clone(), id.to_string())) {
                 removed |= r.tenants.remove(tenant);

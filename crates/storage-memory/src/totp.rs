@@ -30,6 +30,14 @@ impl Tables {
         self.devices.contains_key(&(app.clone(), user_id.to_string()))
     }
 
+    /// Drop the tenant's used codes of any of `ids` (a user taken out of the tenant); whether
+    /// there were any.
+    pub fn remove_user_from_tenant(&mut self, tenant: &TenantIdentifier, ids: &[String]) -> bool {
+        let before = self.used.len();
+        self.used.retain(|(t, id), _| !(t == tenant && ids.contains(id)));
+        self.used.len() != before
+    }
+
     /// The user's devices, by creation time then name.
     fn listed(&self, key: &UserKey) -> Vec<TotpDevice> {
         let mut devices: Vec<TotpDevice> =

@@ -517,6 +517,32 @@ async fn user_removal_and_mapping(b: Backend) {
     s.stop().await;
 }
 
+/// A user taken out of a tenant loses its used codes there (and with them its failed
+/// attempts); its devices are the app's and stay.
+async fn user_taken_out_of_a_tenant(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1", "firstFactors": null})).await;
+    let u = sign_up(&s, "a@example.com", "password1").await["user"]["id"].as_str().unwrap().to_string();
+    let add = s.post("/t1/recipe/multitenancy/tenant/user", json!({"recipeUserId": u})).await;
+    assert_eq!(add["status"], "OK");
+    let secret = verified_user(&s, &u).await;
+    let wrong = wrong_code(&secret, &s);
+    for n in 1..=2 {
+        assert_eq!(verify(&s, "/t1", &u, &wrong).await, invalid(n, 5));
+        s.clock.advance_ms(1);
+    }
+    assert_eq!(verify(&s, "", &u, &wrong).await, invalid(1, 5));
+    s.clock.advance_ms(1);
+    let removed = s.post("/t1/recipe/multitenancy/tenant/user/remove", json!({"recipeUserId": u})).await;
+    assert_eq!(removed, json!({"status": "OK", "wasAssociated": true}));
+    s.post("/t1/recipe/multitenancy/tenant/user", json!({"recipeUserId": u})).await;
+    assert_eq!(verify(&s, "/t1", &u, &wrong).await, invalid(1, 5), "the tenant's codes went");
+    s.clock.advance_ms(1);
+    assert_eq!(verify(&s, "", &u, &wrong).await, invalid(2, 5), "another tenant's stay");
+    assert_eq!(devices(&s, &u).await.as_array().unwrap().len(), 1);
+    s.stop().await;
+}
+
 /// The cron job deletes each tenant's codes once they expired more than the cool-down ago, so
 /// the codes that keep a user blocked stay.
 async fn cron_deletes_old_used_codes(b: Backend) {
@@ -680,6 +706,7 @@ st_tests::both_backends! {
     bad_input => bad_input;
     bulk_device_status => bulk_device_status;
     user_removal_and_mapping => user_removal_and_mapping;
+    user_taken_out_of_a_tenant => user_taken_out_of_a_tenant;
     cron_deletes_old_used_codes => cron_deletes_old_used_codes;
     one_of_concurrent_codes => one_of_concurrent_codes;
 }
