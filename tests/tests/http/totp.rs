@@ -696,6 +696,46 @@ async fn instances_share_codes_and_attempts_on_postgres() {
     a.stop().await;
 }
 
+/// Rows a Java core wrote (a device without `created_at`, a code it accepted) are served as
+/// they are: the device is listed and checked, and the code it accepted is refused here.
+#[tokio::test]
+async fn java_core_rows_on_postgres() {
+    let Some(s) = TestServer::spawn(Backend::Postgres, json!({})).await else { return };
+    let secret = "ZNPARPDTO6BFVSOFM3BPJGORPYTNTDSF";
+    let (client, conn) = tokio_postgres::connect(s.db_url.as_deref().unwrap(), tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(conn);
+    let now = s.clock.now_ms();
+    let used = now_code(&s, secret);
+    client
+        .batch_execute(&format!(
+            "INSERT INTO totp_users (app_id, user_id) VALUES ('public', 'java-user'); \
+             INSERT INTO totp_user_devices (app_id, user_id, device_name, secret_key, period, skew, verified) \
+               VALUES ('public', 'java-user', 'Phone', '{secret}', 30, 1, true); \
+             INSERT INTO totp_used_codes (app_id, tenant_id, user_id, code, is_valid, expiry_time_ms, created_time_ms) \
+               VALUES ('public', 'public', 'java-user', '{used}', true, {exp}, {created})",
+            exp = now + 90_000,
+            created = now - 1000,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(devices(&s, "java-user").await, json!([{"name": "Phone", "period": 30, "skew": 1, "verified": true}]));
+    assert_eq!(verify(&s, "", "java-user", &used).await, invalid(1, 5), "accepted by the Java core already");
+    s.clock.advance_ms(30_000);
+    assert_eq!(verify(&s, "", "java-user", &now_code(&s, secret)).await, json!({"status": "OK"}));
+    let r = s.post("/recipe/totp/device/status/bulk", json!({"userIds": ["java-user"]})).await;
+    assert_eq!(r["users"], json!([{"userId": "java-user", "hasVerifiedDevice": true}]));
+    // Removing its last device removes the user row and its codes, as the Java core does.
+    let r = s.post("/recipe/totp/device/remove", json!({"userId": "java-user", "deviceName": "Phone"})).await;
+    assert_eq!(r["didDeviceExist"], true);
+    for table in ["totp_users", "totp_user_devices", "totp_used_codes"] {
+        let n: i64 = client.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[]).await.unwrap().get(0);
+        assert_eq!(n, 0, "{table}");
+    }
+    drop(client);
+    let _ = task.await;
+    s.stop().await;
+}
+
 st_tests::both_backends! {
     devices_created_listed_renamed_and_removed => devices_created_listed_renamed_and_removed;
     codes_verified_with_skew_and_period_and_used_once => codes_verified_with_skew_and_period_and_used_once;
