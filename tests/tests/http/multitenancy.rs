@@ -1317,6 +1317,31 @@ async fn connection_uri_domains(b: Backend) {
     assert_eq!(read["thirdParty"]["providers"][0]["thirdPartyId"], "google");
     assert_eq!(s.get("/recipe/multitenancy/tenant/v2").await["thirdParty"]["providers"], json!([]));
 
+    // A domain's API keys protect its apps, not the default domain's.
+    let keys = json!({"connectionUriDomain": "k.example.com", "coreConfig": {"api_keys": KEY}});
+    assert_eq!(ok_json(put_domain("localhost", keys).await)["createdNew"], true);
+    let (st, text) = via(&s, "k.example.com", "GET", "/recipe/multitenancy/tenant/v2", None).await;
+    assert_eq!((st, text.as_str()), (401, "Invalid API key"));
+    let (st, _) = s
+        .request(
+            "GET",
+            "/recipe/multitenancy/tenant/v2",
+            None,
+            &[("cdi-version", "5.4"), ("host", "k.example.com"), ("api-key", KEY)],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(s.get("/recipe/multitenancy/tenant/v2").await["status"], "OK");
+    let (st, text) = s
+        .request(
+            "POST",
+            "/recipe/multitenancy/connectionuridomain/remove",
+            Some(json!({"connectionUriDomain": "k.example.com"})),
+            &[("cdi-version", "5.4")],
+        )
+        .await;
+    assert_eq!((st, text.as_str()), (200, r#"{"status":"OK","didExist":true}"#));
+
     // Listed from the base tenant only.
     let list = s.get("/recipe/multitenancy/connectionuridomain/list/v2").await;
     let domains: Vec<&str> = list["connectionUriDomains"]
