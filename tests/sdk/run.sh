@@ -14,6 +14,10 @@
 #   ST_SDK_FLOWS           optional: comma-separated flow names (see README.md)
 #   ST_SDK_KEEP_DB         optional: 1 = do not drop the PostgreSQL database at the end
 #   ST_SDK_BCRYPT_LOG_ROUNDS  optional: the core's bcrypt_log_rounds (default 4; the core's own is 11)
+#   ST_SDK_EVERY_RELEASE   optional: 1 = every flow on every release (by default, for the CPU
+#                          budget, the third-party, passwordless and multitenancy flows run on node,
+#                          python and node-3.0, and cross-version on node and python with the peers
+#                          in CROSS_VERSION_PEERS)
 #   CARGO_TARGET_DIR       honoured (venv in <target>/sdk-venv, logs in <target>/sdk-logs)
 #
 # For each backend (memory; PostgreSQL when configured) it starts the core on a free port with an
@@ -122,6 +126,9 @@ hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 #   node-3.0    supertokens-node 15.x (CDI 3.0, no account linking), installed in node-3.0/
 #   python-3.0  supertokens-python 0.24.x (CDI 3.0, no account linking), venv <target>/sdk-venv-3.0
 NODE_SDKS=(node node-5.3 node-5.1 node-5.0 node-4.0 node-3.0)
+# The apps the newest releases' cross-version flow pairs with (python 0.31 for node 24: both
+# SDKs; the oldest: v4 tokens at CDI 3.0, the first v5 at 4.0).
+CROSS_VERSION_PEERS="python node-4.0 node-3.0 python-3.0"
 PY_SDKS=(python python-5.3 python-5.2 python-5.1 python-3.0)
 if [ "${ST_SDK_NEWEST_ONLY:-0}" = 1 ]; then
     NODE_SDKS=(node)
@@ -271,6 +278,20 @@ PY
 
 API_KEY="sdk-test-key-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
 
+# The mock OAuth/OIDC provider (tests/sdk/mock-oauth/provider.mjs) that the apps' ThirdParty
+# providers point at: one for the whole run, on a free port; social sign-in never leaves the box.
+start_mock_oauth() {
+    local port
+    port=$(free_port)
+    (cd "$SDK_DIR/mock-oauth" && PORT=$port exec node provider.mjs) >"$LOGS/mock-oauth.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    MOCK_OAUTH_URL="http://127.0.0.1:$port"
+    wait_ready "mock oauth provider" "$pid" "$MOCK_OAUTH_URL/hello" "$LOGS/mock-oauth.log" 30 ||
+        die "the mock OAuth provider did not start"
+    say "mock OAuth provider on $MOCK_OAUTH_URL"
+}
+
 RESULTS=()  # "PASS|FAIL sdk backend passed failed skipped seconds"
 TOTAL_PASSED=0
 TOTAL_FAILED=0
@@ -339,13 +360,13 @@ run_backend() {
             local modules=""
             [ "$sdk" = node ] || modules="$SDK_DIR/$sdk/node_modules"
             (cd "$SDK_DIR/node" && PORT=$port ST_CONNECTION_URI=$url ST_API_KEY=$API_KEY \
-                ST_NODE_MODULES=$modules exec node app.js) >"$dir/$app-app.log" 2>&1 &
+                ST_MOCK_OAUTH_URL=$MOCK_OAUTH_URL ST_NODE_MODULES=$modules exec node app.js) >"$dir/$app-app.log" 2>&1 &
             ;;
         python*)
             local venv
             venv=$(venv_of "$sdk")
             (cd "$SDK_DIR/python" && PORT=$port ST_CONNECTION_URI=$url ST_API_KEY=$API_KEY \
-                SUPERTOKENS_TLDEXTRACT_DISABLE_HTTP=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+                ST_MOCK_OAUTH_URL=$MOCK_OAUTH_URL SUPERTOKENS_TLDEXTRACT_DISABLE_HTTP=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
                 exec "$venv/bin/python" app.py) >"$dir/$app-app.log" 2>&1 &
             ;;
         esac
@@ -367,13 +388,17 @@ run_backend() {
         local only_args=()
         [ -z "$FLOWS" ] || only_args=(--only "$FLOWS")
         t_sdk[$sdk]=$(date +%s)
-        # the other releases' apps on this core, for the cross-version flow
+        # the other releases' apps on this core in CROSS_VERSION_PEERS, for the cross-version
+        # flow (every release with ST_SDK_EVERY_RELEASE=1)
         local peers="" other
         for other in "${sdks[@]}"; do
-            [ "$other" = "$sdk" ] || peers+="${peers:+,}$other=http://127.0.0.1:${app_port[$other]}"
+            [ "$other" != "$sdk" ] || continue
+            case " $CROSS_VERSION_PEERS " in *" $other "*) ;; *) [ "${ST_SDK_EVERY_RELEASE:-0}" = 1 ] || continue ;; esac
+            peers+="${peers:+,}$other=http://127.0.0.1:${app_port[$other]}"
         done
         local app_env=(APP_URL="http://127.0.0.1:${app_port[$sdk]}"
-            APP_URL_SHORT="http://127.0.0.1:${app_port[$sdk-short]}" PEER_APPS="$peers" SDK=$sdk BACKEND=$backend)
+            APP_URL_SHORT="http://127.0.0.1:${app_port[$sdk-short]}" PEER_APPS="$peers"
+            ST_MOCK_OAUTH_URL="$MOCK_OAUTH_URL" SDK=$sdk BACKEND=$backend)
         case "$sdk" in
         node*)
             (cd "$SDK_DIR/node" && exec env "${app_env[@]}" \
@@ -448,6 +473,7 @@ run_backend() {
 # ------------------------------------------------------------------------------------------------
 # backends
 # ------------------------------------------------------------------------------------------------
+start_mock_oauth
 run_backend memory
 
 if [ -n "$PG_URL" ]; then

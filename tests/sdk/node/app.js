@@ -1,6 +1,7 @@
 // Express app using the official supertokens-node SDK, pointed at the core under test.
 //
-// Env: ST_CONNECTION_URI (core URL), ST_API_KEY, PORT (this app's port), ST_NODE_MODULES.
+// Env: ST_CONNECTION_URI (core URL), ST_API_KEY, PORT (this app's port), ST_NODE_MODULES,
+// ST_MOCK_OAUTH_URL (the mock OAuth/OIDC provider of tests/sdk/mock-oauth/provider.mjs).
 // Default SDK routes live under /auth. Test-only helper routes live under /test.
 "use strict";
 
@@ -16,6 +17,7 @@ const PORT = parseInt(process.env.PORT || "3001", 10);
 const CORE = (process.env.ST_CONNECTION_URI || "http://127.0.0.1:3567").replace(/\/+$/, "");
 const API_KEY = process.env.ST_API_KEY;
 const API_DOMAIN = `http://localhost:${PORT}`;
+const MOCK_OAUTH = (process.env.ST_MOCK_OAUTH_URL || "http://127.0.0.1:4000").replace(/\/+$/, "");
 
 // Every request the SDK sends to the core, kept in a ring buffer so a failing flow can show the
 // exact core exchanges (GET /test/core-calls). supertokens-node >= 16 calls the global fetch at
@@ -73,6 +75,9 @@ const EmailPassword = require("supertokens-node/recipe/emailpassword");
 const EmailVerification = require("supertokens-node/recipe/emailverification");
 const UserMetadata = require("supertokens-node/recipe/usermetadata");
 const UserRoles = require("supertokens-node/recipe/userroles");
+const ThirdParty = require("supertokens-node/recipe/thirdparty");
+const Passwordless = require("supertokens-node/recipe/passwordless");
+const Multitenancy = require("supertokens-node/recipe/multitenancy");
 const { verifySession } = require("supertokens-node/recipe/session/framework/express");
 const { middleware, errorHandler } = require("supertokens-node/framework/express");
 const SDK_VERSION = require("supertokens-node/lib/build/version");
@@ -87,6 +92,44 @@ function captureLink(kind, email, link) {
     if (!sentLinks.has(key)) sentLinks.set(key, []);
     sentLinks.get(key).push({ kind, link, at: Date.now() });
 }
+
+// Passwordless codes "sent" by e-mail or SMS, newest last, keyed by lower-cased e-mail / phone.
+const sentCodes = new Map();
+function captureCode(via, contact, input) {
+    const key = contact.toLowerCase();
+    if (!sentCodes.has(key)) sentCodes.set(key, []);
+    sentCodes.get(key).push({
+        via,
+        contact,
+        type: input.type,
+        userInputCode: input.userInputCode,
+        urlWithLinkCode: input.urlWithLinkCode,
+        codeLifetime: input.codeLifetime,
+        preAuthSessionId: input.preAuthSessionId,
+        tenantId: input.tenantId,
+        at: Date.now(),
+    });
+}
+
+// The mock provider as the app's static ThirdParty provider (tenant public): a confidential client
+// (secret "secret-" + client id, as the mock expects). Per-tenant providers come from the core
+// (Multitenancy.createOrUpdateThirdPartyConfig, POST /test/tenant).
+const STATIC_PROVIDER = {
+    config: {
+        thirdPartyId: "mock",
+        name: "Mock OIDC",
+        clients: [{ clientId: "sdk-client-static", clientSecret: "secret-sdk-client-static", scope: ["openid", "email"] }],
+        authorizationEndpoint: `${MOCK_OAUTH}/authorize`,
+        tokenEndpoint: `${MOCK_OAUTH}/token`,
+        userInfoEndpoint: `${MOCK_OAUTH}/userinfo`,
+        jwksURI: `${MOCK_OAUTH}/jwks`,
+        userInfoMap: {
+            fromUserInfoAPI: { userId: "sub", email: "email", emailVerified: "email_verified" },
+            fromIdTokenPayload: { userId: "sub", email: "email", emailVerified: "email_verified" },
+        },
+    },
+};
+const CDI_MAX = Math.max(...SDK_VERSION.cdiSupported.map(Number));
 
 supertokens.init({
     framework: "express",
@@ -128,6 +171,24 @@ supertokens.init({
         }),
         UserMetadata.init(),
         UserRoles.init(),
+        ThirdParty.init({ signInAndUpFeature: { providers: [STATIC_PROVIDER] } }),
+        Passwordless.init({
+            contactMethod: "EMAIL_OR_PHONE",
+            flowType: "USER_INPUT_CODE_AND_MAGIC_LINK",
+            emailDelivery: {
+                override: (orig) => ({
+                    ...orig,
+                    sendEmail: async (input) => captureCode("email", input.email, input),
+                }),
+            },
+            smsDelivery: {
+                override: (orig) => ({
+                    ...orig,
+                    sendSms: async (input) => captureCode("sms", input.phoneNumber, input),
+                }),
+            },
+        }),
+        Multitenancy.init(),
     ],
 });
 
@@ -207,6 +268,83 @@ app.post("/delete-user", verifySession(), async (req, res, next) => {
 });
 
 // ---- test-only routes ----
+// Tenant set-up through the SDK's Multitenancy recipe (the admin side of a multi-tenant app):
+// {tenantId, coreConfig?, providers?: [ProviderConfig]} -> createOrUpdateTenant with every login
+// method on, then createOrUpdateThirdPartyConfig per provider (-> config/thirdparty).
+app.post("/test/tenant", async (req, res, next) => {
+    try {
+        const { tenantId, coreConfig, providers = [] } = req.body || {};
+        // CDI >= 5.1 (supertokens-node 20+): first factors, named (a new tenant made through
+        // tenant/v2 without them has `firstFactors: []`, which the SDK reads as "none": the
+        // reference's createBaseConfigForVersion); before: one flag per recipe.
+        const config =
+            CDI_MAX >= 5.1
+                ? { firstFactors: ["emailpassword", "thirdparty", "otp-email", "otp-phone", "link-email", "link-phone"], coreConfig }
+                : { emailPasswordEnabled: true, passwordlessEnabled: true, thirdPartyEnabled: true, coreConfig };
+        const tenant = await Multitenancy.createOrUpdateTenant(tenantId, config);
+        const configs = [];
+        for (const p of providers) configs.push(await Multitenancy.createOrUpdateThirdPartyConfig(tenantId, p));
+        res.json({ status: tenant.status, createdNew: tenant.createdNew, providers: configs });
+    } catch (e) {
+        next(e);
+    }
+});
+
+app.post("/test/tenant/remove-provider", async (req, res, next) => {
+    try {
+        const { tenantId, thirdPartyId } = req.body || {};
+        res.json(await Multitenancy.deleteThirdPartyConfig(tenantId, thirdPartyId));
+    } catch (e) {
+        next(e);
+    }
+});
+
+// {tenantId, recipeUserId} -> associateUserToTenant / disassociateUserFromTenant (-> tenant/user)
+function recipeUserIdArg(id) {
+    return HAS_ACCOUNT_LINKING ? new supertokens.RecipeUserId(id) : id;
+}
+app.post("/test/tenant/associate", async (req, res, next) => {
+    try {
+        const { tenantId, recipeUserId } = req.body || {};
+        res.json(await Multitenancy.associateUserToTenant(tenantId, recipeUserIdArg(recipeUserId)));
+    } catch (e) {
+        next(e);
+    }
+});
+app.post("/test/tenant/disassociate", async (req, res, next) => {
+    try {
+        const { tenantId, recipeUserId } = req.body || {};
+        res.json(await Multitenancy.disassociateUserFromTenant(tenantId, recipeUserIdArg(recipeUserId)));
+    } catch (e) {
+        next(e);
+    }
+});
+
+// The core's user object through the SDK (supertokens.getUser; releases with account linking).
+app.get("/test/user", async (req, res, next) => {
+    try {
+        if (!HAS_ACCOUNT_LINKING) return res.status(404).json({ status: "NOT_SUPPORTED" });
+        const user = await supertokens.getUser(String(req.query.userId || ""));
+        res.json(user === undefined ? { status: "UNKNOWN_USER_ID_ERROR" } : { status: "OK", user: user.toJson() });
+    } catch (e) {
+        next(e);
+    }
+});
+
+app.get("/test/last-code", (req, res) => {
+    const all = sentCodes.get(String(req.query.contact || "").toLowerCase()) || [];
+    if (all.length === 0) return res.status(404).json({ status: "NO_CODE" });
+    const last = all[all.length - 1];
+    const link = last.urlWithLinkCode ? new URL(last.urlWithLinkCode) : undefined;
+    res.json({
+        status: "OK",
+        ...last,
+        linkCode: link ? link.hash.replace(/^#/, "") : undefined,
+        linkPreAuthSessionId: link ? link.searchParams.get("preAuthSessionId") : undefined,
+        count: all.length,
+    });
+});
+
 app.get("/test/last-link", (req, res) => {
     const email = String(req.query.email || "").toLowerCase();
     const kind = req.query.kind ? String(req.query.kind) : undefined;

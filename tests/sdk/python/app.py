@@ -1,13 +1,15 @@
 """FastAPI app using the official supertokens-python SDK, pointed at the core under test.
 
-Same routes as ../node/app.js. Env: ST_CONNECTION_URI, ST_API_KEY, PORT.
+Same routes as ../node/app.js. Env: ST_CONNECTION_URI, ST_API_KEY, PORT, ST_MOCK_OAUTH_URL (the mock
+OAuth/OIDC provider of ../mock-oauth/provider.mjs).
 Run: python app.py  (uvicorn on 127.0.0.1:$PORT)
 """
 
 import json
 import os
 import time
-from typing import Any, Dict, List
+import re
+from typing import Any, Dict, List, Optional
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -25,10 +27,23 @@ from supertokens_python.ingredients.emaildelivery.types import (
 from supertokens_python.recipe import (
     emailpassword,
     emailverification,
+    multitenancy,
+    passwordless,
     session,
+    thirdparty,
     usermetadata,
     userroles,
 )
+from supertokens_python.ingredients.smsdelivery.types import SMSDeliveryConfig, SMSDeliveryInterface
+from supertokens_python.recipe.multitenancy import asyncio as mt
+from supertokens_python.recipe.thirdparty.provider import (
+    ProviderClientConfig,
+    ProviderConfig,
+    ProviderInput,
+    UserFields,
+    UserInfoMap,
+)
+from supertokens_python.recipe.thirdparty.utils import SignInAndUpFeature
 from supertokens_python.recipe.session import SessionContainer
 from supertokens_python.recipe.session.framework.fastapi import verify_session
 from supertokens_python.recipe.usermetadata.asyncio import (
@@ -53,6 +68,8 @@ HAS_ACCOUNT_LINKING = hasattr(SessionContainer, "get_recipe_user_id")
 PORT = int(os.environ.get("PORT", "3002"))
 CORE = os.environ.get("ST_CONNECTION_URI", "http://127.0.0.1:3567").rstrip("/")
 API_KEY = os.environ.get("ST_API_KEY")
+MOCK_OAUTH = os.environ.get("ST_MOCK_OAUTH_URL", "http://127.0.0.1:4000").rstrip("/")
+CDI_MAX = max(float(v) for v in SUPPORTED_CDI_VERSIONS)
 
 # Every request the SDK sends to the core, kept in a ring buffer so a failing flow can show the
 # exact core exchanges (GET /test/core-calls). The SDK funnels all core calls through
@@ -122,6 +139,80 @@ class CaptureVerifyEmail(
         capture_link("verify", template_vars.user.email, template_vars.email_verify_link)
 
 
+# Passwordless codes "sent" by e-mail or SMS, newest last, keyed by lower-cased e-mail / phone.
+SENT_CODES: Dict[str, List[Dict[str, Any]]] = {}
+
+
+def capture_code(via: str, contact: str, v: Any) -> None:
+    SENT_CODES.setdefault(contact.lower(), []).append(
+        {
+            "via": via,
+            "contact": contact,
+            "userInputCode": v.user_input_code,
+            "urlWithLinkCode": v.url_with_link_code,
+            "codeLifetime": v.code_life_time,
+            "preAuthSessionId": v.pre_auth_session_id,
+            "tenantId": v.tenant_id,
+            "at": time.time(),
+        }
+    )
+
+
+class CapturePasswordlessEmail(EmailDeliveryInterface[passwordless.EmailTemplateVars]):
+    async def send_email(self, template_vars: passwordless.EmailTemplateVars, user_context: Dict[str, Any]) -> None:
+        capture_code("email", template_vars.email, template_vars)
+
+
+class CapturePasswordlessSms(SMSDeliveryInterface[passwordless.SMSTemplateVars]):
+    async def send_sms(self, template_vars: passwordless.SMSTemplateVars, user_context: Dict[str, Any]) -> None:
+        capture_code("sms", template_vars.phone_number, template_vars)
+
+
+def user_fields(j: Optional[Dict[str, Any]]) -> Optional[UserFields]:
+    if j is None:
+        return None
+    return UserFields(user_id=j.get("userId"), email=j.get("email"), email_verified=j.get("emailVerified"))
+
+
+def provider_config(j: Dict[str, Any]) -> ProviderConfig:
+    """A ProviderConfig from the JSON the flows send (the node SDK's camelCase shape)."""
+    uim = j.get("userInfoMap")
+    return ProviderConfig(
+        third_party_id=j["thirdPartyId"],
+        name=j.get("name"),
+        clients=[
+            ProviderClientConfig(client_id=c["clientId"], client_secret=c.get("clientSecret"), scope=c.get("scope"))
+            for c in j.get("clients", [])
+        ],
+        authorization_endpoint=j.get("authorizationEndpoint"),
+        authorization_endpoint_query_params=j.get("authorizationEndpointQueryParams"),
+        token_endpoint=j.get("tokenEndpoint"),
+        user_info_endpoint=j.get("userInfoEndpoint"),
+        jwks_uri=j.get("jwksURI"),
+        user_info_map=None
+        if uim is None
+        else UserInfoMap(
+            from_id_token_payload=user_fields(uim.get("fromIdTokenPayload")),
+            from_user_info_api=user_fields(uim.get("fromUserInfoAPI")),
+        ),
+    )
+
+
+# The mock provider as the app's static ThirdParty provider (tenant public), same as node/app.js.
+STATIC_PROVIDER = {
+    "thirdPartyId": "mock",
+    "name": "Mock OIDC",
+    "clients": [{"clientId": "sdk-client-static", "clientSecret": "secret-sdk-client-static", "scope": ["openid", "email"]}],
+    "authorizationEndpoint": f"{MOCK_OAUTH}/authorize",
+    "tokenEndpoint": f"{MOCK_OAUTH}/token",
+    "userInfoEndpoint": f"{MOCK_OAUTH}/userinfo",
+    "jwksURI": f"{MOCK_OAUTH}/jwks",
+    "userInfoMap": {
+        "fromUserInfoAPI": {"userId": "sub", "email": "email", "emailVerified": "email_verified"},
+        "fromIdTokenPayload": {"userId": "sub", "email": "email", "emailVerified": "email_verified"},
+    },
+}
+
 init(
     app_info=InputAppInfo(
         app_name="st-sdk-tests",
@@ -145,6 +236,18 @@ init(
         session.init(anti_csrf=os.environ.get("ST_ANTI_CSRF", "VIA_TOKEN")),  # type: ignore
         usermetadata.init(),
         userroles.init(),
+        thirdparty.init(
+            sign_in_and_up_feature=SignInAndUpFeature(
+                providers=[ProviderInput(config=provider_config(STATIC_PROVIDER))]
+            )
+        ),
+        passwordless.init(
+            contact_config=passwordless.ContactEmailOrPhoneConfig(),
+            flow_type="USER_INPUT_CODE_AND_MAGIC_LINK",
+            email_delivery=EmailDeliveryConfig(service=CapturePasswordlessEmail()),
+            sms_delivery=SMSDeliveryConfig(service=CapturePasswordlessSms()),
+        ),
+        multitenancy.init(),
     ],
     mode="asgi",
     telemetry=False,
@@ -228,6 +331,101 @@ async def delete_user_route(s: SessionContainer = Depends(verify_session())):
 
 
 # ---- test-only routes ----
+def result_json(r: Any) -> Dict[str, Any]:
+    """An SDK result object as the node SDK's JSON: status first, attributes in camelCase."""
+    out: Dict[str, Any] = {"status": r.status}
+    for k, v in vars(r).items():
+        if k != "status":
+            out[re.sub(r"_([a-z])", lambda m: m.group(1).upper(), k)] = v
+    return out
+
+
+def recipe_user_id_arg(user_id: str) -> Any:
+    if HAS_ACCOUNT_LINKING:
+        from supertokens_python.types import RecipeUserId
+
+        return RecipeUserId(user_id)
+    return user_id
+
+
+@app.post("/test/tenant")
+async def test_tenant(request: Request):
+    """Tenant set-up through the SDK's Multitenancy recipe: {tenantId, coreConfig?, providers?} ->
+    create_or_update_tenant with every login method on, then create_or_update_third_party_config
+    per provider (-> config/thirdparty)."""
+    body = await json_body(request)
+    tenant_id = body["tenantId"]
+    core_config = body.get("coreConfig") or {}
+    if CDI_MAX >= 5.1:
+        # first factors, named: a new tenant made through tenant/v2 without them has
+        # `firstFactors: []`, which the SDK reads as "none" (see node/app.js)
+        from supertokens_python.recipe.multitenancy.interfaces import TenantConfigCreateOrUpdate
+
+        config: Any = TenantConfigCreateOrUpdate(
+            core_config=core_config,
+            first_factors=["emailpassword", "thirdparty", "otp-email", "otp-phone", "link-email", "link-phone"],
+        )
+    else:
+        from supertokens_python.recipe.multitenancy.interfaces import TenantConfig
+
+        config = TenantConfig(
+            email_password_enabled=True, passwordless_enabled=True, third_party_enabled=True, core_config=core_config
+        )
+    tenant = await mt.create_or_update_tenant(tenant_id, config)
+    providers = [
+        result_json(await mt.create_or_update_third_party_config(tenant_id, provider_config(p)))
+        for p in body.get("providers") or []
+    ]
+    return {"status": tenant.status, "createdNew": tenant.created_new, "providers": providers}
+
+
+@app.post("/test/tenant/remove-provider")
+async def test_tenant_remove_provider(request: Request):
+    body = await json_body(request)
+    return result_json(await mt.delete_third_party_config(body["tenantId"], body["thirdPartyId"]))
+
+
+@app.post("/test/tenant/associate")
+async def test_tenant_associate(request: Request):
+    body = await json_body(request)
+    return result_json(await mt.associate_user_to_tenant(body["tenantId"], recipe_user_id_arg(body["recipeUserId"])))
+
+
+@app.post("/test/tenant/disassociate")
+async def test_tenant_disassociate(request: Request):
+    body = await json_body(request)
+    # supertokens-python 0.24 spells it dissociate_user_from_tenant
+    disassociate = getattr(mt, "disassociate_user_from_tenant", None) or getattr(mt, "dissociate_user_from_tenant")
+    return result_json(await disassociate(body["tenantId"], recipe_user_id_arg(body["recipeUserId"])))
+
+
+@app.get("/test/user")
+async def test_user(userId: str = ""):
+    """The core's user object through the SDK (get_user; releases with account linking)."""
+    if not HAS_ACCOUNT_LINKING:
+        return JSONResponse({"status": "NOT_SUPPORTED"}, status_code=404)
+    from supertokens_python.asyncio import get_user
+
+    user = await get_user(userId)
+    return {"status": "UNKNOWN_USER_ID_ERROR"} if user is None else {"status": "OK", "user": user.to_json()}
+
+
+@app.get("/test/last-code")
+async def last_code(contact: str = ""):
+    codes = SENT_CODES.get(contact.lower(), [])
+    if not codes:
+        return JSONResponse({"status": "NO_CODE"}, status_code=404)
+    last = codes[-1]
+    link = urlparse(last["urlWithLinkCode"]) if last["urlWithLinkCode"] else None
+    return {
+        "status": "OK",
+        **last,
+        "linkCode": link.fragment if link else None,
+        "linkPreAuthSessionId": parse_qs(link.query).get("preAuthSessionId", [None])[0] if link else None,
+        "count": len(codes),
+    }
+
+
 @app.get("/test/last-link")
 async def last_link(email: str = "", kind: str = ""):
     links = [
