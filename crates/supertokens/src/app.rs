@@ -150,6 +150,11 @@ impl ApplicationBuilder {
             move || actix_web::App::new().configure(st_http::configure(state.clone()))
         })
         .workers(workers)
+        // As the reference's embedded Tomcat (connectionTimeout and keepAliveTimeout of 60 s):
+        // actix-web's 5 s defaults answered 408 to SDK backends slow to send a request under
+        // load, and closed pooled connections the SDKs were about to reuse.
+        .client_request_timeout(std::time::Duration::from_secs(60))
+        .keep_alive(std::time::Duration::from_secs(60))
         .shutdown_timeout(5);
         if !self.signals {
             server = server.disable_signals();
