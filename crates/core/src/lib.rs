@@ -21,6 +21,7 @@ pub mod stats;
 pub mod storage;
 
 // Recipes.
+pub mod dashboard;
 pub mod emailpassword;
 pub mod emailverification;
 pub mod jwt;
@@ -48,5 +49,6 @@ pub fn all_jobs() -> Vec<std::sync::Arc<dyn jobs::Job>> {
         std::sync::Arc::new(emailverification::DELETE_EXPIRED_EV_TOKENS),
         std::sync::Arc::new(passwordless::DELETE_EXPIRED_DEVICES),
         std::sync::Arc::new(totp::DELETE_EXPIRED_CODES),
+        std::sync::Arc::new(dashboard::DELETE_EXPIRED_DASHBOARD_SESSIONS),
     ]
 }

@@ -28,6 +28,7 @@ use tracing::field::Empty;
 use tracing::instrument;
 
 mod active_users;
+mod dashboard;
 mod emailpassword;
 mod emailverification;
 mod jobs;
@@ -59,6 +60,7 @@ pub(crate) struct State {
     pub usermetadata: usermetadata::Tables,
     pub userroles: userroles::Tables,
     pub useridmapping: useridmapping::Tables,
+    pub dashboard: dashboard::Tables,
 }
 
 /// What a recipe's tables drop when a tenant, an app or a user goes. Each step defaults to
@@ -130,6 +132,7 @@ impl State {
             usermetadata,
             userroles,
             useridmapping,
+            dashboard,
         } = self;
         let recipes: &mut [&mut dyn Cascade] = &mut [
             tenants,
@@ -145,6 +148,7 @@ impl State {
             usermetadata,
             userroles,
             useridmapping,
+            dashboard,
         ];
         for recipe in recipes.iter_mut() {
             step(&mut **recipe);

@@ -39,6 +39,7 @@ mod tls;
 
 // One module per recipe: its storage trait's impl and its statements.
 mod active_users;
+mod dashboard;
 mod emailpassword;
 mod emailverification;
 mod jobs;
@@ -111,6 +112,7 @@ struct Statements {
     usermetadata: usermetadata::UserMetadataSql,
     userroles: userroles::UserRolesSql,
     useridmapping: useridmapping::UserIdMappingSql,
+    dashboard: dashboard::DashboardSql,
 }
 
 impl Statements {
@@ -131,6 +133,7 @@ impl Statements {
             usermetadata: usermetadata::UserMetadataSql::new(t),
             userroles: userroles::UserRolesSql::new(t),
             useridmapping: useridmapping::UserIdMappingSql::new(t),
+            dashboard: dashboard::DashboardSql::new(t),
         }
     }
 }

@@ -28,6 +28,7 @@ macro_rules! conformance {
 mod helpers;
 
 mod active_users;
+mod dashboard;
 mod emailpassword;
 mod emailverification;
 mod jobs;

@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod dashboard;
 mod emailpassword;
 mod emailverification;
 mod go_sdk;

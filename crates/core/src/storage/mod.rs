@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 pub mod active_users;
 pub mod compose;
+pub mod dashboard;
 pub mod emailpassword;
 pub mod emailverification;
 pub mod jobs;
@@ -28,6 +29,7 @@ pub mod userroles;
 pub mod users;
 
 pub use self::active_users::*;
+pub use self::dashboard::*;
 pub use self::emailpassword::*;
 pub use self::emailverification::*;
 pub use self::jobs::*;
@@ -64,6 +66,7 @@ pub trait Storage:
     + UserMetadataStorage
     + UserRolesStorage
     + UserIdMappingStorage
+    + DashboardStorage
     + Send
     + Sync
 {

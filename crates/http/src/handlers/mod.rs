@@ -29,6 +29,7 @@
 //! keeps empty.
 
 pub mod common;
+pub mod dashboard;
 pub mod emailpassword;
 pub mod emailverification;
 pub mod infra;
@@ -61,6 +62,7 @@ pub const RECIPES: &[fn(&mut Router)] = &[
     usermetadata::routes,
     userroles::routes,
     useridmapping::routes,
+    dashboard::routes,
     not_yet_implemented,
 ];
 
@@ -179,6 +181,13 @@ mod tests {
             ("/recipe/totp/device/verify", &["POST"], Tenant, true, true),
             ("/recipe/totp/verify", &["POST"], Tenant, true, true),
             ("/recipe/totp/device/status/bulk", &["POST"], None, true, true),
+            ("/recipe/dashboard/user", &["POST", "PUT", "DELETE"], None, true, true),
+            ("/recipe/dashboard/users", &["GET"], None, true, true),
+            ("/recipe/dashboard/signin", &["POST"], None, true, true),
+            ("/recipe/dashboard/session/verify", &["POST"], None, true, true),
+            ("/recipe/dashboard/session", &["DELETE"], None, true, true),
+            ("/recipe/dashboard/user/sessions", &["GET"], None, true, true),
+            ("/recipe/dashboard/tenant/core-config", &["GET"], Tenant, true, true),
         ]
     };
 
