@@ -16,8 +16,8 @@
 #   ST_SDK_BCRYPT_LOG_ROUNDS  optional: the core's bcrypt_log_rounds (default 4; the core's own is 11)
 #   ST_SDK_EVERY_RELEASE   optional: 1 = every flow on every release (by default, for the CPU
 #                          budget, the third-party, passwordless and multitenancy flows run on node,
-#                          python and node-3.0, and cross-version on node and python with the peers
-#                          in CROSS_VERSION_PEERS)
+#                          python and node-3.0, the account-linking and MFA flows on node and python,
+#                          and cross-version on node and python with the peers in CROSS_VERSION_PEERS)
 #   CARGO_TARGET_DIR       honoured (venv in <target>/sdk-venv, logs in <target>/sdk-logs)
 #
 # For each backend (memory; PostgreSQL when configured) it starts the core on a free port with an
@@ -130,6 +130,21 @@ NODE_SDKS=(node node-5.3 node-5.1 node-5.0 node-4.0 node-3.0)
 # SDKs; the oldest: v4 tokens at CDI 3.0, the first v5 at 4.0).
 CROSS_VERSION_PEERS="python node-4.0 node-3.0 python-3.0"
 PY_SDKS=(python python-5.3 python-5.2 python-5.1 python-3.0)
+# The account-linking and MFA flows (RELEASES_OF_FLOW in both runners: the newest releases; every
+# release with ST_SDK_EVERY_RELEASE=1) use a third app per release, started with ST_APP_LINKING=1
+# (the AccountLinking recipe with automatic linking, MultiFactorAuth and TOTP), only where they run.
+LINKING_RELEASES="node python"
+LINKING_FLOWS="accountlinking-automatic accountlinking-manual mfa-totp mfa-totp-limit"
+# wants_linking_app SDK: 0 if SDK's runner will do a flow of LINKING_FLOWS.
+wants_linking_app() {
+    case " $LINKING_RELEASES " in *" $1 "*) ;; *) [ "${ST_SDK_EVERY_RELEASE:-0}" = 1 ] || return 1 ;; esac
+    [ -n "$FLOWS" ] || return 0
+    local f
+    for f in ${FLOWS//,/ }; do
+        case " $LINKING_FLOWS " in *" $f "*) return 0 ;; esac
+    done
+    return 1
+}
 if [ "${ST_SDK_NEWEST_ONLY:-0}" = 1 ]; then
     NODE_SDKS=(node)
     PY_SDKS=(python)
@@ -348,24 +363,27 @@ run_backend() {
     local apps=()
     for sdk in "${sdks[@]}"; do
         apps+=("$sdk" "$sdk-short")
+        if wants_linking_app "$sdk"; then apps+=("$sdk-linking"); fi
     done
     for app in "${apps[@]}"; do
         local port url=$core_url
         port=$(free_port)
         app_port[$app]=$port
-        case "$app" in *-short) url=$short_url ;; esac
+        local linking=0
+        case "$app" in *-short) url=$short_url ;; *-linking) linking=1 ;; esac
         local sdk=${app%-short}
+        sdk=${sdk%-linking}
         case "$app" in
         node*)
             local modules=""
             [ "$sdk" = node ] || modules="$SDK_DIR/$sdk/node_modules"
-            (cd "$SDK_DIR/node" && PORT=$port ST_CONNECTION_URI=$url ST_API_KEY=$API_KEY \
+            (cd "$SDK_DIR/node" && PORT=$port ST_CONNECTION_URI=$url ST_API_KEY=$API_KEY ST_APP_LINKING=$linking \
                 ST_MOCK_OAUTH_URL=$MOCK_OAUTH_URL ST_NODE_MODULES=$modules exec node app.js) >"$dir/$app-app.log" 2>&1 &
             ;;
         python*)
             local venv
             venv=$(venv_of "$sdk")
-            (cd "$SDK_DIR/python" && PORT=$port ST_CONNECTION_URI=$url ST_API_KEY=$API_KEY \
+            (cd "$SDK_DIR/python" && PORT=$port ST_CONNECTION_URI=$url ST_API_KEY=$API_KEY ST_APP_LINKING=$linking \
                 ST_MOCK_OAUTH_URL=$MOCK_OAUTH_URL SUPERTOKENS_TLDEXTRACT_DISABLE_HTTP=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
                 exec "$venv/bin/python" app.py) >"$dir/$app-app.log" 2>&1 &
             ;;
@@ -375,19 +393,19 @@ run_backend() {
     done
 
     declare -A runner_pid t_sdk
+    local runners=()
     for sdk in "${sdks[@]}"; do
-        local ready=1
-        for app in "$sdk" "$sdk-short"; do
+        local ready=1 own_apps=("$sdk" "$sdk-short")
+        [ -z "${app_pid[$sdk-linking]:-}" ] || own_apps+=("$sdk-linking")
+        for app in "${own_apps[@]}"; do
             wait_ready "$app app ($backend)" "${app_pid[$app]}" \
                 "http://127.0.0.1:${app_port[$app]}/test/hello" "$dir/$app-app.log" 60 || ready=0
         done
         if [ "$ready" = 0 ]; then
             echo "FAIL $sdk $backend app-start" >"$dir/$sdk-flows.out"
+            runners+=("$sdk")
             continue
         fi
-        local only_args=()
-        [ -z "$FLOWS" ] || only_args=(--only "$FLOWS")
-        t_sdk[$sdk]=$(date +%s)
         # the other releases' apps on this core in CROSS_VERSION_PEERS, for the cross-version
         # flow (every release with ST_SDK_EVERY_RELEASE=1)
         local peers="" other
@@ -396,59 +414,96 @@ run_backend() {
             case " $CROSS_VERSION_PEERS " in *" $other "*) ;; *) [ "${ST_SDK_EVERY_RELEASE:-0}" = 1 ] || continue ;; esac
             peers+="${peers:+,}$other=http://127.0.0.1:${app_port[$other]}"
         done
+        local linking_url=""
+        [ -z "${app_port[$sdk-linking]:-}" ] || linking_url="http://127.0.0.1:${app_port[$sdk-linking]}"
         local app_env=(APP_URL="http://127.0.0.1:${app_port[$sdk]}"
-            APP_URL_SHORT="http://127.0.0.1:${app_port[$sdk-short]}" PEER_APPS="$peers"
+            APP_URL_SHORT="http://127.0.0.1:${app_port[$sdk-short]}" APP_URL_LINKING="$linking_url" PEER_APPS="$peers"
             ST_MOCK_OAUTH_URL="$MOCK_OAUTH_URL" SDK=$sdk BACKEND=$backend)
-        case "$sdk" in
-        node*)
-            (cd "$SDK_DIR/node" && exec env "${app_env[@]}" \
-                timeout "$FLOW_TIMEOUT" node flows.test.mjs "${only_args[@]}") >"$dir/$sdk-flows.out" 2>&1 &
-            ;;
-        *)
-            (cd "$SDK_DIR/python" && exec env "${app_env[@]}" PYTHONDONTWRITEBYTECODE=1 \
-                timeout "$FLOW_TIMEOUT" "$(venv_of "$sdk")/bin/python" flows_test.py "${only_args[@]}") \
-                >"$dir/$sdk-flows.out" 2>&1 &
-            ;;
-        esac
-        runner_pid[$sdk]=$!
-        PIDS+=("${runner_pid[$sdk]}")
+        # The account-linking and MFA flows run in a runner of their own (<sdk>-linking), against
+        # the linking app, at the same time as the release's other flows (the python runners are
+        # the long pole: its two app processes share the work).
+        local main_only="$FLOWS" main_skip="" linking_only="" fl
+        if [ -n "$linking_url" ]; then
+            if [ -z "$FLOWS" ]; then
+                linking_only=${LINKING_FLOWS// /,}
+                main_skip=$linking_only
+            else
+                main_only=""
+                for fl in ${FLOWS//,/ }; do
+                    case " $LINKING_FLOWS " in
+                    *" $fl "*) linking_only+="${linking_only:+,}$fl" ;;
+                    *) main_only+="${main_only:+,}$fl" ;;
+                    esac
+                done
+            fi
+        fi
+        local runner flow_args
+        for runner in "$sdk" "$sdk-linking"; do
+            flow_args=()
+            if [ "$runner" = "$sdk" ]; then
+                if [ -n "$FLOWS" ] && [ -z "$main_only" ]; then continue; fi
+                [ -z "$main_only" ] || flow_args+=(--only "$main_only")
+                [ -z "$main_skip" ] || flow_args+=(--skip "$main_skip")
+            else
+                [ -n "$linking_only" ] || continue
+                flow_args=(--only "$linking_only")
+            fi
+            t_sdk[$runner]=$(date +%s)
+            case "$sdk" in
+            node*)
+                (cd "$SDK_DIR/node" && exec env "${app_env[@]}" \
+                    timeout "$FLOW_TIMEOUT" node flows.test.mjs "${flow_args[@]}") >"$dir/$runner-flows.out" 2>&1 &
+                ;;
+            *)
+                (cd "$SDK_DIR/python" && exec env "${app_env[@]}" PYTHONDONTWRITEBYTECODE=1 \
+                    timeout "$FLOW_TIMEOUT" "$(venv_of "$sdk")/bin/python" flows_test.py "${flow_args[@]}") \
+                    >"$dir/$runner-flows.out" 2>&1 &
+                ;;
+            esac
+            runner_pid[$runner]=$!
+            PIDS+=("${runner_pid[$runner]}")
+            runners+=("$runner")
+        done
     done
 
-    for sdk in "${sdks[@]}"; do
+    for runner in "${runners[@]}"; do
+        local sdk=${runner%-linking}
         local rc=0 secs=0
-        if [ -n "${runner_pid[$sdk]:-}" ]; then
-            wait "${runner_pid[$sdk]}" || rc=$?
-            secs=$(($(date +%s) - ${t_sdk[$sdk]}))
+        if [ -n "${runner_pid[$runner]:-}" ]; then
+            wait "${runner_pid[$runner]}" || rc=$?
+            secs=$(($(date +%s) - ${t_sdk[$runner]}))
         else
             rc=1
         fi
-        local out="$dir/$sdk-flows.out"
+        local out="$dir/$runner-flows.out"
         cat "$out"
         local p f s
         p=$(grep -c '^PASS ' "$out" || true)
         f=$(grep -c '^FAIL ' "$out" || true)
         s=$(grep -c '^SKIP ' "$out" || true)
         if [ "$rc" -eq 124 ]; then
-            echo "FAIL $sdk $backend timeout (the flows did not finish within ${FLOW_TIMEOUT}s)"
+            echo "FAIL $runner $backend timeout (the flows did not finish within ${FLOW_TIMEOUT}s)"
             f=$((f + 1))
         elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-            echo "FAIL $sdk $backend runner (exit code $rc without a failing flow; see $out)"
+            echo "FAIL $runner $backend runner (exit code $rc without a failing flow; see $out)"
             f=$((f + 1))
         fi
         if [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then
-            echo "FAIL $sdk $backend ran no flow"
+            echo "FAIL $runner $backend ran no flow"
             f=1
         fi
         if [ "$f" -gt 0 ]; then
-            for app in "$sdk" "$sdk-short"; do
+            local logged=("$sdk" "$sdk-short")
+            [ -z "${app_pid[$sdk-linking]:-}" ] || logged+=("$sdk-linking")
+            for app in "${logged[@]}"; do
                 say "[$backend] last lines of the $app app log ($dir/$app-app.log):"
                 tail -n 20 "$dir/$app-app.log" | sed 's/^/    /'
             done
             say "[$backend] last lines of the core log ($dir/core.log):"
             tail -n 30 "$dir/core.log" | sed 's/^/    /'
-            RESULTS+=("FAIL $sdk $backend $p $f $s $secs")
+            RESULTS+=("FAIL $runner $backend $p $f $s $secs")
         else
-            RESULTS+=("PASS $sdk $backend $p $f $s $secs")
+            RESULTS+=("PASS $runner $backend $p $f $s $secs")
         fi
         TOTAL_PASSED=$((TOTAL_PASSED + p))
         TOTAL_FAILED=$((TOTAL_FAILED + f))
@@ -498,7 +553,7 @@ echo
 say "summary (logs in $LOGS):"
 for r in "${RESULTS[@]}"; do
     read -r verdict sdk backend p f s secs <<<"$r"
-    printf 'sdk:   %-4s %-10s %-11s %3s passed, %s failed, %s skipped (%s s)\n' "$verdict" "$sdk" "$backend" "$p" "$f" "$s" "$secs"
+    printf 'sdk:   %-4s %-18s %-11s %3s passed, %s failed, %s skipped (%s s)\n' "$verdict" "$sdk" "$backend" "$p" "$f" "$s" "$secs"
 done
 say "total time $(($(date +%s) - START_TIME)) s"
 echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed, $TOTAL_SKIPPED skipped"

@@ -81,6 +81,26 @@ const Multitenancy = require("supertokens-node/recipe/multitenancy");
 const { verifySession } = require("supertokens-node/recipe/session/framework/express");
 const { middleware, errorHandler } = require("supertokens-node/framework/express");
 const SDK_VERSION = require("supertokens-node/lib/build/version");
+// The "linking" app (run.sh starts it beside the plain one, ST_APP_LINKING=1, for the
+// account-linking and MFA flows): the same app plus the AccountLinking recipe with automatic
+// linking, and MultiFactorAuth + TOTP where the release has them (supertokens-node 17+). The
+// plain app leaves them out, so the other flows see the SDK's defaults (no linking, no st-mfa).
+const LINKING_APP = process.env.ST_APP_LINKING === "1";
+// (looked up in the loaded release's own folder: a plain require would fall back to node/'s
+// newer supertokens-node for a recipe that the older release does not have)
+const SDK_PACKAGE_DIR = path.dirname(require.resolve("supertokens-node"));
+function optionalRecipe(name) {
+    const dir = path.join(SDK_PACKAGE_DIR, "recipe", name);
+    try {
+        require.resolve(dir);
+    } catch {
+        return undefined; // not in this release
+    }
+    return require(dir);
+}
+const AccountLinking = optionalRecipe("accountlinking");
+const MultiFactorAuth = optionalRecipe("multifactorauth");
+const Totp = optionalRecipe("totp");
 // Account linking (user objects with loginMethods, recipe user ids, `rsub`) exists from
 // supertokens-node 16 (CDI 4.0) on.
 const HAS_ACCOUNT_LINKING = typeof supertokens.RecipeUserId === "function";
@@ -189,8 +209,27 @@ supertokens.init({
             },
         }),
         Multitenancy.init(),
+        ...linkingRecipes(),
     ],
 });
+
+// Automatic account linking for everyone except e-mails starting with "manual-" (the manual
+// linking flow links those through the SDK's functions), verification required (the SDK's
+// recommended setting: an unverified e-mail never links nor blocks a verified owner).
+function shouldDoAutomaticAccountLinking(newAccountInfo) {
+    const email = newAccountInfo && newAccountInfo.email;
+    if (typeof email === "string" && email.toLowerCase().startsWith("manual-")) return { shouldAutomaticallyLink: false };
+    return { shouldAutomaticallyLink: true, shouldRequireVerification: true };
+}
+function linkingRecipes() {
+    if (!LINKING_APP) return [];
+    const list = [];
+    if (AccountLinking) list.push(AccountLinking.init({ shouldDoAutomaticAccountLinking: async (info) => shouldDoAutomaticAccountLinking(info) }));
+    // MFA: the first factors are the tenant's (no app-wide list); the required secondary factors
+    // come from the tenant (requiredSecondaryFactors) and the user's metadata, the SDK's defaults.
+    if (MultiFactorAuth && Totp) list.push(MultiFactorAuth.init(), Totp.init());
+    return list;
+}
 
 const app = express();
 app.use(cookieParser());
@@ -269,11 +308,12 @@ app.post("/delete-user", verifySession(), async (req, res, next) => {
 
 // ---- test-only routes ----
 // Tenant set-up through the SDK's Multitenancy recipe (the admin side of a multi-tenant app):
-// {tenantId, coreConfig?, providers?: [ProviderConfig]} -> createOrUpdateTenant with every login
-// method on, then createOrUpdateThirdPartyConfig per provider (-> config/thirdparty).
+// {tenantId, coreConfig?, providers?: [ProviderConfig], requiredSecondaryFactors?} ->
+// createOrUpdateTenant with every login method on, then createOrUpdateThirdPartyConfig per
+// provider (-> config/thirdparty).
 app.post("/test/tenant", async (req, res, next) => {
     try {
-        const { tenantId, coreConfig, providers = [] } = req.body || {};
+        const { tenantId, coreConfig, providers = [], requiredSecondaryFactors } = req.body || {};
         // CDI >= 5.1 (supertokens-node 20+): first factors, named (a new tenant made through
         // tenant/v2 without them has `firstFactors: []`, which the SDK reads as "none": the
         // reference's createBaseConfigForVersion); before: one flag per recipe.
@@ -281,6 +321,8 @@ app.post("/test/tenant", async (req, res, next) => {
             CDI_MAX >= 5.1
                 ? { firstFactors: ["emailpassword", "thirdparty", "otp-email", "otp-phone", "link-email", "link-phone"], coreConfig }
                 : { emailPasswordEnabled: true, passwordlessEnabled: true, thirdPartyEnabled: true, coreConfig };
+        // MFA (CDI 5.0+): the tenant's required second factors, stored in the core's tenant config
+        if (requiredSecondaryFactors !== undefined) config.requiredSecondaryFactors = requiredSecondaryFactors;
         const tenant = await Multitenancy.createOrUpdateTenant(tenantId, config);
         const configs = [];
         for (const p of providers) configs.push(await Multitenancy.createOrUpdateThirdPartyConfig(tenantId, p));
@@ -331,6 +373,39 @@ app.get("/test/user", async (req, res, next) => {
     }
 });
 
+// The SDK's account-linking functions (the admin side; test only): {op, recipeUserId, primaryUserId}
+// -> canCreatePrimaryUser / createPrimaryUser / canLinkAccounts / linkAccounts / unlinkAccount,
+// their answer as JSON (a user object through toJson).
+app.post("/test/accountlinking", async (req, res, next) => {
+    try {
+        if (!AccountLinking) return res.status(404).json({ status: "NOT_SUPPORTED" });
+        const { op, recipeUserId, primaryUserId } = req.body || {};
+        const rid = new supertokens.RecipeUserId(recipeUserId);
+        let r;
+        if (op === "can-create-primary") r = await AccountLinking.canCreatePrimaryUser(rid);
+        else if (op === "create-primary") r = await AccountLinking.createPrimaryUser(rid);
+        else if (op === "can-link") r = await AccountLinking.canLinkAccounts(rid, primaryUserId);
+        else if (op === "link") r = await AccountLinking.linkAccounts(rid, primaryUserId);
+        else if (op === "unlink") r = await AccountLinking.unlinkAccount(rid);
+        else return res.status(400).json({ status: "BAD_OP", op });
+        res.json(r.user && typeof r.user.toJson === "function" ? { ...r, user: r.user.toJson() } : r);
+    } catch (e) {
+        next(e);
+    }
+});
+
+// MultiFactorAuth.addToRequiredSecondaryFactorsForUser (-> user metadata `_supertokens`; test only)
+app.post("/test/mfa/require-factor", async (req, res, next) => {
+    try {
+        if (!MultiFactorAuth) return res.status(404).json({ status: "NOT_SUPPORTED" });
+        const { userId, factorId } = req.body || {};
+        await MultiFactorAuth.addToRequiredSecondaryFactorsForUser(userId, factorId);
+        res.json({ status: "OK", requiredSecondaryFactors: await MultiFactorAuth.getRequiredSecondaryFactorsForUser(userId) });
+    } catch (e) {
+        next(e);
+    }
+});
+
 app.get("/test/last-code", (req, res) => {
     const all = sentCodes.get(String(req.query.contact || "").toLowerCase()) || [];
     if (all.length === 0) return res.status(404).json({ status: "NO_CODE" });
@@ -369,6 +444,10 @@ app.get("/test/sdk-info", (req, res) => {
         version: SDK_VERSION.version,
         cdiSupported: SDK_VERSION.cdiSupported,
         accountLinking: HAS_ACCOUNT_LINKING,
+        // the recipes of the linking app (ST_APP_LINKING=1) in this release
+        linkingApp: LINKING_APP,
+        accountLinkingRecipe: AccountLinking !== undefined,
+        mfa: MultiFactorAuth !== undefined && Totp !== undefined,
     });
 });
 

@@ -65,6 +65,21 @@ from supertokens_python.constants import SUPPORTED_CDI_VERSIONS, VERSION as SDK_
 # supertokens-python 0.25 on; older releases have no SessionContainer.get_recipe_user_id.
 HAS_ACCOUNT_LINKING = hasattr(SessionContainer, "get_recipe_user_id")
 
+# The "linking" app (run.sh starts it beside the plain one, ST_APP_LINKING=1, for the
+# account-linking and MFA flows): the same app plus the AccountLinking recipe with automatic
+# linking, and MultiFactorAuth + TOTP where the release has them. The plain app leaves them out,
+# so the other flows see the SDK's defaults (no linking, no st-mfa claim).
+LINKING_APP = os.environ.get("ST_APP_LINKING") == "1"
+try:
+    from supertokens_python.recipe import accountlinking
+except ImportError:  # not in this release
+    accountlinking = None  # type: ignore[assignment]
+try:
+    from supertokens_python.recipe import multifactorauth, totp
+except ImportError:  # not in this release
+    multifactorauth = None  # type: ignore[assignment]
+    totp = None  # type: ignore[assignment]
+
 PORT = int(os.environ.get("PORT", "3002"))
 CORE = os.environ.get("ST_CONNECTION_URI", "http://127.0.0.1:3567").rstrip("/")
 API_KEY = os.environ.get("ST_API_KEY")
@@ -213,6 +228,30 @@ STATIC_PROVIDER = {
     },
 }
 
+async def should_do_automatic_account_linking(new_account_info: Any, user: Any, session: Any, tenant_id: Any, user_context: Any) -> Any:
+    """Automatic linking for everyone except e-mails starting with "manual-" (the manual linking flow
+    links those through the SDK's functions), verification required (as node/app.js)."""
+    from supertokens_python.recipe.accountlinking import ShouldAutomaticallyLink, ShouldNotAutomaticallyLink
+
+    email = getattr(new_account_info, "email", None)
+    if isinstance(email, str) and email.lower().startswith("manual-"):
+        return ShouldNotAutomaticallyLink()
+    return ShouldAutomaticallyLink(should_require_verification=True)
+
+
+def linking_recipes() -> List[Any]:
+    if not LINKING_APP:
+        return []
+    out: List[Any] = []
+    if accountlinking is not None:
+        out.append(accountlinking.init(should_do_automatic_account_linking=should_do_automatic_account_linking))
+    # MFA: the first factors are the tenant's; the required secondary factors come from the tenant
+    # (requiredSecondaryFactors) and the user's metadata, the SDK's defaults.
+    if multifactorauth is not None and totp is not None:
+        out += [multifactorauth.init(), totp.init()]
+    return out
+
+
 init(
     app_info=InputAppInfo(
         app_name="st-sdk-tests",
@@ -248,6 +287,7 @@ init(
             sms_delivery=SMSDeliveryConfig(service=CapturePasswordlessSms()),
         ),
         multitenancy.init(),
+        *linking_recipes(),
     ],
     mode="asgi",
     telemetry=False,
@@ -350,9 +390,9 @@ def recipe_user_id_arg(user_id: str) -> Any:
 
 @app.post("/test/tenant")
 async def test_tenant(request: Request):
-    """Tenant set-up through the SDK's Multitenancy recipe: {tenantId, coreConfig?, providers?} ->
-    create_or_update_tenant with every login method on, then create_or_update_third_party_config
-    per provider (-> config/thirdparty)."""
+    """Tenant set-up through the SDK's Multitenancy recipe: {tenantId, coreConfig?, providers?,
+    requiredSecondaryFactors?} -> create_or_update_tenant with every login method on, then
+    create_or_update_third_party_config per provider (-> config/thirdparty)."""
     body = await json_body(request)
     tenant_id = body["tenantId"]
     core_config = body.get("coreConfig") or {}
@@ -361,9 +401,14 @@ async def test_tenant(request: Request):
         # `firstFactors: []`, which the SDK reads as "none" (see node/app.js)
         from supertokens_python.recipe.multitenancy.interfaces import TenantConfigCreateOrUpdate
 
+        extra: Dict[str, Any] = {}
+        if body.get("requiredSecondaryFactors") is not None:
+            # MFA: the tenant's required second factors, stored in the core's tenant config
+            extra["required_secondary_factors"] = body["requiredSecondaryFactors"]
         config: Any = TenantConfigCreateOrUpdate(
             core_config=core_config,
             first_factors=["emailpassword", "thirdparty", "otp-email", "otp-phone", "link-email", "link-phone"],
+            **extra,
         )
     else:
         from supertokens_python.recipe.multitenancy.interfaces import TenantConfig
@@ -408,6 +453,55 @@ async def test_user(userId: str = ""):
 
     user = await get_user(userId)
     return {"status": "UNKNOWN_USER_ID_ERROR"} if user is None else {"status": "OK", "user": user.to_json()}
+
+
+def sdk_json(r: Any) -> Dict[str, Any]:
+    """result_json, with a user object through its to_json."""
+    out = result_json(r)
+    for k, v in list(out.items()):
+        if hasattr(v, "to_json"):
+            out[k] = v.to_json()
+    return out
+
+
+@app.post("/test/accountlinking")
+async def test_accountlinking(request: Request):
+    """The SDK's account-linking functions (the admin side; test only): {op, recipeUserId,
+    primaryUserId} -> can_create_primary_user / create_primary_user / can_link_accounts /
+    link_accounts / unlink_account, their answer as JSON (as node/app.js)."""
+    if accountlinking is None:
+        return JSONResponse({"status": "NOT_SUPPORTED"}, status_code=404)
+    from supertokens_python.recipe.accountlinking import asyncio as al
+    from supertokens_python.types import RecipeUserId
+
+    body = await json_body(request)
+    op = body.get("op")
+    rid = RecipeUserId(body["recipeUserId"])
+    if op == "can-create-primary":
+        r = await al.can_create_primary_user(rid)
+    elif op == "create-primary":
+        r = await al.create_primary_user(rid)
+    elif op == "can-link":
+        r = await al.can_link_accounts(rid, body["primaryUserId"])
+    elif op == "link":
+        r = await al.link_accounts(rid, body["primaryUserId"])
+    elif op == "unlink":
+        r = await al.unlink_account(rid)
+    else:
+        return JSONResponse({"status": "BAD_OP", "op": op}, status_code=400)
+    return sdk_json(r)
+
+
+@app.post("/test/mfa/require-factor")
+async def test_mfa_require_factor(request: Request):
+    """add_to_required_secondary_factors_for_user (-> user metadata `_supertokens`; test only)."""
+    if multifactorauth is None:
+        return JSONResponse({"status": "NOT_SUPPORTED"}, status_code=404)
+    from supertokens_python.recipe.multifactorauth import asyncio as mfa
+
+    body = await json_body(request)
+    await mfa.add_to_required_secondary_factors_for_user(body["userId"], body["factorId"])
+    return {"status": "OK", "requiredSecondaryFactors": await mfa.get_required_secondary_factors_for_user(body["userId"])}
 
 
 @app.get("/test/last-code")
@@ -464,6 +558,10 @@ async def sdk_info():
         "version": SDK_VERSION,
         "cdiSupported": list(SUPPORTED_CDI_VERSIONS),
         "accountLinking": HAS_ACCOUNT_LINKING,
+        # the recipes of the linking app (ST_APP_LINKING=1) in this release
+        "linkingApp": LINKING_APP,
+        "accountLinkingRecipe": accountlinking is not None,
+        "mfa": multifactorauth is not None and totp is not None,
     }
 
 

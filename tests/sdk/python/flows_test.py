@@ -1,7 +1,7 @@
 """End-to-end flows through an SDK-backed app, driven over HTTP the way the supertokens-website
 frontend SDK would drive it. Python twin of ../node/flows.test.mjs (same flows, same output).
 
-Usage: APP_URL=http://127.0.0.1:PORT SDK=python BACKEND=memory python flows_test.py [--mode cookie|header] [--only a,b]
+Usage: APP_URL=http://127.0.0.1:PORT SDK=python BACKEND=memory python flows_test.py [--mode cookie|header] [--only a,b] [--skip a,b]
 
 Prints one `PASS|FAIL <sdk> <backend> <mode> <flow> (<ms> ms)` line per flow (`SKIP ... (<reason>)`
 for a flow the SDK release cannot do), on failure the HTTP exchanges of that flow, and a final
@@ -12,6 +12,8 @@ import argparse
 import base64
 import http.cookiejar
 import copy
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -29,6 +31,9 @@ import requests
 APP_URL = os.environ.get("APP_URL", "http://127.0.0.1:3002").rstrip("/")
 # Same app, second process, pointed at a core app whose access tokens live 2 s.
 APP_URL_SHORT = os.environ.get("APP_URL_SHORT", "").rstrip("/")
+# Same app, third process, with account linking, MFA and TOTP on (ST_APP_LINKING=1), for the
+# account-linking and MFA flows; run.sh starts it for the releases those flows run on.
+APP_URL_LINKING = os.environ.get("APP_URL_LINKING", "").rstrip("/")
 SDK = os.environ.get("SDK", "python")
 BACKEND = os.environ.get("BACKEND", "memory")
 # The other releases' apps on the same core (run.sh: PEER_APPS="node-3.0=http://…,node=http://…"),
@@ -46,6 +51,10 @@ OAUTH_REDIRECT = "http://localhost:3000/auth/callback/mock"
 # the others leave them out silently, or print SKIP when asked for them with --only.
 # ST_SDK_EVERY_RELEASE=1 runs every flow on every release (all pass).
 ISSUE20_RELEASES = ["node", "python", "node-3.0"]
+# account linking and MFA: the newest releases (the others with ST_SDK_EVERY_RELEASE=1, where the
+# recipes exist: of the tested releases account linking from node 16, MFA and TOTP from node 18 and
+# python 0.26; the others SKIP)
+ISSUE21_RELEASES = ["node", "python"]
 RELEASES_OF_FLOW: Dict[str, List[str]] = {
     "cross-version": ["node", "python"],
     "thirdparty-sign-in-up": ISSUE20_RELEASES,
@@ -55,6 +64,10 @@ RELEASES_OF_FLOW: Dict[str, List[str]] = {
     "passwordless-max-attempts": ISSUE20_RELEASES,
     "passwordless-expiry": ISSUE20_RELEASES,
     "multitenancy-users": ISSUE20_RELEASES,
+    "accountlinking-automatic": ISSUE21_RELEASES,
+    "accountlinking-manual": ISSUE21_RELEASES,
+    "mfa-totp": ISSUE21_RELEASES,
+    "mfa-totp-limit": ISSUE21_RELEASES,
 }
 
 
@@ -570,6 +583,125 @@ def passwordless_sign_in(b: Browser, contact: str, tenant_id: Optional[str] = No
     eq(sent["preAuthSessionId"], dev["preAuthSessionId"], "the captured code's preAuthSessionId")
     body = expect_ok(consume_otp(b, dev, sent["userInputCode"], tenant_id), "consume the code")
     return {"dev": dev, "sent": sent, "body": body}
+
+
+# ---------------------------------------------------------------------------------------------
+# account linking and MFA (the linking app, APP_URL_LINKING)
+# ---------------------------------------------------------------------------------------------
+
+LINKING_INFO: Dict[str, Any] = {}
+
+
+def linking_app(need_mfa: bool) -> None:
+    """The linking app must run (run.sh starts it for the releases of these flows) and the release
+    must have the recipes; else the flow is a SKIP with the reason."""
+    if not SDK_INFO["accountLinking"]:
+        skip(f"no account linking in {SDK_INFO['sdk']} {SDK_INFO['version']} (CDI {CDI_SENT})")
+    if not APP_URL_LINKING:
+        skip("no linking app (APP_URL_LINKING is empty; run.sh starts it for the releases of these flows)")
+    if not LINKING_INFO:
+        LINKING_INFO.update(sdk_info_of(APP_URL_LINKING))
+    eq(LINKING_INFO.get("linkingApp"), True, "the app at APP_URL_LINKING runs with ST_APP_LINKING=1")
+    if not LINKING_INFO.get("accountLinkingRecipe"):
+        skip(f"no AccountLinking recipe in {LINKING_INFO['sdk']} {LINKING_INFO['version']}")
+    if need_mfa and not LINKING_INFO.get("mfa"):
+        skip(f"no MultiFactorAuth / TOTP recipe in {LINKING_INFO['sdk']} {LINKING_INFO['version']}")
+    WATCHED_APPS.append({"base": APP_URL_LINKING, "seq": core_seq(APP_URL_LINKING)})
+
+
+def account_linking(b: Browser, op: str, recipe_user_id: str, primary_user_id: Optional[str] = None) -> Dict[str, Any]:
+    """The SDK's account-linking functions through the linking app (POST /test/accountlinking)."""
+    body: Dict[str, Any] = {"op": op, "recipeUserId": recipe_user_id}
+    if primary_user_id is not None:
+        body["primaryUserId"] = primary_user_id
+    return admin(b, "/test/accountlinking", body)
+
+
+def lm(recipe_id: str, recipe_user_id: str, email: Optional[str], verified: bool, third_party: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    return {"recipeId": recipe_id, "recipeUserId": recipe_user_id, "email": email, "thirdParty": third_party, "verified": verified}
+
+
+def login_methods(user: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """A user's login methods, comparable: sorted by recipe user id, the fields the flows check."""
+    return sorted(
+        (lm(m["recipeId"], m["recipeUserId"], m.get("email"), m.get("verified"), m.get("thirdParty")) for m in user["loginMethods"]),
+        key=lambda m: m["recipeUserId"],
+    )
+
+
+def expect_user(user: Optional[Dict[str, Any]], user_id: str, is_primary: bool, methods: List[Dict[str, Any]], what: str) -> None:
+    """The user object (to_json) has `id`, `isPrimaryUser` and exactly these login methods."""
+    check(user, f"{what}: a user object")
+    assert user is not None
+    eq(user.get("id"), user_id, f"{what}: user id")
+    eq(user.get("isPrimaryUser"), is_primary, f"{what}: isPrimaryUser")
+    eq(login_methods(user), sorted(methods, key=lambda m: m["recipeUserId"]), f"{what}: login methods")
+    # the user's account info is the union of its login methods'
+    eq(sorted(user.get("emails") or []), sorted({m["email"] for m in methods if m["email"]}), f"{what}: emails")
+    eq(len(user.get("thirdParty") or []), len([m for m in methods if m["thirdParty"]]), f"{what}: thirdParty")
+
+
+def expect_session_of(br: Browser, user_id: str, recipe_user_id: str, what: str) -> Dict[str, Any]:
+    """The browser's session: sub (the user) and rsub (the login method) in the access token, and
+    what the SDK reports for it with check_database."""
+    p = decode_jwt_payload(br.current_access_token() or "")
+    eq(p.get("sub"), user_id, f"{what}: sub")
+    eq(p.get("rsub"), recipe_user_id, f"{what}: rsub")
+    r = br.request("GET", "/protected-db")
+    expect_status(r, 200, f"{what}: GET /protected-db")
+    eq(r.json["userId"], user_id, f"{what}: /protected-db userId")
+    eq(r.json["recipeUserId"], recipe_user_id, f"{what}: /protected-db recipeUserId")
+    return p
+
+
+def totp_at(secret: str, at: float, period: int = 30, digits: int = 6) -> str:
+    """RFC 6238 TOTP (HMAC-SHA1) of a base32 secret at time `at` (seconds), computed here."""
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    return hotp(key, int(at // period), digits)
+
+
+def hotp(key: bytes, counter: int, digits: int) -> str:
+    h = hmac.new(key, counter.to_bytes(8, "big"), hashlib.sha1).digest()
+    off = h[-1] & 0x0F
+    code = int.from_bytes(h[off : off + 4], "big") & 0x7FFFFFFF
+    return str(code % 10**digits).zfill(digits)
+
+
+def check_totp_implementation() -> None:
+    """The RFC 6238 appendix B vectors (SHA1, the ASCII secret "12345678901234567890"): the runner
+    checks its own TOTP before any flow uses it."""
+    key = b"12345678901234567890"
+    for t, code in [(59, "94287082"), (1111111109, "07081804"), (1234567890, "89005924"), (20000000000, "65353130")]:
+        eq(hotp(key, t // 30, 8), code, f"RFC 6238 vector at T={t}")
+    eq(totp_at("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", 59), "287082", "TOTP of a base32 secret")
+
+
+def fresh_totp(secret: str, used: set) -> str:
+    """A valid code for the device that was not used yet: the current period's, or the next one's
+    (the SDK's devices have skew 1, so both are accepted for the next 30 s)."""
+    for at in (time.time(), time.time() + 30):
+        c = totp_at(secret, at)
+        if c not in used:
+            used.add(c)
+            return c
+    raise FlowError("no unused TOTP code in this period and the next")
+
+
+def mfa_claim(br: Browser) -> Dict[str, Any]:
+    """The session's `st-mfa` claim: {c: {factor: time completed}, v: requirements satisfied}."""
+    return decode_jwt_payload(br.current_access_token() or "")["st-mfa"]
+
+
+def expect_mfa_required(br: Browser, what: str) -> None:
+    """GET /protected refused by the MFA claim validator (403 invalid claim, st-mfa)."""
+    r = br.request("GET", "/protected")
+    expect_status(r, 403, f"{what}: GET /protected before the second factor")
+    errs = (r.json or {}).get("claimValidationErrors") or []
+    eq([e.get("id") for e in errs], ["st-mfa"], f"{what}: the claim that failed ({r.text})")
+
+
+def totp_api(br: Browser, prefix: str, path: str, body: Dict[str, Any]) -> Response:
+    return br.request("POST", f"{prefix}/totp/{path}", body=body, headers={"rid": "totp"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1443,6 +1575,261 @@ def flow_cross_version(b: Browser, mode: str) -> None:
             raise FlowError(f"{tag}: {e}") from e
 
 
+def flow_accountlinking_automatic(b0: Browser, mode: str) -> None:
+    """Automatic account linking (the linking app: AccountLinking with should_automatically_link
+    and should_require_verification): an e-mail-password sign-up, unverified, is no primary user
+    and blocks a social sign-up with its e-mail (SIGN_IN_UP_NOT_ALLOWED, ERR_CODE_006); once the
+    e-mail is verified it becomes primary and the social sign-in with the same verified e-mail
+    links to it (one user, two login methods; session sub = the user, rsub = the login method);
+    the same e-mail unverified at another provider account is refused; a passwordless sign-in with
+    it links a third login method."""
+    linking_app(False)
+    L = APP_URL_LINKING
+    tag = rand8()
+    email = f"auto-{tag}@idp.example.com"
+    b = Browser(mode, b0.trace, L)
+    su = expect_ok(b.sign_up(email, PASSWORD), "e-mail-password sign up")
+    ep_id = su["user"]["id"]
+    expect_user(su["user"], ep_id, False, [lm("emailpassword", ep_id, email, False)], "sign-up answer (unverified: not primary)")
+
+    provider = {"sub": f"auto-{tag}", "email": email, "email_verified": True}
+    early = social_sign_in(Browser(mode, b.trace, L), provider, "sdk-client-static")
+    refused = expect_status_field(early["res"], "SIGN_IN_UP_NOT_ALLOWED", "social sign-up while an unverified account has the e-mail")
+    check(re.search(r"ERR_CODE_006", refused.get("reason", "")), f"the SDK's reason: {refused}")
+
+    # verify the e-mail-password account's e-mail (the SDK then makes it a primary user)
+    ev = {"rid": "emailverification"}
+    expect_ok(b.request("POST", "/auth/user/email/verify/token", body={}, headers=ev), "verification e-mail")
+    link = expect_ok(link_for(b, email, "verify"), "captured link")
+    expect_ok(b.request("POST", "/auth/user/email/verify", body={"method": "token", "token": link["token"]}, headers=ev), "verify")
+    expect_user(core_user(b, ep_id), ep_id, True, [lm("emailpassword", ep_id, email, True)], "after verification: primary")
+
+    tb = Browser(mode, b.trace, L)
+    ok = expect_ok(social_sign_in(tb, provider, "sdk-client-static")["res"], "social sign-in with the same verified e-mail")
+    eq(ok.get("createdNewRecipeUser"), True, "a new login method")
+    tp = [m for m in ok["user"]["loginMethods"] if m["recipeId"] == "thirdparty"]
+    check(tp, f"a thirdparty login method: {ok['user']}")
+    tp_id = tp[0]["recipeUserId"]
+    check(tp_id != ep_id, "a new recipe user id")
+    two = [lm("emailpassword", ep_id, email, True), lm("thirdparty", tp_id, email, True, {"id": "mock", "userId": provider["sub"]})]
+    expect_user(ok["user"], ep_id, True, two, "sign-in answer: one user, two login methods")
+    assert_session_transport(tb, mode)
+    expect_session_of(tb, ep_id, tp_id, "social session")
+    expect_user(core_user(b, tp_id), ep_id, True, two, "get_user(thirdparty recipe user id)")
+
+    again = expect_ok(social_sign_in(Browser(mode, b.trace, L), provider, "sdk-client-static")["res"], "social sign-in again")
+    eq(again.get("createdNewRecipeUser"), False, "same login method")
+    eq(again["user"]["id"], ep_id, "same user")
+
+    # another account at the provider with the same e-mail, unverified there: refused
+    other = {"sub": f"auto-other-{tag}", "email": email, "email_verified": False}
+    no = expect_status_field(
+        social_sign_in(Browser(mode, b.trace, L), other, "sdk-client-static")["res"], "SIGN_IN_UP_NOT_ALLOWED", "social sign-up with the e-mail unverified"
+    )
+    check(re.search(r"ERR_CODE_006", no.get("reason", "")), f"the SDK's reason: {no}")
+
+    # passwordless with the e-mail (verified by the code): a third login method
+    pb = Browser(mode, b.trace, L)
+    pl = passwordless_sign_in(pb, email)
+    eq(pl["body"].get("createdNewRecipeUser"), True, "a new login method")
+    eq(pl["body"]["user"]["id"], ep_id, "the same user")
+    pl_id = [m for m in pl["body"]["user"]["loginMethods"] if m["recipeId"] == "passwordless"][0]["recipeUserId"]
+    three = two + [lm("passwordless", pl_id, email, True)]
+    expect_user(pl["body"]["user"], ep_id, True, three, "passwordless sign-in answer")
+    expect_session_of(pb, ep_id, pl_id, "passwordless session")
+
+    # the e-mail-password login method signs in to the same user
+    eb = Browser(mode, b.trace, L)
+    si = expect_ok(eb.sign_in(email, PASSWORD), "e-mail-password sign-in")
+    expect_user(si["user"], ep_id, True, three, "e-mail-password sign-in answer")
+    expect_session_of(eb, ep_id, ep_id, "e-mail-password session")
+
+
+def flow_accountlinking_manual(b0: Browser, mode: str) -> None:
+    """Manual linking through the SDK's functions (automatic linking is off for "manual-" e-mails):
+    create_primary_user, link_accounts (its login method's sessions revoked), a link to a linked
+    login method's id (the core resolves its primary user), the errors, unlink_account (a linked
+    login method leaves; the primary id itself is deleted, its group keeps the id), the user
+    object's login methods after each step."""
+    linking_app(False)
+    L = APP_URL_LINKING
+    trace = b0.trace
+
+    def mk(t: str) -> str:
+        return f"manual-{t}-{rand8()}@example.com"
+
+    a_email = mk("ep")
+    ab = Browser(mode, trace, L)
+    a = expect_ok(ab.sign_up(a_email, PASSWORD), "e-mail-password sign up")["user"]["id"]
+    provider = {"sub": f"manual-{rand8()}", "email": mk("tp"), "email_verified": True}
+    bb = Browser(mode, trace, L)
+    b_user = expect_ok(social_sign_in(bb, provider, "sdk-client-static")["res"], "social sign up")["user"]
+    b = b_user["id"]
+    c_email = mk("pl")
+    c = passwordless_sign_in(Browser(mode, trace, L), c_email)["body"]["user"]["id"]
+    A = lm("emailpassword", a, a_email, False)
+    B = lm("thirdparty", b, provider["email"], True, {"id": "mock", "userId": provider["sub"]})
+    C = lm("passwordless", c, c_email, True)
+    expect_user(b_user, b, False, [B], "no automatic linking for manual- e-mails")
+    expect_user(core_user(ab, c), c, False, [C], "the passwordless user")
+
+    eq(account_linking(ab, "can-create-primary", a), {"status": "OK", "wasAlreadyAPrimaryUser": False}, "can_create_primary_user(a)")
+    p1 = account_linking(ab, "create-primary", a)
+    eq(p1.get("status"), "OK", f"create_primary_user(a): {p1}")
+    eq(p1.get("wasAlreadyAPrimaryUser"), False, "wasAlreadyAPrimaryUser")
+    expect_user(p1.get("user"), a, True, [A], "create_primary_user")
+    eq(account_linking(ab, "create-primary", a).get("wasAlreadyAPrimaryUser"), True, "create_primary_user again")
+
+    # the primary user must be one: c is not
+    np = account_linking(ab, "link", b, c)
+    eq(np.get("status"), "INPUT_USER_IS_NOT_A_PRIMARY_USER", f"link_accounts(b, c): {np}")
+
+    eq(account_linking(ab, "can-link", b, a), {"status": "OK", "accountsAlreadyLinked": False}, "can_link_accounts(b, a)")
+    l1 = account_linking(ab, "link", b, a)
+    eq(l1.get("status"), "OK", f"link_accounts(b, a): {l1}")
+    eq(l1.get("accountsAlreadyLinked"), False, "accountsAlreadyLinked")
+    expect_user(l1.get("user"), a, True, [A, B], "link_accounts(b, a)")
+    expect_user(core_user(ab, b), a, True, [A, B], "get_user(b) after linking")
+    l2 = account_linking(ab, "link", b, a)
+    eq((l2.get("status"), l2.get("accountsAlreadyLinked")), ("OK", True), f"linking again: {l2}")
+    # b's session started before the link (sub b) is revoked; b signs in again as user a
+    expect_status(bb.request("GET", "/protected-db"), 401, "b's old session after linking")
+    bb2 = Browser(mode, trace, L)
+    again = expect_ok(social_sign_in(bb2, provider, "sdk-client-static")["res"], "b signs in again")
+    expect_user(again["user"], a, True, [A, B], "b's sign-in answer")
+    expect_session_of(bb2, a, b, "b's new session")
+    # a's session is untouched
+    expect_session_of(ab, a, a, "a's session")
+
+    cp = account_linking(ab, "create-primary", b)
+    eq(cp.get("status"), "RECIPE_USER_ID_ALREADY_LINKED_WITH_PRIMARY_USER_ID_ERROR", f"create_primary_user(b): {cp}")
+    eq(cp.get("primaryUserId"), a, "primaryUserId")
+    # linking to b's id (a login method of a): the core links to b's primary user, a
+    l3 = account_linking(ab, "link", c, b)
+    eq(l3.get("status"), "OK", f"link_accounts(c, b): {l3}")
+    expect_user(l3.get("user"), a, True, [A, B, C], "link_accounts(c, b) where b belongs to a")
+    eq(account_linking(ab, "can-link", c, a), {"status": "OK", "accountsAlreadyLinked": True}, "can_link_accounts(c, a)")
+
+    # unlink b: it stands alone again, a keeps the others; b's sessions are revoked
+    eq(account_linking(ab, "unlink", b), {"status": "OK", "wasRecipeUserDeleted": False, "wasLinked": True}, "unlink_account(b)")
+    expect_user(core_user(ab, a), a, True, [A, C], "a after unlinking b")
+    expect_user(core_user(ab, b), b, False, [B], "b after unlinking")
+    expect_status(bb2.request("GET", "/protected-db"), 401, "b's session after unlinking")
+    eq(account_linking(ab, "unlink", b), {"status": "OK", "wasRecipeUserDeleted": False, "wasLinked": False}, "unlinking a user that is not linked")
+
+    # unlink a, the primary id itself, while c is linked: the login method a is deleted, the group
+    # keeps the id a (with c's login method only)
+    eq(account_linking(ab, "unlink", a), {"status": "OK", "wasRecipeUserDeleted": True, "wasLinked": True}, "unlink_account(a)")
+    expect_user(core_user(ab, c), a, True, [C], "c after a was unlinked (deleted)")
+    expect_status(ab.request("GET", "/protected-db"), 401, "a's session after a was deleted")
+    gone = Browser(mode, trace, L).sign_in(a_email, PASSWORD)
+    eq(gone.field("status"), "WRONG_CREDENTIALS_ERROR", f"sign in as the deleted login method ({gone.text})")
+    cb = Browser(mode, trace, L)
+    cs = passwordless_sign_in(cb, c_email)
+    eq(cs["body"]["user"]["id"], a, "c signs in to the group a")
+    expect_session_of(cb, a, c, "c's session")
+
+
+def flow_mfa_totp(b0: Browser, mode: str) -> None:
+    """MFA with TOTP, required for the user (add_to_required_secondary_factors_for_user -> user
+    metadata): the first factor's session has st-mfa v false and /protected refuses it; the device
+    is created through the SDK's TOTP API, a wrong code is counted (1 of 5), the code computed here
+    from the secret verifies the device and completes the factor (v true, /protected 200); the next
+    sign-in needs the factor again: the used code is refused, a fresh one passes."""
+    linking_app(True)
+    L = APP_URL_LINKING
+    b = Browser(mode, b0.trace, L)
+    email = new_email("mfa")
+    user_id = expect_ok(b.sign_up(email, PASSWORD), "sign up")["user"]["id"]
+    eq(list(mfa_claim(b)["c"]), ["emailpassword"], "st-mfa: the first factor completed")
+    eq(mfa_claim(b)["v"], True, "st-mfa: nothing else required yet")
+    expect_status(b.request("GET", "/protected"), 200, "GET /protected with no second factor required")
+    req = admin(b, "/test/mfa/require-factor", {"userId": user_id, "factorId": "totp"})
+    eq(req.get("requiredSecondaryFactors"), ["totp"], "required secondary factors of the user")
+
+    s = Browser(mode, b0.trace, L)
+    expect_ok(s.sign_in(email, PASSWORD), "sign in (first factor)")
+    eq(mfa_claim(s)["v"], False, "st-mfa: TOTP required")
+    expect_mfa_required(s, "after the first factor")
+    info = expect_ok(s.request("PUT", "/auth/mfa/info", headers={"rid": "multifactorauth"}), "PUT /auth/mfa/info")
+    eq(info["factors"]["next"], ["totp"], f"mfa info ({info['factors']})")
+
+    dev = expect_ok(totp_api(s, "/auth", "device", {}), "create a TOTP device")
+    check(re.fullmatch(r"[A-Z2-7]{32}", dev["secret"]), f"a base32 secret of 20 bytes: {dev['secret']}")
+    check(dev["qrCodeString"].startswith("otpauth://totp/"), f"qrCodeString: {dev['qrCodeString']}")
+    used: set = set()
+    code = fresh_totp(dev["secret"], used)
+    bad = expect_status_field(
+        totp_api(s, "/auth", "device/verify", {"deviceName": dev["deviceName"], "totp": wrong_code(code)}), "INVALID_TOTP_ERROR", "a wrong code"
+    )
+    eq((bad.get("currentNumberOfFailedAttempts"), bad.get("maxNumberOfFailedAttempts")), (1, 5), "failed attempts")
+    expect_mfa_required(s, "after a wrong code")
+    ok = expect_ok(totp_api(s, "/auth", "device/verify", {"deviceName": dev["deviceName"], "totp": code}), "verify the device")
+    eq(ok.get("wasAlreadyVerified"), False, "wasAlreadyVerified")
+    eq(mfa_claim(s)["v"], True, "st-mfa: satisfied")
+    eq(sorted(mfa_claim(s)["c"]), ["emailpassword", "totp"], "st-mfa: completed factors")
+    p = s.request("GET", "/protected")
+    expect_status(p, 200, "GET /protected after TOTP")
+    eq(p.json["userId"], user_id, "userId")
+    expect_status(s.request("GET", "/protected-db"), 200, "GET /protected-db after TOTP")
+    devices = expect_ok(s.request("GET", "/auth/totp/device/list", headers={"rid": "totp"}), "list devices")["devices"]
+    eq(devices, [{"name": dev["deviceName"], "period": 30, "skew": 1, "verified": True}], "devices")
+
+    # the next sign-in: TOTP again
+    n = Browser(mode, b0.trace, L)
+    expect_ok(n.sign_in(email, PASSWORD), "sign in again")
+    expect_mfa_required(n, "second sign-in")
+    reuse = expect_status_field(totp_api(n, "/auth", "verify", {"totp": code}), "INVALID_TOTP_ERROR", "the used code again")
+    eq(reuse.get("currentNumberOfFailedAttempts"), 1, "a replayed code counts as a failure")
+    expect_ok(totp_api(n, "/auth", "verify", {"totp": fresh_totp(dev["secret"], used)}), "a fresh code")
+    eq(mfa_claim(n)["v"], True, "st-mfa: satisfied")
+    expect_status(n.request("GET", "/protected"), 200, "GET /protected after TOTP (second sign-in)")
+
+
+def flow_mfa_totp_limit(b0: Browser, mode: str) -> None:
+    """TOTP required by the tenant (requiredSecondaryFactors ["totp"] in the core's tenant config)
+    with coreConfig totp_max_attempts 3 and totp_rate_limit_cooldown_sec 3: three wrong codes are
+    counted (1..3 of 3), then even the right code is LIMIT_REACHED_ERROR (retryAfterMs) and the
+    route stays refused; after the cool-down the right code completes the factor."""
+    linking_app(True)
+    L = APP_URL_LINKING
+    t = f"mfa-{rand8()}"
+    cooldown = 3
+    tb = Browser(mode, b0.trace, L)
+    t_body = {"tenantId": t, "requiredSecondaryFactors": ["totp"], "coreConfig": {"totp_max_attempts": 3, "totp_rate_limit_cooldown_sec": cooldown}}
+    eq(admin(tb, "/test/tenant", t_body).get("status"), "OK", f"create tenant {t}")
+    email = new_email("mfalimit")
+    form = {"formFields": [{"id": "email", "value": email}, {"id": "password", "value": PASSWORD}]}
+    b = Browser(mode, b0.trace, L)
+    expect_ok(b.request("POST", f"/auth/{t}/signup", body=form, headers={"rid": "emailpassword"}), f"sign up at {t}")
+    eq(mfa_claim(b)["v"], False, "st-mfa: the tenant requires TOTP")
+    expect_mfa_required(b, "sign-up at the tenant")
+    dev = expect_ok(totp_api(b, f"/auth/{t}", "device", {}), "create a TOTP device")
+    used: set = set()
+    expect_ok(totp_api(b, f"/auth/{t}", "device/verify", {"deviceName": dev["deviceName"], "totp": fresh_totp(dev["secret"], used)}), "verify the device")
+    expect_status(b.request("GET", "/protected"), 200, "GET /protected after TOTP")
+
+    n = Browser(mode, b0.trace, L)
+    expect_ok(n.request("POST", f"/auth/{t}/signin", body=form, headers={"rid": "emailpassword"}), f"sign in at {t}")
+    expect_mfa_required(n, "sign-in at the tenant")
+    good = fresh_totp(dev["secret"], used)
+    for i in range(1, 4):
+        r = expect_status_field(totp_api(n, f"/auth/{t}", "verify", {"totp": wrong_code(good)}), "INVALID_TOTP_ERROR", f"wrong code #{i}")
+        eq((r.get("currentNumberOfFailedAttempts"), r.get("maxNumberOfFailedAttempts")), (i, 3), f"wrong code #{i}: failed attempts")
+    last_wrong = time.time()
+    lim = expect_status_field(totp_api(n, f"/auth/{t}", "verify", {"totp": good}), "LIMIT_REACHED_ERROR", "the right code after three wrong ones")
+    check(time.time() - last_wrong < cooldown, "the check ran within the cool-down")
+    retry = lim.get("retryAfterMs")
+    check(isinstance(retry, int) and 0 < retry <= cooldown * 1000, f"retryAfterMs {retry}")
+    expect_mfa_required(n, "while rate-limited")
+    time.sleep(retry / 1000 + 0.2)
+    expect_ok(totp_api(n, f"/auth/{t}", "verify", {"totp": good}), "the right code after the cool-down")
+    eq(mfa_claim(n)["v"], True, "st-mfa: satisfied")
+    p = n.request("GET", "/protected")
+    expect_status(p, 200, "GET /protected after TOTP")
+    eq(p.json["tenantId"], t, "tenantId")
+
+
 FLOWS: Dict[str, Callable[[Browser, str], None]] = {
     "sign-up": flow_sign_up,
     "sign-in": flow_sign_in,
@@ -1464,6 +1851,10 @@ FLOWS: Dict[str, Callable[[Browser, str], None]] = {
     "passwordless-expiry": flow_passwordless_expiry,
     "multitenancy-users": flow_multitenancy_users,
     "cross-version": flow_cross_version,
+    "accountlinking-automatic": flow_accountlinking_automatic,
+    "accountlinking-manual": flow_accountlinking_manual,
+    "mfa-totp": flow_mfa_totp,
+    "mfa-totp-limit": flow_mfa_totp_limit,
 }
 
 
@@ -1503,12 +1894,15 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", choices=["cookie", "header"])
     ap.add_argument("--only", help="comma-separated flow names")
+    ap.add_argument("--skip", help="comma-separated flow names left out silently")
     args = ap.parse_args()
     modes = [args.mode] if args.mode else ["cookie", "header"]
     only = set(args.only.split(",")) if args.only else None
+    skip_flows = set(args.skip.split(",")) if args.skip else set()
     global SDK_INFO, CDI, CDI_SENT
     passed = failed = skipped = 0
     t0 = time.time()
+    check_totp_implementation()
     info = HTTP.get(f"{APP_URL}/test/sdk-info", timeout=30)
     info.raise_for_status()
     SDK_INFO = info.json()
@@ -1522,6 +1916,8 @@ def main() -> int:
     for mode in modes:
         for name, fn in FLOWS.items():
             if only and name not in only:
+                continue
+            if name in skip_flows:
                 continue
             if not runs_here(name):
                 if only:
