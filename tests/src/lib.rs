@@ -9,6 +9,8 @@
 // Test support: a failed set-up is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod webauthn;
+
 use serde_json::{json, Map, Value};
 use st_core::random::SystemRandom;
 use st_core::storage::Storage;

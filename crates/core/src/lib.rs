@@ -35,6 +35,7 @@ pub mod useridmapping;
 pub mod usermetadata;
 pub mod userroles;
 pub mod users;
+pub mod webauthn;
 
 pub use crate::core::Core;
 pub use error::{CoreError, CoreResult, StorageError};
@@ -49,6 +50,7 @@ pub fn all_jobs() -> Vec<std::sync::Arc<dyn jobs::Job>> {
         std::sync::Arc::new(emailverification::DELETE_EXPIRED_EV_TOKENS),
         std::sync::Arc::new(passwordless::DELETE_EXPIRED_DEVICES),
         std::sync::Arc::new(totp::DELETE_EXPIRED_CODES),
+        std::sync::Arc::new(webauthn::CLEAN_UP_EXPIRED_DATA),
         std::sync::Arc::new(dashboard::DELETE_EXPIRED_DASHBOARD_SESSIONS),
     ]
 }

@@ -44,9 +44,26 @@ impl User {
     /// The account-linking (4.0+) object as CDI `version` shows it: the `webauthn` field exists
     /// from 5.3 on (the reference's `toJson(includeWebauthn = version >= 5.3)`). `GET /user/id`
     /// and `GET /users/by-accountinfo` answer with it at every version.
+    ///
+    /// Before 5.3 the WebAuthn login methods are listed (without their `webauthn`) but left out
+    /// of the unions (`emails`, `phoneNumbers`, `thirdParty`), as the reference's
+    /// `toJson(includeWebauthn = false)`.
     pub fn linked_at(mut self, version: CdiVersion) -> User {
         if version < CdiVersion::V5_3 {
             self.webauthn = None;
+            if self.login_methods.iter().any(|m| m.webauthn.is_some() || m.recipe_id == "webauthn") {
+                let (mut emails, mut phones, mut third_party) = (Vec::new(), Vec::new(), Vec::new());
+                for m in self.login_methods.iter_mut() {
+                    m.webauthn = None;
+                    if m.recipe_id == "webauthn" {
+                        continue;
+                    }
+                    push_new(&mut emails, m.email.as_ref());
+                    push_new(&mut phones, m.phone_number.as_ref());
+                    push_new(&mut third_party, m.third_party.as_ref());
+                }
+                (self.emails, self.phone_numbers, self.third_party) = (emails, phones, third_party);
+            }
         }
         self
     }
@@ -157,6 +174,18 @@ pub struct UserLoginMethod {
     pub phone_number: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub third_party: Option<ThirdPartyInfo>,
+    /// WebAuthn login methods only, from CDI 5.3 (see [`User::linked_at`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webauthn: Option<WebauthnInfo>,
+}
+
+/// Append `value` unless it is there already.
+fn push_new<T: Clone + PartialEq>(list: &mut Vec<T>, value: Option<&T>) {
+    if let Some(v) = value {
+        if !list.contains(v) {
+            list.push(v.clone());
+        }
+    }
 }
 
 /// A third-party login: the provider's id and the user's id there.
@@ -167,7 +196,7 @@ pub struct ThirdPartyInfo {
     pub user_id: String,
 }
 
-/// The user's WebAuthn credentials (none until that recipe exists).
+/// WebAuthn credential ids: a WebAuthn login method's, or all of a user's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebauthnInfo {
@@ -183,6 +212,7 @@ pub fn user_object(user: &AuthUser, decorations: &UserDecorations) -> User {
     let mut tenant_ids: Vec<String> = Vec::new();
     let (mut emails, mut phones, mut third_party): (Vec<String>, Vec<String>, Vec<ThirdPartyInfo>) = Default::default();
     let mut login_methods = Vec::with_capacity(methods.len());
+    let mut credential_ids: Vec<String> = Vec::new();
     for m in &methods {
         let rid = shown(&m.recipe_user_id);
         let verified = match (&m.email, &m.phone_number) {
@@ -211,6 +241,12 @@ pub fn user_object(user: &AuthUser, decorations: &UserDecorations) -> User {
                 tenant_ids.push(t.clone());
             }
         }
+        let webauthn = (m.recipe_id == crate::webauthn::RECIPE_ID).then(|| WebauthnInfo {
+            credential_ids: decorations.webauthn_credentials.get(&m.recipe_user_id).cloned().unwrap_or_default(),
+        });
+        for id in webauthn.iter().flat_map(|w| w.credential_ids.iter()) {
+            push_new(&mut credential_ids, Some(id));
+        }
         login_methods.push(UserLoginMethod {
             tenant_ids: m.tenant_ids.clone(),
             recipe_user_id: rid,
@@ -220,6 +256,7 @@ pub fn user_object(user: &AuthUser, decorations: &UserDecorations) -> User {
             email: m.email.clone(),
             phone_number: m.phone_number.clone(),
             third_party: tp,
+            webauthn,
         });
     }
     User {
@@ -230,7 +267,7 @@ pub fn user_object(user: &AuthUser, decorations: &UserDecorations) -> User {
         emails,
         phone_numbers: phones,
         third_party,
-        webauthn: Some(WebauthnInfo::default()),
+        webauthn: Some(WebauthnInfo { credential_ids }),
         login_methods,
     }
 }
@@ -334,9 +371,17 @@ impl Core {
         })
     }
 
+    /// What the user objects of `users` need besides their login methods: external ids,
+    /// verified e-mails and WebAuthn credential ids.
+    pub(crate) async fn decorations(&self, app: &AppId, users: &[AuthUser]) -> CoreResult<UserDecorations> {
+        let mut decorations = self.storage.user_decorations(app, users).await?;
+        decorations.webauthn_credentials = self.webauthn_credential_ids(app, users).await?;
+        Ok(decorations)
+    }
+
     /// The CDI ≥4.0 user object.
     pub async fn user_json(&self, app: &AppId, user: &AuthUser) -> CoreResult<User> {
-        let decorations = self.storage.user_decorations(app, std::slice::from_ref(user)).await?;
+        let decorations = self.decorations(app, std::slice::from_ref(user)).await?;
         Ok(user_object(user, &decorations))
     }
 
@@ -376,6 +421,20 @@ impl Core {
         third_party: Option<(&str, &str)>,
         union: bool,
     ) -> CoreResult<Vec<User>> {
+        self.users_by_any_account_info(tenant, email, phone, third_party, None, union).await
+    }
+
+    /// [`Core::users_by_account_info`] with a WebAuthn credential id too (looked up in the
+    /// whole app, as the reference).
+    pub async fn users_by_any_account_info(
+        &self,
+        tenant: &TenantIdentifier,
+        email: Option<&str>,
+        phone: Option<&str>,
+        third_party: Option<(&str, &str)>,
+        webauthn_credential_id: Option<&str>,
+        union: bool,
+    ) -> CoreResult<Vec<User>> {
         self.tenant(tenant).await?;
         let mut sets: Vec<Vec<String>> = Vec::new();
         if let Some(e) = email {
@@ -392,6 +451,9 @@ impl Core {
             };
             sets.push(found.map(|f| f.primary_user_id).into_iter().collect());
         }
+        if let Some(id) = webauthn_credential_id {
+            sets.push(self.user_of_webauthn_credential(&tenant.app, id).await?.into_iter().collect());
+        }
         let ids: Vec<String> = if union {
             let mut all: Vec<String> = sets.into_iter().flatten().collect();
             all.sort();
@@ -404,7 +466,7 @@ impl Core {
         };
         let mut users = self.storage.get_auth_users(&tenant.app, &ids).await?;
         users.sort_by_cached_key(|u| u.login_methods.iter().map(|m| m.time_joined).min().unwrap_or(0));
-        let decorations = self.storage.user_decorations(&tenant.app, &users).await?;
+        let decorations = self.decorations(&tenant.app, &users).await?;
         Ok(users.iter().map(|u| user_object(u, &decorations)).collect())
     }
 
@@ -454,7 +516,7 @@ impl Core {
     pub(crate) async fn user_objects(&self, app: &AppId, rows: Vec<(String, i64)>) -> CoreResult<Vec<User>> {
         let ids: Vec<String> = rows.into_iter().map(|(id, _)| id).collect();
         let users = self.storage.get_auth_users(app, &ids).await?;
-        let decorations = self.storage.user_decorations(app, &users).await?;
+        let decorations = self.decorations(app, &users).await?;
         Ok(users.iter().map(|u| user_object(u, &decorations)).collect())
     }
 
@@ -496,6 +558,7 @@ mod tests {
             email: Some(format!("{id}@example.com")),
             phone_number: None,
             third_party: None,
+            webauthn: None,
         }
     }
 

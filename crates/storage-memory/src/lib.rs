@@ -43,6 +43,7 @@ mod useridmapping;
 mod usermetadata;
 mod userroles;
 mod users;
+mod webauthn;
 
 /// Every table of the store, one field per recipe; one lock guards them all.
 #[derive(Default)]
@@ -60,6 +61,7 @@ pub(crate) struct State {
     pub usermetadata: usermetadata::Tables,
     pub userroles: userroles::Tables,
     pub useridmapping: useridmapping::Tables,
+    pub webauthn: webauthn::Tables,
     pub dashboard: dashboard::Tables,
 }
 
@@ -132,6 +134,7 @@ impl State {
             usermetadata,
             userroles,
             useridmapping,
+            webauthn,
             dashboard,
         } = self;
         let recipes: &mut [&mut dyn Cascade] = &mut [
@@ -148,6 +151,7 @@ impl State {
             usermetadata,
             userroles,
             useridmapping,
+            webauthn,
             dashboard,
         ];
         for recipe in recipes.iter_mut() {

@@ -222,7 +222,8 @@ fn recipe_conflict(
     row: &UserRow,
 ) -> Option<AddUserToTenant> {
     match row.recipe_id.as_str() {
-        "emailpassword" => emailpassword_conflict(users, tenant, id, row),
+        // WebAuthn: the e-mail is unique among the tenant's WebAuthn users, the same rule.
+        "emailpassword" | "webauthn" => emailpassword_conflict(users, tenant, id, row),
         "thirdparty" => thirdparty_conflict(users, tenant, id, row),
         "passwordless" => passwordless_conflict(users, tenant, id, row),
         _ => None,

@@ -100,7 +100,7 @@ fn search_matches(r: &UserRow, q: &UserListQuery) -> bool {
     let (no_email, no_phone, no_provider) =
         (q.email_prefixes.is_empty(), q.phone_prefixes.is_empty(), q.provider_prefixes.is_empty());
     match r.recipe_id.as_str() {
-        "emailpassword" => no_phone && no_provider && email_matches(r.email.as_deref(), &q.email_prefixes),
+        "emailpassword" | "webauthn" => no_phone && no_provider && email_matches(r.email.as_deref(), &q.email_prefixes),
         "thirdparty" => {
             let provider = |(id, _): &(String, String)| q.provider_prefixes.iter().any(|p| id.starts_with(p.as_str()));
             no_phone

@@ -54,6 +54,7 @@ mod useridmapping;
 mod usermetadata;
 mod userroles;
 mod users;
+mod webauthn;
 
 pub use config::{mask_uri, PgConfig, TlsMode};
 pub use migrate::{render as render_migration, V1_NAME, V1_TEMPLATE, V2_TEMPLATE};
@@ -112,6 +113,7 @@ struct Statements {
     usermetadata: usermetadata::UserMetadataSql,
     userroles: userroles::UserRolesSql,
     useridmapping: useridmapping::UserIdMappingSql,
+    webauthn: webauthn::WebauthnSql,
     dashboard: dashboard::DashboardSql,
 }
 
@@ -133,6 +135,7 @@ impl Statements {
             usermetadata: usermetadata::UserMetadataSql::new(t),
             userroles: userroles::UserRolesSql::new(t),
             useridmapping: useridmapping::UserIdMappingSql::new(t),
+            webauthn: webauthn::WebauthnSql::new(t),
             dashboard: dashboard::DashboardSql::new(t),
         }
     }

@@ -43,3 +43,4 @@ mod useridmapping;
 mod usermetadata;
 mod userroles;
 mod users;
+mod webauthn;

@@ -22,3 +22,4 @@ mod useridmapping;
 mod usermetadata;
 mod userroles;
 mod users;
+mod webauthn;

@@ -27,6 +27,7 @@ pub mod useridmapping;
 pub mod usermetadata;
 pub mod userroles;
 pub mod users;
+pub mod webauthn;
 
 pub use self::active_users::*;
 pub use self::dashboard::*;
@@ -44,6 +45,7 @@ pub use self::useridmapping::*;
 pub use self::usermetadata::*;
 pub use self::userroles::*;
 pub use self::users::*;
+pub use self::webauthn::*;
 
 pub type SResult<T> = Result<T, StorageError>;
 
@@ -66,6 +68,7 @@ pub trait Storage:
     + UserMetadataStorage
     + UserRolesStorage
     + UserIdMappingStorage
+    + WebauthnStorage
     + DashboardStorage
     + Send
     + Sync

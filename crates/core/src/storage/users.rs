@@ -64,6 +64,8 @@ pub struct UserDecorations {
     pub external_ids: std::collections::HashMap<String, String>,
     /// `(user id as the application sees it, email)` pairs that are verified.
     pub verified: std::collections::HashSet<(String, String)>,
+    /// WebAuthn recipe user id → its credential ids (filled by the domain, not the backends).
+    pub webauthn_credentials: std::collections::HashMap<String, Vec<String>>,
 }
 
 #[async_trait]

@@ -43,6 +43,7 @@ pub mod useridmapping;
 pub mod usermetadata;
 pub mod userroles;
 pub mod users;
+pub mod webauthn;
 
 use crate::router::Router;
 use actix_web::http::Method;
@@ -63,6 +64,7 @@ pub const RECIPES: &[fn(&mut Router)] = &[
     userroles::routes,
     useridmapping::routes,
     dashboard::routes,
+    webauthn::routes,
     not_yet_implemented,
 ];
 
@@ -181,6 +183,20 @@ mod tests {
             ("/recipe/totp/device/verify", &["POST"], Tenant, true, true),
             ("/recipe/totp/verify", &["POST"], Tenant, true, true),
             ("/recipe/totp/device/status/bulk", &["POST"], None, true, true),
+            ("/recipe/webauthn/options/register", &["POST"], Tenant, true, true),
+            ("/recipe/webauthn/options/signin", &["POST"], Tenant, true, true),
+            ("/recipe/webauthn/options", &["GET"], Tenant, true, true),
+            ("/recipe/webauthn/options/remove", &["DELETE"], Tenant, true, true),
+            ("/recipe/webauthn/signup", &["POST"], Tenant, true, true),
+            ("/recipe/webauthn/signin", &["POST"], Tenant, true, true),
+            ("/recipe/webauthn/user/credential/register", &["POST"], Tenant, true, true),
+            ("/recipe/webauthn/user/credential", &["GET"], Tenant, true, true),
+            ("/recipe/webauthn/user/credential/list", &["GET"], Tenant, true, true),
+            ("/recipe/webauthn/user/credential/remove", &["DELETE"], Tenant, true, true),
+            ("/recipe/webauthn/user/recover/token", &["POST"], Tenant, true, true),
+            ("/recipe/webauthn/user/recover/token/consume", &["POST"], Tenant, true, true),
+            ("/recipe/webauthn/user/recover", &["GET"], Tenant, true, true),
+            ("/recipe/webauthn/user/email", &["PUT"], Tenant, true, true),
             ("/recipe/dashboard/user", &["POST", "PUT", "DELETE"], None, true, true),
             ("/recipe/dashboard/users", &["GET"], None, true, true),
             ("/recipe/dashboard/signin", &["POST"], None, true, true),

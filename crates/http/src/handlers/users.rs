@@ -92,19 +92,15 @@ async fn by_account_info(ctx: &Ctx<'_>) -> HResult {
     };
     let email = q.opt_string("email");
     let phone = q.opt_string("phoneNumber");
-    // WebAuthn is not implemented, so no user has a credential: when every given account
-    // info must match (or the credential is the only one given), nobody does.
-    if webauthn.is_some() && (!union || (email.is_none() && phone.is_none() && tp.is_none())) {
-        return ok(json!({"users": []}));
-    }
     let users = ctx
         .state
         .core
-        .users_by_account_info(
+        .users_by_any_account_info(
             &ctx.tenant,
             email.as_deref(),
             phone.as_deref(),
             tp.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+            webauthn.as_deref(),
             union,
         )
         .await?;
