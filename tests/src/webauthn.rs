@@ -14,6 +14,9 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use serde_json::{json, Value};
 
+/// The authenticator's AAGUID (its model's id).
+pub const AAGUID: [u8; 16] = [0x5e; 16];
+
 /// The credential algorithms the authenticator can make keys for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
@@ -158,6 +161,16 @@ impl Credential {
         b64(&self.id)
     }
 
+    /// The attested credential data of a registration: [`AAGUID`], the id's length (2 bytes,
+    /// big-endian), the id, the COSE key (what the reference stores as `public_key`).
+    pub fn attested_credential_data(&self) -> Vec<u8> {
+        let mut out = AAGUID.to_vec();
+        out.extend((self.id.len() as u16).to_be_bytes());
+        out.extend(&self.id);
+        out.extend(self.cose_key());
+        out
+    }
+
     /// The COSE_Key of the public key (CBOR).
     pub fn cose_key(&self) -> Vec<u8> {
         let map = match &self.key {
@@ -294,10 +307,7 @@ impl Ceremony {
         let mut auth_data = sha256(self.rp_id.as_bytes());
         auth_data.push(self.flags(true));
         auth_data.extend(counter.to_be_bytes());
-        auth_data.extend([0x5e; 16]); // AAGUID
-        auth_data.extend((credential.id.len() as u16).to_be_bytes());
-        auth_data.extend(&credential.id);
-        auth_data.extend(credential.cose_key());
+        auth_data.extend(credential.attested_credential_data());
         let statement = if self.attestation_format == "packed" {
             let mut signed = auth_data.clone();
             signed.extend(sha256(&client_data));

@@ -673,3 +673,139 @@ st_tests::both_backends! {
     recovery_and_email_update => recovery_and_email_update;
     tenants => tenants;
 }
+
+/// Run SQL on the server's database; rows of the last statement.
+async fn sql(
+    s: &TestServer,
+    statement: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Vec<tokio_postgres::Row> {
+    let (client, conn) = tokio_postgres::connect(s.db_url.as_ref().unwrap(), tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(conn);
+    let rows = client.query(statement, params).await.unwrap();
+    drop(client);
+    let _ = task.await;
+    rows
+}
+
+/// A user, credential and sign-in options a Java core wrote (its rows as its plugin writes them
+/// in LEGACY mode, the credential's `public_key` the attested credential data) sign in here, and
+/// the counter moves in its row; the rows this server writes are the reference's.
+#[tokio::test]
+async fn java_written_rows_on_postgres() {
+    let Some(s) = TestServer::spawn(Backend::Postgres, json!({})).await else { return };
+    let user = "0a0a0a0a-0000-4000-8000-000000000001";
+    let mut credential = Credential::generate(Algorithm::Es256);
+    for statement in [
+        "INSERT INTO app_id_to_user_id (app_id, user_id, recipe_id, primary_or_recipe_user_id, \
+         is_linked_or_is_a_primary_user) VALUES ('public', $1, 'webauthn', $1, FALSE)",
+        "INSERT INTO all_auth_recipe_users (app_id, tenant_id, user_id, primary_or_recipe_user_id, \
+         is_linked_or_is_a_primary_user, recipe_id, time_joined, primary_or_recipe_user_time_joined) \
+         VALUES ('public', 'public', $1, $1, FALSE, 'webauthn', 5, 5)",
+        "INSERT INTO webauthn_users (app_id, user_id, email, rp_id, time_joined) \
+         VALUES ('public', $1, 'java@example.com', 'example.com', 5)",
+        "INSERT INTO webauthn_user_to_tenant (app_id, tenant_id, user_id, email) \
+         VALUES ('public', 'public', $1, 'java@example.com')",
+    ] {
+        sql(&s, statement, &[&user]).await;
+    }
+    sql(
+        &s,
+        "INSERT INTO webauthn_credentials (id, app_id, rp_id, user_id, counter, public_key, transports, created_at, \
+         updated_at) VALUES ($1, 'public', 'example.com', $2, 0, $3, '[\"usb\"]', 5, 5)",
+        &[&credential.id_b64(), &user, &credential.attested_credential_data()],
+    )
+    .await;
+    let java_options = "0b0b0b0b-0000-4000-8000-000000000001";
+    let challenge = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA";
+    sql(
+        &s,
+        "INSERT INTO webauthn_generated_options (app_id, tenant_id, id, challenge, email, rp_id, origin, expires_at, \
+         created_at, rp_name, user_verification, user_presence_required) \
+         VALUES ('public', 'public', $1, $2, NULL, 'example.com', $3, $4, $5, 'Example', 'preferred', FALSE)",
+        &[&java_options, &challenge, &ORIGIN, &(START_MS + 60_000), &START_MS],
+    )
+    .await;
+    let options = s.get(&format!("/public/recipe/webauthn/options?webauthnGeneratedOptionsId={java_options}")).await;
+    assert_eq!(
+        (options["webauthnGeneratedOptionsId"].as_str(), options["timeout"].as_i64()),
+        (Some(java_options), Some(60_000))
+    );
+    let assertion = Ceremony::for_options(&options, ORIGIN).assert(&mut credential);
+    let r = sign_in_call(&s, "5.5", "public", &options, assertion).await;
+    assert_eq!((r["status"].as_str(), r["recipeUserId"].as_str()), (Some("OK"), Some(user)), "{r}");
+    assert_eq!(r["user"]["webauthn"]["credentialIds"], json!([credential.id_b64()]));
+    let row = &sql(&s, "SELECT counter, updated_at FROM webauthn_credentials WHERE user_id = $1", &[&user]).await[0];
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (1, START_MS));
+
+    // Our rows.
+    let (up, mine) = sign_up(&s, "public", "rust@example.com", Algorithm::EdDsa).await;
+    let id = up["recipeUserId"].as_str().unwrap().to_string();
+    let row = &sql(
+        &s,
+        "SELECT a.recipe_id, a.time_joined, r.time_joined, r.recipe_id, u.email, u.rp_id, u.time_joined, t.email, \
+           c.id, c.rp_id, c.counter, c.public_key, c.transports, c.created_at, c.updated_at \
+         FROM app_id_to_user_id a JOIN all_auth_recipe_users r USING (app_id, user_id) \
+         JOIN webauthn_users u USING (app_id, user_id) JOIN webauthn_user_to_tenant t USING (app_id, user_id) \
+         JOIN webauthn_credentials c USING (app_id, user_id) WHERE a.user_id = $1",
+        &[&id],
+    )
+    .await[0];
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, i64>(1), row.get::<_, i64>(2), row.get::<_, String>(3)),
+        ("webauthn".into(), 0, START_MS, "webauthn".into())
+    );
+    assert_eq!(
+        (row.get::<_, String>(4), row.get::<_, String>(5), row.get::<_, i64>(6), row.get::<_, String>(7)),
+        ("rust@example.com".into(), RP.into(), START_MS, "rust@example.com".into())
+    );
+    assert_eq!(
+        (row.get::<_, String>(8), row.get::<_, String>(9), row.get::<_, i64>(10)),
+        (mine.id_b64(), RP.into(), 0)
+    );
+    assert_eq!(row.get::<_, Vec<u8>>(11), mine.attested_credential_data());
+    assert_eq!(
+        (row.get::<_, String>(12), row.get::<_, i64>(13), row.get::<_, i64>(14)),
+        ("[\"internal\",\"hybrid\"]".into(), START_MS, START_MS)
+    );
+    // Options: the challenge as sent, the timeout as the difference of the two times.
+    let o = register_options(&s, "public", "x@example.com").await;
+    let row = &sql(
+        &s,
+        "SELECT tenant_id, challenge, email, rp_id, rp_name, origin, expires_at - created_at, user_verification, \
+           user_presence_required FROM webauthn_generated_options WHERE id = $1",
+        &[&options_id(&o)],
+    )
+    .await[0];
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, Option<String>>(2), row.get::<_, String>(3)),
+        ("public".into(), o["challenge"].as_str().unwrap().to_string(), Some("x@example.com".into()), RP.into())
+    );
+    assert_eq!(
+        (
+            row.get::<_, String>(4),
+            row.get::<_, String>(5),
+            row.get::<_, i64>(6),
+            row.get::<_, String>(7),
+            row.get::<_, bool>(8)
+        ),
+        ("Example".into(), ORIGIN.into(), 60_000, "preferred".into(), false)
+    );
+    // A recovery token: its SHA-256 in hex.
+    let token = s
+        .post("/public/recipe/webauthn/user/recover/token", json!({"userId": user, "email": "java@example.com"}))
+        .await;
+    let token = token["token"].as_str().unwrap().to_string();
+    let row = &sql(
+        &s,
+        "SELECT token = encode(sha256($1::TEXT::BYTEA), 'hex'), user_id::TEXT, expires_at \
+         FROM webauthn_account_recovery_tokens",
+        &[&token],
+    )
+    .await[0];
+    assert_eq!(
+        (row.get::<_, bool>(0), row.get::<_, String>(1), row.get::<_, i64>(2)),
+        (true, user.to_string(), START_MS + 3_600_000)
+    );
+    s.stop().await;
+}
