@@ -14,6 +14,14 @@ pub(crate) struct Tables {
 }
 
 impl Tables {
+    /// The external id mapped to the supertokens id `st_id`.
+    pub(crate) fn external_of(&self, app: &AppId, st_id: &str) -> Option<String> {
+        self.rows
+            .iter()
+            .find(|(a, m)| a == app && m.supertokens_user_id == st_id)
+            .map(|(_, m)| m.external_user_id.clone())
+    }
+
     /// The index of the mapping of `id` as the kind of id `id_type` says.
     fn find(&self, app: &AppId, id: &str, id_type: UserIdType) -> Option<usize> {
         self.rows.iter().position(|(a, m)| {

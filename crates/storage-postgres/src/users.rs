@@ -26,7 +26,8 @@ use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{
-    AuthRecipeStorage, AuthUser, LoginMethod, SResult, SessionIdentity, UserDecorations, UserListQuery,
+    removal, AuthRecipeStorage, AuthUser, LoginMethod, Removal, SResult, SessionIdentity, UserDecorations,
+    UserListQuery,
 };
 use tokio_postgres::Row;
 use tracing::field::Empty;
@@ -36,7 +37,7 @@ use tracing::instrument;
 #[derive(Debug)]
 pub(crate) struct UserSql {
     /// Login methods of the group of one user (`get_auth_user`).
-    auth_user: String,
+    pub(crate) auth_user: String,
     /// Login methods of the groups of many users (`get_auth_users`).
     pub(crate) auth_users: String,
     /// External ids and verified emails of many login methods (`user_decorations`).
@@ -50,7 +51,7 @@ pub(crate) struct UserSql {
     count_app: String,
     del_group_lock: String,
     /// `delete_user`: a login method's own rows (see `Removal::MethodOnly`).
-    del_method_only: Vec<String>,
+    pub(crate) del_method_only: Vec<String>,
     del_mapped_id: String,
     del_a2u: String,
     /// `delete_user`: the data keyed by any of the user's ids.
@@ -232,7 +233,7 @@ fn search_patterns(tags: &[String], domain_too: bool) -> Vec<String> {
 
 /// Users from rows of the `auth_user(s)` statements, grouped by their primary (column 4) in
 /// the order the groups first appear.
-fn group_users(rows: &[Row]) -> SResult<Vec<AuthUser>> {
+pub(crate) fn group_users(rows: &[Row]) -> SResult<Vec<AuthUser>> {
     let mut users: Vec<AuthUser> = Vec::new();
     for row in rows {
         let recipe_user_id: String = col(row, 0)?;
@@ -263,33 +264,6 @@ fn group_users(rows: &[Row]) -> SResult<Vec<AuthUser>> {
         user.login_methods.push(method);
     }
     Ok(users)
-}
-
-/// What removing the login method `user_id` of the group `group` (whose login methods, the
-/// users with a row in a recipe table, are `members`) takes, as the reference decides it for
-/// `removeAllLinkedAccounts=false` (and, method by method, for `true`):
-#[derive(Debug, PartialEq, Eq)]
-enum Removal {
-    /// The group's primary while other login methods remain: only this method's own rows go.
-    /// Its id stays the group's id (in `app_id_to_user_id`, with its mapping), and so does the
-    /// data keyed by it (metadata, roles, sessions, verification, activity): the other login
-    /// methods share that user.
-    MethodOnly,
-    /// The user id and everything keyed by it.
-    User,
-    /// The last login method of a group whose primary's own method was removed before: the
-    /// user, then the primary's id and the data keyed by it (its external id when mapped).
-    UserAndGroup,
-}
-
-fn removal(user_id: &str, group: &str, members: &[String]) -> Removal {
-    if members.len() > 1 && user_id == group {
-        Removal::MethodOnly
-    } else if members.len() == 1 && user_id != group {
-        Removal::UserAndGroup
-    } else {
-        Removal::User
-    }
 }
 
 #[async_trait]
@@ -512,27 +486,5 @@ impl AuthRecipeStorage for PgStorage {
         }
         tx.commit().await.map_err(error::pg)?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{removal, Removal};
-
-    #[test]
-    fn removal_follows_the_reference() {
-        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        // A standalone user, or a primary that is its group's only login method.
-        assert_eq!(removal("p", "p", &ids(&["p"])), Removal::User);
-        // The primary with other login methods: only its own method goes.
-        assert_eq!(removal("p", "p", &ids(&["m", "p"])), Removal::MethodOnly);
-        // ...and asked again once its method is gone, with two others left: still nothing else.
-        assert_eq!(removal("p", "p", &ids(&["m", "n"])), Removal::MethodOnly);
-        // ...with one other left: the whole user (the reference's cascade takes that method too).
-        assert_eq!(removal("p", "p", &ids(&["m"])), Removal::User);
-        // A linked method with others left.
-        assert_eq!(removal("m", "p", &ids(&["m", "p"])), Removal::User);
-        // The last method of a group whose primary's method is gone.
-        assert_eq!(removal("m", "p", &ids(&["m"])), Removal::UserAndGroup);
     }
 }
