@@ -21,6 +21,7 @@ pub mod stats;
 pub mod storage;
 
 // Recipes.
+pub mod accountlinking;
 pub mod dashboard;
 pub mod emailpassword;
 pub mod emailverification;

@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tracing::field::Empty;
 use tracing::instrument;
 
+mod accountlinking;
 mod active_users;
 mod dashboard;
 mod emailpassword;

@@ -8,11 +8,12 @@
 //! `useridmapping` checks here that a supertokens id exists. The fields are crate-visible for
 //! those two modules.
 
-use crate::{Cascade, MemoryStorage};
+use crate::{Cascade, MemoryStorage, State};
 use async_trait::async_trait;
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{
-    compose, AuthRecipeStorage, AuthUser, LoginMethod, SResult, SessionIdentity, UserDecorations, UserListQuery,
+    compose, removal, AuthRecipeStorage, AuthUser, LoginMethod, Removal, SResult, SessionIdentity, UserDecorations,
+    UserListQuery,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tracing::field::Empty;
@@ -44,9 +45,31 @@ pub(crate) struct Tables {
 }
 
 impl Tables {
-    fn auth_user(&self, app: &AppId, user_id: &str) -> Option<AuthUser> {
-        let row = self.rows.get(&(app.clone(), user_id.to_string()))?;
-        let primary = row.primary.clone();
+    /// The group id of `user_id`: its row's, or the id itself when it names a group whose
+    /// primary's own login method was removed (see `st_core::storage::Removal::MethodOnly`),
+    /// as the reference's `app_id_to_user_id` row of that id still names it.
+    pub(crate) fn group_of(&self, app: &AppId, user_id: &str) -> Option<String> {
+        match self.rows.get(&(app.clone(), user_id.to_string())) {
+            Some(row) => Some(row.primary.clone()),
+            None => self.rows.iter().any(|((a, _), r)| a == app && r.primary == user_id).then(|| user_id.to_string()),
+        }
+    }
+
+    /// The ids of the login methods of the group `primary`.
+    pub(crate) fn members(&self, app: &AppId, primary: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|((a, _), r)| a == app && r.primary == primary)
+            .map(|((_, id), _)| id.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The user (group) of `user_id`.
+    pub(crate) fn auth_user(&self, app: &AppId, user_id: &str) -> Option<AuthUser> {
+        let primary = self.group_of(app, user_id)?;
         let mut methods: Vec<LoginMethod> = self
             .rows
             .iter()
@@ -62,7 +85,20 @@ impl Tables {
             })
             .collect();
         methods.sort_by(|a, b| a.time_joined.cmp(&b.time_joined).then(a.recipe_user_id.cmp(&b.recipe_user_id)));
-        Some(AuthUser { id: primary, is_primary: row.is_linked_or_primary, login_methods: methods })
+        // Every row of a linked group is flagged, and the primary's own row may be gone.
+        let is_primary = self.rows.iter().any(|((a, _), r)| a == app && r.primary == primary && r.is_linked_or_primary);
+        Some(AuthUser { id: primary, is_primary, login_methods: methods })
+    }
+
+    /// The time each group of the app joined: its oldest login method's (the reference's
+    /// `primary_or_recipe_user_time_joined`).
+    fn group_times(&self, app: &AppId) -> HashMap<&str, i64> {
+        let mut out: HashMap<&str, i64> = HashMap::new();
+        for ((_, _), r) in self.rows.iter().filter(|((a, _), _)| a == app) {
+            let t = out.entry(r.primary.as_str()).or_insert(r.time_joined);
+            *t = (*t).min(r.time_joined);
+        }
+        out
     }
 }
 
@@ -186,14 +222,10 @@ impl AuthRecipeStorage for MemoryStorage {
                 *n <= query.limit
             });
         }
+        let times = s.users.group_times(&tenant.app);
         let mut primaries: BTreeMap<String, i64> = BTreeMap::new();
         for (_, r) in methods {
-            let joined = s
-                .users
-                .rows
-                .get(&(tenant.app.clone(), r.primary.clone()))
-                .map(|p| p.time_joined)
-                .unwrap_or(r.time_joined);
+            let joined = times.get(r.primary.as_str()).copied().unwrap_or(r.time_joined);
             primaries.insert(r.primary.clone(), joined);
         }
         let mut rows: Vec<(String, i64)> = primaries.into_iter().collect();
@@ -237,7 +269,41 @@ impl AuthRecipeStorage for MemoryStorage {
     #[instrument(level = "debug", target = "st_storage", name = "storage.delete_user", skip_all, fields(
         otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
     async fn delete_user(&self, app: &AppId, user_id: &str, ids: &[String]) -> SResult<()> {
-        self.lock().remove_user(app, user_id, ids);
+        let mut s = self.lock();
+        let Some(group) = s.users.group_of(app, user_id) else {
+            // No such user: only the data keyed by the given ids goes.
+            s.remove_user(app, user_id, ids);
+            return Ok(());
+        };
+        let members = s.users.members(app, &group);
+        match removal(user_id, &group, &members) {
+            Removal::MethodOnly => remove_login_method_only(&mut s, app, user_id),
+            Removal::User => {
+                // As the reference's foreign keys: the login methods whose group id this is go
+                // with it (there are others only when its own method is gone).
+                if group == user_id {
+                    for member in members.iter().filter(|m| *m != user_id) {
+                        s.remove_user(app, member, std::slice::from_ref(member));
+                    }
+                }
+                s.remove_user(app, user_id, ids);
+            }
+            Removal::UserAndGroup => {
+                s.remove_user(app, user_id, ids);
+                let mut group_ids = vec![group.clone()];
+                group_ids.extend(s.useridmapping.external_of(app, &group));
+                s.remove_user(app, &group, &group_ids);
+            }
+        }
         Ok(())
     }
+}
+
+/// Remove a login method's own rows and keep its id naming its group, with the data keyed by
+/// it ([`Removal::MethodOnly`]): its row, its password-reset tokens and passwordless devices.
+pub(crate) fn remove_login_method_only(s: &mut State, app: &AppId, user_id: &str) {
+    crate::passwordless::forget_devices_of_user(s, app, user_id);
+    let own = [user_id.to_string()];
+    Cascade::remove_user(&mut s.emailpassword, app, user_id, &own);
+    s.users.rows.remove(&(app.clone(), user_id.to_string()));
 }

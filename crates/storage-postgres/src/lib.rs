@@ -38,6 +38,7 @@ mod tables;
 mod tls;
 
 // One module per recipe: its storage trait's impl and its statements.
+mod accountlinking;
 mod active_users;
 mod dashboard;
 mod emailpassword;
@@ -105,6 +106,7 @@ struct Statements {
     jobs: jobs::JobSql,
     active_users: active_users::ActiveUsersSql,
     users: users::UserSql,
+    accountlinking: accountlinking::AccountLinkingSql,
     emailpassword: emailpassword::EmailPasswordSql,
     emailverification: emailverification::EmailVerificationSql,
     passwordless: passwordless::PasswordlessSql,
@@ -127,6 +129,7 @@ impl Statements {
             jobs: jobs::JobSql::new(t),
             active_users: active_users::ActiveUsersSql::new(t),
             users: users::UserSql::new(t),
+            accountlinking: accountlinking::AccountLinkingSql::new(t),
             emailpassword: emailpassword::EmailPasswordSql::new(t),
             emailverification: emailverification::EmailVerificationSql::new(t),
             passwordless: passwordless::PasswordlessSql::new(t),

@@ -27,6 +27,7 @@ macro_rules! conformance {
 
 mod helpers;
 
+mod accountlinking;
 mod active_users;
 mod dashboard;
 mod emailpassword;

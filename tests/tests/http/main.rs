@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod accountlinking;
 mod dashboard;
 mod emailpassword;
 mod emailverification;

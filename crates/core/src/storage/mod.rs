@@ -10,6 +10,7 @@ use crate::error::StorageError;
 use crate::ids::TenantIdentifier;
 use async_trait::async_trait;
 
+pub mod accountlinking;
 pub mod active_users;
 pub mod compose;
 pub mod dashboard;
@@ -29,6 +30,7 @@ pub mod userroles;
 pub mod users;
 pub mod webauthn;
 
+pub use self::accountlinking::*;
 pub use self::active_users::*;
 pub use self::dashboard::*;
 pub use self::emailpassword::*;
@@ -60,6 +62,7 @@ pub trait Storage:
     + JobStorage
     + ActiveUsersStorage
     + AuthRecipeStorage
+    + AccountLinkingStorage
     + EmailPasswordStorage
     + EmailVerificationStorage
     + PasswordlessStorage

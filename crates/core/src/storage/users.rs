@@ -68,6 +68,34 @@ pub struct UserDecorations {
     pub webauthn_credentials: std::collections::HashMap<String, Vec<String>>,
 }
 
+/// What removing the login method `user_id` of the group `group` (whose login methods are
+/// `members`) takes, as the reference decides it for `removeAllLinkedAccounts=false` (and,
+/// method by method, for `true`). Both backends follow it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// The group's primary while other login methods remain: only this method's own rows go.
+    /// Its id stays the group's id (with its mapping), and so does the data keyed by it
+    /// (metadata, roles, sessions, verification, activity): the other login methods share that
+    /// user.
+    MethodOnly,
+    /// The user id and everything keyed by it.
+    User,
+    /// The last login method of a group whose primary's own method was removed before: the
+    /// user, then the primary's id and the data keyed by it (its external id when mapped).
+    UserAndGroup,
+}
+
+/// See [`Removal`].
+pub fn removal(user_id: &str, group: &str, members: &[String]) -> Removal {
+    if members.len() > 1 && user_id == group {
+        Removal::MethodOnly
+    } else if members.len() == 1 && user_id != group {
+        Removal::UserAndGroup
+    } else {
+        Removal::User
+    }
+}
+
 #[async_trait]
 pub trait AuthRecipeStorage: UserIdMappingStorage + EmailVerificationStorage + Send + Sync {
     /// The user whose group contains `user_id` (a supertokens id).
@@ -101,10 +129,31 @@ pub trait AuthRecipeStorage: UserIdMappingStorage + EmailVerificationStorage + S
     /// metadata, roles, sessions, mapping, last-active. `ids` are all ids the data may be keyed
     /// by (supertokens and external).
     ///
-    /// In a linked group (account linking, so far only in databases the reference core wrote),
-    /// as the reference: removing the primary's login method while others remain removes only
-    /// that method's own rows, and the primary's id stays the group's id with the data keyed by
-    /// it; removing the last login method of such a group also removes the primary's id and
-    /// its data.
+    /// In a linked group, as the reference ([`removal`]): removing the primary's login method
+    /// while others remain removes only that method's own rows, and the primary's id stays the
+    /// group's id with the data keyed by it; removing the last login method of such a group also
+    /// removes the primary's id and its data.
     async fn delete_user(&self, app: &AppId, user_id: &str, ids: &[String]) -> SResult<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{removal, Removal};
+
+    #[test]
+    fn removal_follows_the_reference() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // A standalone user, or a primary that is its group's only login method.
+        assert_eq!(removal("p", "p", &ids(&["p"])), Removal::User);
+        // The primary with other login methods: only its own method goes.
+        assert_eq!(removal("p", "p", &ids(&["m", "p"])), Removal::MethodOnly);
+        // ...and asked again once its method is gone, with two others left: still nothing else.
+        assert_eq!(removal("p", "p", &ids(&["m", "n"])), Removal::MethodOnly);
+        // ...with one other left: the whole user (the reference's cascade takes that method too).
+        assert_eq!(removal("p", "p", &ids(&["m"])), Removal::User);
+        // A linked method with others left.
+        assert_eq!(removal("m", "p", &ids(&["m", "p"])), Removal::User);
+        // The last method of a group whose primary's method is gone.
+        assert_eq!(removal("m", "p", &ids(&["m"])), Removal::UserAndGroup);
+    }
 }

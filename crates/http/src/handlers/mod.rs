@@ -28,6 +28,7 @@
 //! one `rid`, one path with two scopes) are reported by `Router::conflicts`, which a unit test
 //! keeps empty.
 
+pub mod accountlinking;
 pub mod common;
 pub mod dashboard;
 pub mod emailpassword;
@@ -60,6 +61,7 @@ pub const RECIPES: &[fn(&mut Router)] = &[
     passwordless::routes,
     totp::routes,
     users::routes,
+    accountlinking::routes,
     usermetadata::routes,
     userroles::routes,
     useridmapping::routes,
@@ -204,6 +206,11 @@ mod tests {
             ("/recipe/dashboard/session", &["DELETE"], None, true, true),
             ("/recipe/dashboard/user/sessions", &["GET"], None, true, true),
             ("/recipe/dashboard/tenant/core-config", &["GET"], Tenant, true, true),
+            ("/recipe/accountlinking/user/primary/check", &["GET"], App, true, true),
+            ("/recipe/accountlinking/user/primary", &["POST"], App, true, true),
+            ("/recipe/accountlinking/user/link/check", &["GET"], App, true, true),
+            ("/recipe/accountlinking/user/link", &["POST"], App, true, true),
+            ("/recipe/accountlinking/user/unlink", &["POST"], App, true, true),
         ]
     };
 
