@@ -126,6 +126,33 @@ async def _logged_api_request(self: Any, url: str, method: str, attempts_remaini
 
 Querier.api_request = _logged_api_request  # type: ignore[method-assign]
 
+
+# The SDK opens a new httpx.AsyncClient for every core call (`async with AsyncClient(timeout=30.0)`
+# in supertokens_python/querier.py, every tested release), and building one costs about 24 ms of
+# CPU (its TLS context), ten times what the rest of a call costs here: the python apps spent most
+# of their time on it. One client for the whole app instead, with keep-alive connections to the
+# core as supertokens-node's fetch has; the requests themselves are the same. ST_SDK_PY_CLIENT_PER_CALL=1
+# keeps the SDK's own way.
+class _SharedAsyncClient:
+    client: Optional[httpx.AsyncClient] = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    async def __aenter__(self) -> httpx.AsyncClient:
+        if _SharedAsyncClient.client is None:
+            _SharedAsyncClient.client = httpx.AsyncClient(timeout=30.0)
+        return _SharedAsyncClient.client
+
+    async def __aexit__(self, *exc: Any) -> bool:
+        return False
+
+
+if os.environ.get("ST_SDK_PY_CLIENT_PER_CALL") != "1":
+    import supertokens_python.querier as _querier_module
+
+    _querier_module.AsyncClient = _SharedAsyncClient  # type: ignore[attr-defined,misc]
+
 # Links "sent" by email, newest last, keyed by lower-cased email.
 SENT_LINKS: Dict[str, List[Dict[str, Any]]] = {}
 
