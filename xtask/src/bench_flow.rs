@@ -231,12 +231,18 @@ pub mod user_sql {
 // Rounds of server runs beside pgbench
 // ---------------------------------------------------------------------------------------------
 
+/// The server's `postgresql_connection_pool_size` (default): the most database connections it
+/// uses, whatever the number of HTTP clients.
+pub const SERVER_DB_POOL: usize = 10;
+
 /// One measured run.
 pub struct FlowRun {
     pub conns: usize,
     pub round: usize,
     /// `server` or `pgbench`.
     pub target: &'static str,
+    /// Connections to the server (wrk) or to the database (pgbench).
+    pub clients: usize,
     pub result: WrkResult,
     /// Flows per second: wrk's requests / requests per flow; pgbench's TPS (one script = one flow).
     pub flows: f64,
@@ -255,7 +261,10 @@ pub struct FlowBench<'a> {
 }
 
 impl FlowBench<'_> {
-    /// Every concurrency, `rounds` times: the server's wrk run and pgbench, in alternating
+    /// Every concurrency, `rounds` times: the server's wrk run with c connections, pgbench with
+    /// c clients and, when c exceeds the server's database pool, pgbench with as many clients as
+    /// that pool (the server never uses more connections; and on two cores, 64 busy backends
+    /// starve pgbench's own two threads, so that c clients alone are no ceiling). In alternating
     /// order (server first in odd rounds), so that a drift of the box's speed does not always
     /// favour the same side.
     pub fn measure(
@@ -267,28 +276,37 @@ impl FlowBench<'_> {
         for (c, round) in self.conns.iter().flat_map(|&c| (1..=self.rounds).map(move |r| (c, r))) {
             say!("--- {c} connection(s), round {round} of {} ---", self.rounds);
             self.db.psql(self.before_round)?;
-            for side in if round % 2 == 1 { ["server", "pgbench"] } else { ["pgbench", "server"] } {
-                if side == "server" {
+            let mut sides = vec![("server", c), ("pgbench", c)];
+            if c > SERVER_DB_POOL {
+                sides.push(("pgbench", SERVER_DB_POOL));
+            }
+            if round % 2 == 0 {
+                sides.reverse();
+            }
+            for (target, clients) in sides {
+                let (result, flows) = if target == "server" {
                     let result = wrk::run(&server(c, round))?;
                     let flows = result.rps / self.requests_per_flow;
-                    runs.push(FlowRun { conns: c, round, target: "server", result, flows });
+                    (result, flows)
                 } else {
-                    let result = self.db.pgbench(&pgbench(c), c, self.duration)?;
+                    let result = self.db.pgbench(&pgbench(clients), clients, self.duration)?;
                     let flows = result.rps;
-                    runs.push(FlowRun { conns: c, round, target: "pgbench", result, flows });
-                }
+                    (result, flows)
+                };
+                runs.push(FlowRun { conns: c, round, target, clients, result, flows });
             }
         }
         Ok(runs)
     }
 }
 
-/// The per-run table and the ratio table (median of the rounds' ratios, with their range).
+/// The per-run table and the ratio table: per round, the server's flows/s over the better
+/// pgbench run's of that round (the ceiling); the median of the rounds' ratios, with their range.
 pub fn report(runs: &[FlowRun], conns: &[usize], rounds: usize, target: f64, flow: &str) {
     let mut table = Table::new(&[
         "conns",
         "round",
-        "target",
+        "target (connections)",
         "req/s (pgbench: TPS)",
         "flows/s",
         "p50 ms",
@@ -300,7 +318,7 @@ pub fn report(runs: &[FlowRun], conns: &[usize], rounds: usize, target: f64, flo
         table.row(vec![
             r.conns.to_string(),
             r.round.to_string(),
-            r.target.into(),
+            format!("{} ({})", r.target, r.clients),
             format!("{:.0}", r.result.rps),
             format!("{:.0}", r.flows),
             format!("{:.2}", r.result.p50_ms),
@@ -312,36 +330,50 @@ pub fn report(runs: &[FlowRun], conns: &[usize], rounds: usize, target: f64, flo
     table.print();
     let mut ratios = Table::new(&[
         "conns",
-        &format!("{flow}: server / pgbench flows/s"),
+        &format!("{flow}: server / ceiling flows/s"),
         "server flows/s",
-        "pgbench flows/s",
+        "ceiling flows/s (pgbench clients)",
+        "pgbench flows/s with c clients",
         "server p50 / p99 ms (per request)",
-        "pgbench p50 / p99 ms (per flow)",
+        "pgbench p50 / p99 ms (per flow, c clients)",
     ]);
     for &c in conns {
-        let of = |target: &str| -> Vec<&FlowRun> {
-            (1..=rounds)
-                .filter_map(|round| runs.iter().find(|r| r.conns == c && r.round == round && r.target == target))
-                .collect()
-        };
-        let (server, pgbench) = (of("server"), of("pgbench"));
-        let per_round: Vec<f64> = server.iter().zip(&pgbench).map(|(s, p)| s.flows / p.flows).collect();
+        let mut per_round = Vec::new();
+        let (mut server, mut ceilings, mut same) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 1..=rounds {
+            let of_round = |r: &&FlowRun| r.conns == c && r.round == round;
+            let Some(s) = runs.iter().filter(of_round).find(|r| r.target == "server") else { continue };
+            let best = runs
+                .iter()
+                .filter(of_round)
+                .filter(|r| r.target == "pgbench")
+                .max_by(|a, b| a.flows.total_cmp(&b.flows));
+            let Some(best) = best else { continue };
+            per_round.push(s.flows / best.flows);
+            server.push(s);
+            ceilings.push(best);
+            same.extend(runs.iter().filter(of_round).find(|r| r.target == "pgbench" && r.clients == c));
+        }
         let med = |rs: &[&FlowRun], f: &dyn Fn(&FlowRun) -> f64| {
             Stats::of(&rs.iter().map(|r| f(r)).collect::<Vec<_>>()).median
         };
+        let mut which: Vec<String> = ceilings.iter().map(|r| r.clients.to_string()).collect();
+        which.sort();
+        which.dedup();
         let Stats { median, min, max } = Stats::of(&per_round);
         ratios.row(vec![
             c.to_string(),
             format!("{median:.2} ({min:.2}–{max:.2}; {}, target ≥ {target})", verdict(median, target, true)),
             format!("{:.0}", med(&server, &|r| r.flows)),
-            format!("{:.0}", med(&pgbench, &|r| r.flows)),
+            format!("{:.0} ({})", med(&ceilings, &|r| r.flows), which.join(", ")),
+            format!("{:.0}", med(&same, &|r| r.flows)),
             format!("{:.2} / {:.2}", med(&server, &|r| r.result.p50_ms), med(&server, &|r| r.result.p99_ms)),
-            format!("{:.2} / {:.2}", med(&pgbench, &|r| r.result.p50_ms), med(&pgbench, &|r| r.result.p99_ms)),
+            format!("{:.2} / {:.2}", med(&same, &|r| r.result.p50_ms), med(&same, &|r| r.result.p99_ms)),
         ]);
     }
     println!(
-        "Ratios: the median over {rounds} round(s) of each round's server flows/s over pgbench's (range in brackets); \
-         other columns: medians over the rounds."
+        "Ratios: the median over {rounds} round(s) of each round's server flows/s over that round's ceiling, the \
+         better of its pgbench runs (range in brackets); other columns: medians over the rounds."
     );
     ratios.print();
 }

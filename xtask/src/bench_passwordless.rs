@@ -182,11 +182,13 @@ fn pgbench_flow(pool: usize, clients: usize) -> String {
     let now = now_ms();
     let per_client = pool / clients;
     // Stand-ins for the server's hashes: 43 characters of the device id hash (base64 of a
-    // SHA-256 without padding), 44 of the link-code hash and the salt.
-    let device = "left(md5(:d::TEXT) || md5('h' || :d), 43)";
-    let link = "left(md5('l' || :d) || md5('k' || :d), 44)";
-    let salt = "left(md5('s' || :d) || md5('t' || :d), 44)";
-    let code_id = "md5('c' || :d)::UUID::TEXT";
+    // SHA-256 without padding), 44 of the link-code hash and the salt. Values of `CHAR(n)`
+    // columns are `BPCHAR`, as the server's parameters are typed: compared as `TEXT`, the
+    // column would be cast and its index not used.
+    let device = "left(md5(:d::TEXT) || md5('h' || :d), 43)::BPCHAR";
+    let link = "left(md5('l' || :d) || md5('k' || :d), 44)::BPCHAR";
+    let salt = "left(md5('s' || :d) || md5('t' || :d), 44)::BPCHAR";
+    let code_id = "md5('c' || :d)::UUID::TEXT::BPCHAR";
     let devices = "public.passwordless_devices";
     let codes = "public.passwordless_codes";
     let device_cols = "device_id_hash::TEXT, email, phone_number, link_code_salt::TEXT, failed_attempts";
@@ -225,7 +227,7 @@ fn pgbench_flow(pool: usize, clients: usize) -> String {
             "SELECT user_id::TEXT AS uid FROM public.passwordless_user_to_tenant WHERE {at} AND email = {email}"
         );
         if new {
-            let uid = "md5('u' || :n)::UUID::TEXT";
+            let uid = "md5('u' || :n)::UUID::TEXT::BPCHAR";
             s.push_str(&format!(
                 "{of_email};\n\
                  BEGIN;\n\

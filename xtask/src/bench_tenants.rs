@@ -1,25 +1,27 @@
 //! `cargo xtask bench tenants`: one app with many tenants (`--tenants`, default 100,000) on
-//! PostgreSQL, beside the same server with one tenant:
+//! PostgreSQL, beside the same server with one tenant (its own database on the same cluster):
 //!
-//! 1. The one-tenant server (its own database): start-up time and idle RSS; `--users` users
-//!    signed up in `public`, a session each; then e-mail-password sign-in (a random user) and
-//!    session verify (a random session, without and with the database check) with wrk.
-//! 2. The many-tenant server (another database of the same cluster): `PUT
-//!    /recipe/multitenancy/tenant/v2` for `tenant-0` … `tenant-<n-1>` from `--create-conns`
-//!    clients on keep-alive connections (rate overall, in the first and the last tenth, and
-//!    latency); its RSS after that, then a restart (start-up time with every tenant loaded, idle
-//!    RSS); `GET /recipe/multitenancy/tenant/list/v2` once (that every tenant is there, and its
-//!    time); then `--users` users signed up on random tenants, a session each, and the same
-//!    sign-in and verify runs, each on a random one of those tenants. Then it is stopped.
-//! 3. The one-tenant runs again: the reference is the mean of its two rounds' p99.
+//! 1. The one-tenant server: start-up time and idle RSS; `--users` users signed up in
+//!    `public`, a session each.
+//! 2. The many-tenant server: `PUT /recipe/multitenancy/tenant/v2` for `tenant-0` …
+//!    `tenant-<n-1>` from `--create-conns` clients on keep-alive connections (rate overall, in
+//!    the first and the last tenth, and latency); its RSS after that, then a restart (start-up
+//!    time with every tenant loaded, idle RSS); `GET /recipe/multitenancy/tenant/list/v2` once
+//!    (every tenant must be there; its time); then `--users` users signed up on random
+//!    tenants, a session each.
+//! 3. `--rounds` rounds, alternating which server goes first, the other paused (SIGSTOP): on
+//!    each, e-mail-password sign-in of a random user (on its tenant) with `--signin-conns`
+//!    connections, and session verify of the sessions in turn, without and with the database
+//!    check, with `--verify-conns`.
 //!
-//! Target: the many-tenant p99 at most 1.5 times the one-tenant p99, for sign-in and verify.
+//! Target: the many-tenant p99 at most 1.5 times the one-tenant p99 of the same round, for
+//! sign-in and verify (the median of the rounds' ratios).
 
 use crate::bench_flow::{lua_headers, server_bin, server_config, Client};
 use crate::pg::BenchDb;
 use crate::util::{json_str, load_span, percentile, uptime, verdict, Flags, Table};
 use crate::wrk::{self, lua_lines, Spec, WrkResult};
-use crate::{Result, Server, TempDir};
+use crate::{Result, Server, Stats, TempDir};
 use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,16 +103,26 @@ pub fn run(args: &[String]) -> Result<()> {
     let flags = Flags::parse(
         "tenants",
         args,
-        &["--tenants", "--create-conns", "--users", "--duration", "--signin-conns", "--verify-conns", "--server-bin"],
+        &[
+            "--tenants",
+            "--create-conns",
+            "--users",
+            "--duration",
+            "--rounds",
+            "--signin-conns",
+            "--verify-conns",
+            "--server-bin",
+        ],
     )?;
     let tenants: usize = flags.num("--tenants", 100_000)?;
     let create_conns: usize = flags.num("--create-conns", 4)?;
     let users: usize = flags.num("--users", 100)?;
     let duration = flags.seconds("--duration", 10)?;
+    let rounds: usize = flags.num("--rounds", 3)?;
     let signin_conns: usize = flags.num("--signin-conns", 2)?;
     let verify_conns: usize = flags.num("--verify-conns", 16)?;
-    if tenants == 0 || create_conns == 0 || users == 0 || signin_conns == 0 || verify_conns == 0 {
-        return Err("tenants: --tenants, --create-conns, --users and the connection counts must be positive".into());
+    if [tenants, create_conns, users, rounds, signin_conns, verify_conns].contains(&0) {
+        return Err("tenants: every number must be positive".into());
     }
 
     wrk::ensure_wrk()?;
@@ -125,8 +137,6 @@ pub fn run(args: &[String]) -> Result<()> {
     let (one, ready) = start(&bin, &one_db.url)?;
     footprints.push(Footprint { what: "1 tenant, idle".into(), startup_ms: Some(ready), rss_mib: idle_rss(&one)? });
     let one_prepared = prepare(&one, vec!["public".to_string(); users])?;
-    let conns = (signin_conns, verify_conns);
-    measure(&one, &one_prepared, 1, "1 tenant", duration, conns, &mut runs)?;
 
     // 2. Many tenants.
     let (mut many, ready) = start(&bin, &db.url)?;
@@ -155,16 +165,30 @@ pub fn run(args: &[String]) -> Result<()> {
     let chosen: Vec<String> = (0..users).map(|_| format!("tenant-{}", rng.below(tenants))).collect();
     let many_prepared = prepare(&many, chosen)?;
     let many_label = format!("{tenants} tenants");
-    measure(&many, &many_prepared, 1, &many_label, duration, conns, &mut runs)?;
+
+    // 3. The latency rounds, alternating which server goes first; the other one is paused
+    //    meanwhile (SIGSTOP), so that its periodic jobs (the many-tenant server reloads every
+    //    tenant each minute) do not run during the other's measurements. A job that fell due
+    //    while paused runs when it resumes, during its own measurement.
+    let conns = (signin_conns, verify_conns);
+    let targets = [(&one, &one_prepared, "1 tenant"), (&many, &many_prepared, many_label.as_str())];
+    for round in 1..=rounds {
+        let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let (server, prepared, label) = targets[i];
+            pause(targets[1 - i].0, true)?;
+            pause(server, false)?;
+            measure(server, prepared, round, label, duration, conns, &mut runs)?;
+        }
+    }
+    pause(&one, false)?;
+    pause(&many, false)?;
     footprints.push(Footprint {
         what: format!("{tenants} tenants, after the latency runs"),
         startup_ms: None,
         rss_mib: many.rss_kib()? as f64 / 1024.0,
     });
     many.stop()?;
-
-    // 3. One tenant again.
-    measure(&one, &one_prepared, 2, "1 tenant", duration, conns, &mut runs)?;
     drop(one);
     let uptime_after = uptime();
 
@@ -241,25 +265,32 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut t = Table::new(&[
         "operation",
         &format!("p99 {tenants} tenants / 1 tenant"),
-        "p99 ms, many / 1 tenant (mean of 2 rounds)",
+        "p99 ms, many / 1 tenant",
         "p50 ms, many / 1 tenant",
         "req/s, many / 1 tenant",
     ]);
     for op in OPERATIONS {
-        let of = |target: &str| runs.iter().filter(|r| r.operation == op && r.target == target).collect::<Vec<_>>();
-        let mean =
-            |rs: &[&Run], f: fn(&WrkResult) -> f64| rs.iter().map(|r| f(&r.result)).sum::<f64>() / rs.len() as f64;
-        let (one, many) = (of("1 tenant"), of(&many_label));
-        let (p99_one, p99_many) = (mean(&one, |r| r.p99_ms), mean(&many, |r| r.p99_ms));
-        let ratio = p99_many / p99_one;
+        let of = |target: &str, round: usize| {
+            runs.iter().find(|r| r.operation == op && r.target == target && r.round == round).map(|r| &r.result)
+        };
+        let pairs: Vec<(&WrkResult, &WrkResult)> =
+            (1..=rounds).filter_map(|round| Some((of(&many_label, round)?, of("1 tenant", round)?))).collect();
+        let med = |f: fn(&WrkResult) -> f64, many: bool| {
+            Stats::of(&pairs.iter().map(|(m, o)| f(if many { m } else { o })).collect::<Vec<_>>()).median
+        };
+        let ratios: Vec<f64> = pairs.iter().map(|(m, o)| m.p99_ms / o.p99_ms).collect();
+        let Stats { median, min, max } = Stats::of(&ratios);
         t.row(vec![
             op.into(),
-            format!("{ratio:.2} ({}, target ≤ {P99_TARGET})", verdict(ratio, P99_TARGET, false)),
-            format!("{p99_many:.2} / {p99_one:.2}"),
-            format!("{:.2} / {:.2}", mean(&many, |r| r.p50_ms), mean(&one, |r| r.p50_ms)),
-            format!("{:.0} / {:.0}", mean(&many, |r| r.rps), mean(&one, |r| r.rps)),
+            format!("{median:.2} ({min:.2}–{max:.2}; {}, target ≤ {P99_TARGET})", verdict(median, P99_TARGET, false)),
+            format!("{:.2} / {:.2}", med(|r| r.p99_ms, true), med(|r| r.p99_ms, false)),
+            format!("{:.2} / {:.2}", med(|r| r.p50_ms, true), med(|r| r.p50_ms, false)),
+            format!("{:.0} / {:.0}", med(|r| r.rps, true), med(|r| r.rps, false)),
         ]);
     }
+    println!(
+        "p99 ratio: the median over {rounds} round(s) of each round's ratio (range in brackets); other columns: medians over the rounds."
+    );
     t.print();
     Ok(())
 }
@@ -272,6 +303,20 @@ fn start(bin: &Path, db_url: &str) -> Result<(Server, f64)> {
     let ready = server.wait_ready(Duration::from_secs(600))?;
     say!("server ready on port {} in {:.0} ms", server.port, ready.as_secs_f64() * 1000.0);
     Ok((server, ready.as_secs_f64() * 1000.0))
+}
+
+/// SIGSTOP (`true`) or SIGCONT a server.
+fn pause(server: &Server, stop: bool) -> Result<()> {
+    let signal = if stop { "-STOP" } else { "-CONT" };
+    let status = std::process::Command::new("kill")
+        .args([signal, &server.child.id().to_string()])
+        .status()
+        .map_err(|e| format!("kill {signal}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("kill {signal} {} failed: {status}", server.child.id()))
+    }
 }
 
 /// RSS after 2 s of idleness.

@@ -123,7 +123,8 @@ fn pgbench_sign_in_up() -> String {
     };
     let new_user = "'pgb-new-' || :n";
     let new_email = "'pgb-new-' || :n || '@example.com'";
-    let uid = "md5('u' || :n)::UUID::TEXT";
+    // `BPCHAR`, as the server's parameter for the `CHAR(36)` columns (as `TEXT`, no index).
+    let uid = "md5('u' || :n)::UUID::TEXT::BPCHAR";
     let returning_user = "'ret-' || :r";
     let returning_email = "'ret-' || :r || '@example.com'";
     format!(

@@ -605,7 +605,7 @@ const BENCHMARKS: &[(&str, &str, BenchFn)] = &[
     ),
     ("passwordless", "PostgreSQL: passwordless create-code + consume vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 1,16,64] [--server-bin PATH]", bench_passwordless::run),
     ("thirdparty", "PostgreSQL: third-party sign-in-up (new and returning users) vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 16] [--server-bin PATH]", bench_thirdparty::run),
-    ("tenants", "PostgreSQL, 100k tenants in one app: creation rate, RSS, start-up, sign-in/verify p99 vs 1 tenant [--tenants 100000] [--create-conns 4] [--users 100] [--duration 10] [--signin-conns 2] [--verify-conns 16] [--server-bin PATH]", bench_tenants::run),
+    ("tenants", "PostgreSQL, 100k tenants in one app: creation rate, RSS, start-up, sign-in/verify p99 vs 1 tenant [--tenants 100000] [--create-conns 4] [--users 100] [--duration 10] [--rounds 3] [--signin-conns 2] [--verify-conns 16] [--server-bin PATH]", bench_tenants::run),
 ];
 
 /// `cargo xtask bench <name> [ARGS…]`: dispatch through [`BENCHMARKS`].
