@@ -25,6 +25,11 @@ const MOCK_OAUTH = (process.env.ST_MOCK_OAUTH_URL || "http://127.0.0.1:4000").re
 // recording wrapper below, before the SDK is loaded.
 const coreCalls = [];
 let coreSeq = 0;
+// The runner's id of the browser request being served (header `x-st-test-request`), kept with each
+// core call it caused: a runner checks "the core calls of this request" without counting those of
+// another runner using this app at the same time (the cross-version flows use other releases' apps).
+const { AsyncLocalStorage } = require("async_hooks");
+const currentRequest = new AsyncLocalStorage();
 function recordingFetch(realFetch) {
     return async function (input, init = {}) {
         const url = typeof input === "string" ? input : input.url || String(input);
@@ -32,6 +37,8 @@ function recordingFetch(realFetch) {
         const seq = ++coreSeq;
         const started = Date.now();
         const call = { seq, method: (init.method || "GET").toUpperCase(), path: url.slice(CORE.length) };
+        const request = currentRequest.getStore();
+        if (request) call.request = request;
         if (init.body !== undefined) call.body = String(init.body);
         const headers = new Headers(init.headers || {});
         if (headers.get("rid")) call.rid = headers.get("rid");
@@ -232,6 +239,7 @@ function linkingRecipes() {
 }
 
 const app = express();
+app.use((req, res, next) => currentRequest.run(req.get("x-st-test-request") || undefined, next));
 app.use(cookieParser());
 app.use(express.json());
 app.use(middleware());

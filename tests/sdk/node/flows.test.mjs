@@ -180,6 +180,9 @@ class Browser {
         if (body !== undefined) h["content-type"] = "application/json";
         // What supertokens-website sends on every request it intercepts.
         h["st-auth-mode"] = this.mode;
+        // The app keeps it with the core calls this request causes (coreCallsSince(seq, requestId)).
+        const requestId = randomUUID();
+        h["x-st-test-request"] = requestId;
         if (auth) {
             if (this.antiCsrf !== undefined) h["anti-csrf"] = this.antiCsrf;
             if (this.mode === "header") {
@@ -227,7 +230,7 @@ class Browser {
                 (Object.keys(interesting).length ? `    resp headers: ${JSON.stringify(interesting)}\n` : "") +
                 (setCookies.length ? `    set-cookie: ${JSON.stringify(setCookies)}\n` : ""),
         );
-        return { status: res.status, json, text, headers: res.headers };
+        return { status: res.status, json, text, headers: res.headers, requestId };
     }
 
     // --- the app's API, as the frontend would call it ---
@@ -748,7 +751,7 @@ const FLOWS = {
         const body = expectOk(r, "sign up");
         // Each release speaks one CDI version (the newest of its list, all served by the core):
         // every request it sends to the core carries it.
-        const sent = (await coreCallsSince(seq0)).filter((c) => !c.path.startsWith("/apiversion")).map((c) => c.cdiVersion);
+        const sent = (await coreCallsSince(seq0, r.requestId)).filter((c) => !c.path.startsWith("/apiversion")).map((c) => c.cdiVersion);
         assert.ok(sent.length > 0, "sign up made core calls");
         assert.deepEqual([...new Set(sent)], [CDI_SENT], `cdi-version header of the SDK's core calls`);
         if (SDK_INFO.accountLinking) {
@@ -800,7 +803,7 @@ const FLOWS = {
         const seqBefore = await coreSeq();
         const p = await fresh.request("GET", "/protected");
         expectStatus(p, 200, "GET /protected");
-        const verifyCalls = await coreCallsSince(seqBefore);
+        const verifyCalls = await coreCallsSince(seqBefore, p.requestId);
         assert.deepEqual(
             verifyCalls.map((c) => `${c.method} ${c.path}`),
             [],
@@ -816,6 +819,12 @@ const FLOWS = {
         const db = await fresh.request("GET", "/protected-db");
         expectStatus(db, 200, "GET /protected-db");
         assert.equal(db.json.userId, userId);
+        // (the positive control of the per-request core calls: checkDatabase asks the core)
+        assert.deepEqual(
+            (await coreCallsSince(seqBefore, db.requestId)).map((c) => `${c.method} ${c.path}`),
+            ["POST /recipe/session/verify"],
+            "GET /protected-db goes through /recipe/session/verify",
+        );
 
         // Without any token: 401 from the SDK.
         const anon = new Browser(mode, b.trace);
@@ -869,7 +878,7 @@ const FLOWS = {
         const p1 = await b.request("GET", "/protected");
         expectStatus(p1, 200, "GET /protected with the refreshed access token");
         assert.deepEqual(
-            (await coreCallsSince(seqBefore)).map((c) => `${c.method} ${c.path}`),
+            (await coreCallsSince(seqBefore, p1.requestId)).map((c) => `${c.method} ${c.path}`),
             ["POST /recipe/session/verify"],
             "first use of a refreshed access token goes through /recipe/session/verify",
         );
@@ -1216,7 +1225,7 @@ const FLOWS = {
         const atProvider = (await mockRequestsSince(seqMock)).map((r) => `${r.method} ${r.path} ${r.status}`);
         for (const want of ["GET /authorize 302", "POST /token 200", "GET /userinfo 200"])
             assert.ok(atProvider.includes(want), `the provider saw ${want}: ${JSON.stringify(atProvider)}`);
-        const signInUps = (await coreCallsSince(seq0)).filter((c) => /\/recipe\/signinup$/.test(c.path));
+        const signInUps = (await coreCallsSince(seq0, res.requestId)).filter((c) => /\/recipe\/signinup$/.test(c.path));
         assert.equal(signInUps.length, 1, "one POST /recipe/signinup to the core");
         assert.equal(JSON.parse(signInUps[0].body).thirdPartyUserId, u.sub);
         const p = await b.request("GET", "/protected-db");
@@ -1843,9 +1852,12 @@ async function coreSeq(base = APP_URL) {
     }
 }
 
-async function coreCallsSince(since) {
+// The SDK's core calls since `since`; with `requestId`, only those made while serving that request
+// (another runner may use this app at the same time: the cross-version flows).
+async function coreCallsSince(since, requestId) {
     const r = await fetch(`${APP_URL}/test/core-calls?since=${since}`);
-    return (await r.json()).calls;
+    const calls = (await r.json()).calls;
+    return requestId === undefined ? calls : calls.filter((c) => c.request === requestId);
 }
 
 async function printCoreCalls(since, base = APP_URL) {
@@ -1860,7 +1872,7 @@ async function printCoreCalls(since, base = APP_URL) {
     const which = base === APP_URL ? "" : ` by the app at ${base}`;
     console.log(`  requests the ${SDK} SDK sent to the core during this flow${which} (${calls.length}):`);
     for (const c of calls) {
-        const head = `${c.method} ${c.path}${c.rid ? ` [rid ${c.rid}]` : ""}${c.body !== undefined ? " " + abbreviate(c.body, 500) : ""}`;
+        const head = `${c.method} ${c.path}${c.rid ? ` [rid ${c.rid}]` : ""}${c.request ? ` [request ${c.request.slice(0, 8)}]` : ""}${c.body !== undefined ? " " + abbreviate(c.body, 500) : ""}`;
         const tail = c.error !== undefined ? `ERROR ${c.error}` : `${c.status} ${abbreviate(c.response, 700)}`;
         console.log(`    core: ${head}\n      -> ${tail} (${c.ms} ms)`);
     }

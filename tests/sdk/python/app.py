@@ -5,6 +5,7 @@ OAuth/OIDC provider of ../mock-oauth/provider.mjs).
 Run: python app.py  (uvicorn on 127.0.0.1:$PORT)
 """
 
+import contextvars
 import json
 import os
 import time
@@ -91,6 +92,10 @@ CDI_MAX = max(float(v) for v in SUPPORTED_CDI_VERSIONS)
 # Querier.api_request (httpx); wrap it.
 CORE_CALLS: List[Dict[str, Any]] = []
 CORE_SEQ = 0
+# The runner's id of the browser request being served (header `x-st-test-request`), kept with each
+# core call it caused (as node/app.js): a runner checks "the core calls of this request" without
+# counting those of another runner using this app at the same time.
+CURRENT_REQUEST: "contextvars.ContextVar[Optional[str]]" = contextvars.ContextVar("st_test_request", default=None)
 _real_api_request = Querier.api_request
 
 
@@ -102,6 +107,8 @@ async def _logged_api_request(self: Any, url: str, method: str, attempts_remaini
     if params:
         path += "?" + str(httpx.QueryParams(params))  # as httpx will send them
     call: Dict[str, Any] = {"seq": CORE_SEQ, "method": method, "path": path}
+    if CURRENT_REQUEST.get():
+        call["request"] = CURRENT_REQUEST.get()
     if kwargs.get("json") is not None:
         call["body"] = json.dumps(kwargs["json"])
     headers = kwargs.get("headers") or {}
@@ -322,6 +329,27 @@ init(
 
 app = FastAPI()
 app.add_middleware(get_middleware())
+
+
+class TagRequests:
+    """Outermost ASGI middleware: CURRENT_REQUEST from the `x-st-test-request` header."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        tag = None
+        if scope["type"] == "http":
+            raw = dict(scope["headers"]).get(b"x-st-test-request")
+            tag = raw.decode() if raw else None
+        token = CURRENT_REQUEST.set(tag)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            CURRENT_REQUEST.reset(token)
+
+
+app.add_middleware(TagRequests)
 
 
 def session_info(s: SessionContainer) -> Dict[str, Any]:

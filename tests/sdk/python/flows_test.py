@@ -146,10 +146,11 @@ def path_matches(req_path: str, cookie_path: str) -> bool:
 
 
 class Response:
-    def __init__(self, status: int, text: str, headers: Any):
+    def __init__(self, status: int, text: str, headers: Any, request_id: str = ""):
         self.status = status
         self.text = text
         self.headers = headers
+        self.request_id = request_id
         try:
             self.json: Any = json.loads(text)
         except ValueError:
@@ -258,6 +259,9 @@ class Browser:
         if body is not None:
             h["content-type"] = "application/json"
         h["st-auth-mode"] = self.mode
+        # The app keeps it with the core calls this request causes (core_calls_since(seq, request_id)).
+        request_id = str(uuid.uuid4())
+        h["x-st-test-request"] = request_id
         if auth:
             if self.anti_csrf is not None:
                 h["anti-csrf"] = self.anti_csrf
@@ -277,7 +281,7 @@ class Browser:
             allow_redirects=False,
             timeout=60,
         )
-        res = Response(r.status_code, r.text, r.headers)
+        res = Response(r.status_code, r.text, r.headers, request_id)
         set_cookies = r.raw.headers.getlist("set-cookie")
         for sc in set_cookies:
             self.store_set_cookie(sc)
@@ -715,10 +719,11 @@ def flow_sign_up(b: Browser, mode: str) -> None:
     """Sign up, then the same e-mail again (FIELD_ERROR)."""
     seq0 = core_seq()
     email = new_email("signup")
-    body = expect_ok(b.sign_up(email, PASSWORD), "sign up")
+    r = b.sign_up(email, PASSWORD)
+    body = expect_ok(r, "sign up")
     # Each release speaks one CDI version (the newest of its list, all served by the core): every
     # request it sends to the core carries it.
-    sent = [c.get("cdiVersion") for c in core_calls_since(seq0) if not c["path"].startswith("/apiversion")]
+    sent = [c.get("cdiVersion") for c in core_calls_since(seq0, r.request_id) if not c["path"].startswith("/apiversion")]
     check(sent, "sign up made core calls")
     eq(sorted(set(sent), key=str), [CDI_SENT], "cdi-version header of the SDK's core calls")
     if SDK_INFO["accountLinking"]:
@@ -769,7 +774,7 @@ def flow_sign_in(b: Browser, mode: str) -> None:
     p = fresh.request("GET", "/protected")
     expect_status(p, 200, "GET /protected")
     eq(
-        [f"{c['method']} {c['path']}" for c in core_calls_since(seq_before)],
+        [f"{c['method']} {c['path']}" for c in core_calls_since(seq_before, p.request_id)],
         [],
         "GET /protected must be verified offline with the JWKS (no core call)",
     )
@@ -784,6 +789,12 @@ def flow_sign_in(b: Browser, mode: str) -> None:
     db = fresh.request("GET", "/protected-db")
     expect_status(db, 200, "GET /protected-db")
     eq(db.json["userId"], u["userId"], "userId (checkDatabase)")
+    # (the positive control of the per-request core calls: check_database asks the core)
+    eq(
+        [f"{c['method']} {c['path']}" for c in core_calls_since(seq_before, db.request_id)],
+        ["POST /recipe/session/verify"],
+        "GET /protected-db goes through /recipe/session/verify",
+    )
 
     anon = Browser(mode, b.trace)
     expect_status(anon.request("GET", "/protected"), 401, "GET /protected without a session")
@@ -827,7 +838,7 @@ def flow_refresh_and_token_theft(b: Browser, mode: str) -> None:
     p1 = b.request("GET", "/protected")
     expect_status(p1, 200, "GET /protected with the refreshed access token")
     eq(
-        [f"{c['method']} {c['path']}" for c in core_calls_since(seq_before)],
+        [f"{c['method']} {c['path']}" for c in core_calls_since(seq_before, p1.request_id)],
         ["POST /recipe/session/verify"],
         "first use of a refreshed access token goes through /recipe/session/verify",
     )
@@ -1108,7 +1119,8 @@ def flow_thirdparty_sign_in_up(b: Browser, mode: str) -> None:
     seq_mock = mock_seq()
     seq0 = core_seq()
     u = mock_user("tp")
-    body = expect_ok(social_sign_in(b, u, "sdk-client-static")["res"], "POST /auth/signinup (new user)")
+    first = social_sign_in(b, u, "sdk-client-static")["res"]
+    body = expect_ok(first, "POST /auth/signinup (new user)")
     eq(created_new(body), True, "a new user")
     v = user_view(body["user"])
     eq(v["thirdParty"], {"id": "mock", "userId": u["sub"]}, "thirdParty")
@@ -1125,7 +1137,7 @@ def flow_thirdparty_sign_in_up(b: Browser, mode: str) -> None:
     seen = [f"{r['method']} {r['path']} {r.get('status')}" for r in mock_requests_since(seq_mock)]
     for want in ("GET /authorize 302", "POST /token 200", "GET /userinfo 200"):
         check(want in seen, f"the provider saw {want}: {seen}")
-    sign_in_ups = [c for c in core_calls_since(seq0) if re.search(r"/recipe/signinup$", c["path"])]
+    sign_in_ups = [c for c in core_calls_since(seq0, first.request_id) if re.search(r"/recipe/signinup$", c["path"])]
     eq(len(sign_in_ups), 1, "POST /recipe/signinup calls to the core")
     eq(json.loads(sign_in_ups[0]["body"])["thirdPartyUserId"], u["sub"], "thirdPartyUserId sent to the core")
     p = b.request("GET", "/protected-db")
@@ -1870,8 +1882,11 @@ def core_seq(base: str = APP_URL) -> int:
         return 0
 
 
-def core_calls_since(since: int) -> List[Dict[str, Any]]:
-    return HTTP.get(f"{APP_URL}/test/core-calls", params={"since": since}, timeout=10).json()["calls"]
+def core_calls_since(since: int, request_id: Optional[str] = None) -> List[Dict[str, Any]]:
+    """The SDK's core calls since `since`; with `request_id`, only those made while serving that
+    request (another runner may use this app at the same time: the cross-version flows)."""
+    calls = HTTP.get(f"{APP_URL}/test/core-calls", params={"since": since}, timeout=10).json()["calls"]
+    return calls if request_id is None else [c for c in calls if c.get("request") == request_id]
 
 
 def print_core_calls(since: int, base: str = APP_URL) -> None:
@@ -1888,6 +1903,8 @@ def print_core_calls(since: int, base: str = APP_URL) -> None:
     print(f"  requests the {SDK} SDK sent to the core during this flow{which} ({len(calls)}):")
     for c in calls:
         head = f"{c['method']} {c['path']}" + (f" [rid {c['rid']}]" if c.get("rid") else "")
+        if c.get("request"):
+            head += f" [request {c['request'][:8]}]"
         if c.get("body") is not None:
             head += " " + abbreviate(c["body"], 500)
         tail = f"ERROR {c['error']}" if c.get("error") else f"{c.get('status')} {abbreviate(c.get('response', ''), 700)}"
