@@ -9,13 +9,16 @@
 //!    time with every tenant loaded, idle RSS); `GET /recipe/multitenancy/tenant/list/v2` once
 //!    (every tenant must be there; its time); then `--users` users signed up on random
 //!    tenants, a session each.
-//! 3. `--rounds` rounds, alternating which server goes first, the other paused (SIGSTOP): on
-//!    each, e-mail-password sign-in of a random user (on its tenant) with `--signin-conns`
-//!    connections, and session verify of the sessions in turn, without and with the database
-//!    check, with `--verify-conns`.
+//! 3. Latency blocks: 1 tenant, many, 1 tenant, … (`--rounds` many-tenant blocks, each between
+//!    two one-tenant blocks), the server not measured paused (SIGSTOP). A resumed server is
+//!    first left alone until its CPU time stops growing (the jobs that fell due while it was
+//!    paused: the many-tenant server reloads every tenant once a minute), and that reload's CPU
+//!    time is reported. Then, on it: e-mail-password sign-in of a random user (on its tenant)
+//!    with `--signin-conns` connections, and session verify of the sessions in turn, without
+//!    and with the database check, with `--verify-conns`.
 //!
-//! Target: the many-tenant p99 at most 1.5 times the one-tenant p99 of the same round, for
-//! sign-in and verify (the median of the rounds' ratios).
+//! Target: the many-tenant p99 at most 1.5 times the one-tenant p99 (the mean of the blocks
+//! before and after), for sign-in and verify: the median of the rounds' ratios.
 
 use crate::bench_flow::{lua_headers, server_bin, server_config, Client};
 use crate::pg::BenchDb;
@@ -166,18 +169,27 @@ pub fn run(args: &[String]) -> Result<()> {
     let many_prepared = prepare(&many, chosen)?;
     let many_label = format!("{tenants} tenants");
 
-    // 3. The latency rounds, alternating which server goes first; the other one is paused
-    //    meanwhile (SIGSTOP), so that its periodic jobs (the many-tenant server reloads every
-    //    tenant each minute) do not run during the other's measurements. A job that fell due
-    //    while paused runs when it resumes, during its own measurement.
+    // 3. The latency blocks: 1 tenant, many, 1 tenant, many, …, 1 tenant (each many-tenant
+    //    block between two one-tenant blocks, its reference). The server not measured is paused
+    //    (SIGSTOP), so that its periodic jobs do not run during the other's runs. A resumed
+    //    server first runs the jobs that fell due while it was paused (the many-tenant server
+    //    reloads every tenant once a minute): its CPU time is watched until it is idle again,
+    //    and that reload is reported apart from the runs. A block lasts less than the minute
+    //    to the next reload.
     let conns = (signin_conns, verify_conns);
-    let targets = [(&one, &one_prepared, "1 tenant"), (&many, &many_prepared, many_label.as_str())];
-    for round in 1..=rounds {
-        let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
-        for i in order {
-            let (server, prepared, label) = targets[i];
-            pause(targets[1 - i].0, true)?;
+    let mut reloads = Vec::new();
+    for round in 1..=rounds + 1 {
+        let mut blocks = vec![(&one, &many, &one_prepared, "1 tenant")];
+        if round <= rounds {
+            blocks.push((&many, &one, &many_prepared, many_label.as_str()));
+        }
+        for (server, other, prepared, label) in blocks {
+            pause(other, true)?;
             pause(server, false)?;
+            let (cpu_s, wall_s) = settle(server)?;
+            let rss = server.rss_kib()? as f64 / 1024.0;
+            say!("{label}: resumed; {cpu_s:.2} CPU-s in {wall_s:.1} s until idle; RSS {rss:.1} MiB");
+            reloads.push((round, label.to_string(), cpu_s, wall_s, rss));
             measure(server, prepared, round, label, duration, conns, &mut runs)?;
         }
     }
@@ -187,6 +199,11 @@ pub fn run(args: &[String]) -> Result<()> {
         what: format!("{tenants} tenants, after the latency runs"),
         startup_ms: None,
         rss_mib: many.rss_kib()? as f64 / 1024.0,
+    });
+    footprints.push(Footprint {
+        what: "1 tenant, after the latency runs".into(),
+        startup_ms: None,
+        rss_mib: one.rss_kib()? as f64 / 1024.0,
     });
     many.stop()?;
     drop(one);
@@ -262,6 +279,17 @@ pub fn run(args: &[String]) -> Result<()> {
         ]);
     }
     t.print();
+    let mut t = Table::new(&["round", "server", "CPU-s from resume to idle (a due reload)", "wall s", "RSS MiB then"]);
+    for (round, label, cpu_s, wall_s, rss) in &reloads {
+        t.row(vec![
+            round.to_string(),
+            label.clone(),
+            format!("{cpu_s:.2}"),
+            format!("{wall_s:.1}"),
+            format!("{rss:.1}"),
+        ]);
+    }
+    t.print();
     let mut t = Table::new(&[
         "operation",
         &format!("p99 {tenants} tenants / 1 tenant"),
@@ -273,23 +301,35 @@ pub fn run(args: &[String]) -> Result<()> {
         let of = |target: &str, round: usize| {
             runs.iter().find(|r| r.operation == op && r.target == target && r.round == round).map(|r| &r.result)
         };
-        let pairs: Vec<(&WrkResult, &WrkResult)> =
-            (1..=rounds).filter_map(|round| Some((of(&many_label, round)?, of("1 tenant", round)?))).collect();
-        let med = |f: fn(&WrkResult) -> f64, many: bool| {
-            Stats::of(&pairs.iter().map(|(m, o)| f(if many { m } else { o })).collect::<Vec<_>>()).median
-        };
-        let ratios: Vec<f64> = pairs.iter().map(|(m, o)| m.p99_ms / o.p99_ms).collect();
+        // Round r's many-tenant run against the mean of the one-tenant runs around it.
+        let mean = |a: &WrkResult, b: &WrkResult, f: fn(&WrkResult) -> f64| (f(a) + f(b)) / 2.0;
+        let rows: Vec<[f64; 6]> = (1..=rounds)
+            .filter_map(|r| {
+                let (m, a, b) = (of(&many_label, r)?, of("1 tenant", r)?, of("1 tenant", r + 1)?);
+                Some([
+                    m.p99_ms,
+                    mean(a, b, |x| x.p99_ms),
+                    m.p50_ms,
+                    mean(a, b, |x| x.p50_ms),
+                    m.rps,
+                    mean(a, b, |x| x.rps),
+                ])
+            })
+            .collect();
+        let med = |k: usize| Stats::of(&rows.iter().map(|row| row[k]).collect::<Vec<_>>()).median;
+        let ratios: Vec<f64> = rows.iter().map(|row| row[0] / row[1]).collect();
         let Stats { median, min, max } = Stats::of(&ratios);
         t.row(vec![
             op.into(),
             format!("{median:.2} ({min:.2}–{max:.2}; {}, target ≤ {P99_TARGET})", verdict(median, P99_TARGET, false)),
-            format!("{:.2} / {:.2}", med(|r| r.p99_ms, true), med(|r| r.p99_ms, false)),
-            format!("{:.2} / {:.2}", med(|r| r.p50_ms, true), med(|r| r.p50_ms, false)),
-            format!("{:.0} / {:.0}", med(|r| r.rps, true), med(|r| r.rps, false)),
+            format!("{:.2} / {:.2}", med(0), med(1)),
+            format!("{:.2} / {:.2}", med(2), med(3)),
+            format!("{:.0} / {:.0}", med(4), med(5)),
         ]);
     }
     println!(
-        "p99 ratio: the median over {rounds} round(s) of each round's ratio (range in brackets); other columns: medians over the rounds."
+        "p99 ratio: the median over {rounds} round(s) of the many-tenant run's p99 over the mean of the one-tenant \
+         runs before and after it (range in brackets); other columns: medians over the rounds."
     );
     t.print();
     Ok(())
@@ -316,6 +356,42 @@ fn pause(server: &Server, stop: bool) -> Result<()> {
         Ok(())
     } else {
         Err(format!("kill {signal} {} failed: {status}", server.child.id()))
+    }
+}
+
+/// User + system CPU time of a process in clock ticks (`/proc/<pid>/stat`, fields 14 and 15).
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("reading /proc/{pid}/stat: {e}"))?;
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    // After the comm: state is field 3, so utime (14) and stime (15) are the 12th and 13th.
+    let fields: Vec<u64> = after_comm.split_whitespace().skip(11).take(2).filter_map(|v| v.parse().ok()).collect();
+    match fields.as_slice() {
+        [u, s] => Ok(u + s),
+        _ => Err(format!("unexpected /proc/{pid}/stat")),
+    }
+}
+
+/// Wait (at most 60 s) until the server's CPU time grows by at most 20 ms in a second; returns
+/// the CPU-seconds it used meanwhile and the wall time until it went quiet (clock ticks are
+/// 10 ms on Linux).
+fn settle(server: &Server) -> Result<(f64, f64)> {
+    const TICK_S: f64 = 0.01;
+    let pid = server.child.id();
+    let started = Instant::now();
+    let first = cpu_ticks(pid)?;
+    let mut samples = vec![(0.0, first)];
+    loop {
+        thread::sleep(Duration::from_millis(100));
+        let t = started.elapsed().as_secs_f64();
+        let now = cpu_ticks(pid)?;
+        samples.push((t, now));
+        let second_ago = samples.iter().rev().find(|(at, _)| t - at >= 1.0);
+        if let Some(&(_, before)) = second_ago {
+            if now - before <= 2 || t > 60.0 {
+                let busy_until = samples.iter().find(|(_, c)| *c == now).map_or(t, |(at, _)| *at);
+                return Ok(((now - first) as f64 * TICK_S, busy_until));
+            }
+        }
     }
 }
 
