@@ -14,6 +14,8 @@
 #   ST_SDK_FLOWS           optional: comma-separated flow names (see README.md)
 #   ST_SDK_KEEP_DB         optional: 1 = do not drop the PostgreSQL database at the end
 #   ST_SDK_BCRYPT_LOG_ROUNDS  optional: the core's bcrypt_log_rounds (default 4; the core's own is 11)
+#   ST_SDK_PY_CLIENT_PER_CALL optional: 1 = the python apps leave supertokens-python its own new
+#                          httpx client per core call (default: one shared client, see README.md)
 #   ST_SDK_EVERY_RELEASE   optional: 1 = every flow on every release (by default, for the CPU
 #                          budget, the third-party, passwordless and multitenancy flows run on node,
 #                          python and node-3.0, the account-linking and MFA flows on node and python,
