@@ -198,6 +198,21 @@ pub fn decide_link(state: &LinkingState) -> LinkDecision {
     }
 }
 
+/// Whether a login method of `group` may take the account infos `new` (an e-mail or phone
+/// number change): the kinds of those that another primary user holds in one of the group's
+/// tenants, when the group is a primary user (the reference's `EmailChangeNotAllowedException`
+/// and `PhoneNumberChangeNotAllowedException`); nothing for a group that is not one.
+pub fn change_conflicts(group: &AuthUser, new: &[AccountInfo], others: &[AuthUser]) -> Vec<AccountInfoKind> {
+    if !group.is_primary {
+        return Vec::new();
+    }
+    let tenants = tenants_of([group]);
+    new.iter()
+        .filter_map(|info| account_info_conflict(std::slice::from_ref(info), &tenants, &group.id, others))
+        .map(|c| c.kind)
+        .collect()
+}
+
 /// What unlinking `recipe_user_id` of its `group` does (the reference's `unlinkAccounts`).
 pub fn decide_unlink(recipe_user_id: &str, group: &AuthUser) -> UnlinkDecision {
     if !group.is_primary {
@@ -416,6 +431,24 @@ impl Core {
         };
         self.revoke_sessions_of_login_method(app, &id).await?;
         Ok(outcome)
+    }
+
+    /// Whether the account-linking rule refuses `email` to a login method of `group` (another
+    /// primary user holds it in one of the group's tenants), read without a lock. The recipes'
+    /// own updates decide this in their storage intents, under the linking lock; this is for a
+    /// caller that checks before it writes.
+    pub(crate) async fn email_taken_by_other_primary(
+        &self,
+        app: &AppId,
+        group: &AuthUser,
+        email: &str,
+    ) -> CoreResult<bool> {
+        if !group.is_primary {
+            return Ok(false);
+        }
+        let new = [AccountInfo::Email(email.to_string())];
+        let others = self.storage.primary_users_holding(app, &new, &[group.id.as_str()]).await?;
+        Ok(!change_conflicts(group, &new, &others).is_empty())
     }
 
     /// Revoke the sessions of one login method (under either of its ids), not its group's.

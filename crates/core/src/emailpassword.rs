@@ -236,7 +236,7 @@ impl Core {
         if password == Some("") {
             return Err(CoreError::bad("Password cannot be an empty string"));
         }
-        let Some((group, method)) = self.ep_group(app, recipe_user_id).await? else {
+        let Some((_, method)) = self.ep_group(app, recipe_user_id).await? else {
             return Ok(UpdateResult::UnknownUser);
         };
         let id = method.recipe_user_id;
@@ -244,44 +244,9 @@ impl Core {
             Some(p) => Some(self.hashing.hash(p, &cfg, bytes::<16>(self.rng.as_ref())).await?),
             None => None,
         };
+        // A primary user's new e-mail is checked by the storage, under the linking lock.
         let email = email.map(Email::normalise);
-        if let Some(new_email) = &email {
-            if self.email_taken_by_other_primary(app, &group, new_email.as_str()).await? {
-                return Ok(UpdateResult::EmailChangeNotAllowed);
-            }
-        }
         Ok(self.storage.update_email_or_password(app, &id, email.as_ref().map(|e| e.as_str()), hash.as_deref()).await?)
-    }
-
-    /// As the reference's e-mail change: when `group` is a primary user, no other primary user
-    /// in any of its tenants may have `email`. Linked groups exist only where a Java core linked
-    /// accounts; the check is not atomic with the update (the reference holds a lock on the
-    /// user), which matters only for concurrent linking there.
-    pub(crate) async fn email_taken_by_other_primary(
-        &self,
-        app: &AppId,
-        group: &AuthUser,
-        email: &str,
-    ) -> CoreResult<bool> {
-        if !group.is_primary {
-            return Ok(false);
-        }
-        let mut tenants: Vec<&String> = group.login_methods.iter().flat_map(|m| m.tenant_ids.iter()).collect();
-        tenants.sort();
-        tenants.dedup();
-        for tenant_id in tenants {
-            let Ok(tenant) = crate::ids::TenantId::parse(tenant_id) else { continue };
-            let tenant = TenantIdentifier { app: app.clone(), tenant };
-            let others: Vec<String> =
-                self.storage.users_by_email(&tenant, email).await?.into_iter().filter(|id| *id != group.id).collect();
-            for other in self.storage.get_auth_users(app, &others).await? {
-                let in_tenant = other.login_methods.iter().any(|m| m.tenant_ids.iter().any(|t| t == tenant_id));
-                if other.is_primary && other.id != group.id && in_tenant {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
     }
 
     /// `POST /<tenant>/recipe/user/passwordhash/import`: (user json, recipe user id, existed).

@@ -726,7 +726,7 @@ impl Core {
         email: FieldUpdate<'_>,
         phone_number: FieldUpdate<'_>,
     ) -> CoreResult<PasswordlessUpdateOutcome> {
-        let Some((group, method)) = self.pl_group(app, recipe_user_id).await? else {
+        let Some((_, method)) = self.pl_group(app, recipe_user_id).await? else {
             return Ok(PasswordlessUpdateOutcome::UnknownUser);
         };
         let email = email.map(|e| e.map(|e| Email::normalise(e).into_string()));
@@ -742,16 +742,8 @@ impl Core {
         if !will_have_email && !will_have_phone {
             return Err(CoreError::bad("You cannot clear both email and phone number of a user"));
         }
-        if let Some(Some(e)) = &email {
-            if self.email_taken_by_other_primary(app, &group, e).await? {
-                return Ok(PasswordlessUpdateOutcome::EmailChangeNotAllowed);
-            }
-        }
-        if let Some(Some(p)) = &phone_number {
-            if self.phone_taken_by_other_primary(app, &group, p).await? {
-                return Ok(PasswordlessUpdateOutcome::PhoneNumberChangeNotAllowed);
-            }
-        }
+        // A primary user's new e-mail and phone number are checked by the storage, under the
+        // linking lock.
         let result = self
             .storage
             .update_passwordless_user(
@@ -766,6 +758,10 @@ impl Core {
             PasswordlessUpdateResult::UnknownUser => PasswordlessUpdateOutcome::UnknownUser,
             PasswordlessUpdateResult::EmailAlreadyExists => PasswordlessUpdateOutcome::EmailAlreadyExists,
             PasswordlessUpdateResult::PhoneNumberAlreadyExists => PasswordlessUpdateOutcome::PhoneNumberAlreadyExists,
+            PasswordlessUpdateResult::EmailChangeNotAllowed => PasswordlessUpdateOutcome::EmailChangeNotAllowed,
+            PasswordlessUpdateResult::PhoneNumberChangeNotAllowed => {
+                PasswordlessUpdateOutcome::PhoneNumberChangeNotAllowed
+            }
         })
     }
 
@@ -777,34 +773,6 @@ impl Core {
             return Ok(Vec::new());
         }
         Ok(self.storage.users_by_phone_number(tenant, &phone).await?)
-    }
-
-    /// As [`Core::email_taken_by_other_primary`], for a phone number.
-    async fn phone_taken_by_other_primary(&self, app: &AppId, group: &AuthUser, phone: &str) -> CoreResult<bool> {
-        if !group.is_primary {
-            return Ok(false);
-        }
-        let mut tenants: Vec<&String> = group.login_methods.iter().flat_map(|m| m.tenant_ids.iter()).collect();
-        tenants.sort();
-        tenants.dedup();
-        for tenant_id in tenants {
-            let Ok(tenant) = crate::ids::TenantId::parse(tenant_id) else { continue };
-            let tenant = TenantIdentifier { app: app.clone(), tenant };
-            let others: Vec<String> = self
-                .storage
-                .users_by_phone_number(&tenant, phone)
-                .await?
-                .into_iter()
-                .filter(|id| *id != group.id)
-                .collect();
-            for other in self.storage.get_auth_users(app, &others).await? {
-                let in_tenant = other.login_methods.iter().any(|m| m.tenant_ids.iter().any(|t| t == tenant_id));
-                if other.is_primary && other.id != group.id && in_tenant {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
     }
 }
 

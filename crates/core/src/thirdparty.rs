@@ -9,7 +9,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, Email, TenantIdentifier};
 use crate::multitenancy::{recipe_enabled, LoginRecipe};
 use crate::random::uuid_v4;
-use crate::storage::{AuthUser, TenantRecord, ThirdPartySignUp};
+use crate::storage::{AuthUser, TenantRecord, ThirdPartyEmailUpdate, ThirdPartySignUp};
 use crate::users::User;
 
 pub const RECIPE_ID: &str = "thirdparty";
@@ -108,15 +108,20 @@ impl Core {
                 ThirdPartySignUp::Exists(found) => found,
             };
             if found.email != email.as_str() {
-                // Deleted since: sign up again.
-                let Some(group) = self.storage.get_auth_user(app, &found.user_id).await? else { continue };
-                if self.email_taken_by_other_primary(app, &group, email.as_str()).await? {
-                    if version == CdiVersion::V2_7 {
+                // The storage checks a primary user's new e-mail under the linking lock.
+                let updated = self
+                    .storage
+                    .update_third_party_email(app, &found.user_id, third_party_id, third_party_user_id, email.as_str())
+                    .await?;
+                match updated {
+                    // Deleted since: sign up again.
+                    ThirdPartyEmailUpdate::Updated(0) => continue,
+                    ThirdPartyEmailUpdate::Updated(_) => {}
+                    ThirdPartyEmailUpdate::EmailChangeNotAllowed if version == CdiVersion::V2_7 => {
                         return Err(CoreError::Internal("EmailChangeNotAllowedException".into()));
                     }
-                    return Ok(SignInUpOutcome::EmailChangeNotAllowed);
+                    ThirdPartyEmailUpdate::EmailChangeNotAllowed => return Ok(SignInUpOutcome::EmailChangeNotAllowed),
                 }
-                self.storage.update_third_party_email(app, third_party_id, third_party_user_id, email.as_str()).await?;
             }
             signed = Some((found.user_id, false));
             break;

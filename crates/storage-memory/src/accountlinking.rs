@@ -6,11 +6,11 @@
 use crate::users::{remove_login_method_only, UserRow};
 use crate::{Cascade, MemoryStorage, State};
 use async_trait::async_trait;
-use st_core::accountlinking::AccountInfo;
+use st_core::accountlinking::{change_conflicts, AccountInfo};
 use st_core::ids::AppId;
 use st_core::storage::{
-    AccountLinkingStorage, AuthUser, LinkDecider, LinkDecision, LinkingState, PrimaryDecider, PrimaryDecision, SResult,
-    UnlinkDecider, UnlinkDecision,
+    AccountInfoKind, AccountLinkingStorage, AuthUser, LinkDecider, LinkDecision, LinkingState, PrimaryDecider,
+    PrimaryDecision, SResult, UnlinkDecider, UnlinkDecision,
 };
 use tracing::field::Empty;
 use tracing::instrument;
@@ -37,6 +37,14 @@ pub(crate) fn primary_holders(s: &State, app: &AppId, infos: &[AccountInfo], own
     groups.iter().filter_map(|g| s.users.auth_user(app, g)).collect()
 }
 
+/// The kinds of `new` (account infos a login method of `user_id`'s group is to take) that the
+/// account-linking rule refuses ([`change_conflicts`]), under the store's lock.
+pub(crate) fn change_refused(s: &State, app: &AppId, user_id: &str, new: &[AccountInfo]) -> Vec<AccountInfoKind> {
+    let Some(group) = s.users.auth_user(app, user_id).filter(|g| g.is_primary) else { return Vec::new() };
+    let others = primary_holders(s, app, new, &[group.id.as_str()]);
+    change_conflicts(&group, new, &others)
+}
+
 /// The state of the recipe user (and the primary user) as the domain decides on it.
 fn state_of(s: &State, app: &AppId, recipe_user_id: &str, primary_user_id: Option<&str>) -> Option<LinkingState> {
     let recipe = s.users.auth_user(app, recipe_user_id)?;
@@ -61,6 +69,12 @@ impl AccountLinkingStorage for MemoryStorage {
         primary_user_id: Option<&str>,
     ) -> SResult<Option<LinkingState>> {
         Ok(state_of(&self.lock(), app, recipe_user_id, primary_user_id))
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.primary_users_holding", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn primary_users_holding(&self, app: &AppId, infos: &[AccountInfo], own: &[&str]) -> SResult<Vec<AuthUser>> {
+        Ok(primary_holders(&self.lock(), app, infos, own))
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.create_primary_user", skip_all, fields(

@@ -5,6 +5,7 @@
 use crate::users::{self, UserRow};
 use crate::{Cascade, MemoryStorage};
 use async_trait::async_trait;
+use st_core::accountlinking::AccountInfo;
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{EmailPasswordStorage, SResult, SignUpResult, UpdateResult};
 use std::collections::BTreeSet;
@@ -111,6 +112,10 @@ impl EmailPasswordStorage for MemoryStorage {
             return Ok(UpdateResult::UnknownUser);
         };
         if let Some(e) = email {
+            let new = [AccountInfo::Email(e.to_string())];
+            if !crate::accountlinking::change_refused(&s, app, user_id, &new).is_empty() {
+                return Ok(UpdateResult::EmailChangeNotAllowed);
+            }
             for t in &row.tenants {
                 if let Some((other, _)) = ep_in_tenant(&s.users, t, e) {
                     if other != user_id {

@@ -7,6 +7,7 @@
 use crate::users::{self, UserRow};
 use crate::{Cascade, MemoryStorage, State};
 use async_trait::async_trait;
+use st_core::accountlinking::AccountInfo;
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{
     CodeAction, CodeDecider, Contact, CreateCodeResult, CreatePasswordlessUserResult, DeviceWithCodes, FieldUpdate,
@@ -396,12 +397,20 @@ impl PasswordlessStorage for MemoryStorage {
         let taken = |contact: &Contact| {
             row.tenants.iter().any(|t| user_in_tenant(&s.users, t, contact).is_some_and(|(id, _)| id != user_id))
         };
+        // The reference's order: the e-mail refused or taken, then the phone number.
+        let refused = |info: AccountInfo| !crate::accountlinking::change_refused(&s, app, user_id, &[info]).is_empty();
         if let Some(Some(e)) = email {
+            if refused(AccountInfo::Email(e.to_string())) {
+                return Ok(PasswordlessUpdateResult::EmailChangeNotAllowed);
+            }
             if taken(&Contact::Email(e.to_string())) {
                 return Ok(PasswordlessUpdateResult::EmailAlreadyExists);
             }
         }
         if let Some(Some(p)) = phone_number {
+            if refused(AccountInfo::PhoneNumber(p.to_string())) {
+                return Ok(PasswordlessUpdateResult::PhoneNumberChangeNotAllowed);
+            }
             if taken(&Contact::Phone(p.to_string())) {
                 return Ok(PasswordlessUpdateResult::PhoneNumberAlreadyExists);
             }

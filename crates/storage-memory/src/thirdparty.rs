@@ -6,8 +6,9 @@
 use crate::users::{self, UserRow};
 use crate::MemoryStorage;
 use async_trait::async_trait;
+use st_core::accountlinking::AccountInfo;
 use st_core::ids::{AppId, TenantIdentifier};
-use st_core::storage::{SResult, ThirdPartyLogin, ThirdPartySignUp, ThirdPartyStorage};
+use st_core::storage::{SResult, ThirdPartyEmailUpdate, ThirdPartyLogin, ThirdPartySignUp, ThirdPartyStorage};
 use std::collections::BTreeSet;
 use tracing::field::Empty;
 use tracing::instrument;
@@ -93,11 +94,16 @@ impl ThirdPartyStorage for MemoryStorage {
     async fn update_third_party_email(
         &self,
         app: &AppId,
+        user_id: &str,
         third_party_id: &str,
         third_party_user_id: &str,
         email: &str,
-    ) -> SResult<u64> {
+    ) -> SResult<ThirdPartyEmailUpdate> {
         let mut s = self.lock();
+        let new = [AccountInfo::Email(email.to_string())];
+        if !crate::accountlinking::change_refused(&s, app, user_id, &new).is_empty() {
+            return Ok(ThirdPartyEmailUpdate::EmailChangeNotAllowed);
+        }
         let mut n = 0;
         for ((a, _), r) in s.users.rows.iter_mut() {
             if a == app && is_pair(r, third_party_id, third_party_user_id) {
@@ -105,6 +111,6 @@ impl ThirdPartyStorage for MemoryStorage {
                 n += 1;
             }
         }
-        Ok(n)
+        Ok(ThirdPartyEmailUpdate::Updated(n))
     }
 }

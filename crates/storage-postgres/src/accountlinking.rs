@@ -28,11 +28,11 @@ use crate::users::group_users;
 use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
-use st_core::accountlinking::AccountInfo;
+use st_core::accountlinking::{change_conflicts, AccountInfo};
 use st_core::ids::AppId;
 use st_core::storage::{
-    traced_error, AccountLinkingStorage, AuthUser, LinkDecider, LinkDecision, LinkingState, PrimaryDecider,
-    PrimaryDecision, SResult, UnlinkDecider, UnlinkDecision,
+    traced_error, AccountInfoKind, AccountLinkingStorage, AuthUser, LinkDecider, LinkDecision, LinkingState,
+    PrimaryDecider, PrimaryDecision, SResult, UnlinkDecider, UnlinkDecision,
 };
 use st_core::StorageError;
 use tracing::field::Empty;
@@ -46,6 +46,7 @@ const ATTEMPTS: usize = 8;
 pub(crate) struct AccountLinkingSql {
     advisory_locks: String,
     lock_groups: String,
+    share_group: String,
     holders: String,
     make_primary: [String; 2],
     link: [String; 2],
@@ -74,6 +75,13 @@ impl AccountLinkingSql {
                    OR a.primary_or_recipe_user_id IN (SELECT g.primary_or_recipe_user_id FROM {a2u} g \
                      WHERE g.app_id = $1 AND g.user_id = ANY($2::TEXT[]::BPCHAR[]))) \
                  ORDER BY a.user_id::TEXT COLLATE \"C\" FOR UPDATE OF a"
+            ),
+            // Every row of the group of the id $2, in id order, shared (see `change_refused`).
+            share_group: format!(
+                "SELECT a.user_id::TEXT FROM {a2u} a WHERE a.app_id = $1 AND (a.user_id = $2 \
+                   OR a.primary_or_recipe_user_id = (SELECT g.primary_or_recipe_user_id FROM {a2u} g \
+                     WHERE g.app_id = $1 AND g.user_id = $2)) \
+                 ORDER BY a.user_id::TEXT COLLATE \"C\" FOR SHARE OF a"
             ),
             // The primary users other than the groups $2 with a login method holding one of the
             // e-mails $3, phone numbers $4 or provider pairs ($5, $6).
@@ -154,8 +162,23 @@ impl PgStorage {
             None => None,
         };
         let infos = AccountInfo::of_users(std::iter::once(&recipe).chain(primary.as_ref()));
+        let own: Vec<&str> =
+            std::iter::once(recipe.id.as_str()).chain(primary.as_ref().map(|p| p.id.as_str())).collect();
+        let others = self.holders_in(tx, app, &infos, &own).await?;
+        Ok(Some(LinkingState { recipe, primary, others }))
+    }
+
+    /// The primary users other than the groups `own` with a login method holding one of
+    /// `infos`, read in `tx`.
+    async fn holders_in(
+        &self,
+        tx: &Transaction<'_>,
+        app: &str,
+        infos: &[AccountInfo],
+        own: &[&str],
+    ) -> SResult<Vec<AuthUser>> {
         let (mut emails, mut phones, mut tp_ids, mut tp_users) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for info in &infos {
+        for info in infos {
             match info {
                 AccountInfo::Email(e) => emails.push(e.as_str()),
                 AccountInfo::PhoneNumber(p) => phones.push(p.as_str()),
@@ -165,16 +188,69 @@ impl PgStorage {
                 }
             }
         }
-        let own: Vec<&str> =
-            std::iter::once(recipe.id.as_str()).chain(primary.as_ref().map(|p| p.id.as_str())).collect();
         let holders = tx_query(tx, &self.al_sql().holders, &[&app, &own, &emails, &phones, &tp_ids, &tp_users]).await?;
         let holder_ids = holders.iter().map(|r| col::<String>(r, 0)).collect::<SResult<Vec<String>>>()?;
-        let others = if holder_ids.is_empty() {
-            Vec::new()
-        } else {
-            group_users(&tx_query(tx, &self.sql().users.auth_users, &[&app, &holder_ids]).await?)?
+        if holder_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        group_users(&tx_query(tx, &self.sql().users.auth_users, &[&app, &holder_ids]).await?)
+    }
+
+    /// In `tx`, before a login method of `user_id`'s group takes the account infos `new` (an
+    /// e-mail or phone number change): the kinds of those the account-linking rule refuses
+    /// ([`change_conflicts`]), decided under the locks the linking intents take: the advisory
+    /// locks of the new values, then the group's rows (shared: changes of one group's values
+    /// do not need to wait for each other, only for links, unlinks and tenant associations).
+    pub(crate) async fn change_refused(
+        &self,
+        tx: &Transaction<'_>,
+        app: &str,
+        user_id: &str,
+        new: &[AccountInfo],
+    ) -> SResult<Vec<AccountInfoKind>> {
+        let sql = self.al_sql();
+        let keys = self.info_keys(app, new);
+        tx_query(tx, &sql.advisory_locks, &[&keys]).await?;
+        tx_query(tx, &sql.share_group, &[&app, &user_id]).await?;
+        let Some(group) = self.group_in(tx, app, user_id).await?.filter(|g| g.is_primary) else {
+            return Ok(Vec::new());
         };
-        Ok(Some(LinkingState { recipe, primary, others }))
+        let others = self.holders_in(tx, app, new, &[group.id.as_str()]).await?;
+        Ok(change_conflicts(&group, new, &others))
+    }
+
+    /// In `tx`, before a login method of a primary user joins a tenant (the tenant
+    /// association, which then locks the user's and its primary's rows): the advisory locks of
+    /// the account infos of `user_id`'s group, as the linking intents take them before rows.
+    /// Returns the keys locked (none for a user that is not a primary user's).
+    pub(crate) async fn lock_group_infos(&self, tx: &Transaction<'_>, app: &str, user_id: &str) -> SResult<Vec<i64>> {
+        let Some(group) = self.group_in(tx, app, user_id).await?.filter(|g| g.is_primary) else {
+            return Ok(Vec::new());
+        };
+        let keys = self.info_keys(app, &AccountInfo::of_users([&group]));
+        tx_query(tx, &self.al_sql().advisory_locks, &[&keys]).await?;
+        Ok(keys)
+    }
+
+    /// After the rows are locked: the advisory locks of the group's account infos that
+    /// [`PgStorage::lock_group_infos`] did not take (an info changed in between; rare).
+    pub(crate) async fn cover_group_infos(
+        &self,
+        tx: &Transaction<'_>,
+        app: &str,
+        user_id: &str,
+        locked: &[i64],
+    ) -> SResult<()> {
+        let Some(group) = self.group_in(tx, app, user_id).await? else { return Ok(()) };
+        let missing: Vec<i64> = self
+            .info_keys(app, &AccountInfo::of_users([&group]))
+            .into_iter()
+            .filter(|k| locked.binary_search(k).is_err())
+            .collect();
+        if !missing.is_empty() {
+            tx_query(tx, &self.al_sql().advisory_locks, &[&missing]).await?;
+        }
+        Ok(())
     }
 
     /// The advisory-lock keys of these account infos, sorted.
@@ -359,6 +435,19 @@ impl AccountLinkingStorage for PgStorage {
         let state = self.state_in(&tx, app.as_str(), recipe_user_id, primary_user_id).await?;
         tx.commit().await.map_err(error::pg)?;
         Ok(state)
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.primary_users_holding", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn primary_users_holding(&self, app: &AppId, infos: &[AccountInfo], own: &[&str]) -> SResult<Vec<AuthUser>> {
+        let mut conn = self.conn().await?;
+        let tx = conn.build_transaction().read_only(true).start().await.map_err(error::pg)?;
+        let users = self.holders_in(&tx, app.as_str(), infos, own).await?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(users)
     }
 
     #[instrument(

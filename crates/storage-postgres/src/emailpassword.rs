@@ -12,6 +12,7 @@
 use crate::query::{col, find_token, is_state, tx_exec, tx_query};
 use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
+use st_core::accountlinking::AccountInfo;
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{EmailPasswordStorage, SResult, SignUpResult, UpdateResult};
 use tokio_postgres::error::SqlState;
@@ -164,6 +165,14 @@ impl EmailPasswordStorage for PgStorage {
         let app = app.as_str();
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
+        // The account-linking rule first (its locks before the user's row, as the linking
+        // intents take them).
+        if let Some(email) = email {
+            let new = [AccountInfo::Email(email.to_string())];
+            if !self.change_refused(&tx, app, user_id, &new).await?.is_empty() {
+                return Ok(UpdateResult::EmailChangeNotAllowed);
+            }
+        }
         if tx_query(&tx, &s.ep_lock, &[&app, &user_id]).await?.is_empty() {
             return Ok(UpdateResult::UnknownUser);
         }

@@ -20,10 +20,11 @@ use crate::query::{col, is_state, tx_exec, tx_query};
 use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
+use st_core::accountlinking::AccountInfo;
 use st_core::ids::{AppId, TenantIdentifier};
 use st_core::storage::{
-    CodeAction, CodeDecider, Contact, CreateCodeResult, CreatePasswordlessUserResult, DeviceWithCodes, FieldUpdate,
-    PasswordlessCode, PasswordlessDevice, PasswordlessStorage, PasswordlessUpdateResult, SResult,
+    AccountInfoKind, CodeAction, CodeDecider, Contact, CreateCodeResult, CreatePasswordlessUserResult, DeviceWithCodes,
+    FieldUpdate, PasswordlessCode, PasswordlessDevice, PasswordlessStorage, PasswordlessUpdateResult, SResult,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -649,15 +650,42 @@ impl PasswordlessStorage for PgStorage {
         let a = app.as_str();
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
+        // The account-linking rule first (its locks before the user's row, as the linking
+        // intents take them), applied in the reference's order below.
+        let new: Vec<AccountInfo> = [
+            email.flatten().map(|e| AccountInfo::Email(e.to_string())),
+            phone_number.flatten().map(|p| AccountInfo::PhoneNumber(p.to_string())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let refused = if new.is_empty() { Vec::new() } else { self.change_refused(&tx, a, user_id, &new).await? };
         let current = tx_query(&tx, &s.user_lock, &[&a, &user_id]).await?;
         let Some(current) = current.first() else { return Ok(PasswordlessUpdateResult::UnknownUser) };
         let (old_email, old_phone): (Option<String>, Option<String>) = (col(current, 0)?, col(current, 1)?);
         let updates = [
-            (email, &s.tenant_set_email, &s.set_email, PasswordlessUpdateResult::EmailAlreadyExists),
-            (phone_number, &s.tenant_set_phone, &s.set_phone, PasswordlessUpdateResult::PhoneNumberAlreadyExists),
+            (
+                email,
+                AccountInfoKind::Email,
+                PasswordlessUpdateResult::EmailChangeNotAllowed,
+                &s.tenant_set_email,
+                &s.set_email,
+                PasswordlessUpdateResult::EmailAlreadyExists,
+            ),
+            (
+                phone_number,
+                AccountInfoKind::PhoneNumber,
+                PasswordlessUpdateResult::PhoneNumberChangeNotAllowed,
+                &s.tenant_set_phone,
+                &s.set_phone,
+                PasswordlessUpdateResult::PhoneNumberAlreadyExists,
+            ),
         ];
-        for (value, tenant_sql, user_sql, taken) in updates {
+        for (value, kind, not_allowed, tenant_sql, user_sql, taken) in updates {
             let Some(value) = value else { continue };
+            if value.is_some() && refused.contains(&kind) {
+                return Ok(not_allowed);
+            }
             let stmt = tx.prepare_cached(tenant_sql).await.map_err(error::pg)?;
             match tx.execute(&stmt, &[&a, &user_id, &value]).await {
                 Ok(_) => {}

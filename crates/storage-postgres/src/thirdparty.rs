@@ -14,8 +14,11 @@
 use crate::query::{col, tx_exec, tx_query};
 use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
+use st_core::accountlinking::AccountInfo;
 use st_core::ids::{AppId, TenantIdentifier};
-use st_core::storage::{traced_error, SResult, ThirdPartyLogin, ThirdPartySignUp, ThirdPartyStorage};
+use st_core::storage::{
+    traced_error, SResult, ThirdPartyEmailUpdate, ThirdPartyLogin, ThirdPartySignUp, ThirdPartyStorage,
+};
 use st_core::StorageError;
 use tokio_postgres::Row;
 use tracing::field::Empty;
@@ -156,10 +159,20 @@ impl ThirdPartyStorage for PgStorage {
     async fn update_third_party_email(
         &self,
         app: &AppId,
+        user_id: &str,
         third_party_id: &str,
         third_party_user_id: &str,
         email: &str,
-    ) -> SResult<u64> {
-        self.execute(&self.tp_sql().set_email, &[&app.as_str(), &third_party_id, &third_party_user_id, &email]).await
+    ) -> SResult<ThirdPartyEmailUpdate> {
+        let a = app.as_str();
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(error::pg)?;
+        let new = [AccountInfo::Email(email.to_string())];
+        if !self.change_refused(&tx, a, user_id, &new).await?.is_empty() {
+            return Ok(ThirdPartyEmailUpdate::EmailChangeNotAllowed);
+        }
+        let n = tx_exec(&tx, &self.tp_sql().set_email, &[&a, &third_party_id, &third_party_user_id, &email]).await?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(ThirdPartyEmailUpdate::Updated(n))
     }
 }

@@ -241,4 +241,58 @@ async fn concurrent_intents_one_winner(st: &Arc<dyn Storage>) {
     }
 }
 
-conformance!(primary_users_links_and_unlinks, decisions_see_the_holders, concurrent_intents_one_winner);
+/// The recipes' e-mail and phone number updates apply the account-linking rule themselves: a
+/// primary user's login method may not take an account info another primary user holds in one
+/// of its tenants (checked first), a user that is not primary may.
+async fn account_info_changes(st: &dyn Storage) {
+    let (app, base) = (AppId::public(), TenantIdentifier::base());
+    add_tenant(st, "public", "t1").await;
+    let t1 = tid("public", "t1");
+    ep(st, &base, 1, "a@x.com", 1).await;
+    ep(st, &base, 2, "b@x.com", 2).await;
+    ep(st, &t1, 3, "c@x.com", 3).await;
+    tp(st, &base, 4, ("google", "g4"), "d@x.com", 4).await;
+    pl(st, &base, 5, Some("e@x.com"), Some("+15550005"), 5).await;
+    pl(st, &base, 6, None, Some("+15550006"), 6).await;
+    for n in [1, 2, 3, 4, 5, 6] {
+        st.create_primary_user(&app, &uid(n), &make).await.unwrap();
+    }
+    // E-mail-password: refused before the duplicate check; another tenant's holder is no conflict.
+    let ids: Vec<String> = (0..10).map(uid).collect();
+    let ep_update = |n: usize, email: &'static str| st.update_email_or_password(&app, &ids[n], Some(email), None);
+    assert_eq!(ep_update(1, "b@x.com").await.unwrap(), UpdateResult::EmailChangeNotAllowed);
+    assert_eq!(ep_update(1, "d@x.com").await.unwrap(), UpdateResult::EmailChangeNotAllowed);
+    assert_eq!(ep_update(1, "c@x.com").await.unwrap(), UpdateResult::Ok);
+    assert_eq!(ep_update(9, "z@x.com").await.unwrap(), UpdateResult::UnknownUser);
+    // Third party: the signing-in login method's group decides; nothing is written when refused.
+    let tp_update = |email: &'static str| st.update_third_party_email(&app, &ids[4], "google", "g4", email);
+    assert_eq!(tp_update("b@x.com").await.unwrap(), ThirdPartyEmailUpdate::EmailChangeNotAllowed);
+    assert_eq!(st.third_party_user(&base, "google", "g4").await.unwrap().unwrap().email, "d@x.com");
+    assert_eq!(tp_update("f@x.com").await.unwrap(), ThirdPartyEmailUpdate::Updated(1));
+    // Passwordless: the e-mail, then the phone number.
+    let pl_update = |e: Option<&'static str>, p: Option<&'static str>| {
+        st.update_passwordless_user(&app, &ids[5], e.map(Some), p.map(Some))
+    };
+    assert_eq!(pl_update(Some("b@x.com"), None).await.unwrap(), PasswordlessUpdateResult::EmailChangeNotAllowed);
+    assert_eq!(
+        pl_update(None, Some("+15550006")).await.unwrap(),
+        PasswordlessUpdateResult::PhoneNumberChangeNotAllowed
+    );
+    assert_eq!(
+        pl_update(Some("b@x.com"), Some("+15550006")).await.unwrap(),
+        PasswordlessUpdateResult::EmailChangeNotAllowed
+    );
+    assert_eq!(pl_update(Some("g@x.com"), Some("+15550007")).await.unwrap(), PasswordlessUpdateResult::Ok);
+    // Not a primary user: the rule does not apply.
+    let unlink = |_: &AuthUser| UnlinkDecision::Unlink;
+    st.unlink_account(&app, &uid(2), &unlink).await.unwrap();
+    let to_a = st.update_email_or_password(&app, &uid(2), Some("f@x.com"), None).await.unwrap();
+    assert_eq!(to_a, UpdateResult::Ok);
+}
+
+conformance!(
+    primary_users_links_and_unlinks,
+    decisions_see_the_holders,
+    concurrent_intents_one_winner,
+    account_info_changes
+);

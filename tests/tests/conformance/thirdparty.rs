@@ -62,15 +62,21 @@ async fn third_party_users(st: &Arc<dyn Storage>) {
     );
 
     // The e-mail update reaches the pair's login method in every tenant, and nothing else.
-    assert_eq!(st.update_third_party_email(&app, "google", "g1", "new@x.com").await.unwrap(), 2);
+    assert_eq!(
+        st.update_third_party_email(&app, &uid(1), "google", "g1", "new@x.com").await.unwrap(),
+        ThirdPartyEmailUpdate::Updated(2)
+    );
     assert_eq!(st.third_party_user(&base, "google", "g1").await.unwrap(), Some(login(1, "new@x.com")));
     assert_eq!(st.third_party_user(&t2, "google", "g1").await.unwrap(), Some(login(2, "new@x.com")));
     assert_eq!(st.third_party_user(&base, "google", "g2").await.unwrap().unwrap().email, "a@x.com");
-    assert_eq!(st.update_third_party_email(&app, "google", "nobody", "n@x.com").await.unwrap(), 0);
+    assert_eq!(
+        st.update_third_party_email(&app, &uid(9), "google", "nobody", "n@x.com").await.unwrap(),
+        ThirdPartyEmailUpdate::Updated(0)
+    );
     add_app(st.as_ref(), "other").await;
     assert_eq!(
-        st.update_third_party_email(&AppId::parse("other").unwrap(), "google", "g1", "n@x.com").await.unwrap(),
-        0
+        st.update_third_party_email(&AppId::parse("other").unwrap(), &uid(1), "google", "g1", "n@x.com").await.unwrap(),
+        ThirdPartyEmailUpdate::Updated(0)
     );
 
     // E-mail look-ups see third-party users (of the tenant).

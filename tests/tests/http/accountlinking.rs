@@ -478,6 +478,62 @@ async fn mapped_users(b: Backend) {
     assert_eq!(user(&s, &t).await["id"], "ext-t");
 }
 
+/// A primary user's login method may not take an e-mail or phone number another primary user
+/// holds in one of its tenants, in every recipe's update (e-mail-password and passwordless
+/// `PUT /recipe/user`, third-party sign-in with a new e-mail); a user that is not primary may.
+async fn account_info_changes(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    tenant(&s, "t1").await;
+    let a = id_of(&ep_up(&s, "public", "amy@example.com").await);
+    let b_ = id_of(&ep_up(&s, "public", "ben@example.com").await);
+    let d = id_of(&ep_up(&s, "t1", "dan@example.com").await);
+    let c = id_of(&tp_up(&s, "public", "google", "g-cat", "cat@example.com").await);
+    let p = id_of(&pl_up(&s, "public", json!({"phoneNumber": "+14155550144"})).await);
+    let q = id_of(&pl_up(&s, "public", json!({"phoneNumber": "+14155550155"})).await);
+    for id in [&a, &b_, &d, &c, &p, &q] {
+        make_primary(&s, id).await;
+    }
+    let not_allowed = json!({"status": "EMAIL_CHANGE_NOT_ALLOWED_ERROR", "reason": "New email is associated with another primary user ID"});
+    let put = |id: &str, body: Value, rid: &'static str| {
+        let s = &s;
+        let mut body = body;
+        body["recipeUserId"] = json!(id);
+        async move {
+            let (st, text) =
+                s.request("PUT", "/recipe/user", Some(body), &[("cdi-version", "5.4"), ("rid", rid)]).await;
+            assert_eq!(st, 200, "{text}");
+            serde_json::from_str::<Value>(&text).unwrap()
+        }
+    };
+    assert_eq!(put(&a, json!({"email": "ben@example.com"}), "emailpassword").await, not_allowed);
+    assert_eq!(
+        put(&a, json!({"email": "dan@example.com"}), "emailpassword").await["status"],
+        "OK",
+        "dan is in t1 only"
+    );
+    assert_eq!(put(&p, json!({"email": "ben@example.com"}), "passwordless").await, not_allowed);
+    assert_eq!(
+        put(&p, json!({"phoneNumber": "+14155550155"}), "passwordless").await,
+        json!({"status": "PHONE_NUMBER_CHANGE_NOT_ALLOWED_ERROR", "reason": "New phone number is associated with another primary user ID"})
+    );
+    // The e-mail first, as the reference: refused before the phone number is looked at.
+    let both = put(&p, json!({"email": "ben@example.com", "phoneNumber": "+14155550155"}), "passwordless").await;
+    assert_eq!(both["status"], "EMAIL_CHANGE_NOT_ALLOWED_ERROR");
+    let body = json!({"thirdPartyId": "google", "thirdPartyUserId": "g-cat", "email": {"id": "ben@example.com", "isVerified": false}});
+    let signin = s.post("/public/recipe/signinup", body).await;
+    assert_eq!(signin["status"], "EMAIL_CHANGE_NOT_ALLOWED_ERROR", "{signin}");
+    assert_eq!(user(&s, &c).await["emails"], json!(["cat@example.com"]), "nothing written");
+    // A user that is not primary may take it (another recipe's user: no duplicate).
+    unlink(&s, &c).await;
+    let signin = s.post("/public/recipe/signinup", json!({"thirdPartyId": "google", "thirdPartyUserId": "g-cat", "email": {"id": "ben@example.com", "isVerified": false}})).await;
+    assert_eq!((signin["status"].as_str(), signin["user"]["emails"].clone()), (Some("OK"), json!(["ben@example.com"])));
+    // ... and may not become primary with it then.
+    assert_eq!(
+        make_primary(&s, &c).await["status"],
+        "ACCOUNT_INFO_ALREADY_ASSOCIATED_WITH_ANOTHER_PRIMARY_USER_ID_ERROR"
+    );
+}
+
 /// The version branches: served at every version (the reference's classes read it only for the
 /// user's `webauthn` field, from 5.3); app-wide: a non-public tenant is ignored before 5.0, a 403
 /// from 5.0; pre-3.0 paths may not name a tenant.
@@ -558,6 +614,20 @@ async fn race(servers: &[&TestServer]) {
             holders.iter().filter(|u| u["isPrimaryUser"] == true).map(|u| u["id"].as_str().unwrap()).collect();
         groups.dedup();
         assert_eq!(groups.len(), 1, "{holders:?}");
+
+        // A primary user's e-mail change to a user's e-mail while that user becomes primary.
+        let m = id_of(&ep_up(s, "public", &format!("m{round}@example.com")).await);
+        make_primary(s, &m).await;
+        let n = id_of(&tp_up(s, "public", "github", &format!("n-race{round}"), &format!("n{round}@example.com")).await);
+        let body = json!({"recipeUserId": m, "email": format!("n{round}@example.com")});
+        let answers = futures_join([
+            Box::pin(servers[0].put("/recipe/user", body))
+                as std::pin::Pin<Box<dyn std::future::Future<Output = Value>>>,
+            Box::pin(make_primary(servers[servers.len() - 1], &n)),
+        ])
+        .await;
+        let ok = answers.iter().filter(|a| a["status"] == "OK").count();
+        assert_eq!(ok, 1, "round {round}: {answers:?}");
     }
 }
 
@@ -621,6 +691,7 @@ st_tests::both_backends! {
     linked_user_everywhere => linked_user_everywhere;
     removal_verification_and_metadata => removal_verification_and_metadata;
     mapped_users => mapped_users;
+    account_info_changes => account_info_changes;
     versions => versions;
     concurrent_linking => concurrent_linking;
 }

@@ -10,6 +10,7 @@
 //! decided one after the other, on every instance of a shared database.
 
 use super::{AccountInfoKind, AuthUser, SResult};
+use crate::accountlinking::AccountInfo;
 use crate::ids::AppId;
 use async_trait::async_trait;
 
@@ -94,6 +95,10 @@ pub trait AccountLinkingStorage: Send + Sync {
         recipe_user_id: &str,
         primary_user_id: Option<&str>,
     ) -> SResult<Option<LinkingState>>;
+
+    /// The primary users of the app, other than the groups `own`, with a login method holding
+    /// one of `infos` (read without a lock).
+    async fn primary_users_holding(&self, app: &AppId, infos: &[AccountInfo], own: &[&str]) -> SResult<Vec<AuthUser>>;
 
     /// Under the lock, decide with `decide` and, on [`PrimaryDecision::Make`], flag the user a
     /// primary user. `None`: the id names no user.

@@ -16,7 +16,8 @@ pub enum UpdateResult {
     UnknownUser,
     EmailAlreadyExists,
     /// The user's group is a primary user and another primary user of one of its tenants has
-    /// the new e-mail (account linking). Decided by the core before it asks the storage.
+    /// the new e-mail (`crate::accountlinking::change_conflicts`), decided under the lock the
+    /// linking intents take.
     EmailChangeNotAllowed,
 }
 
@@ -34,7 +35,8 @@ pub trait EmailPasswordStorage: Send + Sync {
     /// (user id, password hash) of the email-password user with this email in `tenant`.
     async fn password_user_by_email(&self, tenant: &TenantIdentifier, email: &str)
         -> SResult<Option<(String, String)>>;
-    /// Change email and/or password hash of an email-password user (email unique in each of its tenants).
+    /// Change email and/or password hash of an email-password user (email unique in each of its
+    /// tenants, and allowed by the account-linking rule: `EmailChangeNotAllowed` first).
     async fn update_email_or_password(
         &self,
         app: &AppId,

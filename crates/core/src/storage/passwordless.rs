@@ -96,6 +96,11 @@ pub enum PasswordlessUpdateResult {
     UnknownUser,
     EmailAlreadyExists,
     PhoneNumberAlreadyExists,
+    /// The user's group is a primary user and another primary user of one of its tenants has
+    /// the new e-mail (`crate::accountlinking::change_conflicts`).
+    EmailChangeNotAllowed,
+    /// The same for the new phone number.
+    PhoneNumberChangeNotAllowed,
 }
 
 #[async_trait]
@@ -169,8 +174,11 @@ pub trait PasswordlessStorage: Send + Sync {
     /// phone number.
     async fn users_by_phone_number(&self, tenant: &TenantIdentifier, phone_number: &str) -> SResult<Vec<String>>;
     /// Change a passwordless user's e-mail and/or phone number (each unique among the
-    /// passwordless users of each of its tenants) and remove the devices of the old and the
-    /// new values in its tenants, atomically. Clearing both is the caller's to refuse.
+    /// passwordless users of each of its tenants, and allowed by the account-linking rule,
+    /// decided under the lock the linking intents take; the reference's order: e-mail refused,
+    /// e-mail taken, phone number refused, phone number taken) and remove the devices of the
+    /// old and the new values in its tenants, atomically. Clearing both is the caller's to
+    /// refuse.
     async fn update_passwordless_user(
         &self,
         app: &AppId,

@@ -26,6 +26,16 @@ pub enum ThirdPartySignUp {
     Exists(ThirdPartyLogin),
 }
 
+/// What [`ThirdPartyStorage::update_third_party_email`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThirdPartyEmailUpdate {
+    /// The e-mail of this many login methods was set.
+    Updated(u64),
+    /// The login method's group is a primary user and another primary user of one of its
+    /// tenants has the e-mail (`crate::accountlinking::change_conflicts`): nothing was written.
+    EmailChangeNotAllowed,
+}
+
 #[async_trait]
 pub trait ThirdPartyStorage: Send + Sync {
     /// Third-party sign-up: insert the user `user_id` of provider pair (`third_party_id`,
@@ -49,12 +59,15 @@ pub trait ThirdPartyStorage: Send + Sync {
         third_party_user_id: &str,
     ) -> SResult<Option<ThirdPartyLogin>>;
     /// Set the e-mail of every third-party login method of the app with this provider pair (in
-    /// any tenant, as the reference's update does); returns how many there were.
+    /// any tenant, as the reference's update does), unless the account-linking rule refuses it
+    /// for the login method `user_id` (the one signing in), decided under the lock the linking
+    /// intents take (see `super::accountlinking`).
     async fn update_third_party_email(
         &self,
         app: &AppId,
+        user_id: &str,
         third_party_id: &str,
         third_party_user_id: &str,
         email: &str,
-    ) -> SResult<u64>;
+    ) -> SResult<ThirdPartyEmailUpdate>;
 }

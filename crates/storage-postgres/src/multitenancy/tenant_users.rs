@@ -202,6 +202,9 @@ impl crate::PgStorage {
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
+        // A linked user's account infos are locked first, as the account-linking intents lock
+        // them (see `accountlinking.rs`), so that neither decides on the other's unwritten state.
+        let info_locks = self.lock_group_infos(&tx, app, user_id).await?;
         let Some(locked) = tx_query(&tx, &sql.lock_user, &[&app, &user_id]).await?.into_iter().next() else {
             return Ok(AddUserToTenant::UnknownUser);
         };
@@ -211,6 +214,7 @@ impl crate::PgStorage {
             if primary != user_id {
                 tx_query(&tx, &sql.lock_primary, &[&app, &primary]).await?;
             }
+            self.cover_group_infos(&tx, app, user_id, &info_locks).await?;
             if let Some(conflict) = self.primary_user_conflict(&tx, tenant, &primary).await? {
                 return Ok(conflict);
             }
