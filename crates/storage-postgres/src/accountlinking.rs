@@ -290,7 +290,7 @@ impl PgStorage {
     }
 
     /// Recompute the time joined of the group `primary` on its rows.
-    async fn update_group_time(&self, tx: &Transaction<'_>, app: &str, primary: &str) -> SResult<()> {
+    pub(crate) async fn update_group_time(&self, tx: &Transaction<'_>, app: &str, primary: &str) -> SResult<()> {
         for update in &self.al_sql().group_time_joined {
             tx_exec(tx, update, &[&app, &primary]).await?;
         }

@@ -15,9 +15,9 @@
 //! * `count_users` for a whole app adds up the per-tenant counts, as the reference's
 //!   `includeAllTenants` does (a user in two tenants counts twice).
 //! * `delete_user` deletes the recipe user's `app_id_to_user_id` row (the foreign keys cascade
-//!   to its tenant rows, recipe rows, reset tokens, mapping, WebAuthn data); if it was the
-//!   primary of other login methods, the oldest of them becomes their primary first, so the
-//!   cascade never takes linked users with it. Data keyed by any of `ids` (sessions, metadata,
+//!   to its tenant rows, recipe rows, reset tokens, mapping, WebAuthn data), or only its own
+//!   rows when it is the primary of other login methods (`st_core::storage::Removal`), and
+//!   recomputes the time joined of a group that keeps other login methods. Data keyed by any of `ids` (sessions, metadata,
 //!   roles, email verification, TOTP, last-active) is deleted too.
 
 use crate::identity::{identity_from_row, identity_select};
@@ -464,11 +464,16 @@ impl AuthRecipeStorage for PgStorage {
                     for statement in &s.del_method_only {
                         tx_exec(&tx, statement, &[&a, &me]).await?;
                     }
+                    // The group joined when its oldest remaining login method did.
+                    self.update_group_time(&tx, a, &group).await?;
                     tx.commit().await.map_err(error::pg)?;
                     return Ok(());
                 }
                 Removal::User => {
                     tx_exec(&tx, &s.del_a2u, &[&a, &me]).await?;
+                    if me != group {
+                        self.update_group_time(&tx, a, &group).await?;
+                    }
                 }
                 Removal::UserAndGroup => {
                     tx_exec(&tx, &s.del_a2u, &[&a, &me]).await?;

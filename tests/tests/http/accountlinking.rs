@@ -440,6 +440,48 @@ async fn removal_verification_and_metadata(b: Backend) {
     assert_eq!(s.get(&format!("/user/id?userId={a}")).await["status"], "UNKNOWN_USER_ID_ERROR");
 }
 
+/// Pages follow the group's time joined, its oldest remaining login method's, when a method is
+/// linked, unlinked or removed.
+async fn group_time_joined(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    let order = || {
+        let s = &s;
+        async move {
+            let page = s.get("/users?timeJoinedOrder=ASC").await;
+            page["users"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        }
+    };
+    let a = id_of(&ep_up(&s, "public", "ida@example.com").await);
+    s.clock.advance_ms(10);
+    let lone = id_of(&ep_up(&s, "public", "lone@example.com").await);
+    s.clock.advance_ms(10);
+    let t = id_of(&tp_up(&s, "public", "google", "g-ida", "ida@example.com").await);
+    s.clock.advance_ms(10);
+    let u = id_of(&tp_up(&s, "public", "google", "g-ida2", "ida@example.com").await);
+    make_primary(&s, &t).await;
+    assert_eq!(order().await, vec![a.clone(), lone.clone(), t.clone(), u.clone()]);
+    link(&s, &a, &t).await;
+    assert_eq!(order().await, vec![t.clone(), lone.clone(), u.clone()], "the group joined when `a` did");
+    unlink(&s, &a).await;
+    assert_eq!(order().await, vec![a.clone(), lone.clone(), t.clone(), u.clone()]);
+    link(&s, &a, &t).await;
+    link(&s, &u, &t).await;
+    // The oldest method removed: the group joined when `t` did.
+    s.post("/user/remove", json!({"userId": a, "removeAllLinkedAccounts": false})).await;
+    assert_eq!(order().await, vec![lone.clone(), t.clone()]);
+    // The primary's own method removed by unlinking it: when `u` did.
+    assert_eq!(unlink(&s, &t).await["wasRecipeUserDeleted"], true);
+    let page = s.get("/users").await;
+    assert_eq!(page["users"][1]["id"].as_str(), Some(t.as_str()));
+    assert_eq!(page["users"][1]["timeJoined"], user(&s, &u).await["loginMethods"][0]["timeJoined"]);
+    let token_page = s.get("/users?limit=1").await;
+    let next = token_page["nextPaginationToken"].as_str().unwrap().to_string();
+    assert_eq!(
+        s.get(&format!("/users?limit=1&paginationToken={next}")).await["users"][0]["id"].as_str(),
+        Some(t.as_str())
+    );
+}
+
 /// User-id mappings: external ids accepted for every id and returned in every answer.
 async fn mapped_users(b: Backend) {
     let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
@@ -691,6 +733,7 @@ st_tests::both_backends! {
     linked_user_everywhere => linked_user_everywhere;
     removal_verification_and_metadata => removal_verification_and_metadata;
     mapped_users => mapped_users;
+    group_time_joined => group_time_joined;
     account_info_changes => account_info_changes;
     versions => versions;
     concurrent_linking => concurrent_linking;

@@ -12,6 +12,7 @@ mod emailpassword;
 mod emailverification;
 mod go_sdk;
 mod jwt;
+mod mfa;
 mod multitenancy;
 mod passwordless;
 mod pg_outage;

@@ -399,7 +399,7 @@ st_tests::both_backends! {
 }
 
 /// Make `primary` a primary user with `linked` linked to it, as a Java core with account linking
-/// leaves them (linking is not implemented here).
+/// leaves them (the rows it writes, without this server's linking API).
 async fn link_on_postgres(s: &TestServer, primary: &str, linked: &[&str]) {
     let ids: Vec<String> = std::iter::once(primary).chain(linked.iter().copied()).map(|i| format!("'{i}'")).collect();
     let ids = ids.join(", ");
@@ -419,8 +419,8 @@ async fn link_on_postgres(s: &TestServer, primary: &str, linked: &[&str]) {
     let _ = task.await;
 }
 
-/// A linked group as a Java core with account linking leaves it (made here with SQL; linking is
-/// not implemented). PostgreSQL only: the in-memory store has no linked users.
+/// A linked group as a Java core with account linking leaves it (made here with SQL, as a Java
+/// core writes it). PostgreSQL only; linking through the API is `accountlinking::*`.
 #[tokio::test]
 async fn linked_group_on_postgres() {
     let Some(s) = TestServer::spawn(Backend::Postgres, cheap_hashing()).await else { return };
