@@ -440,6 +440,105 @@ async fn removal_verification_and_metadata(b: Backend) {
     assert_eq!(s.get(&format!("/user/id?userId={a}")).await["status"], "UNKNOWN_USER_ID_ERROR");
 }
 
+/// A user's sessions by user id (`GET /recipe/session/user`, `POST /recipe/session/remove`) take
+/// the sessions of every login method of its group by default, only its own with
+/// `fetchSessionsForAllLinkedAccounts=false` / `revokeSessionsForLinkedAccounts=false`.
+async fn sessions_of_a_group(b: Backend) {
+    let Some(s) = TestServer::spawn(b, cheap_hashing()).await else { return };
+    let a = id_of(&ep_up(&s, "public", "hal@example.com").await);
+    let t = id_of(&tp_up(&s, "public", "google", "g-hal", "hal@example.com").await);
+    make_primary(&s, &a).await;
+    link(&s, &t, &a).await;
+    let mut handles = Vec::new();
+    for id in [&a, &t] {
+        let body = json!({"userId": id, "enableAntiCsrf": false, "userDataInJWT": {}, "userDataInDatabase": {}});
+        handles.push(s.post("/public/recipe/session", body).await["session"]["handle"].as_str().unwrap().to_string());
+    }
+    let of = |query: String| {
+        let s = &s;
+        async move {
+            let mut h: Vec<String> = s.get(&format!("/recipe/session/user?{query}")).await["sessionHandles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h.as_str().unwrap().to_string())
+                .collect();
+            h.sort();
+            h
+        }
+    };
+    let mut all = handles.clone();
+    all.sort();
+    assert_eq!(of(format!("userId={a}")).await, all);
+    assert_eq!(of(format!("userId={t}")).await, all);
+    assert_eq!(of(format!("userId={t}&fetchSessionsForAllLinkedAccounts=false")).await, vec![handles[1].clone()]);
+    let removed =
+        s.post("/recipe/session/remove", json!({"userId": t, "revokeSessionsForLinkedAccounts": false})).await;
+    assert_eq!(removed["sessionHandlesRevoked"], json!([handles[1]]));
+    let removed = s.post("/recipe/session/remove", json!({"userId": t})).await;
+    assert_eq!(removed["sessionHandlesRevoked"], json!([handles[0]]));
+}
+
+/// A group written by a Java core (its rows, made here with SQL) is linked to and unlinked from
+/// through the API, and the rows this server writes for a link are the ones a Java core in
+/// LEGACY mode writes (flag, group id and the group's time joined in both tables).
+#[tokio::test]
+async fn java_rows_on_postgres() {
+    let Some(s) = TestServer::spawn(Backend::Postgres, cheap_hashing()).await else { return };
+    let up = ep_up(&s, "public", "ivy@example.com").await;
+    let (a, a_joined) = (id_of(&up), up["user"]["timeJoined"].as_i64().unwrap());
+    s.clock.advance_ms(100);
+    let t = id_of(&tp_up(&s, "public", "google", "g-ivy", "ivy@example.com").await);
+    s.clock.advance_ms(100);
+    let p = id_of(&pl_up(&s, "public", json!({"email": "ivy@example.com"})).await);
+    let (client, conn) = tokio_postgres::connect(s.db_url.as_ref().unwrap(), tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(conn);
+    // As a Java core links `t` to `a`.
+    client
+        .batch_execute(&format!(
+            "UPDATE app_id_to_user_id SET is_linked_or_is_a_primary_user = TRUE, primary_or_recipe_user_id = '{a}'
+               WHERE user_id IN ('{a}', '{t}');
+             UPDATE all_auth_recipe_users SET is_linked_or_is_a_primary_user = TRUE, primary_or_recipe_user_id = '{a}',
+               primary_or_recipe_user_time_joined = {a_joined} WHERE user_id IN ('{a}', '{t}');"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(check_primary(&s, &t).await["status"], "RECIPE_USER_ID_ALREADY_LINKED_WITH_PRIMARY_USER_ID_ERROR");
+    assert_eq!(link(&s, &p, &t).await["status"], "OK");
+    let rows = client
+        .query(
+            "SELECT a.user_id::TEXT, a.primary_or_recipe_user_id::TEXT, a.is_linked_or_is_a_primary_user,
+                    r.primary_or_recipe_user_id::TEXT, r.is_linked_or_is_a_primary_user, r.primary_or_recipe_user_time_joined
+               FROM app_id_to_user_id a JOIN all_auth_recipe_users r ON r.app_id = a.app_id AND r.user_id = a.user_id
+               ORDER BY a.user_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    for row in &rows {
+        let (id, group, flag): (String, String, bool) = (row.get(0), row.get(1), row.get(2));
+        let (r_group, r_flag, r_joined): (String, bool, i64) = (row.get(3), row.get(4), row.get(5));
+        assert_eq!(
+            (group.as_str(), flag, r_group.as_str(), r_flag, r_joined),
+            (a.as_str(), true, a.as_str(), true, a_joined),
+            "{id}"
+        );
+    }
+    assert_eq!(unlink(&s, &t).await["wasLinked"], true);
+    let row = client
+        .query_one(
+            "SELECT primary_or_recipe_user_id::TEXT, is_linked_or_is_a_primary_user FROM all_auth_recipe_users WHERE user_id = $1",
+            &[&t],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, String>(0), row.get::<_, bool>(1)), (t.clone(), false));
+    drop(client);
+    let _ = task.await;
+    assert_eq!(methods(&user(&s, &a).await).len(), 2);
+}
+
 /// Pages follow the group's time joined, its oldest remaining login method's, when a method is
 /// linked, unlinked or removed.
 async fn group_time_joined(b: Backend) {
@@ -734,6 +833,7 @@ st_tests::both_backends! {
     removal_verification_and_metadata => removal_verification_and_metadata;
     mapped_users => mapped_users;
     group_time_joined => group_time_joined;
+    sessions_of_a_group => sessions_of_a_group;
     account_info_changes => account_info_changes;
     versions => versions;
     concurrent_linking => concurrent_linking;
