@@ -32,6 +32,12 @@ pub fn server_config(db_url: &str) -> String {
     format!("core_config_version: 0\npostgresql_connection_uri: \"{db_url}\"\napi_keys: \"{API_KEY}\"\n")
 }
 
+/// Extra `config.yaml` lines from `--server-config 'key: value;…'` (`;`-separated), for
+/// experiments with other settings.
+pub fn extra_config(flags: &Flags) -> String {
+    flags.raw("--server-config").unwrap_or_default().split(';').map(|l| format!("{}\n", l.trim())).collect()
+}
+
 /// `--server-bin PATH` (a release binary built beforehand, e.g. from a worktree of a given
 /// commit, so that several benchmarks share one build), else `cargo build --release`.
 pub fn server_bin(flags: &Flags) -> Result<PathBuf> {

@@ -21,7 +21,9 @@
 //!   mappings and verified e-mails, and its id mapping. Random 43- and 44-character strings stand
 //!   in for the hashes and the salt, which the server computes (SHA-256, base64) itself.
 
-use crate::bench_flow::{lua_headers, now_ms, report, server_bin, server_config, user_sql, Client, FlowBench};
+use crate::bench_flow::{
+    extra_config, lua_headers, now_ms, report, server_bin, server_config, user_sql, Client, FlowBench,
+};
 use crate::pg::BenchDb;
 use crate::util::{json_str, uptime, Flags};
 use crate::wrk::{self, Spec};
@@ -36,7 +38,8 @@ fn pool(max_conns: usize) -> usize {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let flags = Flags::parse("passwordless", args, &["--duration", "--rounds", "--conns", "--server-bin"])?;
+    let flags =
+        Flags::parse("passwordless", args, &["--duration", "--rounds", "--conns", "--server-bin", "--server-config"])?;
     let duration = flags.seconds("--duration", 5)?;
     let rounds: usize = flags.num("--rounds", 3)?;
     let conns: Vec<usize> = flags.num_list("--conns", &[1, 16, 64])?;
@@ -49,7 +52,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let bin = server_bin(&flags)?;
     let uptime_before = uptime();
     let db = BenchDb::create("passwordless")?;
-    let mut server = Server::spawn_with_config(&bin, &server_config(&db.url), &[])?;
+    let mut server =
+        Server::spawn_with_config(&bin, &format!("{}{}", server_config(&db.url), extra_config(&flags)), &[])?;
     server.wait_ready(Duration::from_secs(120))?;
     say!("server ready on port {}; signing up {pool} returning users", server.port);
     let mut client = Client::new(server.port);

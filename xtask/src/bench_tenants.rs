@@ -10,12 +10,16 @@
 //!    (every tenant must be there; its time); then `--users` users signed up on random
 //!    tenants, a session each.
 //! 3. Latency blocks: 1 tenant, many, 1 tenant, … (`--rounds` many-tenant blocks, each between
-//!    two one-tenant blocks), the server not measured paused (SIGSTOP). A resumed server is
-//!    first left alone until its CPU time stops growing (the jobs that fell due while it was
-//!    paused: the many-tenant server reloads every tenant once a minute), and that reload's CPU
-//!    time is reported. Then, on it: e-mail-password sign-in of a random user (on its tenant)
-//!    with `--signin-conns` connections, and session verify of the sessions in turn, without
-//!    and with the database check, with `--verify-conns`.
+//!    two one-tenant blocks), the server not measured paused (SIGSTOP). Every server reloads all
+//!    its tenants a minute after its previous reload ended (`SyncCoreConfigWithDb`, counted at
+//!    its start on the metrics port). A resumed server is measured right after its next reload
+//!    (the one that fell due while it was paused, or the one it waits for), once its CPU time
+//!    has stopped growing; that reload is reported apart: how long the server was busy, its
+//!    CPU-seconds, and the slowest `GET /hello` of a probe sending one every 10 ms meanwhile.
+//!    Then, on it: e-mail-password sign-in of a random user (on its tenant) with
+//!    `--signin-conns` connections, and session verify of the sessions in turn, without and with
+//!    the database check, with `--verify-conns`. A block lasts less than a minute, so no reload
+//!    falls into its runs.
 //!
 //! Target: the many-tenant p99 at most 1.5 times the one-tenant p99 (the mean of the blocks
 //! before and after), for sign-in and verify: the median of the rounds' ratios.
@@ -137,12 +141,12 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut runs = Vec::new();
 
     // 1. One tenant.
-    let (one, ready) = start(&bin, &one_db.url)?;
+    let (one, ready, one_metrics) = start(&bin, &one_db.url)?;
     footprints.push(Footprint { what: "1 tenant, idle".into(), startup_ms: Some(ready), rss_mib: idle_rss(&one)? });
     let one_prepared = prepare(&one, vec!["public".to_string(); users])?;
 
     // 2. Many tenants.
-    let (mut many, ready) = start(&bin, &db.url)?;
+    let (mut many, ready, _) = start(&bin, &db.url)?;
     footprints.push(Footprint {
         what: "before creating the tenants (1 tenant)".into(),
         startup_ms: Some(ready),
@@ -156,7 +160,7 @@ pub fn run(args: &[String]) -> Result<()> {
     });
     say!("restarting the server with {tenants} tenants");
     many.stop()?;
-    let (restarted, ready) = start(&bin, &db.url)?;
+    let (restarted, ready, many_metrics) = start(&bin, &db.url)?;
     many = restarted;
     footprints.push(Footprint {
         what: format!("{tenants} tenants, restarted, idle"),
@@ -171,25 +175,32 @@ pub fn run(args: &[String]) -> Result<()> {
 
     // 3. The latency blocks: 1 tenant, many, 1 tenant, many, …, 1 tenant (each many-tenant
     //    block between two one-tenant blocks, its reference). The server not measured is paused
-    //    (SIGSTOP), so that its periodic jobs do not run during the other's runs. A resumed
-    //    server first runs the jobs that fell due while it was paused (the many-tenant server
-    //    reloads every tenant once a minute): its CPU time is watched until it is idle again,
-    //    and that reload is reported apart from the runs. A block lasts less than the minute
-    //    to the next reload.
+    //    (SIGSTOP), so that its periodic jobs do not run during the other's runs. Every server
+    //    reloads all its tenants a minute after its last reload ended: a resumed server is
+    //    measured right after its next reload (the one that fell due while it was paused, or
+    //    the one it waits for), whose cost is reported apart, and a block lasts less than the
+    //    minute to the one after.
     let conns = (signin_conns, verify_conns);
     let mut reloads = Vec::new();
     for round in 1..=rounds + 1 {
-        let mut blocks = vec![(&one, &many, &one_prepared, "1 tenant")];
+        let mut blocks = vec![(&one, one_metrics, &many, &one_prepared, "1 tenant")];
         if round <= rounds {
-            blocks.push((&many, &one, &many_prepared, many_label.as_str()));
+            blocks.push((&many, many_metrics, &one, &many_prepared, many_label.as_str()));
         }
-        for (server, other, prepared, label) in blocks {
+        for (server, metrics, other, prepared, label) in blocks {
             pause(other, true)?;
             pause(server, false)?;
-            let (cpu_s, wall_s) = settle(server)?;
+            let reload = await_reload(server, metrics)?;
             let rss = server.rss_kib()? as f64 / 1024.0;
-            say!("{label}: resumed; {cpu_s:.2} CPU-s in {wall_s:.1} s until idle; RSS {rss:.1} MiB");
-            reloads.push((round, label.to_string(), cpu_s, wall_s, rss));
+            say!(
+                "{label}: resumed; its tenant reload started after {:.1} s, busy {:.1} s, {:.2} CPU-s, \
+                 slowest /hello meanwhile {:.0} ms; RSS {rss:.1} MiB",
+                reload.waited_s,
+                reload.wall_s,
+                reload.cpu_s,
+                reload.hello_max_ms
+            );
+            reloads.push((round, label.to_string(), reload, rss));
             measure(server, prepared, round, label, duration, conns, &mut runs)?;
         }
     }
@@ -279,13 +290,23 @@ pub fn run(args: &[String]) -> Result<()> {
         ]);
     }
     t.print();
-    let mut t = Table::new(&["round", "server", "CPU-s from resume to idle (a due reload)", "wall s", "RSS MiB then"]);
-    for (round, label, cpu_s, wall_s, rss) in &reloads {
+    let mut t = Table::new(&[
+        "round",
+        "server",
+        "reload of every tenant: s busy",
+        "server CPU-s",
+        "slowest /hello meanwhile, ms",
+        "/hello > 100 ms",
+        "RSS MiB after it",
+    ]);
+    for (round, label, r, rss) in &reloads {
         t.row(vec![
             round.to_string(),
             label.clone(),
-            format!("{cpu_s:.2}"),
-            format!("{wall_s:.1}"),
+            format!("{:.1}", r.wall_s),
+            format!("{:.2}", r.cpu_s),
+            format!("{:.0}", r.hello_max_ms),
+            r.hello_slow.to_string(),
             format!("{rss:.1}"),
         ]);
     }
@@ -337,12 +358,27 @@ pub fn run(args: &[String]) -> Result<()> {
 
 const OPERATIONS: [&str; 3] = ["sign-in", "verify (no db)", "verify (db)"];
 
-/// Spawn a server on `db_url` and wait for it; returns it and its start-up time in ms.
-fn start(bin: &Path, db_url: &str) -> Result<(Server, f64)> {
-    let mut server = Server::spawn_with_config(bin, &server_config(db_url), &[])?;
+/// Spawn a server on `db_url` with a metrics port and wait for it; returns it, its start-up
+/// time in ms and its metrics port.
+fn start(bin: &Path, db_url: &str) -> Result<(Server, f64, u16)> {
+    let metrics = crate::free_port().map_err(|e| format!("finding a free port: {e}"))?;
+    let config = format!("{}metrics_port: {metrics}\n", server_config(db_url));
+    let mut server = Server::spawn_with_config(bin, &config, &[])?;
     let ready = server.wait_ready(Duration::from_secs(600))?;
     say!("server ready on port {} in {:.0} ms", server.port, ready.as_secs_f64() * 1000.0);
-    Ok((server, ready.as_secs_f64() * 1000.0))
+    Ok((server, ready.as_secs_f64() * 1000.0, metrics))
+}
+
+/// Completed runs of the job that reloads every tenant (`SyncCoreConfigWithDb`), from `GET
+/// /metrics` on the metrics port.
+fn reload_runs(metrics_port: u16) -> Result<u64> {
+    const LINE: &str = "supertokens_cron_runs_total{job=\"SyncCoreConfigWithDb\",result=\"run\"} ";
+    let r =
+        crate::http_get(metrics_port, "/metrics", Duration::from_secs(10)).map_err(|e| format!("GET /metrics: {e}"))?;
+    let body = String::from_utf8_lossy(&r.body);
+    body.lines()
+        .find_map(|l| l.strip_prefix(LINE)?.trim().parse().ok())
+        .ok_or_else(|| format!("GET /metrics: HTTP {}, no SyncCoreConfigWithDb runs", r.status))
 }
 
 /// SIGSTOP (`true`) or SIGCONT a server.
@@ -371,28 +407,76 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
     }
 }
 
-/// Wait (at most 60 s) until the server's CPU time grows by at most 20 ms in a second; returns
-/// the CPU-seconds it used meanwhile and the wall time until it went quiet (clock ticks are
-/// 10 ms on Linux).
-fn settle(server: &Server) -> Result<(f64, f64)> {
+/// What a reload of every tenant cost, seen from outside.
+struct Reload {
+    /// Seconds waited for it to start.
+    waited_s: f64,
+    /// From its start (the job counter counts started runs) until the server's CPU time grows by
+    /// at most 20 ms in a second.
+    wall_s: f64,
+    cpu_s: f64,
+    /// The slowest `GET /hello` of a probe sending one every 10 ms meanwhile, and how many
+    /// took more than 100 ms.
+    hello_max_ms: f64,
+    hello_slow: usize,
+}
+
+/// Wait (at most 90 s) for the server's next tenant reload to start (the job counter is read
+/// every 100 ms), then until it is idle again, with a `/hello` probe running throughout.
+fn await_reload(server: &Server, metrics_port: u16) -> Result<Reload> {
+    use std::sync::atomic::AtomicBool;
     const TICK_S: f64 = 0.01;
     let pid = server.child.id();
-    let started = Instant::now();
-    let first = cpu_ticks(pid)?;
-    let mut samples = vec![(0.0, first)];
-    loop {
-        thread::sleep(Duration::from_millis(100));
-        let t = started.elapsed().as_secs_f64();
-        let now = cpu_ticks(pid)?;
-        samples.push((t, now));
-        let second_ago = samples.iter().rev().find(|(at, _)| t - at >= 1.0);
-        if let Some(&(_, before)) = second_ago {
-            if now - before <= 2 || t > 60.0 {
-                let busy_until = samples.iter().find(|(_, c)| *c == now).map_or(t, |(at, _)| *at);
-                return Ok(((now - first) as f64 * TICK_S, busy_until));
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        let probe = s.spawn(|| {
+            let mut client = Client::new(server.port);
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                if client.call("GET", "/hello", "").is_ok() {
+                    latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                thread::sleep(Duration::from_millis(10));
             }
-        }
-    }
+            latencies
+        });
+        let watched = (|| -> Result<(f64, f64, f64)> {
+            let before = reload_runs(metrics_port)?;
+            let started = Instant::now();
+            while reload_runs(metrics_port)? == before {
+                if started.elapsed() > Duration::from_secs(90) {
+                    return Err("tenants: no tenant reload within 90 s".into());
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+            let waited = started.elapsed().as_secs_f64();
+            let (reload_started, first) = (Instant::now(), cpu_ticks(pid)?);
+            let mut samples = vec![(0.0, first)];
+            loop {
+                thread::sleep(Duration::from_millis(100));
+                let t = reload_started.elapsed().as_secs_f64();
+                let now = cpu_ticks(pid)?;
+                samples.push((t, now));
+                let second_ago = samples.iter().rev().find(|(at, _)| t - at >= 1.0).map(|x| x.1);
+                if second_ago.is_some_and(|b| now - b <= 2) || t > 60.0 {
+                    // Busy until the last sample that still grew.
+                    let busy_until = samples.iter().find(|(_, c)| *c == now).map_or(t, |x| x.0);
+                    return Ok((waited, busy_until, (now - first) as f64 * TICK_S));
+                }
+            }
+        })();
+        stop.store(true, Ordering::Relaxed);
+        let latencies = probe.join().unwrap_or_default();
+        let (waited_s, wall_s, cpu_s) = watched?;
+        Ok(Reload {
+            waited_s,
+            wall_s,
+            cpu_s,
+            hello_max_ms: latencies.iter().copied().fold(0.0, f64::max),
+            hello_slow: latencies.iter().filter(|&&l| l > 100.0).count(),
+        })
+    })
 }
 
 /// RSS after 2 s of idleness.

@@ -11,7 +11,9 @@
 //! server writes it once per user per 5 minutes, and the returning users were signed up
 //! minutes before), its mappings and verified e-mails, and its id mapping.
 
-use crate::bench_flow::{lua_headers, now_ms, report, server_bin, server_config, user_sql, Client, FlowBench};
+use crate::bench_flow::{
+    extra_config, lua_headers, now_ms, report, server_bin, server_config, user_sql, Client, FlowBench,
+};
 use crate::pg::BenchDb;
 use crate::util::{uptime, Flags};
 use crate::wrk::{self, Spec};
@@ -24,7 +26,8 @@ const TARGET: f64 = 0.7;
 const POOL: usize = 1000;
 
 pub fn run(args: &[String]) -> Result<()> {
-    let flags = Flags::parse("thirdparty", args, &["--duration", "--rounds", "--conns", "--server-bin"])?;
+    let flags =
+        Flags::parse("thirdparty", args, &["--duration", "--rounds", "--conns", "--server-bin", "--server-config"])?;
     let duration = flags.seconds("--duration", 5)?;
     let rounds: usize = flags.num("--rounds", 3)?;
     let conns: Vec<usize> = flags.num_list("--conns", &[16])?;
@@ -36,7 +39,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let bin = server_bin(&flags)?;
     let uptime_before = uptime();
     let db = BenchDb::create("thirdparty")?;
-    let mut server = Server::spawn_with_config(&bin, &server_config(&db.url), &[])?;
+    let mut server =
+        Server::spawn_with_config(&bin, &format!("{}{}", server_config(&db.url), extra_config(&flags)), &[])?;
     server.wait_ready(Duration::from_secs(120))?;
     say!("server ready on port {}; signing up {POOL} returning users", server.port);
     let mut client = Client::new(server.port);

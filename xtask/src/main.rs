@@ -603,8 +603,8 @@ const BENCHMARKS: &[(&str, &str, BenchFn)] = &[
         "PostgreSQL with 100k/1M users: listing latency, EXPLAIN, sign-in/sign-up vs raw bcrypt [--duration 10] [--requests 200] [--sizes 100000,1000000] [--signin-conns 2,16] [--timeout 30] [--budget 300]",
         bench_users::run,
     ),
-    ("passwordless", "PostgreSQL: passwordless create-code + consume vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 1,16,64] [--server-bin PATH]", bench_passwordless::run),
-    ("thirdparty", "PostgreSQL: third-party sign-in-up (new and returning users) vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 16] [--server-bin PATH]", bench_thirdparty::run),
+    ("passwordless", "PostgreSQL: passwordless create-code + consume vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 1,16,64] [--server-bin PATH] [--server-config 'key: value;…']", bench_passwordless::run),
+    ("thirdparty", "PostgreSQL: third-party sign-in-up (new and returning users) vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 16] [--server-bin PATH] [--server-config 'key: value;…']", bench_thirdparty::run),
     ("tenants", "PostgreSQL, 100k tenants in one app: creation rate, RSS, start-up, sign-in/verify p99 vs 1 tenant [--tenants 100000] [--create-conns 4] [--users 100] [--duration 10] [--rounds 3] [--signin-conns 2] [--verify-conns 16] [--server-bin PATH]", bench_tenants::run),
 ];
 
