@@ -312,17 +312,26 @@ impl PgStorage {
     {
         let a = app.as_str();
         for _ in 0..ATTEMPTS {
-            let mut conn = self.conn().await?;
-            let tx = conn.transaction().await.map_err(error::pg)?;
-            let state = match self.lock_and_read(&tx, a, recipe_user_id, primary_user_id).await? {
-                Locked::Unknown => return Ok(None),
-                Locked::Retry => continue,
-                Locked::State(state) => state,
-            };
-            let decision = decide(&state);
-            decision.apply(self, &tx, a, recipe_user_id, &state).await?;
-            tx.commit().await.map_err(error::pg)?;
-            return Ok(Some(decision));
+            // A deadlock or serialisation failure runs the round again (see `retry`).
+            let decided = self
+                .retrying(|| async {
+                    let mut conn = self.conn().await?;
+                    let tx = conn.transaction().await.map_err(error::pg)?;
+                    let state = match self.lock_and_read(&tx, a, recipe_user_id, primary_user_id).await? {
+                        Locked::Unknown => return Ok(Some(None)),
+                        Locked::Retry => return Ok(None),
+                        Locked::State(state) => state,
+                    };
+                    let decision = decide(&state);
+                    decision.apply(self, &tx, a, recipe_user_id, &state).await?;
+                    tx.commit().await.map_err(error::pg)?;
+                    Ok(Some(Some(decision)))
+                })
+                .await?;
+            // `None`: the account infos moved between the read and the locks.
+            if let Some(outcome) = decided {
+                return Ok(outcome);
+            }
         }
         Err(traced_error(StorageError::Query("the users' account infos kept changing while being locked".into())))
     }

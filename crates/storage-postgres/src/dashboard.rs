@@ -148,19 +148,24 @@ impl DashboardStorage for PgStorage {
     ) -> SResult<UpdateDashboardUserResult> {
         let s = self.dash_sql();
         let a = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let stmt = tx.prepare_cached(&s.user_update).await.map_err(error::pg)?;
-        let updated = match tx.query_opt(&stmt, &[&a, &user_id, &email, &password_hash]).await {
-            Ok(Some(row)) => user_row(&row)?,
-            Ok(None) => return Ok(UpdateDashboardUserResult::UnknownUser),
-            Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(UpdateDashboardUserResult::EmailExists),
-            Err(e) => return Err(error::pg(e)),
-        };
-        let stmt = tx.prepare_cached(&s.sessions_of_user_delete).await.map_err(error::pg)?;
-        tx.execute(&stmt, &[&a, &user_id]).await.map_err(error::pg)?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(UpdateDashboardUserResult::Updated(updated))
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let stmt = tx.prepare_cached(&s.user_update).await.map_err(error::pg)?;
+            let updated = match tx.query_opt(&stmt, &[&a, &user_id, &email, &password_hash]).await {
+                Ok(Some(row)) => user_row(&row)?,
+                Ok(None) => return Ok(UpdateDashboardUserResult::UnknownUser),
+                Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => {
+                    return Ok(UpdateDashboardUserResult::EmailExists)
+                }
+                Err(e) => return Err(error::pg(e)),
+            };
+            let stmt = tx.prepare_cached(&s.sessions_of_user_delete).await.map_err(error::pg)?;
+            tx.execute(&stmt, &[&a, &user_id]).await.map_err(error::pg)?;
+            tx.commit().await.map_err(error::pg)?;
+            Ok(UpdateDashboardUserResult::Updated(updated))
+        })
+        .await
     }
 
     #[instrument(

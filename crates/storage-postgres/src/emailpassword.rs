@@ -115,23 +115,26 @@ impl EmailPasswordStorage for PgStorage {
     ) -> SResult<SignUpResult> {
         let s = self.ep_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if !tx_query(&tx, &s.ep_email_taken, &[&app, &t, &email]).await?.is_empty() {
-            return Ok(SignUpResult::EmailAlreadyExists);
-        }
-        tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &"emailpassword"]).await?;
-        tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &"emailpassword", &now_ms]).await?;
-        tx_exec(&tx, &s.ep_insert, &[&app, &user_id, &email, &password_hash, &now_ms]).await?;
-        let stmt = tx.prepare_cached(&s.ep_tenant_insert).await.map_err(error::pg)?;
-        match tx.execute(&stmt, &[&app, &t, &user_id, &email]).await {
-            Ok(_) => {}
-            // A concurrent sign-up with the same email won the (app, tenant, email) key.
-            Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(SignUpResult::EmailAlreadyExists),
-            Err(e) => return Err(error::pg(e)),
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(SignUpResult::Created)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            if !tx_query(&tx, &s.ep_email_taken, &[&app, &t, &email]).await?.is_empty() {
+                return Ok(SignUpResult::EmailAlreadyExists);
+            }
+            tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &"emailpassword"]).await?;
+            tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &"emailpassword", &now_ms]).await?;
+            tx_exec(&tx, &s.ep_insert, &[&app, &user_id, &email, &password_hash, &now_ms]).await?;
+            let stmt = tx.prepare_cached(&s.ep_tenant_insert).await.map_err(error::pg)?;
+            match tx.execute(&stmt, &[&app, &t, &user_id, &email]).await {
+                Ok(_) => {}
+                // A concurrent sign-up with the same email won the (app, tenant, email) key.
+                Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(SignUpResult::EmailAlreadyExists),
+                Err(e) => return Err(error::pg(e)),
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(SignUpResult::Created)
+        })
+        .await
     }
 
     #[instrument(
@@ -163,33 +166,36 @@ impl EmailPasswordStorage for PgStorage {
     ) -> SResult<UpdateResult> {
         let s = self.ep_sql();
         let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // The account-linking rule first (its locks before the user's row, as the linking
-        // intents take them).
-        if let Some(email) = email {
-            let new = [AccountInfo::Email(email.to_string())];
-            if !self.change_refused(&tx, app, user_id, &new).await?.is_empty() {
-                return Ok(UpdateResult::EmailChangeNotAllowed);
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            // The account-linking rule first (its locks before the user's row, as the linking
+            // intents take them).
+            if let Some(email) = email {
+                let new = [AccountInfo::Email(email.to_string())];
+                if !self.change_refused(&tx, app, user_id, &new).await?.is_empty() {
+                    return Ok(UpdateResult::EmailChangeNotAllowed);
+                }
             }
-        }
-        if tx_query(&tx, &s.ep_lock, &[&app, &user_id]).await?.is_empty() {
-            return Ok(UpdateResult::UnknownUser);
-        }
-        if let Some(email) = email {
-            let stmt = tx.prepare_cached(&s.ep_tenant_set_email).await.map_err(error::pg)?;
-            match tx.execute(&stmt, &[&app, &user_id, &email]).await {
-                Ok(_) => {}
-                Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(UpdateResult::EmailAlreadyExists),
-                Err(e) => return Err(error::pg(e)),
+            if tx_query(&tx, &s.ep_lock, &[&app, &user_id]).await?.is_empty() {
+                return Ok(UpdateResult::UnknownUser);
             }
-            tx_exec(&tx, &s.ep_set_email, &[&app, &user_id, &email]).await?;
-        }
-        if let Some(hash) = password_hash {
-            tx_exec(&tx, &s.ep_set_hash, &[&app, &user_id, &hash]).await?;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(UpdateResult::Ok)
+            if let Some(email) = email {
+                let stmt = tx.prepare_cached(&s.ep_tenant_set_email).await.map_err(error::pg)?;
+                match tx.execute(&stmt, &[&app, &user_id, &email]).await {
+                    Ok(_) => {}
+                    Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(UpdateResult::EmailAlreadyExists),
+                    Err(e) => return Err(error::pg(e)),
+                }
+                tx_exec(&tx, &s.ep_set_email, &[&app, &user_id, &email]).await?;
+            }
+            if let Some(hash) = password_hash {
+                tx_exec(&tx, &s.ep_set_hash, &[&app, &user_id, &hash]).await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(UpdateResult::Ok)
+        })
+        .await
     }
 
     #[instrument(
@@ -222,22 +228,25 @@ impl EmailPasswordStorage for PgStorage {
     ) -> SResult<Option<(String, String)>> {
         let s = self.ep_sql();
         let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let rows = tx_query(&tx, &s.rt_lock, &[&app, &token_hash]).await?;
-        let Some(row) = find_token(&rows, token_hash)? else {
-            return Ok(None);
-        };
-        let user_id: String = col(row, 1)?;
-        let email: Option<String> = col(row, 2)?;
-        let expiry: i64 = col(row, 3)?;
-        // Every token of the user goes, even when this one has expired (as the reference).
-        tx_exec(&tx, &s.rt_delete_user, &[&app, &user_id]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        if expiry < now_ms {
-            return Ok(None);
-        }
-        Ok(Some((user_id, email.unwrap_or_default())))
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let rows = tx_query(&tx, &s.rt_lock, &[&app, &token_hash]).await?;
+            let Some(row) = find_token(&rows, token_hash)? else {
+                return Ok(None);
+            };
+            let user_id: String = col(row, 1)?;
+            let email: Option<String> = col(row, 2)?;
+            let expiry: i64 = col(row, 3)?;
+            // Every token of the user goes, even when this one has expired (as the reference).
+            tx_exec(&tx, &s.rt_delete_user, &[&app, &user_id]).await?;
+            tx.commit().await.map_err(error::pg)?;
+            if expiry < now_ms {
+                return Ok(None);
+            }
+            Ok(Some((user_id, email.unwrap_or_default())))
+        })
+        .await
     }
 
     #[instrument(

@@ -96,24 +96,27 @@ impl EmailVerificationStorage for PgStorage {
     ) -> SResult<Option<(String, String)>> {
         let s = self.ev_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let rows = tx_query(&tx, &s.evt_lock, &[&app, &t, &token_hash]).await?;
-        let Some(row) = find_token(&rows, token_hash)? else {
-            return Ok(None);
-        };
-        let user_id: String = col(row, 1)?;
-        let email: String = col(row, 2)?;
-        let expiry: i64 = col(row, 3)?;
-        // The pair's tokens go even when this one has expired (as the reference).
-        tx_exec(&tx, &s.evt_delete, &[&app, &t, &user_id, &email]).await?;
-        if expiry < now_ms {
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let rows = tx_query(&tx, &s.evt_lock, &[&app, &t, &token_hash]).await?;
+            let Some(row) = find_token(&rows, token_hash)? else {
+                return Ok(None);
+            };
+            let user_id: String = col(row, 1)?;
+            let email: String = col(row, 2)?;
+            let expiry: i64 = col(row, 3)?;
+            // The pair's tokens go even when this one has expired (as the reference).
+            tx_exec(&tx, &s.evt_delete, &[&app, &t, &user_id, &email]).await?;
+            if expiry < now_ms {
+                tx.commit().await.map_err(error::pg)?;
+                return Ok(None);
+            }
+            tx_exec(&tx, &s.ev_verified_insert, &[&app, &user_id, &email]).await?;
             tx.commit().await.map_err(error::pg)?;
-            return Ok(None);
-        }
-        tx_exec(&tx, &s.ev_verified_insert, &[&app, &user_id, &email]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(Some((user_id, email)))
+            Ok(Some((user_id, email)))
+        })
+        .await
     }
 
     #[instrument(

@@ -3,7 +3,9 @@
 //!   classes 08 / 53 / 57P) → `Unavailable`;
 //! * foreign-key violation (23503: the tenant or app a row refers to is missing) →
 //!   `TenantOrAppNotFound`;
-//! * everything else → `Query` (with the SQLSTATE and the server's message).
+//! * everything else → `Query` (with the SQLSTATE and the server's message), among them the
+//!   rollbacks for a conflict with a concurrent transaction that the `retry` module runs
+//!   again ([`is_rollback`]).
 //!
 //! Every [`StorageError`] this crate makes goes through [`traced_error`], so the storage span
 //! of the call that fails (see the recipe modules) gets `otel.status_code = "ERROR"` and the
@@ -13,9 +15,28 @@ use st_core::storage::traced_error;
 use st_core::StorageError;
 use tokio_postgres::error::SqlState;
 
-/// Map a tokio-postgres error.
+/// Map a tokio-postgres error. A rollback the intent is run again for ([`is_rollback`]) leaves
+/// the span alone: the `retry` module marks it if the tries run out.
 pub(crate) fn pg(e: tokio_postgres::Error) -> StorageError {
-    traced_error(classify(e))
+    let e = classify(e);
+    if is_rollback(&e) {
+        e
+    } else {
+        traced_error(e)
+    }
+}
+
+/// The SQLSTATEs of a transaction PostgreSQL rolled back for a conflict with a concurrent one,
+/// which may succeed if run again: `transaction_rollback`, `serialization_failure`,
+/// `deadlock_detected` (not `statement_completion_unknown`, which may have been applied, nor
+/// `transaction_integrity_constraint_violation`, which fails again).
+const ROLLBACK_STATES: [&str; 3] = ["40000", "40001", "40P01"];
+
+/// Whether `e` is such a rollback: a `Query` error whose text starts with one of
+/// [`ROLLBACK_STATES`] and a colon, as [`classify`] writes a server error.
+pub(crate) fn is_rollback(e: &StorageError) -> bool {
+    let StorageError::Query(text) = e else { return false };
+    ROLLBACK_STATES.iter().any(|state| text.strip_prefix(state).is_some_and(|rest| rest.starts_with(':')))
 }
 
 fn classify(e: tokio_postgres::Error) -> StorageError {
@@ -28,6 +49,7 @@ fn classify(e: tokio_postgres::Error) -> StorageError {
         if c.starts_with("08") || c.starts_with("53") || c.starts_with("57P") {
             return StorageError::Unavailable(format!("{c}: {}", db.message()));
         }
+        // `is_rollback` reads the state back from this text.
         return StorageError::Query(format!("{c}: {}", db.message()));
     }
     let text = chain(&e);

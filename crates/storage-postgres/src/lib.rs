@@ -21,6 +21,11 @@
 //!   job's [`JobLease`](st_core::storage::JobLease) is a session lock on a dedicated connection
 //!   (outside the pool), released by closing that connection when the lease is dropped.
 //!
+//! An intent that PostgreSQL rolls back for a conflict with a concurrent transaction (deadlock,
+//! serialisation failure) is run again from its start, a bounded number of times with a
+//! jittered pause ([`retry`]): every transaction through `PgStorage::retrying`, every single
+//! statement through the `query` helpers.
+//!
 //! Errors (the `error` module): unreachable database → `StorageError::Unavailable`, foreign-key
 //! violation → `TenantOrAppNotFound`, anything else → `Query`. Nothing here panics on a request
 //! path.
@@ -34,6 +39,7 @@ mod listing_sql;
 mod migrate;
 mod pool;
 mod query;
+pub mod retry;
 mod tables;
 mod tls;
 
@@ -92,6 +98,9 @@ struct Inner {
     batches: Batches,
     /// The runtime `connect` ran on: batch leaders run there (see [`batch`]).
     runtime: tokio::runtime::Handle,
+    /// Intents rolled back by PostgreSQL: how often they are tried and the jitter's source.
+    retry: retry::RetryPolicy,
+    random: Arc<dyn st_core::random::Random>,
 }
 
 /// Every statement this crate runs, one field per recipe (its module builds it from the table
@@ -233,6 +242,8 @@ impl PgStorage {
                 tls,
                 batches: Batches::default(),
                 runtime: tokio::runtime::Handle::current(),
+                retry: retry::RetryPolicy::DEFAULT,
+                random: Arc::new(st_core::random::SystemRandom::new()),
             }),
         })
     }
@@ -291,6 +302,18 @@ impl PgStorage {
 
     fn runtime(&self) -> &tokio::runtime::Handle {
         &self.inner.runtime
+    }
+
+    /// Run `intent` (one transaction, opened by it on a connection from the pool) again from
+    /// its start while PostgreSQL rolls it back for a conflict with a concurrent transaction
+    /// (see [`retry`]). The intent may run more than once, so it decides only on what it reads
+    /// in its transaction.
+    pub(crate) async fn retrying<T, F, Fut>(&self, intent: F) -> SResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = SResult<T>>,
+    {
+        retry::run(&self.inner.retry, self.inner.random.as_ref(), intent).await
     }
 
     /// Advisory-lock key for `intent` within this user pool.

@@ -327,25 +327,28 @@ impl PasswordlessStorage for PgStorage {
     ) -> SResult<CreateCodeResult> {
         let s = self.pl_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let stmt = tx.prepare_cached(&s.device_insert).await.map_err(error::pg)?;
-        let params: [&(dyn ToSql + Sync); 6] =
-            [&app, &t, &device.device_id_hash, &device.email, &device.phone_number, &device.link_code_salt];
-        match tx.execute(&stmt, &params).await {
-            Ok(_) => {}
-            Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(CreateCodeResult::DuplicateId),
-            // A missing tenant: its foreign key.
-            Err(e) => return Err(error::pg(e)),
-        }
-        let stmt = tx.prepare_cached(&s.code_insert).await.map_err(error::pg)?;
-        let params: [&(dyn ToSql + Sync); 6] =
-            [&app, &t, &code.code_id, &code.device_id_hash, &code.link_code_hash, &code.created_at];
-        if let Err(e) = tx.execute(&stmt, &params).await {
-            return code_insert_failure(e);
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(CreateCodeResult::Created)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let stmt = tx.prepare_cached(&s.device_insert).await.map_err(error::pg)?;
+            let params: [&(dyn ToSql + Sync); 6] =
+                [&app, &t, &device.device_id_hash, &device.email, &device.phone_number, &device.link_code_salt];
+            match tx.execute(&stmt, &params).await {
+                Ok(_) => {}
+                Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(CreateCodeResult::DuplicateId),
+                // A missing tenant: its foreign key.
+                Err(e) => return Err(error::pg(e)),
+            }
+            let stmt = tx.prepare_cached(&s.code_insert).await.map_err(error::pg)?;
+            let params: [&(dyn ToSql + Sync); 6] =
+                [&app, &t, &code.code_id, &code.device_id_hash, &code.link_code_hash, &code.created_at];
+            if let Err(e) = tx.execute(&stmt, &params).await {
+                return code_insert_failure(e);
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(CreateCodeResult::Created)
+        })
+        .await
     }
 
     #[instrument(
@@ -437,49 +440,53 @@ impl PasswordlessStorage for PgStorage {
     ) -> SResult<(Option<PasswordlessDevice>, Option<PasswordlessCode>)> {
         let s = self.pl_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // The device's contact (it never changes), then the device with every device of that
-        // contact, locked in one order: a consume deletes them all.
-        let contact = tx_query(&tx, &s.device_contact, &[&app, &t, &device_id_hash]).await?;
-        let Some(contact) = contact.first() else { return Ok((None, None)) };
-        let (email, phone): (Option<String>, Option<String>) = (col(contact, 0)?, col(contact, 1)?);
-        let locked = tx_query(&tx, &s.lock_device_and_contact, &[&app, &t, &device_id_hash, &email, &phone]).await?;
-        let mut device = None;
-        for row in &locked {
-            let d = device_of(row)?;
-            if d.device_id_hash == device_id_hash {
-                device = Some(d);
-            }
-        }
-        let code = tx_query(&tx, &s.code_by_link_hash, &[&app, &t, &link_code_hash]).await?;
-        let code = code.first().map(code_of).transpose()?;
-        let Some(d) = &device else {
-            // Removed while we waited for its lock.
-            return Ok((None, code));
-        };
-        match decide(Some(d), code.as_ref()) {
-            CodeAction::Keep => {}
-            CodeAction::CountFailure => {
-                tx_exec(&tx, &s.count_failure, &[&app, &t, &device_id_hash]).await?;
-            }
-            CodeAction::DeleteDevice => {
-                tx_exec(&tx, &s.delete_device, &[&app, &t, &device_id_hash]).await?;
-            }
-            CodeAction::DeleteDevicesOfContact => match (&d.email, &d.phone_number) {
-                (Some(e), _) => {
-                    tx_exec(&tx, &s.delete_devices_of_email, &[&app, &t, e]).await?;
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            // The device's contact (it never changes), then the device with every device of that
+            // contact, locked in one order: a consume deletes them all.
+            let contact = tx_query(&tx, &s.device_contact, &[&app, &t, &device_id_hash]).await?;
+            let Some(contact) = contact.first() else { return Ok((None, None)) };
+            let (email, phone): (Option<String>, Option<String>) = (col(contact, 0)?, col(contact, 1)?);
+            let locked =
+                tx_query(&tx, &s.lock_device_and_contact, &[&app, &t, &device_id_hash, &email, &phone]).await?;
+            let mut device = None;
+            for row in &locked {
+                let d = device_of(row)?;
+                if d.device_id_hash == device_id_hash {
+                    device = Some(d);
                 }
-                (None, Some(p)) => {
-                    tx_exec(&tx, &s.delete_devices_of_phone, &[&app, &t, p]).await?;
+            }
+            let code = tx_query(&tx, &s.code_by_link_hash, &[&app, &t, &link_code_hash]).await?;
+            let code = code.first().map(code_of).transpose()?;
+            let Some(d) = &device else {
+                // Removed while we waited for its lock.
+                return Ok((None, code));
+            };
+            match decide(Some(d), code.as_ref()) {
+                CodeAction::Keep => {}
+                CodeAction::CountFailure => {
+                    tx_exec(&tx, &s.count_failure, &[&app, &t, &device_id_hash]).await?;
                 }
-                (None, None) => {
+                CodeAction::DeleteDevice => {
                     tx_exec(&tx, &s.delete_device, &[&app, &t, &device_id_hash]).await?;
                 }
-            },
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok((device, code))
+                CodeAction::DeleteDevicesOfContact => match (&d.email, &d.phone_number) {
+                    (Some(e), _) => {
+                        tx_exec(&tx, &s.delete_devices_of_email, &[&app, &t, e]).await?;
+                    }
+                    (None, Some(p)) => {
+                        tx_exec(&tx, &s.delete_devices_of_phone, &[&app, &t, p]).await?;
+                    }
+                    (None, None) => {
+                        tx_exec(&tx, &s.delete_device, &[&app, &t, &device_id_hash]).await?;
+                    }
+                },
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok((device, code))
+        })
+        .await
     }
 
     #[instrument(
@@ -490,28 +497,31 @@ impl PasswordlessStorage for PgStorage {
     async fn remove_passwordless_code(&self, tenant: &TenantIdentifier, code_id: &str) -> SResult<()> {
         let s = self.pl_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let found = tx_query(&tx, &s.code_device, &[&app, &t, &code_id]).await?;
-        let Some(found) = found.first() else { return Ok(()) };
-        let device: String = col(found, 0)?;
-        tx_query(&tx, &s.lock_device, &[&app, &t, &device]).await?;
-        // Counted again under the device's lock: a concurrent removal may have been first.
-        let counts = tx_query(&tx, &s.code_counts, &[&app, &t, &device, &code_id]).await?;
-        let (this, all): (i64, i64) = match counts.first() {
-            Some(r) => (col(r, 0)?, col(r, 1)?),
-            None => (0, 0),
-        };
-        if this == 0 {
-            return Ok(());
-        }
-        if all == 1 {
-            tx_exec(&tx, &s.delete_device, &[&app, &t, &device]).await?;
-        } else {
-            tx_exec(&tx, &s.delete_code, &[&app, &t, &code_id]).await?;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(())
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let found = tx_query(&tx, &s.code_device, &[&app, &t, &code_id]).await?;
+            let Some(found) = found.first() else { return Ok(()) };
+            let device: String = col(found, 0)?;
+            tx_query(&tx, &s.lock_device, &[&app, &t, &device]).await?;
+            // Counted again under the device's lock: a concurrent removal may have been first.
+            let counts = tx_query(&tx, &s.code_counts, &[&app, &t, &device, &code_id]).await?;
+            let (this, all): (i64, i64) = match counts.first() {
+                Some(r) => (col(r, 0)?, col(r, 1)?),
+                None => (0, 0),
+            };
+            if this == 0 {
+                return Ok(());
+            }
+            if all == 1 {
+                tx_exec(&tx, &s.delete_device, &[&app, &t, &device]).await?;
+            } else {
+                tx_exec(&tx, &s.delete_code, &[&app, &t, &code_id]).await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(())
+        })
+        .await
     }
 
     #[instrument(
@@ -538,11 +548,14 @@ impl PasswordlessStorage for PgStorage {
             Contact::Email(e) => (vec![e.as_str()], vec![]),
             Contact::Phone(p) => (vec![], vec![p.as_str()]),
         };
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        delete_devices_locked_by(s, &tx, &s.lock_contact_devices, &[&app, &tenants, &emails, &phones], app).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(())
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            delete_devices_locked_by(s, &tx, &s.lock_contact_devices, &[&app, &tenants, &emails, &phones], app).await?;
+            tx.commit().await.map_err(error::pg)?;
+            Ok(())
+        })
+        .await
     }
 
     #[instrument(
@@ -557,17 +570,20 @@ impl PasswordlessStorage for PgStorage {
     ) -> SResult<u64> {
         let s = self.pl_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let locked = tx_query(&tx, &s.lock_expired, &[&app, &t, &created_before]).await?;
-        if locked.is_empty() {
-            return Ok(0);
-        }
-        let hashes = locked.iter().map(|r| col::<String>(r, 1)).collect::<SResult<Vec<_>>>()?;
-        // A code created while we waited for the locks keeps its device.
-        let n = tx_exec(&tx, &s.delete_expired, &[&app, &t, &created_before, &hashes]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(n)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let locked = tx_query(&tx, &s.lock_expired, &[&app, &t, &created_before]).await?;
+            if locked.is_empty() {
+                return Ok(0);
+            }
+            let hashes = locked.iter().map(|r| col::<String>(r, 1)).collect::<SResult<Vec<_>>>()?;
+            // A code created while we waited for the locks keeps its device.
+            let n = tx_exec(&tx, &s.delete_expired, &[&app, &t, &created_before, &hashes]).await?;
+            tx.commit().await.map_err(error::pg)?;
+            Ok(n)
+        })
+        .await
     }
 
     #[instrument(
@@ -585,27 +601,30 @@ impl PasswordlessStorage for PgStorage {
     ) -> SResult<CreatePasswordlessUserResult> {
         let s = self.pl_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &RECIPE_ID]).await?;
-        tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &RECIPE_ID, &now_ms]).await?;
-        tx_exec(&tx, &s.user_insert, &[&app, &user_id, &email, &phone_number, &now_ms]).await?;
-        let stmt = tx.prepare_cached(&s.user_tenant_insert).await.map_err(error::pg)?;
-        match tx.execute(&stmt, &[&app, &t, &user_id, &email, &phone_number]).await {
-            Ok(_) => {}
-            // The (app, tenant, e-mail) or (app, tenant, phone number) key: another user of the
-            // tenant (perhaps a concurrent consume) has it.
-            Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => {
-                return Ok(if violates(&e, "phone_number") {
-                    CreatePasswordlessUserResult::PhoneNumberAlreadyExists
-                } else {
-                    CreatePasswordlessUserResult::EmailAlreadyExists
-                })
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &RECIPE_ID]).await?;
+            tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &RECIPE_ID, &now_ms]).await?;
+            tx_exec(&tx, &s.user_insert, &[&app, &user_id, &email, &phone_number, &now_ms]).await?;
+            let stmt = tx.prepare_cached(&s.user_tenant_insert).await.map_err(error::pg)?;
+            match tx.execute(&stmt, &[&app, &t, &user_id, &email, &phone_number]).await {
+                Ok(_) => {}
+                // The (app, tenant, e-mail) or (app, tenant, phone number) key: another user of the
+                // tenant (perhaps a concurrent consume) has it.
+                Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => {
+                    return Ok(if violates(&e, "phone_number") {
+                        CreatePasswordlessUserResult::PhoneNumberAlreadyExists
+                    } else {
+                        CreatePasswordlessUserResult::EmailAlreadyExists
+                    })
+                }
+                Err(e) => return Err(error::pg(e)),
             }
-            Err(e) => return Err(error::pg(e)),
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(CreatePasswordlessUserResult::Created)
+            tx.commit().await.map_err(error::pg)?;
+            Ok(CreatePasswordlessUserResult::Created)
+        })
+        .await
     }
 
     #[instrument(
@@ -648,68 +667,71 @@ impl PasswordlessStorage for PgStorage {
     ) -> SResult<PasswordlessUpdateResult> {
         let s = self.pl_sql();
         let a = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // The account-linking rule first (its locks before the user's row, as the linking
-        // intents take them), applied in the reference's order below.
-        let new: Vec<AccountInfo> = [
-            email.flatten().map(|e| AccountInfo::Email(e.to_string())),
-            phone_number.flatten().map(|p| AccountInfo::PhoneNumber(p.to_string())),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let refused = if new.is_empty() { Vec::new() } else { self.change_refused(&tx, a, user_id, &new).await? };
-        let current = tx_query(&tx, &s.user_lock, &[&a, &user_id]).await?;
-        let Some(current) = current.first() else { return Ok(PasswordlessUpdateResult::UnknownUser) };
-        let (old_email, old_phone): (Option<String>, Option<String>) = (col(current, 0)?, col(current, 1)?);
-        let updates = [
-            (
-                email,
-                AccountInfoKind::Email,
-                PasswordlessUpdateResult::EmailChangeNotAllowed,
-                &s.tenant_set_email,
-                &s.set_email,
-                PasswordlessUpdateResult::EmailAlreadyExists,
-            ),
-            (
-                phone_number,
-                AccountInfoKind::PhoneNumber,
-                PasswordlessUpdateResult::PhoneNumberChangeNotAllowed,
-                &s.tenant_set_phone,
-                &s.set_phone,
-                PasswordlessUpdateResult::PhoneNumberAlreadyExists,
-            ),
-        ];
-        for (value, kind, not_allowed, tenant_sql, user_sql, taken) in updates {
-            let Some(value) = value else { continue };
-            if value.is_some() && refused.contains(&kind) {
-                return Ok(not_allowed);
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            // The account-linking rule first (its locks before the user's row, as the linking
+            // intents take them), applied in the reference's order below.
+            let new: Vec<AccountInfo> = [
+                email.flatten().map(|e| AccountInfo::Email(e.to_string())),
+                phone_number.flatten().map(|p| AccountInfo::PhoneNumber(p.to_string())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let refused = if new.is_empty() { Vec::new() } else { self.change_refused(&tx, a, user_id, &new).await? };
+            let current = tx_query(&tx, &s.user_lock, &[&a, &user_id]).await?;
+            let Some(current) = current.first() else { return Ok(PasswordlessUpdateResult::UnknownUser) };
+            let (old_email, old_phone): (Option<String>, Option<String>) = (col(current, 0)?, col(current, 1)?);
+            let updates = [
+                (
+                    email,
+                    AccountInfoKind::Email,
+                    PasswordlessUpdateResult::EmailChangeNotAllowed,
+                    &s.tenant_set_email,
+                    &s.set_email,
+                    PasswordlessUpdateResult::EmailAlreadyExists,
+                ),
+                (
+                    phone_number,
+                    AccountInfoKind::PhoneNumber,
+                    PasswordlessUpdateResult::PhoneNumberChangeNotAllowed,
+                    &s.tenant_set_phone,
+                    &s.set_phone,
+                    PasswordlessUpdateResult::PhoneNumberAlreadyExists,
+                ),
+            ];
+            for (value, kind, not_allowed, tenant_sql, user_sql, taken) in updates {
+                let Some(value) = value else { continue };
+                if value.is_some() && refused.contains(&kind) {
+                    return Ok(not_allowed);
+                }
+                let stmt = tx.prepare_cached(tenant_sql).await.map_err(error::pg)?;
+                match tx.execute(&stmt, &[&a, &user_id, &value]).await {
+                    Ok(_) => {}
+                    Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(taken),
+                    Err(e) => return Err(error::pg(e)),
+                }
+                tx_exec(&tx, user_sql, &[&a, &user_id, &value]).await?;
             }
-            let stmt = tx.prepare_cached(tenant_sql).await.map_err(error::pg)?;
-            match tx.execute(&stmt, &[&a, &user_id, &value]).await {
-                Ok(_) => {}
-                Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(taken),
-                Err(e) => return Err(error::pg(e)),
+            // The devices of a changed value, old and new, in the user's tenants.
+            let (mut emails, mut phones): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+            if let Some(new) = email.filter(|new| *new != old_email.as_deref()) {
+                emails.extend(old_email.clone());
+                emails.extend(new.map(str::to_string));
             }
-            tx_exec(&tx, user_sql, &[&a, &user_id, &value]).await?;
-        }
-        // The devices of a changed value, old and new, in the user's tenants.
-        let (mut emails, mut phones): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
-        if let Some(new) = email.filter(|new| *new != old_email.as_deref()) {
-            emails.extend(old_email.clone());
-            emails.extend(new.map(str::to_string));
-        }
-        if let Some(new) = phone_number.filter(|new| *new != old_phone.as_deref()) {
-            phones.extend(old_phone.clone());
-            phones.extend(new.map(str::to_string));
-        }
-        if !(emails.is_empty() && phones.is_empty()) {
-            let tenants = tx_query(&tx, &s.user_tenants, &[&a, &user_id]).await?;
-            let tenants = tenants.iter().map(|r| col::<String>(r, 0)).collect::<SResult<Vec<_>>>()?;
-            delete_devices_locked_by(s, &tx, &s.lock_contact_devices, &[&a, &tenants, &emails, &phones], a).await?;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(PasswordlessUpdateResult::Ok)
+            if let Some(new) = phone_number.filter(|new| *new != old_phone.as_deref()) {
+                phones.extend(old_phone.clone());
+                phones.extend(new.map(str::to_string));
+            }
+            if !(emails.is_empty() && phones.is_empty()) {
+                let tenants = tx_query(&tx, &s.user_tenants, &[&a, &user_id]).await?;
+                let tenants = tenants.iter().map(|r| col::<String>(r, 0)).collect::<SResult<Vec<_>>>()?;
+                delete_devices_locked_by(s, &tx, &s.lock_contact_devices, &[&a, &tenants, &emails, &phones], a).await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(PasswordlessUpdateResult::Ok)
+        })
+        .await
     }
 }

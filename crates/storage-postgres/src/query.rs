@@ -1,6 +1,7 @@
 //! Query helpers and row readers shared by the recipe modules: one prepared (cached) statement
 //! on a pooled connection ([`PgStorage::execute`], [`PgStorage::query`],
-//! [`PgStorage::query_opt`]) or inside a transaction ([`tx_exec`], [`tx_query`]), typed column
+//! [`PgStorage::query_opt`]; a statement PostgreSQL rolls back for a conflict with a concurrent
+//! transaction is run again, see the `retry` module) or inside a transaction ([`tx_exec`], [`tx_query`]), typed column
 //! reads ([`col`]) and the small row shapes that more than one recipe reads.
 //!
 //! Every driver or pool error becomes a [`st_core::StorageError`] through the `error` module,
@@ -21,23 +22,32 @@ impl PgStorage {
 
     /// Prepare (cached) and execute one statement; the number of rows it changed.
     pub(crate) async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> SResult<u64> {
-        let c = self.conn().await?;
-        let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
-        c.execute(&stmt, params).await.map_err(error::pg)
+        self.retrying(|| async {
+            let c = self.conn().await?;
+            let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
+            c.execute(&stmt, params).await.map_err(error::pg)
+        })
+        .await
     }
 
     /// Prepare (cached) and run one query.
     pub(crate) async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> SResult<Vec<Row>> {
-        let c = self.conn().await?;
-        let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
-        c.query(&stmt, params).await.map_err(error::pg)
+        self.retrying(|| async {
+            let c = self.conn().await?;
+            let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
+            c.query(&stmt, params).await.map_err(error::pg)
+        })
+        .await
     }
 
     /// Prepare (cached) and run one query that returns at most one row.
     pub(crate) async fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> SResult<Option<Row>> {
-        let c = self.conn().await?;
-        let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
-        c.query_opt(&stmt, params).await.map_err(error::pg)
+        self.retrying(|| async {
+            let c = self.conn().await?;
+            let stmt = c.prepare_cached(sql).await.map_err(error::pg)?;
+            c.query_opt(&stmt, params).await.map_err(error::pg)
+        })
+        .await
     }
 }
 

@@ -89,33 +89,36 @@ impl SigningKeyStorage for PgStorage {
     ) -> SResult<(Vec<StoredKey>, bool)> {
         let sql = self.signing_key_sql();
         let lock = self.lock_key("st-signing-keys", app.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        tx_query(&tx, &sql.advisory_xact_lock, &[&lock]).await?;
-        let rows = tx_query(&tx, &sql.dynamic_select, &[&app.as_str(), &verify_after]).await?;
-        let mut keys = Vec::with_capacity(rows.len() + 1);
-        for row in &rows {
-            let created_at: i64 = col(row, 0)?;
-            let value: Option<String> = col(row, 1)?;
-            keys.push(StoredKey { kid: dynamic_kid(created_at), value: value.unwrap_or_default(), created_at });
-        }
-        let mut inserted = false;
-        if let Some(c) = candidate {
-            if !keys.iter().any(|k| k.created_at >= sign_after) {
-                let n = tx_exec(&tx, &sql.dynamic_insert, &[&app.as_str(), &c.created_at, &c.value]).await?;
-                if n == 1 {
-                    inserted = true;
-                    keys.push(StoredKey {
-                        kid: dynamic_kid(c.created_at),
-                        value: c.value.clone(),
-                        created_at: c.created_at,
-                    });
-                    keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            tx_query(&tx, &sql.advisory_xact_lock, &[&lock]).await?;
+            let rows = tx_query(&tx, &sql.dynamic_select, &[&app.as_str(), &verify_after]).await?;
+            let mut keys = Vec::with_capacity(rows.len() + 1);
+            for row in &rows {
+                let created_at: i64 = col(row, 0)?;
+                let value: Option<String> = col(row, 1)?;
+                keys.push(StoredKey { kid: dynamic_kid(created_at), value: value.unwrap_or_default(), created_at });
+            }
+            let mut inserted = false;
+            if let Some(c) = candidate {
+                if !keys.iter().any(|k| k.created_at >= sign_after) {
+                    let n = tx_exec(&tx, &sql.dynamic_insert, &[&app.as_str(), &c.created_at, &c.value]).await?;
+                    if n == 1 {
+                        inserted = true;
+                        keys.push(StoredKey {
+                            kid: dynamic_kid(c.created_at),
+                            value: c.value.clone(),
+                            created_at: c.created_at,
+                        });
+                        keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+                    }
                 }
             }
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok((keys, inserted))
+            tx.commit().await.map_err(error::pg)?;
+            Ok((keys, inserted))
+        })
+        .await
     }
 
     #[instrument(
@@ -134,24 +137,27 @@ impl SigningKeyStorage for PgStorage {
     )]
     async fn transfer_legacy_signing_key(&self, app: &AppId, dynamic: bool, static_kid: &str) -> SResult<bool> {
         let sql = self.signing_key_sql();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // The DELETE locks the row: of several instances, one gets it, the others nothing.
-        let rows = tx_query(&tx, &sql.legacy_take, &[&app.as_str(), &LEGACY_KEY_NAME]).await?;
-        let Some(row) = rows.first() else {
-            return Ok(false);
-        };
-        let value: String = col(row, 0)?;
-        let created_at: i64 = col::<Option<i64>>(row, 1)?.unwrap_or(0);
-        if dynamic {
-            tx_exec(&tx, &sql.dynamic_insert, &[&app.as_str(), &created_at, &value]).await?;
-        } else {
-            let lock = self.lock_key("st-static-key", app.as_str());
-            tx_query(&tx, &sql.advisory_xact_lock, &[&lock]).await?;
-            tx_exec(&tx, &sql.static_insert, &[&app.as_str(), &static_kid, &value, &created_at]).await?;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(true)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            // The DELETE locks the row: of several instances, one gets it, the others nothing.
+            let rows = tx_query(&tx, &sql.legacy_take, &[&app.as_str(), &LEGACY_KEY_NAME]).await?;
+            let Some(row) = rows.first() else {
+                return Ok(false);
+            };
+            let value: String = col(row, 0)?;
+            let created_at: i64 = col::<Option<i64>>(row, 1)?.unwrap_or(0);
+            if dynamic {
+                tx_exec(&tx, &sql.dynamic_insert, &[&app.as_str(), &created_at, &value]).await?;
+            } else {
+                let lock = self.lock_key("st-static-key", app.as_str());
+                tx_query(&tx, &sql.advisory_xact_lock, &[&lock]).await?;
+                tx_exec(&tx, &sql.static_insert, &[&app.as_str(), &static_kid, &value, &created_at]).await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(true)
+        })
+        .await
     }
 
     #[instrument(
@@ -162,27 +168,30 @@ impl SigningKeyStorage for PgStorage {
     async fn static_key_get_or_insert(&self, app: &AppId, candidate: Option<&StoredKey>) -> SResult<Option<StoredKey>> {
         let sql = self.signing_key_sql();
         let lock = self.lock_key("st-static-key", app.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        tx_query(&tx, &sql.advisory_xact_lock, &[&lock]).await?;
-        let rows = tx_query(&tx, &sql.static_select, &[&app.as_str()]).await?;
-        let found = match rows.first() {
-            Some(row) => Some(StoredKey {
-                kid: col(row, 0)?,
-                value: col(row, 1)?,
-                created_at: col::<Option<i64>>(row, 2)?.unwrap_or(0),
-            }),
-            None => None,
-        };
-        let result = match (found, candidate) {
-            (Some(k), _) => Some(k),
-            (None, Some(c)) => {
-                tx_exec(&tx, &sql.static_insert, &[&app.as_str(), &c.kid, &c.value, &c.created_at]).await?;
-                Some(c.clone())
-            }
-            (None, None) => None,
-        };
-        tx.commit().await.map_err(error::pg)?;
-        Ok(result)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            tx_query(&tx, &sql.advisory_xact_lock, &[&lock]).await?;
+            let rows = tx_query(&tx, &sql.static_select, &[&app.as_str()]).await?;
+            let found = match rows.first() {
+                Some(row) => Some(StoredKey {
+                    kid: col(row, 0)?,
+                    value: col(row, 1)?,
+                    created_at: col::<Option<i64>>(row, 2)?.unwrap_or(0),
+                }),
+                None => None,
+            };
+            let result = match (found, candidate) {
+                (Some(k), _) => Some(k),
+                (None, Some(c)) => {
+                    tx_exec(&tx, &sql.static_insert, &[&app.as_str(), &c.kid, &c.value, &c.created_at]).await?;
+                    Some(c.clone())
+                }
+                (None, None) => None,
+            };
+            tx.commit().await.map_err(error::pg)?;
+            Ok(result)
+        })
+        .await
     }
 }

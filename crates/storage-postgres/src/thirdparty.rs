@@ -110,29 +110,33 @@ impl ThirdPartyStorage for PgStorage {
         let s = self.tp_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
         let pair: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [&app, &t, &third_party_id, &third_party_user_id];
-        let mut conn = self.conn().await?;
-        for _ in 0..SIGN_UP_ATTEMPTS {
-            let tx = conn.transaction().await.map_err(error::pg)?;
-            if let Some(row) = tx_query(&tx, &s.by_pair, &pair).await?.first() {
-                return Ok(ThirdPartySignUp::Exists(login_of(row)?));
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            for _ in 0..SIGN_UP_ATTEMPTS {
+                let tx = conn.transaction().await.map_err(error::pg)?;
+                if let Some(row) = tx_query(&tx, &s.by_pair, &pair).await?.first() {
+                    return Ok(ThirdPartySignUp::Exists(login_of(row)?));
+                }
+                tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &RECIPE_ID]).await?;
+                tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &RECIPE_ID, &now_ms]).await?;
+                tx_exec(&tx, &s.tp_insert, &[&app, &third_party_id, &third_party_user_id, &user_id, &email, &now_ms])
+                    .await?;
+                let inserted =
+                    tx_exec(&tx, &s.tp_tenant_insert, &[&app, &t, &user_id, &third_party_id, &third_party_user_id])
+                        .await?;
+                if inserted == 1 {
+                    tx.commit().await.map_err(error::pg)?;
+                    return Ok(ThirdPartySignUp::Created);
+                }
+                // A concurrent sign-up with the pair committed first: its user, as this statement
+                // sees it; this transaction's rows are rolled back when it is dropped.
+                if let Some(row) = tx_query(&tx, &s.by_pair, &pair).await?.first() {
+                    return Ok(ThirdPartySignUp::Exists(login_of(row)?));
+                }
             }
-            tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &RECIPE_ID]).await?;
-            tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &RECIPE_ID, &now_ms]).await?;
-            tx_exec(&tx, &s.tp_insert, &[&app, &third_party_id, &third_party_user_id, &user_id, &email, &now_ms])
-                .await?;
-            let inserted =
-                tx_exec(&tx, &s.tp_tenant_insert, &[&app, &t, &user_id, &third_party_id, &third_party_user_id]).await?;
-            if inserted == 1 {
-                tx.commit().await.map_err(error::pg)?;
-                return Ok(ThirdPartySignUp::Created);
-            }
-            // A concurrent sign-up with the pair committed first: its user, as this statement
-            // sees it; this transaction's rows are rolled back when it is dropped.
-            if let Some(row) = tx_query(&tx, &s.by_pair, &pair).await?.first() {
-                return Ok(ThirdPartySignUp::Exists(login_of(row)?));
-            }
-        }
-        Err(traced_error(StorageError::Query("the third-party user kept changing hands during the sign-up".into())))
+            Err(traced_error(StorageError::Query("the third-party user kept changing hands during the sign-up".into())))
+        })
+        .await
     }
 
     #[instrument(
@@ -165,14 +169,18 @@ impl ThirdPartyStorage for PgStorage {
         email: &str,
     ) -> SResult<ThirdPartyEmailUpdate> {
         let a = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let new = [AccountInfo::Email(email.to_string())];
-        if !self.change_refused(&tx, a, user_id, &new).await?.is_empty() {
-            return Ok(ThirdPartyEmailUpdate::EmailChangeNotAllowed);
-        }
-        let n = tx_exec(&tx, &self.tp_sql().set_email, &[&a, &third_party_id, &third_party_user_id, &email]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(ThirdPartyEmailUpdate::Updated(n))
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let new = [AccountInfo::Email(email.to_string())];
+            if !self.change_refused(&tx, a, user_id, &new).await?.is_empty() {
+                return Ok(ThirdPartyEmailUpdate::EmailChangeNotAllowed);
+            }
+            let n =
+                tx_exec(&tx, &self.tp_sql().set_email, &[&a, &third_party_id, &third_party_user_id, &email]).await?;
+            tx.commit().await.map_err(error::pg)?;
+            Ok(ThirdPartyEmailUpdate::Updated(n))
+        })
+        .await
     }
 }

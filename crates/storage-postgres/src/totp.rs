@@ -148,39 +148,42 @@ impl TotpStorage for PgStorage {
         let s = self.totp_sql();
         let a = app.as_str();
         let name = device.name.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        tx_exec(&tx, &s.user_ensure, &[&a, &user_id]).await?;
-        tx_query(&tx, &s.user_lock, &[&a, &user_id]).await?;
-        let existing = tx_query(&tx, &s.device_verified_lock, &[&a, &user_id, &name]).await?;
-        if let Some(row) = existing.first() {
-            if col::<bool>(row, 0)? {
-                return Ok(CreateTotpDeviceResult::DeviceAlreadyExists);
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            tx_exec(&tx, &s.user_ensure, &[&a, &user_id]).await?;
+            tx_query(&tx, &s.user_lock, &[&a, &user_id]).await?;
+            let existing = tx_query(&tx, &s.device_verified_lock, &[&a, &user_id, &name]).await?;
+            if let Some(row) = existing.first() {
+                if col::<bool>(row, 0)? {
+                    return Ok(CreateTotpDeviceResult::DeviceAlreadyExists);
+                }
+                // An unverified device of that name is replaced.
+                tx_exec(&tx, &s.device_delete, &[&a, &user_id, &name]).await?;
             }
-            // An unverified device of that name is replaced.
-            tx_exec(&tx, &s.device_delete, &[&a, &user_id, &name]).await?;
-        }
-        let stmt = tx.prepare_cached(&s.device_insert).await.map_err(error::pg)?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
-            &a,
-            &user_id,
-            &name,
-            &device.secret_key,
-            &device.period,
-            &device.skew,
-            &device.verified,
-            &device.created_at,
-        ];
-        match tx.execute(&stmt, &params).await {
-            Ok(_) => {}
-            // A writer that does not take the user's lock (a Java core) added it meanwhile.
-            Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => {
-                return Ok(CreateTotpDeviceResult::DeviceAlreadyExists)
+            let stmt = tx.prepare_cached(&s.device_insert).await.map_err(error::pg)?;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+                &a,
+                &user_id,
+                &name,
+                &device.secret_key,
+                &device.period,
+                &device.skew,
+                &device.verified,
+                &device.created_at,
+            ];
+            match tx.execute(&stmt, &params).await {
+                Ok(_) => {}
+                // A writer that does not take the user's lock (a Java core) added it meanwhile.
+                Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => {
+                    return Ok(CreateTotpDeviceResult::DeviceAlreadyExists)
+                }
+                Err(e) => return Err(error::pg(e)),
             }
-            Err(e) => return Err(error::pg(e)),
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(CreateTotpDeviceResult::Created)
+            tx.commit().await.map_err(error::pg)?;
+            Ok(CreateTotpDeviceResult::Created)
+        })
+        .await
     }
 
     #[instrument(
@@ -232,24 +235,27 @@ impl TotpStorage for PgStorage {
     ) -> SResult<RenameTotpDeviceResult> {
         let s = self.totp_sql();
         let a = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.user_lock, &[&a, &user_id]).await?.is_empty() {
-            return Ok(RenameTotpDeviceResult::UnknownDevice);
-        }
-        let stmt = tx.prepare_cached(&s.device_rename).await.map_err(error::pg)?;
-        let renamed = match tx.execute(&stmt, &[&a, &user_id, &old_name, &new_name]).await {
-            Ok(n) => n,
-            Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => {
-                return Ok(RenameTotpDeviceResult::DeviceAlreadyExists)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            if tx_query(&tx, &s.user_lock, &[&a, &user_id]).await?.is_empty() {
+                return Ok(RenameTotpDeviceResult::UnknownDevice);
             }
-            Err(e) => return Err(error::pg(e)),
-        };
-        if renamed == 0 {
-            return Ok(RenameTotpDeviceResult::UnknownDevice);
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(RenameTotpDeviceResult::Renamed)
+            let stmt = tx.prepare_cached(&s.device_rename).await.map_err(error::pg)?;
+            let renamed = match tx.execute(&stmt, &[&a, &user_id, &old_name, &new_name]).await {
+                Ok(n) => n,
+                Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => {
+                    return Ok(RenameTotpDeviceResult::DeviceAlreadyExists)
+                }
+                Err(e) => return Err(error::pg(e)),
+            };
+            if renamed == 0 {
+                return Ok(RenameTotpDeviceResult::UnknownDevice);
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(RenameTotpDeviceResult::Renamed)
+        })
+        .await
     }
 
     #[instrument(
@@ -260,25 +266,28 @@ impl TotpStorage for PgStorage {
     async fn remove_totp_device(&self, app: &AppId, user_id: &str, name: &str) -> SResult<bool> {
         let s = self.totp_sql();
         let a = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.user_lock, &[&a, &user_id]).await?.is_empty() {
-            return Ok(false);
-        }
-        if tx_exec(&tx, &s.device_delete, &[&a, &user_id, &name]).await? == 0 {
-            return Ok(false);
-        }
-        let rows = tx_query(&tx, &s.devices_exist, &[&a, &user_id]).await?;
-        let any_left = match rows.first() {
-            Some(row) => col::<bool>(row, 0)?,
-            None => false,
-        };
-        if !any_left {
-            // The user goes with its last device, and its used codes with it (cascade).
-            tx_exec(&tx, &s.user_delete, &[&a, &user_id]).await?;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(true)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            if tx_query(&tx, &s.user_lock, &[&a, &user_id]).await?.is_empty() {
+                return Ok(false);
+            }
+            if tx_exec(&tx, &s.device_delete, &[&a, &user_id, &name]).await? == 0 {
+                return Ok(false);
+            }
+            let rows = tx_query(&tx, &s.devices_exist, &[&a, &user_id]).await?;
+            let any_left = match rows.first() {
+                Some(row) => col::<bool>(row, 0)?,
+                None => false,
+            };
+            if !any_left {
+                // The user goes with its last device, and its used codes with it (cascade).
+                tx_exec(&tx, &s.user_delete, &[&a, &user_id]).await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(true)
+        })
+        .await
     }
 
     #[instrument(
@@ -294,38 +303,41 @@ impl TotpStorage for PgStorage {
     ) -> SResult<TotpRecordResult> {
         let s = self.totp_sql();
         let (a, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let rows = tx_query(&tx, &s.user_lock_devices, &[&a, &user_id]).await?;
-        let mut devices = Vec::with_capacity(rows.len());
-        for row in &rows {
-            devices.extend(device_from_row(row, 0)?);
-        }
-        let used = if rows.is_empty() {
-            // No user: no codes either (they hang off the user).
-            Vec::new()
-        } else {
-            let rows = tx_query(&tx, &s.used_lock, &[&a, &t, &user_id]).await?;
-            rows.iter().map(used_from_row).collect::<SResult<Vec<_>>>()?
-        };
-        let judgement = judge(&devices, &used);
-        let Some(code) = judgement.record else { return Ok(TotpRecordResult::NotRecorded) };
-        if rows.is_empty() {
-            return Ok(TotpRecordResult::NotRecorded);
-        }
-        let stmt = tx.prepare_cached(&s.used_insert).await.map_err(error::pg)?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-            [&a, &t, &user_id, &code.code, &code.is_valid, &code.expiry_time_ms, &code.created_time_ms];
-        match tx.execute(&stmt, &params).await {
-            Ok(_) => {}
-            Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(TotpRecordResult::SameMillisecond),
-            Err(e) => return Err(error::pg(e)),
-        }
-        if let Some(name) = &judgement.verify_device {
-            tx_exec(&tx, &s.device_verify, &[&a, &user_id, name]).await?;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(TotpRecordResult::Recorded)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let rows = tx_query(&tx, &s.user_lock_devices, &[&a, &user_id]).await?;
+            let mut devices = Vec::with_capacity(rows.len());
+            for row in &rows {
+                devices.extend(device_from_row(row, 0)?);
+            }
+            let used = if rows.is_empty() {
+                // No user: no codes either (they hang off the user).
+                Vec::new()
+            } else {
+                let rows = tx_query(&tx, &s.used_lock, &[&a, &t, &user_id]).await?;
+                rows.iter().map(used_from_row).collect::<SResult<Vec<_>>>()?
+            };
+            let judgement = judge(&devices, &used);
+            let Some(code) = judgement.record else { return Ok(TotpRecordResult::NotRecorded) };
+            if rows.is_empty() {
+                return Ok(TotpRecordResult::NotRecorded);
+            }
+            let stmt = tx.prepare_cached(&s.used_insert).await.map_err(error::pg)?;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+                [&a, &t, &user_id, &code.code, &code.is_valid, &code.expiry_time_ms, &code.created_time_ms];
+            match tx.execute(&stmt, &params).await {
+                Ok(_) => {}
+                Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(TotpRecordResult::SameMillisecond),
+                Err(e) => return Err(error::pg(e)),
+            }
+            if let Some(name) = &judgement.verify_device {
+                tx_exec(&tx, &s.device_verify, &[&a, &user_id, name]).await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(TotpRecordResult::Recorded)
+        })
+        .await
     }
 
     #[instrument(

@@ -119,30 +119,33 @@ impl UserIdMappingStorage for PgStorage {
         let s = self.map_sql();
         let a = app.as_str();
         let (st_id, ext_id) = (&mapping.supertokens_user_id, &mapping.external_user_id);
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let stmt = tx.prepare_cached(&s.map_insert).await.map_err(error::pg)?;
-        let inserted = tx.execute(&stmt, &[&a, st_id, ext_id, &mapping.external_user_id_info]).await;
-        match inserted {
-            Ok(_) => {
-                if move_verification {
-                    tx_exec(&tx, &s.map_move_verified, &[&a, st_id, ext_id]).await?;
-                    tx_exec(&tx, &s.map_move_ev_tokens, &[&a, st_id, ext_id]).await?;
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let stmt = tx.prepare_cached(&s.map_insert).await.map_err(error::pg)?;
+            let inserted = tx.execute(&stmt, &[&a, st_id, ext_id, &mapping.external_user_id_info]).await;
+            match inserted {
+                Ok(_) => {
+                    if move_verification {
+                        tx_exec(&tx, &s.map_move_verified, &[&a, st_id, ext_id]).await?;
+                        tx_exec(&tx, &s.map_move_ev_tokens, &[&a, st_id, ext_id]).await?;
+                    }
+                    tx.commit().await.map_err(error::pg)?;
+                    Ok(MappingCreate::Ok)
                 }
-                tx.commit().await.map_err(error::pg)?;
-                Ok(MappingCreate::Ok)
+                // The supertokens id must be a user of the app (FK to app_id_to_user_id).
+                Err(e) if is_state(&e, &SqlState::FOREIGN_KEY_VIOLATION) => Ok(MappingCreate::UnknownSuperTokensUserId),
+                Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => {
+                    drop(tx);
+                    drop(conn);
+                    let st = self.query_opt(&s.map_exists_st, &[&a, &mapping.supertokens_user_id]).await?.is_some();
+                    let ext = self.query_opt(&s.map_exists_ext, &[&a, &mapping.external_user_id]).await?.is_some();
+                    Ok(MappingCreate::AlreadyExists { supertokens_id_exists: st, external_id_exists: ext })
+                }
+                Err(e) => Err(error::pg(e)),
             }
-            // The supertokens id must be a user of the app (FK to app_id_to_user_id).
-            Err(e) if is_state(&e, &SqlState::FOREIGN_KEY_VIOLATION) => Ok(MappingCreate::UnknownSuperTokensUserId),
-            Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => {
-                drop(tx);
-                drop(conn);
-                let st = self.query_opt(&s.map_exists_st, &[&a, &mapping.supertokens_user_id]).await?.is_some();
-                let ext = self.query_opt(&s.map_exists_ext, &[&a, &mapping.external_user_id]).await?.is_some();
-                Ok(MappingCreate::AlreadyExists { supertokens_id_exists: st, external_id_exists: ext })
-            }
-            Err(e) => Err(error::pg(e)),
-        }
+        })
+        .await
     }
 
     #[instrument(

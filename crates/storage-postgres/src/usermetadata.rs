@@ -99,21 +99,24 @@ impl UserMetadataStorage for PgStorage {
     ) -> SResult<Map<String, Value>> {
         let s = self.md_sql();
         let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // Make sure a row exists to lock, so concurrent updates merge one after the other.
-        tx_exec(&tx, &s.md_ensure, &[&app, &user_id]).await?;
-        let rows = tx_query(&tx, &s.md_lock, &[&app, &user_id]).await?;
-        let current = match rows.first() {
-            Some(row) => parse_metadata(col(row, 0)?)?,
-            None => Map::new(),
-        };
-        let merged = st_core::usermetadata::merge_metadata(current, update);
-        let text =
-            serde_json::to_string(&merged).map_err(|e| error::query(format!("cannot serialise user metadata: {e}")))?;
-        tx_exec(&tx, &s.md_set, &[&app, &user_id, &text]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(merged)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            // Make sure a row exists to lock, so concurrent updates merge one after the other.
+            tx_exec(&tx, &s.md_ensure, &[&app, &user_id]).await?;
+            let rows = tx_query(&tx, &s.md_lock, &[&app, &user_id]).await?;
+            let current = match rows.first() {
+                Some(row) => parse_metadata(col(row, 0)?)?,
+                None => Map::new(),
+            };
+            let merged = st_core::usermetadata::merge_metadata(current, update);
+            let text = serde_json::to_string(&merged)
+                .map_err(|e| error::query(format!("cannot serialise user metadata: {e}")))?;
+            tx_exec(&tx, &s.md_set, &[&app, &user_id, &text]).await?;
+            tx.commit().await.map_err(error::pg)?;
+            Ok(merged)
+        })
+        .await
     }
 
     #[instrument(

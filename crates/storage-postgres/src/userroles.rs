@@ -95,14 +95,17 @@ impl PgStorage {
         statement: &str,
     ) -> SResult<Option<u64>> {
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &self.roles_sql().role_lock, &[&app, &role]).await?.is_empty() {
-            return Ok(None);
-        }
-        let changed = tx_exec(&tx, statement, &[&app, &t, &user_id, &role]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(Some(changed))
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            if tx_query(&tx, &self.roles_sql().role_lock, &[&app, &role]).await?.is_empty() {
+                return Ok(None);
+            }
+            let changed = tx_exec(&tx, statement, &[&app, &t, &user_id, &role]).await?;
+            tx.commit().await.map_err(error::pg)?;
+            Ok(Some(changed))
+        })
+        .await
     }
 }
 
@@ -116,14 +119,17 @@ impl UserRolesStorage for PgStorage {
     async fn create_role_or_add_permissions(&self, app: &AppId, role: &str, permissions: &[String]) -> SResult<bool> {
         let s = self.roles_sql();
         let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let created = tx_exec(&tx, &s.role_insert, &[&app, &role]).await? == 1;
-        if !permissions.is_empty() {
-            tx_exec(&tx, &s.perms_insert, &[&app, &role, &permissions]).await?;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(created)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let created = tx_exec(&tx, &s.role_insert, &[&app, &role]).await? == 1;
+            if !permissions.is_empty() {
+                tx_exec(&tx, &s.perms_insert, &[&app, &role, &permissions]).await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(created)
+        })
+        .await
     }
 
     #[instrument(
@@ -144,17 +150,20 @@ impl UserRolesStorage for PgStorage {
     async fn remove_role_permissions(&self, app: &AppId, role: &str, permissions: Option<&[String]>) -> SResult<bool> {
         let s = self.roles_sql();
         let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
-            return Ok(false);
-        }
-        match permissions {
-            None => tx_exec(&tx, &s.perms_delete_all, &[&app, &role]).await?,
-            Some(list) => tx_exec(&tx, &s.perms_delete_some, &[&app, &role, &list]).await?,
-        };
-        tx.commit().await.map_err(error::pg)?;
-        Ok(true)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
+                return Ok(false);
+            }
+            match permissions {
+                None => tx_exec(&tx, &s.perms_delete_all, &[&app, &role]).await?,
+                Some(list) => tx_exec(&tx, &s.perms_delete_some, &[&app, &role, &list]).await?,
+            };
+            tx.commit().await.map_err(error::pg)?;
+            Ok(true)
+        })
+        .await
     }
 
     #[instrument(
@@ -174,13 +183,16 @@ impl UserRolesStorage for PgStorage {
     async fn delete_role(&self, app: &AppId, role: &str) -> SResult<bool> {
         let s = self.roles_sql();
         let app = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // role_permissions cascades from roles; user_roles has no FK to roles.
-        let existed = tx_exec(&tx, &s.role_delete, &[&app, &role]).await? > 0;
-        tx_exec(&tx, &s.user_roles_delete_role, &[&app, &role]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(existed)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            // role_permissions cascades from roles; user_roles has no FK to roles.
+            let existed = tx_exec(&tx, &s.role_delete, &[&app, &role]).await? > 0;
+            tx_exec(&tx, &s.user_roles_delete_role, &[&app, &role]).await?;
+            tx.commit().await.map_err(error::pg)?;
+            Ok(existed)
+        })
+        .await
     }
 
     #[instrument(
@@ -232,13 +244,16 @@ impl UserRolesStorage for PgStorage {
     async fn users_with_role(&self, tenant: &TenantIdentifier, role: &str) -> SResult<Option<Vec<String>>> {
         let s = self.roles_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
-            return Ok(None);
-        }
-        let users = strings(&tx_query(&tx, &s.role_users, &[&app, &t, &role]).await?)?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(Some(users))
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            if tx_query(&tx, &s.role_lock, &[&app, &role]).await?.is_empty() {
+                return Ok(None);
+            }
+            let users = strings(&tx_query(&tx, &s.role_users, &[&app, &t, &role]).await?)?;
+            tx.commit().await.map_err(error::pg)?;
+            Ok(Some(users))
+        })
+        .await
     }
 }

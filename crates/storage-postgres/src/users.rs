@@ -436,60 +436,65 @@ impl AuthRecipeStorage for PgStorage {
     async fn delete_user(&self, app: &AppId, user_id: &str, ids: &[String]) -> SResult<()> {
         let s = self.usql();
         let a = app.as_str();
-        let mut all_ids: Vec<String> = ids.to_vec();
-        if !all_ids.iter().any(|id| id == user_id) {
-            all_ids.push(user_id.to_string());
-        }
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let rows = tx_query(&tx, &s.del_group_lock, &[&a, &user_id]).await?;
-        let locked = rows
-            .iter()
-            .map(|row| Ok((col::<String>(row, 0)?, col::<String>(row, 1)?, col::<bool>(row, 2)?, col::<bool>(row, 3)?)))
-            .collect::<SResult<Vec<_>>>()?;
-        // From here on the stored id: the given one may differ from it in trailing blanks, which
-        // the `CHAR(36)` key ignores. When the given id has no row (never had one, or a
-        // concurrent removal took it first), only the data keyed by the given ids goes.
-        if let Some((me, group, _, _)) = locked.iter().find(|(_, _, is_given, _)| *is_given) {
-            let (me, group) = (me.clone(), group.clone());
-            // Every locked row is of that group (the statement's condition).
-            let members: Vec<String> =
-                locked.iter().filter(|(.., is_method)| *is_method).map(|(id, ..)| id.clone()).collect();
-            if !all_ids.contains(&me) {
-                all_ids.push(me.clone());
+        self.retrying(|| async {
+            let mut all_ids: Vec<String> = ids.to_vec();
+            if !all_ids.iter().any(|id| id == user_id) {
+                all_ids.push(user_id.to_string());
             }
-            crate::passwordless::forget_devices_of_user(self, &tx, a, &me).await?;
-            match removal(&me, &group, &members) {
-                Removal::MethodOnly => {
-                    for statement in &s.del_method_only {
-                        tx_exec(&tx, statement, &[&a, &me]).await?;
-                    }
-                    // The group joined when its oldest remaining login method did.
-                    self.update_group_time(&tx, a, &group).await?;
-                    tx.commit().await.map_err(error::pg)?;
-                    return Ok(());
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let rows = tx_query(&tx, &s.del_group_lock, &[&a, &user_id]).await?;
+            let locked = rows
+                .iter()
+                .map(|row| {
+                    Ok((col::<String>(row, 0)?, col::<String>(row, 1)?, col::<bool>(row, 2)?, col::<bool>(row, 3)?))
+                })
+                .collect::<SResult<Vec<_>>>()?;
+            // From here on the stored id: the given one may differ from it in trailing blanks, which
+            // the `CHAR(36)` key ignores. When the given id has no row (never had one, or a
+            // concurrent removal took it first), only the data keyed by the given ids goes.
+            if let Some((me, group, _, _)) = locked.iter().find(|(_, _, is_given, _)| *is_given) {
+                let (me, group) = (me.clone(), group.clone());
+                // Every locked row is of that group (the statement's condition).
+                let members: Vec<String> =
+                    locked.iter().filter(|(.., is_method)| *is_method).map(|(id, ..)| id.clone()).collect();
+                if !all_ids.contains(&me) {
+                    all_ids.push(me.clone());
                 }
-                Removal::User => {
-                    tx_exec(&tx, &s.del_a2u, &[&a, &me]).await?;
-                    if me != group {
+                crate::passwordless::forget_devices_of_user(self, &tx, a, &me).await?;
+                match removal(&me, &group, &members) {
+                    Removal::MethodOnly => {
+                        for statement in &s.del_method_only {
+                            tx_exec(&tx, statement, &[&a, &me]).await?;
+                        }
+                        // The group joined when its oldest remaining login method did.
                         self.update_group_time(&tx, a, &group).await?;
+                        tx.commit().await.map_err(error::pg)?;
+                        return Ok(());
+                    }
+                    Removal::User => {
+                        tx_exec(&tx, &s.del_a2u, &[&a, &me]).await?;
+                        if me != group {
+                            self.update_group_time(&tx, a, &group).await?;
+                        }
+                    }
+                    Removal::UserAndGroup => {
+                        tx_exec(&tx, &s.del_a2u, &[&a, &me]).await?;
+                        let mapped = tx_query(&tx, &s.del_mapped_id, &[&a, &group]).await?;
+                        all_ids.push(match mapped.first() {
+                            Some(row) => col(row, 0)?,
+                            None => group.clone(),
+                        });
+                        tx_exec(&tx, &s.del_a2u, &[&a, &group]).await?;
                     }
                 }
-                Removal::UserAndGroup => {
-                    tx_exec(&tx, &s.del_a2u, &[&a, &me]).await?;
-                    let mapped = tx_query(&tx, &s.del_mapped_id, &[&a, &group]).await?;
-                    all_ids.push(match mapped.first() {
-                        Some(row) => col(row, 0)?,
-                        None => group.clone(),
-                    });
-                    tx_exec(&tx, &s.del_a2u, &[&a, &group]).await?;
-                }
             }
-        }
-        for statement in &s.del_keyed {
-            tx_exec(&tx, statement, &[&a, &all_ids]).await?;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(())
+            for statement in &s.del_keyed {
+                tx_exec(&tx, statement, &[&a, &all_ids]).await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(())
+        })
+        .await
     }
 }

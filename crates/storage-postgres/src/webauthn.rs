@@ -313,21 +313,24 @@ impl WebauthnStorage for PgStorage {
     ) -> SResult<WebauthnSignUp> {
         let s = self.wa_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &RECIPE_ID]).await?;
-        tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &RECIPE_ID, &now_ms]).await?;
-        tx_exec(&tx, &s.user_insert, &[&app, &user_id, &email, &credential.rp_id, &now_ms]).await?;
-        if tx_exec(&tx, &s.user_tenant_insert, &[&app, &t, &user_id, &email]).await? == 0 {
-            // Rolled back when dropped.
-            return Ok(WebauthnSignUp::EmailAlreadyExists);
-        }
-        let row = WebauthnCredential { user_id: user_id.to_string(), ..credential.clone() };
-        if tx_exec(&tx, &s.credential_insert, &credential_params(&app, &row)).await? == 0 {
-            return Ok(WebauthnSignUp::CredentialAlreadyExists);
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(WebauthnSignUp::Created)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            tx_exec(&tx, &s.a2u_insert, &[&app, &user_id, &RECIPE_ID]).await?;
+            tx_exec(&tx, &s.aaru_insert, &[&app, &t, &user_id, &RECIPE_ID, &now_ms]).await?;
+            tx_exec(&tx, &s.user_insert, &[&app, &user_id, &email, &credential.rp_id, &now_ms]).await?;
+            if tx_exec(&tx, &s.user_tenant_insert, &[&app, &t, &user_id, &email]).await? == 0 {
+                // Rolled back when dropped.
+                return Ok(WebauthnSignUp::EmailAlreadyExists);
+            }
+            let row = WebauthnCredential { user_id: user_id.to_string(), ..credential.clone() };
+            if tx_exec(&tx, &s.credential_insert, &credential_params(&app, &row)).await? == 0 {
+                return Ok(WebauthnSignUp::CredentialAlreadyExists);
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(WebauthnSignUp::Created)
+        })
+        .await
     }
 
     #[instrument(
@@ -446,17 +449,20 @@ impl WebauthnStorage for PgStorage {
                 AcceptAssertion::CredentialChanged
             });
         };
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_exec(&tx, &s.options_delete, &[&a, &tenant_id, &options_id]).await? == 0 {
-            return Ok(AcceptAssertion::OptionsGone);
-        }
-        if tx_exec(&tx, &s.counter_update, &update).await? != 1 {
-            // Rolled back when dropped: the options stay.
-            return Ok(AcceptAssertion::CredentialChanged);
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(AcceptAssertion::Accepted)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            if tx_exec(&tx, &s.options_delete, &[&a, &tenant_id, &options_id]).await? == 0 {
+                return Ok(AcceptAssertion::OptionsGone);
+            }
+            if tx_exec(&tx, &s.counter_update, &update).await? != 1 {
+                // Rolled back when dropped: the options stay.
+                return Ok(AcceptAssertion::CredentialChanged);
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(AcceptAssertion::Accepted)
+        })
+        .await
     }
 
     #[instrument(
@@ -467,22 +473,27 @@ impl WebauthnStorage for PgStorage {
     async fn update_webauthn_email(&self, app: &AppId, user_id: &str, email: &str) -> SResult<WebauthnEmailUpdate> {
         let s = self.wa_sql();
         let a = app.as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if tx_query(&tx, &s.user_lock, &[&a, &user_id]).await?.is_empty() {
-            return Ok(WebauthnEmailUpdate::UnknownUser);
-        }
-        // In every tenant of the user (the reference changes only the request's tenant's row;
-        // see docs/COMPATIBILITY.md), unique among each tenant's WebAuthn users.
-        let stmt = tx.prepare_cached(&s.user_tenant_email).await.map_err(error::pg)?;
-        match tx.execute(&stmt, &[&a, &user_id, &email]).await {
-            Ok(_) => {}
-            Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(WebauthnEmailUpdate::EmailAlreadyExists),
-            Err(e) => return Err(error::pg(e)),
-        }
-        tx_exec(&tx, &s.user_email, &[&a, &user_id, &email]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(WebauthnEmailUpdate::Updated)
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            if tx_query(&tx, &s.user_lock, &[&a, &user_id]).await?.is_empty() {
+                return Ok(WebauthnEmailUpdate::UnknownUser);
+            }
+            // In every tenant of the user (the reference changes only the request's tenant's row;
+            // see docs/COMPATIBILITY.md), unique among each tenant's WebAuthn users.
+            let stmt = tx.prepare_cached(&s.user_tenant_email).await.map_err(error::pg)?;
+            match tx.execute(&stmt, &[&a, &user_id, &email]).await {
+                Ok(_) => {}
+                Err(e) if is_state(&e, &SqlState::UNIQUE_VIOLATION) => {
+                    return Ok(WebauthnEmailUpdate::EmailAlreadyExists)
+                }
+                Err(e) => return Err(error::pg(e)),
+            }
+            tx_exec(&tx, &s.user_email, &[&a, &user_id, &email]).await?;
+            tx.commit().await.map_err(error::pg)?;
+            Ok(WebauthnEmailUpdate::Updated)
+        })
+        .await
     }
 
     #[instrument(
@@ -538,17 +549,20 @@ impl WebauthnStorage for PgStorage {
     ) -> SResult<Option<WebauthnRecoveryToken>> {
         let s = self.wa_sql();
         let (a, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let rows = tx_query(&tx, &s.tokens_of_email_lock, &[&a, &t, &token_hash]).await?;
-        let Some(row) = find_token(&rows, token_hash)? else { return Ok(None) };
-        let token = token_of(row)?;
-        if token.expires_at < now_ms {
-            return Ok(None);
-        }
-        tx_exec(&tx, &s.tokens_of_email_delete, &[&a, &t, &token.email]).await?;
-        tx.commit().await.map_err(error::pg)?;
-        Ok(Some(token))
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let rows = tx_query(&tx, &s.tokens_of_email_lock, &[&a, &t, &token_hash]).await?;
+            let Some(row) = find_token(&rows, token_hash)? else { return Ok(None) };
+            let token = token_of(row)?;
+            if token.expires_at < now_ms {
+                return Ok(None);
+            }
+            tx_exec(&tx, &s.tokens_of_email_delete, &[&a, &t, &token.email]).await?;
+            tx.commit().await.map_err(error::pg)?;
+            Ok(Some(token))
+        })
+        .await
     }
 
     #[instrument(

@@ -205,26 +205,29 @@ impl PgStorage {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> SResult<bool> {
         let sql = self.tenant_sql();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let deleted = tx_query(&tx, delete, params).await?;
-        let mut apps: Vec<String> = Vec::new();
-        for row in &deleted {
-            let (app, tenant): (String, String) = (col(row, 0)?, col(row, 1)?);
-            for orphan in &sql.orphan_tenant_deletes {
-                tx_exec(&tx, orphan, &[&app, &tenant]).await?;
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let deleted = tx_query(&tx, delete, params).await?;
+            let mut apps: Vec<String> = Vec::new();
+            for row in &deleted {
+                let (app, tenant): (String, String) = (col(row, 0)?, col(row, 1)?);
+                for orphan in &sql.orphan_tenant_deletes {
+                    tx_exec(&tx, orphan, &[&app, &tenant]).await?;
+                }
+                if !apps.contains(&app) {
+                    apps.push(app);
+                }
             }
-            if !apps.contains(&app) {
-                apps.push(app);
+            for app in &apps {
+                for orphan in &sql.orphan_app_deletes {
+                    tx_exec(&tx, orphan, &[app]).await?;
+                }
             }
-        }
-        for app in &apps {
-            for orphan in &sql.orphan_app_deletes {
-                tx_exec(&tx, orphan, &[app]).await?;
-            }
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(!deleted.is_empty())
+            tx.commit().await.map_err(error::pg)?;
+            Ok(!deleted.is_empty())
+        })
+        .await
     }
 }
 
@@ -401,45 +404,48 @@ impl TenantStorage for PgStorage {
         let secondary: Vec<&str> = record.required_secondary_factors.iter().flatten().map(String::as_str).collect();
 
         let domain = record.id.domain().as_str();
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        if record.id.tenant.is_public() {
-            tx_exec(&tx, &sql.app_insert, &[&app, &now_ms]).await?;
-        } else if tx_query(&tx, &sql.app_in_domain, &[&domain, &app]).await?.is_empty() {
-            return Err(traced_error(StorageError::TenantOrAppNotFound));
-        }
-        // The user pool's row: another domain may have made it already.
-        tx_exec(&tx, &sql.tenant_insert, &[&app, &tenant, &now_ms]).await?;
-        let created = tx_query(
-            &tx,
-            &sql.config_upsert,
-            &[
-                &app,
-                &tenant,
-                &core_config,
-                &record.email_password_enabled,
-                &record.passwordless_enabled,
-                &record.third_party_enabled,
-                &record.first_factors.is_none(),
-                &domain,
-            ],
-        )
-        .await?
-        .first()
-        .map(|row| col::<bool>(row, 0))
-        .transpose()?
-        .unwrap_or(false);
-        for (delete, insert, factors) in [
-            (&sql.first_factors_delete, &sql.first_factors_insert, &first),
-            (&sql.secondary_factors_delete, &sql.secondary_factors_insert, &secondary),
-        ] {
-            tx_exec(&tx, delete, &[&app, &tenant, &domain]).await?;
-            if !factors.is_empty() {
-                tx_exec(&tx, insert, &[&app, &tenant, factors, &domain]).await?;
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            if record.id.tenant.is_public() {
+                tx_exec(&tx, &sql.app_insert, &[&app, &now_ms]).await?;
+            } else if tx_query(&tx, &sql.app_in_domain, &[&domain, &app]).await?.is_empty() {
+                return Err(traced_error(StorageError::TenantOrAppNotFound));
             }
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(created)
+            // The user pool's row: another domain may have made it already.
+            tx_exec(&tx, &sql.tenant_insert, &[&app, &tenant, &now_ms]).await?;
+            let created = tx_query(
+                &tx,
+                &sql.config_upsert,
+                &[
+                    &app,
+                    &tenant,
+                    &core_config,
+                    &record.email_password_enabled,
+                    &record.passwordless_enabled,
+                    &record.third_party_enabled,
+                    &record.first_factors.is_none(),
+                    &domain,
+                ],
+            )
+            .await?
+            .first()
+            .map(|row| col::<bool>(row, 0))
+            .transpose()?
+            .unwrap_or(false);
+            for (delete, insert, factors) in [
+                (&sql.first_factors_delete, &sql.first_factors_insert, &first),
+                (&sql.secondary_factors_delete, &sql.secondary_factors_insert, &secondary),
+            ] {
+                tx_exec(&tx, delete, &[&app, &tenant, &domain]).await?;
+                if !factors.is_empty() {
+                    tx_exec(&tx, insert, &[&app, &tenant, factors, &domain]).await?;
+                }
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(created)
+        })
+        .await
     }
 
     #[instrument(
@@ -479,60 +485,63 @@ impl TenantStorage for PgStorage {
         let sql = self.tenant_sql();
         let (app, tenant, tp_id) = (id.app.as_str(), id.tenant.as_str(), p.third_party_id.as_str());
         let (idt, uia) = (&p.user_info_map.from_id_token_payload, &p.user_info_map.from_user_info_api);
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // The clients go with their provider (ON DELETE CASCADE).
-        let domain = id.domain().as_str();
-        let existed = tx_exec(&tx, &sql.provider_delete, &[&app, &tenant, &tp_id, &domain]).await? > 0;
-        tx_exec(
-            &tx,
-            &sql.provider_insert,
-            &[
-                &app,
-                &tenant,
-                &tp_id,
-                &p.name,
-                &p.authorization_endpoint,
-                &json_text(&p.authorization_endpoint_query_params),
-                &p.token_endpoint,
-                &json_text(&p.token_endpoint_body_params),
-                &p.user_info_endpoint,
-                &json_text(&p.user_info_endpoint_query_params),
-                &json_text(&p.user_info_endpoint_headers),
-                &p.jwks_uri,
-                &p.oidc_discovery_endpoint,
-                &p.require_email,
-                &idt.user_id,
-                &idt.email,
-                &idt.email_verified,
-                &uia.user_id,
-                &uia.email,
-                &uia.email_verified,
-                &domain,
-            ],
-        )
-        .await?;
-        for c in &p.clients {
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            // The clients go with their provider (ON DELETE CASCADE).
+            let domain = id.domain().as_str();
+            let existed = tx_exec(&tx, &sql.provider_delete, &[&app, &tenant, &tp_id, &domain]).await? > 0;
             tx_exec(
                 &tx,
-                &sql.provider_client_insert,
+                &sql.provider_insert,
                 &[
                     &app,
                     &tenant,
                     &tp_id,
-                    &c.client_type.as_deref().unwrap_or(""),
-                    &c.client_id,
-                    &c.client_secret,
-                    &c.scope,
-                    &c.force_pkce,
-                    &json_text(&c.additional_config),
+                    &p.name,
+                    &p.authorization_endpoint,
+                    &json_text(&p.authorization_endpoint_query_params),
+                    &p.token_endpoint,
+                    &json_text(&p.token_endpoint_body_params),
+                    &p.user_info_endpoint,
+                    &json_text(&p.user_info_endpoint_query_params),
+                    &json_text(&p.user_info_endpoint_headers),
+                    &p.jwks_uri,
+                    &p.oidc_discovery_endpoint,
+                    &p.require_email,
+                    &idt.user_id,
+                    &idt.email,
+                    &idt.email_verified,
+                    &uia.user_id,
+                    &uia.email,
+                    &uia.email_verified,
                     &domain,
                 ],
             )
             .await?;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(!existed)
+            for c in &p.clients {
+                tx_exec(
+                    &tx,
+                    &sql.provider_client_insert,
+                    &[
+                        &app,
+                        &tenant,
+                        &tp_id,
+                        &c.client_type.as_deref().unwrap_or(""),
+                        &c.client_id,
+                        &c.client_secret,
+                        &c.scope,
+                        &c.force_pkce,
+                        &json_text(&c.additional_config),
+                        &domain,
+                    ],
+                )
+                .await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(!existed)
+        })
+        .await
     }
 
     #[instrument(

@@ -200,45 +200,48 @@ impl crate::PgStorage {
     ) -> SResult<AddUserToTenant> {
         let sql = self.tenant_user_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        // A linked user's account infos are locked first, as the account-linking intents lock
-        // them (see `accountlinking.rs`), so that neither decides on the other's unwritten state.
-        let info_locks = self.lock_group_infos(&tx, app, user_id).await?;
-        let Some(locked) = tx_query(&tx, &sql.lock_user, &[&app, &user_id]).await?.into_iter().next() else {
-            return Ok(AddUserToTenant::UnknownUser);
-        };
-        let (recipe_id, primary, linked): (String, String, bool) =
-            (col(&locked, 0)?, col(&locked, 1)?, col(&locked, 2)?);
-        if linked {
-            if primary != user_id {
-                tx_query(&tx, &sql.lock_primary, &[&app, &primary]).await?;
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            // A linked user's account infos are locked first, as the account-linking intents lock
+            // them (see `accountlinking.rs`), so that neither decides on the other's unwritten state.
+            let info_locks = self.lock_group_infos(&tx, app, user_id).await?;
+            let Some(locked) = tx_query(&tx, &sql.lock_user, &[&app, &user_id]).await?.into_iter().next() else {
+                return Ok(AddUserToTenant::UnknownUser);
+            };
+            let (recipe_id, primary, linked): (String, String, bool) =
+                (col(&locked, 0)?, col(&locked, 1)?, col(&locked, 2)?);
+            if linked {
+                if primary != user_id {
+                    tx_query(&tx, &sql.lock_primary, &[&app, &primary]).await?;
+                }
+                self.cover_group_infos(&tx, app, user_id, &info_locks).await?;
+                if let Some(conflict) = self.primary_user_conflict(&tx, tenant, &primary).await? {
+                    return Ok(conflict);
+                }
             }
-            self.cover_group_infos(&tx, app, user_id, &info_locks).await?;
-            if let Some(conflict) = self.primary_user_conflict(&tx, tenant, &primary).await? {
-                return Ok(conflict);
+            let Some(r) = sql.recipes.iter().find(|r| r.recipe_id == recipe_id) else {
+                // A recipe this server does not know of (the reference fails there too).
+                return Err(error::query(format!("cannot add a user of recipe {recipe_id} to a tenant")));
+            };
+            if tx_query(&tx, &r.exists, &[&app, &user_id]).await?.is_empty() {
+                return Ok(AddUserToTenant::UnknownUser);
             }
-        }
-        let Some(r) = sql.recipes.iter().find(|r| r.recipe_id == recipe_id) else {
-            // A recipe this server does not know of (the reference fails there too).
-            return Err(error::query(format!("cannot add a user of recipe {recipe_id} to a tenant")));
-        };
-        if tx_query(&tx, &r.exists, &[&app, &user_id]).await?.is_empty() {
-            return Ok(AddUserToTenant::UnknownUser);
-        }
-        tx_exec(&tx, &r.aaru_insert, &[&app, &t, &user_id, &primary, &linked]).await?;
-        let stmt = tx.prepare_cached(&r.tenant_insert).await.map_err(error::pg)?;
-        let added = match tx.execute(&stmt, &[&app, &t, &user_id]).await {
-            Ok(n) => n > 0,
-            Err(e) => return duplicate_of(&e).ok_or_else(|| error::pg(e)),
-        };
-        if linked {
-            for update in &sql.group_time_joined {
-                tx_exec(&tx, update, &[&app, &primary]).await?;
+            tx_exec(&tx, &r.aaru_insert, &[&app, &t, &user_id, &primary, &linked]).await?;
+            let stmt = tx.prepare_cached(&r.tenant_insert).await.map_err(error::pg)?;
+            let added = match tx.execute(&stmt, &[&app, &t, &user_id]).await {
+                Ok(n) => n > 0,
+                Err(e) => return duplicate_of(&e).ok_or_else(|| error::pg(e)),
+            };
+            if linked {
+                for update in &sql.group_time_joined {
+                    tx_exec(&tx, update, &[&app, &primary]).await?;
+                }
             }
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(if added { AddUserToTenant::Added } else { AddUserToTenant::AlreadyAssociated })
+            tx.commit().await.map_err(error::pg)?;
+            Ok(if added { AddUserToTenant::Added } else { AddUserToTenant::AlreadyAssociated })
+        })
+        .await
     }
 
     pub(super) async fn remove_user_from_tenant_tx(
@@ -249,18 +252,21 @@ impl crate::PgStorage {
     ) -> SResult<bool> {
         let sql = self.tenant_user_sql();
         let (app, t) = (tenant.app.as_str(), tenant.tenant.as_str());
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let mut removed = false;
-        if let Some(user_id) = user_id {
-            if !tx_query(&tx, &sql.lock_user, &[&app, &user_id]).await?.is_empty() {
-                removed |= tx_exec(&tx, &sql.remove_login_method, &[&app, &t, &user_id]).await? > 0;
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let mut removed = false;
+            if let Some(user_id) = user_id {
+                if !tx_query(&tx, &sql.lock_user, &[&app, &user_id]).await?.is_empty() {
+                    removed |= tx_exec(&tx, &sql.remove_login_method, &[&app, &t, &user_id]).await? > 0;
+                }
             }
-        }
-        for delete in &sql.remove_data {
-            removed |= tx_exec(&tx, delete, &[&app, &t, &data_ids]).await? > 0;
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(removed)
+            for delete in &sql.remove_data {
+                removed |= tx_exec(&tx, delete, &[&app, &t, &data_ids]).await? > 0;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(removed)
+        })
+        .await
     }
 }

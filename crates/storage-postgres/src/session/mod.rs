@@ -178,34 +178,39 @@ impl PgStorage {
             Some(p) if p == SessionPatch::default() => return Ok(Some((snapshot, extra))),
             Some(_) => {}
         }
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(error::pg)?;
-        let stmt = tx.prepare_cached(&sql.select_for_update).await.map_err(error::pg)?;
-        let Some(row) = tx.query_opt(&stmt, &[&app, &t, &handle]).await.map_err(error::pg)? else {
-            return Ok(None);
-        };
-        let current = session_from_row(tenant, handle, &row)?;
-        if let Some(patch) = decide(&current) {
-            if patch != SessionPatch::default() {
-                tx_exec(
-                    &tx,
-                    &sql.patch,
-                    &[
-                        &app,
-                        &t,
-                        &handle,
-                        &patch.refresh_token_hash_2,
-                        &patch.expires_at,
-                        &patch.use_static_key,
-                        &patch.prev_refresh_token_hash_2,
-                        &patch.refresh_token_rotated_at,
-                    ],
-                )
-                .await?;
-            }
-        }
-        tx.commit().await.map_err(error::pg)?;
-        Ok(Some((current, extra)))
+        let current = self
+            .retrying(|| async {
+                let mut conn = self.conn().await?;
+                let tx = conn.transaction().await.map_err(error::pg)?;
+                let stmt = tx.prepare_cached(&sql.select_for_update).await.map_err(error::pg)?;
+                let Some(row) = tx.query_opt(&stmt, &[&app, &t, &handle]).await.map_err(error::pg)? else {
+                    return Ok(None);
+                };
+                let current = session_from_row(tenant, handle, &row)?;
+                if let Some(patch) = decide(&current) {
+                    if patch != SessionPatch::default() {
+                        tx_exec(
+                            &tx,
+                            &sql.patch,
+                            &[
+                                &app,
+                                &t,
+                                &handle,
+                                &patch.refresh_token_hash_2,
+                                &patch.expires_at,
+                                &patch.use_static_key,
+                                &patch.prev_refresh_token_hash_2,
+                                &patch.refresh_token_rotated_at,
+                            ],
+                        )
+                        .await?;
+                    }
+                }
+                tx.commit().await.map_err(error::pg)?;
+                Ok(Some(current))
+            })
+            .await?;
+        Ok(current.map(|current| (current, extra)))
     }
 }
 
