@@ -137,7 +137,9 @@ async fn sign_in_options(ctx: &Ctx<'_>) -> HResult {
     }
 }
 
-/// The reference's `mapOptionsResponse` (after `status`): `email` only for registration options.
+/// The reference's `mapOptionsResponse` (after `status`). `email` is `null` for sign-in options:
+/// the reference's `addProperty("email", null)` is a `JsonNull`, which its `JsonElement.toString()`
+/// writes (supertokens-python's `GetGeneratedOptionsResponse` requires the key).
 fn options_json(o: WebauthnOptions) -> Value {
     let mut out = json!({
         "webauthnGeneratedOptionsId": o.id,
@@ -147,9 +149,7 @@ fn options_json(o: WebauthnOptions) -> Value {
         "timeout": o.expires_at - o.created_at,
         "origin": o.origin,
     });
-    if let Some(email) = o.email {
-        out["email"] = json!(email);
-    }
+    out["email"] = json!(o.email);
     out["createdAt"] = json!(o.created_at);
     out["expiresAt"] = json!(o.expires_at);
     out["userVerification"] = json!(o.user_verification);
@@ -217,10 +217,9 @@ async fn register_credential(ctx: &Ctx<'_>) -> HResult {
     let core = &ctx.state.core;
     match core.webauthn_register_credential(&ctx.tenant, &recipe_user_id, &options_id, &credential).await? {
         RegisterCredentialOutcome::Ok { credential_id, email, rp_id, rp_name } => {
+            // `email` written even when it is `null`, as the reference's `JsonElement.toString()` does
             let mut out = json!({"webauthnCredentialId": credential_id, "recipeUserId": recipe_user_id});
-            if let Some(email) = email {
-                out["email"] = json!(email);
-            }
+            out["email"] = json!(email);
             out["relyingPartyId"] = json!(rp_id);
             out["relyingPartyName"] = json!(rp_name);
             ok(out)
