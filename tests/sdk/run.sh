@@ -19,7 +19,9 @@
 #   ST_SDK_EVERY_RELEASE   optional: 1 = every flow on every release (by default, for the CPU
 #                          budget, the third-party, passwordless and multitenancy flows run on node,
 #                          python and node-3.0, the account-linking and MFA flows on node and python,
-#                          and cross-version on node and python with the peers in CROSS_VERSION_PEERS)
+#                          the passkey flows on the releases with the WebAuthn recipe (node,
+#                          node-5.3, python, python-5.3), and cross-version on node and python with
+#                          the peers in CROSS_VERSION_PEERS)
 #   CARGO_TARGET_DIR       honoured (venv in <target>/sdk-venv, logs in <target>/sdk-logs)
 #
 # For each backend (memory; PostgreSQL when configured) it starts the core on a free port with an

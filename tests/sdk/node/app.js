@@ -106,6 +106,13 @@ function optionalRecipe(name) {
     return require(dir);
 }
 const AccountLinking = optionalRecipe("accountlinking");
+// Passkeys (supertokens-node 23+, CDI 5.3+), in the plain app: its defaults make the relying party
+// the apiDomain's host (`localhost`) and the origin the websiteDomain (`http://localhost:3000`),
+// which is where the flows' "browser" (flows.test.mjs) says it runs.
+const WebAuthn = optionalRecipe("webauthn");
+// The user-management dashboard (every tested release): no apiKey, so its operators sign in with
+// the core's dashboard users (e-mail and password) and the SDK checks their sessions in the core.
+const Dashboard = require("supertokens-node/recipe/dashboard");
 const MultiFactorAuth = optionalRecipe("multifactorauth");
 const Totp = optionalRecipe("totp");
 // Account linking (user objects with loginMethods, recipe user ids, `rsub`) exists from
@@ -216,6 +223,8 @@ supertokens.init({
             },
         }),
         Multitenancy.init(),
+        ...(WebAuthn ? [WebAuthn.init()] : []),
+        Dashboard.init(),
         ...linkingRecipes(),
     ],
 });
@@ -414,6 +423,35 @@ app.post("/test/mfa/require-factor", async (req, res, next) => {
     }
 });
 
+// Dashboard users, made and removed in the core the way an operator does (the SDKs have no function
+// for it: POST / DELETE /recipe/dashboard/user with the API key; test only).
+async function dashboardUserInCore(method, query, body) {
+    const res = await fetch(`${CORE}/recipe/dashboard/user${query}`, {
+        method,
+        headers: { "api-key": API_KEY, "cdi-version": SDK_VERSION.cdiSupported[SDK_VERSION.cdiSupported.length - 1], "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { httpStatus: res.status, text: await res.text() };
+}
+app.post("/test/dashboard-user", async (req, res, next) => {
+    try {
+        const { email, password } = req.body || {};
+        const r = await dashboardUserInCore("POST", "", { email, password });
+        res.status(r.httpStatus).type("json").send(r.text);
+    } catch (e) {
+        next(e);
+    }
+});
+app.post("/test/dashboard-user/remove", async (req, res, next) => {
+    try {
+        const { email } = req.body || {};
+        const r = await dashboardUserInCore("DELETE", `?email=${encodeURIComponent(email)}`);
+        res.status(r.httpStatus).type("json").send(r.text);
+    } catch (e) {
+        next(e);
+    }
+});
+
 app.get("/test/last-code", (req, res) => {
     const all = sentCodes.get(String(req.query.contact || "").toLowerCase()) || [];
     if (all.length === 0) return res.status(404).json({ status: "NO_CODE" });
@@ -456,6 +494,7 @@ app.get("/test/sdk-info", (req, res) => {
         linkingApp: LINKING_APP,
         accountLinkingRecipe: AccountLinking !== undefined,
         mfa: MultiFactorAuth !== undefined && Totp !== undefined,
+        webauthn: WebAuthn !== undefined,
     });
 });
 

@@ -9,7 +9,7 @@
 // (The python flows_test.py does the same; both SDK apps expose the same routes.)
 
 import assert from "node:assert/strict";
-import { createHmac, randomUUID } from "node:crypto";
+import { createHash, createHmac, generateKeyPairSync, randomBytes, randomUUID, sign as cryptoSign } from "node:crypto";
 
 const APP_URL = (process.env.APP_URL || "http://127.0.0.1:3001").replace(/\/$/, "");
 // Same app, second process, pointed at a core app whose access tokens live 2 s.
@@ -37,6 +37,7 @@ const ISSUE20_RELEASES = ["node", "python", "node-3.0"];
 // recipes exist: of the tested releases account linking from node 16, MFA and TOTP from node 18 and
 // python 0.26; the others SKIP)
 const ISSUE21_RELEASES = ["node", "python"];
+const WEBAUTHN_RELEASES = ["node", "node-5.3", "python", "python-5.3"];
 const RELEASES_OF_FLOW = {
     "cross-version": ["node", "python"],
     "thirdparty-sign-in-up": ISSUE20_RELEASES,
@@ -50,6 +51,10 @@ const RELEASES_OF_FLOW = {
     "accountlinking-manual": ISSUE21_RELEASES,
     "mfa-totp": ISSUE21_RELEASES,
     "mfa-totp-limit": ISSUE21_RELEASES,
+    // passkeys: the releases with the WebAuthn recipe (supertokens-node 23+, supertokens-python
+    // 0.30+; the others SKIP with ST_SDK_EVERY_RELEASE=1)
+    "webauthn-sign-up-sign-in": WEBAUTHN_RELEASES,
+    "webauthn-signature-counter": WEBAUTHN_RELEASES,
 };
 function runsHere(flow) {
     return process.env.ST_SDK_EVERY_RELEASE === "1" || !RELEASES_OF_FLOW[flow] || RELEASES_OF_FLOW[flow].includes(SDK);
@@ -628,6 +633,206 @@ async function expectMfaRequired(br, what) {
 }
 function totpApi(br, prefix, path, body) {
     return br.request("POST", `${prefix}/totp/${path}`, { body, headers: { rid: "totp" } });
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// passkeys: the browser's WebAuthn part and a software authenticator (as st_tests::webauthn in
+// tests/src/webauthn.rs): P-256 keys, real CBOR attestation objects and COSE keys, real ES256
+// signatures over authenticatorData ‖ SHA-256(clientDataJSON)
+// ---------------------------------------------------------------------------------------------
+
+// Where the "browser" runs: the apps' websiteDomain (the SDK's default WebAuthn origin); the
+// relying party is the apiDomain's host (the SDK's default rpId), checked in the options.
+const WEBAUTHN_ORIGIN = "http://localhost:3000";
+const WEBAUTHN_RP_ID = "localhost";
+
+// Minimal CBOR (RFC 8949): a number is an integer, a Buffer a byte string, a string a text string,
+// a Map a map (entries in their order).
+function cborHead(major, n) {
+    const m = major << 5;
+    if (n < 24) return Buffer.from([m | n]);
+    if (n < 0x100) return Buffer.from([m | 24, n]);
+    if (n < 0x10000) return Buffer.from([m | 25, n >> 8, n & 0xff]);
+    const b = Buffer.alloc(5);
+    b[0] = m | 26;
+    b.writeUInt32BE(n, 1);
+    return b;
+}
+function cbor(v) {
+    if (typeof v === "number") return v >= 0 ? cborHead(0, v) : cborHead(1, -1 - v);
+    if (Buffer.isBuffer(v)) return Buffer.concat([cborHead(2, v.length), v]);
+    if (typeof v === "string") {
+        const t = Buffer.from(v, "utf8");
+        return Buffer.concat([cborHead(3, t.length), t]);
+    }
+    if (v instanceof Map) return Buffer.concat([cborHead(5, v.size), ...[...v].flatMap(([k, x]) => [cbor(k), cbor(x)])]);
+    throw new Error(`cbor: cannot encode ${v}`);
+}
+// The encodings the Rust authenticator's test checks, checked before any flow uses them.
+function checkCborImplementation() {
+    assert.equal(cbor(10).toString("hex"), "0a");
+    assert.equal(cbor(-7).toString("hex"), "26");
+    assert.equal(cbor(-257).toString("hex"), "390100");
+    assert.equal(cbor("fmt").toString("hex"), "63666d74");
+    assert.equal(cbor(Buffer.alloc(32)).subarray(0, 2).toString("hex"), "5820");
+    assert.equal(cbor(new Map()).toString("hex"), "a0");
+    assert.equal(cbor(new Map([[1, 2], [3, -7]])).toString("hex"), "a201020326");
+}
+const sha256 = (data) => createHash("sha256").update(data).digest();
+
+// One credential: a P-256 key pair with a random 32-byte id. `counts`: the authenticator moves
+// its signature counter by one per assertion; else it always reports 0 (as synced passkeys do).
+class Passkey {
+    constructor({ counts = false } = {}) {
+        const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+        this.privateKey = privateKey;
+        this.jwk = publicKey.export({ format: "jwk" });
+        this.id = randomBytes(32);
+        this.counter = 0;
+        this.counts = counts;
+        this.userHandle = Buffer.alloc(0);
+    }
+    get idB64() {
+        return this.id.toString("base64url");
+    }
+    // COSE_Key (EC2, ES256, P-256, x, y)
+    coseKey() {
+        return cbor(new Map([[1, 2], [3, -7], [-1, 1], [-2, Buffer.from(this.jwk.x, "base64url")], [-3, Buffer.from(this.jwk.y, "base64url")]]));
+    }
+    // ES256: ECDSA P-256 SHA-256, DER-encoded, as authenticators sign
+    sign(data) {
+        return cryptoSign("sha256", data, { key: this.privateKey, dsaEncoding: "der" });
+    }
+}
+function clientDataJSON(type, challenge, origin) {
+    return Buffer.from(JSON.stringify({ type, challenge, origin, crossOrigin: false }));
+}
+// authenticatorData: SHA-256(rpId) ‖ flags (UP, UV, AT with attested credential data) ‖ counter
+function authenticatorData(rpId, counter, attested) {
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(counter);
+    return Buffer.concat([sha256(rpId), Buffer.from([0x01 | 0x04 | (attested ? 0x40 : 0)]), c]);
+}
+// navigator.credentials.create() over the SDK's register options: RegistrationResponseJSON
+// (attestation "none"). `origin`, `challenge`, `rpId` default to the browser's and the options'.
+function passkeyRegistration(pk, options, { origin = WEBAUTHN_ORIGIN, challenge = options.challenge, rpId = options.rp.id } = {}) {
+    pk.userHandle = Buffer.from(options.user.id, "base64url");
+    const aaguid = Buffer.alloc(16, 0x5e);
+    const idLen = Buffer.from([pk.id.length >> 8, pk.id.length & 0xff]);
+    const authData = Buffer.concat([authenticatorData(rpId, pk.counter, true), aaguid, idLen, pk.id, pk.coseKey()]);
+    const attestation = cbor(new Map([["fmt", "none"], ["attStmt", new Map()], ["authData", authData]]));
+    return {
+        id: pk.idB64,
+        rawId: pk.idB64,
+        type: "public-key",
+        response: {
+            clientDataJSON: clientDataJSON("webauthn.create", challenge, origin).toString("base64url"),
+            attestationObject: attestation.toString("base64url"),
+            authenticatorData: authData.toString("base64url"),
+            transports: ["internal", "hybrid"],
+            publicKeyAlgorithm: -7,
+        },
+        authenticatorAttachment: "platform",
+        clientExtensionResults: {},
+    };
+}
+// navigator.credentials.get() over the SDK's sign-in options: AuthenticationResponseJSON for
+// credential `pk`, signed by `signer` (another key: a forged assertion). `counter`: what to report
+// instead of the authenticator's next value.
+function passkeyAssertion(pk, options, { origin = WEBAUTHN_ORIGIN, challenge = options.challenge, rpId = options.rpId, signer = pk, counter } = {}) {
+    if (counter === undefined) counter = pk.counts ? pk.counter + 1 : 0;
+    pk.counter = counter;
+    const cd = clientDataJSON("webauthn.get", challenge, origin);
+    const authData = authenticatorData(rpId, counter, false);
+    const signature = signer.sign(Buffer.concat([authData, sha256(cd)]));
+    return {
+        id: pk.idB64,
+        rawId: pk.idB64,
+        type: "public-key",
+        response: {
+            clientDataJSON: cd.toString("base64url"),
+            authenticatorData: authData.toString("base64url"),
+            signature: signature.toString("base64url"),
+            userHandle: pk.userHandle.toString("base64url"),
+        },
+        authenticatorAttachment: "platform",
+        clientExtensionResults: {},
+    };
+}
+
+// The release must have the WebAuthn recipe (the app reports it), else the flow is a SKIP.
+function webauthnRecipe() {
+    if (!SDK_INFO.webauthn) skip(`no WebAuthn recipe in ${SDK_INFO.sdk} ${SDK_INFO.version} (CDI ${CDI_SENT})`);
+}
+// The SDK's passkey API, as the frontend SDK calls it.
+async function passkeyRegisterOptions(b, email) {
+    const r = await b.request("POST", "/auth/webauthn/options/register", { body: { email }, headers: { rid: "webauthn" } });
+    return expectOk(r, "POST /auth/webauthn/options/register");
+}
+async function passkeySignInOptions(b) {
+    const r = await b.request("POST", "/auth/webauthn/options/signin", { body: {}, headers: { rid: "webauthn" } });
+    return expectOk(r, "POST /auth/webauthn/options/signin");
+}
+function passkeySignUp(b, options, credential) {
+    return b.request("POST", "/auth/webauthn/signup", {
+        body: { webauthnGeneratedOptionsId: options.webauthnGeneratedOptionsId, credential },
+        headers: { rid: "webauthn" },
+    });
+}
+function passkeySignIn(b, options, credential) {
+    return b.request("POST", "/auth/webauthn/signin", {
+        body: { webauthnGeneratedOptionsId: options.webauthnGeneratedOptionsId, credential },
+        headers: { rid: "webauthn" },
+    });
+}
+// A passkey user from scratch: register options for a new e-mail, the passkey's registration.
+async function passkeySignedUp(b, pk, tag) {
+    const email = newEmail(tag);
+    const opts = await passkeyRegisterOptions(b, email);
+    const body = expectOk(await passkeySignUp(b, opts, passkeyRegistration(pk, opts)), "passkey sign up");
+    return { email, userId: body.user.id, body };
+}
+// The answer's user is the passkey user: one webauthn login method with the e-mail and credential.
+function expectPasskeyUser(user, userId, email, pk, what) {
+    assert.equal(user.id, userId, `${what}: user id`);
+    assert.equal(user.loginMethods.length, 1, `${what}: one login method: ${JSON.stringify(user)}`);
+    const m = user.loginMethods[0];
+    assert.equal(m.recipeId, "webauthn", `${what}: recipeId`);
+    assert.equal(m.recipeUserId, userId, `${what}: recipeUserId`);
+    assert.equal(m.email, email, `${what}: email`);
+    assert.deepEqual(m.webauthn && m.webauthn.credentialIds, [pk.idB64], `${what}: the login method's credential ids`);
+    assert.deepEqual(user.webauthn && user.webauthn.credentialIds, [pk.idB64], `${what}: the user's credential ids`);
+    assert.deepEqual(m.tenantIds, ["public"], `${what}: tenantIds`);
+}
+// A refused passkey ceremony: 200, `status`, and no session started.
+function expectRefused(b, res, status, what) {
+    expectStatusField(res, status, what);
+    assert.equal(b.hasSession(), false, `${what}: no session`);
+    assert.equal(b.currentAccessToken(), undefined, `${what}: no access token`);
+}
+// The session the browser holds is the user's (offline and with the core).
+async function expectSessionUser(b, mode, userId, what) {
+    assertSessionTransport(b, mode);
+    const p = decodeJwtPayload(b.currentAccessToken());
+    assert.equal(p.sub, userId, `${what}: sub`);
+    assert.equal(p.rsub, userId, `${what}: rsub`);
+    assert.equal(p.tId, "public", `${what}: tId`);
+    for (const path of ["/protected", "/protected-db"]) {
+        const r = await b.request("GET", path);
+        expectStatus(r, 200, `${what}: GET ${path}`);
+        assert.equal(r.json.userId, userId, `${what}: GET ${path} userId`);
+        assert.equal(r.json.recipeUserId, userId, `${what}: GET ${path} recipeUserId`);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the user-management dashboard's API (its operators' sessions: `Authorization: Bearer <session id>`)
+// ---------------------------------------------------------------------------------------------
+
+function dashboardApi(b, method, path, { sessionId, body } = {}) {
+    const headers = sessionId === undefined ? {} : { authorization: `Bearer ${sessionId}` };
+    return b.request(method, `/auth/dashboard/api${path}`, { body, headers, auth: false });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1836,6 +2041,173 @@ const FLOWS = {
         expectStatus(p, 200, "GET /protected after TOTP");
         assert.equal(p.json.tenantId, t);
     },
+
+    // Passkeys through the SDK's WebAuthn recipe, the runner being the browser and the software
+    // authenticator (a synced passkey: counter 0): the register options carry the SDK's defaults
+    // (relying party = the apiDomain's host, the e-mail as user name, EdDSA/ES256/RS256, resident
+    // key required); a registration made at another origin is refused; the registration → a new
+    // webauthn user with the credential, session; the same e-mail again → EMAIL_ALREADY_EXISTS_ERROR;
+    // sign-in options → an assertion signed with the key → the same user, session. Refused, with no
+    // session: an assertion signed by another key, one over another options' challenge, one made
+    // at another origin, and an unknown credential (INVALID_CREDENTIALS_ERROR: the SDK answers it
+    // for every failed verification).
+    async "webauthn-sign-up-sign-in"(b, mode) {
+        webauthnRecipe();
+        const email = newEmail("passkey");
+        const opts = await passkeyRegisterOptions(b, email);
+        assert.equal(opts.rp.id, WEBAUTHN_RP_ID, "rp.id: the apiDomain's host");
+        assert.equal(opts.rp.name, "st-sdk-tests", "rp.name: the appName");
+        assert.equal(opts.user.name, email);
+        assert.equal(opts.user.displayName, email);
+        assert.ok(Buffer.from(opts.user.id, "base64url").length > 0, "a user handle");
+        assert.ok(Buffer.from(opts.challenge, "base64url").length >= 16, `a challenge: ${opts.challenge}`);
+        assert.deepEqual(opts.pubKeyCredParams.map((p) => p.alg), [-8, -7, -257]);
+        assert.ok(opts.pubKeyCredParams.every((p) => p.type === "public-key"));
+        assert.equal(opts.timeout, 60000);
+        assert.equal(opts.attestation, "none");
+        assert.equal(opts.authenticatorSelection.residentKey, "required");
+        assert.equal(opts.authenticatorSelection.userVerification, "preferred");
+        assert.deepEqual(opts.excludeCredentials, []);
+        assert.equal(opts.expiresAt - opts.createdAt, 60000, "the options expire after their timeout");
+
+        const pk = new Passkey();
+        const elsewhere = await passkeySignUp(b, opts, passkeyRegistration(pk, opts, { origin: "http://localhost:3001" }));
+        expectRefused(b, elsewhere, "INVALID_AUTHENTICATOR_ERROR", "a registration made at another origin");
+        assert.match(elsewhere.json.reason, /origin/i, `the reason names the origin: ${elsewhere.json.reason}`);
+        const su = await passkeySignUp(b, opts, passkeyRegistration(pk, opts));
+        const body = expectOk(su, "passkey sign up");
+        const userId = body.user.id;
+        expectPasskeyUser(body.user, userId, email, pk, "sign-up answer");
+        assert.equal(body.user.loginMethods[0].verified, false, "the e-mail is not verified");
+        await expectSessionUser(b, mode, userId, "sign-up session");
+
+        const again = new Browser(mode, b.trace);
+        const opts2 = await passkeyRegisterOptions(again, email.toUpperCase());
+        const dup = await passkeySignUp(again, opts2, passkeyRegistration(new Passkey(), opts2));
+        expectRefused(again, dup, "EMAIL_ALREADY_EXISTS_ERROR", "a second passkey sign-up with the e-mail");
+
+        // sign in: the refused ceremonies first, each over fresh options
+        const s = new Browser(mode, b.trace);
+        let so = await passkeySignInOptions(s);
+        expectRefused(s, await passkeySignIn(s, so, passkeyAssertion(pk, so, { signer: new Passkey() })), "INVALID_CREDENTIALS_ERROR", "an assertion signed by another key");
+        const other = await passkeySignInOptions(s);
+        so = await passkeySignInOptions(s);
+        assert.notEqual(other.challenge, so.challenge, "each options has its challenge");
+        expectRefused(s, await passkeySignIn(s, so, passkeyAssertion(pk, so, { challenge: other.challenge })), "INVALID_CREDENTIALS_ERROR", "an assertion over another options' challenge");
+        so = await passkeySignInOptions(s);
+        expectRefused(s, await passkeySignIn(s, so, passkeyAssertion(pk, so, { origin: "http://localhost:3001" })), "INVALID_CREDENTIALS_ERROR", "an assertion made at another origin");
+        so = await passkeySignInOptions(s);
+        expectRefused(s, await passkeySignIn(s, so, passkeyAssertion(new Passkey(), so)), "INVALID_CREDENTIALS_ERROR", "an unknown credential");
+
+        so = await passkeySignInOptions(s);
+        assert.equal(so.rpId, WEBAUTHN_RP_ID);
+        assert.equal(so.timeout, 60000);
+        assert.equal(so.userVerification, "preferred");
+        assert.ok(Buffer.from(so.challenge, "base64url").length >= 16, `a challenge: ${so.challenge}`);
+        const si = expectOk(await passkeySignIn(s, so, passkeyAssertion(pk, so)), "passkey sign in");
+        expectPasskeyUser(si.user, userId, email, pk, "sign-in answer");
+        await expectSessionUser(s, mode, userId, "sign-in session");
+        assert.notEqual(decodeJwtPayload(s.currentAccessToken()).sessionHandle, decodeJwtPayload(b.currentAccessToken()).sessionHandle, "a new session");
+        // a synced passkey (counter 0) signs in again
+        const s2 = new Browser(mode, b.trace);
+        const so2 = await passkeySignInOptions(s2);
+        expectPasskeyUser(expectOk(await passkeySignIn(s2, so2, passkeyAssertion(pk, so2)), "passkey sign in again").user, userId, email, pk, "second sign-in");
+        await expectSessionUser(s2, mode, userId, "second sign-in session");
+    },
+
+    // A passkey whose authenticator counts its signatures (1, 2, ...). The newest releases verify
+    // an assertion once (one POST /recipe/webauthn/signin): each sign-in with a higher counter
+    // passes, the same assertion replayed and an older counter are refused (the core's clone
+    // check). supertokens-node 23 and supertokens-python 0.30 verify it twice (their signInPOST's
+    // verifyCredentials, then signIn verifies again: supertokens-core#1195, fixed in node 24 /
+    // python 0.31): the second presentation of the same counter trips the core's clone check, so
+    // a counting authenticator cannot sign in through them (checked: two core calls, the first OK,
+    // the second INVALID_AUTHENTICATOR_ERROR, INVALID_CREDENTIALS_ERROR to the browser).
+    async "webauthn-signature-counter"(b, mode) {
+        webauthnRecipe();
+        const pk = new Passkey({ counts: true });
+        const { email, userId } = await passkeySignedUp(b, pk, "counter");
+        const s = new Browser(mode, b.trace);
+        const seq0 = await coreSeq();
+        const so = await passkeySignInOptions(s);
+        const first = passkeyAssertion(pk, so);
+        assert.equal(pk.counter, 1);
+        const r = await passkeySignIn(s, so, first);
+        const verifications = (await coreCallsSince(seq0, r.requestId)).filter((c) => c.path.endsWith("/recipe/webauthn/signin"));
+        if (verifications.length === 2) {
+            assert.equal(JSON.parse(verifications[0].response).status, "OK", "the first verification");
+            assert.equal(JSON.parse(verifications[1].response).status, "INVALID_AUTHENTICATOR_ERROR", "the second verification of the same counter");
+            expectRefused(s, r, "INVALID_CREDENTIALS_ERROR", "a counting authenticator through a release that verifies twice");
+            const so2 = await passkeySignInOptions(s);
+            expectRefused(s, await passkeySignIn(s, so2, passkeyAssertion(pk, so2)), "INVALID_CREDENTIALS_ERROR", "and the next counter");
+            return;
+        }
+        assert.equal(verifications.length, 1, `POST /recipe/webauthn/signin calls: ${JSON.stringify(verifications)}`);
+        expectPasskeyUser(expectOk(r, "sign in, counter 1").user, userId, email, pk, "sign-in answer");
+        await expectSessionUser(s, mode, userId, "counter 1");
+        const s2 = new Browser(mode, b.trace);
+        const so2 = await passkeySignInOptions(s2);
+        const second = passkeyAssertion(pk, so2);
+        assert.equal(pk.counter, 2);
+        expectOk(await passkeySignIn(s2, so2, second), "sign in, counter 2");
+        await expectSessionUser(s2, mode, userId, "counter 2");
+        const s3 = new Browser(mode, b.trace);
+        expectRefused(s3, await passkeySignIn(s3, so2, second), "INVALID_CREDENTIALS_ERROR", "the counter-2 assertion replayed");
+        const so3 = await passkeySignInOptions(s3);
+        expectRefused(s3, await passkeySignIn(s3, so3, passkeyAssertion(pk, so3, { counter: 1 })), "INVALID_CREDENTIALS_ERROR", "an older counter");
+        const so4 = await passkeySignInOptions(s3);
+        expectOk(await passkeySignIn(s3, so4, passkeyAssertion(pk, so4, { counter: 7 })), "a higher counter");
+        await expectSessionUser(s3, mode, userId, "counter 7");
+    },
+
+    // The user-management dashboard's own sign-in (the Dashboard recipe without an apiKey): a
+    // dashboard user made in the core (POST /recipe/dashboard/user, through /test/dashboard-user);
+    // a wrong password and an unknown e-mail → INVALID_CREDENTIALS_ERROR; the right one → a
+    // session id, with which the dashboard's API answers (the users count; an app user's details
+    // with the first name from its metadata); a made-up session id → 401 (no Authorization header
+    // at all is not tried: the SDKs then send the core no sessionId, which the core refuses with a
+    // 400 as the reference does, and the SDK throws); two sessions, one
+    // signed out → that one 401, the other still 200; the dashboard user removed in the core → its
+    // other session 401 too.
+    async "dashboard-sign-in"(b, mode) {
+        const email = newEmail("operator");
+        const password = "dash-board-7";
+        const created = await admin(b, "/test/dashboard-user", { email, password });
+        assert.equal(created.status, "OK", `POST /recipe/dashboard/user: ${JSON.stringify(created)}`);
+        assert.equal(created.user.email, email);
+        // an app user, with a first name in its metadata (the dashboard shows it)
+        const { email: userEmail, userId } = await signedUp(b, "dashview");
+        expectStatus(await b.request("POST", "/metadata", { body: { first_name: "Ada", last_name: "Lovelace" } }), 200, "POST /metadata");
+
+        const d = new Browser(mode, b.trace);
+        const wrong = await dashboardApi(d, "POST", "/signin", { body: { email, password: "dash-board-8" } });
+        assert.deepEqual(expectStatusField(wrong, "INVALID_CREDENTIALS_ERROR", "a wrong password"), { status: "INVALID_CREDENTIALS_ERROR" });
+        expectStatusField(await dashboardApi(d, "POST", "/signin", { body: { email: newEmail("nobody"), password } }), "INVALID_CREDENTIALS_ERROR", "an unknown e-mail");
+        const one = expectOk(await dashboardApi(d, "POST", "/signin", { body: { email, password } }), "dashboard sign in");
+        assert.match(one.sessionId, /^[0-9a-f-]{36}$/, `a session id: ${one.sessionId}`);
+
+        const count = expectOk(await dashboardApi(d, "GET", "/users/count", { sessionId: one.sessionId }), "GET /auth/dashboard/api/users/count");
+        assert.ok(Number.isInteger(count.count) && count.count >= 1, `the users count: ${count.count}`);
+        const details = expectOk(await dashboardApi(d, "GET", `/user?userId=${userId}&recipeId=emailpassword`, { sessionId: one.sessionId }), "GET /auth/dashboard/api/user");
+        assert.equal(details.user.id, userId);
+        assert.equal(details.user.firstName, "Ada");
+        assert.equal(details.user.lastName, "Lovelace");
+        if (SDK_INFO.accountLinking) assert.deepEqual(details.user.emails, [userEmail]);
+        else assert.equal(details.user.email, userEmail);
+
+        expectStatus(await dashboardApi(d, "GET", "/users/count", { sessionId: randomUUID() }), 401, "a made-up session id");
+
+        const two = expectOk(await dashboardApi(d, "POST", "/signin", { body: { email: email.toUpperCase(), password } }), "dashboard sign in again (e-mail in capitals)");
+        assert.notEqual(two.sessionId, one.sessionId);
+        expectOk(await dashboardApi(d, "POST", "/signout", { sessionId: one.sessionId }), "dashboard sign out");
+        expectStatus(await dashboardApi(d, "GET", "/users/count", { sessionId: one.sessionId }), 401, "the signed-out session");
+        expectOk(await dashboardApi(d, "GET", "/users/count", { sessionId: two.sessionId }), "the other session");
+
+        const removed = await admin(b, "/test/dashboard-user/remove", { email });
+        assert.deepEqual(removed, { status: "OK", didUserExist: true });
+        expectStatus(await dashboardApi(d, "GET", "/users/count", { sessionId: two.sessionId }), 401, "a removed dashboard user's session");
+        expectStatusField(await dashboardApi(d, "POST", "/signin", { body: { email, password } }), "INVALID_CREDENTIALS_ERROR", "a removed dashboard user");
+    },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1884,6 +2256,7 @@ async function main() {
     let skipped = 0;
     const t0 = Date.now();
     checkTotpImplementation();
+    checkCborImplementation();
     const info = await fetch(`${APP_URL}/test/sdk-info`);
     assert.equal(info.status, 200, "GET /test/sdk-info");
     SDK_INFO = await info.json();

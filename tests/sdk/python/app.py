@@ -81,6 +81,17 @@ except ImportError:  # not in this release
     multifactorauth = None  # type: ignore[assignment]
     totp = None  # type: ignore[assignment]
 
+# Passkeys (supertokens-python 0.30+, CDI 5.3+), in the plain app: its defaults make the relying
+# party the api_domain's host (`localhost`) and the origin the website_domain
+# (`http://localhost:3000`), where the flows' "browser" says it runs (as node/app.js).
+try:
+    from supertokens_python.recipe import webauthn
+except ImportError:  # not in this release
+    webauthn = None  # type: ignore[assignment]
+# The user-management dashboard (every tested release): no api_key, so its operators sign in with
+# the core's dashboard users (e-mail and password) and the SDK checks their sessions in the core.
+from supertokens_python.recipe import dashboard
+
 PORT = int(os.environ.get("PORT", "3002"))
 CORE = os.environ.get("ST_CONNECTION_URI", "http://127.0.0.1:3567").rstrip("/")
 API_KEY = os.environ.get("ST_API_KEY")
@@ -321,6 +332,8 @@ init(
             sms_delivery=SMSDeliveryConfig(service=CapturePasswordlessSms()),
         ),
         multitenancy.init(),
+        *([webauthn.init()] if webauthn is not None else []),
+        dashboard.init(),
         *linking_recipes(),
     ],
     mode="asgi",
@@ -559,6 +572,32 @@ async def test_mfa_require_factor(request: Request):
     return {"status": "OK", "requiredSecondaryFactors": await mfa.get_required_secondary_factors_for_user(body["userId"])}
 
 
+async def dashboard_user_in_core(method: str, params: Optional[Dict[str, str]], body: Optional[Dict[str, Any]]) -> Any:
+    """Dashboard users, made and removed in the core the way an operator does (the SDKs have no
+    function for it: POST / DELETE /recipe/dashboard/user with the API key; test only)."""
+    async with httpx.AsyncClient(timeout=30.0) as client:
+        res = await client.request(
+            method,
+            f"{CORE}/recipe/dashboard/user",
+            params=params,
+            json=body,
+            headers={"api-key": API_KEY or "", "cdi-version": SUPPORTED_CDI_VERSIONS[-1]},
+        )
+    return PlainTextResponse(res.text, status_code=res.status_code, media_type="application/json")
+
+
+@app.post("/test/dashboard-user")
+async def test_dashboard_user(request: Request):
+    body = await json_body(request)
+    return await dashboard_user_in_core("POST", None, {"email": body.get("email"), "password": body.get("password")})
+
+
+@app.post("/test/dashboard-user/remove")
+async def test_dashboard_user_remove(request: Request):
+    body = await json_body(request)
+    return await dashboard_user_in_core("DELETE", {"email": body.get("email", "")}, None)
+
+
 @app.get("/test/last-code")
 async def last_code(contact: str = ""):
     codes = SENT_CODES.get(contact.lower(), [])
@@ -617,6 +656,7 @@ async def sdk_info():
         "linkingApp": LINKING_APP,
         "accountLinkingRecipe": accountlinking is not None,
         "mfa": multifactorauth is not None and totp is not None,
+        "webauthn": webauthn is not None,
     }
 
 

@@ -55,6 +55,7 @@ ISSUE20_RELEASES = ["node", "python", "node-3.0"]
 # recipes exist: of the tested releases account linking from node 16, MFA and TOTP from node 18 and
 # python 0.26; the others SKIP)
 ISSUE21_RELEASES = ["node", "python"]
+WEBAUTHN_RELEASES = ["node", "node-5.3", "python", "python-5.3"]
 RELEASES_OF_FLOW: Dict[str, List[str]] = {
     "cross-version": ["node", "python"],
     "thirdparty-sign-in-up": ISSUE20_RELEASES,
@@ -68,6 +69,10 @@ RELEASES_OF_FLOW: Dict[str, List[str]] = {
     "accountlinking-manual": ISSUE21_RELEASES,
     "mfa-totp": ISSUE21_RELEASES,
     "mfa-totp-limit": ISSUE21_RELEASES,
+    # passkeys: the releases with the WebAuthn recipe (supertokens-node 23+, supertokens-python
+    # 0.30+; the others SKIP with ST_SDK_EVERY_RELEASE=1)
+    "webauthn-sign-up-sign-in": WEBAUTHN_RELEASES,
+    "webauthn-signature-counter": WEBAUTHN_RELEASES,
 }
 
 
@@ -1846,6 +1851,397 @@ def flow_mfa_totp_limit(b0: Browser, mode: str) -> None:
     eq(p.json["tenantId"], t, "tenantId")
 
 
+# ---------------------------------------------------------------------------------------------
+# passkeys: the browser's WebAuthn part and a software authenticator (as ../node/flows.test.mjs and
+# st_tests::webauthn in tests/src/webauthn.rs): P-256 keys, real CBOR attestation objects and COSE
+# keys, real ES256 signatures over authenticatorData ‖ SHA-256(clientDataJSON)
+# ---------------------------------------------------------------------------------------------
+
+# Where the "browser" runs: the apps' website_domain (the SDK's default WebAuthn origin); the
+# relying party is the api_domain's host (the SDK's default rp id), checked in the options.
+WEBAUTHN_ORIGIN = "http://localhost:3000"
+WEBAUTHN_RP_ID = "localhost"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def b64url_decode(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def _cbor_head(major: int, n: int) -> bytes:
+    m = major << 5
+    if n < 24:
+        return bytes([m | n])
+    if n < 0x100:
+        return bytes([m | 24, n])
+    if n < 0x10000:
+        return bytes([m | 25]) + n.to_bytes(2, "big")
+    return bytes([m | 26]) + n.to_bytes(4, "big")
+
+
+def cbor(v: Any) -> bytes:
+    """Minimal CBOR (RFC 8949): int, bytes, str, dict (entries in their order)."""
+    if isinstance(v, bool):
+        raise TypeError("cbor: no booleans here")
+    if isinstance(v, int):
+        return _cbor_head(0, v) if v >= 0 else _cbor_head(1, -1 - v)
+    if isinstance(v, bytes):
+        return _cbor_head(2, len(v)) + v
+    if isinstance(v, str):
+        t = v.encode()
+        return _cbor_head(3, len(t)) + t
+    if isinstance(v, dict):
+        return _cbor_head(5, len(v)) + b"".join(cbor(k) + cbor(x) for k, x in v.items())
+    raise TypeError(f"cbor: cannot encode {v!r}")
+
+
+def check_cbor_implementation() -> None:
+    """The encodings the Rust authenticator's test checks, checked before any flow uses them."""
+    eq(cbor(10).hex(), "0a", "cbor 10")
+    eq(cbor(-7).hex(), "26", "cbor -7")
+    eq(cbor(-257).hex(), "390100", "cbor -257")
+    eq(cbor("fmt").hex(), "63666d74", "cbor 'fmt'")
+    eq(cbor(bytes(32))[:2].hex(), "5820", "cbor 32 bytes")
+    eq(cbor({}).hex(), "a0", "cbor {}")
+    eq(cbor({1: 2, 3: -7}).hex(), "a201020326", "cbor {1: 2, 3: -7}")
+
+
+class Passkey:
+    """One credential: a P-256 key pair with a random 32-byte id. `counts`: the authenticator moves
+    its signature counter by one per assertion; else it always reports 0 (as synced passkeys do)."""
+
+    def __init__(self, counts: bool = False) -> None:
+        # the `cryptography` package: a dependency of every tested supertokens-python release
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.id = os.urandom(32)
+        self.counter = 0
+        self.counts = counts
+        self.user_handle = b""
+
+    @property
+    def id_b64(self) -> str:
+        return b64url(self.id)
+
+    def cose_key(self) -> bytes:
+        """COSE_Key (EC2, ES256, P-256, x, y)."""
+        n = self.key.public_key().public_numbers()
+        return cbor({1: 2, 3: -7, -1: 1, -2: n.x.to_bytes(32, "big"), -3: n.y.to_bytes(32, "big")})
+
+    def sign(self, data: bytes) -> bytes:
+        """ES256: ECDSA P-256 SHA-256, DER-encoded, as authenticators sign."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        return self.key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+def client_data_json(kind: str, challenge: str, origin: str) -> bytes:
+    return json.dumps({"type": kind, "challenge": challenge, "origin": origin, "crossOrigin": False}, separators=(",", ":")).encode()
+
+
+def authenticator_data(rp_id: str, counter: int, attested: bool) -> bytes:
+    """SHA-256(rpId) ‖ flags (UP, UV, AT with attested credential data) ‖ counter."""
+    return hashlib.sha256(rp_id.encode()).digest() + bytes([0x01 | 0x04 | (0x40 if attested else 0)]) + counter.to_bytes(4, "big")
+
+
+def passkey_registration(pk: Passkey, options: Dict[str, Any], origin: str = WEBAUTHN_ORIGIN, challenge: Optional[str] = None, rp_id: Optional[str] = None) -> Dict[str, Any]:
+    """navigator.credentials.create() over the SDK's register options: RegistrationResponseJSON
+    (attestation "none"). origin, challenge, rp id default to the browser's and the options'."""
+    pk.user_handle = b64url_decode(options["user"]["id"])
+    auth_data = (
+        authenticator_data(rp_id or options["rp"]["id"], pk.counter, True)
+        + bytes([0x5E] * 16)
+        + len(pk.id).to_bytes(2, "big")
+        + pk.id
+        + pk.cose_key()
+    )
+    attestation = cbor({"fmt": "none", "attStmt": {}, "authData": auth_data})
+    cd = client_data_json("webauthn.create", challenge or options["challenge"], origin)
+    return {
+        "id": pk.id_b64,
+        "rawId": pk.id_b64,
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": b64url(cd),
+            "attestationObject": b64url(attestation),
+            "authenticatorData": b64url(auth_data),
+            "transports": ["internal", "hybrid"],
+            "publicKeyAlgorithm": -7,
+        },
+        "authenticatorAttachment": "platform",
+        "clientExtensionResults": {},
+    }
+
+
+def passkey_assertion(
+    pk: Passkey,
+    options: Dict[str, Any],
+    origin: str = WEBAUTHN_ORIGIN,
+    challenge: Optional[str] = None,
+    rp_id: Optional[str] = None,
+    signer: Optional[Passkey] = None,
+    counter: Optional[int] = None,
+) -> Dict[str, Any]:
+    """navigator.credentials.get() over the SDK's sign-in options: AuthenticationResponseJSON for
+    credential `pk`, signed by `signer` (another key: a forged assertion). `counter`: what to report
+    instead of the authenticator's next value."""
+    if counter is None:
+        counter = pk.counter + 1 if pk.counts else 0
+    pk.counter = counter
+    cd = client_data_json("webauthn.get", challenge or options["challenge"], origin)
+    auth_data = authenticator_data(rp_id or options["rpId"], counter, False)
+    signature = (signer or pk).sign(auth_data + hashlib.sha256(cd).digest())
+    return {
+        "id": pk.id_b64,
+        "rawId": pk.id_b64,
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": b64url(cd),
+            "authenticatorData": b64url(auth_data),
+            "signature": b64url(signature),
+            "userHandle": b64url(pk.user_handle),
+        },
+        "authenticatorAttachment": "platform",
+        "clientExtensionResults": {},
+    }
+
+
+def webauthn_recipe() -> None:
+    """The release must have the WebAuthn recipe (the app reports it), else the flow is a SKIP."""
+    if not SDK_INFO.get("webauthn"):
+        skip(f"no WebAuthn recipe in {SDK_INFO['sdk']} {SDK_INFO['version']} (CDI {CDI_SENT})")
+
+
+def passkey_register_options(b: Browser, email: str) -> Dict[str, Any]:
+    return expect_ok(b.request("POST", "/auth/webauthn/options/register", body={"email": email}, headers={"rid": "webauthn"}), "POST /auth/webauthn/options/register")
+
+
+def passkey_sign_in_options(b: Browser) -> Dict[str, Any]:
+    return expect_ok(b.request("POST", "/auth/webauthn/options/signin", body={}, headers={"rid": "webauthn"}), "POST /auth/webauthn/options/signin")
+
+
+def passkey_sign_up(b: Browser, options: Dict[str, Any], credential: Optional[Dict[str, Any]]) -> Response:
+    body: Dict[str, Any] = {"webauthnGeneratedOptionsId": options["webauthnGeneratedOptionsId"]}
+    if credential is not None:
+        body["credential"] = credential
+    return b.request("POST", "/auth/webauthn/signup", body=body, headers={"rid": "webauthn"})
+
+
+def passkey_sign_in(b: Browser, options: Dict[str, Any], credential: Optional[Dict[str, Any]]) -> Response:
+    body: Dict[str, Any] = {"webauthnGeneratedOptionsId": options["webauthnGeneratedOptionsId"]}
+    if credential is not None:
+        body["credential"] = credential
+    return b.request("POST", "/auth/webauthn/signin", body=body, headers={"rid": "webauthn"})
+
+
+def passkey_signed_up(b: Browser, pk: Passkey, tag: str) -> Dict[str, Any]:
+    """A passkey user from scratch: register options for a new e-mail, the passkey's registration."""
+    email = new_email(tag)
+    opts = passkey_register_options(b, email)
+    body = expect_ok(passkey_sign_up(b, opts, passkey_registration(pk, opts)), "passkey sign up")
+    return {"email": email, "userId": body["user"]["id"], "body": body}
+
+
+def expect_passkey_user(user: Dict[str, Any], user_id: str, email: str, pk: Passkey, what: str) -> None:
+    """The answer's user is the passkey user: one webauthn login method with the e-mail and credential."""
+    eq(user["id"], user_id, f"{what}: user id")
+    eq(len(user["loginMethods"]), 1, f"{what}: one login method ({user})")
+    m = user["loginMethods"][0]
+    eq(m["recipeId"], "webauthn", f"{what}: recipeId")
+    eq(m["recipeUserId"], user_id, f"{what}: recipeUserId")
+    eq(m["email"], email, f"{what}: email")
+    eq((m.get("webauthn") or {}).get("credentialIds"), [pk.id_b64], f"{what}: the login method's credential ids")
+    eq((user.get("webauthn") or {}).get("credentialIds"), [pk.id_b64], f"{what}: the user's credential ids")
+    eq(m["tenantIds"], ["public"], f"{what}: tenantIds")
+
+
+def expect_refused(b: Browser, res: Response, status: str, what: str) -> Dict[str, Any]:
+    """A refused passkey ceremony: 200, `status`, and no session started."""
+    j = expect_status_field(res, status, what)
+    eq(b.has_session(), False, f"{what}: no session")
+    eq(b.current_access_token(), None, f"{what}: no access token")
+    return j
+
+
+def expect_session_user(b: Browser, mode: str, user_id: str, what: str) -> None:
+    """The session the browser holds is the user's (offline and with the core)."""
+    assert_session_transport(b, mode)
+    p = decode_jwt_payload(b.current_access_token() or "")
+    eq(p.get("sub"), user_id, f"{what}: sub")
+    eq(p.get("rsub"), user_id, f"{what}: rsub")
+    eq(p.get("tId"), "public", f"{what}: tId")
+    for path in ("/protected", "/protected-db"):
+        r = b.request("GET", path)
+        expect_status(r, 200, f"{what}: GET {path}")
+        eq(r.json["userId"], user_id, f"{what}: GET {path} userId")
+        eq(r.json["recipeUserId"], user_id, f"{what}: GET {path} recipeUserId")
+
+
+def flow_webauthn_sign_up_sign_in(b: Browser, mode: str) -> None:
+    """Passkeys through the SDK's WebAuthn recipe (see the node flow of the same name)."""
+    webauthn_recipe()
+    email = new_email("passkey")
+    opts = passkey_register_options(b, email)
+    eq(opts["rp"]["id"], WEBAUTHN_RP_ID, "rp.id: the api_domain's host")
+    eq(opts["rp"]["name"], "st-sdk-tests", "rp.name: the app_name")
+    eq(opts["user"]["name"], email, "user.name")
+    eq(opts["user"]["displayName"], email, "user.displayName")
+    check(len(b64url_decode(opts["user"]["id"])) > 0, "a user handle")
+    check(len(b64url_decode(opts["challenge"])) >= 16, f"a challenge: {opts['challenge']}")
+    eq([p["alg"] for p in opts["pubKeyCredParams"]], [-8, -7, -257], "pubKeyCredParams")
+    check(all(p["type"] == "public-key" for p in opts["pubKeyCredParams"]), "public-key params")
+    eq(opts["timeout"], 60000, "timeout")
+    eq(opts["attestation"], "none", "attestation")
+    eq(opts["authenticatorSelection"]["residentKey"], "required", "residentKey")
+    eq(opts["authenticatorSelection"]["userVerification"], "preferred", "userVerification")
+    eq(opts["excludeCredentials"], [], "excludeCredentials")
+    eq(opts["expiresAt"] - opts["createdAt"], 60000, "the options expire after their timeout")
+
+    pk = Passkey()
+    elsewhere = passkey_sign_up(b, opts, passkey_registration(pk, opts, origin="http://localhost:3001"))
+    j = expect_refused(b, elsewhere, "INVALID_AUTHENTICATOR_ERROR", "a registration made at another origin")
+    check(re.search("origin", j.get("reason") or "", re.I), f"the reason names the origin: {j.get('reason')}")
+    body = expect_ok(passkey_sign_up(b, opts, passkey_registration(pk, opts)), "passkey sign up")
+    user_id = body["user"]["id"]
+    expect_passkey_user(body["user"], user_id, email, pk, "sign-up answer")
+    eq(body["user"]["loginMethods"][0]["verified"], False, "the e-mail is not verified")
+    expect_session_user(b, mode, user_id, "sign-up session")
+
+    again = Browser(mode, b.trace)
+    opts2 = passkey_register_options(again, email.upper())
+    expect_refused(again, passkey_sign_up(again, opts2, passkey_registration(Passkey(), opts2)), "EMAIL_ALREADY_EXISTS_ERROR", "a second passkey sign-up with the e-mail")
+
+    # sign in: the refused ceremonies first, each over fresh options
+    s = Browser(mode, b.trace)
+    so = passkey_sign_in_options(s)
+    expect_refused(s, passkey_sign_in(s, so, passkey_assertion(pk, so, signer=Passkey())), "INVALID_CREDENTIALS_ERROR", "an assertion signed by another key")
+    other = passkey_sign_in_options(s)
+    so = passkey_sign_in_options(s)
+    check(other["challenge"] != so["challenge"], "each options has its challenge")
+    expect_refused(s, passkey_sign_in(s, so, passkey_assertion(pk, so, challenge=other["challenge"])), "INVALID_CREDENTIALS_ERROR", "an assertion over another options' challenge")
+    so = passkey_sign_in_options(s)
+    expect_refused(s, passkey_sign_in(s, so, passkey_assertion(pk, so, origin="http://localhost:3001")), "INVALID_CREDENTIALS_ERROR", "an assertion made at another origin")
+    so = passkey_sign_in_options(s)
+    expect_refused(s, passkey_sign_in(s, so, passkey_assertion(Passkey(), so)), "INVALID_CREDENTIALS_ERROR", "an unknown credential")
+
+    so = passkey_sign_in_options(s)
+    eq(so["rpId"], WEBAUTHN_RP_ID, "sign-in options rpId")
+    eq(so["timeout"], 60000, "sign-in options timeout")
+    eq(so["userVerification"], "preferred", "sign-in options userVerification")
+    check(len(b64url_decode(so["challenge"])) >= 16, f"a challenge: {so['challenge']}")
+    si = expect_ok(passkey_sign_in(s, so, passkey_assertion(pk, so)), "passkey sign in")
+    expect_passkey_user(si["user"], user_id, email, pk, "sign-in answer")
+    expect_session_user(s, mode, user_id, "sign-in session")
+    check(
+        decode_jwt_payload(s.current_access_token() or "")["sessionHandle"] != decode_jwt_payload(b.current_access_token() or "")["sessionHandle"],
+        "a new session",
+    )
+    # a synced passkey (counter 0) signs in again
+    s2 = Browser(mode, b.trace)
+    so2 = passkey_sign_in_options(s2)
+    expect_passkey_user(expect_ok(passkey_sign_in(s2, so2, passkey_assertion(pk, so2)), "passkey sign in again")["user"], user_id, email, pk, "second sign-in")
+    expect_session_user(s2, mode, user_id, "second sign-in session")
+
+
+def flow_webauthn_signature_counter(b: Browser, mode: str) -> None:
+    """A passkey whose authenticator counts its signatures (see the node flow of the same name):
+    python 0.31 verifies an assertion once; 0.30 twice (supertokens-core#1195), so there a counting
+    authenticator is refused by the core's clone check on the second presentation."""
+    webauthn_recipe()
+    pk = Passkey(counts=True)
+    u = passkey_signed_up(b, pk, "counter")
+    email, user_id = u["email"], u["userId"]
+    s = Browser(mode, b.trace)
+    seq0 = core_seq()
+    so = passkey_sign_in_options(s)
+    first = passkey_assertion(pk, so)
+    eq(pk.counter, 1, "the authenticator's counter")
+    r = passkey_sign_in(s, so, first)
+    verifications = [c for c in core_calls_since(seq0, r.request_id) if c["path"].endswith("/recipe/webauthn/signin")]
+    if len(verifications) == 2:
+        eq(json.loads(verifications[0]["response"])["status"], "OK", "the first verification")
+        eq(json.loads(verifications[1]["response"])["status"], "INVALID_AUTHENTICATOR_ERROR", "the second verification of the same counter")
+        expect_refused(s, r, "INVALID_CREDENTIALS_ERROR", "a counting authenticator through a release that verifies twice")
+        so2 = passkey_sign_in_options(s)
+        expect_refused(s, passkey_sign_in(s, so2, passkey_assertion(pk, so2)), "INVALID_CREDENTIALS_ERROR", "and the next counter")
+        return
+    eq(len(verifications), 1, f"POST /recipe/webauthn/signin calls ({verifications})")
+    expect_passkey_user(expect_ok(r, "sign in, counter 1")["user"], user_id, email, pk, "sign-in answer")
+    expect_session_user(s, mode, user_id, "counter 1")
+    s2 = Browser(mode, b.trace)
+    so2 = passkey_sign_in_options(s2)
+    second = passkey_assertion(pk, so2)
+    eq(pk.counter, 2, "the authenticator's counter")
+    expect_ok(passkey_sign_in(s2, so2, second), "sign in, counter 2")
+    expect_session_user(s2, mode, user_id, "counter 2")
+    s3 = Browser(mode, b.trace)
+    expect_refused(s3, passkey_sign_in(s3, so2, second), "INVALID_CREDENTIALS_ERROR", "the counter-2 assertion replayed")
+    so3 = passkey_sign_in_options(s3)
+    expect_refused(s3, passkey_sign_in(s3, so3, passkey_assertion(pk, so3, counter=1)), "INVALID_CREDENTIALS_ERROR", "an older counter")
+    so4 = passkey_sign_in_options(s3)
+    expect_ok(passkey_sign_in(s3, so4, passkey_assertion(pk, so4, counter=7)), "a higher counter")
+    expect_session_user(s3, mode, user_id, "counter 7")
+
+
+# ---------------------------------------------------------------------------------------------
+# the user-management dashboard's API (its operators' sessions: `Authorization: Bearer <session id>`)
+# ---------------------------------------------------------------------------------------------
+
+
+def dashboard_api(b: Browser, method: str, path: str, session_id: Optional[str] = None, body: Optional[Dict[str, Any]] = None) -> Response:
+    headers = {} if session_id is None else {"authorization": f"Bearer {session_id}"}
+    return b.request(method, f"/auth/dashboard/api{path}", body=body, headers=headers, auth=False)
+
+
+def flow_dashboard_sign_in(b: Browser, mode: str) -> None:
+    """The dashboard's own sign-in (see the node flow of the same name)."""
+    email = new_email("operator")
+    password = "dash-board-7"
+    created = admin(b, "/test/dashboard-user", {"email": email, "password": password})
+    eq(created.get("status"), "OK", f"POST /recipe/dashboard/user ({created})")
+    eq(created["user"]["email"], email, "the dashboard user's e-mail")
+    # an app user, with a first name in its metadata (the dashboard shows it)
+    u = signed_up(b, "dashview")
+    user_email, user_id = u["email"], u["userId"]
+    expect_status(b.request("POST", "/metadata", body={"first_name": "Ada", "last_name": "Lovelace"}), 200, "POST /metadata")
+
+    d = Browser(mode, b.trace)
+    wrong = dashboard_api(d, "POST", "/signin", body={"email": email, "password": "dash-board-8"})
+    eq(expect_status_field(wrong, "INVALID_CREDENTIALS_ERROR", "a wrong password"), {"status": "INVALID_CREDENTIALS_ERROR"}, "a wrong password")
+    expect_status_field(dashboard_api(d, "POST", "/signin", body={"email": new_email("nobody"), "password": password}), "INVALID_CREDENTIALS_ERROR", "an unknown e-mail")
+    one = expect_ok(dashboard_api(d, "POST", "/signin", body={"email": email, "password": password}), "dashboard sign in")
+    check(re.fullmatch(r"[0-9a-f-]{36}", one.get("sessionId") or ""), f"a session id: {one.get('sessionId')}")
+
+    count = expect_ok(dashboard_api(d, "GET", "/users/count", session_id=one["sessionId"]), "GET /auth/dashboard/api/users/count")
+    check(isinstance(count.get("count"), int) and count["count"] >= 1, f"the users count: {count.get('count')}")
+    details = expect_ok(dashboard_api(d, "GET", f"/user?userId={user_id}&recipeId=emailpassword", session_id=one["sessionId"]), "GET /auth/dashboard/api/user")
+    eq(details["user"]["id"], user_id, "the user's id")
+    eq(details["user"].get("firstName"), "Ada", "firstName from the metadata")
+    eq(details["user"].get("lastName"), "Lovelace", "lastName from the metadata")
+    if SDK_INFO["accountLinking"]:
+        eq(details["user"].get("emails"), [user_email], "the user's e-mails")
+    else:
+        eq(details["user"].get("email"), user_email, "the user's e-mail")
+
+    expect_status(dashboard_api(d, "GET", "/users/count", session_id=str(uuid.uuid4())), 401, "a made-up session id")
+
+    two = expect_ok(dashboard_api(d, "POST", "/signin", body={"email": email.upper(), "password": password}), "dashboard sign in again (e-mail in capitals)")
+    check(two["sessionId"] != one["sessionId"], "a second session")
+    expect_ok(dashboard_api(d, "POST", "/signout", session_id=one["sessionId"]), "dashboard sign out")
+    expect_status(dashboard_api(d, "GET", "/users/count", session_id=one["sessionId"]), 401, "the signed-out session")
+    expect_ok(dashboard_api(d, "GET", "/users/count", session_id=two["sessionId"]), "the other session")
+
+    removed = admin(b, "/test/dashboard-user/remove", {"email": email})
+    eq(removed, {"status": "OK", "didUserExist": True}, "DELETE /recipe/dashboard/user")
+    expect_status(dashboard_api(d, "GET", "/users/count", session_id=two["sessionId"]), 401, "a removed dashboard user's session")
+    expect_status_field(dashboard_api(d, "POST", "/signin", body={"email": email, "password": password}), "INVALID_CREDENTIALS_ERROR", "a removed dashboard user")
+
+
 FLOWS: Dict[str, Callable[[Browser, str], None]] = {
     "sign-up": flow_sign_up,
     "sign-in": flow_sign_in,
@@ -1871,6 +2267,9 @@ FLOWS: Dict[str, Callable[[Browser, str], None]] = {
     "accountlinking-manual": flow_accountlinking_manual,
     "mfa-totp": flow_mfa_totp,
     "mfa-totp-limit": flow_mfa_totp_limit,
+    "webauthn-sign-up-sign-in": flow_webauthn_sign_up_sign_in,
+    "webauthn-signature-counter": flow_webauthn_signature_counter,
+    "dashboard-sign-in": flow_dashboard_sign_in,
 }
 
 
@@ -1924,6 +2323,7 @@ def main() -> int:
     passed = failed = skipped = 0
     t0 = time.time()
     check_totp_implementation()
+    check_cbor_implementation()
     info = HTTP.get(f"{APP_URL}/test/sdk-info", timeout=30)
     info.raise_for_status()
     SDK_INFO = info.json()
