@@ -2204,7 +2204,8 @@ const FLOWS = {
     // dashboard user made in the core (POST /recipe/dashboard/user, through /test/dashboard-user);
     // a wrong password and an unknown e-mail → INVALID_CREDENTIALS_ERROR; the right one → a
     // session id, with which the dashboard's API answers (the users count; an app user's details
-    // with the first name from its metadata); a made-up session id → 401 (no Authorization header
+    // with the first name from its metadata); a change of the user's metadata by an operator who is
+    // not one of the app's admins → 403, by the admin → done; a made-up session id → 401 (no Authorization header
     // at all is not tried: the SDKs then send the core no sessionId, which the core refuses with a
     // 400 as the reference does, and the SDK throws); two sessions, one
     // signed out → that one 401, the other still 200; the dashboard user removed in the core → its
@@ -2242,6 +2243,23 @@ const FLOWS = {
         expectOk(await dashboardApi(d, "POST", "/signout", { sessionId: one.sessionId }), "dashboard sign out");
         expectStatus(await dashboardApi(d, "GET", "/users/count", { sessionId: one.sessionId }), 401, "the signed-out session");
         expectOk(await dashboardApi(d, "GET", "/users/count", { sessionId: two.sessionId }), "the other session");
+
+        // Changes are for the app's dashboard admins (the SDK's `admins`, checked against the e-mail
+        // the core's session check answers): this operator is none → 403, the data unchanged; the
+        // app's admin (made once per app; its password is fixed) changes the user's metadata.
+        const setName = (sessionId, name) =>
+            dashboardApi(d, "PUT", "/user/metadata", { sessionId, body: { userId, data: JSON.stringify({ first_name: name }) } });
+        const denied = await setName(two.sessionId, "Grace");
+        expectStatus(denied, 403, "a change by an operator who is not an admin");
+        assert.equal(denied.json && denied.json.message, "You are not permitted to perform this operation");
+        const adminEmail = SDK_INFO.dashboardAdmin;
+        const made = await admin(b, "/test/dashboard-user", { email: adminEmail, password: "dash-admin-1" });
+        assert.ok(made.status === "OK" || made.status === "EMAIL_ALREADY_EXISTS_ERROR", `the app's admin: ${JSON.stringify(made)}`);
+        const boss = expectOk(await dashboardApi(d, "POST", "/signin", { body: { email: adminEmail, password: "dash-admin-1" } }), "the admin signs in");
+        expectOk(await setName(boss.sessionId, "Grace"), "a change by the admin");
+        const changed = expectOk(await dashboardApi(d, "GET", `/user?userId=${userId}&recipeId=emailpassword`, { sessionId: two.sessionId }), "the user after the admin's change");
+        assert.equal(changed.user.firstName, "Grace", "the first name the admin set");
+        expectOk(await dashboardApi(d, "POST", "/signout", { sessionId: boss.sessionId }), "the admin signs out");
 
         const removed = await admin(b, "/test/dashboard-user/remove", { email });
         assert.deepEqual(removed, { status: "OK", didUserExist: true });

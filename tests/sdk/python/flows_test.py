@@ -2280,6 +2280,22 @@ def flow_dashboard_sign_in(b: Browser, mode: str) -> None:
     expect_status(dashboard_api(d, "GET", "/users/count", session_id=one["sessionId"]), 401, "the signed-out session")
     expect_ok(dashboard_api(d, "GET", "/users/count", session_id=two["sessionId"]), "the other session")
 
+    # Changes are for the app's dashboard admins (see the node flow): this operator is none → 403.
+    def set_name(session_id: str, name: str) -> Response:
+        return dashboard_api(d, "PUT", "/user/metadata", session_id=session_id, body={"userId": user_id, "data": json.dumps({"first_name": name})})
+
+    denied = set_name(two["sessionId"], "Grace")
+    expect_status(denied, 403, "a change by an operator who is not an admin")
+    eq(denied.field("message"), "You are not permitted to perform this operation", "the SDK's message")
+    admin_email = SDK_INFO["dashboardAdmin"]
+    made = admin(b, "/test/dashboard-user", {"email": admin_email, "password": "dash-admin-1"})
+    check(made.get("status") in ("OK", "EMAIL_ALREADY_EXISTS_ERROR"), f"the app's admin: {made}")
+    boss = expect_ok(dashboard_api(d, "POST", "/signin", body={"email": admin_email, "password": "dash-admin-1"}), "the admin signs in")
+    expect_ok(set_name(boss["sessionId"], "Grace"), "a change by the admin")
+    changed = expect_ok(dashboard_api(d, "GET", f"/user?userId={user_id}&recipeId=emailpassword", session_id=two["sessionId"]), "the user after the admin's change")
+    eq(changed["user"].get("firstName"), "Grace", "the first name the admin set")
+    expect_ok(dashboard_api(d, "POST", "/signout", session_id=boss["sessionId"]), "the admin signs out")
+
     removed = admin(b, "/test/dashboard-user/remove", {"email": email})
     eq(removed, {"status": "OK", "didUserExist": True}, "DELETE /recipe/dashboard/user")
     expect_status(dashboard_api(d, "GET", "/users/count", session_id=two["sessionId"]), 401, "a removed dashboard user's session")
