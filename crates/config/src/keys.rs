@@ -56,6 +56,7 @@ const POS: Kind = Kind::Int { min: 1, max: i64::MAX };
 const ANY_INT: Kind = Kind::Int { min: i64::MIN, max: i64::MAX };
 const PORT: Kind = Kind::Int { min: 1, max: 65535 };
 const VERSION: Kind = Kind::Int { min: 0, max: i64::MAX };
+const NON_NEG: Kind = Kind::Int { min: 0, max: i64::MAX };
 
 use Dv as D;
 use Level::{App, Base, Tenant};
@@ -215,6 +216,11 @@ pub const KEYS: &[KeySpec] = &[
         D::Null,
         Some("POSTGRESQL_MINIMUM_IDLE_CONNECTIONS"),
     ),
+    // Bounded waits on the database (our additions, documented in the README).
+    db("postgresql_connection_timeout", POS, D::Int(5_000), Some("POSTGRESQL_CONNECTION_TIMEOUT")),
+    db("postgresql_statement_timeout", NON_NEG, D::Int(0), Some("POSTGRESQL_STATEMENT_TIMEOUT")),
+    db("postgresql_request_timeout", NON_NEG, D::Int(30_000), Some("POSTGRESQL_REQUEST_TIMEOUT")),
+    db("postgresql_max_connection_waiters", NON_NEG, D::Null, Some("POSTGRESQL_MAX_CONNECTION_WAITERS")),
     db(
         "migration_mode",
         Kind::Enum(&["LEGACY", "DUAL_WRITE_READ_OLD", "DUAL_WRITE_READ_NEW", "MIGRATED"]),

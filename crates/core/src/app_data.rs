@@ -20,6 +20,12 @@ impl Core {
         self.storage.kind()
     }
 
+    /// The client-side bound on a request's waits for storage (`None`: in memory); the HTTP
+    /// layer runs each request under it (see [`crate::deadline`]).
+    pub fn storage_request_timeout(&self) -> Option<std::time::Duration> {
+        self.storage.request_timeout()
+    }
+
     /// Connection-pool usage, for backends that have a pool (metrics).
     pub fn storage_pool_stats(&self) -> Option<PoolStats> {
         self.storage.pool_stats()

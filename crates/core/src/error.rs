@@ -10,6 +10,10 @@ pub enum StorageError {
     /// The tenant or app a write refers to does not exist (foreign key).
     #[error("tenant or app not found")]
     TenantOrAppNotFound,
+    /// Too many calls already wait for a database connection: refused at once instead of
+    /// queueing (load shedding; HTTP 503).
+    #[error("storage overloaded: {0}")]
+    Overloaded(String),
 }
 
 impl StorageError {
@@ -19,6 +23,7 @@ impl StorageError {
             StorageError::Unavailable(_) => "unavailable",
             StorageError::Query(_) => "query",
             StorageError::TenantOrAppNotFound => "tenant_or_app_not_found",
+            StorageError::Overloaded(_) => "overloaded",
         }
     }
 }

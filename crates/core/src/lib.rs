@@ -12,6 +12,7 @@ pub mod cdi;
 pub mod clock;
 pub mod core;
 pub mod crypto;
+pub mod deadline;
 pub mod error;
 pub mod ids;
 pub mod jobs;
@@ -22,7 +23,6 @@ pub mod storage;
 
 // Recipes.
 pub mod accountlinking;
-pub mod bulkimport;
 pub mod dashboard;
 pub mod emailpassword;
 pub mod emailverification;
@@ -54,6 +54,5 @@ pub fn all_jobs() -> Vec<std::sync::Arc<dyn jobs::Job>> {
         std::sync::Arc::new(totp::DELETE_EXPIRED_CODES),
         std::sync::Arc::new(webauthn::CLEAN_UP_EXPIRED_DATA),
         std::sync::Arc::new(dashboard::DELETE_EXPIRED_DASHBOARD_SESSIONS),
-        std::sync::Arc::new(bulkimport::ProcessBulkImportUsers),
     ]
 }

@@ -21,6 +21,14 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Internal(String),
+    /// Refused at once rather than queued: too many calls already wait for the database
+    /// (HTTP 503; the SDKs retry only 429, so a 503 fails fast).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A write found its tenant or app gone (a foreign key), e.g. removed through another
+    /// instance since this one cached it: the router answers as for an unknown tenant.
+    #[error("tenant or app not found")]
+    TenantOrAppGone,
 }
 
 impl ApiError {
@@ -32,7 +40,8 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::TenantOrAppGone => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -54,6 +63,11 @@ impl From<CoreError> for ApiError {
             CoreError::BadRequest(m) | CoreError::TenantOrAppNotFound(m) => ApiError::BadRequest(m),
             CoreError::Forbidden(m) => ApiError::Forbidden(m),
             CoreError::FeatureNotEnabled(m) => ApiError::PaymentRequired(m),
+            CoreError::Storage(st_core::StorageError::TenantOrAppNotFound) => ApiError::TenantOrAppGone,
+            CoreError::Storage(e @ st_core::StorageError::Overloaded(_)) => {
+                tracing::warn!("{e}");
+                ApiError::Unavailable(e.to_string())
+            }
             CoreError::Storage(e) => {
                 tracing::error!("storage error: {e}");
                 ApiError::Internal(e.to_string())

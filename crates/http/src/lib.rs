@@ -231,11 +231,24 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<ServerState
         request_id = id,
     );
     let mut route_path = "unmatched";
-    let response =
-        match tracing::Instrument::instrument(route(&req, &body, &state, &mut route_path), span.clone()).await {
-            Ok(r) => r,
-            Err(e) => e.response(),
-        };
+    let routed = tracing::Instrument::instrument(route(&req, &body, &state, &mut route_path), span.clone());
+    // Under the storage's client-side bound (see `st_core::deadline`): a request the database
+    // does not answer in time gets a 500 (the reference's answer to its driver's socket
+    // timeout) and the connections it held are discarded.
+    let routed = match state.core.storage_request_timeout() {
+        None => routed.await,
+        Some(bound) => st_core::deadline::within(bound, routed).await.unwrap_or_else(|_| {
+            tracing::error!("no answer from the database within {} ms", bound.as_millis());
+            Err(ApiError::Internal(format!(
+                "storage unavailable: no answer from the database within {} ms",
+                bound.as_millis()
+            )))
+        }),
+    };
+    let response = match routed {
+        Ok(r) => r,
+        Err(e) => e.response(),
+    };
     if !span.is_disabled() {
         span.record("http.route", route_path);
         span.record("http.status_code", response.status().as_u16());
@@ -374,9 +387,32 @@ async fn route(
         protect_configs,
     };
     let handler = endpoint.handler(route.path, ctx.rid.as_deref())?;
-    match handler(&ctx).await? {
+    let replied = match handler(&ctx).await {
+        Err(ApiError::TenantOrAppGone) => return Err(gone(core, &ctx.tenant, route.scope).await),
+        other => other?,
+    };
+    match replied {
         Reply::Json(v) => Ok(HttpResponse::Ok().content_type("application/json; charset=utf-8").body(v.to_string())),
         Reply::Raw(r) => Ok(r),
+    }
+}
+
+/// A write found `tenant` (or its app) gone, e.g. removed through another instance since this
+/// one cached it (a foreign-key violation): forget the app's cached tenants, so that the next
+/// requests look it up again, and answer what the route's own check answers for an unknown
+/// tenant or app (the reference's 400 for `TenantOrAppNotFoundException`), as the removing
+/// instance does. If both still exist, the missing row was another one: the 500 it was.
+async fn gone(core: &Core, tenant: &TenantIdentifier, scope: Scope) -> ApiError {
+    core.invalidate_app(&tenant.app);
+    let app_first = !matches!(scope, Scope::Tenant);
+    if app_first {
+        if let Err(e) = core.app(&tenant.app).await {
+            return e.into();
+        }
+    }
+    match core.tenant(tenant).await {
+        Err(e) => e.into(),
+        Ok(_) => ApiError::Internal(ApiError::TenantOrAppGone.to_string()),
     }
 }
 

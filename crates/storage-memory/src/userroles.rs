@@ -12,9 +12,9 @@ use tracing::instrument;
 #[derive(Default)]
 pub(crate) struct Tables {
     /// (app, role) -> permissions.
-    pub(crate) roles: BTreeMap<(AppId, String), BTreeSet<String>>,
+    roles: BTreeMap<(AppId, String), BTreeSet<String>>,
     /// (tenant, user id, role).
-    pub(crate) user_roles: BTreeSet<(TenantIdentifier, String, String)>,
+    user_roles: BTreeSet<(TenantIdentifier, String, String)>,
 }
 
 impl Tables {

@@ -117,6 +117,18 @@ pub struct PgConfig {
     /// a core started before its database waits instead of exiting.
     pub connect_wait: Duration,
     pub connect_retry: Duration,
+    /// `postgresql_connection_timeout` (HikariCP's `connectionTimeout`, 5 s in the reference's
+    /// plugin): the longest a call waits for a pooled connection, opening one included.
+    pub connection_timeout: Duration,
+    /// `postgresql_statement_timeout`: PostgreSQL's `statement_timeout` on the pool's
+    /// connections (zero: the server's own setting).
+    pub statement_timeout: Duration,
+    /// `postgresql_request_timeout`: the client-side bound on a request's waits for the
+    /// database (zero: none). A connection still held when it passes is discarded.
+    pub request_timeout: Duration,
+    /// `postgresql_max_connection_waiters` (default ten times the pool size; zero: no limit):
+    /// beyond this many calls waiting for a connection, a call is refused at once.
+    pub max_waiters: usize,
 }
 
 fn invalid(key: &str, value: &str, allowed: impl Into<String>) -> ConfigError {
@@ -489,6 +501,15 @@ impl PgConfig {
                 }
             }
         };
+        let millis = |key: &str| Duration::from_millis(u64::try_from(int(key)).unwrap_or(0));
+        let connection_timeout = millis("postgresql_connection_timeout");
+        let statement_timeout = millis("postgresql_statement_timeout");
+        let request_timeout = millis("postgresql_request_timeout");
+        let max_waiters = if is_null("postgresql_max_connection_waiters") {
+            pool_size.saturating_mul(10)
+        } else {
+            usize::try_from(int("postgresql_max_connection_waiters")).unwrap_or(0)
+        };
         // One of the four modes (the key table checks them); anything but LEGACY would have the
         // Java core write, or read, tables this server does not keep.
         let mode = string("migration_mode").unwrap_or_else(|| "LEGACY".into());
@@ -512,6 +533,10 @@ impl PgConfig {
             min_idle,
             connect_wait: Duration::from_secs(3600),
             connect_retry: Duration::from_secs(10),
+            connection_timeout,
+            statement_timeout,
+            request_timeout,
+            max_waiters,
         })
     }
 
@@ -670,6 +695,28 @@ mod tests {
         assert!(cfg(json!({"postgresql_user": "u", "migration_mode": "legacy"})).is_ok());
         let e = cfg(json!({"postgresql_user": "u", "migration_mode": "MIGRATED"})).unwrap_err().to_string();
         assert!(e.contains("migration_mode") && e.contains("LEGACY"), "{e}");
+    }
+
+    #[test]
+    fn bounded_wait_keys() {
+        let c = cfg(json!({"postgresql_user": "u"})).unwrap();
+        assert_eq!(c.connection_timeout, Duration::from_millis(5000), "HikariCP's connectionTimeout in the plugin");
+        assert_eq!(c.statement_timeout, Duration::ZERO);
+        assert_eq!(c.request_timeout, Duration::from_millis(30_000));
+        assert_eq!(c.max_waiters, 100, "ten times the pool size");
+        let c = cfg(json!({"postgresql_user": "u", "postgresql_connection_timeout": 250,
+            "postgresql_statement_timeout": "2000", "postgresql_request_timeout": 3000,
+            "postgresql_max_connection_waiters": 7, "postgresql_connection_pool_size": 4}))
+        .unwrap();
+        assert_eq!(
+            (c.connection_timeout, c.statement_timeout, c.request_timeout, c.max_waiters),
+            (Duration::from_millis(250), Duration::from_millis(2000), Duration::from_millis(3000), 7)
+        );
+        for (key, bad) in [("postgresql_connection_timeout", json!(0)), ("postgresql_request_timeout", json!(-1))] {
+            let core = CoreConfig::from_map(json!({"postgresql_user": "u", key: bad}).as_object().unwrap(), false);
+            let text = core.map(|_| ()).unwrap_err().to_string();
+            assert!(text.contains(key), "{text}");
+        }
     }
 
     #[test]

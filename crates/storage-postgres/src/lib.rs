@@ -32,7 +32,6 @@
 
 // Infrastructure.
 mod batch;
-mod bulkimport;
 pub mod config;
 mod error;
 mod identity;
@@ -87,6 +86,8 @@ pub struct PgStorage {
 
 struct Inner {
     pool: Pool,
+    /// Load shedding and the connections to discard (see [`pool`]).
+    guard: pool::Guard,
     names: Arc<TableNames>,
     sql: Statements,
     keeper: tokio::task::JoinHandle<()>,
@@ -127,7 +128,6 @@ struct Statements {
     useridmapping: useridmapping::UserIdMappingSql,
     webauthn: webauthn::WebauthnSql,
     dashboard: dashboard::DashboardSql,
-    bulkimport: bulkimport::BulkImportSql,
 }
 
 impl Statements {
@@ -151,7 +151,6 @@ impl Statements {
             useridmapping: useridmapping::UserIdMappingSql::new(t),
             webauthn: webauthn::WebauthnSql::new(t),
             dashboard: dashboard::DashboardSql::new(t),
-            bulkimport: bulkimport::BulkImportSql::new(t),
         }
     }
 }
@@ -230,13 +229,15 @@ impl PgStorage {
         let _ = conn_task.await;
         bootstrapped?;
 
-        let pool = pool::build(cfg, tls.clone()).map_err(StorageError::Unavailable)?;
+        let guard = pool::Guard::new(cfg);
+        let pool = pool::build(cfg, tls.clone(), &guard).map_err(StorageError::Unavailable)?;
         pool::prewarm(&pool, cfg.min_idle).await;
-        let keeper = pool::spawn_keeper(&pool, cfg, names.clone());
+        let keeper = pool::spawn_keeper(&pool, cfg, names.clone(), &guard);
         tracing::info!("using PostgreSQL at {}", cfg.describe());
         Ok(PgStorage {
             inner: Arc::new(Inner {
                 pool,
+                guard,
                 pool_id: format!("{}.{}", names.schema, names.prefix),
                 names,
                 sql,
@@ -362,6 +363,10 @@ impl Storage for PgStorage {
         touch: Option<&TouchIfCurrent<'_>>,
     ) -> SResult<Option<ResolvedSession>> {
         session::update_resolved(self, tenant, handle, decide, touch).await
+    }
+
+    fn request_timeout(&self) -> Option<std::time::Duration> {
+        Some(self.inner.guard.request_timeout).filter(|t| !t.is_zero())
     }
 
     fn pool_stats(&self) -> Option<PoolStats> {

@@ -14,33 +14,186 @@
 //! replaced when they break, as HikariCP does. The keeper holds only a weak reference to the
 //! pool and is aborted when the storage is dropped.
 
+//!
+//! Bounded waits (a database that stops answering without closing its sockets):
+//! * a checkout waits at most `postgresql_connection_timeout` (opening a connection included);
+//! * beyond `postgresql_max_connection_waiters` calls already in a checkout, a call is refused
+//!   at once with `StorageError::Overloaded` (load shedding) instead of queueing;
+//! * the pool's connections carry `statement_timeout` (`postgresql_statement_timeout`) in their
+//!   start-up options, and `TCP_USER_TIMEOUT` (the request timeout) for a partition;
+//! * a connection checked out under an [`st_core::deadline`] scope that expired while it was
+//!   held ([`Conn`]) may have a statement in flight that will never be answered: it is marked
+//!   and thrown away at its next checkout (a `pre_recycle` hook) or keeper tick, never reused.
+
 use crate::config::PgConfig;
 use crate::migrate;
 use crate::TableNames;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
-use std::sync::Arc;
+use deadpool_postgres::{HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Timeouts};
+use st_core::deadline::Scope;
+use st_core::storage::SResult;
+use st_core::StorageError;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-/// How long a request waits for a free connection before `Unavailable`.
-const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The connection settings of the pool's connections: the configured ones plus the server-side
+/// `statement_timeout` (a start-up option, no extra round trip) and `TCP_USER_TIMEOUT`. The
+/// bootstrap connection (migrations) and the job-lock connections keep `cfg.pg` as it is.
+fn pool_pg_config(cfg: &PgConfig) -> tokio_postgres::Config {
+    let mut pg = cfg.pg.clone();
+    if !cfg.statement_timeout.is_zero() {
+        let option = format!("-c statement_timeout={}", cfg.statement_timeout.as_millis());
+        let options = match pg.get_options() {
+            Some(existing) if !existing.trim().is_empty() => format!("{existing} {option}"),
+            _ => option,
+        };
+        pg.options(&options);
+    }
+    if !cfg.request_timeout.is_zero() {
+        pg.tcp_user_timeout(cfg.request_timeout);
+    }
+    pg
+}
 
-pub(crate) fn build(cfg: &PgConfig, tls: MakeRustlsConnect) -> Result<Pool, String> {
-    let manager = Manager::from_config(cfg.pg.clone(), tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+pub(crate) fn build(cfg: &PgConfig, tls: MakeRustlsConnect, guard: &Guard) -> Result<Pool, String> {
+    let manager =
+        Manager::from_config(pool_pg_config(cfg), tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let discarded = guard.discarded.clone();
     Pool::builder(manager)
         .max_size(cfg.pool_size)
         .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(WAIT_TIMEOUT))
+        .wait_timeout(Some(cfg.connection_timeout))
+        .create_timeout(Some(cfg.connection_timeout))
         .recycle_timeout(Some(Duration::from_secs(5)))
+        .pre_recycle(deadpool_postgres::Hook::sync_fn(move |client, _| {
+            if discarded.take(client) {
+                Err(HookError::message("held past an expired deadline"))
+            } else {
+                Ok(())
+            }
+        }))
         .build()
         .map_err(|e| format!("cannot build the connection pool: {e}"))
 }
 
-/// Close broken connections and those idle too long, keeping at least `min_idle`.
-pub(crate) fn retire(pool: &Pool, idle_timeout: Duration, min_idle: usize) {
+/// Connections marked for discarding, by the address of their statement cache (stable and
+/// unique while the connection lives).
+/// How many are marked is kept apart, so that a checkout with none marked takes no lock.
+#[derive(Default)]
+pub(crate) struct Discarded {
+    marked: Mutex<HashSet<usize>>,
+    count: AtomicUsize,
+}
+
+impl Discarded {
+    fn key(client: &deadpool_postgres::ClientWrapper) -> usize {
+        Arc::as_ptr(&client.statement_cache) as usize
+    }
+
+    fn mark(&self, client: &deadpool_postgres::ClientWrapper) {
+        let mut marked = self.marked.lock().unwrap_or_else(|p| p.into_inner());
+        if marked.insert(Self::key(client)) {
+            self.count.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether `client` was marked (and forget the mark).
+    fn take(&self, client: &deadpool_postgres::ClientWrapper) -> bool {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let mut marked = self.marked.lock().unwrap_or_else(|p| p.into_inner());
+        let found = marked.remove(&Self::key(client));
+        if found {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+        }
+        found
+    }
+}
+
+/// The pool's bounds that deadpool does not keep: the waiters' count (load shedding) and the
+/// connections to throw away.
+pub(crate) struct Guard {
+    max_waiters: usize,
+    waiters: AtomicUsize,
+    discarded: Arc<Discarded>,
+    /// `postgresql_request_timeout` (zero: none).
+    pub(crate) request_timeout: Duration,
+}
+
+impl Guard {
+    pub(crate) fn new(cfg: &PgConfig) -> Guard {
+        Guard {
+            max_waiters: cfg.max_waiters,
+            waiters: AtomicUsize::new(0),
+            discarded: Arc::default(),
+            request_timeout: cfg.request_timeout,
+        }
+    }
+
+    /// A connection from `pool`, or `Overloaded` at once when too many calls already wait.
+    pub(crate) async fn checkout(&self, pool: &Pool) -> SResult<Conn> {
+        let before = self.waiters.fetch_add(1, Ordering::AcqRel);
+        let _count = Waiting(&self.waiters);
+        if self.max_waiters > 0 && before >= self.max_waiters {
+            return Err(st_core::storage::traced_error(StorageError::Overloaded(format!(
+                "{before} calls already wait for one of the {} database connections",
+                pool.status().max_size
+            ))));
+        }
+        let obj = pool.get().await.map_err(crate::error::pool)?;
+        Ok(Conn { obj, scope: st_core::deadline::current(), discarded: self.discarded.clone() })
+    }
+}
+
+/// Counts one call in a checkout while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A pooled connection checked out under the caller's deadline scope (if any). Dereferences to
+/// the pool's object; dropped while its scope is expired (the work holding it was cut off, a
+/// statement may still be in flight) it is marked, and the pool throws it away.
+pub(crate) struct Conn {
+    obj: Object,
+    scope: Option<Arc<Scope>>,
+    discarded: Arc<Discarded>,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Object;
+    fn deref(&self) -> &Object {
+        &self.obj
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Object {
+        &mut self.obj
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if self.scope.as_ref().is_some_and(|s| s.expired()) {
+            tracing::debug!("discarding a database connection held past its deadline");
+            self.discarded.mark(&self.obj);
+        }
+    }
+}
+
+/// Close broken connections, those marked for discarding, and those idle too long, keeping at
+/// least `min_idle`.
+pub(crate) fn retire(pool: &Pool, idle_timeout: Duration, min_idle: usize, discarded: &Discarded) {
     let mut removable = pool.status().available.saturating_sub(min_idle);
     let result = pool.retain(|client, metrics| {
-        if client.is_closed() {
+        if client.is_closed() || discarded.take(client) {
             return false;
         }
         if removable > 0 && !idle_timeout.is_zero() && metrics.last_used() >= idle_timeout {
@@ -87,8 +240,14 @@ pub(crate) async fn prewarm(pool: &Pool, min_idle: usize) {
 }
 
 /// Start the keeper. Returns its handle (abort it to stop).
-pub(crate) fn spawn_keeper(pool: &Pool, cfg: &PgConfig, names: Arc<TableNames>) -> tokio::task::JoinHandle<()> {
+pub(crate) fn spawn_keeper(
+    pool: &Pool,
+    cfg: &PgConfig,
+    names: Arc<TableNames>,
+    guard: &Guard,
+) -> tokio::task::JoinHandle<()> {
     let weak = pool.weak();
+    let discarded = guard.discarded.clone();
     let idle_timeout = cfg.idle_timeout;
     let min_idle = cfg.min_idle;
     let tick = if idle_timeout.is_zero() {
@@ -104,7 +263,7 @@ pub(crate) fn spawn_keeper(pool: &Pool, cfg: &PgConfig, names: Arc<TableNames>) 
             if pool.is_closed() {
                 break;
             }
-            retire(&pool, idle_timeout, min_idle);
+            retire(&pool, idle_timeout, min_idle, &discarded);
             prewarm(&pool, min_idle).await;
             if last_partition_run.elapsed() >= Duration::from_secs(24 * 3600) {
                 last_partition_run = Instant::now();

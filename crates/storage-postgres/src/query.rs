@@ -7,17 +7,18 @@
 //! Every driver or pool error becomes a [`st_core::StorageError`] through the `error` module,
 //! which marks the current storage span failed.
 
+use crate::pool::Conn;
 use crate::{error, PgStorage};
-use deadpool_postgres::{Object, Transaction};
+use deadpool_postgres::Transaction;
 use st_core::storage::SResult;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
 
 impl PgStorage {
-    /// A connection from the pool.
-    pub(crate) async fn conn(&self) -> SResult<Object> {
-        self.inner.pool.get().await.map_err(error::pool)
+    /// A connection from the pool (bounded waits and load shedding: see the `pool` module).
+    pub(crate) async fn conn(&self) -> SResult<Conn> {
+        self.inner.guard.checkout(&self.inner.pool).await
     }
 
     /// Prepare (cached) and execute one statement; the number of rows it changed.

@@ -29,7 +29,6 @@ mod helpers;
 
 mod accountlinking;
 mod active_users;
-mod bulkimport;
 mod dashboard;
 mod emailpassword;
 mod emailverification;

@@ -7,7 +7,6 @@
 mod helpers;
 
 mod accountlinking;
-mod bulkimport;
 mod dashboard;
 mod emailpassword;
 mod emailverification;
@@ -16,6 +15,7 @@ mod jwt;
 mod mfa;
 mod multitenancy;
 mod passwordless;
+mod pg_faults;
 mod pg_outage;
 mod session;
 mod thirdparty;

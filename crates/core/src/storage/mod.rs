@@ -12,7 +12,6 @@ use async_trait::async_trait;
 
 pub mod accountlinking;
 pub mod active_users;
-pub mod bulkimport;
 pub mod compose;
 pub mod dashboard;
 pub mod emailpassword;
@@ -33,7 +32,6 @@ pub mod webauthn;
 
 pub use self::accountlinking::*;
 pub use self::active_users::*;
-pub use self::bulkimport::*;
 pub use self::dashboard::*;
 pub use self::emailpassword::*;
 pub use self::emailverification::*;
@@ -75,7 +73,6 @@ pub trait Storage:
     + UserIdMappingStorage
     + WebauthnStorage
     + DashboardStorage
-    + BulkImportStorage
     + Send
     + Sync
 {
@@ -84,6 +81,12 @@ pub trait Storage:
 
     /// Connection-pool usage, for backends that have a pool.
     fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
+
+    /// The client-side bound on a request's waits for this backend (see [`crate::deadline`]):
+    /// `None` when its calls cannot hang (in memory).
+    fn request_timeout(&self) -> Option<std::time::Duration> {
         None
     }
 

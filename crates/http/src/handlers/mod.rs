@@ -29,7 +29,6 @@
 //! keeps empty.
 
 pub mod accountlinking;
-pub mod bulkimport;
 pub mod common;
 pub mod dashboard;
 pub mod emailpassword;
@@ -68,7 +67,6 @@ pub const RECIPES: &[fn(&mut Router)] = &[
     useridmapping::routes,
     dashboard::routes,
     webauthn::routes,
-    bulkimport::routes,
     not_yet_implemented,
 ];
 
