@@ -44,10 +44,12 @@ macro_rules! say {
 mod baseline;
 mod bench_apiversion;
 mod bench_flow;
+mod bench_linking;
 mod bench_passwordless;
 mod bench_session;
 mod bench_tenants;
 mod bench_thirdparty;
+mod bench_totp;
 mod bench_users;
 mod pg;
 mod util;
@@ -603,8 +605,10 @@ const BENCHMARKS: &[(&str, &str, BenchFn)] = &[
         "PostgreSQL with 100k/1M users: listing latency, EXPLAIN, sign-in/sign-up vs raw bcrypt [--duration 10] [--requests 200] [--sizes 100000,1000000] [--signin-conns 2,16] [--timeout 30] [--budget 300]",
         bench_users::run,
     ),
+    ("linking", "PostgreSQL: e-mail-password sign-in as supertokens-node 24 sends it with automatic account linking vs without, 16 clients: overhead ms and ratio [--duration 5] [--rounds 3] [--conns 16] [--users 500] [--bcrypt-log-rounds 4] [--server-bin PATH] [--server-config 'key: value;…']", bench_linking::run),
     ("passwordless", "PostgreSQL: passwordless create-code + consume vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 1,16,64] [--server-bin PATH] [--server-config 'key: value;…']", bench_passwordless::run),
     ("thirdparty", "PostgreSQL: third-party sign-in-up (new and returning users) vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 16] [--server-bin PATH] [--server-config 'key: value;…']", bench_thirdparty::run),
+    ("totp", "PostgreSQL: POST /recipe/totp/verify (a valid code, each once) vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 16] [--users-per-run N] [--server-bin PATH] [--server-config 'key: value;…']", bench_totp::run),
     ("tenants", "PostgreSQL, 100k tenants in one app: creation rate, RSS, start-up, sign-in/verify p99 vs 1 tenant [--tenants 100000] [--create-conns 4] [--users 100] [--duration 10] [--rounds 3] [--signin-conns 2] [--verify-conns 16] [--server-bin PATH]", bench_tenants::run),
 ];
 

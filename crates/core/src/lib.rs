@@ -23,6 +23,7 @@ pub mod storage;
 
 // Recipes.
 pub mod accountlinking;
+pub mod bulkimport;
 pub mod dashboard;
 pub mod emailpassword;
 pub mod emailverification;
@@ -54,5 +55,6 @@ pub fn all_jobs() -> Vec<std::sync::Arc<dyn jobs::Job>> {
         std::sync::Arc::new(totp::DELETE_EXPIRED_CODES),
         std::sync::Arc::new(webauthn::CLEAN_UP_EXPIRED_DATA),
         std::sync::Arc::new(dashboard::DELETE_EXPIRED_DASHBOARD_SESSIONS),
+        std::sync::Arc::new(bulkimport::ProcessBulkImportUsers),
     ]
 }

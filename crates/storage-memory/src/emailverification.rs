@@ -16,7 +16,7 @@ type Token = (TenantIdentifier, String, String, String, i64);
 pub(crate) struct Tables {
     tokens: Vec<Token>,
     /// (app, user id, email).
-    verified: HashSet<(AppId, String, String)>,
+    pub(crate) verified: HashSet<(AppId, String, String)>,
 }
 
 impl Tables {

@@ -29,6 +29,7 @@ use tracing::instrument;
 
 mod accountlinking;
 mod active_users;
+mod bulkimport;
 mod dashboard;
 mod emailpassword;
 mod emailverification;
@@ -64,6 +65,7 @@ pub(crate) struct State {
     pub useridmapping: useridmapping::Tables,
     pub webauthn: webauthn::Tables,
     pub dashboard: dashboard::Tables,
+    pub bulkimport: bulkimport::Tables,
 }
 
 /// What a recipe's tables drop when a tenant, an app or a user goes. Each step defaults to
@@ -137,6 +139,7 @@ impl State {
             useridmapping,
             webauthn,
             dashboard,
+            bulkimport,
         } = self;
         let recipes: &mut [&mut dyn Cascade] = &mut [
             tenants,
@@ -154,6 +157,7 @@ impl State {
             useridmapping,
             webauthn,
             dashboard,
+            bulkimport,
         ];
         for recipe in recipes.iter_mut() {
             step(&mut **recipe);

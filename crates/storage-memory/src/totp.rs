@@ -19,7 +19,7 @@ type UserKey = (AppId, String);
 #[derive(Default)]
 pub(crate) struct Tables {
     /// (app, user id) → devices by name; never empty (the last device's removal removes the user).
-    devices: HashMap<UserKey, BTreeMap<String, TotpDevice>>,
+    pub(crate) devices: HashMap<UserKey, BTreeMap<String, TotpDevice>>,
     /// (tenant, user id) → used codes by creation time.
     used: HashMap<(TenantIdentifier, String), BTreeMap<i64, TotpUsedCode>>,
 }

@@ -10,7 +10,7 @@ use tracing::instrument;
 
 #[derive(Default)]
 pub(crate) struct Tables {
-    rows: Vec<(AppId, UserIdMapping)>,
+    pub(crate) rows: Vec<(AppId, UserIdMapping)>,
 }
 
 impl Tables {

@@ -12,7 +12,7 @@ use tracing::instrument;
 /// (app, user id) -> metadata.
 #[derive(Default)]
 pub(crate) struct Tables {
-    rows: HashMap<(AppId, String), Map<String, Value>>,
+    pub(crate) rows: HashMap<(AppId, String), Map<String, Value>>,
 }
 
 impl Tables {

@@ -12,9 +12,9 @@ use tracing::instrument;
 #[derive(Default)]
 pub(crate) struct Tables {
     /// (app, role) -> permissions.
-    roles: BTreeMap<(AppId, String), BTreeSet<String>>,
+    pub(crate) roles: BTreeMap<(AppId, String), BTreeSet<String>>,
     /// (tenant, user id, role).
-    user_roles: BTreeSet<(TenantIdentifier, String, String)>,
+    pub(crate) user_roles: BTreeSet<(TenantIdentifier, String, String)>,
 }
 
 impl Tables {

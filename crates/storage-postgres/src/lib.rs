@@ -32,6 +32,7 @@
 
 // Infrastructure.
 mod batch;
+mod bulkimport;
 pub mod config;
 mod error;
 mod identity;
@@ -128,6 +129,7 @@ struct Statements {
     useridmapping: useridmapping::UserIdMappingSql,
     webauthn: webauthn::WebauthnSql,
     dashboard: dashboard::DashboardSql,
+    bulkimport: bulkimport::BulkImportSql,
 }
 
 impl Statements {
@@ -151,6 +153,7 @@ impl Statements {
             useridmapping: useridmapping::UserIdMappingSql::new(t),
             webauthn: webauthn::WebauthnSql::new(t),
             dashboard: dashboard::DashboardSql::new(t),
+            bulkimport: bulkimport::BulkImportSql::new(t),
         }
     }
 }

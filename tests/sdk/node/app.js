@@ -112,7 +112,10 @@ const AccountLinking = optionalRecipe("accountlinking");
 const WebAuthn = optionalRecipe("webauthn");
 // The user-management dashboard (every tested release): no apiKey, so its operators sign in with
 // the core's dashboard users (e-mail and password) and the SDK checks their sessions in the core.
+// One admin per app process (only admins may change data; the SDK reads the operator's e-mail from
+// the core's session check): its e-mail is in /test/sdk-info.
 const Dashboard = require("supertokens-node/recipe/dashboard");
+const DASHBOARD_ADMIN = `dashboard-admin-${PORT}@example.com`;
 const MultiFactorAuth = optionalRecipe("multifactorauth");
 const Totp = optionalRecipe("totp");
 // Account linking (user objects with loginMethods, recipe user ids, `rsub`) exists from
@@ -224,7 +227,7 @@ supertokens.init({
         }),
         Multitenancy.init(),
         ...(WebAuthn ? [WebAuthn.init()] : []),
-        Dashboard.init(),
+        Dashboard.init({ admins: [DASHBOARD_ADMIN] }),
         ...linkingRecipes(),
     ],
 });
@@ -495,6 +498,7 @@ app.get("/test/sdk-info", (req, res) => {
         accountLinkingRecipe: AccountLinking !== undefined,
         mfa: MultiFactorAuth !== undefined && Totp !== undefined,
         webauthn: WebAuthn !== undefined,
+        dashboardAdmin: DASHBOARD_ADMIN,
     });
 });
 

@@ -9,7 +9,8 @@
 // (The python flows_test.py does the same; both SDK apps expose the same routes.)
 
 import assert from "node:assert/strict";
-import { createHash, createHmac, generateKeyPairSync, randomBytes, randomUUID, sign as cryptoSign } from "node:crypto";
+import { createHash, createHmac, generateKeyPair, randomBytes, randomUUID, sign as cryptoSign } from "node:crypto";
+import { promisify } from "node:util";
 
 const APP_URL = (process.env.APP_URL || "http://127.0.0.1:3001").replace(/\/$/, "");
 // Same app, second process, pointed at a core app whose access tokens live 2 s.
@@ -55,6 +56,7 @@ const RELEASES_OF_FLOW = {
     // 0.30+; the others SKIP with ST_SDK_EVERY_RELEASE=1)
     "webauthn-sign-up-sign-in": WEBAUTHN_RELEASES,
     "webauthn-signature-counter": WEBAUTHN_RELEASES,
+    "webauthn-algorithms": WEBAUTHN_RELEASES,
 };
 function runsHere(flow) {
     return process.env.ST_SDK_EVERY_RELEASE === "1" || !RELEASES_OF_FLOW[flow] || RELEASES_OF_FLOW[flow].includes(SDK);
@@ -638,8 +640,8 @@ function totpApi(br, prefix, path, body) {
 
 // ---------------------------------------------------------------------------------------------
 // passkeys: the browser's WebAuthn part and a software authenticator (as st_tests::webauthn in
-// tests/src/webauthn.rs): P-256 keys, real CBOR attestation objects and COSE keys, real ES256
-// signatures over authenticatorData ‖ SHA-256(clientDataJSON)
+// tests/src/webauthn.rs): P-256, Ed25519 and RSA keys, real CBOR attestation objects and COSE keys,
+// real signatures over authenticatorData ‖ SHA-256(clientDataJSON)
 // ---------------------------------------------------------------------------------------------
 
 // Where the "browser" runs: the apps' websiteDomain (the SDK's default WebAuthn origin); the
@@ -681,11 +683,23 @@ function checkCborImplementation() {
 }
 const sha256 = (data) => createHash("sha256").update(data).digest();
 
-// One credential: a P-256 key pair with a random 32-byte id. `counts`: the authenticator moves
+// The credential algorithms, by COSE id: ES256 (P-256), EdDSA (Ed25519), RS256 (RSA-2048).
+const PASSKEY_ALGORITHMS = { ES256: -7, EdDSA: -8, RS256: -257 };
+
+// One credential: a key pair of `alg` with a random 32-byte id. `counts`: the authenticator moves
 // its signature counter by one per assertion; else it always reports 0 (as synced passkeys do).
+// Made with `await Passkey.create(…)`: the keys are generated off the event loop (an RSA key can
+// take seconds on a loaded box, and a blocked loop let fetch reuse a keep-alive connection the app
+// had closed meanwhile: "fetch failed").
 class Passkey {
-    constructor({ counts = false } = {}) {
-        const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    static async create({ counts = false, alg = "ES256" } = {}) {
+        const gen = promisify(generateKeyPair);
+        const keys = alg === "ES256" ? await gen("ec", { namedCurve: "P-256" }) : alg === "EdDSA" ? await gen("ed25519") : await gen("rsa", { modulusLength: 2048 });
+        return new Passkey(keys, { counts, alg });
+    }
+    constructor({ privateKey, publicKey }, { counts, alg }) {
+        this.alg = alg;
+        this.coseAlg = PASSKEY_ALGORITHMS[alg];
         this.privateKey = privateKey;
         this.jwk = publicKey.export({ format: "jwk" });
         this.id = randomBytes(32);
@@ -696,13 +710,18 @@ class Passkey {
     get idB64() {
         return this.id.toString("base64url");
     }
-    // COSE_Key (EC2, ES256, P-256, x, y)
+    // COSE_Key: EC2 P-256 (x, y), OKP Ed25519 (x), or RSA (n, e)
     coseKey() {
-        return cbor(new Map([[1, 2], [3, -7], [-1, 1], [-2, Buffer.from(this.jwk.x, "base64url")], [-3, Buffer.from(this.jwk.y, "base64url")]]));
+        const b = (v) => Buffer.from(v, "base64url");
+        if (this.alg === "ES256") return cbor(new Map([[1, 2], [3, -7], [-1, 1], [-2, b(this.jwk.x)], [-3, b(this.jwk.y)]]));
+        if (this.alg === "EdDSA") return cbor(new Map([[1, 1], [3, -8], [-1, 6], [-2, b(this.jwk.x)]]));
+        return cbor(new Map([[1, 3], [3, -257], [-1, b(this.jwk.n)], [-2, b(this.jwk.e)]]));
     }
-    // ES256: ECDSA P-256 SHA-256, DER-encoded, as authenticators sign
+    // as authenticators sign: ES256 ECDSA P-256 SHA-256 DER-encoded, Ed25519, RSASSA-PKCS1-v1_5 SHA-256
     sign(data) {
-        return cryptoSign("sha256", data, { key: this.privateKey, dsaEncoding: "der" });
+        if (this.alg === "ES256") return cryptoSign("sha256", data, { key: this.privateKey, dsaEncoding: "der" });
+        if (this.alg === "EdDSA") return cryptoSign(null, data, this.privateKey);
+        return cryptoSign("sha256", data, this.privateKey);
     }
 }
 function clientDataJSON(type, challenge, origin) {
@@ -731,7 +750,7 @@ function passkeyRegistration(pk, options, { origin = WEBAUTHN_ORIGIN, challenge 
             attestationObject: attestation.toString("base64url"),
             authenticatorData: authData.toString("base64url"),
             transports: ["internal", "hybrid"],
-            publicKeyAlgorithm: -7,
+            publicKeyAlgorithm: pk.coseAlg,
         },
         authenticatorAttachment: "platform",
         clientExtensionResults: {},
@@ -2070,7 +2089,7 @@ const FLOWS = {
         assert.deepEqual(opts.excludeCredentials, []);
         assert.equal(opts.expiresAt - opts.createdAt, 60000, "the options expire after their timeout");
 
-        const pk = new Passkey();
+        const pk = await Passkey.create();
         const elsewhere = await passkeySignUp(b, opts, passkeyRegistration(pk, opts, { origin: "http://localhost:3001" }));
         expectRefused(b, elsewhere, "INVALID_AUTHENTICATOR_ERROR", "a registration made at another origin");
         assert.match(elsewhere.json.reason, /origin/i, `the reason names the origin: ${elsewhere.json.reason}`);
@@ -2083,13 +2102,13 @@ const FLOWS = {
 
         const again = new Browser(mode, b.trace);
         const opts2 = await passkeyRegisterOptions(again, email.toUpperCase());
-        const dup = await passkeySignUp(again, opts2, passkeyRegistration(new Passkey(), opts2));
+        const dup = await passkeySignUp(again, opts2, passkeyRegistration(await Passkey.create(), opts2));
         expectRefused(again, dup, "EMAIL_ALREADY_EXISTS_ERROR", "a second passkey sign-up with the e-mail");
 
         // sign in: the refused ceremonies first, each over fresh options
         const s = new Browser(mode, b.trace);
         let so = await passkeySignInOptions(s);
-        expectRefused(s, await passkeySignIn(s, so, passkeyAssertion(pk, so, { signer: new Passkey() })), "INVALID_CREDENTIALS_ERROR", "an assertion signed by another key");
+        expectRefused(s, await passkeySignIn(s, so, passkeyAssertion(pk, so, { signer: await Passkey.create() })), "INVALID_CREDENTIALS_ERROR", "an assertion signed by another key");
         const other = await passkeySignInOptions(s);
         so = await passkeySignInOptions(s);
         assert.notEqual(other.challenge, so.challenge, "each options has its challenge");
@@ -2097,7 +2116,7 @@ const FLOWS = {
         so = await passkeySignInOptions(s);
         expectRefused(s, await passkeySignIn(s, so, passkeyAssertion(pk, so, { origin: "http://localhost:3001" })), "INVALID_CREDENTIALS_ERROR", "an assertion made at another origin");
         so = await passkeySignInOptions(s);
-        expectRefused(s, await passkeySignIn(s, so, passkeyAssertion(new Passkey(), so)), "INVALID_CREDENTIALS_ERROR", "an unknown credential");
+        expectRefused(s, await passkeySignIn(s, so, passkeyAssertion(await Passkey.create(), so)), "INVALID_CREDENTIALS_ERROR", "an unknown credential");
 
         so = await passkeySignInOptions(s);
         assert.equal(so.rpId, WEBAUTHN_RP_ID);
@@ -2125,7 +2144,7 @@ const FLOWS = {
     // the second INVALID_AUTHENTICATOR_ERROR, INVALID_CREDENTIALS_ERROR to the browser).
     async "webauthn-signature-counter"(b, mode) {
         webauthnRecipe();
-        const pk = new Passkey({ counts: true });
+        const pk = await Passkey.create({ counts: true });
         const { email, userId } = await passkeySignedUp(b, pk, "counter");
         const s = new Browser(mode, b.trace);
         const seq0 = await coreSeq();
@@ -2160,11 +2179,33 @@ const FLOWS = {
         await expectSessionUser(s3, mode, userId, "counter 7");
     },
 
+    // The other two algorithms of the SDK's default list, through the same SDK routes: a passkey
+    // with an Ed25519 key (EdDSA, COSE -8) and one with an RSA-2048 key (RS256, COSE -257) each
+    // sign up and sign in (their COSE keys and signatures as authenticators make them); an
+    // assertion signed by another key of the same algorithm is refused.
+    async "webauthn-algorithms"(b, mode) {
+        webauthnRecipe();
+        for (const alg of ["EdDSA", "RS256"]) {
+            const pk = await Passkey.create({ alg });
+            const su = new Browser(mode, b.trace);
+            const { email, userId, body } = await passkeySignedUp(su, pk, `passkey-${alg.toLowerCase()}`);
+            expectPasskeyUser(body.user, userId, email, pk, `${alg} sign-up answer`);
+            await expectSessionUser(su, mode, userId, `${alg} sign-up session`);
+            const s = new Browser(mode, b.trace);
+            let so = await passkeySignInOptions(s);
+            expectRefused(s, await passkeySignIn(s, so, passkeyAssertion(pk, so, { signer: await Passkey.create({ alg }) })), "INVALID_CREDENTIALS_ERROR", `${alg}: an assertion signed by another key`);
+            so = await passkeySignInOptions(s);
+            expectPasskeyUser(expectOk(await passkeySignIn(s, so, passkeyAssertion(pk, so)), `${alg} sign in`).user, userId, email, pk, `${alg} sign-in answer`);
+            await expectSessionUser(s, mode, userId, `${alg} sign-in session`);
+        }
+    },
+
     // The user-management dashboard's own sign-in (the Dashboard recipe without an apiKey): a
     // dashboard user made in the core (POST /recipe/dashboard/user, through /test/dashboard-user);
     // a wrong password and an unknown e-mail → INVALID_CREDENTIALS_ERROR; the right one → a
     // session id, with which the dashboard's API answers (the users count; an app user's details
-    // with the first name from its metadata); a made-up session id → 401 (no Authorization header
+    // with the first name from its metadata); a change of the user's metadata by an operator who is
+    // not one of the app's admins → 403, by the admin → done; a made-up session id → 401 (no Authorization header
     // at all is not tried: the SDKs then send the core no sessionId, which the core refuses with a
     // 400 as the reference does, and the SDK throws); two sessions, one
     // signed out → that one 401, the other still 200; the dashboard user removed in the core → its
@@ -2202,6 +2243,23 @@ const FLOWS = {
         expectOk(await dashboardApi(d, "POST", "/signout", { sessionId: one.sessionId }), "dashboard sign out");
         expectStatus(await dashboardApi(d, "GET", "/users/count", { sessionId: one.sessionId }), 401, "the signed-out session");
         expectOk(await dashboardApi(d, "GET", "/users/count", { sessionId: two.sessionId }), "the other session");
+
+        // Changes are for the app's dashboard admins (the SDK's `admins`, checked against the e-mail
+        // the core's session check answers): this operator is none → 403, the data unchanged; the
+        // app's admin (made once per app; its password is fixed) changes the user's metadata.
+        const setName = (sessionId, name) =>
+            dashboardApi(d, "PUT", "/user/metadata", { sessionId, body: { userId, data: JSON.stringify({ first_name: name }) } });
+        const denied = await setName(two.sessionId, "Grace");
+        expectStatus(denied, 403, "a change by an operator who is not an admin");
+        assert.equal(denied.json && denied.json.message, "You are not permitted to perform this operation");
+        const adminEmail = SDK_INFO.dashboardAdmin;
+        const made = await admin(b, "/test/dashboard-user", { email: adminEmail, password: "dash-admin-1" });
+        assert.ok(made.status === "OK" || made.status === "EMAIL_ALREADY_EXISTS_ERROR", `the app's admin: ${JSON.stringify(made)}`);
+        const boss = expectOk(await dashboardApi(d, "POST", "/signin", { body: { email: adminEmail, password: "dash-admin-1" } }), "the admin signs in");
+        expectOk(await setName(boss.sessionId, "Grace"), "a change by the admin");
+        const changed = expectOk(await dashboardApi(d, "GET", `/user?userId=${userId}&recipeId=emailpassword`, { sessionId: two.sessionId }), "the user after the admin's change");
+        assert.equal(changed.user.firstName, "Grace", "the first name the admin set");
+        expectOk(await dashboardApi(d, "POST", "/signout", { sessionId: boss.sessionId }), "the admin signs out");
 
         const removed = await admin(b, "/test/dashboard-user/remove", { email });
         assert.deepEqual(removed, { status: "OK", didUserExist: true });

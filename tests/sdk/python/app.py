@@ -90,9 +90,11 @@ except ImportError:  # not in this release
     webauthn = None  # type: ignore[assignment]
 # The user-management dashboard (every tested release): no api_key, so its operators sign in with
 # the core's dashboard users (e-mail and password) and the SDK checks their sessions in the core.
+# One admin per app process (as node/app.js): its e-mail is in /test/sdk-info.
 from supertokens_python.recipe import dashboard
 
 PORT = int(os.environ.get("PORT", "3002"))
+DASHBOARD_ADMIN = f"dashboard-admin-{PORT}@example.com"
 CORE = os.environ.get("ST_CONNECTION_URI", "http://127.0.0.1:3567").rstrip("/")
 API_KEY = os.environ.get("ST_API_KEY")
 MOCK_OAUTH = os.environ.get("ST_MOCK_OAUTH_URL", "http://127.0.0.1:4000").rstrip("/")
@@ -333,7 +335,7 @@ init(
         ),
         multitenancy.init(),
         *([webauthn.init()] if webauthn is not None else []),
-        dashboard.init(),
+        dashboard.init(admins=[DASHBOARD_ADMIN]),
         *linking_recipes(),
     ],
     mode="asgi",
@@ -657,6 +659,7 @@ async def sdk_info():
         "accountLinkingRecipe": accountlinking is not None,
         "mfa": multifactorauth is not None and totp is not None,
         "webauthn": webauthn is not None,
+        "dashboardAdmin": DASHBOARD_ADMIN,
     }
 
 

@@ -73,6 +73,7 @@ RELEASES_OF_FLOW: Dict[str, List[str]] = {
     # 0.30+; the others SKIP with ST_SDK_EVERY_RELEASE=1)
     "webauthn-sign-up-sign-in": WEBAUTHN_RELEASES,
     "webauthn-signature-counter": WEBAUTHN_RELEASES,
+    "webauthn-algorithms": WEBAUTHN_RELEASES,
 }
 
 
@@ -1853,8 +1854,8 @@ def flow_mfa_totp_limit(b0: Browser, mode: str) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # passkeys: the browser's WebAuthn part and a software authenticator (as ../node/flows.test.mjs and
-# st_tests::webauthn in tests/src/webauthn.rs): P-256 keys, real CBOR attestation objects and COSE
-# keys, real ES256 signatures over authenticatorData ‖ SHA-256(clientDataJSON)
+# st_tests::webauthn in tests/src/webauthn.rs): P-256, Ed25519 and RSA keys, real CBOR attestation
+# objects and COSE keys, real signatures over authenticatorData ‖ SHA-256(clientDataJSON)
 # ---------------------------------------------------------------------------------------------
 
 # Where the "browser" runs: the apps' website_domain (the SDK's default WebAuthn origin); the
@@ -1909,15 +1910,27 @@ def check_cbor_implementation() -> None:
     eq(cbor({1: 2, 3: -7}).hex(), "a201020326", "cbor {1: 2, 3: -7}")
 
 
+# The credential algorithms, by COSE id: ES256 (P-256), EdDSA (Ed25519), RS256 (RSA-2048).
+PASSKEY_ALGORITHMS = {"ES256": -7, "EdDSA": -8, "RS256": -257}
+
+
 class Passkey:
-    """One credential: a P-256 key pair with a random 32-byte id. `counts`: the authenticator moves
-    its signature counter by one per assertion; else it always reports 0 (as synced passkeys do)."""
+    """One credential: a key pair of `alg` with a random 32-byte id. `counts`: the authenticator
+    moves its signature counter by one per assertion; else it always reports 0 (as synced passkeys
+    do)."""
 
-    def __init__(self, counts: bool = False) -> None:
+    def __init__(self, counts: bool = False, alg: str = "ES256") -> None:
         # the `cryptography` package: a dependency of every tested supertokens-python release
-        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.alg = alg
+        self.cose_alg = PASSKEY_ALGORITHMS[alg]
+        if alg == "ES256":
+            self.key: Any = ec.generate_private_key(ec.SECP256R1())
+        elif alg == "EdDSA":
+            self.key = ed25519.Ed25519PrivateKey.generate()
+        else:
+            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.id = os.urandom(32)
         self.counter = 0
         self.counts = counts
@@ -1928,16 +1941,29 @@ class Passkey:
         return b64url(self.id)
 
     def cose_key(self) -> bytes:
-        """COSE_Key (EC2, ES256, P-256, x, y)."""
+        """COSE_Key: EC2 P-256 (x, y), OKP Ed25519 (x), or RSA (n, e)."""
+        from cryptography.hazmat.primitives import serialization
+
+        if self.alg == "ES256":
+            n = self.key.public_key().public_numbers()
+            return cbor({1: 2, 3: -7, -1: 1, -2: n.x.to_bytes(32, "big"), -3: n.y.to_bytes(32, "big")})
+        if self.alg == "EdDSA":
+            raw = self.key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            return cbor({1: 1, 3: -8, -1: 6, -2: raw})
         n = self.key.public_key().public_numbers()
-        return cbor({1: 2, 3: -7, -1: 1, -2: n.x.to_bytes(32, "big"), -3: n.y.to_bytes(32, "big")})
+        return cbor({1: 3, 3: -257, -1: n.n.to_bytes(256, "big"), -2: n.e.to_bytes(3, "big")})
 
     def sign(self, data: bytes) -> bytes:
-        """ES256: ECDSA P-256 SHA-256, DER-encoded, as authenticators sign."""
+        """As authenticators sign: ES256 ECDSA P-256 SHA-256 DER-encoded, Ed25519,
+        RSASSA-PKCS1-v1_5 SHA-256."""
         from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric import ec, padding
 
-        return self.key.sign(data, ec.ECDSA(hashes.SHA256()))
+        if self.alg == "ES256":
+            return self.key.sign(data, ec.ECDSA(hashes.SHA256()))
+        if self.alg == "EdDSA":
+            return self.key.sign(data)
+        return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
 
 
 def client_data_json(kind: str, challenge: str, origin: str) -> bytes:
@@ -1971,7 +1997,7 @@ def passkey_registration(pk: Passkey, options: Dict[str, Any], origin: str = WEB
             "attestationObject": b64url(attestation),
             "authenticatorData": b64url(auth_data),
             "transports": ["internal", "hybrid"],
-            "publicKeyAlgorithm": -7,
+            "publicKeyAlgorithm": pk.cose_alg,
         },
         "authenticatorAttachment": "platform",
         "clientExtensionResults": {},
@@ -2188,6 +2214,24 @@ def flow_webauthn_signature_counter(b: Browser, mode: str) -> None:
     expect_session_user(s3, mode, user_id, "counter 7")
 
 
+def flow_webauthn_algorithms(b: Browser, mode: str) -> None:
+    """EdDSA and RS256 passkeys through the same SDK routes (see the node flow of the same name)."""
+    webauthn_recipe()
+    for alg in ("EdDSA", "RS256"):
+        pk = Passkey(alg=alg)
+        su = Browser(mode, b.trace)
+        u = passkey_signed_up(su, pk, f"passkey-{alg.lower()}")
+        email, user_id = u["email"], u["userId"]
+        expect_passkey_user(u["body"]["user"], user_id, email, pk, f"{alg} sign-up answer")
+        expect_session_user(su, mode, user_id, f"{alg} sign-up session")
+        s = Browser(mode, b.trace)
+        so = passkey_sign_in_options(s)
+        expect_refused(s, passkey_sign_in(s, so, passkey_assertion(pk, so, signer=Passkey(alg=alg))), "INVALID_CREDENTIALS_ERROR", f"{alg}: an assertion signed by another key")
+        so = passkey_sign_in_options(s)
+        expect_passkey_user(expect_ok(passkey_sign_in(s, so, passkey_assertion(pk, so)), f"{alg} sign in")["user"], user_id, email, pk, f"{alg} sign-in answer")
+        expect_session_user(s, mode, user_id, f"{alg} sign-in session")
+
+
 # ---------------------------------------------------------------------------------------------
 # the user-management dashboard's API (its operators' sessions: `Authorization: Bearer <session id>`)
 # ---------------------------------------------------------------------------------------------
@@ -2236,6 +2280,22 @@ def flow_dashboard_sign_in(b: Browser, mode: str) -> None:
     expect_status(dashboard_api(d, "GET", "/users/count", session_id=one["sessionId"]), 401, "the signed-out session")
     expect_ok(dashboard_api(d, "GET", "/users/count", session_id=two["sessionId"]), "the other session")
 
+    # Changes are for the app's dashboard admins (see the node flow): this operator is none → 403.
+    def set_name(session_id: str, name: str) -> Response:
+        return dashboard_api(d, "PUT", "/user/metadata", session_id=session_id, body={"userId": user_id, "data": json.dumps({"first_name": name})})
+
+    denied = set_name(two["sessionId"], "Grace")
+    expect_status(denied, 403, "a change by an operator who is not an admin")
+    eq(denied.field("message"), "You are not permitted to perform this operation", "the SDK's message")
+    admin_email = SDK_INFO["dashboardAdmin"]
+    made = admin(b, "/test/dashboard-user", {"email": admin_email, "password": "dash-admin-1"})
+    check(made.get("status") in ("OK", "EMAIL_ALREADY_EXISTS_ERROR"), f"the app's admin: {made}")
+    boss = expect_ok(dashboard_api(d, "POST", "/signin", body={"email": admin_email, "password": "dash-admin-1"}), "the admin signs in")
+    expect_ok(set_name(boss["sessionId"], "Grace"), "a change by the admin")
+    changed = expect_ok(dashboard_api(d, "GET", f"/user?userId={user_id}&recipeId=emailpassword", session_id=two["sessionId"]), "the user after the admin's change")
+    eq(changed["user"].get("firstName"), "Grace", "the first name the admin set")
+    expect_ok(dashboard_api(d, "POST", "/signout", session_id=boss["sessionId"]), "the admin signs out")
+
     removed = admin(b, "/test/dashboard-user/remove", {"email": email})
     eq(removed, {"status": "OK", "didUserExist": True}, "DELETE /recipe/dashboard/user")
     expect_status(dashboard_api(d, "GET", "/users/count", session_id=two["sessionId"]), 401, "a removed dashboard user's session")
@@ -2269,6 +2329,7 @@ FLOWS: Dict[str, Callable[[Browser, str], None]] = {
     "mfa-totp-limit": flow_mfa_totp_limit,
     "webauthn-sign-up-sign-in": flow_webauthn_sign_up_sign_in,
     "webauthn-signature-counter": flow_webauthn_signature_counter,
+    "webauthn-algorithms": flow_webauthn_algorithms,
     "dashboard-sign-in": flow_dashboard_sign_in,
 }
 

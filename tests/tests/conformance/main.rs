@@ -29,6 +29,7 @@ mod helpers;
 
 mod accountlinking;
 mod active_users;
+mod bulkimport;
 mod dashboard;
 mod emailpassword;
 mod emailverification;

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod accountlinking;
+mod bulkimport;
 mod dashboard;
 mod emailpassword;
 mod emailverification;

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 pub mod accountlinking;
 pub mod active_users;
+pub mod bulkimport;
 pub mod compose;
 pub mod dashboard;
 pub mod emailpassword;
@@ -32,6 +33,7 @@ pub mod webauthn;
 
 pub use self::accountlinking::*;
 pub use self::active_users::*;
+pub use self::bulkimport::*;
 pub use self::dashboard::*;
 pub use self::emailpassword::*;
 pub use self::emailverification::*;
@@ -73,6 +75,7 @@ pub trait Storage:
     + UserIdMappingStorage
     + WebauthnStorage
     + DashboardStorage
+    + BulkImportStorage
     + Send
     + Sync
 {

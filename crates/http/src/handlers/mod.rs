@@ -29,6 +29,7 @@
 //! keeps empty.
 
 pub mod accountlinking;
+pub mod bulkimport;
 pub mod common;
 pub mod dashboard;
 pub mod emailpassword;
@@ -67,6 +68,7 @@ pub const RECIPES: &[fn(&mut Router)] = &[
     useridmapping::routes,
     dashboard::routes,
     webauthn::routes,
+    bulkimport::routes,
     not_yet_implemented,
 ];
 

@@ -1,0 +1,333 @@
+//! Bulk import over HTTP (§a.20) and its background job (`ProcessBulkImportUsers`, driven
+//! directly with the server's manual clock): every route, every user kind, the reference's
+//! validation messages, `FAILED` rows with their reason, and a claim left by a dead instance.
+
+use crate::helpers::*;
+use serde_json::{json, Value};
+use st_core::bulkimport::CLAIM_TIMEOUT_MS;
+use st_core::ids::AppId;
+
+/// Firebase's published sample (firebase/scrypt README): password "user1password".
+const FIREBASE_SIGNER: &str =
+    "jxspr8Ki0RYycVU8zykbdLGjFQ3McFUH0uiiTvC8pVMXAn210wjLNmdZJzxUECKbm0QsEmYUSDzZvpjeJ9WmXA==";
+const FIREBASE_HASH: &str = "$f_scrypt$lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ==$42xEC+ixf3L2lw==$m=14$r=8$s=Bw==";
+
+fn config() -> Value {
+    json!({"bcrypt_log_rounds": 4, "firebase_password_hashing_signer_key": FIREBASE_SIGNER})
+}
+
+fn hash(alg: st_core::password::Algorithm, pw: &str) -> String {
+    let p = st_core::password::Params {
+        algorithm: alg,
+        bcrypt_cost: 4,
+        argon2_memory_kb: 64,
+        argon2_iterations: 1,
+        argon2_parallelism: 1,
+    };
+    st_core::password::hash_blocking(pw, &p, [3; 16]).unwrap()
+}
+
+fn ep_user(email: &str, pw: &str) -> Value {
+    json!({"loginMethods": [{"recipeId": "emailpassword", "email": email, "plainTextPassword": pw}]})
+}
+
+async fn sign_in(s: &TestServer, tenant: &str, email: &str, pw: &str) -> Value {
+    s.post(&format!("/{tenant}/recipe/signin"), json!({"email": email, "password": pw})).await
+}
+
+/// The queue: users added (their answer), listed newest first in pages, counted by status,
+/// removed; empty lists; the limits and the parameter checks.
+async fn queue_routes(b: Backend) {
+    let Some(s) = TestServer::spawn(b, config()).await else { return };
+    assert_eq!(s.post("/bulk-import/users", json!({"users": []})).await, json!({"status": "OK"}));
+    let users: Vec<Value> = (0..3).map(|i| ep_user(&format!("Q{i}@Example.com"), "pw")).collect();
+    let r = s.post("/bulk-import/users", json!({"users": users})).await;
+    assert_eq!(r["status"], "OK");
+    let added = r["users"].as_array().unwrap();
+    assert_eq!(added.len(), 3);
+    assert_eq!(added[0]["loginMethods"][0]["email"], "q0@example.com");
+    assert_eq!(added[0]["loginMethods"][0]["tenants"], json!(["public"]));
+    assert_eq!(added[0]["userId"], added[0]["loginMethods"][0]["userId"]);
+    s.clock.advance_ms(10);
+    let tp = json!({"externalUserId": "ext-tp", "loginMethods": [{"recipeId": "thirdparty", "email": "t@x.com",
+        "thirdPartyId": "google", "thirdPartyUserId": "g-1"}]});
+    s.post("/bulk-import/users", json!({"users": [tp]})).await;
+    assert_eq!(s.get("/bulk-import/users/count").await, json!({"status": "OK", "count": 4}));
+    assert_eq!(s.get("/bulk-import/users/count?status=NEW").await["count"], 4);
+    assert_eq!(s.get("/bulk-import/users/count?status=FAILED").await["count"], 0);
+    let page = s.get("/bulk-import/users?limit=2").await;
+    assert_eq!(page["status"], "OK");
+    let rows = page["users"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["externalUserId"], "ext-tp");
+    assert_eq!(rows[0]["status"], "NEW");
+    assert_eq!(rows[0]["createdAt"], START_MS + 10);
+    assert_eq!(rows[0]["loginMethods"][0]["isPrimary"], false);
+    let token = page["nextPaginationToken"].as_str().unwrap().to_string();
+    let next =
+        s.get(&format!("/bulk-import/users?limit=2&status=NEW&paginationToken={}", token.replace('=', "%3D"))).await;
+    let next_rows = next["users"].as_array().unwrap();
+    assert_eq!(next_rows.len(), 2);
+    assert!(next.get("nextPaginationToken").is_none());
+    let all: Vec<Value> = rows.iter().chain(next_rows).map(|r| r["id"].clone()).collect();
+    assert_eq!(all.iter().map(|v| v.to_string()).collect::<std::collections::BTreeSet<_>>().len(), 4);
+    // Parameter checks.
+    for (q, msg) in [
+        ("limit=501", "Max limit allowed is 500"),
+        ("limit=0", "limit must a positive integer with min value 1"),
+        ("status=DONE", "Invalid value for status. Pass one of NEW, PROCESSING, or FAILED!"),
+        ("paginationToken=abc", "invalid pagination token"),
+    ] {
+        assert_eq!(
+            s.status_and_text("GET", &format!("/bulk-import/users?{q}"), None).await,
+            (400, msg.to_string()),
+            "{q}"
+        );
+    }
+    assert_eq!(s.status_and_text("GET", "/bulk-import/users/count?status=new", None).await.0, 400);
+    // Removal: deleted and unknown ids, in the given order.
+    let first = all[0].as_str().unwrap();
+    let r = s.post("/bulk-import/users/remove", json!({"ids": ["nope", first]})).await;
+    assert_eq!(r, json!({"deletedIds": [first], "invalidIds": ["nope"]}));
+    assert_eq!(
+        s.post("/bulk-import/users/remove", json!({"ids": []})).await,
+        json!({"deletedIds": [], "invalidIds": []})
+    );
+    let (st, text) = s.status_and_text("POST", "/bulk-import/users/remove", Some(json!({"ids": [""]}))).await;
+    assert_eq!((st, text.as_str()), (400, "Field name 'ids' cannot contain an empty string"));
+    let many: Vec<String> = (0..501).map(|i| i.to_string()).collect();
+    let (st, text) = s.status_and_text("POST", "/bulk-import/users/remove", Some(json!({"ids": many}))).await;
+    assert_eq!((st, text.as_str()), (400, "Field name 'ids' cannot contain more than 500 elements"));
+    // At most 10 000 users a request.
+    let too_many: Vec<Value> = (0..10_001).map(|_| json!({})).collect();
+    let (st, text) = s.status_and_text("POST", "/bulk-import/users", Some(json!({"users": too_many}))).await;
+    assert_eq!((st, text.as_str()), (400, "{\"error\":\"You can only add 10000 users at a time.\"}"));
+    // App-wide: a non-public tenant is refused.
+    s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1"})).await;
+    assert_eq!(s.status_and_text("GET", "/t1/bulk-import/users/count", None).await.0, 403);
+    s.stop().await;
+}
+
+/// Invalid users: nothing is queued, and each invalid user's errors are listed with the
+/// reference's words, in its order.
+async fn validation_messages(b: Backend) {
+    let Some(s) = TestServer::spawn(b, json!({"bcrypt_log_rounds": 4})).await else { return };
+    s.put("/recipe/role", json!({"role": "admin"})).await;
+    let future = START_MS + 1_000;
+    let users = json!([
+        ep_user("ok@x.com", "pw"),
+        {"externalUserId": "dup", "userRoles": [{"role": "ghost", "tenantIds": ["public"]}],
+         "totpDevices": [{"secretKey": "ABC", "period": 0, "skew": -1}],
+         "loginMethods": [
+            {"recipeId": "emailpassword", "email": "a@x.com", "passwordHash": "nothash", "hashingAlgorithm": "bcrypt",
+             "isPrimary": true, "timeJoinedInMSSinceEpoch": future, "tenantIds": ["t9", "public"]},
+            {"recipeId": "emailpassword", "email": "b@x.com", "hashingAlgorithm": "md5", "isPrimary": true},
+            {"recipeId": "saml"},
+            {"recipeId": "thirdparty", "email": "c@x.com", "thirdPartyId": "a-very-long-provider-id-of-30c"},
+            {"recipeId": "passwordless"}]},
+        {"externalUserId": "dup", "loginMethods": [{"recipeId": "emailpassword", "email": "d@x.com",
+          "passwordHash": FIREBASE_HASH, "hashingAlgorithm": "firebase_scrypt"}]},
+        {"loginMethods": []},
+        {"userMetadata": [], "loginMethods": "x"}
+    ]);
+    let (st, text) = s.status_and_text("POST", "/bulk-import/users", Some(json!({"users": users}))).await;
+    assert_eq!(st, 400);
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"], "Data has missing or invalid fields. Please check the users field for more details.");
+    assert_eq!(
+        body["users"],
+        json!([
+            {"index": 1, "errors": [
+                "Role ghost does not exist.",
+                "period should be > 0 for a totp device.",
+                "skew should be >= 0 for a totp device.",
+                "No two loginMethods can have isPrimary as true.",
+                "Invalid tenantId: t9 for emailpassword recipe.",
+                "timeJoined cannot be in future for a loginMethod.",
+                "Password hash is in invalid BCrypt format",
+                "Either (passwordHash, hashingAlgorithm) or plainTextPassword is required for an emailpassword recipe.",
+                "Invalid hashingAlgorithm for emailpassword recipe. Pass one of bcrypt, argon2 or, firebase_scrypt!",
+                "Invalid recipeId for loginMethod. Pass one of emailpassword, thirdparty or, passwordless!",
+                "thirdPartyUserId is required for a thirdparty recipe.",
+                "thirdPartyId a-very-long-provider-id-of-30c is too long. Max length is 28.",
+                "Either email or phoneNumber is required for a passwordless recipe."
+            ]},
+            {"index": 2, "errors": [
+                "'firebase_password_hashing_signer_key' cannot be null",
+                "externalUserId dup is not unique. It is already used by another user."
+            ]},
+            {"index": 3, "errors": ["At least one loginMethod is required."]},
+            {"index": 4, "errors": ["userMetadata should be of type object.", "loginMethods should be of type array of object."]}
+        ])
+    );
+    assert_eq!(s.get("/bulk-import/users/count").await["count"], 0);
+    s.stop().await;
+}
+
+/// `POST /bulk-import/import` of every kind: bcrypt, argon2, Firebase-scrypt and plain-text
+/// passwords sign in; a linked user (e-mail-password primary, third party and passwordless)
+/// with an external id, metadata, roles, a TOTP device and verified e-mails in two tenants;
+/// a second import of the same e-mail is refused with the reference's message.
+async fn import_every_kind(b: Backend) {
+    let Some(s) = TestServer::spawn(b, config()).await else { return };
+    s.put("/recipe/multitenancy/tenant/v2", json!({"tenantId": "t1"})).await;
+    s.put("/recipe/role", json!({"role": "admin"})).await;
+    use st_core::password::Algorithm::{Argon2, Bcrypt};
+    let kinds = [
+        ("bc@x.com", json!({"passwordHash": hash(Bcrypt, "pw-bc"), "hashingAlgorithm": "bcrypt"}), "pw-bc"),
+        ("ar@x.com", json!({"passwordHash": hash(Argon2, "pw-ar"), "hashingAlgorithm": "ARGON2"}), "pw-ar"),
+        ("fb@x.com", json!({"passwordHash": FIREBASE_HASH, "hashingAlgorithm": "firebase_scrypt"}), "user1password"),
+        ("pt@x.com", json!({"plainTextPassword": "pw-pt"}), "pw-pt"),
+    ];
+    for (email, fields, pw) in &kinds {
+        let mut lm = json!({"recipeId": "emailpassword", "email": email});
+        for (k, v) in fields.as_object().unwrap() {
+            lm[k] = v.clone();
+        }
+        let r = s.post("/bulk-import/import", json!({"loginMethods": [lm]})).await;
+        assert_eq!(r["status"], "OK", "{email}: {r}");
+        let signed = sign_in(&s, "public", email, pw).await;
+        assert_eq!(signed["status"], "OK", "{email}");
+        assert_eq!(signed["user"]["id"], r["user"]["id"]);
+        assert_eq!(sign_in(&s, "public", email, "wrong").await["status"], "WRONG_CREDENTIALS_ERROR");
+    }
+    let joined = START_MS - 86_400_000;
+    let user = json!({
+        "externalUserId": "ext-linked",
+        "userMetadata": {"plan": "pro"},
+        "userRoles": [{"role": "admin", "tenantIds": ["public", "t1"]}],
+        "totpDevices": [{"secretKey": "JBSWY3DPEHPK3PXP", "deviceName": "phone"}],
+        "loginMethods": [
+            {"recipeId": "emailpassword", "email": "Linked@X.com", "plainTextPassword": "pw", "isPrimary": true,
+             "isVerified": true, "tenantIds": ["public", "t1"], "timeJoinedInMSSinceEpoch": joined + 5},
+            {"recipeId": "thirdparty", "email": "linked@x.com", "thirdPartyId": "google", "thirdPartyUserId": "g-9",
+             "isVerified": true, "timeJoinedInMSSinceEpoch": joined},
+            {"recipeId": "passwordless", "phoneNumber": "+1 415 555 2671", "tenantIds": ["t1"]}
+        ]
+    });
+    let r = s.post("/bulk-import/import", user.clone()).await;
+    assert_eq!(r["status"], "OK", "{r}");
+    let u = &r["user"];
+    assert_eq!(u["id"], "ext-linked");
+    assert_eq!(u["isPrimaryUser"], true);
+    assert_eq!(u["timeJoined"], joined);
+    assert_eq!(u["loginMethods"].as_array().unwrap().len(), 3);
+    assert_eq!(u["phoneNumbers"], json!(["+14155552671"]));
+    assert_eq!(str_set(&u["tenantIds"]), set(&["public", "t1"]));
+    let ep = u["loginMethods"].as_array().unwrap().iter().find(|m| m["recipeId"] == "emailpassword").unwrap();
+    assert_eq!((ep["recipeUserId"].as_str(), ep["verified"].as_bool()), (Some("ext-linked"), Some(true)));
+    let tp = u["loginMethods"].as_array().unwrap().iter().find(|m| m["recipeId"] == "thirdparty").unwrap();
+    assert_eq!(tp["verified"], true);
+    // Sign-in in either tenant, the metadata, roles and TOTP device under the external id.
+    assert_eq!(sign_in(&s, "t1", "linked@x.com", "pw").await["user"]["id"], "ext-linked");
+    assert_eq!(s.get("/recipe/user/metadata?userId=ext-linked").await["metadata"], json!({"plan": "pro"}));
+    assert_eq!(s.get("/t1/recipe/user/roles?userId=ext-linked").await["roles"], json!(["admin"]));
+    let devices = s.get("/recipe/totp/device/list?userId=ext-linked").await;
+    assert_eq!(devices["devices"][0]["name"], "phone");
+    assert_eq!(devices["devices"][0]["verified"], true);
+    let tp_signin = s
+        .post(
+            "/public/recipe/signinup",
+            json!({"thirdPartyId": "google", "thirdPartyUserId": "g-9", "email": {"id": "linked@x.com", "isVerified": true}}),
+        )
+        .await;
+    assert_eq!(tp_signin["createdNewUser"], false);
+    assert_eq!(tp_signin["user"]["id"], "ext-linked");
+    // The same e-mail again: refused, nothing written.
+    let (st, text) = s
+        .status_and_text(
+            "POST",
+            "/bulk-import/import",
+            Some(json!({"loginMethods": [{"recipeId": "emailpassword",
+            "email": "linked@x.com", "plainTextPassword": "x", "tenantIds": ["t1"]}]})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"errors": ["E003: A user with email linked@x.com already exists in emailpassword loginMethod."]})
+    );
+    // Another primary user with the third party's e-mail in a shared tenant: the linking rule.
+    let (st, text) = s
+        .status_and_text(
+            "POST",
+            "/bulk-import/import",
+            Some(json!({"loginMethods": [
+            {"recipeId": "passwordless", "email": "linked@x.com", "isPrimary": true}]})),
+        )
+        .await;
+    assert_eq!(st, 400, "{text}");
+    assert!(text.contains("E022: We tried to create the primary user for the userId"), "{text}");
+    // Invalid input: the validation errors.
+    let (st, text) = s.status_and_text("POST", "/bulk-import/import", Some(json!({}))).await;
+    assert_eq!((st, text.as_str()), (400, "{\"errors\":[\"loginMethods is required.\"]}"));
+    s.stop().await;
+}
+
+/// The job: queued users imported (their rows removed), invalid and refused rows `FAILED`
+/// with the reason (a role removed since they were queued; a duplicate e-mail in the batch);
+/// a claim left by a dead instance is taken again after the timeout, each user imported once.
+async fn job_moves_rows(b: Backend) {
+    let Some(s) = TestServer::spawn(b, config()).await else { return };
+    s.put("/recipe/role", json!({"role": "gone"})).await;
+    let users = json!([
+        ep_user("j1@x.com", "pw1"),
+        ep_user("dup@x.com", "pw2"),
+        ep_user("dup@x.com", "pw3"),
+        {"userRoles": [{"role": "gone", "tenantIds": ["public"]}], "loginMethods": [{"recipeId": "passwordless",
+          "email": "pl@x.com"}]},
+        {"externalUserId": "tp-ext", "loginMethods": [{"recipeId": "thirdparty", "email": "tp@x.com",
+          "thirdPartyId": "github", "thirdPartyUserId": "42", "isVerified": true}]}
+    ]);
+    assert_eq!(s.post("/bulk-import/users", json!({"users": users})).await["status"], "OK");
+    s.post("/recipe/role/remove", json!({"role": "gone"})).await;
+    let report = s.core.process_bulk_import().await.unwrap();
+    assert_eq!((report.imported, report.failed), (3, 2), "{report:?}");
+    assert_eq!(s.get("/bulk-import/users/count?status=NEW").await["count"], 0);
+    let failed = s.get("/bulk-import/users?status=FAILED").await;
+    let mut reasons: Vec<String> =
+        failed["users"].as_array().unwrap().iter().map(|u| u["errorMessage"].as_str().unwrap().to_string()).collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        vec![
+            "E003: A user with email dup@x.com already exists in emailpassword loginMethod.".to_string(),
+            "[Role gone does not exist.]".to_string(),
+        ]
+    );
+    assert_eq!(sign_in(&s, "public", "j1@x.com", "pw1").await["status"], "OK");
+    // One of the two rows of the same e-mail won (rows of one creation time go in id order).
+    let won = [sign_in(&s, "public", "dup@x.com", "pw2").await, sign_in(&s, "public", "dup@x.com", "pw3").await];
+    assert_eq!(won.iter().filter(|r| r["status"] == "OK").count(), 1);
+    assert_eq!(s.get("/recipe/user/email/verify?userId=tp-ext&email=tp%40x.com").await["isVerified"], true);
+    // A second run finds nothing to do.
+    assert_eq!(s.core.process_bulk_import().await.unwrap(), Default::default());
+
+    // A claim by an instance that died (claimed, never settled): the rows stay PROCESSING and
+    // are not taken again before the timeout; after it, the job imports each user once.
+    s.post("/bulk-import/users", json!({"users": [ep_user("late1@x.com", "a"), ep_user("late2@x.com", "b")]})).await;
+    let app = AppId::public();
+    let dead = dead_claim(&s, &app).await;
+    assert_eq!(dead, 2);
+    assert_eq!(s.get("/bulk-import/users/count?status=PROCESSING").await["count"], 2);
+    assert_eq!(s.core.process_bulk_import().await.unwrap(), Default::default());
+    s.clock.advance_ms(CLAIM_TIMEOUT_MS + 1);
+    let report = s.core.process_bulk_import().await.unwrap();
+    assert_eq!((report.imported, report.failed), (2, 0));
+    assert_eq!(s.get("/bulk-import/users/count").await["count"], 2); // the two FAILED rows
+    assert_eq!(sign_in(&s, "public", "late2@x.com", "b").await["status"], "OK");
+    s.stop().await;
+}
+
+/// Claim the claimable rows the way the job does and never settle them (an instance that
+/// died mid-batch). Returns how many rows were claimed.
+async fn dead_claim(s: &TestServer, app: &AppId) -> usize {
+    s.core.bulk_import_claim_only(app, 100).await.unwrap()
+}
+
+st_tests::both_backends! {
+    queue_routes => queue_routes;
+    validation_messages => validation_messages;
+    import_every_kind => import_every_kind;
+    job_moves_rows => job_moves_rows;
+}
