@@ -35,6 +35,9 @@ use async_trait::async_trait;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 /// Users one `POST /bulk-import/users` may queue.
@@ -336,7 +339,13 @@ fn string_field(
     errors: &mut Vec<String>,
     suffix: &str,
 ) -> Option<String> {
-    field(obj, key, Kind::Str, required, errors, suffix).and_then(Value::as_str).map(str::to_string)
+    let value = field(obj, key, Kind::Str, required, errors, suffix).and_then(Value::as_str)?;
+    // No column can store a NUL character (the plain-text password is only hashed).
+    if value.contains('\0') && key != "plainTextPassword" {
+        errors.push(format!("Field name '{key}' cannot contain a NUL character"));
+        return None;
+    }
+    Some(value.to_string())
 }
 
 fn bool_field(obj: &Map<String, Value>, key: &str, errors: &mut Vec<String>, suffix: &str) -> Option<bool> {
@@ -772,6 +781,30 @@ impl ProcessReport {
     }
 }
 
+/// Poll the futures concurrently (in the calling task) and collect their outputs in order.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futures.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *slot = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
 /// `ProcessBulkImportUsers`: every 5 minutes, import the queued users of every app.
 /// Exclusive (one instance at a time); the claims are safe without the lease too.
 pub struct ProcessBulkImportUsers;
@@ -1006,12 +1039,22 @@ impl Core {
         let batch = cfg.int("bulk_migration_batch_size").max(1);
         let parallelism = cfg.int("bulk_migration_parallelism").max(1);
         let chunk = (batch / parallelism).max(1) as usize;
+        let pause = cfg.int("bulk_migration_sleep_between_rounds_in_batch_ms").max(0) as u64;
+        // Rounds of `parallelism` workers, each claiming and settling its own chunk, until a
+        // round finds nothing to claim; a pause between rounds (the reference's pacing).
         loop {
-            let r = self.process_bulk_import_chunk(app, chunk).await?;
-            let claimed = r.imported.len() + r.failed.len() + r.skipped.len();
-            report.add(&r);
+            let workers = (0..parallelism).map(|_| self.process_bulk_import_chunk(app, chunk)).collect();
+            let mut claimed = 0;
+            for r in join_all(workers).await {
+                let r = r?;
+                claimed += r.imported.len() + r.failed.len() + r.skipped.len();
+                report.add(&r);
+            }
             if claimed == 0 {
                 break;
+            }
+            if pause > 0 {
+                tokio::time::sleep(Duration::from_millis(pause)).await;
             }
         }
         Ok(report)

@@ -497,7 +497,13 @@ impl BulkImportStorage for PgStorage {
     async fn import_user(&self, app: &AppId, plan: &ImportPlan, _now_ms: i64) -> SResult<ImportOutcome> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(error::pg)?;
-        match self.import_in(&tx, app.as_str(), plan).await? {
+        let imported = match self.import_in(&tx, app.as_str(), plan).await {
+            Ok(r) => r,
+            // A value the database refuses: the reference's 400 with its message.
+            Err(e @ StorageError::Query(_)) => return Ok(ImportOutcome::Refused(vec![e.to_string()])),
+            Err(e) => return Err(e),
+        };
+        match imported {
             Some(refusals) => Ok(ImportOutcome::Refused(refusals)),
             None => {
                 tx.commit().await.map_err(error::pg)?;
@@ -565,8 +571,17 @@ impl BulkImportStorage for PgStorage {
                             Some(refusal_text(&refusals))
                         }
                         // A row the database refuses otherwise fails alone (the savepoint
-                        // rolls back); a rollback that fails too ends the whole settlement.
+                        // rolls back). A lost connection, a deadlock or a serialisation failure
+                        // ends the whole settlement instead (nothing committed: the rows are
+                        // claimed again after the timeout).
                         Err(e) => {
+                            let transient = match &e {
+                                StorageError::Query(m) => m.starts_with("40P01") || m.starts_with("40001"),
+                                _ => true,
+                            };
+                            if transient {
+                                return Err(e);
+                            }
                             sp.rollback().await.map_err(error::pg)?;
                             Some(e.to_string())
                         }

@@ -12,8 +12,12 @@ const FIREBASE_SIGNER: &str =
     "jxspr8Ki0RYycVU8zykbdLGjFQ3McFUH0uiiTvC8pVMXAn210wjLNmdZJzxUECKbm0QsEmYUSDzZvpjeJ9WmXA==";
 const FIREBASE_HASH: &str = "$f_scrypt$lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ==$42xEC+ixf3L2lw==$m=14$r=8$s=Bw==";
 
+/// Cheap hashing, the Firebase signer key, and the job in rounds of three workers of two rows
+/// each with no pause between rounds.
 fn config() -> Value {
-    json!({"bcrypt_log_rounds": 4, "firebase_password_hashing_signer_key": FIREBASE_SIGNER})
+    json!({"bcrypt_log_rounds": 4, "firebase_password_hashing_signer_key": FIREBASE_SIGNER,
+        "bulk_migration_parallelism": 3, "bulk_migration_batch_size": 6,
+        "bulk_migration_sleep_between_rounds_in_batch_ms": 0})
 }
 
 fn hash(alg: st_core::password::Algorithm, pw: &str) -> String {
@@ -258,6 +262,17 @@ async fn import_every_kind(b: Backend) {
         .await;
     assert_eq!(st, 400, "{text}");
     assert!(text.contains("E022: We tried to create the primary user for the userId"), "{text}");
+    // A NUL character no column can store: refused alike on both backends.
+    let (st, text) = s
+        .status_and_text(
+            "POST",
+            "/bulk-import/import",
+            Some(json!({"loginMethods": [{"recipeId": "passwordless",
+            "email": "nul\u{0}@x.com"}]})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(text.contains("Field name 'email' cannot contain a NUL character"), "{text}");
     // Invalid input: the validation errors.
     let (st, text) = s.status_and_text("POST", "/bulk-import/import", Some(json!({}))).await;
     assert_eq!((st, text.as_str()), (400, "{\"errors\":[\"loginMethods is required.\"]}"));
@@ -323,6 +338,63 @@ async fn job_moves_rows(b: Backend) {
 /// died mid-batch). Returns how many rows were claimed.
 async fn dead_claim(s: &TestServer, app: &AppId) -> usize {
     s.core.bulk_import_claim_only(app, 100).await.unwrap()
+}
+
+/// On PostgreSQL: a row as the Java core queues it (Gson's `raw_data`, its own ids) is
+/// imported by our job, and a row we queue has the columns and JSON the Java plugin reads
+/// (`status` NEW, both times, `raw_data` with the row id and each login method's
+/// `superTokensUserId`, no `status` or times inside).
+#[tokio::test]
+async fn java_rows_on_postgres() {
+    let Some(s) = TestServer::spawn(Backend::Postgres, config()).await else { return };
+    let (client, conn) = tokio_postgres::connect(s.db_url.as_ref().unwrap(), tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(conn);
+    let java_id = "5b9c6a38-9f3e-4a51-9d1c-2f0c6f6e3a11";
+    let raw = json!({"id": java_id, "externalUserId": "java-ext", "userMetadata": {"from": "java"},
+        "loginMethods": [{"tenantIds": ["public"], "isVerified": true, "isPrimary": false,
+            "timeJoinedInMSSinceEpoch": 1_700_000_000_000_i64, "recipeId": "emailpassword", "email": "java@x.com",
+            "passwordHash": hash(st_core::password::Algorithm::Bcrypt, "java-pw"), "hashingAlgorithm": "BCRYPT",
+            "superTokensUserId": java_id}]});
+    client
+        .execute(
+            "INSERT INTO bulk_import_users (id, app_id, raw_data, created_at, updated_at) VALUES ($1, 'public', $2, $3, $3)",
+            &[&java_id, &raw.to_string(), &(START_MS - 5)],
+        )
+        .await
+        .unwrap();
+    let listed = s.get("/bulk-import/users").await;
+    assert_eq!(listed["users"][0]["id"], java_id);
+    assert_eq!(listed["users"][0]["status"], "NEW");
+    let report = s.core.process_bulk_import().await.unwrap();
+    assert_eq!((report.imported, report.failed), (1, 0));
+    let signed = sign_in(&s, "public", "java@x.com", "java-pw").await;
+    assert_eq!(signed["user"]["id"], "java-ext");
+    assert_eq!(signed["user"]["loginMethods"][0]["timeJoined"], 1_700_000_000_000_i64);
+    assert_eq!(s.get("/recipe/user/metadata?userId=java-ext").await["metadata"], json!({"from": "java"}));
+    let row = client.query_one("SELECT supertokens_user_id::TEXT FROM userid_mapping", &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), java_id);
+
+    // Ours, as the Java plugin reads it.
+    let added = s.post("/bulk-import/users", json!({"users": [ep_user("ours@x.com", "pw")]})).await;
+    let id = added["users"][0]["userId"].as_str().unwrap().to_string();
+    let row = client
+        .query_one(
+            "SELECT raw_data, status, created_at, updated_at, primary_user_id, error_msg FROM bulk_import_users",
+            &[],
+        )
+        .await
+        .unwrap();
+    let raw: Value = serde_json::from_str(&row.get::<_, String>(0)).unwrap();
+    assert_eq!(raw["id"], id.as_str());
+    assert_eq!(raw["loginMethods"][0]["superTokensUserId"], id.as_str());
+    assert_eq!(raw["loginMethods"][0]["timeJoinedInMSSinceEpoch"], START_MS);
+    assert_eq!(raw["loginMethods"][0]["tenantIds"], json!(["public"]));
+    assert!(raw.get("status").is_none() && raw.get("createdAt").is_none());
+    assert_eq!(row.get::<_, String>(1), "NEW");
+    assert_eq!((row.get::<_, i64>(2), row.get::<_, i64>(3)), (START_MS, START_MS));
+    assert_eq!((row.get::<_, Option<String>>(4), row.get::<_, Option<String>>(5)), (None, None));
+    task.abort();
+    s.stop().await;
 }
 
 st_tests::both_backends! {
