@@ -29,7 +29,9 @@
 //!   but every step of every sign-in is sent). Sign-ins per second are requests / steps. At c
 //!   connections each with one request in flight, a sign-in made of S sequential calls takes
 //!   on average S·c / requests-per-second = c / sign-ins-per-second (Little's law): that is
-//!   the latency compared; the overhead is its difference, the ratio linking / plain.
+//!   the latency compared; the overhead is its difference, the ratio linking / plain. The
+//!   box's time per sign-in (1000 / sign-ins per second, ms) is c times less, with the same
+//!   ratio: the extra cost of a sign-in on a saturated box, queueing left out.
 //! * Rounds (default 3): plain then linking in odd rounds, the reverse in even ones; `VACUUM
 //!   ANALYZE` before each round; the table gives the median over the rounds of each round's
 //!   difference and ratio.
@@ -283,6 +285,7 @@ fn report(runs: &[Run], conns: &[usize], rounds: usize) {
         "linking sign-in ms",
         "overhead ms per sign-in (range)",
         "ratio linking / plain ms (range)",
+        "box ms per sign-in, plain → linking (1000 / sign-ins/s)",
     ]);
     for &c in conns {
         let (mut plain, mut linking, mut overhead, mut ratio) = (vec![], vec![], vec![], vec![]);
@@ -304,11 +307,13 @@ fn report(runs: &[Run], conns: &[usize], rounds: usize) {
             format!("{:.2}", med(&linking, &|r| r.latency_ms())),
             format!("{:.2} ({:.2}–{:.2})", o.median, o.min, o.max),
             format!("{:.3} ({:.3}–{:.3})", q.median, q.min, q.max),
+            format!("{:.2} → {:.2}", med(&plain, &|r| 1000.0 / r.sign_ins), med(&linking, &|r| 1000.0 / r.sign_ins)),
         ]);
     }
     println!(
         "Overhead: the median over {rounds} round(s) of each round's linking sign-in latency minus the plain one's \
-         (latency = c / sign-ins per second), and of their ratio."
+         (latency = c / sign-ins per second), and of their ratio; box ms: the whole box's time per sign-in at \
+         saturation (c times less than the latency, same ratio)."
     );
     summary.print();
 }
