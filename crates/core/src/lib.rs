@@ -29,6 +29,7 @@ pub mod emailpassword;
 pub mod emailverification;
 pub mod jwt;
 pub mod multitenancy;
+pub mod oauth;
 pub mod passwordless;
 pub mod session;
 pub mod signing_keys;

@@ -36,6 +36,7 @@ mod emailverification;
 mod jobs;
 mod key_value;
 mod multitenancy;
+mod oauth;
 mod passwordless;
 mod session;
 mod signing_keys;
@@ -66,6 +67,7 @@ pub(crate) struct State {
     pub webauthn: webauthn::Tables,
     pub dashboard: dashboard::Tables,
     pub bulkimport: bulkimport::Tables,
+    pub oauth: oauth::Tables,
 }
 
 /// What a recipe's tables drop when a tenant, an app or a user goes. Each step defaults to
@@ -140,6 +142,7 @@ impl State {
             webauthn,
             dashboard,
             bulkimport,
+            oauth,
         } = self;
         let recipes: &mut [&mut dyn Cascade] = &mut [
             tenants,
@@ -158,6 +161,7 @@ impl State {
             webauthn,
             dashboard,
             bulkimport,
+            oauth,
         ];
         for recipe in recipes.iter_mut() {
             step(&mut **recipe);

@@ -53,6 +53,7 @@ mod emailverification;
 mod jobs;
 mod key_value;
 mod multitenancy;
+mod oauth;
 mod passwordless;
 mod session;
 mod signing_keys;
@@ -65,7 +66,7 @@ mod users;
 mod webauthn;
 
 pub use config::{mask_uri, PgConfig, TlsMode};
-pub use migrate::{render as render_migration, V1_NAME, V1_TEMPLATE, V2_TEMPLATE};
+pub use migrate::{render as render_migration, V1_NAME, V1_TEMPLATE, V2_TEMPLATE, V3_TEMPLATE};
 pub use tables::TableNames;
 
 use async_trait::async_trait;
@@ -130,6 +131,7 @@ struct Statements {
     webauthn: webauthn::WebauthnSql,
     dashboard: dashboard::DashboardSql,
     bulkimport: bulkimport::BulkImportSql,
+    oauth: oauth::OAuthSql,
 }
 
 impl Statements {
@@ -154,6 +156,7 @@ impl Statements {
             webauthn: webauthn::WebauthnSql::new(t),
             dashboard: dashboard::DashboardSql::new(t),
             bulkimport: bulkimport::BulkImportSql::new(t),
+            oauth: oauth::OAuthSql::new(t),
         }
     }
 }

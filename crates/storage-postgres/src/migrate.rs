@@ -24,6 +24,9 @@ pub const V1_NAME: &str = "V1__reference_schema";
 /// The columns the reference core 12.1 adds to `session_info` (docs/SCHEMA.md).
 pub const V2_TEMPLATE: &str = include_str!("../../../migrations/V2__session_refresh_rotation.sql");
 pub const V2_NAME: &str = "V2__session_refresh_rotation";
+/// The native OAuth2 provider's tables beside the reference's `oauth_*` (docs/SCHEMA.md).
+pub const V3_TEMPLATE: &str = include_str!("../../../migrations/V3__oauth_provider.sql");
+pub const V3_NAME: &str = "V3__oauth_provider";
 
 /// Replace the identifier `token` by `with`, only where `token` is not followed by a letter or
 /// digit (so `__PREFIX__key_value_pkey` matches `__PREFIX__key_value`, but a longer table
@@ -102,7 +105,7 @@ async fn bootstrap_locked(
     }
 
     upgrade_from_plugin_9_4(client, names).await?;
-    let migrations = [(V1_NAME, V1_TEMPLATE), (V2_NAME, V2_TEMPLATE)]
+    let migrations = [(V1_NAME, V1_TEMPLATE), (V2_NAME, V2_TEMPLATE), (V3_NAME, V3_TEMPLATE)]
         .into_iter()
         .map(|(name, template)| {
             refinery::Migration::unapplied(name, &render(template, names))

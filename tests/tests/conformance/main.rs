@@ -36,6 +36,7 @@ mod emailverification;
 mod jobs;
 mod key_value;
 mod multitenancy;
+mod oauth;
 mod passwordless;
 mod session;
 mod signing_keys;

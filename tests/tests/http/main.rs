@@ -15,6 +15,7 @@ mod go_sdk;
 mod jwt;
 mod mfa;
 mod multitenancy;
+mod oauth;
 mod passwordless;
 mod pg_faults;
 mod pg_outage;

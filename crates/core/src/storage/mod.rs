@@ -20,6 +20,7 @@ pub mod emailverification;
 pub mod jobs;
 pub mod key_value;
 pub mod multitenancy;
+pub mod oauth;
 pub mod passwordless;
 pub mod session;
 pub mod signing_keys;
@@ -40,6 +41,7 @@ pub use self::emailverification::*;
 pub use self::jobs::*;
 pub use self::key_value::*;
 pub use self::multitenancy::*;
+pub use self::oauth::*;
 pub use self::passwordless::*;
 pub use self::session::*;
 pub use self::signing_keys::*;
@@ -76,6 +78,7 @@ pub trait Storage:
     + WebauthnStorage
     + DashboardStorage
     + BulkImportStorage
+    + OAuthStorage
     + Send
     + Sync
 {

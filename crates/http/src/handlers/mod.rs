@@ -37,6 +37,7 @@ pub mod emailverification;
 pub mod infra;
 pub mod jwt;
 pub mod multitenancy;
+pub mod oauth;
 pub mod passwordless;
 pub mod session;
 pub mod thirdparty;
@@ -69,6 +70,7 @@ pub const RECIPES: &[fn(&mut Router)] = &[
     dashboard::routes,
     webauthn::routes,
     bulkimport::routes,
+    oauth::routes,
     not_yet_implemented,
 ];
 
@@ -213,6 +215,9 @@ mod tests {
             ("/recipe/accountlinking/user/link/check", &["GET"], App, true, true),
             ("/recipe/accountlinking/user/link", &["POST"], App, true, true),
             ("/recipe/accountlinking/user/unlink", &["POST"], App, true, true),
+            ("/recipe/oauth/clients", &["GET", "POST", "PUT"], App, true, true),
+            ("/recipe/oauth/clients/list", &["GET"], App, true, true),
+            ("/recipe/oauth/clients/remove", &["POST"], App, true, true),
         ]
     };
 

@@ -1,0 +1,67 @@
+//! OAuth2 provider storage: the clients. The reference keeps a client's id, its encrypted
+//! secret and two flags in `oauth_clients` (the rest of the client lived in Ory Hydra); the
+//! native provider keeps the rest beside it, in `oauth_client_configs` (docs/SCHEMA.md).
+
+use super::SResult;
+use crate::ids::AppId;
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+/// One client as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuthClientRow {
+    pub client_id: String,
+    /// The secret encrypted as the reference stores it (`oauth_clients.client_secret`);
+    /// `None` for a public client.
+    pub client_secret: Option<String>,
+    pub is_client_credentials_only: bool,
+    pub enable_refresh_token_rotation: bool,
+    /// The client's configuration (Hydra's client fields, camelCase, without the secret);
+    /// `None` for a client a Java core created (its configuration is in its Hydra).
+    pub config: Option<Map<String, Value>>,
+}
+
+/// An RFC 6749-style refusal: `{error, errorDescription, statusCode}` inside `OAUTH_ERROR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthRefusal {
+    pub error: String,
+    pub description: String,
+    pub status_code: u16,
+}
+
+/// What an update decides from the current row: the new row, or a refusal (nothing written).
+pub type ClientUpdater<'a> = &'a (dyn Fn(&OAuthClientRow) -> Result<OAuthClientRow, OAuthRefusal> + Send + Sync);
+
+/// The outcome of [`OAuthStorage::update_oauth_client`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientUpdateOutcome {
+    Updated(OAuthClientRow),
+    Refused(OAuthRefusal),
+    NotFound,
+}
+
+#[async_trait]
+pub trait OAuthStorage: Send + Sync {
+    /// Insert a new client (both tables); `false` (nothing written) when the id is taken.
+    async fn create_oauth_client(&self, app: &AppId, row: &OAuthClientRow) -> SResult<bool>;
+    async fn get_oauth_client(&self, app: &AppId, client_id: &str) -> SResult<Option<OAuthClientRow>>;
+    /// Replace the client by what `update` decides from its current row, atomically (a
+    /// concurrent update is applied before or after, never interleaved).
+    async fn update_oauth_client(
+        &self,
+        app: &AppId,
+        client_id: &str,
+        update: ClientUpdater<'_>,
+    ) -> SResult<ClientUpdateOutcome>;
+    /// The app's clients by ascending client id, those after `after` (exclusive), at most
+    /// `limit`; with `client_name`, only those whose configured `clientName` is that.
+    async fn list_oauth_clients(
+        &self,
+        app: &AppId,
+        client_name: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> SResult<Vec<OAuthClientRow>>;
+    /// Remove the client and everything it holds; whether it existed.
+    async fn delete_oauth_client(&self, app: &AppId, client_id: &str) -> SResult<bool>;
+}

@@ -1,0 +1,217 @@
+//! [`OAuthStorage`]: the reference's `oauth_clients` (id, encrypted secret, flags: written as the
+//! Java core writes them, so its queries keep working) and our `oauth_client_configs` (the rest
+//! of the client, which the Java core kept in Hydra; V3). A client is created in one
+//! transaction; an update locks the `oauth_clients` row and decides under the lock.
+
+use crate::query::{col, tx_exec, tx_query};
+use crate::{error, PgStorage, TableNames};
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use st_core::ids::AppId;
+use st_core::storage::{ClientUpdateOutcome, ClientUpdater, OAuthClientRow, OAuthStorage, SResult};
+use tokio_postgres::Row;
+use tracing::field::Empty;
+use tracing::instrument;
+
+/// Statement texts of the OAuth recipe.
+#[derive(Debug)]
+pub(crate) struct OAuthSql {
+    client_insert: String,
+    config_upsert: String,
+    client_select: String,
+    client_lock: String,
+    client_update: String,
+    client_list: String,
+    client_delete: String,
+}
+
+impl OAuthSql {
+    pub(crate) fn new(t: &TableNames) -> OAuthSql {
+        let clients = t.qualified("oauth_clients");
+        let configs = t.qualified("oauth_client_configs");
+        let columns = "c.client_id::TEXT, c.client_secret, c.is_client_credentials_only, \
+                       c.enable_refresh_token_rotation, g.config";
+        let joined = format!("{clients} c LEFT JOIN {configs} g ON g.app_id = c.app_id AND g.client_id = c.client_id");
+        OAuthSql {
+            client_insert: format!(
+                "INSERT INTO {clients} (app_id, client_id, client_secret, is_client_credentials_only, \
+                 enable_refresh_token_rotation) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+            ),
+            config_upsert: format!(
+                "INSERT INTO {configs} (app_id, client_id, config) VALUES ($1, $2, $3) \
+                 ON CONFLICT (app_id, client_id) DO UPDATE SET config = EXCLUDED.config"
+            ),
+            client_select: format!("SELECT {columns} FROM {joined} WHERE c.app_id = $1 AND c.client_id = $2"),
+            // The lock first, then the read in a statement of its own: a joined read locking only
+            // `c` would see the configuration as it was before the lock was granted.
+            client_lock: format!("SELECT 1 FROM {clients} WHERE app_id = $1 AND client_id = $2 FOR UPDATE"),
+            client_update: format!(
+                "UPDATE {clients} SET client_secret = $3, is_client_credentials_only = $4, \
+                 enable_refresh_token_rotation = $5 WHERE app_id = $1 AND client_id = $2"
+            ),
+            // Byte order (COLLATE "C"), as the memory backend and the page tokens use it.
+            client_list: format!(
+                "SELECT {columns} FROM {joined} WHERE c.app_id = $1 \
+                 AND ($2::TEXT IS NULL OR c.client_id::TEXT COLLATE \"C\" > $2::TEXT COLLATE \"C\") \
+                 AND ($3::TEXT IS NULL OR (g.config::jsonb ->> 'clientName') = $3::TEXT) \
+                 ORDER BY c.client_id::TEXT COLLATE \"C\" LIMIT $4"
+            ),
+            client_delete: format!("DELETE FROM {clients} WHERE app_id = $1 AND client_id = $2"),
+        }
+    }
+}
+
+impl PgStorage {
+    fn oauth_sql(&self) -> &OAuthSql {
+        &self.sql().oauth
+    }
+}
+
+fn client_row(r: &Row) -> SResult<OAuthClientRow> {
+    let config: Option<String> = col(r, 4)?;
+    let config = match config {
+        None => None,
+        Some(text) => match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(m)) => Some(m),
+            Ok(other) => return Err(error::bad_row("oauth_client_configs", format!("not a JSON object: {other}"))),
+            Err(e) => return Err(error::bad_row("oauth_client_configs", e)),
+        },
+    };
+    Ok(OAuthClientRow {
+        client_id: col(r, 0)?,
+        client_secret: col(r, 1)?,
+        is_client_credentials_only: col(r, 2)?,
+        enable_refresh_token_rotation: col(r, 3)?,
+        config,
+    })
+}
+
+fn config_text(config: Option<&Map<String, Value>>) -> SResult<Option<String>> {
+    config
+        .map(|c| serde_json::to_string(c).map_err(|e| error::query(format!("cannot serialise a client config: {e}"))))
+        .transpose()
+}
+
+#[async_trait]
+impl OAuthStorage for PgStorage {
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.create_oauth_client", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn create_oauth_client(&self, app: &AppId, row: &OAuthClientRow) -> SResult<bool> {
+        let s = self.oauth_sql();
+        let app = app.as_str();
+        let config = config_text(row.config.as_ref())?;
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let inserted = tx_exec(
+                &tx,
+                &s.client_insert,
+                &[
+                    &app,
+                    &row.client_id,
+                    &row.client_secret,
+                    &row.is_client_credentials_only,
+                    &row.enable_refresh_token_rotation,
+                ],
+            )
+            .await?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            if let Some(config) = &config {
+                tx_exec(&tx, &s.config_upsert, &[&app, &row.client_id, config]).await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.get_oauth_client", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn get_oauth_client(&self, app: &AppId, client_id: &str) -> SResult<Option<OAuthClientRow>> {
+        let row = self.query_opt(&self.oauth_sql().client_select, &[&app.as_str(), &client_id]).await?;
+        row.as_ref().map(client_row).transpose()
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.update_oauth_client", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn update_oauth_client(
+        &self,
+        app: &AppId,
+        client_id: &str,
+        update: ClientUpdater<'_>,
+    ) -> SResult<ClientUpdateOutcome> {
+        let s = self.oauth_sql();
+        let app = app.as_str();
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            if tx_query(&tx, &s.client_lock, &[&app, &client_id]).await?.is_empty() {
+                return Ok(ClientUpdateOutcome::NotFound);
+            }
+            let rows = tx_query(&tx, &s.client_select, &[&app, &client_id]).await?;
+            let Some(current) = rows.first() else {
+                return Ok(ClientUpdateOutcome::NotFound);
+            };
+            let current = client_row(current)?;
+            let new = match update(&current) {
+                Ok(new) => new,
+                Err(r) => return Ok(ClientUpdateOutcome::Refused(r)),
+            };
+            tx_exec(
+                &tx,
+                &s.client_update,
+                &[
+                    &app,
+                    &client_id,
+                    &new.client_secret,
+                    &new.is_client_credentials_only,
+                    &new.enable_refresh_token_rotation,
+                ],
+            )
+            .await?;
+            if let Some(config) = config_text(new.config.as_ref())? {
+                tx_exec(&tx, &s.config_upsert, &[&app, &client_id, &config]).await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(ClientUpdateOutcome::Updated(new))
+        })
+        .await
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.list_oauth_clients", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn list_oauth_clients(
+        &self,
+        app: &AppId,
+        client_name: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> SResult<Vec<OAuthClientRow>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.query(&self.oauth_sql().client_list, &[&app.as_str(), &after, &client_name, &limit]).await?;
+        rows.iter().map(client_row).collect()
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_oauth_client", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn delete_oauth_client(&self, app: &AppId, client_id: &str) -> SResult<bool> {
+        Ok(self.execute(&self.oauth_sql().client_delete, &[&app.as_str(), &client_id]).await? > 0)
+    }
+}
