@@ -13,6 +13,8 @@
 //! Every intent of this crate runs this way: the transactions through
 //! [`PgStorage::retrying`](crate::PgStorage::retrying), the single statements through the query
 //! helpers of the `query` module (a statement outside a transaction is its own transaction).
+//! The bulk import's settlement is the exception: it handles a rollback itself (its rows stay
+//! claimed and are settled again later, see the `bulkimport` module).
 //!
 //! The Java plugin does the same in `Start.startTransaction`: up to 50 tries on SQLSTATE class
 //! 40 (or a message naming a deadlock or a concurrent update), sleeping
