@@ -805,7 +805,7 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     out.into_iter().flatten().collect()
 }
 
-/// `ProcessBulkImportUsers`: every 5 minutes, import the queued users of every app.
+/// `ProcessBulkImportUsers`: at start-up and every 5 minutes, import the queued users of every app.
 /// Exclusive (one instance at a time); the claims are safe without the lease too.
 pub struct ProcessBulkImportUsers;
 
@@ -816,6 +816,10 @@ impl Job for ProcessBulkImportUsers {
     }
     fn interval(&self) -> Duration {
         PROCESS_USERS_INTERVAL
+    }
+    /// As the reference (its initial wait is 0): queued users are imported from start-up.
+    fn runs_at_start(&self) -> bool {
+        true
     }
     async fn run(&self, core: &Core) -> CoreResult<()> {
         let report = core.process_bulk_import().await?;
@@ -1126,7 +1130,7 @@ mod tests {
         let errs = v
             .user(
                 &json!({"externalUserId": 5, "loginMethods": [{"recipeId": "emailpassword", "email": "a@b.c",
-                    "timeJoinedInMSSinceEpoch": 2000, "tenantIds": ["nope"]}]}),
+                    "timeJoinedInMSSinceEpoch": 2000, "tenantIds": ["nope", "public"]}]}),
                 IdMode::Generate,
             )
             .unwrap_err();

@@ -24,6 +24,11 @@ pub trait Job: Send + Sync {
         true
     }
     async fn run(&self, core: &Core) -> CoreResult<()>;
+    /// Whether its first run is at start-up rather than after one interval (the reference's
+    /// `getInitialWaitTimeSeconds() == 0`).
+    fn runs_at_start(&self) -> bool {
+        false
+    }
 }
 
 /// What an [`ExpiryJob`] runs: one storage intent that deletes the rows expired at `now`
@@ -71,14 +76,18 @@ impl JobRunner {
             let core = core.clone();
             let mut rx = rx.clone();
             handles.push(tokio::spawn(async move {
+                let mut wait = !job.runs_at_start();
                 loop {
-                    tokio::select! {
-                        _ = tokio::time::sleep(job.interval()) => {}
-                        _ = rx.changed() => break,
+                    if wait {
+                        tokio::select! {
+                            _ = tokio::time::sleep(job.interval()) => {}
+                            _ = rx.changed() => break,
+                        }
+                        if *rx.borrow() {
+                            break;
+                        }
                     }
-                    if *rx.borrow() {
-                        break;
-                    }
+                    wait = true;
                     run_once(&core, job.as_ref(), &s).await;
                 }
             }));

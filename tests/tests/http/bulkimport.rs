@@ -397,9 +397,34 @@ async fn java_rows_on_postgres() {
     s.stop().await;
 }
 
+/// The job runs at start-up, as the reference's (its initial wait is 0): the job runner
+/// imports queued users without waiting for its 5-minute interval.
+async fn job_runs_at_start_up(b: Backend) {
+    let Some(s) = TestServer::spawn(b, config()).await else { return };
+    s.post("/bulk-import/users", json!({"users": [ep_user("boot@x.com", "pw")]})).await;
+    assert_eq!(s.get("/bulk-import/users/count?status=NEW").await["count"], 1);
+    let jobs: Vec<std::sync::Arc<dyn st_core::jobs::Job>> =
+        vec![std::sync::Arc::new(st_core::bulkimport::ProcessBulkImportUsers)];
+    let runner = st_core::jobs::JobRunner::start(s.core.clone(), jobs);
+    // The start-up run is in the background: wait for it (bounded), not for a clock.
+    let mut left = 1;
+    for _ in 0..200 {
+        left = s.get("/bulk-import/users/count").await["count"].as_i64().unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    runner.stop().await;
+    assert_eq!(left, 0);
+    assert_eq!(sign_in(&s, "public", "boot@x.com", "pw").await["status"], "OK");
+    s.stop().await;
+}
+
 st_tests::both_backends! {
     queue_routes => queue_routes;
     validation_messages => validation_messages;
     import_every_kind => import_every_kind;
     job_moves_rows => job_moves_rows;
+    job_runs_at_start_up => job_runs_at_start_up;
 }
