@@ -501,14 +501,25 @@ impl PgConfig {
                 }
             }
         };
-        let millis = |key: &str| Duration::from_millis(u64::try_from(int(key)).unwrap_or(0));
-        let connection_timeout = millis("postgresql_connection_timeout");
-        let statement_timeout = millis("postgresql_statement_timeout");
-        let request_timeout = millis("postgresql_request_timeout");
+        let millis = |key: &str, min: u64, allowed: &str| {
+            let v = int(key);
+            u64::try_from(v)
+                .ok()
+                .filter(|ms| *ms >= min)
+                .map(Duration::from_millis)
+                .ok_or_else(|| invalid(key, &v.to_string(), allowed))
+        };
+        let connection_timeout = millis("postgresql_connection_timeout", 1, "milliseconds >= 1")?;
+        let statement_timeout =
+            millis("postgresql_statement_timeout", 0, "milliseconds >= 0 (0: PostgreSQL's own setting)")?;
+        let request_timeout = millis("postgresql_request_timeout", 0, "milliseconds >= 0 (0: no bound)")?;
         let max_waiters = if is_null("postgresql_max_connection_waiters") {
             pool_size.saturating_mul(10)
         } else {
-            usize::try_from(int("postgresql_max_connection_waiters")).unwrap_or(0)
+            let n = int("postgresql_max_connection_waiters");
+            usize::try_from(n).map_err(|_| {
+                invalid("postgresql_max_connection_waiters", &n.to_string(), "an integer >= 0 (0: no limit)")
+            })?
         };
         // One of the four modes (the key table checks them); anything but LEGACY would have the
         // Java core write, or read, tables this server does not keep.
@@ -705,17 +716,21 @@ mod tests {
         assert_eq!(c.request_timeout, Duration::from_millis(30_000));
         assert_eq!(c.max_waiters, 100, "ten times the pool size");
         let c = cfg(json!({"postgresql_user": "u", "postgresql_connection_timeout": 250,
-            "postgresql_statement_timeout": "2000", "postgresql_request_timeout": 3000,
+            "postgresql_statement_timeout": 2000, "postgresql_request_timeout": 3000,
             "postgresql_max_connection_waiters": 7, "postgresql_connection_pool_size": 4}))
         .unwrap();
         assert_eq!(
             (c.connection_timeout, c.statement_timeout, c.request_timeout, c.max_waiters),
             (Duration::from_millis(250), Duration::from_millis(2000), Duration::from_millis(3000), 7)
         );
-        for (key, bad) in [("postgresql_connection_timeout", json!(0)), ("postgresql_request_timeout", json!(-1))] {
-            let core = CoreConfig::from_map(json!({"postgresql_user": "u", key: bad}).as_object().unwrap(), false);
-            let text = core.map(|_| ()).unwrap_err().to_string();
-            assert!(text.contains(key), "{text}");
+        for (key, bad) in [
+            ("postgresql_connection_timeout", 0),
+            ("postgresql_statement_timeout", -1),
+            ("postgresql_request_timeout", -1),
+            ("postgresql_max_connection_waiters", -1),
+        ] {
+            let text = cfg(json!({"postgresql_user": "u", key: bad})).unwrap_err().to_string();
+            assert!(text.contains(key) && text.contains(">= "), "{text}");
         }
     }
 
