@@ -275,3 +275,30 @@ pub(crate) fn spawn_keeper(
         }
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cfg(v: serde_json::Value) -> PgConfig {
+        let core = st_config::CoreConfig::from_map(v.as_object().unwrap(), false).unwrap();
+        PgConfig::from_core_config(&core).unwrap()
+    }
+
+    #[test]
+    fn pool_connections_carry_the_statement_timeout_and_tcp_user_timeout() {
+        let c = cfg(json!({"postgresql_connection_uri": "postgresql://u@h/db?options=-c%20search_path%3Dx",
+            "postgresql_statement_timeout": 1234, "postgresql_request_timeout": 5000}));
+        let pg = pool_pg_config(&c);
+        assert_eq!(pg.get_options(), Some("-c search_path=x -c statement_timeout=1234"), "appended to the URI's");
+        assert_eq!(pg.get_tcp_user_timeout(), Some(&Duration::from_millis(5000)));
+        assert_eq!(c.pg.get_options(), Some("-c search_path=x"), "the bootstrap connection keeps its own");
+        // Off by default: PostgreSQL's own setting, and no TCP_USER_TIMEOUT without a request bound.
+        let c = cfg(json!({"postgresql_user": "u", "postgresql_request_timeout": 0}));
+        let pg = pool_pg_config(&c);
+        assert_eq!(pg.get_options(), None);
+        assert_eq!(pg.get_tcp_user_timeout(), None);
+    }
+}
