@@ -20,7 +20,8 @@
 //! * beyond `postgresql_max_connection_waiters` calls already in a checkout, a call is refused
 //!   at once with `StorageError::Overloaded` (load shedding) instead of queueing;
 //! * the pool's connections carry `statement_timeout` (`postgresql_statement_timeout`) in their
-//!   start-up options, and `TCP_USER_TIMEOUT` (the request timeout) for a partition;
+//!   start-up options, and for a partition `TCP_USER_TIMEOUT` (the request timeout) with
+//!   keepalive probes after half of it;
 //! * a connection checked out under an [`st_core::deadline`] scope that expired while it was
 //!   held ([`Conn`]) may have a statement in flight that will never be answered: it is marked
 //!   and thrown away at its next checkout (a `pre_recycle` hook) or keeper tick, never reused.
@@ -53,6 +54,13 @@ fn pool_pg_config(cfg: &PgConfig) -> tokio_postgres::Config {
     }
     if !cfg.request_timeout.is_zero() {
         pg.tcp_user_timeout(cfg.request_timeout);
+        // An idle connection cut off by a partition is found by keepalive probes, which
+        // TCP_USER_TIMEOUT then bounds, before a request picks it up (the default idle time
+        // before the first probe is 2 h).
+        let idle = (cfg.request_timeout / 2).max(Duration::from_secs(1));
+        if pg.get_keepalives() && pg.get_keepalives_idle() > idle {
+            pg.keepalives_idle(idle);
+        }
     }
     pg
 }
@@ -294,11 +302,13 @@ mod tests {
         let pg = pool_pg_config(&c);
         assert_eq!(pg.get_options(), Some("-c search_path=x -c statement_timeout=1234"), "appended to the URI's");
         assert_eq!(pg.get_tcp_user_timeout(), Some(&Duration::from_millis(5000)));
+        assert_eq!(pg.get_keepalives_idle(), Duration::from_millis(2500), "probes start within the bound");
         assert_eq!(c.pg.get_options(), Some("-c search_path=x"), "the bootstrap connection keeps its own");
         // Off by default: PostgreSQL's own setting, and no TCP_USER_TIMEOUT without a request bound.
         let c = cfg(json!({"postgresql_user": "u", "postgresql_request_timeout": 0}));
         let pg = pool_pg_config(&c);
         assert_eq!(pg.get_options(), None);
         assert_eq!(pg.get_tcp_user_timeout(), None);
+        assert_eq!(pg.get_keepalives_idle(), Duration::from_secs(7200), "tokio-postgres' default");
     }
 }
