@@ -421,6 +421,32 @@ async fn job_runs_at_start_up(b: Backend) {
     s.stop().await;
 }
 
+/// On PostgreSQL: two instances running the job at once on one queue import every user once
+/// (disjoint claims), with no row failed or left behind.
+#[tokio::test]
+async fn two_instances_import_each_user_once_on_postgres() {
+    let Some(a) = TestServer::spawn(Backend::Postgres, config()).await else { return };
+    let b = TestServer::spawn_on(Backend::Postgres, config(), a.db_url.clone()).await.unwrap();
+    let users: Vec<Value> = (0..120)
+        .map(|i| {
+            json!({"loginMethods": [{"recipeId": "thirdparty", "email": format!("two{i}@x.com"),
+                "thirdPartyId": "google", "thirdPartyUserId": format!("two-{i}")}]})
+        })
+        .collect();
+    a.post("/bulk-import/users", json!({"users": users})).await;
+    let (ra, rb) = tokio::join!(a.core.process_bulk_import(), b.core.process_bulk_import());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!((ra.imported + rb.imported, ra.failed + rb.failed), (120, 0), "{ra:?} {rb:?}");
+    assert_eq!(a.get("/bulk-import/users/count").await["count"], 0);
+    let (client, conn) = tokio_postgres::connect(a.db_url.as_ref().unwrap(), tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(conn);
+    let n: i64 = client.query_one("SELECT COUNT(*) FROM thirdparty_users", &[]).await.unwrap().get(0);
+    assert_eq!(n, 120);
+    task.abort();
+    a.stop().await;
+    b.stop().await;
+}
+
 st_tests::both_backends! {
     queue_routes => queue_routes;
     validation_messages => validation_messages;
