@@ -1,10 +1,14 @@
-//! The OAuth2 provider in memory ([`OAuthStorage`]): clients by (app, client id).
+//! The OAuth2 provider in memory ([`OAuthStorage`]): clients by (app, client id), the grants'
+//! token bookkeeping (`oauth_sessions`) and the client-credentials token stats.
 
 use crate::{Cascade, MemoryStorage};
 use async_trait::async_trait;
 use st_core::ids::AppId;
-use st_core::storage::{ClientUpdateOutcome, ClientUpdater, OAuthClientRow, OAuthStorage, SResult};
-use std::collections::BTreeMap;
+use st_core::storage::{
+    traced_error, ClientUpdateOutcome, ClientUpdater, OAuthClientRow, OAuthSessionUpsert, OAuthStorage, SResult,
+};
+use st_core::StorageError;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tracing::field::Empty;
 use tracing::instrument;
 
@@ -12,11 +16,26 @@ use tracing::instrument;
 #[derive(Default)]
 pub(crate) struct Tables {
     clients: BTreeMap<(AppId, String), OAuthClientRow>,
+    /// (app, gid) -> the grant's row, its jtis in order.
+    sessions: HashMap<(AppId, String), (OAuthSessionUpsert, Vec<String>)>,
+    /// (app, client id, iat, exp) of client-credentials tokens.
+    m2m: BTreeSet<(AppId, String, i64, i64)>,
+}
+
+impl Tables {
+    /// A client's removal takes its tokens (the reference's foreign keys cascade).
+    fn remove_client(&mut self, app: &AppId, client_id: &str) -> bool {
+        self.sessions.retain(|(a, _), (row, _)| !(a == app && row.client_id == client_id));
+        self.m2m.retain(|(a, c, _, _)| !(a == app && c == client_id));
+        self.clients.remove(&(app.clone(), client_id.to_string())).is_some()
+    }
 }
 
 impl Cascade for Tables {
     fn remove_app(&mut self, app: &AppId) {
         self.clients.retain(|(a, _), _| a != app);
+        self.sessions.retain(|(a, _), _| a != app);
+        self.m2m.retain(|(a, _, _, _)| a != app);
     }
 }
 
@@ -92,6 +111,64 @@ impl OAuthStorage for MemoryStorage {
     #[instrument(level = "debug", target = "st_storage", name = "storage.delete_oauth_client", skip_all, fields(
         otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
     async fn delete_oauth_client(&self, app: &AppId, client_id: &str) -> SResult<bool> {
-        Ok(self.lock().oauth.clients.remove(&(app.clone(), client_id.to_string())).is_some())
+        Ok(self.lock().oauth.remove_client(app, client_id))
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.record_oauth_tokens", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn record_oauth_tokens(
+        &self,
+        app: &AppId,
+        session: &OAuthSessionUpsert,
+        m2m: Option<(i64, i64)>,
+    ) -> SResult<()> {
+        let mut s = self.lock();
+        let t = &mut s.oauth;
+        if !t.clients.contains_key(&(app.clone(), session.client_id.clone())) {
+            // The reference's foreign key to `oauth_clients`.
+            return Err(traced_error(StorageError::Query("the OAuth client is gone".into())));
+        }
+        let entry =
+            t.sessions.entry((app.clone(), session.gid.clone())).or_insert_with(|| (session.clone(), Vec::new()));
+        let mut jtis = std::mem::take(&mut entry.1);
+        jtis.push(session.jti.clone());
+        *entry = (session.clone(), jtis);
+        if let Some((iat, exp)) = m2m {
+            t.m2m.insert((app.clone(), session.client_id.clone(), iat, exp));
+        }
+        Ok(())
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.oauth_jti_active", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn oauth_jti_active(&self, app: &AppId, gid: &str, jti: &str) -> SResult<bool> {
+        let s = self.lock();
+        Ok(s.oauth.sessions.get(&(app.clone(), gid.to_string())).is_some_and(|(_, jtis)| jtis.iter().any(|j| j == jti)))
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.revoke_oauth_jti", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn revoke_oauth_jti(&self, app: &AppId, gid: &str, jti: &str) -> SResult<()> {
+        if let Some((_, jtis)) = self.lock().oauth.sessions.get_mut(&(app.clone(), gid.to_string())) {
+            jtis.retain(|j| j != jti);
+        }
+        Ok(())
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.revoke_oauth_tokens_of_client", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn revoke_oauth_tokens_of_client(&self, app: &AppId, client_id: &str) -> SResult<()> {
+        self.lock().oauth.sessions.retain(|(a, _), (row, _)| !(a == app && row.client_id == client_id));
+        Ok(())
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.revoke_oauth_tokens_of_session", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn revoke_oauth_tokens_of_session(&self, app: &AppId, session_handle: &str) -> SResult<()> {
+        self.lock()
+            .oauth
+            .sessions
+            .retain(|(a, _), (row, _)| !(a == app && row.session_handle.as_deref() == Some(session_handle)));
+        Ok(())
     }
 }

@@ -8,7 +8,7 @@ use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use st_core::ids::AppId;
-use st_core::storage::{ClientUpdateOutcome, ClientUpdater, OAuthClientRow, OAuthStorage, SResult};
+use st_core::storage::{ClientUpdateOutcome, ClientUpdater, OAuthClientRow, OAuthSessionUpsert, OAuthStorage, SResult};
 use tokio_postgres::Row;
 use tracing::field::Empty;
 use tracing::instrument;
@@ -23,12 +23,20 @@ pub(crate) struct OAuthSql {
     client_update: String,
     client_list: String,
     client_delete: String,
+    session_upsert: String,
+    m2m_insert: String,
+    session_jtis: String,
+    session_remove_jti: String,
+    sessions_delete_client: String,
+    sessions_delete_handle: String,
 }
 
 impl OAuthSql {
     pub(crate) fn new(t: &TableNames) -> OAuthSql {
         let clients = t.qualified("oauth_clients");
         let configs = t.qualified("oauth_client_configs");
+        let sessions = t.qualified("oauth_sessions");
+        let m2m = t.qualified("oauth_m2m_tokens");
         let columns = "c.client_id::TEXT, c.client_secret, c.is_client_credentials_only, \
                        c.enable_refresh_token_rotation, g.config";
         let joined = format!("{clients} c LEFT JOIN {configs} g ON g.app_id = c.app_id AND g.client_id = c.client_id");
@@ -57,6 +65,23 @@ impl OAuthSql {
                  ORDER BY c.client_id::TEXT COLLATE \"C\" LIMIT $4"
             ),
             client_delete: format!("DELETE FROM {clients} WHERE app_id = $1 AND client_id = $2"),
+            // As the Java plugin's createOrUpdateOAuthSession: the jti list is "a,b," (each jti
+            // with its comma, so removing "jti," leaves no trace).
+            session_upsert: format!(
+                "INSERT INTO {sessions} (gid, client_id, app_id, external_refresh_token, internal_refresh_token, \
+                 session_handle, jti, exp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (gid) DO UPDATE SET external_refresh_token = $4, internal_refresh_token = $5, \
+                 session_handle = $6, jti = CONCAT({sessions}.jti, $7::TEXT), exp = $8"
+            ),
+            m2m_insert: format!(
+                "INSERT INTO {m2m} (app_id, client_id, iat, exp) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+            ),
+            session_jtis: format!("SELECT jti FROM {sessions} WHERE app_id = $1 AND gid = $2"),
+            session_remove_jti: format!(
+                "UPDATE {sessions} SET jti = REPLACE(jti, $3::TEXT, '') WHERE app_id = $1 AND gid = $2"
+            ),
+            sessions_delete_client: format!("DELETE FROM {sessions} WHERE app_id = $1 AND client_id = $2"),
+            sessions_delete_handle: format!("DELETE FROM {sessions} WHERE app_id = $1 AND session_handle = $2"),
         }
     }
 }
@@ -213,5 +238,93 @@ impl OAuthStorage for PgStorage {
     )]
     async fn delete_oauth_client(&self, app: &AppId, client_id: &str) -> SResult<bool> {
         Ok(self.execute(&self.oauth_sql().client_delete, &[&app.as_str(), &client_id]).await? > 0)
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.record_oauth_tokens", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn record_oauth_tokens(
+        &self,
+        app: &AppId,
+        session: &OAuthSessionUpsert,
+        m2m: Option<(i64, i64)>,
+    ) -> SResult<()> {
+        let s = self.oauth_sql();
+        let app = app.as_str();
+        let jti = format!("{},", session.jti);
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            tx_exec(
+                &tx,
+                &s.session_upsert,
+                &[
+                    &session.gid,
+                    &session.client_id,
+                    &app,
+                    &session.external_refresh_token,
+                    &session.internal_refresh_token,
+                    &session.session_handle,
+                    &jti,
+                    &session.exp,
+                ],
+            )
+            .await?;
+            if let Some((iat, exp)) = m2m {
+                tx_exec(&tx, &s.m2m_insert, &[&app, &session.client_id, &iat, &exp]).await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(())
+        })
+        .await
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.oauth_jti_active", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn oauth_jti_active(&self, app: &AppId, gid: &str, jti: &str) -> SResult<bool> {
+        let row = self.query_opt(&self.oauth_sql().session_jtis, &[&app.as_str(), &gid]).await?;
+        match row {
+            None => Ok(false),
+            Some(r) => {
+                let list: String = col(&r, 0)?;
+                Ok(list.split(',').any(|j| !j.is_empty() && j == jti))
+            }
+        }
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.revoke_oauth_jti", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn revoke_oauth_jti(&self, app: &AppId, gid: &str, jti: &str) -> SResult<()> {
+        let jti = format!("{jti},");
+        self.execute(&self.oauth_sql().session_remove_jti, &[&app.as_str(), &gid, &jti]).await?;
+        Ok(())
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.revoke_oauth_tokens_of_client", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn revoke_oauth_tokens_of_client(&self, app: &AppId, client_id: &str) -> SResult<()> {
+        self.execute(&self.oauth_sql().sessions_delete_client, &[&app.as_str(), &client_id]).await?;
+        Ok(())
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.revoke_oauth_tokens_of_session", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn revoke_oauth_tokens_of_session(&self, app: &AppId, session_handle: &str) -> SResult<()> {
+        self.execute(&self.oauth_sql().sessions_delete_handle, &[&app.as_str(), &session_handle]).await?;
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! [`OAuthStorage`]: clients created once per id, read with their configuration, updated by a
 //! decision under the lock (no lost update), listed by id with the name filter, removed with
-//! their app.
+//! their app; the tokens' bookkeeping (jtis live until revoked by token, client or session, or
+//! the client's removal).
 
 use crate::helpers::*;
 use serde_json::json;
@@ -98,7 +99,48 @@ async fn oauth_client_listing(st: &dyn Storage) {
     assert_eq!(st.get_oauth_client(&app("a2"), "z").await.unwrap(), None);
 }
 
+fn grant(gid: &str, client: &str, jti: &str, handle: Option<&str>) -> OAuthSessionUpsert {
+    OAuthSessionUpsert {
+        gid: gid.into(),
+        client_id: client.into(),
+        session_handle: handle.map(str::to_string),
+        external_refresh_token: None,
+        internal_refresh_token: None,
+        jti: jti.into(),
+        exp: 2_000_000_000,
+    }
+}
+
+async fn oauth_token_bookkeeping(st: &dyn Storage) {
+    let a = app("public");
+    st.create_oauth_client(&a, &client("c1", "one")).await.unwrap();
+    st.create_oauth_client(&a, &client("c2", "two")).await.unwrap();
+    st.record_oauth_tokens(&a, &grant("g1", "c1", "j1", None), Some((1, 2))).await.unwrap();
+    st.record_oauth_tokens(&a, &grant("g1", "c1", "j2", None), None).await.unwrap();
+    st.record_oauth_tokens(&a, &grant("g2", "c2", "j3", Some("h")), None).await.unwrap();
+    st.record_oauth_tokens(&a, &grant("g3", "c2", "j4", None), Some((1, 2))).await.unwrap();
+    for (gid, jti) in [("g1", "j1"), ("g1", "j2"), ("g2", "j3"), ("g3", "j4")] {
+        assert!(st.oauth_jti_active(&a, gid, jti).await.unwrap(), "{gid} {jti}");
+    }
+    assert!(!st.oauth_jti_active(&a, "g1", "j3").await.unwrap(), "another grant's jti");
+    assert!(!st.oauth_jti_active(&a, "g9", "j1").await.unwrap());
+    assert!(!st.oauth_jti_active(&app("other"), "g1", "j1").await.unwrap());
+    st.revoke_oauth_jti(&a, "g1", "j1").await.unwrap();
+    assert!(!st.oauth_jti_active(&a, "g1", "j1").await.unwrap());
+    assert!(st.oauth_jti_active(&a, "g1", "j2").await.unwrap(), "the grant's other token stays");
+    st.revoke_oauth_tokens_of_session(&a, "h").await.unwrap();
+    assert!(!st.oauth_jti_active(&a, "g2", "j3").await.unwrap());
+    assert!(st.oauth_jti_active(&a, "g3", "j4").await.unwrap());
+    st.revoke_oauth_tokens_of_client(&a, "c1").await.unwrap();
+    assert!(!st.oauth_jti_active(&a, "g1", "j2").await.unwrap());
+    assert!(st.oauth_jti_active(&a, "g3", "j4").await.unwrap());
+    assert!(st.delete_oauth_client(&a, "c2").await.unwrap());
+    assert!(!st.oauth_jti_active(&a, "g3", "j4").await.unwrap(), "the client's removal takes its tokens");
+    assert!(st.record_oauth_tokens(&a, &grant("g4", "c2", "j5", None), None).await.is_err(), "a removed client");
+}
+
 conformance! {
+    oauth_token_bookkeeping,
     oauth_clients,
     oauth_client_updates_serialise,
     oauth_client_listing,

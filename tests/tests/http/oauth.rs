@@ -1,6 +1,8 @@
 //! The OAuth2 provider over HTTP (§a.18): clients (create with Hydra's defaults and validation,
 //! read with the secret, update merged over the stored client, list with pagination and the
-//! name filter, remove), the CDI 5.2 gate, and a client a Java core wrote.
+//! name filter, remove), the CDI 5.2 gate, and a client a Java core wrote; client-credentials
+//! tokens (client authentication, scopes, audiences, the token's claims and keys), their
+//! introspection, revocation and expiry.
 
 use crate::helpers::*;
 use serde_json::{json, Value};
@@ -259,7 +261,196 @@ async fn secret_key_required(b: Backend) {
     s.stop().await;
 }
 
+const ISS: &str = "https://auth.example/auth";
+
+fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
+}
+
+async fn token_call(s: &TestServer, body: Value) -> Value {
+    s.post("/recipe/oauth/token", body).await
+}
+
+async fn introspect(s: &TestServer, token: &str) -> Value {
+    s.post("/recipe/oauth/introspect", json!({"token": token})).await
+}
+
+async fn client_credentials_tokens(b: Backend) {
+    let Some(s) = TestServer::spawn(b, config()).await else { return };
+    let c = s
+        .post(
+            "/recipe/oauth/clients",
+            json!({"clientId": "svc", "clientSecret": "svc-secret", "grantTypes": ["client_credentials"],
+                   "scope": "read write", "audience": ["api1", "api2"]}),
+        )
+        .await;
+    assert_eq!(c["status"], "OK");
+    let t = token_call(
+        &s,
+        json!({"iss": ISS, "authorizationHeader": basic("svc", "svc-secret"),
+               "inputBody": {"grant_type": "client_credentials", "scope": "read", "audience": "api1"},
+               "access_token": {"custom": 1, "sub": "not-me", "stt": 7}, "id_token": {}}),
+    )
+    .await;
+    assert_eq!(t["status"], "OK", "{t}");
+    assert_eq!(
+        (t["token_type"].as_str(), t["expires_in"].as_i64(), t["scope"].as_str()),
+        (Some("bearer"), Some(3600), Some("read"))
+    );
+    let at = t["access_token"].as_str().unwrap().to_string();
+    let p = jwt_payload(&at);
+    assert_eq!(p["stt"], 1);
+    assert_eq!(p["iss"], ISS);
+    assert_eq!(p["client_id"], "svc");
+    assert_eq!(p["sub"], "svc", "the SDK's payload does not override protected claims");
+    assert_eq!(p["scp"], json!(["read"]));
+    assert_eq!(p["aud"], "api1", "a one-audience list is written bare");
+    assert_eq!(p["custom"], 1);
+    assert_eq!(p["exp"].as_i64().unwrap() - p["iat"].as_i64().unwrap(), 3600);
+    assert_eq!(p["iat"], p["nbf"]);
+    assert!(is_uuid(p["jti"].as_str().unwrap()) && is_uuid(p["gid"].as_str().unwrap()));
+    assert_eq!(jwt_header(&at)["alg"], "RS256");
+    let (keys, _) = jwks(&s, "").await;
+    assert!(verifies_with_jwks(&at, &keys), "verifiable offline with the JWKS");
+    assert!(!dynamic_kids(&keys).contains(&kid(&at)), "the static key by default");
+
+    // Introspection: the payload, active, while the jti is live.
+    let i = introspect(&s, &at).await;
+    assert_eq!((i["status"].as_str(), i["active"].as_bool()), (Some("OK"), Some(true)), "{i}");
+    assert_eq!((i["token_type"].as_str(), i["token_use"].as_str()), (Some("Bearer"), Some("access_token")));
+    assert_eq!(i["client_id"], "svc");
+    assert_eq!(introspect(&s, &tamper_signature(&at)).await, json!({"status": "OK", "active": false}));
+    assert_eq!(introspect(&s, "not a token").await, json!({"status": "OK", "active": false}));
+    assert_eq!(introspect(&s, "st_rt_unknown").await["active"], false);
+
+    // client_secret_post on a client that takes it; a dynamic key on request.
+    s.post(
+        "/recipe/oauth/clients",
+        json!({"clientId": "post", "clientSecret": "post-secret", "grantTypes": ["client_credentials"],
+               "tokenEndpointAuthMethod": "client_secret_post", "clientCredentialsGrantAccessTokenLifespan": "10m"}),
+    )
+    .await;
+    let t2 = token_call(
+        &s,
+        json!({"iss": ISS, "useStaticSigningKey": false,
+               "inputBody": {"grant_type": "client_credentials", "client_id": "post", "client_secret": "post-secret"}}),
+    )
+    .await;
+    assert_eq!(t2["status"], "OK", "{t2}");
+    assert_eq!(t2["expires_in"], 600);
+    assert_eq!(t2["scope"], "");
+    let at2 = t2["access_token"].as_str().unwrap().to_string();
+    let (keys, _) = jwks(&s, "").await;
+    assert!(dynamic_kids(&keys).contains(&kid(&at2)));
+    assert!(jwt_payload(&at2).get("aud").is_none(), "no audience: no claim");
+
+    // Revoke one token; then every token of a client.
+    let again = token_call(&s, json!({"iss": ISS, "authorizationHeader": basic("svc", "svc-secret"), "inputBody": {"grant_type": "client_credentials"}})).await;
+    let at3 = again["access_token"].as_str().unwrap().to_string();
+    assert_eq!(s.post("/recipe/oauth/token/revoke", json!({"token": at})).await, json!({"status": "OK"}));
+    assert_eq!(introspect(&s, &at).await["active"], false);
+    assert_eq!(introspect(&s, &at3).await["active"], true, "another token of the client stays");
+    assert_eq!(s.post("/recipe/oauth/tokens/revoke", json!({"client_id": "svc"})).await, json!({"status": "OK"}));
+    assert_eq!(introspect(&s, &at3).await["active"], false);
+    assert_eq!(introspect(&s, &at2).await["active"], true, "another client's token stays");
+    // Expiry by the clock.
+    s.clock.advance_ms(601_000);
+    assert_eq!(introspect(&s, &at2).await["active"], false);
+    assert_eq!(s.post("/recipe/oauth/session/revoke", json!({"sessionHandle": "h"})).await, json!({"status": "OK"}));
+
+    if let Some(url) = s.db_url.clone() {
+        // The reference's bookkeeping: one oauth_m2m_tokens row per token, oauth_sessions rows.
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let task = tokio::spawn(conn);
+        let m2m: i64 = client.query_one("SELECT COUNT(*) FROM oauth_m2m_tokens", &[]).await.unwrap().get(0);
+        assert!(m2m >= 2, "{m2m}");
+        let row = client.query_one("SELECT jti, exp FROM oauth_sessions WHERE client_id = 'post'", &[]).await.unwrap();
+        let (jtis, exp): (String, i64) = (row.get(0), row.get(1));
+        assert_eq!(jtis, format!("{},", jwt_payload(&at2)["jti"].as_str().unwrap()));
+        assert_eq!(exp, jwt_payload(&at2)["exp"].as_i64().unwrap());
+        drop(client);
+        let _ = task.await;
+    }
+    s.stop().await;
+}
+
+async fn client_credentials_refusals(b: Backend) {
+    let Some(s) = TestServer::spawn(b, config()).await else { return };
+    s.post(
+        "/recipe/oauth/clients",
+        json!({"clientId": "svc", "clientSecret": "svc-secret", "grantTypes": ["client_credentials"], "scope": "read"}),
+    )
+    .await;
+    s.post("/recipe/oauth/clients", json!({"clientId": "web", "clientSecret": "web-secret"})).await;
+    s.post(
+        "/recipe/oauth/clients",
+        json!({"clientId": "spa", "tokenEndpointAuthMethod": "none", "grantTypes": ["client_credentials"]}),
+    )
+    .await;
+    let cc = json!({"grant_type": "client_credentials"});
+    let refused = |r: &Value| {
+        (r["status"].as_str().map(str::to_string), r["error"].as_str().map(str::to_string), r["statusCode"].as_i64())
+    };
+    let r =
+        token_call(&s, json!({"iss": ISS, "authorizationHeader": basic("svc", "wrong-secret"), "inputBody": cc})).await;
+    assert_eq!(refused(&r), (Some("OAUTH_ERROR".into()), Some("invalid_client".into()), Some(401)));
+    let r = token_call(&s, json!({"iss": ISS, "inputBody": {"grant_type": "client_credentials", "client_id": "svc", "client_secret": "svc-secret"}})).await;
+    assert_eq!(refused(&r).1.as_deref(), Some("invalid_client"), "client_secret_post on a basic client: {r}");
+    let r = token_call(&s, json!({"iss": ISS, "inputBody": {"grant_type": "client_credentials", "client_id": "svc"}}))
+        .await;
+    assert_eq!(refused(&r).1.as_deref(), Some("invalid_client"), "no secret");
+    let r = token_call(&s, json!({"iss": ISS, "authorizationHeader": basic("svc", "svc-secret"), "inputBody": {"grant_type": "client_credentials", "scope": "admin"}})).await;
+    assert_eq!(refused(&r), (Some("OAUTH_ERROR".into()), Some("invalid_scope".into()), Some(400)));
+    let r = token_call(&s, json!({"iss": ISS, "authorizationHeader": basic("svc", "svc-secret"), "inputBody": {"grant_type": "client_credentials", "audience": "elsewhere"}})).await;
+    assert_eq!(refused(&r).1.as_deref(), Some("invalid_request"));
+    let r =
+        token_call(&s, json!({"iss": ISS, "authorizationHeader": basic("web", "web-secret"), "inputBody": cc})).await;
+    assert_eq!(refused(&r).1.as_deref(), Some("unauthorized_client"), "the grant is not the client's");
+    let r = token_call(&s, json!({"iss": ISS, "inputBody": {"grant_type": "client_credentials", "client_id": "spa"}}))
+        .await;
+    assert_eq!(refused(&r).1.as_deref(), Some("invalid_grant"), "a public client");
+    let r = token_call(&s, json!({"iss": ISS, "authorizationHeader": basic("nobody", "x"), "inputBody": cc})).await;
+    assert_eq!(r, json!({"status": "CLIENT_NOT_FOUND_ERROR"}));
+    let r = token_call(
+        &s,
+        json!({"iss": ISS, "authorizationHeader": basic("svc", "svc-secret"), "inputBody": {"grant_type": "password"}}),
+    )
+    .await;
+    assert_eq!(refused(&r).1.as_deref(), Some("unsupported_grant_type"));
+    // The reference's 400s.
+    for (body, text) in [
+        (json!({"inputBody": cc}), "Field name 'iss' is invalid in JSON input"),
+        (json!({"iss": ISS}), "Field name 'inputBody' is invalid in JSON input"),
+        (json!({"iss": ISS, "inputBody": {}}), "Field name 'grant_type' is invalid in JSON input"),
+        (
+            json!({"iss": ISS, "inputBody": {"grant_type": "authorization_code", "code": "c"}}),
+            "Field name 'access_token' is invalid in JSON input",
+        ),
+        (
+            json!({"iss": ISS, "inputBody": {"grant_type": "client_credentials", "client_id": ["svc"]}}),
+            "malformed request body or authorization header",
+        ),
+        (
+            json!({"iss": ISS, "authorizationHeader": "Basic !!", "inputBody": cc}),
+            "malformed request body or authorization header",
+        ),
+    ] {
+        let (st, got) = call(&s, "POST", "/recipe/oauth/token", Some(body.clone()), "5.4").await;
+        assert_eq!((st, got.trim_end()), (400, text), "{body}");
+    }
+    let (st, _) = call(&s, "POST", "/recipe/oauth/introspect", Some(json!({})), "5.4").await;
+    assert_eq!(st, 400);
+    let (st, _) = call(&s, "POST", "/recipe/oauth/tokens/revoke", Some(json!({})), "5.4").await;
+    assert_eq!(st, 400);
+    let (st, _) = call(&s, "POST", "/recipe/oauth/token", Some(json!({"iss": ISS, "inputBody": cc})), "5.1").await;
+    assert_eq!(st, 404);
+    s.stop().await;
+}
+
 st_tests::both_backends! {
+    client_credentials_tokens => client_credentials_tokens;
+    client_credentials_refusals => client_credentials_refusals;
     clients_create_get_update_remove => clients_create_get_update_remove;
     client_validation_and_public_clients => client_validation_and_public_clients;
     clients_list_pages_and_filter => clients_list_pages_and_filter;

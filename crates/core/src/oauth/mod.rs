@@ -4,8 +4,10 @@
 //!
 //! - [`clients`]: create, read, update, list and remove clients, with Hydra's defaults and
 //!   validation, the secret kept encrypted as the reference keeps it.
+//! - [`tokens`]: the token endpoint (client credentials), introspection, revocation.
 
 pub mod clients;
+pub mod tokens;
 
 pub use crate::storage::OAuthRefusal;
 

@@ -1,4 +1,4 @@
-//! OAuth2 provider storage: the clients. The reference keeps a client's id, its encrypted
+//! OAuth2 provider storage: the clients and the issued tokens' bookkeeping. The reference keeps a client's id, its encrypted
 //! secret and two flags in `oauth_clients` (the rest of the client lived in Ory Hydra); the
 //! native provider keeps the rest beside it, in `oauth_client_configs` (docs/SCHEMA.md).
 
@@ -40,6 +40,21 @@ pub enum ClientUpdateOutcome {
     NotFound,
 }
 
+/// A row of the reference's `oauth_sessions` as `createOrUpdateOAuthSession` writes it: the
+/// tokens of one grant (`gid`), the access tokens' `jti`s appended to the row's list (an access
+/// token is live while its jti is listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSessionUpsert {
+    pub gid: String,
+    pub client_id: String,
+    pub session_handle: Option<String>,
+    pub external_refresh_token: Option<String>,
+    pub internal_refresh_token: Option<String>,
+    pub jti: String,
+    /// Seconds since the epoch.
+    pub exp: i64,
+}
+
 #[async_trait]
 pub trait OAuthStorage: Send + Sync {
     /// Insert a new client (both tables); `false` (nothing written) when the id is taken.
@@ -64,4 +79,21 @@ pub trait OAuthStorage: Send + Sync {
     ) -> SResult<Vec<OAuthClientRow>>;
     /// Remove the client and everything it holds; whether it existed.
     async fn delete_oauth_client(&self, app: &AppId, client_id: &str) -> SResult<bool>;
+
+    /// Record issued tokens in one go: the `oauth_sessions` row upserted (the jti appended), and
+    /// for a client-credentials token its `(iat, exp)` (seconds) in `oauth_m2m_tokens`.
+    async fn record_oauth_tokens(
+        &self,
+        app: &AppId,
+        session: &OAuthSessionUpsert,
+        m2m: Option<(i64, i64)>,
+    ) -> SResult<()>;
+    /// Whether the access token `jti` of grant `gid` is live (listed).
+    async fn oauth_jti_active(&self, app: &AppId, gid: &str, jti: &str) -> SResult<bool>;
+    /// Revoke one access token: its jti leaves the grant's list.
+    async fn revoke_oauth_jti(&self, app: &AppId, gid: &str, jti: &str) -> SResult<()>;
+    /// Revoke every token of a client (its `oauth_sessions` rows go).
+    async fn revoke_oauth_tokens_of_client(&self, app: &AppId, client_id: &str) -> SResult<()>;
+    /// Revoke every token issued for a SuperTokens session.
+    async fn revoke_oauth_tokens_of_session(&self, app: &AppId, session_handle: &str) -> SResult<()>;
 }

@@ -218,6 +218,11 @@ mod tests {
             ("/recipe/oauth/clients", &["GET", "POST", "PUT"], App, true, true),
             ("/recipe/oauth/clients/list", &["GET"], App, true, true),
             ("/recipe/oauth/clients/remove", &["POST"], App, true, true),
+            ("/recipe/oauth/token", &["POST"], App, true, true),
+            ("/recipe/oauth/introspect", &["POST"], App, true, true),
+            ("/recipe/oauth/token/revoke", &["POST"], App, true, true),
+            ("/recipe/oauth/tokens/revoke", &["POST"], App, true, true),
+            ("/recipe/oauth/session/revoke", &["POST"], App, true, true),
         ]
     };
 
