@@ -371,10 +371,22 @@ fn start(bin: &Path, db_url: &str) -> Result<(Server, f64, u16)> {
 
 /// Completed runs of the job that reloads every tenant (`SyncCoreConfigWithDb`), from `GET
 /// /metrics` on the metrics port.
+///
+/// A 408 is asked again (3 times, 200 ms apart): actix-web measures its request timeout from a
+/// clock each worker refreshes every 500 ms, so a server resumed after a `SIGSTOP` longer than
+/// the timeout may answer 408 to a request that arrives before that clock has caught up.
 fn reload_runs(metrics_port: u16) -> Result<u64> {
     const LINE: &str = "supertokens_cron_runs_total{job=\"SyncCoreConfigWithDb\",result=\"run\"} ";
-    let r =
-        crate::http_get(metrics_port, "/metrics", Duration::from_secs(10)).map_err(|e| format!("GET /metrics: {e}"))?;
+    let get =
+        || crate::http_get(metrics_port, "/metrics", Duration::from_secs(10)).map_err(|e| format!("GET /metrics: {e}"));
+    let mut r = get()?;
+    for _ in 0..3 {
+        if r.status != 408 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(200));
+        r = get()?;
+    }
     let body = String::from_utf8_lossy(&r.body);
     body.lines()
         .find_map(|l| l.strip_prefix(LINE)?.trim().parse().ok())

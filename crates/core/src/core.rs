@@ -5,6 +5,7 @@
 use crate::clock::Clock;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, ConnectionUriDomain, TenantIdentifier};
+use crate::multitenancy::cache::{self, BaseConfig, Invalidation, TenantMap};
 use crate::random::Random;
 use crate::signing_keys::AppKeys;
 use crate::storage::{Storage, TenantRecord};
@@ -41,8 +42,14 @@ pub struct Core {
     pub base: Arc<CoreConfig>,
     pub test_mode: bool,
     /// Tenants by (connection-URI domain, tenant): a tenant's record and config are its
-    /// domain's (the identifier's own equality leaves the domain out).
-    tenants: RwLock<HashMap<(ConnectionUriDomain, TenantIdentifier), Arc<TenantEntry>>>,
+    /// domain's (the identifier's own equality leaves the domain out). Shared with the
+    /// re-sync's blocking task (see [`crate::multitenancy::cache`]).
+    tenants: Arc<RwLock<TenantMap>>,
+    /// One re-sync at a time.
+    resync: tokio::sync::Mutex<()>,
+    /// What effective configs are built from (the base config, shared by every tenant that
+    /// overrides nothing).
+    base_cfg: BaseConfig,
     /// The configured connection-URI domains other than the default one (the reference's
     /// `isConnectionUriDomainPresentInDb`), as of the last change or re-sync.
     domains: RwLock<HashSet<ConnectionUriDomain>>,
@@ -72,6 +79,7 @@ impl Core {
         let base =
             Arc::new(CoreConfig::from_map(&base_map, test_mode).map_err(|e| CoreError::Internal(e.to_string()))?);
         let hashing = crate::password::Hasher::new(&base);
+        let base_cfg = BaseConfig { base: base.clone(), base_map: Arc::new(base_map.clone()), test_mode };
         Ok(Core {
             job_stats: Default::default(),
             activity: Default::default(),
@@ -82,7 +90,9 @@ impl Core {
             base_map,
             base,
             test_mode,
-            tenants: RwLock::new(HashMap::new()),
+            tenants: Arc::new(RwLock::new(TenantMap::default())),
+            resync: tokio::sync::Mutex::new(()),
+            base_cfg,
             domains: RwLock::new(HashSet::new()),
             apps: RwLock::new(HashMap::new()),
         })
@@ -94,22 +104,16 @@ impl Core {
 
     /// Build the effective config of a tenant, as the reference's
     /// `getNormalisedConfigForTenant`: tenant ⊕ its app's public tenant ⊕ its domain's public
-    /// app's public tenant ⊕ base.
+    /// app's public tenant ⊕ base (the base config itself, shared, when nothing overrides it).
     fn effective_config(
         &self,
         record: &TenantRecord,
         app_public: Option<&TenantRecord>,
         domain_public: Option<&TenantRecord>,
-    ) -> CoreResult<CoreConfig> {
-        let mut layers: Vec<&ConfigMap> = vec![&record.core_config];
-        for parent in [app_public, domain_public].into_iter().flatten() {
-            if !parent.id.same_as(&record.id) {
-                layers.push(&parent.core_config);
-            }
-        }
-        layers.push(&self.base_map);
-        let map = st_config::layered(&layers);
-        CoreConfig::from_map(&map, self.test_mode).map_err(|e| CoreError::bad(format!("Invalid core config: {e}")))
+    ) -> CoreResult<Arc<CoreConfig>> {
+        self.base_cfg
+            .effective(record, app_public, domain_public)
+            .map_err(|e| CoreError::bad(format!("Invalid core config: {e}")))
     }
 
     /// The parents a tenant's config is layered on: its app's public tenant and its domain's
@@ -130,7 +134,7 @@ impl Core {
     /// The tenant (of the domain its identifier names), from cache or storage. Unknown ⇒ the
     /// reference's 400.
     pub async fn tenant(&self, id: &TenantIdentifier) -> CoreResult<Arc<TenantEntry>> {
-        let key = (id.domain().clone(), id.clone());
+        let key = cache::key_of(id);
         if let Some(t) = read(&self.tenants).get(&key) {
             return Ok(t.clone());
         }
@@ -138,7 +142,7 @@ impl Core {
             return Err(CoreError::TenantOrAppNotFound(id.not_found_message()));
         };
         let (app_public, domain_public) = self.config_parents(id).await?;
-        let config = Arc::new(self.effective_config(&record, app_public.as_ref(), domain_public.as_ref())?);
+        let config = self.effective_config(&record, app_public.as_ref(), domain_public.as_ref())?;
         let entry = Arc::new(TenantEntry { record, config });
         write(&self.tenants).insert(key, entry.clone());
         Ok(entry)
@@ -233,7 +237,19 @@ impl Core {
     /// layered into theirs).
     pub fn invalidate_app(&self, app: &AppId) {
         let whole_domain = app.is_public() && !app.domain().is_default();
-        write(&self.tenants).retain(|(domain, t), _| if whole_domain { domain != app.domain() } else { &t.app != app });
+        let inv =
+            if whole_domain { Invalidation::Domain(app.domain().clone()) } else { Invalidation::App(app.clone()) };
+        write(&self.tenants).invalidate(inv);
+    }
+
+    /// Forget the cached configuration of one tenant (after a change to it: only an app's or a
+    /// domain's public tenant is layered into others).
+    pub fn invalidate_tenant(&self, id: &TenantIdentifier) {
+        if id.tenant.is_public() {
+            self.invalidate_app(&id.app);
+        } else {
+            write(&self.tenants).invalidate(Invalidation::Tenant(cache::key_of(id)));
+        }
     }
 
     /// Record `user_id` of `app` as active now, unless this instance did so within the
@@ -264,33 +280,44 @@ impl Core {
             .collect()
     }
 
-    /// Reload every tenant from storage (cron, so that instances sharing a database converge).
+    /// Reload every tenant from storage (cron, so that instances sharing a database converge),
+    /// as the reference's `refreshTenantsInCoreBasedOnChangesInCoreConfigOrIfTenantListChanged`:
+    /// only tenants that changed are rebuilt, and nothing is written when none did. The reading,
+    /// comparison and building run on a blocking thread (never on the async workers, nor on
+    /// the runtime that drives the storage's connections); the map's write lock is held only
+    /// to install the changes. See [`crate::multitenancy::cache`].
     pub async fn sync_tenants(&self) -> CoreResult<()> {
-        let all = self.storage.list_tenants().await?;
-        let publics: HashMap<(ConnectionUriDomain, AppId), TenantRecord> = all
-            .iter()
-            .filter(|t| t.id.tenant.is_public())
-            .map(|t| ((t.id.domain().clone(), t.id.app.clone()), t.clone()))
-            .collect();
-        let domains: HashSet<ConnectionUriDomain> =
-            all.iter().map(|t| t.id.domain().clone()).filter(|d| !d.is_default()).collect();
-        let mut fresh = HashMap::new();
-        for record in all {
-            let domain = record.id.domain().clone();
-            let app_public = publics.get(&(domain.clone(), record.id.app.clone()));
-            let domain_public = publics.get(&(domain.clone(), AppId::public()));
-            let config = match self.effective_config(&record, app_public, domain_public) {
-                Ok(c) => Arc::new(c),
-                Err(e) => {
-                    tracing::warn!(tenant = %record.id.tenant, app = %record.id.app, "ignoring invalid tenant config: {e}");
-                    continue;
-                }
-            };
-            fresh.insert((domain, record.id.clone()), Arc::new(TenantEntry { record, config }));
+        let _one_at_a_time = self.resync.lock().await;
+        write(&self.tenants).begin_resync();
+        let (storage, map, cfg) = (self.storage.clone(), self.tenants.clone(), self.base_cfg.clone());
+        let (handle, span) = (tokio::runtime::Handle::current(), tracing::Span::current());
+        let planned = tokio::task::spawn_blocking(move || {
+            use tracing::Instrument;
+            let _in_span = span.enter();
+            let records = handle.block_on(storage.list_tenants().in_current_span())?;
+            let plan = cache::plan_resync(records, &map, &cfg);
+            let (read, kept, upserts, removals) = (plan.read, plan.kept, plan.upserts.len(), plan.removals.len());
+            let (domains, apps) = (plan.domains.clone(), plan.apps.clone());
+            let replaced = write(&map).apply(plan);
+            drop(replaced);
+            tracing::debug!(read, kept, upserts, removals, "tenants re-synced");
+            Ok::<_, crate::StorageError>((domains, apps))
+        })
+        .await;
+        let (domains, apps) = match planned {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                write(&self.tenants).abort_resync();
+                return Err(e.into());
+            }
+            Err(e) => {
+                write(&self.tenants).abort_resync();
+                return Err(CoreError::Internal(format!("tenant re-sync task failed: {e}")));
+            }
+        };
+        if *read(&self.domains) != domains {
+            *write(&self.domains) = domains;
         }
-        let apps: HashSet<AppId> = fresh.keys().map(|(_, k)| k.app.clone()).collect();
-        *write(&self.tenants) = fresh;
-        *write(&self.domains) = domains;
         write(&self.apps).retain(|a, _| apps.contains(a));
         // An app deleted and re-created under the same id (perhaps by another instance, within
         // one re-sync) has a new refresh-token key, and new signing keys: when the stored key

@@ -131,6 +131,12 @@ async fn serve(args: StartArgs, path: PathBuf, map: ConfigMap, cfg: CoreConfig) 
                     .route("/metrics", actix_web::web::get().to(st_http::metrics_endpoint))
             })
             .workers(1)
+            // The main server's timeouts (see `Application::build`). actix-web's 5 s request
+            // timeout is measured from a clock each worker refreshes every 500 ms: a worker
+            // that did not run for longer (a stopped process, a starved machine) answers 408
+            // to a request that arrives as it resumes.
+            .client_request_timeout(std::time::Duration::from_secs(60))
+            .keep_alive(std::time::Duration::from_secs(60))
             .bind((cfg.host.as_str(), port))
             .map_err(|e| format!("cannot bind the metrics port {port}: {e}"))?
             .run();

@@ -7,6 +7,7 @@
 //! A tenant's third-party provider configs are in [`providers`]; users added to or taken out of
 //! a tenant in [`tenant_users`].
 
+pub mod cache;
 mod providers;
 mod tenant_users;
 
@@ -232,7 +233,8 @@ impl Core {
             Err(e) => return Err(e.into()),
         };
         self.set_domain_known(id.domain(), true);
-        self.invalidate_app(&id.app);
+        // Only an app's (or a domain's) public tenant is layered into other tenants' configs.
+        self.invalidate_tenant(id);
         Ok(created)
     }
 
