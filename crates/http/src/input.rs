@@ -8,27 +8,60 @@ use std::collections::HashMap;
 
 /// A JSON body. Parsing happens up front, but an invalid body is only an error for handlers
 /// that read it (`/hello` accepts any body), as in the reference.
-pub struct Body(Result<Map<String, Value>, ()>);
+pub struct Body(Result<Map<String, Value>, ()>, NulRule);
+
+/// Whether [`Body`]'s string getters refuse a NUL character ([`recipe_checks_nul_itself`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NulRule {
+    Refused,
+    LeftToTheRecipe,
+}
 
 fn invalid(field: &str) -> ApiError {
     ApiError::BadRequest(format!("Field name '{field}' is invalid in JSON input"))
 }
 
+/// A string read from the request: no NUL character (`st_core::limits::no_nul`).
+pub fn no_nul(field: &str, value: &str) -> Result<(), ApiError> {
+    st_core::limits::no_nul(field, value).map_err(ApiError::BadRequest)
+}
+
+/// A string a handler stores: no NUL character and within its column
+/// (`st_core::limits::stored`).
+pub fn storable(field: &str, value: String) -> Result<String, ApiError> {
+    st_core::limits::stored(field, &value).map_err(ApiError::BadRequest)?;
+    Ok(value)
+}
+
 impl Body {
     pub fn parse(bytes: &[u8]) -> Body {
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(m)) => Body(Ok(m)),
-            _ => Body(Err(())),
+            Ok(Value::Object(m)) => Body(Ok(m), NulRule::Refused),
+            _ => Body(Err(()), NulRule::Refused),
         }
     }
 
     pub fn empty() -> Body {
-        Body(Ok(Map::new()))
+        Body(Ok(Map::new()), NulRule::Refused)
     }
 
-    /// A nested object read with the same rules (e.g. third party's `email: {id, isVerified}`).
+    /// A nested object read with the same rules (e.g. third party's `email: {id, isVerified}`),
+    /// but for NUL characters, which the caller checks where it stores the values.
     pub fn of_object(fields: Map<String, Value>) -> Body {
-        Body(Ok(fields))
+        Body(Ok(fields), NulRule::LeftToTheRecipe)
+    }
+
+    /// The same body, its NUL characters left to the route's recipe
+    /// ([`recipe_checks_nul_itself`]).
+    pub fn nul_left_to_the_recipe(self) -> Body {
+        Body(self.0, NulRule::LeftToTheRecipe)
+    }
+
+    fn no_nul(&self, field: &str, value: &str) -> Result<(), ApiError> {
+        match self.1 {
+            NulRule::Refused => no_nul(field, value),
+            NulRule::LeftToTheRecipe => Ok(()),
+        }
     }
 
     /// The body's fields, or the reference's 400 for a body that is not a JSON object.
@@ -57,12 +90,31 @@ impl Body {
         non_empty(field, java_trim(&self.string(field)?))
     }
 
+    /// An optional string; a NUL character in it is a 400 (no backend could look it up alike).
     pub fn opt_string(&self, field: &str) -> Result<Option<String>, ApiError> {
         match self.get(field)? {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::String(s)) => {
+                self.no_nul(field, s)?;
+                Ok(Some(s.clone()))
+            }
             Some(_) => Err(invalid(field)),
         }
+    }
+
+    /// A required string that the handler stores: within its column (`st_core::limits`).
+    pub fn stored(&self, field: &str) -> Result<String, ApiError> {
+        storable(field, self.string(field)?)
+    }
+
+    /// [`Body::trimmed`] for a value the handler stores.
+    pub fn stored_trimmed(&self, field: &str) -> Result<String, ApiError> {
+        storable(field, self.trimmed(field)?)
+    }
+
+    /// [`Body::opt_string`] for a value the handler stores.
+    pub fn opt_stored(&self, field: &str) -> Result<Option<String>, ApiError> {
+        self.opt_string(field)?.map(|s| storable(field, s)).transpose()
     }
 
     pub fn bool(&self, field: &str) -> Result<bool, ApiError> {
@@ -130,11 +182,20 @@ impl Body {
             None => Ok(None),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().ok_or_else(|| invalid(field)).and_then(&check))
+                .map(|v| {
+                    let s = v.as_str().ok_or_else(|| invalid(field))?;
+                    self.no_nul(field, s)?;
+                    check(s)
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
             Some(_) => Err(invalid(field)),
         }
+    }
+
+    /// [`Body::opt_string_array`] whose elements the handler stores, each within its column.
+    pub fn opt_stored_array(&self, field: &str) -> Result<Option<Vec<String>>, ApiError> {
+        self.opt_string_array_each(field, |s| storable(field, s.to_string()))
     }
 
     /// Arrays where JSON `null` means "unset" (multitenancy factors).
@@ -156,6 +217,20 @@ pub fn non_empty(field: &str, value: &str) -> Result<String, ApiError> {
     }
 }
 
+/// Whether the route's recipe applies the NUL rule itself, as it did before the edge check
+/// existed (TOTP, passwordless, third party, dashboard, and the account-info look-up): a NUL in a
+/// value it stores is its own 400 (the same wording), and one in a value it looks up matches
+/// nothing (nothing stored holds one), answered as for an unknown value on both backends. Their
+/// tests hold that decision, so the edge leaves these routes' strings to them. Every other route
+/// refuses a NUL in any body string or query parameter with the 400.
+pub fn recipe_checks_nul_itself(path: &str, rid: Option<&str>) -> bool {
+    path.starts_with("/recipe/dashboard/")
+        || path.starts_with("/recipe/totp/")
+        || path.starts_with("/recipe/signinup")
+        || matches!(path, "/users/by-accountinfo" | "/recipe/users/by-email")
+        || (path == "/recipe/user" && matches!(rid, Some("passwordless" | "thirdparty")))
+}
+
 /// Query-string parameters.
 pub struct Query(pub HashMap<String, String>);
 
@@ -173,6 +248,21 @@ impl Query {
     pub fn string(&self, field: &str) -> Result<String, ApiError> {
         self.opt_string(field)
             .ok_or_else(|| ApiError::BadRequest(format!("Field name '{field}' is missing in GET request")))
+    }
+
+    /// No parameter holds a NUL character (`%00`): checked for every request before its
+    /// handler, as no backend could look such a value up alike (the first offending parameter,
+    /// by name, is named) — except where [`recipe_checks_nul_itself`].
+    pub fn check_no_nul(&self, path: &str, rid: Option<&str>) -> Result<(), ApiError> {
+        if recipe_checks_nul_itself(path, rid) {
+            return Ok(());
+        }
+        let mut names: Vec<&String> = self.0.iter().filter(|(_, v)| v.contains('\0')).map(|(k, _)| k).collect();
+        names.sort();
+        match names.first() {
+            Some(name) => Err(ApiError::BadRequest(st_core::limits::nul_message(name))),
+            None => Ok(()),
+        }
     }
 
     pub fn opt_string(&self, field: &str) -> Option<String> {

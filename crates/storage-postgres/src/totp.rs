@@ -132,6 +132,28 @@ fn used_from_row(row: &Row) -> SResult<TotpUsedCode> {
     })
 }
 
+/// The user's `totp_users` row, made if missing, and locked (`FOR NO KEY UPDATE`). A concurrent
+/// removal of the user's last device may delete the row between the insert (which found it) and
+/// the lock (which then finds nothing): the row is made again, so the device insert that follows
+/// never fails its foreign key (found by the fuzz pass, tests/http/fuzz.rs: a 500 "tenant or app
+/// not found").
+async fn ensure_user_locked(
+    tx: &deadpool_postgres::Transaction<'_>,
+    s: &TotpSql,
+    a: &str,
+    user_id: &str,
+) -> SResult<()> {
+    for _ in 0..10 {
+        tx_exec(tx, &s.user_ensure, &[&a, &user_id]).await?;
+        if !tx_query(tx, &s.user_lock, &[&a, &user_id]).await?.is_empty() {
+            return Ok(());
+        }
+    }
+    Err(st_core::storage::traced_error(st_core::StorageError::Query(
+        "the TOTP user row was removed concurrently ten times".into(),
+    )))
+}
+
 #[async_trait]
 impl TotpStorage for PgStorage {
     #[instrument(
@@ -151,8 +173,7 @@ impl TotpStorage for PgStorage {
         self.retrying(|| async {
             let mut conn = self.conn().await?;
             let tx = conn.transaction().await.map_err(error::pg)?;
-            tx_exec(&tx, &s.user_ensure, &[&a, &user_id]).await?;
-            tx_query(&tx, &s.user_lock, &[&a, &user_id]).await?;
+            ensure_user_locked(&tx, s, a, user_id).await?;
             let existing = tx_query(&tx, &s.device_verified_lock, &[&a, &user_id, &name]).await?;
             if let Some(row) = existing.first() {
                 if col::<bool>(row, 0)? {

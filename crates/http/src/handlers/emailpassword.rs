@@ -25,7 +25,7 @@ pub fn routes(r: &mut Router) {
 }
 
 async fn sign_up(ctx: &Ctx<'_>) -> HResult {
-    let email = ctx.body.string("email")?;
+    let email = ctx.body.stored("email")?;
     let password = ctx.body.string("password")?;
     match ctx.state.core.sign_up_with_password(&ctx.tenant, &email, &password, ctx.version()).await? {
         SignUpOutcome::Ok(user, rid) => user_with_recipe_user_id(ctx, *user, rid),
@@ -58,6 +58,8 @@ async fn reset_token(ctx: &Ctx<'_>) -> HResult {
     let version = ctx.version();
     // From CDI 4.0 (only): the e-mail, whose absence the domain reports after the user lookup.
     let email = if version >= CdiVersion::V4_0 { ctx.body.string("email").ok() } else { None };
+    // The token keeps the e-mail given.
+    let email = email.map(|e| crate::input::storable("email", e)).transpose()?;
     match ctx.state.core.ep_reset_token(&ctx.tenant, &user, email.as_deref(), version).await? {
         Some(token) => ok(json!({"token": token})),
         None => status("UNKNOWN_USER_ID_ERROR", json!({})),
@@ -93,8 +95,8 @@ async fn reset_with_token(ctx: &Ctx<'_>) -> HResult {
 
 async fn import(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
-    let email = b.string("email")?;
-    let hash = b.string("passwordHash")?;
+    let email = b.stored("email")?;
+    let hash = b.stored("passwordHash")?;
     let alg = b.opt_string("hashingAlgorithm")?;
     let (user, existed) = ctx.state.core.ep_import(&ctx.tenant, &email, &hash, alg.as_deref(), ctx.version()).await?;
     ok(json!({"user": user.at(ctx.version())?, "didUserAlreadyExist": existed}))
@@ -126,7 +128,7 @@ async fn user_put(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
     // `userId` before CDI 4.0, `recipeUserId` from 4.0 on (only that one, as the reference).
     let id = b.string(if ctx.version() < CdiVersion::V4_0 { "userId" } else { "recipeUserId" })?;
-    let email = b.opt_string("email")?;
+    let email = b.opt_stored("email")?;
     let password = b.opt_string("password")?;
     if email.is_none() && password.is_none() {
         return Err(ApiError::BadRequest("You have to provide either email or password.".into()));

@@ -15,8 +15,8 @@ pub fn routes(r: &mut Router) {
 }
 
 async fn create_token(ctx: &Ctx<'_>) -> HResult {
-    let user = ctx.body.string("userId")?;
-    let email = ctx.body.string("email")?;
+    let user = ctx.body.stored("userId")?;
+    let email = ctx.body.stored("email")?;
     match ctx.state.core.ev_create_token(&ctx.tenant, &user, &email).await? {
         Some(token) => ok(json!({"token": token})),
         None => status("EMAIL_ALREADY_VERIFIED_ERROR", json!({})),

@@ -113,6 +113,7 @@ fn check_factors(name: &str, list: &Option<Option<Vec<String>>>) -> Result<(), A
             if f.is_empty() || !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-') {
                 return Err(ApiError::BadRequest(format!("{name} should contain only 0-9,a-z,A-Z,_,.,- characters")));
             }
+            st_core::limits::stored(name, f).map_err(ApiError::BadRequest)?;
         }
     }
     Ok(())
@@ -337,6 +338,8 @@ async fn thirdparty_config_put(ctx: &Ctx<'_>) -> HResult {
     let config = ctx.body.object("config")?;
     // As the reference: the id must be a string (the rest of the config is read leniently).
     Body::of_object(config.clone()).string("thirdPartyId")?;
+    st_core::limits::thirdparty_provider(&config)
+        .map_err(|m| ApiError::BadRequest(format!("Invalid third party config: {m}")))?;
     let skip_validation = ctx.body.opt_bool("skipValidation")?.unwrap_or(false);
     let provider = provider_from_json(&config)?;
     let created = ctx.state.core.create_or_update_thirdparty_provider(&ctx.tenant, provider, skip_validation).await?;

@@ -36,8 +36,8 @@ fn bad(msg: &str) -> ApiError {
 /// `userInputCode` optional (not empty).
 async fn create_code(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
-    let email = b.opt_string("email")?;
-    let phone = b.opt_string("phoneNumber")?;
+    let email = b.opt_stored("email")?;
+    let phone = b.opt_stored("phoneNumber")?;
     let device_id = b.opt_string("deviceId")?;
     let target = match (email, phone, device_id) {
         (Some(e), None, None) => CodeTarget::Email(e),
@@ -236,7 +236,7 @@ fn nullable(b: &Body, field: &str) -> Result<Option<Option<String>>, ApiError> {
     match b.raw(field)? {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
-        Some(_) => Ok(Some(Some(b.string(field)?))),
+        Some(_) => Ok(Some(Some(b.stored(field)?))),
     }
 }
 

@@ -36,7 +36,7 @@ async fn create(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
     let cdi = ctx.version();
     let input = CreateSession {
-        user_id: b.string("userId")?,
+        user_id: b.stored("userId")?,
         enable_anti_csrf: b.bool("enableAntiCsrf")?,
         user_data_in_jwt: b.object("userDataInJWT")?,
         user_data_in_database: Value::Object(b.object("userDataInDatabase")?),

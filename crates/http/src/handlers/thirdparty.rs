@@ -30,10 +30,10 @@ pub fn routes(r: &mut Router) {
 async fn sign_in_up(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
     let version = ctx.version();
-    let third_party_id = b.string("thirdPartyId")?;
-    let third_party_user_id = b.string("thirdPartyUserId")?;
+    let third_party_id = b.stored("thirdPartyId")?;
+    let third_party_user_id = b.stored("thirdPartyUserId")?;
     let email = Body::of_object(b.object("email")?);
-    let email_id = email.string("id")?;
+    let email_id = crate::input::storable("email", email.string("id")?)?;
     let is_verified =
         if version == CdiVersion::V2_7 || version >= CdiVersion::V4_0 { email.bool("isVerified")? } else { false };
     let outcome = ctx

@@ -85,11 +85,11 @@ struct DeviceInput {
 }
 
 fn device_input(body: &Body, with_secret: bool) -> Result<DeviceInput, ApiError> {
-    let user_id = body.string("userId")?;
-    let name = body.opt_string("deviceName")?;
+    let user_id = body.stored("userId")?;
+    let name = body.opt_stored("deviceName")?;
     let skew = int_field(body, "skew")?;
     let period = int_field(body, "period")?;
-    let secret = if with_secret { Some(body.string("secretKey")?) } else { None };
+    let secret = if with_secret { Some(body.stored("secretKey")?) } else { None };
     user_id_not_empty(&user_id)?;
     if name.as_deref() == Some("") {
         return Err(bad("deviceName cannot be empty"));
@@ -128,7 +128,7 @@ async fn rename_device(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
     let user_id = b.string("userId")?;
     let existing = b.string("existingDeviceName")?;
-    let new_name = b.string("newDeviceName")?;
+    let new_name = b.stored("newDeviceName")?;
     user_id_not_empty(&user_id)?;
     if existing.is_empty() {
         return Err(bad("existingDeviceName cannot be empty"));

@@ -35,10 +35,13 @@ fn invalid_info() -> ApiError {
 async fn create(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
     let supertokens_user_id = b.trimmed("superTokensUserId")?;
-    let external_user_id = b.trimmed("externalUserId")?;
+    let external_user_id = b.stored_trimmed("externalUserId")?;
     let info = match b.raw("externalUserIdInfo")? {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(crate::input::non_empty("externalUserIdInfo", java_trim(s))?),
+        Some(Value::String(s)) => Some(crate::input::storable(
+            "externalUserIdInfo",
+            crate::input::non_empty("externalUserIdInfo", java_trim(s))?,
+        )?),
         Some(_) => return Err(invalid_info()),
     };
     let mapping = UserIdMapping { supertokens_user_id, external_user_id, external_user_id_info: info };

@@ -19,7 +19,7 @@ async fn get(ctx: &Ctx<'_>) -> HResult {
 }
 
 async fn update(ctx: &Ctx<'_>) -> HResult {
-    let user = ctx.body.string("userId")?;
+    let user = ctx.body.stored("userId")?;
     let update = ctx.body.object("metadataUpdate")?;
     let m = ctx.state.core.update_user_metadata(&ctx.tenant.app, &user, &update).await?;
     ok(json!({"metadata": m}))
@@ -39,6 +39,9 @@ async fn bulk_get(ctx: &Ctx<'_>) -> HResult {
         .map(|v| v.as_str().map(str::to_string))
         .collect::<Option<Vec<String>>>()
         .ok_or_else(|| ApiError::BadRequest("userIds array must contain only strings".into()))?;
+    for id in &ids {
+        crate::input::no_nul("userIds", id)?;
+    }
     let found = ctx.state.core.user_metadata_many(&ctx.tenant.app, &ids).await?;
     let users: Vec<Value> = ids
         .iter()

@@ -29,12 +29,12 @@ fn permissions(b: &Body) -> Result<Option<Vec<String>>, ApiError> {
     // Each element in turn: a non-string, then an empty one, as the reference checks them.
     b.opt_string_array_each("permissions", |p| match java_trim(p) {
         "" => Err(ApiError::BadRequest("Field name 'permissions' cannot contain an empty string".into())),
-        p => Ok(p.to_string()),
+        p => crate::input::storable("permissions", p.to_string()),
     })
 }
 
 async fn create_or_add_permissions(ctx: &Ctx<'_>) -> HResult {
-    let role = ctx.body.trimmed("role")?;
+    let role = ctx.body.stored_trimmed("role")?;
     let perms = permissions(&ctx.body)?.unwrap_or_default();
     let created = ctx.state.core.create_role_or_add_permissions(&ctx.tenant.app, &role, &perms).await?;
     ok(json!({"createdNewRole": created}))
@@ -73,7 +73,7 @@ async fn all_roles(ctx: &Ctx<'_>) -> HResult {
 }
 
 async fn add_user_role(ctx: &Ctx<'_>) -> HResult {
-    match ctx.state.core.add_user_role(&ctx.tenant, &ctx.body.string("userId")?, &ctx.body.trimmed("role")?).await? {
+    match ctx.state.core.add_user_role(&ctx.tenant, &ctx.body.stored("userId")?, &ctx.body.trimmed("role")?).await? {
         RoleResult::Ok(had) => ok(json!({"didUserAlreadyHaveRole": had})),
         RoleResult::UnknownRole => status("UNKNOWN_ROLE_ERROR", json!({})),
     }

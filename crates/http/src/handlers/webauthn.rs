@@ -74,11 +74,11 @@ fn algorithms(ctx: &Ctx<'_>) -> Result<Option<Vec<Value>>, ApiError> {
 async fn register_options(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
     let input = RegisterOptionsInput {
-        email: b.string("email")?,
+        email: b.stored("email")?,
         display_name: b.opt_string("displayName")?,
-        rp_name: b.string("relyingPartyName")?,
-        rp_id: b.string("relyingPartyId")?,
-        origin: b.string("origin")?,
+        rp_name: b.stored("relyingPartyName")?,
+        rp_id: b.stored("relyingPartyId")?,
+        origin: b.stored("origin")?,
         timeout: b.opt_i64("timeout")?,
         attestation: b.opt_string("attestation")?,
         resident_key: b.opt_string("residentKey")?,
@@ -115,9 +115,9 @@ async fn register_options(ctx: &Ctx<'_>) -> HResult {
 async fn sign_in_options(ctx: &Ctx<'_>) -> HResult {
     let b = &ctx.body;
     let input = SignInOptionsInput {
-        rp_id: b.string("relyingPartyId")?,
-        rp_name: b.string("relyingPartyName")?,
-        origin: b.string("origin")?,
+        rp_id: b.stored("relyingPartyId")?,
+        rp_name: b.stored("relyingPartyName")?,
+        origin: b.stored("origin")?,
         timeout: b.opt_i64("timeout")?,
         user_verification: b.opt_string("userVerification")?,
         user_presence: b.opt_bool("userPresence")?,
@@ -277,7 +277,7 @@ async fn remove_credential(ctx: &Ctx<'_>) -> HResult {
 
 /// `POST /<tenant>/recipe/webauthn/user/recover/token`.
 async fn recovery_token(ctx: &Ctx<'_>) -> HResult {
-    let email = ctx.body.string("email")?;
+    let email = ctx.body.stored("email")?;
     let user_id = ctx.body.string("userId")?;
     match ctx.state.core.webauthn_recovery_token(&ctx.tenant, &user_id, &email).await? {
         Some(token) => ok(json!({"token": token})),
@@ -313,7 +313,7 @@ async fn recovered_user(ctx: &Ctx<'_>) -> HResult {
 /// `PUT /<tenant>/recipe/webauthn/user/email`.
 async fn update_email(ctx: &Ctx<'_>) -> HResult {
     let recipe_user_id = ctx.body.string("recipeUserId")?;
-    let email = ctx.body.string("email")?;
+    let email = ctx.body.stored("email")?;
     match ctx.state.core.webauthn_update_email(&ctx.tenant, &recipe_user_id, &email).await? {
         UpdateEmailOutcome::Ok => ok(json!({})),
         UpdateEmailOutcome::UnknownUser => status("UNKNOWN_USER_ID_ERROR", json!({})),

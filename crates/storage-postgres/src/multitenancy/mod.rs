@@ -53,6 +53,9 @@ pub(crate) struct TenantSql {
     orphan_app_deletes: [String; 2],
     /// The base tenant's configuration row, inserted at start-up (see `migrate`).
     pub(crate) base_config_insert: String,
+    /// The tenant's config row, locked: provider writes of one tenant take their turns (two
+    /// concurrent first writes of one provider would otherwise both insert it).
+    provider_lock: String,
     provider_delete: String,
     provider_insert: String,
     provider_client_insert: String,
@@ -164,6 +167,10 @@ impl TenantSql {
                 "INSERT INTO {} (connection_uri_domain, app_id, tenant_id, core_config, email_password_enabled, \
                  passwordless_enabled, third_party_enabled, is_first_factors_null) \
                  VALUES ('', 'public', 'public', '{{}}', TRUE, TRUE, TRUE, TRUE) ON CONFLICT DO NOTHING",
+                t.tenant_configs
+            ),
+            provider_lock: format!(
+                "SELECT 1 FROM {} WHERE connection_uri_domain = $3 AND app_id = $1 AND tenant_id = $2 FOR UPDATE",
                 t.tenant_configs
             ),
             provider_delete: format!(
@@ -490,6 +497,7 @@ impl TenantStorage for PgStorage {
             let tx = conn.transaction().await.map_err(error::pg)?;
             // The clients go with their provider (ON DELETE CASCADE).
             let domain = id.domain().as_str();
+            tx_exec(&tx, &sql.provider_lock, &[&app, &tenant, &domain]).await?;
             let existed = tx_exec(&tx, &sql.provider_delete, &[&app, &tenant, &tp_id, &domain]).await? > 0;
             tx_exec(
                 &tx,
