@@ -38,6 +38,7 @@ mod key_value;
 mod multitenancy;
 mod oauth;
 mod passwordless;
+mod saml;
 mod session;
 mod signing_keys;
 mod thirdparty;
@@ -68,6 +69,7 @@ pub(crate) struct State {
     pub dashboard: dashboard::Tables,
     pub bulkimport: bulkimport::Tables,
     pub oauth: oauth::Tables,
+    pub saml: saml::Tables,
 }
 
 /// What a recipe's tables drop when a tenant, an app or a user goes. Each step defaults to
@@ -143,6 +145,7 @@ impl State {
             dashboard,
             bulkimport,
             oauth,
+            saml,
         } = self;
         let recipes: &mut [&mut dyn Cascade] = &mut [
             tenants,
@@ -162,6 +165,7 @@ impl State {
             dashboard,
             bulkimport,
             oauth,
+            saml,
         ];
         for recipe in recipes.iter_mut() {
             step(&mut **recipe);

@@ -55,6 +55,7 @@ mod key_value;
 mod multitenancy;
 mod oauth;
 mod passwordless;
+mod saml;
 mod session;
 mod signing_keys;
 mod thirdparty;
@@ -132,6 +133,7 @@ struct Statements {
     dashboard: dashboard::DashboardSql,
     bulkimport: bulkimport::BulkImportSql,
     oauth: oauth::OAuthSql,
+    saml: saml::SamlSql,
 }
 
 impl Statements {
@@ -157,6 +159,7 @@ impl Statements {
             dashboard: dashboard::DashboardSql::new(t),
             bulkimport: bulkimport::BulkImportSql::new(t),
             oauth: oauth::OAuthSql::new(t),
+            saml: saml::SamlSql::new(t),
         }
     }
 }

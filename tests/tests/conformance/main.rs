@@ -38,6 +38,7 @@ mod key_value;
 mod multitenancy;
 mod oauth;
 mod passwordless;
+mod saml;
 mod session;
 mod signing_keys;
 mod thirdparty;

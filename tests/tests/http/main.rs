@@ -18,6 +18,7 @@ mod mfa;
 mod multitenancy;
 mod oauth;
 mod passwordless;
+mod saml;
 mod pg_faults;
 mod pg_outage;
 mod session;

@@ -22,6 +22,7 @@ pub mod key_value;
 pub mod multitenancy;
 pub mod oauth;
 pub mod passwordless;
+pub mod saml;
 pub mod session;
 pub mod signing_keys;
 pub mod thirdparty;
@@ -43,6 +44,7 @@ pub use self::key_value::*;
 pub use self::multitenancy::*;
 pub use self::oauth::*;
 pub use self::passwordless::*;
+pub use self::saml::*;
 pub use self::session::*;
 pub use self::signing_keys::*;
 pub use self::thirdparty::*;
@@ -79,6 +81,7 @@ pub trait Storage:
     + DashboardStorage
     + BulkImportStorage
     + OAuthStorage
+    + SamlStorage
     + Send
     + Sync
 {

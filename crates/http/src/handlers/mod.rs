@@ -39,6 +39,7 @@ pub mod jwt;
 pub mod multitenancy;
 pub mod oauth;
 pub mod passwordless;
+pub mod saml;
 pub mod session;
 pub mod thirdparty;
 pub mod totp;
@@ -71,6 +72,7 @@ pub const RECIPES: &[fn(&mut Router)] = &[
     webauthn::routes,
     bulkimport::routes,
     oauth::routes,
+    saml::routes,
     not_yet_implemented,
 ];
 
@@ -223,6 +225,11 @@ mod tests {
             ("/recipe/oauth/token/revoke", &["POST"], App, true, true),
             ("/recipe/oauth/tokens/revoke", &["POST"], App, true, true),
             ("/recipe/oauth/session/revoke", &["POST"], App, true, true),
+            ("/recipe/saml/clients", &["PUT"], Tenant, true, true),
+            ("/recipe/saml/clients/list", &["GET"], Tenant, true, true),
+            ("/recipe/saml/clients/remove", &["POST"], Tenant, true, true),
+            ("/recipe/saml/login", &["POST"], Tenant, true, true),
+            ("/.well-known/sp-metadata", &["GET"], Tenant, false, true),
         ]
     };
 
