@@ -59,6 +59,7 @@ pub fn all_jobs() -> Vec<std::sync::Arc<dyn jobs::Job>> {
         std::sync::Arc::new(totp::DELETE_EXPIRED_CODES),
         std::sync::Arc::new(webauthn::CLEAN_UP_EXPIRED_DATA),
         std::sync::Arc::new(dashboard::DELETE_EXPIRED_DASHBOARD_SESSIONS),
+        std::sync::Arc::new(oauth::CLEANUP_OAUTH_SESSIONS),
         std::sync::Arc::new(bulkimport::ProcessBulkImportUsers),
     ]
 }
