@@ -125,6 +125,10 @@ pub const KEYS: &[KeySpec] = &[
     k("argon2_parallelism", ANY_INT, D::Int(2), Base, Some("ARGON2_PARALLELISM")),
     k("argon2_hashing_pool_size", ANY_INT, D::Int(1), Base, Some("ARGON2_HASHING_POOL_SIZE")),
     k("firebase_password_hashing_signer_key", Kind::Str, D::Null, App, Some("FIREBASE_PASSWORD_HASHING_SIGNER_KEY")),
+    // Ours (issue 25): sign-in lockout per (tenant, e-mail); 0 failures = off (README).
+    k("signin_lockout_max_failures", NON_NEG, D::Int(0), Tenant, Some("SIGNIN_LOCKOUT_MAX_FAILURES")),
+    k("signin_lockout_window_seconds", POS, D::Int(900), Tenant, Some("SIGNIN_LOCKOUT_WINDOW_SECONDS")),
+    k("signin_lockout_duration_seconds", POS, D::Int(900), Tenant, Some("SIGNIN_LOCKOUT_DURATION_SECONDS")),
     k("firebase_password_hashing_pool_size", ANY_INT, D::Int(1), Base, Some("FIREBASE_PASSWORD_HASHING_POOL_SIZE")),
     k("ip_allow_regex", Kind::Str, D::Null, Tenant, Some("IP_ALLOW_REGEX")),
     k("ip_deny_regex", Kind::Str, D::Null, Tenant, Some("IP_DENY_REGEX")),

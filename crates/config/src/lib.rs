@@ -312,6 +312,11 @@ pub struct CoreConfig {
     pub passwordless_code_lifetime_ms: i64,
     pub totp_max_attempts: i64,
     pub totp_rate_limit_cooldown_sec: i64,
+    /// Sign-in lockout (ours, issue 25): failures that lock an e-mail (0 = off), the counting
+    /// window and the lock's length, in seconds.
+    pub signin_lockout_max_failures: i64,
+    pub signin_lockout_window_seconds: i64,
+    pub signin_lockout_duration_seconds: i64,
     /// Whether new sessions of CDI < 2.21 (which cannot choose) sign with the rotating keys.
     pub access_token_signing_key_dynamic: bool,
     /// The `checkDatabase` of CDI < 2.21 verifies (which cannot choose).
@@ -534,6 +539,9 @@ impl CoreConfig {
             totp_rate_limit_cooldown_sec: int(map, "totp_rate_limit_cooldown_sec"),
             access_token_signing_key_dynamic: boolean(map, "access_token_signing_key_dynamic"),
             access_token_blacklisting: boolean(map, "access_token_blacklisting"),
+            signin_lockout_max_failures: int(map, "signin_lockout_max_failures"),
+            signin_lockout_window_seconds: int(map, "signin_lockout_window_seconds"),
+            signin_lockout_duration_seconds: int(map, "signin_lockout_duration_seconds"),
             access_token_validity_jitter: float(map, "access_token_validity_jitter"),
             refresh_token_rotation_grace_period_ms: int(map, "refresh_token_rotation_grace_period") * 1000,
             recent_token_reuse_unauthorised: string(map, "recent_token_reuse_behaviour")

@@ -116,13 +116,22 @@ impl Core {
         check_enabled(&entry.record, version)?;
         let cfg = self.app_config(&tenant.app).await?;
         let email = Email::normalise(email);
+        // Sign-in lockout (crate::lockout; off by default: one branch, no storage call). A
+        // locked e-mail still pays the lookup and the hash check below.
+        let lockout = self.lockout_before_sign_in(tenant, &email).await?;
         match self.storage.password_user_by_email(tenant, email.as_str()).await? {
             None => {
                 self.hashing.verify_dummy(password, &cfg, bytes::<16>(self.rng.as_ref())).await?;
+                self.lockout_after_sign_in(tenant, &email, lockout, false).await?;
                 Ok(SignInOutcome::WrongCredentials)
             }
             Some((user_id, hash)) => {
-                if self.hashing.verify(password, &hash, cfg.firebase_password_hashing_signer_key.clone()).await? {
+                let passed =
+                    self.hashing.verify(password, &hash, cfg.firebase_password_hashing_signer_key.clone()).await?;
+                if self.lockout_after_sign_in(tenant, &email, lockout, passed).await? {
+                    return Ok(SignInOutcome::WrongCredentials);
+                }
+                if passed {
                     let user = self.existing_auth_user(&tenant.app, &user_id).await?;
                     // Activity of the user's primary id, as the reference records a sign-in.
                     self.record_activity(&tenant.app, &user.id).await;

@@ -35,10 +35,10 @@ mod emailpassword;
 mod emailverification;
 mod jobs;
 mod key_value;
+mod lockout;
 mod multitenancy;
 mod oauth;
 mod passwordless;
-mod saml;
 mod session;
 mod signing_keys;
 mod thirdparty;
@@ -55,6 +55,7 @@ pub(crate) struct State {
     pub tenants: multitenancy::Tables,
     pub key_value: key_value::Tables,
     pub sessions: session::Tables,
+    pub lockout: lockout::Tables,
     pub signing_keys: signing_keys::Tables,
     pub active_users: active_users::Tables,
     pub users: users::Tables,
@@ -69,7 +70,6 @@ pub(crate) struct State {
     pub dashboard: dashboard::Tables,
     pub bulkimport: bulkimport::Tables,
     pub oauth: oauth::Tables,
-    pub saml: saml::Tables,
 }
 
 /// What a recipe's tables drop when a tenant, an app or a user goes. Each step defaults to
@@ -132,6 +132,7 @@ impl State {
             key_value,
             sessions,
             signing_keys,
+            lockout,
             active_users,
             users,
             emailpassword,
@@ -145,7 +146,6 @@ impl State {
             dashboard,
             bulkimport,
             oauth,
-            saml,
         } = self;
         let recipes: &mut [&mut dyn Cascade] = &mut [
             tenants,
@@ -153,6 +153,7 @@ impl State {
             sessions,
             signing_keys,
             active_users,
+            lockout,
             users,
             emailpassword,
             emailverification,
@@ -165,7 +166,6 @@ impl State {
             dashboard,
             bulkimport,
             oauth,
-            saml,
         ];
         for recipe in recipes.iter_mut() {
             step(&mut **recipe);

@@ -52,10 +52,10 @@ mod emailpassword;
 mod emailverification;
 mod jobs;
 mod key_value;
+mod lockout;
 mod multitenancy;
 mod oauth;
 mod passwordless;
-mod saml;
 mod session;
 mod signing_keys;
 mod thirdparty;
@@ -116,6 +116,7 @@ struct Statements {
     tenants: multitenancy::TenantSql,
     key_value: key_value::KeyValueSql,
     session: session::SessionSql,
+    lockout: lockout::LockoutSql,
     signing_keys: signing_keys::SigningKeySql,
     jobs: jobs::JobSql,
     active_users: active_users::ActiveUsersSql,
@@ -133,7 +134,6 @@ struct Statements {
     dashboard: dashboard::DashboardSql,
     bulkimport: bulkimport::BulkImportSql,
     oauth: oauth::OAuthSql,
-    saml: saml::SamlSql,
 }
 
 impl Statements {
@@ -143,6 +143,7 @@ impl Statements {
             key_value: key_value::KeyValueSql::new(t),
             session: session::SessionSql::new(t),
             signing_keys: signing_keys::SigningKeySql::new(t),
+            lockout: lockout::LockoutSql::new(t),
             jobs: jobs::JobSql::new(t),
             active_users: active_users::ActiveUsersSql::new(t),
             users: users::UserSql::new(t),
@@ -159,7 +160,6 @@ impl Statements {
             dashboard: dashboard::DashboardSql::new(t),
             bulkimport: bulkimport::BulkImportSql::new(t),
             oauth: oauth::OAuthSql::new(t),
-            saml: saml::SamlSql::new(t),
         }
     }
 }

@@ -27,6 +27,9 @@ pub const V2_NAME: &str = "V2__session_refresh_rotation";
 /// The native OAuth2 provider's tables beside the reference's `oauth_*` (docs/SCHEMA.md).
 pub const V3_TEMPLATE: &str = include_str!("../../../migrations/V3__oauth_provider.sql");
 pub const V3_NAME: &str = "V3__oauth_provider";
+/// The sign-in lockout counters (ours, issue 25; docs/SCHEMA.md).
+pub const V4_TEMPLATE: &str = include_str!("../../../migrations/V4__signin_lockouts.sql");
+pub const V4_NAME: &str = "V4__signin_lockouts";
 
 /// Replace the identifier `token` by `with`, only where `token` is not followed by a letter or
 /// digit (so `__PREFIX__key_value_pkey` matches `__PREFIX__key_value`, but a longer table
@@ -105,7 +108,7 @@ async fn bootstrap_locked(
     }
 
     upgrade_from_plugin_9_4(client, names).await?;
-    let migrations = [(V1_NAME, V1_TEMPLATE), (V2_NAME, V2_TEMPLATE), (V3_NAME, V3_TEMPLATE)]
+    let migrations = [(V1_NAME, V1_TEMPLATE), (V2_NAME, V2_TEMPLATE), (V3_NAME, V3_TEMPLATE), (V4_NAME, V4_TEMPLATE)]
         .into_iter()
         .map(|(name, template)| {
             refinery::Migration::unapplied(name, &render(template, names))

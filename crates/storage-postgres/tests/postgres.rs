@@ -135,7 +135,7 @@ async fn migrations_create_every_table_and_the_base_rows() {
     assert_base_rows(&client, "public", "").await;
     let history: i64 =
         client.query_one("SELECT count(*) FROM public.refinery_schema_history", &[]).await.unwrap().get(0);
-    assert_eq!(history, 3, "V1, V2 and V3 recorded");
+    assert_eq!(history, 4, "V1 to V4 recorded");
 
     let base = storage.get_tenant(&TenantIdentifier::base()).await.unwrap().unwrap();
     assert_eq!(base, TenantRecord::new(TenantIdentifier::base()));
@@ -235,14 +235,16 @@ async fn database_created_by_the_java_core_is_left_as_is() {
     let before = snapshot(&client, "public", "").await;
     let storage = PgStorage::connect(&cfg).await.unwrap();
     let after = snapshot(&client, "public", "").await;
-    // Only our this/next month activity_log partitions and V3's own table (the native OAuth
-    // provider's, beside the reference's) may have been added.
-    let ours = |l: &str| l.contains("activity_log_p") || l.contains("oauth_client_configs");
+    // Only our this/next month activity_log partitions, V3's own table (the native OAuth
+    // provider's, beside the reference's) and V4's sign-in lockout counters may have been added.
+    let ours = |l: &str| {
+        l.contains("activity_log_p") || l.contains("oauth_client_configs") || l.contains("signin_lockouts")
+    };
     let strip = |s: &str| -> String { s.lines().filter(|l| !ours(l)).collect::<Vec<_>>().join("\n") };
     assert_eq!(strip(&after), strip(&before));
     let history: i64 =
         client.query_one("SELECT count(*) FROM public.refinery_schema_history", &[]).await.unwrap().get(0);
-    assert_eq!(history, 3, "V1, V2 and V3 recorded");
+    assert_eq!(history, 4, "V1 to V4 recorded");
     assert_eq!(
         storage.get_key_value(&TenantIdentifier::base(), "refresh_token_key").await.unwrap().as_deref(),
         Some("java-key")

@@ -18,7 +18,7 @@ mod mfa;
 mod multitenancy;
 mod oauth;
 mod passwordless;
-mod saml;
+mod protection;
 mod pg_faults;
 mod pg_outage;
 mod session;

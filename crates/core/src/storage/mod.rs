@@ -19,10 +19,10 @@ pub mod emailpassword;
 pub mod emailverification;
 pub mod jobs;
 pub mod key_value;
+pub mod lockout;
 pub mod multitenancy;
 pub mod oauth;
 pub mod passwordless;
-pub mod saml;
 pub mod session;
 pub mod signing_keys;
 pub mod thirdparty;
@@ -42,9 +42,9 @@ pub use self::emailverification::*;
 pub use self::jobs::*;
 pub use self::key_value::*;
 pub use self::multitenancy::*;
+pub use self::lockout::*;
 pub use self::oauth::*;
 pub use self::passwordless::*;
-pub use self::saml::*;
 pub use self::session::*;
 pub use self::signing_keys::*;
 pub use self::thirdparty::*;
@@ -72,6 +72,7 @@ pub trait Storage:
     + EmailPasswordStorage
     + EmailVerificationStorage
     + PasswordlessStorage
+    + LockoutStorage
     + ThirdPartyStorage
     + TotpStorage
     + UserMetadataStorage
@@ -81,7 +82,6 @@ pub trait Storage:
     + DashboardStorage
     + BulkImportStorage
     + OAuthStorage
-    + SamlStorage
     + Send
     + Sync
 {
