@@ -33,6 +33,7 @@ pub mod lockout;
 pub mod multitenancy;
 pub mod oauth;
 pub mod passwordless;
+pub mod saml;
 pub mod session;
 pub mod signing_keys;
 pub mod thirdparty;
@@ -56,9 +57,11 @@ pub fn all_jobs() -> Vec<std::sync::Arc<dyn jobs::Job>> {
         std::sync::Arc::new(emailverification::DELETE_EXPIRED_EV_TOKENS),
         std::sync::Arc::new(lockout::DELETE_EXPIRED_LOCKOUTS),
         std::sync::Arc::new(passwordless::DELETE_EXPIRED_DEVICES),
+        std::sync::Arc::new(saml::DELETE_EXPIRED_SAML_DATA),
         std::sync::Arc::new(totp::DELETE_EXPIRED_CODES),
         std::sync::Arc::new(webauthn::CLEAN_UP_EXPIRED_DATA),
         std::sync::Arc::new(dashboard::DELETE_EXPIRED_DASHBOARD_SESSIONS),
+        std::sync::Arc::new(oauth::CLEANUP_OAUTH_SESSIONS),
         std::sync::Arc::new(bulkimport::ProcessBulkImportUsers),
     ]
 }

@@ -39,6 +39,7 @@ mod lockout;
 mod multitenancy;
 mod oauth;
 mod passwordless;
+mod saml;
 mod session;
 mod signing_keys;
 mod thirdparty;
@@ -70,6 +71,7 @@ pub(crate) struct State {
     pub dashboard: dashboard::Tables,
     pub bulkimport: bulkimport::Tables,
     pub oauth: oauth::Tables,
+    pub saml: saml::Tables,
 }
 
 /// What a recipe's tables drop when a tenant, an app or a user goes. Each step defaults to
@@ -146,6 +148,7 @@ impl State {
             dashboard,
             bulkimport,
             oauth,
+            saml,
         } = self;
         let recipes: &mut [&mut dyn Cascade] = &mut [
             tenants,
@@ -166,6 +169,7 @@ impl State {
             dashboard,
             bulkimport,
             oauth,
+            saml,
         ];
         for recipe in recipes.iter_mut() {
             step(&mut **recipe);

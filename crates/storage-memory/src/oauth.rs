@@ -171,4 +171,15 @@ impl OAuthStorage for MemoryStorage {
             .retain(|(a, _), (row, _)| !(a == app && row.session_handle.as_deref() == Some(session_handle)));
         Ok(())
     }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.delete_expired_oauth_tokens", skip_all, fields(
+        otel.kind = "client", db.system = "memory", otel.status_code = Empty, error.type = Empty))]
+    async fn delete_expired_oauth_tokens(&self, before_s: i64) -> SResult<u64> {
+        let mut s = self.lock();
+        let t = &mut s.oauth;
+        let before = t.sessions.len() + t.m2m.len();
+        t.sessions.retain(|_, (row, _)| row.exp >= before_s);
+        t.m2m.retain(|(_, _, _, exp)| *exp >= before_s);
+        Ok(u64::try_from(before - t.sessions.len() - t.m2m.len()).unwrap_or(u64::MAX))
+    }
 }

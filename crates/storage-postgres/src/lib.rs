@@ -56,6 +56,7 @@ mod lockout;
 mod multitenancy;
 mod oauth;
 mod passwordless;
+mod saml;
 mod session;
 mod signing_keys;
 mod thirdparty;
@@ -134,6 +135,7 @@ struct Statements {
     dashboard: dashboard::DashboardSql,
     bulkimport: bulkimport::BulkImportSql,
     oauth: oauth::OAuthSql,
+    saml: saml::SamlSql,
 }
 
 impl Statements {
@@ -160,6 +162,7 @@ impl Statements {
             dashboard: dashboard::DashboardSql::new(t),
             bulkimport: bulkimport::BulkImportSql::new(t),
             oauth: oauth::OAuthSql::new(t),
+            saml: saml::SamlSql::new(t),
         }
     }
 }

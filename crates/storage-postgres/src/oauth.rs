@@ -29,6 +29,8 @@ pub(crate) struct OAuthSql {
     session_remove_jti: String,
     sessions_delete_client: String,
     sessions_delete_handle: String,
+    sessions_delete_expired: String,
+    m2m_delete_expired: String,
 }
 
 impl OAuthSql {
@@ -82,6 +84,9 @@ impl OAuthSql {
             ),
             sessions_delete_client: format!("DELETE FROM {sessions} WHERE app_id = $1 AND client_id = $2"),
             sessions_delete_handle: format!("DELETE FROM {sessions} WHERE app_id = $1 AND session_handle = $2"),
+            // The reference's cleanup job's statements (every app).
+            sessions_delete_expired: format!("DELETE FROM {sessions} WHERE exp < $1"),
+            m2m_delete_expired: format!("DELETE FROM {m2m} WHERE exp < $1"),
         }
     }
 }
@@ -326,5 +331,16 @@ impl OAuthStorage for PgStorage {
     async fn revoke_oauth_tokens_of_session(&self, app: &AppId, session_handle: &str) -> SResult<()> {
         self.execute(&self.oauth_sql().sessions_delete_handle, &[&app.as_str(), &session_handle]).await?;
         Ok(())
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.delete_expired_oauth_tokens", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn delete_expired_oauth_tokens(&self, before_s: i64) -> SResult<u64> {
+        let s = self.oauth_sql();
+        let sessions = self.execute(&s.sessions_delete_expired, &[&before_s]).await?;
+        let m2m = self.execute(&s.m2m_delete_expired, &[&before_s]).await?;
+        Ok(sessions + m2m)
     }
 }

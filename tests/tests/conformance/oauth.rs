@@ -139,7 +139,28 @@ async fn oauth_token_bookkeeping(st: &dyn Storage) {
     assert!(st.record_oauth_tokens(&a, &grant("g4", "c2", "j5", None), None).await.is_err(), "a removed client");
 }
 
+/// The cleanup removes, in every app, the grants and stats rows expired before the bound.
+async fn oauth_expired_tokens_deleted(st: &dyn Storage) {
+    let a = app("public");
+    add_app(st, "a2").await;
+    st.create_oauth_client(&a, &client("c1", "one")).await.unwrap();
+    st.create_oauth_client(&app("a2"), &client("c2", "two")).await.unwrap();
+    let mut old = grant("g-old", "c1", "j1", None);
+    old.exp = 100;
+    let mut old2 = grant("g-old2", "c2", "j2", None);
+    old2.exp = 150;
+    st.record_oauth_tokens(&a, &old, Some((50, 100))).await.unwrap();
+    st.record_oauth_tokens(&app("a2"), &old2, Some((60, 150))).await.unwrap();
+    st.record_oauth_tokens(&a, &grant("g-new", "c1", "j3", None), Some((70, 2_000_000_000))).await.unwrap();
+    assert_eq!(st.delete_expired_oauth_tokens(200).await.unwrap(), 4, "two grants and two stats rows");
+    assert!(!st.oauth_jti_active(&a, "g-old", "j1").await.unwrap());
+    assert!(!st.oauth_jti_active(&app("a2"), "g-old2", "j2").await.unwrap());
+    assert!(st.oauth_jti_active(&a, "g-new", "j3").await.unwrap());
+    assert_eq!(st.delete_expired_oauth_tokens(200).await.unwrap(), 0);
+}
+
 conformance! {
+    oauth_expired_tokens_deleted,
     oauth_token_bookkeeping,
     oauth_clients,
     oauth_client_updates_serialise,

@@ -19,6 +19,7 @@ mod multitenancy;
 mod oauth;
 mod passwordless;
 mod protection;
+mod saml;
 mod pg_faults;
 mod pg_outage;
 mod session;

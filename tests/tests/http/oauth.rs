@@ -448,7 +448,41 @@ async fn client_credentials_refusals(b: Backend) {
     s.stop().await;
 }
 
+/// The daily cleanup removes the bookkeeping of tokens that expired more than 31 days ago.
+async fn expired_token_bookkeeping_cleaned_up(b: Backend) {
+    let Some(s) = TestServer::spawn(b, config()).await else { return };
+    s.post(
+        "/recipe/oauth/clients",
+        json!({"clientId": "svc", "clientSecret": "svc-secret", "grantTypes": ["client_credentials"]}),
+    )
+    .await;
+    let body = json!({"iss": ISS, "authorizationHeader": basic("svc", "svc-secret"), "inputBody": {"grant_type": "client_credentials"}});
+    let old = token_call(&s, body.clone()).await;
+    s.clock.advance_ms(31 * 24 * 3600 * 1000);
+    let recent = token_call(&s, body).await;
+    s.clock.advance_ms(3600 * 1000 + 1000);
+    let job = st_core::oauth::CLEANUP_OAUTH_SESSIONS;
+    assert!(st_core::all_jobs().iter().any(|j| j.name() == "CleanupOAuthSessionsAndChallenges"));
+    let stats = st_core::stats::JobStats::default();
+    st_core::jobs::run_once(&s.core, &job, &stats).await;
+    assert_eq!(stats.failures.load(std::sync::atomic::Ordering::Relaxed), 0);
+    if let Some(url) = s.db_url.clone() {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let task = tokio::spawn(conn);
+        let gids: Vec<String> =
+            client.query("SELECT gid FROM oauth_sessions", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        assert_eq!(gids, [jwt_payload(recent["access_token"].as_str().unwrap())["gid"].as_str().unwrap()]);
+        let m2m: i64 = client.query_one("SELECT COUNT(*) FROM oauth_m2m_tokens", &[]).await.unwrap().get(0);
+        assert_eq!(m2m, 1);
+        drop(client);
+        let _ = task.await;
+    }
+    assert_eq!(introspect(&s, old["access_token"].as_str().unwrap()).await["active"], false);
+    s.stop().await;
+}
+
 st_tests::both_backends! {
+    expired_token_bookkeeping_cleaned_up => expired_token_bookkeeping_cleaned_up;
     client_credentials_tokens => client_credentials_tokens;
     client_credentials_refusals => client_credentials_refusals;
     clients_create_get_update_remove => clients_create_get_update_remove;

@@ -11,6 +11,29 @@ pub mod tokens;
 
 pub use crate::storage::OAuthRefusal;
 
+use crate::core::Core;
+use crate::error::CoreResult;
+use crate::jobs::ExpiryJob;
+use std::time::Duration;
+
+/// How long expired grants and client-credentials stats are kept (the reference's 31 days).
+pub const KEEP_EXPIRED_S: i64 = 31 * 24 * 3600;
+
+/// `CleanupOAuthSessionsAndChallenges`: daily, every app's grants and client-credentials stats
+/// rows that expired more than [`KEEP_EXPIRED_S`] ago.
+pub const CLEANUP_OAUTH_SESSIONS: ExpiryJob = ExpiryJob {
+    name: "CleanupOAuthSessionsAndChallenges",
+    interval: Duration::from_secs(24 * 3600),
+    delete: |core, now| Box::pin(core.delete_expired_oauth_tokens(now)),
+};
+
+impl Core {
+    /// The cleanup job's work at `now` (ms): rows whose `exp` is more than 31 days past.
+    pub async fn delete_expired_oauth_tokens(&self, now: i64) -> CoreResult<u64> {
+        Ok(self.storage.delete_expired_oauth_tokens(now.div_euclid(1000) - KEEP_EXPIRED_S).await?)
+    }
+}
+
 /// `invalid_client_metadata` (400) with Hydra's description and `hint`.
 pub(crate) fn invalid_metadata(hint: &str) -> OAuthRefusal {
     OAuthRefusal {

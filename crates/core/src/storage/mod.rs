@@ -23,6 +23,7 @@ pub mod lockout;
 pub mod multitenancy;
 pub mod oauth;
 pub mod passwordless;
+pub mod saml;
 pub mod session;
 pub mod signing_keys;
 pub mod thirdparty;
@@ -45,6 +46,7 @@ pub use self::multitenancy::*;
 pub use self::lockout::*;
 pub use self::oauth::*;
 pub use self::passwordless::*;
+pub use self::saml::*;
 pub use self::session::*;
 pub use self::signing_keys::*;
 pub use self::thirdparty::*;
@@ -82,6 +84,7 @@ pub trait Storage:
     + DashboardStorage
     + BulkImportStorage
     + OAuthStorage
+    + SamlStorage
     + Send
     + Sync
 {

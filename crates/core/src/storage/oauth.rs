@@ -96,4 +96,7 @@ pub trait OAuthStorage: Send + Sync {
     async fn revoke_oauth_tokens_of_client(&self, app: &AppId, client_id: &str) -> SResult<()>;
     /// Revoke every token issued for a SuperTokens session.
     async fn revoke_oauth_tokens_of_session(&self, app: &AppId, session_handle: &str) -> SResult<()>;
+    /// Remove, in every app, the grants and client-credentials stats rows whose `exp` (seconds)
+    /// is before `before_s`; how many rows went.
+    async fn delete_expired_oauth_tokens(&self, before_s: i64) -> SResult<u64>;
 }
