@@ -87,6 +87,15 @@ pub const KEYS: &[KeySpec] = &[
         Some("ACCESS_TOKEN_DYNAMIC_SIGNING_KEY_UPDATE_INTERVAL"),
     ),
     k("access_token_signing_key_dynamic", Kind::Bool, D::Bool(true), App, Some("ACCESS_TOKEN_SIGNING_KEY_DYNAMIC")),
+    // Ours (issue 26): the algorithm of new access tokens and of `/recipe/jwt`. "EdDSA" is
+    // accepted in any case, as every enum value.
+    k(
+        "access_token_signing_algorithm",
+        Kind::Enum(&["RS256", "ES256", "EDDSA"]),
+        D::Str("RS256"),
+        App,
+        Some("ACCESS_TOKEN_SIGNING_ALGORITHM"),
+    ),
     k("access_token_signing_key_update_interval", Kind::Float { min: 0.0, max: f64::MAX }, D::Float(168.0), App, None),
     k("access_token_blacklisting", Kind::Bool, D::Bool(false), App, Some("ACCESS_TOKEN_BLACKLISTING")),
     k(

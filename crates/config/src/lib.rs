@@ -319,6 +319,8 @@ pub struct CoreConfig {
     pub signin_lockout_duration_seconds: i64,
     /// Whether new sessions of CDI < 2.21 (which cannot choose) sign with the rotating keys.
     pub access_token_signing_key_dynamic: bool,
+    /// `access_token_signing_algorithm`: "RS256" (the default), "ES256" or "EDDSA" (upper case).
+    pub access_token_signing_algorithm: String,
     /// The `checkDatabase` of CDI < 2.21 verifies (which cannot choose).
     pub access_token_blacklisting: bool,
     /// Fraction (0 to 0.25) by which a new access token's validity is shortened at random.
@@ -537,11 +539,13 @@ impl CoreConfig {
             passwordless_code_lifetime_ms: int(map, "passwordless_code_lifetime"),
             totp_max_attempts: int(map, "totp_max_attempts"),
             totp_rate_limit_cooldown_sec: int(map, "totp_rate_limit_cooldown_sec"),
-            access_token_signing_key_dynamic: boolean(map, "access_token_signing_key_dynamic"),
-            access_token_blacklisting: boolean(map, "access_token_blacklisting"),
             signin_lockout_max_failures: int(map, "signin_lockout_max_failures"),
             signin_lockout_window_seconds: int(map, "signin_lockout_window_seconds"),
             signin_lockout_duration_seconds: int(map, "signin_lockout_duration_seconds"),
+            access_token_signing_key_dynamic: boolean(map, "access_token_signing_key_dynamic"),
+            access_token_signing_algorithm: string(map, "access_token_signing_algorithm")
+                .unwrap_or_else(|| "RS256".into()),
+            access_token_blacklisting: boolean(map, "access_token_blacklisting"),
             access_token_validity_jitter: float(map, "access_token_validity_jitter"),
             refresh_token_rotation_grace_period_ms: int(map, "refresh_token_rotation_grace_period") * 1000,
             recent_token_reuse_unauthorised: string(map, "recent_token_reuse_behaviour")
@@ -714,6 +718,16 @@ mod tests {
             cfg("password_hashing_alg: ARGON2\nargon2_hashing_pool_size: 20\nmax_server_pool_size: 10").unwrap_err();
         assert!(e.to_string().contains("argon2_hashing_pool_size"), "{e}");
         assert!(cfg("password_hashing_alg: ARGON2\nargon2_iterations: 0").is_err());
+    }
+
+    #[test]
+    fn access_token_signing_algorithm_values() {
+        let cfg = |yaml: &str| CoreConfig::from_map(&parse_yaml(yaml).unwrap(), false);
+        assert_eq!(cfg("host: localhost").unwrap().access_token_signing_algorithm, "RS256");
+        assert_eq!(cfg("access_token_signing_algorithm: ES256").unwrap().access_token_signing_algorithm, "ES256");
+        assert_eq!(cfg("access_token_signing_algorithm: EdDSA").unwrap().access_token_signing_algorithm, "EDDSA");
+        assert!(parse_yaml("access_token_signing_algorithm: HS256").is_err());
+        assert!(parse_yaml("access_token_signing_algorithm: none").is_err());
     }
 
     #[test]

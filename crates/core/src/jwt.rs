@@ -15,7 +15,14 @@ impl Core {
         Ok((set.jwks(now), set.jwks_max_age_s(now)))
     }
 
-    /// `POST /recipe/jwt`: sign an arbitrary payload.
+    /// The algorithm `/recipe/jwt` signs with: the app's `access_token_signing_algorithm`.
+    pub async fn jwt_signing_algorithm(&self, app: &AppId) -> CoreResult<crate::crypto::KeyAlg> {
+        let cfg = self.app_config(app).await?;
+        Ok(crate::signing_keys::configured_alg(&cfg))
+    }
+
+    /// `POST /recipe/jwt`: sign an arbitrary payload with the app's key of its
+    /// `access_token_signing_algorithm`.
     pub async fn create_jwt(
         &self,
         app: &AppId,
@@ -33,7 +40,7 @@ impl Core {
         payload.entry("exp").or_insert_with(|| json!(now + validity_s));
         payload.entry("iss").or_insert_with(|| json!(jwks_domain));
         aud_as_signed(&mut payload);
-        let header = json!({"kid": key.kid, "typ": "JWT", "alg": "RS256"});
+        let header = json!({"kid": key.kid, "typ": "JWT", "alg": key.alg().name()});
         key.sign_jwt(&header, &Value::Object(payload)).map_err(CoreError::Internal)
     }
 }

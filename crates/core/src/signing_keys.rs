@@ -7,9 +7,13 @@
 //! Rotation is lazy (on read) and serialised by the storage per app, so several instances never
 //! create two keys for the same rotation slot. The new key's RSA generation happens outside any
 //! lock; a losing instance simply discards its candidate.
+//!
+//! Keys sign with `access_token_signing_algorithm` (RS256, ES256 or EdDSA, issue 26): a rotation
+//! slot is per algorithm, so switching the setting makes a key of the new algorithm at the next
+//! load, while the keys of the old one stay published and keep verifying until they expire.
 
 use crate::clock::Clock;
-use crate::crypto::{generate_rsa_key_string, SigningKey};
+use crate::crypto::{generate_key_string, KeyAlg, SigningKey};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::AppId;
 use crate::random::Random;
@@ -35,6 +39,8 @@ pub struct KeyTiming {
     /// `access_token_signing_key_dynamic`: whether a pre-3.0 core's key becomes a dynamic key
     /// (else the static key) when it is moved out of `key_value`.
     pub legacy_key_dynamic: bool,
+    /// `access_token_signing_algorithm`: what new keys are and what signs.
+    pub alg: KeyAlg,
 }
 
 impl KeyTiming {
@@ -45,10 +51,23 @@ impl KeyTiming {
             overlap: MAX_OVERLAP_MS.min(interval / 2),
             lifetime: interval + 2 * cfg.access_token_validity_s * 1000,
             legacy_key_dynamic: cfg.access_token_signing_key_dynamic,
+            alg: configured_alg(cfg),
         }
     }
     fn ttl(&self) -> i64 {
         CACHE_TTL_MS.min(self.overlap.max(1))
+    }
+}
+
+/// The app's `access_token_signing_algorithm` (the config keeps enum values in upper case).
+pub fn configured_alg(cfg: &CoreConfig) -> KeyAlg {
+    let alg = cfg.access_token_signing_algorithm.as_str();
+    if alg.eq_ignore_ascii_case("ES256") {
+        KeyAlg::Es256
+    } else if alg.eq_ignore_ascii_case("EDDSA") {
+        KeyAlg::EdDsa
+    } else {
+        KeyAlg::Rs256
     }
 }
 
@@ -57,7 +76,10 @@ impl KeyTiming {
 pub struct KeySet {
     /// Dynamic keys, newest first (only keys still valid for verification when loaded).
     pub dynamic: Vec<Arc<SigningKey>>,
+    /// The static key of the configured algorithm (what a static-key session signs with).
     pub static_key: Option<Arc<SigningKey>>,
+    /// The static keys of the other algorithms, still published and verifying.
+    pub other_static_keys: Vec<Arc<SigningKey>>,
     pub loaded_at: i64,
     pub timing: KeyTiming,
 }
@@ -69,40 +91,49 @@ impl KeySet {
     }
 
     fn is_fresh(&self, now: i64, timing: &KeyTiming) -> bool {
-        if self.loaded_at + timing.ttl() <= now || self.timing.interval != timing.interval {
+        if self.loaded_at + timing.ttl() <= now
+            || self.timing.interval != timing.interval
+            || self.timing.alg != timing.alg
+        {
             return false;
         }
-        match self.valid_dynamic(now).next() {
+        match self.valid_dynamic(now).find(|k| k.alg() == timing.alg) {
             Some(newest) => now + timing.overlap <= newest.created_at + timing.interval,
             None => false,
         }
     }
 
-    /// The dynamic key that signs now: the newest, unless it is younger than the overlap and
-    /// the previous one may still sign.
+    /// The dynamic key that signs now: the newest of the configured algorithm, unless it is
+    /// younger than the overlap and the key before it (of any algorithm, so that a switch of
+    /// algorithm is published before it signs, as a rotation is) may still sign.
     pub fn signing_key(&self, now: i64) -> Option<&Arc<SigningKey>> {
-        let valid: Vec<&Arc<SigningKey>> = self.valid_dynamic(now).take(2).collect();
-        match valid.as_slice() {
-            [latest, previous]
+        let mut valid = self.valid_dynamic(now).skip_while(|k| k.alg() != self.timing.alg);
+        match (valid.next(), valid.next()) {
+            (Some(latest), Some(previous))
                 if latest.created_at + self.timing.overlap > now
                     && now < previous.created_at + self.timing.interval =>
             {
                 Some(previous)
             }
-            [latest, ..] => Some(latest),
-            [] => None,
+            (Some(latest), _) => Some(latest),
+            (None, _) => None,
         }
+    }
+
+    fn static_keys(&self) -> impl Iterator<Item = &Arc<SigningKey>> {
+        self.static_key.iter().chain(self.other_static_keys.iter())
     }
 
     /// Find a verification key by kid (dynamic keys still valid, then the static key).
     pub fn find(&self, kid: &str, now: i64) -> Option<&Arc<SigningKey>> {
-        self.valid_dynamic(now).find(|k| k.kid == kid).or_else(|| self.static_key.as_ref().filter(|k| k.kid == kid))
+        self.valid_dynamic(now).find(|k| k.kid == kid).or_else(|| self.static_keys().find(|k| k.kid == kid))
     }
 
     /// Every key a token without a `kid` (a legacy v1/v2 token) may have been signed with:
-    /// the dynamic keys still valid, newest first, then the static key.
+    /// the RSA keys (legacy tokens are RS256): dynamic keys still valid, newest first, then the
+    /// static key.
     pub fn verification_keys(&self, now: i64) -> impl Iterator<Item = &Arc<SigningKey>> {
-        self.valid_dynamic(now).chain(self.static_key.iter())
+        self.valid_dynamic(now).chain(self.static_keys()).filter(|k| k.alg() == KeyAlg::Rs256)
     }
 
     /// The dynamic keys still valid for verification, newest first.
@@ -110,9 +141,10 @@ impl KeySet {
         self.valid_dynamic(now)
     }
 
-    /// The JWKS `keys` array: dynamic keys newest first, then the static key.
+    /// The JWKS `keys` array: dynamic keys newest first, then the static key, then the static
+    /// keys of other algorithms (RSA, EC and OKP keys side by side).
     pub fn jwks(&self, now: i64) -> Vec<crate::crypto::Jwk> {
-        self.valid_dynamic(now).chain(self.static_key.iter()).map(|k| k.jwk()).collect()
+        self.valid_dynamic(now).chain(self.static_keys()).map(|k| k.jwk()).collect()
     }
 
     /// `Cache-Control: max-age` for the JWKS: until the next key could be created.
@@ -206,21 +238,32 @@ impl AppKeys {
         let verify_after = now - timing.lifetime;
         let sign_after = now - timing.interval + timing.overlap;
         let (mut stored, _) = core.storage.dynamic_keys_rotate(&self.app, verify_after, sign_after, None).await?;
-        let mut static_stored = core.storage.static_key_get_or_insert(&self.app, None).await?;
+        let alg = timing.alg;
+        let mut static_stored = core.storage.static_key_of_alg_get_or_insert(&self.app, alg.name(), None).await?;
+        // The static keys of the other algorithms, made while the setting was another one:
+        // their tokens keep verifying.
+        let mut other_static = Vec::new();
+        for other in KeyAlg::ALL.into_iter().filter(|a| *a != alg) {
+            if let Some(k) = core.storage.static_key_of_alg_get_or_insert(&self.app, other.name(), None).await? {
+                other_static.push(k);
+            }
+        }
         // The static key exists from the app's first key load on, as the reference creates it
         // when it loads an app: so the JWKS publishes it before anything signs with it. Both
         // missing keys (an app's first load) are generated at once, one per core.
-        let need_dynamic = !stored.iter().any(|k| k.created_at >= sign_after);
+        let need_dynamic = !stored.iter().any(|k| k.created_at >= sign_after && KeyAlg::of_stored(&k.value) == alg);
         let need_static = static_stored.is_none();
         let generate_if = |needed: bool| async move {
             match needed {
-                true => generate_key(core).await.map(Some),
+                true => generate_key(core, alg).await.map(Some),
                 false => Ok(None),
             }
         };
         let (dynamic_value, static_value) = tokio::join!(generate_if(need_dynamic), generate_if(need_static));
         if let Some(value) = dynamic_value? {
-            let created_at = core.now();
+            // A dynamic key's id is its creation time: a key of the new algorithm made in the
+            // same millisecond as the last one (a switch of the setting) is dated a little later.
+            let created_at = stored.iter().map(|k| k.created_at + 1).fold(core.now(), i64::max);
             let candidate = StoredKey { kid: format!("d-{created_at}"), value, created_at };
             let (keys, inserted) =
                 core.storage.dynamic_keys_rotate(&self.app, verify_after, sign_after, Some(&candidate)).await?;
@@ -235,11 +278,12 @@ impl AppKeys {
                 value,
                 created_at: core.now(),
             };
-            static_stored = core.storage.static_key_get_or_insert(&self.app, Some(&candidate)).await?;
+            static_stored =
+                core.storage.static_key_of_alg_get_or_insert(&self.app, alg.name(), Some(&candidate)).await?;
         }
         let mut known: HashMap<&str, &Arc<SigningKey>> = HashMap::new();
         if let Some(prev) = previous {
-            for k in prev.dynamic.iter().chain(prev.static_key.iter()) {
+            for k in prev.dynamic.iter().chain(prev.static_keys()) {
                 known.insert(k.kid.as_str(), k);
             }
         }
@@ -260,7 +304,11 @@ impl AppKeys {
             Some(s) => Some(parse(s)?),
             None => None,
         };
-        Ok(KeySet { dynamic, static_key, loaded_at: now, timing: *timing })
+        let mut other_static_keys = Vec::with_capacity(other_static.len());
+        for s in &other_static {
+            other_static_keys.push(parse(s)?);
+        }
+        Ok(KeySet { dynamic, static_key, other_static_keys, loaded_at: now, timing: *timing })
     }
 
     /// The app's static key (every key load makes sure that it exists).
@@ -270,9 +318,9 @@ impl AppKeys {
     }
 }
 
-async fn generate_key(core: &KeySource<'_>) -> CoreResult<String> {
+async fn generate_key(core: &KeySource<'_>, alg: KeyAlg) -> CoreResult<String> {
     let rng = Arc::clone(core.rng);
-    tokio::task::spawn_blocking(move || generate_rsa_key_string(rng.as_ref()))
+    tokio::task::spawn_blocking(move || generate_key_string(alg, rng.as_ref()))
         .await
         .map_err(|e| CoreError::Internal(e.to_string()))?
         .map_err(CoreError::Internal)

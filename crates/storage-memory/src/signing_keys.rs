@@ -13,14 +13,17 @@ use tracing::instrument;
 pub(crate) struct Tables {
     /// app -> dynamic keys (any order).
     dynamic: HashMap<AppId, Vec<StoredKey>>,
-    /// app -> static key.
+    /// app -> static RS256 key.
     static_keys: HashMap<AppId, StoredKey>,
+    /// (app, algorithm) -> static key of another algorithm (ES256, EdDSA).
+    other_static_keys: HashMap<(AppId, String), StoredKey>,
 }
 
 impl Cascade for Tables {
     fn remove_app(&mut self, app: &AppId) {
         self.dynamic.remove(app);
         self.static_keys.remove(app);
+        self.other_static_keys.retain(|(a, _), _| a != app);
     }
 }
 
@@ -40,7 +43,7 @@ impl SigningKeyStorage for MemoryStorage {
         let keys = s.signing_keys.dynamic.entry(app.clone()).or_default();
         let mut inserted = false;
         if let Some(c) = candidate {
-            if !keys.iter().any(|k| k.created_at >= sign_after) {
+            if !keys.iter().any(|k| k.created_at >= sign_after && k.same_algorithm(c)) {
                 keys.push(c.clone());
                 inserted = true;
             }
@@ -80,16 +83,28 @@ impl SigningKeyStorage for MemoryStorage {
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.static_key_get_or_insert", skip_all, fields(
-        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
-    async fn static_key_get_or_insert(&self, app: &AppId, candidate: Option<&StoredKey>) -> SResult<Option<StoredKey>> {
+        otel.kind = "client", db.system = "memory", app_id = %app, algorithm, otel.status_code = Empty, error.type = Empty))]
+    async fn static_key_of_alg_get_or_insert(
+        &self,
+        app: &AppId,
+        algorithm: &str,
+        candidate: Option<&StoredKey>,
+    ) -> SResult<Option<StoredKey>> {
         let mut s = self.lock();
-        if let Some(k) = s.signing_keys.static_keys.get(app) {
+        let found = match algorithm {
+            "RS256" => s.signing_keys.static_keys.get(app),
+            _ => s.signing_keys.other_static_keys.get(&(app.clone(), algorithm.to_string())),
+        };
+        if let Some(k) = found {
             return Ok(Some(k.clone()));
         }
         match candidate {
             Some(c) => {
                 s.require_tenant(&TenantIdentifier::app_public(app))?;
-                s.signing_keys.static_keys.insert(app.clone(), c.clone());
+                match algorithm {
+                    "RS256" => s.signing_keys.static_keys.insert(app.clone(), c.clone()),
+                    _ => s.signing_keys.other_static_keys.insert((app.clone(), algorithm.to_string()), c.clone()),
+                };
                 Ok(Some(c.clone()))
             }
             None => Ok(None),

@@ -1,5 +1,6 @@
 //! [`SigningKeyStorage`]: dynamic keys in `session_access_token_signing_keys`, the static
-//! RS256 key in `jwt_signing_keys`.
+//! keys in `jwt_signing_keys` (one per `algorithm`: the reference's RS256 one, and ours of
+//! ES256/EdDSA when `access_token_signing_algorithm` asks for them).
 //!
 //! Both read-then-maybe-insert intents run in one transaction that first takes
 //! `pg_advisory_xact_lock(key)`, key = hash of the intent, the user pool (schema + prefix) and
@@ -46,12 +47,12 @@ impl SigningKeySql {
                 t.session_access_token_signing_keys
             ),
             static_select: format!(
-                "SELECT key_id, key_string, created_at FROM {} WHERE app_id = $1 AND algorithm = 'RS256' \
+                "SELECT key_id, key_string, created_at FROM {} WHERE app_id = $1 AND algorithm = $2 \
                  ORDER BY created_at DESC NULLS LAST, key_id LIMIT 1",
                 t.jwt_signing_keys
             ),
             static_insert: format!(
-                "INSERT INTO {} (app_id, key_id, key_string, algorithm, created_at) VALUES ($1, $2, $3, 'RS256', $4)",
+                "INSERT INTO {} (app_id, key_id, key_string, algorithm, created_at) VALUES ($1, $2, $3, $5, $4)",
                 t.jwt_signing_keys
             ),
             legacy_take: format!(
@@ -102,7 +103,7 @@ impl SigningKeyStorage for PgStorage {
             }
             let mut inserted = false;
             if let Some(c) = candidate {
-                if !keys.iter().any(|k| k.created_at >= sign_after) {
+                if !keys.iter().any(|k| k.created_at >= sign_after && k.same_algorithm(c)) {
                     let n = tx_exec(&tx, &sql.dynamic_insert, &[&app.as_str(), &c.created_at, &c.value]).await?;
                     if n == 1 {
                         inserted = true;
@@ -152,7 +153,7 @@ impl SigningKeyStorage for PgStorage {
             } else {
                 let lock = self.lock_key("st-static-key", app.as_str());
                 tx_query(&tx, &sql.advisory_xact_lock, &[&lock]).await?;
-                tx_exec(&tx, &sql.static_insert, &[&app.as_str(), &static_kid, &value, &created_at]).await?;
+                tx_exec(&tx, &sql.static_insert, &[&app.as_str(), &static_kid, &value, &created_at, &"RS256"]).await?;
             }
             tx.commit().await.map_err(error::pg)?;
             Ok(true)
@@ -162,17 +163,22 @@ impl SigningKeyStorage for PgStorage {
 
     #[instrument(
         level = "debug", target = "st_storage", name = "storage.static_key_get_or_insert", skip_all,
-        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app, algorithm,
             otel.status_code = Empty, error.type = Empty)
     )]
-    async fn static_key_get_or_insert(&self, app: &AppId, candidate: Option<&StoredKey>) -> SResult<Option<StoredKey>> {
+    async fn static_key_of_alg_get_or_insert(
+        &self,
+        app: &AppId,
+        algorithm: &str,
+        candidate: Option<&StoredKey>,
+    ) -> SResult<Option<StoredKey>> {
         let sql = self.signing_key_sql();
         let lock = self.lock_key("st-static-key", app.as_str());
         self.retrying(|| async {
             let mut conn = self.conn().await?;
             let tx = conn.transaction().await.map_err(error::pg)?;
             tx_query(&tx, &sql.advisory_xact_lock, &[&lock]).await?;
-            let rows = tx_query(&tx, &sql.static_select, &[&app.as_str()]).await?;
+            let rows = tx_query(&tx, &sql.static_select, &[&app.as_str(), &algorithm]).await?;
             let found = match rows.first() {
                 Some(row) => Some(StoredKey {
                     kid: col(row, 0)?,
@@ -184,7 +190,8 @@ impl SigningKeyStorage for PgStorage {
             let result = match (found, candidate) {
                 (Some(k), _) => Some(k),
                 (None, Some(c)) => {
-                    tx_exec(&tx, &sql.static_insert, &[&app.as_str(), &c.kid, &c.value, &c.created_at]).await?;
+                    tx_exec(&tx, &sql.static_insert, &[&app.as_str(), &c.kid, &c.value, &c.created_at, &algorithm])
+                        .await?;
                     Some(c.clone())
                 }
                 (None, None) => None,

@@ -11,6 +11,7 @@ mod bulkimport;
 mod dashboard;
 mod emailpassword;
 mod emailverification;
+mod es256;
 mod fuzz;
 mod go_sdk;
 mod jwt;

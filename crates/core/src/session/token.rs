@@ -4,7 +4,7 @@
 use super::*;
 use crate::cdi::CdiVersion;
 use crate::core::Core;
-use crate::crypto::{parse_jwt, SigningKey};
+use crate::crypto::{parse_jwt, KeyAlg, SigningKey};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{AppId, TenantId};
 use crate::random::sha256_hex;
@@ -94,7 +94,7 @@ pub(crate) fn same_as_signed(token_claims: &Map<String, Value>, stored: &Value) 
 }
 
 /// The header and claims of an access token (§c.2); signing happens in [`Core::mint`].
-pub(crate) fn access_token_parts(kid: &str, m: &Mint<'_>) -> (Value, Value) {
+pub(crate) fn access_token_parts(kid: &str, alg: KeyAlg, m: &Mint<'_>) -> (Value, Value) {
     let mut payload = Map::new();
     if let Value::Object(user) = m.user_data {
         for (k, v) in user {
@@ -115,7 +115,7 @@ pub(crate) fn access_token_parts(kid: &str, m: &Mint<'_>) -> (Value, Value) {
     payload.insert("refreshTokenHash1".into(), json!(m.refresh_token_hash1));
     payload.insert("parentRefreshTokenHash1".into(), json!(m.parent_refresh_token_hash1));
     payload.insert("antiCsrfToken".into(), json!(m.anti_csrf));
-    let header = json!({"kid": kid, "typ": "JWT", "version": m.version.to_string(), "alg": "RS256"});
+    let header = json!({"kid": kid, "typ": "JWT", "version": m.version.to_string(), "alg": alg.name()});
     (header, Value::Object(payload))
 }
 
@@ -207,11 +207,12 @@ pub(crate) struct AccessTokenInfo {
 
 /// The version and `kid` of a session access token from its header, checked in the
 /// reference's order (`JWT.preParseJWTInfo`) and with its messages: `typ` must be the string
-/// `JWT`, `alg` the string `RS256`, `version` (absent: the latest) one of "3", "4", "5", and
-/// `kid` a string. A field that is absent or not a JSON primitive is "missing"; one of the
+/// `JWT`, `alg` the string `RS256` (ours: or `ES256` or `EdDSA`, exactly so written — the key
+/// found by `kid` must then be of that algorithm, see [`Core::verify_access_token`]), `version`
+/// (absent: the latest) one of "3", "4", "5", and `kid` a string. A field that is absent or not a JSON primitive is "missing"; one of the
 /// wrong type or value is a "mismatch". A non-string `version`, or "1" or "2", is refused
 /// before `kid` is looked at; another unknown version string only after it.
-pub(crate) fn check_header(header: &Map<String, Value>) -> Result<(u8, &str), String> {
+pub(crate) fn check_header(header: &Map<String, Value>) -> Result<(u8, &str, KeyAlg), String> {
     let primitive = |k: &str| header.get(k).filter(|v| !v.is_array() && !v.is_object() && !v.is_null());
     let expect = |k: &str, want: &str| -> Result<(), String> {
         match primitive(k) {
@@ -221,7 +222,12 @@ pub(crate) fn check_header(header: &Map<String, Value>) -> Result<(u8, &str), St
         }
     };
     expect("typ", "JWT")?;
-    expect("alg", "RS256")?;
+    // `none`, `HS256` and any other name are refused here, before a key is looked at.
+    let alg = match primitive("alg") {
+        None => return Err("JWT header missing - alg".into()),
+        Some(Value::String(v)) => KeyAlg::from_name(v).ok_or("JWT header mismatch - alg")?,
+        Some(_) => return Err("JWT header mismatch - alg".into()),
+    };
     let version = match header.get("version") {
         None => Some(LATEST_TOKEN_VERSION),
         Some(Value::String(v)) if v == "1" || v == "2" => return Err("JWT header mismatch - version".into()),
@@ -234,7 +240,7 @@ pub(crate) fn check_header(header: &Map<String, Value>) -> Result<(u8, &str), St
         Some(_) => return Err("JWT header mismatch - kid".into()),
     };
     match version {
-        Some(v) => Ok((v, kid)),
+        Some(v) => Ok((v, kid, alg)),
         None => Err("JWT header mismatch - version".into()),
     }
 }
@@ -324,7 +330,7 @@ impl Core {
             // Legacy tokens keep their times in milliseconds.
             return Ok(Token { token, expiry: m.exp_ms, created_time: m.iat_ms });
         }
-        let (header, payload) = access_token_parts(&key.kid, m);
+        let (header, payload) = access_token_parts(&key.kid, key.alg(), m);
         let token = key.sign_jwt(&header, &payload).map_err(CoreError::Internal)?;
         let (iat, exp) = (m.iat_ms / 1000, m.exp_ms / 1000);
         Ok(Token { token, expiry: exp * 1000, created_time: iat * 1000 })
@@ -359,12 +365,17 @@ impl Core {
             }
             return Ok(info);
         }
-        let (version, kid) = check_header(&parsed.header)?;
+        let (version, kid, alg) = check_header(&parsed.header)?;
         let mut set = keys.get(&self.key_source(), cfg, false).await.map_err(|e| e.to_string())?;
         if set.find(kid, now).is_none() {
             set = keys.get(&self.key_source(), cfg, true).await.map_err(|e| e.to_string())?;
         }
         let key = set.find(kid, now).ok_or("Key not found")?;
+        // No algorithm confusion: the header's algorithm must be the key's own (an RS256 header
+        // over an EC key, or ES256 over an RSA key, is refused before any signature check).
+        if key.alg() != alg {
+            return Err("JWT header mismatch - alg".into());
+        }
         if !key.verify(parsed.signed.as_bytes(), &parsed.signature) {
             return Err("JWT verification failed".into());
         }

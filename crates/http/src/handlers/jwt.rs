@@ -25,7 +25,10 @@ async fn create(ctx: &Ctx<'_>) -> HResult {
     // Before 2.21 the field did not exist and the static key always signed.
     let use_static =
         if ctx.version() >= CdiVersion::V2_21 { b.opt_bool("useStaticSigningKey")?.unwrap_or(true) } else { true };
-    if !algorithm.eq_ignore_ascii_case("rs256") {
+    // The reference signs RS256 only (any case). Ours signs with the app's
+    // `access_token_signing_algorithm`, and refuses any other (so RS256 alone by default).
+    let configured = ctx.state.core.jwt_signing_algorithm(&ctx.tenant.app).await?;
+    if !algorithm.eq_ignore_ascii_case(configured.name()) {
         return status("UNSUPPORTED_ALGORITHM_ERROR", json!({}));
     }
     let jwt = ctx.state.core.create_jwt(&ctx.tenant.app, payload, &domain, validity, use_static).await?;
