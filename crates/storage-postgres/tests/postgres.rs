@@ -237,9 +237,8 @@ async fn database_created_by_the_java_core_is_left_as_is() {
     let after = snapshot(&client, "public", "").await;
     // Only our this/next month activity_log partitions, V3's own table (the native OAuth
     // provider's, beside the reference's) and V4's sign-in lockout counters may have been added.
-    let ours = |l: &str| {
-        l.contains("activity_log_p") || l.contains("oauth_client_configs") || l.contains("signin_lockouts")
-    };
+    let ours =
+        |l: &str| l.contains("activity_log_p") || l.contains("oauth_client_configs") || l.contains("signin_lockouts");
     let strip = |s: &str| -> String { s.lines().filter(|l| !ours(l)).collect::<Vec<_>>().join("\n") };
     assert_eq!(strip(&after), strip(&before));
     let history: i64 =
