@@ -417,6 +417,7 @@ pub const HIDDEN: &[(&str, &str)] = &[
     ("signin_lockout_max_failures", "this server's own (sign-in lockout, issue 25)"),
     ("signin_lockout_window_seconds", "this server's own (sign-in lockout, issue 25)"),
     ("signin_lockout_duration_seconds", "this server's own (sign-in lockout, issue 25)"),
+    ("access_token_signing_algorithm", "this server's own (EC access tokens, issue 26)"),
     ("postgresql_connection_timeout", "this server's own, config.yaml only"),
     ("postgresql_statement_timeout", "this server's own, config.yaml only"),
     ("postgresql_request_timeout", "this server's own, config.yaml only"),
