@@ -415,7 +415,7 @@ impl PgCluster {
             self.port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
             let opts = format!(
                 "-p {} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-                 -c full_page_writes=off -c max_connections=300",
+                 -c full_page_writes=off -c max_connections=1000",
                 self.port,
                 self.dir.display().to_string().replace('\'', r"'\''"),
             );

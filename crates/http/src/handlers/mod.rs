@@ -232,6 +232,12 @@ mod tests {
             ("/recipe/saml/clients/remove", &["POST"], Tenant, true, true),
             ("/recipe/saml/login", &["POST"], Tenant, true, true),
             ("/.well-known/sp-metadata", &["GET"], Tenant, false, true),
+            ("/bulk-import/users", &["GET", "POST"], App, true, true),
+            ("/bulk-import/users/count", &["GET"], App, true, true),
+            ("/bulk-import/users/remove", &["POST"], App, true, true),
+            ("/bulk-import/import", &["POST"], App, true, true),
+            ("/recipe/emailpassword/lockout", &["GET"], Tenant, true, true),
+            ("/recipe/emailpassword/lockout/reset", &["POST"], Tenant, true, true),
         ]
     };
 
