@@ -185,7 +185,7 @@ impl Core {
         let cfg = self.app_config(app).await?;
         let key = self.signing_key(app, &cfg, use_static).await?;
         crate::session::token::aud_as_signed(&mut payload);
-        let header = json!({"kid": key.kid, "typ": "JWT", "alg": "RS256"});
+        let header = json!({"kid": key.kid, "typ": "JWT", "alg": key.alg().name()});
         key.sign_jwt(&header, &Value::Object(payload)).map_err(CoreError::Internal)
     }
 
