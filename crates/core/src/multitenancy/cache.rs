@@ -77,7 +77,14 @@ impl TenantMap {
 
     /// Drop what `inv` covers; a re-sync under way will not put it back.
     pub fn invalidate(&mut self, inv: Invalidation) {
-        self.entries.retain(|k, _| !inv.covers(k));
+        // One tenant: a look-up, not a pass over every tenant (creating 100k tenants one by one
+        // was quadratic).
+        match &inv {
+            Invalidation::Tenant(k) => {
+                self.entries.remove(k);
+            }
+            _ => self.entries.retain(|k, _| !inv.covers(k)),
+        }
         if let Some(list) = self.during_resync.as_mut() {
             list.push(inv);
         }
@@ -98,12 +105,24 @@ impl TenantMap {
     /// dropped after the lock is released.
     pub fn apply(&mut self, plan: ResyncPlan) -> Vec<Arc<TenantEntry>> {
         let invalidated = self.during_resync.take().unwrap_or_default();
+        // Tenants by key (a set), apps and domains (few) checked one by one: a re-sync of many
+        // new tenants while many are being created compared every pair under the write lock.
+        let mut tenants = std::collections::HashSet::new();
+        let mut wider = Vec::new();
+        for inv in &invalidated {
+            match inv {
+                Invalidation::Tenant(k) => {
+                    tenants.insert(k);
+                }
+                other => wider.push(other),
+            }
+        }
         let mut old = Vec::with_capacity(plan.upserts.len() + plan.removals.len());
         for key in plan.removals {
             old.extend(self.entries.remove(&key));
         }
         for (key, entry) in plan.upserts {
-            if invalidated.iter().any(|inv| inv.covers(&key)) {
+            if tenants.contains(&key) || wider.iter().any(|inv| inv.covers(&key)) {
                 continue;
             }
             old.extend(self.entries.insert(key, entry));
