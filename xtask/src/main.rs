@@ -52,6 +52,7 @@ mod bench_tenants;
 mod bench_thirdparty;
 mod bench_totp;
 mod bench_users;
+mod faults;
 mod pg;
 mod util;
 mod wrk;
@@ -63,6 +64,7 @@ fn main() -> ExitCode {
         Some("test") => cmd_test(rest),
         Some("pg") => cmd_pg(),
         Some("bench") => cmd_bench(rest),
+        Some("faults") => faults::run(rest),
         None | Some("help" | "-h" | "--help") => {
             print_help();
             Ok(())
@@ -94,6 +96,9 @@ Commands:
                         If {PG_URL_ENV} is already set, that server is used instead.
   pg                    Start a throw-away cluster, print its URL, and wait for Enter / EOF
                         (Ctrl-C also cleans up, within about a second).
+  faults [--quick] [ARGS] The fault suite (PostgreSQL stopped / frozen, kill -9, three instances,
+                        concurrent refreshes, fuzz); exits non-zero when an invariant fails.
+                        See xtask/src/faults.rs for ARGS.
   bench <name> [ARGS]   Run a benchmark. Available:
 {benches}  help                  This text.
 
@@ -171,6 +176,7 @@ fn cmd_test(extra: &[String]) -> Result<()> {
         cmd.current_dir(&root).env("ST_BIN", &bin);
         steps.push(run_step("deploy checks", &mut cmd));
     }
+    steps.push(faults::test_step(&root)); // `cargo xtask faults --quick`: its own cluster, stopped and frozen
 
     drop(cluster); // tear down before printing the summary
 

@@ -3,7 +3,7 @@
 
 use crate::util::{load1, percentile};
 use crate::wrk::WrkResult;
-use crate::{ensure_postgres_installed, show_cmd, tail, PgCluster, Result, TempDir};
+use crate::{ensure_postgres_installed, run_quiet, show_cmd, tail, PgCluster, Result, TempDir};
 use std::env;
 use std::fs;
 use std::io::Write;
@@ -180,6 +180,110 @@ fn url_with_db(url: &str, db: &str) -> Result<String> {
         Some(q) => format!("{scheme}://{authority}/{db}?{q}"),
         None => format!("{scheme}://{authority}/{db}"),
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fault injection on a throw-away cluster (`cargo xtask faults`)
+// ---------------------------------------------------------------------------------------------
+
+impl PgCluster {
+    /// `pg_ctl -m fast -w stop`: backends are terminated, clients see their connections closed,
+    /// new connections are refused until [`PgCluster::start_again`].
+    pub fn stop_fast(&self) -> Result<()> {
+        let mut cmd = self.tool("pg_ctl");
+        cmd.arg("-D").arg(self.data_dir()).args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        run_quiet(&mut cmd)
+    }
+
+    /// `pg_ctl -w start` again on the same port (after [`PgCluster::stop_fast`]), with the
+    /// settings of the first start.
+    pub fn start_again(&self) -> Result<()> {
+        let opts = format!(
+            "-p {} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=1000",
+            self.port,
+            self.dir.display().to_string().replace('\'', r"'\''"),
+        );
+        let mut cmd = self.tool("pg_ctl");
+        cmd.args(["-w", "-t", "60", "-D"])
+            .arg(self.data_dir())
+            .arg("-o")
+            .arg(opts)
+            .arg("-l")
+            .arg(self.log_file())
+            .arg("start");
+        run_quiet(&mut cmd).map_err(|e| {
+            let log = fs::read_to_string(self.log_file()).unwrap_or_default();
+            format!("{e}\n--- {} ---\n{}", self.log_file().display(), tail(&log, 30))
+        })
+    }
+
+    /// The cluster's processes: the postmaster (first line of `postmaster.pid`) and its
+    /// children (backends, checkpointer, WAL writer, …), from `/proc`.
+    pub fn processes(&self) -> Result<Vec<u32>> {
+        let pidfile = self.data_dir().join("postmaster.pid");
+        let text = fs::read_to_string(&pidfile).map_err(|e| format!("reading {}: {e}", pidfile.display()))?;
+        let postmaster: u32 = text
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .ok_or_else(|| format!("no pid in {}", pidfile.display()))?;
+        let mut pids = vec![postmaster];
+        let entries = fs::read_dir("/proc").map_err(|e| format!("reading /proc: {e}"))?;
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            // /proc/<pid>/stat: `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else { continue };
+            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            if ppid == Some(postmaster) {
+                pids.push(pid);
+            }
+        }
+        Ok(pids)
+    }
+
+    /// Send `signal` (`STOP`, `CONT`, …) to every process of the cluster; the postmaster
+    /// first, so that it forks no new backend meanwhile. Returns how many were signalled.
+    pub fn signal_all(&self, signal: &str) -> Result<usize> {
+        let pids = self.processes()?;
+        let mut cmd = Command::new("kill");
+        cmd.arg(format!("-{signal}")).args(pids.iter().map(u32::to_string));
+        run_quiet(&mut cmd)?;
+        Ok(pids.len())
+    }
+
+    /// `CREATE DATABASE <name>` on this cluster; returns its URL.
+    pub fn create_database(&self, name: &str) -> Result<String> {
+        psql(&self.url(), &format!("CREATE DATABASE {name};"))?;
+        url_with_db(&self.url(), name)
+    }
+}
+
+/// Run SQL on `url` with `psql -X -q -A -t -v ON_ERROR_STOP=1` (several statements allowed,
+/// sent on stdin); returns stdout.
+pub fn psql(url: &str, sql: &str) -> Result<String> {
+    let (bin, _) = ensure_postgres_installed()?;
+    let mut cmd = Command::new(bin.join("psql"));
+    cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let shown = show_cmd(&cmd);
+    let mut child = cmd.spawn().map_err(|e| format!("running `{shown}`: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(sql.as_bytes()).map_err(|e| format!("writing to psql: {e}"))?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{shown}` failed ({}):\n{}\nSQL: {}",
+            out.status,
+            tail(&String::from_utf8_lossy(&out.stderr), 20),
+            tail(sql, 5)
+        ))
+    }
 }
 
 #[cfg(test)]
