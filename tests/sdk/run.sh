@@ -22,7 +22,14 @@
 #                          the passkey flows on the releases with the WebAuthn recipe (node,
 #                          node-5.3, python, python-5.3), and cross-version on node and python with
 #                          the peers in CROSS_VERSION_PEERS)
-#   CARGO_TARGET_DIR       honoured (venv in <target>/sdk-venv, logs in <target>/sdk-logs)
+#   ST_SDK_SIGNING_ALG     optional: RS256 (the core's default), ES256 or EdDSA: the core runs with
+#                          `access_token_signing_algorithm: <it>` and every runner checks that each
+#                          access token it receives has that JWT header `alg` (ST_SDK_EXPECT_ALG);
+#                          the backends are then named e.g. postgresql-ES256 in the output (issue 26)
+#   ST_SDK_BACKENDS        optional: comma-separated backends to run, of memory,postgresql (default
+#                          both; postgresql only when ST_TEST_POSTGRES_URL is set)
+#   CARGO_TARGET_DIR       honoured (venv in <target>/sdk-venv, logs in <target>/sdk-logs, or
+#                          <target>/sdk-logs-<alg> with ST_SDK_SIGNING_ALG)
 #
 # For each backend (memory; PostgreSQL when configured) it starts the core on a free port with an
 # API key, starts the node and the python SDK apps on their own free ports, runs each SDK's flows
@@ -38,11 +45,13 @@ case "$TARGET_DIR" in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
 ST_BIN=${ST_BIN:-$TARGET_DIR/debug/supertokens}
 case "$ST_BIN" in /*) ;; *) ST_BIN=$PWD/$ST_BIN ;; esac
 VENV=$TARGET_DIR/sdk-venv
-LOGS=$TARGET_DIR/sdk-logs
+LOGS=$TARGET_DIR/sdk-logs${ST_SDK_SIGNING_ALG:+-$ST_SDK_SIGNING_ALG}
 PG_URL=${ST_TEST_POSTGRES_URL:-}
 ONLY=${ST_SDK_ONLY:-}
 FLOWS=${ST_SDK_FLOWS:-}
 FLOW_TIMEOUT=${ST_SDK_FLOW_TIMEOUT:-300}
+SIGNING_ALG=${ST_SDK_SIGNING_ALG:-}
+BACKENDS=${ST_SDK_BACKENDS:-memory,postgresql}
 
 say() { echo "sdk: $*"; }
 die() {
@@ -109,6 +118,14 @@ fi
 if [ -n "$PG_URL" ]; then
     command -v psql >/dev/null || die "ST_TEST_POSTGRES_URL is set but psql is not installed"
 fi
+
+case "$SIGNING_ALG" in "" | RS256 | ES256 | EdDSA) ;; *) die "ST_SDK_SIGNING_ALG: $SIGNING_ALG is not RS256, ES256 or EdDSA" ;; esac
+for b in ${BACKENDS//,/ }; do
+    case "$b" in memory | postgresql) ;; *) die "ST_SDK_BACKENDS: unknown backend $b (memory, postgresql)" ;; esac
+done
+wants_backend() { case ",$BACKENDS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+# backend_label NAME: NAME, or NAME-<alg> in a pass with ST_SDK_SIGNING_ALG.
+backend_label() { echo "$1${SIGNING_ALG:+-$SIGNING_ALG}"; }
 
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
@@ -330,6 +347,7 @@ run_backend() {
         # backend, and at cost 11 that was 90 % of the core's CPU time (see README.md).
         echo "bcrypt_log_rounds: ${ST_SDK_BCRYPT_LOG_ROUNDS:-4}"
         if [ -n "$pg_uri" ]; then echo "postgresql_connection_uri: \"$pg_uri\""; fi
+        if [ -n "$SIGNING_ALG" ]; then echo "access_token_signing_algorithm: $SIGNING_ALG"; fi
     } >"$dir/config.yaml"
 
     say "[$backend] starting core on 127.0.0.1:$core_port"
@@ -423,6 +441,7 @@ run_backend() {
         local app_env=(APP_URL="http://127.0.0.1:${app_port[$sdk]}"
             APP_URL_SHORT="http://127.0.0.1:${app_port[$sdk-short]}" APP_URL_LINKING="$linking_url" PEER_APPS="$peers"
             ST_MOCK_OAUTH_URL="$MOCK_OAUTH_URL" SDK=$sdk BACKEND=$backend)
+        [ -z "$SIGNING_ALG" ] || app_env+=(ST_SDK_EXPECT_ALG="$SIGNING_ALG")
         # The account-linking and MFA flows run in a runner of their own (<sdk>-linking), against
         # the linking app, at the same time as the release's other flows (the python runners are
         # the long pole: its two app processes share the work).
@@ -533,13 +552,17 @@ run_backend() {
 # backends
 # ------------------------------------------------------------------------------------------------
 start_mock_oauth
-run_backend memory
+if wants_backend memory; then
+    run_backend "$(backend_label memory)"
+fi
 
-if [ -n "$PG_URL" ]; then
+if ! wants_backend postgresql; then
+    :
+elif [ -n "$PG_URL" ]; then
     db="st_sdk_$(date +%s)_$$"
     if psql "$PG_URL" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$db\"" >"$LOGS/psql.log" 2>&1; then
         DBS+=("$db")
-        run_backend postgresql "$(pg_database_url "$PG_URL" "$db")"
+        run_backend "$(backend_label postgresql)" "$(pg_database_url "$PG_URL" "$db")"
     else
         cat "$LOGS/psql.log"
         echo "FAIL sdk postgresql create-database"

@@ -5,7 +5,8 @@
 //! Commands:
 //! * `cargo xtask test [ARGS…]` — `cargo fmt --check`, `cargo clippy --workspace --all-targets
 //!   -- -D warnings`, then a throw-away PostgreSQL cluster, `cargo test --workspace`, then
-//!   `tests/sdk/run.sh` if present; the cluster is always torn down.
+//!   `tests/sdk/run.sh` if present (then its ES256 and EdDSA passes, [`step_sdk_signing_alg`]);
+//!   the cluster is always torn down.
 //! * `cargo xtask pg` — start a throw-away cluster, print its URL, tear down on Enter / EOF.
 //! * `cargo xtask bench <name> [ARGS…]` — benchmarks, see [`BENCHMARKS`].
 //! * `cargo xtask help`
@@ -159,6 +160,9 @@ fn cmd_test(extra: &[String]) -> Result<()> {
         steps.push(build);
         if built {
             steps.push(step_sdk(&root, &script, &url));
+            for alg in ["ES256", "EdDSA"] {
+                steps.push(step_sdk_signing_alg(&root, &script, &url, alg));
+            }
         } else {
             steps.push(StepResult {
                 name: "sdk tests".into(),
@@ -255,6 +259,24 @@ fn step_sdk(root: &Path, script: &Path, url: &str) -> StepResult {
         res.note = format!("{} does not exist", bin.display());
     }
     res
+}
+
+/// Step: `tests/sdk/run.sh` with the core's `access_token_signing_algorithm: ALG` (issue 26):
+/// sign-up, sign-in (offline verification with the JWKS), refresh and sign-out, both session
+/// modes, through the newest and the oldest node and python releases, on PostgreSQL only (the
+/// storage does not depend on the algorithm; about 20 s). Every access token the runners receive
+/// must have that JWT header `alg`.
+fn step_sdk_signing_alg(root: &Path, script: &Path, url: &str, alg: &str) -> StepResult {
+    let bin = target_dir(root).join("debug").join("supertokens");
+    let mut cmd = Command::new(script);
+    cmd.current_dir(root)
+        .env(PG_URL_ENV, url)
+        .env("ST_BIN", &bin)
+        .env("ST_SDK_SIGNING_ALG", alg)
+        .env("ST_SDK_BACKENDS", "postgresql")
+        .env("ST_SDK_RELEASES", "node,node-3.0,python,python-3.0")
+        .env("ST_SDK_FLOWS", "sign-up,sign-in,refresh-and-token-theft,sign-out");
+    run_step(&format!("sdk tests {alg}"), &mut cmd)
 }
 
 /// `tests/sdk/run.sh` if it exists and is executable.

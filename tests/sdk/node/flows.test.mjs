@@ -96,6 +96,17 @@ function decodeJwtPayload(jwt) {
 function decodeJwtHeader(jwt) {
     return JSON.parse(Buffer.from(jwt.split(".")[0], "base64url").toString("utf8"));
 }
+// The algorithm of every access token the browser receives (the JWT header's `alg`): the core's
+// `access_token_signing_algorithm`, which run.sh passes as ST_SDK_EXPECT_ALG (its ES256 / EdDSA
+// passes, ST_SDK_SIGNING_ALG); RS256, the core's default, otherwise. So a pass whose setting the
+// core ignored fails, and the offline checks (`/protected`) prove the SDK verified that algorithm.
+const EXPECT_ALG = process.env.ST_SDK_EXPECT_ALG || "RS256";
+let ACCESS_TOKENS_CHECKED = 0;
+function expectAccessTokenAlg(token, what) {
+    const alg = decodeJwtHeader(token).alg;
+    assert.equal(alg, EXPECT_ALG, `${what}: the access token's JWT header alg is ${alg}, not ${EXPECT_ALG}`);
+    ACCESS_TOKENS_CHECKED++;
+}
 // The access-token version the core mints for a CDI version: v4 (`tId`) at 3.x, v5 (`rsub`) from 4.0.
 function tokenVersionFor(cdi) {
     return cdi >= 4.0 ? "5" : "4";
@@ -223,6 +234,12 @@ class Browser {
         if (rt !== null) this.refreshToken = rt === "" ? undefined : rt;
         const ft = res.headers.get("front-token");
         if (ft !== null) this.frontToken = ft === "remove" ? undefined : ft;
+        const newAccessTokens = [];
+        if (at !== null && at !== "") newAccessTokens.push(at);
+        for (const sc of res.headers.getSetCookie()) {
+            const m = /^sAccessToken=([^;]+)/.exec(sc);
+            if (m && m[1].includes(".")) newAccessTokens.push(m[1]);
+        }
 
         const interesting = {};
         for (const k of ["front-token", "anti-csrf", "st-access-token", "st-refresh-token"]) {
@@ -237,6 +254,7 @@ class Browser {
                 (Object.keys(interesting).length ? `    resp headers: ${JSON.stringify(interesting)}\n` : "") +
                 (setCookies.length ? `    set-cookie: ${JSON.stringify(setCookies)}\n` : ""),
         );
+        for (const t of newAccessTokens) expectAccessTokenAlg(t, `${method} ${path}`);
         return { status: res.status, json, text, headers: res.headers, requestId };
     }
 
@@ -1024,6 +1042,8 @@ const FLOWS = {
         assert.equal(body.user.id, userId);
         assertSessionTransport(fresh, mode);
 
+        // the token the SDK verifies offline below is signed with the core's configured algorithm
+        assert.equal(decodeJwtHeader(fresh.currentAccessToken()).alg, EXPECT_ALG, "the access token's JWT header alg");
         const seqBefore = await coreSeq();
         const p = await fresh.request("GET", "/protected");
         expectStatus(p, 200, "GET /protected");
@@ -2358,6 +2378,11 @@ async function main() {
                 for (const w of WATCHED_APPS) await printCoreCalls(w.seq, w.base);
             }
         }
+    }
+    console.log(`${SDK} ${BACKEND}: ${ACCESS_TOKENS_CHECKED} access tokens received, each with JWT header alg ${EXPECT_ALG}`);
+    if (process.env.ST_SDK_EXPECT_ALG && passed > 0 && ACCESS_TOKENS_CHECKED === 0) {
+        failed++;
+        console.log(`FAIL ${SDK} ${BACKEND} - alg-check (ST_SDK_EXPECT_ALG=${EXPECT_ALG} but no flow received an access token)`);
     }
     console.log(`${SDK} ${BACKEND}: ${passed} passed, ${failed} failed, ${skipped} skipped (${Date.now() - t0} ms)`);
     process.exit(failed === 0 ? 0 : 1);

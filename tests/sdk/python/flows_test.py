@@ -138,6 +138,20 @@ def decode_jwt_header(jwt: str) -> Dict[str, Any]:
     return json.loads(base64.urlsafe_b64decode(part))
 
 
+# The algorithm of every access token the browser receives (the JWT header's `alg`): the core's
+# `access_token_signing_algorithm`, which run.sh passes as ST_SDK_EXPECT_ALG (its ES256 / EdDSA
+# passes, ST_SDK_SIGNING_ALG); RS256, the core's default, otherwise. So a pass whose setting the
+# core ignored fails, and the offline checks (`/protected`) prove the SDK verified that algorithm.
+EXPECT_ALG = os.environ.get("ST_SDK_EXPECT_ALG") or "RS256"
+ACCESS_TOKENS_CHECKED = 0
+
+
+def expect_access_token_alg(token: str, what: str) -> None:
+    global ACCESS_TOKENS_CHECKED
+    eq(decode_jwt_header(token).get("alg"), EXPECT_ALG, f"{what}: the access token's JWT header alg")
+    ACCESS_TOKENS_CHECKED += 1
+
+
 def token_version_for(cdi: float) -> str:
     """The access-token version the core mints for a CDI version: v4 (`tId`) at 3.x, v5 (`rsub`) from 4.0."""
     return "5" if cdi >= 4.0 else "4"
@@ -320,6 +334,13 @@ class Browser:
         if set_cookies:
             line += f"    set-cookie: {json.dumps([abbreviate(c, 90) for c in set_cookies])}\n"
         self.trace.append(line)
+        new_access_tokens = [at] if at else []
+        for sc in set_cookies:
+            m = re.match(r"sAccessToken=([^;]+)", sc)
+            if m and "." in m.group(1):
+                new_access_tokens.append(m.group(1))
+        for t in new_access_tokens:
+            expect_access_token_alg(t, f"{method} {path}")
         return res
 
     # --- the app's API, as the frontend would call it ---
@@ -776,6 +797,8 @@ def flow_sign_in(b: Browser, mode: str) -> None:
     eq(body["user"]["id"], u["userId"], "signed-in user id")
     assert_session_transport(fresh, mode)
 
+    # the token the SDK verifies offline below is signed with the core's configured algorithm
+    eq(decode_jwt_header(fresh.current_access_token() or "").get("alg"), EXPECT_ALG, "the access token's JWT header alg")
     seq_before = core_seq()
     p = fresh.request("GET", "/protected")
     expect_status(p, 200, "GET /protected")
@@ -2438,6 +2461,10 @@ def main() -> int:
                 for w in WATCHED_APPS:
                     print_core_calls(w["seq"], w["base"])
                 sys.stdout.flush()
+    print(f"{SDK} {BACKEND}: {ACCESS_TOKENS_CHECKED} access tokens received, each with JWT header alg {EXPECT_ALG}")
+    if os.environ.get("ST_SDK_EXPECT_ALG") and passed > 0 and ACCESS_TOKENS_CHECKED == 0:
+        failed += 1
+        print(f"FAIL {SDK} {BACKEND} - alg-check (ST_SDK_EXPECT_ALG={EXPECT_ALG} but no flow received an access token)")
     print(
         f"{SDK} {BACKEND}: {passed} passed, {failed} failed, {skipped} skipped ({int((time.time() - t0) * 1000)} ms)",
         flush=True,
