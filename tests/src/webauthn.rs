@@ -126,6 +126,9 @@ pub struct Credential {
     pub counter: u32,
     /// 0 for an authenticator that does not count (as synced passkeys).
     pub counter_step: u32,
+    /// The PKCS#8 document of an ES256 key (empty for the others): what a tool keeps to sign
+    /// with the credential again in another process ([`Credential::es256_from_pkcs8`]).
+    pub pkcs8: Vec<u8>,
 }
 
 impl Credential {
@@ -134,10 +137,12 @@ impl Credential {
         let rng = SystemRandom::new();
         let mut id = vec![0u8; 32];
         ring::rand::SecureRandom::fill(&rng, &mut id).expect("random credential id");
+        let mut es256_pkcs8 = Vec::new();
         let key = match algorithm {
             Algorithm::Es256 => {
                 let alg = &signature::ECDSA_P256_SHA256_ASN1_SIGNING;
                 let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("P-256 key");
+                es256_pkcs8 = pkcs8.as_ref().to_vec();
                 Key::Es256(EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).expect("P-256 key"))
             }
             Algorithm::EdDsa => {
@@ -153,7 +158,23 @@ impl Credential {
                 Key::Rs256(RsaKeyPair::from_pkcs8(&der).expect("RSA key"))
             }
         };
-        Credential { id, algorithm, key, user_handle: Vec::new(), counter: 0, counter_step: 1 }
+        Credential { id, algorithm, key, user_handle: Vec::new(), counter: 0, counter_step: 1, pkcs8: es256_pkcs8 }
+    }
+
+    /// An ES256 credential registered before (its id, [`Credential::pkcs8`] and user handle),
+    /// counting from 0 by `counter_step`; `None` if the document is not a P-256 key.
+    pub fn es256_from_pkcs8(id: Vec<u8>, pkcs8: &[u8], user_handle: Vec<u8>, counter_step: u32) -> Option<Credential> {
+        let alg = &signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+        let key = EcdsaKeyPair::from_pkcs8(alg, pkcs8, &SystemRandom::new()).ok()?;
+        Some(Credential {
+            id,
+            algorithm: Algorithm::Es256,
+            key: Key::Es256(key),
+            user_handle,
+            counter: 0,
+            counter_step,
+            pkcs8: pkcs8.to_vec(),
+        })
     }
 
     /// The credential id as the JSON carries it (base64url).
@@ -391,5 +412,16 @@ mod tests {
         assert_eq!(encode(&V::Text("fmt".into())), [0x63, b'f', b'm', b't']);
         assert_eq!(encode(&V::Bytes(vec![0; 32]))[..2], [0x58, 0x20]);
         assert_eq!(encode(&V::Map(vec![])), [0xa0]);
+    }
+
+    #[test]
+    fn an_es256_credential_comes_back_from_its_pkcs8() {
+        use super::{Algorithm, Credential};
+        let original = Credential::generate(Algorithm::Es256);
+        let again = Credential::es256_from_pkcs8(original.id.clone(), &original.pkcs8, vec![1, 2], 0).unwrap();
+        assert_eq!(again.cose_key(), original.cose_key());
+        assert_eq!((again.user_handle, again.counter_step), (vec![1, 2], 0));
+        assert!(Credential::es256_from_pkcs8(vec![1], b"not a key", vec![], 0).is_none());
+        assert!(Credential::generate(Algorithm::EdDsa).pkcs8.is_empty());
     }
 }
