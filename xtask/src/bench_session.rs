@@ -10,6 +10,13 @@
 //! Ratios: verify without database vs bare /verify (target ≥ 0.8); create and refresh vs the
 //! lower of their ceilings (target ≥ 0.7; /sign alone for the in-memory store).
 //!
+//! `--ceiling-alg ES256` (issue 26; with `--server-config 'access_token_signing_algorithm:
+//! ES256'`): the bare ceilings are `POST /sign-es256` and `POST /verify-es256` (P-256 with ring),
+//! and each round also runs the bare RS256 `/verify` (on tokens of the baseline's own RSA key)
+//! beside them, so the table shows what an ES256 verification costs against an RS256 one; the
+//! per-operation CPU cost of each algorithm (`st-bench-baseline sig-cost`) is printed before and
+//! after the runs.
+//!
 //! The box is shared and its speed drifts by tens of percent within minutes, so each
 //! concurrency is measured in `--rounds` rounds (default 3) of every run, ceilings included,
 //! and each ratio is taken within its round, against that round's ceilings: the table reports
@@ -19,11 +26,14 @@
 //! verifies.
 
 use crate::baseline::{self, BaselineServer};
+use crate::bench_flow::server_bin;
 use crate::pg::BenchDb;
 use crate::util::{json_str, load_span, uptime, verdict, Flags, Table};
 use crate::wrk::{self, lua_lines, Spec, WrkResult};
-use crate::{build_release_supertokens, http_get, http_request, repo_root, Result, Server, Stats, TempDir};
+use crate::{http_get, http_request, repo_root, Result, Server, Stats, TempDir};
 use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const VERIFY_TARGET: f64 = 0.8;
@@ -65,7 +75,27 @@ struct Run {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let flags = Flags::parse("session", args, &["--duration", "--conns", "--backends", "--server-config", "--rounds"])?;
+    let flags = Flags::parse(
+        "session",
+        args,
+        &[
+            "--duration",
+            "--conns",
+            "--backends",
+            "--server-config",
+            "--rounds",
+            "--ceiling-alg",
+            "--server-bin",
+            "--baseline-bin",
+        ],
+    )?;
+    // The bare handlers the ratios are taken against: RS256 (`/sign`, `/verify`), or ES256.
+    let es256 = match flags.raw("--ceiling-alg") {
+        None | Some("RS256") => false,
+        Some("ES256") => true,
+        Some(other) => return Err(format!("session: --ceiling-alg {other}: RS256 or ES256")),
+    };
+    let (sign_path, verify_path) = if es256 { ("/sign-es256", "/verify-es256") } else { ("/sign", "/verify") };
     let duration = flags.seconds("--duration", 5)?;
     let rounds = flags.num_list("--rounds", &[3])?;
     let rounds = match rounds.as_slice() {
@@ -88,8 +118,13 @@ pub fn run(args: &[String]) -> Result<()> {
 
     wrk::ensure_wrk()?;
     let root = repo_root();
-    let server_bin = build_release_supertokens(&root)?;
-    let baseline_bin = baseline::build(&root)?;
+    let server_bin = server_bin(&flags)?;
+    let baseline_bin = match flags.raw("--baseline-bin") {
+        Some(p) if Path::new(p).is_file() => Path::new(p).to_path_buf(),
+        Some(p) => return Err(format!("session: --baseline-bin: {p} is not a file")),
+        None => baseline::build(&root)?,
+    };
+    let sig_cost_before = if es256 { sig_cost(&baseline_bin)? } else { String::new() };
     let uptime_before = uptime();
 
     let db = if backends.iter().any(|b| b == "postgres") { Some(BenchDb::create("session")?) } else { None };
@@ -116,8 +151,10 @@ pub fn run(args: &[String]) -> Result<()> {
     let jwks = String::from_utf8_lossy(&jwks.body).into_owned();
     let baseline = BaselineServer::start(&baseline_bin, &[("ST_BENCH_JWKS", &jwks)])?;
     let access0 = first_line(&first.tokens, "access.txt")?;
-    expect_ok(baseline.port, "/verify", &format!(r#"{{"accessToken":"{access0}","checkDatabase":false}}"#))?;
+    expect_ok(baseline.port, verify_path, &format!(r#"{{"accessToken":"{access0}","checkDatabase":false}}"#))?;
     let baseline_access = first.tokens.path().join("access.txt");
+    // With ES256 ceilings, RS256 tokens of the baseline's own key for its bare RS256 /verify.
+    let rs256_tokens = if es256 { Some(baseline_rs256_tokens(baseline.port, max_conns)?) } else { None };
 
     if let Some(db) = &db {
         db.psql(&pgbench_fixture(max_conns))?;
@@ -152,7 +189,7 @@ pub fn run(args: &[String]) -> Result<()> {
             let (own, ceiling) = ((t.name, ""), ("baseline", t.name));
             // Bare /sign right before the target's create and right after its refresh: the
             // ceiling of both is the mean of the two.
-            let sign = Spec::post_lua(baseline.url("/sign"), c, duration, CREATE_INIT, CREATE_BODY);
+            let sign = Spec::post_lua(baseline.url(sign_path), c, duration, CREATE_INIT, CREATE_BODY);
             record(c, round, ceiling, "bare /sign", wrk::run(&sign)?);
             let spec = Spec::post_lua(url("/public/recipe/session"), c, duration, CREATE_INIT, CREATE_BODY);
             record(c, round, own, "create", wrk::run(&spec)?);
@@ -174,13 +211,23 @@ pub fn run(args: &[String]) -> Result<()> {
             record(c, round, own, "refresh", wrk::run(&spec)?);
             record(c, round, ceiling, "bare /sign", wrk::run(&sign)?);
             let verify = Spec::post_lua(
-                baseline.url("/verify"),
+                baseline.url(verify_path),
                 c,
                 duration,
                 &lua_lines(&baseline_access, c, threads),
                 &verify_body(false),
             );
             record(c, round, ceiling, "bare /verify", wrk::run(&verify)?);
+            if let Some(dir) = &rs256_tokens {
+                let rs256 = Spec::post_lua(
+                    baseline.url("/verify"),
+                    c,
+                    duration,
+                    &lua_lines(&dir.path().join("access.txt"), c, threads),
+                    &verify_body(false),
+                );
+                record(c, round, ceiling, "bare /verify RS256", wrk::run(&rs256)?);
+            }
             for (operation, check_db) in [("verify (no db)", false), ("verify (db)", true)] {
                 let spec = Spec::post_lua(
                     url("/recipe/session/verify"),
@@ -199,9 +246,14 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     let uptime_after = uptime();
+    let sig_cost_after = if es256 { sig_cost(&baseline_bin)? } else { String::new() };
 
     println!("uptime before: {uptime_before}");
     println!("uptime after:  {uptime_after}");
+    if es256 {
+        println!("ceilings: bare {sign_path} and {verify_path} (ES256, ring P-256); `bare /verify RS256` is the RS256 /verify on the baseline's own RSA-2048 tokens");
+        println!("one core's CPU per signature (st-bench-baseline sig-cost), before the runs:\n{sig_cost_before}after:\n{sig_cost_after}");
+    }
     if db.as_ref().is_some_and(BenchDb::throwaway) {
         println!("PostgreSQL: throw-away cluster (fsync=off, synchronous_commit=off, full_page_writes=off), shared by the server and pgbench");
     }
@@ -303,7 +355,58 @@ pub fn run(args: &[String]) -> Result<()> {
     println!();
     println!("Ratios: the median over {rounds} round(s) of each round's ratio to that round's ceiling (range in brackets); ceilings: median req/s.");
     ratios.print();
+    if es256 {
+        let mut versus =
+            Table::new(&["conns", "bare /verify-es256 req/s", "bare /verify RS256 req/s", "ES256 / RS256"]);
+        for &c in &conns {
+            for t in targets.iter().take(1) {
+                let per = |op: &str| (1..=rounds).map(|r| rps(c, r, ("baseline", t.name), op)).collect::<Vec<_>>();
+                let (es, rs) = (per("bare /verify"), per("bare /verify RS256"));
+                let ratio: Vec<f64> = es.iter().zip(&rs).map(|(e, r)| e / r).collect();
+                let Stats { median, min, max } = Stats::of(&ratio);
+                versus.row(vec![
+                    c.to_string(),
+                    format!("{:.0}", Stats::of(&es).median),
+                    format!("{:.0}", Stats::of(&rs).median),
+                    format!("{median:.2} ({min:.2}–{max:.2})"),
+                ]);
+            }
+        }
+        println!();
+        println!(
+            "Bare verification, ES256 against RS256 (the first backend's rounds; medians, ratio range in brackets):"
+        );
+        versus.print();
+    }
     Ok(())
+}
+
+/// `st-bench-baseline sig-cost --seconds 2`: its `alg=… sign_us=… verify_us=…` lines.
+fn sig_cost(bin: &Path) -> Result<String> {
+    let out = Command::new(bin)
+        .args(["sig-cost", "--seconds", "2"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running {} sig-cost: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!("st-bench-baseline sig-cost failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `n` RS256 access tokens from the baseline's own `POST /sign` (its RSA key), in `access.txt`.
+fn baseline_rs256_tokens(port: u16, n: usize) -> Result<TempDir> {
+    let dir = TempDir::new("st-bench-rs256")?;
+    let mut access = String::new();
+    for i in 0..n {
+        let answer = expect_ok(port, "/sign", &format!(r#"{{"userId":"bench-rs256-user-{i}","userDataInJWT":{{}}}}"#))?;
+        access.push_str(&json_str(&answer, "\"accessToken\"", "token").ok_or_else(|| format!("no token in {answer}"))?);
+        access.push('\n');
+    }
+    fs::write(dir.path().join("access.txt"), &access).map_err(|e| e.to_string())?;
+    let first = first_line(&dir, "access.txt")?;
+    expect_ok(port, "/verify", &format!(r#"{{"accessToken":"{first}","checkDatabase":false}}"#))?;
+    Ok(dir)
 }
 
 /// Create `n` sessions through the server; write their tokens to `access.txt` / `refresh.txt`

@@ -626,7 +626,7 @@ const BENCHMARKS: &[(&str, &str, BenchFn)] = &[
     ),
     (
         "session",
-        "create/refresh/verify (memory, PostgreSQL) vs bare /sign, /verify, pgbench [--duration 5] [--rounds 3] [--conns 1,16,64] [--backends memory,postgres]",
+        "create/refresh/verify (memory, PostgreSQL) vs bare /sign, /verify, pgbench [--duration 5] [--rounds 3] [--conns 1,16,64] [--backends memory,postgres] [--server-config 'key: value;…'] [--ceiling-alg RS256|ES256: bare /sign-es256, /verify-es256 and RS256 /verify beside them] [--server-bin PATH] [--baseline-bin PATH]",
         bench_session::run,
     ),
     (

@@ -16,6 +16,8 @@
 //!   against a cost-C bcrypt hash for S seconds; prints `ops=… seconds=… per_second=…`.
 //! * `bcrypt-hash --threads N --seconds S [--cost C]` — the same with fresh hashes (sign-up).
 //! * `bcrypt-make --password P [--cost C]` — print one `$2a$` hash (the server's format).
+//! * `serve`'s `POST /sign-es256`, `POST /verify-es256` and `sig-cost --seconds S`: the ES256
+//!   ceilings and the per-signature costs of RS256, ES256 and EdDSA, see [`es256`].
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,6 +29,8 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod es256;
 
 type Result<T, E = String> = std::result::Result<T, E>;
 
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Some("bcrypt-verify") => bcrypt_loop(&opts, true),
         Some("bcrypt-hash") => bcrypt_loop(&opts, false),
         Some("bcrypt-make") => bcrypt_make(&opts),
+        Some("sig-cost") => es256::sig_cost(&opts),
         _ => Err("usage: st-bench-baseline serve --port P [--workers N] | \
                   bcrypt-verify|bcrypt-hash --threads N --seconds S [--cost C] | \
                   bcrypt-make --password P [--cost C]"
@@ -142,6 +147,7 @@ fn serve(opts: &Opts) -> Result<()> {
     }
     let workers: usize = opts.num("--workers", cores())?;
     let state = web::Data::new(State::new()?);
+    let es256_state = web::Data::new(es256::State::new()?);
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
             App::new()
@@ -150,6 +156,9 @@ fn serve(opts: &Opts) -> Result<()> {
                 .route("/apiversion", web::get().to(api_version))
                 .route("/verify", web::post().to(verify))
                 .route("/sign", web::post().to(sign))
+                .app_data(es256_state.clone())
+                .route("/verify-es256", web::post().to(es256::verify))
+                .route("/sign-es256", web::post().to(es256::sign))
         })
         .workers(workers)
         .bind(("127.0.0.1", port))
