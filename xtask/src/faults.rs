@@ -68,7 +68,7 @@ const HELLO_BOUND: Duration = Duration::from_secs(1);
 
 /// What the server under test is given for its PostgreSQL waits (ms).
 const CONNECTION_TIMEOUT_MS: u64 = 1000;
-const REQUEST_TIMEOUT_MS: u64 = 2000;
+const REQUEST_TIMEOUT_MS: u64 = 3000;
 /// Slack over the request bound for the longest wait (the box is shared and the build is a
 /// debug one: CPU time after the database wait, scheduling).
 const WAIT_SLACK: Duration = Duration::from_millis(1500);
@@ -113,7 +113,7 @@ pub fn run(args: &[String]) -> Result<()> {
         clients: flags.num("--clients", if quick { 4 } else { 8 })?,
         before: Duration::from_secs(flags.seconds("--before", if quick { 2 } else { 5 })?),
         outage: Duration::from_secs(flags.seconds("--outage", if quick { 2 } else { 3 })?),
-        freeze: Duration::from_secs(flags.seconds("--freeze", if quick { 4 } else { 6 })?),
+        freeze: Duration::from_secs(flags.seconds("--freeze", if quick { 6 } else { 10 })?),
         after: Duration::from_secs(flags.seconds("--after", if quick { 3 } else { 5 })?),
     };
     if plan.clients == 0 {
@@ -263,6 +263,8 @@ struct Sample {
     sent: Duration,
     took: Duration,
     outcome: Outcome,
+    /// The start of the answer's body, for errors of the load.
+    detail: String,
 }
 
 impl Sample {
@@ -379,7 +381,7 @@ impl Load {
             while !stop2.load(Ordering::Relaxed) {
                 let sent = t0.elapsed();
                 let (outcome, _) = call(port, "5.4", "GET", "/hello", None, Duration::from_secs(10));
-                out.push(Sample { sent, took: t0.elapsed() - sent, outcome });
+                out.push(Sample { sent, took: t0.elapsed() - sent, outcome, detail: String::new() });
                 thread::sleep(Duration::from_millis(100));
             }
             out
@@ -423,7 +425,8 @@ fn load_client(port: u16, cdi: &'static str, tag: &str, stop: &AtomicBool, t0: I
     let send = |ledger: &mut Ledger, path: &str, body: &str| -> (Outcome, String) {
         let sent = t0.elapsed();
         let (outcome, text) = call(port, cdi, "POST", path, Some(body), CLIENT_TIMEOUT);
-        ledger.samples.push(Sample { sent, took: t0.elapsed() - sent, outcome: outcome.clone() });
+        let detail = if outcome == Outcome::Ok { String::new() } else { text.trim().chars().take(100).collect() };
+        ledger.samples.push(Sample { sent, took: t0.elapsed() - sent, outcome: outcome.clone(), detail });
         if outcome != Outcome::Ok {
             thread::sleep(Duration::from_millis(20));
         }
@@ -592,6 +595,16 @@ fn load_figures(report: &mut Report, ledger: &Ledger, start: Duration, end: Dura
         business.is_empty(),
         format!("business errors under load (a wrong answer, not an outage): {business:?}"),
     );
+    let mut details: BTreeMap<String, usize> = BTreeMap::new();
+    for x in s.iter().filter(|x| x.outcome != Outcome::Ok) {
+        *details.entry(format!("{} {}", x.outcome.label(), x.detail)).or_default() += 1;
+    }
+    if !details.is_empty() {
+        let mut d: Vec<(String, usize)> = details.into_iter().collect();
+        d.sort_by_key(|b| std::cmp::Reverse(b.1));
+        let top: Vec<String> = d.iter().take(4).map(|(k, v)| format!("{v} × `{}`", k.trim())).collect();
+        report.note(format!("error answers: {}", top.join("; ")));
+    }
     let hello_longest = longest(&ledger.hello);
     report.note(format!(
         "/hello probed every 100 ms: {} probes, longest {}, answers: {}",
@@ -768,17 +781,41 @@ fn scenario_freeze(bin: &Path, cluster: &PgCluster, plan: &Plan) -> Result<Repor
         secs(end - start)
     ));
     load_figures(&mut report, &ledger, start, end);
-    let bound = Duration::from_millis(REQUEST_TIMEOUT_MS) + WAIT_SLACK;
+    // The box is shared: what a request took before the freeze (queueing for the CPU) is
+    // allowed on top of the bound, and reported.
+    let before: Vec<Sample> = ledger.samples.iter().filter(|x| x.done() < start).cloned().collect();
+    let noise = longest(&before);
+    let bound = Duration::from_millis(REQUEST_TIMEOUT_MS) + WAIT_SLACK.max(noise);
     let longest_wait = longest(&ledger.samples);
+    report.note(format!(
+        "bound on a wait: the request timeout {REQUEST_TIMEOUT_MS} ms + max(slack {}, the longest wait before the freeze {}) = {}; \
+         the longest wait: {}",
+        ms(WAIT_SLACK),
+        ms(noise),
+        ms(bound),
+        ms(longest_wait)
+    ));
+    report
+        .check(longest_wait <= bound, format!("the longest wait {} is over the bound {}", ms(longest_wait), ms(bound)));
     report.check(
-        longest_wait <= bound,
-        format!("the longest wait {} is over the bound {} (request timeout + slack)", ms(longest_wait), ms(bound)),
+        bound < end - start,
+        format!("inconclusive: the freeze ({}) was not longer than the bound ({})", ms(end - start), ms(bound)),
     );
     let hello_longest = longest(&ledger.hello);
-    let frozen_hellos = ledger.hello.iter().filter(|h| h.done() >= start && h.sent <= end).count();
-    report.note(format!("{frozen_hellos} /hello probes overlapped the freeze"));
+    let hello_before: Vec<Sample> = ledger.hello.iter().filter(|x| x.done() < start).cloned().collect();
+    let hello_noise = longest(&hello_before);
+    let hello_bound = HELLO_BOUND + hello_noise;
+    let frozen_hellos = ledger.hello.iter().filter(|h| h.done() >= start && h.sent <= end).cloned().collect::<Vec<_>>();
+    report.note(format!(
+        "/hello while frozen: {} probes, {}, longest {} (bound: 1 s + the longest /hello before the freeze, {})",
+        frozen_hellos.len(),
+        statuses(&frozen_hellos),
+        ms(longest(&frozen_hellos)),
+        ms(hello_noise)
+    ));
     report
-        .check(hello_longest <= HELLO_BOUND, format!("/hello took {} (bound {})", ms(hello_longest), ms(HELLO_BOUND)));
+        .check(hello_longest <= hello_bound, format!("/hello took {} (bound {})", ms(hello_longest), ms(hello_bound)));
+    let frozen_hellos = frozen_hellos.len();
     report.check(frozen_hellos > 0, "no /hello probe overlapped the freeze");
     check_writes(&mut report, &db, server.port, &ledger)?;
     Ok(report)
@@ -862,7 +899,7 @@ fn scenario_instances(bin: &Path, cluster: &PgCluster, trio: &mut Option<Trio>) 
             Some(&signup_body(&format!("trio-{i}@example.com"))),
             CLIENT_TIMEOUT,
         );
-        record(Sample { sent: sent_at, took: t0.elapsed() - sent_at, outcome: o.clone() });
+        record(Sample { sent: sent_at, took: t0.elapsed() - sent_at, outcome: o.clone(), detail: String::new() });
         users.push(
             json_str(&text, "\"user\"", "id")
                 .ok_or_else(|| format!("sign-up on instance {i}: {} {text}", o.label()))?,
@@ -890,7 +927,7 @@ fn scenario_instances(bin: &Path, cluster: &PgCluster, trio: &mut Option<Trio>) 
     let mut create_failed = Vec::new();
     for th in threads {
         for (k, o, took, text) in th.join().map_err(|_| "a session thread panicked".to_string())? {
-            record(Sample { sent: Duration::ZERO, took, outcome: o.clone() });
+            record(Sample { sent: Duration::ZERO, took, outcome: o.clone(), detail: String::new() });
             if o != Outcome::Ok {
                 let key = if k < 3 { "dynamic" } else { "static" };
                 create_failed.push(format!(
@@ -915,7 +952,7 @@ fn scenario_instances(bin: &Path, cluster: &PgCluster, trio: &mut Option<Trio>) 
         ] {
             let t = Instant::now();
             let (o, text) = call(t3.port(on), "5.4", "POST", path, Some(&body), CLIENT_TIMEOUT);
-            record(Sample { sent: Duration::ZERO, took: t.elapsed(), outcome: o.clone() });
+            record(Sample { sent: Duration::ZERO, took: t.elapsed(), outcome: o.clone(), detail: String::new() });
             if o != Outcome::Ok {
                 cross_failed.push(format!(
                     "{path} on instance {} of a session of instance {i}: {}",
@@ -1023,7 +1060,7 @@ impl Tally {
     fn add(&mut self, results: &[(Outcome, String, Duration)]) {
         for (o, _, took) in results {
             self.sent += 1;
-            self.answers.push(Sample { sent: Duration::ZERO, took: *took, outcome: o.clone() });
+            self.answers.push(Sample { sent: Duration::ZERO, took: *took, outcome: o.clone(), detail: String::new() });
         }
     }
 
@@ -1033,7 +1070,12 @@ impl Tally {
         let (o, text) =
             call(trio.port(i), cdi, "POST", "/recipe/session/refresh", Some(&refresh_body(token)), CLIENT_TIMEOUT);
         self.sent += 1;
-        self.answers.push(Sample { sent: Duration::ZERO, took: t.elapsed(), outcome: o.clone() });
+        self.answers.push(Sample {
+            sent: Duration::ZERO,
+            took: t.elapsed(),
+            outcome: o.clone(),
+            detail: String::new(),
+        });
         (o, text)
     }
 }
@@ -1230,8 +1272,10 @@ fn double_hash_sql(token: &str) -> String {
 }
 
 fn statuses_of(results: &[(Outcome, String, Duration)]) -> String {
-    let samples: Vec<Sample> =
-        results.iter().map(|(o, _, d)| Sample { sent: Duration::ZERO, took: *d, outcome: o.clone() }).collect();
+    let samples: Vec<Sample> = results
+        .iter()
+        .map(|(o, _, d)| Sample { sent: Duration::ZERO, took: *d, outcome: o.clone(), detail: String::new() })
+        .collect();
     statuses(&samples)
 }
 
@@ -1239,7 +1283,7 @@ fn statuses_of(results: &[(Outcome, String, Duration)]) -> String {
 fn scenario_fuzz(root: &Path, cluster: &PgCluster) -> Result<Report> {
     let mut report = Report::new("fuzz: malformed input to every route, both backends");
     let mut cmd = cargo(root);
-    cmd.args(["test", "-p", "st-tests", "--test", "http", "fuzz::every_route", "--", "--nocapture"])
+    cmd.args(["test", "-p", "st-tests", "--test", "http", "every_route_survives_malformed_input", "--", "--nocapture"])
         .env("ST_TEST_POSTGRES_URL", cluster.url());
     let t = Instant::now();
     let out = cmd.output().map_err(|e| format!("running cargo test: {e}"))?;
@@ -1262,6 +1306,9 @@ fn scenario_fuzz(root: &Path, cluster: &PgCluster) -> Result<Report> {
     );
     report.cell("time", secs(t.elapsed()));
     report.check(out.status.success(), format!("the fuzz pass failed ({}):\n{}", out.status, crate::tail(&stderr, 30)));
-    report.check(lines.len() == 2, format!("expected the figures of both backends, got {} lines", lines.len()));
+    report.check(
+        lines.len() == 2,
+        format!("expected the figures of both backends, got {} lines:\n{}", lines.len(), crate::tail(&stderr, 15)),
+    );
     Ok(report)
 }
