@@ -16,6 +16,7 @@ pub mod deadline;
 pub mod error;
 pub mod ids;
 pub mod jobs;
+pub mod join;
 pub mod limits;
 pub mod password;
 pub mod random;

@@ -22,6 +22,26 @@ fn ep(id: &str, email: &str, tenants: &[&str], t: i64) -> ImportLoginMethod {
     }
 }
 
+fn tp(id: &str, email: &str, provider_uid: &str, t: i64) -> ImportLoginMethod {
+    ImportLoginMethod {
+        recipe_id: "thirdparty".into(),
+        email: Some(email.into()),
+        password_hash: None,
+        third_party: Some(("google".into(), provider_uid.into())),
+        ..ep(id, email, &["public"], t)
+    }
+}
+
+fn pl(id: &str, phone: &str, t: i64) -> ImportLoginMethod {
+    ImportLoginMethod {
+        recipe_id: "passwordless".into(),
+        email: None,
+        password_hash: None,
+        phone_number: Some(phone.into()),
+        ..ep(id, "", &["public"], t)
+    }
+}
+
 fn plan(methods: Vec<ImportLoginMethod>) -> ImportPlan {
     ImportPlan {
         main_user_id: methods[0].recipe_user_id.clone(),
@@ -153,4 +173,130 @@ async fn concurrent_claims_are_disjoint(st: &Arc<dyn Storage>) {
     assert_eq!(n, 40);
 }
 
-conformance!(queue, import_is_whole, claims_survive_a_dead_claimer, concurrent_claims_are_disjoint);
+/// One settlement of many users, a few of them refused: a user whose e-mail an existing user
+/// holds, one whose id is taken, one whose external id is taken, one whose phone number an
+/// earlier user of the same chunk took, two sharing an e-mail (the first in row order wins), a
+/// primary user whose e-mail an existing primary user holds in its tenant. Each refused row
+/// fails alone with the reference's message; every other user is imported with all its rows.
+async fn chunk_with_refused_users(st: &dyn Storage) {
+    let app = AppId::public();
+    st.create_role_or_add_permissions(&app, "admin", &[]).await.unwrap();
+    let mut existing = plan(vec![ep(&uid(1000), "taken@x.com", &["public"], 1)]);
+    existing.external_user_id = Some("ext-taken".into());
+    assert_eq!(st.import_user(&app, &existing, 10).await.unwrap(), ImportOutcome::Imported);
+    let mut primary = plan(vec![tp(&uid(1001), "prim@x.com", "p-1001", 1)]);
+    primary.linked = true;
+    assert_eq!(st.import_user(&app, &primary, 10).await.unwrap(), ImportOutcome::Imported);
+
+    let rows: Vec<(String, String)> = (1..=30).map(|i| (uid(i), "{}".to_string())).collect();
+    st.add_bulk_import_rows(&app, &rows, 20).await.unwrap();
+    assert_eq!(st.claim_bulk_import_rows(&app, 30, 100, 0).await.unwrap().len(), 30);
+    let mut expected_failed = Vec::new();
+    let actions: Vec<(String, RowAction)> = (1..=30u32)
+        .map(|n| {
+            let id = uid(n);
+            let mut p = match n {
+                3 => plan(vec![ep(&id, "taken@x.com", &["public"], 1)]),
+                5 | 9 => plan(vec![ep(&id, "dup@x.com", &["public"], 1)]),
+                7 => plan(vec![pl(&id, "+14155550100", 1)]),
+                8 => plan(vec![pl(&id, "+14155550100", 1)]),
+                12 => plan(vec![tp(&id, "prim@x.com", "p-12", 1), tp(&uid(112), "other@x.com", "p-112", 2)]),
+                14 => plan(vec![ep(&uid(1000), "fourteen@x.com", &["public"], 1)]),
+                16 => plan(vec![ep(&id, "sixteen@x.com", &["public"], 1)]),
+                n if n % 3 == 0 => plan(vec![tp(&id, &format!("{n}@x.com"), &format!("g{n}"), 1)]),
+                n if n % 5 == 0 => plan(vec![
+                    ep(&id, &format!("{n}@x.com"), &["public"], 2),
+                    tp(&uid(100 + n), &format!("{n}@x.com"), &format!("g{n}"), 1),
+                ]),
+                _ => plan(vec![ep(&id, &format!("{n}@x.com"), &["public"], 1)]),
+            };
+            match n {
+                3 => expected_failed.push((
+                    id.clone(),
+                    "E003: A user with email taken@x.com already exists in emailpassword loginMethod.",
+                )),
+                8 => expected_failed.push((
+                    id.clone(),
+                    "E007: A user with phoneNumber +14155550100 already exists in passwordless loginMethod.",
+                )),
+                9 => expected_failed.push((
+                    id.clone(),
+                    "E003: A user with email dup@x.com already exists in emailpassword loginMethod.",
+                )),
+                12 => {
+                    p.linked = true;
+                    expected_failed.push((id.clone(), ""));
+                }
+                14 => expected_failed.push((id.clone(), "")),
+                5 => {}
+                16 => {
+                    p.external_user_id = Some("ext-taken".into());
+                    expected_failed.push((id.clone(), "E031: A user with externalId ext-taken already exists"));
+                }
+                n if n % 5 == 0 && n % 3 != 0 => {
+                    p.main_user_id = id.clone();
+                    p.linked = true;
+                    p.external_user_id = Some(format!("ext-{n}"));
+                    p.metadata = Some(obj(json!({"n": n})));
+                    p.roles = vec![("public".into(), "admin".into())];
+                    p.methods[1].verified = true;
+                }
+                _ => {}
+            }
+            (id, RowAction::Import(Box::new(p)))
+        })
+        .collect();
+    let report = st.finish_bulk_import_rows(&app, 100, &actions, 200).await.unwrap();
+    let e022 = format!(
+        "E022: We tried to create the primary user for the userId {} but the account info is already associated \
+         with another primary user.",
+        uid(12)
+    );
+    let e000 = format!("E000: A user with id {} already exists.", uid(1000));
+    let expected_failed: Vec<(String, String)> = expected_failed
+        .into_iter()
+        .map(|(id, m)| {
+            let m = match m {
+                "" if id == uid(12) => e022.clone(),
+                "" => e000.clone(),
+                m => m.to_string(),
+            };
+            (id, m)
+        })
+        .collect();
+    assert_eq!(report.failed, expected_failed);
+    let failed_ids: Vec<&String> = expected_failed.iter().map(|(id, _)| id).collect();
+    let expected_imported: Vec<String> = (1..=30).map(uid).filter(|id| !failed_ids.contains(&id)).collect();
+    assert_eq!(report.imported, expected_imported);
+    assert!(report.skipped.is_empty());
+    // The queue keeps only the failed rows, with their messages.
+    assert_eq!(st.count_bulk_import_rows(&app, None).await.unwrap(), 6);
+    let failed = st.bulk_import_rows(&app, Some(BulkImportStatus::Failed), 10, None).await.unwrap();
+    assert!(failed.iter().any(|r| r.id == uid(3) && r.error_msg.as_deref() == Some(expected_failed[0].1.as_str())));
+    // Every imported user is whole; the refused ones wrote nothing.
+    assert_eq!(
+        st.get_auth_user(&app, &uid(5)).await.unwrap().unwrap().login_methods[0].email.as_deref(),
+        Some("dup@x.com")
+    );
+    assert!(st.get_auth_user(&app, &uid(9)).await.unwrap().is_none());
+    assert!(st.get_auth_user(&app, &uid(112)).await.unwrap().is_none());
+    assert!(st.get_auth_user(&app, &uid(16)).await.unwrap().is_none());
+    assert!(st.get_auth_user(&app, &uid(7)).await.unwrap().is_some());
+    let linked = st.get_auth_user(&app, &uid(110)).await.unwrap().unwrap();
+    assert_eq!((linked.id.as_str(), linked.is_primary, linked.login_methods.len()), (uid(10).as_str(), true, 2));
+    assert_eq!(st.get_user_metadata(&app, "ext-10").await.unwrap(), Some(obj(json!({"n": 10}))));
+    assert_eq!(st.roles_of_user(&tid("public", "public"), "ext-10").await.unwrap(), vec!["admin".to_string()]);
+    let mapped = st.get_user_id_mapping(&app, "ext-25", UserIdType::External).await.unwrap().unwrap();
+    assert_eq!(mapped.supertokens_user_id, uid(25));
+    for n in [1, 2, 4, 6, 11, 13, 29, 30] {
+        assert!(st.get_auth_user(&app, &uid(n)).await.unwrap().is_some(), "user {n}");
+    }
+}
+
+conformance!(
+    queue,
+    import_is_whole,
+    claims_survive_a_dead_claimer,
+    concurrent_claims_are_disjoint,
+    chunk_with_refused_users
+);

@@ -5,10 +5,7 @@ use serde_json::{json, Map, Value};
 use st_core::ids::{AppId, TenantId, TenantIdentifier};
 use st_core::storage::*;
 use st_core::StorageError;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 
 /// The store as a contract takes it: `&dyn Storage`, or `&Arc<dyn Storage>` to spawn tasks.
 pub trait Store<'a> {
@@ -36,28 +33,7 @@ pub fn app(a: &str) -> AppId {
 }
 
 /// Poll borrowed futures concurrently (in one task) and collect their outputs in order.
-pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in futures.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => *slot = Some(v),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().map(|o| o.unwrap()).collect()
-}
+pub use st_core::join::join_all;
 
 pub async fn add_app(st: &dyn Storage, a: &str) {
     assert!(st.upsert_tenant(&TenantRecord::new(tid(a, "public")), 1).await.unwrap(), "app {a} is new");

@@ -20,6 +20,11 @@
 //!   locks of its account infos, as the account-linking intents do, and is refused when
 //!   another primary user sharing a tenant holds one of them (the domain's
 //!   `account_info_conflict`).
+//! * A settlement first writes the users of its chunk that cannot be refused together, with
+//!   one multi-row statement per table (see [`chunk`]); the others are imported user by user
+//!   as above, each in its savepoint, in row order.
+
+mod chunk;
 
 use crate::query::{col, tx_exec, tx_query};
 use crate::users::group_users;
@@ -70,6 +75,7 @@ pub(crate) struct BulkImportSql {
     metadata: String,
     roles_present: String,
     user_role: String,
+    chunk: chunk::ChunkSql,
 }
 
 impl BulkImportSql {
@@ -215,6 +221,7 @@ impl BulkImportSql {
             user_role: format!(
                 "INSERT INTO {ur} (app_id, tenant_id, user_id, role) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
             ),
+            chunk: chunk::ChunkSql::new(t),
         }
     }
 }
@@ -231,6 +238,15 @@ fn row_of(r: &Row) -> SResult<BulkImportRow> {
         created_at: col(r, 5)?,
         updated_at: col(r, 6)?,
     })
+}
+
+/// Whether an error ends a settlement uncommitted (its rows claimed again after the timeout)
+/// rather than failing one row: a lost connection, a deadlock, a serialisation failure.
+fn ends_settlement(e: &StorageError) -> bool {
+    match e {
+        StorageError::Query(m) => m.starts_with("40P01") || m.starts_with("40001"),
+        _ => true,
+    }
 }
 
 fn login_method(m: &ImportLoginMethod) -> LoginMethod {
@@ -562,10 +578,24 @@ impl BulkImportStorage for PgStorage {
         let locked = tx_query(&tx, &s.lock_claimed, &[&a, &ids, &claimed_at]).await?;
         let ours =
             locked.iter().map(|r| col::<String>(r, 0)).collect::<SResult<std::collections::HashSet<String>>>()?;
+        let imports: Vec<(usize, &ImportPlan)> = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (id, action))| match action {
+                RowAction::Import(plan) if ours.contains(id) => Some((i, plan.as_ref())),
+                _ => None,
+            })
+            .collect();
+        let batched =
+            if imports.is_empty() { Default::default() } else { self.bi_import_chunk(&mut tx, a, &imports).await? };
         let mut report = FinishReport::default();
-        for (id, action) in rows {
+        for (i, (id, action)) in rows.iter().enumerate() {
             if !ours.contains(id) {
                 report.skipped.push(id.clone());
+                continue;
+            }
+            if batched.contains(&i) {
+                report.imported.push(id.clone());
                 continue;
             }
             let failure = match action {
@@ -586,11 +616,7 @@ impl BulkImportStorage for PgStorage {
                         // ends the whole settlement instead (nothing committed: the rows are
                         // claimed again after the timeout).
                         Err(e) => {
-                            let transient = match &e {
-                                StorageError::Query(m) => m.starts_with("40P01") || m.starts_with("40001"),
-                                _ => true,
-                            };
-                            if transient {
+                            if ends_settlement(&e) {
                                 return Err(e);
                             }
                             sp.rollback().await.map_err(error::pg)?;
