@@ -57,6 +57,8 @@ const ANY_INT: Kind = Kind::Int { min: i64::MIN, max: i64::MAX };
 const PORT: Kind = Kind::Int { min: 1, max: 65535 };
 const VERSION: Kind = Kind::Int { min: 0, max: i64::MAX };
 const NON_NEG: Kind = Kind::Int { min: 0, max: i64::MAX };
+/// Seconds, from 1 to a day.
+const UP_TO_A_DAY: Kind = Kind::Int { min: 1, max: 86_400 };
 
 use Dv as D;
 use Level::{App, Base, Tenant};
@@ -138,6 +140,11 @@ pub const KEYS: &[KeySpec] = &[
     k("signin_lockout_max_failures", NON_NEG, D::Int(0), Tenant, Some("SIGNIN_LOCKOUT_MAX_FAILURES")),
     k("signin_lockout_window_seconds", POS, D::Int(900), Tenant, Some("SIGNIN_LOCKOUT_WINDOW_SECONDS")),
     k("signin_lockout_duration_seconds", POS, D::Int(900), Tenant, Some("SIGNIN_LOCKOUT_DURATION_SECONDS")),
+    // Ours (issue 25): request rate limits per app (all its tenants) and per tenant, in fixed
+    // windows; 0 = off (README, docs/COMPATIBILITY.md "Request rate limits").
+    k("rate_limit_app_requests", NON_NEG, D::Int(0), App, Some("RATE_LIMIT_APP_REQUESTS")),
+    k("rate_limit_tenant_requests", NON_NEG, D::Int(0), Tenant, Some("RATE_LIMIT_TENANT_REQUESTS")),
+    k("rate_limit_window_seconds", UP_TO_A_DAY, D::Int(1), App, Some("RATE_LIMIT_WINDOW_SECONDS")),
     k("firebase_password_hashing_pool_size", ANY_INT, D::Int(1), Base, Some("FIREBASE_PASSWORD_HASHING_POOL_SIZE")),
     k("ip_allow_regex", Kind::Str, D::Null, Tenant, Some("IP_ALLOW_REGEX")),
     k("ip_deny_regex", Kind::Str, D::Null, Tenant, Some("IP_DENY_REGEX")),

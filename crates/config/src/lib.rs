@@ -317,6 +317,11 @@ pub struct CoreConfig {
     pub signin_lockout_max_failures: i64,
     pub signin_lockout_window_seconds: i64,
     pub signin_lockout_duration_seconds: i64,
+    /// Request rate limits (ours, issue 25): requests per window of the app (all its tenants)
+    /// and of each tenant (0 = off), and the window in seconds (`st_core::ratelimit`).
+    pub rate_limit_app_requests: i64,
+    pub rate_limit_tenant_requests: i64,
+    pub rate_limit_window_seconds: i64,
     /// Whether new sessions of CDI < 2.21 (which cannot choose) sign with the rotating keys.
     pub access_token_signing_key_dynamic: bool,
     /// `access_token_signing_algorithm`: "RS256" (the default), "ES256" or "EDDSA" (upper case).
@@ -542,6 +547,9 @@ impl CoreConfig {
             signin_lockout_max_failures: int(map, "signin_lockout_max_failures"),
             signin_lockout_window_seconds: int(map, "signin_lockout_window_seconds"),
             signin_lockout_duration_seconds: int(map, "signin_lockout_duration_seconds"),
+            rate_limit_app_requests: int(map, "rate_limit_app_requests"),
+            rate_limit_tenant_requests: int(map, "rate_limit_tenant_requests"),
+            rate_limit_window_seconds: int(map, "rate_limit_window_seconds"),
             access_token_signing_key_dynamic: boolean(map, "access_token_signing_key_dynamic"),
             access_token_signing_algorithm: string(map, "access_token_signing_algorithm")
                 .unwrap_or_else(|| "RS256".into()),

@@ -59,6 +59,8 @@ pub struct Core {
     pub job_stats: crate::stats::JobStatsRegistry,
     /// Users this instance recorded as active lately (see [`crate::activity`]).
     pub activity: crate::activity::RecentActivity,
+    /// This instance's request rate-limit counters (see [`crate::ratelimit`]).
+    pub(crate) rate_counters: crate::ratelimit::RateCounters,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -83,6 +85,7 @@ impl Core {
         Ok(Core {
             job_stats: Default::default(),
             activity: Default::default(),
+            rate_counters: Default::default(),
             hashing,
             storage,
             clock,

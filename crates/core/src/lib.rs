@@ -34,6 +34,7 @@ pub mod lockout;
 pub mod multitenancy;
 pub mod oauth;
 pub mod passwordless;
+pub mod ratelimit;
 pub mod saml;
 pub mod session;
 pub mod signing_keys;

@@ -317,14 +317,20 @@ async fn route(
         Err(st_core::CoreError::TenantOrAppNotFound(_)) => None,
         Err(e) => return Err(e.into()),
     };
+    // The config of the tenant the path names, when it exists (for the rate limits).
+    let mut known_tenant_cfg = None;
     if let Some(app_cfg) = &app_cfg {
         // Every request of an existing app counts, whatever its outcome (as the reference).
         core.record_request(&app);
         let tenant_cfg = if tenant.tenant.is_public() {
+            known_tenant_cfg = Some(app_cfg.clone());
             app_cfg.clone()
         } else {
             match core.tenant(&tenant).await {
-                Ok(t) => t.config.clone(),
+                Ok(t) => {
+                    known_tenant_cfg = Some(t.config.clone());
+                    t.config.clone()
+                }
                 Err(_) => app_cfg.clone(),
             }
         };
@@ -339,6 +345,12 @@ async fn route(
         if let Some(cfg) = &app_cfg {
             if !api_key_ok(req, &cfg.api_keys, core.base.saas_secret.as_deref()) {
                 return Err(ApiError::InvalidApiKey);
+            }
+            // Request rate limits (ours, off by default): the API-key routes but /apiversion.
+            if route.path != "/apiversion" {
+                if let Err(limited) = core.admit_request(&tenant, cfg, known_tenant_cfg.as_deref()).await {
+                    return Ok(too_many_requests(&app, &limited));
+                }
             }
         }
     }
@@ -390,6 +402,25 @@ async fn route(
         Reply::Json(v) => Ok(HttpResponse::Ok().content_type("application/json; charset=utf-8").body(v.to_string())),
         Reply::Raw(r) => Ok(r),
     }
+}
+
+/// 429 for a request over a rate limit (`st_core::ratelimit`): `Retry-After` in seconds (the end
+/// of the window) and a plain-text message naming the limit. The SDKs retry a 429 five times
+/// (after 10, 260, 510, 760 and 1010 ms) and then throw with this message.
+fn too_many_requests(app: &AppId, l: &st_core::ratelimit::RateLimited) -> HttpResponse {
+    let whose = match &l.tenant {
+        Some(t) => format!("tenant {t} of app {}", app.as_str()),
+        None => format!("app {}", app.as_str()),
+    };
+    let msg = format!(
+        "Too many requests: the rate limit of {whose} ({} requests per {} s) is reached; retry after {} s",
+        l.limit, l.window_seconds, l.retry_after_seconds
+    );
+    let mut r = error::text(actix_web::http::StatusCode::TOO_MANY_REQUESTS, &msg);
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&l.retry_after_seconds.to_string()) {
+        r.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
+    }
+    r
 }
 
 /// A write found `tenant` (or its app) gone, e.g. removed through another instance since this

@@ -36,6 +36,7 @@ mod emailverification;
 mod jobs;
 mod key_value;
 mod lockout;
+mod ratelimit;
 mod multitenancy;
 mod oauth;
 mod passwordless;
@@ -57,6 +58,7 @@ pub(crate) struct State {
     pub key_value: key_value::Tables,
     pub sessions: session::Tables,
     pub lockout: lockout::Tables,
+    pub ratelimit: ratelimit::Tables,
     pub signing_keys: signing_keys::Tables,
     pub active_users: active_users::Tables,
     pub users: users::Tables,
@@ -135,6 +137,7 @@ impl State {
             sessions,
             signing_keys,
             lockout,
+            ratelimit,
             active_users,
             users,
             emailpassword,
@@ -157,6 +160,7 @@ impl State {
             signing_keys,
             active_users,
             lockout,
+            ratelimit,
             users,
             emailpassword,
             emailverification,

@@ -56,6 +56,7 @@ mod lockout;
 mod multitenancy;
 mod oauth;
 mod passwordless;
+mod ratelimit;
 mod saml;
 mod session;
 mod signing_keys;
@@ -118,6 +119,7 @@ struct Statements {
     key_value: key_value::KeyValueSql,
     session: session::SessionSql,
     lockout: lockout::LockoutSql,
+    ratelimit: ratelimit::RateLimitSql,
     signing_keys: signing_keys::SigningKeySql,
     jobs: jobs::JobSql,
     active_users: active_users::ActiveUsersSql,
@@ -146,6 +148,7 @@ impl Statements {
             session: session::SessionSql::new(t),
             signing_keys: signing_keys::SigningKeySql::new(t),
             lockout: lockout::LockoutSql::new(t),
+            ratelimit: ratelimit::RateLimitSql::new(t),
             jobs: jobs::JobSql::new(t),
             active_users: active_users::ActiveUsersSql::new(t),
             users: users::UserSql::new(t),

@@ -30,6 +30,9 @@ pub const V3_NAME: &str = "V3__oauth_provider";
 /// The sign-in lockout counters (ours, issue 25; docs/SCHEMA.md).
 pub const V4_TEMPLATE: &str = include_str!("../../../migrations/V4__signin_lockouts.sql");
 pub const V4_NAME: &str = "V4__signin_lockouts";
+/// The request rate-limit counters (ours, issue 25; docs/SCHEMA.md).
+pub const V6_TEMPLATE: &str = include_str!("../../../migrations/V6__request_rate_limits.sql");
+pub const V6_NAME: &str = "V6__request_rate_limits";
 
 /// Replace the identifier `token` by `with`, only where `token` is not followed by a letter or
 /// digit (so `__PREFIX__key_value_pkey` matches `__PREFIX__key_value`, but a longer table
@@ -108,13 +111,19 @@ async fn bootstrap_locked(
     }
 
     upgrade_from_plugin_9_4(client, names).await?;
-    let migrations = [(V1_NAME, V1_TEMPLATE), (V2_NAME, V2_TEMPLATE), (V3_NAME, V3_TEMPLATE), (V4_NAME, V4_TEMPLATE)]
-        .into_iter()
-        .map(|(name, template)| {
-            refinery::Migration::unapplied(name, &render(template, names))
-                .map_err(|e| StorageError::Query(format!("bad migration: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let migrations = [
+        (V1_NAME, V1_TEMPLATE),
+        (V2_NAME, V2_TEMPLATE),
+        (V3_NAME, V3_TEMPLATE),
+        (V4_NAME, V4_TEMPLATE),
+        (V6_NAME, V6_TEMPLATE),
+    ]
+    .into_iter()
+    .map(|(name, template)| {
+        refinery::Migration::unapplied(name, &render(template, names))
+            .map_err(|e| StorageError::Query(format!("bad migration: {e}")))
+    })
+    .collect::<Result<Vec<_>, _>>()?;
     let mut runner = refinery::Runner::new(&migrations);
     runner.set_migration_table_name(&names.migration_history);
     let report = runner.run_async(client).await.map_err(|e| StorageError::Query(format!("migration failed: {e}")))?;

@@ -39,6 +39,7 @@ mod lockout;
 mod multitenancy;
 mod oauth;
 mod passwordless;
+mod ratelimit;
 mod saml;
 mod session;
 mod signing_keys;

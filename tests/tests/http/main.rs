@@ -22,6 +22,7 @@ mod passwordless;
 mod pg_faults;
 mod pg_outage;
 mod protection;
+mod ratelimit;
 mod saml;
 mod session;
 mod storable;

@@ -23,6 +23,7 @@ pub mod lockout;
 pub mod multitenancy;
 pub mod oauth;
 pub mod passwordless;
+pub mod ratelimit;
 pub mod saml;
 pub mod session;
 pub mod signing_keys;
@@ -46,6 +47,7 @@ pub use self::lockout::*;
 pub use self::multitenancy::*;
 pub use self::oauth::*;
 pub use self::passwordless::*;
+pub use self::ratelimit::*;
 pub use self::saml::*;
 pub use self::session::*;
 pub use self::signing_keys::*;
@@ -75,6 +77,7 @@ pub trait Storage:
     + EmailVerificationStorage
     + PasswordlessStorage
     + LockoutStorage
+    + RateLimitStorage
     + ThirdPartyStorage
     + TotpStorage
     + UserMetadataStorage
