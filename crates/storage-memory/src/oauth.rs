@@ -5,7 +5,8 @@ use crate::{Cascade, MemoryStorage};
 use async_trait::async_trait;
 use st_core::ids::AppId;
 use st_core::storage::{
-    traced_error, ClientUpdateOutcome, ClientUpdater, OAuthClientRow, OAuthSessionUpsert, OAuthStorage, SResult,
+    traced_error, ClientUpdateOutcome, ClientUpdater, FlowTake, OAuthClientRow, OAuthFlowItem, OAuthLogoutChallenge,
+    OAuthSessionUpsert, OAuthStorage, SResult,
 };
 use st_core::StorageError;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,6 +21,10 @@ pub(crate) struct Tables {
     sessions: HashMap<(AppId, String), (OAuthSessionUpsert, Vec<String>)>,
     /// (app, client id, iat, exp) of client-credentials tokens.
     m2m: BTreeSet<(AppId, String, i64, i64)>,
+    /// (app, kind, key) -> the flow item and whether it was used.
+    flow: HashMap<(AppId, String, String), (OAuthFlowItem, bool)>,
+    /// (app, challenge) -> logout challenge.
+    logout: HashMap<(AppId, String), OAuthLogoutChallenge>,
 }
 
 impl Tables {
@@ -27,7 +32,31 @@ impl Tables {
     fn remove_client(&mut self, app: &AppId, client_id: &str) -> bool {
         self.sessions.retain(|(a, _), (row, _)| !(a == app && row.client_id == client_id));
         self.m2m.retain(|(a, c, _, _)| !(a == app && c == client_id));
+        self.flow.retain(|(a, _, _), (item, _)| !(a == app && item.client_id == client_id));
+        self.logout.retain(|(a, _), c| !(a == app && c.client_id == client_id));
         self.clients.remove(&(app.clone(), client_id.to_string())).is_some()
+    }
+
+    /// The grant's row upserted with `jti` appended (the client must exist).
+    fn upsert_session(&mut self, app: &AppId, session: &OAuthSessionUpsert) -> SResult<()> {
+        if !self.clients.contains_key(&(app.clone(), session.client_id.clone())) {
+            // The reference's foreign key to `oauth_clients`.
+            return Err(traced_error(StorageError::Query("the OAuth client is gone".into())));
+        }
+        let entry =
+            self.sessions.entry((app.clone(), session.gid.clone())).or_insert_with(|| (session.clone(), Vec::new()));
+        let mut jtis = std::mem::take(&mut entry.1);
+        jtis.push(session.jti.clone());
+        *entry = (session.clone(), jtis);
+        Ok(())
+    }
+
+    fn put_flow(&mut self, app: &AppId, item: &OAuthFlowItem) -> SResult<()> {
+        if !self.clients.contains_key(&(app.clone(), item.client_id.clone())) {
+            return Err(traced_error(StorageError::Query("the OAuth client is gone".into())));
+        }
+        self.flow.insert((app.clone(), item.kind.clone(), item.key.clone()), (item.clone(), false));
+        Ok(())
     }
 }
 
@@ -36,6 +65,8 @@ impl Cascade for Tables {
         self.clients.retain(|(a, _), _| a != app);
         self.sessions.retain(|(a, _), _| a != app);
         self.m2m.retain(|(a, _, _, _)| a != app);
+        self.flow.retain(|(a, _, _), _| a != app);
+        self.logout.retain(|(a, _), _| a != app);
     }
 }
 
@@ -124,15 +155,7 @@ impl OAuthStorage for MemoryStorage {
     ) -> SResult<()> {
         let mut s = self.lock();
         let t = &mut s.oauth;
-        if !t.clients.contains_key(&(app.clone(), session.client_id.clone())) {
-            // The reference's foreign key to `oauth_clients`.
-            return Err(traced_error(StorageError::Query("the OAuth client is gone".into())));
-        }
-        let entry =
-            t.sessions.entry((app.clone(), session.gid.clone())).or_insert_with(|| (session.clone(), Vec::new()));
-        let mut jtis = std::mem::take(&mut entry.1);
-        jtis.push(session.jti.clone());
-        *entry = (session.clone(), jtis);
+        t.upsert_session(app, session)?;
         if let Some((iat, exp)) = m2m {
             t.m2m.insert((app.clone(), session.client_id.clone(), iat, exp));
         }
@@ -180,6 +203,103 @@ impl OAuthStorage for MemoryStorage {
         let before = t.sessions.len() + t.m2m.len();
         t.sessions.retain(|_, (row, _)| row.exp >= before_s);
         t.m2m.retain(|(_, _, _, exp)| *exp >= before_s);
-        Ok(u64::try_from(before - t.sessions.len() - t.m2m.len()).unwrap_or(u64::MAX))
+        let gone = before - t.sessions.len() - t.m2m.len();
+        let before_ms = before_s.saturating_mul(1000);
+        t.flow.retain(|_, (item, _)| item.expires_at >= before_ms);
+        t.logout.retain(|_, c| c.time_created >= before_ms);
+        Ok(u64::try_from(gone).unwrap_or(u64::MAX))
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.put_oauth_flow_item", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn put_oauth_flow_item(&self, app: &AppId, item: &OAuthFlowItem) -> SResult<()> {
+        self.lock().oauth.put_flow(app, item)
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.get_oauth_flow_item", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn get_oauth_flow_item(&self, app: &AppId, kind: &str, key: &str, now: i64) -> SResult<Option<String>> {
+        let s = self.lock();
+        Ok(s.oauth
+            .flow
+            .get(&(app.clone(), kind.to_string(), key.to_string()))
+            .filter(|(item, used)| !*used && item.expires_at > now)
+            .map(|(item, _)| item.value.clone()))
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.take_oauth_flow_item", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn take_oauth_flow_item(
+        &self,
+        app: &AppId,
+        kind: &str,
+        key: &str,
+        now: i64,
+        follow: &[OAuthFlowItem],
+        session: Option<&OAuthSessionUpsert>,
+    ) -> SResult<FlowTake> {
+        let mut s = self.lock();
+        let t = &mut s.oauth;
+        let k = (app.clone(), kind.to_string(), key.to_string());
+        let value = match t.flow.get(&k) {
+            Some((item, _)) if item.expires_at <= now => return Ok(FlowTake::Missing),
+            Some((item, true)) => return Ok(FlowTake::Used(item.value.clone())),
+            Some((item, false)) => item.value.clone(),
+            None => return Ok(FlowTake::Missing),
+        };
+        // Checked before anything is written, so a refusal leaves no trace.
+        let clients_present = follow
+            .iter()
+            .map(|f| &f.client_id)
+            .chain(session.map(|x| &x.client_id))
+            .all(|c| t.clients.contains_key(&(app.clone(), c.clone())));
+        if !clients_present {
+            return Err(traced_error(StorageError::Query("the OAuth client is gone".into())));
+        }
+        if let Some(entry) = t.flow.get_mut(&k) {
+            entry.1 = true;
+        }
+        for f in follow {
+            t.put_flow(app, f)?;
+        }
+        if let Some(x) = session {
+            t.upsert_session(app, x)?;
+        }
+        Ok(FlowTake::Taken(value))
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.oauth_grant_active", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn oauth_grant_active(&self, app: &AppId, gid: &str) -> SResult<bool> {
+        Ok(self.lock().oauth.sessions.contains_key(&(app.clone(), gid.to_string())))
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.revoke_oauth_grant", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn revoke_oauth_grant(&self, app: &AppId, gid: &str) -> SResult<()> {
+        self.lock().oauth.sessions.remove(&(app.clone(), gid.to_string()));
+        Ok(())
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.create_oauth_logout_challenge", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn create_oauth_logout_challenge(&self, app: &AppId, c: &OAuthLogoutChallenge) -> SResult<bool> {
+        let mut s = self.lock();
+        let t = &mut s.oauth;
+        if !t.clients.contains_key(&(app.clone(), c.client_id.clone())) {
+            return Err(traced_error(StorageError::Query("the OAuth client is gone".into())));
+        }
+        let k = (app.clone(), c.challenge.clone());
+        if t.logout.contains_key(&k) {
+            return Ok(false);
+        }
+        t.logout.insert(k, c.clone());
+        Ok(true)
+    }
+
+    #[instrument(level = "debug", target = "st_storage", name = "storage.take_oauth_logout_challenge", skip_all, fields(
+        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
+    async fn take_oauth_logout_challenge(&self, app: &AppId, challenge: &str) -> SResult<Option<OAuthLogoutChallenge>> {
+        Ok(self.lock().oauth.logout.remove(&(app.clone(), challenge.to_string())))
     }
 }

@@ -30,6 +30,9 @@ pub const V3_NAME: &str = "V3__oauth_provider";
 /// The sign-in lockout counters (ours, issue 25; docs/SCHEMA.md).
 pub const V4_TEMPLATE: &str = include_str!("../../../migrations/V4__signin_lockouts.sql");
 pub const V4_NAME: &str = "V4__signin_lockouts";
+/// The native OAuth2 provider's authorization-code flow (docs/SCHEMA.md).
+pub const V5_TEMPLATE: &str = include_str!("../../../migrations/V5__oauth_flows.sql");
+pub const V5_NAME: &str = "V5__oauth_flows";
 /// The request rate-limit counters (ours, issue 25; docs/SCHEMA.md).
 pub const V6_TEMPLATE: &str = include_str!("../../../migrations/V6__request_rate_limits.sql");
 pub const V6_NAME: &str = "V6__request_rate_limits";
@@ -116,6 +119,7 @@ async fn bootstrap_locked(
         (V2_NAME, V2_TEMPLATE),
         (V3_NAME, V3_TEMPLATE),
         (V4_NAME, V4_TEMPLATE),
+        (V5_NAME, V5_TEMPLATE),
         (V6_NAME, V6_TEMPLATE),
     ]
     .into_iter()

@@ -8,7 +8,10 @@ use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use st_core::ids::AppId;
-use st_core::storage::{ClientUpdateOutcome, ClientUpdater, OAuthClientRow, OAuthSessionUpsert, OAuthStorage, SResult};
+use st_core::storage::{
+    ClientUpdateOutcome, ClientUpdater, FlowTake, OAuthClientRow, OAuthFlowItem, OAuthLogoutChallenge,
+    OAuthSessionUpsert, OAuthStorage, SResult,
+};
 use tokio_postgres::Row;
 use tracing::field::Empty;
 use tracing::instrument;
@@ -31,6 +34,16 @@ pub(crate) struct OAuthSql {
     sessions_delete_handle: String,
     sessions_delete_expired: String,
     m2m_delete_expired: String,
+    flow_upsert: String,
+    flow_select: String,
+    flow_lock: String,
+    flow_use: String,
+    flow_delete_expired: String,
+    grant_select: String,
+    grant_delete: String,
+    logout_insert: String,
+    logout_take: String,
+    logout_delete_expired: String,
 }
 
 impl OAuthSql {
@@ -39,6 +52,8 @@ impl OAuthSql {
         let configs = t.qualified("oauth_client_configs");
         let sessions = t.qualified("oauth_sessions");
         let m2m = t.qualified("oauth_m2m_tokens");
+        let flow = t.qualified("oauth_flow_items");
+        let logout = t.qualified("oauth_logout_challenges");
         let columns = "c.client_id::TEXT, c.client_secret, c.is_client_credentials_only, \
                        c.enable_refresh_token_rotation, g.config";
         let joined = format!("{clients} c LEFT JOIN {configs} g ON g.app_id = c.app_id AND g.client_id = c.client_id");
@@ -87,6 +102,34 @@ impl OAuthSql {
             // The reference's cleanup job's statements (every app).
             sessions_delete_expired: format!("DELETE FROM {sessions} WHERE exp < $1"),
             m2m_delete_expired: format!("DELETE FROM {m2m} WHERE exp < $1"),
+            flow_upsert: format!(
+                "INSERT INTO {flow} (app_id, kind, item_key, client_id, value, expires_at, used) \
+                 VALUES ($1, $2, $3, $4, $5, $6, FALSE) ON CONFLICT (app_id, kind, item_key) DO UPDATE \
+                 SET client_id = EXCLUDED.client_id, value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
+                 used = FALSE"
+            ),
+            flow_select: format!(
+                "SELECT value FROM {flow} WHERE app_id = $1 AND kind = $2 AND item_key = $3 \
+                 AND used = FALSE AND expires_at > $4"
+            ),
+            // A second taker waits here for the first's commit, then reads `used = true`.
+            flow_lock: format!(
+                "SELECT value, used, expires_at FROM {flow} WHERE app_id = $1 AND kind = $2 AND item_key = $3 \
+                 FOR UPDATE"
+            ),
+            flow_use: format!("UPDATE {flow} SET used = TRUE WHERE app_id = $1 AND kind = $2 AND item_key = $3"),
+            flow_delete_expired: format!("DELETE FROM {flow} WHERE expires_at < $1"),
+            grant_select: format!("SELECT 1 FROM {sessions} WHERE app_id = $1 AND gid = $2"),
+            grant_delete: format!("DELETE FROM {sessions} WHERE app_id = $1 AND gid = $2"),
+            logout_insert: format!(
+                "INSERT INTO {logout} (app_id, challenge, client_id, post_logout_redirect_uri, session_handle, \
+                 state, time_created) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
+            ),
+            logout_take: format!(
+                "DELETE FROM {logout} WHERE app_id = $1 AND challenge = $2 RETURNING challenge::TEXT, \
+                 client_id::TEXT, post_logout_redirect_uri::TEXT, session_handle::TEXT, state::TEXT, time_created"
+            ),
+            logout_delete_expired: format!("DELETE FROM {logout} WHERE time_created < $1"),
         }
     }
 }
@@ -341,6 +384,154 @@ impl OAuthStorage for PgStorage {
         let s = self.oauth_sql();
         let sessions = self.execute(&s.sessions_delete_expired, &[&before_s]).await?;
         let m2m = self.execute(&s.m2m_delete_expired, &[&before_s]).await?;
+        let before_ms = before_s.saturating_mul(1000);
+        self.execute(&s.flow_delete_expired, &[&before_ms]).await?;
+        self.execute(&s.logout_delete_expired, &[&before_ms]).await?;
         Ok(sessions + m2m)
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.put_oauth_flow_item", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn put_oauth_flow_item(&self, app: &AppId, item: &OAuthFlowItem) -> SResult<()> {
+        let app = app.as_str();
+        self.execute(
+            &self.oauth_sql().flow_upsert,
+            &[&app, &item.kind, &item.key, &item.client_id, &item.value, &item.expires_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.get_oauth_flow_item", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn get_oauth_flow_item(&self, app: &AppId, kind: &str, key: &str, now: i64) -> SResult<Option<String>> {
+        let row = self.query_opt(&self.oauth_sql().flow_select, &[&app.as_str(), &kind, &key, &now]).await?;
+        row.map(|r| col(&r, 0)).transpose()
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.take_oauth_flow_item", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn take_oauth_flow_item(
+        &self,
+        app: &AppId,
+        kind: &str,
+        key: &str,
+        now: i64,
+        follow: &[OAuthFlowItem],
+        session: Option<&OAuthSessionUpsert>,
+    ) -> SResult<FlowTake> {
+        let s = self.oauth_sql();
+        let app = app.as_str();
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let rows = tx_query(&tx, &s.flow_lock, &[&app, &kind, &key]).await?;
+            let Some(row) = rows.first() else { return Ok(FlowTake::Missing) };
+            let value: String = col(row, 0)?;
+            let used: bool = col(row, 1)?;
+            let expires_at: i64 = col(row, 2)?;
+            if expires_at <= now {
+                return Ok(FlowTake::Missing);
+            }
+            if used {
+                return Ok(FlowTake::Used(value));
+            }
+            tx_exec(&tx, &s.flow_use, &[&app, &kind, &key]).await?;
+            for f in follow {
+                tx_exec(&tx, &s.flow_upsert, &[&app, &f.kind, &f.key, &f.client_id, &f.value, &f.expires_at]).await?;
+            }
+            if let Some(x) = session {
+                let jti = format!("{},", x.jti);
+                tx_exec(
+                    &tx,
+                    &s.session_upsert,
+                    &[
+                        &x.gid,
+                        &x.client_id,
+                        &app,
+                        &x.external_refresh_token,
+                        &x.internal_refresh_token,
+                        &x.session_handle,
+                        &jti,
+                        &x.exp,
+                    ],
+                )
+                .await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(FlowTake::Taken(value))
+        })
+        .await
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.oauth_grant_active", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn oauth_grant_active(&self, app: &AppId, gid: &str) -> SResult<bool> {
+        Ok(self.query_opt(&self.oauth_sql().grant_select, &[&app.as_str(), &gid]).await?.is_some())
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.revoke_oauth_grant", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn revoke_oauth_grant(&self, app: &AppId, gid: &str) -> SResult<()> {
+        self.execute(&self.oauth_sql().grant_delete, &[&app.as_str(), &gid]).await?;
+        Ok(())
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.create_oauth_logout_challenge", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn create_oauth_logout_challenge(&self, app: &AppId, c: &OAuthLogoutChallenge) -> SResult<bool> {
+        let n = self
+            .execute(
+                &self.oauth_sql().logout_insert,
+                &[
+                    &app.as_str(),
+                    &c.challenge,
+                    &c.client_id,
+                    &c.post_logout_redirect_uri,
+                    &c.session_handle,
+                    &c.state,
+                    &c.time_created,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.take_oauth_logout_challenge", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn take_oauth_logout_challenge(&self, app: &AppId, challenge: &str) -> SResult<Option<OAuthLogoutChallenge>> {
+        let row = self.query_opt(&self.oauth_sql().logout_take, &[&app.as_str(), &challenge]).await?;
+        row.map(|r| {
+            Ok(OAuthLogoutChallenge {
+                challenge: col(&r, 0)?,
+                client_id: col(&r, 1)?,
+                post_logout_redirect_uri: col(&r, 2)?,
+                session_handle: col(&r, 3)?,
+                state: col(&r, 4)?,
+                time_created: col(&r, 5)?,
+            })
+        })
+        .transpose()
     }
 }

@@ -159,10 +159,107 @@ async fn oauth_expired_tokens_deleted(st: &dyn Storage) {
     assert_eq!(st.delete_expired_oauth_tokens(200).await.unwrap(), 0);
 }
 
+fn flow_item(kind: &str, key: &str, client: &str, value: &str, expires_at: i64) -> OAuthFlowItem {
+    OAuthFlowItem { kind: kind.into(), key: key.into(), client_id: client.into(), value: value.into(), expires_at }
+}
+
+/// Flow items: read while unused and live, taken once (the follow-up and the grant's row
+/// written with the take), a used one reported with its value, expiry, the client's removal;
+/// logout challenges taken once.
+async fn oauth_flow_items(st: &dyn Storage) {
+    let a = app("public");
+    st.create_oauth_client(&a, &client("c", "web")).await.unwrap();
+    let code = flow_item("code", "k1", "c", "{\"n\":1}", 10_000);
+    st.put_oauth_flow_item(&a, &code).await.unwrap();
+    assert_eq!(st.get_oauth_flow_item(&a, "code", "k1", 9_999).await.unwrap().as_deref(), Some("{\"n\":1}"));
+    assert_eq!(st.get_oauth_flow_item(&a, "code", "k1", 10_000).await.unwrap(), None, "expired");
+    assert_eq!(st.get_oauth_flow_item(&a, "refresh_token", "k1", 0).await.unwrap(), None, "per kind");
+    assert_eq!(st.get_oauth_flow_item(&app("a2"), "code", "k1", 0).await.unwrap(), None, "per app");
+    assert_eq!(st.take_oauth_flow_item(&a, "code", "k1", 10_000, &[], None).await.unwrap(), FlowTake::Missing);
+    assert_eq!(st.take_oauth_flow_item(&a, "code", "nope", 0, &[], None).await.unwrap(), FlowTake::Missing);
+
+    let rt = flow_item("refresh_token", "k2", "c", "grant", 50_000);
+    let g = grant("g1", "c", "j1", Some("h1"));
+    assert!(!st.oauth_grant_active(&a, "g1").await.unwrap());
+    let taken = st.take_oauth_flow_item(&a, "code", "k1", 5_000, std::slice::from_ref(&rt), Some(&g)).await.unwrap();
+    assert_eq!(taken, FlowTake::Taken("{\"n\":1}".into()));
+    assert_eq!(st.get_oauth_flow_item(&a, "code", "k1", 5_000).await.unwrap(), None, "used");
+    assert_eq!(st.get_oauth_flow_item(&a, "refresh_token", "k2", 5_000).await.unwrap().as_deref(), Some("grant"));
+    assert!(st.oauth_grant_active(&a, "g1").await.unwrap());
+    assert!(st.oauth_jti_active(&a, "g1", "j1").await.unwrap());
+    let again = st.take_oauth_flow_item(&a, "code", "k1", 5_000, &[flow_item("x", "k3", "c", "v", 9)], None).await;
+    assert_eq!(again.unwrap(), FlowTake::Used("{\"n\":1}".into()));
+    assert_eq!(st.get_oauth_flow_item(&a, "x", "k3", 0).await.unwrap(), None, "nothing written by a refused take");
+    st.revoke_oauth_grant(&a, "g1").await.unwrap();
+    assert!(!st.oauth_grant_active(&a, "g1").await.unwrap());
+    // Replaced by a put (a refresh token whose life is extended).
+    st.put_oauth_flow_item(&a, &flow_item("refresh_token", "k2", "c", "grant2", 90_000)).await.unwrap();
+    assert_eq!(st.get_oauth_flow_item(&a, "refresh_token", "k2", 60_000).await.unwrap().as_deref(), Some("grant2"));
+    assert!(st.put_oauth_flow_item(&a, &flow_item("code", "k9", "nobody", "v", 1)).await.is_err(), "unknown client");
+
+    // Logout challenges.
+    let lc = OAuthLogoutChallenge {
+        challenge: "ch".into(),
+        client_id: "c".into(),
+        post_logout_redirect_uri: Some("https://a.example/bye".into()),
+        session_handle: Some("h1".into()),
+        state: None,
+        time_created: 1_000,
+    };
+    assert!(st.create_oauth_logout_challenge(&a, &lc).await.unwrap());
+    assert!(!st.create_oauth_logout_challenge(&a, &lc).await.unwrap(), "taken");
+    assert_eq!(st.take_oauth_logout_challenge(&a, "ch").await.unwrap(), Some(lc.clone()));
+    assert_eq!(st.take_oauth_logout_challenge(&a, "ch").await.unwrap(), None);
+    assert!(st.create_oauth_logout_challenge(&a, &lc).await.unwrap());
+
+    // The client's removal takes its flow and challenges.
+    assert!(st.delete_oauth_client(&a, "c").await.unwrap());
+    st.create_oauth_client(&a, &client("c", "web")).await.unwrap();
+    assert_eq!(st.get_oauth_flow_item(&a, "refresh_token", "k2", 0).await.unwrap(), None);
+    assert_eq!(st.take_oauth_logout_challenge(&a, "ch").await.unwrap(), None);
+}
+
+/// Two (ten) redeemers of one code at once: one takes it and writes its follow-up, the others
+/// are told it was used, and write nothing.
+async fn oauth_flow_item_taken_once(st: &Arc<dyn Storage>) {
+    let a = app("public");
+    st.create_oauth_client(&a, &client("c", "web")).await.unwrap();
+    st.put_oauth_flow_item(&a, &flow_item("code", "k", "c", "v", i64::MAX)).await.unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let st = st.clone();
+            tokio::spawn(async move {
+                let follow = [flow_item("refresh_token", &format!("rt{i}"), "c", "g", i64::MAX)];
+                let g = grant(&format!("g{i}"), "c", "j", None);
+                st.take_oauth_flow_item(&app("public"), "code", "k", 0, &follow, Some(&g)).await.unwrap()
+            })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            FlowTake::Taken(v) => {
+                assert_eq!(v, "v");
+                taken.push(i);
+            }
+            FlowTake::Used(v) => assert_eq!(v, "v"),
+            FlowTake::Missing => panic!("the code is there"),
+        }
+    }
+    assert_eq!(taken.len(), 1, "taken once");
+    for i in 0..10 {
+        let written = st.get_oauth_flow_item(&a, "refresh_token", &format!("rt{i}"), 0).await.unwrap().is_some();
+        assert_eq!(written, taken == [i], "only the winner's follow-up ({i})");
+        assert_eq!(st.oauth_grant_active(&a, &format!("g{i}")).await.unwrap(), taken == [i]);
+    }
+}
+
 conformance! {
     oauth_expired_tokens_deleted,
     oauth_token_bookkeeping,
     oauth_clients,
     oauth_client_updates_serialise,
     oauth_client_listing,
+    oauth_flow_items,
+    oauth_flow_item_taken_once,
 }

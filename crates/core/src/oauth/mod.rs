@@ -5,8 +5,12 @@
 //! - [`clients`]: create, read, update, list and remove clients, with Hydra's defaults and
 //!   validation, the secret kept encrypted as the reference keeps it.
 //! - [`tokens`]: the token endpoint (client credentials), introspection, revocation.
+//! - [`authorize`]: the authorisation endpoint, the login, consent and logout challenges.
+//! - [`grants`]: the authorization-code and refresh-token grants, the ID token.
 
+pub mod authorize;
 pub mod clients;
+pub mod grants;
 pub mod tokens;
 
 pub use crate::storage::OAuthRefusal;

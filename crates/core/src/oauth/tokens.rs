@@ -1,4 +1,5 @@
-//! The token endpoint (client credentials so far), introspection and revocation.
+//! The token endpoint (client credentials; the user grants are in `grants`), introspection and
+//! revocation.
 //!
 //! An access token is what the reference makes of Hydra's JWT: Hydra's claims (`aud`,
 //! `client_id`, `exp`, `iat`, `iss`, `jti`, `nbf`, `scp`, `sub`), then `iss` set to the SDK's,
@@ -168,7 +169,7 @@ impl OAuthClient {
 }
 
 /// The payload after the SDK's update, as the reference's `reSignToken` merges it.
-fn apply_update(payload: &mut Map<String, Value>, update: Option<&Map<String, Value>>) {
+pub(crate) fn apply_update(payload: &mut Map<String, Value>, update: Option<&Map<String, Value>>) {
     if let Some(update) = update {
         for (k, v) in update {
             if !PROTECTED_CLAIMS.contains(&k.as_str()) {
@@ -181,7 +182,12 @@ fn apply_update(payload: &mut Map<String, Value>, update: Option<&Map<String, Va
 impl Core {
     /// Sign an OAuth token payload with the app's static (or dynamic) key; the reference's
     /// JWT writer's `aud` rules apply.
-    async fn oauth_sign(&self, app: &AppId, mut payload: Map<String, Value>, use_static: bool) -> CoreResult<String> {
+    pub(crate) async fn oauth_sign(
+        &self,
+        app: &AppId,
+        mut payload: Map<String, Value>,
+        use_static: bool,
+    ) -> CoreResult<String> {
         let cfg = self.app_config(app).await?;
         let key = self.signing_key(app, &cfg, use_static).await?;
         crate::session::token::aud_as_signed(&mut payload);
@@ -228,11 +234,8 @@ impl Core {
         let grant_type = req.field("grant_type").unwrap_or("");
         match grant_type {
             "client_credentials" => self.oauth_client_credentials(app, req, &client, basic.as_ref()).await,
-            "authorization_code" | "refresh_token" => Ok(TokenOutcome::Refused(refusal(
-                "unsupported_grant_type",
-                "The authorization grant type is not supported by the authorization server. This server does not support this grant type yet.",
-                400,
-            ))),
+            "authorization_code" => self.oauth_code_grant(app, req, &client).await,
+            "refresh_token" => self.oauth_refresh_grant(app, req, &client).await,
             other => Ok(TokenOutcome::Refused(refusal(
                 "unsupported_grant_type",
                 &format!(
@@ -329,10 +332,18 @@ impl Core {
 
     /// `POST /recipe/oauth/introspect` of an access token: its payload with `active: true`,
     /// `token_type: "Bearer"`, `token_use: "access_token"` while it verifies, has not expired
-    /// and its jti is live; `{active: false}` otherwise. (Refresh tokens: not issued yet, so
-    /// never active.)
-    pub async fn oauth_introspect(&self, app: &AppId, token: &str) -> CoreResult<Map<String, Value>> {
-        if !token.starts_with("st_rt_") {
+    /// and its jti is live; `{active: false}` otherwise. A refresh token (`st_rt_…`): see
+    /// `oauth_introspect_refresh`.
+    pub async fn oauth_introspect(
+        &self,
+        app: &AppId,
+        token: &str,
+        scope: Option<&str>,
+    ) -> CoreResult<Map<String, Value>> {
+        if token.starts_with("st_rt_") {
+            return self.oauth_introspect_refresh(app, token, scope).await;
+        }
+        {
             if let Some(mut payload) = self.oauth_verified_payload(app, token).await? {
                 if payload.get("stt").and_then(Value::as_i64) == Some(1) && self.oauth_token_live(app, &payload).await?
                 {
@@ -359,7 +370,7 @@ impl Core {
     /// invalid or expired token: nothing to do).
     pub async fn oauth_revoke_token(&self, app: &AppId, token: &str) -> CoreResult<()> {
         if token.starts_with("st_rt_") {
-            return Ok(());
+            return self.oauth_revoke_refresh(app, token).await;
         }
         if let Some(payload) = self.oauth_verified_payload(app, token).await? {
             if payload.get("stt").and_then(Value::as_i64) == Some(1) {

@@ -55,6 +55,45 @@ pub struct OAuthSessionUpsert {
     pub exp: i64,
 }
 
+/// One step of the authorization-code flow kept until it is used or expires (V5
+/// `oauth_flow_items`): a login or consent challenge, a login or consent verifier, an
+/// authorization code or a refresh token, keyed by the SHA-256 of its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthFlowItem {
+    /// `login_challenge`, `login_verifier`, `consent_challenge`, `consent_verifier`, `code`,
+    /// `refresh_token`.
+    pub kind: String,
+    /// SHA-256 hex of the challenge, verifier, code or token.
+    pub key: String,
+    pub client_id: String,
+    /// The flow's state (JSON text).
+    pub value: String,
+    /// Milliseconds since the epoch.
+    pub expires_at: i64,
+}
+
+/// What [`OAuthStorage::take_oauth_flow_item`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowTake {
+    /// It was unused and live: now used, and the follow-up written.
+    Taken(String),
+    /// It was used already (nothing written): its value, to revoke what it issued.
+    Used(String),
+    /// Unknown or expired.
+    Missing,
+}
+
+/// A row of the reference's `oauth_logout_challenges`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthLogoutChallenge {
+    pub challenge: String,
+    pub client_id: String,
+    pub post_logout_redirect_uri: Option<String>,
+    pub session_handle: Option<String>,
+    pub state: Option<String>,
+    pub time_created: i64,
+}
+
 #[async_trait]
 pub trait OAuthStorage: Send + Sync {
     /// Insert a new client (both tables); `false` (nothing written) when the id is taken.
@@ -99,4 +138,30 @@ pub trait OAuthStorage: Send + Sync {
     /// Remove, in every app, the grants and client-credentials stats rows whose `exp` (seconds)
     /// is before `before_s`; how many rows went.
     async fn delete_expired_oauth_tokens(&self, before_s: i64) -> SResult<u64>;
+
+    /// Insert (or replace) a flow item; its client must exist.
+    async fn put_oauth_flow_item(&self, app: &AppId, item: &OAuthFlowItem) -> SResult<()>;
+    /// The value of an unused flow item live at `now` (ms).
+    async fn get_oauth_flow_item(&self, app: &AppId, kind: &str, key: &str, now: i64) -> SResult<Option<String>>;
+    /// Use a flow item once, atomically across instances: when it is unused and live at `now`
+    /// it is marked used and, in the same transaction, `follow` is written and `session`
+    /// recorded (the grant's `oauth_sessions` row, its jti appended); of two racing takers one
+    /// gets [`FlowTake::Taken`], the other [`FlowTake::Used`].
+    async fn take_oauth_flow_item(
+        &self,
+        app: &AppId,
+        kind: &str,
+        key: &str,
+        now: i64,
+        follow: &[OAuthFlowItem],
+        session: Option<&OAuthSessionUpsert>,
+    ) -> SResult<FlowTake>;
+    /// Whether the grant `gid` has its `oauth_sessions` row (is not revoked).
+    async fn oauth_grant_active(&self, app: &AppId, gid: &str) -> SResult<bool>;
+    /// Revoke every token of the grant `gid` (its `oauth_sessions` row goes).
+    async fn revoke_oauth_grant(&self, app: &AppId, gid: &str) -> SResult<()>;
+    /// Record a logout challenge; `false` when the challenge is taken.
+    async fn create_oauth_logout_challenge(&self, app: &AppId, c: &OAuthLogoutChallenge) -> SResult<bool>;
+    /// Remove a logout challenge and return it (`None` when unknown).
+    async fn take_oauth_logout_challenge(&self, app: &AppId, challenge: &str) -> SResult<Option<OAuthLogoutChallenge>>;
 }

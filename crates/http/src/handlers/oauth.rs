@@ -1,5 +1,6 @@
-//! OAuth2 provider endpoints (§a.18, rid `oauth`): clients, the token endpoint (client
-//! credentials), introspection and revocation. App-scoped (public tenant only),
+//! OAuth2 provider endpoints (§a.18, rid `oauth`): clients, the authorisation endpoint with its
+//! login, consent and logout challenges, the token endpoint (authorization code with PKCE,
+//! refresh token, client credentials), introspection and revocation. App-scoped (public tenant only),
 //! served from CDI 5.2 (404 `Not found` below, as the SDKs call them from there on).
 
 use crate::ctx::{Ctx, HResult, Reply};
@@ -7,6 +8,9 @@ use crate::error::ApiError;
 use crate::router::{handler, Checks, Router, Scope};
 use serde_json::{json, Map, Value};
 use st_core::cdi::CdiVersion;
+use st_core::oauth::authorize::{
+    AuthOutcome, AuthRequest, ChallengeOutcome, ConsentAccept, FlowErrorInput, LoginAccept, LogoutRequest,
+};
 use st_core::oauth::clients::{ClientOutcome, OAuthClient};
 use st_core::oauth::tokens::{TokenOutcome, TokenRequest};
 use st_core::oauth::OAuthRefusal;
@@ -27,6 +31,16 @@ pub fn routes(r: &mut Router) {
     r.at("/recipe/oauth/token/revoke", a, k).post(handler!(revoke_token));
     r.at("/recipe/oauth/tokens/revoke", a, k).post(handler!(revoke_client_tokens));
     r.at("/recipe/oauth/session/revoke", a, k).post(handler!(revoke_session));
+    r.at("/recipe/oauth/auth", a, k).post(handler!(auth));
+    r.at("/recipe/oauth/auth/requests/login", a, k).get(handler!(login_request));
+    r.at("/recipe/oauth/auth/requests/login/accept", a, k).put(handler!(accept_login));
+    r.at("/recipe/oauth/auth/requests/login/reject", a, k).put(handler!(reject_login));
+    r.at("/recipe/oauth/auth/requests/consent", a, k).get(handler!(consent_request));
+    r.at("/recipe/oauth/auth/requests/consent/accept", a, k).put(handler!(accept_consent));
+    r.at("/recipe/oauth/auth/requests/consent/reject", a, k).put(handler!(reject_consent));
+    r.at("/recipe/oauth/auth/requests/logout/accept", a, k).put(handler!(accept_logout));
+    r.at("/recipe/oauth/auth/requests/logout/reject", a, k).put(handler!(reject_logout));
+    r.at("/recipe/oauth/sessions/logout", a, k).get(handler!(logout));
 }
 
 /// Below CDI 5.2 the routes do not exist.
@@ -156,9 +170,11 @@ async fn token(ctx: &Ctx<'_>) -> HResult {
         Some(Value::String(g)) => g.clone(),
         _ => return Err(ApiError::BadRequest("Field name 'grant_type' is invalid in JSON input".into())),
     };
+    // The reference requires the SDK's token payloads except for the code exchange (where the
+    // consent's initial payloads apply).
     let code_grant = grant_type == "authorization_code";
-    let access_token_update = if code_grant { Some(b.object("access_token")?) } else { b.opt_object("access_token")? };
-    let id_token_update = if code_grant { Some(b.object("id_token")?) } else { b.opt_object("id_token")? };
+    let access_token_update = if code_grant { b.opt_object("access_token")? } else { Some(b.object("access_token")?) };
+    let id_token_update = if code_grant { b.opt_object("id_token")? } else { Some(b.object("id_token")?) };
     let use_static_key = b.opt_bool("useStaticSigningKey")?.unwrap_or(true);
     let authorization_header = b.opt_string("authorizationHeader")?;
     let req = TokenRequest {
@@ -179,7 +195,8 @@ async fn token(ctx: &Ctx<'_>) -> HResult {
 async fn introspect(ctx: &Ctx<'_>) -> HResult {
     served(ctx)?;
     let token = ctx.body.string("token")?;
-    let answer = ctx.state.core.oauth_introspect(&ctx.tenant.app, &token).await?;
+    let scope = ctx.body.opt_string("scope")?;
+    let answer = ctx.state.core.oauth_introspect(&ctx.tenant.app, &token, scope.as_deref()).await?;
     with_status(answer, "OK")
 }
 
@@ -202,4 +219,166 @@ async fn revoke_session(ctx: &Ctx<'_>) -> HResult {
     let handle = ctx.body.string("sessionHandle")?;
     ctx.state.core.oauth_revoke_session(&ctx.tenant.app, &handle).await?;
     Ok(Reply::Json(json!({"status": "OK"})))
+}
+
+fn auth_answer(outcome: AuthOutcome) -> HResult {
+    match outcome {
+        AuthOutcome::Redirect(to) => Ok(Reply::Json(json!({"redirectTo": to, "cookies": [], "status": "OK"}))),
+        AuthOutcome::ClientNotFound => client_not_found(),
+        AuthOutcome::Refused(r) => oauth_error(r),
+    }
+}
+
+fn challenge_answer(outcome: ChallengeOutcome) -> HResult {
+    match outcome {
+        ChallengeOutcome::Ok(fields) => with_status(fields, "OK"),
+        ChallengeOutcome::ClientNotFound => client_not_found(),
+        ChallengeOutcome::Refused(r) => oauth_error(r),
+    }
+}
+
+/// `params`' values as the strings the reference reads them as.
+async fn auth(ctx: &Ctx<'_>) -> HResult {
+    served(ctx)?;
+    let b = &ctx.body;
+    let params = b.object("params")?;
+    b.opt_string("cookies")?;
+    b.opt_object("access_token")?;
+    b.opt_object("id_token")?;
+    b.opt_bool("useStaticSigningKey")?;
+    let iss = b.opt_string("iss")?;
+    let params = form_fields(params)
+        .map_err(|_| ApiError::BadRequest("Field name 'params' is invalid in JSON input".into()))?
+        .into_iter()
+        .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    let req = AuthRequest { params, iss };
+    auth_answer(ctx.state.core.oauth_authorize(&ctx.tenant.app, &req).await?)
+}
+
+/// The challenge of a login or consent route: `<kind>Challenge` as the SDK sends it, or
+/// `<kind>_challenge` (the reference converts the first to the second for Hydra).
+fn challenge_param(ctx: &Ctx<'_>, kind: &str) -> Result<String, OAuthRefusal> {
+    ctx.query
+        .opt_string(&format!("{kind}Challenge"))
+        .or_else(|| ctx.query.opt_string(&format!("{kind}_challenge")))
+        .ok_or_else(|| OAuthRefusal {
+            error: "invalid_request".into(),
+            description: format!(
+                "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed. Query parameter '{kind}_challenge' is not defined but should have been."
+            ),
+            status_code: 400,
+        })
+}
+
+async fn login_request(ctx: &Ctx<'_>) -> HResult {
+    served(ctx)?;
+    let challenge = match challenge_param(ctx, "login") {
+        Ok(c) => c,
+        Err(r) => return oauth_error(r),
+    };
+    challenge_answer(ctx.state.core.oauth_login_request(&ctx.tenant.app, &challenge).await?)
+}
+
+async fn accept_login(ctx: &Ctx<'_>) -> HResult {
+    served(ctx)?;
+    let b = &ctx.body;
+    let accept = LoginAccept {
+        subject: b.opt_string("subject")?,
+        acr: b.opt_string("acr")?,
+        amr: b.raw("amr")?.cloned().filter(|v| !v.is_null()),
+        context: b.raw("context")?.cloned().filter(|v| !v.is_null()),
+        identity_provider_session_id: b.opt_string("identityProviderSessionId")?,
+    };
+    let challenge = match challenge_param(ctx, "login") {
+        Ok(c) => c,
+        Err(r) => return oauth_error(r),
+    };
+    challenge_answer(ctx.state.core.oauth_accept_login(&ctx.tenant.app, &challenge, &accept).await?)
+}
+
+fn reject_error(ctx: &Ctx<'_>) -> Result<FlowErrorInput, ApiError> {
+    Ok(FlowErrorInput { error: ctx.body.opt_string("error")?, description: ctx.body.opt_string("errorDescription")? })
+}
+
+async fn reject_login(ctx: &Ctx<'_>) -> HResult {
+    served(ctx)?;
+    let error = reject_error(ctx)?;
+    let challenge = match challenge_param(ctx, "login") {
+        Ok(c) => c,
+        Err(r) => return oauth_error(r),
+    };
+    challenge_answer(ctx.state.core.oauth_reject_login(&ctx.tenant.app, &challenge, &error).await?)
+}
+
+async fn consent_request(ctx: &Ctx<'_>) -> HResult {
+    served(ctx)?;
+    let challenge = match challenge_param(ctx, "consent") {
+        Ok(c) => c,
+        Err(r) => return oauth_error(r),
+    };
+    challenge_answer(ctx.state.core.oauth_consent_request(&ctx.tenant.app, &challenge).await?)
+}
+
+async fn accept_consent(ctx: &Ctx<'_>) -> HResult {
+    served(ctx)?;
+    let b = &ctx.body;
+    let accept = ConsentAccept {
+        iss: b.string("iss")?,
+        t_id: b.string("tId")?,
+        rsub: b.string("rsub")?,
+        session_handle: b.string("sessionHandle")?,
+        initial_access_token_payload: b.object("initialAccessTokenPayload")?,
+        initial_id_token_payload: b.object("initialIdTokenPayload")?,
+        grant_scope: b.opt_string_array("grantScope")?,
+        grant_access_token_audience: b.opt_string_array("grantAccessTokenAudience")?,
+        context: b.raw("context")?.cloned().filter(|v| !v.is_null()),
+    };
+    let challenge = match challenge_param(ctx, "consent") {
+        Ok(c) => c,
+        Err(r) => return oauth_error(r),
+    };
+    challenge_answer(ctx.state.core.oauth_accept_consent(&ctx.tenant.app, &challenge, &accept).await?)
+}
+
+async fn reject_consent(ctx: &Ctx<'_>) -> HResult {
+    served(ctx)?;
+    let error = reject_error(ctx)?;
+    let challenge = match challenge_param(ctx, "consent") {
+        Ok(c) => c,
+        Err(r) => return oauth_error(r),
+    };
+    challenge_answer(ctx.state.core.oauth_reject_consent(&ctx.tenant.app, &challenge, &error).await?)
+}
+
+async fn accept_logout(ctx: &Ctx<'_>) -> HResult {
+    served(ctx)?;
+    let challenge = ctx.body.string("challenge")?;
+    match ctx.state.core.oauth_accept_logout(&ctx.tenant.app, &challenge).await? {
+        Ok(to) => Ok(Reply::Json(json!({"status": "OK", "redirectTo": to}))),
+        Err(r) => oauth_error(r),
+    }
+}
+
+async fn reject_logout(ctx: &Ctx<'_>) -> HResult {
+    served(ctx)?;
+    let challenge = ctx.body.string("challenge")?;
+    ctx.state.core.oauth_reject_logout(&ctx.tenant.app, &challenge).await?;
+    Ok(Reply::Json(json!({"status": "OK"})))
+}
+
+async fn logout(ctx: &Ctx<'_>) -> HResult {
+    served(ctx)?;
+    let q = &ctx.query;
+    let req = LogoutRequest {
+        client_id: q.opt_string("clientId"),
+        id_token_hint: q.opt_string("idTokenHint"),
+        post_logout_redirect_uri: q.opt_string("postLogoutRedirectUri"),
+        state: q.opt_string("state"),
+    };
+    match ctx.state.core.oauth_logout(&ctx.tenant.app, &req).await? {
+        AuthOutcome::Redirect(to) => Ok(Reply::Json(json!({"status": "OK", "redirectTo": to}))),
+        AuthOutcome::ClientNotFound => client_not_found(),
+        AuthOutcome::Refused(r) => oauth_error(r),
+    }
 }
