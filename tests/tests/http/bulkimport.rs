@@ -334,6 +334,63 @@ async fn job_moves_rows(b: Backend) {
     s.stop().await;
 }
 
+/// One chunk of every kind the benchmark queues (bcrypt, argon2 and Firebase-scrypt hashes,
+/// third party, passwordless by e-mail and by phone, a linked primary user with an external id,
+/// metadata, a role and a verified e-mail), written together on PostgreSQL: every user is
+/// imported whole and signs in or is found.
+async fn job_imports_a_mixed_chunk(b: Backend) {
+    let mut cfg = config();
+    cfg["bulk_migration_parallelism"] = json!(1);
+    cfg["bulk_migration_batch_size"] = json!(100);
+    let Some(s) = TestServer::spawn(b, cfg).await else { return };
+    s.put("/recipe/role", json!({"role": "member"})).await;
+    let bcrypt = hash(st_core::password::Algorithm::Bcrypt, "pw");
+    let argon2 = hash(st_core::password::Algorithm::Argon2, "pw");
+    let ep = |i: usize, h: &str, alg: &str, primary: bool| {
+        json!({"recipeId": "emailpassword", "email": format!("m{i}@x.com"), "passwordHash": h,
+            "hashingAlgorithm": alg, "isPrimary": primary})
+    };
+    let tp = |i: usize| {
+        json!({"recipeId": "thirdparty", "email": format!("m{i}@x.com"), "thirdPartyId": "google",
+            "thirdPartyUserId": format!("g{i}"), "isVerified": true})
+    };
+    let users: Vec<Value> = (0..60)
+        .map(|i| match i % 7 {
+            0 => json!({"loginMethods": [ep(i, &bcrypt, "bcrypt", false)]}),
+            1 => json!({"loginMethods": [ep(i, &argon2, "argon2", false)]}),
+            2 => json!({"loginMethods": [ep(i, FIREBASE_HASH, "firebase_scrypt", false)]}),
+            3 => json!({"loginMethods": [tp(i)]}),
+            4 => json!({"loginMethods": [{"recipeId": "passwordless", "email": format!("m{i}@x.com")}]}),
+            5 => json!({"loginMethods": [{"recipeId": "passwordless", "phoneNumber": format!("+1415555{i:04}")}]}),
+            _ => json!({"externalUserId": format!("ext-{i}"), "userMetadata": {"n": i},
+                "userRoles": [{"role": "member", "tenantIds": ["public"]}],
+                "loginMethods": [ep(i, &bcrypt, "bcrypt", true), tp(i)]}),
+        })
+        .collect();
+    assert_eq!(s.post("/bulk-import/users", json!({"users": users})).await["status"], "OK");
+    let report = s.core.process_bulk_import().await.unwrap();
+    assert_eq!((report.imported, report.failed), (60, 0), "{report:?}");
+    assert_eq!(s.get("/bulk-import/users/count").await["count"], 0);
+    assert_eq!(sign_in(&s, "public", "m0@x.com", "pw").await["status"], "OK");
+    assert_eq!(sign_in(&s, "public", "m1@x.com", "pw").await["status"], "OK");
+    assert_eq!(sign_in(&s, "public", "m2@x.com", "user1password").await["status"], "OK");
+    let linked = sign_in(&s, "public", "m6@x.com", "pw").await;
+    assert_eq!(linked["user"]["id"], "ext-6");
+    assert_eq!(linked["user"]["isPrimaryUser"], true);
+    assert_eq!(linked["user"]["loginMethods"].as_array().unwrap().len(), 2);
+    assert_eq!(s.get("/recipe/user/metadata?userId=ext-13").await["metadata"], json!({"n": 13}));
+    assert_eq!(s.get("/recipe/user/roles?userId=ext-20").await["roles"], json!(["member"]));
+    // The verified e-mail is the third-party login method's (keyed by its own id).
+    let methods = sign_in(&s, "public", "m27@x.com", "pw").await["user"]["loginMethods"].clone();
+    let tp_method = methods.as_array().unwrap().iter().find(|m| m["recipeId"] == "thirdparty").unwrap().clone();
+    assert_eq!(tp_method["verified"], true, "{methods}");
+    let by_phone = s.get("/users/by-accountinfo?doUnionOfAccountInfo=false&phoneNumber=%2B14155550005").await;
+    assert_eq!(by_phone["users"].as_array().unwrap().len(), 1, "{by_phone}");
+    let by_email = s.get("/users/by-accountinfo?doUnionOfAccountInfo=false&email=m4%40x.com").await;
+    assert_eq!(by_email["users"][0]["loginMethods"][0]["recipeId"], "passwordless", "{by_email}");
+    s.stop().await;
+}
+
 /// Claim the claimable rows the way the job does and never settle them (an instance that
 /// died mid-batch). Returns how many rows were claimed.
 async fn dead_claim(s: &TestServer, app: &AppId) -> usize {
@@ -452,5 +509,6 @@ st_tests::both_backends! {
     validation_messages => validation_messages;
     import_every_kind => import_every_kind;
     job_moves_rows => job_moves_rows;
+    job_imports_a_mixed_chunk => job_imports_a_mixed_chunk;
     job_runs_at_start_up => job_runs_at_start_up;
 }
