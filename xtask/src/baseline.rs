@@ -58,6 +58,11 @@ impl BaselineServer {
     pub fn rss_kib(&self) -> Result<u64> {
         rss_kib(self.child.id())
     }
+
+    /// Its process id (for its CPU time in `/proc/<pid>/stat`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for BaselineServer {

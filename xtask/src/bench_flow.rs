@@ -32,6 +32,18 @@ pub fn server_config(db_url: &str) -> String {
     format!("core_config_version: 0\npostgresql_connection_uri: \"{db_url}\"\napi_keys: \"{API_KEY}\"\n")
 }
 
+/// The server under test, started and answering: on the database at `db_url`, or in memory
+/// (`None`), with the API key and the `--server-config` lines.
+pub fn start_server(bin: &std::path::Path, db_url: Option<&str>, flags: &Flags) -> Result<crate::Server> {
+    let config = match db_url {
+        Some(url) => server_config(url),
+        None => format!("core_config_version: 0\napi_keys: \"{API_KEY}\"\n"),
+    };
+    let mut server = crate::Server::spawn_with_config(bin, &format!("{config}{}", extra_config(flags)), &[])?;
+    server.wait_ready(Duration::from_secs(120))?;
+    Ok(server)
+}
+
 /// Extra `config.yaml` lines from `--server-config 'key: value;…'` (`;`-separated), for
 /// experiments with other settings.
 pub fn extra_config(flags: &Flags) -> String {

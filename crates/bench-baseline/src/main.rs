@@ -18,6 +18,8 @@
 //! * `bcrypt-make --password P [--cost C]` — print one `$2a$` hash (the server's format).
 //! * `serve`'s `POST /sign-es256`, `POST /verify-es256` and `sig-cost --seconds S`: the ES256
 //!   ceilings and the per-signature costs of RS256, ES256 and EdDSA, see [`es256`].
+//! * `passkey-setup …`, `passkey-run …` and `serve`'s `POST /webauthn/signin`: the passkey
+//!   sign-in benchmark's load generator and ceiling, see [`passkey`].
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -29,6 +31,8 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod passkey;
 
 mod es256;
 
@@ -50,9 +54,15 @@ fn main() -> ExitCode {
         Some("bcrypt-hash") => bcrypt_loop(&opts, false),
         Some("bcrypt-make") => bcrypt_make(&opts),
         Some("sig-cost") => es256::sig_cost(&opts),
+        Some("passkey-setup") => passkey::setup(&opts),
+        Some("passkey-run") => passkey::run(&opts),
+        Some("passkey-verify-cost") => passkey::verify_cost(&opts),
         _ => Err("usage: st-bench-baseline serve --port P [--workers N] | \
                   bcrypt-verify|bcrypt-hash --threads N --seconds S [--cost C] | \
-                  bcrypt-make --password P [--cost C]"
+                  bcrypt-make --password P [--cost C] | \
+                  passkey-setup --port P --users N --out FILE [--api-key K] [--cdi V] [--threads T] | \
+                  passkey-run --port P --target server|baseline --conns C --seconds S --keys FILE \
+                  [--api-key K] [--cdi V] [--pid PID] | passkey-verify-cost [--seconds S]"
             .into()),
     };
     match result {
@@ -103,6 +113,7 @@ struct State {
     signer: RsaKeyPair,
     signer_kid: String,
     rng: SystemRandom,
+    passkeys: passkey::Passkeys,
 }
 
 impl State {
@@ -122,7 +133,8 @@ impl State {
         if let Ok(jwks) = std::env::var("ST_BENCH_JWKS") {
             keys.extend(parse_jwks(&jwks)?);
         }
-        Ok(State { keys, signer, signer_kid, rng: SystemRandom::new() })
+        let passkeys = passkey::passkeys_from_env()?;
+        Ok(State { keys, signer, signer_kid, rng: SystemRandom::new(), passkeys })
     }
 }
 
@@ -159,6 +171,7 @@ fn serve(opts: &Opts) -> Result<()> {
                 .app_data(es256_state.clone())
                 .route("/verify-es256", web::post().to(es256::verify))
                 .route("/sign-es256", web::post().to(es256::sign))
+                .route("/webauthn/signin", web::post().to(webauthn_sign_in))
         })
         .workers(workers)
         .bind(("127.0.0.1", port))
@@ -196,6 +209,12 @@ async fn sign(state: web::Data<State>, body: web::Bytes) -> HttpResponse {
         Ok(v) => v,
         Err(message) => json!({"status": "BAD_REQUEST", "message": message}),
     };
+    json_response(serde_json::to_vec(&answer).unwrap_or_default())
+}
+
+async fn webauthn_sign_in(state: web::Data<State>, body: web::Bytes) -> HttpResponse {
+    let answer = passkey::sign_in(&state.passkeys, &body)
+        .unwrap_or_else(|reason| json!({"status": "INVALID_AUTHENTICATOR_ERROR", "reason": reason}));
     json_response(serde_json::to_vec(&answer).unwrap_or_default())
 }
 
