@@ -437,8 +437,14 @@ impl Core {
     ) -> CoreResult<Vec<User>> {
         self.tenant(tenant).await?;
         let mut sets: Vec<Vec<String>> = Vec::new();
+        // A NUL is in no stored value and PostgreSQL cannot even compare it: nothing found, on
+        // both backends alike (the route reads its query raw, without the edge's NUL check).
         if let Some(e) = email {
-            sets.push(self.storage.users_by_email(tenant, Email::normalise(e).as_str()).await?);
+            if crate::thirdparty::stores_nothing_like(&[e]) {
+                sets.push(Vec::new());
+            } else {
+                sets.push(self.storage.users_by_email(tenant, Email::normalise(e).as_str()).await?);
+            }
         }
         if let Some(p) = phone {
             sets.push(self.users_by_phone_number(tenant, p).await?);
@@ -452,7 +458,12 @@ impl Core {
             sets.push(found.map(|f| f.primary_user_id).into_iter().collect());
         }
         if let Some(id) = webauthn_credential_id {
-            sets.push(self.user_of_webauthn_credential(&tenant.app, id).await?.into_iter().collect());
+            let found = if crate::thirdparty::stores_nothing_like(&[id]) {
+                None
+            } else {
+                self.user_of_webauthn_credential(&tenant.app, id).await?
+            };
+            sets.push(found.into_iter().collect());
         }
         let ids: Vec<String> = if union {
             let mut all: Vec<String> = sets.into_iter().flatten().collect();

@@ -22,6 +22,14 @@ async fn lookups_by_id_and_account_info(b: Backend) {
     let q = "/public/users/by-accountinfo?email=Alice%40example.com&webauthnCredentialId=c";
     assert_eq!(s.get(&format!("{q}&doUnionOfAccountInfo=false")).await["users"], json!([]));
     assert_eq!(s.get(&format!("{q}&doUnionOfAccountInfo=true")).await["users"].as_array().unwrap().len(), 1);
+    // A NUL in an e-mail or credential id matches nobody (PostgreSQL cannot compare it: no 500).
+    for q in [
+        "/public/users/by-accountinfo?email=a%00b&doUnionOfAccountInfo=true",
+        "/public/users/by-accountinfo?webauthnCredentialId=a%00b&doUnionOfAccountInfo=true",
+        "/public/users/by-accountinfo?email=Alice%40example.com&webauthnCredentialId=c%00&doUnionOfAccountInfo=false",
+    ] {
+        assert_eq!(s.get(q).await["users"], json!([]), "{q}");
+    }
     let by_status = |q: &'static str| {
         let s = &s;
         async move {
