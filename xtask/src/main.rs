@@ -138,6 +138,7 @@ impl StepResult {
 fn cmd_test(extra: &[String]) -> Result<()> {
     let started = Instant::now();
     let root = repo_root();
+    ensure_build_packages()?;
 
     let (cluster, url) = match env::var(PG_URL_ENV) {
         Ok(url) if !url.trim().is_empty() => {
@@ -521,6 +522,45 @@ impl Drop for PgCluster {
     }
 }
 
+/// The Debian packages the workspace needs beyond Rust: SAML's signature verification links
+/// libxmlsec1 through samael, whose build script finds it with pkg-config and generates its
+/// bindings with bindgen (libclang); the SAML tests check signatures with the `xmlsec1` CLI.
+const BUILD_PACKAGES: &[&str] = &["pkg-config", "libxmlsec1-dev", "libclang-dev", "xmlsec1"];
+
+/// Install the missing [`BUILD_PACKAGES`] (as root, or with `sudo -n`), before anything builds.
+fn ensure_build_packages() -> Result<()> {
+    let installed = |p: &str| {
+        Command::new("dpkg-query")
+            .args(["-W", "-f=${Status}", p])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+    };
+    let missing: Vec<&str> = BUILD_PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    say!("installing the build's Debian packages: {}", missing.join(" "));
+    let t = Instant::now();
+    let privileged = |argv: &[&str]| -> Command {
+        let mut cmd = if is_root() {
+            Command::new(argv[0])
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("-n").arg(argv[0]);
+            c
+        };
+        cmd.args(&argv[1..]);
+        cmd
+    };
+    run_quiet(&mut privileged(&["apt-get", "update"]))?;
+    let mut argv = vec!["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y"];
+    argv.extend(&missing);
+    run_quiet(&mut privileged(&argv))
+        .map_err(|e| format!("installing {} failed ({e}); install them by hand (README)", missing.join(" ")))?;
+    say!("installed {} ({})", missing.join(" "), secs(t.elapsed()));
+    Ok(())
+}
+
 /// Find the PostgreSQL server binaries, installing the Debian `postgresql` package if needed.
 /// Returns (bin dir, version).
 fn ensure_postgres_installed() -> Result<(PathBuf, String)> {
@@ -720,6 +760,7 @@ fn build_release_supertokens(root: &Path) -> Result<PathBuf> {
 
 /// `cargo build --release -p <package>`; returns the path of binary `bin`.
 fn build_release(root: &Path, package: &str, bin: &str) -> Result<PathBuf> {
+    ensure_build_packages()?;
     let mut cmd = cargo(root);
     cmd.args(["build", "--release", "-p", package]);
     if root.join("Cargo.lock").exists() {

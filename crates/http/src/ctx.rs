@@ -25,6 +25,11 @@ pub struct Ctx<'a> {
     /// Whether the protected configs are hidden from, and frozen for, this request (a SaaS
     /// secret is set and the request did not present it).
     pub protect_configs: bool,
+    /// The request itself (headers), for the few routes that read more than the body and
+    /// query (SAML's legacy routes: `Authorization`, form bodies).
+    pub request: &'a actix_web::HttpRequest,
+    /// The body as received (a form body is not JSON).
+    pub raw_body: &'a [u8],
 }
 
 impl Ctx<'_> {

@@ -385,6 +385,7 @@ async fn route(
         }
         Scope::Management | Scope::None => {}
     }
+    let raw_body = body;
     let body = if *method == Method::POST || *method == Method::PUT { Body::parse(body) } else { Body::empty() };
     let rid = req.headers().get("rid").and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string());
     let protect_configs = protects_configs(req, core.base.saas_secret.as_deref());
@@ -392,7 +393,8 @@ async fn route(
     query.check_no_nul(route.path, rid.as_deref())?;
     let body =
         if input::recipe_checks_nul_itself(route.path, rid.as_deref()) { body.nul_left_to_the_recipe() } else { body };
-    let ctx = Ctx { state, tenant, body, query, cdi, rid, app_config: app_cfg, protect_configs };
+    let ctx =
+        Ctx { state, tenant, body, query, cdi, rid, app_config: app_cfg, protect_configs, request: req, raw_body };
     let handler = endpoint.handler(route.path, ctx.rid.as_deref())?;
     let replied = match handler(&ctx).await {
         Err(ApiError::TenantOrAppGone) => return Err(gone(core, &ctx.tenant, route.scope).await),

@@ -36,6 +36,10 @@ pub const V5_NAME: &str = "V5__oauth_flows";
 /// The request rate-limit counters (ours, issue 25; docs/SCHEMA.md).
 pub const V6_TEMPLATE: &str = include_str!("../../../migrations/V6__request_rate_limits.sql");
 pub const V6_NAME: &str = "V6__request_rate_limits";
+/// SAML: the requests behind relay states and the accepted assertion ids (ours, issue 24;
+/// docs/SCHEMA.md).
+pub const V7_TEMPLATE: &str = include_str!("../../../migrations/V7__saml_assertions.sql");
+pub const V7_NAME: &str = "V7__saml_assertions";
 
 /// Replace the identifier `token` by `with`, only where `token` is not followed by a letter or
 /// digit (so `__PREFIX__key_value_pkey` matches `__PREFIX__key_value`, but a longer table
@@ -121,6 +125,7 @@ async fn bootstrap_locked(
         (V4_NAME, V4_TEMPLATE),
         (V5_NAME, V5_TEMPLATE),
         (V6_NAME, V6_TEMPLATE),
+        (V7_NAME, V7_TEMPLATE),
     ]
     .into_iter()
     .map(|(name, template)| {

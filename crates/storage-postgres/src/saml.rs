@@ -1,13 +1,16 @@
 //! [`SamlStorage`]: the reference's `saml_clients` and `saml_relay_state`, written as the Java
 //! core writes them (redirect URIs as a JSON array in TEXT), so either core reads the other's
 //! rows. A client is saved by one upsert on its id; the tenant's unique IdP entity id refuses a
-//! second client of the same IdP.
+//! second client of the same IdP. Ours beside them (V7): `saml_relay_state_requests` (the
+//! AuthnRequest ID and ACS URL of a relay state, written in its transaction) and
+//! `saml_assertion_ids` (an accepted assertion id per app, inserted if absent in the
+//! transaction that saves its claims, so a replay is refused across instances).
 
-use crate::query::{col, is_state};
+use crate::query::{col, is_state, tx_exec, tx_query};
 use crate::{error, PgStorage, TableNames};
 use async_trait::async_trait;
 use st_core::ids::TenantIdentifier;
-use st_core::storage::{SResult, SamlClientRow, SamlClientUpsert, SamlRelayStateRow, SamlStorage};
+use st_core::storage::{SResult, SamlClaimsRow, SamlClientRow, SamlClientUpsert, SamlRelayStateRow, SamlStorage};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 use tracing::field::Empty;
@@ -25,6 +28,12 @@ pub(crate) struct SamlSql {
     relay_select: String,
     relay_delete_expired: String,
     claims_delete_expired: String,
+    request_insert: String,
+    request_delete_expired: String,
+    assertion_claim: String,
+    claims_insert: String,
+    claims_take: String,
+    assertion_delete_expired: String,
 }
 
 impl SamlSql {
@@ -32,6 +41,8 @@ impl SamlSql {
         let clients = t.qualified("saml_clients");
         let relay = t.qualified("saml_relay_state");
         let claims = t.qualified("saml_claims");
+        let requests = t.qualified("saml_relay_state_requests");
+        let assertions = t.qualified("saml_assertion_ids");
         let columns = "client_id::TEXT, client_secret, sso_login_url, redirect_uris, default_redirect_uri, \
                        idp_entity_id::TEXT, idp_signing_certificate, allow_idp_initiated_login, enable_request_signing";
         SamlSql {
@@ -63,9 +74,31 @@ impl SamlSql {
                  expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
             ),
             relay_select: format!(
-                "SELECT relay_state::TEXT, client_id::TEXT, state, redirect_uri FROM {relay} \
-                 WHERE app_id = $1 AND tenant_id = $2 AND relay_state = $3 AND expires_at >= $4"
+                "SELECT r.relay_state::TEXT, r.client_id::TEXT, r.state, r.redirect_uri, q.request_id::TEXT, \
+                 q.acs_url FROM {relay} r LEFT JOIN {requests} q ON q.app_id = r.app_id \
+                 AND q.tenant_id = r.tenant_id AND q.relay_state = r.relay_state \
+                 WHERE r.app_id = $1 AND r.tenant_id = $2 AND r.relay_state = $3 AND r.expires_at >= $4"
             ),
+            request_insert: format!(
+                "INSERT INTO {requests} (app_id, tenant_id, relay_state, request_id, acs_url, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)"
+            ),
+            request_delete_expired: format!("DELETE FROM {requests} WHERE expires_at <= $1"),
+            // Inserted, or an expired remembrance replaced; no row back: a replay.
+            assertion_claim: format!(
+                "INSERT INTO {assertions} AS a (app_id, assertion_id, valid_until) VALUES ($1, $2, $3) \
+                 ON CONFLICT (app_id, assertion_id) DO UPDATE SET valid_until = EXCLUDED.valid_until \
+                 WHERE a.valid_until < $4 RETURNING 1"
+            ),
+            claims_insert: format!(
+                "INSERT INTO {claims} (app_id, tenant_id, client_id, code, claims, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ),
+            claims_take: format!(
+                "DELETE FROM {claims} WHERE app_id = $1 AND tenant_id = $2 AND code = $3 AND expires_at >= $4 \
+                 RETURNING code::TEXT, client_id::TEXT, claims"
+            ),
+            assertion_delete_expired: format!("DELETE FROM {assertions} WHERE valid_until < $1"),
             relay_delete_expired: format!("DELETE FROM {relay} WHERE expires_at <= $1"),
             claims_delete_expired: format!("DELETE FROM {claims} WHERE expires_at <= $1"),
         }
@@ -210,21 +243,24 @@ impl SamlStorage for PgStorage {
         now_ms: i64,
         expires_at: i64,
     ) -> SResult<()> {
-        self.execute(
-            &self.saml_sql().relay_insert,
-            &[
-                &tenant.app.as_str(),
-                &tenant.tenant.as_str(),
-                &row.relay_state,
-                &row.client_id,
-                &row.state,
-                &row.redirect_uri,
-                &now_ms,
-                &expires_at,
-            ],
-        )
-        .await?;
-        Ok(())
+        let s = self.saml_sql();
+        let (a, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            tx_exec(
+                &tx,
+                &s.relay_insert,
+                &[&a, &t, &row.relay_state, &row.client_id, &row.state, &row.redirect_uri, &now_ms, &expires_at],
+            )
+            .await?;
+            if let (Some(request_id), Some(acs_url)) = (&row.request_id, &row.acs_url) {
+                tx_exec(&tx, &s.request_insert, &[&a, &t, &row.relay_state, request_id, acs_url, &expires_at]).await?;
+            }
+            tx.commit().await.map_err(error::pg)?;
+            Ok(())
+        })
+        .await
     }
 
     #[instrument(
@@ -251,6 +287,8 @@ impl SamlStorage for PgStorage {
                     client_id: col(r, 1)?,
                     state: col(r, 2)?,
                     redirect_uri: col(r, 3)?,
+                    request_id: col(r, 4)?,
+                    acs_url: col(r, 5)?,
                 })
             })
             .transpose()
@@ -263,7 +301,66 @@ impl SamlStorage for PgStorage {
     async fn delete_expired_saml_data(&self, now_ms: i64) -> SResult<u64> {
         let s = self.saml_sql();
         let relay = self.execute(&s.relay_delete_expired, &[&now_ms]).await?;
+        // Ours, not counted: the reference's job counts its two tables.
+        self.execute(&s.request_delete_expired, &[&now_ms]).await?;
         let claims = self.execute(&s.claims_delete_expired, &[&now_ms]).await?;
-        Ok(relay + claims)
+        let assertions = self.execute(&s.assertion_delete_expired, &[&now_ms]).await?;
+        Ok(relay + claims + assertions)
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.save_saml_claims_once", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn save_saml_claims_once(
+        &self,
+        tenant: &TenantIdentifier,
+        assertion_id: &str,
+        assertion_valid_until: i64,
+        claims: &SamlClaimsRow,
+        now_ms: i64,
+        expires_at: i64,
+    ) -> SResult<bool> {
+        let s = self.saml_sql();
+        let (a, t) = (tenant.app.as_str(), tenant.tenant.as_str());
+        self.retrying(|| async {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(error::pg)?;
+            let fresh =
+                tx_query(&tx, &s.assertion_claim, &[&a, &assertion_id, &assertion_valid_until, &now_ms]).await?;
+            if fresh.is_empty() {
+                return Ok(false);
+            }
+            // A missing tenant: the foreign key's TenantOrAppNotFound.
+            tx_exec(
+                &tx,
+                &s.claims_insert,
+                &[&a, &t, &claims.client_id, &claims.code, &claims.claims, &now_ms, &expires_at],
+            )
+            .await?;
+            tx.commit().await.map_err(error::pg)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    #[instrument(
+        level = "debug", target = "st_storage", name = "storage.take_saml_claims", skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
+            otel.status_code = Empty, error.type = Empty)
+    )]
+    async fn take_saml_claims(
+        &self,
+        tenant: &TenantIdentifier,
+        code: &str,
+        now_ms: i64,
+    ) -> SResult<Option<SamlClaimsRow>> {
+        let row = self
+            .query_opt(&self.saml_sql().claims_take, &[&tenant.app.as_str(), &tenant.tenant.as_str(), &code, &now_ms])
+            .await?;
+        row.as_ref()
+            .map(|r| Ok(SamlClaimsRow { code: col(r, 0)?, client_id: col(r, 1)?, claims: col(r, 2)? }))
+            .transpose()
     }
 }

@@ -6,14 +6,20 @@
 //! - [`xml`]: the XML the SP reads (IdP metadata) and writes (AuthnRequest, SP metadata).
 //! - [`sp_key`]: the app's SP key pair and certificate, in `key_value` as the Java core keeps
 //!   them.
+//! - [`verify`]: the IdP's response verified (xmlsec through samael, and the checks around it).
+//!
+//! The callback verifies the response, accepts its assertion id once per app (a storage
+//! intent shared by instances) and stores its claims under a one-time code, which
+//! `/recipe/saml/user` (or the legacy token/userinfo pair) redeems.
 
 pub mod sp_key;
+pub mod verify;
 pub mod xml;
 
 use crate::error::{CoreError, CoreResult};
 use crate::ids::TenantIdentifier;
 use crate::jobs::ExpiryJob;
-use crate::storage::{SamlClientRow, SamlClientUpsert, SamlRelayStateRow};
+use crate::storage::{SamlClaimsRow, SamlClientRow, SamlClientUpsert, SamlRelayStateRow};
 use crate::Core;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -78,6 +84,61 @@ pub enum SamlLoginOutcome {
     Ok(String),
     /// Unknown client, or a redirect URI it does not allow.
     InvalidClient,
+}
+
+/// The outcome of the assertion consumer callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SamlCallbackOutcome {
+    /// Where to send the browser: the login's redirect URI with `code` (and `state`).
+    Ok(String),
+    InvalidRelayState,
+    InvalidClient,
+    VerificationFailed,
+    IdpLoginDisallowed,
+}
+
+/// The outcome of redeeming a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SamlUserOutcome {
+    /// `claims`, `sub` (legacy: `id`) and `email` when found, `aud` (the client id).
+    Ok(Map<String, Value>),
+    InvalidToken,
+}
+
+/// The message of a response that cannot be parsed (the reference's 400).
+pub const MALFORMED_RESPONSE: &str = "Invalid or malformed SAML response input";
+
+/// `redirect_uri` with `code` and `state` added to its query (before any fragment).
+fn with_code(redirect_uri: &str, code: &str, state: Option<&str>) -> String {
+    let (base, fragment) = match redirect_uri.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (redirect_uri, None),
+    };
+    let mut out = base.to_string();
+    let has_query = base.split_once('?').is_some_and(|(_, q)| !q.is_empty());
+    if base.ends_with('?') || !base.contains('?') {
+        if !base.ends_with('?') {
+            out.push('?');
+        }
+    } else if has_query {
+        out.push('&');
+    }
+    out.push_str("code=");
+    out.push_str(&xml::java_url_encode(code));
+    if let Some(state) = state {
+        out.push_str("&state=");
+        out.push_str(&xml::java_url_encode(state));
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+/// The first value of claim `name`.
+fn first_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    claims.get(name)?.as_array()?.first()?.as_str()
 }
 
 /// `xs:dateTime` in UTC with milliseconds (`2024-05-06T07:08:09.123Z`), as OpenSAML writes it.
@@ -176,6 +237,8 @@ impl Core {
             client_id: client_id.to_string(),
             state: state.map(str::to_string),
             redirect_uri: redirect_uri.to_string(),
+            request_id: Some(id.clone()),
+            acs_url: Some(acs_url.to_string()),
         };
         self.storage.save_saml_relay_state(tenant, &row, now, now.saturating_add(validity)).await?;
         Ok(SamlLoginOutcome::Ok(format!(
@@ -195,6 +258,146 @@ impl Core {
         Ok(xml::sp_metadata(&cfg.string("saml_sp_entity_id").unwrap_or_default(), &key.certificate_b64(), &valid_until))
     }
 
+    /// The assertion consumer callback: the IdP's response (base64 of the XML, as posted)
+    /// verified for the login of `relay_state` (SP-initiated) or, without one, for the client of
+    /// the IdP it names (IdP-initiated, when that client allows it); its claims stored under a
+    /// new one-time code. `acs_url`: the ACS URL of an IdP-initiated login when known (the
+    /// legacy route's configured one). A response that cannot be parsed is a 400.
+    pub async fn saml_callback(
+        &self,
+        tenant: &TenantIdentifier,
+        saml_response: &str,
+        relay_state: Option<&str>,
+        acs_url: Option<&str>,
+    ) -> CoreResult<SamlCallbackOutcome> {
+        let parsed = verify::parse_response(saml_response).map_err(|_| CoreError::bad(MALFORMED_RESPONSE))?;
+        let cfg = self.tenant(tenant).await?.config.clone();
+        let now = self.now();
+        let (client, relay) = match relay_state.filter(|r| !r.is_empty()) {
+            Some(rs) => {
+                let Some(relay) = self.storage.get_saml_relay_state(tenant, rs, now).await? else {
+                    return Ok(SamlCallbackOutcome::InvalidRelayState);
+                };
+                let Some(client) = self.storage.get_saml_client(tenant, &relay.client_id).await? else {
+                    return Ok(SamlCallbackOutcome::InvalidClient);
+                };
+                (client, Some(relay))
+            }
+            None => {
+                let Some(issuer) = parsed.issuer.as_deref() else {
+                    return Ok(SamlCallbackOutcome::InvalidClient);
+                };
+                let Some(client) = self.storage.get_saml_client_by_entity_id(tenant, issuer).await? else {
+                    return Ok(SamlCallbackOutcome::InvalidClient);
+                };
+                if !client.allow_idp_initiated_login {
+                    return Ok(SamlCallbackOutcome::IdpLoginDisallowed);
+                }
+                (client, None)
+            }
+        };
+        let Ok(certificate_der) = STANDARD.decode(client.idp_signing_certificate.as_bytes()) else {
+            return Ok(SamlCallbackOutcome::VerificationFailed);
+        };
+        let sp_entity_id = cfg.string("saml_sp_entity_id").unwrap_or_default();
+        let request = match &relay {
+            Some(r) => r.request_id.as_deref().map_or(verify::ExpectedRequest::Unknown, verify::ExpectedRequest::Id),
+            None => verify::ExpectedRequest::Unsolicited,
+        };
+        let expected = verify::Expected {
+            certificate_der: &certificate_der,
+            idp_entity_id: &client.idp_entity_id,
+            sp_entity_id: &sp_entity_id,
+            acs_url: relay.as_ref().map_or(acs_url, |r| r.acs_url.as_deref()),
+            request,
+            now_ms: now,
+        };
+        let verified = match verify::verify_response(&parsed, &expected) {
+            Ok(v) => v,
+            Err(verify::Refused(why)) => {
+                tracing::info!(client_id = %client.client_id, "SAML response refused: {why}");
+                return Ok(SamlCallbackOutcome::VerificationFailed);
+            }
+        };
+        let code = crate::random::uuid_v4(self.rng.as_ref());
+        let row = SamlClaimsRow {
+            code: code.clone(),
+            client_id: client.client_id.clone(),
+            claims: Value::Object(verified.claims).to_string(),
+        };
+        let validity = cfg.int("saml_claims_validity");
+        let fresh = self
+            .storage
+            .save_saml_claims_once(
+                tenant,
+                &verified.id,
+                verified.valid_until_ms,
+                &row,
+                now,
+                now.saturating_add(validity),
+            )
+            .await?;
+        if !fresh {
+            tracing::info!(client_id = %client.client_id, "SAML response refused: assertion replayed");
+            return Ok(SamlCallbackOutcome::VerificationFailed);
+        }
+        let (redirect_uri, state) = match &relay {
+            Some(r) => (r.redirect_uri.as_str(), r.state.as_deref()),
+            None => (client.default_redirect_uri.as_str(), None),
+        };
+        Ok(SamlCallbackOutcome::Ok(with_code(redirect_uri, &code, state)))
+    }
+
+    /// Redeem a callback's code (once) for the user it signed in: the reference's payload
+    /// (`claims`, `sub` — `id` for the legacy routes —, `email`, `aud`). `client_id`, when
+    /// given, must be the code's client.
+    pub async fn saml_user_info(
+        &self,
+        tenant: &TenantIdentifier,
+        code: &str,
+        client_id: Option<&str>,
+        legacy: bool,
+    ) -> CoreResult<SamlUserOutcome> {
+        let Some(row) = self.storage.take_saml_claims(tenant, code, self.now()).await? else {
+            return Ok(SamlUserOutcome::InvalidToken);
+        };
+        if client_id.is_some_and(|c| c != row.client_id) {
+            return Ok(SamlUserOutcome::InvalidToken);
+        }
+        let claims: Map<String, Value> = serde_json::from_str(&row.claims).unwrap_or_default();
+        let sub = first_claim(&claims, "NameID")
+            .or_else(|| first_claim(&claims, "http://schemas.microsoft.com/identity/claims/objectidentifier"))
+            .or_else(|| first_claim(&claims, "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"))
+            .map(str::to_string);
+        let email = first_claim(&claims, "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress")
+            .or_else(|| first_claim(&claims, "mail"))
+            .or_else(|| first_claim(&claims, "email"))
+            .or_else(|| first_claim(&claims, "NameID").filter(|n| n.contains('@')))
+            .map(str::to_string);
+        // Gson leaves out the null properties.
+        let mut out = Map::new();
+        out.insert("claims".into(), Value::Object(claims));
+        if let Some(sub) = sub {
+            out.insert(if legacy { "id" } else { "sub" }.into(), json!(sub));
+        }
+        if let Some(email) = email {
+            out.insert("email".into(), json!(email));
+        }
+        out.insert("aud".into(), json!(row.client_id));
+        Ok(SamlUserOutcome::Ok(out))
+    }
+
+    /// A client of the tenant (the legacy token route checks its secret).
+    pub async fn saml_client(&self, tenant: &TenantIdentifier, client_id: &str) -> CoreResult<Option<SamlClient>> {
+        Ok(self.storage.get_saml_client(tenant, client_id).await?.map(SamlClient))
+    }
+
+    /// The app's `saml_legacy_acs_url`.
+    pub async fn saml_legacy_acs_url(&self, app: &crate::ids::AppId) -> CoreResult<Option<String>> {
+        let cfg = self.tenant(&TenantIdentifier::app_public(app)).await?.config.clone();
+        Ok(cfg.string("saml_legacy_acs_url"))
+    }
+
     /// The cron job's intent: relay states and claims expired at `now`.
     pub async fn delete_expired_saml_data(&self, now: i64) -> CoreResult<u64> {
         Ok(self.storage.delete_expired_saml_data(now).await?)
@@ -209,6 +412,16 @@ fn xml_datetime_seconds(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_in_the_query() {
+        assert_eq!(with_code("https://a.example/cb", "c", None), "https://a.example/cb?code=c");
+        assert_eq!(
+            with_code("https://a.example/cb?x=1#f", "c", Some("s t")),
+            "https://a.example/cb?x=1&code=c&state=s+t#f"
+        );
+        assert_eq!(with_code("https://a.example/cb?", "c", None), "https://a.example/cb?code=c");
+    }
 
     #[test]
     fn datetime_with_millis() {

@@ -30,6 +30,21 @@ pub struct SamlRelayStateRow {
     pub client_id: String,
     pub state: Option<String>,
     pub redirect_uri: String,
+    /// The ID of the AuthnRequest sent with this relay state (`InResponseTo` must name it);
+    /// `None` for a relay state another core wrote (its table has no such column).
+    pub request_id: Option<String>,
+    /// The ACS URL the login named (`Destination` and `Recipient` must equal it); `None` as
+    /// `request_id`.
+    pub acs_url: Option<String>,
+}
+
+/// The claims of a verified assertion, redeemable once by their code (`saml_claims`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlClaimsRow {
+    pub code: String,
+    pub client_id: String,
+    /// The claims object as JSON text (as the reference stores it).
+    pub claims: String,
 }
 
 /// The outcome of [`SamlStorage::upsert_saml_client`].
@@ -76,7 +91,29 @@ pub trait SamlStorage: Send + Sync {
         relay_state: &str,
         now_ms: i64,
     ) -> SResult<Option<SamlRelayStateRow>>;
+    /// Accept a verified assertion: remember its id in the app until `assertion_valid_until`
+    /// and save its claims under their code, valid until `expires_at`; `false` (nothing
+    /// written) when the app already accepted an assertion with this id that is still
+    /// remembered at `now_ms` (a replay, whichever instance saw it first).
+    #[allow(clippy::too_many_arguments)]
+    async fn save_saml_claims_once(
+        &self,
+        tenant: &TenantIdentifier,
+        assertion_id: &str,
+        assertion_valid_until: i64,
+        claims: &SamlClaimsRow,
+        now_ms: i64,
+        expires_at: i64,
+    ) -> SResult<bool>;
+    /// Redeem a code: its claims (removed), unless unknown or expired before `now_ms`.
+    async fn take_saml_claims(
+        &self,
+        tenant: &TenantIdentifier,
+        code: &str,
+        now_ms: i64,
+    ) -> SResult<Option<SamlClaimsRow>>;
     /// Delete the relay states and claims of every tenant that expired before `now_ms`
-    /// (the reference's `DeleteExpiredSAMLData`); how many rows went.
+    /// (the reference's `DeleteExpiredSAMLData`), and the assertion ids remembered until
+    /// before `now_ms`; how many rows went.
     async fn delete_expired_saml_data(&self, now_ms: i64) -> SResult<u64>;
 }
