@@ -47,6 +47,7 @@ mod bench_apiversion;
 mod bench_bulkimport;
 mod bench_flow;
 mod bench_linking;
+mod bench_oauth;
 mod bench_passkey;
 mod bench_passwordless;
 mod bench_session;
@@ -678,6 +679,7 @@ const BENCHMARKS: &[(&str, &str, BenchFn)] = &[
     ("linking", "PostgreSQL: e-mail-password sign-in as supertokens-node 24 sends it with automatic account linking vs without, 16 clients: overhead ms and ratio [--duration 5] [--rounds 3] [--conns 16] [--users 500] [--bcrypt-log-rounds 4] [--server-bin PATH] [--server-config 'key: value;…']", bench_linking::run),
     ("bulkimport", "PostgreSQL: bulk import of 1M users (a mix of hash kinds and login methods) through the queue and the job: users/s, peak RSS, sign-in p50/p99 while it runs, beside a COPY of the same rows [--users 1000000] [--batch 10000] [--server-bin PATH] [--server-config 'key: value;…']", bench_bulkimport::run),
     ("passwordless", "PostgreSQL: passwordless create-code + consume vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 1,16,64] [--server-bin PATH] [--server-config 'key: value;…']", bench_passwordless::run),
+    ("oauth", "OAuth2 client-credentials token issuance vs bare RS256 /sign, introspection vs bare /verify [--store memory|postgres] [--duration 5] [--rounds 3] [--conns 16] [--server-bin PATH] [--baseline-bin PATH] [--server-config 'key: value;…']", bench_oauth::run),
     ("thirdparty", "PostgreSQL: third-party sign-in-up (new and returning users) vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 16] [--server-bin PATH] [--server-config 'key: value;…']", bench_thirdparty::run),
     ("totp", "PostgreSQL: POST /recipe/totp/verify (a valid code, each once) vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 16] [--users-per-run N] [--server-bin PATH] [--server-config 'key: value;…']", bench_totp::run),
     ("passkey", "passkey sign-in (options/signin + signin, a fresh ES256 assertion each; memory, PostgreSQL) vs a bare handler doing the same signature check [--duration 5] [--rounds 3] [--conns 1,16] [--users 1000] [--backends memory,postgres] [--server-bin PATH] [--client-bin PATH] [--server-config 'key: value;…']", bench_passkey::run),
