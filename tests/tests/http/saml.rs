@@ -1031,6 +1031,41 @@ async fn callback_routes_from_cdi_5_4(b: Backend) {
     s.stop().await;
 }
 
+/// Two instances on one PostgreSQL database: a login started on one completes on the other,
+/// and the assertion accepted by one is refused as a replay by the other, also when both post it
+/// at once (one insert-if-absent decides); the rows are the Java plugin's and ours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replay_refused_across_instances_on_postgres() {
+    let Some(s1) = saml_server(Backend::Postgres).await else { return };
+    let cfg = json!({"saml_sp_entity_id": SP_ENTITY, "saml_legacy_acs_url": LEGACY_ACS});
+    let Some(s2) = TestServer::spawn_on(Backend::Postgres, cfg, s1.db_url.clone()).await else { return };
+    let (relay, request_id) = start_login(&s1, APP_CB).await;
+    let xml = Idp::new(START_MS, Some(&request_id), "two").xml();
+    let r = callback(&s2, &xml, Some(&relay)).await;
+    assert_eq!(r["status"], "OK", "the relay state and its request are shared: {r}");
+    assert_eq!(callback(&s1, &xml, Some(&relay)).await, json!({"status": FAILED}), "replayed on the other instance");
+    // Both at once: exactly one accepted.
+    for round in 0..5 {
+        let (relay, request_id) = start_login(&s1, APP_CB).await;
+        let xml = Idp::new(START_MS, Some(&request_id), &format!("race{round}")).xml();
+        let (a, b) = tokio::join!(callback(&s1, &xml, Some(&relay)), callback(&s2, &xml, Some(&relay)));
+        let ok = [&a, &b].iter().filter(|r| r["status"] == "OK").count();
+        assert_eq!(ok, 1, "round {round}: {a} {b}");
+    }
+    let (client, conn) = tokio_postgres::connect(s1.db_url.as_ref().unwrap(), tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(conn);
+    let n: i64 = client.query_one("SELECT count(*) FROM saml_assertion_ids", &[]).await.unwrap().get(0);
+    assert_eq!(n, 6);
+    let n: i64 = client.query_one("SELECT count(*) FROM saml_claims", &[]).await.unwrap().get(0);
+    assert_eq!(n, 6, "one code per accepted assertion");
+    let n: i64 = client.query_one("SELECT count(*) FROM saml_relay_state_requests", &[]).await.unwrap().get(0);
+    assert_eq!(n, 6);
+    drop(client);
+    task.abort();
+    s1.stop().await;
+    s2.stop().await;
+}
+
 st_tests::both_backends! {
     clients_create_list_update_remove => clients_create_list_update_remove;
     client_input_refused => client_input_refused;
