@@ -93,7 +93,8 @@ cargo xtask <command>
 Commands:
   test [ARGS...]        Start a throw-away PostgreSQL cluster, export {PG_URL_ENV}, run
                         `cargo test --workspace --locked ARGS...`, then (if executable)
-                        tests/sdk/run.sh with ST_BIN=target/debug/supertokens. The cluster is
+                        tests/sdk/run.sh with ST_BIN=target/debug/supertokens (then its ES256
+                        and EdDSA passes: a subset of flows and releases). The cluster is
                         always torn down. ARGS are appended verbatim to `cargo test`, e.g.
                         `cargo xtask test -- --nocapture` or `cargo xtask test -p st-core`.
                         If {PG_URL_ENV} is already set, that server is used instead.
@@ -165,6 +166,12 @@ fn cmd_test(extra: &[String]) -> Result<()> {
             steps.push(step_sdk(&root, &script, &url));
             for alg in ["ES256", "EdDSA"] {
                 steps.push(step_sdk_signing_alg(&root, &script, &url, alg));
+            }
+            // The recipes proven against outside parties: tests/sdk/<suite>/run.sh when present.
+            for suite in SDK_SUITES {
+                if let Some(script) = executable(&root.join("tests").join("sdk").join(suite).join("run.sh")) {
+                    steps.push(step_sdk_suite(&root, &script, &url, suite));
+                }
             }
         } else {
             steps.push(StepResult {
@@ -280,6 +287,18 @@ fn step_sdk_signing_alg(root: &Path, script: &Path, url: &str, alg: &str) -> Ste
         .env("ST_SDK_RELEASES", "node,node-3.0,python,python-3.0")
         .env("ST_SDK_FLOWS", "sign-up,sign-in,refresh-and-token-theft,sign-out");
     run_step(&format!("sdk tests {alg}"), &mut cmd)
+}
+
+/// The SDK suites with their own runner, `tests/sdk/<suite>/run.sh`: the OAuth2 provider driven
+/// by openid-client (issue 23), SAML with a real identity provider (issue 24).
+const SDK_SUITES: &[&str] = &["oauth", "saml"];
+
+/// Step: one of [`SDK_SUITES`], on memory and (through the URL) PostgreSQL.
+fn step_sdk_suite(root: &Path, script: &Path, url: &str, suite: &str) -> StepResult {
+    let bin = target_dir(root).join("debug").join("supertokens");
+    let mut cmd = Command::new(script);
+    cmd.current_dir(root).env(PG_URL_ENV, url).env("ST_BIN", &bin);
+    run_step(&format!("sdk tests {suite}"), &mut cmd)
 }
 
 /// `tests/sdk/run.sh` if it exists and is executable.

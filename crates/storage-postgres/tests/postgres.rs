@@ -236,13 +236,17 @@ async fn database_created_by_the_java_core_is_left_as_is() {
     let storage = PgStorage::connect(&cfg).await.unwrap();
     let after = snapshot(&client, "public", "").await;
     // Only our this/next month activity_log partitions, V3's own table (the native OAuth
-    // provider's, beside the reference's), V4's sign-in lockout counters and V6's request
-    // rate-limit counters may have been added.
+    // provider's, beside the reference's), V4's sign-in lockout counters, V5's OAuth flow items,
+    // V6's request rate-limit counters and V7's SAML assertion ids and request ids may have been
+    // added.
     let ours = |l: &str| {
         l.contains("activity_log_p")
             || l.contains("oauth_client_configs")
             || l.contains("signin_lockouts")
             || l.contains("request_rate_limits")
+            || l.contains("oauth_flow_items")
+            || l.contains("saml_assertion_ids")
+            || l.contains("saml_relay_state_requests")
     };
     let strip = |s: &str| -> String { s.lines().filter(|l| !ours(l)).collect::<Vec<_>>().join("\n") };
     assert_eq!(strip(&after), strip(&before));
