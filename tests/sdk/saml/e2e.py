@@ -12,8 +12,9 @@ The flow (each step checked):
   3. GET that URL (+ state) -> the SDK calls POST /recipe/saml/login -> 302 to the IdP's
      HTTP-Redirect SSO URL with SAMLRequest and RelayState;
   4. the IdP parses the AuthnRequest (pysaml2 checks the core's enveloped signature with the
-     certificate of the core's /.well-known/sp-metadata), authenticates a fixed user and answers an
-     auto-submitting HTTP-POST form with the signed Response;
+     certificate of the core's /.well-known/sp-metadata; the same request altered is refused),
+     authenticates a fixed user and answers an auto-submitting HTTP-POST form with the Response,
+     its assertion signed (RSA-SHA256);
   5. the form is posted to the ACS URL (/auth/public/saml/callback) -> the SDK calls
      POST /recipe/saml/callback -> 302 to the redirect URI with code and state;
   6. POST /auth/signinup with the code -> the SDK calls POST /recipe/saml/user and signs the user in
@@ -26,11 +27,13 @@ import base64
 import datetime
 import html
 import json
+import logging
 import os
 import re
 import sys
 import threading
 import urllib.parse
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
@@ -116,11 +119,13 @@ class Idp:
         self.server = Server(config=conf)
         self.metadata = create_metadata_string(None, config=conf).decode()
         self.requests = []  # the parsed AuthnRequests
+        self.raw_requests = []  # their SAMLRequest parameters
 
     def sso(self, query):
         q = urllib.parse.parse_qs(query)
         req = self.server.parse_authn_request(q["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
         self.requests.append(req)
+        self.raw_requests.append(q["SAMLRequest"][0])
         args = self.server.response_args(req.message, [BINDING_HTTP_POST])
         resp = self.server.create_authn_response(
             # The email under the claim name of ADFS / Azure AD (a name pysaml2's attribute
@@ -231,6 +236,22 @@ def main():
     check(areq.issuer.text == "https://saml.supertokens.com", "the AuthnRequest's issuer is the SP entity id",
           areq.issuer.text)
     check(areq.signature is not None, "the AuthnRequest is signed (and pysaml2 accepted the signature)")
+    # pysaml2 verifies an enveloped signature it finds (with the SP metadata's certificate): the
+    # same request with its ACS URL changed is refused.
+    xml = zlib.decompress(base64.b64decode(idp.raw_requests[-1]), -15).decode()
+    forged = xml.replace(acs_url, "http://localhost:1/evil")
+    must(forged != xml, "the AuthnRequest XML names the ACS URL")
+    c = zlib.compressobj(wbits=-15)
+    forged_param = base64.b64encode(c.compress(forged.encode()) + c.flush()).decode()
+    logging.disable(logging.CRITICAL)  # pysaml2 logs xmlsec1's refusal at error level
+    try:
+        idp.server.parse_authn_request(forged_param, BINDING_HTTP_REDIRECT)
+        check(False, "pysaml2 refuses the AuthnRequest altered after signing")
+    except Exception as e:  # saml2.request.IncorrectlySigned
+        check(type(e).__name__ == "IncorrectlySigned", "pysaml2 refuses the AuthnRequest altered after signing",
+              repr(e))
+    finally:
+        logging.disable(logging.NOTSET)
     must(action == acs_url and "SAMLResponse" in fields, "the form posts SAMLResponse to the ACS URL", action)
     good_response = fields
     resp_xml = base64.b64decode(fields["SAMLResponse"]).decode()
