@@ -4,8 +4,9 @@
 //!
 //! Parsing is webauthn-rs-core's: the response JSON (`RegisterPublicKeyCredential`,
 //! `PublicKeyCredential`), the authenticator data and its attested credential data, and COSE
-//! keys, whose ES256 / RS256 signatures it verifies too. Ed25519 (EdDSA) keys, which that crate
-//! refuses, are read here and their signatures verified with ring. The ceremony itself is ours (see docs/COMPATIBILITY.md):
+//! keys, whose ES384 / RS256 signatures it verifies too. ES256 signatures over P-256 (nearly every
+//! passkey) are verified with ring ([`signature_verifies`]), and so are those of Ed25519 (EdDSA)
+//! keys, which that crate refuses and which are read here. The ceremony itself is ours (see docs/COMPATIBILITY.md):
 //! the challenge lives in the options row, not in a webauthn-rs state object, and the
 //! reference's non-strict checks differ from webauthn-rs's (presence and verification only when
 //! the options require them; attestation statements of a known format are not verified).
