@@ -639,6 +639,8 @@ impl BulkImportStorage for PgStorage {
             tx_exec(&tx, &s.fail_claimed, &[&a, &fids, &msgs, &now_ms]).await?;
         }
         tx.commit().await.map_err(error::pg)?;
+        drop(conn);
+        self.bi_refresh_stats(report.imported.len()).await;
         Ok(report)
     }
 }
