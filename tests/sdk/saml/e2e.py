@@ -1,9 +1,9 @@
 """SAML end-to-end test (issue 24 item 5): a real SAML identity provider that nobody here wrote
 (pysaml2's `saml2.server.Server`, signing with xmlsec1) in front of supertokens-node 24's SAML
 recipe (app.js) over the core under test, driven the way a browser and the supertokens frontend SDK
-would drive it.
+would drive it; the app is supertokens-node 24's (app.js) or supertokens-python 0.31's (app.py).
 
-    python e2e.py APP_URL CORE_URL API_KEY WORK_DIR
+    python e2e.py APP_URL CORE_URL API_KEY WORK_DIR    (env SAML_E2E_TAG: node | python)
 
 The flow (each step checked):
   1. the IdP gets a generated RSA key and self-signed certificate; its metadata (pysaml2's) goes to
@@ -51,8 +51,9 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 APP, CORE, API_KEY, WORK = sys.argv[1:5]
 CLIENT_ID = os.environ.get("SAML_CLIENT_ID", "saml-e2e-client")
 FRONTEND_CALLBACK = "http://localhost:3000/auth/callback/saml-e2e"
-USER_NAMEID = "pysaml2-user-0042"
-USER_EMAIL = "alice.e2e@idp.example.com"
+TAG = os.environ.get("SAML_E2E_TAG", "node")  # one user per SDK app on one core
+USER_NAMEID = f"pysaml2-user-0042-{TAG}"
+USER_EMAIL = f"alice.e2e.{TAG}@idp.example.com"
 EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
 XMLSEC = os.environ.get("XMLSEC1", "/usr/bin/xmlsec1")
 
