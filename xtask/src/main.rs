@@ -50,6 +50,7 @@ mod bench_linking;
 mod bench_oauth;
 mod bench_passkey;
 mod bench_passwordless;
+mod bench_saml;
 mod bench_session;
 mod bench_tenants;
 mod bench_thirdparty;
@@ -702,6 +703,7 @@ const BENCHMARKS: &[(&str, &str, BenchFn)] = &[
     ("thirdparty", "PostgreSQL: third-party sign-in-up (new and returning users) vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 16] [--server-bin PATH] [--server-config 'key: value;…']", bench_thirdparty::run),
     ("totp", "PostgreSQL: POST /recipe/totp/verify (a valid code, each once) vs pgbench running its SQL [--duration 5] [--rounds 3] [--conns 16] [--users-per-run N] [--server-bin PATH] [--server-config 'key: value;…']", bench_totp::run),
     ("passkey", "passkey sign-in (options/signin + signin, a fresh ES256 assertion each; memory, PostgreSQL) vs a bare handler doing the same signature check [--duration 5] [--rounds 3] [--conns 1,16] [--users 1000] [--backends memory,postgres] [--server-bin PATH] [--client-bin PATH] [--server-config 'key: value;…']", bench_passkey::run),
+    ("saml", "SAML callback (IdP-initiated, signed assertions made ahead by st-bench-baseline saml-make; memory, PostgreSQL) rps/p50/p99 and the per-response verification cost [--duration 5] [--rounds 1] [--conns 1,16] [--count 10000] [--backends memory,postgres] [--server-bin PATH] [--baseline-bin PATH] [--server-config 'key: value;…']", bench_saml::run),
     ("tenants", "PostgreSQL, 100k tenants in one app: creation rate, RSS, start-up, sign-in/verify p99 vs 1 tenant [--tenants 100000] [--create-conns 4] [--users 100] [--duration 10] [--rounds 3] [--signin-conns 2] [--verify-conns 16] [--server-bin PATH]", bench_tenants::run),
 ];
 

@@ -20,6 +20,8 @@
 //!   ceilings and the per-signature costs of RS256, ES256 and EdDSA, see [`es256`].
 //! * `passkey-setup …`, `passkey-run …` and `serve`'s `POST /webauthn/signin`: the passkey
 //!   sign-in benchmark's load generator and ceiling, see [`passkey`].
+//! * `saml-make …`, `saml-verify-cost …`: the SAML callback benchmark's IdP (signed responses
+//!   made ahead) and the per-response verification costs, see [`saml`].
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -35,6 +37,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 mod passkey;
 
 mod es256;
+
+mod saml;
 
 type Result<T, E = String> = std::result::Result<T, E>;
 
@@ -57,6 +61,8 @@ fn main() -> ExitCode {
         Some("passkey-setup") => passkey::setup(&opts),
         Some("passkey-run") => passkey::run(&opts),
         Some("passkey-verify-cost") => passkey::verify_cost(&opts),
+        Some("saml-make") => saml::make(&opts),
+        Some("saml-verify-cost") => saml::verify_cost(&opts),
         _ => Err("usage: st-bench-baseline serve --port P [--workers N] | \
                   bcrypt-verify|bcrypt-hash --threads N --seconds S [--cost C] | \
                   bcrypt-make --password P [--cost C] | \
