@@ -93,7 +93,11 @@ fn metadata(cert: &str) -> String {
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    let n = v.len();
+    match (v.get(n.saturating_sub(1) / 2), v.get(n / 2)) {
+        (Some(a), Some(b)) => (a + b) / 2.0,
+        _ => f64::NAN,
+    }
 }
 
 pub fn run(args: &[String]) -> Result<()> {
