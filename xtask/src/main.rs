@@ -66,6 +66,7 @@ fn main() -> ExitCode {
     let rest = args.get(1..).unwrap_or(&[]);
     let result = match args.first().map(String::as_str) {
         Some("test") => cmd_test(rest),
+        Some("run") => cmd_run(rest),
         Some("pg") => cmd_pg(),
         Some("bench") => cmd_bench(rest),
         Some("faults") => faults::run(rest),
@@ -84,6 +85,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// `cargo xtask run [ARGS]`: the quick start's first command. Installs the Debian packages the
+/// build needs when missing (as `test` does), then runs the release server in memory on
+/// :3567 in the foreground with `config.yaml` (ARGS replace `--with-config=config.yaml`).
+fn cmd_run(extra: &[String]) -> Result<()> {
+    let root = repo_root();
+    ensure_build_packages()?;
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root).args(["run", "--release", "-p", "supertokens", "--", "start", "--foreground"]);
+    if extra.is_empty() {
+        cmd.arg("--with-config=config.yaml");
+    } else {
+        cmd.args(extra);
+    }
+    let status = cmd.status().map_err(|e| format!("cargo run: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the server exited with {status}"))
+    }
+}
+
 fn print_help() {
     use pg::BENCH_PG_URL_ENV;
     let benches: String = BENCHMARKS.iter().map(|(name, about, _)| format!("      {name:<12} {about}\n")).collect();
@@ -92,6 +115,9 @@ fn print_help() {
 cargo xtask <command>
 
 Commands:
+  run [ARGS...]         Install the Debian packages the build needs (SAML's libxmlsec1) when
+                        missing, then run the release server in memory in the foreground
+                        (`supertokens start --foreground --with-config=config.yaml`, or ARGS).
   test [ARGS...]        Start a throw-away PostgreSQL cluster, export {PG_URL_ENV}, run
                         `cargo test --workspace --locked ARGS...`, then (if executable)
                         tests/sdk/run.sh with ST_BIN=target/debug/supertokens (then its ES256
