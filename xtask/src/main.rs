@@ -129,7 +129,7 @@ Commands:
                         (Ctrl-C also cleans up, within about a second).
   faults [--quick] [ARGS] The fault suite (PostgreSQL stopped / frozen, kill -9, three instances,
                         concurrent refreshes, fuzz); exits non-zero when an invariant fails.
-                        See xtask/src/faults.rs for ARGS.
+                        See xtask/src/faults/mod.rs for ARGS.
   bench <name> [ARGS]   Run a benchmark. Available:
 {benches}  help                  This text.
 
