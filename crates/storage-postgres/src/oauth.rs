@@ -27,7 +27,9 @@ pub(crate) struct OAuthSql {
     client_list: String,
     client_delete: String,
     session_upsert: String,
-    m2m_insert: String,
+    /// The session upsert and the `oauth_m2m_tokens` row in one statement (one round trip, atomic
+    /// as any single statement): a client-credentials token's whole write.
+    session_upsert_m2m: String,
     session_jtis: String,
     session_remove_jti: String,
     sessions_delete_client: String,
@@ -90,8 +92,13 @@ impl OAuthSql {
                  ON CONFLICT (gid) DO UPDATE SET external_refresh_token = $4, internal_refresh_token = $5, \
                  session_handle = $6, jti = CONCAT({sessions}.jti, $7::TEXT), exp = $8"
             ),
-            m2m_insert: format!(
-                "INSERT INTO {m2m} (app_id, client_id, iat, exp) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+            session_upsert_m2m: format!(
+                "WITH s AS (INSERT INTO {sessions} (gid, client_id, app_id, external_refresh_token, \
+                 internal_refresh_token, session_handle, jti, exp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (gid) DO UPDATE SET external_refresh_token = $4, internal_refresh_token = $5, \
+                 session_handle = $6, jti = CONCAT({sessions}.jti, $7::TEXT), exp = $8 RETURNING 1) \
+                 INSERT INTO {m2m} (app_id, client_id, iat, exp) SELECT $3, $2, $9, $10 FROM s \
+                 ON CONFLICT DO NOTHING"
             ),
             session_jtis: format!("SELECT jti FROM {sessions} WHERE app_id = $1 AND gid = $2"),
             session_remove_jti: format!(
@@ -302,31 +309,28 @@ impl OAuthStorage for PgStorage {
         let s = self.oauth_sql();
         let app = app.as_str();
         let jti = format!("{},", session.jti);
-        self.retrying(|| async {
-            let mut conn = self.conn().await?;
-            let tx = conn.transaction().await.map_err(error::pg)?;
-            tx_exec(
-                &tx,
-                &s.session_upsert,
-                &[
-                    &session.gid,
-                    &session.client_id,
-                    &app,
-                    &session.external_refresh_token,
-                    &session.internal_refresh_token,
-                    &session.session_handle,
-                    &jti,
-                    &session.exp,
-                ],
-            )
-            .await?;
-            if let Some((iat, exp)) = m2m {
-                tx_exec(&tx, &s.m2m_insert, &[&app, &session.client_id, &iat, &exp]).await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+            &session.gid,
+            &session.client_id,
+            &app,
+            &session.external_refresh_token,
+            &session.internal_refresh_token,
+            &session.session_handle,
+            &jti,
+            &session.exp,
+        ];
+        match m2m {
+            Some((iat, exp)) => {
+                let mut with_m2m: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();
+                with_m2m.push(&iat);
+                with_m2m.push(&exp);
+                self.execute(&s.session_upsert_m2m, &with_m2m).await?;
             }
-            tx.commit().await.map_err(error::pg)?;
-            Ok(())
-        })
-        .await
+            None => {
+                self.execute(&s.session_upsert, &params).await?;
+            }
+        }
+        Ok(())
     }
 
     #[instrument(
