@@ -117,26 +117,32 @@ impl PgCluster {
         Ok(())
     }
 
+    /// `pg_ctl -w start` on `self.port` with the throw-away cluster's settings (also used to
+    /// start it again after a stop, see `pg.rs`).
+    pub(crate) fn start_cmd(&self) -> Command {
+        let opts = format!(
+            "-p {} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=1000",
+            self.port,
+            self.dir.display().to_string().replace('\'', r"'\''"),
+        );
+        let mut cmd = self.tool("pg_ctl");
+        cmd.args(["-w", "-t", "60", "-D"])
+            .arg(self.data_dir())
+            .arg("-o")
+            .arg(opts)
+            .arg("-l")
+            .arg(self.log_file())
+            .arg("start");
+        cmd
+    }
+
     /// `pg_ctl -w start` on a free port; retried on a new port if the port got taken meanwhile.
     fn start_server(&mut self) -> Result<()> {
         const ATTEMPTS: u32 = 3;
         for attempt in 1..=ATTEMPTS {
             self.port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
-            let opts = format!(
-                "-p {} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-                 -c full_page_writes=off -c max_connections=1000",
-                self.port,
-                self.dir.display().to_string().replace('\'', r"'\''"),
-            );
-            let mut cmd = self.tool("pg_ctl");
-            cmd.args(["-w", "-t", "60", "-D"])
-                .arg(self.data_dir())
-                .arg("-o")
-                .arg(opts)
-                .arg("-l")
-                .arg(self.log_file())
-                .arg("start");
-            match run_quiet(&mut cmd) {
+            match run_quiet(&mut self.start_cmd()) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     let log = fs::read_to_string(self.log_file()).unwrap_or_default();

@@ -61,27 +61,7 @@ impl BenchDb {
     }
 
     fn psql_at(&self, url: &str, sql: &str) -> Result<String> {
-        let mut cmd = Command::new(self.bin.join("psql"));
-        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let shown = show_cmd(&cmd);
-        let mut child = cmd.spawn().map_err(|e| format!("running `{shown}`: {e}"))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(sql.as_bytes()).map_err(|e| format!("writing to psql: {e}"))?;
-        }
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(format!(
-                "`{shown}` failed ({}):\n{}\nSQL: {}",
-                out.status,
-                tail(&String::from_utf8_lossy(&out.stderr), 20),
-                tail(sql, 10)
-            ))
-        }
+        run_psql(&self.bin, url, sql)
     }
 
     /// `pgbench -n -M prepared -c C -j min(C,2) -T S -f script -l` on this database; latency
@@ -198,21 +178,7 @@ impl PgCluster {
     /// `pg_ctl -w start` again on the same port (after [`PgCluster::stop_fast`]), with the
     /// settings of the first start.
     pub fn start_again(&self) -> Result<()> {
-        let opts = format!(
-            "-p {} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=1000",
-            self.port,
-            self.dir.display().to_string().replace('\'', r"'\''"),
-        );
-        let mut cmd = self.tool("pg_ctl");
-        cmd.args(["-w", "-t", "60", "-D"])
-            .arg(self.data_dir())
-            .arg("-o")
-            .arg(opts)
-            .arg("-l")
-            .arg(self.log_file())
-            .arg("start");
-        run_quiet(&mut cmd).map_err(|e| {
+        run_quiet(&mut self.start_cmd()).map_err(|e| {
             let log = fs::read_to_string(self.log_file()).unwrap_or_default();
             format!("{e}\n--- {} ---\n{}", self.log_file().display(), tail(&log, 30))
         })
@@ -263,6 +229,12 @@ impl PgCluster {
 /// sent on stdin); returns stdout.
 pub fn psql(url: &str, sql: &str) -> Result<String> {
     let (bin, _) = ensure_postgres_installed()?;
+    run_psql(&bin, url, sql)
+}
+
+/// `psql` of the binaries in `bin`, SQL on stdin; stdout, or the error with stderr's and the
+/// SQL's tails.
+fn run_psql(bin: &std::path::Path, url: &str, sql: &str) -> Result<String> {
     let mut cmd = Command::new(bin.join("psql"));
     cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url])
         .stdin(Stdio::piped())
@@ -281,7 +253,7 @@ pub fn psql(url: &str, sql: &str) -> Result<String> {
             "`{shown}` failed ({}):\n{}\nSQL: {}",
             out.status,
             tail(&String::from_utf8_lossy(&out.stderr), 20),
-            tail(sql, 5)
+            tail(sql, 10)
         ))
     }
 }
