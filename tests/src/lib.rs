@@ -42,7 +42,49 @@ fn random_suffix() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Create a fresh, empty database and return its URL.
+/// The databases the current test (its thread) created, dropped when the thread ends, pass or
+/// panic: a database is ~10 MB and the suites create hundreds, which once filled CI's disk.
+/// `ST_KEEP_TEST_DATABASES=1` keeps them for a look after a failure.
+struct CreatedDatabases {
+    admin_url: String,
+    names: Vec<String>,
+}
+
+impl Drop for CreatedDatabases {
+    fn drop(&mut self) {
+        if self.names.is_empty() || std::env::var("ST_KEEP_TEST_DATABASES").as_deref() == Ok("1") {
+            return;
+        }
+        let admin = self.admin_url.clone();
+        let names = std::mem::take(&mut self.names);
+        // This thread's runtime and thread-locals are being torn down: connect from a new thread.
+        // FORCE ends what the test left connected (a server thread, a pool not yet dropped).
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async {
+                let Ok((client, conn)) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await else {
+                    return;
+                };
+                tokio::spawn(conn);
+                for name in names {
+                    if let Err(e) = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
+                    {
+                        eprintln!("test database {name} not dropped: {e}");
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+thread_local! {
+    static CREATED: std::cell::RefCell<Option<CreatedDatabases>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Create a fresh, empty database and return its URL; it is dropped when the calling test ends.
 pub async fn fresh_database() -> Option<String> {
     let url = pg_url()?;
     let (client, conn) =
@@ -52,6 +94,12 @@ pub async fn fresh_database() -> Option<String> {
     client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
     drop(client);
     let _ = handle.await;
+    CREATED.with(|c| {
+        c.borrow_mut()
+            .get_or_insert_with(|| CreatedDatabases { admin_url: url.clone(), names: Vec::new() })
+            .names
+            .push(name.clone())
+    });
     let (base, _) = url.rsplit_once('/').expect("url has a database");
     Some(format!("{base}/{name}"))
 }

@@ -122,7 +122,7 @@ impl PgCluster {
     pub(crate) fn start_cmd(&self) -> Command {
         let opts = format!(
             "-p {} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=1000",
+             -c full_page_writes=off -c max_connections=1000 -c max_wal_size=256MB",
             self.port,
             self.dir.display().to_string().replace('\'', r"'\''"),
         );

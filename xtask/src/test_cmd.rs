@@ -30,6 +30,11 @@ pub(crate) fn cmd_test(extra: &[String]) -> Result<()> {
     let started = Instant::now();
     let root = repo_root();
     ensure_build_packages()?;
+    // A test run builds once: incremental caches (4 GB on a clean clone) only fill the disk. Set
+    // here, before any thread, for every cargo this run starts; the caller's choice wins.
+    if env::var_os("CARGO_INCREMENTAL").is_none() {
+        env::set_var("CARGO_INCREMENTAL", "0");
+    }
 
     let (cluster, url) = match env::var(PG_URL_ENV) {
         Ok(url) if !url.trim().is_empty() => {
