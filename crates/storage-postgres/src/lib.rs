@@ -174,6 +174,7 @@ impl Statements {
 #[derive(Default)]
 struct Batches {
     session: session::Queues,
+    oauth: oauth::Queues,
     last_active: batch::BatchQueue<active_users::LastActiveTouches>,
 }
 

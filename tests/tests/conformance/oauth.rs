@@ -254,7 +254,60 @@ async fn oauth_flow_item_taken_once(st: &Arc<dyn Storage>) {
     }
 }
 
+/// Concurrent token requests (the PostgreSQL backend shares their statements): every client
+/// read answers for its own client, every token's rows are written, and a token of a client that
+/// does not exist fails alone, not the tokens it shared a statement with.
+async fn oauth_concurrent_token_records(st: &Arc<dyn Storage>) {
+    let a = app("public");
+    st.create_oauth_client(&a, &client("c1", "one")).await.unwrap();
+    st.create_oauth_client(&a, &client("c2", "two")).await.unwrap();
+    let spawn = |i: i64| {
+        let st = st.clone();
+        tokio::spawn(async move {
+            let a = app("public");
+            match i % 3 {
+                0 => {
+                    let mut g = grant(&format!("g{i}"), "c1", &format!("j{i}"), None);
+                    g.exp = 1_000 + i;
+                    st.record_oauth_tokens(&a, &g, Some((i, 1_000 + i))).await.is_ok()
+                }
+                // The first half only with clients that exist (whole batches succeed).
+                1 if i < 30 => {
+                    let mut g = grant(&format!("g{i}"), "c2", &format!("j{i}"), None);
+                    g.exp = 1_000 + i;
+                    st.record_oauth_tokens(&a, &g, Some((i, 1_000 + i))).await.is_ok()
+                }
+                1 => {
+                    let g = grant(&format!("g{i}"), "gone", &format!("j{i}"), None);
+                    st.record_oauth_tokens(&a, &g, Some((i, 1_000 + i))).await.is_err()
+                }
+                _ => {
+                    let id = ["c1", "c2", "missing"][(i as usize / 3) % 3];
+                    let found = st.get_oauth_client(&a, id).await.unwrap();
+                    match id {
+                        "missing" => found.is_none(),
+                        _ => found.is_some_and(|c| c.client_id == id && c.client_secret == Some(format!("enc-{id}"))),
+                    }
+                }
+            }
+        })
+    };
+    // Two rounds: in the first every client exists (whole batches succeed), in the second a
+    // third of the tokens name a client that does not.
+    for round in [0..30, 30..60] {
+        let tasks: Vec<_> = round.clone().map(spawn).collect();
+        for (i, t) in round.zip(tasks) {
+            assert!(t.await.unwrap(), "request {i}");
+        }
+    }
+    for i in (0..60).step_by(3).chain((1..30).step_by(3)) {
+        assert!(st.oauth_jti_active(&a, &format!("g{i}"), &format!("j{i}")).await.unwrap(), "token {i}");
+    }
+    assert_eq!(st.delete_expired_oauth_tokens(2_000).await.unwrap(), 60, "30 grants and 30 stats rows");
+}
+
 conformance! {
+    oauth_concurrent_token_records,
     oauth_expired_tokens_deleted,
     oauth_token_bookkeeping,
     oauth_clients,

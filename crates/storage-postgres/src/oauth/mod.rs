@@ -2,6 +2,12 @@
 //! Java core writes them, so its queries keep working) and our `oauth_client_configs` (the rest
 //! of the client, which the Java core kept in Hydra; V3). A client is created in one
 //! transaction; an update locks the `oauth_clients` row and decides under the lock.
+//!
+//! The two statements of every client-credentials token, the client read and the token's
+//! bookkeeping, are shared by concurrent calls ([`batched`]).
+
+mod batched;
+pub(crate) use batched::Queues;
 
 use crate::query::{col, tx_exec, tx_query};
 use crate::{error, PgStorage, TableNames};
@@ -22,6 +28,8 @@ pub(crate) struct OAuthSql {
     client_insert: String,
     config_upsert: String,
     client_select: String,
+    /// `client_select` for many (app, client) pairs, each row with its pair's ordinal.
+    client_select_many: String,
     client_lock: String,
     client_update: String,
     client_list: String,
@@ -30,6 +38,8 @@ pub(crate) struct OAuthSql {
     /// The session upsert and the `oauth_m2m_tokens` row in one statement (one round trip, atomic
     /// as any single statement): a client-credentials token's whole write.
     session_upsert_m2m: String,
+    /// `session_upsert_m2m` for many tokens (arrays, one element per token).
+    session_upsert_m2m_many: String,
     session_jtis: String,
     session_remove_jti: String,
     sessions_delete_client: String,
@@ -69,6 +79,11 @@ impl OAuthSql {
                  ON CONFLICT (app_id, client_id) DO UPDATE SET config = EXCLUDED.config"
             ),
             client_select: format!("SELECT {columns} FROM {joined} WHERE c.app_id = $1 AND c.client_id = $2"),
+            client_select_many: format!(
+                "SELECT v.ord, {columns} FROM UNNEST($1::TEXT[], $2::TEXT[]) WITH ORDINALITY AS v(app_id, client_id, ord) \
+                 JOIN {clients} c ON c.app_id = v.app_id AND c.client_id = v.client_id \
+                 LEFT JOIN {configs} g ON g.app_id = c.app_id AND g.client_id = c.client_id"
+            ),
             // The lock first, then the read in a statement of its own: a joined read locking only
             // `c` would see the configuration as it was before the lock was granted.
             client_lock: format!("SELECT 1 FROM {clients} WHERE app_id = $1 AND client_id = $2 FOR UPDATE"),
@@ -98,6 +113,20 @@ impl OAuthSql {
                  ON CONFLICT (gid) DO UPDATE SET external_refresh_token = $4, internal_refresh_token = $5, \
                  session_handle = $6, jti = CONCAT({sessions}.jti, $7::TEXT), exp = $8 RETURNING 1) \
                  INSERT INTO {m2m} (app_id, client_id, iat, exp) SELECT $3, $2, $9, $10 FROM s \
+                 ON CONFLICT DO NOTHING"
+            ),
+            // A token's gid is new (a UUID), so no two rows of one batch meet on `gid`.
+            session_upsert_m2m_many: format!(
+                "WITH v AS (SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], \
+                 $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[]) \
+                 AS v(gid, client_id, app_id, ext, int, handle, jti, exp, iat, m2m_exp)), \
+                 s AS (INSERT INTO {sessions} (gid, client_id, app_id, external_refresh_token, \
+                 internal_refresh_token, session_handle, jti, exp) \
+                 SELECT gid, client_id, app_id, ext, int, handle, jti, exp FROM v \
+                 ON CONFLICT (gid) DO UPDATE SET external_refresh_token = EXCLUDED.external_refresh_token, \
+                 internal_refresh_token = EXCLUDED.internal_refresh_token, session_handle = EXCLUDED.session_handle, \
+                 jti = CONCAT({sessions}.jti, EXCLUDED.jti), exp = EXCLUDED.exp RETURNING 1) \
+                 INSERT INTO {m2m} (app_id, client_id, iat, exp) SELECT app_id, client_id, iat, m2m_exp FROM v \
                  ON CONFLICT DO NOTHING"
             ),
             session_jtis: format!("SELECT jti FROM {sessions} WHERE app_id = $1 AND gid = $2"),
@@ -148,7 +177,12 @@ impl PgStorage {
 }
 
 fn client_row(r: &Row) -> SResult<OAuthClientRow> {
-    let config: Option<String> = col(r, 4)?;
+    client_row_at(r, 0)
+}
+
+/// A client from the row's columns `base..base + 5`.
+fn client_row_at(r: &Row, base: usize) -> SResult<OAuthClientRow> {
+    let config: Option<String> = col(r, base + 4)?;
     let config = match config {
         None => None,
         Some(text) => match serde_json::from_str::<Value>(&text) {
@@ -158,10 +192,10 @@ fn client_row(r: &Row) -> SResult<OAuthClientRow> {
         },
     };
     Ok(OAuthClientRow {
-        client_id: col(r, 0)?,
-        client_secret: col(r, 1)?,
-        is_client_credentials_only: col(r, 2)?,
-        enable_refresh_token_rotation: col(r, 3)?,
+        client_id: col(r, base)?,
+        client_secret: col(r, base + 1)?,
+        is_client_credentials_only: col(r, base + 2)?,
+        enable_refresh_token_rotation: col(r, base + 3)?,
         config,
     })
 }
@@ -216,8 +250,8 @@ impl OAuthStorage for PgStorage {
             otel.status_code = Empty, error.type = Empty)
     )]
     async fn get_oauth_client(&self, app: &AppId, client_id: &str) -> SResult<Option<OAuthClientRow>> {
-        let row = self.query_opt(&self.oauth_sql().client_select, &[&app.as_str(), &client_id]).await?;
-        row.as_ref().map(client_row).transpose()
+        let read = batched::ClientRead { app: app.as_str().to_string(), client_id: client_id.to_string() };
+        crate::batch::run::<batched::ClientReads>(self, read).await
     }
 
     #[instrument(
@@ -306,31 +340,16 @@ impl OAuthStorage for PgStorage {
         session: &OAuthSessionUpsert,
         m2m: Option<(i64, i64)>,
     ) -> SResult<()> {
-        let s = self.oauth_sql();
-        let app = app.as_str();
-        let jti = format!("{},", session.jti);
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
-            &session.gid,
-            &session.client_id,
-            &app,
-            &session.external_refresh_token,
-            &session.internal_refresh_token,
-            &session.session_handle,
-            &jti,
-            &session.exp,
-        ];
+        let record = batched::TokenRecord { app: app.as_str().to_string(), session: session.clone() };
         match m2m {
-            Some((iat, exp)) => {
-                let mut with_m2m: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();
-                with_m2m.push(&iat);
-                with_m2m.push(&exp);
-                self.execute(&s.session_upsert_m2m, &with_m2m).await?;
-            }
+            // A client-credentials token: shared with concurrent ones.
+            Some((iat, exp)) => crate::batch::run::<batched::M2mRecords>(self, (record, iat, exp)).await,
             None => {
-                self.execute(&s.session_upsert, &params).await?;
+                let jti = record.jti();
+                let params = record.params(&jti);
+                self.execute(&self.oauth_sql().session_upsert, &params).await.map(|_| ())
             }
         }
-        Ok(())
     }
 
     #[instrument(
