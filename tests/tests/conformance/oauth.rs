@@ -300,8 +300,20 @@ async fn oauth_concurrent_token_records(st: &Arc<dyn Storage>) {
             assert!(t.await.unwrap(), "request {i}");
         }
     }
-    for i in (0..60).step_by(3).chain((1..30).step_by(3)) {
-        assert!(st.oauth_jti_active(&a, &format!("g{i}"), &format!("j{i}")).await.unwrap(), "token {i}");
+    // Concurrent jti checks: the recorded tokens, another grant's jti, an unknown grant.
+    let checks: Vec<_> = (0..60i64)
+        .map(|i| {
+            let st = st.clone();
+            tokio::spawn(async move {
+                let recorded = i % 3 == 0 || (i % 3 == 1 && i < 30);
+                let jti = if i % 2 == 0 { format!("j{i}") } else { format!("j{}", i + 3) };
+                let active = st.oauth_jti_active(&app("public"), &format!("g{i}"), &jti).await.unwrap();
+                active == (recorded && i % 2 == 0)
+            })
+        })
+        .collect();
+    for (i, t) in checks.into_iter().enumerate() {
+        assert!(t.await.unwrap(), "jti check {i}");
     }
     assert_eq!(st.delete_expired_oauth_tokens(2_000).await.unwrap(), 60, "30 grants and 30 stats rows");
 }

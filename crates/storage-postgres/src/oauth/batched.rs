@@ -1,12 +1,13 @@
 //! The OAuth statements that concurrent calls share (see [`crate::batch`]): the client read
-//! that every token request starts with ([`ClientReads`]) and a client-credentials token's
-//! bookkeeping ([`M2mRecords`]). Under load these two statements, not the RSA signature, were
+//! that every token request starts with ([`ClientReads`]), a client-credentials token's
+//! bookkeeping ([`M2mRecords`]) and the jti check of every introspection ([`JtiChecks`]). Under load these two statements, not the RSA signature, were
 //! what a token cost the database: sharing them makes the cost per token a fraction of a
 //! statement. Each read still starts after its caller asked (a batch takes only what queued
 //! before it ran), so a client removed or changed through any instance is seen at once.
 
 use super::client_row_at;
 use crate::batch::{by_ordinal, BatchQueue, Batched};
+use crate::query::col;
 use crate::PgStorage;
 use st_core::storage::{OAuthClientRow, OAuthSessionUpsert, SResult};
 use tokio_postgres::types::ToSql;
@@ -16,6 +17,7 @@ use tokio_postgres::types::ToSql;
 pub(crate) struct Queues {
     client_reads: BatchQueue<ClientReads>,
     m2m_records: BatchQueue<M2mRecords>,
+    jti_checks: BatchQueue<JtiChecks>,
 }
 
 /// `get_oauth_client`.
@@ -118,5 +120,49 @@ impl Batched for M2mRecords {
             [&gids, &clients, &apps, &ext, &int, &handles, &jtis, &exps, &iats, &m2m_exps];
         storage.execute(&storage.oauth_sql().session_upsert_m2m_many, &params).await?;
         Ok(vec![(); items.len()])
+    }
+}
+
+/// `oauth_jti_active`: whether the grant's row lists the token's jti.
+pub(crate) struct JtiChecks;
+
+/// One token to check.
+pub(crate) struct JtiCheck {
+    pub(crate) app: String,
+    pub(crate) gid: String,
+    pub(crate) jti: String,
+}
+
+impl JtiCheck {
+    /// Whether the row's list ("a,b,") holds this jti.
+    fn listed_in(&self, list: &str) -> bool {
+        list.split(',').any(|j| !j.is_empty() && j == self.jti)
+    }
+}
+
+impl Batched for JtiChecks {
+    type Item = JtiCheck;
+    type Output = bool;
+    const WHAT: &'static str = "oauth jti check";
+
+    fn queue(storage: &PgStorage) -> &BatchQueue<Self> {
+        &storage.batches().oauth.jti_checks
+    }
+
+    async fn alone(storage: &PgStorage, check: &JtiCheck, _idle: bool) -> SResult<bool> {
+        let row = storage.query_opt(&storage.oauth_sql().session_jtis, &[&check.app, &check.gid]).await?;
+        match row {
+            None => Ok(false),
+            Some(r) => Ok(check.listed_in(&col::<String>(&r, 0)?)),
+        }
+    }
+
+    /// `session_jtis_many`: every grant in one statement, each found row by its ordinal.
+    async fn together(storage: &PgStorage, checks: &[JtiCheck]) -> SResult<Vec<bool>> {
+        let apps: Vec<&str> = checks.iter().map(|c| c.app.as_str()).collect();
+        let gids: Vec<&str> = checks.iter().map(|c| c.gid.as_str()).collect();
+        let rows = storage.query(&storage.oauth_sql().session_jtis_many, &[&apps, &gids]).await?;
+        let found = by_ordinal(&rows, checks.len(), Self::WHAT, |r, i| Ok(checks[i].listed_in(&col::<String>(r, 1)?)))?;
+        Ok(found.into_iter().map(|f| f.unwrap_or(false)).collect())
     }
 }

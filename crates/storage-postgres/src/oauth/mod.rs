@@ -4,7 +4,8 @@
 //! transaction; an update locks the `oauth_clients` row and decides under the lock.
 //!
 //! The two statements of every client-credentials token, the client read and the token's
-//! bookkeeping, are shared by concurrent calls ([`batched`]).
+//! bookkeeping, and the read of every introspection are shared by concurrent calls
+//! ([`batched`]).
 
 mod batched;
 pub(crate) use batched::Queues;
@@ -41,6 +42,8 @@ pub(crate) struct OAuthSql {
     /// `session_upsert_m2m` for many tokens (arrays, one element per token).
     session_upsert_m2m_many: String,
     session_jtis: String,
+    /// `session_jtis` for many (app, gid) pairs, each row with its pair's ordinal.
+    session_jtis_many: String,
     session_remove_jti: String,
     sessions_delete_client: String,
     sessions_delete_handle: String,
@@ -130,6 +133,10 @@ impl OAuthSql {
                  ON CONFLICT DO NOTHING"
             ),
             session_jtis: format!("SELECT jti FROM {sessions} WHERE app_id = $1 AND gid = $2"),
+            session_jtis_many: format!(
+                "SELECT v.ord, s.jti FROM UNNEST($1::TEXT[], $2::TEXT[]) WITH ORDINALITY AS v(app_id, gid, ord) \
+                 JOIN {sessions} s ON s.app_id = v.app_id AND s.gid = v.gid"
+            ),
             session_remove_jti: format!(
                 "UPDATE {sessions} SET jti = REPLACE(jti, $3::TEXT, '') WHERE app_id = $1 AND gid = $2"
             ),
@@ -358,14 +365,8 @@ impl OAuthStorage for PgStorage {
             otel.status_code = Empty, error.type = Empty)
     )]
     async fn oauth_jti_active(&self, app: &AppId, gid: &str, jti: &str) -> SResult<bool> {
-        let row = self.query_opt(&self.oauth_sql().session_jtis, &[&app.as_str(), &gid]).await?;
-        match row {
-            None => Ok(false),
-            Some(r) => {
-                let list: String = col(&r, 0)?;
-                Ok(list.split(',').any(|j| !j.is_empty() && j == jti))
-            }
-        }
+        let check = batched::JtiCheck { app: app.as_str().to_string(), gid: gid.to_string(), jti: jti.to_string() };
+        crate::batch::run::<batched::JtiChecks>(self, check).await
     }
 
     #[instrument(
