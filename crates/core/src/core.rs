@@ -30,6 +30,8 @@ pub struct AppState {
     pub guess_session_identity: std::sync::atomic::AtomicBool,
     /// CDI 5.6 approximate user counts per tenant: (count, when it was exact), this instance's.
     pub user_counts: std::sync::Mutex<HashMap<crate::ids::TenantId, (u64, i64)>>,
+    /// OAuth client secrets already decrypted (see [`crate::oauth::clients::SecretCache`]).
+    pub oauth_secrets: crate::oauth::clients::SecretCache,
 }
 
 pub struct Core {
@@ -220,6 +222,7 @@ impl Core {
                     requests: crate::stats::RequestStats::new(self.clock.now_ms()),
                     guess_session_identity: std::sync::atomic::AtomicBool::new(true),
                     user_counts: std::sync::Mutex::new(HashMap::new()),
+                    oauth_secrets: Default::default(),
                 })
             })
             .clone()

@@ -44,6 +44,8 @@ pub(crate) trait Batched: Sized + Send + Sync + 'static {
     type Item: Send + Sync + 'static;
     type Output: Send + 'static;
     const WHAT: &'static str;
+    /// Statements of this kind in flight at once.
+    const LEADERS: usize = MAX_LEADERS;
     fn queue(storage: &PgStorage) -> &BatchQueue<Self>;
     /// One item in its own statement. `idle`: no other statement of this kind is in flight
     /// (the call competes with nobody, so its latency is what counts, not the statement count).
@@ -138,7 +140,7 @@ pub(crate) async fn run<B: Batched>(storage: &PgStorage, item: B::Item) -> SResu
     let queue = B::queue(storage);
     let alone = {
         let mut st = queue.state();
-        let alone = (st.leaders < MAX_LEADERS && st.items.is_empty()).then_some(st.leaders == 0);
+        let alone = (st.leaders < B::LEADERS && st.items.is_empty()).then_some(st.leaders == 0);
         if alone.is_some() {
             st.leaders += 1;
         }
@@ -154,7 +156,7 @@ pub(crate) async fn run<B: Batched>(storage: &PgStorage, item: B::Item) -> SResu
     let lead = {
         let mut st = queue.state();
         st.items.push((item, tx));
-        let lead = st.leaders < MAX_LEADERS;
+        let lead = st.leaders < B::LEADERS;
         if lead {
             st.leaders += 1;
         }

@@ -17,6 +17,39 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
+/// Client secrets this instance has decrypted, by (encryption key, stored ciphertext). The
+/// reference's format derives the AES key with PBKDF2 (100 rounds of HMAC-SHA512) per secret,
+/// which was a tenth of a client-credentials token's CPU; the ciphertext carries its own IV, so
+/// a changed secret is a new entry, and the encryption key is part of the entry's key, so a
+/// changed key setting never reads an old entry. Holding what the process can decrypt at any
+/// time anyway, in its memory only; at most [`SecretCache::CAPACITY`] entries (emptied when
+/// full, no eviction order to keep).
+#[derive(Default)]
+pub struct SecretCache {
+    entries: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
+}
+
+impl SecretCache {
+    pub const CAPACITY: usize = 1024;
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), String>> {
+        // A map left half-updated by a panic is still a map of correct entries.
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, key: &str, ciphertext: &str) -> Option<String> {
+        self.entries().get(&(key.to_string(), ciphertext.to_string())).cloned()
+    }
+
+    fn put(&self, key: &str, ciphertext: &str, plain: &str) {
+        let mut entries = self.entries();
+        if entries.len() >= Self::CAPACITY {
+            entries.clear();
+        }
+        entries.insert((key.to_string(), ciphertext.to_string()), plain.to_string());
+    }
+}
+
 /// Hydra's default client scope.
 pub const DEFAULT_SCOPE: &str = "offline_access offline openid";
 /// Default and largest page of `GET /recipe/oauth/clients/list` (Hydra's).
@@ -328,9 +361,18 @@ impl Core {
             None => None,
             Some(enc) => {
                 let key = self.oauth_secret_key(app).await?;
-                let plain = crate::crypto::decrypt_refresh_payload(&key, enc)
-                    .ok_or_else(|| CoreError::Internal("cannot decrypt an OAuth client secret".into()))?;
-                Some(String::from_utf8(plain).map_err(|_| CoreError::Internal("bad OAuth client secret".into()))?)
+                let cache = &self.app_state(app).oauth_secrets;
+                match cache.get(&key, enc) {
+                    Some(plain) => Some(plain),
+                    None => {
+                        let plain = crate::crypto::decrypt_refresh_payload(&key, enc)
+                            .ok_or_else(|| CoreError::Internal("cannot decrypt an OAuth client secret".into()))?;
+                        let plain = String::from_utf8(plain)
+                            .map_err(|_| CoreError::Internal("bad OAuth client secret".into()))?;
+                        cache.put(&key, enc, &plain);
+                        Some(plain)
+                    }
+                }
             }
         };
         let config = match row.config {
@@ -518,6 +560,19 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_cache_by_key_and_ciphertext() {
+        let c = SecretCache::default();
+        c.put("k1", "enc-a", "secret-a");
+        assert_eq!(c.get("k1", "enc-a").as_deref(), Some("secret-a"));
+        assert_eq!(c.get("k2", "enc-a"), None, "another encryption key");
+        assert_eq!(c.get("k1", "enc-b"), None, "another ciphertext (a new secret)");
+        for i in 0..SecretCache::CAPACITY {
+            c.put("k1", &format!("enc-{i}"), "s");
+        }
+        assert!(c.entries().len() <= SecretCache::CAPACITY, "bounded");
+    }
 
     #[test]
     fn go_durations() {

@@ -33,6 +33,7 @@ impl Batched for ClientReads {
     type Item = ClientRead;
     type Output = Option<OAuthClientRow>;
     const WHAT: &'static str = "oauth client read";
+    const LEADERS: usize = 1;
 
     fn queue(storage: &PgStorage) -> &BatchQueue<Self> {
         &storage.batches().oauth.client_reads
@@ -89,6 +90,7 @@ impl Batched for M2mRecords {
     type Item = (TokenRecord, i64, i64);
     type Output = ();
     const WHAT: &'static str = "oauth m2m token record";
+    const LEADERS: usize = 1;
 
     fn queue(storage: &PgStorage) -> &BatchQueue<Self> {
         &storage.batches().oauth.m2m_records
