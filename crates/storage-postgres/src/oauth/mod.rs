@@ -83,7 +83,7 @@ impl OAuthSql {
             ),
             client_select: format!("SELECT {columns} FROM {joined} WHERE c.app_id = $1 AND c.client_id = $2"),
             client_select_many: format!(
-                "SELECT v.ord, {columns} FROM UNNEST($1::TEXT[], $2::TEXT[]) WITH ORDINALITY AS v(app_id, client_id, ord) \
+                "SELECT v.ord, {columns} FROM UNNEST((SELECT $1::TEXT[]), (SELECT $2::TEXT[])) WITH ORDINALITY AS v(app_id, client_id, ord) \
                  JOIN {clients} c ON c.app_id = v.app_id AND c.client_id = v.client_id \
                  LEFT JOIN {configs} g ON g.app_id = c.app_id AND g.client_id = c.client_id"
             ),
@@ -118,10 +118,13 @@ impl OAuthSql {
                  INSERT INTO {m2m} (app_id, client_id, iat, exp) SELECT $3, $2, $9, $10 FROM s \
                  ON CONFLICT DO NOTHING"
             ),
-            // A token's gid is new (a UUID), so no two rows of one batch meet on `gid`.
+            // A token's gid is new (a UUID), so no two rows of one batch meet on `gid`. Each array
+            // in a scalar sub-select in the batch statements, as the session ones: one generic plan
+            // instead of a plan per batch size (see ARCHITECTURE).
             session_upsert_m2m_many: format!(
-                "WITH v AS (SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], \
-                 $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[]) \
+                "WITH v AS (SELECT * FROM UNNEST((SELECT $1::TEXT[]), (SELECT $2::TEXT[]), (SELECT $3::TEXT[]), \
+                 (SELECT $4::TEXT[]), (SELECT $5::TEXT[]), (SELECT $6::TEXT[]), (SELECT $7::TEXT[]), \
+                 (SELECT $8::BIGINT[]), (SELECT $9::BIGINT[]), (SELECT $10::BIGINT[])) \
                  AS v(gid, client_id, app_id, ext, int, handle, jti, exp, iat, m2m_exp)), \
                  s AS (INSERT INTO {sessions} (gid, client_id, app_id, external_refresh_token, \
                  internal_refresh_token, session_handle, jti, exp) \
@@ -134,7 +137,7 @@ impl OAuthSql {
             ),
             session_jtis: format!("SELECT jti FROM {sessions} WHERE app_id = $1 AND gid = $2"),
             session_jtis_many: format!(
-                "SELECT v.ord, s.jti FROM UNNEST($1::TEXT[], $2::TEXT[]) WITH ORDINALITY AS v(app_id, gid, ord) \
+                "SELECT v.ord, s.jti FROM UNNEST((SELECT $1::TEXT[]), (SELECT $2::TEXT[])) WITH ORDINALITY AS v(app_id, gid, ord) \
                  JOIN {sessions} s ON s.app_id = v.app_id AND s.gid = v.gid"
             ),
             session_remove_jti: format!(
