@@ -62,7 +62,7 @@ pub struct Core {
     /// Users this instance recorded as active lately (see [`crate::activity`]).
     pub activity: crate::activity::RecentActivity,
     /// This instance's request rate-limit counters (see [`crate::ratelimit`]).
-    pub(crate) rate_counters: crate::ratelimit::RateCounters,
+    pub(crate) rate_counters: Arc<crate::ratelimit::RateCounters>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

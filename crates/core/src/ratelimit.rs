@@ -16,13 +16,15 @@
 //! * it refuses a request while it holds unflushed requests.
 //!
 //! A request is admitted while the last known total plus what this instance counted since is
-//! below the limit; the request whose admission triggered a flush is decided by the fresh
-//! total instead (so with a limit under 20, every request is counted in the storage first and
-//! the limit is exact across instances). What an instance does not see is what the others
-//! admitted since its last flush, so a window admits at most about
+//! below the limit. Under 40 (a share of 1: [`exact`]) the request whose admission triggered a
+//! flush waits for it and is decided by the fresh total, so every request is counted in the
+//! storage first and the limit is exact across instances. From 40 up the flush runs in a task
+//! beside the request, which no request waits for (waiting put PostgreSQL's round trips into the
+//! verify p99, docs/BENCHMARKS.md). What an instance does not see is what the others admitted
+//! since its last flush, so a window admits at most about
 //! `instances × min(limit / 20, 0.2 s × per-instance rate)` requests over the limit
-//! (docs/ARCHITECTURE.md). One flush runs per counter at a time, inline in the request that
-//! triggers it; a storage failure fails open (the instance keeps enforcing its local count).
+//! (docs/ARCHITECTURE.md). One flush runs per counter at a time; a storage failure fails open
+//! (the instance keeps enforcing its local count).
 
 use crate::core::Core;
 use crate::ids::{AppId, TenantIdentifier};
@@ -113,6 +115,32 @@ impl Counter {
     }
 }
 
+/// Whether `limit` is in the exact range: every admitted request is its own flush's only
+/// request (its share is 1), and the request that flushes waits for the shared total and is
+/// decided by it, so instances together never admit more than the limit.
+fn exact(limit: i64) -> bool {
+    limit / SHARE_DIVISOR <= 1
+}
+
+/// Add `n` requests to the shared counter; `None` when the storage failed (logged: the instance
+/// keeps enforcing its local count).
+async fn flush(
+    storage: &dyn crate::storage::Storage,
+    tenant: &TenantIdentifier,
+    app_wide: bool,
+    window_start_ms: i64,
+    n: i64,
+) -> Option<RateCount> {
+    let scope = if app_wide { RateScope::App } else { RateScope::Tenant(tenant.tenant.as_str()) };
+    match storage.add_request_count(&tenant.app, scope, window_start_ms, n).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(app_id = %tenant.app, "rate limit counter not shared (counting locally): {e}");
+            None
+        }
+    }
+}
+
 /// A refused request: which limit, and when to retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimited {
@@ -191,20 +219,24 @@ impl Core {
         let step = counters.with(tenant, app_wide, |c| c.admit(limit, window_ms, now));
         let mut admitted = step.admitted;
         if let Some(n) = step.flush {
-            let scope = if app_wide { RateScope::App } else { RateScope::Tenant(tenant.tenant.as_str()) };
-            let result = match self.storage.add_request_count(&tenant.app, scope, step.window_start_ms, n).await {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    tracing::warn!(app_id = %tenant.app, "rate limit counter not shared (counting locally): {e}");
-                    None
+            if exact(limit) {
+                let result = flush(self.storage.as_ref(), tenant, app_wide, step.window_start_ms, n).await;
+                counters.with(tenant, app_wide, |c| c.flushed(step.window_start_ms, result));
+                // The request that flushed is decided by the fresh total.
+                if let Some(c) = result {
+                    if c.window_start_ms == step.window_start_ms && c.count > limit {
+                        admitted = false;
+                    }
                 }
-            };
-            counters.with(tenant, app_wide, |c| c.flushed(step.window_start_ms, result));
-            // The request that flushed is decided by the fresh total.
-            if let Some(c) = result {
-                if c.window_start_ms == step.window_start_ms && c.count > limit {
-                    admitted = false;
-                }
+            } else {
+                // Above the exact range no request waits for the database: the flush runs beside
+                // it and the request is decided on what this instance knows, as the requests
+                // admitted while a flush is under way always are.
+                let (storage, counters, tenant) = (self.storage.clone(), counters.clone(), tenant.clone());
+                tokio::spawn(async move {
+                    let result = flush(storage.as_ref(), &tenant, app_wide, step.window_start_ms, n).await;
+                    counters.with(&tenant, app_wide, |c| c.flushed(step.window_start_ms, result));
+                });
             }
         }
         if admitted {

@@ -1,6 +1,7 @@
 //! Request rate limits per app and per tenant (issue 25, our addition, off by default): 429
 //! with `Retry-After` over a limit, the next window admitted, tenants counted apart, the app's
-//! limit over all its tenants, the limit shared by two instances on one database, the keys.
+//! limit over all its tenants, the limit shared by two instances on one database (exactly under
+//! 40, within a share above), the keys.
 
 use crate::helpers::*;
 use serde_json::{json, Value};
@@ -165,7 +166,32 @@ async fn shared_by_two_instances(b: Backend) {
     a.stop().await;
 }
 
+/// From a limit of 40 up no request waits for the shared counter (the flush runs beside it): two
+/// instances on one database still share the count: the second one admits on what it knows
+/// (nothing) and refuses once its flush has read the total back.
+async fn shared_in_the_background(b: Backend) {
+    if b != Backend::Postgres {
+        return;
+    }
+    let Some(a) = TestServer::spawn(b, limited(60, 0, 10)).await else { return };
+    let c = TestServer::spawn_on(b, limited(60, 0, 10), a.db_url.clone()).await.unwrap();
+    for i in 0..60 {
+        assert_eq!(count(&a, "public").await.0, 200, "request {i}");
+    }
+    // The refusal flushes what the first instance still held; let that flush land (it runs
+    // beside the requests).
+    assert_eq!(count(&a, "public").await.0, 429);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The second instance knows nothing yet: it admits, and its flush reads the total back.
+    assert_eq!(count(&c, "public").await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(count(&c, "public").await.0, 429, "the total its flush read back is over the limit");
+    c.stop().await;
+    a.stop().await;
+}
+
 st_tests::both_backends! {
+    shared_in_the_background => shared_in_the_background;
     limit_then_next_window => limit_then_next_window;
     tenants_apart => tenants_apart;
     app_limit_over_all_tenants => app_limit_over_all_tenants;
