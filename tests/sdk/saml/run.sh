@@ -44,23 +44,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.st-lock-stamp" 2>/dev/null)" 
     echo "$want" >"$VENV/.st-lock-stamp"
 fi
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_up() { # URL PID
-    for _ in $(seq 1 300); do
-        kill -0 "$2" 2>/dev/null || return 1
-        curl -sf "$1" >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    return 1
-}
-
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+# free_port, wait_up, PIDS and the EXIT trap that stops them.
+# shellcheck source=../lib.sh
+source "$HERE/../lib.sh"
 
 # run BACKEND [POSTGRES_URI]
 run() {
