@@ -29,8 +29,11 @@ pub(crate) struct Tables {
 }
 
 impl Tables {
-    fn options_in_app(&self, app: &AppId, id: &str) -> Option<&WebauthnOptions> {
-        self.options.iter().find(|((t, i), _)| &t.app == app && i == id).map(|(_, o)| o)
+    /// `tenant`'s options with this id, else the app's (smallest tenant id first).
+    fn options_in_app(&self, tenant: &TenantIdentifier, id: &str) -> Option<&WebauthnOptions> {
+        self.options
+            .get(&(tenant.clone(), id.to_string()))
+            .or_else(|| self.options.iter().find(|((t, i), _)| t.app == tenant.app && i == id).map(|(_, o)| o))
     }
 
     fn credential(&self, app: &AppId, id: &str, rp_id: &str) -> Option<&WebauthnCredential> {
@@ -100,9 +103,9 @@ impl WebauthnStorage for MemoryStorage {
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.webauthn_options_in_app", skip_all, fields(
-        otel.kind = "client", db.system = "memory", app_id = %app, otel.status_code = Empty, error.type = Empty))]
-    async fn webauthn_options_in_app(&self, app: &AppId, id: &str) -> SResult<Option<WebauthnOptions>> {
-        Ok(self.lock().webauthn.options_in_app(app, id).cloned())
+        otel.kind = "client", db.system = "memory", app_id = %tenant.app, tenant_id = %tenant.tenant, otel.status_code = Empty, error.type = Empty))]
+    async fn webauthn_options_in_app(&self, tenant: &TenantIdentifier, id: &str) -> SResult<Option<WebauthnOptions>> {
+        Ok(self.lock().webauthn.options_in_app(tenant, id).cloned())
     }
 
     #[instrument(level = "debug", target = "st_storage", name = "storage.remove_webauthn_options", skip_all, fields(

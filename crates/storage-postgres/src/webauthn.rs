@@ -91,8 +91,12 @@ impl WebauthnSql {
             options_by_id: format!(
                 "SELECT {OPTIONS_COLUMNS} FROM {wo} WHERE app_id = $1 AND tenant_id = $2 AND id = $3"
             ),
+            // The request's tenant first (a primary-key look-up); the app's other tenants only when
+            // it has no such options (the second branch runs only then: LIMIT 1 over the append).
             options_in_app: format!(
-                "SELECT {OPTIONS_COLUMNS} FROM {wo} WHERE app_id = $1 AND id = $2 ORDER BY tenant_id LIMIT 1"
+                "(SELECT {OPTIONS_COLUMNS} FROM {wo} WHERE app_id = $1 AND tenant_id = $3 AND id = $2) \
+                 UNION ALL (SELECT {OPTIONS_COLUMNS} FROM {wo} WHERE app_id = $1 AND id = $2 AND tenant_id <> $3 \
+                 ORDER BY tenant_id LIMIT 1) LIMIT 1"
             ),
             options_delete: format!("DELETE FROM {wo} WHERE app_id = $1 AND tenant_id = $2 AND id = $3"),
             // As the other recipes' sign-ups: the two time columns of `app_id_to_user_id` keep
@@ -127,9 +131,13 @@ impl WebauthnSql {
                    ON CONFLICT (app_id, rp_id, id) DO NOTHING RETURNING 1) \
                  SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM ins)"
             ),
+            // The relying party's credential first, a primary-key look-up (app, rp, id); any other
+            // relying party's only when there is none (the second branch, which scans the app's
+            // credentials as the reference's look-up by (app, id) always does, runs only then).
             credential_by_id: format!(
-                "SELECT {CREDENTIAL_COLUMNS} FROM {wc} WHERE app_id = $1 AND id = $2 \
-                 ORDER BY rp_id = $3 DESC, rp_id LIMIT 1"
+                "(SELECT {CREDENTIAL_COLUMNS} FROM {wc} WHERE app_id = $1 AND rp_id = $3 AND id = $2) \
+                 UNION ALL (SELECT {CREDENTIAL_COLUMNS} FROM {wc} WHERE app_id = $1 AND id = $2 AND rp_id <> $3 \
+                 ORDER BY rp_id LIMIT 1) LIMIT 1"
             ),
             credential_of_user: format!(
                 "SELECT {CREDENTIAL_COLUMNS} FROM {wc} WHERE app_id = $1 AND id = $2 AND user_id = $3 \
@@ -278,11 +286,12 @@ impl WebauthnStorage for PgStorage {
 
     #[instrument(
         level = "debug", target = "st_storage", name = "storage.webauthn_options_in_app", skip_all,
-        fields(otel.kind = "client", db.system = "postgresql", app_id = %app,
+        fields(otel.kind = "client", db.system = "postgresql", app_id = %tenant.app, tenant_id = %tenant.tenant,
             otel.status_code = Empty, error.type = Empty)
     )]
-    async fn webauthn_options_in_app(&self, app: &AppId, id: &str) -> SResult<Option<WebauthnOptions>> {
-        match self.query_opt(&self.wa_sql().options_in_app, &[&app.as_str(), &id]).await? {
+    async fn webauthn_options_in_app(&self, tenant: &TenantIdentifier, id: &str) -> SResult<Option<WebauthnOptions>> {
+        let params: [&(dyn ToSql + Sync); 3] = [&tenant.app.as_str(), &id, &tenant.tenant.as_str()];
+        match self.query_opt(&self.wa_sql().options_in_app, &params).await? {
             Some(row) => Ok(Some(options_of(&row)?)),
             None => Ok(None),
         }

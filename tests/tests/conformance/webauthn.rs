@@ -63,10 +63,13 @@ async fn generated_options(st: &dyn Storage) {
     // In the app: either tenant's; not another app's; an id of any length finds nothing.
     let o3 = options(&oid(3), "t2", Some("c@x.com"), 3000);
     assert!(st.save_webauthn_options(&t2, &o3).await.unwrap());
-    assert_eq!(st.webauthn_options_in_app(&AppId::public(), &oid(3)).await.unwrap(), Some(o3));
-    assert!(st.webauthn_options_in_app(&AppId::public(), &oid(1)).await.unwrap().is_some());
-    assert_eq!(st.webauthn_options_in_app(&app("other"), &oid(3)).await.unwrap(), None);
-    assert_eq!(st.webauthn_options_in_app(&AppId::public(), &"x".repeat(80)).await.unwrap(), None);
+    assert_eq!(st.webauthn_options_in_app(&base, &oid(3)).await.unwrap(), Some(o3));
+    // An id in two tenants: the request's tenant's, else the smallest tenant id's.
+    assert_eq!(st.webauthn_options_in_app(&base, &oid(1)).await.unwrap(), Some(o1.clone()));
+    assert_eq!(st.webauthn_options_in_app(&t2, &oid(1)).await.unwrap(), Some(o1_t2.clone()));
+    assert_eq!(st.webauthn_options_in_app(&tid("public", "t9"), &oid(1)).await.unwrap(), Some(o1.clone()));
+    assert_eq!(st.webauthn_options_in_app(&tid("other", "public"), &oid(3)).await.unwrap(), None);
+    assert_eq!(st.webauthn_options_in_app(&base, &"x".repeat(80)).await.unwrap(), None);
 
     assert!(st.remove_webauthn_options(&base, &oid(1)).await.unwrap());
     assert!(!st.remove_webauthn_options(&base, &oid(1)).await.unwrap());
@@ -74,7 +77,7 @@ async fn generated_options(st: &dyn Storage) {
 
     // A tenant's removal takes its options.
     assert!(st.delete_tenant(&t2).await.unwrap());
-    assert_eq!(st.webauthn_options_in_app(&AppId::public(), &oid(3)).await.unwrap(), None);
+    assert_eq!(st.webauthn_options_in_app(&base, &oid(3)).await.unwrap(), None);
 }
 
 /// Sign-ups (all or nothing), more credentials, look-ups, and the users they make.
@@ -362,7 +365,7 @@ async fn cleanup(st: &dyn Storage) {
     assert!(st.delete_app(&oa).await.unwrap());
     add_app(st, "other").await;
     assert_eq!(st.webauthn_credential(&oa, "oc", "r").await.unwrap(), None);
-    assert_eq!(st.webauthn_options_in_app(&oa, &oid(4)).await.unwrap(), None);
+    assert_eq!(st.webauthn_options_in_app(&other, &oid(4)).await.unwrap(), None);
 }
 
 conformance! {

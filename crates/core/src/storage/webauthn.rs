@@ -112,8 +112,12 @@ pub trait WebauthnStorage: Send + Sync {
     /// The options with this id generated in `tenant`.
     async fn webauthn_options(&self, tenant: &TenantIdentifier, id: &str) -> SResult<Option<WebauthnOptions>>;
     /// The options with this id generated in any tenant of the app (sign-up and sign-in look
-    /// them up so, as the reference).
-    async fn webauthn_options_in_app(&self, app: &AppId, id: &str) -> SResult<Option<WebauthnOptions>>;
+    /// them up so, as the reference): `tenant`'s (the request's) if it has them, else the ones
+    /// of the smallest tenant id. (The reference takes whichever PostgreSQL finds first; the ids
+    /// are random UUIDs, so two tenants holding one id do not happen outside deliberate imports.
+    /// The request's tenant first makes the usual case a primary-key look-up instead of a scan
+    /// of the app's options.)
+    async fn webauthn_options_in_app(&self, tenant: &TenantIdentifier, id: &str) -> SResult<Option<WebauthnOptions>>;
     /// Remove the options with this id generated in `tenant`; whether there were any.
     async fn remove_webauthn_options(&self, tenant: &TenantIdentifier, id: &str) -> SResult<bool>;
 

@@ -409,7 +409,7 @@ impl Core {
     ) -> CoreResult<SignUpOutcome> {
         self.tenant(tenant).await?;
         let app = &tenant.app;
-        let Some(options) = self.storage.webauthn_options_in_app(app, options_id).await? else {
+        let Some(options) = self.storage.webauthn_options_in_app(tenant, options_id).await? else {
             return Ok(SignUpOutcome::Failed(CeremonyFailure::OptionsNotFound));
         };
         let user_id = uuid_v4(self.rng.as_ref());
@@ -458,7 +458,7 @@ impl Core {
         self.tenant(tenant).await?;
         let app = &tenant.app;
         let use_up = version >= CdiVersion::V5_5;
-        let Some(options) = self.storage.webauthn_options_in_app(app, options_id).await? else {
+        let Some(options) = self.storage.webauthn_options_in_app(tenant, options_id).await? else {
             return Ok(SignInOutcome::Failed(CeremonyFailure::OptionsNotFound));
         };
         let credential_id = match check_credential_shape(credential) {
