@@ -69,11 +69,14 @@ impl AccountLinkingSql {
             // In key order (the array comes sorted; the sub-select keeps it so).
             advisory_locks:
                 "SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM UNNEST($1::BIGINT[]) AS k ORDER BY k) s".into(),
-            // Every row of the groups of the ids $2 (and the ids' own rows), in id order.
+            // Every row of the groups of the ids $2 (and the ids' own rows), in id order. The groups'
+            // ids as an array computed once (`= ANY(ARRAY(...))`): an `IN (sub-select)` inside the
+            // OR stayed a hashed sub-plan filter, which made PostgreSQL visit every row of the app
+            // instead of using the primary key and the `(primary_or_recipe_user_id, app_id)` index.
             lock_groups: format!(
                 "SELECT a.user_id::TEXT FROM {a2u} a WHERE a.app_id = $1 AND (a.user_id = ANY($2::TEXT[]::BPCHAR[]) \
-                   OR a.primary_or_recipe_user_id IN (SELECT g.primary_or_recipe_user_id FROM {a2u} g \
-                     WHERE g.app_id = $1 AND g.user_id = ANY($2::TEXT[]::BPCHAR[]))) \
+                   OR a.primary_or_recipe_user_id = ANY(ARRAY(SELECT g.primary_or_recipe_user_id FROM {a2u} g \
+                     WHERE g.app_id = $1 AND g.user_id = ANY($2::TEXT[]::BPCHAR[])))) \
                  ORDER BY a.user_id::TEXT COLLATE \"C\" FOR UPDATE OF a"
             ),
             // Every row of the group of the id $2, in id order, shared (see `change_refused`).
