@@ -70,7 +70,13 @@ impl EmailPasswordSql {
                  WHERE t.app_id = $1 AND t.tenant_id = $2 AND t.email = $3"
             ),
             ep_lock: format!("SELECT email FROM {ep} WHERE app_id = $1 AND user_id = $2 FOR UPDATE"),
-            ep_tenant_set_email: format!("UPDATE {ep_t} SET email = $3 WHERE app_id = $1 AND user_id = $2"),
+            // The user's tenants from its `all_auth_recipe_users` rows (every user-to-tenant row
+            // has one: the foreign key), so the primary key (app, tenant, user) pins the rows
+            // instead of a scan of the app's.
+            ep_tenant_set_email: format!(
+                "UPDATE {ep_t} SET email = $3 WHERE app_id = $1 AND user_id = $2 \
+                 AND tenant_id IN (SELECT tenant_id FROM {aaru} WHERE app_id = $1 AND user_id = $2)"
+            ),
             ep_set_email: format!("UPDATE {ep} SET email = $3 WHERE app_id = $1 AND user_id = $2"),
             ep_set_hash: format!("UPDATE {ep} SET password_hash = $3 WHERE app_id = $1 AND user_id = $2"),
             rt_insert: format!(

@@ -198,9 +198,18 @@ impl PasswordlessSql {
             ),
             user_lock: format!("SELECT email, phone_number FROM {pl} WHERE app_id = $1 AND user_id = $2 FOR UPDATE"),
             user_tenants: format!("SELECT tenant_id::TEXT FROM {aaru} WHERE app_id = $1 AND user_id = $2"),
-            tenant_set_email: format!("UPDATE {pl_t} SET email = $3 WHERE app_id = $1 AND user_id = $2"),
+            // The user's tenants from its `all_auth_recipe_users` rows (every user-to-tenant row
+            // has one: the foreign key), so the primary key (app, tenant, user) pins the rows
+            // instead of a scan of the app's.
+            tenant_set_email: format!(
+                "UPDATE {pl_t} SET email = $3 WHERE app_id = $1 AND user_id = $2 \
+                 AND tenant_id IN (SELECT tenant_id FROM {aaru} WHERE app_id = $1 AND user_id = $2)"
+            ),
             set_email: format!("UPDATE {pl} SET email = $3 WHERE app_id = $1 AND user_id = $2"),
-            tenant_set_phone: format!("UPDATE {pl_t} SET phone_number = $3 WHERE app_id = $1 AND user_id = $2"),
+            tenant_set_phone: format!(
+                "UPDATE {pl_t} SET phone_number = $3 WHERE app_id = $1 AND user_id = $2 \
+                 AND tenant_id IN (SELECT tenant_id FROM {aaru} WHERE app_id = $1 AND user_id = $2)"
+            ),
             set_phone: format!("UPDATE {pl} SET phone_number = $3 WHERE app_id = $1 AND user_id = $2"),
             // The devices of a user's e-mail and phone number in its tenants ($2: the user).
             lock_devices_of_user: format!(

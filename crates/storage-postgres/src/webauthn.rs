@@ -157,7 +157,13 @@ impl WebauthnSql {
                  WHERE app_id = $1 AND rp_id = $2 AND id = $3 AND counter = $6"
             ),
             user_lock: format!("SELECT 1 FROM {wu} WHERE app_id = $1 AND user_id = $2 FOR UPDATE"),
-            user_tenant_email: format!("UPDATE {wt} SET email = $3 WHERE app_id = $1 AND user_id = $2"),
+            // The user's tenants from its `all_auth_recipe_users` rows (every user-to-tenant row
+            // has one: the foreign key), so the primary key (app, tenant, user) pins the rows
+            // instead of a scan of the app's.
+            user_tenant_email: format!(
+                "UPDATE {wt} SET email = $3 WHERE app_id = $1 AND user_id = $2 \
+                 AND tenant_id IN (SELECT tenant_id FROM {aaru} WHERE app_id = $1 AND user_id = $2)"
+            ),
             user_email: format!("UPDATE {wu} SET email = $3 WHERE app_id = $1 AND user_id = $2"),
             // The table has no foreign key to its tenant (as the plugin's): column 0 says whether
             // the tenant exists, column 1 whether the row went in (its user exists).
