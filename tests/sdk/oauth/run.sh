@@ -45,12 +45,9 @@ run() {
         fi
     } >"$dir/config.yaml"
     local core_port app_port
-    core_port=$(free_port)
-    "$ST_BIN" start --foreground --port="$core_port" --host=127.0.0.1 \
-        --with-config="$dir/config.yaml" --with-temp-dir="$dir/core-tmp" >"$dir/core.log" 2>&1 &
-    local core_pid=$!
-    PIDS+=("$core_pid")
-    wait_up "http://127.0.0.1:$core_port/hello" "$core_pid" || { echo "core ($backend) did not start: $dir/core.log"; return 1; }
+    start_core "$dir" || { echo "core ($backend) did not start: $dir/core.log"; return 1; }
+    core_port=$CORE_PORT
+    local core_pid=$CORE_PID
     app_port=$(free_port)
     (cd "$HERE" && ST_CONNECTION_URI="http://127.0.0.1:$core_port" ST_API_KEY=$API_KEY PORT=$app_port exec node app.js) \
         >"$dir/app.log" 2>&1 &

@@ -304,3 +304,17 @@ pub fn verifies_with_jwks(token: &str, keys: &[Value]) -> bool {
 pub fn kid(token: &str) -> String {
     jwt_header(token)["kid"].as_str().unwrap().to_string()
 }
+
+/// Run SQL on the server's database (PostgreSQL servers only); rows of the statement.
+pub async fn sql(
+    s: &TestServer,
+    statement: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Vec<tokio_postgres::Row> {
+    let (client, conn) = tokio_postgres::connect(s.db_url.as_ref().unwrap(), tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(conn);
+    let rows = client.query(statement, params).await.unwrap();
+    drop(client);
+    let _ = task.await;
+    rows
+}

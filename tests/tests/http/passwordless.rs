@@ -594,20 +594,6 @@ st_tests::both_backends! {
     consume_racing_a_removal => consume_racing_a_removal;
 }
 
-/// Run SQL on the server's database; rows of the last statement.
-async fn sql(
-    s: &TestServer,
-    statement: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Vec<tokio_postgres::Row> {
-    let (client, conn) = tokio_postgres::connect(s.db_url.as_ref().unwrap(), tokio_postgres::NoTls).await.unwrap();
-    let task = tokio::spawn(conn);
-    let rows = client.query(statement, params).await.unwrap();
-    drop(client);
-    let _ = task.await;
-    rows
-}
-
 /// A flow a Java core started on the same database (its rows, for known bytes: device id
 /// 32 × 0x01, salt 32 × 0x02, user input code `123456`, as `st_core::passwordless`'s unit test
 /// derives them) is checked by its link and consumed by its typed code here; and the rows this

@@ -26,19 +26,23 @@ use serde_json::{json, Map, Value};
 /// full, no eviction order to keep).
 #[derive(Default)]
 pub struct SecretCache {
-    entries: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
+    /// By ciphertext: (the encryption key it was decrypted with, the secret).
+    entries: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
 }
 
 impl SecretCache {
     pub const CAPACITY: usize = 1024;
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), String>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (String, String)>> {
         // A map left half-updated by a panic is still a map of correct entries.
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn get(&self, key: &str, ciphertext: &str) -> Option<String> {
-        self.entries().get(&(key.to_string(), ciphertext.to_string())).cloned()
+        match self.entries().get(ciphertext) {
+            Some((k, plain)) if k == key => Some(plain.clone()),
+            _ => None,
+        }
     }
 
     fn put(&self, key: &str, ciphertext: &str, plain: &str) {
@@ -46,7 +50,7 @@ impl SecretCache {
         if entries.len() >= Self::CAPACITY {
             entries.clear();
         }
-        entries.insert((key.to_string(), ciphertext.to_string()), plain.to_string());
+        entries.insert(ciphertext.to_string(), (key.to_string(), plain.to_string()));
     }
 }
 

@@ -508,20 +508,6 @@ st_tests::both_backends! {
     tenants => tenants;
 }
 
-/// Run SQL on the server's database; rows of the last statement.
-async fn sql(
-    s: &TestServer,
-    statement: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Vec<tokio_postgres::Row> {
-    let (client, conn) = tokio_postgres::connect(s.db_url.as_ref().unwrap(), tokio_postgres::NoTls).await.unwrap();
-    let task = tokio::spawn(conn);
-    let rows = client.query(statement, params).await.unwrap();
-    drop(client);
-    let _ = task.await;
-    rows
-}
-
 /// A user, credential and sign-in options a Java core wrote (its rows as its plugin writes them
 /// in LEGACY mode, the credential's `public_key` the attested credential data) sign in here, and
 /// the counter moves in its row; the rows this server writes are the reference's.
